@@ -1,0 +1,34 @@
+# The project's two commands:  `make run`  and  `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test lint bench clean-venv
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+## Build the demo warehouse if there is none, then start the dashboard on http://localhost:8501
+run: $(VENV)/.installed
+	$(VENV)/bin/govdash demo --if-missing
+	$(VENV)/bin/govdash serve
+
+## Install what the tests need and run lint, types and the whole suite
+test: $(VENV)/.installed-test
+	bash scripts/install-browser.sh
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed-test
+	$(PY) bench/bench_load.py
+
+clean-venv:
+	rm -rf $(VENV)

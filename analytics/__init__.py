@@ -1,0 +1,1 @@
+"""Read side: queries over the warehouse, metrics, evaluation, charts and export."""

@@ -1,0 +1,41 @@
+"""Queries that return DataFrames; every value is bound, every identifier a code constant."""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+WAREHOUSE_TABLES = (
+    "compounds",
+    "tickets",
+    "survey_responses",
+    "survey_answers",
+    "evaluation_scores",
+    "evaluation_adjustments",
+    "load_batches",
+    "rejected_rows",
+)
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    rows = []
+    for table in WAREHOUSE_TABLES:
+        count = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        rows.append({"table": table, "rows": int(count[0]) if count else 0})
+    return pd.DataFrame(rows)
+
+
+def load_history(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return con.execute(
+        """SELECT batch_id, loaded_at, file_name, kinds, rows_loaded, rows_rejected,
+                  rows_inserted, rows_updated, rows_unchanged, rows_skipped,
+                  array_to_string(sheets_used, '、') AS sheets_used,
+                  array_to_string(sheets_skipped, '、') AS sheets_skipped
+           FROM load_batches ORDER BY batch_id DESC"""
+    ).df()
+
+
+def warehouse_info(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    return {
+        str(k): str(v) for k, v in con.execute("SELECT key, value FROM warehouse_info").fetchall()
+    }

@@ -1,0 +1,1 @@
+"""Write side: recognise, clean and publish spreadsheets into the DuckDB warehouse."""

@@ -1,0 +1,152 @@
+-- The warehouse contract: tables analysts may query directly. English field names per
+-- DOMAIN.md; timestamps end in _at, dates in _on, booleans start with is_/has_.
+
+CREATE TABLE IF NOT EXISTS load_batches (
+    batch_id            INTEGER PRIMARY KEY,
+    file_name           VARCHAR NOT NULL,   -- the name the file had when loaded
+    file_sha256         VARCHAR NOT NULL,   -- content hash; the original is kept as raw/<hash>
+    file_bytes          BIGINT,
+    kinds               VARCHAR,            -- register, tickets, survey, evaluation (comma-separated)
+    sheets_used         VARCHAR[],
+    sheets_skipped      VARCHAR[],
+    rows_read           INTEGER,            -- data rows below the header (blank/footer rows excluded)
+    rows_loaded         INTEGER,
+    rows_rejected       INTEGER,
+    rows_inserted       INTEGER,
+    rows_updated        INTEGER,
+    rows_unchanged      INTEGER,
+    rows_skipped        INTEGER,            -- blank rows, footers (合计, 制表人…) and repeated headers
+    loaded_at           TIMESTAMP NOT NULL,
+    config_fingerprint  VARCHAR,
+    loader_version      VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS rejected_rows (
+    batch_id     INTEGER NOT NULL,
+    file_name    VARCHAR NOT NULL,
+    sheet        VARCHAR,
+    row_number   INTEGER,                  -- the row number Excel shows
+    column_name  VARCHAR,                  -- the header as written in the file
+    raw_value    VARCHAR,                  -- personal data columns are never copied here
+    reason       VARCHAR NOT NULL,          -- in Chinese, for the clerk who fixes the file
+    kind         VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS compounds (
+    district             VARCHAR,
+    street               VARCHAR,
+    community            VARCHAR,
+    compound             VARCHAR NOT NULL,
+    compound_type        VARCHAR,
+    grid                 VARCHAR,
+    households           INTEGER,
+    buildings            INTEGER,
+    property_company     VARCHAR,
+    is_red_pm            BOOLEAN,
+    has_joint_agreement  BOOLEAN,
+    agreement_signed_on  DATE,
+    red_pm_certified_on  DATE,
+    batch_id             INTEGER,
+    source_sheet         VARCHAR,
+    source_row           INTEGER,
+    row_hash             UBIGINT
+);
+
+CREATE TABLE IF NOT EXISTS tickets (
+    ticket_id               VARCHAR NOT NULL,
+    channel                 VARCHAR,
+    request_type            VARCHAR,
+    category                VARCHAR,
+    priority                VARCHAR,
+    district                VARCHAR,
+    street                  VARCHAR,
+    community               VARCHAR,
+    compound                VARCHAR,
+    grid                    VARCHAR,
+    building                VARCHAR,           -- room numbers are cut to the building
+    property_company        VARCHAR,
+    accepted_at             TIMESTAMP NOT NULL,
+    first_response_at       TIMESTAMP,
+    arrived_at              TIMESTAMP,
+    closed_at               TIMESTAMP,
+    status                  VARCHAR,
+    is_open                 BOOLEAN,
+    is_valid_callback       BOOLEAN,
+    is_contacted            BOOLEAN,
+    is_resolved             BOOLEAN,
+    callback_satisfaction   VARCHAR,           -- 满意 / 基本满意 / 不满意
+    caller_hash             VARCHAR,           -- keyed hash of the phone number; the key is not in this file
+    description             VARCHAR,           -- phone and ID numbers scrubbed
+    committed_hours         DOUBLE,            -- the sheet's own 承诺时限, where it had one
+    response_minutes        DOUBLE,
+    resolution_hours        DOUBLE,
+    response_limit_minutes  DOUBLE,
+    resolution_limit_hours  DOUBLE,
+    response_status         VARCHAR,           -- on_time / late / not_yet_due / NULL (not measured)
+    resolution_status       VARCHAR,           -- on_time / late / not_yet_due / NULL
+    is_repeat               BOOLEAN,           -- same caller and category within the repeat window
+    has_response_column     BOOLEAN,
+    batch_id                INTEGER,
+    source_sheet            VARCHAR,
+    source_row              INTEGER,
+    row_hash                UBIGINT
+);
+
+CREATE TABLE IF NOT EXISTS survey_responses (
+    response_id      VARCHAR NOT NULL,
+    wave             VARCHAR,
+    wave_year        INTEGER,
+    wave_index       INTEGER,                  -- 1 = first wave of the year (上半年), 2 = second …
+    method           VARCHAR,
+    district         VARCHAR,
+    street           VARCHAR,
+    community        VARCHAR,
+    compound         VARCHAR,
+    building         VARCHAR,
+    respondent_type  VARCHAR,
+    surveyed_on      DATE,
+    comment          VARCHAR,                  -- phone and ID numbers scrubbed
+    batch_id         INTEGER,
+    source_sheet     VARCHAR,
+    source_row       INTEGER,
+    row_hash         UBIGINT
+);
+
+CREATE TABLE IF NOT EXISTS survey_answers (
+    response_id  VARCHAR NOT NULL,
+    item         VARCHAR NOT NULL,
+    score        TINYINT NOT NULL               -- 1–5; blank answers are not stored
+);
+
+CREATE TABLE IF NOT EXISTS evaluation_scores (
+    year         INTEGER NOT NULL,
+    unit_level   VARCHAR NOT NULL,              -- compound / community / property_company
+    unit         VARCHAR NOT NULL,
+    evaluator    VARCHAR NOT NULL,              -- a pseudonym (评委-XXXXXX), never the name
+    indicator    VARCHAR NOT NULL,
+    score        DOUBLE NOT NULL,
+    batch_id     INTEGER,
+    source_sheet VARCHAR,
+    source_row   INTEGER,
+    row_hash     UBIGINT
+);
+
+CREATE TABLE IF NOT EXISTS evaluation_adjustments (
+    year         INTEGER NOT NULL,
+    unit_level   VARCHAR NOT NULL,
+    unit         VARCHAR NOT NULL,
+    evaluator    VARCHAR NOT NULL,
+    bonus        DOUBLE,
+    penalty      DOUBLE,
+    is_veto      BOOLEAN,
+    note         VARCHAR,
+    batch_id     INTEGER,
+    source_sheet VARCHAR,
+    source_row   INTEGER,
+    row_hash     UBIGINT
+);
+
+CREATE TABLE IF NOT EXISTS warehouse_info (
+    key    VARCHAR PRIMARY KEY,
+    value  VARCHAR
+);

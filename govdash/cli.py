@@ -1,0 +1,207 @@
+"""The `govdash` command: load, demo, rebuild, serve, status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from govdash.config import Config, ConfigError, load_config
+from govdash.warehouse import DB_ENV, current_version, default_db_path, raw_dir
+
+
+def _progress(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help=f"数据仓库路径（默认 ${DB_ENV} 或 data/warehouse.duckdb）/ warehouse path",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="配置文件（默认 $GOVDASH_CONFIG 或内置默认值）/ config file",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="govdash", description="红色物业治理效能看板 / Red property management dashboard"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    load = commands.add_parser("load", help="加载工作簿或 CSV（文件或文件夹）/ load spreadsheets")
+    load.add_argument("paths", nargs="+", type=Path, help="文件或文件夹 / files or folders")
+    _common(load)
+
+    demo = commands.add_parser("demo", help="生成并加载演示数据 / write and load the demo data")
+    demo.add_argument("--seed", type=int, default=2026, help="随机种子 / random seed")
+    demo.add_argument(
+        "--tickets", type=int, default=None, help="工单总数（基准测试用）/ ticket count"
+    )
+    demo.add_argument("--out", type=Path, default=Path("data") / "demo", help="演示文件目录")
+    demo.add_argument("--if-missing", action="store_true", help="仓库已存在时不做任何事")
+    _common(demo)
+
+    rebuild = commands.add_parser("rebuild", help="从 data/raw 中的原始文件重建仓库 / rebuild")
+    _common(rebuild)
+
+    serve = commands.add_parser("serve", help="启动看板 / start the dashboard")
+    serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--host", default="localhost")
+    _common(serve)
+
+    status = commands.add_parser("status", help="仓库概况 / warehouse summary")
+    _common(status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    db_path: Path = args.db or default_db_path()
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"配置错误：{error}", file=sys.stderr)
+        return 2
+    handler = {
+        "load": _cmd_load,
+        "demo": _cmd_demo,
+        "rebuild": _cmd_rebuild,
+        "serve": _cmd_serve,
+        "status": _cmd_status,
+    }[args.command]
+    return handler(args, db_path, config)
+
+
+def _cmd_load(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    from etl.load import format_report, load_paths
+
+    missing = [p for p in args.paths if not p.exists()]
+    if missing:
+        for path in missing:
+            print(f"✗ 找不到文件或文件夹：{path}", file=sys.stderr)
+        return 1
+    report = load_paths(args.paths, db_path, config, progress=_progress)
+    print(format_report(report))
+    if not report.files:
+        print("没有找到可加载的文件（.xlsx、.xls、.csv）。", file=sys.stderr)
+        return 1
+    return 0 if report.ok else 1
+
+
+def _cmd_demo(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    from etl.demo import write_demo
+    from etl.load import format_report, load_paths
+
+    if args.if_missing and current_version(db_path) is not None:
+        print(f"数据仓库已存在：{db_path}")
+        return 0
+    started = time.perf_counter()
+    files = write_demo(args.out, seed=args.seed, tickets=args.tickets)
+    _progress(
+        f"已生成 {len(files)} 个演示文件（{time.perf_counter() - started:.1f} 秒）：{args.out}"
+    )
+    report = load_paths(files, db_path, config, progress=_progress, fresh=True)
+    print(format_report(report))
+    return 0 if report.ok else 1
+
+
+def _cmd_rebuild(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    """Replay every original in data/raw, in the order first loaded, into a fresh warehouse."""
+    from etl.load import format_report, load_paths
+
+    manifest = raw_dir(db_path) / "manifest.jsonl"
+    if not manifest.exists():
+        print(f"没有可重建的原始文件：{manifest} 不存在。", file=sys.stderr)
+        return 1
+    entries: dict[str, dict[str, str]] = {}
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            entry = json.loads(line)
+            entries.setdefault(entry["sha256"], entry)
+    with tempfile.TemporaryDirectory(prefix="govdash-rebuild-") as folder:
+        paths: list[Path] = []
+        names: dict[Path, str] = {}
+        for index, entry in enumerate(entries.values()):
+            source = raw_dir(db_path) / entry["stored_as"]
+            if not source.exists():
+                print(f"✗ 原始文件缺失：{source}（{entry['file_name']}）", file=sys.stderr)
+                return 1
+            # Keep the original name's suffix so the reader knows the format.
+            copy = Path(folder) / f"{index:05d}{Path(entry['stored_as']).suffix}"
+            shutil.copyfile(source, copy)
+            paths.append(copy)
+            names[copy] = entry["file_name"]
+        report = load_paths(
+            paths,
+            db_path,
+            config,
+            progress=_progress,
+            keep_raw=False,
+            fresh=True,
+            names=names,
+        )
+    print(format_report(report))
+    return 0 if report.ok else 1
+
+
+def _cmd_serve(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    env = dict(os.environ, **{DB_ENV: str(db_path.resolve() if db_path.is_absolute() else db_path)})
+    if args.config:
+        env["GOVDASH_CONFIG"] = str(args.config)
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(args.port),
+        "--server.address",
+        args.host,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+    return subprocess.call(command, env=env)
+
+
+def _cmd_status(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    from govdash.warehouse import connect_readonly
+
+    version = current_version(db_path)
+    if version is None:
+        print(f"数据仓库不存在：{db_path}")
+        return 1
+    con = connect_readonly(db_path)
+    try:
+        print(f"数据仓库：{db_path} → {version.name}")
+        for table in (
+            "compounds",
+            "tickets",
+            "survey_responses",
+            "survey_answers",
+            "evaluation_scores",
+            "evaluation_adjustments",
+            "load_batches",
+            "rejected_rows",
+        ):
+            row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+            print(f"  {table:<24}{int(row[0]) if row else 0:>12,}")
+    finally:
+        con.close()
+    return 0
