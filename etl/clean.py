@@ -29,6 +29,7 @@ from etl.vocab import (
 )
 from govdash.config import Config
 
+FREE_TEXT = ("description", "comment", "note")
 _FULL_WIDTH = "".join(chr(code) for code in range(0xFF01, 0xFF5F)) + "\u3000\u00a0"
 _HALF_WIDTH = "".join(chr(code) for code in range(0x21, 0x7F)) + "  "
 
@@ -54,11 +55,16 @@ def install_macros(con: duckdb.DuckDBPyConnection, config: Config, hash_key: str
     categories = {c: (c, *CATEGORY_ALIASES.get(c, ())) for c in config.categories}
     score_words = {str(score): words for score, words in SCORE_WORDS.items()}
     macros = {
-        # translate() is slow, so only strings holding full-width characters pay for it.
+        # translate() is slow, so one cheap regex sends only odd strings down the slow path.
         "gd_text(s)": f"""CASE
-            WHEN regexp_matches(s, '[\uff01-\uff5e\u3000\u00a0]') THEN nullif(trim(regexp_replace(
+            WHEN regexp_matches(s, '[\uff01-\uff5e\u3000\u00a0\\t\\n\\r\\f\\v]|\\s\\s|^\\s|\\s$')
+            THEN nullif(trim(regexp_replace(
                 translate(s, {literal(_FULL_WIDTH)}, {literal(_HALF_WIDTH)}), '\\s+', ' ', 'g')), '')
-            WHEN regexp_matches(s, '\\s') THEN nullif(trim(regexp_replace(s, '\\s+', ' ', 'g')), '')
+            ELSE nullif(s, '') END""",
+        # Free text keeps its Chinese punctuation; only stray whitespace is tidied.
+        "gd_free_text(s)": """CASE
+            WHEN regexp_matches(s, '[\u3000\u00a0\\t\\n\\r\\f\\v]|\\s\\s|^\\s|\\s$')
+            THEN nullif(trim(regexp_replace(s, '[\\s\u3000\u00a0]+', ' ', 'g')), '')
             ELSE nullif(s, '') END""",
         # 2024年3月5日 14时30分, 2024/3/5 14:30, 2024.3.5, 2024-03-05T14:30 → 2024-3-5 14:30
         "gd_date_text(s)": """trim(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
@@ -195,7 +201,10 @@ class Cleaner:
     def _run(self, kind: str, stage: str, sql: KindSql) -> None:
         """One materialised pass (normalise → skip → parse); good rows are a view over it."""
         con = self.con
-        texts = ", ".join(f"gd_text({_quoted(c)}) AS {_quoted(c)}" for c in sql.texts)
+        texts = ", ".join(
+            f"{'gd_free_text' if c in FREE_TEXT else 'gd_text'}({_quoted(c)}) AS {_quoted(c)}"
+            for c in sql.texts
+        )
         all_blank = " AND ".join(f"{_quoted(c)} IS NULL" for c in sql.texts)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE parsed_{kind} AS
@@ -579,12 +588,15 @@ class Cleaner:
         return KindSql(texts, parsed, output, checks, join)
 
 
-def create_work_tables(con: duckdb.DuckDBPyConnection) -> None:
+def create_bad_rows(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         """CREATE OR REPLACE TEMP TABLE bad_rows (
             kind VARCHAR, _sheet VARCHAR, _row BIGINT, field VARCHAR, raw VARCHAR, reason VARCHAR)"""
     )
-    # Unit names known from the register, so evaluation sheets may omit 单位类型.
+
+
+def refresh_unit_levels(con: duckdb.DuckDBPyConnection) -> None:
+    """Unit names the register makes unambiguous, so evaluation sheets may omit 单位类型."""
     con.execute(
         """CREATE OR REPLACE TEMP TABLE unit_levels AS
         WITH names AS (

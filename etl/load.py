@@ -16,7 +16,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from etl.clean import CLOSED_STATUS_LIST, Cleaner, create_work_tables, install_macros, literal
+from etl.clean import (
+    CLOSED_STATUS_LIST,
+    Cleaner,
+    create_bad_rows,
+    install_macros,
+    literal,
+    refresh_unit_levels,
+)
 from etl.errors import LoadError
 from etl.fields import EVALUATION, KIND_LABELS, REGISTER, SURVEY, TICKETS
 from etl.locate import HeaderLocator, LocatedSheet, kind_fields, staged_table
@@ -26,6 +33,8 @@ from govdash.config import Config
 from govdash.warehouse import hash_key, new_version, raw_dir
 
 Progress = Callable[[str], None]
+# Per kind: the union of a file's staged sheets, the fields present, (sheet, field, header).
+Staged = dict[str, tuple[pa.Table, set[str], list[tuple[str, str, str]]]]
 KIND_ORDER = (REGISTER, TICKETS, SURVEY, EVALUATION)  # the register first: others look it up
 
 
@@ -126,12 +135,23 @@ def load_paths(
             ensure_schema(con)
             install_macros(con, config, hash_key(db_path))
             locator = HeaderLocator(config)
+            deferred: list[tuple[FileReport, str, Staged]] = []
             for report in reports:
                 display = (names or {}).get(report.path, report.path.name)
                 started = time.perf_counter()
-                _load_one(con, report, display, config, locator, loaded_at, say)
+                staged = _stage_one(con, report, display, config, locator, say)
                 report.seconds = time.perf_counter() - started
-                if report.error is None and report.batch_id is not None and keep_raw:
+                if staged is None:
+                    continue
+                if EVALUATION in staged:  # after the others: it looks units up in the register
+                    deferred.append((report, display, staged))
+                    continue
+                _write_one(con, report, display, staged, config, loaded_at, say)
+                if keep_raw:
+                    _keep_original(db_path, report, display)
+            for report, display, staged in deferred:
+                _write_one(con, report, display, staged, config, loaded_at, say)
+                if keep_raw:
                     _keep_original(db_path, report, display)
             say("更新派生字段（时效状态、重复诉求）…")
             finalize(con, config)
@@ -141,15 +161,24 @@ def load_paths(
     return LoadReport(reports, db_path.resolve())
 
 
-def _load_one(
+def _already_loaded(con: duckdb.DuckDBPyConnection, report: FileReport) -> bool:
+    previous = con.execute(
+        "SELECT batch_id FROM load_batches WHERE file_sha256 = $sha", {"sha": report.sha256}
+    ).fetchone()
+    if previous is not None:
+        report.already_loaded_as = int(previous[0])
+    return previous is not None
+
+
+def _stage_one(
     con: duckdb.DuckDBPyConnection,
     report: FileReport,
     display: str,
     config: Config,
     locator: HeaderLocator,
-    loaded_at: datetime,
     say: Progress,
-) -> None:
+) -> Staged | None:
+    """Read and recognise one file; None when it is refused (report.error says why) or known."""
     path = report.path
     try:
         if not path.exists():
@@ -160,21 +189,17 @@ def _load_one(
                 display, f"文件有 {size_mb:.0f} MB，超过上限 {config.max_upload_mb:g} MB。"
             )
         report.sha256 = file_sha256(path)
-        previous = con.execute(
-            "SELECT batch_id FROM load_batches WHERE file_sha256 = $sha", {"sha": report.sha256}
-        ).fetchone()
-        if previous is not None:
-            report.already_loaded_as = int(previous[0])
-            say(f"{display}：内容与批次 {previous[0]} 相同，已加载过，跳过。")
-            return
+        if _already_loaded(con, report):
+            say(f"{display}：内容与批次 {report.already_loaded_as} 相同，已加载过，跳过。")
+            return None
         say(f"读取 {display} …")
         staged = _stage_file(path, display, config, locator, report, say)
     except LoadError as error:
         report.error = str(error)
-        return
+        return None
     except Exception as error:  # an unreadable file must never take the whole load down
         report.error = str(LoadError(display, f"读取时出错：{error}"))
-        return
+        return None
     if not staged:
         report.error = str(
             LoadError(
@@ -183,11 +208,28 @@ def _load_one(
                 "“问卷编号”和评分题（问卷）、“年度、被考评单位、评委”（考评）或“小区、户数”（台账）。",
             )
         )
+        return None
+    return staged
+
+
+def _write_one(
+    con: duckdb.DuckDBPyConnection,
+    report: FileReport,
+    display: str,
+    staged: Staged,
+    config: Config,
+    loaded_at: datetime,
+    say: Progress,
+) -> None:
+    """Clean and upsert one file in its own transaction; on any error nothing of it stays."""
+    if _already_loaded(con, report):  # the same content twice in one load
         return
+    started = time.perf_counter()
     con.execute("BEGIN TRANSACTION")
     try:
         batch_id = _next_batch_id(con)
-        create_work_tables(con)
+        create_bad_rows(con)
+        refresh_unit_levels(con)
         cleaner = Cleaner(con, config, loaded_at)
         header_rows = []
         for kind in KIND_ORDER:
@@ -204,7 +246,7 @@ def _load_one(
             report.rows_updated += updated
             report.rows_unchanged += unchanged
             if kind == REGISTER:
-                create_work_tables(con)  # later kinds look units up in the new register
+                refresh_unit_levels(con)  # later kinds look units up in the new register
         _record_rejections(con, report, display, batch_id, header_rows)
         _record_batch(con, report, display, batch_id, config, loaded_at)
         con.execute("COMMIT")
@@ -212,6 +254,7 @@ def _load_one(
     except Exception as error:
         con.execute("ROLLBACK")
         report.error = str(LoadError(display, f"写入失败，本文件未写入任何数据：{error}"))
+    report.seconds += time.perf_counter() - started
 
 
 def _stage_file(
@@ -221,7 +264,7 @@ def _stage_file(
     locator: HeaderLocator,
     report: FileReport,
     say: Progress,
-) -> dict[str, tuple[pa.Table, set[str], list[tuple[str, str, str]]]]:
+) -> Staged:
     """Read and locate every sheet; return per kind the union of its staged sheets."""
     by_kind: dict[str, list[pa.Table]] = {}
     present: dict[str, set[str]] = {}
@@ -594,6 +637,8 @@ def _keep_original(db_path: Path, report: FileReport, display: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
     target = folder / f"{report.sha256}{report.path.suffix.lower()}"
+    if report.batch_id is None:  # refused, or already loaded
+        return
     if not target.exists():
         shutil.copyfile(report.path, target)
         target.chmod(0o600)
