@@ -1,10 +1,22 @@
-"""The dashboard's entry point: page config and navigation."""
+"""The dashboard's entry point: page config, the shared sidebar filters and navigation."""
 
+import plotly.io as pio
 import streamlit as st
 
-st.set_page_config(page_title="红色物业治理效能看板", page_icon="🏘️", layout="wide")
+from analytics.charts import TEMPLATE_NAME
+from analytics.i18n import t
+from views._ui import sidebar
 
+st.set_page_config(page_title="红色物业治理效能看板", page_icon="🏘️", layout="wide")
+pio.templates.default = TEMPLATE_NAME  # importing streamlit set a template only browsers can read
+
+lang = sidebar()
 navigation = st.navigation(
-    [st.Page("pages/data_status.py", title="数据概况", icon="🗂️", default=True)]
+    [
+        st.Page("views/overview.py", title=t("page.overview", lang), icon="📊", default=True),
+        st.Page("views/response.py", title=t("page.response", lang), icon="⏱️"),
+        st.Page("views/satisfaction.py", title=t("page.satisfaction", lang), icon="😊"),
+        st.Page("views/data.py", title=t("page.data", lang), icon="🗂️"),
+    ]
 )
 navigation.run()

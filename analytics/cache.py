@@ -1,18 +1,22 @@
-"""The one module that owns Streamlit caching: a read-only connection per warehouse version."""
+"""The one module that owns Streamlit caching: a read-only connection and results per version.
+
+Results are cached per warehouse version (the resolved file a load publishes), so a new load
+invalidates them without a restart, and per config fingerprint.
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 import duckdb
-import pandas as pd
 import streamlit as st
 
+from govdash.config import CONFIG_ENV, Config, load_config
 from govdash.warehouse import current_version, default_db_path
-
-T = TypeVar("T")
 
 
 def warehouse_version() -> Path | None:
@@ -20,29 +24,59 @@ def warehouse_version() -> Path | None:
     return current_version(default_db_path())
 
 
-@st.cache_resource(max_entries=2)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def _connection(version: str) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(version, read_only=True)
 
 
-def cached_query(
-    function: Callable[[duckdb.DuckDBPyConnection], pd.DataFrame],
-) -> pd.DataFrame | None:
-    """Run a query function on the current version, cached per version; None without data."""
+def _config_stamp() -> tuple[str, float]:
+    path = os.environ.get(CONFIG_ENV, "")
+    return path, (Path(path).stat().st_mtime if path and Path(path).is_file() else 0.0)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _config(path: str, modified: float) -> Config:
+    return load_config(path or None)
+
+
+def active_config() -> Config:
+    """The config in force (re-read when $GOVDASH_CONFIG's file changes)."""
+    return _config(*_config_stamp())
+
+
+def query(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run `function(cursor, *args, config=?, **kwargs)` on the current version, cached.
+
+    Functions whose signature takes `config` get the active config. None without a warehouse.
+    """
     version = warehouse_version()
     if version is None:
         return None
-    return _cached(str(version), function.__module__, function.__qualname__)
+    config = active_config()
+    return _cached(
+        str(version), config.fingerprint, function.__module__, function.__qualname__, args, kwargs
+    )
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
-def _cached(version: str, module: str, name: str) -> pd.DataFrame:
-    import importlib
-
+@st.cache_data(max_entries=512, show_spinner=False)
+def _cached(
+    version: str,
+    fingerprint: str,
+    module: str,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
     function = getattr(importlib.import_module(module), name)
     cursor = _connection(version).cursor()
     try:
-        result: pd.DataFrame = function(cursor)
-        return result
+        if "config" in function.__code__.co_varnames[: function.__code__.co_argcount]:
+            return function(cursor, *args, config=active_config(), **kwargs)
+        return function(cursor, *args, **kwargs)
     finally:
         cursor.close()
+
+
+def cached_query(function: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
+    """Back-compat shim for single-argument query functions."""
+    return query(function)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import duckdb
 import pandas as pd
 
@@ -39,3 +41,27 @@ def warehouse_info(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     return {
         str(k): str(v) for k, v in con.execute("SELECT key, value FROM warehouse_info").fetchall()
     }
+
+
+def data_period(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:
+    """First and last day with tickets or survey data."""
+    row = con.execute(
+        """SELECT min(d), max(d) FROM (
+               SELECT CAST(accepted_at AS DATE) AS d FROM tickets
+               UNION ALL SELECT surveyed_on FROM survey_responses
+               UNION ALL SELECT make_date(wave_year, 1, 1) FROM survey_responses)"""
+    ).fetchone()
+    if row is None:
+        return None, None
+    return row[0], row[1]
+
+
+def rejected_rows(con: duckdb.DuckDBPyConnection, batch_id: int | None = None) -> pd.DataFrame:
+    """Rejected rows with their reasons, for the clerk who fixes the file (newest batch first)."""
+    return con.execute(
+        """SELECT batch_id, file_name, sheet, row_number, column_name, raw_value, reason
+           FROM rejected_rows
+           WHERE $batch IS NULL OR batch_id = $batch
+           ORDER BY batch_id DESC, file_name, sheet, row_number, column_name""",
+        {"batch": batch_id},
+    ).df()

@@ -91,7 +91,9 @@ def read_workbook(path: Path, max_rows: int) -> Iterator[RawSheet]:
 
     def load(index: int) -> tuple[pa.Table, bool]:
         try:
-            sheet = reader.load_sheet(index, header_row=None, dtypes="string", n_rows=max_rows)
+            # A reader is not safe to share between threads ("Already borrowed"): one each.
+            own = fastexcel.read_excel(str(path))
+            sheet = own.load_sheet(index, header_row=None, dtypes="string", n_rows=max_rows)
             return sheet.to_arrow(), sheet.visible != "visible"
         except Exception as error:
             if "empty" in str(error).lower():

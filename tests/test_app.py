@@ -1,50 +1,137 @@
-"""The app's first page on a warehouse built by the real loader."""
+"""Every page through Streamlit's AppTest, on a warehouse built by the real loader.
 
+The KPI values are checked against numbers computed in the test from the generated rows
+(tests/analytics/warehouse_data.py computes them with pandas, not with the product's SQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
-import openpyxl
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from etl.load import load_paths
-from govdash.config import load_config
+from tests.analytics.warehouse_data import build_main, expected_tickets, select
 
 ROOT = Path(__file__).resolve().parent.parent
+PAGES = ("overview", "response", "satisfaction", "data")
+MARCH = {"period": "month", "start": "2025-03-01", "end": "2025-03-31"}
 
 
 @pytest.fixture(autouse=True)
-def _clear_caches() -> None:
+def _clear_caches() -> Iterator[None]:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
     st.cache_data.clear()
     st.cache_resource.clear()
 
 
-def _ticket_workbook(path: Path, count: int) -> Path:
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    sheet.append(["工单编号", "小区", "受理时间", "办结时间"])
-    for index in range(count):
-        sheet.append([f"GD{index:04d}", "锦绣苑", f"2024-03-{index % 28 + 1:02d} 10:00", None])
-    workbook.save(path)
-    return path
+@pytest.fixture(scope="module")
+def warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    folder = tmp_path_factory.mktemp("app")
+    db, tickets = build_main(folder)
+    return db, expected_tickets(tickets)
 
 
-def test_first_page_shows_counts_and_load_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    db = tmp_path / "w.duckdb"
-    load_paths([_ticket_workbook(tmp_path / "工单.xlsx", 7)], db, load_config())
+def _app(db: Path, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]) -> AppTest:
     monkeypatch.setenv("GOVDASH_DB", str(db))
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
-    assert not app.exception
-    metrics = {m.label: m.value for m in app.metric}
-    assert metrics["工单"] == "7"
-    assert metrics["加载批次"] == "1"
-    history = app.dataframe[0].value
-    assert list(history["文件"]) == ["工单.xlsx"]
-    assert list(history["加载行数"]) == [7]
+    monkeypatch.delenv("GOVDASH_CONFIG", raising=False)
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    for key, value in params.items():
+        app.query_params[key] = value
+    return app.run()
 
 
-def test_first_page_without_a_warehouse_says_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GOVDASH_DB", str(tmp_path / "none.duckdb"))
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30).run()
+def _param(app: AppTest, name: str) -> list[str]:
+    value = app.query_params[name]
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _metrics(app: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in app.metric}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_without_an_exception(
+    warehouse: tuple[Path, object], monkeypatch: pytest.MonkeyPatch, page: str
+) -> None:
+    app = _app(warehouse[0], monkeypatch, MARCH)
+    app.switch_page(f"views/{page}.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.title, "every page has a title"
+
+
+def test_overview_kpis_equal_an_independent_computation(
+    warehouse: tuple[Path, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, frame = warehouse
+    march = select(frame, date(2025, 3, 1), date(2025, 3, 31))
+    responded = march.dropna(subset=["response_minutes"])
+    judged = march[march.response_status.isin(["on_time", "late"])]
+    app = _app(db, monkeypatch, MARCH)
+    metrics = _metrics(app)
+    assert metrics["工单量"] == f"{len(march):,}"
+    assert metrics["首次响应中位数"] == f"{responded.response_minutes.median():,.1f} 分钟"
+    on_time = (judged.response_status == "on_time").mean()
+    assert metrics["及时响应率"] == f"{on_time:.1%}"
+    households = 100 + 300 + 200 + 400 + 500
+    assert metrics["每百户工单量"] == f"{len(march) / households * 100:,.1f}"
+
+
+def test_a_community_filter_changes_the_numbers(
+    warehouse: tuple[Path, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, frame = warehouse
+    app = _app(db, monkeypatch, MARCH)
+    app.multiselect(key="f_community").select("东社区").run()
+    east = select(frame, date(2025, 3, 1), date(2025, 3, 31), community=["东社区"])
+    assert _metrics(app)["工单量"] == f"{len(east):,}"
+    assert _param(app, "community") == ["东社区"]
+
+
+def test_the_filters_come_from_the_url(
+    warehouse: tuple[Path, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, frame = warehouse
+    app = _app(db, monkeypatch, {**MARCH, "community": "西社区"})
+    west = select(frame, date(2025, 3, 1), date(2025, 3, 31), community=["西社区"])
+    assert _metrics(app)["工单量"] == f"{len(west):,}"
+
+
+def test_an_empty_selection_shows_a_sentence(
+    warehouse: tuple[Path, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, frame = warehouse
+    march = select(frame, date(2025, 3, 1), date(2025, 3, 31))
+    pairs = {(c, p) for c in frame.category.unique() for p in frame.compound.unique()}
+    empty = sorted(pairs - set(zip(march.category, march.compound, strict=True)))
+    assert empty, "the generated data must hold a category and compound without March tickets"
+    category, compound = empty[0]
+    app = _app(db, monkeypatch, {**MARCH, "category": category, "compound": compound})
+    for page in ("overview", "response", "satisfaction"):
+        app.switch_page(f"views/{page}.py").run()
+        assert not app.exception, [e.value for e in app.exception]
+        assert any("没有数据" in info.value for info in app.info), page
+
+
+def test_the_language_switch_changes_the_labels(
+    warehouse: tuple[Path, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = _app(warehouse[0], monkeypatch, MARCH)
+    assert app.title[0].value == "总览"
+    app.radio(key="lang").set_value("en").run()
+    assert app.title[0].value == "Overview"
+    assert "Tickets" in _metrics(app)
+    assert _param(app, "lang") == ["en"]
+
+
+def test_without_a_warehouse_the_pages_say_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = _app(tmp_path / "none.duckdb", monkeypatch, {})
     assert not app.exception
     assert "govdash demo" in app.info[0].value

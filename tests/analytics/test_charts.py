@@ -1,0 +1,356 @@
+"""Chart builders: trace types and values, titles and axes in both languages, the print style."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+
+from analytics import charts
+from analytics.charts import ChartContext
+from analytics.i18n import t
+
+ROOT = Path(__file__).resolve().parents[2]
+CONTEXT = ChartContext(period_label="2024年", n=1234, filters_text="街道=锦江街道")
+
+
+def assert_print_style(fig: go.Figure, title: str, lang: str = "zh") -> None:
+    assert fig.layout.title.text == title
+    subtitle = fig.layout.title.subtitle.text
+    assert t("label.period", lang, period=CONTEXT.period_label) in subtitle
+    assert "n = 1,234" in subtitle
+    template = fig.layout.template
+    assert template.layout.paper_bgcolor == "#FFFFFF"
+    assert "Noto Sans CJK SC" in template.layout.font.family
+    assert template.layout.xaxis.gridcolor == charts.GRID_COLOUR
+    assert tuple(template.layout.colorway) == charts.PALETTE
+
+
+def test_import_sets_the_default_template_and_turns_mathjax_off() -> None:
+    # A fresh interpreter: other tests may already have imported streamlit here.
+    code = (
+        "import plotly.io as pio, analytics.charts; "
+        "print(pio.templates.default, pio.defaults.mathjax)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.split() == [charts.TEMPLATE_NAME, "False"]
+    assert charts.TEMPLATE_NAME in pio.templates
+
+
+def test_figures_keep_the_print_template_when_streamlit_is_the_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import streamlit  # noqa: F401  - importing it registers the "streamlit" template
+
+    monkeypatch.setattr(pio.templates, "default", "streamlit")
+    fig = charts.line_trend(
+        pd.DataFrame({"month": ["2024-01"], "tickets": [5]}),
+        "month",
+        {"tickets": "工单量"},
+        title="趋势",
+        context=CONTEXT,
+    )
+    # The figure carries the light template itself, so an export is not black.
+    assert fig.layout.template.layout.paper_bgcolor == "#FFFFFF"
+    assert fig.layout.template.layout.plot_bgcolor == "#FFFFFF"
+    assert fig.layout.template != pio.templates["streamlit"]
+    assert fig.to_dict()["layout"]["template"]["layout"]["font"]["family"] == charts.FONT_FAMILY
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_line_trend(lang: str) -> None:
+    df = pd.DataFrame(
+        {
+            "month": ["2024-03", "2024-01", "2024-02"],
+            "p50": [14.0, 12.0, 13.0],
+            "p90": [60.0, 40.0, 50.0],
+        }
+    )
+    title = t("chart.response_percentile_trend", lang)
+    fig = charts.line_trend(
+        df,
+        "month",
+        {"p50": t("label.p50", lang), "p90": t("label.p90", lang)},
+        title=title,
+        context=CONTEXT,
+        lang=lang,
+        x_title=t("axis.month", lang),
+        y_title=t("axis.response_minutes", lang),
+    )
+    assert [type(trace) for trace in fig.data] == [go.Scatter, go.Scatter]
+    assert list(fig.data[0].x) == ["2024-01", "2024-02", "2024-03"]
+    assert list(fig.data[0].y) == [12.0, 13.0, 14.0]
+    assert list(fig.data[1].y) == [40.0, 50.0, 60.0]
+    assert [trace.name for trace in fig.data] == [t("label.p50", lang), t("label.p90", lang)]
+    assert fig.data[0].line.dash != fig.data[1].line.dash, "lines differ without colour"
+    assert fig.layout.xaxis.title.text == t("axis.month", lang)
+    assert fig.layout.yaxis.title.text == t("axis.response_minutes", lang)
+    # Month strings stay categories; plotly would otherwise print English month names.
+    assert fig.layout.xaxis.type == "category"
+    assert_print_style(fig, title, lang)
+
+
+def test_line_trend_percent_and_dates() -> None:
+    df = pd.DataFrame({"month": pd.to_datetime(["2024-01-01", "2024-02-01"]), "rate": [0.5, 0.75]})
+    fig = charts.line_trend(
+        df, "month", {"rate": "满意率"}, title="回访", context=CONTEXT, percent=True
+    )
+    assert fig.layout.yaxis.tickformat == ".0%"
+    assert fig.layout.xaxis.tickformat == "%Y-%m"
+    assert ":.1%" in fig.data[0].hovertemplate
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_bar_ranking_red_black(lang: str) -> None:
+    df = pd.DataFrame(
+        {"unit": [f"小区{i}" for i in range(7)], "rate": [0.5, 0.9, 0.7, 0.6, 0.8, 0.95, 0.55]}
+    )
+    title = t("chart.red_black_list", lang)
+    fig = charts.bar_ranking(
+        df,
+        "unit",
+        "rate",
+        title=title,
+        context=CONTEXT,
+        lang=lang,
+        value_title=t("axis.satisfaction_rate", lang),
+        percent=True,
+        red_black_size=2,
+    )
+    assert [type(trace) for trace in fig.data] == [go.Bar, go.Bar, go.Bar]
+    red, middle, black = fig.data
+    assert red.name == t("label.red_list", lang)
+    assert black.name == t("label.black_list", lang)
+    assert middle.name == t("label.other_units", lang)
+    assert list(red.y) == ["小区5", "小区1"]
+    assert list(red.x) == [0.95, 0.9]
+    assert list(black.y) == ["小区6", "小区0"]
+    assert list(middle.y) == ["小区4", "小区2", "小区3"]
+    assert all(trace.orientation == "h" for trace in fig.data)
+    assert list(red.text) == ["95.0%", "90.0%"]
+    # Best at the top: plotly lists categories bottom-up.
+    assert list(fig.layout.yaxis.categoryarray) == [
+        "小区0",
+        "小区6",
+        "小区3",
+        "小区2",
+        "小区4",
+        "小区1",
+        "小区5",
+    ]
+    assert red.marker.color == charts.RED_LIST_COLOUR
+    assert black.marker.pattern.shape == "/", "black list is hatched for greyscale print"
+    assert fig.layout.xaxis.tickformat == ".0%"
+    assert fig.layout.xaxis.title.text == t("axis.satisfaction_rate", lang)
+    assert_print_style(fig, title, lang)
+
+
+def test_bar_ranking_lower_is_better_and_counts() -> None:
+    df = pd.DataFrame({"word": ["电梯", "漏水", "停车"], "count": [30, 1200, 7]})
+    fig = charts.bar_ranking(
+        df,
+        "word",
+        "count",
+        title=t("chart.comment_words"),
+        context=CONTEXT,
+        value_title=t("axis.word_count"),
+    )
+    assert len(fig.data) == 1
+    assert list(fig.data[0].y) == ["漏水", "电梯", "停车"]
+    assert list(fig.data[0].text) == ["1,200", "30", "7"]
+    assert fig.layout.showlegend is False
+
+    slow = charts.bar_ranking(
+        pd.DataFrame({"unit": ["甲", "乙"], "minutes": [40.0, 10.0]}),
+        "unit",
+        "minutes",
+        title="响应",
+        context=CONTEXT,
+        higher_is_better=False,
+    )
+    assert list(slow.data[0].y) == ["乙", "甲"]
+
+
+def test_box_from_quartiles() -> None:
+    df = pd.DataFrame(
+        {
+            "community": ["锦绣社区", "和平社区"],
+            "p10": [3.0, 4.0],
+            "p25": [8.0, 9.0],
+            "p50": [15.0, 18.0],
+            "p75": [30.0, 35.0],
+            "p90": [60.0, 80.0],
+        }
+    )
+    title = t("chart.response_distribution", group=t("level.community"))
+    fig = charts.box_from_quartiles(
+        df, "community", title=title, context=CONTEXT, value_title=t("axis.response_minutes")
+    )
+    assert len(fig.data) == 1
+    box = fig.data[0]
+    assert isinstance(box, go.Box)
+    assert list(box.x) == ["锦绣社区", "和平社区"]
+    assert list(box.q1) == [8.0, 9.0]
+    assert list(box.median) == [15.0, 18.0]
+    assert list(box.q3) == [30.0, 35.0]
+    assert list(box.lowerfence) == [3.0, 4.0]
+    assert list(box.upperfence) == [60.0, 80.0]
+    assert box.name == t("label.box_legend")
+    assert fig.layout.yaxis.title.text == "首次响应时长（分钟）"
+    assert_print_style(fig, "首次响应时长分布（按社区）")
+
+
+def test_heatmap_orders_and_fills_grid() -> None:
+    days = [t(f"weekday.{d}") for d in (1, 2)]
+    df = pd.DataFrame(
+        {"weekday": [days[1], days[0], days[0]], "hour": [9, 9, 10], "tickets": [4, 2, 7]}
+    )
+    fig = charts.heatmap(
+        df,
+        "hour",
+        "weekday",
+        "tickets",
+        title=t("chart.weekday_hour"),
+        context=CONTEXT,
+        x_title=t("axis.hour"),
+        y_title=t("axis.weekday"),
+        y_order=days,
+        x_order=[9, 10, 11],
+    )
+    cell = fig.data[0]
+    assert isinstance(cell, go.Heatmap)
+    assert list(cell.y) == ["周一", "周二"]
+    assert list(cell.x) == ["9", "10", "11"]
+    assert [list(row) for row in cell.z] == [[2.0, 7.0, None], [4.0, None, None]]
+    assert fig.layout.xaxis.title.text == "时段（时）"
+    assert fig.layout.yaxis.title.text == "星期"
+    assert_print_style(fig, "工单受理时间分布（星期 × 时段）")
+
+
+def test_stacked_share_normalises_rows() -> None:
+    df = pd.DataFrame({"month": ["2024-02", "2024-01"], "young": [3, 1], "old": [1, 3]})
+    parts = {"young": t("aging.0_1", "en"), "old": t("aging.over_7", "en")}
+    fig = charts.stacked_share(
+        df,
+        "month",
+        parts,
+        title=t("chart.backlog_aging", "en"),
+        context=CONTEXT,
+        lang="en",
+        x_title=t("axis.month", "en"),
+    )
+    assert [type(trace) for trace in fig.data] == [go.Bar, go.Bar]
+    assert [trace.name for trace in fig.data] == ["0–1 days", "Over 7 days"]
+    assert list(fig.data[0].x) == ["2024-01", "2024-02"]
+    assert list(fig.data[0].y) == [0.25, 0.75]
+    assert list(fig.data[1].y) == [0.75, 0.25]
+    assert list(fig.data[0].text) == ["25.0%", "75.0%"]
+    assert fig.layout.barmode == "stack"
+    assert fig.layout.yaxis.tickformat == ".0%"
+    assert fig.layout.yaxis.title.text == "Share"
+    assert fig.data[0].marker.color != fig.data[1].marker.color
+    assert_print_style(fig, "Backlog aging", "en")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_interval_dots_marks_small_samples(lang: str) -> None:
+    df = pd.DataFrame(
+        {
+            "unit": ["小区A", "小区B", "小区C"],
+            "rate": [0.8, 0.6, 0.9],
+            "low": [0.7, 0.5, 0.6],
+            "high": [0.88, 0.7, 0.98],
+            "n": [120, 200, 12],
+        }
+    )
+    fig = charts.interval_dots(
+        df,
+        "unit",
+        "rate",
+        "low",
+        "high",
+        n_col="n",
+        min_sample=30,
+        title=t("chart.response_rate", lang),
+        context=CONTEXT,
+        lang=lang,
+        value_title=t("axis.response_rate", lang),
+    )
+    sufficient, small, small_label = fig.data
+    assert list(sufficient.y) == ["小区A", "小区B"]
+    assert sufficient.marker.symbol == "circle"
+    assert list(sufficient.error_x.array) == pytest.approx([0.08, 0.1])
+    assert list(sufficient.error_x.arrayminus) == pytest.approx([0.1, 0.1])
+    assert list(small.y) == ["小区C"]
+    assert small.marker.symbol == "circle-open"
+    assert small.name == t("label.small_sample_legend", lang, min_sample=30)
+    assert small_label.mode == "text"
+    assert [text.strip() for text in small_label.text] == [t("state.small_sample", lang)]
+    assert list(fig.layout.yaxis.categoryarray) == ["小区B", "小区A", "小区C"]
+    assert fig.layout.xaxis.tickformat == ".0%"
+    assert fig.layout.xaxis.title.text == t("axis.response_rate", lang)
+    assert_print_style(fig, t("chart.response_rate", lang), lang)
+
+
+def test_profile_vs_average() -> None:
+    df = pd.DataFrame(
+        {"item": ["客户服务", "秩序维护"], "unit_rate": [0.8, 0.7], "street_rate": [0.75, 0.78]}
+    )
+    title = t("chart.profile_vs_average", unit="锦绣花园")
+    fig = charts.profile_vs_average(
+        df, "item", "unit_rate", "street_rate", title=title, context=CONTEXT, unit_label="锦绣花园"
+    )
+    bar, average = fig.data
+    assert isinstance(bar, go.Bar) and isinstance(average, go.Scatter)
+    assert bar.name == "锦绣花园"
+    assert average.name == "街道平均"
+    assert list(bar.x) == [0.8, 0.7]
+    assert list(average.x) == [0.75, 0.78]
+    assert list(bar.text) == ["80.0%", "70.0%"]
+    assert fig.layout.xaxis.tickformat == ".0%"
+    assert_print_style(fig, "锦绣花园与街道平均对比")
+
+
+def test_dumbbell_orders_by_change() -> None:
+    df = pd.DataFrame({"unit": ["甲", "乙"], "before": [0.5, 0.6], "after": [0.55, 0.9]})
+    fig = charts.dumbbell(
+        df,
+        "unit",
+        "before",
+        "after",
+        title=t("chart.wave_change"),
+        context=CONTEXT,
+        before_label=t("label.previous_wave"),
+        after_label=t("label.current_wave"),
+    )
+    _, before, after = fig.data
+    assert list(before.y) == ["乙", "甲"]
+    assert list(after.x) == [0.9, 0.55]
+    assert [before.name, after.name] == ["上一批次", "本批次"]
+
+
+def test_empty_frame_gives_the_empty_state() -> None:
+    empty = pd.DataFrame({"month": [], "tickets": []})
+    for fig in (
+        charts.line_trend(empty, "month", {"tickets": "工单量"}, title="趋势", context=CONTEXT),
+        charts.bar_ranking(empty, "month", "tickets", title="趋势", context=CONTEXT),
+    ):
+        assert len(fig.data) == 0
+        assert fig.layout.annotations[0].text == t("state.empty")
+        assert_print_style(fig, "趋势")
+
+
+def test_format_value() -> None:
+    assert charts.format_value(0.1234, percent=True) == "12.3%"
+    assert charts.format_value(1234.5, decimals=1) == "1,234.5"
+    assert charts.format_value(float("nan")) == ""
+    assert charts.subtitle_text(ChartContext("2024年第1季度", 5), "en") == (
+        "Period: 2024年第1季度 · n = 5"
+    )

@@ -1,0 +1,255 @@
+"""Survey queries: the wave rule, household-weighted roll-ups by hand arithmetic, and more."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pytest
+
+from analytics import surveys
+from analytics.filters import Filters
+from tests.analytics.warehouse_data import (
+    build_main,
+    expected_tickets,
+    open_db,
+    select,
+    shipped_config,
+)
+
+CONFIG = shipped_config()
+YEAR_2025 = Filters.for_year(2025)
+OVERALL = "总体满意度"
+
+
+@pytest.fixture(scope="module")
+def main(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, pd.DataFrame]]:
+    db, rows = build_main(tmp_path_factory.mktemp("surveys"))
+    con = open_db(db)
+    yield con, expected_tickets(rows)
+    con.close()
+
+
+def wilson(p: float, n: float, z: float = 1.96) -> tuple[float, float]:
+    """Written out again here from the textbook formula."""
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def row_of(frame: pd.DataFrame, unit: str, item: str = OVERALL) -> pd.Series:
+    found = frame[(frame["unit"] == unit) & (frame["item"] == item)]
+    assert len(found) == 1, (unit, item, found)
+    return found.iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("filters", "waves"),
+    [
+        (YEAR_2025, [202501]),
+        (Filters.for_quarter(2025, 2), [202501]),  # surveyed 20 May – 10 June
+        (Filters.for_month(2025, 6), [202501]),
+        (Filters.for_quarter(2025, 1), []),  # before the survey went out
+        (Filters.for_year(2024), [202402]),
+        (Filters.for_range(date(2024, 7, 1), date(2025, 6, 30)), [202402, 202501]),
+        (Filters.for_quarter(2023, 3), [202302]),  # undated: its half-year, July–December
+        (Filters.for_quarter(2023, 1), []),
+    ],
+)
+def test_a_period_holds_the_waves_it_overlaps(
+    main: Any, filters: Filters, waves: list[int]
+) -> None:
+    con, _ = main
+    assert surveys.wave_keys_in_period(con, filters) == waves
+
+
+def test_community_rate_weights_compounds_by_households(main: Any) -> None:
+    con, _ = main
+    rates = surveys.survey_item_rates(con, YEAR_2025, CONFIG, "community")
+    east = row_of(rates, "东社区")
+    # 东一小区: 100 households, 8 of 10 satisfied, mean 4.0
+    # 东二小区: 300 households, 1 of 4 satisfied, mean 2.25
+    assert east["rate"] == pytest.approx((100 * 0.8 + 300 * 0.25) / 400)  # 0.3875, pooled 9/14
+    assert east["mean_score"] == pytest.approx((100 * 4.0 + 300 * 2.25) / 400)  # 2.6875
+    assert east["satisfaction_index"] == pytest.approx((2.6875 - 1) / 4 * 100)
+    assert (east["n"], east["satisfied"], east["respondents"]) == (14, 9, 14)
+    assert east["households"] == 400
+    assert east["response_rate"] == pytest.approx(14 / 400)
+    assert bool(east["is_small_sample"]) and east["sample_label"] == "样本不足"
+    effective_n = 400**2 / (100**2 / 10 + 300**2 / 4)
+    assert east["effective_n"] == pytest.approx(effective_n)
+    low, high = wilson(0.3875, effective_n)
+    assert (east["wilson_low"], east["wilson_high"]) == pytest.approx((low, high))
+    assert east["parent"] == "甲街道"
+    west = row_of(rates, "西社区")
+    # 西一小区 answered (200 households, 30 of 40); 西二小区 (400 households) did not.
+    assert west["rate"] == pytest.approx(0.75)
+    assert west["mean_score"] == pytest.approx(3.875)
+    assert west["households"] == 600
+    assert west["response_rate"] == pytest.approx(40 / 600)
+    assert not bool(west["is_small_sample"])
+    assert west["effective_n"] == pytest.approx(40)
+    assert "南社区" not in set(rates["unit"])  # no answers in 2025
+
+
+def test_street_and_company_roll_ups(main: Any) -> None:
+    con, _ = main
+    street = row_of(surveys.survey_item_rates(con, YEAR_2025, CONFIG, "street"), "甲街道")
+    assert street["rate"] == pytest.approx((100 * 0.8 + 300 * 0.25 + 200 * 0.75) / 600)
+    assert street["households"] == 1000  # 西二小区 counts for the response rate
+    assert street["respondents"] == 54
+    assert street["response_rate"] == pytest.approx(54 / 1000)
+    company = row_of(
+        surveys.survey_item_rates(con, YEAR_2025, CONFIG, "property_company"), "安居物业"
+    )
+    assert company["rate"] == pytest.approx((100 * 0.8 + 200 * 0.75) / 300)
+    everything = row_of(surveys.survey_item_rates(con, YEAR_2025, CONFIG, "all"), "全部")
+    assert everything["rate"] == pytest.approx(street["rate"])
+
+
+def test_compound_rates_count_only_answers_given(main: Any) -> None:
+    con, _ = main
+    rates = surveys.survey_item_rates(con, YEAR_2025, CONFIG, "compound")
+    service = row_of(rates, "东一小区", "客户服务")
+    assert (service["n"], service["satisfied"], service["rate"]) == (6, 3, 0.5)
+    assert service["respondents"] == 10
+    overall = row_of(rates, "东一小区")
+    assert (overall["rate"], overall["effective_n"]) == (0.8, 10)
+    low, high = wilson(0.8, 10)
+    assert (round(overall["wilson_low"], 4), round(overall["wilson_high"], 4)) == (0.4902, 0.9433)
+    assert overall["wilson_low"] == pytest.approx(low) and overall["wilson_high"] == pytest.approx(
+        high
+    )
+    assert overall["parent"] == "东社区"
+    assert rates["item"].tolist()[:2] == ["客户服务", "总体满意度"]  # config order
+
+
+def test_several_waves_pool_answers_and_average_the_response_rate(main: Any) -> None:
+    con, _ = main
+    year_to_june = Filters.for_range(date(2024, 7, 1), date(2025, 6, 30))
+    east_one = row_of(surveys.survey_item_rates(con, year_to_june, CONFIG, "compound"), "东一小区")
+    assert (east_one["n"], east_one["satisfied"]) == (15, 11)  # 5 + 10 answers, 3 + 8 satisfied
+    assert east_one["respondents"] == 15
+    assert east_one["response_rate"] == pytest.approx(15 / 2 / 100)  # two waves, 100 households
+
+
+def test_place_filters_narrow_the_survey(main: Any) -> None:
+    con, _ = main
+    company = YEAR_2025.with_selection(property_company=["安居物业"])
+    units = set(surveys.survey_item_rates(con, company, CONFIG, "compound")["unit"])
+    assert units == {"东一小区", "西一小区"}  # a survey sheet has no company column
+    east = YEAR_2025.with_selection(community=["东社区"])
+    assert set(surveys.survey_item_rates(con, east, CONFIG, "community")["unit"]) == {"东社区"}
+
+
+def test_roll_up_by_hand_with_missing_households() -> None:
+    counts = pd.DataFrame(
+        [
+            # street, community, compound, company, households, respondents, item, n, satisfied, score_sum
+            ("s", "c1", "a", "p", 100.0, 10, "总体满意度", 10, 5, 35.0),
+            ("s", "c1", "b", "p", None, 20, "总体满意度", 20, 20, 90.0),  # no household count
+            ("s", "c2", "d", "p", None, 4, "总体满意度", 4, 1, 10.0),
+            ("s", "c2", "e", "p", 0.0, 6, "总体满意度", 6, 6, 30.0),
+            ("s", "c3", "f", None, 50.0, 0, None, 0, 0, 0.0),  # no answers at all
+        ],
+        columns=[
+            *("street", "community", "compound", "property_company", "households"),
+            *("respondents", "item", "n", "satisfied", "score_sum"),
+        ],
+    )
+    rates = surveys.roll_up_item_rates(counts, "community", CONFIG)
+    c1 = row_of(rates, "c1")
+    # Only compound a carries a weight; b's answers still count in n.
+    assert c1["rate"] == pytest.approx(0.5) and bool(c1["is_household_weighted"])
+    assert (c1["n"], c1["respondents"], c1["households"]) == (30, 30, 100)
+    c2 = row_of(rates, "c2")
+    # No answering compound has households: pooled (1 + 6) / (4 + 6).
+    assert c2["rate"] == pytest.approx(0.7) and not bool(c2["is_household_weighted"])
+    assert c2["mean_score"] == pytest.approx(40 / 10)
+    assert math.isnan(c2["response_rate"])  # households 0 + unknown
+    assert "c3" not in set(rates["unit"])
+    street = row_of(surveys.roll_up_item_rates(counts, "street", CONFIG), "s")
+    assert street["households"] == 150
+    assert street["rate"] == pytest.approx(0.5)  # only a is weighted
+
+
+def test_unit_profile_against_the_street(main: Any) -> None:
+    con, _ = main
+    profile = surveys.unit_profile(con, YEAR_2025, CONFIG, "compound", "东一小区").set_index("item")
+    assert profile.loc[OVERALL, "unit_rate"] == 0.8
+    assert profile.loc[OVERALL, "n"] == 10
+    assert profile.loc[OVERALL, "street_average_rate"] == pytest.approx(305 / 600)
+    # 客户服务: 东一 3/6 (100 households), 东二 0/4 (300), 西一 40/40 (200)
+    assert profile.loc["客户服务", "unit_rate"] == 0.5
+    assert profile.loc["客户服务", "street_average_rate"] == pytest.approx((50 + 0 + 200) / 600)
+    assert profile.loc["客户服务", "street_n"] == 50
+    assert bool(profile.loc[OVERALL, "is_small_sample"])
+
+
+def test_wave_change_compares_with_the_wave_before(main: Any) -> None:
+    con, _ = main
+    change = surveys.wave_change(con, YEAR_2025, CONFIG, "compound")
+    east_one = row_of(change, "东一小区")
+    assert (east_one["previous_wave"], east_one["current_wave"]) == ("2024年下半年", "2025年上半年")
+    assert (east_one["previous_rate"], east_one["current_rate"]) == (0.6, 0.8)
+    assert east_one["change"] == pytest.approx(0.2)
+    assert (east_one["previous_n"], east_one["current_n"]) == (5, 10)
+    west_one = row_of(change, "西一小区")
+    assert math.isnan(west_one["previous_rate"]) and west_one["previous_n"] == 0
+    assert surveys.wave_change(con, Filters.for_quarter(2025, 1), CONFIG, "compound").empty
+
+
+def test_callback_satisfaction_trend(main: Any) -> None:
+    con, frame = main
+    trend = surveys.callback_satisfaction_trend(con, Filters.for_quarter(2025, 1), CONFIG)
+    assert len(trend) == 9  # 3 months × 3 answers
+    for month in (1, 2, 3):
+        end = (pd.Timestamp(2025, month, 1) + pd.offsets.MonthEnd(0)).date()
+        rows = select(frame, date(2025, month, 1), end)
+        rated = rows[(rows.valid_callback == "是") & (rows.satisfaction != "")]
+        got = trend[trend["month"] == pd.Timestamp(2025, month, 1)].set_index("satisfaction")
+        for level in ("满意", "基本满意", "不满意"):
+            count = int((rated.satisfaction == level).sum())
+            assert got.loc[level, "tickets"] == count
+            assert got.loc[level, "share"] == pytest.approx(count / len(rated))
+
+
+def test_comment_words(main: Any) -> None:
+    con, _ = main
+    words = surveys.comment_words(con, YEAR_2025, CONFIG)
+    found = {row.word: (row.count, row.comments) for row in words.itertuples()}
+    # 6 × 电梯维修太慢 (东一), 5 × 电梯故障多 (西一); 绿化 and 停车位 are in too few comments.
+    assert found == {"电梯": (11, 11), "维修": (6, 6), "太慢": (6, 6), "故障": (5, 5)}
+    assert words["word"].iloc[0] == "电梯"
+    earlier = surveys.comment_words(con, Filters.for_year(2024), CONFIG)
+    assert dict(zip(earlier["word"], earlier["count"], strict=True))["电梯"] == 5
+    assert surveys.comment_words(con, Filters.for_quarter(2025, 1), CONFIG).empty
+
+
+def test_comment_words_without_jieba_count_bigrams(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(surveys, "_tokenizer", lambda: None)
+    words = surveys.count_comment_words(["电梯坏了 [电话]"] * 5 + ["电梯"], min_comments=5)
+    found = dict(zip(words["word"], words["count"], strict=True))
+    assert found == {"电梯": 6, "梯坏": 5, "坏了": 5}
+
+
+def test_empty_period_gives_empty_frames(main: Any) -> None:
+    con, _ = main
+    nothing = Filters.for_quarter(2025, 1)
+    assert surveys.survey_item_rates(con, nothing, CONFIG, "community").empty
+    assert surveys.unit_profile(con, nothing, CONFIG, "community", "东社区").empty
+    hostile = YEAR_2025.with_selection(community=["'; DROP TABLE survey_answers; --"])
+    assert surveys.survey_item_rates(con, hostile, CONFIG, "compound").empty
+    assert con.execute("SELECT count(*) FROM survey_answers").fetchone()[0] > 0
+
+
+def test_unknown_levels_are_refused(main: Any) -> None:
+    con, _ = main
+    with pytest.raises(ValueError):
+        surveys.survey_item_rates(con, YEAR_2025, CONFIG, "building; DROP")

@@ -1,0 +1,231 @@
+"""Shared page furniture: the sidebar filters (kept in the URL), language, chart blocks, export."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from analytics.cache import active_config, query, warehouse_version
+from analytics.export import Provenance, figure_to_image, to_csv_bytes, to_xlsx_bytes
+from analytics.filters import SELECTION_COLUMNS, Filters, available_periods
+from analytics.i18n import LANGUAGES, t
+from analytics.queries import data_period, load_history
+from analytics.tickets import filter_options
+
+PERIOD_KINDS = ("year", "quarter", "month", "range")
+_PERIOD_LABEL = {
+    "year": "filter.period.year",
+    "quarter": "filter.period.quarter",
+    "month": "filter.period.month",
+    "range": "filter.period.date_range",
+}
+
+
+def lang() -> str:
+    return str(st.session_state.get("lang", "zh"))
+
+
+def current_filters() -> Filters | None:
+    value = st.session_state.get("filters")
+    return value if isinstance(value, Filters) else None
+
+
+def _url_params() -> dict[str, str | list[str]]:
+    params: dict[str, str | list[str]] = {}
+    for key in st.query_params:
+        values = st.query_params.get_all(key)
+        params[key] = values if key in SELECTION_COLUMNS else (values[-1] if values else "")
+    return params
+
+
+def sidebar() -> str:
+    """Draw the shared filters; put them in session state and in the URL. Returns the language."""
+    params = _url_params()
+    if "lang" not in st.session_state:
+        wanted = params.get("lang")
+        st.session_state["lang"] = wanted if wanted in LANGUAGES else "zh"
+    with st.sidebar:
+        st.radio(
+            t("filter.language", lang()),
+            LANGUAGES,
+            key="lang",
+            horizontal=True,
+            format_func=lambda code: t(f"language.{code}", lang()),
+        )
+        if warehouse_version() is None:
+            st.session_state["filters"] = None
+            return lang()
+        first, last = query(data_period)
+        if first is None or last is None:
+            st.session_state["filters"] = None
+            return lang()
+        filters = _filter_widgets(params, first, last)
+    st.session_state["filters"] = filters
+    st.query_params.from_dict({**filters.to_query_params(), "lang": lang()})
+    return lang()
+
+
+def _filter_widgets(params: dict[str, str | list[str]], first: date, last: date) -> Filters:
+    language = lang()
+    periods = available_periods(first, last)
+    if "f_period_kind" not in st.session_state:  # first run of this session: from the URL
+        initial = Filters.from_query_params(params, default_end=last)
+        st.session_state["f_period_kind"] = initial.period_kind
+        for kind in ("year", "quarter", "month"):
+            options = periods[kind]
+            match = next((p for p in options if p.start == initial.start), options[0])
+            st.session_state[f"f_period_{kind}"] = (
+                match if initial.period_kind == kind else options[0]
+            )
+        st.session_state["f_range"] = (initial.start, initial.end)
+        for name in SELECTION_COLUMNS:
+            st.session_state[f"f_{name}"] = list(getattr(initial, name))
+    st.header(t("filter.heading", language))
+    kind = st.radio(
+        t("filter.period_kind", language),
+        PERIOD_KINDS,
+        key="f_period_kind",
+        horizontal=True,
+        format_func=lambda k: t(_PERIOD_LABEL[k], language),
+    )
+    if kind == "range":
+        chosen = st.date_input(
+            t("filter.period.date_range", language), key="f_range", min_value=first, max_value=last
+        )
+        start, end = chosen if isinstance(chosen, tuple) and len(chosen) == 2 else (first, last)
+        base = Filters.for_range(start, end)
+    else:
+        base = st.selectbox(
+            t(_PERIOD_LABEL[kind], language),
+            periods[kind],
+            key=f"f_period_{kind}",
+            format_func=lambda f: f.label(language),
+        )
+    # Communities narrow to the chosen streets, compounds to the chosen communities.
+    chosen_places = Filters.for_range(first, last).with_selection(
+        street=st.session_state.get("f_street", []),
+        community=st.session_state.get("f_community", []),
+    )
+    options = query(filter_options, chosen_places)
+    selections: dict[str, list[str]] = {}
+    for name in SELECTION_COLUMNS:
+        key = f"f_{name}"
+        st.session_state[key] = [v for v in st.session_state.get(key, []) if v in options[name]]
+        selections[name] = st.multiselect(
+            t(f"filter.{name}", language),
+            options[name],
+            key=key,
+            placeholder=t("filter.all", language),
+        )
+    return base.with_selection(**selections)
+
+
+# --- rendering helpers ---------------------------------------------------------------------------
+
+
+def require_data() -> Filters:
+    """Stop the page with a helpful sentence when there is no warehouse yet."""
+    filters = current_filters()
+    if filters is None:
+        st.info(t("state.no_warehouse", lang()))
+        st.stop()
+    return filters
+
+
+def empty_state() -> None:
+    st.info(t("state.empty", lang()))
+
+
+def provenance(filters: Filters) -> Provenance:
+    history = query(load_history)
+    sources = (
+        [
+            f"批次 {row.batch_id}：{row.file_name}（{row.loaded_at:%Y-%m-%d %H:%M}）"
+            for row in history.itertuples()
+        ]
+        if history is not None
+        else []
+    )
+    return Provenance(
+        filters_text=describe_filters(filters),
+        sources=sources,
+        generated_at=datetime.now().replace(microsecond=0),
+        config_fingerprint=active_config().fingerprint,
+    )
+
+
+def describe_filters(filters: Filters) -> str:
+    language = lang()
+    parts = [filters.label(language)]
+    for name in SELECTION_COLUMNS:
+        values = getattr(filters, name)
+        if values:
+            parts.append(f"{t(f'filter.{name}', language)}：{'、'.join(values)}")
+    return "；".join(parts)
+
+
+def chart_block(
+    figure: go.Figure,
+    table: pd.DataFrame,
+    name: str,
+    filters: Filters,
+    columns: dict[str, str] | None = None,
+) -> None:
+    """A chart, its numbers one click away, and downloads built only when clicked."""
+    language = lang()
+    st.plotly_chart(figure, theme=None, width="stretch", key=f"chart_{name}")
+    shown = table.rename(columns=columns or {})
+    with st.expander(t("label.numbers", language)):
+        st.dataframe(shown, hide_index=True, width="stretch", key=f"table_{name}")
+    download_buttons(name, shown, filters, figure)
+
+
+def download_buttons(
+    name: str, table: pd.DataFrame, filters: Filters, figure: go.Figure | None = None
+) -> None:
+    language = lang()
+    source = provenance(filters)
+    columns = st.columns(4)
+    builders: list[tuple[str, str, str, Callable[[], bytes]]] = [
+        ("csv", "text/csv", "download.csv", lambda: to_csv_bytes(table, source, language)),
+        (
+            "xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "download.xlsx",
+            lambda: to_xlsx_bytes(table, source, language, name[:31]),
+        ),
+    ]
+    if figure is not None:
+        builders = [
+            (
+                "png",
+                "image/png",
+                "download.png",
+                lambda: figure_to_image(figure, "png", source, language),
+            ),
+            (
+                "svg",
+                "image/svg+xml",
+                "download.svg",
+                lambda: figure_to_image(figure, "svg", source, language),
+            ),
+            *builders,
+        ]
+    for column, (suffix, mime, label, build) in zip(columns, builders, strict=False):
+        column.download_button(
+            t(label, language),
+            data=build,
+            file_name=f"{name}.{suffix}",
+            mime=mime,
+            on_click="ignore",
+            key=f"download_{name}_{suffix}",
+        )
+
+
+def metric_card(column: Any, label: str, value: str, delta: str | None, help_text: str) -> None:
+    column.metric(label, value, delta=delta, help=help_text)
