@@ -37,8 +37,7 @@ The rules this module decides (DOMAIN.md leaves them open); `rules_text` prints 
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -200,7 +199,9 @@ class EvaluationInput:
 
 
 def empty_scores() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=float if c == "score" else object) for c in SCORE_COLUMNS})
+    return pd.DataFrame(
+        {c: pd.Series(dtype=float if c == "score" else object) for c in SCORE_COLUMNS}
+    )
 
 
 def empty_adjustments() -> pd.DataFrame:
@@ -378,77 +379,96 @@ def _evaluator_part(
     scores: pd.DataFrame, units: list[str], config: Config, notes: list[str]
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The long scores with is_trimmed, the per unit × indicator detail, the shares (unit ×
-    indicator, evaluator indicators only) and an evidence sentence per unit × indicator."""
+    indicator, evaluator indicators only) and an evidence sentence per unit × indicator.
+
+    Rows are sorted so that each unit × indicator is one contiguous run, lowest score first;
+    the aggregates are then sums over runs (numpy), not a Python call per group.
+    """
     indicators = {i.name: i for i in _evaluator_indicators(config)}
-    frame = scores[SCORE_COLUMNS].copy()
-    frame["unit"] = frame["unit"].astype(object).map(str)
-    frame["indicator"] = frame["indicator"].astype(object).map(str)
-    frame["evaluator"] = frame["evaluator"].astype(object).map(str)
-    frame["score"] = pd.to_numeric(frame["score"], errors="coerce").astype(float)
+    order_of = {name: i for i, name in enumerate(indicator_names(config))}
+    frame = pd.DataFrame(
+        {
+            "unit": scores["unit"].astype(object).map(str).to_numpy(object),
+            "indicator": scores["indicator"].astype(object).map(str).to_numpy(object),
+            "evaluator": scores["evaluator"].astype(object).map(str).to_numpy(object),
+            "score": pd.to_numeric(scores["score"], errors="coerce").to_numpy(float),
+        }
+    )
     unknown = sorted(set(frame["indicator"]) - set(indicators))
     if unknown:
         notes.append(f"评分表中的指标不在配置的评委打分指标中，未计分：{'、'.join(unknown)}")
     blank = int(frame["score"].isna().sum())
     if blank:
         notes.append(f"{blank} 条评分没有数值，未计分")
-    frame = frame[frame["indicator"].isin(list(indicators)) & frame["score"].notna()]
-    frame = frame.groupby(["unit", "indicator", "evaluator"], as_index=False, sort=False)[
-        "score"
-    ].mean()
-    points = frame["indicator"].map({n: i.points for n, i in indicators.items()}).astype(float)
+    frame = frame[
+        frame["indicator"].isin(list(indicators))
+        & frame["score"].notna()
+        & frame["unit"].isin(units)
+    ]
+    frame = frame.groupby(["unit", "indicator", "evaluator"], as_index=False, sort=False).agg(
+        score=("score", "mean")
+    )
+    points_of = {name: float(i.points) for name, i in indicators.items()}
+    points = frame["indicator"].map(points_of).to_numpy(float)
     outside = int(((frame["score"] < 0) | (frame["score"] > points + 1e-9)).sum())
     if outside:
         notes.append(f"{outside} 条评分超出 0 到该指标分值的范围，已按原值计入")
-    frame = frame.sort_values(["unit", "indicator", "score", "evaluator"], kind="stable")
+    frame["_order"] = frame["indicator"].map(order_of)
+    frame = frame.sort_values(["unit", "_order", "score", "evaluator"], kind="stable")
     frame = frame.reset_index(drop=True)
-    group = frame.groupby(["unit", "indicator"], sort=False)
-    order = group.cumcount().to_numpy()
-    size = group["score"].transform("size").to_numpy()
-    is_trimmed = (size >= config.trim_from_evaluators) & ((order == 0) | (order == size - 1))
+    unit = frame["unit"].to_numpy(object)
+    indicator = frame["indicator"].to_numpy(object)
+    evaluator = frame["evaluator"].to_numpy(object)
+    score = frame["score"].to_numpy(float)
+    count = len(frame)
+    starts = np.ones(count, dtype=bool)
+    if count:
+        starts[1:] = (unit[1:] != unit[:-1]) | (indicator[1:] != indicator[:-1])
+    first = np.flatnonzero(starts)
+    sizes = np.diff(np.r_[first, count]).astype(np.int64)
+    group = np.cumsum(starts) - 1
+    position = np.arange(count) - first[group]
+    size = sizes[group]
+    is_trimmed = (size >= config.trim_from_evaluators) & ((position == 0) | (position == size - 1))
     frame["is_trimmed"] = is_trimmed
-    kept = frame[~frame["is_trimmed"]].groupby(["unit", "indicator"], sort=False)["score"]
-    text = frame["score"].map(lambda s: f"{s:g}")
-    frame["_text"] = text.where(~frame["is_trimmed"], "（" + text + "）")
-    low_evaluator = frame[frame["is_trimmed"] & (order == 0)].set_index(["unit", "indicator"])
-    high_evaluator = frame[frame["is_trimmed"] & (order == size - 1)].set_index(
-        ["unit", "indicator"]
+    trims = sizes >= config.trim_from_evaluators
+    last = first + sizes - 1
+    if count:
+        sums = np.add.reduceat(score, first)
+        trimmed_sums = np.add.reduceat(np.where(is_trimmed, score, 0.0), first)
+    else:
+        sums = trimmed_sums = np.zeros(0)
+    texts = [f"{value:g}" for value in score]
+    texts = [f"（{text}）" if cut else text for text, cut in zip(texts, is_trimmed, strict=True)]
+    detail = pd.DataFrame(
+        {
+            "unit": unit[first],
+            "block": [indicators[name].block for name in indicator[first]],
+            "indicator": indicator[first],
+            "points_max": [points_of[name] for name in indicator[first]],
+            "evaluators": sizes,
+            "method": np.where(trims, "去掉一个最高分和一个最低分后平均", "平均"),
+            "aggregate": (sums - trimmed_sums) / np.where(trims, sizes - 2, sizes),
+            "low": score[first],
+            "high": score[last],
+        }
     )
-    detail = group.agg(
-        evaluators=("score", "size"),
-        low=("score", "min"),
-        high=("score", "max"),
-        scores_text=("_text", "、".join),
-    )
-    detail["aggregate"] = kept.mean()
-    detail["trimmed_low_evaluator"] = low_evaluator["evaluator"]
-    detail["trimmed_high_evaluator"] = high_evaluator["evaluator"]
-    detail = detail.reset_index()
-    detail["block"] = detail["indicator"].map({n: i.block for n, i in indicators.items()})
-    detail["points_max"] = detail["indicator"].map({n: i.points for n, i in indicators.items()})
-    detail["points_max"] = detail["points_max"].astype(float)
     detail["score_range"] = detail["high"] - detail["low"]
     detail["is_disputed"] = (
         detail["score_range"] > config.disagreement_share * detail["points_max"] + 1e-9
     )
-    trimmed = detail["evaluators"] >= config.trim_from_evaluators
-    detail["method"] = np.where(trimmed, "去掉一个最高分和一个最低分后平均", "平均")
-    for column in ("trimmed_low_evaluator", "trimmed_high_evaluator"):
-        detail[column] = detail[column].astype(object).where(detail[column].notna(), "")
-    detail["evaluators"] = detail["evaluators"].astype("int64")
-    detail = detail[detail["unit"].isin(units)]
-    indicator_order = {name: i for i, name in enumerate(indicator_names(config))}
-    detail = detail.assign(_order=detail["indicator"].map(indicator_order))
-    detail = detail.sort_values(["unit", "_order"]).drop(columns="_order")
-    detail = detail[EVALUATOR_DETAIL_COLUMNS].reset_index(drop=True)
-
+    detail["trimmed_low_evaluator"] = np.where(trims, evaluator[first], "")
+    detail["trimmed_high_evaluator"] = np.where(trims, evaluator[last], "")
+    detail["scores_text"] = [
+        "、".join(texts[a : a + n]) for a, n in zip(first.tolist(), sizes.tolist(), strict=True)
+    ]
+    detail = detail[EVALUATOR_DETAIL_COLUMNS]
     shares = detail.pivot(index="unit", columns="indicator", values="aggregate")
-    shares = shares.div(pd.Series({n: i.points for n, i in indicators.items()}), axis=1)
+    shares = shares.div(pd.Series(points_of), axis=1)
     evidence = detail.assign(evidence=[_evaluator_sentence(row) for row in detail.itertuples()])
     evidence = evidence.pivot(index="unit", columns="indicator", values="evidence")
-    used = frame[frame["unit"].isin(units)][EVALUATOR_SCORE_COLUMNS]
-    used = used.assign(_order=used["indicator"].map(indicator_order))
-    used = used.sort_values(["unit", "_order", "evaluator"]).drop(columns="_order")
-    return used.reset_index(drop=True), detail, shares, evidence
+    used = frame.sort_values(["unit", "_order", "evaluator"], kind="stable")
+    return used[EVALUATOR_SCORE_COLUMNS].reset_index(drop=True), detail, shares, evidence
 
 
 def _evaluator_sentence(row: Any) -> str:
@@ -526,8 +546,10 @@ def _roll_up_suffix(frame: pd.DataFrame, column: str) -> list[str]:
     for count, way in zip(frame[counts], frame.get(ways, [""] * len(frame)), strict=True):
         if pd.isna(count) or int(count) == 0:
             result.append("")
+        elif way:
+            result.append(f"；{int(count)} 个小区{way}")
         else:
-            result.append(f"；{int(count)} 个小区{way or '按户数加权'}")
+            result.append("")
     return result
 
 
@@ -548,7 +570,9 @@ def _shares(
         elif indicator in metric_columns:
             assert indicator.floor is not None and indicator.target is not None
             values = metric_values[metric_columns[indicator]].to_numpy(float)
-            shares[indicator.name] = indicator_points(values, indicator.floor, indicator.target, 1.0)
+            shares[indicator.name] = indicator_points(
+                values, indicator.floor, indicator.target, 1.0
+            )
         else:
             shares[indicator.name] = np.nan
     return shares
@@ -563,7 +587,9 @@ def _unit_facts(
     metric_values: pd.DataFrame,
 ) -> pd.DataFrame:
     facts = pd.DataFrame(index=pd.Index(units, name="unit"))
-    facts["parent"] = metric_values["parent"].astype(object).where(metric_values["parent"].notna(), None)
+    facts["parent"] = (
+        metric_values["parent"].astype(object).where(metric_values["parent"].notna(), None)
+    )
     facts["households"] = metric_values["households"].to_numpy(float)
     adjustments = _adjustments_per_unit(inputs.adjustments, config).reindex(units)
     facts["bonus"] = adjustments["bonus"].fillna(0.0).to_numpy(float)
@@ -574,25 +600,30 @@ def _unit_facts(
     respondents = metric_values["survey_respondents"].to_numpy()
     facts["survey_respondents"] = respondents.astype("int64")
     facts["is_small_sample"] = (respondents < config.min_sample) & has_survey
-    missing = shares.isna()
+    missing = shares.isna().to_numpy(bool)
+    names = list(shares.columns)
     facts["missing_indicators"] = [
-        "、".join(name for name in shares.columns if row[name]) for _, row in missing.iterrows()
+        "、".join(name for name, absent in zip(names, row, strict=True) if absent)
+        for row in missing
     ]
     disputed = detail[detail["is_disputed"]].groupby("unit", sort=False)["indicator"].agg("、".join)
     facts["disputed_indicators"] = disputed.reindex(units).fillna("").astype(object)
     facts["is_disputed"] = facts["disputed_indicators"] != ""
     reasons = []
-    for unit in units:
+    for is_veto, is_small, count, missing_text in zip(
+        facts["is_veto"].tolist(),
+        facts["is_small_sample"].tolist(),
+        facts["survey_respondents"].tolist(),
+        facts["missing_indicators"].tolist(),
+        strict=True,
+    ):
         parts = []
-        if facts.at[unit, "is_veto"]:
+        if is_veto:
             parts.append(VETO)
-        if facts.at[unit, "is_small_sample"]:
-            parts.append(
-                f"{SMALL_SAMPLE}（问卷 {facts.at[unit, 'survey_respondents']} 人，"
-                f"少于 {config.min_sample} 人）"
-            )
-        if facts.at[unit, "missing_indicators"]:
-            parts.append(f"{MISSING}：{facts.at[unit, 'missing_indicators']}")
+        if is_small:
+            parts.append(f"{SMALL_SAMPLE}（问卷 {count} 人，少于 {config.min_sample} 人）")
+        if missing_text:
+            parts.append(f"{MISSING}：{missing_text}")
         reasons.append("；".join(parts))
     facts["ineligible_reason"] = reasons
     facts["is_eligible"] = facts["ineligible_reason"] == ""
@@ -651,46 +682,55 @@ def _evidence_frame(
     """Long per unit × indicator: block, source, value (a rate, or the evaluators' aggregate on
     their scale), n (callbacks, survey answers or evaluators), share and evidence."""
     metric_columns = dict(_metric_indicators(config))
-    aggregates = detail.set_index(["unit", "indicator"])
-    frames = []
+    found = {
+        (unit, indicator): (aggregate, evaluators)
+        for unit, indicator, aggregate, evaluators in zip(
+            detail["unit"].tolist(),
+            detail["indicator"].tolist(),
+            detail["aggregate"].tolist(),
+            detail["evaluators"].tolist(),
+            strict=True,
+        )
+    }
+    columns: dict[str, list[Any]] = {
+        name: [] for name in ("unit", "block", "indicator", "source", "value", "n", "floor")
+    }
+    columns.update({"target": [], "share": [], "evidence": []})
     for indicator in config.indicators:
         if indicator.source == "evaluator":
-            column = evaluator_evidence.get(indicator.name)
-            sentences = (
-                column.reindex(units).fillna("无评委评分")
-                if column is not None
-                else pd.Series("无评委评分", index=units)
+            sentences = evaluator_evidence.get(indicator.name)
+            texts = (
+                sentences.reindex(units).fillna("无评委评分").tolist()
+                if sentences is not None
+                else ["无评委评分"] * len(units)
             )
-            keys = pd.MultiIndex.from_arrays([units, [indicator.name] * len(units)])
-            found = aggregates.reindex(keys)
-            value = found["aggregate"].to_numpy(float)
-            n = found["evaluators"].fillna(0).to_numpy(float)
+            pairs = [found.get((unit, indicator.name), (math.nan, 0)) for unit in units]
+            values = [pair[0] for pair in pairs]
+            counts = [pair[1] for pair in pairs]
         else:
-            sentences = metric_evidence.get(indicator.name, pd.Series("无数据", index=units))
-            column_name = metric_columns.get(indicator)
-            if column_name is None:
-                value = np.full(len(units), np.nan)
-                n = np.zeros(len(units))
+            texts = metric_evidence[indicator.name].tolist()
+            column = metric_columns.get(indicator)
+            if column is None:
+                values, counts = [math.nan] * len(units), [0] * len(units)
             else:
-                value = metric_values[column_name].to_numpy(float)
-                n = metric_values[METRIC_N_COLUMNS[column_name]].to_numpy(float)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "unit": units,
-                    "block": indicator.block,
-                    "indicator": indicator.name,
-                    "source": indicator.source,
-                    "value": value,
-                    "n": n.astype("int64"),
-                    "floor": indicator.floor if indicator.floor is not None else np.nan,
-                    "target": indicator.target if indicator.target is not None else np.nan,
-                    "share": shares[indicator.name].to_numpy(float),
-                    "evidence": np.asarray(sentences.to_numpy(), dtype=object),
-                }
-            )
+                values = metric_values[column].tolist()
+                counts = metric_values[METRIC_N_COLUMNS[column]].tolist()
+        columns["unit"] += units
+        columns["block"] += [indicator.block] * len(units)
+        columns["indicator"] += [indicator.name] * len(units)
+        columns["source"] += [indicator.source] * len(units)
+        columns["value"] += values
+        columns["n"] += counts
+        columns["floor"] += [math.nan if indicator.floor is None else indicator.floor] * len(units)
+        columns["target"] += [math.nan if indicator.target is None else indicator.target] * len(
+            units
         )
-    return pd.concat(frames, ignore_index=True)
+        columns["share"] += shares[indicator.name].tolist()
+        columns["evidence"] += texts
+    frame = pd.DataFrame(columns)
+    frame["value"] = frame["value"].astype(float)
+    frame["n"] = frame["n"].astype("int64")
+    return frame
 
 
 def _finish(
@@ -700,27 +740,38 @@ def _finish(
     facts: pd.DataFrame,
     evidence: pd.DataFrame,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Weighting, totals, grades, ranks, tie-break and awards (eligibility is in `facts`)."""
+    """Weighting, totals, grades, ranks, tie-break and awards (eligibility is in `facts`).
+
+    Works on arrays and builds the table once: the page's sliders call this on every move.
+    """
     names = indicator_names(config)
-    weight = pd.Series(weights, dtype=float).reindex(names)
-    points = shares[names] * weight
-    filled = points.fillna(0.0)
-    table = pd.DataFrame(index=shares.index)
-    table["parent"] = facts["parent"]
-    table["households"] = facts["households"]
-    for name in names:
-        table[name] = points[name]
+    weight = np.array([weights[name] for name in names], dtype=float)
+    points = shares[names].to_numpy(float) * weight
+    filled = np.nan_to_num(points, nan=0.0)
+    columns: dict[str, Any] = {
+        "unit": shares.index.to_numpy(object),
+        "parent": facts["parent"].to_numpy(object),
+        "households": facts["households"].to_numpy(float),
+    }
+    for j, name in enumerate(names):
+        columns[name] = points[:, j]
     for block in block_names(config):
-        members = [i.name for i in config.indicators if i.block == block]
-        table[block_column(block)] = filled[members].sum(axis=1)
-    table["bonus"] = facts["bonus"]
-    table["penalty"] = facts["penalty"]
-    table["total"] = filled.sum(axis=1) + facts["bonus"] - facts["penalty"]
-    table["is_veto"] = facts["is_veto"]
-    table["grade"] = [
-        _grade(total, veto, config)
-        for total, veto in zip(table["total"], table["is_veto"], strict=True)
-    ]
+        members = [j for j, i in enumerate(config.indicators) if i.block == block]
+        columns[block_column(block)] = filled[:, members].sum(axis=1)
+    bonus = facts["bonus"].to_numpy(float)
+    penalty = facts["penalty"].to_numpy(float)
+    total = filled.sum(axis=1) + bonus - penalty
+    is_veto = facts["is_veto"].to_numpy(bool)
+    columns.update(
+        {
+            "bonus": bonus,
+            "penalty": penalty,
+            "total": total,
+            "is_veto": is_veto,
+            "grade": [_grade(t, v, config) for t, v in zip(total, is_veto, strict=True)],
+            "rank": _min_ranks(total)[0],
+        }
+    )
     for column in (
         "is_eligible",
         "ineligible_reason",
@@ -731,16 +782,12 @@ def _finish(
         "disputed_indicators",
         "adjustment_note",
     ):
-        table[column] = facts[column]
-    table["rank"] = _min_ranks(table["total"].to_numpy(float)[None, :])[0]
+        columns[column] = facts[column].to_numpy()
     keys = _sort_keys(config)
-    table = table.reset_index()
-    ordering = pd.DataFrame(
-        {f"_k{i}": -values for i, values in enumerate(_key_values(table, keys))}
-    )
-    ordering["_unit"] = table["unit"].to_numpy()
-    order = ordering.sort_values([*ordering.columns], kind="stable").index
-    table = table.loc[order].reset_index(drop=True)
+    # Units arrive sorted by name, so their index is the last (name) key of the order.
+    key_values = [np.round(np.asarray(columns[key], dtype=float), TOTAL_DECIMALS) for key in keys]
+    order = np.lexsort([np.arange(len(total)), *[-v for v in reversed(key_values)]])
+    table = pd.DataFrame({name: np.asarray(values)[order] for name, values in columns.items()})
     table["position"] = np.arange(1, len(table) + 1, dtype="int64")
     table["tie_note"] = _tie_notes(table, config, keys)
     table["award"] = _awards(table, config, keys)
@@ -804,9 +851,13 @@ def _tie_notes(table: pd.DataFrame, config: Config, keys: list[str]) -> list[str
             steps = []
             for a in range(start, end):
                 b = a + 1
-                decided = next((k for k in range(1, len(keys)) if values[a, k] != values[b, k]), None)
+                decided = next(
+                    (k for k in range(1, len(keys)) if values[a, k] != values[b, k]), None
+                )
                 if decided is None:
-                    steps.append(f"{units[a]} 与 {units[b]} 各比较板块亦相同，完全并列（按名称列出）")
+                    steps.append(
+                        f"{units[a]} 与 {units[b]} 各比较板块亦相同，完全并列（按名称列出）"
+                    )
                 else:
                     steps.append(
                         f"{units[a]} 先于 {units[b]}（{keys[decided]} {values[a, decided]:.2f} > "
@@ -867,7 +918,7 @@ def _awards(table: pd.DataFrame, config: Config, keys: list[str]) -> list[str]:
     best_of_key: dict[tuple[float, ...], int] = {}
     for i, tier in zip(pool_index, tiers, strict=True):
         key = tuple(values[i].tolist())
-        best_of_key[key] = min(best_of_key.get(key, len(names)), int(tier))
+        best_of_key[key] = int(tier)
     awards = [""] * len(table)
     for i in pool_index:
         tier = best_of_key[tuple(values[i].tolist())]
@@ -878,23 +929,463 @@ def _awards(table: pd.DataFrame, config: Config, keys: list[str]) -> list[str]:
 def _breakdown(
     evidence: pd.DataFrame, table: pd.DataFrame, weights: dict[str, float]
 ) -> pd.DataFrame:
-    frame = evidence.copy()
-    frame["points_max"] = frame["indicator"].map(weights).astype(float)
-    frame["points"] = frame["share"] * frame["points_max"]
-    frame["is_missing"] = frame["share"].isna()
+    """The evidence with this weighting's points and a sentence ending in them."""
+    points_max = np.array([weights[name] for name in evidence["indicator"].tolist()], dtype=float)
+    share = evidence["share"].to_numpy(float)
+    points = share * points_max
+    is_missing = np.isnan(share)
     explanations = []
-    for row in frame.itertuples():
-        if row.is_missing:
-            explanations.append(f"{row.evidence} → 0/{row.points_max:g} 分（{MISSING}）")
-        elif row.source == "evaluator":
-            explanations.append(f"{row.evidence} → {row.points:.2f}/{row.points_max:g} 分")
+    for text, source, floor, target, top, got, missing in zip(
+        evidence["evidence"].tolist(),
+        evidence["source"].tolist(),
+        evidence["floor"].tolist(),
+        evidence["target"].tolist(),
+        points_max.tolist(),
+        points.tolist(),
+        is_missing.tolist(),
+        strict=True,
+    ):
+        if missing:
+            explanations.append(f"{text} → 0/{top:g} 分（{MISSING}）")
+        elif source == "evaluator":
+            explanations.append(f"{text} → {got:.2f}/{top:g} 分")
         else:
             explanations.append(
-                f"{row.evidence} → {row.points_max:g} × clamp((x − {row.floor:g}) ÷ "
-                f"({row.target:g} − {row.floor:g}), 0, 1) = {row.points:.2f} 分"
+                f"{text} → {top:g} × clamp((x − {floor:g}) ÷ ({target:g} − {floor:g}), 0, 1)"
+                f" = {got:.2f} 分"
             )
-    frame["explanation"] = explanations
-    position = dict(zip(table["unit"], table["position"], strict=True))
-    frame["_position"] = frame["unit"].map(position)
-    frame = frame.sort_values("_position", kind="stable")
-    return frame[BREAKDOWN_COLUMNS].reset_index(drop=True)
+    position = dict(zip(table["unit"].tolist(), table["position"].tolist(), strict=True))
+    order = np.argsort(
+        np.array([position[unit] for unit in evidence["unit"].tolist()]), kind="stable"
+    )
+    frame = evidence.assign(
+        points_max=points_max, points=points, is_missing=is_missing, explanation=explanations
+    )
+    return frame.iloc[order][BREAKDOWN_COLUMNS].reset_index(drop=True)
+
+
+# --- levels ---------------------------------------------------------------------------------
+
+
+def roll_up_metrics(compound_metrics: pd.DataFrame, level: str, config: Config) -> pd.DataFrame:
+    """Metric inputs of communities or property companies from their compounds' values.
+
+    compound_metrics: one row per compound with unit (the compound), parent (its community),
+    property_company, households and METRIC_INPUT_COLUMNS' rates and counts. Each rate of a
+    unit is the household-weighted mean Σ h_c x_c ÷ Σ h_c over its compounds that have the rate
+    and a household count (DOMAIN.md §4); where none has a household count, the mean weighted
+    by the rate's n. Counts (callback_n, survey_n, survey_respondents, households) are summed;
+    `<rate>_compounds` says how many compounds made each rate and `<rate>_weighting` how.
+    For level "compound" the rows come back as they are (with those two columns filled).
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    frame = compound_metrics.copy()
+    for column in (*RATE_COLUMNS, "households"):
+        frame[column] = _numbers(frame, column)
+    for column in ("callback_n", "survey_n", "survey_respondents"):
+        frame[column] = _numbers(frame, column).fillna(0)
+    if level == "compound":
+        for column in RATE_COLUMNS:
+            frame[f"{column}_compounds"] = frame[column].notna().astype("int64")
+            frame[f"{column}_weighting"] = ""
+        frame["compounds"] = 1
+        for column in ("callback_n", "survey_n", "survey_respondents"):
+            frame[column] = frame[column].astype("int64")
+        frame["survey_is_small_sample"] = frame["survey_respondents"] < config.min_sample
+        return frame.reset_index(drop=True)
+    key = "parent" if level == "community" else "property_company"
+    frame = frame[frame[key].notna()].copy()
+    frame["_unit"] = frame[key].astype(object).map(str)
+    household = frame["households"].where(frame["households"] > 0)
+    grouped = frame.groupby("_unit", sort=True)
+    result = pd.DataFrame(index=pd.Index(sorted(frame["_unit"].unique()), name="unit"))
+    has_street = level == "community" and "street" in frame.columns
+    result["parent"] = grouped["street"].first().astype(object) if has_street else None
+    result["compounds"] = grouped.size().astype("int64")
+    known = grouped["households"].count()
+    result["households"] = grouped["households"].sum().where(known > 0)
+    for column in ("callback_n", "survey_n", "survey_respondents"):
+        result[column] = grouped[column].sum().astype("int64")
+    for column in RATE_COLUMNS:
+        has_value = frame[column].notna()
+        by_households = _weighted_mean(frame, column, household.where(has_value))
+        n_weight = frame[METRIC_N_COLUMNS[column]].where(
+            has_value & (frame[METRIC_N_COLUMNS[column]] > 0)
+        )
+        by_n = _weighted_mean(frame, column, n_weight)
+        use_households = by_households.notna()
+        result[column] = by_households.where(use_households, by_n)
+        contributing = np.where(
+            use_households.reindex(result.index, fill_value=False),
+            (has_value & household.notna()).groupby(frame["_unit"]).sum().reindex(result.index),
+            (has_value & n_weight.notna()).groupby(frame["_unit"]).sum().reindex(result.index),
+        )
+        result[f"{column}_compounds"] = np.where(result[column].notna(), contributing, 0).astype(
+            "int64"
+        )
+        result[f"{column}_weighting"] = np.where(
+            use_households.reindex(result.index, fill_value=False), "按户数加权", "按样本量加权"
+        )
+    result["survey_is_small_sample"] = result["survey_respondents"] < config.min_sample
+    return result.reset_index()
+
+
+def _weighted_mean(frame: pd.DataFrame, column: str, weight: pd.Series) -> pd.Series:
+    """Σ w x ÷ Σ w per frame["_unit"], NaN where no row has a weight."""
+    usable = weight.notna() & frame[column].notna()
+    w = weight.where(usable, 0.0)
+    numerator = (w * frame[column].fillna(0.0)).groupby(frame["_unit"]).sum()
+    denominator = w.groupby(frame["_unit"]).sum()
+    return numerator / denominator.where(denominator > 0)
+
+
+# --- alternatives: entropy weights and TOPSIS -----------------------------------------------
+
+
+def achievement_matrix(result: EvaluationResult) -> pd.DataFrame:
+    """Unit × indicator achievement 0–1 (points ÷ maximum points), missing as 0, in the
+    result's position order: the common input of the alternative methods."""
+    units = result.table["unit"].tolist()
+    return result.shares.reindex(units).fillna(0.0)
+
+
+def entropy_weights(matrix: pd.DataFrame) -> pd.Series:
+    """熵权法: weights of the columns (indicators, higher is better) from how much they vary.
+
+    Each column is min–max normalised, p_ij = x_ij ÷ Σ_i x_ij, e_j = −Σ_i p_ij ln p_ij ÷ ln m
+    (0 ln 0 = 0), d_j = 1 − e_j, w_j = d_j ÷ Σ d. A column that does not vary carries no
+    information (weight 0); when none varies, the weights are equal.
+    """
+    values = matrix.to_numpy(float)
+    count, width = values.shape
+    if width == 0:
+        return pd.Series(dtype=float)
+    normalised = _min_max(values)
+    totals = normalised.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(totals > 0, normalised / np.where(totals > 0, totals, 1.0), 0.0)
+        plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    entropy = -plogp.sum(axis=0) / math.log(count) if count > 1 else np.ones(width)
+    entropy = np.where(totals > 0, entropy, 1.0)
+    diversity = np.clip(1.0 - entropy, 0.0, None)
+    total = diversity.sum()
+    weights = diversity / total if total > 0 else np.full(width, 1.0 / width)
+    return pd.Series(weights, index=matrix.columns, name="entropy_weight")
+
+
+def _min_max(values: FloatArray) -> FloatArray:
+    low = values.min(axis=0) if len(values) else np.zeros(values.shape[1])
+    span = (values.max(axis=0) - low) if len(values) else np.zeros(values.shape[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(span > 0, (values - low) / np.where(span > 0, span, 1.0), 0.0)
+
+
+def entropy_scores(matrix: pd.DataFrame, weights: pd.Series) -> pd.Series:
+    """Σ_j w_j × min–max-normalised x_ij per row (0–1)."""
+    normalised = _min_max(matrix.to_numpy(float))
+    scores = normalised @ weights.reindex(matrix.columns).fillna(0.0).to_numpy(float)
+    return pd.Series(scores, index=matrix.index, name="entropy_score")
+
+
+def topsis(matrix: pd.DataFrame, weights: pd.Series | Mapping[str, float]) -> pd.Series:
+    """TOPSIS closeness 0–1 of each row to the ideal (all columns higher-is-better).
+
+    Columns are vector-normalised (x ÷ √Σx²) and multiplied by the weights (normalised to sum
+    1); D⁺/D⁻ are Euclidean distances to the column-wise best and worst; closeness =
+    D⁻ ÷ (D⁺ + D⁻), 0.5 where a row is as far from both (all rows equal).
+    """
+    values = matrix.to_numpy(float)
+    weight = pd.Series(weights, dtype=float).reindex(matrix.columns).fillna(0.0).to_numpy(float)
+    if weight.sum() > 0:
+        weight = weight / weight.sum()
+    norms = np.sqrt((values**2).sum(axis=0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        normalised = np.where(norms > 0, values / np.where(norms > 0, norms, 1.0), 0.0)
+    weighted = normalised * weight
+    if len(values) == 0:
+        return pd.Series(dtype=float, name="topsis_closeness")
+    best = weighted.max(axis=0)
+    worst = weighted.min(axis=0)
+    to_best = np.sqrt(((weighted - best) ** 2).sum(axis=1))
+    to_worst = np.sqrt(((weighted - worst) ** 2).sum(axis=1))
+    spread = to_best + to_worst
+    with np.errstate(divide="ignore", invalid="ignore"):
+        closeness = np.where(spread > 0, to_worst / np.where(spread > 0, spread, 1.0), 0.5)
+    return pd.Series(closeness, index=matrix.index, name="topsis_closeness")
+
+
+def average_ranks(values: npt.ArrayLike) -> FloatArray:
+    """Ranks 1 = smallest, ties sharing the mean of their ranks (as Spearman's ρ needs)."""
+    x = np.asarray(values, dtype=float)
+    order = np.argsort(x, kind="stable")
+    ordered = x[order]
+    starts = np.r_[True, ordered[1:] != ordered[:-1]]
+    group = np.cumsum(starts) - 1
+    first = np.flatnonzero(starts)
+    last = np.r_[first[1:], len(x)] - 1
+    mean_rank = (first + last) / 2 + 1
+    ranks = np.empty(len(x))
+    ranks[order] = mean_rank[group]
+    return ranks
+
+
+def spearman(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """Spearman's ρ (Pearson correlation of average ranks); NaN when either side is constant."""
+    x, y = average_ranks(a), average_ranks(b)
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def kendall_tau_b(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """Kendall's τ-b (ties corrected); NaN when either side is constant. O(n²) pairs, fine for
+    the few hundred units of an evaluation."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(x) < 2:
+        return math.nan
+    upper = np.triu_indices(len(x), k=1)
+    dx = np.sign(x[:, None] - x[None, :])[upper]
+    dy = np.sign(y[:, None] - y[None, :])[upper]
+    concordance = float((dx * dy).sum())
+    untied_x, untied_y = float(np.count_nonzero(dx)), float(np.count_nonzero(dy))
+    if untied_x == 0 or untied_y == 0:
+        return math.nan
+    return concordance / math.sqrt(untied_x * untied_y)
+
+
+@dataclass(frozen=True, eq=False)
+class MethodComparison:
+    """ranks: unit, expert_rank, entropy_score, entropy_rank, topsis_closeness, topsis_rank (in
+    the result's position order). correlations: method_a, method_b, spearman, kendall.
+    entropy_weights / expert_weights: per indicator, summing to 1."""
+
+    ranks: pd.DataFrame
+    correlations: pd.DataFrame
+    entropy_weights: pd.Series
+    expert_weights: pd.Series
+
+
+METHOD_LABELS = {"expert": "专家权重", "entropy": "熵权法", "topsis": "TOPSIS"}
+
+
+def compare_methods(result: EvaluationResult) -> MethodComparison:
+    """The expert ranking beside entropy-weight and TOPSIS rankings of the same units.
+
+    All three work on the achievement matrix (`achievement_matrix`). The expert rank is the
+    result's rank (with 加分/扣分); entropy and TOPSIS use the indicators only. TOPSIS uses the
+    expert weights, so it differs from the expert rank by how it aggregates, the entropy
+    method by its weights. Equal scores share a rank (1, 2, 2, 4).
+    """
+    matrix = achievement_matrix(result)
+    weights = entropy_weights(matrix)
+    expert = pd.Series(result.weights, dtype=float).reindex(matrix.columns)
+    expert = expert / expert.sum() if expert.sum() > 0 else expert
+    entropy_score = entropy_scores(matrix, weights)
+    closeness = topsis(matrix, expert)
+    ranks = pd.DataFrame(
+        {
+            "unit": result.table["unit"].to_numpy(),
+            "expert_rank": result.table["rank"].to_numpy(np.int64),
+            "entropy_score": entropy_score.to_numpy(float),
+            "entropy_rank": _min_ranks(entropy_score.to_numpy(float))[0],
+            "topsis_closeness": closeness.to_numpy(float),
+            "topsis_rank": _min_ranks(closeness.to_numpy(float))[0],
+        }
+    )
+    pairs = [("expert", "entropy"), ("expert", "topsis"), ("entropy", "topsis")]
+    rows = []
+    for a, b in pairs:
+        x, y = ranks[f"{a}_rank"].to_numpy(float), ranks[f"{b}_rank"].to_numpy(float)
+        rows.append((a, b, spearman(x, y), kendall_tau_b(x, y)))
+    correlations = pd.DataFrame(rows, columns=["method_a", "method_b", "spearman", "kendall"])
+    return MethodComparison(ranks, correlations, weights, expert.rename("expert_weight"))
+
+
+# --- robustness -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class RobustnessResult:
+    """table: ROBUSTNESS_COLUMNS, one row per unit in the result's position order.
+
+    Ranks are over all units (1, 2, 2, 4 for ties) in each draw; rank_p05/median/p95 are
+    empirical quantiles (values that occurred). Pool positions rank the base result's award
+    pool among themselves; best_award/worst_award are the awards of pool_position_p05/p95
+    ("" = none); crosses_tier: that band spans more than one award tier (including none), so
+    a winner might lose or change tier, or a near-miss might win. same_award_share: share of
+    draws in which the unit's pool position gives its base award.
+    """
+
+    table: pd.DataFrame
+    draws: int
+    spread: float
+    seed: int
+    weights: pd.DataFrame = field(repr=False)  # draws × indicator maximum points
+
+
+def perturbed_weights(
+    weights: Mapping[str, float], draws: int, spread: float, seed: int
+) -> pd.DataFrame:
+    """draws × indicator: each weight × U(1 − spread, 1 + spread), rescaled so every draw's
+    weights sum to the same total as `weights` (100 by default)."""
+    names = list(weights)
+    base = np.array([weights[name] for name in names], dtype=float)
+    rng = np.random.default_rng(seed)
+    factors = rng.uniform(1.0 - spread, 1.0 + spread, size=(draws, len(names)))
+    drawn = base * factors
+    sums = drawn.sum(axis=1, keepdims=True)
+    drawn = drawn * (base.sum() / np.where(sums > 0, sums, 1.0))
+    return pd.DataFrame(drawn, columns=names)
+
+
+def robustness(result: EvaluationResult, config: Config | None = None) -> RobustnessResult:
+    """Rank stability under perturbed weights: config.robustness_draws draws (seeded with
+    config.robustness_seed), each indicator's maximum points × U(1 ± config.robustness_spread),
+    renormalised, every unit's points re-scored proportionally and re-ranked (vectorised)."""
+    settings = config or result.config
+    table = result.table
+    names = indicator_names(result.config)
+    drawn = perturbed_weights(
+        {name: result.weights[name] for name in names},
+        settings.robustness_draws,
+        settings.robustness_spread,
+        settings.robustness_seed,
+    )
+    shares = result.shares.reindex(table["unit"].tolist())[names].fillna(0.0).to_numpy(float)
+    adjustment = (table["bonus"] - table["penalty"]).to_numpy(float)
+    totals = drawn.to_numpy(float) @ shares.T + adjustment  # draws × units
+    ranks = _min_ranks(totals)
+    quantiles = _empirical_quantiles(ranks)
+    in_pool = _in_award_pool(table, result.config)
+    pool_index = np.flatnonzero(in_pool)
+    ends = _tier_ends(len(pool_index), result.config)
+    award_names = [*result.config.awards, ""]
+    frame = pd.DataFrame(
+        {
+            "unit": table["unit"].to_numpy(),
+            "rank": table["rank"].to_numpy(np.int64),
+            "award": table["award"].to_numpy(),
+            "median_rank": quantiles[1],
+            "rank_p05": quantiles[0],
+            "rank_p95": quantiles[2],
+            "is_in_award_pool": in_pool,
+        }
+    )
+    for column in ("pool_position", "pool_position_p05", "pool_position_p95"):
+        frame[column] = pd.array([pd.NA] * len(frame), dtype="Int64")
+    frame["best_award"] = ""
+    frame["worst_award"] = ""
+    frame["same_award_share"] = np.nan
+    frame["crosses_tier"] = False
+    if len(pool_index):
+        positions = _min_ranks(totals[:, pool_index])
+        low, _, high = _empirical_quantiles(positions)
+        base_positions = _min_ranks(table["total"].to_numpy(float)[pool_index])[0]
+        base_tiers = np.array(
+            [award_names.index(a) for a in table["award"].to_numpy()[pool_index]], dtype=np.int64
+        )
+        draw_tiers = _tiers_of_positions(positions, ends)
+        low_tier = _tiers_of_positions(low, ends)
+        high_tier = _tiers_of_positions(high, ends)
+        frame.loc[pool_index, "pool_position"] = base_positions
+        frame.loc[pool_index, "pool_position_p05"] = low
+        frame.loc[pool_index, "pool_position_p95"] = high
+        frame.loc[pool_index, "best_award"] = [award_names[t] for t in low_tier]
+        frame.loc[pool_index, "worst_award"] = [award_names[t] for t in high_tier]
+        frame.loc[pool_index, "same_award_share"] = (draw_tiers == base_tiers).mean(axis=0)
+        frame.loc[pool_index, "crosses_tier"] = low_tier != high_tier
+    frame["crosses_tier"] = frame["crosses_tier"].astype(bool)
+    return RobustnessResult(
+        table=frame[ROBUSTNESS_COLUMNS],
+        draws=settings.robustness_draws,
+        spread=settings.robustness_spread,
+        seed=settings.robustness_seed,
+        weights=drawn,
+    )
+
+
+def _empirical_quantiles(ranks: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """5%, 50% and 95% of each column, as ranks that occurred (inverted CDF)."""
+    if ranks.shape[1] == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    found = np.quantile(ranks, [0.05, 0.5, 0.95], axis=0, method="inverted_cdf")
+    low, middle, high = (np.asarray(row).astype(np.int64) for row in found)
+    return low, middle, high
+
+
+# --- what-if, year over year, 红黑榜 ---------------------------------------------------------
+
+
+def rank_changes(before: EvaluationResult, after: EvaluationResult) -> pd.DataFrame:
+    """unit, rank_before, rank_after, moved_by (rank_before − rank_after: positive = up),
+    total_before, total_after, award_before, award_after; in `after`'s order, then units only
+    in `before`."""
+    left = before.table[["unit", "rank", "total", "award"]]
+    right = after.table[["unit", "rank", "total", "award", "position"]]
+    merged = right.merge(left, on="unit", how="outer", suffixes=("_after", "_before"))
+    merged = merged.sort_values(["position", "unit"], na_position="last", kind="stable")
+    for column in ("rank_before", "rank_after"):
+        merged[column] = merged[column].astype("Int64")
+    merged["moved_by"] = merged["rank_before"] - merged["rank_after"]
+    columns = ["unit", "rank_before", "rank_after", "moved_by", "total_before", "total_after"]
+    return merged[[*columns, "award_before", "award_after"]].reset_index(drop=True)
+
+
+def year_over_year(current: EvaluationResult, previous: EvaluationResult) -> pd.DataFrame:
+    """Per unit of `current`: unit, total, previous_total, total_change, rank, previous_rank,
+    rank_change (previous_rank − rank: positive = moved up), grade, previous_grade. Previous
+    values and changes are NaN (NA) for a unit new this year."""
+    now = current.table[["unit", "total", "rank", "grade"]]
+    before = previous.table[["unit", "total", "rank", "grade"]].rename(
+        columns={"total": "previous_total", "rank": "previous_rank", "grade": "previous_grade"}
+    )
+    merged = now.merge(before, on="unit", how="left")
+    merged["total_change"] = merged["total"] - merged["previous_total"]
+    merged["previous_rank"] = merged["previous_rank"].astype("Int64")
+    merged["rank"] = merged["rank"].astype("Int64")
+    merged["rank_change"] = merged["previous_rank"] - merged["rank"]
+    columns = ["unit", "total", "previous_total", "total_change", "rank", "previous_rank"]
+    return merged[[*columns, "rank_change", "grade", "previous_grade"]]
+
+
+def red_black(result: EvaluationResult, n: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """红黑榜: the top n and bottom n eligible units by total (tie-break order), n defaulting
+    to config.red_black_list_size. The black list never repeats a red-list unit. Both keep the
+    table's columns and add list_rank (1 = best on the red list, 1 = worst on the black)."""
+    count = max(int(result.config.red_black_list_size if n is None else n), 0)
+    eligible = result.table[result.table["is_eligible"]]
+    red = eligible.head(count)
+    black = eligible.drop(index=red.index).iloc[::-1].head(count)
+    return _listed(red), _listed(black)
+
+
+def _listed(frame: pd.DataFrame) -> pd.DataFrame:
+    listed = frame.reset_index(drop=True).copy()
+    listed.insert(0, "list_rank", np.arange(1, len(listed) + 1, dtype="int64"))
+    return listed
+
+
+# --- the rules, for the report --------------------------------------------------------------
+
+
+def rules_text(config: Config) -> list[str]:
+    """The evaluation rules in force, one sentence each, to print beside the ranking."""
+    grades = "，".join(f"{name} ≥ {cut:g}" for name, cut in config.grades.items())
+    awards = "，".join(f"{name} {share:.0%}" for name, share in config.awards.items())
+    return [
+        f"指标体系满分 {sum(i.points for i in config.indicators):g} 分，共 {len(config.indicators)} 项指标。",
+        f"评委打分项：评委 ≥ {config.trim_from_evaluators} 人时去掉一个最高分和一个最低分后取平均，"
+        f"否则取平均；评委极差超过该指标分值的 {config.disagreement_share:.0%} 标记为“评委分歧”。",
+        "数据指标：得分 = 分值 × clamp((实际值 − 起评值) ÷ (目标值 − 起评值), 0, 1)。",
+        f"问卷有效样本少于 {config.min_sample} 人标“{SMALL_SAMPLE}”，缺少任一指标标“{MISSING}”"
+        f"（该项计 0 分），二者均不参与评奖。",
+        f"总分 = 各指标得分之和 + 加分（上限 {config.max_bonus:g} 分）− 扣分；加扣分取各评委所记数值的平均。"
+        f"任一评委标记“{VETO}”即定为{NOT_PASSED}且不参与评奖。",
+        f"等次：{grades}，其余为{NOT_PASSED}。",
+        f"奖项在符合条件的{'/'.join(award_grades(config))}单位中按名次依次评定：{awards}；"
+        "人数按累计比例四舍五入，一等奖至少 1 名。",
+        "总分相同名次并列（如 1、2、2、4）；排序与评奖时依次比较"
+        f"{'、'.join(config.tie_break) or '（未配置）'}板块小计，仍相同者完全并列，跨奖项分界时同获较高奖项。",
+    ]

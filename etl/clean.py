@@ -114,7 +114,7 @@ def install_macros(con: duckdb.DuckDBPyConnection, config: Config, hash_key: str
         "gd_keyed_hash(s)": f"sha256({literal(hash_key)} || '|' || s)",
         "gd_scrub(s)": """regexp_replace(regexp_replace(regexp_replace(regexp_replace(s,
             '\\d{17}[\\dXx]', '[证件号]', 'g'),
-            '1[3-9]\\d{9}', '[电话]', 'g'),
+            '1[3-9]\\d(?:[ -]?\\d){8}', '[电话]', 'g'),
             '0\\d{2,3}-\\d{7,8}', '[电话]', 'g'),
             '(\\d+)单元\\d{3,4}(室|号)?', '\\1单元[房号]', 'g')""",
         # 3栋2单元501 / 3号楼… / 3-2-501 → the building only.
@@ -199,29 +199,17 @@ class Cleaner:
         self._run(kind, stage, sql)
 
     def _run(self, kind: str, stage: str, sql: KindSql) -> None:
-        """One materialised pass (normalise → skip → parse); good rows are a view over it."""
+        """One materialised pass: normalise → skip → parse → check → shape.
+
+        Only the shaped output, a `_bad` flag and (for bad rows) the list of problems are
+        stored; strings are copied once. Good rows are a view over that table.
+        """
         con = self.con
         texts = ", ".join(
             f"{'gd_free_text' if c in FREE_TEXT else 'gd_text'}({_quoted(c)}) AS {_quoted(c)}"
             for c in sql.texts
         )
         all_blank = " AND ".join(f"{_quoted(c)} IS NULL" for c in sql.texts)
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE parsed_{kind} AS
-            SELECT * EXCLUDE (_skip, _first, _header_first), {", ".join(sql.parsed)}
-            FROM (
-                SELECT *, gd_skip(_first, _header_first, {all_blank}) AS _skip
-                FROM (
-                    SELECT _sheet, _row, _seq, _header_first,
-                        gd_text(coalesce(nullif(trim(_c0), ''), nullif(trim(_c1), ''),
-                                         nullif(trim(_c2), ''))) AS _first,
-                        {texts}
-                    FROM {stage}
-                )
-            ) AS normalized
-            {sql.join}
-            WHERE _skip IS NULL"""
-        )
         any_problem = " OR ".join(f"coalesce({c.condition}, false)" for c in sql.checks)
         problems = ", ".join(
             f"CASE WHEN {c.condition} THEN {{'field': {literal(c.field)}, 'raw': "
@@ -229,16 +217,37 @@ class Cleaner:
             for c in sql.checks
         )
         con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE parsed_{kind} AS
+            SELECT _sheet, _row, _seq, {", ".join(sql.output)}, _bad,
+                CASE WHEN _bad THEN list_filter([{problems}], lambda p: p IS NOT NULL) END
+                    AS _problems
+            FROM (
+                SELECT *, ({any_problem}) AS _bad
+                FROM (
+                    SELECT *, {", ".join(sql.parsed)}
+                    FROM (
+                        SELECT *, gd_skip(_first, _header_first, {all_blank}) AS _skip
+                        FROM (
+                            SELECT _sheet, _row, _seq, _header_first,
+                                gd_text(coalesce(nullif(trim(_c0), ''), nullif(trim(_c1), ''),
+                                                 nullif(trim(_c2), ''))) AS _first,
+                                {texts}
+                            FROM {stage}
+                        )
+                    ) AS normalized
+                    {sql.join}
+                    WHERE _skip IS NULL
+                )
+            )"""
+        )
+        con.execute(
             f"""INSERT INTO bad_rows
             SELECT {literal(kind)}, _sheet, _row, p.field, p.raw, p.reason
-            FROM (SELECT _sheet, _row,
-                         unnest(list_filter([{problems}], lambda p: p IS NOT NULL)) AS p
-                  FROM parsed_{kind} WHERE {any_problem})"""
+            FROM (SELECT _sheet, _row, unnest(_problems) AS p FROM parsed_{kind} WHERE _bad)"""
         )
         con.execute(
             f"""CREATE OR REPLACE TEMP VIEW ok_{kind} AS
-            SELECT _sheet, _row, _seq, {", ".join(sql.output)}
-            FROM parsed_{kind} WHERE NOT ({any_problem})"""
+            SELECT * EXCLUDE (_bad, _problems) FROM parsed_{kind} WHERE NOT _bad"""
         )
 
     # --- tickets ------------------------------------------------------------------------------
@@ -268,7 +277,9 @@ class Cleaner:
             "gd_bool(is_valid_callback) AS v_is_valid_callback",
             "gd_bool(is_contacted) AS v_is_contacted",
             "gd_bool(is_resolved) AS v_is_resolved",
-            "regexp_replace(phone, '\\D', '', 'g') AS v_phone_digits",
+            # digits only, without a +86 / 0086 country code
+            "regexp_replace(regexp_replace(phone, '\\D', '', 'g'), '^(0086|86)(1[3-9]\\d{9})$', '\\2')"
+            " AS v_phone_digits",
         ]
         checks = [
             Check("ticket_id IS NULL", "ticket_id", "NULL", "缺少工单编号"),
@@ -502,15 +513,47 @@ class Cleaner:
             "coalesce(gd_bool(veto), CASE WHEN indicator = '一票否决' THEN gd_bool(score) END) "
             "AS v_veto",
         ]
-        unknown = (
-            "list_filter(scores, lambda s: s.indicator IS NOT NULL AND s.raw IS NOT NULL "
-            "AND NOT contains(map_keys(pts), s.indicator))"
-        )
-        unreadable = "list_filter(scores, lambda s: s.raw IS NOT NULL AND gd_number(s.raw) IS NULL)"
-        out_of_range = (
-            "list_filter(scores, lambda s: contains(map_keys(pts), s.indicator) AND "
-            "(gd_number(s.raw) < 0 OR gd_number(s.raw) > pts[s.indicator]))"
-        )
+        # Long sheets: the 指标/得分 pair; wide sheets: one check per indicator column, so the
+        # clerk is pointed at the column as written.
+        long_score = "indicator IS NOT NULL AND NOT is_adjustment_row"
+        score_checks = [
+            Check(
+                f"{long_score} AND score IS NOT NULL AND NOT contains(map_keys(pts), indicator)",
+                "indicator",
+                "indicator",
+                "未知的考评指标（不在配置的指标体系中）",
+            ),
+            Check(
+                "score IS NOT NULL AND gd_number(score) IS NULL AND NOT is_adjustment_row",
+                "score",
+                "score",
+                "无法识别的得分（应为数字）",
+            ),
+            Check(
+                f"{long_score} AND contains(map_keys(pts), indicator) AND "
+                "(gd_number(score) < 0 OR gd_number(score) > pts[indicator])",
+                "score",
+                "score",
+                "得分超出该指标的分值范围（0 到满分）",
+            ),
+        ]
+        for name in wide:
+            column = _quoted(name)
+            points_max = points[name.removeprefix(INDICATOR_PREFIX)]
+            score_checks += [
+                Check(
+                    f"{column} IS NOT NULL AND gd_number({column}) IS NULL",
+                    name,
+                    column,
+                    "无法识别的得分（应为数字）",
+                ),
+                Check(
+                    f"gd_number({column}) < 0 OR gd_number({column}) > {points_max}",
+                    name,
+                    column,
+                    f"得分超出该指标的分值范围（0 到 {points_max:g}）",
+                ),
+            ]
         checks = [
             Check("year IS NULL", "year", "NULL", "缺少年度"),
             Check(
@@ -527,24 +570,7 @@ class Cleaner:
                 "unit_level",
                 "无法判断单位类型（请填写“单位类型”：小区/社区/物业企业）",
             ),
-            Check(
-                f"len({unknown}) > 0",
-                "indicator",
-                f"{unknown}[1].indicator",
-                "未知的考评指标（不在配置的指标体系中）",
-            ),
-            Check(
-                f"len({unreadable}) > 0",
-                "score",
-                f"{unreadable}[1].raw",
-                "无法识别的得分（应为数字）",
-            ),
-            Check(
-                f"len({out_of_range}) > 0",
-                "score",
-                f"{out_of_range}[1].raw",
-                "得分超出该指标的分值范围（0 到满分）",
-            ),
+            *score_checks,
             Check(
                 "indicator IS NOT NULL AND score IS NULL AND NOT is_adjustment_row",
                 "score",
@@ -583,6 +609,7 @@ class Cleaner:
             "v_penalty AS penalty",
             "v_veto AS is_veto",
             "note",
+            "is_adjustment_row",
         ]
         join = "LEFT JOIN unit_levels AS ref ON ref.unit = normalized.unit"
         return KindSql(texts, parsed, output, checks, join)

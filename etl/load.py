@@ -25,7 +25,7 @@ from etl.clean import (
     refresh_unit_levels,
 )
 from etl.errors import LoadError
-from etl.fields import EVALUATION, KIND_LABELS, REGISTER, SURVEY, TICKETS
+from etl.fields import EVALUATION, FIELDS, KIND_LABELS, REGISTER, SURVEY, TICKETS
 from etl.locate import HeaderLocator, LocatedSheet, kind_fields, staged_table
 from etl.readers import SPREADSHEET_SUFFIXES, read_file
 from govdash import __version__
@@ -51,6 +51,7 @@ class SheetReport:
 @dataclass
 class FileReport:
     path: Path
+    name: str = ""  # the name the clerk knows (uploads and rebuilds load copies)
     sha256: str = ""
     batch_id: int | None = None
     sheets: list[SheetReport] = field(default_factory=list)
@@ -127,7 +128,7 @@ def load_paths(
     """
     say = progress or (lambda message: None)
     files = expand_paths(paths)
-    reports = [FileReport(path) for path in files]
+    reports = [FileReport(path, (names or {}).get(path, path.name)) for path in files]
     loaded_at = datetime.now().replace(microsecond=0)
     with new_version(db_path, keep=config.keep_versions, fresh=fresh) as work:
         con = duckdb.connect(str(work))
@@ -137,7 +138,7 @@ def load_paths(
             locator = HeaderLocator(config)
             deferred: list[tuple[FileReport, str, Staged]] = []
             for report in reports:
-                display = (names or {}).get(report.path, report.path.name)
+                display = report.name
                 started = time.perf_counter()
                 staged = _stage_one(con, report, display, config, locator, say)
                 report.seconds = time.perf_counter() - started
@@ -147,17 +148,16 @@ def load_paths(
                     deferred.append((report, display, staged))
                     continue
                 _write_one(con, report, display, staged, config, loaded_at, say)
-                if keep_raw:
-                    _keep_original(db_path, report, display)
             for report, display, staged in deferred:
                 _write_one(con, report, display, staged, config, loaded_at, say)
-                if keep_raw:
-                    _keep_original(db_path, report, display)
             say("更新派生字段（时效状态、重复诉求）…")
             finalize(con, config)
             con.execute("CHECKPOINT")
         finally:
             con.close()
+    if keep_raw:  # only once the version that holds them is published
+        for report in reports:
+            _keep_original(db_path, report, report.name)
     return LoadReport(reports, db_path.resolve())
 
 
@@ -271,7 +271,7 @@ def _stage_file(
     headers: dict[str, list[tuple[str, str, str]]] = {}
     sequence = 0
     try:
-        sheets = list(read_file(path, config.max_rows_per_sheet))
+        sheets = list(read_file(path, config.max_rows_per_sheet, Path(display).stem))
     except LoadError as error:
         raise LoadError(display, error.message, error.sheet) from error
     for sheet in sheets:
@@ -342,12 +342,20 @@ def _upsert(
     inserted or updated) and `incoming` for callers that store child rows.
     """
     key_list = ", ".join(keys)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE incoming AS
-        SELECT *, hash({", ".join([*values, *hashed_also])}) AS row_hash
-        FROM ({source_sql})
-        QUALIFY row_number() OVER (PARTITION BY {key_list} ORDER BY _seq DESC) = 1"""
-    )
+    hashed = f"hash({', '.join([*values, *hashed_also])}) AS row_hash"
+    key_expression = keys[0] if len(keys) == 1 else f"struct_pack({key_list})"
+    duplicates = con.execute(
+        f"SELECT count(*) - count(DISTINCT {key_expression}) FROM ({source_sql})"
+    ).fetchone()
+    source = f"SELECT *, {hashed} FROM ({source_sql})"
+    if duplicates and duplicates[0]:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE incoming_rows AS {source}
+            QUALIFY row_number() OVER (PARTITION BY {key_list} ORDER BY _seq DESC) = 1"""
+        )
+        source = "SELECT * FROM incoming_rows"
+    # Usually no key appears twice in a file, and the rows need not be copied again.
+    con.execute(f"CREATE OR REPLACE TEMP VIEW incoming AS {source}")
     match = " AND ".join(f"t.{k} IS NOT DISTINCT FROM i.{k}" for k in keys)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE changed AS
@@ -518,7 +526,15 @@ def _upsert_evaluation(
     adjustments = _upsert(
         con,
         "evaluation_adjustments",
-        f"""SELECT {keys}, max(bonus) AS bonus, max(penalty) AS penalty,
+        # 加分/扣分 rows of their own add up; a 加分/扣分 column repeated on every row of a
+        # unit is one value, copied.
+        f"""SELECT {keys},
+            CASE WHEN count(bonus) > 0 THEN
+                coalesce(sum(bonus) FILTER (WHERE is_adjustment_row), 0)
+                + coalesce(max(bonus) FILTER (WHERE NOT is_adjustment_row), 0) END AS bonus,
+            CASE WHEN count(penalty) > 0 THEN
+                coalesce(sum(penalty) FILTER (WHERE is_adjustment_row), 0)
+                + coalesce(max(penalty) FILTER (WHERE NOT is_adjustment_row), 0) END AS penalty,
             bool_or(is_veto) AS is_veto, string_agg(DISTINCT note, '；') AS note,
             any_value(_sheet) AS _sheet, min(_row) AS _row, max(_seq) AS _seq
         FROM ok_evaluation
@@ -557,17 +573,24 @@ def _record_rejections(
             "header": [h[2] for h in headers],
         }
     )
+    # A field the file has no column for is named by its canonical Chinese header.
+    labels = {f.name: f.label for fields in FIELDS.values() for f in fields}
+    label_table = pa.table({"field": list(labels), "label": list(labels.values())})
     con.register("header_names", header_table)
+    con.register("field_labels", label_table)
     con.execute(
         """INSERT INTO rejected_rows
         SELECT $batch, $file, b._sheet, b._row,
-            coalesce(h.header, b.field), gd_scrub(b.raw), b.reason, b.kind
+            coalesce(h.header, l.label, regexp_replace(b.field, '^(item|indicator):', '')),
+            gd_scrub(b.raw), b.reason, b.kind
         FROM bad_rows b
         LEFT JOIN (SELECT DISTINCT sheet, field, header FROM header_names) h
-            ON h.sheet = b._sheet AND h.field = b.field""",
+            ON h.sheet = b._sheet AND h.field = b.field
+        LEFT JOIN field_labels l ON l.field = b.field""",
         {"batch": batch_id, "file": display},
     )
     con.unregister("header_names")
+    con.unregister("field_labels")
     for reason, count in con.execute(
         "SELECT reason, count(*) FROM bad_rows GROUP BY reason ORDER BY count(*) DESC"
     ).fetchall():
@@ -580,6 +603,10 @@ def _record_rejections(
         if _temp_exists(con, f"parsed_{kind}"):
             counted = con.execute(f"SELECT count(*) FROM ok_{kind}").fetchone()
             per_kind_ok += int(counted[0]) if counted else 0
+    con.execute("DROP VIEW IF EXISTS incoming")
+    con.execute("DROP TABLE IF EXISTS incoming_rows")
+    for kind in KIND_ORDER:
+        if _temp_exists(con, f"parsed_{kind}"):
             con.execute(f"DROP VIEW ok_{kind}")
             con.execute(f"DROP TABLE parsed_{kind}")
     report.rows_loaded = per_kind_ok
@@ -727,7 +754,7 @@ def finalize(con: duckdb.DuckDBPyConnection, config: Config) -> None:
 def format_report(report: LoadReport) -> str:
     lines: list[str] = []
     for file in report.files:
-        name = file.path.name
+        name = file.name or file.path.name
         if file.error:
             lines.append(f"✗ {file.error}")
             continue

@@ -37,8 +37,11 @@ class RawSheet:
     hidden: bool = False
 
 
-def read_file(path: Path, max_rows: int) -> Iterator[RawSheet]:
-    """Yield the sheets of a spreadsheet file; raise LoadError when it is not readable at all."""
+def read_file(path: Path, max_rows: int, csv_sheet_name: str = "") -> Iterator[RawSheet]:
+    """Yield the sheets of a spreadsheet file; raise LoadError when it is not readable at all.
+
+    A CSV's one sheet is named `csv_sheet_name` (the original file's stem), else the path's.
+    """
     name = path.name
     if path.stat().st_size == 0:
         raise LoadError(name, "文件是空的（0 字节）。")
@@ -49,7 +52,7 @@ def read_file(path: Path, max_rows: int) -> Iterator[RawSheet]:
             raise LoadError(
                 name, "扩展名是 CSV，但内容是 Excel 工作簿；请把扩展名改为 .xlsx 或 .xls。"
             )
-        yield read_csv(path, max_rows)
+        yield read_csv(path, max_rows, csv_sheet_name or path.stem)
         return
     if suffix not in (".xlsx", ".xlsm", ".xls"):
         raise LoadError(name, f"不支持的文件类型“{path.suffix}”；请提供 .xlsx、.xls 或 .csv 文件。")
@@ -244,32 +247,37 @@ def _xls_layout(path: Path, index: int) -> tuple[int, list[tuple[int, int, int, 
 _SAMPLE_BYTES = 1 << 20
 
 
-def detect_encoding(sample: bytes) -> str:
-    """UTF-8 (with or without BOM), UTF-16, or the Chinese legacy code pages Excel saves."""
+def detect_encoding(sample: bytes, complete: bool = True) -> str:
+    """UTF-8 (with or without BOM), UTF-16, or the Chinese code pages Excel saves (GBK/GB18030).
+
+    `complete` says the sample is the whole file; otherwise its end may cut a character in two,
+    which must not count against an encoding.
+    """
     if sample.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    try:
-        sample.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError as error:
-        if error.start >= len(sample) - 4:
-            return "utf-8"  # the sample cut a multi-byte character in two
-    try:
-        sample.decode("gb18030")
-        return "gb18030"
-    except UnicodeDecodeError:
-        pass
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            sample.decode(encoding)
+            return encoding
+        except UnicodeDecodeError as error:
+            if not complete and error.start >= len(sample) - 4:
+                try:
+                    sample[: error.start].decode(encoding)
+                    return encoding
+                except UnicodeDecodeError:
+                    pass
     guess = from_bytes(sample).best()
     return guess.encoding if guess is not None else "gb18030"
 
 
-def read_csv(path: Path, max_rows: int) -> RawSheet:
+def read_csv(path: Path, max_rows: int, sheet_name: str = "") -> RawSheet:
     name = path.name
     with path.open("rb") as handle:
         sample = handle.read(_SAMPLE_BYTES)
-    encoding = detect_encoding(sample)
+    complete = len(sample) < _SAMPLE_BYTES
+    encoding = detect_encoding(sample, complete)
     try:
         text_sample = sample.decode(
             encoding, errors="strict" if len(sample) < _SAMPLE_BYTES else "ignore"
@@ -290,7 +298,10 @@ def read_csv(path: Path, max_rows: int) -> RawSheet:
         temporary = _transcode(path, encoding)
         source = temporary
     try:
-        table = _duckdb_csv(source, delimiter, width, max_rows)
+        if _has_empty_lines(source):  # DuckDB's reader drops them, which shifts row numbers
+            table = _python_csv(source, delimiter, max_rows)
+        else:
+            table = _duckdb_csv(source, delimiter, width, max_rows)
     except duckdb.Error:
         table = _python_csv(source, delimiter, max_rows)
     except UnicodeDecodeError as error:
@@ -300,7 +311,19 @@ def read_csv(path: Path, max_rows: int) -> RawSheet:
     finally:
         if temporary is not None:
             temporary.unlink(missing_ok=True)
-    return RawSheet(path.stem, table, 1, [])
+    return RawSheet(sheet_name or path.stem, table, 1, [])
+
+
+def _has_empty_lines(path: Path) -> bool:
+    """True when a line is empty (bytes.find runs at memory speed, so this costs little)."""
+    tail = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 24):
+            data = tail + chunk
+            if b"\n\n" in data or b"\n\r\n" in data:
+                return True
+            tail = data[-2:]
+    return False
 
 
 def _sniff_delimiter(text: str) -> str:

@@ -1,0 +1,127 @@
+"""Gathers one year's evaluation inputs from the warehouse for analytics.evaluation.
+
+Evaluator scores and adjustments come from evaluation_scores / evaluation_adjustments at the
+chosen level. Metric values come from the existing read side: `units.unit_table` at compound
+level for the calendar year (tickets accepted in it; survey waves overlapping it, see
+analytics.surveys), rolled up to communities and property companies by household-weighted
+means of their compounds (`evaluation.roll_up_metrics`). Units to rank are the register's
+units of the level; units that were scored but are not in the register are added by the
+engine (and lack metric indicators).
+"""
+
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from analytics.evaluation import (
+    ADJUSTMENT_COLUMNS,
+    LEVELS,
+    SCORE_COLUMNS,
+    EvaluationInput,
+    roll_up_metrics,
+)
+from analytics.filters import Filters, run_query
+from analytics.units import unit_table
+from govdash.config import Config
+
+# Compound → property company, from the register (unit_table's compound rows carry no company).
+_COMPANIES_SQL = """SELECT community, compound, any_value(street) AS street,
+        any_value(property_company) AS property_company
+    FROM compounds WHERE compound IS NOT NULL GROUP BY community, compound"""
+
+
+def available_years(con: duckdb.DuckDBPyConnection, level: str | None = None) -> list[int]:
+    """Years with evaluator scores or adjustments (at `level`, else at any level), newest first."""
+    if level is not None and level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    sql = """SELECT year FROM evaluation_scores WHERE $level IS NULL OR unit_level = $level
+        UNION SELECT year FROM evaluation_adjustments WHERE $level IS NULL OR unit_level = $level
+        ORDER BY year DESC"""
+    frame = run_query(con, sql, {"level": level})
+    return [int(year) for year in frame["year"]]
+
+
+def evaluator_scores(con: duckdb.DuckDBPyConnection, year: int, level: str) -> pd.DataFrame:
+    """year, unit, evaluator, indicator, score of one year and level."""
+    sql = """SELECT year, unit, evaluator, indicator, score FROM evaluation_scores
+        WHERE year = $year AND unit_level = $level ORDER BY unit, indicator, evaluator"""
+    frame = run_query(con, sql, {"year": year, "level": level})
+    frame["score"] = frame["score"].astype(float)
+    return frame[["year", *SCORE_COLUMNS]]
+
+
+def evaluation_adjustments(con: duckdb.DuckDBPyConnection, year: int, level: str) -> pd.DataFrame:
+    """unit, evaluator, bonus, penalty, is_veto, note of one year and level."""
+    sql = """SELECT unit, evaluator, bonus, penalty, is_veto, note FROM evaluation_adjustments
+        WHERE year = $year AND unit_level = $level ORDER BY unit, evaluator"""
+    frame = run_query(con, sql, {"year": year, "level": level})
+    for column in ("bonus", "penalty"):
+        frame[column] = frame[column].astype("Float64").astype(float)
+    frame["is_veto"] = frame["is_veto"].astype("boolean")
+    return frame[ADJUSTMENT_COLUMNS]
+
+
+def compound_metrics(
+    con: duckdb.DuckDBPyConnection, config: Config, year: int
+) -> tuple[pd.DataFrame, list[str]]:
+    """Per compound of the year: `unit_table` at compound level plus its street and property
+    company from the register, and is_registered.
+
+    A compound name used in several communities is renamed "小区（社区）" so each row has its
+    own unit; evaluation sheets name units without their community, so such scores cannot be
+    matched and the returned notes say so.
+    """
+    table = unit_table(con, Filters.for_year(year), config, "compound")
+    companies = run_query(con, _COMPANIES_SQL, {}).rename(
+        columns={"community": "parent", "compound": "unit"}
+    )
+    table["_parent"] = table["parent"].astype(object).where(table["parent"].notna(), "")
+    companies["_parent"] = companies["parent"].astype(object).where(companies["parent"].notna(), "")
+    table = table.merge(
+        companies[["unit", "_parent", "street", "property_company"]],
+        on=["unit", "_parent"],
+        how="left",
+    ).drop(columns="_parent")
+    table["is_registered"] = table["compounds"] > 0
+    notes: list[str] = []
+    repeated = table["unit"].duplicated(keep=False)
+    if repeated.any():
+        names = sorted(set(table.loc[repeated, "unit"]))
+        table.loc[repeated, "unit"] = [
+            f"{unit}（{parent}）"
+            for unit, parent in zip(
+                table.loc[repeated, "unit"], table.loc[repeated, "parent"], strict=True
+            )
+        ]
+        notes.append(
+            f"小区名称在多个社区重复，已标注社区以区分：{'、'.join(names)}；"
+            "评分表只写小区名称时无法对应到其中哪一个"
+        )
+    return table, notes
+
+
+def evaluation_input(
+    con: duckdb.DuckDBPyConnection, config: Config, year: int, level: str
+) -> EvaluationInput:
+    """The evaluation inputs of `year` at `level` (compound, community or property_company)."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    compounds, notes = compound_metrics(con, config, year)
+    metrics = roll_up_metrics(compounds, level, config)
+    registered = compounds[compounds["is_registered"]]
+    if level == "compound":
+        units = registered["unit"]
+    elif level == "community":
+        units = registered["parent"]
+    else:
+        units = registered["property_company"]
+    return EvaluationInput(
+        year=year,
+        level=level,
+        scores=evaluator_scores(con, year, level),
+        adjustments=evaluation_adjustments(con, year, level),
+        metrics=metrics,
+        units=tuple(sorted({str(unit) for unit in units.dropna()})),
+        notes=tuple(notes),
+    )
