@@ -76,12 +76,13 @@ def install_macros(con: duckdb.DuckDBPyConnection, config: Config, hash_key: str
         # Excel serial numbers (days since 1899-12-30) or text dates in the forms offices use.
         "gd_ts(s)": """CASE
             WHEN s IS NULL THEN NULL
-            WHEN regexp_full_match(s, '\\d{1,6}(\\.\\d+)?') THEN
-                CASE WHEN TRY_CAST(s AS DOUBLE) BETWEEN 1 AND 2958465 THEN
-                    TIMESTAMP '1899-12-30'
-                    + to_seconds(CAST(round(CAST(s AS DOUBLE) * 86400) AS BIGINT)) END
             ELSE coalesce(
-                try_strptime(s, ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M', '%Y-%m-%d']),
+                TRY_CAST(s AS TIMESTAMP),  -- ISO text and Excel datetimes: the fast, common case
+                CASE WHEN regexp_full_match(s, '\\d{1,6}(\\.\\d+)?') THEN
+                    CASE WHEN TRY_CAST(s AS DOUBLE) BETWEEN 1 AND 2958465 THEN
+                        TIMESTAMP '1899-12-30'
+                        + to_seconds(CAST(round(CAST(s AS DOUBLE) * 86400) AS BIGINT)) END
+                END,
                 try_strptime(gd_date_text(s),
                     ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M', '%Y-%m-%d %H', '%Y-%m-%d',
                      '%Y-%m-%d %H:%M:%S.%f', '%Y%m%d %H:%M:%S', '%Y%m%d %H:%M', '%Y%m%d']))
@@ -100,6 +101,9 @@ def install_macros(con: duckdb.DuckDBPyConnection, config: Config, hash_key: str
                 TRY_CAST(regexp_extract(s, '\\d+(\\.\\d+)?') AS DOUBLE)
             WHEN regexp_full_match(s, '\\d+(\\.\\d+)?\\s*(分钟|分|min)') THEN
                 TRY_CAST(regexp_extract(s, '\\d+(\\.\\d+)?') AS DOUBLE) / 60 END""",
+        # 无 / 自管 / - mean "no property company" (self-governed compounds).
+        "gd_company(s)": "CASE WHEN s IN ('无', '暂无', '无物业', '自管', '自治', '/', '-', '—', '／') "
+        "THEN NULL ELSE s END",
         "gd_priority(s)": _case_map("s", PRIORITY),
         "gd_request_type(s)": _case_map("s", REQUEST_TYPE),
         "gd_channel(s)": f"coalesce({_case_map('upper(s)', {k.upper(): [x.upper() for x in v] for k, v in CHANNEL.items()})}, s)",
@@ -341,7 +345,7 @@ class Cleaner:
             "compound",
             "grid",
             "coalesce(building, gd_building_of(room)) AS building",
-            "property_company",
+            "gd_company(property_company) AS property_company",
             "t_accepted AS accepted_at",
             "t_response AS first_response_at",
             "t_arrived AS arrived_at",
@@ -404,7 +408,7 @@ class Cleaner:
             "grid",
             "CAST(v_households AS INTEGER) AS households",
             "CAST(v_buildings AS INTEGER) AS buildings",
-            "property_company",
+            "gd_company(property_company) AS property_company",
             "coalesce(v_is_red_pm, CASE WHEN v_red_pm_certified_on IS NOT NULL THEN true END) "
             "AS is_red_pm",
             "coalesce(v_has_joint_agreement, "
