@@ -275,6 +275,17 @@ def default_weights(config: Config) -> dict[str, float]:
     return {indicator.name: float(indicator.points) for indicator in config.indicators}
 
 
+def normalised_weights(weights: Mapping[str, float], config: Config) -> dict[str, float]:
+    """Slider values scaled so they sum to the config's total (100), ready for `rescore`;
+    indicators left out keep their config points before scaling."""
+    chosen = {**default_weights(config), **{k: float(v) for k, v in weights.items()}}
+    total = sum(chosen.values())
+    if total <= 0:
+        raise ValueError("各指标分值之和应大于 0")
+    expected = sum(default_weights(config).values())
+    return {name: value * expected / total for name, value in chosen.items()}
+
+
 def award_grades(config: Config) -> tuple[str, ...]:
     return tuple(config.grades)[:AWARD_GRADE_COUNT]
 
@@ -918,7 +929,7 @@ def _awards(table: pd.DataFrame, config: Config, keys: list[str]) -> list[str]:
     best_of_key: dict[tuple[float, ...], int] = {}
     for i, tier in zip(pool_index, tiers, strict=True):
         key = tuple(values[i].tolist())
-        best_of_key[key] = int(tier)
+        best_of_key[key] = min(best_of_key.get(key, len(names)), int(tier))
     awards = [""] * len(table)
     for i in pool_index:
         tier = best_of_key[tuple(values[i].tolist())]

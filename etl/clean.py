@@ -260,7 +260,7 @@ class Cleaner:
         texts = (
             "ticket_id channel request_type category priority district street community "
             "compound grid building property_company status committed_hours is_valid_callback "
-            "is_contacted is_resolved callback_satisfaction phone room description accepted_at "
+            "is_contacted is_resolved callback_satisfaction phone room contact_name description accepted_at "
             "first_response_at arrived_at closed_at"
         ).split()
         blank_category = literal(self.config.blank_category)
@@ -357,7 +357,9 @@ class Cleaner:
             "v_satisfaction AS callback_satisfaction",
             "CASE WHEN length(v_phone_digits) >= 7 THEN gd_keyed_hash(v_phone_digits) END "
             "AS caller_hash",
-            "gd_scrub(description) AS description",
+            # the row's own 联系人 is dropped, and so is its echo inside the description
+            "gd_scrub(CASE WHEN length(contact_name) >= 2 "
+            "THEN replace(description, contact_name, '[姓名]') ELSE description END) AS description",
             "v_committed AS committed_hours",
             f"{'TRUE' if 'first_response_at' in present else 'FALSE'} AS has_response_column",
         ]
@@ -423,7 +425,7 @@ class Cleaner:
         e, lt = self.earliest, self.latest
         items = sorted(name for name in present if name.startswith(ITEM_PREFIX))
         texts = (
-            "response_id wave method district street community compound building room "
+            "response_id wave method district street community compound building room contact_name "
             "respondent_type surveyed_on comment"
         ).split() + items
         parsed = [
@@ -480,7 +482,8 @@ class Cleaner:
             "coalesce(building, gd_building_of(room)) AS building",
             "respondent_type",
             "CAST(v_surveyed_on AS DATE) AS surveyed_on",
-            "gd_scrub(comment) AS comment",
+            "gd_scrub(CASE WHEN length(contact_name) >= 2 "
+            "THEN replace(comment, contact_name, '[姓名]') ELSE comment END) AS comment",
             f"{answers} AS answers",
         ]
         return KindSql(texts, parsed, output, checks)

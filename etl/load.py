@@ -30,7 +30,7 @@ from etl.locate import HeaderLocator, LocatedSheet, kind_fields, staged_table
 from etl.readers import SPREADSHEET_SUFFIXES, read_file
 from govdash import __version__
 from govdash.config import Config
-from govdash.warehouse import hash_key, new_version, raw_dir
+from govdash.warehouse import current_version, hash_key, new_version, raw_dir
 
 Progress = Callable[[str], None]
 # Per kind: the union of a file's staged sheets, the fields present, (sheet, field, header).
@@ -82,6 +82,15 @@ class LoadReport:
         return all(f.error is None for f in self.files)
 
 
+# In a folder only spreadsheets count (a 说明.txt beside them is not data); a .txt named
+# explicitly is read as CSV.
+FOLDER_SUFFIXES = tuple(s for s in SPREADSHEET_SUFFIXES if s != ".txt")
+
+
+class _NothingWritten(Exception):
+    """Every file was refused or known already: the copy is dropped, nothing is published."""
+
+
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
     """Files as given, and the spreadsheets inside folders (Excel's ~$ lock files left out)."""
     found: list[Path] = []
@@ -92,7 +101,7 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
                     p
                     for p in path.rglob("*")
                     if p.is_file()
-                    and p.suffix.lower() in SPREADSHEET_SUFFIXES
+                    and p.suffix.lower() in FOLDER_SUFFIXES
                     and not p.name.startswith(("~$", "."))
                 )
             )
@@ -130,6 +139,24 @@ def load_paths(
     files = expand_paths(paths)
     reports = [FileReport(path, (names or {}).get(path, path.name)) for path in files]
     loaded_at = datetime.now().replace(microsecond=0)
+    try:
+        _load_into_new_version(reports, db_path, config, say, loaded_at, fresh)
+    except _NothingWritten:
+        return LoadReport(reports, current_version(db_path))
+    if keep_raw:  # only once the version that holds them is published
+        for report in reports:
+            _keep_original(db_path, report, report.name)
+    return LoadReport(reports, db_path.resolve())
+
+
+def _load_into_new_version(
+    reports: list[FileReport],
+    db_path: Path,
+    config: Config,
+    say: Progress,
+    loaded_at: datetime,
+    fresh: bool,
+) -> None:
     with new_version(db_path, keep=config.keep_versions, fresh=fresh) as work:
         con = duckdb.connect(str(work))
         try:
@@ -150,15 +177,13 @@ def load_paths(
                 _write_one(con, report, display, staged, config, loaded_at, say)
             for report, display, staged in deferred:
                 _write_one(con, report, display, staged, config, loaded_at, say)
+            if not fresh and not any(r.batch_id is not None for r in reports):
+                raise _NothingWritten
             say("更新派生字段（时效状态、重复诉求）…")
             finalize(con, config)
             con.execute("CHECKPOINT")
         finally:
             con.close()
-    if keep_raw:  # only once the version that holds them is published
-        for report in reports:
-            _keep_original(db_path, report, report.name)
-    return LoadReport(reports, db_path.resolve())
 
 
 def _already_loaded(con: duckdb.DuckDBPyConnection, report: FileReport) -> bool:

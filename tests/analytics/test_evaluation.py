@@ -561,6 +561,15 @@ def test_rescore_rejects_weights_that_do_not_sum_to_the_total(small_config: Conf
         ev.rescore(result, {"没有这个": 0})
 
 
+def test_normalised_weights_scale_sliders_to_the_total(small_config: Config) -> None:
+    weights = ev.normalised_weights({"组织建设": 40}, small_config)  # 40 + 20 + 30 + 30 = 120
+    assert weights == pytest.approx(
+        {"组织建设": 40 / 1.2, "巡查": 20 / 1.2, "解决率": 25.0, "问卷满意率": 25.0}
+    )
+    result = ev.rescore(ev.evaluate(worked_example(), small_config), weights)
+    assert sum(result.weights.values()) == pytest.approx(100)
+
+
 # --- robustness ---------------------------------------------------------------------------------
 
 

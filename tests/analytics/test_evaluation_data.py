@@ -235,3 +235,35 @@ def test_a_year_without_evaluation_has_no_scores(warehouse: duckdb.DuckDBPyConne
     result = ev.evaluate(inputs, CONFIG)
     assert not result.table["is_eligible"].any()
     assert (result.table["award"] == "").all()
+
+
+def test_a_compound_name_used_in_two_communities_is_told_apart(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    folder = tmp_path_factory.mktemp("duplicate-names")
+    register = [
+        ["甲街道", "东社区", "幸福小区", 100, "安居物业"],
+        ["甲街道", "西社区", "幸福小区", 200, "安居物业"],
+    ]
+    points = [round(0.8 * i.points, 2) for i in CONFIG.indicators if i.source == "evaluator"]
+    scores = [[2025, "幸福小区", "小区", name, *points, None, None, None] for name in "甲乙丙"]
+    files = [
+        write_xlsx(folder / "台账.xlsx", {"台账": [REGISTER_HEADER, *register]}),
+        write_xlsx(folder / "考评.xlsx", {"考评": [EVALUATION_HEADER, *scores]}),
+    ]
+    con = open_db(build(folder, files))
+    try:
+        inputs = evaluation_input(con, CONFIG, 2025, "compound")
+    finally:
+        con.close()
+    assert inputs.units == ("幸福小区（东社区）", "幸福小区（西社区）")
+    assert any("幸福小区" in note for note in inputs.notes)
+    result = ev.evaluate(inputs, CONFIG)
+    # The sheet's bare name matches neither: it is ranked on its own, without metrics.
+    table = result.table.set_index("unit")
+    assert set(table.index) == {"幸福小区", "幸福小区（东社区）", "幸福小区（西社区）"}
+    assert table.loc["幸福小区", "total"] == pytest.approx(0.8 * 45)
+    assert "问卷满意率" in table.loc["幸福小区", "missing_indicators"]
+    assert any("幸福小区" in warning for warning in result.warnings)
+    with pytest.raises(ValueError):
+        evaluation_input(con, CONFIG, 2025, "street")

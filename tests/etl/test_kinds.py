@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from datetime import date
 
-import pytest
-
 from tests.conftest import only_file, rejections, rows, text_hits, write_csv, write_xlsx
 
 REGISTER_HEADER = [
