@@ -16,6 +16,7 @@ navigation = st.navigation(
         st.Page("views/overview.py", title=t("page.overview", lang), icon="📊", default=True),
         st.Page("views/response.py", title=t("page.response", lang), icon="⏱️"),
         st.Page("views/satisfaction.py", title=t("page.satisfaction", lang), icon="😊"),
+        st.Page("views/evaluation.py", title=t("page.evaluation", lang), icon="🏅"),
         st.Page("views/data.py", title=t("page.data", lang), icon="🗂️"),
     ]
 )

@@ -687,3 +687,58 @@ def dumbbell(
         fig.update_xaxes(tickformat=".0%")
     fig.update_layout(height=_horizontal_height(len(labels)), showlegend=True)
     return apply_print_style(fig, title, context, lang)
+
+
+def rank_bands(
+    df: pd.DataFrame,
+    label_col: str,
+    rank_col: str,
+    low_col: str,
+    high_col: str,
+    *,
+    title: str,
+    context: ChartContext,
+    lang: str = "zh",
+    flag_col: str | None = None,
+    rank_title: str = "",
+) -> go.Figure:
+    """Each unit's rank with its 5–95% band under perturbed weights; flagged units stand out.
+
+    Rank 1 is at the top; a flagged unit (an award whose band crosses a tier boundary) is
+    drawn in the red-list colour with a hollow marker so it also reads in greyscale.
+    """
+    if df.empty:
+        return _empty_figure(title, context, lang)
+    frame = df.sort_values(rank_col, ascending=False)
+    flagged = frame[flag_col].astype(bool) if flag_col else pd.Series(False, index=frame.index)
+    figure = go.Figure()
+    for is_flagged, part in ((False, frame[~flagged]), (True, frame[flagged])):
+        if part.empty:
+            continue
+        figure.add_trace(
+            go.Scatter(
+                x=_values(part, rank_col),
+                y=_values(part, label_col),
+                mode="markers",
+                marker={
+                    "size": 9,
+                    "color": RED_LIST_COLOUR if is_flagged else TEXT_COLOUR,
+                    "symbol": "diamond-open" if is_flagged else "circle",
+                },
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": (part[high_col] - part[rank_col]).tolist(),
+                    "arrayminus": (part[rank_col] - part[low_col]).tolist(),
+                    "color": MUTED_COLOUR,
+                    "thickness": 1.5,
+                },
+                name=t("label.crosses_tier" if is_flagged else "label.rank_band", lang),
+            )
+        )
+    figure.update_xaxes(title_text=rank_title or t("axis.rank", lang), autorange="reversed")
+    figure.update_yaxes(
+        type="category", categoryorder="array", categoryarray=_values(frame, label_col)
+    )
+    figure.update_layout(height=_horizontal_height(len(frame)))
+    return apply_print_style(figure, title, context, lang)

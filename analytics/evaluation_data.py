@@ -19,6 +19,8 @@ from analytics.evaluation import (
     LEVELS,
     SCORE_COLUMNS,
     EvaluationInput,
+    EvaluationResult,
+    evaluate,
     roll_up_metrics,
 )
 from analytics.filters import Filters, run_query
@@ -125,3 +127,10 @@ def evaluation_input(
         units=tuple(sorted({str(unit) for unit in units.dropna()})),
         notes=tuple(notes),
     )
+
+
+def evaluation_result(
+    con: duckdb.DuckDBPyConnection, config: Config, year: int, level: str
+) -> EvaluationResult:
+    """The year's ranking at one level under the config's weights (what the page caches)."""
+    return evaluate(evaluation_input(con, config, year, level), config)

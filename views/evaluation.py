@@ -1,0 +1,183 @@
+"""年度考评: the year's ranking, where each score came from, its robustness, and what-if weights."""
+
+import pandas as pd
+import streamlit as st
+
+from analytics.cache import active_config, query, warehouse_version
+from analytics.charts import ChartContext, bar_ranking, rank_bands
+from analytics.evaluation import (
+    compare_methods,
+    default_weights,
+    normalised_weights,
+    rank_changes,
+    red_black,
+    rescore,
+    robustness,
+    rules_text,
+    year_over_year,
+)
+from analytics.evaluation_data import available_years, evaluation_result
+from analytics.filters import Filters
+from analytics.i18n import t
+from views._ui import chart_block, download_buttons, lang
+
+language = lang()
+config = active_config()
+st.title(t("page.evaluation", language))
+if warehouse_version() is None:
+    st.info(t("state.no_warehouse", language))
+    st.stop()
+
+levels = ("compound", "community", "property_company")
+left, right = st.columns(2)
+level = right.radio(
+    t("evaluation.level", language),
+    levels,
+    horizontal=True,
+    key="evaluation_level",
+    format_func=lambda code: t(f"level.{code}", language),
+)
+years = query(available_years, level=level)
+if not years:
+    st.info(t("evaluation.no_scores", language))
+    st.stop()
+year = left.selectbox(t("evaluation.year", language), years, key="evaluation_year")
+filters = Filters.for_year(int(year))
+result = query(evaluation_result, year=int(year), level=level)
+previous = query(evaluation_result, year=int(year) - 1, level=level) if year - 1 in years else None
+table = result.table
+level_name = t(f"level.{level}", language)
+context = ChartContext(filters.label(language), len(table), "")
+
+# --- the ranking -------------------------------------------------------------------------------
+st.subheader(t("evaluation.ranking", language))
+st.caption(
+    t(
+        "evaluation.ranking_caption",
+        language,
+        year=year,
+        level=level_name,
+        n=len(table),
+        eligible=int(table["is_eligible"].sum()),
+        fingerprint=config.fingerprint,
+    )
+)
+ranking = table[["rank", "unit", "total", "grade", "award", "is_eligible", "ineligible_reason"]]
+if previous is not None:
+    change = year_over_year(result, previous)[["unit", "rank_change", "total_change"]]
+    ranking = ranking.merge(change, on="unit", how="left")
+columns = {
+    c: t(f"column.{c}", language)
+    for c in ("rank", "unit", "total", "grade", "award", "rank_change", "total_change")
+}
+columns |= {
+    "is_eligible": t("column.eligible", language),
+    "ineligible_reason": t("column.reason", language),
+}
+figure = bar_ranking(
+    table.head(30),
+    "unit",
+    "total",
+    title=t("evaluation.ranking_chart", language),
+    context=context,
+    lang=language,
+    value_title=t("column.total", language),
+    label_title=level_name,
+    decimals=2,
+)
+chart_block(figure, ranking, f"evaluation_{year}_{level}", filters, columns=columns)
+
+# --- where each score came from ------------------------------------------------------------------
+st.subheader(t("evaluation.breakdown", language))
+unit = st.selectbox(
+    t("evaluation.choose_unit", language), table["unit"].tolist(), key=f"evaluation_unit_{level}"
+)
+breakdown = result.breakdown[result.breakdown["unit"] == unit]
+st.dataframe(
+    breakdown[["block", "indicator", "points", "points_max", "explanation"]],
+    hide_index=True,
+    width="stretch",
+    key="evaluation_breakdown",
+)
+detail = result.evaluator_detail[result.evaluator_detail["unit"] == unit]
+st.caption(t("evaluation.evaluators", language))
+st.dataframe(
+    detail[["indicator", "points_max", "method", "aggregate", "scores_text", "is_disputed"]],
+    hide_index=True,
+    width="stretch",
+    key="evaluation_evaluators",
+)
+
+# --- three methods and robustness ------------------------------------------------------------
+st.subheader(t("evaluation.methods", language))
+methods = compare_methods(result)
+st.dataframe(methods.correlations, hide_index=True, key="evaluation_correlations")
+with st.expander(t("label.numbers", language)):
+    st.dataframe(methods.ranks, hide_index=True, width="stretch", key="evaluation_method_ranks")
+
+st.subheader(
+    t(
+        "evaluation.robustness",
+        language,
+        draws=config.robustness_draws,
+        spread=round(config.robustness_spread * 100),
+    )
+)
+robust = robustness(result, config).table
+flagged = int(robust["crosses_tier"].sum())
+st.caption(t("evaluation.robust_note", language, n=flagged))
+figure = rank_bands(
+    robust.sort_values("rank").head(40),
+    "unit",
+    "median_rank",
+    "rank_p05",
+    "rank_p95",
+    title=t(
+        "evaluation.robustness",
+        language,
+        draws=config.robustness_draws,
+        spread=round(config.robustness_spread * 100),
+    ),
+    context=context,
+    lang=language,
+    flag_col="crosses_tier",
+)
+chart_block(figure, robust, f"robustness_{year}_{level}", filters)
+
+# --- what-if weights --------------------------------------------------------------------------
+st.subheader(t("evaluation.whatif", language))
+defaults = default_weights(config)
+chosen: dict[str, float] = {}
+slider_columns = st.columns(4)
+for index, (name, points) in enumerate(defaults.items()):
+    chosen[name] = slider_columns[index % 4].slider(
+        name, 0.0, 40.0, float(points), 0.5, key=f"weight_{name}"
+    )
+if sum(chosen.values()) > 0 and chosen != defaults:
+    whatif = rescore(result, normalised_weights(chosen, config))
+    moved = rank_changes(result, whatif)
+    moved = moved[moved["moved_by"] != 0]
+    st.caption(t("evaluation.whatif_moved", language))
+    if moved.empty:
+        st.info(t("evaluation.whatif_none", language))
+    else:
+        st.dataframe(moved, hide_index=True, width="stretch", key="evaluation_moved")
+
+# --- 红黑榜 and the rules ------------------------------------------------------------------------
+st.subheader(t("evaluation.red_black", language))
+red, black = red_black(result, config.red_black_list_size)
+listed = pd.concat(
+    [
+        red.assign(list=t("label.red_list", language)),
+        black.assign(list=t("label.black_list", language)),
+    ]
+)
+if listed.empty:
+    st.info(t("state.empty", language))
+else:
+    shown = listed[["list", "list_rank", "unit", "total", "grade"]]
+    st.dataframe(shown, hide_index=True, width="stretch", key="evaluation_red_black")
+    download_buttons(f"red_black_{year}_{level}", shown, filters)
+with st.expander(t("evaluation.rules", language)):
+    for line in rules_text(config):
+        st.markdown(f"- {line}")
