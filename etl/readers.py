@@ -8,6 +8,7 @@ import io
 import re
 import shutil
 import tempfile
+import threading
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -92,11 +93,17 @@ def read_workbook(path: Path, max_rows: int) -> Iterator[RawSheet]:
         ) from error
     layout = _XlsxLayout(path) if path.suffix.lower() != ".xls" else None
 
+    local = threading.local()
+
     def load(index: int) -> tuple[pa.Table, bool]:
         try:
-            # A reader is not safe to share between threads ("Already borrowed"): one each.
-            own = fastexcel.read_excel(str(path))
-            sheet = own.load_sheet(index, header_row=None, dtypes="string", n_rows=max_rows)
+            # A reader is not safe to share between threads ("Already borrowed"), and opening
+            # one parses the shared strings: one reader per worker thread.
+            if not hasattr(local, "reader"):
+                local.reader = fastexcel.read_excel(str(path))
+            sheet = local.reader.load_sheet(
+                index, header_row=None, dtypes="string", n_rows=max_rows
+            )
             return sheet.to_arrow(), sheet.visible != "visible"
         except Exception as error:
             if "empty" in str(error).lower():
