@@ -87,6 +87,9 @@ class LoadReport:
 FOLDER_SUFFIXES = tuple(s for s in SPREADSHEET_SUFFIXES if s != ".txt")
 
 
+WORK_MEMORY_LIMIT = "768MB"
+
+
 class _NothingWritten(Exception):
     """Every file was refused or known already: the copy is dropped, nothing is published."""
 
@@ -158,7 +161,9 @@ def _load_into_new_version(
     fresh: bool,
 ) -> None:
     with new_version(db_path, keep=config.keep_versions, fresh=fresh) as work:
-        con = duckdb.connect(str(work))
+        # A cap makes DuckDB spill its work tables instead of adding to the spreadsheet
+        # reader's peak (1M-row workbooks stay near 2 GB in all).
+        con = duckdb.connect(str(work), config={"memory_limit": WORK_MEMORY_LIMIT})
         try:
             ensure_schema(con)
             install_macros(con, config, hash_key(db_path))

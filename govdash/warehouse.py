@@ -104,11 +104,13 @@ def new_version(db_path: Path, keep: int = 3, fresh: bool = False) -> Iterator[P
             shutil.copyfile(source, work)
         try:
             yield work
+            shutil.rmtree(Path(str(work) + ".tmp"), ignore_errors=True)
             os.replace(work, target)
             _publish(db_path, target)
         except BaseException:
             for leftover in (work, Path(str(work) + ".wal")):
                 leftover.unlink(missing_ok=True)
+            shutil.rmtree(Path(str(work) + ".tmp"), ignore_errors=True)
             raise
         _prune(folder, keep=keep, current=target)
 
@@ -124,8 +126,12 @@ def _publish(db_path: Path, target: Path) -> None:
 
 
 def _remove_stale_temporaries(folder: Path) -> None:
-    for leftover in list(folder.glob("*.tmp")) + list(folder.glob("*.tmp.wal")):
-        leftover.unlink(missing_ok=True)
+    """Work files of loads that died (and DuckDB's spill folders beside them)."""
+    for leftover in folder.glob("*.tmp*"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 def _prune(folder: Path, keep: int, current: Path) -> None:
