@@ -271,10 +271,8 @@ def ticket_kpis(con: duckdb.DuckDBPyConnection, filters: Filters, config: Config
 _MONTHS = """months AS (
     SELECT unnest(range(date_trunc('month', $start), $end_exclusive, INTERVAL 1 MONTH)) AS month)"""
 
-TREND_COLUMNS = [
-    "month",
-    "tickets",
-    "repeat_tickets",
+# The timing and 三率 figures every per-month and per-unit table carries, in this order.
+TICKET_FIGURE_COLUMNS = [
     "response_median_minutes",
     "response_p90_minutes",
     "resolution_median_hours",
@@ -289,6 +287,7 @@ TREND_COLUMNS = [
     "three_rate_composite",
     "callback_n",
 ]
+TREND_COLUMNS = ["month", "tickets", "repeat_tickets", *TICKET_FIGURE_COLUMNS]
 
 
 def monthly_trend(con: duckdb.DuckDBPyConnection, filters: Filters, config: Config) -> pd.DataFrame:
