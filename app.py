@@ -13,11 +13,22 @@ pio.templates.default = TEMPLATE_NAME  # importing streamlit set a template only
 lang = sidebar()
 navigation = st.navigation(
     [
-        st.Page("views/overview.py", title=t("page.overview", lang), icon="📊", default=True),
-        st.Page("views/response.py", title=t("page.response", lang), icon="⏱️"),
-        st.Page("views/satisfaction.py", title=t("page.satisfaction", lang), icon="😊"),
-        st.Page("views/evaluation.py", title=t("page.evaluation", lang), icon="🏅"),
-        st.Page("views/data.py", title=t("page.data", lang), icon="🗂️"),
+        st.Page(
+            "views/overview.py",
+            title=t("page.overview", lang),
+            icon=":material/dashboard:",
+            default=True,
+        ),
+        st.Page("views/response.py", title=t("page.response", lang), icon=":material/timer:"),
+        st.Page(
+            "views/satisfaction.py",
+            title=t("page.satisfaction", lang),
+            icon=":material/sentiment_satisfied:",
+        ),
+        st.Page(
+            "views/evaluation.py", title=t("page.evaluation", lang), icon=":material/military_tech:"
+        ),
+        st.Page("views/data.py", title=t("page.data", lang), icon=":material/folder_open:"),
     ]
 )
 navigation.run()

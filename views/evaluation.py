@@ -19,7 +19,16 @@ from analytics.evaluation import (
 from analytics.evaluation_data import available_years, evaluation_result
 from analytics.filters import Filters
 from analytics.i18n import t
-from views._ui import chart_block, download_buttons, lang
+from analytics.queries import load_history
+from analytics.report import (
+    PDF_MIME,
+    XLSX_MIME,
+    pdf_export_available,
+    report_file_name,
+    report_pdf,
+    report_workbook,
+)
+from views._ui import chart_block, download_buttons, lang, provenance
 
 language = lang()
 config = active_config()
@@ -181,3 +190,33 @@ else:
 with st.expander(t("evaluation.rules", language)):
     for line in rules_text(config):
         st.markdown(f"- {line}")
+
+# --- the report to take away ---------------------------------------------------------------------
+st.subheader(t("evaluation.report", language))
+st.caption(t("evaluation.report_caption", language))
+report_source = provenance(filters)
+report_batches = query(load_history)
+xlsx_column, pdf_column = st.columns(2)
+xlsx_column.download_button(
+    t("evaluation.report_xlsx", language),
+    data=lambda: report_workbook(
+        result, config, report_source, language, previous, batches=report_batches
+    ),
+    file_name=report_file_name(result, "xlsx", language),
+    mime=XLSX_MIME,
+    on_click="ignore",
+    key="evaluation_report_xlsx",
+)
+if pdf_export_available():
+    pdf_column.download_button(
+        t("evaluation.report_pdf", language),
+        data=lambda: report_pdf(
+            result, config, report_source, language, previous, batches=report_batches
+        ),
+        file_name=report_file_name(result, "pdf", language),
+        mime=PDF_MIME,
+        on_click="ignore",
+        key="evaluation_report_pdf",
+    )
+else:
+    pdf_column.caption(t("evaluation.report_pdf_unavailable", language))

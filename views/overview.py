@@ -282,6 +282,19 @@ event = st.dataframe(
     selection_mode="single-row",
     column_config={
         "unit": t(f"level.{level}", language),
+        **{
+            name: t(f"column.{name}", language)
+            for name in (
+                "parent",
+                "households",
+                "tickets",
+                "tickets_per_100_households",
+                "response_median_minutes",
+                "response_p90_minutes",
+                "callback_n",
+                "survey_n",
+            )
+        },
         "response_on_time_rate": st.column_config.NumberColumn(
             t("kpi.on_time_response_rate", language), format="percent"
         ),
