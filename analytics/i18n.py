@@ -670,7 +670,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "report.name_separator": {"zh": "、", "en": ", "},
     "evaluation.report": {"zh": "下载考评报告", "en": "Download the evaluation report"},
     "evaluation.report_caption": {
-        "zh": "按当前年度与层级、默认权重生成：XLSX 含全部数字（排名、得分构成、评委评分、方法与稳健性、配置、数据来源）；PDF 为可打印的 A4 报告。点击后生成，PDF 约需十几秒。",
+        "zh": "按当前年度与层级、默认权重生成：XLSX 含全部数字（排名、得分构成、评委评分、方法与稳健性、配置、数据来源）；PDF 为可打印的 A4 报告。点击后生成，PDF 需要几秒钟。",
         "en": "For the chosen year and level under the configured weights: the XLSX holds every number (ranking, points, evaluator scores, methods and robustness, config, sources); the PDF is a printable A4 report. Built when clicked; the PDF takes a few seconds.",
     },
     "evaluation.report_xlsx": {"zh": "下载考评报告（XLSX）", "en": "Download report (XLSX)"},

@@ -11,9 +11,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from govdash.config import Config, ConfigError, load_config
 from govdash.warehouse import DB_ENV, current_version, default_db_path, raw_dir
+
+if TYPE_CHECKING:  # the read side is imported only by the commands that use it
+    import pandas as pd
+
+    from analytics.evaluation import EvaluationResult
 
 
 def _progress(message: str) -> None:
@@ -64,7 +70,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="仓库概况 / warehouse summary")
     _common(status)
+
+    rank = commands.add_parser(
+        "rank", help="年度考评排名，CSV 输出到标准输出 / the evaluation ranking as CSV"
+    )
+    _evaluation_arguments(rank)
+    _common(rank)
+
+    report = commands.add_parser(
+        "report", help="生成年度考评报告（.xlsx 或 .pdf）/ write the evaluation report"
+    )
+    _evaluation_arguments(report)
+    report.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="输出文件，按扩展名生成 .xlsx 或 .pdf / output file, .xlsx or .pdf by its suffix",
+    )
+    _common(report)
     return parser
+
+
+def _evaluation_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--year", type=int, required=True, help="考评年度 / evaluation year")
+    parser.add_argument(
+        "--level",
+        choices=("compound", "community", "property_company"),
+        default="compound",
+        help="考评层级：compound 小区、community 社区、property_company 物业企业（默认 compound）",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         "rebuild": _cmd_rebuild,
         "serve": _cmd_serve,
         "status": _cmd_status,
+        "rank": _cmd_rank,
+        "report": _cmd_report,
     }[args.command]
     return handler(args, db_path, config)
 
@@ -204,4 +240,98 @@ def _cmd_status(args: argparse.Namespace, db_path: Path, config: Config) -> int:
             print(f"  {table:<24}{int(row[0]) if row else 0:>12,}")
     finally:
         con.close()
+    return 0
+
+
+REPORT_SUFFIXES = (".xlsx", ".pdf")
+
+
+def _evaluation(
+    args: argparse.Namespace, db_path: Path, config: Config
+) -> tuple[EvaluationResult, EvaluationResult | None, pd.DataFrame] | int:
+    """(result, previous, load history) of --year at --level, or an exit code after a message."""
+    from analytics.evaluation_data import available_years, evaluation_result
+    from analytics.i18n import t
+    from analytics.queries import load_history
+    from govdash.warehouse import connect_readonly
+
+    if current_version(db_path) is None:
+        print(
+            f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr
+        )
+        return 1
+    con = connect_readonly(db_path)
+    try:
+        years = available_years(con, args.level)
+        if args.year not in years:
+            known = "、".join(str(year) for year in years) or "无"
+            print(
+                f"{args.year} 年没有{t(f'level.{args.level}')}层级的考评评分数据"
+                f"（已有年度：{known}）。",
+                file=sys.stderr,
+            )
+            return 1
+        result = evaluation_result(con, config, args.year, args.level)
+        previous = (
+            evaluation_result(con, config, args.year - 1, args.level)
+            if args.year - 1 in years
+            else None
+        )
+        return result, previous, load_history(con)
+    finally:
+        con.close()
+
+
+def _cmd_rank(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    from analytics.report import ranking_csv
+
+    found = _evaluation(args, db_path, config)
+    if isinstance(found, int):
+        return found
+    result, _, _ = found
+    sys.stdout.buffer.write(ranking_csv(result).encode("utf-8"))
+    sys.stdout.flush()
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    from datetime import datetime
+
+    from analytics.export import PersonalDataError, Provenance
+    from analytics.i18n import t
+    from analytics.report import PdfExportError, report_pdf, report_workbook
+
+    out: Path = args.out
+    suffix = out.suffix.lower()
+    if suffix not in REPORT_SUFFIXES:
+        print(
+            f"✗ 不支持的输出格式“{out.suffix or '（无扩展名）'}”：--out 应以 .xlsx 或 .pdf 结尾。",
+            file=sys.stderr,
+        )
+        return 2
+    found = _evaluation(args, db_path, config)
+    if isinstance(found, int):
+        return found
+    result, previous, history = found
+    provenance = Provenance(
+        filters_text=f"{args.year}年度 · {t(f'level.{args.level}')}",
+        sources=[
+            f"批次 {row.batch_id}：{row.file_name}（{row.loaded_at:%Y-%m-%d %H:%M}）"
+            for row in history.itertuples()
+        ],
+        generated_at=datetime.now().replace(microsecond=0),
+        config_fingerprint=config.fingerprint,
+    )
+    build = report_workbook if suffix == ".xlsx" else report_pdf
+    try:
+        data = build(result, config, provenance, "zh", previous, batches=history)
+    except (PdfExportError, PersonalDataError) as error:
+        print(f"✗ {error}", file=sys.stderr)
+        return 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside the target and renamed, so a reader never sees half a file.
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, out)
+    print(out)
     return 0

@@ -88,7 +88,7 @@ def evaluation_rows(config: Config) -> tuple[list[str], list[list[Any]]]:
     shares = {"王一": 1.0, "李二": 0.9, "张三": 0.8, "赵四": 0.8, "刘五": 0.6}
     rows: list[list[Any]] = []
     for evaluator, share in shares.items():
-        for _, community, compound, _, _ in REGISTER:
+        for _, _community, compound, _, _ in REGISTER:
             scores = [round(share * i.points, 2) for i in indicators]
             rows.append([2025, compound, "小区", evaluator, *scores, None, None, None])
         for community in sorted({c for _, c, _, _, _ in REGISTER}):
