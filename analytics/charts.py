@@ -187,7 +187,9 @@ def _time_axis(values: pd.Series) -> dict[str, object]:
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         stamps = pd.DatetimeIndex(values.dropna())
         monthly = bool(((stamps.day == 1) & (stamps.normalize() == stamps)).all())
-        return {"type": "date", "tickformat": "%Y-%m" if monthly else "%Y-%m-%d"}
+        if monthly:  # one tick per month at most, so no label repeats
+            return {"type": "date", "tickformat": "%Y-%m", "dtick": "M1"}
+        return {"type": "date", "tickformat": "%Y-%m-%d"}
     if values.map(lambda value: isinstance(value, str)).all():
         # "2024-01" would otherwise be read as a date and labelled in English.
         return {"type": "category"}
