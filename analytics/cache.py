@@ -75,8 +75,3 @@ def _cached(
         return function(cursor, *args, **kwargs)
     finally:
         cursor.close()
-
-
-def cached_query(function: Callable[[duckdb.DuckDBPyConnection], Any]) -> Any:
-    """Back-compat shim for single-argument query functions."""
-    return query(function)

@@ -6,7 +6,6 @@ import codecs
 import csv
 import io
 import re
-import shutil
 import tempfile
 import threading
 import zipfile
@@ -389,7 +388,3 @@ def _python_csv(path: Path, delimiter: str, max_rows: int) -> pa.Table:
         for i in range(width)
     }
     return pa.table(columns)
-
-
-def copy_to(path: Path, target: Path) -> None:
-    shutil.copyfile(path, target)

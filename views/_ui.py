@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -225,7 +224,3 @@ def download_buttons(
             on_click="ignore",
             key=f"download_{name}_{suffix}",
         )
-
-
-def metric_card(column: Any, label: str, value: str, delta: str | None, help_text: str) -> None:
-    column.metric(label, value, delta=delta, help=help_text)
