@@ -43,7 +43,7 @@ KNOWN_PAGES = {
     "response": PageSpec("response", "/response", "响应时效", True),
     "satisfaction": PageSpec("satisfaction", "/satisfaction", "满意度", True),
     "data": PageSpec("data", "/data", "数据管理", False),
-    "evaluation": PageSpec("evaluation", "/evaluation", "年度考评", False),
+    "evaluation": PageSpec("evaluation", "/evaluation", "年度考评", True),
 }
 
 
@@ -162,6 +162,42 @@ def grid_column(table: Locator, column: int) -> list[str]:
     """Texts of the rendered cells of a column (1-based; the grid renders visible rows only)."""
     cells = table.locator(f'tbody td[aria-colindex="{column}"]')
     return [text.strip() for text in cells.all_inner_texts()]
+
+
+_LAYOUT_JS = """root => {
+    const box = e => e.getBoundingClientRect();
+    const meets = (a, b) => a.left < b.right - 1 && b.left < a.right - 1
+        && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+    const problems = [];
+    root.querySelectorAll('.js-plotly-plot').forEach((plot, index) => {
+        const svg = plot.querySelector('svg.main-svg');
+        if (!svg) return;
+        const frame = box(svg);
+        const title = plot.querySelector('text.gtitle');
+        const name = title ? title.textContent : `chart ${index + 1}`;
+        const texts = Array.from(plot.querySelectorAll('text.gtitle, text.gtitle-subtitle'));
+        for (const text of texts) {
+            const b = box(text);
+            if (b.right > frame.right + 1 || b.left < frame.left - 1) {
+                problems.push(`${name}: "${text.textContent}" is cut off at the chart's edge`);
+            }
+        }
+        const legend = plot.querySelector('g.legend');
+        if (legend) {
+            for (const text of texts) {
+                if (meets(box(legend), box(text))) {
+                    problems.push(`${name}: the legend covers "${text.textContent}"`);
+                }
+            }
+        }
+    });
+    return problems;
+}"""
+
+
+def chart_layout_problems(page: Page) -> list[str]:
+    """Titles or subtitles cut off at a chart's edge, legends drawn over them."""
+    return list(page.locator("body").evaluate(_LAYOUT_JS))
 
 
 # --- widgets ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from tests.browser.conftest import Warehouse, new_context
 from tests.browser.support import (
     MARCH,
     PageSpec,
+    chart_layout_problems,
     choose,
     click_radio,
     exceptions,
@@ -97,29 +98,103 @@ def test_every_page_renders_in_chinese(page: Page, server: str, spec: PageSpec) 
             drawn = chart.locator("g.trace, g.hm, g.imagelayer image").count()
             assert drawn >= 1, f"chart {index + 1} on {spec.name} is empty"
     assert leftover_text(page) == []
+    assert chart_layout_problems(page) == []
     # The filters of the URL survived the app writing its own query parameters.
     query = _query(page)
     assert query.get("start") == ["2025-03-01"] and query.get("end") == ["2025-03-31"]
 
 
+def test_the_survey_charts_for_2025(page: Page, server: str) -> None:
+    """March holds no survey wave; the year 2025 holds one, so the survey charts draw."""
+    open_app(page, server, "/satisfaction", period="year", start="2025-01-01", end="2025-12-31")
+    try:
+        charts = wait_for_charts(page, minimum=4)
+    finally:
+        full_page_screenshot(page, "satisfaction_2025")
+    assert charts >= 4
+    assert not exceptions(page)
+    assert leftover_text(page) == []
+    assert chart_layout_problems(page) == []
+
+
+def test_the_data_page_counts_the_loaded_tickets(
+    page: Page, server: str, warehouse: Warehouse
+) -> None:
+    open_app(page, server, "/data", **MARCH)
+    page.get_by_role("tab", name="加载历史").click()
+    expect(page.locator('[data-testid="stMetric"]').first).to_be_visible()
+    assert metrics(page)["工单"] == f"{len(warehouse.tickets):,}"
+    assert not exceptions(page)
+    full_page_screenshot(page, "data_history")
+
+
 # --- 2. language -------------------------------------------------------------------------------
 
 
-def test_switching_the_language_to_english(page: Page, server: str) -> None:
-    open_app(page, server, "/", **MARCH)
-    assert h1(page) == "总览"
-    click_radio(page, "lang", "English（英文）")
-    expect(page.locator("h1").first).to_have_text("Overview", timeout=60_000)
-    page.wait_for_url(re.compile(r"[?&]lang=en(&|$)"), timeout=30_000)
-    wait_for_app(page)
+@pytest.fixture(scope="module")
+def switched_to_english(browser: Browser, server: str) -> Iterator[Page]:
+    """The overview for March 2025 opened in Chinese, then switched with the sidebar radio."""
+    context = new_context(browser)
+    try:
+        shared = context.new_page()
+        open_app(shared, server, "/", **MARCH)
+        assert h1(shared) == "总览"
+        click_radio(shared, "lang", "English（英文）")
+        expect(shared.locator("h1").first).to_have_text("Overview", timeout=60_000)
+        shared.wait_for_url(re.compile(r"[?&]lang=en(&|$)"), timeout=30_000)
+        wait_for_app(shared)
+        wait_for_charts(shared, minimum=3)
+        yield shared
+    finally:
+        context.close()
+
+
+def test_switching_the_language_to_english(switched_to_english: Page) -> None:
+    page = switched_to_english
+    assert h1(page) == "Overview"
     assert _query(page).get("lang") == ["en"]
     assert _query(page).get("start") == ["2025-03-01"]  # the filters stay
     assert _nav_titles(page) == [ENGLISH_TITLES.get(spec.name, spec.name) for spec in PAGES]
     assert "Tickets" in metrics(page)
     assert not exceptions(page)
     assert leftover_text(page) == []
-    wait_for_charts(page)
     full_page_screenshot(page, "overview_en")
+
+
+def _radio_checked(page: Page, key: str) -> list[bool]:
+    radios = page.locator(f".st-key-{key} input[type=radio]")
+    return list(radios.evaluate_all("els => els.map(e => e.checked)"))
+
+
+def _select_text(page: Page, label: str) -> str:
+    return page.get_by_role("combobox", name=label, exact=True).input_value()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG views/_ui.py sidebar + language-dependent format_func: after switching the "
+    "language with the sidebar radio, every st.radio shows no option selected (language, "
+    "period kind, 比较层级) and select boxes keep their Chinese text (Month shows 2025年3月, "
+    "Drill into shows 请选择…); opening the URL with lang=en directly is fine",
+)
+def test_widgets_keep_their_choice_after_the_language_switch(switched_to_english: Page) -> None:
+    page = switched_to_english
+    assert _radio_checked(page, "lang") == [False, True]
+    assert _radio_checked(page, "f_period_kind") == [False, False, True, False]
+    assert _select_text(page, "Month") == "2025-03"
+    assert _select_text(page, "Drill into") == "Choose…"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG analytics/charts.py (chart title/legend layout): in English the overview's "
+    "'Monthly on-time rates and three-rate composite' title runs past the chart's right edge "
+    "and its three-line legend is drawn over the subtitle 'Period: 2025-03 · n = 112'",
+)
+def test_english_chart_titles_fit_and_legends_do_not_cover_them(
+    switched_to_english: Page,
+) -> None:
+    assert chart_layout_problems(switched_to_english) == []
 
 
 # --- 3. a URL filter -------------------------------------------------------------------------
@@ -291,3 +366,17 @@ def test_month_axis_labels_do_not_repeat(overview: Page) -> None:
     labels = chart.locator(".xtick text").evaluate_all("els => els.map(e => e.textContent)")
     assert labels, "the chart has no x tick labels"
     assert len(labels) == len(set(labels)), labels
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG analytics/units.py red_black_list: with fewer than 2 × N units (3 communities, "
+    "N = 5) every unit goes on the 红榜 and the 黑榜 stays empty, so the worst community "
+    "(南社区) is shown on the red list; DOMAIN.md §5 asks for the top and bottom N",
+)
+def test_the_red_black_list_has_a_black_side(overview: Page) -> None:
+    chart = overview.locator(".st-key-chart_red_black_list")
+    chart.scroll_into_view_if_needed()
+    legend = chart.locator(".legendtext").evaluate_all("els => els.map(e => e.textContent)")
+    assert "红榜" in legend
+    assert "黑榜" in legend, legend
