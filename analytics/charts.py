@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from analytics import metrics
 from analytics.i18n import t
 
 TEMPLATE_NAME = "govdash_print"
@@ -55,7 +57,15 @@ HEATMAP_SCALE = "Blues"
 
 DEFAULT_HEIGHT = 520
 ROW_HEIGHT = 28  # per bar in horizontal charts
-TOP_MARGIN = 110  # room for title, subtitle and a horizontal legend
+TOP_MARGIN = 110  # room for title, subtitle and a horizontal legend of one row
+# Charts often sit in half a page (about 480 px wide); titles and legends are laid out so
+# they fit there (see fit_header).
+TITLE_WIDTH = 40  # display units that fit on one title line at 19 px (a CJK character counts 2)
+TITLE_FONT_PX = 19
+LEGEND_WIDTH_PX = 340  # the plot area of a half-page chart
+TITLE_LINE_PX = 28
+SUBTITLE_PX = 26
+LEGEND_ROW_PX = 24
 
 
 @dataclass(frozen=True)
@@ -86,13 +96,14 @@ def _build_template() -> go.layout.Template:
         plot_bgcolor="#FFFFFF",
         colorway=list(PALETTE),
         title={
-            "font": {"size": 19, "color": TEXT_COLOUR},
+            "font": {"size": TITLE_FONT_PX, "color": TEXT_COLOUR},
             "x": 0.0,
-            "xref": "paper",
+            "xref": "container",
             "xanchor": "left",
-            "y": 0.97,
+            "y": 1.0,
             "yref": "container",
             "yanchor": "top",
+            "pad": {"l": 14, "t": 12},
             "subtitle": {"font": {"size": 13, "color": MUTED_COLOUR}},
         },
         legend={
@@ -139,8 +150,51 @@ def apply_print_style(
     # default to a template whose colours only a browser fills in (exports come out black).
     fig.update_layout(
         template=PRINT_TEMPLATE,
-        title={"text": title, "subtitle": {"text": subtitle_text(context, lang)}},
+        title={
+            "text": title,
+            "font": {"size": title_font_size(title)},
+            "subtitle": {"text": subtitle_text(context, lang)},
+        },
     )
+    return fit_header(fig)
+
+
+def display_width(text: str) -> int:
+    """Width in half-width units: a CJK (wide or full-width) character counts 2."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def title_font_size(text: str, width: int = TITLE_WIDTH) -> int:
+    """The title's font size: 19 px, smaller for titles longer than `width` display units so
+    they fit half a page on one line (plotly does not wrap titles), never below 13 px."""
+    units = display_width(text)
+    return TITLE_FONT_PX if units <= width else max(13, int(TITLE_FONT_PX * width / units))
+
+
+def _legend_rows(fig: go.Figure) -> int:
+    """Rows a horizontal legend takes in a half-page chart (an estimate from its labels)."""
+    if fig.layout.showlegend is False:
+        return 0
+    names = [str(trace.name) for trace in fig.data if trace.name and trace.showlegend is not False]
+    forced = fig.layout.showlegend is True or any(trace.showlegend is True for trace in fig.data)
+    if not names or (len(names) == 1 and not forced):
+        return 0
+    rows, used = 1, 0.0
+    for name in names:
+        entry = 40 + 7.0 * display_width(name)
+        if used and used + entry > LEGEND_WIDTH_PX:
+            rows, used = rows + 1, 0.0
+        used += entry
+    return rows
+
+
+def fit_header(fig: go.Figure) -> go.Figure:
+    """Make the top margin hold the title, the subtitle and the legend's rows, so the
+    legend (drawn just above the plot) never covers the subtitle; returns `fig`."""
+    rows = _legend_rows(fig)
+    needed = 12 + TITLE_LINE_PX + SUBTITLE_PX + rows * LEGEND_ROW_PX + 16
+    current = fig.layout.margin.t
+    fig.update_layout(margin={"t": max(int(needed), int(current or 0), TOP_MARGIN - 30)})
     return fig
 
 
@@ -255,8 +309,8 @@ def bar_ranking(
 ) -> go.Figure:
     """Horizontal bars, best at the top, each labelled with its value.
 
-    With `red_black_size`, the best N form the 红榜 and the worst N the 黑榜 (if there are
-    fewer than 2N units the red list takes precedence); the rest are grey.
+    With `red_black_size`, the best N form the 红榜 and the worst N the 黑榜 (half the units
+    each when there are fewer than 2N, as metrics.red_black_size); the rest are grey.
     """
     frame = df.dropna(subset=[value_col])
     if frame.empty:
@@ -286,7 +340,7 @@ def bar_ranking(
 
     fig = go.Figure()
     if red_black_size:
-        size = max(0, int(red_black_size))
+        size = metrics.red_black_size(len(best_first), red_black_size)
         red = best_first.iloc[:size]
         black = best_first.iloc[max(size, len(best_first) - size) :]
         middle = best_first.iloc[size : max(size, len(best_first) - size)]

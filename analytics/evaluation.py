@@ -45,7 +45,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from analytics.metrics import indicator_points
+from analytics.metrics import indicator_points, red_black_size
 from govdash.config import Config, Indicator
 
 FloatArray = npt.NDArray[np.float64]
@@ -1363,10 +1363,12 @@ def year_over_year(current: EvaluationResult, previous: EvaluationResult) -> pd.
 
 def red_black(result: EvaluationResult, n: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """红黑榜: the top n and bottom n eligible units by total (tie-break order), n defaulting
-    to config.red_black_list_size. The black list never repeats a red-list unit. Both keep the
+    to config.red_black_list_size, or half the eligible units when there are fewer than 2n
+    (metrics.red_black_size). The black list never repeats a red-list unit. Both keep the
     table's columns and add list_rank (1 = best on the red list, 1 = worst on the black)."""
-    count = max(int(result.config.red_black_list_size if n is None else n), 0)
     eligible = result.table[result.table["is_eligible"]]
+    wanted = result.config.red_black_list_size if n is None else n
+    count = red_black_size(len(eligible), wanted)
     red = eligible.head(count)
     black = eligible.drop(index=red.index).iloc[::-1].head(count)
     return _listed(red), _listed(black)

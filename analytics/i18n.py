@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import pandas as pd
+
 LANGUAGES: tuple[str, ...] = ("zh", "en")
 DEFAULT_LANGUAGE = "zh"
 
@@ -372,6 +376,92 @@ CATALOG: dict[str, dict[str, str]] = {
     "column.response_p90_minutes": {"zh": "首次响应P90（分钟）", "en": "First response P90 (min)"},
     "column.callback_n": {"zh": "有效回访数", "en": "Valid callbacks"},
     "column.survey_n": {"zh": "问卷答题数", "en": "Survey answers"},
+    "column.accepted_at": {"zh": "受理时间", "en": "Accepted at"},
+    "column.age_days": {"zh": "已挂起天数", "en": "Days open"},
+    "column.bucket": {"zh": "时长区间", "en": "Age band"},
+    "column.category": {"zh": "工单类别", "en": "Category"},
+    "column.change": {"zh": "变化", "en": "Change"},
+    "column.comments": {"zh": "意见条数", "en": "Comments"},
+    "column.community": {"zh": "社区", "en": "Community"},
+    "column.composite": {"zh": "综合得分", "en": "Composite score"},
+    "column.compound": {"zh": "小区", "en": "Compound"},
+    "column.count": {"zh": "出现次数", "en": "Occurrences"},
+    "column.current_n": {"zh": "本期样本数", "en": "n this wave"},
+    "column.current_rate": {"zh": "本期满意率", "en": "Rate this wave"},
+    "column.current_wave": {"zh": "本期", "en": "This wave"},
+    "column.effective_n": {"zh": "有效样本数", "en": "Effective n"},
+    "column.group_name": {"zh": "分组", "en": "Group"},
+    "column.hour": {"zh": "时段（时）", "en": "Hour"},
+    "column.is_household_weighted": {"zh": "按户数加权", "en": "Household-weighted"},
+    "column.is_overdue": {"zh": "是否超时", "en": "Overdue"},
+    "column.is_small_sample": {"zh": "样本不足", "en": "Small sample"},
+    "column.item": {"zh": "问卷题目", "en": "Survey item"},
+    "column.list": {"zh": "榜单", "en": "List"},
+    "column.mean_score": {"zh": "平均分", "en": "Mean score"},
+    "column.month": {"zh": "月份", "en": "Month"},
+    "column.n": {"zh": "样本数", "en": "Sample size"},
+    "column.overdue": {"zh": "超时工单数", "en": "Overdue tickets"},
+    "column.previous_n": {"zh": "上期样本数", "en": "n last wave"},
+    "column.previous_rate": {"zh": "上期满意率", "en": "Rate last wave"},
+    "column.previous_wave": {"zh": "上期", "en": "Last wave"},
+    "column.priority": {"zh": "紧急程度", "en": "Priority"},
+    "column.property_company": {"zh": "物业企业", "en": "Property company"},
+    "column.rate": {"zh": "满意率", "en": "Satisfaction rate"},
+    "column.repeat_share": {"zh": "重复诉求占比", "en": "Repeat share"},
+    "column.repeat_tickets": {"zh": "重复诉求工单数", "en": "Repeat tickets"},
+    "column.repeats": {"zh": "重复诉求数", "en": "Repeat requests"},
+    "column.resolution_median_hours": {
+        "zh": "办结时长中位数（小时）",
+        "en": "Median resolution (h)",
+    },
+    "column.resolution_n": {"zh": "已办结工单数", "en": "Resolved tickets"},
+    "column.resolution_on_time_n": {
+        "zh": "按时办结判定数",
+        "en": "Tickets judged for on-time resolution",
+    },
+    "column.resolution_on_time_rate": {"zh": "按时办结率", "en": "On-time resolution rate"},
+    "column.resolution_p10": {"zh": "办结时长P10（小时）", "en": "Resolution P10 (h)"},
+    "column.resolution_p25": {"zh": "办结时长P25（小时）", "en": "Resolution P25 (h)"},
+    "column.resolution_p50": {"zh": "办结时长P50（小时）", "en": "Resolution P50 (h)"},
+    "column.resolution_p50_hours": {"zh": "办结时长P50（小时）", "en": "Resolution P50 (h)"},
+    "column.resolution_p75": {"zh": "办结时长P75（小时）", "en": "Resolution P75 (h)"},
+    "column.resolution_p90": {"zh": "办结时长P90（小时）", "en": "Resolution P90 (h)"},
+    "column.resolution_p90_hours": {"zh": "办结时长P90（小时）", "en": "Resolution P90 (h)"},
+    "column.resolution_rate": {"zh": "解决率", "en": "Resolution rate"},
+    "column.respondents": {"zh": "答卷人数", "en": "Respondents"},
+    "column.response_n": {"zh": "已响应工单数", "en": "Responded tickets"},
+    "column.response_on_time_n": {
+        "zh": "及时响应判定数",
+        "en": "Tickets judged for on-time response",
+    },
+    "column.response_on_time_rate": {"zh": "及时响应率", "en": "On-time response rate"},
+    "column.response_p10": {"zh": "首次响应P10（分钟）", "en": "First response P10 (min)"},
+    "column.response_p25": {"zh": "首次响应P25（分钟）", "en": "First response P25 (min)"},
+    "column.response_p50": {"zh": "首次响应P50（分钟）", "en": "First response P50 (min)"},
+    "column.response_p50_minutes": {"zh": "首次响应P50（分钟）", "en": "First response P50 (min)"},
+    "column.response_p75": {"zh": "首次响应P75（分钟）", "en": "First response P75 (min)"},
+    "column.response_p90": {"zh": "首次响应P90（分钟）", "en": "First response P90 (min)"},
+    "column.response_rate": {"zh": "响应率", "en": "Response rate"},
+    "column.sample_label": {"zh": "样本说明", "en": "Sample note"},
+    "column.satisfaction_index": {"zh": "满意度指数", "en": "Satisfaction index"},
+    "column.satisfaction_rate": {"zh": "满意率", "en": "Satisfaction rate"},
+    "column.satisfied": {"zh": "满意数", "en": "Satisfied"},
+    "column.status": {"zh": "状态", "en": "Status"},
+    "column.street_average_rate": {"zh": "街道平均满意率", "en": "Street average rate"},
+    "column.street_n": {"zh": "街道样本数", "en": "Street n"},
+    "column.survey_satisfaction_rate": {"zh": "问卷满意率", "en": "Survey satisfaction rate"},
+    "column.three_rate_composite": {"zh": "三率综合", "en": "Three-rate composite"},
+    "column.ticket_id": {"zh": "工单编号", "en": "Ticket ID"},
+    "column.tickets_with_caller": {
+        "zh": "可识别来电人的工单数",
+        "en": "Tickets with a known caller",
+    },
+    "column.unit_rate": {"zh": "本单位满意率", "en": "Unit rate"},
+    "column.weekday": {"zh": "星期（序号）", "en": "Weekday (number)"},
+    "column.weekday_name": {"zh": "星期", "en": "Weekday"},
+    "column.wilson_high": {"zh": "95%区间上限", "en": "95% upper bound"},
+    "column.wilson_low": {"zh": "95%区间下限", "en": "95% lower bound"},
+    "column.word": {"zh": "词语", "en": "Word"},
     "label.numbers": {"zh": "查看数据表", "en": "Show the numbers"},
     # --- downloads and provenance ------------------------------------------------------
     "download.png": {"zh": "下载 PNG", "en": "Download PNG"},
@@ -687,6 +777,20 @@ class _KeepMissing(dict[str, object]):
 
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
+
+
+def column_label(name: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """A table column's header in `lang` (catalog key ``column.<name>``), else the name."""
+    key = f"column.{name}"
+    return t(key, lang) if key in CATALOG else name
+
+
+def localise_columns(
+    frame: pd.DataFrame, lang: str = DEFAULT_LANGUAGE, labels: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """`frame` with its headers in `lang`: `labels` first, then the catalog, else unchanged."""
+    chosen = dict(labels or {})
+    return frame.rename(columns=lambda c: chosen.get(str(c)) or column_label(str(c), lang))
 
 
 def t(key: str, lang: str = DEFAULT_LANGUAGE, **values: object) -> str:

@@ -23,6 +23,12 @@ AGING_BUCKETS: tuple[tuple[float, str], ...] = (
 AGING_LABELS = tuple(label for _, label in AGING_BUCKETS)
 
 
+def red_black_size(units: int, n: int) -> int:
+    """Length of each side of a 红黑榜 of `units` units: n, or half the units (rounded down)
+    when there are fewer than 2n, so the two lists are equally long and never share a unit."""
+    return max(0, min(int(n), int(units) // 2))
+
+
 def _as_float(value: float | None) -> float:
     return math.nan if value is None else float(value)
 

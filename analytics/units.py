@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.filters import Filters, run_query
-from analytics.metrics import indicator_points, rate
+from analytics.metrics import indicator_points, rate, red_black_size
 from analytics.surveys import survey_item_rates
 from analytics.tickets import (
     TICKET_AGGREGATES,
@@ -182,7 +182,9 @@ def red_black_list(
 
     Only units with at least `min_records` of the count behind the metric
     (RECORDS_FOR_METRIC, else tickets) and a value for it take part; pass at least
-    config.min_group_size (DOMAIN.md §6). The black list never repeats a unit of the red list.
+    config.min_group_size (DOMAIN.md §6). Each list holds n units, or half the eligible units
+    when there are fewer than 2n (metrics.red_black_size), so neither side is ever empty while
+    two units take part, and the black list never repeats a unit of the red list.
     Both frames keep the table's columns and add rank (1 = best on the red list, 1 = worst on
     the black list). Ties are broken by unit name, so the lists are stable.
     """
@@ -197,7 +199,7 @@ def red_black_list(
     best_first = eligible.sort_values(
         [metric, "unit"], ascending=[not higher_is_better, True], kind="stable"
     )
-    count = max(int(n), 0)
+    count = red_black_size(len(best_first), n)
     red = best_first.head(count)
     rest = best_first.drop(index=red.index)
     worst_first = rest.sort_values(

@@ -6,6 +6,8 @@ The KPI values are checked against numbers computed in the test from the generat
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Dataframe
 
 from tests.analytics.warehouse_data import build_main, expected_tickets, select
 
@@ -135,3 +138,32 @@ def test_without_a_warehouse_the_pages_say_what_to_do(
     app = _app(tmp_path / "none.duckdb", monkeypatch, {})
     assert not app.exception
     assert "govdash demo" in app.info[0].value
+
+
+RAW_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _shown_headers(frame: Dataframe) -> list[str]:
+    """The headers a reader sees: a column_config label where there is one, else the name."""
+    config = json.loads(frame.proto.columns or "{}")
+    order = list(frame.proto.column_order) or [str(c) for c in frame.value.columns]
+    return [str(config.get(name, {}).get("label") or name) for name in order]
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+@pytest.mark.parametrize("page", PAGES)
+def test_every_table_speaks_the_page_language(
+    warehouse: tuple[Path, object], monkeypatch: pytest.MonkeyPatch, page: str, language: str
+) -> None:
+    """No table on a page (and so no CSV/XLSX behind a chart) shows a column's code name."""
+    params = {"period": "year", "start": "2025-01-01", "end": "2025-12-31", "lang": language}
+    app = _app(warehouse[0], monkeypatch, params)
+    app.switch_page(f"views/{page}.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    raw = {
+        name
+        for frame in app.dataframe
+        for name in _shown_headers(frame)
+        if RAW_NAME.fullmatch(name)
+    }
+    assert raw == set(), f"{page} ({language}) shows code names: {sorted(raw)}"

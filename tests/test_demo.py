@@ -24,13 +24,24 @@ SMALL_TICKETS = 600
 # drawing tickets at the default rate.
 SHORT_AS_OF = datetime(2023, 1, 31, 18, 0)
 FULL_NAMES = [
-    "小区台账.xlsx", "工单_2023.xlsx", "工单_2024.csv", "工单_2025.xlsx",
-    "满意度调查_2023-2024.xlsx", "满意度调查_2025.csv",
-    "年度考评评分_2023.xlsx", "年度考评评分_2024.xlsx", "年度考评评分_2025.xlsx",
+    "小区台账.xlsx",
+    "工单_2023.xlsx",
+    "工单_2024.csv",
+    "工单_2025.xlsx",
+    "满意度调查_2023-2024.xlsx",
+    "满意度调查_2025.csv",
+    "年度考评评分_2023.xlsx",
+    "年度考评评分_2024.xlsx",
+    "年度考评评分_2025.xlsx",
 ]
 TICKET_FILES = ("工单_2023.xlsx", "工单_2024.csv", "工单_2025.xlsx")
-HEADER_ROW = {"工单_2023.xlsx": 3, "满意度调查_2023-2024.xlsx": 2, "年度考评评分_2023.xlsx": 2,
-              "年度考评评分_2024.xlsx": 2, "年度考评评分_2025.xlsx": 2}
+HEADER_ROW = {
+    "工单_2023.xlsx": 3,
+    "满意度调查_2023-2024.xlsx": 2,
+    "年度考评评分_2023.xlsx": 2,
+    "年度考评评分_2024.xlsx": 2,
+    "年度考评评分_2025.xlsx": 2,
+}
 
 
 def read_cells(path: Path) -> Sheets:
@@ -92,8 +103,9 @@ def ticket_rows(sheets: Sheets, name: str) -> list[tuple[Any, ...]]:
     for title, sheet in sheets.items():
         if title == "说明":
             continue
-        rows += [r for r in sheet[first_data_row - 1:] if any(v != "" for v in r)
-                 and r[0] != "合计"]
+        rows += [
+            r for r in sheet[first_data_row - 1 :] if any(v != "" for v in r) and r[0] != "合计"
+        ]
     return rows
 
 
@@ -136,8 +148,9 @@ def test_files_written_in_load_order(full: list[Path]) -> None:
     assert all(p.is_file() for p in full)
 
 
-def test_same_seed_same_cells(full: list[Path], full_cells: dict[str, Sheets],
-                              tmp_path: Path) -> None:
+def test_same_seed_same_cells(
+    full: list[Path], full_cells: dict[str, Sheets], tmp_path: Path
+) -> None:
     again = write_demo(tmp_path, seed=2026, tickets=SMALL_TICKETS)
     assert [p.name for p in again] == [p.name for p in full]
     assert read_all(again) == full_cells
@@ -156,8 +169,9 @@ def test_rewrite_replaces_demo_files_only(tmp_path: Path) -> None:
     keep = tmp_path / "工单_北区.csv"  # not a demo file name: must survive
     keep.write_text("x", encoding="utf-8")
     paths = write_demo(tmp_path, seed=2, tickets=300, as_of=SHORT_AS_OF)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*(p.name for p in paths),
-                                                                 keep.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [*(p.name for p in paths), keep.name]
+    )
     assert len(ticket_rows(read_cells(paths[1]), paths[1].name)) == 300
 
 
@@ -182,9 +196,7 @@ def test_about_one_ticket_per_household_per_year(short: list[Path]) -> None:
     assert 0.5 <= len(tickets) / households / years <= 2
 
 
-def test_exact_ticket_count_plus_two_cross_file_duplicates(
-    full_cells: dict[str, Sheets]
-) -> None:
+def test_exact_ticket_count_plus_two_cross_file_duplicates(full_cells: dict[str, Sheets]) -> None:
     rows = [row for name in TICKET_FILES for row in ticket_rows(full_cells[name], name)]
     ids = [unicodedata.normalize("NFKC", str(r[0])) for r in rows]
     missing = ids.count("")

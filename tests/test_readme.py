@@ -19,8 +19,14 @@ def schema_columns() -> dict[str, list[str]]:
 
 def test_schema_has_the_tables_of_the_contract() -> None:
     assert set(schema_columns()) >= {
-        "compounds", "tickets", "survey_responses", "survey_answers", "evaluation_scores",
-        "evaluation_adjustments", "load_batches", "rejected_rows",
+        "compounds",
+        "tickets",
+        "survey_responses",
+        "survey_answers",
+        "evaluation_scores",
+        "evaluation_adjustments",
+        "load_batches",
+        "rejected_rows",
     }
 
 
@@ -37,8 +43,11 @@ def test_every_warehouse_column_is_documented() -> None:
 def test_every_config_section_is_documented() -> None:
     with (ROOT / "govdash" / "config.toml").open("rb") as handle:
         config = tomllib.load(handle)
-    missing = [section for section in config if f"[{section}]" not in README
-               and f"[[{section}]]" not in README]
+    missing = [
+        section
+        for section in config
+        if f"[{section}]" not in README and f"[[{section}]]" not in README
+    ]
     assert missing == []
 
 

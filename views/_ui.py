@@ -12,7 +12,7 @@ import streamlit as st
 from analytics.cache import active_config, query, warehouse_version
 from analytics.export import Provenance, figure_to_image, to_csv_bytes, to_xlsx_bytes
 from analytics.filters import SELECTION_COLUMNS, Filters, available_periods
-from analytics.i18n import LANGUAGES, t
+from analytics.i18n import LANGUAGES, localise_columns, t
 from analytics.queries import data_period, load_history
 from analytics.tickets import filter_options
 
@@ -42,6 +42,32 @@ def _url_params() -> dict[str, str | list[str]]:
     return params
 
 
+_LABELLED = "_labelled_widgets"
+
+
+def labelled(key: str) -> str:
+    """Register `key` as a widget whose option labels depend on the language; returns it.
+
+    Radios and select boxes send back their option's label, and the labels change with the
+    language, so after a switch the old label would match no option and the widget would show
+    nothing chosen. Every widget with a language-dependent format_func takes its key through
+    here, and _keep_choices keeps its choice across the switch.
+    """
+    registered = st.session_state.setdefault(_LABELLED, set())
+    registered.add(key)
+    return key
+
+
+def _keep_choices() -> None:
+    """On a language switch, write each labelled widget's value back to session state, which
+    makes Streamlit send the widget its value again, with the new label."""
+    for key in st.session_state.get(_LABELLED, set()):
+        # None means "nothing chosen": writing it back would clear a select box whose first
+        # option is None; left alone, the widget falls back to that first option.
+        if st.session_state.get(key) is not None:
+            st.session_state[key] = st.session_state[key]
+
+
 def sidebar() -> str:
     """Draw the shared filters; put them in session state and in the URL. Returns the language."""
     params = _url_params()
@@ -54,7 +80,8 @@ def sidebar() -> str:
             LANGUAGES,
             key="lang",
             horizontal=True,
-            format_func=lambda code: t(f"language.{code}", lang()),
+            format_func=lambda code: t(f"language.{code}", code),  # each in its own language
+            on_change=_keep_choices,
         )
         if warehouse_version() is None:
             st.session_state["filters"] = None
@@ -88,7 +115,7 @@ def _filter_widgets(params: dict[str, str | list[str]], first: date, last: date)
     kind = st.radio(
         t("filter.period_kind", language),
         PERIOD_KINDS,
-        key="f_period_kind",
+        key=labelled("f_period_kind"),
         horizontal=True,
         format_func=lambda k: t(_PERIOD_LABEL[k], language),
     )
@@ -102,7 +129,7 @@ def _filter_widgets(params: dict[str, str | list[str]], first: date, last: date)
         base = st.selectbox(
             t(_PERIOD_LABEL[kind], language),
             periods[kind],
-            key=f"f_period_{kind}",
+            key=labelled(f"f_period_{kind}"),
             format_func=lambda f: f.label(language),
         )
     # Communities narrow to the chosen streets, compounds to the chosen communities.
@@ -175,10 +202,14 @@ def chart_block(
     filters: Filters,
     columns: dict[str, str] | None = None,
 ) -> None:
-    """A chart, its numbers one click away, and downloads built only when clicked."""
+    """A chart, its numbers one click away, and downloads built only when clicked.
+
+    The table's headers are put in the page language (`columns` first, then the catalog's
+    ``column.<name>`` labels), so what is shown is what is downloaded.
+    """
     language = lang()
     st.plotly_chart(figure, theme=None, width="stretch", key=f"chart_{name}")
-    shown = table.rename(columns=columns or {})
+    shown = localise_columns(table, language, columns)
     with st.expander(t("label.numbers", language)):
         st.dataframe(shown, hide_index=True, width="stretch", key=f"table_{name}")
     download_buttons(name, shown, filters, figure)

@@ -13,7 +13,7 @@ from etl.fields import KIND_LABELS
 from etl.load import format_report, load_paths
 from etl.templates import template_workbook
 from govdash.warehouse import default_db_path
-from views._ui import download_buttons, lang
+from views._ui import download_buttons, labelled, lang
 
 language = lang()
 config = active_config()
@@ -78,15 +78,15 @@ else:
 
     with rejected_tab:
         history = query(load_history)
-        choices = [None, *history["batch_id"].tolist()]
+        choices = [0, *history["batch_id"].tolist()]  # 0 = every batch (not None: see labelled)
         labels = {int(r.batch_id): f"{r.batch_id} · {r.file_name}" for r in history.itertuples()}
         chosen = st.selectbox(
             t("data.batch", language),
             choices,
-            format_func=lambda b: t("filter.all", language) if b is None else labels[int(b)],
-            key="rejected_batch",
+            format_func=lambda b: labels[int(b)] if b else t("filter.all", language),
+            key=labelled("rejected_batch"),
         )
-        rejected = query(rejected_rows, None if chosen is None else int(chosen))
+        rejected = query(rejected_rows, int(chosen) if chosen else None)
         if rejected.empty:
             st.success(t("data.no_rejections", language))
         else:

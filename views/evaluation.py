@@ -28,7 +28,7 @@ from analytics.report import (
     report_pdf,
     report_workbook,
 )
-from views._ui import chart_block, download_buttons, lang, provenance
+from views._ui import chart_block, download_buttons, labelled, lang, provenance
 
 language = lang()
 config = active_config()
@@ -43,7 +43,7 @@ level = right.radio(
     t("evaluation.level", language),
     levels,
     horizontal=True,
-    key="evaluation_level",
+    key=labelled("evaluation_level"),
     format_func=lambda code: t(f"level.{code}", language),
 )
 years = query(available_years, level=level)

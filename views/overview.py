@@ -7,12 +7,19 @@ import streamlit as st
 
 from analytics.cache import active_config, query
 from analytics.charts import ChartContext, bar_ranking, line_trend
-from analytics.i18n import t
+from analytics.i18n import localise_columns, t
 from analytics.metrics import difference
 from analytics.surveys import survey_item_rates
 from analytics.tickets import monthly_trend, ticket_kpis, ticket_rows
 from analytics.units import drill_down, red_black_list, unit_table
-from views._ui import chart_block, describe_filters, empty_state, lang, require_data
+from views._ui import (
+    chart_block,
+    describe_filters,
+    empty_state,
+    labelled,
+    lang,
+    require_data,
+)
 
 language = lang()
 config = active_config()
@@ -204,7 +211,7 @@ level = st.radio(
     t("filter.level", language),
     levels,
     horizontal=True,
-    key="overview_level",
+    key=labelled("overview_level"),
     format_func=lambda code: t(f"level.{code}", language),
 )
 units = query(unit_table, filters, level=level)
@@ -252,6 +259,7 @@ else:
         ],
         "red_black_list",
         filters,
+        columns={"unit": t(f"level.{level}", language)},
     )
 
 st.subheader(t("overview.units", language))
@@ -315,21 +323,30 @@ event = st.dataframe(
 selected = event.selection.rows if event and event.selection else []
 chosen_unit = st.selectbox(
     t("overview.drill", language),
-    [None, *units["unit"].tolist()],
+    ["", *units["unit"].tolist()],  # "" (not None) so the choice survives a language switch
     index=(selected[0] + 1) if selected else 0,
-    key=f"drill_{level}",
-    format_func=lambda u: t("overview.choose_unit", language) if u is None else u,
+    key=labelled(f"drill_{level}"),
+    format_func=lambda u: u or t("overview.choose_unit", language),
 )
-if chosen_unit is not None:
+if chosen_unit:
     if level == "compound":
         tickets = query(ticket_rows, filters, compound=chosen_unit)
         st.markdown(f"**{chosen_unit}** · {t('label.n', language, n=len(tickets))}")
-        st.dataframe(tickets, hide_index=True, width="stretch", key="drill_tickets")
+        st.dataframe(
+            localise_columns(tickets, language),
+            hide_index=True,
+            width="stretch",
+            key="drill_tickets",
+        )
     else:
         down = query(drill_down, filters, level=level, unit=chosen_unit)
         st.markdown(f"**{chosen_unit}** → {t(f'level.{down.child_level}', language)}")
         st.dataframe(
-            down.table[shown.columns],
+            localise_columns(
+                down.table[shown.columns],
+                language,
+                {"unit": t(f"level.{down.child_level}", language)},
+            ),
             hide_index=True,
             width="stretch",
             key="drill_children",
@@ -338,11 +355,16 @@ if chosen_unit is not None:
         )
         compound = st.selectbox(
             t("overview.drill_compound", language),
-            [None, *down.table["unit"].tolist()],
-            key=f"drill_compound_{chosen_unit}",
-            format_func=lambda u: t("overview.choose_unit", language) if u is None else u,
+            ["", *down.table["unit"].tolist()],
+            key=labelled(f"drill_compound_{chosen_unit}"),
+            format_func=lambda u: u or t("overview.choose_unit", language),
         )
-        if compound is not None:
+        if compound:
             tickets = query(ticket_rows, down.filters, compound=compound)
             st.markdown(f"**{compound}** · {t('label.n', language, n=len(tickets))}")
-            st.dataframe(tickets, hide_index=True, width="stretch", key="drill_compound_tickets")
+            st.dataframe(
+                localise_columns(tickets, language),
+                hide_index=True,
+                width="stretch",
+                key="drill_compound_tickets",
+            )

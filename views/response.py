@@ -4,7 +4,7 @@ import streamlit as st
 
 from analytics.cache import active_config, query
 from analytics.charts import ChartContext, bar_ranking, box_from_quartiles, heatmap, line_trend
-from analytics.i18n import t
+from analytics.i18n import localise_columns, t
 from analytics.tickets import (
     backlog_aging,
     longest_open,
@@ -19,6 +19,7 @@ from views._ui import (
     describe_filters,
     download_buttons,
     empty_state,
+    labelled,
     lang,
     require_data,
 )
@@ -42,7 +43,7 @@ by = st.radio(
     t("response.group_by", language),
     groups,
     horizontal=True,
-    key="response_by",
+    key=labelled("response_by"),
     format_func=lambda g: t(f"filter.{g}", language),
 )
 st.subheader(t("chart.response_distribution", language, group=t(f"filter.{by}", language)))
@@ -178,12 +179,18 @@ else:
         higher_is_better=False,
     )
     chart_block(figure, repeats.by_category, "repeat_requests", filters)
-    st.dataframe(repeats.top_compounds, hide_index=True, width="stretch", key="repeat_compounds")
+    st.dataframe(
+        localise_columns(repeats.top_compounds, language),
+        hide_index=True,
+        width="stretch",
+        key="repeat_compounds",
+    )
 
 st.subheader(t("chart.longest_open", language))
 oldest = query(longest_open, filters)
 if oldest.empty:
     empty_state()
 else:
+    oldest = localise_columns(oldest, language)
     st.dataframe(oldest, hide_index=True, width="stretch", key="longest_open")
     download_buttons("longest_open", oldest, filters)

@@ -20,7 +20,14 @@ from analytics.surveys import (
     unit_profile,
     wave_change,
 )
-from views._ui import chart_block, describe_filters, empty_state, lang, require_data
+from views._ui import (
+    chart_block,
+    describe_filters,
+    empty_state,
+    labelled,
+    lang,
+    require_data,
+)
 
 language = lang()
 config = active_config()
@@ -41,7 +48,7 @@ level = st.radio(
     t("filter.level", language),
     levels,
     horizontal=True,
-    key="satisfaction_level",
+    key=labelled("satisfaction_level"),
     format_func=lambda code: t(f"level.{code}", language),
 )
 items = list(config.survey_items)

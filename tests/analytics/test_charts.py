@@ -31,6 +31,29 @@ def assert_print_style(fig: go.Figure, title: str, lang: str = "zh") -> None:
     assert tuple(template.layout.colorway) == charts.PALETTE
 
 
+def test_long_titles_get_a_smaller_font_to_fit_half_a_page() -> None:
+    assert charts.title_font_size("短标题") == 19
+    long_english = "Monthly on-time rates and three-rate composite"  # 46 units
+    assert charts.title_font_size(long_english) == int(19 * 40 / 46)
+    assert (
+        charts.title_font_size("各社区按类别统计的首次响应时长分布与办结时长分布对比") == 14  # 52
+    )  # 50
+    assert charts.title_font_size("x" * 400) == 13
+
+
+def test_the_top_margin_holds_title_subtitle_and_legend() -> None:
+    """A legend of three long names needs two rows at 340 px, and room above the plot."""
+    df = pd.DataFrame({"m": pd.to_datetime(["2024-01-01"]), "a": [1], "b": [2], "c": [3]})
+    names = {"a": "On-time response rate", "b": "On-time resolution rate", "c": "Composite"}
+    fig = charts.line_trend(
+        df, "m", names, title="Monthly on-time rates and three-rate composite", context=CONTEXT
+    )
+    # 40 px of symbol + 7 px per character: 187 + 201 > 340 px, so 201 + 103 go on a second row.
+    assert fig.layout.margin.t >= 12 + 28 + 26 + 2 * 24 + 16
+    single = charts.line_trend(df, "m", {"a": "率"}, title="短", context=CONTEXT)
+    assert single.layout.margin.t < fig.layout.margin.t
+
+
 def test_import_sets_the_default_template_and_turns_mathjax_off() -> None:
     # A fresh interpreter: other tests may already have imported streamlit here.
     code = (
@@ -105,6 +128,17 @@ def test_line_trend_percent_and_dates() -> None:
     assert fig.layout.yaxis.tickformat == ".0%"
     assert fig.layout.xaxis.tickformat == "%Y-%m"
     assert ":.1%" in fig.data[0].hovertemplate
+
+
+def test_bar_ranking_with_fewer_than_twice_the_list_size() -> None:
+    """Three units and lists of five: one red, one black, the middle one grey."""
+    df = pd.DataFrame({"unit": ["甲", "乙", "丙"], "rate": [0.7, 0.9, 0.8]})
+    fig = charts.bar_ranking(df, "unit", "rate", title="红黑榜", context=CONTEXT, red_black_size=5)
+    assert [(trace.name, list(trace.y)) for trace in fig.data] == [
+        (t("label.red_list"), ["乙"]),
+        (t("label.other_units"), ["丙"]),
+        (t("label.black_list"), ["甲"]),
+    ]
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])

@@ -759,12 +759,15 @@ def test_year_over_year(small_config: Config) -> None:
 
 def test_red_black_lists_take_eligible_units_only(small_config: Config) -> None:
     result = ev.evaluate(worked_example(), small_config)
+    # 丁 is not eligible; of the three eligible (甲 > 丙 > 乙) each list takes one, so a
+    # list of two cannot put 丙 on the red list and leave the black list short.
     red, black = ev.red_black(result, 2)
-    assert red["unit"].tolist() == ["甲", "丙"]
-    assert black["unit"].tolist() == ["乙"]  # 丁 is not eligible; 甲/丙 are already red
-    assert red["list_rank"].tolist() == [1, 2]
-    red_default, _ = ev.red_black(result)
-    assert len(red_default) == 3  # config.red_black_list_size = 5, 3 eligible units
+    assert red["unit"].tolist() == ["甲"]
+    assert black["unit"].tolist() == ["乙"]
+    assert red["list_rank"].tolist() == [1]
+    red_default, black_default = ev.red_black(result)  # config.red_black_list_size = 5
+    assert (red_default["unit"].tolist(), black_default["unit"].tolist()) == (["甲"], ["乙"])
+    assert len(ev.red_black(result, 0)[0]) == 0
 
 
 def test_rules_text_prints_the_tie_break_order(small_config: Config) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analytics import metrics
 from analytics.metrics import (
     AGING_LABELS,
     add_three_rates,
@@ -170,3 +171,10 @@ def test_indicator_points_are_linear_between_floor_and_target() -> None:
     points = indicator_points([0.5, 0.6, 0.775, 0.95, 1.0, np.nan], 0.6, 0.95, 12)
     assert points[:5].tolist() == pytest.approx([0, 0, 6, 12, 12])
     assert math.isnan(points[5])
+
+
+@pytest.mark.parametrize(
+    ("units", "n", "expected"), [(20, 5, 5), (10, 5, 5), (9, 5, 4), (3, 5, 1), (1, 5, 0), (0, 5, 0)]
+)
+def test_red_black_size_balances_short_lists(units: int, n: int, expected: int) -> None:
+    assert metrics.red_black_size(units, n) == expected

@@ -99,7 +99,7 @@ def open_app(page: Page, base: str, path: str = "/", **params: str | list[str]) 
 def wait_for_charts(page: Page, minimum: int = 1, timeout_s: float = 60) -> int:
     """Wait until `minimum` plotly charts have drawn their SVG; return how many there are."""
     page.wait_for_function(
-        "n => document.querySelectorAll('[data-testid=\"stPlotlyChart\"] .js-plotly-plot "
+        'n => document.querySelectorAll(\'[data-testid="stPlotlyChart"] .js-plotly-plot '
         ".main-svg').length >= n",
         arg=minimum,
         timeout=timeout_s * 1000,

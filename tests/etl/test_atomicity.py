@@ -64,7 +64,13 @@ def file_digest(path: Path) -> str:
 def _first_load(tmp_path, load):
     path = write_xlsx(
         tmp_path / "in" / "1月.xlsx",
-        {"1月": ticket_sheet(ticket_row("GD001"), ticket_row("GD002", closed=None), ticket_row("GD003", category="外星人"))},
+        {
+            "1月": ticket_sheet(
+                ticket_row("GD001"),
+                ticket_row("GD002", closed=None),
+                ticket_row("GD003", category="外星人"),
+            )
+        },
     )
     report, db = load(path)
     assert only_file(report).rows_loaded == 2
@@ -94,11 +100,17 @@ def test_a_load_that_raises_midway_leaves_the_published_warehouse(tmp_path, load
     monkeypatch.undo()
     report, _ = load(second)
     assert report.ok
-    assert rows(db, "SELECT ticket_id FROM tickets ORDER BY 1") == [("GD001",), ("GD002",), ("GD010",)]
+    assert rows(db, "SELECT ticket_id FROM tickets ORDER BY 1") == [
+        ("GD001",),
+        ("GD002",),
+        ("GD010",),
+    ]
     assert list(versions_dir(db).glob("*.tmp*")) == []
 
 
-def test_a_file_whose_write_fails_leaves_no_trace_and_the_next_file_loads(tmp_path, load, monkeypatch):
+def test_a_file_whose_write_fails_leaves_no_trace_and_the_next_file_loads(
+    tmp_path, load, monkeypatch
+):
     db = _first_load(tmp_path, load)
     before = snapshot(db, CONTENT_TABLES)
     original = etl.load.UPSERTS["survey"]
@@ -113,8 +125,14 @@ def test_a_file_whose_write_fails_leaves_no_trace_and_the_next_file_loads(tmp_pa
 
     monkeypatch.setitem(etl.load.UPSERTS, "survey", fail_first_time)
     header = ["问卷编号", "调查批次", "小区", "总体满意度"]
-    failing = write_csv(tmp_path / "in" / "问卷A.csv", [header, ["WJA1", "2024年度", "锦绣花园", 5], ["WJA2", "2024年度", "锦绣花园", 9]], "utf-8")
-    good = write_csv(tmp_path / "in" / "问卷B.csv", [header, ["WJB1", "2024年度", "翠竹苑", 4]], "utf-8")
+    failing = write_csv(
+        tmp_path / "in" / "问卷A.csv",
+        [header, ["WJA1", "2024年度", "锦绣花园", 5], ["WJA2", "2024年度", "锦绣花园", 9]],
+        "utf-8",
+    )
+    good = write_csv(
+        tmp_path / "in" / "问卷B.csv", [header, ["WJB1", "2024年度", "翠竹苑", 4]], "utf-8"
+    )
 
     report, _ = load(failing, good)
 
@@ -123,8 +141,13 @@ def test_a_file_whose_write_fails_leaves_no_trace_and_the_next_file_loads(tmp_pa
     assert "本文件未写入任何数据" in report.files[0].error
     assert report.files[1].error is None
     assert rows(db, "SELECT response_id FROM survey_responses") == [("WJB1",)]
-    assert rows(db, "SELECT response_id, item, score FROM survey_answers") == [("WJB1", "总体满意度", 4)]
-    assert rows(db, "SELECT file_name FROM load_batches ORDER BY batch_id") == [("1月.xlsx",), ("问卷B.csv",)]
+    assert rows(db, "SELECT response_id, item, score FROM survey_answers") == [
+        ("WJB1", "总体满意度", 4)
+    ]
+    assert rows(db, "SELECT file_name FROM load_batches ORDER BY batch_id") == [
+        ("1月.xlsx",),
+        ("问卷B.csv",),
+    ]
     assert rows(db, "SELECT DISTINCT file_name FROM rejected_rows") == [("1月.xlsx",)]
     after = snapshot(db, ["tickets", "compounds", "evaluation_scores"])
     assert after == {k: before[k] for k in after}
@@ -210,7 +233,11 @@ def test_a_load_killed_with_sigkill_leaves_the_old_warehouse(tmp_path, load, big
     report, _ = load(next_file)
     assert report.ok
     assert db.resolve() != version
-    assert rows(db, "SELECT ticket_id FROM tickets ORDER BY 1") == [("GD001",), ("GD002",), ("GD010",)]
+    assert rows(db, "SELECT ticket_id FROM tickets ORDER BY 1") == [
+        ("GD001",),
+        ("GD002",),
+        ("GD010",),
+    ]
     assert list(folder.glob("*.tmp*")) == []
 
 
@@ -273,7 +300,11 @@ def test_a_reader_keeps_working_while_a_load_publishes(tmp_path, load):
 def test_two_loads_at_once_both_land(tmp_path, load):
     db = _first_load(tmp_path, load)
     files = [
-        write_csv(tmp_path / "in" / f"{name}.csv", ticket_sheet(*(ticket_row(f"{name}-{i}") for i in range(3))), "utf-8")
+        write_csv(
+            tmp_path / "in" / f"{name}.csv",
+            ticket_sheet(*(ticket_row(f"{name}-{i}") for i in range(3))),
+            "utf-8",
+        )
         for name in ("A", "B")
     ]
 

@@ -42,13 +42,19 @@ def _good_files(folder: Path) -> tuple[Path, Path]:
     tickets = write_xlsx(
         folder / "工单.xlsx",
         {
-            "3月": ticket_sheet(ticket_row("GD001"), ticket_row("GD002", category="外星人"), ticket_row("GD003")),
+            "3月": ticket_sheet(
+                ticket_row("GD001"), ticket_row("GD002", category="外星人"), ticket_row("GD003")
+            ),
             "说明": [["填表说明"]],
         },
     )
     survey = write_csv(
         folder / "问卷.csv",
-        [["问卷编号", "调查批次", "小区", "总体满意度"], ["WJ1", "2024年度", "锦绣花园", 5], ["WJ2", "2024年度", "锦绣花园", 4]],
+        [
+            ["问卷编号", "调查批次", "小区", "总体满意度"],
+            ["WJ1", "2024年度", "锦绣花园", 5],
+            ["WJ2", "2024年度", "锦绣花园", 4],
+        ],
         "gb18030",
     )
     return tickets, survey
@@ -109,7 +115,11 @@ REFUSED = {
         "工单.csv",
         "内容是 Excel 工作簿",
     ),
-    "text-named-xlsx": (lambda p: p.write_text("备忘", encoding="utf-8"), "备忘.xlsx", "不是 Excel 工作簿"),
+    "text-named-xlsx": (
+        lambda p: p.write_text("备忘", encoding="utf-8"),
+        "备忘.xlsx",
+        "不是 Excel 工作簿",
+    ),
     "damaged-zip": (
         lambda p: p.write_bytes(b"PK\x03\x04" + random.Random(7).randbytes(2048)),
         "损坏.xlsx",
@@ -155,7 +165,13 @@ def test_rebuild_reproduces_the_warehouse_from_the_kept_originals(tmp_path, load
     tickets, _ = _good_files(folder)
     survey = write_xlsx(
         folder / "问卷.xlsx",
-        {"问卷": [["问卷编号", "调查批次", "小区", "环境卫生", "总体满意度"], ["WJ1", "2024年度", "锦绣花园", 4, 5], ["WJ2", "2024年度", "锦绣花园", 9, 4]]},
+        {
+            "问卷": [
+                ["问卷编号", "调查批次", "小区", "环境卫生", "总体满意度"],
+                ["WJ1", "2024年度", "锦绣花园", 4, 5],
+                ["WJ2", "2024年度", "锦绣花园", 9, 4],
+            ]
+        },
     )
     re_export = write_xlsx(
         folder / "工单-重新导出.xlsx",
@@ -208,7 +224,9 @@ def test_rebuild_keeps_the_sheet_name_of_a_csv(tmp_path, config, db_path, load):
 
 
 def test_rebuild_reports_the_original_file_names(tmp_path, config, db_path, load, capsys):
-    tickets = write_xlsx(tmp_path / "in" / "3月工单.xlsx", {"3月": ticket_sheet(ticket_row("GD001"))})
+    tickets = write_xlsx(
+        tmp_path / "in" / "3月工单.xlsx", {"3月": ticket_sheet(ticket_row("GD001"))}
+    )
     load(tickets)
     capsys.readouterr()
 

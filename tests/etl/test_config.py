@@ -24,7 +24,9 @@ def test_the_default_config_loads_with_the_values_of_the_file(config):
     assert config.categories == tuple(raw["tickets"]["categories"])
     assert config.blank_priority == raw["tickets"]["blank_priority"] == "一般"
     assert len(config.sla) == len(raw["sla"]) == 5
-    assert [(r.priority, r.request_type, r.respond_minutes, r.resolve_hours) for r in config.sla] == [
+    assert [
+        (r.priority, r.request_type, r.respond_minutes, r.resolve_hours) for r in config.sla
+    ] == [
         ("特急", None, 5, 24),
         ("紧急", None, 15, 24),
         (None, "投诉", 1440, 168),
@@ -51,7 +53,10 @@ BAD_VALUES = {
         "evaluation.indicators[1].source",
     ),
     "unknown-blank-priority": ('[tickets]\nblank_priority = "超急"\n', "tickets.blank_priority"),
-    "weight-as-text": ('[three_rates]\nbasic_satisfied_weight = "0.9"\n', "three_rates.basic_satisfied_weight"),
+    "weight-as-text": (
+        '[three_rates]\nbasic_satisfied_weight = "0.9"\n',
+        "three_rates.basic_satisfied_weight",
+    ),
     "bad-earliest-date": ('[loader]\nearliest_date = "去年"\n', "loader.earliest_date"),
     "overall-item-not-an-item": ('[survey]\noverall_item = "满意度"\n', "survey.overall_item"),
     "awards-above-100-percent": ('[evaluation.awards]\n"一等奖" = 0.6\n', "evaluation.awards"),
@@ -163,4 +168,3 @@ def test_categories_come_from_the_config_not_the_code(tmp_path, load):
     assert rows(db, "SELECT ticket_id, category FROM tickets") == [("GD001", "电动车充电")]
     fingerprints = rows(db, "SELECT config_fingerprint FROM load_batches ORDER BY batch_id")
     assert fingerprints[0] != fingerprints[1]
-

@@ -26,8 +26,20 @@ PER_TICKET = "SELECT ticket_id, count(*) FROM tickets GROUP BY 1 ORDER BY 1"
 def _march(tmp_path, name="3月工单.xlsx", **overrides):
     tickets = {
         "GD001": ticket_row("GD001", closed=None),
-        "GD002": ticket_row("GD002", accepted="2024-03-06 10:00", responded="2024-03-06 10:20", closed="2024-03-07 10:00"),
-        "GD003": ticket_row("GD003", category="电梯", priority="特急", accepted="2024-03-07 08:00", responded="2024-03-07 08:03", closed="2024-03-07 12:00"),
+        "GD002": ticket_row(
+            "GD002",
+            accepted="2024-03-06 10:00",
+            responded="2024-03-06 10:20",
+            closed="2024-03-07 10:00",
+        ),
+        "GD003": ticket_row(
+            "GD003",
+            category="电梯",
+            priority="特急",
+            accepted="2024-03-07 08:00",
+            responded="2024-03-07 08:03",
+            closed="2024-03-07 12:00",
+        ),
         "GD004": ticket_row("GD004", category="外星人"),  # rejected every time
     }
     tickets.update(overrides)
@@ -48,7 +60,12 @@ def test_loading_the_same_file_twice_changes_nothing(tmp_path, load):
     file = only_file(second)
     assert file.already_loaded_as == 1
     assert file.batch_id is None
-    assert (file.rows_read, file.rows_loaded, file.rows_rejected, file.rows_inserted) == (0, 0, 0, 0)
+    assert (file.rows_read, file.rows_loaded, file.rows_rejected, file.rows_inserted) == (
+        0,
+        0,
+        0,
+        0,
+    )
     assert snapshot(db, CONTENT_TABLES) == before
     assert rows(db, INFO_WITHOUT_CLOCK) == info_before
     assert rows(db, "SELECT batch_id FROM load_batches") == [(1,)]
@@ -92,7 +109,8 @@ def test_a_re_export_updates_changed_rows_and_inserts_new_ones(tmp_path, load):
         ("GD005", 1),
     ]
     assert rows(
-        db, "SELECT ticket_id, closed_at, is_open, resolution_hours, batch_id FROM tickets ORDER BY 1"
+        db,
+        "SELECT ticket_id, closed_at, is_open, resolution_hours, batch_id FROM tickets ORDER BY 1",
     ) == [
         ("GD001", datetime(2024, 3, 5, 18, 30), False, 9.5, 2),
         ("GD002", datetime(2024, 3, 7, 10), False, 24.0, 1),
@@ -100,16 +118,21 @@ def test_a_re_export_updates_changed_rows_and_inserts_new_ones(tmp_path, load):
         ("GD005", None, True, None, 2),
     ]
     assert rows(
-        db, "SELECT batch_id, rows_inserted, rows_updated, rows_unchanged FROM load_batches ORDER BY 1"
+        db,
+        "SELECT batch_id, rows_inserted, rows_updated, rows_unchanged FROM load_batches ORDER BY 1",
     ) == [(1, 3, 0, 0), (2, 1, 1, 2)]
 
 
 def test_a_re_saved_file_with_identical_rows_changes_no_record(tmp_path, load):
-    first = write_csv(tmp_path / "in" / "a.csv", ticket_sheet(ticket_row("GD001"), ticket_row("GD002")), "utf-8")
+    first = write_csv(
+        tmp_path / "in" / "a.csv", ticket_sheet(ticket_row("GD001"), ticket_row("GD002")), "utf-8"
+    )
     _, db = load(first)
     before = snapshot(db, ["tickets"])
     # The same rows saved by another program: other bytes, other encoding, same values.
-    second = write_csv(tmp_path / "in" / "b.csv", ticket_sheet(ticket_row("GD002"), ticket_row("GD001")), "gb18030")
+    second = write_csv(
+        tmp_path / "in" / "b.csv", ticket_sheet(ticket_row("GD002"), ticket_row("GD001")), "gb18030"
+    )
 
     report, _ = load(second)
 
@@ -142,10 +165,28 @@ def test_the_same_ticket_in_two_files_counts_once(tmp_path, load):
 
 def test_a_re_exported_survey_replaces_its_answers(tmp_path, load):
     header = ["问卷编号", "调查批次", "小区", "客户服务", "环境卫生", "总体满意度"]
-    load(write_csv(tmp_path / "in" / "v1.csv", [header, ["WJ1", "2024年度", "锦绣花园", 4, 2, 3], ["WJ2", "2024年度", "锦绣花园", 5, 5, 5]], "utf-8"))
+    load(
+        write_csv(
+            tmp_path / "in" / "v1.csv",
+            [
+                header,
+                ["WJ1", "2024年度", "锦绣花园", 4, 2, 3],
+                ["WJ2", "2024年度", "锦绣花园", 5, 5, 5],
+            ],
+            "utf-8",
+        )
+    )
 
     report, db = load(
-        write_csv(tmp_path / "in" / "v2.csv", [header, ["WJ1", "2024年度", "锦绣花园", None, 2, 5], ["WJ2", "2024年度", "锦绣花园", 5, 5, 5]], "utf-8")
+        write_csv(
+            tmp_path / "in" / "v2.csv",
+            [
+                header,
+                ["WJ1", "2024年度", "锦绣花园", None, 2, 5],
+                ["WJ2", "2024年度", "锦绣花园", 5, 5, 5],
+            ],
+            "utf-8",
+        )
     )
 
     file = only_file(report)

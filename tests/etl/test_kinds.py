@@ -17,13 +17,71 @@ def test_compound_register(tmp_path, load):
     sheet = [
         ["锦绣社区小区（院落）台账"],
         REGISTER_HEADER,
-        ["武侯区", "玉林街道", "锦绣社区", "锦绣花园", "商品房物管小区", "第一网格", 1200, 12, "蓉城物业", "是", "√", date(2023, 5, 1), "2023年6月1日"],
-        ["武侯区", "玉林街道", "锦绣社区", "翠竹苑", "单位院落", "第二网格", "150户", "5栋", None, "否", "×", None, None],
-        ["武侯区", "玉林街道", "锦绣社区", "老街院落", "老旧自治院落", "第二网格", "1,050", 8, None, None, None, None, "2024-01-15"],
-        ["武侯区", "玉林街道", "锦绣社区", "新村", "三无院落", "第三网格", "-3", 2, None, "否", "否", None, None],
+        [
+            "武侯区",
+            "玉林街道",
+            "锦绣社区",
+            "锦绣花园",
+            "商品房物管小区",
+            "第一网格",
+            1200,
+            12,
+            "蓉城物业",
+            "是",
+            "√",
+            date(2023, 5, 1),
+            "2023年6月1日",
+        ],
+        [
+            "武侯区",
+            "玉林街道",
+            "锦绣社区",
+            "翠竹苑",
+            "单位院落",
+            "第二网格",
+            "150户",
+            "5栋",
+            None,
+            "否",
+            "×",
+            None,
+            None,
+        ],
+        [
+            "武侯区",
+            "玉林街道",
+            "锦绣社区",
+            "老街院落",
+            "老旧自治院落",
+            "第二网格",
+            "1,050",
+            8,
+            None,
+            None,
+            None,
+            None,
+            "2024-01-15",
+        ],
+        [
+            "武侯区",
+            "玉林街道",
+            "锦绣社区",
+            "新村",
+            "三无院落",
+            "第三网格",
+            "-3",
+            2,
+            None,
+            "否",
+            "否",
+            None,
+            None,
+        ],
         ["合计", None, None, None, None, None, 2400],
     ]
-    path = write_xlsx(tmp_path / "in" / "小区台账.xlsx", {"台账": sheet}, merges={"台账": ["A1:M1"]})
+    path = write_xlsx(
+        tmp_path / "in" / "小区台账.xlsx", {"台账": sheet}, merges={"台账": ["A1:M1"]}
+    )
 
     report, db = load(path)
 
@@ -36,27 +94,166 @@ def test_compound_register(tmp_path, load):
         "property_company, is_red_pm, has_joint_agreement, agreement_signed_on, red_pm_certified_on, "
         "source_row FROM compounds ORDER BY source_row",
     ) == [
-        ("武侯区", "玉林街道", "锦绣社区", "锦绣花园", "商品房物管小区", "第一网格", 1200, 12, "蓉城物业", True, True, date(2023, 5, 1), date(2023, 6, 1), 3),
-        ("武侯区", "玉林街道", "锦绣社区", "翠竹苑", "单位院落", "第二网格", 150, 5, None, False, False, None, None, 4),
+        (
+            "武侯区",
+            "玉林街道",
+            "锦绣社区",
+            "锦绣花园",
+            "商品房物管小区",
+            "第一网格",
+            1200,
+            12,
+            "蓉城物业",
+            True,
+            True,
+            date(2023, 5, 1),
+            date(2023, 6, 1),
+            3,
+        ),
+        (
+            "武侯区",
+            "玉林街道",
+            "锦绣社区",
+            "翠竹苑",
+            "单位院落",
+            "第二网格",
+            150,
+            5,
+            None,
+            False,
+            False,
+            None,
+            None,
+            4,
+        ),
         # A certification date without the yes/no column still marks the compound red.
-        ("武侯区", "玉林街道", "锦绣社区", "老街院落", "老旧自治院落", "第二网格", 1050, 8, None, True, None, None, date(2024, 1, 15), 5),
+        (
+            "武侯区",
+            "玉林街道",
+            "锦绣社区",
+            "老街院落",
+            "老旧自治院落",
+            "第二网格",
+            1050,
+            8,
+            None,
+            True,
+            None,
+            None,
+            date(2024, 1, 15),
+            5,
+        ),
     ]
     assert rejections(db) == [("小区台账.xlsx", "台账", 6, "户数", "-3", "户数应为非负整数")]
 
 
 SURVEY_ITEMS = ["客户服务", "秩序维护", "环境卫生", "绿化养护", "设施设备维修", "停车管理", "信息公开", "党建引领与共治", "总体满意度"]  # fmt: skip
-SURVEY_HEADER = ["问卷编号", "调查批次", "调查方式", "小区", "楼栋", "身份", *SURVEY_ITEMS, "意见建议"]
+SURVEY_HEADER = [
+    "问卷编号",
+    "调查批次",
+    "调查方式",
+    "小区",
+    "楼栋",
+    "身份",
+    *SURVEY_ITEMS,
+    "意见建议",
+]
 
 
 def test_survey_with_digits_words_blanks_and_out_of_range_scores(tmp_path, load):
     sheet = [
         ["2024年度锦绣社区物业服务满意度调查"],
         SURVEY_HEADER,
-        ["WJ001", "2024年度", "入户", "锦绣花园", "3栋", "业主", 5, 4, 3, 2, 1, None, 5, 4.0, "5", "希望加强停车管理"],
-        ["WJ002", "2024年度", "线上", "锦绣花园", "5栋", "租户", "非常满意", "满意", "基本满意", "不满意", "非常不满意", None, "很满意", "较满意", "一般", None],
-        ["WJ003", "2024年度", "电话", "翠竹苑", None, "业主", 4, 4, 4, 4, 4, 6, 4, 4, 4, "停车位不够"],
-        ["WJ004", "2024年下半年", "入户", "翠竹苑", "1栋", "业主", None, None, None, None, None, None, None, None, "满意", "  "],
-        ["WJ005", "2024年度", "入户", "翠竹苑", "1栋", "业主", 3, "还行", 3, 3, 3, 3, 3, 3, 3, None],
+        [
+            "WJ001",
+            "2024年度",
+            "入户",
+            "锦绣花园",
+            "3栋",
+            "业主",
+            5,
+            4,
+            3,
+            2,
+            1,
+            None,
+            5,
+            4.0,
+            "5",
+            "希望加强停车管理",
+        ],
+        [
+            "WJ002",
+            "2024年度",
+            "线上",
+            "锦绣花园",
+            "5栋",
+            "租户",
+            "非常满意",
+            "满意",
+            "基本满意",
+            "不满意",
+            "非常不满意",
+            None,
+            "很满意",
+            "较满意",
+            "一般",
+            None,
+        ],
+        [
+            "WJ003",
+            "2024年度",
+            "电话",
+            "翠竹苑",
+            None,
+            "业主",
+            4,
+            4,
+            4,
+            4,
+            4,
+            6,
+            4,
+            4,
+            4,
+            "停车位不够",
+        ],
+        [
+            "WJ004",
+            "2024年下半年",
+            "入户",
+            "翠竹苑",
+            "1栋",
+            "业主",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            "满意",
+            "  ",
+        ],
+        [
+            "WJ005",
+            "2024年度",
+            "入户",
+            "翠竹苑",
+            "1栋",
+            "业主",
+            3,
+            "还行",
+            3,
+            3,
+            3,
+            3,
+            3,
+            3,
+            3,
+            None,
+        ],
     ]
     path = write_xlsx(tmp_path / "in" / "满意度问卷.xlsx", {"问卷": sheet})
 
@@ -93,7 +290,9 @@ def test_survey_with_digits_words_blanks_and_out_of_range_scores(tmp_path, load)
         ("满意度问卷.xlsx", "问卷", 5, "停车管理", "6"),
         ("满意度问卷.xlsx", "问卷", 7, "秩序维护", "还行"),
     ]
-    assert all(r[5] == "评分应为 1–5 的整数，或“非常满意/满意/基本满意/不满意/非常不满意”" for r in got)
+    assert all(
+        r[5] == "评分应为 1–5 的整数，或“非常满意/满意/基本满意/不满意/非常不满意”" for r in got
+    )
 
 
 WIDE_INDICATORS = {
@@ -118,15 +317,63 @@ def _assert_names_gone(db, names):
 
 
 def test_evaluation_wide_with_bonus_penalty_and_veto(tmp_path, load):
-    header = ["年度", "被考评单位", "单位类型", "评委", *WIDE_INDICATORS, "加分", "扣分", "一票否决", "备注"]
+    header = [
+        "年度",
+        "被考评单位",
+        "单位类型",
+        "评委",
+        *WIDE_INDICATORS,
+        "加分",
+        "扣分",
+        "一票否决",
+        "备注",
+    ]
     full = list(WIDE_INDICATORS.values())
     sheet = [
         ["2024年度评优评先评分表"],
         header,
         [2024, "锦绣花园", "小区", "张伟", *full, 2, 0, "否", None],
-        [2024, "锦绣花园", "小区", "李娜", 4.5, 3, 2, 2, 4, 4, 4, 4, 4, 4, None, 1, None, "消防通道堵塞扣1分"],
+        [
+            2024,
+            "锦绣花园",
+            "小区",
+            "李娜",
+            4.5,
+            3,
+            2,
+            2,
+            4,
+            4,
+            4,
+            4,
+            4,
+            4,
+            None,
+            1,
+            None,
+            "消防通道堵塞扣1分",
+        ],
         [2024, "翠竹苑", "小区", "张伟", 5, 4, 3, 3, 6, 5, 5, 5, 5, 5, None, None, None, None],
-        [2024, "翠竹苑", "院落", "王芳", 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, None, None, "是", "发生安全责任事故"],
+        [
+            2024,
+            "翠竹苑",
+            "院落",
+            "王芳",
+            3,
+            3,
+            3,
+            3,
+            3,
+            3,
+            3,
+            3,
+            3,
+            3,
+            None,
+            None,
+            "是",
+            "发生安全责任事故",
+        ],
     ]
     path = write_xlsx(tmp_path / "in" / "考评评分.xlsx", {"评分": sheet})
 
@@ -161,7 +408,9 @@ def test_evaluation_wide_with_bonus_penalty_and_veto(tmp_path, load):
     assert rejected[:3] == ("考评评分.xlsx", "评分", 5)
     assert rejected[4:] == ("6", "得分超出该指标的分值范围（0 到 5）")
 
-    pseudonyms = dict(rows(db, "SELECT source_row, any_value(evaluator) FROM evaluation_scores GROUP BY 1"))
+    pseudonyms = dict(
+        rows(db, "SELECT source_row, any_value(evaluator) FROM evaluation_scores GROUP BY 1")
+    )
     assert all(PSEUDONYM.fullmatch(p) for p in pseudonyms.values())
     assert len({pseudonyms[3], pseudonyms[4], pseudonyms[6]}) == 3
     _assert_names_gone(db, EVALUATORS)
@@ -198,7 +447,9 @@ def test_evaluation_long_form_with_adjustment_rows(tmp_path, load):
 
     file = only_file(report)
     assert (file.rows_read, file.rows_loaded, file.rows_rejected) == (11, 9, 2)
-    assert set(rows(db, "SELECT unit_level, unit, indicator, score, source_row FROM evaluation_scores")) == {
+    assert set(
+        rows(db, "SELECT unit_level, unit, indicator, score, source_row FROM evaluation_scores")
+    ) == {
         ("property_company", "蓉城物业", "党组织与党建联建", 4.0, 2),
         ("property_company", "蓉城物业", "志愿服务", 3.0, 3),
         ("property_company", "蓉城物业", "收支公示", 5.0, 4),
@@ -238,7 +489,12 @@ def test_several_deduction_rows_add_up(tmp_path, load):
 def test_evaluation_without_unit_type_looks_units_up_in_the_register(tmp_path, load):
     register = write_xlsx(
         tmp_path / "in" / "台账.xlsx",
-        {"台账": [["社区", "小区", "户数", "物业企业"], ["锦绣社区", "锦绣花园", 1200, "蓉城物业"]]},
+        {
+            "台账": [
+                ["社区", "小区", "户数", "物业企业"],
+                ["锦绣社区", "锦绣花园", 1200, "蓉城物业"],
+            ]
+        },
     )
     evaluation = write_xlsx(
         tmp_path / "in" / "评分.xlsx",
@@ -264,7 +520,10 @@ def test_evaluation_without_unit_type_looks_units_up_in_the_register(tmp_path, l
         (2024, "community", "锦绣社区", 5.0),
     }
     [rejected] = rejections(db)
-    assert (rejected[2], rejected[5]) == (5, "无法判断单位类型（请填写“单位类型”：小区/社区/物业企业）")
+    assert (rejected[2], rejected[5]) == (
+        5,
+        "无法判断单位类型（请填写“单位类型”：小区/社区/物业企业）",
+    )
 
 
 def test_rejection_for_a_missing_column_names_it_in_chinese(tmp_path, load):

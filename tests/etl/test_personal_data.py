@@ -13,7 +13,14 @@ from govdash.warehouse import versions_dir
 from tests.conftest import only_file, rows, text_hits, write_csv, write_xlsx
 
 NAMES = ["陈静", "李建国", "王秀英", "赵敏"]
-PHONES = ["138 1234 5678", "13812345678", "13900001111", "13700003333", "13600004444", "13500005555"]
+PHONES = [
+    "138 1234 5678",
+    "13812345678",
+    "13900001111",
+    "13700003333",
+    "13600004444",
+    "13500005555",
+]
 ID_NUMBERS = ["510104199003071234", "51010719851122567X", "510105197706060011"]
 ROOMS = ["3栋2单元501", "2单元501"]
 PHONE_PATTERN = r"1[3-9]\d{9}"
@@ -21,7 +28,17 @@ ID_PATTERN = r"\d{17}[\dXx]"
 # Hex digests may hold a run of digits by chance; they are checked to be digests instead.
 DIGEST_COLUMNS = {("tickets", "caller_hash"), ("load_batches", "file_sha256")}
 
-TICKET_HEADER = ["工单编号", "问题类别", "小区", "房号", "受理时间", "联系人", "联系电话", "身份证号", "问题描述"]
+TICKET_HEADER = [
+    "工单编号",
+    "问题类别",
+    "小区",
+    "房号",
+    "受理时间",
+    "联系人",
+    "联系电话",
+    "身份证号",
+    "问题描述",
+]
 TICKET_ROWS = [
     ["GD001", "房屋渗漏", "锦绣花园", "3栋2单元501", "2024-03-05 09:00", "陈静", "138 1234 5678", "510104199003071234",
      "业主来电13812345678，身份证510104199003071234，反映3栋2单元501室卫生间漏水"],
@@ -35,7 +52,18 @@ TICKET_ROWS = [
      "联系13700003333"],
     ["GD006", "漏水找13600004444", "翠竹苑", None, "2024-03-09 09:00", None, "13600004444", None, None],
 ]  # fmt: skip
-SURVEY_HEADER = ["问卷编号", "调查批次", "小区", "房号", "姓名", "手机号", "身份证号", "年龄", "总体满意度", "意见建议"]
+SURVEY_HEADER = [
+    "问卷编号",
+    "调查批次",
+    "小区",
+    "房号",
+    "姓名",
+    "手机号",
+    "身份证号",
+    "年龄",
+    "总体满意度",
+    "意见建议",
+]
 SURVEY_ROWS = [
     ["WJ1", "2024年度", "锦绣花园", "3栋2单元501", "陈静", "13812345678", "510104199003071234", 36, 4,
      "物业电话13500005555总打不通，身份证510105197706060011已登记"],
@@ -79,9 +107,9 @@ def test_free_text_keeps_its_meaning_with_personal_data_masked(loaded):
     assert rows(loaded, "SELECT comment FROM survey_responses WHERE response_id = 'WJ1'") == [
         ("物业电话[电话]总打不通，身份证[证件号]已登记",)
     ]
-    assert rows(
-        loaded, "SELECT raw_value FROM rejected_rows WHERE column_name = '问题类别'"
-    ) == [("漏水找[电话]",)]
+    assert rows(loaded, "SELECT raw_value FROM rejected_rows WHERE column_name = '问题类别'") == [
+        ("漏水找[电话]",)
+    ]
 
 
 def test_rooms_are_cut_to_the_building(loaded):
@@ -136,9 +164,7 @@ def test_originals_kept_for_rebuild_are_private(loaded):
 
 
 def test_a_key_from_the_environment_is_used_and_not_written(tmp_path, config, monkeypatch):
-    path = write_xlsx(
-        tmp_path / "in" / "工单.xlsx", {"3月": [TICKET_HEADER, TICKET_ROWS[1]]}
-    )
+    path = write_xlsx(tmp_path / "in" / "工单.xlsx", {"3月": [TICKET_HEADER, TICKET_ROWS[1]]})
     hashes = []
     for name, key in (("a", "key-one-" + "x" * 32), ("b", "key-two-" + "y" * 32)):
         monkeypatch.setenv("GOVDASH_HASH_KEY", key)

@@ -16,7 +16,15 @@ HEADER = [*TICKET_HEADER, "是否有效回访", "联系电话", "问题描述"]
 PRINTABLE = st.characters(blacklist_categories=("Cc", "Cs", "Co", "Cn"))
 FULL_WIDTH = st.text(st.characters(min_codepoint=0xFF01, max_codepoint=0xFF5E), max_size=20)
 DATE_LIKE = st.sampled_from(
-    ["2024-03-05 09:00", "2025-02-30 10:00", "2024年3月5日 14:30", "2024/13/40", "0", "-1", "99999999"]
+    [
+        "2024-03-05 09:00",
+        "2025-02-30 10:00",
+        "2024年3月5日 14:30",
+        "2024/13/40",
+        "0",
+        "-1",
+        "99999999",
+    ]
 )
 CELL = st.one_of(
     st.none(),
@@ -70,7 +78,9 @@ CSV_CELL = st.one_of(st.none(), CSV_TEXT, DATE_LIKE, FULL_WIDTH, st.just('"'), s
 
 @settings(PROPERTY, max_examples=12)
 @given(
-    junk=st.lists(st.lists(CSV_CELL, min_size=len(HEADER), max_size=len(HEADER)), min_size=1, max_size=8),
+    junk=st.lists(
+        st.lists(CSV_CELL, min_size=len(HEADER), max_size=len(HEADER)), min_size=1, max_size=8
+    ),
     encoding=st.sampled_from(["utf-8", "utf-8-sig", "gb18030"]),
 )
 def test_junk_cells_in_a_csv_never_break_the_load(tmp_path, config, junk, encoding):

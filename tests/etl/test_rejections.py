@@ -26,7 +26,15 @@ TICKETS_FILE = "3月工单.xlsx"
 # Headers written with aliases: a rejection must name the column as the file names it.
 TICKET_HEADER = ["工单号", "报修类别", "紧急程度", "小区", "报修时间", "响应时间", "完成时间"]
 TICKET_ROWS = [
-    ["GD001", "水电维修", "一般", "锦绣花园", "2024-03-05 09:00", "2024-03-05 09:10", "2024-03-05 15:00"],
+    [
+        "GD001",
+        "水电维修",
+        "一般",
+        "锦绣花园",
+        "2024-03-05 09:00",
+        "2024-03-05 09:10",
+        "2024-03-05 15:00",
+    ],
     ["GD002", "水电维修", "一般", "锦绣花园", "2025-02-30 10:00", None, None],
     ["GD003", "电梯", "特急", "锦绣花园", "2024-03-05 09:00", datetime(2024, 3, 5, 8, 30), None],
     ["GD004", "电梯", "特急", "锦绣花园", "2024-03-05 09:00", None, "2024-03-04 18:00"],
@@ -148,7 +156,9 @@ def test_rejected_rows_are_not_loaded(loaded):
     _, db = loaded
     assert rows(db, "SELECT ticket_id FROM tickets ORDER BY 1") == [("GD001",), ("GD011",)]
     assert rows(db, "SELECT response_id FROM survey_responses") == [("WJ1",)]
-    assert rows(db, "SELECT source_row, indicator, score FROM evaluation_scores") == [(2, "绿化", 4.0)]
+    assert rows(db, "SELECT source_row, indicator, score FROM evaluation_scores") == [
+        (2, "绿化", 4.0)
+    ]
 
 
 def test_the_summary_counts_rejected_rows_and_reasons(loaded):
@@ -162,7 +172,9 @@ def test_the_summary_counts_rejected_rows_and_reasons(loaded):
     assert survey.reasons == Counter({SCORE: 4})
     assert (evaluation.rows_read, evaluation.rows_loaded, evaluation.rows_rejected) == (7, 1, 6)
     assert evaluation.reasons == Counter(r[3] for r in EVALUATION_REJECTIONS.values())
-    assert rows(db, "SELECT file_name, rows_loaded, rows_rejected FROM load_batches ORDER BY 1") == [
+    assert rows(
+        db, "SELECT file_name, rows_loaded, rows_rejected FROM load_batches ORDER BY 1"
+    ) == [
         (TICKETS_FILE, 2, 9),
         (EVALUATION_FILE, 1, 6),
         (SURVEY_FILE, 1, 4),

@@ -37,7 +37,9 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
     ids=["one-title-row", "two-title-rows", "blank-rows-then-title"],
 )
 def test_title_rows_above_the_header(tmp_path, load, blank_above, title_rows):
-    titles = [["2024年锦绣社区工单台账"], ["填报单位：锦绣社区", "统计周期：2024年3月"]][:title_rows]
+    titles = [["2024年锦绣社区工单台账"], ["填报单位：锦绣社区", "统计周期：2024年3月"]][
+        :title_rows
+    ]
     top = [[None]] * blank_above + titles
     data = ticket_sheet(
         ticket_row("GD001"),
@@ -57,8 +59,28 @@ def test_title_rows_above_the_header(tmp_path, load, blank_above, title_rows):
     file = only_file(report)
     assert (file.rows_read, file.rows_loaded, file.rows_rejected, file.rows_skipped) == (3, 2, 1, 0)
     assert rows(db, BASIC) == [
-        ("GD001", "水电维修", "一般", "锦绣花园", at(5, 9), at(5, 9, 10), at(5, 15), "3月", header_row + 1),
-        ("GD003", "水电维修", "一般", "锦绣花园", at(6, 8), at(6, 8, 20), None, "3月", header_row + 3),
+        (
+            "GD001",
+            "水电维修",
+            "一般",
+            "锦绣花园",
+            at(5, 9),
+            at(5, 9, 10),
+            at(5, 15),
+            "3月",
+            header_row + 1,
+        ),
+        (
+            "GD003",
+            "水电维修",
+            "一般",
+            "锦绣花园",
+            at(6, 8),
+            at(6, 8, 20),
+            None,
+            "3月",
+            header_row + 3,
+        ),
     ]
     assert rejections(db) == [
         ("3月工单.xlsx", "3月", header_row + 2, "问题类别", "外星人", UNKNOWN_CATEGORY)
@@ -68,8 +90,26 @@ def test_title_rows_above_the_header(tmp_path, load, blank_above, title_rows):
 TWO_ROW_TOP = ["工单编号", "问题类别", "紧急程度", "小区", "时间节点", None, None, "状态"]
 TWO_ROW_BOTTOM = [None, None, None, None, "受理时间", "首次响应时间", "办结时间", None]
 TWO_ROW_DATA = [
-    ["GD101", "电梯", "特急", "锦绣花园", "2024-03-05 09:00", "2024-03-05 09:04", "2024-03-05 11:00", "已办结"],
-    ["GD102", "绿化养护", "一般", "锦绣花园", "2024-03-05 10:00", "2024-03-05 09:00", None, "处理中"],
+    [
+        "GD101",
+        "电梯",
+        "特急",
+        "锦绣花园",
+        "2024-03-05 09:00",
+        "2024-03-05 09:04",
+        "2024-03-05 11:00",
+        "已办结",
+    ],
+    [
+        "GD102",
+        "绿化养护",
+        "一般",
+        "锦绣花园",
+        "2024-03-05 10:00",
+        "2024-03-05 09:00",
+        None,
+        "处理中",
+    ],
     ["GD103", "噪音扰民", "紧急", "翠竹苑", "2024-03-07 22:00", None, None, "已派单"],
 ]
 
@@ -121,7 +161,12 @@ def test_blank_rows_in_the_middle_are_skipped_and_row_numbers_kept(tmp_path, loa
         ticket_row("GD001"),
         [None] * 7,
         ["  ", None, " ", None, None, None, None],  # spaces only: still a blank row
-        ticket_row("GD002", accepted="2024-03-05 10:00", responded="2024-03-05 10:05", closed="2024-03-05 12:00"),
+        ticket_row(
+            "GD002",
+            accepted="2024-03-05 10:00",
+            responded="2024-03-05 10:05",
+            closed="2024-03-05 12:00",
+        ),
         ticket_row("GD003", accepted="2024-03-05 10:00", responded=None, closed="2024-03-04 18:00"),
         [None] * 7,
         ticket_row("GD004", accepted="2024-03-08 07:30", responded=None, closed=None),
@@ -158,7 +203,10 @@ def test_an_empty_line_in_a_csv_keeps_the_row_numbers(tmp_path, load):
 
     assert only_file(report).rows_skipped == 1
     assert [r[2:5] for r in rejections(db)] == [(4, "问题类别", "外星人")]
-    assert rows(db, "SELECT ticket_id, source_row FROM tickets ORDER BY 1") == [("GD001", 2), ("GD003", 5)]
+    assert rows(db, "SELECT ticket_id, source_row FROM tickets ORDER BY 1") == [
+        ("GD001", 2),
+        ("GD003", 5),
+    ]
 
 
 def test_footer_rows_are_skipped_not_loaded_nor_rejected(tmp_path, load):
@@ -179,9 +227,15 @@ def test_footer_rows_are_skipped_not_loaded_nor_rejected(tmp_path, load):
     file = only_file(report)
     assert (file.rows_read, file.rows_loaded, file.rows_rejected, file.rows_skipped) == (8, 3, 0, 5)
     assert file.reasons == {}
-    assert rows(db, "SELECT ticket_id FROM tickets ORDER BY 1") == [("GD001",), ("GD002",), ("GD003",)]
+    assert rows(db, "SELECT ticket_id FROM tickets ORDER BY 1") == [
+        ("GD001",),
+        ("GD002",),
+        ("GD003",),
+    ]
     assert rejections(db) == []
-    assert rows(db, "SELECT rows_skipped, rows_loaded, rows_rejected FROM load_batches") == [(5, 3, 0)]
+    assert rows(db, "SELECT rows_skipped, rows_loaded, rows_rejected FROM load_batches") == [
+        (5, 3, 0)
+    ]
 
 
 def test_repeated_header_rows_are_skipped(tmp_path, load):
@@ -213,7 +267,9 @@ def test_merged_cells_in_the_data_area_fill_each_row(tmp_path, load):
         ticket_row("GD003", compound=None, category="外星人"),
         ticket_row("GD004", compound="翠竹苑"),
     )
-    path = write_xlsx(tmp_path / "in" / "合并.xlsx", {"Sheet1": sheet}, merges={"Sheet1": ["D2:D4"]})
+    path = write_xlsx(
+        tmp_path / "in" / "合并.xlsx", {"Sheet1": sheet}, merges={"Sheet1": ["D2:D4"]}
+    )
 
     report, db = load(path)
 
@@ -257,14 +313,29 @@ def test_a_table_that_starts_below_and_right_of_a1(tmp_path, load):
 
 def test_one_sheet_per_month_and_sheets_without_data(tmp_path, load):
     january = ticket_sheet(
-        ticket_row("GD001", accepted="2024-01-10 09:00", responded="2024-01-10 09:05", closed="2024-01-10 17:00"),
+        ticket_row(
+            "GD001",
+            accepted="2024-01-10 09:00",
+            responded="2024-01-10 09:05",
+            closed="2024-01-10 17:00",
+        ),
         ticket_row("GD002", accepted="2024-01-31 20:00", responded="2024-01-31 20:10", closed=None),
     )
     february = ticket_sheet(
         # GD002 re-listed with its later state: the later sheet wins, one record.
-        ticket_row("GD002", accepted="2024-01-31 20:00", responded="2024-01-31 20:10", closed="2024-02-01 10:00"),
+        ticket_row(
+            "GD002",
+            accepted="2024-01-31 20:00",
+            responded="2024-01-31 20:10",
+            closed="2024-02-01 10:00",
+        ),
         ticket_row("GD003", accepted="2024-02-30 09:00"),
-        ticket_row("GD004", accepted="2024-02-14 09:00", responded="2024-02-14 09:30", closed="2024-02-14 10:00"),
+        ticket_row(
+            "GD004",
+            accepted="2024-02-14 09:00",
+            responded="2024-02-14 09:30",
+            closed="2024-02-14 10:00",
+        ),
     )
     notes = [["填表说明"], ["1. 受理时间请填写到分钟", "2. 问题类别见附表"]]
     path = write_xlsx(
@@ -283,7 +354,9 @@ def test_one_sheet_per_month_and_sheets_without_data(tmp_path, load):
     ]
     assert (file.rows_read, file.rows_loaded, file.rows_rejected, file.rows_skipped) == (5, 4, 1, 0)
     assert (file.rows_inserted, file.rows_updated, file.rows_unchanged) == (3, 0, 0)
-    assert rows(db, "SELECT ticket_id, closed_at, source_sheet, source_row FROM tickets ORDER BY 1") == [
+    assert rows(
+        db, "SELECT ticket_id, closed_at, source_sheet, source_row FROM tickets ORDER BY 1"
+    ) == [
         ("GD001", datetime(2024, 1, 10, 17), "1月", 2),
         ("GD002", datetime(2024, 2, 1, 10), "2月", 2),
         ("GD004", datetime(2024, 2, 14, 10), "2月", 4),
@@ -321,7 +394,10 @@ def test_serial_real_and_text_dates_parse_to_the_same_instant(tmp_path, load):
         "GD09": "45356.604166666664",  # a serial that arrived as text
     }
     sheet = ticket_sheet(
-        *(ticket_row(key, accepted=value, responded=None, closed=None) for key, value in forms.items()),
+        *(
+            ticket_row(key, accepted=value, responded=None, closed=None)
+            for key, value in forms.items()
+        ),
         ticket_row("GD10", accepted=45356.5, responded=45356.5 + 5 / 1440, closed=45357),
     )
     path = write_xlsx(tmp_path / "in" / "日期.xlsx", {"3月": sheet})
@@ -337,11 +413,35 @@ def test_serial_real_and_text_dates_parse_to_the_same_instant(tmp_path, load):
 
 
 def test_full_width_characters_in_headers_and_values(tmp_path, load):
-    header = ["工单编号：", "问题类别", "紧急程度　", "小区（院落）", "楼栋", "受理时间（北京时间）", "办结时间"]
+    header = [
+        "工单编号：",
+        "问题类别",
+        "紧急程度　",
+        "小区（院落）",
+        "楼栋",
+        "受理时间（北京时间）",
+        "办结时间",
+    ]
     sheet = [
         header,
-        ["ＧＤ００１", "水电维修", "一般", "锦绣花园（一期）", "３栋", "２０２４－０３－０５　１４：３０", "２０２４／３／５　１６：００"],
-        ["ＧＤ００２", "电梯", "特急", "锦绣花园（一期）", "１２栋", "２０２４年３月６日　８：０５", None],
+        [
+            "ＧＤ００１",
+            "水电维修",
+            "一般",
+            "锦绣花园（一期）",
+            "３栋",
+            "２０２４－０３－０５　１４：３０",
+            "２０２４／３／５　１６：００",
+        ],
+        [
+            "ＧＤ００２",
+            "电梯",
+            "特急",
+            "锦绣花园（一期）",
+            "１２栋",
+            "２０２４年３月６日　８：０５",
+            None,
+        ],
     ]
     path = write_xlsx(tmp_path / "in" / "全角.xlsx", {"Sheet1": sheet})
 
@@ -349,7 +449,8 @@ def test_full_width_characters_in_headers_and_values(tmp_path, load):
 
     assert only_file(report).rows_loaded == 2
     assert rows(
-        db, "SELECT ticket_id, priority, compound, building, accepted_at, closed_at FROM tickets ORDER BY 1"
+        db,
+        "SELECT ticket_id, priority, compound, building, accepted_at, closed_at FROM tickets ORDER BY 1",
     ) == [
         ("GD001", "一般", "锦绣花园(一期)", "3栋", at(5, 14, 30), at(5, 16)),
         ("GD002", "特急", "锦绣花园(一期)", "12栋", at(6, 8, 5), None),
@@ -357,10 +458,28 @@ def test_full_width_characters_in_headers_and_values(tmp_path, load):
 
 
 def test_stray_spaces_and_line_breaks_in_headers_and_values(tmp_path, load):
-    header = [" 工单编号 ", "问题\n类别", "紧急程度", " 小区", "受理\n时间", "首次响应\r\n时间 ", "办结时间", "问题描述"]
+    header = [
+        " 工单编号 ",
+        "问题\n类别",
+        "紧急程度",
+        " 小区",
+        "受理\n时间",
+        "首次响应\r\n时间 ",
+        "办结时间",
+        "问题描述",
+    ]
     sheet = [
         header,
-        [" GD001 ", "水电维修 ", " 一般", "锦绣花园  ", " 2024-03-05 09:00 ", "2024-03-05  09:10", None, "楼道灯\n不亮，\n请尽快处理 "],
+        [
+            " GD001 ",
+            "水电维修 ",
+            " 一般",
+            "锦绣花园  ",
+            " 2024-03-05 09:00 ",
+            "2024-03-05  09:10",
+            None,
+            "楼道灯\n不亮，\n请尽快处理 ",
+        ],
         ["GD002\n", "\t电梯", "紧急", " 锦绣  花园 ", "2024-03-05 10:00", None, None, None],
     ]
     path = write_xlsx(tmp_path / "in" / "空格.xlsx", {"Sheet1": sheet})
@@ -375,7 +494,15 @@ def test_stray_spaces_and_line_breaks_in_headers_and_values(tmp_path, load):
         "SELECT ticket_id, category, priority, compound, accepted_at, first_response_at, description "
         "FROM tickets ORDER BY 1",
     ) == [
-        ("GD001", "水电维修", "一般", "锦绣花园", at(5, 9), at(5, 9, 10), "楼道灯 不亮， 请尽快处理"),
+        (
+            "GD001",
+            "水电维修",
+            "一般",
+            "锦绣花园",
+            at(5, 9),
+            at(5, 9, 10),
+            "楼道灯 不亮， 请尽快处理",
+        ),
         ("GD002", "电梯", "紧急", "锦绣 花园", at(5, 10), None, None),
     ]
 
@@ -455,7 +582,9 @@ def test_csv_in_the_encodings_excel_saves(tmp_path, load, encoding):
 
     file = only_file(report)
     assert (file.rows_read, file.rows_loaded, file.rows_rejected) == (3, 2, 1)
-    assert rows(db, "SELECT ticket_id, compound, description, closed_at FROM tickets ORDER BY 1") == [
+    assert rows(
+        db, "SELECT ticket_id, compound, description, closed_at FROM tickets ORDER BY 1"
+    ) == [
         ("GD001", "锦绣花园", description, at(5, 15)),
         ("GD003", "翠竹苑", None, None),
     ]
@@ -494,7 +623,9 @@ def test_a_gbk_csv_larger_than_the_sniffing_sample(tmp_path, load):
         body[0][-1] = "楼道灯不亮请尽快维修" + "x" * padding
         write_csv(path, [header, *body], "gbk")
         sample = path.read_bytes()[:_SAMPLE_BYTES]
-        if sample[-1] >= 0x80 and len(sample.decode("gbk", errors="ignore").encode("gbk")) < len(sample):
+        if sample[-1] >= 0x80 and len(sample.decode("gbk", errors="ignore").encode("gbk")) < len(
+            sample
+        ):
             break
     else:
         pytest.fail("could not place the cut inside a character")
@@ -529,7 +660,16 @@ def test_legacy_xls_with_title_row_and_merged_header(tmp_path, load):
         ["2024年锦绣社区工单台账"],
         TWO_ROW_TOP,
         TWO_ROW_BOTTOM,
-        ["GD101", "电梯", "特急", "锦绣花园", datetime(2024, 3, 5, 9, 0), 45356 + 9 / 24 + 4 / 1440, "2024-03-05 11:00", "已办结"],
+        [
+            "GD101",
+            "电梯",
+            "特急",
+            "锦绣花园",
+            datetime(2024, 3, 5, 9, 0),
+            45356 + 9 / 24 + 4 / 1440,
+            "2024-03-05 11:00",
+            "已办结",
+        ],
         ["GD102", "外星人", "一般", "锦绣花园", datetime(2024, 3, 5, 10, 0), None, None, "处理中"],
         ["GD103", "噪音扰民", "紧急", "翠竹苑", "2024年3月7日 22:00", None, None, "已派单"],
         ["合计", "3"],
@@ -553,8 +693,30 @@ def test_legacy_xls_with_title_row_and_merged_header(tmp_path, load):
 
 
 ALIAS_HEADERS = {
-    "chinese-aliases": ["工单号", "项目名称", "物业公司", "报修类别", "报修时间", "响应时间", "完成时间", "回访满意度", "电话", "报修人"],
-    "english-names": ["ticket_id", "compound", "property_company", "category", "accepted_at", "first_response_at", "closed_at", "callback_satisfaction", "phone", "contact_name"],
+    "chinese-aliases": [
+        "工单号",
+        "项目名称",
+        "物业公司",
+        "报修类别",
+        "报修时间",
+        "响应时间",
+        "完成时间",
+        "回访满意度",
+        "电话",
+        "报修人",
+    ],
+    "english-names": [
+        "ticket_id",
+        "compound",
+        "property_company",
+        "category",
+        "accepted_at",
+        "first_response_at",
+        "closed_at",
+        "callback_satisfaction",
+        "phone",
+        "contact_name",
+    ],
 }
 
 
@@ -563,7 +725,18 @@ def test_headers_by_alias_and_by_english_field_name(tmp_path, load, header_set):
     header = ALIAS_HEADERS[header_set]
     sheet = [
         header,
-        ["GD001", "锦绣花园", "蓉城物业", "房屋渗漏", "2024-03-05 09:00", "2024-03-05 09:20", "2024-03-06 09:00", "基本满意", "13812345678", "陈静"],
+        [
+            "GD001",
+            "锦绣花园",
+            "蓉城物业",
+            "房屋渗漏",
+            "2024-03-05 09:00",
+            "2024-03-05 09:20",
+            "2024-03-06 09:00",
+            "基本满意",
+            "13812345678",
+            "陈静",
+        ],
         ["GD002", "翠竹苑", "安居物业", "停车", "2024-03-05 11:00", None, None, None, None, None],
     ]
     path = write_xlsx(tmp_path / "in" / f"{header_set}.xlsx", {"Sheet1": sheet})
@@ -579,7 +752,17 @@ def test_headers_by_alias_and_by_english_field_name(tmp_path, load, header_set):
         "SELECT ticket_id, compound, property_company, category, accepted_at, first_response_at, "
         "closed_at, callback_satisfaction, caller_hash IS NOT NULL FROM tickets ORDER BY 1",
     ) == [
-        ("GD001", "锦绣花园", "蓉城物业", "房屋渗漏", at(5, 9), at(5, 9, 20), at(6, 9), "基本满意", True),
+        (
+            "GD001",
+            "锦绣花园",
+            "蓉城物业",
+            "房屋渗漏",
+            at(5, 9),
+            at(5, 9, 20),
+            at(6, 9),
+            "基本满意",
+            True,
+        ),
         ("GD002", "翠竹苑", "安居物业", "停车管理", at(5, 11), None, None, None, False),
     ]
 
@@ -594,7 +777,10 @@ def test_numeric_ticket_ids_keep_their_digits(tmp_path, load):
     report, db = load(path)
 
     assert only_file(report).rows_loaded == 2
-    assert rows(db, "SELECT ticket_id FROM tickets ORDER BY 1") == [("20240305001",), ("20240305002",)]
+    assert rows(db, "SELECT ticket_id FROM tickets ORDER BY 1") == [
+        ("20240305001",),
+        ("20240305002",),
+    ]
 
 
 def test_unused_columns_are_reported(tmp_path, load):
