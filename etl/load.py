@@ -374,11 +374,12 @@ def _upsert(
     key_list = ", ".join(keys)
     hashed = f"hash({', '.join([*values, *hashed_also])}) AS row_hash"
     key_expression = keys[0] if len(keys) == 1 else f"struct_pack({key_list})"
-    duplicates = con.execute(
-        f"SELECT count(*) - count(DISTINCT {key_expression}) FROM ({source_sql})"
+    sizes = con.execute(
+        f"SELECT count(*), count(DISTINCT {key_expression}) FROM ({source_sql})"
     ).fetchone()
+    rows, total = (int(sizes[0]), int(sizes[1])) if sizes else (0, 0)  # total: distinct keys
     source = f"SELECT *, {hashed} FROM ({source_sql})"
-    if duplicates and duplicates[0]:
+    if rows != total:
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE incoming_rows AS {source}
             QUALIFY row_number() OVER (PARTITION BY {key_list} ORDER BY _seq DESC) = 1"""
@@ -386,6 +387,20 @@ def _upsert(
         source = "SELECT * FROM incoming_rows"
     # Usually no key appears twice in a file, and the rows need not be copied again.
     con.execute(f"CREATE OR REPLACE TEMP VIEW incoming AS {source}")
+    columns = [*values, *extra, "batch_id", "source_sheet", "source_row", "row_hash"]
+    insert = f"""INSERT INTO {target} ({", ".join(columns)})
+        SELECT {", ".join(f"i.{c}" for c in [*values, *extra])}, {batch_id}, i._sheet, i._row,
+            i.row_hash
+        FROM incoming i"""
+    empty = con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {target})").fetchone()
+    if empty and empty[0]:
+        # The first load into a table: every key is new, so no join and no comparison.
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE changed AS SELECT {key_list}, true AS is_new "
+            "FROM incoming"
+        )
+        con.execute(insert)
+        return total, 0, 0
     match = " AND ".join(f"t.{k} IS NOT DISTINCT FROM i.{k}" for k in keys)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE changed AS
@@ -394,20 +409,13 @@ def _upsert(
         WHERE t.row_hash IS NULL OR t.row_hash != i.row_hash"""
     )
     counts = con.execute(
-        "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new), "
-        "(SELECT count(*) FROM incoming) FROM changed"
+        "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM changed"
     ).fetchone()
-    inserted, updated, total = (int(c) for c in counts) if counts else (0, 0, 0)
+    inserted, updated = (int(c) for c in counts) if counts else (0, 0)
     con.execute(
         f"DELETE FROM {target} t USING incoming i WHERE {match} AND t.row_hash != i.row_hash"
     )
-    columns = [*values, *extra, "batch_id", "source_sheet", "source_row", "row_hash"]
-    con.execute(
-        f"""INSERT INTO {target} ({", ".join(columns)})
-        SELECT {", ".join(f"i.{c}" for c in [*values, *extra])}, {batch_id}, i._sheet, i._row,
-            i.row_hash
-        FROM incoming i SEMI JOIN changed t ON {match}"""
-    )
+    con.execute(f"{insert} SEMI JOIN changed t ON {match}")
     return inserted, updated, total - inserted - updated
 
 
