@@ -744,3 +744,102 @@ def rank_bands(
     )
     figure.update_layout(height=_horizontal_height(len(frame)))
     return apply_print_style(figure, title, context, lang)
+
+
+def event_study(
+    df: pd.DataFrame,
+    *,
+    title: str,
+    context: ChartContext,
+    lang: str = "zh",
+    x_title: str = "",
+    y_title: str = "",
+    decimals: int = 1,
+    signing_label: str = "",
+) -> go.Figure:
+    """Coefficients by period relative to signing with 95% interval bars (columns relative,
+    estimate, low, high, n_treated, is_reference); zero line, signing marked between −1 and 0.
+
+    Before signing is drawn hollow and grey, after solid blue, the reference period as a
+    diamond at zero, so the three read apart in greyscale too.
+    """
+    if df.empty:
+        return _empty_figure(title, context, lang)
+    frame = df.sort_values("relative")
+    hover = (
+        f"%{{x}}: %{{y:,.{decimals}f}}<br>"
+        + t("label.interval_95", lang)
+        + f" %{{customdata[0]:,.{decimals}f}} – %{{customdata[1]:,.{decimals}f}}"
+        + "<br>n = %{customdata[2]:,}<extra></extra>"
+    )
+    fig = go.Figure()
+    parts = (
+        (frame[(frame["relative"] < 0) & ~frame["is_reference"]], t("label.before", lang), False),
+        (frame[frame["relative"] >= 0], t("label.after", lang), True),
+    )
+    for part, name, is_after in parts:
+        if part.empty:
+            continue
+        colour = PALETTE[0] if is_after else MUTED_COLOUR
+        fig.add_trace(
+            go.Scatter(
+                x=part["relative"].tolist(),
+                y=part["estimate"].tolist(),
+                mode="markers",
+                name=name,
+                marker={
+                    "symbol": "circle" if is_after else "circle-open",
+                    "size": 9,
+                    "color": colour,
+                    "line": {"width": 2},
+                },
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": (part["high"] - part["estimate"]).clip(lower=0).tolist(),
+                    "arrayminus": (part["estimate"] - part["low"]).clip(lower=0).tolist(),
+                    "color": colour,
+                    "thickness": 1.5,
+                    "width": 3,
+                },
+                customdata=list(
+                    zip(
+                        part["low"].tolist(),
+                        part["high"].tolist(),
+                        part["n_treated"].tolist(),
+                        strict=True,
+                    )
+                ),
+                hovertemplate=hover,
+            )
+        )
+    reference = frame[frame["is_reference"]]
+    if not reference.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=reference["relative"].tolist(),
+                y=[0.0] * len(reference),
+                mode="markers",
+                name=t("label.reference_period", lang),
+                marker={"symbol": "diamond", "size": 10, "color": TEXT_COLOUR},
+                hovertemplate="%{x}: " + t("label.reference_period", lang) + "<extra></extra>",
+            )
+        )
+    fig.add_hline(y=0, line={"color": AXIS_LINE_COLOUR, "width": 1})
+    fig.add_vline(x=-0.5, line={"color": RED_LIST_COLOUR, "width": 1.5, "dash": "dash"})
+    if signing_label:
+        fig.add_annotation(
+            x=-0.5,
+            y=1,
+            yref="paper",
+            text=signing_label,
+            showarrow=False,
+            xanchor="left",
+            yanchor="top",
+            xshift=4,
+            font={"color": RED_LIST_COLOUR, "size": 13},
+        )
+    fig.update_xaxes(title_text=x_title, dtick=1 if len(frame) <= 13 else 2, zeroline=False)
+    fig.update_yaxes(title_text=y_title, zeroline=False)
+    fig.update_layout(showlegend=True)
+    return apply_print_style(fig, title, context, lang)
