@@ -843,3 +843,73 @@ def event_study(
     fig.update_yaxes(title_text=y_title, zeroline=False)
     fig.update_layout(showlegend=True)
     return apply_print_style(fig, title, context, lang)
+
+
+def difference_dots(
+    df: pd.DataFrame,
+    label_col: str,
+    value_col: str,
+    low_col: str,
+    high_col: str,
+    *,
+    title: str,
+    context: ChartContext,
+    lang: str = "zh",
+    value_title: str = "",
+    label_title: str = "",
+    decimals: int = 1,
+    combined: tuple[str, float, float, float] | None = None,
+) -> go.Figure:
+    """Differences with 95% interval bars, one row per group, a zero line; `combined`
+    (label, value, low, high) is drawn on top as a black diamond."""
+    frame = df.dropna(subset=[value_col])
+    if frame.empty and combined is None:
+        return _empty_figure(title, context, lang)
+    labels = frame[label_col].astype(str).tolist()
+    hover = (
+        f"%{{y}}: %{{x:,.{decimals}f}}<br>"
+        + t("label.interval_95", lang)
+        + f" %{{customdata[0]:,.{decimals}f}} – %{{customdata[1]:,.{decimals}f}}<extra></extra>"
+    )
+
+    def dots(part: pd.DataFrame, name: str, colour: str, symbol: str, size: int) -> go.Scatter:
+        values = part[value_col].astype(float)
+        return go.Scatter(
+            x=values.tolist(),
+            y=part[label_col].astype(str).tolist(),
+            mode="markers",
+            name=name,
+            marker={"symbol": symbol, "size": size, "color": colour},
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": (part[high_col].astype(float) - values).clip(lower=0).fillna(0).tolist(),
+                "arrayminus": (values - part[low_col].astype(float))
+                .clip(lower=0)
+                .fillna(0)
+                .tolist(),
+                "color": colour,
+                "thickness": 1.5,
+                "width": 4,
+            },
+            customdata=list(zip(part[low_col].tolist(), part[high_col].tolist(), strict=True)),
+            hovertemplate=hover,
+        )
+
+    fig = go.Figure()
+    if not frame.empty:
+        fig.add_trace(dots(frame, t("label.by_group", lang), PALETTE[0], "circle", 9))
+    if combined is not None:
+        label, value, low, high = combined
+        labels = [label, *labels]
+        row = pd.DataFrame(
+            {label_col: [label], value_col: [value], low_col: [low], high_col: [high]}
+        )
+        fig.add_trace(dots(row, label, TEXT_COLOUR, "diamond", 12))
+    fig.add_vline(x=0, line={"color": AXIS_LINE_COLOUR, "width": 1})
+    fig.update_yaxes(
+        categoryorder="array", categoryarray=list(reversed(labels)), title_text=label_title
+    )
+    fig.update_xaxes(title_text=value_title, zeroline=False)
+    fig.update_layout(height=_horizontal_height(len(labels)), showlegend=True)
+    return apply_print_style(fig, title, context, lang)

@@ -139,6 +139,8 @@ STRATUM_COLUMNS = [
     "n_control",
     "mean_control",
     "difference",
+    "low",
+    "high",
     "weight",
     "is_used",
 ]
@@ -155,7 +157,8 @@ def stratified_difference(
     One row per unit; `treated` is boolean; rows with a missing value are left out. A stratum is
     used when each side has two or more units; its weight is its number of units ÷ the units
     of all used strata. Variance Σ w² (s²_t ÷ n_t + s²_c ÷ n_c); 95% interval ± 1.96 SE.
-    Returns the estimate (n = units in used strata) and a table per stratum.
+    Returns the estimate (n = units in used strata) and a table per stratum with each used
+    stratum's own difference and 95% interval.
     """
     frame = units.dropna(subset=[value]).copy()
     if frame.empty:
@@ -173,6 +176,11 @@ def stratified_difference(
     table["n_control"] = table["n_control"].fillna(0).astype("int64")
     table["difference"] = table["mean_treated"] - table["mean_control"]
     table["is_used"] = (table["n_treated"] >= 2) & (table["n_control"] >= 2)
+    stratum_error = np.sqrt(
+        table["var_treated"] / table["n_treated"] + table["var_control"] / table["n_control"]
+    ).where(table["is_used"])
+    table["low"] = table["difference"] - Z_95 * stratum_error
+    table["high"] = table["difference"] + Z_95 * stratum_error
     size = (table["n_treated"] + table["n_control"]).where(table["is_used"], 0)
     total = float(size.sum())
     table["weight"] = size / total if total > 0 else 0.0
@@ -273,17 +281,43 @@ def _absorb_two_ways(
     return result
 
 
+@dataclass(frozen=True)
+class _Fit:
+    coefficients: np.ndarray
+    covariance: np.ndarray  # cluster-robust, small-sample factor included
+    clusters: int
+
+    @property
+    def errors(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.covariance))
+
+    def intervals(self) -> np.ndarray:
+        """Rows low and high of the 95% intervals: t with clusters − 1 degrees of freedom."""
+        half = float(stats.t.ppf(0.975, max(self.clusters - 1, 1))) * self.errors
+        return np.vstack([self.coefficients - half, self.coefficients + half])
+
+    def joint_p_value(self, columns: Sequence[int]) -> float:
+        """Wald test that the given coefficients are all 0: F(q, clusters − 1)."""
+        chosen = list(columns)
+        if not chosen:
+            return math.nan
+        b = self.coefficients[chosen]
+        v = self.covariance[np.ix_(chosen, chosen)]
+        statistic = float(b @ np.linalg.pinv(v) @ b) / len(chosen)
+        return float(stats.f.sf(statistic, len(chosen), max(self.clusters - 1, 1)))
+
+
 def _two_way_fit(
     sample: pd.DataFrame, outcome: str, regressors: pd.DataFrame, weight: str | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> _Fit:
     """(W)LS of outcome on regressors + compound and month effects, clustered by compound.
 
     Both sets of effects are absorbed (same slopes as dummies, by Frisch–Waugh–Lovell) and
     statsmodels fits the slopes with CRV1 cluster-robust errors; its small-sample factor is
     then widened to count the month effects as estimated parameters, while compound effects,
     nested in the clusters, are not counted (Stata's xtreg, fe convention). Intervals use t
-    with compounds − 1 degrees of freedom. Returns coefficients, intervals (rows low, high) and
-    standard errors. Codes are sorted, so nothing depends on the row order.
+    with compounds − 1 degrees of freedom. Codes are sorted, so nothing depends on the row
+    order.
     """
     unit_codes, _ = pd.factorize(sample["unit"], sort=True)
     period_codes, _ = pd.factorize(sample["period"], sort=True)
@@ -298,12 +332,10 @@ def _two_way_fit(
         cov_type="cluster", cov_kwds={"groups": unit_codes}, use_t=True
     )
     month_effects = int(period_codes.max())
-    widen = math.sqrt((n - k) / max(n - k - month_effects, 1))
-    errors = np.asarray(fit.bse) * widen
-    clusters = int(unit_codes.max()) + 1
-    half = float(stats.t.ppf(0.975, max(clusters - 1, 1))) * errors
-    coefficients = np.asarray(fit.params)
-    return coefficients, np.vstack([coefficients - half, coefficients + half]), errors
+    widen = (n - k) / max(n - k - month_effects, 1)
+    return _Fit(
+        np.asarray(fit.params), np.asarray(fit.cov_params()) * widen, int(unit_codes.max()) + 1
+    )
 
 
 def difference_in_differences(
@@ -319,12 +351,13 @@ def difference_in_differences(
     if treated_units == 0 or control_units == 0 or sample["unit"].nunique() < 3:
         return _no_estimate(treated_units, control_units, len(sample))
     after = (sample["is_treated_unit"] & (sample["relative"] >= 1)).astype(float)
-    coefficients, intervals, errors = _two_way_fit(sample, outcome, after.to_frame("after"), weight)
+    fit = _two_way_fit(sample, outcome, after.to_frame("after"), weight)
+    intervals = fit.intervals()
     return Estimate(
-        float(coefficients[0]),
+        float(fit.coefficients[0]),
         float(intervals[0][0]),
         float(intervals[1][0]),
-        float(errors[0]),
+        float(fit.errors[0]),
         treated_units,
         control_units,
         len(sample),
@@ -334,36 +367,52 @@ def difference_in_differences(
 EVENT_COLUMNS = ["relative", "estimate", "low", "high", "n_treated", "is_reference"]
 
 
+@dataclass(frozen=True)
+class EventStudy:
+    """table: EVENT_COLUMNS, one row per relative period. pre_trend_p: p-value of the joint
+    test that every period before the reference is 0 (a small value warns that signed and
+    comparison compounds were already drifting apart before signing); NaN with none."""
+
+    table: pd.DataFrame
+    pre_trend_p: float
+    pre_periods: int
+
+
 def event_study(
     panel: pd.DataFrame,
     outcome: str,
     window: int = 12,
     bin_months: int = 1,
     weight: str | None = None,
-) -> pd.DataFrame:
+) -> EventStudy:
     """One coefficient per period relative to signing, −window…window, reference −1.
 
     With bin_months > 1 (half-yearly surveys) months are grouped: relative bin =
-    floor(relative month ÷ bin_months), so bin −1 holds the bin_months before signing.
-    Columns: relative (bin), estimate, low, high (95%, clustered by compound), n_treated
+    floor(relative month ÷ bin_months), so bin −1 holds the bin_months before signing; only
+    whole bins within the window are kept (−12…11 months → bins −2…1 for half-years).
+    Table columns: relative (bin), estimate, low, high (95%, clustered by compound), n_treated
     (signed units observed in that bin), is_reference (the −1 row: 0 by construction).
     """
     sample = _panel_sample(panel, outcome, window, keep_signing_month=True, weight=weight)
+    if bin_months > 1:
+        last = (window // bin_months) * bin_months  # first month of an incomplete bin
+        sample = sample[~(sample["relative"] >= last)]
     treated = sample["is_treated_unit"]
     if not treated.any() or (~treated).sum() == 0:
-        return pd.DataFrame(columns=EVENT_COLUMNS)
+        return EventStudy(pd.DataFrame(columns=EVENT_COLUMNS), math.nan, 0)
     bins = np.floor(sample["relative"] / bin_months)
     present = sorted(int(b) for b in bins[treated].unique())
     estimated = [b for b in present if b != REFERENCE_BIN]
     regressors = pd.DataFrame(
         {f"bin_{b}": (treated & (bins == b)).astype(float) for b in estimated}, index=sample.index
     )
-    coefficients, intervals, _ = _two_way_fit(sample, outcome, regressors, weight)
+    fit = _two_way_fit(sample, outcome, regressors, weight)
+    intervals = fit.intervals()
     counts = sample[treated].groupby(bins[treated])["unit"].nunique()
     rows = [
         {
             "relative": b,
-            "estimate": float(coefficients[i]),
+            "estimate": float(fit.coefficients[i]),
             "low": float(intervals[0][i]),
             "high": float(intervals[1][i]),
             "n_treated": int(counts.get(b, 0)),
@@ -384,7 +433,8 @@ def event_study(
         )
     frame = pd.DataFrame(rows, columns=EVENT_COLUMNS).sort_values("relative")
     frame["relative"] = frame["relative"].astype("int64")
-    return frame.reset_index(drop=True)
+    before = [i for i, b in enumerate(estimated) if b < REFERENCE_BIN]
+    return EventStudy(frame.reset_index(drop=True), fit.joint_p_value(before), len(before))
 
 
 # --- the warehouse side: register, panels ------------------------------------------------------
@@ -553,7 +603,7 @@ class EffectReport:
     strata: dict[str, pd.DataFrame] = field(default_factory=dict)
     # BEFORE_AFTER_COLUMNS: mean_before/mean_after are the signed compounds' raw monthly means
     before_after: pd.DataFrame = field(default_factory=pd.DataFrame)
-    events: dict[str, pd.DataFrame] = field(default_factory=dict)
+    events: dict[str, EventStudy] = field(default_factory=dict)
     panel_first: date | None = None
     panel_last: date | None = None
 
@@ -615,7 +665,7 @@ def effect_report(
     strata: dict[str, pd.DataFrame] = {}
     for metric in EFFECT_METRICS:
         estimate, table = stratified_difference(sides, metric.name)
-        for column in ("mean_treated", "mean_control", "difference"):
+        for column in ("mean_treated", "mean_control", "difference", "low", "high"):
             table[column] = table[column] * metric.scale
         strata[metric.name] = table
         values = sides.dropna(subset=[metric.name])
@@ -637,7 +687,7 @@ def effect_report(
     waves["period"] = [month_number(m) for m in waves["wave_start"]]
     waves = waves.merge(onsets, on="unit", how="inner")
     did_rows = []
-    events: dict[str, pd.DataFrame] = {}
+    events: dict[str, EventStudy] = {}
     for metric in EFFECT_METRICS:
         panel = monthly if metric.source == "tickets" else waves
         bin_months = 1 if metric.source == "tickets" else SURVEY_BIN_MONTHS
@@ -650,10 +700,10 @@ def effect_report(
         }
         did_rows.append(_summary_row(metric, estimate, minimum, means))
         if _status(estimate, minimum) == ESTIMATED:
-            frame = event_study(panel, metric.name, window, bin_months, metric.weight)
+            study = event_study(panel, metric.name, window, bin_months, metric.weight)
             for column in ("estimate", "low", "high"):
-                frame[column] = frame[column] * metric.scale
-            events[metric.name] = frame
+                study.table[column] = study.table[column] * metric.scale
+            events[metric.name] = study
     months = pd.to_datetime(monthly["month"]) if not monthly.empty else pd.Series(dtype=object)
     return EffectReport(
         treatment=treatment,

@@ -686,8 +686,14 @@ CATALOG: dict[str, dict[str, str]] = {
         "en": "Is red property management working? Two comparisons: how the same compounds changed after signing, against the same months in compounds that had not signed; and how signed and unsigned compounds differed in the period, compared within compound type and size.",
     },
     "effect.treatment": {"zh": "比较的是", "en": "Compare"},
-    "effect.treatment.agreement": {"zh": "签订党建联建协议", "en": "Joint Party-building agreement"},
-    "effect.treatment.red_pm": {"zh": "认定为红色物业", "en": "Certified as red property management"},
+    "effect.treatment.agreement": {
+        "zh": "签订党建联建协议",
+        "en": "Joint Party-building agreement",
+    },
+    "effect.treatment.red_pm": {
+        "zh": "认定为红色物业",
+        "en": "Certified as red property management",
+    },
     "effect.event.agreement": {"zh": "签约后", "en": "signing"},
     "effect.event.red_pm": {"zh": "认定红色物业后", "en": "certification"},
     "effect.side.agreement": {"zh": "签约", "en": "signed"},
@@ -776,6 +782,20 @@ CATALOG: dict[str, dict[str, str]] = {
     "effect.summary_before_after": {"zh": "各指标前后对比", "en": "Before/after, every metric"},
     "effect.summary_cross_section": {"zh": "各指标有无对比", "en": "With/without, every metric"},
     "effect.strata": {"zh": "{metric}：各层差异", "en": "{metric}: by stratum"},
+    "label.by_group": {"zh": "各层", "en": "Strata"},
+    "effect.combined": {"zh": "合并（按层加权）", "en": "Combined (stratum-weighted)"},
+    "effect.cross_title": {
+        "zh": "{metric}：{side}小区减对照小区（分层）",
+        "en": "{metric}: {side} minus comparison compounds, by stratum",
+    },
+    "effect.pre_trend_ok": {
+        "zh": "签约前 {periods} 期与参照期差异的联合检验 p = {p}：未见签约前已有的趋势。",
+        "en": "Joint test of the {periods} periods before the reference: p = {p}; no sign of a trend before signing.",
+    },
+    "effect.pre_trend_warning": {
+        "zh": "签约前 {periods} 期与参照期差异的联合检验 p = {p}：签约前两组已在拉开差距，前后对比的结果要谨慎看待。",
+        "en": "Joint test of the {periods} periods before the reference: p = {p}; the groups were already drifting apart before signing, so read the before/after figure with caution.",
+    },
     "effect.column.metric": {"zh": "指标", "en": "Metric"},
     "effect.column.status": {"zh": "结果", "en": "Result"},
     "effect.column.estimate": {"zh": "差异", "en": "Difference"},

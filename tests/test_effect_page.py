@@ -133,17 +133,23 @@ def test_the_satisfaction_sentence_and_the_event_study_chart(
     assert match, first
     amount, low, high = (float(match.group(i)) for i in (1, 2, 3))
     assert low <= amount <= high and 0 < amount < 10
-    charts = app.get("plotly_chart")
-    assert len(charts) == 1
-    figure = json.loads(charts[0].proto.spec)
-    assert "事件研究" in figure["layout"]["title"]["text"]
+    figures = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    figure = next(f for f in figures if "事件研究" in f["layout"]["title"]["text"])
     assert "n = " in figure["layout"]["title"]["subtitle"]["text"]
     months = sorted(x for trace in figure["data"] for x in trace.get("x", []))
     assert months == list(range(-WINDOW, WINDOW + 1))
     reference = next(trace for trace in figure["data"] if trace["name"].startswith("参照期"))
     assert reference["x"] == [-1] and reference["y"] == [0]
-    # The cross-section sentence names the period and both sides' n.
-    assert any(s.startswith("**2025年，签约小区的满意率") for s in _sentences(app))
+    # The cross-section sentence names the period and both sides' n; its chart draws the same
+    # combined difference on top of the strata.
+    cross = next(s for s in _sentences(app) if s.startswith("**2025年，签约小区的满意率"))
+    cross_amount = re.search(r"平均(高|低) ([\d.]+) 个百分点", cross)
+    assert cross_amount
+    strata = next(f for f in figures if "分层" in f["layout"]["title"]["text"])
+    combined = next(trace for trace in strata["data"] if trace["name"].startswith("合并"))
+    sign = 1 if cross_amount.group(1) == "高" else -1
+    assert f"{abs(combined['x'][0]):.1f}" == cross_amount.group(2)
+    assert sign * combined["x"][0] > 0
 
 
 def test_english_reads_the_same_numbers(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics.cache import active_config, query
-from analytics.charts import ChartContext, event_study
+from analytics.charts import ChartContext, difference_dots, event_study
 from analytics.effect import (
     EFFECT_METRICS,
     ESTIMATED,
@@ -150,7 +150,8 @@ else:
             observations=f"{int(row['n_observations']):,}",
         )
         st.markdown(f"**{sentence}** {significance(row)}")
-        events = report.events.get(metric, pd.DataFrame())
+        study = report.events.get(metric)
+        events = study.table if study is not None else pd.DataFrame()
         is_survey = METRICS_BY_NAME[metric].source == "survey"
         span = (
             f"{report.panel_first:%Y-%m} – {report.panel_last:%Y-%m}"
@@ -181,6 +182,15 @@ else:
             filters,
             columns={c: t(f"effect.column.{c}", language) for c in events.columns},
         )
+        if study is not None and study.pre_periods:
+            trend_key = (
+                "effect.pre_trend_ok" if study.pre_trend_p >= 0.05 else "effect.pre_trend_warning"
+            )
+            trend = t(trend_key, language, periods=study.pre_periods, p=f"{study.pre_trend_p:.2f}")
+            if study.pre_trend_p >= 0.05:
+                st.caption(trend)
+            else:
+                st.warning(trend)
     st.caption(
         t(
             "effect.window_note",
@@ -219,10 +229,31 @@ else:
     )
     st.markdown(f"**{sentence}** {significance(row)}")
     strata = report.strata.get(metric, pd.DataFrame())
-    st.markdown(f"**{t('effect.strata', language, metric=metric_label(metric))}**")
-    shown_strata = strata.rename(columns=lambda c: t(f"effect.column.{c}", language))
-    st.dataframe(shown_strata, hide_index=True, width="stretch", key="effect_strata")
-    download_buttons(f"effect_strata_{metric}", shown_strata, filters)
+    used = strata[strata["is_used"]] if not strata.empty else strata
+    figure = difference_dots(
+        used,
+        "stratum",
+        "difference",
+        "low",
+        "high",
+        title=t("effect.cross_title", language, metric=metric_label(metric), side=side),
+        context=ChartContext(
+            filters.label(language),
+            int(row["n_treated"] + row["n_control"]),
+            describe_filters(filters),
+        ),
+        lang=language,
+        value_title=t("effect.axis.difference", language, unit=unit_label(metric)),
+        label_title=t("effect.column.stratum", language),
+        combined=(t("effect.combined", language), row["estimate"], row["low"], row["high"]),
+    )
+    chart_block(
+        figure,
+        strata,
+        f"effect_strata_{metric}",
+        filters,
+        columns={c: t(f"effect.column.{c}", language) for c in strata.columns},
+    )
 st.caption(
     t(
         "effect.cross_note",

@@ -136,7 +136,8 @@ def test_never_signed_controls_are_required() -> None:
 
 
 def test_the_event_study_is_flat_before_and_at_the_effect_after() -> None:
-    events = event_study(synthetic_panel(5.0, seed=3), "outcome", WINDOW)
+    study = event_study(synthetic_panel(5.0, seed=3), "outcome", WINDOW)
+    events = study.table
     assert list(events["relative"]) == list(range(-WINDOW, WINDOW + 1))
     reference = events[events["is_reference"]]
     assert reference["relative"].tolist() == [REFERENCE_BIN]
@@ -152,11 +153,23 @@ def test_the_event_study_is_flat_before_and_at_the_effect_after() -> None:
     assert covered >= 0.75  # 95% intervals: most months cover the planted effect
     assert (events["low"] <= events["estimate"]).all()
     assert (events["estimate"] <= events["high"]).all()
+    # No trend before signing was planted: the joint test of the 11 earlier months passes.
+    assert study.pre_periods == WINDOW - 1
+    assert study.pre_trend_p > 0.05
+
+
+def test_a_trend_before_signing_is_flagged() -> None:
+    panel = synthetic_panel(0.0, seed=3)
+    relative = panel["period"] - panel["onset"]
+    # Signed compounds improving steadily before they sign: 1 point a month up to signing.
+    panel["outcome"] += np.where(relative.between(-WINDOW, -1), relative + WINDOW, 0.0)
+    study = event_study(panel, "outcome", WINDOW)
+    assert study.pre_trend_p < 0.001
 
 
 def test_half_year_bins_for_surveys() -> None:
-    events = event_study(synthetic_panel(5.0, seed=3), "outcome", WINDOW, bin_months=6)
-    assert list(events["relative"]) == [-2, -1, 0, 1, 2]
+    events = event_study(synthetic_panel(5.0, seed=3), "outcome", WINDOW, bin_months=6).table
+    assert list(events["relative"]) == [-2, -1, 0, 1]
     assert events.loc[events["relative"] == 1, "estimate"].iloc[0] == pytest.approx(5.0, abs=1.5)
 
 
@@ -195,6 +208,8 @@ def test_the_stratified_difference_by_hand() -> None:
     assert by_stratum["is_used"].to_dict() == {"A": True, "B": True, "C": False}
     assert by_stratum.loc["A", "weight"] == pytest.approx(0.5)
     assert by_stratum.loc["C", "weight"] == 0
+    assert by_stratum.loc["A", "low"] == pytest.approx(3 - 1.959964 * math.sqrt(4 / 3), abs=1e-5)
+    assert math.isnan(by_stratum.loc["C", "low"])
 
 
 def test_the_stratified_difference_ignores_row_order() -> None:
