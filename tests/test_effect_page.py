@@ -192,3 +192,15 @@ def test_a_register_without_signing_dates_says_what_is_missing(
     assert "签约日期、联建日期" in warnings
     assert "小区台账" in warnings and "是否签订党建联建协议" in warnings
     assert not app.get("plotly_chart")
+
+
+def test_the_survey_rate_compares_half_year_waves(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = _page(demo_db, monkeypatch, metric="survey_satisfaction_rate")
+    assert _sentences(app)[0].startswith("**签约后问卷满意率平均")
+    figures = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    figure = next(f for f in figures if "事件研究" in f["layout"]["title"]["text"])
+    assert "半年" in figure["layout"]["xaxis"]["title"]["text"]
+    periods = sorted(x for trace in figure["data"] for x in trace.get("x", []))
+    assert periods == [-2, -1, 0, 1]

@@ -8,7 +8,8 @@ stratified difference with a tiny example computed by hand.
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,15 +17,20 @@ import pytest
 
 from analytics.effect import (
     REFERENCE_BIN,
+    compound_register,
+    compound_ticket_figures,
     cross_section_groups,
     difference_in_differences,
     event_study,
     panel_onsets,
+    register_coverage,
     size_band,
     size_band_labels,
     stratified_difference,
 )
 from analytics.filters import Filters
+from tests.analytics.warehouse_data import build, open_db, shipped_config
+from tests.conftest import ticket_row, ticket_sheet, write_xlsx
 
 MONTHS = 36
 WINDOW = 12
@@ -253,3 +259,68 @@ def test_each_compound_has_a_side_in_the_period() -> None:
     assert onsets.index.tolist() == ["early", "inside", "later", "no"]
     assert onsets["early"] == 2023 * 12 + 4 and math.isnan(onsets["no"])
     assert date(2025, 3, 1).year * 12 + 2 == onsets["inside"]
+
+
+# --- the warehouse side, through the real loader -------------------------------------------
+
+
+def test_register_dates_under_an_alias_and_compound_months_from_the_loader(
+    tmp_path: Path,
+) -> None:
+    register = [
+        ["社区", "小区名称", "小区类型", "户数", "是否签订党建联建协议", "签约日期"],
+        ["东社区", "甲小区", "商品房物管小区", 250, "是", "2024年6月15日"],
+        ["东社区", "乙小区", "商品房物管小区", 90, "是", None],
+        ["西社区", "丙小区", "单位院落", 120, "否", None],
+        ["西社区", "丁小区", "单位院落", 60, None, None],
+    ]
+    minutes = {"甲小区": [4, 9, 30], "乙小区": [12], "丙小区": [7, 8], "丁小区": [20, 40, 60, 90]}
+    rows = []
+    for compound, values in minutes.items():
+        for index, value in enumerate(values):
+            month = 5 if index % 2 == 0 else 7
+            accepted = datetime(2024, month, 3 + index, 9, 0)
+            rows.append(
+                ticket_row(
+                    f"{compound}-{index}",
+                    accepted=f"{accepted:%Y-%m-%d %H:%M}",
+                    responded=f"{accepted + timedelta(minutes=value):%Y-%m-%d %H:%M}",
+                    closed=f"{accepted + timedelta(hours=5):%Y-%m-%d %H:%M}",
+                    compound=compound,
+                )
+            )
+    db = build(
+        tmp_path,
+        [
+            write_xlsx(tmp_path / "台账.xlsx", {"小区台账": register}),
+            write_xlsx(tmp_path / "工单.xlsx", {"工单": ticket_sheet(*rows)}),
+        ],
+    )
+    config = shipped_config()
+    con = open_db(db)
+    try:
+        year = Filters.for_year(2024)
+        loaded = compound_register(con, year, "agreement").set_index("compound")
+        assert loaded.loc["甲小区", "treated_on"] == pd.Timestamp("2024-06-15")
+        assert register_coverage(con, "agreement") == (4, 3, 1)
+        groups = cross_section_groups(loaded, year)
+        assert groups.to_dict() == {
+            "甲小区": "during", "乙小区": "treated", "丙小区": "control", "丁小区": "unknown",
+        }
+        assert cross_section_groups(loaded, Filters.for_year(2025))["甲小区"] == "treated"
+        monthly = compound_ticket_figures(con, year, config, by_month=True)
+    finally:
+        con.close()
+    # Expected per compound-month, straight from the minutes written above.
+    expected = {}
+    for compound, values in minutes.items():
+        community = "东社区" if compound in ("甲小区", "乙小区") else "西社区"
+        for month in (5, 7):
+            chosen = [v for i, v in enumerate(values) if (5 if i % 2 == 0 else 7) == month]
+            if chosen:
+                expected[(f"{community}/{compound}", month)] = (len(chosen), float(np.median(chosen)))
+    got = {
+        (row.unit, row.month.month): (row.tickets, row.response_median_minutes)
+        for row in monthly.itertuples()
+    }
+    assert got == expected
