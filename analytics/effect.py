@@ -12,9 +12,11 @@ Two comparisons, both observational (DOMAIN.md §1: signing is not assigned at r
   compound's months 1…W after its signing month and its months −W…−1 are its "before"; the
   signing month itself (part before, part after) is left out. Compounds that never signed are
   the comparison, and a signed compound's own months before signing serve as not-yet-signed
-  comparison for the others. Standard errors are clustered by compound (CRV1, t with G − 1
-  degrees of freedom). The event study replaces β · after by one coefficient per month
-  relative to signing (−W…W, reference −1).
+  comparison for the others. Each compound-month is weighted by the count behind its figure
+  (tickets, the rate's denominator, survey answers), so β is a per-ticket change. Standard
+  errors are clustered by compound (statsmodels CRV1, t with G − 1 degrees of freedom). The
+  event study replaces β · after by one coefficient per month relative to signing (−W…W,
+  reference −1; half-years for the survey) and tests the months before signing jointly.
 """
 
 from __future__ import annotations
