@@ -26,6 +26,11 @@ navigation = st.navigation(
             icon=":material/sentiment_satisfied:",
         ),
         st.Page(
+            "views/effect.py",
+            title=t("page.governance_effect", lang),
+            icon=":material/trending_up:",
+        ),
+        st.Page(
             "views/evaluation.py", title=t("page.evaluation", lang), icon=":material/military_tech:"
         ),
         st.Page("views/data.py", title=t("page.data", lang), icon=":material/folder_open:"),

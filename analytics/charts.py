@@ -798,3 +798,172 @@ def rank_bands(
     )
     figure.update_layout(height=_horizontal_height(len(frame)))
     return apply_print_style(figure, title, context, lang)
+
+
+def event_study(
+    df: pd.DataFrame,
+    *,
+    title: str,
+    context: ChartContext,
+    lang: str = "zh",
+    x_title: str = "",
+    y_title: str = "",
+    decimals: int = 1,
+    signing_label: str = "",
+) -> go.Figure:
+    """Coefficients by period relative to signing with 95% interval bars (columns relative,
+    estimate, low, high, n_treated, is_reference); zero line, signing marked between −1 and 0.
+
+    Before signing is drawn hollow and grey, after solid blue, the reference period as a
+    diamond at zero, so the three read apart in greyscale too.
+    """
+    if df.empty:
+        return _empty_figure(title, context, lang)
+    frame = df.sort_values("relative")
+    hover = (
+        f"%{{x}}: %{{y:,.{decimals}f}}<br>"
+        + t("label.interval_95", lang)
+        + f" %{{customdata[0]:,.{decimals}f}} – %{{customdata[1]:,.{decimals}f}}"
+        + "<br>n = %{customdata[2]:,}<extra></extra>"
+    )
+    fig = go.Figure()
+    parts = (
+        (frame[(frame["relative"] < 0) & ~frame["is_reference"]], t("label.before", lang), False),
+        (frame[frame["relative"] >= 0], t("label.after", lang), True),
+    )
+    for part, name, is_after in parts:
+        if part.empty:
+            continue
+        colour = PALETTE[0] if is_after else MUTED_COLOUR
+        fig.add_trace(
+            go.Scatter(
+                x=part["relative"].tolist(),
+                y=part["estimate"].tolist(),
+                mode="markers",
+                name=name,
+                marker={
+                    "symbol": "circle" if is_after else "circle-open",
+                    "size": 9,
+                    "color": colour,
+                    "line": {"width": 2},
+                },
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": (part["high"] - part["estimate"]).clip(lower=0).tolist(),
+                    "arrayminus": (part["estimate"] - part["low"]).clip(lower=0).tolist(),
+                    "color": colour,
+                    "thickness": 1.5,
+                    "width": 3,
+                },
+                customdata=list(
+                    zip(
+                        part["low"].tolist(),
+                        part["high"].tolist(),
+                        part["n_treated"].tolist(),
+                        strict=True,
+                    )
+                ),
+                hovertemplate=hover,
+            )
+        )
+    reference = frame[frame["is_reference"]]
+    if not reference.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=reference["relative"].tolist(),
+                y=[0.0] * len(reference),
+                mode="markers",
+                name=t("label.reference_period", lang),
+                marker={"symbol": "diamond", "size": 10, "color": TEXT_COLOUR},
+                hovertemplate="%{x}: " + t("label.reference_period", lang) + "<extra></extra>",
+            )
+        )
+    fig.add_hline(y=0, line={"color": AXIS_LINE_COLOUR, "width": 1})
+    fig.add_vline(x=-0.5, line={"color": RED_LIST_COLOUR, "width": 1.5, "dash": "dash"})
+    if signing_label:
+        fig.add_annotation(
+            x=-0.5,
+            y=1,
+            yref="paper",
+            text=signing_label,
+            showarrow=False,
+            xanchor="left",
+            yanchor="top",
+            xshift=4,
+            font={"color": RED_LIST_COLOUR, "size": 13},
+        )
+    fig.update_xaxes(title_text=x_title, dtick=1 if len(frame) <= 13 else 2, zeroline=False)
+    fig.update_yaxes(title_text=y_title, zeroline=False)
+    fig.update_layout(showlegend=True)
+    return apply_print_style(fig, title, context, lang)
+
+
+def difference_dots(
+    df: pd.DataFrame,
+    label_col: str,
+    value_col: str,
+    low_col: str,
+    high_col: str,
+    *,
+    title: str,
+    context: ChartContext,
+    lang: str = "zh",
+    value_title: str = "",
+    label_title: str = "",
+    decimals: int = 1,
+    combined: tuple[str, float, float, float] | None = None,
+) -> go.Figure:
+    """Differences with 95% interval bars, one row per group, a zero line; `combined`
+    (label, value, low, high) is drawn on top as a black diamond."""
+    frame = df.dropna(subset=[value_col])
+    if frame.empty and combined is None:
+        return _empty_figure(title, context, lang)
+    labels = frame[label_col].astype(str).tolist()
+    hover = (
+        f"%{{y}}: %{{x:,.{decimals}f}}<br>"
+        + t("label.interval_95", lang)
+        + f" %{{customdata[0]:,.{decimals}f}} – %{{customdata[1]:,.{decimals}f}}<extra></extra>"
+    )
+
+    def dots(part: pd.DataFrame, name: str, colour: str, symbol: str, size: int) -> go.Scatter:
+        values = part[value_col].astype(float)
+        return go.Scatter(
+            x=values.tolist(),
+            y=part[label_col].astype(str).tolist(),
+            mode="markers",
+            name=name,
+            marker={"symbol": symbol, "size": size, "color": colour},
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": (part[high_col].astype(float) - values).clip(lower=0).fillna(0).tolist(),
+                "arrayminus": (values - part[low_col].astype(float))
+                .clip(lower=0)
+                .fillna(0)
+                .tolist(),
+                "color": colour,
+                "thickness": 1.5,
+                "width": 4,
+            },
+            customdata=list(zip(part[low_col].tolist(), part[high_col].tolist(), strict=True)),
+            hovertemplate=hover,
+        )
+
+    fig = go.Figure()
+    if not frame.empty:
+        fig.add_trace(dots(frame, t("label.by_group", lang), PALETTE[0], "circle", 9))
+    if combined is not None:
+        label, value, low, high = combined
+        labels = [label, *labels]
+        row = pd.DataFrame(
+            {label_col: [label], value_col: [value], low_col: [low], high_col: [high]}
+        )
+        fig.add_trace(dots(row, label, TEXT_COLOUR, "diamond", 12))
+    fig.add_vline(x=0, line={"color": AXIS_LINE_COLOUR, "width": 1})
+    fig.update_yaxes(
+        categoryorder="array", categoryarray=list(reversed(labels)), title_text=label_title
+    )
+    fig.update_xaxes(title_text=value_title, zeroline=False)
+    fig.update_layout(height=_horizontal_height(len(labels)), showlegend=True)
+    return apply_print_style(fig, title, context, lang)

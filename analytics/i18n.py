@@ -769,6 +769,145 @@ CATALOG: dict[str, dict[str, str]] = {
         "zh": "服务器未安装 Chromium，暂不能生成 PDF（apt-get install chromium fonts-noto-cjk）。",
         "en": "Chromium is not installed on the server, so no PDF (apt-get install chromium fonts-noto-cjk).",
     },
+    # --- 治理成效 (governance effect) ----------------------------------------------------
+    "label.reference_period": {"zh": "参照期（签约前 1 期）", "en": "Reference (period before)"},
+    "effect.intro": {
+        "zh": "红色物业有没有用？本页用两种比较回答：同一批小区签约前后的变化（对照未签约小区同期的变化），以及统计期内已签约与未签约小区的差异（在同类型、同规模的小区之间比较）。",
+        "en": "Is red property management working? Two comparisons: how the same compounds changed after signing, against the same months in compounds that had not signed; and how signed and unsigned compounds differed in the period, compared within compound type and size.",
+    },
+    "effect.treatment": {"zh": "比较的是", "en": "Compare"},
+    "effect.treatment.agreement": {
+        "zh": "签订党建联建协议",
+        "en": "Joint Party-building agreement",
+    },
+    "effect.treatment.red_pm": {
+        "zh": "认定为红色物业",
+        "en": "Certified as red property management",
+    },
+    "effect.event.agreement": {"zh": "签约后", "en": "signing"},
+    "effect.event.red_pm": {"zh": "认定红色物业后", "en": "certification"},
+    "effect.side.agreement": {"zh": "签约", "en": "signed"},
+    "effect.side.red_pm": {"zh": "红色物业", "en": "certified"},
+    "effect.signing.agreement": {"zh": "签约", "en": "Signing"},
+    "effect.signing.red_pm": {"zh": "认定", "en": "Certification"},
+    "effect.metric": {"zh": "指标", "en": "Metric"},
+    "effect.before_after": {
+        "zh": "签约前后（双重差分）",
+        "en": "Before and after (difference-in-differences)",
+    },
+    "effect.cross_section": {
+        "zh": "有无对比（按小区类型与户数规模分层）",
+        "en": "With versus without (stratified by compound type and size)",
+    },
+    "effect.increase": {
+        "zh": "{event}{metric}平均提高 {amount} {unit}（95%区间 {low} 至 {high}；n = {treated} 个{side}小区，对照 {control} 个小区，{observations} 个小区·月）。",
+        "en": "After {event}, {metric} rose by {amount} {unit} on average (95% interval {low} to {high}; n = {treated} {side} compounds against {control} comparison compounds, {observations} compound-months).",
+    },
+    "effect.decrease": {
+        "zh": "{event}{metric}平均降低 {amount} {unit}（95%区间 {low} 至 {high}；n = {treated} 个{side}小区，对照 {control} 个小区，{observations} 个小区·月）。",
+        "en": "After {event}, {metric} fell by {amount} {unit} on average (95% interval {low} to {high}; n = {treated} {side} compounds against {control} comparison compounds, {observations} compound-months).",
+    },
+    "effect.cross_higher": {
+        "zh": "{period}，{side}小区的{metric}比同类型、同规模的对照小区平均高 {amount} {unit}（95%区间 {low} 至 {high}；n = {treated} 个{side}小区，对照 {control} 个小区）。",
+        "en": "In {period}, {metric} in {side} compounds was {amount} {unit} higher than in comparison compounds of the same type and size (95% interval {low} to {high}; n = {treated} {side} against {control} comparison compounds).",
+    },
+    "effect.cross_lower": {
+        "zh": "{period}，{side}小区的{metric}比同类型、同规模的对照小区平均低 {amount} {unit}（95%区间 {low} 至 {high}；n = {treated} 个{side}小区，对照 {control} 个小区）。",
+        "en": "In {period}, {metric} in {side} compounds was {amount} {unit} lower than in comparison compounds of the same type and size (95% interval {low} to {high}; n = {treated} {side} against {control} comparison compounds).",
+    },
+    "effect.significant": {
+        "zh": "区间不含 0：这一差异不太可能只是偶然波动。",
+        "en": "The interval excludes 0: the difference is unlikely to be chance variation alone.",
+    },
+    "effect.not_significant": {
+        "zh": "区间包含 0：现有数据还不能区分有变化和没有变化。",
+        "en": "The interval includes 0: the data cannot yet tell a change from no change.",
+    },
+    "effect.caveat": {
+        "zh": "注意：这是观察性比较，不是对照试验。哪些小区签约并非随机决定，同期也可能有其他变化（更换物业、专项整治），结果说明签约与变化同时出现，不能单凭它证明因果。事件研究图中签约前各期应围绕 0 波动，否则对照小区不可比。",
+        "en": "Caution: this is an observational comparison, not a controlled experiment. Which compounds signed was not decided at random, and other things may have changed at the same time (a new property company, a clean-up campaign); the result shows that signing and the change went together, not that one caused the other. In the event-study chart the periods before signing should hover around 0; if they do not, the comparison compounds are not comparable.",
+    },
+    "effect.too_small": {
+        "zh": "组太小，不作估计：{side}一方 {treated} 个小区、对照一方 {control} 个小区，每组至少需要 {minimum} 个（配置项 effect.min_compounds）。",
+        "en": "Groups too small to estimate: {treated} compounds on the {side} side and {control} comparison compounds; each side needs at least {minimum} (config key effect.min_compounds).",
+    },
+    "effect.no_data": {
+        "zh": "当前筛选条件下没有可比较的数据（{side}一方 {treated} 个小区、对照一方 {control} 个小区）。",
+        "en": "Nothing to compare under the current filters ({treated} {side} compounds, {control} comparison compounds).",
+    },
+    "effect.missing_dates": {
+        "zh": "无法做前后对比：小区台账中没有任何小区填写了“{column}”（共 {compounds} 个小区）。请在小区台账工作表中加一列“{column}”（也可命名为 {aliases}），为每个{side}小区填写日期，然后在“数据管理”页重新上传台账。",
+        "en": "No before/after comparison: no compound in the register has a “{column}” ({compounds} compounds). Add a column “{column}” (also accepted: {aliases}) to the register sheet (小区台账) with the date for every {side} compound, then load the register again on the Data page.",
+    },
+    "effect.missing_flags": {
+        "zh": "无法做有无对比：小区台账中没有任何小区填写了“{column}”（也可命名为 {aliases}），也没有日期。请在台账中为每个小区填写是/否。",
+        "en": "No with/without comparison: no compound in the register has “{column}” (also accepted: {aliases}) or a date. Fill in yes/no for every compound in the register.",
+    },
+    "effect.window_note": {
+        "zh": "前后对比用全部月份的数据（{first} 至 {last}），不受统计周期限制；地点、问题类别等筛选照常生效。每个{side}小区比较{event_short}前 1–{window} 个月与后 1–{window} 个月（{event_short}当月不计），对照为同月未{event_short}的小区；小区×月按工单数（问卷按答卷数）加权，标准误按小区聚类。",
+        "en": "Before/after uses every month of the data ({first} to {last}), not the period filter; place and ticket filters apply. Each {side} compound's months 1–{window} after {event_short} are compared with its months 1–{window} before (the month itself left out), against compounds not {side} in the same months; compound-months are weighted by tickets (surveys by answers), standard errors clustered by compound.",
+    },
+    "effect.event_short.agreement": {"zh": "签约", "en": "signing"},
+    "effect.event_short.red_pm": {"zh": "认定", "en": "certification"},
+    "effect.cross_note": {
+        "zh": "统计期 {period}：{side}小区（期初前已{event_short}）对比未{event_short}小区；先在同一小区类型 × 户数规模层内相减，再按各层小区数加权合并（每层每边至少 2 个小区才参与）。{during} 个小区在期内{event_short}，不计入。",
+        "en": "Period {period}: compounds {side} before the period began against those without {event_short}, differenced within compound type × household band and combined weighted by each stratum's compounds (a stratum needs 2 compounds on each side). {during} compounds changed status during the period and are left out.",
+    },
+    "effect.event_title": {
+        "zh": "{metric}：{event_short}前后逐期变化（事件研究）",
+        "en": "{metric} around {event_short} (event study)",
+    },
+    "effect.axis.relative_month": {
+        "zh": "距{event_short}的月数（−1 为参照）",
+        "en": "Months from {event_short} (−1 = reference)",
+    },
+    "effect.axis.relative_half_year": {
+        "zh": "距{event_short}的半年数（−1 为参照）",
+        "en": "Half-years from {event_short} (−1 = reference)",
+    },
+    "effect.axis.difference": {
+        "zh": "与对照小区的差异（{unit}）",
+        "en": "Difference from comparison compounds ({unit})",
+    },
+    "effect.summary_before_after": {"zh": "各指标前后对比", "en": "Before/after, every metric"},
+    "effect.summary_cross_section": {"zh": "各指标有无对比", "en": "With/without, every metric"},
+    "effect.strata": {"zh": "{metric}：各层差异", "en": "{metric}: by stratum"},
+    "label.by_group": {"zh": "各层", "en": "Strata"},
+    "effect.combined": {"zh": "合并（按层加权）", "en": "Combined (stratum-weighted)"},
+    "effect.cross_title": {
+        "zh": "{metric}：{side}小区减对照小区（分层）",
+        "en": "{metric}: {side} minus comparison compounds, by stratum",
+    },
+    "effect.pre_trend_ok": {
+        "zh": "签约前 {periods} 期与参照期差异的联合检验 p = {p}：未见签约前已有的趋势。",
+        "en": "Joint test of the {periods} periods before the reference: p = {p}; no sign of a trend before signing.",
+    },
+    "effect.pre_trend_warning": {
+        "zh": "签约前 {periods} 期与参照期差异的联合检验 p = {p}：签约前两组已在拉开差距，前后对比的结果要谨慎看待。",
+        "en": "Joint test of the {periods} periods before the reference: p = {p}; the groups were already drifting apart before signing, so read the before/after figure with caution.",
+    },
+    "effect.column.metric": {"zh": "指标", "en": "Metric"},
+    "effect.column.status": {"zh": "结果", "en": "Result"},
+    "effect.column.estimate": {"zh": "差异", "en": "Difference"},
+    "effect.column.low": {"zh": "95%区间下限", "en": "95% low"},
+    "effect.column.high": {"zh": "95%区间上限", "en": "95% high"},
+    "effect.column.n_treated": {"zh": "签约/认定小区数", "en": "Signed compounds"},
+    "effect.column.n_control": {"zh": "对照小区数", "en": "Comparison compounds"},
+    "effect.column.n_observations": {"zh": "观测数", "en": "Observations"},
+    "effect.column.mean_treated": {"zh": "签约/认定小区均值", "en": "Signed mean"},
+    "effect.column.mean_control": {"zh": "对照小区均值", "en": "Comparison mean"},
+    "effect.column.mean_before": {"zh": "签约前均值", "en": "Mean before"},
+    "effect.column.mean_after": {"zh": "签约后均值", "en": "Mean after"},
+    "effect.column.unit": {"zh": "单位", "en": "Unit"},
+    "effect.column.relative": {"zh": "相对期", "en": "Relative period"},
+    "effect.column.is_reference": {"zh": "参照期", "en": "Reference"},
+    "effect.column.stratum": {"zh": "分层（类型 · 户数）", "en": "Stratum (type · households)"},
+    "effect.column.difference": {"zh": "差异", "en": "Difference"},
+    "effect.column.weight": {"zh": "权重", "en": "Weight"},
+    "effect.column.is_used": {"zh": "参与合并", "en": "Used"},
+    "effect.status.estimated": {"zh": "已估计", "en": "Estimated"},
+    "effect.status.too_small": {"zh": "组太小", "en": "Too small"},
+    "effect.status.no_data": {"zh": "无数据", "en": "No data"},
 }
 
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ("overview", "response", "satisfaction", "evaluation", "data")
+PAGES = ("overview", "response", "satisfaction", "effect", "evaluation", "data")
 PARAMS = {"period": "year", "start": "2025-01-01", "end": "2025-12-31"}
 
 

@@ -68,6 +68,9 @@ class Config:
     max_rows_per_sheet: int
     earliest_date: date
     keep_versions: int
+    effect_min_compounds: int
+    effect_window_months: int
+    effect_size_bands: tuple[int, ...]
     source_path: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -250,9 +253,30 @@ def _build(raw: dict[str, Any], source: str) -> Config:
         max_rows_per_sheet=read.integer("loader.max_rows_per_sheet", 1),
         earliest_date=earliest,
         keep_versions=read.integer("loader.keep_versions", 1),
+        effect_min_compounds=read.integer("effect.min_compounds", 2),
+        effect_window_months=_window_months(read),
+        effect_size_bands=_size_bands(read),
         source_path=source,
         raw=raw,
     )
+
+
+def _window_months(read: _Reader) -> int:
+    months = read.integer("effect.window_months", 1)
+    if months > 60:
+        raise read.fail("effect.window_months", f"应在 1 到 60 之间，实际为 {months}")
+    return months
+
+
+def _size_bands(read: _Reader) -> tuple[int, ...]:
+    value = read.get("effect.size_bands")
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+        or list(value) != sorted(set(value))
+    ):
+        raise read.fail("effect.size_bands", f"应为由小到大、不重复的正整数列表，实际为 {value!r}")
+    return tuple(value)
 
 
 def _choice(read: _Reader, key: str, allowed: tuple[str, ...]) -> str:

@@ -388,3 +388,42 @@ def test_format_value() -> None:
     assert charts.subtitle_text(ChartContext("2024年第1季度", 5), "en") == (
         "Period: 2024年第1季度 · n = 5"
     )
+
+
+def test_event_study_marks_signing_reference_and_sides() -> None:
+    frame = pd.DataFrame(
+        {
+            "relative": [-2, -1, 0, 1],
+            "estimate": [0.5, 0.0, 3.0, 4.0],
+            "low": [-1.0, 0.0, 1.0, 2.5],
+            "high": [2.0, 0.0, 5.0, 5.5],
+            "n_treated": [8, 9, 9, 7],
+            "is_reference": [False, True, False, False],
+        }
+    )
+    fig = charts.event_study(frame, title="事件研究", context=CONTEXT, signing_label="签约")
+    assert_print_style(fig, "事件研究")
+    traces = {trace.name: trace for trace in fig.data}
+    before, after = traces[t("label.before")], traces[t("label.after")]
+    assert list(before.x) == [-2] and list(after.x) == [0, 1]
+    assert list(after.error_y.array) == [2.0, 1.5]  # high − estimate
+    assert list(after.error_y.arrayminus) == [2.0, 1.5]  # estimate − low
+    reference = traces[t("label.reference_period")]
+    assert list(reference.x) == [-1] and list(reference.y) == [0.0]
+    assert [shape.x0 for shape in fig.layout.shapes if shape.type == "line"].count(-0.5) == 1
+    assert [a.text for a in fig.layout.annotations] == ["签约"]
+
+
+def test_difference_dots_put_the_combined_row_on_top() -> None:
+    frame = pd.DataFrame(
+        {"group": ["甲", "乙"], "d": [1.0, -2.0], "low": [0.0, -4.0], "high": [2.0, 0.5]}
+    )
+    fig = charts.difference_dots(
+        frame, "group", "d", "low", "high", title="差异", context=CONTEXT,
+        combined=("合并", 0.2, -0.8, 1.2),
+    )
+    assert_print_style(fig, "差异")
+    assert list(fig.layout.yaxis.categoryarray) == ["乙", "甲", "合并"]  # drawn bottom-up
+    combined = next(trace for trace in fig.data if trace.name == "合并")
+    assert list(combined.x) == [0.2] and combined.marker.symbol == "diamond"
+    assert list(combined.error_x.arrayminus) == pytest.approx([1.0])

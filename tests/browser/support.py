@@ -44,6 +44,8 @@ KNOWN_PAGES = {
     "satisfaction": PageSpec("satisfaction", "/satisfaction", "满意度", True),
     "data": PageSpec("data", "/data", "数据管理", False),
     "evaluation": PageSpec("evaluation", "/evaluation", "年度考评", True),
+    # The browser warehouse's register has no signing dates: the page explains, draws nothing.
+    "effect": PageSpec("effect", "/effect", "治理成效", False),
 }
 
 

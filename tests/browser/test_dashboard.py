@@ -49,6 +49,7 @@ ENGLISH_TITLES = {
     "satisfaction": "Satisfaction",
     "data": "Data",
     "evaluation": "Evaluation",
+    "effect": "Governance effect",
 }
 DOWNLOAD_TIMEOUT_MS = 120_000  # the first image export starts a chromium for kaleido
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$|^[a-z]+$")
@@ -102,6 +103,18 @@ def test_every_page_renders_in_chinese(page: Page, server: str, spec: PageSpec) 
     # The filters of the URL survived the app writing its own query parameters.
     query = _query(page)
     assert query.get("start") == ["2025-03-01"] and query.get("end") == ["2025-03-31"]
+
+
+def test_the_effect_page_says_which_register_column_is_missing(page: Page, server: str) -> None:
+    """The browser warehouse's register has neither 是否签订党建联建协议 nor a signing date."""
+    open_app(page, server, "/effect", **MARCH)
+    alerts = " ".join(page.locator('[data-testid="stAlert"]').all_inner_texts())
+    full_page_screenshot(page, "effect_missing_dates")
+    assert "党建联建签约日期" in alerts and "签约日期、联建日期" in alerts
+    assert "观察性比较" in alerts
+    assert page.locator('[data-testid="stPlotlyChart"]').count() == 0
+    assert not exceptions(page)
+    assert leftover_text(page) == []
 
 
 def test_the_survey_charts_for_2025(page: Page, server: str) -> None:

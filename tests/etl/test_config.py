@@ -37,6 +37,9 @@ def test_the_default_config_loads_with_the_values_of_the_file(config):
     assert sum(i.points for i in config.indicators) == 100
     assert config.survey_items == tuple(raw["survey"]["items"])
     assert config.source_path == str(DEFAULT_CONFIG_PATH)
+    assert config.effect_min_compounds == raw["effect"]["min_compounds"] == 10
+    assert config.effect_window_months == raw["effect"]["window_months"] == 12
+    assert config.effect_size_bands == tuple(raw["effect"]["size_bands"]) == (100, 300, 1000)
 
 
 BAD_VALUES = {
@@ -61,6 +64,9 @@ BAD_VALUES = {
     "overall-item-not-an-item": ('[survey]\noverall_item = "满意度"\n', "survey.overall_item"),
     "awards-above-100-percent": ('[evaluation.awards]\n"一等奖" = 0.6\n', "evaluation.awards"),
     "zero-versions-kept": ("[loader]\nkeep_versions = 0\n", "loader.keep_versions"),
+    "one-compound-per-side": ("[effect]\nmin_compounds = 1\n", "effect.min_compounds"),
+    "window-of-ten-years": ("[effect]\nwindow_months = 120\n", "effect.window_months"),
+    "size-bands-out-of-order": ("[effect]\nsize_bands = [300, 100]\n", "effect.size_bands"),
     "no-catch-all-sla-rule": (
         '[[sla]]\npriority = "特急"\nrespond_minutes = 5\nresolve_hours = 24\n',
         "sla",

@@ -1,0 +1,206 @@
+"""The 治理成效 page through AppTest: the demo data's planted effect, and a register without dates.
+
+The demo warehouse is built by `govdash demo`'s generator and the real loader. The expected
+before/after figure for the median first response is computed here from the raw ticket rows
+with pandas and an explicit dummy regression (tests/analytics/test_effect.py), not with the
+product's SQL or estimator.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import streamlit as st
+from scipy import stats
+from streamlit.testing.v1 import AppTest
+
+from etl.demo import write_demo
+from etl.load import load_paths
+from govdash.config import load_config
+from tests.analytics.test_effect import did_sample, dummy_fit
+from tests.analytics.warehouse_data import build_main, clean_environment, open_db
+
+ROOT = Path(__file__).resolve().parent.parent
+YEAR_2025 = {"period": "year", "start": "2025-01-01", "end": "2025-12-31"}
+WINDOW = 12
+
+
+@pytest.fixture(autouse=True)
+def _clear_caches() -> Iterator[None]:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("effect-demo")
+    db = folder / "warehouse.duckdb"
+    with clean_environment():
+        report = load_paths(write_demo(folder / "demo"), db, load_config())
+    assert not [f.error for f in report.files if f.error]
+    return db
+
+
+def _page(
+    db: Path, monkeypatch: pytest.MonkeyPatch, config: Path | None = None, **choices: str
+) -> AppTest:
+    monkeypatch.setenv("GOVDASH_DB", str(db))
+    if config is None:
+        monkeypatch.delenv("GOVDASH_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("GOVDASH_CONFIG", str(config))
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    for key, value in YEAR_2025.items():
+        app.query_params[key] = value
+    app.run()
+    app.switch_page("views/effect.py").run()
+    if "metric" in choices:
+        app.selectbox(key="effect_metric").set_value(choices["metric"]).run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def _sentences(app: AppTest) -> list[str]:
+    return [m.value for m in app.markdown if m.value.startswith("**")]
+
+
+def expected_median_response(db: Path) -> tuple[float, float, float, int, int]:
+    """β, 95% low and high, signed and never-signed compounds, from the raw rows."""
+    con = open_db(db)
+    try:
+        tickets = con.execute(
+            "SELECT community, compound, accepted_at, response_minutes FROM tickets"
+        ).df()
+        register = con.execute(
+            "SELECT community, compound, has_joint_agreement, agreement_signed_on FROM compounds"
+        ).df()
+    finally:
+        con.close()
+    tickets["period"] = tickets["accepted_at"].dt.year * 12 + tickets["accepted_at"].dt.month - 1
+    joined = tickets.merge(register, on=["community", "compound"])
+    cells = (
+        joined.groupby(["community", "compound", "period"])
+        .agg(tickets=("accepted_at", "size"), outcome=("response_minutes", "median"))
+        .reset_index()
+    )
+    signed_on = pd.to_datetime(register["agreement_signed_on"])
+    register["onset"] = (signed_on.dt.year * 12 + signed_on.dt.month - 1).astype(float)
+    never = (register["has_joint_agreement"] == False) & signed_on.isna()  # noqa: E712
+    usable = register[signed_on.notna() | never]
+    cells = cells.merge(usable[["community", "compound", "onset"]], on=["community", "compound"])
+    cells["unit"] = cells["community"] + "/" + cells["compound"]
+    sample = did_sample(cells.dropna(subset=["outcome"]))
+    beta, error = dummy_fit(sample, sample["tickets"].to_numpy(float))
+    treated = sample.loc[sample["onset"].notna(), "unit"].nunique()
+    control = sample.loc[sample["onset"].isna(), "unit"].nunique()
+    half = stats.t.ppf(0.975, treated + control - 1) * error
+    return beta, beta - half, beta + half, treated, control
+
+
+def test_the_planted_effect_on_response_times_is_read_out(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    beta, low, high, treated, control = expected_median_response(demo_db)
+    # The demo plants responses 20% faster after signing: a few minutes off the median.
+    assert -6 < beta < -2 and high < 0
+    app = _page(demo_db, monkeypatch, metric="response_median_minutes")
+    sentence = _sentences(app)[0]
+    assert sentence.startswith("**签约后首次响应中位数平均降低 ")
+    assert f"降低 {abs(beta):.1f} 分钟" in sentence
+    assert f"95%区间 {low:.1f} 至 {high:.1f}" in sentence
+    assert f"n = {treated} 个签约小区，对照 {control} 个小区" in sentence
+    assert any("区间不含 0" in m.value for m in app.markdown)
+    assert any("观察性比较" in info.value and "不是对照试验" in info.value for info in app.info)
+
+
+def test_the_satisfaction_sentence_and_the_event_study_chart(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = _page(demo_db, monkeypatch)
+    first = _sentences(app)[0]
+    match = re.search(
+        r"签约后满意率平均提高 ([\d.]+) 个百分点（95%区间 (-?[\d.]+) 至 (-?[\d.]+)；n = (\d+) 个签约小区",
+        first,
+    )
+    assert match, first
+    amount, low, high = (float(match.group(i)) for i in (1, 2, 3))
+    assert low <= amount <= high and 0 < amount < 10
+    figures = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    figure = next(f for f in figures if "事件研究" in f["layout"]["title"]["text"])
+    assert "n = " in figure["layout"]["title"]["subtitle"]["text"]
+    months = sorted(x for trace in figure["data"] for x in trace.get("x", []))
+    assert months == list(range(-WINDOW, WINDOW + 1))
+    reference = next(trace for trace in figure["data"] if trace["name"].startswith("参照期"))
+    assert reference["x"] == [-1] and reference["y"] == [0]
+    # The cross-section sentence names the period and both sides' n; its chart draws the same
+    # combined difference on top of the strata.
+    cross = next(s for s in _sentences(app) if s.startswith("**2025年，签约小区的满意率"))
+    cross_amount = re.search(r"平均(高|低) ([\d.]+) 个百分点", cross)
+    assert cross_amount
+    strata = next(f for f in figures if "分层" in f["layout"]["title"]["text"])
+    combined = next(trace for trace in strata["data"] if trace["name"].startswith("合并"))
+    sign = 1 if cross_amount.group(1) == "高" else -1
+    assert f"{abs(combined['x'][0]):.1f}" == cross_amount.group(2)
+    assert sign * combined["x"][0] > 0
+
+
+def test_english_reads_the_same_numbers(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = _page(demo_db, monkeypatch)
+    chinese = re.search(r"提高 ([\d.]+) 个百分点", _sentences(app)[0])
+    app.radio(key="lang").set_value("en").run()
+    assert not app.exception
+    english = _sentences(app)[0]
+    assert english.startswith("**After signing, satisfaction rate rose by ")
+    assert chinese and f"rose by {chinese.group(1)} percentage points" in english
+    assert any("not a controlled experiment" in info.value for info in app.info)
+
+
+def test_too_few_compounds_are_said_not_drawn(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[effect]\nmin_compounds = 500\n", encoding="utf-8")
+    app = _page(demo_db, monkeypatch, config=config)
+    assert not app.get("plotly_chart")
+    texts = [info.value for info in app.info]
+    assert any("组太小" in text and "500" in text and "effect.min_compounds" in text for text in texts)
+
+
+def test_a_register_without_signing_dates_says_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, _ = build_main(tmp_path)  # register: 街道, 社区, 小区名称, 户数, 物业企业 only
+    monkeypatch.setenv("GOVDASH_DB", str(db))
+    monkeypatch.delenv("GOVDASH_CONFIG", raising=False)
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app.query_params["period"] = "month"
+    app.query_params["start"] = "2025-03-01"
+    app.query_params["end"] = "2025-03-31"
+    app.run()
+    app.switch_page("views/effect.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    warnings = " ".join(w.value for w in app.warning)
+    assert "党建联建签约日期" in warnings
+    assert "签约日期、联建日期" in warnings
+    assert "小区台账" in warnings and "是否签订党建联建协议" in warnings
+    assert not app.get("plotly_chart")
+
+
+def test_the_survey_rate_compares_half_year_waves(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = _page(demo_db, monkeypatch, metric="survey_satisfaction_rate")
+    assert _sentences(app)[0].startswith("**签约后问卷满意率平均")
+    figures = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    figure = next(f for f in figures if "事件研究" in f["layout"]["title"]["text"])
+    assert "半年" in figure["layout"]["xaxis"]["title"]["text"]
+    periods = sorted(x for trace in figure["data"] for x in trace.get("x", []))
+    assert periods == [-2, -1, 0, 1]
