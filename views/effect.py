@@ -18,7 +18,14 @@ from analytics.effect import (
 )
 from analytics.i18n import t
 from etl.fields import FIELDS, KIND_LABELS, REGISTER
-from views._ui import chart_block, describe_filters, download_buttons, lang, require_data
+from views._ui import (
+    chart_block,
+    describe_filters,
+    download_buttons,
+    labelled,
+    lang,
+    require_data,
+)
 
 # The overview's names for the same figures.
 METRIC_LABELS = {
@@ -61,7 +68,7 @@ treatment = left.radio(
     t("effect.treatment", language),
     tuple(TREATMENTS),
     horizontal=True,
-    key="effect_treatment",
+    key=labelled("effect_treatment"),
     format_func=lambda code: t(f"effect.treatment.{code}", language),
 )
 names = [metric.name for metric in EFFECT_METRICS]
@@ -69,7 +76,7 @@ metric = right.selectbox(
     t("effect.metric", language),
     names,
     index=names.index(DEFAULT_METRIC),
-    key="effect_metric",
+    key=labelled("effect_metric"),
     format_func=metric_label,
 )
 report: EffectReport = query(effect_report, filters, treatment=treatment)
