@@ -56,6 +56,11 @@ BAD_VALUES = {
     "overall-item-not-an-item": ('[survey]\noverall_item = "满意度"\n', "survey.overall_item"),
     "awards-above-100-percent": ('[evaluation.awards]\n"一等奖" = 0.6\n', "evaluation.awards"),
     "zero-versions-kept": ("[loader]\nkeep_versions = 0\n", "loader.keep_versions"),
+    "row-limit-as-text": ('[loader]\nmax_rows_per_file = "100万"\n', "loader.max_rows_per_file"),
+    "row-limit-zero": ("[loader]\nmax_rows_per_file = 0\n", "loader.max_rows_per_file"),
+    "upload-limit-negative": ("[loader]\nmax_upload_mb = -1\n", "loader.max_upload_mb"),
+    "unzipped-limit-boolean": ("[loader]\nmax_unzipped_mb = true\n", "loader.max_unzipped_mb"),
+    "compression-ratio-below-10": ("[loader]\nmax_compression_ratio = 2\n", "loader.max_compression_ratio"),
     "no-catch-all-sla-rule": (
         '[[sla]]\npriority = "特急"\nrespond_minutes = 5\nresolve_hours = 24\n',
         "sla",
