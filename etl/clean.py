@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from etl.locate import INDICATOR_PREFIX, ITEM_PREFIX
+from etl.readers import EXCEL_ERRORS
 from etl.vocab import (
     CATEGORY_ALIASES,
     CHANNEL,
@@ -30,6 +31,7 @@ from etl.vocab import (
 from govdash.config import Config
 
 FREE_TEXT = ("description", "comment", "note")
+MAX_COMMITTED_HOURS = 8760  # a sheet's own 承诺时限 beyond a year is a typing error
 _FULL_WIDTH = "".join(chr(code) for code in range(0xFF01, 0xFF5F)) + "\u3000\u00a0"
 _HALF_WIDTH = "".join(chr(code) for code in range(0x21, 0x7F)) + "  "
 
@@ -145,6 +147,7 @@ class Check:
     field: str
     raw: str
     reason: str
+    field_sql: str | None = None  # where the column varies by row: SQL giving the field name
 
 
 @dataclass
@@ -209,6 +212,37 @@ class Cleaner:
         stored; strings are copied once. Good rows are a view over that table.
         """
         con = self.con
+        # A formula that failed (#N/A, #DIV/0! …) in any column rejects the row: loading it
+        # would turn a broken 办结时间 into an open ticket or a lookup error into a place name.
+        codes = ", ".join(literal(code) for code in EXCEL_ERRORS)
+        error_field = " ".join(
+            f"WHEN normalized.{_quoted(c)} IN ({codes}) THEN {literal(c)}" for c in sql.texts
+        )
+        error_value = " ".join(
+            f"WHEN normalized.{_quoted(c)} IN ({codes}) THEN normalized.{_quoted(c)}"
+            for c in sql.texts
+        )
+        sql = KindSql(
+            sql.texts,
+            [
+                *sql.parsed,
+                f"CASE {error_field} END AS _error_field",
+                f"CASE {error_value} END AS _error_value",
+            ],
+            sql.output,
+            [
+                Check(
+                    "_error_field IS NOT NULL",
+                    "",
+                    "_error_value",
+                    "单元格是 Excel 错误值（公式出错，如 #N/A、#DIV/0!、#VALUE!）；"
+                    "请在 Excel 中修正公式或改为实际数值后重新导出",
+                    field_sql="_error_field",
+                ),
+                *sql.checks,
+            ],
+            sql.join,
+        )
         texts = ", ".join(
             f"{'gd_free_text' if c in FREE_TEXT else 'gd_text'}({_quoted(c)}) AS {_quoted(c)}"
             for c in sql.texts
@@ -216,7 +250,7 @@ class Cleaner:
         all_blank = " AND ".join(f"{_quoted(c)} IS NULL" for c in sql.texts)
         any_problem = " OR ".join(f"coalesce({c.condition}, false)" for c in sql.checks)
         problems = ", ".join(
-            f"CASE WHEN {c.condition} THEN {{'field': {literal(c.field)}, 'raw': "
+            f"CASE WHEN {c.condition} THEN {{'field': {c.field_sql or literal(c.field)}, 'raw': "
             f"CAST({c.raw} AS VARCHAR), 'reason': {literal(c.reason)}}} END"
             for c in sql.checks
         )
@@ -331,6 +365,12 @@ class Cleaner:
                 "committed_hours",
                 "无法识别的承诺时限（应为如 24小时、3天）",
             ),
+            Check(
+                f"v_committed <= 0 OR v_committed > {MAX_COMMITTED_HOURS}",
+                "committed_hours",
+                "committed_hours",
+                f"承诺时限不合理（应大于 0 且不超过 {MAX_COMMITTED_HOURS} 小时，即一年）",
+            ),
             *_bool_checks(("is_valid_callback", "is_contacted", "is_resolved")),
         ]
         output = [
@@ -408,8 +448,9 @@ class Cleaner:
             "compound",
             "compound_type",
             "grid",
-            "CAST(v_households AS INTEGER) AS households",
-            "CAST(v_buildings AS INTEGER) AS buildings",
+            # Rejected rows are shaped too before they are dropped: 10^12 must not fail the cast.
+            "TRY_CAST(v_households AS INTEGER) AS households",
+            "TRY_CAST(v_buildings AS INTEGER) AS buildings",
             "gd_company(property_company) AS property_company",
             "coalesce(v_is_red_pm, CASE WHEN v_red_pm_certified_on IS NOT NULL THEN true END) "
             "AS is_red_pm",
@@ -504,6 +545,7 @@ class Cleaner:
         points_map = "MAP {" + ", ".join(f"{literal(k)}: {v}" for k, v in points.items()) + "}"
         adjustment_names = "('加分', '加分项', '扣分', '扣分项', '一票否决')"
         max_bonus = self.config.max_bonus
+        total_points = sum(indicator.points for indicator in self.config.indicators)
         parsed = [
             f"{points_map} AS pts",
             "TRY_CAST(regexp_extract(year, '(\\d{4})', 1) AS INTEGER) AS v_year",
@@ -596,7 +638,12 @@ class Cleaner:
                 "bonus",
                 "无法识别的加分（应为数字）",
             ),
-            Check("v_penalty < 0", "penalty", "penalty", "扣分应为非负数"),
+            Check(
+                f"v_penalty < 0 OR v_penalty > {total_points:g}",
+                "penalty",
+                "penalty",
+                f"扣分应在 0 到 {total_points:g} 之间（指标体系总分）",
+            ),
             Check(
                 "penalty IS NOT NULL AND v_penalty IS NULL",
                 "penalty",

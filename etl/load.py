@@ -27,7 +27,7 @@ from etl.clean import (
 from etl.errors import LoadError
 from etl.fields import EVALUATION, FIELDS, KIND_LABELS, REGISTER, SURVEY, TICKETS
 from etl.locate import HeaderLocator, LocatedSheet, kind_fields, staged_table
-from etl.readers import SPREADSHEET_SUFFIXES, read_file
+from etl.readers import SPREADSHEET_SUFFIXES, RawSheet, ReadLimits, read_file
 from govdash import __version__
 from govdash.config import Config
 from govdash.warehouse import current_version, hash_key, new_version, raw_dir
@@ -46,6 +46,7 @@ class SheetReport:
     rows_skipped: int = 0
     skipped_reason: str = ""
     unused_columns: list[str] = field(default_factory=list)
+    header_hint: tuple[int, str] | None = None  # (Excel row, its cells) of a sheet not recognised
 
 
 @dataclass
@@ -88,6 +89,7 @@ FOLDER_SUFFIXES = tuple(s for s in SPREADSHEET_SUFFIXES if s != ".txt")
 
 
 WORK_MEMORY_LIMIT = "768MB"
+EMPTY_SHEET = "空工作表"
 
 
 class _NothingWritten(Exception):
@@ -216,7 +218,9 @@ def _stage_one(
         size_mb = path.stat().st_size / 1e6
         if size_mb > config.max_upload_mb:
             raise LoadError(
-                display, f"文件有 {size_mb:.0f} MB，超过上限 {config.max_upload_mb:g} MB。"
+                display,
+                f"文件有 {size_mb:,.3g} MB，超过上限 {config.max_upload_mb:g} MB（配置项 "
+                "loader.max_upload_mb），未加载。请按月份或社区拆分成几个文件后分别加载。",
             )
         report.sha256 = file_sha256(path)
         if _already_loaded(con, report):
@@ -231,15 +235,35 @@ def _stage_one(
         report.error = str(LoadError(display, f"读取时出错：{error}"))
         return None
     if not staged:
-        report.error = str(
-            LoadError(
-                display,
-                "没有找到可识别的表头。请确认表头包含如“工单编号、受理时间”（工单）、"
-                "“问卷编号”和评分题（问卷）、“年度、被考评单位、评委”（考评）或“小区、户数”（台账）。",
-            )
-        )
+        report.error = str(LoadError(display, _nothing_recognised(report)))
         return None
     return staged
+
+
+def _nothing_recognised(report: FileReport) -> str:
+    if all(sheet.skipped_reason == EMPTY_SHEET for sheet in report.sheets):
+        return "工作簿中没有任何数据（所有工作表都是空的）。请确认选对了文件。"
+    seen = "；".join(
+        f"工作表“{sheet.name}”第 {sheet.header_hint[0]} 行为：{sheet.header_hint[1]}"
+        for sheet in report.sheets
+        if sheet.header_hint is not None
+    )
+    return (
+        "没有找到可识别的表头" + (f"（{seen}）" if seen else "") + "。请确认表头包含如"
+        "“工单编号、受理时间”（工单）、“问卷编号”和评分题（问卷）、“年度、被考评单位、评委”"
+        "（考评）或“小区、户数”（台账）；可在“数据管理”页下载各类表格的模板。"
+    )
+
+
+def _header_hint(sheet: RawSheet) -> tuple[int, str] | None:
+    """The first row with two or more filled cells: what the clerk's header probably is."""
+    head = sheet.table.slice(0, 30).to_pylist()
+    for index, row in enumerate(head):
+        cells = [str(v).strip() for v in row.values() if v is not None and str(v).strip()]
+        if len(cells) >= 2:
+            shown = "、".join(cell[:20] for cell in cells[:8]) + ("…" if len(cells) > 8 else "")
+            return sheet.first_row + index, shown
+    return None
 
 
 def _write_one(
@@ -300,15 +324,27 @@ def _stage_file(
     present: dict[str, set[str]] = {}
     headers: dict[str, list[tuple[str, str, str]]] = {}
     sequence = 0
+    limits = ReadLimits(
+        max_rows=config.max_rows_per_file,
+        max_unzipped_bytes=config.max_unzipped_mb * 1e6,
+        max_compression_ratio=config.max_compression_ratio,
+    )
     try:
-        sheets = list(read_file(path, config.max_rows_per_sheet, Path(display).stem))
+        sheets = list(read_file(path, limits, Path(display).stem))
     except LoadError as error:
         raise LoadError(display, error.message, error.sheet) from error
     for sheet in sheets:
         located = locator.locate(sheet)
         if located is None:
-            reason = "空工作表" if sheet.table.num_rows == 0 else "未找到可识别的表头"
-            report.sheets.append(SheetReport(sheet.name, None, skipped_reason=reason))
+            empty = sheet.table.num_rows == 0 or sheet.table.num_columns == 0
+            report.sheets.append(
+                SheetReport(
+                    sheet.name,
+                    None,
+                    skipped_reason=EMPTY_SHEET if empty else "未找到可识别的表头",
+                    header_hint=None if empty else _header_hint(sheet),
+                )
+            )
             continue
         table = _with_sheet_columns(staged_table(located, sequence), located)
         sequence += table.num_rows

@@ -17,13 +17,41 @@ from pathlib import Path
 import duckdb
 import fastexcel
 import pyarrow as pa
-from charset_normalizer import from_bytes
 
 from etl.errors import LoadError
 
 SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv", ".txt")
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP_MAGIC = b"PK\x03\x04"
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """What a file may cost before it is parsed; each limit is a key of the config's [loader]."""
+
+    max_rows: int = 5_000_000  # loader.max_rows_per_file
+    max_unzipped_bytes: float = 4096e6  # loader.max_unzipped_mb
+    max_compression_ratio: float = 200.0  # loader.max_compression_ratio
+
+
+# Excel's error values: a formula that failed. fastexcel reads an error cell as empty, which
+# would turn a broken 办结时间 into an open ticket; the reader puts the code back instead.
+EXCEL_ERRORS = (
+    "#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
+    "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#UNKNOWN!", "#CONNECT!", "#BUSY!", "#PYTHON!",
+)  # fmt: skip
+
+
+def too_many_rows(count: int, limit: int, counts: dict[str, int] | None = None) -> str:
+    """The refusal for a file over loader.max_rows_per_file, saying what to do."""
+    where = ""
+    if counts and len(counts) > 1:
+        where = "（" + "、".join(f"“{name}” {rows:,} 行" for name, rows in counts.items()) + "）"
+    return (
+        f"文件有 {count:,} 行{where}，超过每个文件 {limit:,} 行的上限（配置项 "
+        "loader.max_rows_per_file），整个文件未加载。请按月份或社区拆分成几个文件后分别加载，"
+        "或请管理员在配置文件中调高该上限。"
+    )
 
 
 @dataclass
@@ -37,11 +65,15 @@ class RawSheet:
     hidden: bool = False
 
 
-def read_file(path: Path, max_rows: int, csv_sheet_name: str = "") -> Iterator[RawSheet]:
+def read_file(path: Path, limits: ReadLimits | int, csv_sheet_name: str = "") -> Iterator[RawSheet]:
     """Yield the sheets of a spreadsheet file; raise LoadError when it is not readable at all.
 
     A CSV's one sheet is named `csv_sheet_name` (the original file's stem), else the path's.
+    `limits` may be a bare row limit. A file over a limit is refused before it is parsed.
     """
+    if isinstance(limits, int):
+        limits = ReadLimits(max_rows=limits)
+    max_rows = limits.max_rows
     name = path.name
     if path.stat().st_size == 0:
         raise LoadError(name, "文件是空的（0 字节）。")
@@ -61,8 +93,52 @@ def read_file(path: Path, max_rows: int, csv_sheet_name: str = "") -> Iterator[R
             name, "工作簿设有打开密码（已加密），无法读取；请在 Excel 中取消密码后另存再上传。"
         )
     if not (head.startswith(_ZIP_MAGIC) or head.startswith(_OLE_MAGIC)):
-        raise LoadError(name, "文件内容不是 Excel 工作簿（可能是改了扩展名的其他文件）。")
-    yield from read_workbook(path, max_rows)
+        raise LoadError(
+            name,
+            "文件内容不是 Excel 工作簿（可能是改了扩展名的图片、文档或其他文件）。"
+            "请在 Excel 中打开原表格，另存为 .xlsx 后再加载。",
+        )
+    if head.startswith(_ZIP_MAGIC):
+        check_archive(path, name, limits)
+    yield from read_workbook(path, limits)
+
+
+# Parts smaller than this may compress as well as they like: they cost nothing to parse.
+_RATIO_CHECK_BYTES = 16 << 20
+
+
+def check_archive(path: Path, name: str, limits: ReadLimits) -> None:
+    """Refuse a damaged xlsx, or one that would unpack to too much ("zip bomb"), before parsing.
+
+    Reads only the zip's central directory: the sizes it declares for each part.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        raise LoadError(
+            name,
+            "文件已损坏或不完整（压缩包目录无法读取，常见于下载或拷贝中断）。"
+            f"请在 Excel 中重新打开原表格并另存为 .xlsx 后再加载（{_short(error)}）。",
+        ) from error
+    total = sum(part.file_size for part in parts)
+    if total > limits.max_unzipped_bytes:
+        raise LoadError(
+            name,
+            f"工作簿解压后有 {total / 1e6:,.0f} MB，超过上限 {limits.max_unzipped_bytes / 1e6:,.0f} MB"
+            "（配置项 loader.max_unzipped_mb），未解析。文件可能被恶意构造（“压缩炸弹”）或过大；"
+            "请确认文件来源，或把数据拆分成几个文件后分别加载。",
+        )
+    for part in parts:
+        ratio = part.file_size / max(part.compress_size, 1)
+        if part.file_size > _RATIO_CHECK_BYTES and ratio > limits.max_compression_ratio:
+            raise LoadError(
+                name,
+                f"工作簿中的“{part.filename}”压缩比为 {ratio:,.0f} 倍（解压后 "
+                f"{part.file_size / 1e6:,.0f} MB），远超正常表格，超过上限 "
+                f"{limits.max_compression_ratio:g} 倍（配置项 loader.max_compression_ratio），未解析。"
+                "文件可能被恶意构造（“压缩炸弹”）；请确认文件来源，在 Excel 中打开并另存后再加载。",
+            )
 
 
 def _head(path: Path) -> bytes:
@@ -80,8 +156,14 @@ def _is_encrypted(path: Path) -> bool:
         return False
 
 
-def read_workbook(path: Path, max_rows: int) -> Iterator[RawSheet]:
-    """All sheets of a workbook; sheets and their layout scans run on two threads."""
+def read_workbook(path: Path, limits: ReadLimits | int) -> Iterator[RawSheet]:
+    """All sheets of a workbook, refused whole when its rows exceed the limit.
+
+    The sheet XML is scanned first (layout, error cells, row count), so an oversized file is
+    refused before calamine parses it; the sheets then load on two threads.
+    """
+    if isinstance(limits, int):
+        limits = ReadLimits(max_rows=limits)
     name = path.name
     try:
         reader = fastexcel.read_excel(str(path))
@@ -90,7 +172,7 @@ def read_workbook(path: Path, max_rows: int) -> Iterator[RawSheet]:
         raise LoadError(
             name, f"无法打开工作簿，文件可能已损坏或不完整（{_short(error)}）。"
         ) from error
-    layout = _XlsxLayout(path) if path.suffix.lower() != ".xls" else None
+    layout = _XlsxLayout(path, limits.max_rows) if path.suffix.lower() != ".xls" else None
 
     local = threading.local()
 
@@ -101,7 +183,7 @@ def read_workbook(path: Path, max_rows: int) -> Iterator[RawSheet]:
             if not hasattr(local, "reader"):
                 local.reader = fastexcel.read_excel(str(path))
             sheet = local.reader.load_sheet(
-                index, header_row=None, dtypes="string", n_rows=max_rows
+                index, header_row=None, dtypes="string", n_rows=limits.max_rows + 1
             )
             return sheet.to_arrow(), sheet.visible != "visible"
         except Exception as error:
@@ -111,16 +193,53 @@ def read_workbook(path: Path, max_rows: int) -> Iterator[RawSheet]:
                 name, f"读取失败，文件可能已损坏（{_short(error)}）。", sheet_names[index]
             ) from error
 
-    def place(index: int) -> tuple[int, list[tuple[int, int, int, int]]]:
+    def place(index: int) -> SheetLayout:
         return layout.sheet_layout(index) if layout is not None else _xls_layout(path, index)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        jobs = [(pool.submit(load, i), pool.submit(place, i)) for i in range(len(sheet_names))]
-        for sheet_name, (table_job, layout_job) in zip(sheet_names, jobs, strict=True):
-            table, hidden = table_job.result()
-            first_row, merged = layout_job.result()
+        layouts = list(pool.map(place, range(len(sheet_names))))
+        counts = {
+            sheet_name: found.rows
+            for sheet_name, found in zip(sheet_names, layouts, strict=True)
+            if found.rows is not None
+        }
+        if sum(counts.values()) > limits.max_rows:
+            raise LoadError(name, too_many_rows(sum(counts.values()), limits.max_rows, counts))
+        jobs = [pool.submit(load, i) for i in range(len(sheet_names))]
+        total = 0
+        for sheet_name, job, found in zip(sheet_names, jobs, layouts, strict=True):
+            table, hidden = job.result()
+            total += table.num_rows
+            if total > limits.max_rows:  # .xls, whose rows were not counted beforehand
+                raise LoadError(name, too_many_rows(total, limits.max_rows), sheet_name)
             table = table.rename_columns([f"c{i}" for i in range(table.num_columns)])
-            yield RawSheet(sheet_name, table, first_row, merged, hidden=hidden)
+            table = _with_error_codes(table, found.errors)
+            yield RawSheet(sheet_name, table, found.first_row, found.merged, hidden=hidden)
+
+
+@dataclass
+class SheetLayout:
+    """What the sheet XML says that fastexcel does not: used-range start, merges, errors, rows."""
+
+    first_row: int = 1
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)
+    errors: list[tuple[int, int, str]] = field(default_factory=list)  # table row, column, code
+    rows: int | None = None  # rows holding a value, when counted
+
+
+def _with_error_codes(table: pa.Table, errors: list[tuple[int, int, str]]) -> pa.Table:
+    """Put back the error codes (#N/A, #DIV/0! …) of cells fastexcel read as empty."""
+    by_column: dict[int, list[tuple[int, str]]] = {}
+    for row, column, code in errors:
+        if 0 <= row < table.num_rows and 0 <= column < table.num_columns:
+            by_column.setdefault(column, []).append((row, code))
+    for column, cells in by_column.items():
+        values = table.column(column).to_pylist()
+        for row, code in cells:
+            if values[row] is None:
+                values[row] = code
+        table = table.set_column(column, f"c{column}", pa.array(values, pa.string()))
+    return table
 
 
 def _short(error: Exception) -> str:
@@ -139,15 +258,23 @@ def _column_index(letters: bytes) -> int:
     return index - 1
 
 
+_ERROR_CELL = re.compile(rb"<(?:\w+:)?c ([^>]*?\bt=\"e\"[^>]*)>(.*?)</(?:\w+:)?c>", re.S)
+_REF = re.compile(rb"\br=\"([A-Z]+)(\d+)\"")
+_VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</")
+_ROW_END = b"</row>"
+
+
 class _XlsxLayout:
-    """Reads what fastexcel does not report: where the used range starts and the merged cells.
+    """Reads what fastexcel does not report: where the used range starts, the merged cells,
+    the error cells, and how many rows hold a value.
 
     Streams each sheet's XML once without parsing it; the merged-cell list follows the cell
     data, and the first non-empty cell gives the row offset of the table fastexcel returns.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_rows: int | None = None) -> None:
         self.path = path
+        self.max_rows = max_rows
         self.parts: list[str] = []
         try:
             with zipfile.ZipFile(path) as archive:
@@ -155,17 +282,22 @@ class _XlsxLayout:
         except (zipfile.BadZipFile, KeyError, OSError):
             self.parts = []
 
-    def sheet_layout(self, index: int) -> tuple[int, list[tuple[int, int, int, int]]]:
+    def sheet_layout(self, index: int) -> SheetLayout:
         if index >= len(self.parts):
-            return 1, []
+            return SheetLayout()
         first_row: int | None = None
         first_col: int | None = None
         merged_raw: list[tuple[int, int, int, int]] = []
+        errors_raw: dict[tuple[int, int], str] = {}
+        row_ends = 0  # closed <row> elements: an upper bound of the rows holding a value
+        previous = b""
         tail = b""
         in_cells = True
         scanning = True
         with zipfile.ZipFile(self.path) as archive, archive.open(self.parts[index]) as stream:
             while chunk := stream.read(1 << 20):
+                row_ends += (previous[-5:] + chunk).count(_ROW_END)
+                previous = chunk
                 data = tail + chunk
                 if in_cells:
                     cut = data.find(b"</sheetData>")
@@ -182,6 +314,13 @@ class _XlsxLayout:
                         if row > first_row + _LAYOUT_SCAN_ROWS:
                             scanning = False
                             break
+                    if b't="e"' in cells:
+                        for match in _ERROR_CELL.finditer(cells):
+                            ref = _REF.search(match.group(1))
+                            value = _VALUE.search(match.group(2))
+                            if ref is not None and value is not None:
+                                key = (int(ref.group(2)), _column_index(ref.group(1)))
+                                errors_raw[key] = value.group(1).decode("utf-8", "replace")
                     if cut >= 0:
                         in_cells = False
                         data = data[cut:]
@@ -196,14 +335,29 @@ class _XlsxLayout:
                             )
                         )
                     data = data[data.rfind(b"<") :] if b"<" in data else b""
-                tail = data[-256:] if in_cells else data
+                # A cell may run across two chunks: keep enough to see it whole next time.
+                tail = data[-4096:] if in_cells else data
         first_row = first_row or 1
         first_col = first_col or 0
         merged = [
             (r0 - (first_row - 1), c0 - first_col, r1 - (first_row - 1), c1 - first_col)
             for r0, c0, r1, c1 in merged_raw
         ]
-        return first_row, merged
+        errors = [(r - first_row, c - first_col, code) for (r, c), code in errors_raw.items()]
+        rows = row_ends
+        if self.max_rows is not None and row_ends > self.max_rows:
+            rows = self._rows_with_values(index)  # rows that are only formatting do not count
+        return SheetLayout(first_row, merged, errors, rows)
+
+    def _rows_with_values(self, index: int) -> int:
+        count = 0
+        rest = b""
+        with zipfile.ZipFile(self.path) as archive, archive.open(self.parts[index]) as stream:
+            while chunk := stream.read(1 << 22):
+                pieces = (rest + chunk).split(_ROW_END)
+                rest = pieces.pop()
+                count += sum(1 for piece in pieces if b"v>" in piece or b"is>" in piece)
+        return count
 
 
 def _sheet_parts(archive: zipfile.ZipFile) -> list[str]:
@@ -232,7 +386,7 @@ def _sheet_parts(archive: zipfile.ZipFile) -> list[str]:
     return parts
 
 
-def _xls_layout(path: Path, index: int) -> tuple[int, list[tuple[int, int, int, int]]]:
+def _xls_layout(path: Path, index: int) -> SheetLayout:
     """Legacy .xls: python-calamine knows the range start and the merged cells."""
     try:
         from python_calamine import CalamineWorkbook
@@ -243,9 +397,9 @@ def _xls_layout(path: Path, index: int) -> tuple[int, list[tuple[int, int, int, 
             (r0 - start_row, c0 - start_col, r1 - start_row, c1 - start_col)
             for (r0, c0), (r1, c1) in (sheet.merged_cell_ranges or [])
         ]
-        return start_row + 1, merged
+        return SheetLayout(start_row + 1, merged)
     except Exception:
-        return 1, []
+        return SheetLayout()
 
 
 # --- CSV -------------------------------------------------------------------------------------
@@ -253,45 +407,53 @@ def _xls_layout(path: Path, index: int) -> tuple[int, list[tuple[int, int, int, 
 _SAMPLE_BYTES = 1 << 20
 
 
-def detect_encoding(sample: bytes, complete: bool = True) -> str:
-    """UTF-8 (with or without BOM), UTF-16, or the Chinese code pages Excel saves (GBK/GB18030).
+def _is_utf8(path: Path) -> bool:
+    """The whole file is valid UTF-8 (a sample is not enough: exports get appended to)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 24):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
-    `complete` says the sample is the whole file; otherwise its end may cut a character in two,
-    which must not count against an encoding.
+
+def _decode_line(line: bytes) -> str | None:
+    """One line as UTF-8 where it is valid UTF-8, else as GB18030 (what Excel saves as GBK).
+
+    Files pasted together from two exports mix both. Chinese text in GBK is almost never
+    valid UTF-8, so the order decides nothing wrongly; GB18030 on a UTF-8 line would give
+    plausible-looking nonsense (锦绣花园 → 閿︾唬鑺卞洯) without any error.
     """
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            sample.decode(encoding)
-            return encoding
-        except UnicodeDecodeError as error:
-            if not complete and error.start >= len(sample) - 4:
-                try:
-                    sample[: error.start].decode(encoding)
-                    return encoding
-                except UnicodeDecodeError:
-                    pass
-    guess = from_bytes(sample).best()
-    return guess.encoding if guess is not None else "gb18030"
+    if line.isascii():
+        return line.decode("ascii")
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return line.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
 
 
 def read_csv(path: Path, max_rows: int, sheet_name: str = "") -> RawSheet:
     name = path.name
     with path.open("rb") as handle:
         sample = handle.read(_SAMPLE_BYTES)
-    complete = len(sample) < _SAMPLE_BYTES
-    encoding = detect_encoding(sample, complete)
-    try:
-        text_sample = sample.decode(
-            encoding, errors="strict" if len(sample) < _SAMPLE_BYTES else "ignore"
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+        text_sample = sample.decode("utf-16", errors="ignore")
+    elif _is_utf8(path):
+        encoding = "utf-8-sig" if sample.startswith(codecs.BOM_UTF8) else "utf-8"
+        text_sample = sample.decode(encoding, errors="ignore")  # the sample may cut a character
+    else:
+        encoding = "gb18030"  # line by line: UTF-8 where valid, else GB18030
+        text_sample = "\n".join(
+            _decode_line(line) or "" for line in sample.removeprefix(codecs.BOM_UTF8).split(b"\n")
         )
-    except UnicodeDecodeError as error:
-        raise LoadError(
-            name, f"无法识别文件的文字编码（试过 {encoding}）；请用 Excel 另存为“CSV UTF-8”。"
-        ) from error
     delimiter = _sniff_delimiter(text_sample)
     width = max(
         (len(row) for row in csv.reader(io.StringIO(text_sample), delimiter=delimiter)), default=0
@@ -300,8 +462,11 @@ def read_csv(path: Path, max_rows: int, sheet_name: str = "") -> RawSheet:
         raise LoadError(name, "文件中没有任何数据。")
     source = path
     temporary: Path | None = None
-    if encoding not in ("utf-8", "utf-8-sig"):
+    if encoding == "utf-16":
         temporary = _transcode(path, encoding)
+        source = temporary
+    elif encoding == "gb18030":
+        temporary = _transcode_lines(path, name)
         source = temporary
     try:
         if _has_empty_lines(source):  # DuckDB's reader drops them, which shifts row numbers
@@ -317,6 +482,13 @@ def read_csv(path: Path, max_rows: int, sheet_name: str = "") -> RawSheet:
     finally:
         if temporary is not None:
             temporary.unlink(missing_ok=True)
+    if table.num_rows > max_rows:
+        raise LoadError(
+            name,
+            too_many_rows(table.num_rows, max_rows).replace(
+                f"文件有 {table.num_rows:,} 行", f"文件有超过 {max_rows:,} 行"
+            ),
+        )
     return RawSheet(sheet_name or path.stem, table, 1, [])
 
 
@@ -353,6 +525,45 @@ def _transcode(path: Path, encoding: str) -> Path:
     return Path(name)
 
 
+def _transcode_lines(path: Path, name: str) -> Path:
+    """A UTF-8 copy, each line decoded by _decode_line; refuses lines neither encoding reads."""
+    handle, temporary = tempfile.mkstemp(suffix=".csv", prefix="govdash-")
+    undecodable: list[int] = []
+    number = 0
+    rest = b""
+    with open(handle, "wb", closefd=True) as out, path.open("rb") as source:
+        first = True
+        while True:
+            chunk = source.read(1 << 22)
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop() if chunk else b""
+            if first and lines:
+                lines[0] = lines[0].removeprefix(codecs.BOM_UTF8)
+                first = False
+            decoded = []
+            for line in lines:
+                number += 1
+                text = _decode_line(line)
+                if text is None:
+                    undecodable.append(number)
+                    text = ""
+                decoded.append(text)
+            if decoded:
+                out.write(("\n".join(decoded) + ("\n" if chunk else "")).encode("utf-8"))
+            if not chunk:
+                break
+    if undecodable:
+        Path(temporary).unlink(missing_ok=True)
+        shown = "、".join(str(n) for n in undecodable[:5]) + ("等" if len(undecodable) > 5 else "")
+        raise LoadError(
+            name,
+            f"第 {shown} 行（共 {len(undecodable)} 行）含有无法识别的字符：既不是 UTF-8 也不是 "
+            "GBK/GB18030 编码，文件可能已损坏或混入了其他编码的内容，整个文件未加载。"
+            "请用 Excel 打开后另存为“CSV UTF-8（逗号分隔）”再加载。",
+        )
+    return Path(temporary)
+
+
 def _duckdb_csv(path: Path, delimiter: str, width: int, max_rows: int) -> pa.Table:
     columns = {f"c{i}": "VARCHAR" for i in range(width)}
     con = duckdb.connect()
@@ -369,7 +580,7 @@ def _duckdb_csv(path: Path, delimiter: str, width: int, max_rows: int) -> pa.Tab
             encoding="utf-8",
             strict_mode=False,
         )
-        return relation.limit(max_rows).to_arrow_table()
+        return relation.limit(max_rows + 1).to_arrow_table()
     finally:
         con.close()
 
@@ -379,7 +590,7 @@ def _python_csv(path: Path, delimiter: str, max_rows: int) -> pa.Table:
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
         rows = []
         for index, row in enumerate(csv.reader(handle, delimiter=delimiter)):
-            if index >= max_rows:
+            if index > max_rows:
                 break
             rows.append(row)
     width = max((len(row) for row in rows), default=0)

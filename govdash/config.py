@@ -65,7 +65,9 @@ class Config:
     awards: dict[str, float]
     indicators: tuple[Indicator, ...]
     max_upload_mb: float
-    max_rows_per_sheet: int
+    max_rows_per_file: int
+    max_unzipped_mb: float
+    max_compression_ratio: float
     earliest_date: date
     keep_versions: int
     effect_min_compounds: int
@@ -250,7 +252,9 @@ def _build(raw: dict[str, Any], source: str) -> Config:
         awards=awards,
         indicators=indicators,
         max_upload_mb=read.number("loader.max_upload_mb", 0.001, 100_000),
-        max_rows_per_sheet=read.integer("loader.max_rows_per_sheet", 1),
+        max_rows_per_file=read.integer("loader.max_rows_per_file", 1),
+        max_unzipped_mb=read.number("loader.max_unzipped_mb", 1, 1_000_000),
+        max_compression_ratio=read.number("loader.max_compression_ratio", 10, 100_000),
         earliest_date=earliest,
         keep_versions=read.integer("loader.keep_versions", 1),
         effect_min_compounds=read.integer("effect.min_compounds", 2),

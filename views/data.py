@@ -1,5 +1,6 @@
 """数据管理: upload spreadsheets, load history, rejected rows, templates and the active config."""
 
+import math
 import tempfile
 from pathlib import Path
 
@@ -33,6 +34,8 @@ with upload_tab:
         type=["xlsx", "xlsm", "xls", "csv"],
         accept_multiple_files=True,
         key="uploads",
+        # The browser refuses what the loader would refuse anyway (loader.max_upload_mb).
+        max_upload_size=max(1, math.ceil(config.max_upload_mb)),
     )
     if files and st.button(t("data.load_button", language), type="primary", key="load_button"):
         with tempfile.TemporaryDirectory(prefix="govdash-upload-") as folder:
@@ -54,6 +57,9 @@ with upload_tab:
         summary = format_report(report)
         for path, name in names.items():
             summary = summary.replace(path.name, name)
+        for refused in report.files:
+            if refused.error:  # named file, sheet and what to do, in Chinese
+                st.error(refused.error, icon=":material/block:")
         st.code(summary, language=None)
 
 if warehouse_version() is None:

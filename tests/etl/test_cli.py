@@ -123,7 +123,7 @@ REFUSED = {
     "damaged-zip": (
         lambda p: p.write_bytes(b"PK\x03\x04" + random.Random(7).randbytes(2048)),
         "损坏.xlsx",
-        "无法打开工作簿",
+        "文件已损坏或不完整",
     ),
     "password-protected": (_encrypted_workbook, "加密.xlsx", "工作簿设有打开密码"),
     "unsupported-type": (lambda p: p.write_bytes(b"%PDF-1.4"), "报告.pdf", "不支持的文件类型"),

@@ -67,6 +67,11 @@ BAD_VALUES = {
     "one-compound-per-side": ("[effect]\nmin_compounds = 1\n", "effect.min_compounds"),
     "window-of-ten-years": ("[effect]\nwindow_months = 120\n", "effect.window_months"),
     "size-bands-out-of-order": ("[effect]\nsize_bands = [300, 100]\n", "effect.size_bands"),
+    "row-limit-as-text": ('[loader]\nmax_rows_per_file = "100万"\n', "loader.max_rows_per_file"),
+    "row-limit-zero": ("[loader]\nmax_rows_per_file = 0\n", "loader.max_rows_per_file"),
+    "upload-limit-negative": ("[loader]\nmax_upload_mb = -1\n", "loader.max_upload_mb"),
+    "unzipped-limit-boolean": ("[loader]\nmax_unzipped_mb = true\n", "loader.max_unzipped_mb"),
+    "compression-ratio-below-10": ("[loader]\nmax_compression_ratio = 2\n", "loader.max_compression_ratio"),
     "no-catch-all-sla-rule": (
         '[[sla]]\npriority = "特急"\nrespond_minutes = 5\nresolve_hours = 24\n',
         "sla",
