@@ -10,7 +10,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from govdash.access import AccessError, ClaimRule, claim_rules
+
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("config.toml")
+UNSCORED_SECTIONS = ("access",)
 CONFIG_ENV = "GOVDASH_CONFIG"
 
 
@@ -68,13 +71,28 @@ class Config:
     max_rows_per_sheet: int
     earliest_date: date
     keep_versions: int
+    oidc_provider: str
+    identity_claim: str
+    oidc_rules: tuple[ClaimRule, ...]
     source_path: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
+    def settings(self) -> dict[str, str]:
+        """Every effective setting as `dotted.key` → repr(value) (help texts left out)."""
+        return {
+            key: value
+            for key, value in _flatten(self.raw).items()
+            if not key.endswith("help") and key.split(".")[0] not in UNSCORED_SECTIONS
+        }
+
     @property
     def fingerprint(self) -> str:
-        """A short hash of the effective settings, shown next to numbers they produced."""
-        text = repr(sorted(_flatten(self.raw).items()))
+        """A short hash of the effective settings, shown next to numbers they produced.
+
+        [access] (who may sign in) changes no number, so it is left out.
+        """
+        settings = {key: value for key, value in self.raw.items() if key not in UNSCORED_SECTIONS}
+        text = repr(sorted(_flatten(settings).items()))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -250,9 +268,29 @@ def _build(raw: dict[str, Any], source: str) -> Config:
         max_rows_per_sheet=read.integer("loader.max_rows_per_sheet", 1),
         earliest_date=earliest,
         keep_versions=read.integer("loader.keep_versions", 1),
+        oidc_provider=_optional_text(read, "access.oidc_provider"),
+        identity_claim=read.text("access.identity_claim"),
+        oidc_rules=_oidc_rules(read),
         source_path=source,
         raw=raw,
     )
+
+
+def _optional_text(read: _Reader, key: str) -> str:
+    value = read.get(key)
+    if not isinstance(value, str):
+        raise read.fail(key, f"应为文字（可为空），实际为 {value!r}")
+    return value.strip()
+
+
+def _oidc_rules(read: _Reader) -> tuple[ClaimRule, ...]:
+    raw = read.get("access.oidc_rules")
+    if not isinstance(raw, list):
+        raise read.fail("access.oidc_rules", "应为表的数组（[[access.oidc_rules]]）")
+    try:
+        return claim_rules(raw, f"配置文件 {read.source}")
+    except AccessError as error:
+        raise ConfigError(str(error)) from error
 
 
 def _choice(read: _Reader, key: str, allowed: tuple[str, ...]) -> str:

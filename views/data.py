@@ -12,10 +12,13 @@ from analytics.queries import load_history, rejected_rows, table_counts
 from etl.fields import KIND_LABELS
 from etl.load import format_report, load_paths
 from etl.templates import template_workbook
+from govdash.access import ADMIN
 from govdash.warehouse import default_db_path
+from views._auth import require
 from views._ui import download_buttons, lang
 
 language = lang()
+principal = require(ADMIN, language)
 config = active_config()
 st.title(t("page.data", language))
 
@@ -45,7 +48,12 @@ with upload_tab:
                 names[path] = upload.name
             with st.status(t("data.loading", language), expanded=True) as status:
                 report = load_paths(
-                    paths, default_db_path(), config, progress=status.write, names=names
+                    paths,
+                    default_db_path(),
+                    config,
+                    progress=status.write,
+                    names=names,
+                    actor=principal.name,
                 )
                 status.update(
                     label=t("data.loaded" if report.ok else "data.load_failed", language),
