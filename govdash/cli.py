@@ -424,6 +424,12 @@ def _cmd_users(args: argparse.Namespace, db_path: Path, config: Config) -> int:
             store.remove(args.username)
             log.record(os_user(), "account_removed", target=args.username, method="cli")
             print(f"已删除账号：{args.username}")
+            if not store.has_accounts():
+                print(
+                    "⚠ 已没有任何本地账号：未配置统一身份认证时，看板回到本地单用户模式"
+                    "（无需登录，所有功能可用）。",
+                    file=sys.stderr,
+                )
             return 0
         if args.users_command == "password":
             if store.get(args.username) is None:

@@ -1,5 +1,7 @@
 """账号与审计: local accounts (names, roles, scopes; never hashes) and the audit log (admins only)."""
 
+import json
+
 import pandas as pd
 import streamlit as st
 
@@ -10,6 +12,22 @@ from govdash.access import ADMIN
 from govdash.audit import ACTIONS
 from views._auth import account_store, audit_log, require
 from views._ui import lang
+
+
+def _readable(text: object) -> str:
+    """The JSON detail as `key: value` pairs; a config's full settings stay in the log only."""
+    try:
+        detail = json.loads(str(text))
+    except ValueError:
+        return str(text)
+    if not isinstance(detail, dict):
+        return str(text)
+    return "；".join(
+        f"{key}: {'、'.join(map(str, value)) if isinstance(value, list) else value}"
+        for key, value in detail.items()
+        if key != "settings" and value not in (None, "", [])
+    )
+
 
 language = lang()
 require(ADMIN, language)
@@ -29,6 +47,7 @@ with audit_tab:
         key="audit_action",
     )
     events = log.events(action=action)
+    events["detail"] = events["detail"].map(_readable)
     if events.empty:
         st.info(t("state.empty", language))
     else:

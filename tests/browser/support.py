@@ -44,13 +44,15 @@ KNOWN_PAGES = {
     "satisfaction": PageSpec("satisfaction", "/satisfaction", "满意度", True),
     "data": PageSpec("data", "/data", "数据管理", False),
     "evaluation": PageSpec("evaluation", "/evaluation", "年度考评", True),
+    "admin": PageSpec("admin", "/admin", "账号与审计", False),
 }
 
 
 def pages_in_app() -> list[PageSpec]:
-    """The pages app.py registers with st.navigation, in its order (read at collection time)."""
+    """The pages app.py registers with st.navigation, in its order (read at collection time);
+    all of them, as in single-user mode (an account sees those of its role)."""
     source = (ROOT / "app.py").read_text(encoding="utf-8")
-    names = re.findall(r"""st\.Page\(\s*["']views/(\w+)\.py["']""", source)
+    names = re.findall(r"""["']views/(\w+)\.py["']""", source)
     specs = []
     for name in names:
         known = KNOWN_PAGES.get(name)

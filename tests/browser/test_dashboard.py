@@ -49,6 +49,7 @@ ENGLISH_TITLES = {
     "satisfaction": "Satisfaction",
     "data": "Data",
     "evaluation": "Evaluation",
+    "admin": "Accounts & audit",
 }
 DOWNLOAD_TIMEOUT_MS = 120_000  # the first image export starts a chromium for kaleido
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$|^[a-z]+$")
