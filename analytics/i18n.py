@@ -765,6 +765,16 @@ CATALOG: dict[str, dict[str, str]] = {
     "account.created_at": {"zh": "创建时间", "en": "Created"},
     "account.updated_at": {"zh": "修改时间", "en": "Changed"},
     "history.loaded_by": {"zh": "加载人", "en": "Loaded by"},
+    "data.rebuild": {"zh": "从原始文件重建", "en": "Rebuild from the originals"},
+    "data.rebuild_help": {
+        "zh": "按首次加载的顺序重新加载 data/raw 中保存的全部原始文件，生成新的数据仓库版本（例如修改配置之后）。加载人记为您。",
+        "en": "Reload every original kept in data/raw, in the order first loaded, into a new warehouse version (e.g. after a config change). You are recorded as the loader.",
+    },
+    "data.rebuild_confirm": {
+        "zh": "我确认要重建数据仓库",
+        "en": "I want to rebuild the warehouse",
+    },
+    "data.rebuild_button": {"zh": "重建", "en": "Rebuild"},
 }
 
 

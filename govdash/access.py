@@ -119,9 +119,11 @@ def can(principal: Principal | None, permission: str) -> bool:
     return principal is not None and permission in principal.permissions
 
 
-def single_user() -> Principal:
-    """The embedded default with no accounts: one local user who may do everything."""
-    return Principal("本地用户", "admin", Scope.district(), method="single_user")
+def single_user(os_user: str = "") -> Principal:
+    """The embedded default with no accounts: one local user who may do everything; named
+    after the OS user running the app, for the audit log."""
+    name = f"本地用户（{os_user}）" if os_user else "本地用户"
+    return Principal(name, "admin", Scope.district(), method="single_user")
 
 
 # --- OIDC: claims of the identity token → role and scope ------------------------------------

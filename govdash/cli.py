@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,7 +15,7 @@ from govdash.access import ROLES, AccessError, Scope
 from govdash.accounts import AccountError, AccountStore, accounts_path, check_username
 from govdash.audit import AuditLog, audit_path, os_user
 from govdash.config import Config, ConfigError, load_config
-from govdash.warehouse import DB_ENV, current_version, default_db_path, raw_dir
+from govdash.warehouse import DB_ENV, current_version, default_db_path
 
 if TYPE_CHECKING:  # the read side is imported only by the commands that use it
     import pandas as pd
@@ -200,40 +197,14 @@ def _cmd_demo(args: argparse.Namespace, db_path: Path, config: Config) -> int:
 
 def _cmd_rebuild(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     """Replay every original in data/raw, in the order first loaded, into a fresh warehouse."""
-    from etl.load import format_report, load_paths
+    from etl.load import format_report
+    from etl.rebuild import RebuildError, rebuild
 
-    manifest = raw_dir(db_path) / "manifest.jsonl"
-    if not manifest.exists():
-        print(f"没有可重建的原始文件：{manifest} 不存在。", file=sys.stderr)
+    try:
+        report = rebuild(db_path, config, progress=_progress, actor=args.actor)
+    except RebuildError as error:
+        print(f"✗ {error}", file=sys.stderr)
         return 1
-    entries: dict[str, dict[str, str]] = {}
-    for line in manifest.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            entry = json.loads(line)
-            entries.setdefault(entry["sha256"], entry)
-    with tempfile.TemporaryDirectory(prefix="govdash-rebuild-") as folder:
-        paths: list[Path] = []
-        names: dict[Path, str] = {}
-        for index, entry in enumerate(entries.values()):
-            source = raw_dir(db_path) / entry["stored_as"]
-            if not source.exists():
-                print(f"✗ 原始文件缺失：{source}（{entry['file_name']}）", file=sys.stderr)
-                return 1
-            # Keep the original name's suffix so the reader knows the format.
-            copy = Path(folder) / f"{index:05d}{Path(entry['stored_as']).suffix}"
-            shutil.copyfile(source, copy)
-            paths.append(copy)
-            names[copy] = entry["file_name"]
-        report = load_paths(
-            paths,
-            db_path,
-            config,
-            progress=_progress,
-            keep_raw=False,
-            fresh=True,
-            names=names,
-            actor=args.actor,
-        )
     print(format_report(report))
     return 0 if report.ok else 1
 

@@ -426,3 +426,49 @@ def test_oidc_without_a_matching_rule_is_refused(
     assert any("尚未获得本看板的访问授权" in e.value for e in app.error)
     assert not app.metric and not app.multiselect
     assert _events(tmp_path, "sign_in_refused")["actor"].tolist() == ["someone@gmail.com"]
+
+
+# --- loads from the data page record who loaded --------------------------------------------------
+
+
+def test_an_admins_upload_and_rebuild_record_the_admin(
+    accounts: AccountStore,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+    tmp_path: Path,
+) -> None:
+    import duckdb
+
+    from tests.conftest import ticket_row, ticket_sheet, write_xlsx
+
+    folder = tmp_path_factory.mktemp("auth-upload")
+    db, _ = build_main(folder)
+    upload = write_xlsx(folder / "新工单.xlsx", {"3月": ticket_sheet(ticket_row("NEW-1"))})
+    app = _signed_in(db, monkeypatch, accounts, "admin", Scope.district(), params={})
+    app.switch_page("views/data.py").run()
+    app.get("file_uploader")[0].upload("4月工单.xlsx", upload.read_bytes()).run()
+    app.button(key="load_button").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+
+    def batches() -> list[tuple[str, str]]:
+        con = duckdb.connect(str(db.resolve()), read_only=True)
+        try:
+            return con.execute("SELECT file_name, loaded_by FROM load_batches ORDER BY batch_id").fetchall()
+        finally:
+            con.close()
+
+    loaded = batches()
+    assert loaded[-1] == ("4月工单.xlsx", "admin-all")
+    assert all(who != "admin-all" for _, who in loaded[:-1]), "earlier batches keep their loader"
+    loads = AuditLog(tmp_path / "audit.sqlite3").events(action="load")
+    newest = loads.iloc[0]  # build_main's own loads, by the OS user, come before
+    assert (newest["actor"], newest["target"]) == ("admin-all", "4月工单.xlsx")
+    assert json.loads(newest["detail"])["published"] is True
+
+    assert app.button(key="rebuild_button").disabled
+    app.checkbox(key="rebuild_confirm").check().run()
+    app.button(key="rebuild_button").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    rebuilt = batches()
+    assert [name for name, _ in rebuilt] == [name for name, _ in loaded]
+    assert {who for _, who in rebuilt} == {"admin-all"}

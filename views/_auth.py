@@ -24,7 +24,7 @@ from govdash.access import (
     single_user,
 )
 from govdash.accounts import AccountError, AccountStore, accounts_path
-from govdash.audit import AuditLog, SignInLimit, audit_path, record_config_in_force
+from govdash.audit import AuditLog, SignInLimit, audit_path, os_user, record_config_in_force
 from govdash.warehouse import default_db_path
 
 SIGN_IN_LIMIT = SignInLimit()
@@ -121,7 +121,7 @@ def _local_principal(lang: str) -> Principal:
     st.session_state.pop(_LOCAL_USER_KEY, None)
     st.session_state.pop(PRINCIPAL_KEY, None)
     if not has_accounts and not oidc_configured():
-        return single_user()
+        return single_user(os_user())
     _sign_in_page(lang, store, has_accounts)
     st.stop()
     raise AssertionError("unreachable")  # st.stop() raises
