@@ -305,9 +305,33 @@ def _cmd_rank(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     if isinstance(found, int):
         return found
     result, _, _ = found
-    sys.stdout.buffer.write(ranking_csv(result).encode("utf-8"))
+    data = ranking_csv(result).encode("utf-8")
+    sys.stdout.buffer.write(data)
     sys.stdout.flush()
+    _record_export(
+        db_path, f"evaluation_ranking_{args.year}_{args.level}", "csv", "stdout", data, result
+    )
     return 0
+
+
+def _record_export(
+    db_path: Path, name: str, file_format: str, target: str, data: bytes, result: EvaluationResult
+) -> None:
+    """Who exported what from the command line (the OS user), as the dashboard records it."""
+    AuditLog(audit_path(db_path)).record(
+        os_user(),
+        "export",
+        target=target,
+        detail={
+            "name": name,
+            "format": file_format,
+            "filters": f"{result.year}年度 · {result.level}",
+            "rows": len(result.table),
+            "bytes": len(data),
+            "scope": "district",
+        },
+        method="cli",
+    )
 
 
 def _cmd_report(args: argparse.Namespace, db_path: Path, config: Config) -> int:
@@ -349,20 +373,13 @@ def _cmd_report(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     partial = out.with_name(f".{out.name}.partial")
     partial.write_bytes(data)
     os.replace(partial, out)
-    AuditLog(audit_path(db_path)).record(
-        os_user(),
-        "export",
-        target=out.name,
-        detail={
-            "name": f"evaluation_report_{args.year}_{args.level}",
-            "format": suffix.lstrip("."),
-            "filters": provenance.filters_text,
-            "rows": len(result.table),
-            "bytes": len(data),
-            "scope": "district",
-            "path": str(out.resolve()),
-        },
-        method="cli",
+    _record_export(
+        db_path,
+        f"evaluation_report_{args.year}_{args.level}",
+        suffix.lstrip("."),
+        str(out.resolve()),
+        data,
+        result,
     )
     print(out)
     return 0

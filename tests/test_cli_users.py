@@ -146,3 +146,26 @@ def test_rebuild_keeps_accounts_and_records_its_actor(db: Path, tmp_path: Path, 
     assert cli_main(["rebuild", "--db", str(db), "--as", "赵六"]) == 0
     assert (db.parent / "accounts.json").read_bytes() == before
     assert _loaded_by(db) == [("工单.xlsx", "赵六")]
+
+
+def test_rank_and_report_record_who_exported(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.analytics.test_report import UNITS, build_evaluation_warehouse
+
+    warehouse = build_evaluation_warehouse(tmp_path / "evaluation")
+    assert cli_main(["rank", "--year", "2025", "--db", str(warehouse)]) == 0
+    out = tmp_path / "报告.xlsx"
+    assert cli_main(["report", "--year", "2025", "--out", str(out), "--db", str(warehouse)]) == 0
+    capsys.readouterr()
+    exports = AuditLog(warehouse.parent / "audit.sqlite3").events(action="export").iloc[::-1]
+    assert exports[["actor", "method", "target"]].values.tolist() == [
+        [getpass.getuser(), "cli", "stdout"],
+        [getpass.getuser(), "cli", str(out.resolve())],
+    ]
+    details = [json.loads(d) for d in exports["detail"]]
+    assert [(d["name"], d["format"], d["rows"]) for d in details] == [
+        ("evaluation_ranking_2025_compound", "csv", len(UNITS)),
+        ("evaluation_report_2025_compound", "xlsx", len(UNITS)),
+    ]
+    assert details[1]["bytes"] == out.stat().st_size
