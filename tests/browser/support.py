@@ -131,7 +131,7 @@ def metrics(page: Page) -> dict[str, str]:
     return found
 
 
-_FILE_SUFFIXES = {"csv", "xlsx", "xls", "xlsm", "toml", "py", "duckdb", "png", "svg", "json"}
+_FILE_SUFFIXES = {"csv", "xlsx", "xls", "xlsm", "toml", "py", "duckdb", "png", "svg", "json", "sqlite3"}
 _KEY_PREFIXES = sorted({key.split(".")[0] for key in CATALOG})
 _KEY_PATTERN = re.compile(rf"\b(?:{'|'.join(_KEY_PREFIXES)})\.[a-z0-9_]+(?:\.[a-z0-9_]+)*\b")
 _PLACEHOLDER_PATTERN = re.compile(r"\{[a-z_][a-z0-9_]*(?::[^{}]*)?\}")
