@@ -472,3 +472,35 @@ def test_an_admins_upload_and_rebuild_record_the_admin(
     rebuilt = batches()
     assert [name for name, _ in rebuilt] == [name for name, _ in loaded]
     assert {who for _, who in rebuilt} == {"admin-all"}
+
+
+def test_the_admin_page_shows_the_audit_log_and_sign_out_ends_the_session(
+    warehouse: tuple[Path, pd.DataFrame],
+    accounts: AccountStore,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    accounts.add("viewer-x", PASSWORD, "viewer", Scope("street", "乙街道"))
+    app = _signed_in(warehouse[0], monkeypatch, accounts, "admin", Scope.district())
+    app.switch_page("views/admin.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    audit = next(d.value for d in app.dataframe if "操作人" in d.value.columns)
+    assert audit["事件"].tolist() == ["sign_in", "config_changed"]  # newest first
+    assert audit["操作人"].tolist()[0] == "admin-all"
+    assert audit["详情"].iloc[0] == "role: admin；scope: district"
+    listed = next(d.value for d in app.dataframe if "数据范围" in d.value.columns)
+    assert listed[["用户名", "角色", "数据范围"]].values.tolist() == [
+        ["viewer-x", "查看者", "乙街道（街道）"],
+        ["admin-all", "管理员", "全区"],
+    ]
+    assert "password_hash" not in " ".join(listed.columns) and not any(
+        "$argon2" in str(v) for v in listed.to_numpy().ravel()
+    )
+    loads = next(d.value for d in app.dataframe if "加载人" in d.value.columns)
+    assert len(loads) == 3  # the register, tickets and survey files build_main loaded
+
+    app.button(key="auth_sign_out").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert [s.value for s in app.subheader] == ["登录"]
+    assert not app.metric and not app.dataframe
+    assert _events(tmp_path, "sign_out")["actor"].tolist() == ["admin-all"]
