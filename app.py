@@ -1,39 +1,36 @@
-"""The dashboard's entry point: page config, the shared sidebar filters and navigation."""
+"""The dashboard's entry point: page config, sign-in, the shared sidebar filters and navigation."""
 
 import plotly.io as pio
 import streamlit as st
 
 from analytics.charts import TEMPLATE_NAME
 from analytics.i18n import t
-from views._ui import sidebar
+from govdash.access import ADMIN, EVALUATION, VIEW, can
+from views._auth import authenticate
+from views._ui import language_picker, sidebar
 
 st.set_page_config(page_title="红色物业治理效能看板", page_icon="🏘️", layout="wide")
 pio.templates.default = TEMPLATE_NAME  # importing streamlit set a template only browsers can read
 
-lang = sidebar()
+lang = language_picker()
+principal = authenticate(lang)  # the sign-in page, and a stop, until someone is signed in
+sidebar(principal)
+
+# (file, title key, icon, permission): a role sees only the pages it may use.
+PAGES = (
+    ("views/overview.py", "page.overview", ":material/dashboard:", VIEW),
+    ("views/response.py", "page.response", ":material/timer:", VIEW),
+    ("views/satisfaction.py", "page.satisfaction", ":material/sentiment_satisfied:", VIEW),
+    ("views/effect.py", "page.governance_effect", ":material/trending_up:", VIEW),
+    ("views/evaluation.py", "page.evaluation", ":material/military_tech:", EVALUATION),
+    ("views/data.py", "page.data", ":material/folder_open:", ADMIN),
+    ("views/admin.py", "page.admin", ":material/admin_panel_settings:", ADMIN),
+)
 navigation = st.navigation(
     [
-        st.Page(
-            "views/overview.py",
-            title=t("page.overview", lang),
-            icon=":material/dashboard:",
-            default=True,
-        ),
-        st.Page("views/response.py", title=t("page.response", lang), icon=":material/timer:"),
-        st.Page(
-            "views/satisfaction.py",
-            title=t("page.satisfaction", lang),
-            icon=":material/sentiment_satisfied:",
-        ),
-        st.Page(
-            "views/effect.py",
-            title=t("page.governance_effect", lang),
-            icon=":material/trending_up:",
-        ),
-        st.Page(
-            "views/evaluation.py", title=t("page.evaluation", lang), icon=":material/military_tech:"
-        ),
-        st.Page("views/data.py", title=t("page.data", lang), icon=":material/folder_open:"),
+        st.Page(path, title=t(title, lang), icon=icon, default=index == 0)
+        for index, (path, title, icon, permission) in enumerate(PAGES)
+        if can(principal, permission)
     ]
 )
 navigation.run()

@@ -15,6 +15,8 @@ from typing import Any
 import duckdb
 import streamlit as st
 
+from analytics.filters import Filters
+from govdash.access import REQUIRED_PERMISSION, Principal, Scope, can
 from govdash.config import CONFIG_ENV, Config, load_config
 from govdash.warehouse import current_version, default_db_path
 
@@ -44,11 +46,36 @@ def active_config() -> Config:
     return _config(*_config_stamp())
 
 
+def _check_access(
+    function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """Server-side: the session's principal may run `function`, and only within its scope.
+
+    Pages set st.session_state["principal"] (views/_auth.py) before any query. A function
+    marked with govdash.access.requires needs that permission; every Filters or Scope passed
+    must carry exactly the principal's scope, so no widget or URL can widen it.
+    """
+    principal = st.session_state.get("principal")
+    if not isinstance(principal, Principal):
+        raise PermissionError("no signed-in principal in this session")
+    needed = getattr(function, REQUIRED_PERMISSION, None)
+    if needed is not None and not can(principal, needed):
+        raise PermissionError(f"{principal.role} may not run {function.__qualname__}")
+    for value in (*args, *kwargs.values()):
+        scope = value.scope if isinstance(value, Filters) else value
+        if isinstance(scope, Scope) and scope != principal.scope:
+            raise PermissionError(
+                f"query scope {scope.to_text()} is not the session's {principal.scope.to_text()}"
+            )
+
+
 def query(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run `function(cursor, *args, config=?, **kwargs)` on the current version, cached.
 
     Functions whose signature takes `config` get the active config. None without a warehouse.
+    Refused (PermissionError) when the session's principal may not run it (`_check_access`).
     """
+    _check_access(function, args, kwargs)
     version = warehouse_version()
     if version is None:
         return None

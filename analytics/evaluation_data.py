@@ -7,6 +7,10 @@ analytics.surveys), rolled up to communities and property companies by household
 means of their compounds (`evaluation.roll_up_metrics`). Units to rank are the register's
 units of the level; units that were scored but are not in the register are added by the
 engine (and lack metric indicators).
+
+Scope: with a street or community scope, metrics come from that scope's data only and the
+units ranked are the scope's units (its compounds, its communities, the property companies
+of its compounds); scores of other units are not read into the result.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from analytics.evaluation import (
 )
 from analytics.filters import Filters, run_query
 from analytics.units import unit_table
+from govdash.access import Scope
 from govdash.config import Config
 
 # Compound → property company, from the register (unit_table's compound rows carry no company).
@@ -65,7 +70,7 @@ def evaluation_adjustments(con: duckdb.DuckDBPyConnection, year: int, level: str
 
 
 def compound_metrics(
-    con: duckdb.DuckDBPyConnection, config: Config, year: int
+    con: duckdb.DuckDBPyConnection, config: Config, year: int, scope: Scope | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
     """Per compound of the year: `unit_table` at compound level plus its street and property
     company from the register, and is_registered.
@@ -74,7 +79,8 @@ def compound_metrics(
     own unit; evaluation sheets name units without their community, so such scores cannot be
     matched and the returned notes say so.
     """
-    table = unit_table(con, Filters.for_year(year), config, "compound")
+    filters = Filters.for_year(year).within(scope or Scope.district())
+    table = unit_table(con, filters, config, "compound")
     companies = run_query(con, _COMPANIES_SQL, {}).rename(
         columns={"community": "parent", "compound": "unit"}
     )
@@ -104,12 +110,18 @@ def compound_metrics(
 
 
 def evaluation_input(
-    con: duckdb.DuckDBPyConnection, config: Config, year: int, level: str
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    year: int,
+    level: str,
+    scope: Scope | None = None,
 ) -> EvaluationInput:
-    """The evaluation inputs of `year` at `level` (compound, community or property_company)."""
+    """The evaluation inputs of `year` at `level` (compound, community or property_company),
+    limited to `scope` (the whole district when None)."""
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-    compounds, notes = compound_metrics(con, config, year)
+    scope = scope or Scope.district()
+    compounds, notes = compound_metrics(con, config, year, scope)
     metrics = roll_up_metrics(compounds, level, config)
     registered = compounds[compounds["is_registered"]]
     if level == "compound":
@@ -118,19 +130,31 @@ def evaluation_input(
         units = registered["parent"]
     else:
         units = registered["property_company"]
+    names = tuple(sorted({str(unit) for unit in units.dropna()}))
+    scores = evaluator_scores(con, year, level)
+    adjustments = evaluation_adjustments(con, year, level)
+    if scope.is_restricted:  # only the scope's units; the engine must not add the others
+        scores = scores[scores["unit"].isin(names)].reset_index(drop=True)
+        adjustments = adjustments[adjustments["unit"].isin(names)].reset_index(drop=True)
+        metrics = metrics[metrics["unit"].isin(names)].reset_index(drop=True)
     return EvaluationInput(
         year=year,
         level=level,
-        scores=evaluator_scores(con, year, level),
-        adjustments=evaluation_adjustments(con, year, level),
+        scores=scores,
+        adjustments=adjustments,
         metrics=metrics,
-        units=tuple(sorted({str(unit) for unit in units.dropna()})),
+        units=names,
         notes=tuple(notes),
     )
 
 
 def evaluation_result(
-    con: duckdb.DuckDBPyConnection, config: Config, year: int, level: str
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    year: int,
+    level: str,
+    scope: Scope | None = None,
 ) -> EvaluationResult:
-    """The year's ranking at one level under the config's weights (what the page caches)."""
-    return evaluate(evaluation_input(con, config, year, level), config)
+    """The year's ranking at one level under the config's weights (what the page caches),
+    among the units of `scope` (the whole district when None)."""
+    return evaluate(evaluation_input(con, config, year, level, scope), config)

@@ -15,11 +15,11 @@ import re
 import shutil
 import threading
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -512,3 +512,63 @@ atexit.register(_RENDERER.close)
 def close_image_renderer() -> None:
     """Close the Chromium kept for image export (it reopens on the next export)."""
     _RENDERER.close()
+
+
+# --- who exported what ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """One export for the audit log: who, what (chart or table name), format, filters, rows."""
+
+    actor: str
+    method: str
+    name: str
+    file_format: str
+    filters_text: str
+    rows: int
+    scope: str = "district"
+
+
+class AuditSink(Protocol):
+    """What records exports: govdash.audit.AuditLog."""
+
+    def record(
+        self,
+        actor: str,
+        action: str,
+        target: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+        method: str | None = None,
+        at: datetime | None = None,
+    ) -> None: ...
+
+
+def recorded_export(
+    build: Callable[[], bytes], record: ExportRecord, audit: AuditSink
+) -> Callable[[], bytes]:
+    """`build`, which on success also appends `record` to `audit` (an AuditLog).
+
+    Only a file that was built is recorded; an export refused (e.g. by the personal-data
+    guard) raises before anything is written to the log.
+    """
+
+    def run() -> bytes:
+        data = build()
+        audit.record(
+            record.actor,
+            "export",
+            target=f"{record.name}.{record.file_format}",
+            detail={
+                "name": record.name,
+                "format": record.file_format,
+                "filters": record.filters_text,
+                "rows": record.rows,
+                "bytes": len(data),
+                "scope": record.scope,
+            },
+            method=record.method,
+        )
+        return data
+
+    return run

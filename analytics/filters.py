@@ -11,6 +11,8 @@ from datetime import date, datetime, time, timedelta
 import duckdb
 import pandas as pd
 
+from govdash.access import Scope
+
 PERIOD_KINDS = ("year", "quarter", "month", "range")
 # Filter name → warehouse column. Identifiers in SQL come only from these constants.
 PLACE_COLUMNS = ("street", "community", "compound", "property_company")
@@ -23,6 +25,7 @@ LATEST_DATE = date(2999, 12, 31)
 MAX_VALUE_LENGTH = 200
 MAX_VALUES_PER_FILTER = 500
 
+DISTRICT = Scope("district")  # immutable, so one shared default is safe
 _ALIAS = re.compile(r"[a-z_][a-z0-9_]{0,30}")
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -76,8 +79,13 @@ class Filters:
     category: tuple[str, ...] = ()
     priority: tuple[str, ...] = ()
     channel: tuple[str, ...] = ()
+    # The places the signed-in account may see. Every SQL fragment includes it; URL params
+    # never carry it, and once restricted it cannot be changed (see `within`).
+    scope: Scope = DISTRICT
 
     def __post_init__(self) -> None:
+        if not isinstance(self.scope, Scope):
+            raise ValueError("scope must be a govdash.access.Scope")
         if self.period_kind not in PERIOD_KINDS:
             raise ValueError(f"period_kind must be one of {PERIOD_KINDS}, got {self.period_kind!r}")
         if not isinstance(self.start, date) or not isinstance(self.end, date):
@@ -148,7 +156,18 @@ class Filters:
             category=chosen["category"],
             priority=chosen["priority"],
             channel=chosen["channel"],
+            scope=self.scope,
         )
+
+    def within(self, scope: Scope) -> Filters:
+        """A copy limited to `scope`. A restricted scope is never widened or swapped."""
+        if scope == self.scope:
+            return self
+        if self.scope.is_restricted:
+            raise PermissionError(
+                f"filters limited to {self.scope.to_text()} cannot be moved to {scope.to_text()}"
+            )
+        return replace(self, scope=scope)
 
     # --- period arithmetic ---------------------------------------------------------------------
     @property
@@ -203,12 +222,21 @@ class Filters:
         return cls.for_period("month", default_end)
 
     @classmethod
-    def from_query_params(cls, params: Mapping[str, str | list[str]], default_end: date) -> Filters:
-        """Filters from URL params; never raises: anything unusable falls back to the defaults."""
+    def from_query_params(
+        cls,
+        params: Mapping[str, str | list[str]],
+        default_end: date,
+        scope: Scope | None = None,
+    ) -> Filters:
+        """Filters from URL params, limited to `scope` (which no URL param can change).
+
+        Never raises: anything unusable falls back to the defaults.
+        """
         try:
-            return cls._parse(params, default_end)
+            parsed = cls._parse(params, default_end)
         except Exception:  # hostile input must never take a page down
-            return cls.default(default_end)
+            parsed = cls.default(default_end)
+        return parsed.within(scope or Scope.district())
 
     @classmethod
     def _parse(cls, params: Mapping[str, str | list[str]], default_end: date) -> Filters:
@@ -267,11 +295,21 @@ class Filters:
         selection_sql, params = self._selection_where(column, PLACE_COLUMNS)
         return " AND ".join(selection_sql) or "TRUE", params
 
+    def scope_where(self, alias: str) -> tuple[str, dict[str, object]]:
+        """WHERE fragment of the scope alone (TRUE for the whole district)."""
+        conditions, params = self._scope_condition(_alias(alias))
+        return " AND ".join(conditions) or "TRUE", params
+
+    def _scope_condition(self, column_prefix: str) -> tuple[list[str], dict[str, object]]:
+        if not self.scope.is_restricted:
+            return [], {}
+        # The level is one of Scope's constants (street, community), never user text.
+        return [f"{column_prefix}{self.scope.level} = $scope_name"], {"scope_name": self.scope.name}
+
     def _selection_where(
         self, column_prefix: str, names: tuple[str, ...]
     ) -> tuple[list[str], dict[str, object]]:
-        conditions: list[str] = []
-        params: dict[str, object] = {}
+        conditions, params = self._scope_condition(column_prefix)
         for name in names:
             values = getattr(self, name)
             if values:  # empty = all: no condition at all, so DuckDB scans nothing extra

@@ -908,6 +908,102 @@ CATALOG: dict[str, dict[str, str]] = {
     "effect.status.estimated": {"zh": "已估计", "en": "Estimated"},
     "effect.status.too_small": {"zh": "组太小", "en": "Too small"},
     "effect.status.no_data": {"zh": "无数据", "en": "No data"},
+    # --- sign-in, roles and the admin page ---------------------------------------------
+    "page.admin": {"zh": "账号与审计", "en": "Accounts & audit"},
+    "auth.sign_in_title": {"zh": "登录", "en": "Sign in"},
+    "auth.sign_in_help": {
+        "zh": "请使用管理员为您开设的账号登录。",
+        "en": "Sign in with the account your administrator created for you.",
+    },
+    "auth.username": {"zh": "用户名", "en": "User name"},
+    "auth.password": {"zh": "密码", "en": "Password"},
+    "auth.submit": {"zh": "登录", "en": "Sign in"},
+    "auth.oidc_button": {
+        "zh": "使用统一身份认证登录",
+        "en": "Sign in with the city's identity service",
+    },
+    "auth.or_local": {"zh": "或使用本地账号：", "en": "Or with a local account:"},
+    "auth.failed": {
+        "zh": "用户名或密码不正确，请重试。连续失败 {attempts} 次后需等待 {minutes} 分钟。",
+        "en": "Wrong user name or password. After {attempts} failures in a row you must wait {minutes} minutes.",
+    },
+    "auth.locked": {
+        "zh": "该账号登录失败次数过多，请于 {until} 后再试，或联系管理员。",
+        "en": "Too many failed sign-ins for this account; try again after {until} or ask an administrator.",
+    },
+    "auth.empty": {"zh": "请填写用户名和密码。", "en": "Enter a user name and a password."},
+    "auth.oidc_refused": {
+        "zh": "您的身份（{identity}）已通过认证，但尚未获得本看板的访问授权，请联系管理员。",
+        "en": "You ({identity}) are authenticated but have no access to this dashboard; ask an administrator.",
+    },
+    "auth.signed_in_as": {
+        "zh": "已登录：{name} · {role} · {scope}",
+        "en": "Signed in: {name} · {role} · {scope}",
+    },
+    "auth.sign_out": {"zh": "退出登录", "en": "Sign out"},
+    "auth.single_user": {
+        "zh": "本地单用户模式：尚未设置任何账号，所有功能均可使用。用 govdash users add 开设账号后即需登录。",
+        "en": "Local single-user mode: no accounts are set up, so everything is allowed. Add accounts with govdash users add to require sign-in.",
+    },
+    "auth.refused": {
+        "zh": "您的角色（{role}）无权使用此页面。",
+        "en": "Your role ({role}) may not use this page.",
+    },
+    "auth.out_of_scope": {
+        "zh": "链接中的{what}不在您的数据范围（{scope}）内，已忽略：{values}",
+        "en": "The link asks for {what} outside your data scope ({scope}); ignored: {values}",
+    },
+    "auth.ticket_rows_hidden": {
+        "zh": "工单明细仅管理员可见；此处只显示汇总。",
+        "en": "Ticket-level rows are for administrators only; aggregates are shown here.",
+    },
+    "auth.accounts_broken": {
+        "zh": "账号文件无法读取，已拒绝所有登录：{error}",
+        "en": "The accounts file cannot be read, so every sign-in is refused: {error}",
+    },
+    "role.viewer": {"zh": "查看者", "en": "Viewer"},
+    "role.evaluator": {"zh": "评委", "en": "Evaluator"},
+    "role.admin": {"zh": "管理员", "en": "Administrator"},
+    "admin.accounts": {"zh": "账号", "en": "Accounts"},
+    "admin.audit": {"zh": "审计日志", "en": "Audit log"},
+    "admin.loads": {"zh": "加载记录（数据仓库内）", "en": "Loads (in the warehouse)"},
+    "admin.accounts_help": {
+        "zh": "账号保存在 {path}（权限 0600，不随数据加载或重建改变）。用命令 govdash users add / remove / list 管理。",
+        "en": "Accounts are kept in {path} (mode 0600, untouched by loads and rebuilds). Manage them with govdash users add / remove / list.",
+    },
+    "admin.no_accounts": {
+        "zh": "尚无本地账号（本地单用户模式或统一身份认证）。",
+        "en": "No local accounts (single-user mode or OIDC sign-in).",
+    },
+    "admin.audit_help": {
+        "zh": "审计日志保存在 {path}：登录、导出、加载、配置变更，只追加不修改。",
+        "en": "The audit log is kept in {path}: sign-ins, exports, loads and config changes, append-only.",
+    },
+    "admin.action": {"zh": "事件", "en": "Event"},
+    "admin.all_actions": {"zh": "全部事件", "en": "All events"},
+    "audit.event_id": {"zh": "序号", "en": "No."},
+    "audit.at": {"zh": "时间", "en": "Time"},
+    "audit.actor": {"zh": "操作人", "en": "Who"},
+    "audit.action": {"zh": "事件", "en": "Event"},
+    "audit.method": {"zh": "方式", "en": "How"},
+    "audit.target": {"zh": "对象", "en": "Target"},
+    "audit.detail": {"zh": "详情", "en": "Detail"},
+    "account.username": {"zh": "用户名", "en": "User name"},
+    "account.role": {"zh": "角色", "en": "Role"},
+    "account.scope": {"zh": "数据范围", "en": "Scope"},
+    "account.created_at": {"zh": "创建时间", "en": "Created"},
+    "account.updated_at": {"zh": "修改时间", "en": "Changed"},
+    "history.loaded_by": {"zh": "加载人", "en": "Loaded by"},
+    "data.rebuild": {"zh": "从原始文件重建", "en": "Rebuild from the originals"},
+    "data.rebuild_help": {
+        "zh": "按首次加载的顺序重新加载 data/raw 中保存的全部原始文件，生成新的数据仓库版本（例如修改配置之后）。加载人记为您。",
+        "en": "Reload every original kept in data/raw, in the order first loaded, into a new warehouse version (e.g. after a config change). You are recorded as the loader.",
+    },
+    "data.rebuild_confirm": {
+        "zh": "我确认要重建数据仓库",
+        "en": "I want to rebuild the warehouse",
+    },
+    "data.rebuild_button": {"zh": "重建", "en": "Rebuild"},
 }
 
 

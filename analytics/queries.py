@@ -7,6 +7,8 @@ from datetime import date
 import duckdb
 import pandas as pd
 
+from govdash.access import TICKET_ROWS, requires
+
 WAREHOUSE_TABLES = (
     "compounds",
     "tickets",
@@ -28,9 +30,15 @@ def table_counts(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def load_history(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    found = con.execute(
+        """SELECT count(*) FROM duckdb_columns()
+           WHERE table_name = 'load_batches' AND column_name = 'loaded_by'"""
+    ).fetchone()
+    # Versions published before loaded_by existed have no such column: their actor is unknown.
+    loaded_by = "loaded_by" if found and found[0] else "CAST(NULL AS VARCHAR)"
     return con.execute(
-        """SELECT batch_id, loaded_at, file_name, kinds, rows_loaded, rows_rejected,
-                  rows_inserted, rows_updated, rows_unchanged, rows_skipped,
+        f"""SELECT batch_id, loaded_at, {loaded_by} AS loaded_by, file_name, kinds, rows_loaded,
+                  rows_rejected, rows_inserted, rows_updated, rows_unchanged, rows_skipped,
                   array_to_string(sheets_used, '、') AS sheets_used,
                   array_to_string(sheets_skipped, '、') AS sheets_skipped
            FROM load_batches ORDER BY batch_id DESC"""
@@ -56,6 +64,7 @@ def data_period(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | Non
     return row[0], row[1]
 
 
+@requires(TICKET_ROWS)
 def rejected_rows(con: duckdb.DuckDBPyConnection, batch_id: int | None = None) -> pd.DataFrame:
     """Rejected rows with their reasons, for the clerk who fixes the file (newest batch first)."""
     return con.execute(

@@ -11,6 +11,7 @@ import pandas as pd
 
 from analytics.filters import SELECTION_COLUMNS, Filters, bound_parameters, run_query
 from analytics.metrics import AGING_LABELS, add_three_rates, aging_bucket, hide_small_groups, rate
+from govdash.access import TICKET_ROWS, requires
 from govdash.config import Config
 
 # Grouping choices of response_distribution: page value → warehouse column (code constants).
@@ -148,16 +149,22 @@ def filter_options(
     con: duckdb.DuckDBPyConnection, filters: Filters | None = None
 ) -> dict[str, list[str]]:
     """Values for each multi-select. Communities narrow to the chosen streets, compounds to the
-    chosen streets and communities, so the pickers cascade."""
+    chosen streets and communities, so the pickers cascade. Only places (and ticket codes) in
+    the filters' scope are offered."""
     street_where = "street = ANY($street)" if filters and filters.street else "TRUE"
     community_where = "community = ANY($community)" if filters and filters.community else "TRUE"
     params: dict[str, object] = {}
+    scope_where = "TRUE"
     if filters:
         params = {"street": list(filters.street), "community": list(filters.community)}
+        scope_where, scope_params = filters.scope_where("")
+        params |= scope_params
     sql = f"""WITH places AS (
             SELECT DISTINCT street, community, compound, property_company FROM compounds
-            UNION SELECT DISTINCT street, community, compound, property_company FROM tickets),
-        codes AS (SELECT DISTINCT category, priority, channel FROM tickets)
+                WHERE {scope_where}
+            UNION SELECT DISTINCT street, community, compound, property_company FROM tickets
+                WHERE {scope_where}),
+        codes AS (SELECT DISTINCT category, priority, channel FROM tickets WHERE {scope_where})
     SELECT
         (SELECT list(DISTINCT street ORDER BY street) FROM places) AS street,
         (SELECT list(DISTINCT community ORDER BY community) FROM places
@@ -396,6 +403,7 @@ def backlog_aging(con: duckdb.DuckDBPyConnection, filters: Filters, config: Conf
     return frame[["bucket", "tickets", "overdue"]]
 
 
+@requires(TICKET_ROWS)
 def longest_open(
     con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, limit: int = 20
 ) -> pd.DataFrame:
@@ -490,6 +498,7 @@ TICKET_ROW_COLUMNS = """t.ticket_id, t.accepted_at, t.channel, t.request_type, t
     t.callback_satisfaction, t.is_repeat"""
 
 
+@requires(TICKET_ROWS)
 def ticket_rows(
     con: duckdb.DuckDBPyConnection,
     filters: Filters,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -29,6 +30,7 @@ from etl.fields import EVALUATION, FIELDS, KIND_LABELS, REGISTER, SURVEY, TICKET
 from etl.locate import HeaderLocator, LocatedSheet, kind_fields, staged_table
 from etl.readers import SPREADSHEET_SUFFIXES, RawSheet, ReadLimits, read_file
 from govdash import __version__
+from govdash.audit import AuditLog, audit_path, os_user
 from govdash.config import Config
 from govdash.warehouse import current_version, hash_key, new_version, raw_dir
 
@@ -125,6 +127,8 @@ def file_sha256(path: Path) -> str:
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(resources.files("etl").joinpath("schema.sql").read_text(encoding="utf-8"))
+    # Versions written before load_batches.loaded_by existed gain the column (NULL = unknown).
+    con.execute("ALTER TABLE load_batches ADD COLUMN IF NOT EXISTS loaded_by VARCHAR")
 
 
 def load_paths(
@@ -135,23 +139,58 @@ def load_paths(
     keep_raw: bool = True,
     fresh: bool = False,
     names: dict[Path, str] | None = None,
+    actor: str | None = None,
 ) -> LoadReport:
     """Load files into a new warehouse version and publish it; bad files are reported, not half-written.
 
     `names` gives the original file names where the paths are copies (uploads, rebuilds).
+    `actor` (default: the OS user) is written to load_batches.loaded_by in the published
+    version and, with the outcome of every file, to the audit log beside the warehouse.
     """
     say = progress or (lambda message: None)
+    who = actor or os_user()
     files = expand_paths(paths)
     reports = [FileReport(path, (names or {}).get(path, path.name)) for path in files]
     loaded_at = datetime.now().replace(microsecond=0)
     try:
-        _load_into_new_version(reports, db_path, config, say, loaded_at, fresh)
+        _load_into_new_version(reports, db_path, config, say, loaded_at, fresh, who)
     except _NothingWritten:
+        _audit_load(db_path, reports, who, published=False, say=say)
         return LoadReport(reports, current_version(db_path))
+    except BaseException:
+        _audit_load(db_path, reports, who, published=False, say=say)
+        raise
+    _audit_load(db_path, reports, who, published=True, say=say)
     if keep_raw:  # only once the version that holds them is published
         for report in reports:
             _keep_original(db_path, report, report.name)
     return LoadReport(reports, db_path.resolve())
+
+
+def _audit_load(
+    db_path: Path, reports: list[FileReport], actor: str, published: bool, say: Progress
+) -> None:
+    log = AuditLog(audit_path(db_path))
+    try:
+        for report in reports:
+            log.record(
+                actor,
+                "load",
+                target=report.name,
+                detail={
+                    "published": published,
+                    "batch_id": report.batch_id,
+                    "already_loaded_as": report.already_loaded_as,
+                    "sha256": report.sha256,
+                    "kinds": report.kinds,
+                    "rows_loaded": report.rows_loaded,
+                    "rows_rejected": report.rows_rejected,
+                    "error": report.error,
+                },
+                method="loader",
+            )
+    except sqlite3.Error as error:  # the data is published either way; say the log failed
+        say(f"⚠ 审计日志写入失败（{log.path}）：{error}")
 
 
 def _load_into_new_version(
@@ -161,6 +200,7 @@ def _load_into_new_version(
     say: Progress,
     loaded_at: datetime,
     fresh: bool,
+    actor: str,
 ) -> None:
     with new_version(db_path, keep=config.keep_versions, fresh=fresh) as work:
         # A cap makes DuckDB spill its work tables instead of adding to the spreadsheet
@@ -186,6 +226,11 @@ def _load_into_new_version(
                 _write_one(con, report, display, staged, config, loaded_at, say)
             if not fresh and not any(r.batch_id is not None for r in reports):
                 raise _NothingWritten
+            batches = [r.batch_id for r in reports if r.batch_id is not None]
+            con.execute(
+                "UPDATE load_batches SET loaded_by = $actor WHERE batch_id = ANY($batches)",
+                {"actor": actor, "batches": batches},
+            )
             say("更新派生字段（时效状态、重复诉求）…")
             finalize(con, config)
             con.execute("CHECKPOINT")
@@ -709,7 +754,7 @@ def _record_batch(
     con.execute(
         """INSERT INTO load_batches VALUES ($batch, $file, $sha, $bytes, $kinds, $used, $skipped,
             $read, $loaded, $rejected, $inserted, $updated, $unchanged, $skipped_rows, $at,
-            $config, $version)""",
+            $config, $version, NULL)""",
         {
             "batch": batch_id,
             "file": display,

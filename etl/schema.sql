@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS load_batches (
     rows_skipped        INTEGER,            -- blank rows, footers (合计, 制表人…) and repeated headers
     loaded_at           TIMESTAMP NOT NULL,
     config_fingerprint  VARCHAR,
-    loader_version      VARCHAR
+    loader_version      VARCHAR,
+    loaded_by           VARCHAR             -- who loaded it: account name, or the OS user (govdash load --as)
 );
 
 CREATE TABLE IF NOT EXISTS rejected_rows (

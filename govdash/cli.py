@@ -1,20 +1,21 @@
-"""The `govdash` command: load, demo, rebuild, serve, status."""
+"""The `govdash` command: load, demo, rebuild, serve, status, rank, report, users."""
 
 from __future__ import annotations
 
 import argparse
-import json
+import getpass
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from govdash.access import ROLES, AccessError, Scope
+from govdash.accounts import AccountError, AccountStore, accounts_path, check_username
+from govdash.audit import AuditLog, audit_path, os_user
 from govdash.config import Config, ConfigError, load_config
-from govdash.warehouse import DB_ENV, current_version, default_db_path, raw_dir
+from govdash.warehouse import DB_ENV, current_version, default_db_path
 
 if TYPE_CHECKING:  # the read side is imported only by the commands that use it
     import pandas as pd
@@ -41,6 +42,16 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _actor(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--as",
+        dest="actor",
+        metavar="NAME",
+        default=None,
+        help="记入加载记录和审计日志的操作人（默认当前系统用户）/ actor recorded (default: OS user)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="govdash", description="红色物业治理效能看板 / Red property management dashboard"
@@ -49,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     load = commands.add_parser("load", help="加载工作簿或 CSV（文件或文件夹）/ load spreadsheets")
     load.add_argument("paths", nargs="+", type=Path, help="文件或文件夹 / files or folders")
+    _actor(load)
     _common(load)
 
     demo = commands.add_parser("demo", help="生成并加载演示数据 / write and load the demo data")
@@ -58,9 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", type=Path, default=Path("data") / "demo", help="演示文件目录")
     demo.add_argument("--if-missing", action="store_true", help="仓库已存在时不做任何事")
+    _actor(demo)
     _common(demo)
 
     rebuild = commands.add_parser("rebuild", help="从 data/raw 中的原始文件重建仓库 / rebuild")
+    _actor(rebuild)
     _common(rebuild)
 
     serve = commands.add_parser("serve", help="启动看板 / start the dashboard")
@@ -88,6 +102,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="输出文件，按扩展名生成 .xlsx 或 .pdf / output file, .xlsx or .pdf by its suffix",
     )
     _common(report)
+
+    users = commands.add_parser("users", help="管理本地账号 / manage local accounts")
+    actions = users.add_subparsers(dest="users_command", required=True)
+    add = actions.add_parser("add", help="新增账号（提示输入密码）/ add an account")
+    add.add_argument("username", help="用户名 / user name")
+    add.add_argument("--role", choices=ROLES, required=True, help="角色 / role")
+    place = add.add_mutually_exclusive_group()
+    place.add_argument("--street", metavar="NAME", help="数据范围：一个街道 / scope: one street")
+    place.add_argument(
+        "--community", metavar="NAME", help="数据范围：一个社区 / scope: one community"
+    )
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="从标准输入读取密码（第一行）/ read the password from stdin (first line)",
+    )
+    _common(add)
+    remove = actions.add_parser("remove", help="删除账号 / remove an account")
+    remove.add_argument("username")
+    _common(remove)
+    listing = actions.add_parser("list", help="列出账号（不含密码）/ list accounts")
+    _common(listing)
+    password = actions.add_parser("password", help="重设密码 / set a new password")
+    password.add_argument("username")
+    password.add_argument("--password-stdin", action="store_true")
+    _common(password)
     return parser
 
 
@@ -117,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "status": _cmd_status,
         "rank": _cmd_rank,
         "report": _cmd_report,
+        "users": _cmd_users,
     }[args.command]
     return handler(args, db_path, config)
 
@@ -129,7 +170,7 @@ def _cmd_load(args: argparse.Namespace, db_path: Path, config: Config) -> int:
         for path in missing:
             print(f"✗ 找不到文件或文件夹：{path}", file=sys.stderr)
         return 1
-    report = load_paths(args.paths, db_path, config, progress=_progress)
+    report = load_paths(args.paths, db_path, config, progress=_progress, actor=args.actor)
     print(format_report(report))
     if not report.files:
         print("没有找到可加载的文件（.xlsx、.xls、.csv）。", file=sys.stderr)
@@ -149,46 +190,21 @@ def _cmd_demo(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     _progress(
         f"已生成 {len(files)} 个演示文件（{time.perf_counter() - started:.1f} 秒）：{args.out}"
     )
-    report = load_paths(files, db_path, config, progress=_progress, fresh=True)
+    report = load_paths(files, db_path, config, progress=_progress, fresh=True, actor=args.actor)
     print(format_report(report))
     return 0 if report.ok else 1
 
 
 def _cmd_rebuild(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     """Replay every original in data/raw, in the order first loaded, into a fresh warehouse."""
-    from etl.load import format_report, load_paths
+    from etl.load import format_report
+    from etl.rebuild import RebuildError, rebuild
 
-    manifest = raw_dir(db_path) / "manifest.jsonl"
-    if not manifest.exists():
-        print(f"没有可重建的原始文件：{manifest} 不存在。", file=sys.stderr)
+    try:
+        report = rebuild(db_path, config, progress=_progress, actor=args.actor)
+    except RebuildError as error:
+        print(f"✗ {error}", file=sys.stderr)
         return 1
-    entries: dict[str, dict[str, str]] = {}
-    for line in manifest.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            entry = json.loads(line)
-            entries.setdefault(entry["sha256"], entry)
-    with tempfile.TemporaryDirectory(prefix="govdash-rebuild-") as folder:
-        paths: list[Path] = []
-        names: dict[Path, str] = {}
-        for index, entry in enumerate(entries.values()):
-            source = raw_dir(db_path) / entry["stored_as"]
-            if not source.exists():
-                print(f"✗ 原始文件缺失：{source}（{entry['file_name']}）", file=sys.stderr)
-                return 1
-            # Keep the original name's suffix so the reader knows the format.
-            copy = Path(folder) / f"{index:05d}{Path(entry['stored_as']).suffix}"
-            shutil.copyfile(source, copy)
-            paths.append(copy)
-            names[copy] = entry["file_name"]
-        report = load_paths(
-            paths,
-            db_path,
-            config,
-            progress=_progress,
-            keep_raw=False,
-            fresh=True,
-            names=names,
-        )
     print(format_report(report))
     return 0 if report.ok else 1
 
@@ -289,9 +305,33 @@ def _cmd_rank(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     if isinstance(found, int):
         return found
     result, _, _ = found
-    sys.stdout.buffer.write(ranking_csv(result).encode("utf-8"))
+    data = ranking_csv(result).encode("utf-8")
+    sys.stdout.buffer.write(data)
     sys.stdout.flush()
+    _record_export(
+        db_path, f"evaluation_ranking_{args.year}_{args.level}", "csv", "stdout", data, result
+    )
     return 0
+
+
+def _record_export(
+    db_path: Path, name: str, file_format: str, target: str, data: bytes, result: EvaluationResult
+) -> None:
+    """Who exported what from the command line (the OS user), as the dashboard records it."""
+    AuditLog(audit_path(db_path)).record(
+        os_user(),
+        "export",
+        target=target,
+        detail={
+            "name": name,
+            "format": file_format,
+            "filters": f"{result.year}年度 · {result.level}",
+            "rows": len(result.table),
+            "bytes": len(data),
+            "scope": "district",
+        },
+        method="cli",
+    )
 
 
 def _cmd_report(args: argparse.Namespace, db_path: Path, config: Config) -> int:
@@ -333,5 +373,104 @@ def _cmd_report(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     partial = out.with_name(f".{out.name}.partial")
     partial.write_bytes(data)
     os.replace(partial, out)
+    _record_export(
+        db_path,
+        f"evaluation_report_{args.year}_{args.level}",
+        suffix.lstrip("."),
+        str(out.resolve()),
+        data,
+        result,
+    )
     print(out)
     return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("密码 / password: ")
+    if getpass.getpass("再输一次 / again: ") != first:
+        raise AccountError("两次输入的密码不一致")
+    return first
+
+
+def _cmd_users(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    store = AccountStore(accounts_path(db_path))
+    log = AuditLog(audit_path(db_path))
+    try:
+        if args.users_command == "list":
+            accounts = store.accounts()
+            if not accounts:
+                print(f"没有本地账号（{store.path}）：看板以本地单用户模式运行。")
+            for account in accounts:
+                print(
+                    f"{account.username}\t{account.role}\t{account.scope.to_text()}"
+                    f"\t{account.updated_at}"
+                )
+            return 0
+        if args.users_command == "remove":
+            store.remove(args.username)
+            log.record(os_user(), "account_removed", target=args.username, method="cli")
+            print(f"已删除账号：{args.username}")
+            if not store.has_accounts():
+                print(
+                    "⚠ 已没有任何本地账号：未配置统一身份认证时，看板回到本地单用户模式"
+                    "（无需登录，所有功能可用）。",
+                    file=sys.stderr,
+                )
+            return 0
+        if args.users_command == "password":
+            if store.get(args.username) is None:
+                raise AccountError(f"没有这个账号：{args.username}")
+            store.set_password(args.username, _read_password(args.password_stdin))
+            log.record(os_user(), "password_changed", target=args.username, method="cli")
+            print(f"已重设密码：{args.username}")
+            return 0
+        scope = (
+            Scope("street", args.street)
+            if args.street
+            else Scope("community", args.community)
+            if args.community
+            else Scope.district()
+        )
+        check_username(args.username)
+        if store.get(args.username) is not None:
+            raise AccountError(f"账号已存在：{args.username}")
+        _warn_unknown_place(db_path, scope)
+        account = store.add(args.username, _read_password(args.password_stdin), args.role, scope)
+    except (AccountError, AccessError) as error:
+        print(f"✗ {error}", file=sys.stderr)
+        return 1
+    log.record(
+        os_user(),
+        "account_added",
+        target=account.username,
+        detail={"role": account.role, "scope": account.scope.to_text()},
+        method="cli",
+    )
+    print(
+        f"已新增账号：{account.username}（{account.role}，{account.scope.label()}）→ {store.path}"
+    )
+    return 0
+
+
+def _warn_unknown_place(db_path: Path, scope: Scope) -> None:
+    """A scope naming a street or community the warehouse does not know is allowed (data may
+    come later) but said, since a typo would show the account nothing."""
+    if not scope.is_restricted or current_version(db_path) is None:
+        return
+    from govdash.warehouse import connect_readonly
+
+    con = connect_readonly(db_path)
+    try:
+        found = con.execute(
+            f"SELECT count(*) FROM compounds WHERE {scope.level} = $name",
+            {"name": scope.name},
+        ).fetchone()
+    finally:
+        con.close()
+    if not found or not found[0]:
+        print(
+            f"⚠ 数据仓库的小区台账中没有“{scope.name}”，该账号目前看不到任何数据。",
+            file=sys.stderr,
+        )

@@ -10,7 +10,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from govdash.access import AccessError, ClaimRule, claim_rules
+
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("config.toml")
+UNSCORED_SECTIONS = ("access",)
 CONFIG_ENV = "GOVDASH_CONFIG"
 
 
@@ -73,13 +76,28 @@ class Config:
     effect_min_compounds: int
     effect_window_months: int
     effect_size_bands: tuple[int, ...]
+    oidc_provider: str
+    identity_claim: str
+    oidc_rules: tuple[ClaimRule, ...]
     source_path: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
+    def settings(self) -> dict[str, str]:
+        """Every effective setting as `dotted.key` → repr(value) (help texts left out)."""
+        return {
+            key: value
+            for key, value in _flatten(self.raw).items()
+            if not key.endswith("help") and key.split(".")[0] not in UNSCORED_SECTIONS
+        }
+
     @property
     def fingerprint(self) -> str:
-        """A short hash of the effective settings, shown next to numbers they produced."""
-        text = repr(sorted(_flatten(self.raw).items()))
+        """A short hash of the effective settings, shown next to numbers they produced.
+
+        [access] (who may sign in) changes no number, so it is left out.
+        """
+        settings = {key: value for key, value in self.raw.items() if key not in UNSCORED_SECTIONS}
+        text = repr(sorted(_flatten(settings).items()))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -260,6 +278,9 @@ def _build(raw: dict[str, Any], source: str) -> Config:
         effect_min_compounds=read.integer("effect.min_compounds", 2),
         effect_window_months=_window_months(read),
         effect_size_bands=_size_bands(read),
+        oidc_provider=_optional_text(read, "access.oidc_provider"),
+        identity_claim=read.text("access.identity_claim"),
+        oidc_rules=_oidc_rules(read),
         source_path=source,
         raw=raw,
     )
@@ -281,6 +302,21 @@ def _size_bands(read: _Reader) -> tuple[int, ...]:
     ):
         raise read.fail("effect.size_bands", f"应为由小到大、不重复的正整数列表，实际为 {value!r}")
     return tuple(value)
+def _optional_text(read: _Reader, key: str) -> str:
+    value = read.get(key)
+    if not isinstance(value, str):
+        raise read.fail(key, f"应为文字（可为空），实际为 {value!r}")
+    return value.strip()
+
+
+def _oidc_rules(read: _Reader) -> tuple[ClaimRule, ...]:
+    raw = read.get("access.oidc_rules")
+    if not isinstance(raw, list):
+        raise read.fail("access.oidc_rules", "应为表的数组（[[access.oidc_rules]]）")
+    try:
+        return claim_rules(raw, f"配置文件 {read.source}")
+    except AccessError as error:
+        raise ConfigError(str(error)) from error
 
 
 def _choice(read: _Reader, key: str, allowed: tuple[str, ...]) -> str:

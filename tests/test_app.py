@@ -20,7 +20,7 @@ from streamlit.testing.v1.element_tree import Dataframe
 from tests.analytics.warehouse_data import build_main, expected_tickets, select
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ("overview", "response", "satisfaction", "effect", "evaluation", "data")
+PAGES = ("overview", "response", "satisfaction", "effect", "evaluation", "data", "admin")
 MARCH = {"period": "month", "start": "2025-03-01", "end": "2025-03-31"}
 
 

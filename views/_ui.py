@@ -10,11 +10,20 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analytics.cache import active_config, query, warehouse_version
-from analytics.export import Provenance, figure_to_image, to_csv_bytes, to_xlsx_bytes
-from analytics.filters import SELECTION_COLUMNS, Filters, available_periods
+from analytics.export import (
+    ExportRecord,
+    Provenance,
+    figure_to_image,
+    recorded_export,
+    to_csv_bytes,
+    to_xlsx_bytes,
+)
+from analytics.filters import PLACE_COLUMNS, SELECTION_COLUMNS, Filters, available_periods
 from analytics.i18n import LANGUAGES, localise_columns, t
 from analytics.queries import data_period, load_history
 from analytics.tickets import filter_options
+from govdash.access import Principal, Scope
+from views._auth import account_box, audit_log, current_principal
 
 PERIOD_KINDS = ("year", "quarter", "month", "range")
 _PERIOD_LABEL = {
@@ -68,8 +77,8 @@ def _keep_choices() -> None:
             st.session_state[key] = st.session_state[key]
 
 
-def sidebar() -> str:
-    """Draw the shared filters; put them in session state and in the URL. Returns the language."""
+def language_picker() -> str:
+    """The language switch at the top of the sidebar (also on the sign-in page)."""
     params = _url_params()
     if "lang" not in st.session_state:
         wanted = params.get("lang")
@@ -83,6 +92,15 @@ def sidebar() -> str:
             format_func=lambda code: t(f"language.{code}", code),  # each in its own language
             on_change=_keep_choices,
         )
+    return lang()
+
+
+def sidebar(principal: Principal) -> str:
+    """Draw who is signed in and the shared filters, limited to the principal's scope; put the
+    filters in session state and in the URL. Returns the language."""
+    params = _url_params()
+    with st.sidebar:
+        account_box(principal, lang())
         if warehouse_version() is None:
             st.session_state["filters"] = None
             return lang()
@@ -90,17 +108,21 @@ def sidebar() -> str:
         if first is None or last is None:
             st.session_state["filters"] = None
             return lang()
-        filters = _filter_widgets(params, first, last)
+        filters = _filter_widgets(params, first, last, principal.scope)
     st.session_state["filters"] = filters
     st.query_params.from_dict({**filters.to_query_params(), "lang": lang()})
     return lang()
 
 
-def _filter_widgets(params: dict[str, str | list[str]], first: date, last: date) -> Filters:
+def _filter_widgets(
+    params: dict[str, str | list[str]], first: date, last: date, scope: Scope
+) -> Filters:
     language = lang()
     periods = available_periods(first, last)
     if "f_period_kind" not in st.session_state:  # first run of this session: from the URL
-        initial = Filters.from_query_params(params, default_end=last)
+        initial = Filters.from_query_params(params, default_end=last, scope=scope)
+        if scope.is_restricted:
+            _warn_out_of_scope(initial, Filters.for_range(first, last).within(scope), language)
         st.session_state["f_period_kind"] = initial.period_kind
         for kind in ("year", "quarter", "month"):
             options = periods[kind]
@@ -133,9 +155,13 @@ def _filter_widgets(params: dict[str, str | list[str]], first: date, last: date)
             format_func=lambda f: f.label(language),
         )
     # Communities narrow to the chosen streets, compounds to the chosen communities.
-    chosen_places = Filters.for_range(first, last).with_selection(
-        street=st.session_state.get("f_street", []),
-        community=st.session_state.get("f_community", []),
+    chosen_places = (
+        Filters.for_range(first, last)
+        .within(scope)
+        .with_selection(
+            street=st.session_state.get("f_street", []),
+            community=st.session_state.get("f_community", []),
+        )
     )
     options = query(filter_options, chosen_places)
     selections: dict[str, list[str]] = {}
@@ -148,7 +174,25 @@ def _filter_widgets(params: dict[str, str | list[str]], first: date, last: date)
             key=key,
             placeholder=t("filter.all", language),
         )
-    return base.with_selection(**selections)
+    return base.within(scope).with_selection(**selections)
+
+
+def _warn_out_of_scope(initial: Filters, everything: Filters, language: str) -> None:
+    """Say which places a shared link asked for that this account may not see (then dropped)."""
+    options = query(filter_options, everything)
+    for name in PLACE_COLUMNS:
+        outside = [value for value in getattr(initial, name) if value not in options[name]]
+        if outside:
+            st.warning(
+                t(
+                    "auth.out_of_scope",
+                    language,
+                    what=t(f"filter.{name}", language),
+                    scope=initial.scope.label(language),
+                    values="、".join(outside),
+                ),
+                icon=":material/block:",
+            )
 
 
 # --- rendering helpers ---------------------------------------------------------------------------
@@ -188,6 +232,8 @@ def provenance(filters: Filters) -> Provenance:
 def describe_filters(filters: Filters) -> str:
     language = lang()
     parts = [filters.label(language)]
+    if filters.scope.is_restricted:
+        parts.append(f"{t('account.scope', language)}：{filters.scope.label(language)}")
     for name in SELECTION_COLUMNS:
         values = getattr(filters, name)
         if values:
@@ -249,9 +295,29 @@ def download_buttons(
     for column, (suffix, mime, label, build) in zip(columns, builders, strict=False):
         column.download_button(
             t(label, language),
-            data=build,
+            data=recorded(build, name, suffix, source.filters_text, len(table)),
             file_name=f"{name}.{suffix}",
             mime=mime,
             on_click="ignore",
             key=f"download_{name}_{suffix}",
         )
+
+
+def recorded(
+    build: Callable[[], bytes], name: str, file_format: str, filters_text: str, rows: int
+) -> Callable[[], bytes]:
+    """`build` that also writes who exported what to the audit log when the file is made.
+
+    The principal is taken now: the file is built later, when the button is clicked.
+    """
+    principal = current_principal()
+    record = ExportRecord(
+        actor=principal.name if principal else "?",
+        method=principal.method if principal else "?",
+        name=name,
+        file_format=file_format,
+        filters_text=filters_text,
+        rows=rows,
+        scope=principal.scope.to_text() if principal else "?",
+    )
+    return recorded_export(build, record, audit_log())

@@ -12,11 +12,15 @@ from analytics.i18n import t
 from analytics.queries import load_history, rejected_rows, table_counts
 from etl.fields import KIND_LABELS
 from etl.load import format_report, load_paths
+from etl.rebuild import RebuildError, rebuild
 from etl.templates import template_workbook
+from govdash.access import ADMIN
 from govdash.warehouse import default_db_path
+from views._auth import require
 from views._ui import download_buttons, labelled, lang
 
 language = lang()
+principal = require(ADMIN, language)
 config = active_config()
 st.title(t("page.data", language))
 
@@ -48,7 +52,12 @@ with upload_tab:
                 names[path] = upload.name
             with st.status(t("data.loading", language), expanded=True) as status:
                 report = load_paths(
-                    paths, default_db_path(), config, progress=status.write, names=names
+                    paths,
+                    default_db_path(),
+                    config,
+                    progress=status.write,
+                    names=names,
+                    actor=principal.name,
                 )
                 status.update(
                     label=t("data.loaded" if report.ok else "data.load_failed", language),
@@ -61,6 +70,25 @@ with upload_tab:
             if refused.error:  # named file, sheet and what to do, in Chinese
                 st.error(refused.error, icon=":material/block:")
         st.code(summary, language=None)
+
+    st.divider()
+    st.subheader(t("data.rebuild", language))
+    st.caption(t("data.rebuild_help", language))
+    confirmed = st.checkbox(t("data.rebuild_confirm", language), key="rebuild_confirm")
+    if st.button(t("data.rebuild_button", language), disabled=not confirmed, key="rebuild_button"):
+        with st.status(t("data.loading", language), expanded=True) as status:
+            try:
+                rebuilt = rebuild(
+                    default_db_path(), config, progress=status.write, actor=principal.name
+                )
+            except RebuildError as error:
+                status.update(label=str(error), state="error")
+            else:
+                status.update(
+                    label=t("data.loaded" if rebuilt.ok else "data.load_failed", language),
+                    state="complete" if rebuilt.ok else "error",
+                )
+                st.code(format_report(rebuilt), language=None)
 
 if warehouse_version() is None:
     with history_tab:

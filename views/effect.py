@@ -18,6 +18,8 @@ from analytics.effect import (
 )
 from analytics.i18n import t
 from etl.fields import FIELDS, KIND_LABELS, REGISTER
+from govdash.access import VIEW
+from views._auth import require
 from views._ui import (
     chart_block,
     describe_filters,
@@ -41,6 +43,7 @@ METRIC_LABELS = {
 DEFAULT_METRIC = "satisfaction_rate"
 
 language = lang()
+require(VIEW, language)
 config = active_config()
 filters = require_data()
 st.title(t("page.governance_effect", language))

@@ -28,9 +28,13 @@ from analytics.report import (
     report_pdf,
     report_workbook,
 )
-from views._ui import chart_block, download_buttons, labelled, lang, provenance
+from govdash.access import EVALUATION
+from views._auth import require
+from views._ui import chart_block, download_buttons, labelled, lang, provenance, recorded
 
 language = lang()
+principal = require(EVALUATION, language)
+scope = principal.scope
 config = active_config()
 st.title(t("page.evaluation", language))
 if warehouse_version() is None:
@@ -51,9 +55,16 @@ if not years:
     st.info(t("evaluation.no_scores", language))
     st.stop()
 year = left.selectbox(t("evaluation.year", language), years, key="evaluation_year")
-filters = Filters.for_year(int(year))
-result = query(evaluation_result, year=int(year), level=level)
-previous = query(evaluation_result, year=int(year) - 1, level=level) if year - 1 in years else None
+filters = Filters.for_year(int(year)).within(scope)
+result = query(evaluation_result, year=int(year), level=level, scope=scope)
+previous = (
+    query(evaluation_result, year=int(year) - 1, level=level, scope=scope)
+    if year - 1 in years
+    else None
+)
+if result.table.empty:
+    st.info(t("state.empty", language))
+    st.stop()
 table = result.table
 level_name = t(f"level.{level}", language)
 context = ChartContext(filters.label(language), len(table), "")
@@ -199,8 +210,14 @@ report_batches = query(load_history)
 xlsx_column, pdf_column = st.columns(2)
 xlsx_column.download_button(
     t("evaluation.report_xlsx", language),
-    data=lambda: report_workbook(
-        result, config, report_source, language, previous, batches=report_batches
+    data=recorded(
+        lambda: report_workbook(
+            result, config, report_source, language, previous, batches=report_batches
+        ),
+        f"evaluation_report_{year}_{level}",
+        "xlsx",
+        report_source.filters_text,
+        len(result.table),
     ),
     file_name=report_file_name(result, "xlsx", language),
     mime=XLSX_MIME,
@@ -210,8 +227,14 @@ xlsx_column.download_button(
 if pdf_export_available():
     pdf_column.download_button(
         t("evaluation.report_pdf", language),
-        data=lambda: report_pdf(
-            result, config, report_source, language, previous, batches=report_batches
+        data=recorded(
+            lambda: report_pdf(
+                result, config, report_source, language, previous, batches=report_batches
+            ),
+            f"evaluation_report_{year}_{level}",
+            "pdf",
+            report_source.filters_text,
+            len(result.table),
         ),
         file_name=report_file_name(result, "pdf", language),
         mime=PDF_MIME,

@@ -12,6 +12,8 @@ from analytics.metrics import difference
 from analytics.surveys import survey_item_rates
 from analytics.tickets import monthly_trend, ticket_kpis, ticket_rows
 from analytics.units import drill_down, red_black_list, unit_table
+from govdash.access import TICKET_ROWS, VIEW, can
+from views._auth import require
 from views._ui import (
     chart_block,
     describe_filters,
@@ -22,6 +24,7 @@ from views._ui import (
 )
 
 language = lang()
+principal = require(VIEW, language)
 config = active_config()
 filters = require_data()
 st.title(t("page.overview", language))
@@ -328,8 +331,11 @@ chosen_unit = st.selectbox(
     key=labelled(f"drill_{level}"),
     format_func=lambda u: u or t("overview.choose_unit", language),
 )
+may_see_tickets = can(principal, TICKET_ROWS)
 if chosen_unit:
-    if level == "compound":
+    if level == "compound" and not may_see_tickets:
+        st.caption(t("auth.ticket_rows_hidden", language))
+    elif level == "compound":
         tickets = query(ticket_rows, filters, compound=chosen_unit)
         st.markdown(f"**{chosen_unit}** · {t('label.n', language, n=len(tickets))}")
         st.dataframe(
@@ -353,6 +359,9 @@ if chosen_unit:
             on_select="rerun",
             selection_mode="single-row",
         )
+        if not may_see_tickets:
+            st.caption(t("auth.ticket_rows_hidden", language))
+            st.stop()
         compound = st.selectbox(
             t("overview.drill_compound", language),
             ["", *down.table["unit"].tolist()],

@@ -14,6 +14,8 @@ from analytics.tickets import (
     response_distribution,
     weekday_hour_volume,
 )
+from govdash.access import TICKET_ROWS, VIEW, can
+from views._auth import require
 from views._ui import (
     chart_block,
     describe_filters,
@@ -25,6 +27,7 @@ from views._ui import (
 )
 
 language = lang()
+principal = require(VIEW, language)
 config = active_config()
 filters = require_data()
 st.title(t("page.response", language))
@@ -187,6 +190,9 @@ else:
     )
 
 st.subheader(t("chart.longest_open", language))
+if not can(principal, TICKET_ROWS):
+    st.caption(t("auth.ticket_rows_hidden", language))
+    st.stop()
 oldest = query(longest_open, filters)
 if oldest.empty:
     empty_state()

@@ -20,6 +20,8 @@ from analytics.surveys import (
     unit_profile,
     wave_change,
 )
+from govdash.access import VIEW
+from views._auth import require
 from views._ui import (
     chart_block,
     describe_filters,
@@ -30,6 +32,7 @@ from views._ui import (
 )
 
 language = lang()
+require(VIEW, language)
 config = active_config()
 filters = require_data()
 st.title(t("page.satisfaction", language))

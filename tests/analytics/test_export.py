@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
 from datetime import datetime
+from pathlib import Path
 
 import openpyxl
 import pandas as pd
@@ -14,11 +16,13 @@ import pytest
 from analytics import export
 from analytics.charts import ChartContext, bar_ranking
 from analytics.export import (
+    ExportRecord,
     PersonalDataError,
     Provenance,
     assert_no_personal_data,
     figure_to_image,
     neutralise_cell,
+    recorded_export,
     to_csv_bytes,
     to_xlsx_bytes,
 )
@@ -318,3 +322,35 @@ def test_missing_browser_is_a_clear_error_not_a_download(monkeypatch: pytest.Mon
     monkeypatch.setattr(export, "_RENDERER", export._ImageRenderer())
     with pytest.raises(export.ImageExportError, match="Chromium"):
         figure_to_image(ranking_figure(), "svg", PROVENANCE, "zh")
+
+
+# --- who exported what ---------------------------------------------------------------------------
+
+
+def test_an_export_is_recorded_when_built_and_a_refused_one_is_not(tmp_path: Path) -> None:
+    from govdash.audit import AuditLog
+
+    log = AuditLog(tmp_path / "audit.sqlite3")
+    frame = sample_frame()
+    record = ExportRecord("王芳", "local", "monthly_volume", "csv", PROVENANCE.filters_text, len(frame), "community:东社区")
+    build = recorded_export(lambda: to_csv_bytes(frame, PROVENANCE, "zh"), record, log)
+    assert log.events().empty, "nothing is recorded before the file is built"
+    data = build()
+    assert data == to_csv_bytes(frame, PROVENANCE, "zh")
+    events = log.events()
+    assert events[["actor", "action", "method", "target"]].values.tolist() == [
+        ["王芳", "export", "local", "monthly_volume.csv"]
+    ]
+    assert json.loads(events["detail"].iloc[0]) == {
+        "name": "monthly_volume",
+        "format": "csv",
+        "filters": "街道=锦江街道；社区=全部",
+        "rows": 3,
+        "bytes": len(data),
+        "scope": "community:东社区",
+    }
+    personal = pd.DataFrame({"联系电话": ["13800000000"]})
+    refused = recorded_export(lambda: to_csv_bytes(personal, PROVENANCE, "zh"), record, log)
+    with pytest.raises(PersonalDataError):
+        refused()
+    assert len(log.events()) == 1

@@ -156,15 +156,16 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             child.kill()
 
 
-@pytest.fixture(scope="session")
-def server(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of `streamlit run app.py` on the test warehouse."""
+@contextlib.contextmanager
+def running_server(db: Path, log_dir: Path, **env_extra: str) -> Iterator[str]:
+    """`streamlit run app.py` on `db` (its accounts and audit log beside it); yields the URL."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("browser-server") / "streamlit.log"
-    env = {**os.environ, "GOVDASH_DB": str(warehouse.db), "BROWSER_PATH": str(CHROMIUM)}
-    for name in ("GOVDASH_CONFIG", "GOVDASH_HASH_KEY"):
+    log_path = log_dir / "streamlit.log"
+    env = {**os.environ, "GOVDASH_DB": str(db), "BROWSER_PATH": str(CHROMIUM)}
+    for name in ("GOVDASH_CONFIG", "GOVDASH_HASH_KEY", "GOVDASH_ACCOUNTS", "GOVDASH_AUDIT"):
         env.pop(name, None)
+    env.update(env_extra)
     command = [
         sys.executable,
         "-m",
@@ -206,6 +207,13 @@ def server(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> It
         yield base
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def server(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of `streamlit run app.py` on the test warehouse (no accounts: single-user)."""
+    with running_server(warehouse.db, tmp_path_factory.mktemp("browser-server")) as base:
+        yield base
 
 
 # --- the browser -----------------------------------------------------------------------------

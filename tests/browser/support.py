@@ -46,13 +46,15 @@ KNOWN_PAGES = {
     "evaluation": PageSpec("evaluation", "/evaluation", "年度考评", True),
     # The browser warehouse's register has no signing dates: the page explains, draws nothing.
     "effect": PageSpec("effect", "/effect", "治理成效", False),
+    "admin": PageSpec("admin", "/admin", "账号与审计", False),
 }
 
 
 def pages_in_app() -> list[PageSpec]:
-    """The pages app.py registers with st.navigation, in its order (read at collection time)."""
+    """The pages app.py registers with st.navigation, in its order (read at collection time);
+    all of them, as in single-user mode (an account sees those of its role)."""
     source = (ROOT / "app.py").read_text(encoding="utf-8")
-    names = re.findall(r"""st\.Page\(\s*["']views/(\w+)\.py["']""", source)
+    names = re.findall(r"""["']views/(\w+)\.py["']""", source)
     specs = []
     for name in names:
         known = KNOWN_PAGES.get(name)
@@ -131,7 +133,7 @@ def metrics(page: Page) -> dict[str, str]:
     return found
 
 
-_FILE_SUFFIXES = {"csv", "xlsx", "xls", "xlsm", "toml", "py", "duckdb", "png", "svg", "json"}
+_FILE_SUFFIXES = {"csv", "xlsx", "xls", "xlsm", "toml", "py", "duckdb", "png", "svg", "json", "sqlite3"}
 _KEY_PREFIXES = sorted({key.split(".")[0] for key in CATALOG})
 _KEY_PATTERN = re.compile(rf"\b(?:{'|'.join(_KEY_PREFIXES)})\.[a-z0-9_]+(?:\.[a-z0-9_]+)*\b")
 _PLACEHOLDER_PATTERN = re.compile(r"\{[a-z_][a-z0-9_]*(?::[^{}]*)?\}")

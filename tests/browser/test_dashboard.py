@@ -50,6 +50,7 @@ ENGLISH_TITLES = {
     "data": "Data",
     "evaluation": "Evaluation",
     "effect": "Governance effect",
+    "admin": "Accounts & audit",
 }
 DOWNLOAD_TIMEOUT_MS = 120_000  # the first image export starts a chromium for kaleido
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$|^[a-z]+$")

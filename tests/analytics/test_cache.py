@@ -1,0 +1,79 @@
+"""The query gate of analytics/cache.py: permissions and the session's scope, server-side."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from tests.analytics.warehouse_data import build_main
+
+
+@pytest.fixture(autouse=True)
+def _clear_caches() -> Iterator[None]:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_main(tmp_path_factory.mktemp("gate"))[0]
+
+
+def _script(role: str, scope: str, call: str) -> AppTest:
+    """A one-off app: a principal in session state (as views/_auth.py puts it), then `call`."""
+
+    def app(role: str, scope: str, call: str) -> None:
+        import streamlit as st
+
+        from analytics.cache import query
+        from analytics.filters import Filters
+        from analytics.tickets import longest_open, ticket_kpis
+        from govdash.access import Principal, Scope
+
+        if role:
+            st.session_state["principal"] = Principal("x", role, Scope.parse(scope))
+        march = Filters.for_month(2025, 3)
+        calls = {
+            "kpis_in_scope": lambda: query(ticket_kpis, march.within(Scope.parse(scope))),
+            "kpis_unscoped": lambda: query(ticket_kpis, march),
+            "kpis_other_scope": lambda: query(
+                ticket_kpis, march.within(Scope("community", "西社区"))
+            ),
+            "longest_open": lambda: query(longest_open, march.within(Scope.parse(scope))),
+        }
+        try:
+            st.write(f"ok {calls[call]().__class__.__name__}")
+        except PermissionError as error:
+            st.write(f"refused: {error}")
+
+    return AppTest.from_function(app, args=(role, scope, call), default_timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("role", "scope", "call", "allowed"),
+    [
+        ("viewer", "community:东社区", "kpis_in_scope", True),
+        ("viewer", "community:东社区", "kpis_unscoped", False),
+        ("viewer", "community:东社区", "kpis_other_scope", False),
+        ("viewer", "district", "longest_open", False),
+        ("evaluator", "district", "longest_open", False),
+        ("admin", "district", "longest_open", True),
+        ("admin", "street:甲街道", "kpis_unscoped", False),
+        ("", "district", "kpis_in_scope", False),  # no principal at all
+    ],
+)
+def test_the_gate_allows_only_the_sessions_role_and_scope(
+    db: Path, monkeypatch: pytest.MonkeyPatch, role: str, scope: str, call: str, allowed: bool
+) -> None:
+    monkeypatch.setenv("GOVDASH_DB", str(db))
+    app = _script(role, scope, call).run()
+    assert not app.exception, [e.value for e in app.exception]
+    said = app.markdown[0].value
+    assert said.startswith("ok") is allowed, said
