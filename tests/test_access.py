@@ -4,9 +4,10 @@ log (govdash.audit): real files under tmp_path, values checked against what the 
 from __future__ import annotations
 
 import json
-import multiprocessing
 import sqlite3
 import stat
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from govdash.access import (
 from govdash.accounts import AccountError, AccountStore
 from govdash.audit import AuditLog, SignInLimit, record_config_in_force
 from govdash.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # --- roles and scopes --------------------------------------------------------------------------
 
@@ -199,21 +202,32 @@ def test_events_are_appended_read_back_and_never_changed(tmp_path: Path) -> None
         log.record("x", "made_up_action")
 
 
-def _write_events(path: str, writer: int, count: int) -> None:
-    log = AuditLog(Path(path))
-    for index in range(count):
-        log.record(f"writer-{writer}", "export", target=str(index))
+_WRITER = """
+import sys
+from pathlib import Path
+from govdash.audit import AuditLog
+log = AuditLog(Path(sys.argv[1]))
+for index in range(int(sys.argv[3])):
+    log.record(f"writer-{sys.argv[2]}", "export", target=str(index))
+"""
 
 
 def test_several_processes_append_at_once_without_losing_events(tmp_path: Path) -> None:
+    # Plain interpreters, not multiprocessing: a spawned child re-runs the parent's __main__,
+    # which AppTest tests earlier in the session may have left pointing at a generated script.
     path = str(tmp_path / "audit.sqlite3")
-    context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_write_events, args=(path, n, 40)) for n in range(4)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, path, str(n), "40"],
+            cwd=ROOT,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
     for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(120)
-        assert worker.exitcode == 0
+        _, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
     events = AuditLog(Path(path)).events()
     assert len(events) == 160
     assert events["event_id"].is_unique

@@ -8,13 +8,11 @@ real form. Numbers are compared with pandas over the generated tickets
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from analytics.evaluation_data import evaluation_result
@@ -51,13 +49,7 @@ ROLE_PAGES = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _clear_caches() -> Iterator[None]:
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
 
 @pytest.fixture(scope="module")
@@ -246,17 +238,17 @@ def test_only_admins_see_ticket_level_rows(
     app.selectbox(key="drill_compound").select("东一小区").run()
     assert not app.exception, [e.value for e in app.exception]
     # Ticket-level tables are told apart by their columns (plain st.dataframe keys are not
-    # readable in AppTest): the drill-down has ticket_id, the longest-open list age_days.
-    drilled = [d.value for d in app.dataframe if "ticket_id" in d.value.columns]
+    # readable in AppTest): the drill-down has 工单编号, the longest-open list 已挂起天数.
+    drilled = [d.value for d in app.dataframe if "工单编号" in d.value.columns]
     hidden_on_overview = any("工单明细仅管理员可见" in c.value for c in app.caption)
     app.switch_page("views/response.py").run()
     assert not app.exception, [e.value for e in app.exception]
-    longest = [d.value for d in app.dataframe if "age_days" in d.value.columns]
+    longest = [d.value for d in app.dataframe if "已挂起天数" in d.value.columns]
     charts_shown = len(app.dataframe)
     if role == "admin":
         expected = select(frame, *MARCH_DAYS, compound=["东一小区"])
         assert len(expected) > 0
-        assert sorted(drilled[0]["ticket_id"]) == sorted(expected["ticket_id"])
+        assert sorted(drilled[0]["工单编号"]) == sorted(expected["ticket_id"])
         assert len(longest) == 1 and not hidden_on_overview
     else:
         assert drilled == [] and longest == []

@@ -129,6 +129,14 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     return shown.rename(columns=lambda c: t(f"effect.column.{c}", language))
 
 
+def summary_block(title_key: str, frame: pd.DataFrame, name: str) -> None:
+    """Every metric's result in one table, with its downloads."""
+    st.markdown(f"**{t(title_key, language)}**")
+    shown = summary_table(frame)
+    st.dataframe(shown, hide_index=True, width="stretch", key=name)
+    download_buttons(name, shown, filters)
+
+
 st.info(t("effect.caveat", language))
 if report.register_flags == 0 and report.register_dates == 0:
     st.warning(missing_text("effect.missing_flags", flag_column))
@@ -212,10 +220,7 @@ else:
             window=report.window_months,
         )
     )
-    st.markdown(f"**{t('effect.summary_before_after', language)}**")
-    before_after = summary_table(report.before_after)
-    st.dataframe(before_after, hide_index=True, width="stretch", key="effect_before_after")
-    download_buttons("effect_before_after", before_after, filters)
+    summary_block("effect.summary_before_after", report.before_after, "effect_before_after")
 
 # --- with versus without -------------------------------------------------------------------------
 st.subheader(t("effect.cross_section", language))
@@ -274,7 +279,4 @@ st.caption(
         during=report.cross_excluded_during,
     )
 )
-st.markdown(f"**{t('effect.summary_cross_section', language)}**")
-cross_section = summary_table(report.cross_section)
-st.dataframe(cross_section, hide_index=True, width="stretch", key="effect_cross_section")
-download_buttons("effect_cross_section", cross_section, filters)
+summary_block("effect.summary_cross_section", report.cross_section, "effect_cross_section")

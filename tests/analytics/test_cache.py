@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.analytics.warehouse_data import build_main
 
-
-@pytest.fixture(autouse=True)
-def _clear_caches() -> Iterator[None]:
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +21,7 @@ def _script(role: str, scope: str, call: str) -> AppTest:
     """A one-off app: a principal in session state (as views/_auth.py puts it), then `call`."""
 
     def app(role: str, scope: str, call: str) -> None:
-        import streamlit as st
+        import streamlit as st  # the script runs on its own: it imports what it uses
 
         from analytics.cache import query
         from analytics.filters import Filters

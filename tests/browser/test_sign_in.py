@@ -98,7 +98,7 @@ def test_a_viewer_signs_in_and_sees_only_their_community(
     assert 0 < len(east) < len(everything)
     assert metrics(tab)["工单量"] == f"{len(east):,}"
     expect(tab.get_by_text("不在您的数据范围", exact=False)).to_be_visible()
-    assert _nav_titles(tab) == ["总览", "响应时效", "满意度"]
+    assert _nav_titles(tab) == ["总览", "响应时效", "满意度", "治理成效"]
     expect(tab.locator('[data-testid="stSidebar"]').get_by_text(VIEWER, exact=False)).to_be_visible()
 
     # A CSV of the monthly volume: the file holds the community's tickets, and the log says so.

@@ -31,7 +31,18 @@ def consistency(con: duckdb.DuckDBPyConnection) -> tuple[int, int, int, int]:
 
 def main(db: str, stop_file: str, out_file: str, threads: int) -> None:
     os.environ["GOVDASH_DB"] = db
+    import streamlit as st
+    from streamlit.logger import set_log_level
+
+    # Outside a server every session-state read from a thread logs a warning; the test reads
+    # stderr only at the end, so a full pipe would stall this process.
+    set_log_level("error")
+
     from analytics import cache  # the app's read path: version-keyed connection and results
+    from govdash.access import Principal, Scope
+
+    # The query gate wants a signed-in principal, as a dashboard session has (views/_auth.py).
+    st.session_state["principal"] = Principal("reader", "admin", Scope.district())
 
     seen: list[Any] = []
     errors: list[str] = []
