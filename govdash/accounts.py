@@ -9,6 +9,7 @@ the accounts tab of the admin page lists names, roles and scopes, never hashes.
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import re
@@ -32,8 +33,13 @@ _USERNAME = re.compile(rf"[\w.@+-]{{1,{MAX_NAME_LENGTH}}}")
 
 # Argon2id with the library's defaults (RFC 9106 "low memory" profile: t=3, 64 MiB, p=4).
 _hasher = PasswordHasher()
-# Verified against when the name is unknown, so a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the name is unknown, so a wrong name costs as long as a wrong
+    password. Made on first use: hashing takes 0.2 s, which every CLI call would pay."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 class AccountError(ValueError):
@@ -125,7 +131,7 @@ class AccountStore:
         """The account when the password is right, else None (same work either way)."""
         account = self.get(username) if len(username) <= MAX_NAME_LENGTH * 4 else None
         try:
-            _hasher.verify(account.password_hash if account else _DUMMY_HASH, password)
+            _hasher.verify(account.password_hash if account else _dummy_hash(), password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return None
         if account is None:
