@@ -222,12 +222,14 @@ class Cleaner:
             f"WHEN normalized.{_quoted(c)} IN ({codes}) THEN normalized.{_quoted(c)}"
             for c in sql.texts
         )
+        # Every error value starts with "#": one cheap test per cell, the list only where it holds.
+        any_hash = " OR ".join(f"starts_with(normalized.{_quoted(c)}, '#')" for c in sql.texts)
         sql = KindSql(
             sql.texts,
             [
                 *sql.parsed,
-                f"CASE {error_field} END AS _error_field",
-                f"CASE {error_value} END AS _error_value",
+                f"CASE WHEN {any_hash} THEN CASE {error_field} END END AS _error_field",
+                f"CASE WHEN {any_hash} THEN CASE {error_value} END END AS _error_value",
             ],
             sql.output,
             [
