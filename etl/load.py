@@ -28,7 +28,7 @@ from etl.clean import (
 from etl.errors import LoadError
 from etl.fields import EVALUATION, FIELDS, KIND_LABELS, REGISTER, SURVEY, TICKETS
 from etl.locate import HeaderLocator, LocatedSheet, kind_fields, staged_table
-from etl.readers import SPREADSHEET_SUFFIXES, RawSheet, ReadLimits, read_file
+from etl.readers import SPREADSHEET_SUFFIXES, RawSheet, ReadLimits, constant_text, read_file
 from govdash import __version__
 from govdash.audit import AuditLog, audit_path, os_user
 from govdash.config import Config
@@ -233,6 +233,7 @@ def _load_into_new_version(
             )
             say("更新派生字段（时效状态、重复诉求）…")
             finalize(con, config)
+            say("保存新版本 …")
             con.execute("CHECKPOINT")
         finally:
             con.close()
@@ -340,12 +341,14 @@ def _write_one(
             con.register(f"stage_{kind}", table)
             cleaner.clean(kind, f"stage_{kind}", present)
             con.unregister(f"stage_{kind}")
+            say(f"写入 {KIND_LABELS[kind]}（新增或更新）…")
             inserted, updated, unchanged = UPSERTS[kind](con, config, batch_id)
             report.rows_inserted += inserted
             report.rows_updated += updated
             report.rows_unchanged += unchanged
             if kind == REGISTER:
                 refresh_unit_levels(con)  # later kinds look units up in the new register
+        say("记录拒收行与批次 …")
         _record_rejections(con, report, display, batch_id, header_rows)
         _record_batch(con, report, display, batch_id, config, loaded_at)
         con.execute("COMMIT")
@@ -414,16 +417,8 @@ def _stage_file(
 
 def _with_sheet_columns(table: pa.Table, located: LocatedSheet) -> pa.Table:
     count = table.num_rows
-    sheet = pa.DictionaryArray.from_arrays(
-        pa.array([0] * count, pa.int32()) if count else pa.array([], pa.int32()),
-        pa.array([located.sheet.name]),
-    )
-    header = pa.DictionaryArray.from_arrays(
-        pa.array([0] * count, pa.int32()) if count else pa.array([], pa.int32()),
-        pa.array([located.first_header_text]),
-    )
-    return table.append_column("_sheet", sheet.cast(pa.string())).append_column(
-        "_header_first", header.cast(pa.string())
+    return table.append_column("_sheet", constant_text(located.sheet.name, count)).append_column(
+        "_header_first", constant_text(located.first_header_text, count)
     )
 
 
@@ -685,31 +680,32 @@ def _record_rejections(
     headers: list[tuple[str, str, str]],
 ) -> None:
     """Copy bad_rows into rejected_rows with the column named as the file names it."""
-    header_table = pa.table(
-        {
-            "sheet": [h[0] for h in headers],
-            "field": [h[1] for h in headers],
-            "header": [h[2] for h in headers],
-        }
-    )
     # A field the file has no column for is named by its canonical Chinese header.
     labels = {f.name: f.label for fields in FIELDS.values() for f in fields}
-    label_table = pa.table({"field": list(labels), "label": list(labels.values())})
-    con.register("header_names", header_table)
-    con.register("field_labels", label_table)
     con.execute(
         """INSERT INTO rejected_rows
+        WITH header_names AS (
+            SELECT DISTINCT unnest($sheets) AS sheet, unnest($fields) AS field,
+                unnest($headers) AS header
+        ), field_labels AS (
+            SELECT unnest($label_fields) AS field, unnest($labels) AS label
+        )
         SELECT $batch, $file, b._sheet, b._row,
             coalesce(h.header, l.label, regexp_replace(b.field, '^(item|indicator):', '')),
             gd_scrub(b.raw), b.reason, b.kind
         FROM bad_rows b
-        LEFT JOIN (SELECT DISTINCT sheet, field, header FROM header_names) h
-            ON h.sheet = b._sheet AND h.field = b.field
+        LEFT JOIN header_names h ON h.sheet = b._sheet AND h.field = b.field
         LEFT JOIN field_labels l ON l.field = b.field""",
-        {"batch": batch_id, "file": display},
+        {
+            "batch": batch_id,
+            "file": display,
+            "sheets": [h[0] for h in headers],
+            "fields": [h[1] for h in headers],
+            "headers": [h[2] for h in headers],
+            "label_fields": list(labels),
+            "labels": list(labels.values()),
+        },
     )
-    con.unregister("header_names")
-    con.unregister("field_labels")
     for reason, count in con.execute(
         "SELECT reason, count(*) FROM bad_rows GROUP BY reason ORDER BY count(*) DESC"
     ).fetchall():

@@ -20,7 +20,7 @@ from etl.fields import (
     header_keys,
     normalize_text,
 )
-from etl.readers import RawSheet
+from etl.readers import RawSheet, int_range
 from govdash.config import Config
 
 HEADER_SEARCH_ROWS = 30
@@ -210,8 +210,8 @@ def staged_table(located: LocatedSheet, sequence_start: int) -> pa.Table:
             data.column(f"c{j}") if j < data.num_columns else pa.nulls(count, pa.string())
         )
     start_row = sheet.first_row + located.data_start
-    columns["_row"] = pa.array(range(start_row, start_row + count), pa.int64())
-    columns["_seq"] = pa.array(range(sequence_start, sequence_start + count), pa.int64())
+    columns["_row"] = int_range(start_row, count)
+    columns["_seq"] = int_range(sequence_start, count)
     return pa.table(columns)
 
 

@@ -19,9 +19,10 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas costs half a second to import; the loader never needs it here
+    import pandas as pd
 
 AUDIT_ENV = "GOVDASH_AUDIT"
 ACTIONS = (
@@ -114,6 +115,8 @@ class AuditLog:
 
     def events(self, limit: int = 5000, action: str | None = None) -> pd.DataFrame:
         """The newest events first: event_id, at, actor, action, method, target, detail."""
+        import pandas as pd
+
         columns = ["event_id", "at", "actor", "action", "method", "target", "detail"]
         if not self.path.exists():
             return pd.DataFrame(columns=columns)

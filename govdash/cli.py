@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     load = commands.add_parser("load", help="加载工作簿或 CSV（文件或文件夹）/ load spreadsheets")
     load.add_argument("paths", nargs="+", type=Path, help="文件或文件夹 / files or folders")
+    load.add_argument(
+        "--timings",
+        action="store_true",
+        help="每条进度信息前标出已用秒数（分析耗时用）/ prefix progress with elapsed seconds",
+    )
     _actor(load)
     _common(load)
 
@@ -170,7 +175,14 @@ def _cmd_load(args: argparse.Namespace, db_path: Path, config: Config) -> int:
         for path in missing:
             print(f"✗ 找不到文件或文件夹：{path}", file=sys.stderr)
         return 1
-    report = load_paths(args.paths, db_path, config, progress=_progress, actor=args.actor)
+    progress = _progress
+    if args.timings:
+        started = time.perf_counter()
+
+        def progress(message: str) -> None:
+            _progress(f"[{time.perf_counter() - started:7.2f} s] {message}")
+
+    report = load_paths(args.paths, db_path, config, progress=progress, actor=args.actor)
     print(format_report(report))
     if not report.files:
         print("没有找到可加载的文件（.xlsx、.xls、.csv）。", file=sys.stderr)

@@ -141,7 +141,9 @@ def build_large_unpacked(path: Path) -> None:
 
 def build_png(path: Path) -> None:
     path.write_bytes(
-        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + random.Random(1).randbytes(2000) + b"IEND\xaeB`\x82"
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+        + random.Random(1).randbytes(2000)
+        + b"IEND\xaeB`\x82"
     )
 
 
@@ -177,11 +179,30 @@ def build_million_rows(path: Path) -> None:
         yield SHEET_START + _header_xml(["工单编号", "受理时间"]).encode()
         batch = []
         for r in range(2, EXCEL_MAX_ROWS + 1):
-            batch.append(f'<row r="{r}"><c r="A{r}"><v>{r}</v></c><c r="B{r}"><v>45356</v></c></row>')
+            batch.append(
+                f'<row r="{r}"><c r="A{r}"><v>{r}</v></c><c r="B{r}"><v>45356</v></c></row>'
+            )
             if len(batch) == 50_000:
                 yield "".join(batch).encode()
                 batch = []
         yield "".join(batch).encode() + SHEET_END
+
+    xlsx_from_xml(path, "工单", pieces())
+
+
+def build_understated_range(path: Path) -> None:
+    """150 tickets under a <dimension> that claims the used range is A1:B2."""
+    start = SHEET_START.replace(b"<sheetData>", b'<dimension ref="A1:B2"/><sheetData>')
+
+    def pieces() -> Iterator[bytes]:
+        yield start + _header_xml(["工单编号", "受理时间"]).encode()
+        yield (
+            "".join(
+                f'<row r="{r}"><c r="A{r}"><v>{r}</v></c><c r="B{r}"><v>45356</v></c></row>'
+                for r in range(2, 152)
+            ).encode()
+            + SHEET_END
+        )
 
     xlsx_from_xml(path, "工单", pieces())
 
@@ -193,7 +214,13 @@ def build_long_cells(path: Path) -> None:
     header = [*TICKET_HEADER, "问题描述"]
     write_xlsx(
         path,
-        {"工单": [header, [*ticket_row("LONG-1"), LONG_TEXT], [*ticket_row("LONG-2"), LONG_TEXT[:100]]]},
+        {
+            "工单": [
+                header,
+                [*ticket_row("LONG-1"), LONG_TEXT],
+                [*ticket_row("LONG-2"), LONG_TEXT[:100]],
+            ]
+        },
     )
 
 
@@ -232,7 +259,9 @@ def build_merged_data(path: Path) -> None:
 
 
 def build_wrong_kind(path: Path) -> None:
-    write_xlsx(path, {"名单": [["姓名", "年龄", "爱好"], ["张三", 30, "篮球"], ["李四", 41, "书法"]]})
+    write_xlsx(
+        path, {"名单": [["姓名", "年龄", "爱好"], ["张三", 30, "篮球"], ["李四", 41, "书法"]]}
+    )
 
 
 REGISTER_HEADER = ["社区", "小区名称", "小区类型", "户数", "物业企业"]
@@ -260,7 +289,9 @@ def build_mixed_encodings(path: Path) -> None:
         ",".join(str(v) for v in ticket_row(f"MIX-{i}", compound=name))
         for i, name in enumerate(MIXED_NAMES, start=1)
     ]
-    encoded = [line.encode("gbk") for line in lines[:3]] + [line.encode("utf-8") for line in lines[3:]]
+    encoded = [line.encode("gbk") for line in lines[:3]] + [
+        line.encode("utf-8") for line in lines[3:]
+    ]
     path.write_bytes(b"\r\n".join(encoded) + b"\r\n")
 
 
@@ -388,6 +419,10 @@ CASES = [
          build_million_rows, True,
          ("百万行.xlsx", "1,048,576 行", "1,000,000 行", "loader.max_rows_per_file", "拆分"),
          loader={"max_rows_per_file": 1_000_000}),
+    Case("understated-range", "声明的使用范围（A1:B2）少于实际行数（151 行，上限设为 100 行）",
+         "范围不实.xlsx", build_understated_range, True,
+         ("范围不实.xlsx", "151 行", "100 行", "loader.max_rows_per_file"),
+         loader={"max_rows_per_file": 100}),
     Case("csv-row-limit", "151 行的 CSV（上限设为 100 行）", "长表.csv", build_long_csv, True,
          ("长表.csv", "100 行", "loader.max_rows_per_file", "拆分"),
          loader={"max_rows_per_file": 100}),
@@ -473,9 +508,9 @@ def run_case(case: Case, baseline: Path, folder: Path) -> Outcome:
     report = load_paths([path], db, config)
 
     file = report.files[0]
-    unchanged = (
-        db.resolve() == version and digest(db.resolve()) == before_digest
-    ) and snapshot(db) == before_rows
+    unchanged = (db.resolve() == version and digest(db.resolve()) == before_digest) and snapshot(
+        db
+    ) == before_rows
     raw_kept = file.sha256 != "" and any((data / "raw").glob(f"{file.sha256}*"))
     rejections = []
     if file.batch_id is not None:
@@ -510,7 +545,9 @@ def table(outcomes: list[Outcome]) -> str:
     ]
     for outcome in outcomes:
         file = outcome.file
-        counts = "—" if file.error else f"{file.rows_loaded}/{file.rows_rejected}/{file.rows_skipped}"
+        counts = (
+            "—" if file.error else f"{file.rows_loaded}/{file.rows_rejected}/{file.rows_skipped}"
+        )
         message = outcome.message.replace("|", "\\|").replace("\n", " ")
         unchanged = "yes" if outcome.unchanged else "no (file loaded)"
         lines.append(f"| {outcome.case.title} | {message} | {unchanged} | {counts} |")
