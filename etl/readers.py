@@ -465,16 +465,12 @@ def _xls_layout(path: Path, index: int) -> SheetLayout:
 _SAMPLE_BYTES = 1 << 20
 
 
-def _is_utf8(path: Path) -> bool:
-    """The whole file is valid UTF-8 (a sample is not enough: exports get appended to)."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+def _sample_is_utf8(sample: bytes) -> bool:
+    """The first megabyte is UTF-8 (it may end inside a character)."""
     try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(1 << 24):
-                decoder.decode(chunk)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
+        sample.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return error.start >= len(sample) - 3 and error.reason == "unexpected end of data"
     return True
 
 
@@ -497,16 +493,25 @@ def _decode_line(line: bytes) -> str | None:
         return None
 
 
+class _NotUtf8(Exception):
+    """DuckDB met a byte sequence that is not UTF-8."""
+
+
 def read_csv(path: Path, max_rows: int, sheet_name: str = "") -> RawSheet:
+    """A CSV as text columns c0, c1, … with one row per line as Excel numbers them.
+
+    UTF-8 (with or without BOM) is read by DuckDB, which checks every byte; a file that is
+    not UTF-8 throughout is decoded line by line (UTF-8 where valid, else GB18030) first.
+    """
     name = path.name
     with path.open("rb") as handle:
         sample = handle.read(_SAMPLE_BYTES)
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
         text_sample = sample.decode("utf-16", errors="ignore")
-    elif _is_utf8(path):
-        encoding = "utf-8-sig" if sample.startswith(codecs.BOM_UTF8) else "utf-8"
-        text_sample = sample.decode(encoding, errors="ignore")  # the sample may cut a character
+    elif _sample_is_utf8(sample):
+        encoding = "utf-8"
+        text_sample = sample.decode("utf-8-sig", errors="ignore")
     else:
         encoding = "gb18030"  # line by line: UTF-8 where valid, else GB18030
         text_sample = "\n".join(
@@ -518,27 +523,24 @@ def read_csv(path: Path, max_rows: int, sheet_name: str = "") -> RawSheet:
     )
     if width == 0:
         raise LoadError(name, "文件中没有任何数据。")
-    source = path
-    temporary: Path | None = None
-    if encoding == "utf-16":
-        temporary = _transcode(path, encoding)
-        source = temporary
-    elif encoding == "gb18030":
-        temporary = _transcode_lines(path, name)
-        source = temporary
+    temporaries: list[Path] = []
     try:
-        if _has_empty_lines(source):  # DuckDB's reader drops them, which shifts row numbers
-            table = _python_csv(source, delimiter, max_rows)
-        else:
-            table = _duckdb_csv(source, delimiter, width, max_rows)
-    except duckdb.Error:
-        table = _python_csv(source, delimiter, max_rows)
+        if encoding == "utf-16":
+            temporaries.append(_transcode(path, encoding))
+        elif encoding == "gb18030":
+            temporaries.append(_transcode_lines(path, name))
+        source = temporaries[-1] if temporaries else path
+        try:
+            table = _read_csv_text(source, delimiter, width, max_rows)
+        except _NotUtf8:  # UTF-8 at the start, something else further down
+            temporaries.append(_transcode_lines(path, name))
+            table = _read_csv_text(temporaries[-1], delimiter, width, max_rows)
     except UnicodeDecodeError as error:
         raise LoadError(
             name, f"文件中有无法按 {encoding} 解码的字符（{error}）；请另存为“CSV UTF-8”。"
         ) from error
     finally:
-        if temporary is not None:
+        for temporary in temporaries:
             temporary.unlink(missing_ok=True)
     if table.num_rows > max_rows:
         raise LoadError(
@@ -548,6 +550,34 @@ def read_csv(path: Path, max_rows: int, sheet_name: str = "") -> RawSheet:
             ),
         )
     return RawSheet(sheet_name or path.stem, table, 1, [])
+
+
+def _read_csv_text(path: Path, delimiter: str, width: int, max_rows: int) -> pa.Table:
+    """A UTF-8 CSV through DuckDB where its rows line up with the file's lines, else Python.
+
+    DuckDB drops empty lines, which would shift every row number after them. When it returns
+    as many records as the file has lines, nothing was dropped (and no quoted cell spans
+    lines); otherwise the file is checked for empty lines and, if it has any, read by
+    Python's csv module, which keeps them.
+    """
+    lines = _count_lines(path)
+    try:
+        table = _duckdb_csv(path, delimiter, width, max_rows if lines > max_rows else None)
+    except duckdb.Error as error:
+        if "unicode" in str(error).lower():
+            raise _NotUtf8 from error
+        return _python_csv(path, delimiter, max_rows)
+    if table.num_rows not in (lines, lines + 1) and _has_empty_lines(path):
+        return _python_csv(path, delimiter, max_rows)
+    return table
+
+
+def _count_lines(path: Path) -> int:
+    count = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 24):
+            count += chunk.count(b"\n")
+    return count
 
 
 def _has_empty_lines(path: Path) -> bool:
@@ -583,6 +613,36 @@ def _transcode(path: Path, encoding: str) -> Path:
     return Path(name)
 
 
+def _is_utf8_line(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _decode_block(block: bytes) -> list[str | None]:
+    """The lines of `block`, each decoded as _decode_line decodes it, a block at a time.
+
+    A newline byte is never part of a multi-byte character in UTF-8 or GB18030, so the
+    GB18030 reading of the block splits into the same lines as the bytes; a line that is
+    valid UTF-8 takes its UTF-8 reading instead.
+    """
+    try:
+        return list(block.decode("utf-8").split("\n"))
+    except UnicodeDecodeError:
+        pass
+    try:
+        as_gb = block.decode("gb18030").split("\n")
+    except UnicodeDecodeError:  # some line is neither: find which, line by line
+        return [_decode_line(line) for line in block.split(b"\n")]
+    lines = block.split(b"\n")
+    return [
+        gb if line.isascii() or not _is_utf8_line(line) else line.decode("utf-8")
+        for line, gb in zip(lines, as_gb, strict=True)
+    ]
+
+
 def _transcode_lines(path: Path, name: str) -> Path:
     """A UTF-8 copy, each line decoded by _decode_line; refuses lines neither encoding reads."""
     handle, temporary = tempfile.mkstemp(suffix=".csv", prefix="govdash-")
@@ -593,21 +653,23 @@ def _transcode_lines(path: Path, name: str) -> Path:
         first = True
         while True:
             chunk = source.read(1 << 22)
-            lines = (rest + chunk).split(b"\n")
-            rest = lines.pop() if chunk else b""
-            if first and lines:
-                lines[0] = lines[0].removeprefix(codecs.BOM_UTF8)
+            data = rest + chunk
+            if first:
+                data = data.removeprefix(codecs.BOM_UTF8)
                 first = False
-            decoded = []
-            for line in lines:
-                number += 1
-                text = _decode_line(line)
-                if text is None:
-                    undecodable.append(number)
-                    text = ""
-                decoded.append(text)
-            if decoded:
-                out.write(("\n".join(decoded) + ("\n" if chunk else "")).encode("utf-8"))
+            cut = data.rfind(b"\n") if chunk else len(data)
+            if cut < 0:  # no line ends in this chunk yet
+                rest = data
+                continue
+            block, rest = data[:cut], data[cut + 1 :]
+            if block or chunk:
+                decoded = _decode_block(block)
+                for index, text in enumerate(decoded):
+                    if text is None:
+                        undecodable.append(number + index + 1)
+                number += len(decoded)
+                body = "\n".join(text or "" for text in decoded)
+                out.write((body + ("\n" if chunk else "")).encode("utf-8"))
             if not chunk:
                 break
     if undecodable:
@@ -622,7 +684,8 @@ def _transcode_lines(path: Path, name: str) -> Path:
     return Path(temporary)
 
 
-def _duckdb_csv(path: Path, delimiter: str, width: int, max_rows: int) -> pa.Table:
+def _duckdb_csv(path: Path, delimiter: str, width: int, max_rows: int | None) -> pa.Table:
+    """All records, or the first max_rows + 1 (a LIMIT makes DuckDB read on one thread)."""
     columns = {f"c{i}": "VARCHAR" for i in range(width)}
     con = duckdb.connect()
     try:
@@ -638,7 +701,9 @@ def _duckdb_csv(path: Path, delimiter: str, width: int, max_rows: int) -> pa.Tab
             encoding="utf-8",
             strict_mode=False,
         )
-        return relation.limit(max_rows + 1).to_arrow_table()
+        if max_rows is not None:
+            relation = relation.limit(max_rows + 1)
+        return relation.to_arrow_table()
     finally:
         con.close()
 

@@ -637,6 +637,36 @@ def test_a_gbk_csv_larger_than_the_sniffing_sample(tmp_path, load):
     assert rows(db, "SELECT compound, count(*) FROM tickets GROUP BY 1") == [("锦绣花园", 11_000)]
 
 
+def test_a_utf8_export_with_gbk_rows_appended_after_the_sample(tmp_path, load):
+    # Over a megabyte of UTF-8 rows, so the sniffed sample is clean UTF-8, then rows another
+    # office appended from Excel's plain "CSV" (GBK) and an empty line between the two.
+    from etl.readers import _SAMPLE_BYTES
+
+    header = [*TICKET_HEADER, "问题描述"]
+    first = [[*ticket_row(f"U{i:06d}"), "楼道灯不亮请尽快维修"] for i in range(9_000)]
+    later = [[*ticket_row(f"G{i:03d}", compound="幸福家园"), "电梯停运"] for i in range(3)]
+    utf8 = write_csv(tmp_path / "u.csv", [header, *first], "utf-8-sig").read_bytes()
+    gbk = write_csv(tmp_path / "g.csv", later, "gbk").read_bytes()
+    assert len(utf8) > _SAMPLE_BYTES
+    path = tmp_path / "in" / "合并导出.csv"
+    path.parent.mkdir()
+    path.write_bytes(utf8 + b"\r\n" + gbk)
+
+    report, db = load(path)
+
+    assert only_file(report).rows_loaded == 9_003
+    assert rows(db, "SELECT compound, count(*) FROM tickets GROUP BY 1 ORDER BY 1") == [
+        ("幸福家园", 3),
+        ("锦绣花园", 9_000),
+    ]
+    # Row numbers as Excel shows them: header 1, data 2…9001, the empty line 9002.
+    assert rows(
+        db,
+        "SELECT ticket_id, source_row FROM tickets "
+        "WHERE ticket_id IN ('U000000', 'U008999', 'G000', 'G002') ORDER BY source_row",
+    ) == [("U000000", 2), ("U008999", 9_001), ("G000", 9_003), ("G002", 9_005)]
+
+
 def test_utf16_tab_separated_text_export(tmp_path, load):
     # Excel's "Unicode text" export: UTF-16 with BOM, tab-separated, saved as .txt.
     path = write_csv(
