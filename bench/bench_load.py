@@ -203,6 +203,40 @@ con.close()
 print(json.dumps({"rows_in_table": n}))
 """
 
+# The floor: the fastest reader on this machine (STACK.md) straight into a DuckDB table, with no
+# header search, cleaning, personal-data scrubbing, upsert or derived fields. No loader can beat
+# it; govdash÷floor says how much of the reader's speed the full load keeps.
+FLOOR_CODE = r"""
+import codecs, json, sys, tempfile
+import duckdb
+kind, path, db, encoding = sys.argv[1:5]
+con = duckdb.connect(db)
+if kind.startswith("xlsx"):
+    import fastexcel
+    import pyarrow as pa
+    reader = fastexcel.read_excel(path)
+    sheets = [pa.Table.from_batches([reader.load_sheet(name, header_row=None,
+                                                      dtypes="string").to_arrow()])
+              for name in reader.sheet_names]
+    arrow = pa.concat_tables(
+        [t.rename_columns([f"c{i}" for i in range(t.num_columns)]) for t in sheets],
+        promote_options="default")
+    con.execute("CREATE TABLE t AS SELECT * FROM arrow")
+else:
+    source = path
+    if encoding.lower() not in ("utf-8", "utf-8-sig"):
+        source = tempfile.mkstemp(suffix=".csv")[1]
+        with open(path, "rb") as raw, open(source, "wb") as out:
+            decoder = codecs.getincrementaldecoder(encoding)()
+            while chunk := raw.read(1 << 22):
+                out.write(decoder.decode(chunk).encode("utf-8"))
+    con.execute("CREATE TABLE t AS SELECT * FROM read_csv($p, header=false, delim=',', all_varchar=true, "
+                "null_padding=true, strict_mode=false)", {"p": source})
+n = con.execute("SELECT count(*) FROM t").fetchone()[0]
+con.close()
+print(json.dumps({"rows_in_table": n}))
+"""
+
 
 # --------------------------------------------------------------------------------------------
 # Data generation
@@ -822,7 +856,7 @@ class Result:
 
     input: str
     rows: int
-    tool: str  # "govdash" or "baseline"
+    tool: str  # "govdash", "baseline" or "floor"
     status: str  # "ok", "failed", "skipped", "extrapolated"
     seconds: float | None = None
     rows_per_s: float | None = None
@@ -854,7 +888,7 @@ def run_tool(
             cmd = [
                 sys.executable,
                 "-c",
-                BASELINE_CODE,
+                BASELINE_CODE if tool == "baseline" else FLOOR_CODE,
                 kind,
                 str(src),
                 str(db),
@@ -920,11 +954,13 @@ def _fmt(v: float | None, spec: str, width: int) -> str:
     return "-".rjust(width) if v is None else format(v, f">{width}{spec}")
 
 
-def speedup(results: list[Result], g: Result) -> tuple[float | None, str]:
-    """govdash rows/s ÷ baseline rows/s for the same input and size (and baseline status)."""
+def speedup(
+    results: list[Result], g: Result, against: str = "baseline"
+) -> tuple[float | None, str]:
+    """govdash rows/s ÷ baseline (or floor) rows/s for the same input and size, and its status."""
     for b in results:
         if (
-            b.tool == "baseline"
+            b.tool == against
             and b.input == g.input
             and b.rows == g.rows
             and b.rows_per_s
@@ -997,22 +1033,24 @@ def print_report(results: list[Result], goals: list[dict[str, Any]], startup: fl
     print("peak: max over repeats of the process tree's RSS)\n")
     head = (
         f"{'input':13} {'rows':>10} {'tool':9} {'seconds':>9} {'rows/s':>11} "
-        f"{'peak MB':>8} {'govdash÷baseline':>17}  note"
+        f"{'peak MB':>8} {'govdash÷baseline':>17} {'govdash÷floor':>14}  note"
     )
     print(head)
     print("-" * len(head))
     for r in results:
-        ratio = ""
+        ratio = floor = ""
         if r.tool == "govdash":
             x, bstatus = speedup(results, r)
             ratio = "-" if x is None else f"{x:.1f}×" + (" (extrap.)" if bstatus != "ok" else "")
+            f, _ = speedup(results, r, "floor")
+            floor = "-" if f is None else f"{f:.2f}×"
         notes = [r.status.upper()] if r.status != "ok" else []
         notes += [r.note] if r.note else []
         if r.tool == "govdash" and r.verified is False:
             notes.append("ROW COUNT MISMATCH in tickets")
         print(
             f"{r.input:13} {r.rows:>10,} {r.tool:9} {_fmt(r.seconds, '.2f', 9)} "
-            f"{_fmt(r.rows_per_s, ',.0f', 11)} {_fmt(r.peak_mb, '.0f', 8)} {ratio:>17}  "
+            f"{_fmt(r.rows_per_s, ',.0f', 11)} {_fmt(r.peak_mb, '.0f', 8)} {ratio:>17} {floor:>14}  "
             + ": ".join(notes)
         )
     if startup is not None:
@@ -1121,7 +1159,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="which inputs to benchmark (default: all)",
     )
     p.add_argument("--no-govdash", action="store_true", help="only generate + run the baseline")
-    p.add_argument("--no-baseline", action="store_true", help="only run govdash")
+    p.add_argument("--no-baseline", action="store_true", help="do not run the baseline")
+    p.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="do not run the floor (the fastest reader alone, no cleaning)",
+    )
     p.add_argument("--generate-only", action="store_true", help="only generate the inputs")
     p.add_argument(
         "--loader-arg",
@@ -1182,6 +1225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             src = input_path(workdir, n, kind)
             if not args.no_govdash:
                 results.append(run_tool("govdash", kind, n, src, workdir, repeat, args))
+            if not args.no_floor:
+                results.append(run_tool("floor", kind, n, src, workdir, repeat, args))
             if args.no_baseline:
                 continue
             if n <= args.skip_baseline_above:
