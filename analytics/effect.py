@@ -34,6 +34,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from analytics.filters import Filters, run_query
+from analytics.i18n import t
 from analytics.surveys import wave_keys_in_period
 from analytics.tickets import (
     TICKET_AGGREGATES,
@@ -47,6 +48,8 @@ Z_95 = 1.959963984540054
 REFERENCE_BIN = -1
 SURVEY_BIN_MONTHS = 6  # surveys come in half-year waves: the event study bins by half-year
 UNKNOWN_STRATUM = "（未填写）"
+UNKNOWN_SIZE = "户数未知"
+ALL_STRATA = "全部"
 
 # Page value → (flag column, date column) of `compounds`. Identifiers in SQL come only from here.
 TREATMENTS: dict[str, tuple[str, str]] = {
@@ -119,7 +122,7 @@ def size_band_labels(bands: Sequence[int]) -> list[str]:
     """Labels of the household bands cut at `bands`: (100, 300) → <100, 100–299, ≥300."""
     edges = list(bands)
     if not edges:
-        return ["全部"]
+        return [ALL_STRATA]
     labels = [f"<{edges[0]}"]
     labels += [f"{low}–{high - 1}" for low, high in pairwise(edges)]
     return [*labels, f"≥{edges[-1]}"]
@@ -131,7 +134,25 @@ def size_band(households: pd.Series, bands: Sequence[int]) -> pd.Series:
     values = pd.to_numeric(households, errors="coerce").astype(float)
     index = np.searchsorted(np.asarray(bands, dtype=float), values.to_numpy(), side="right")
     banded = pd.Series([labels[i] for i in index], index=households.index, dtype=object)
-    return banded.where(values.notna(), "户数未知")
+    return banded.where(values.notna(), UNKNOWN_SIZE)
+
+
+def localise_strata(strata: pd.DataFrame, language: str) -> pd.DataFrame:
+    """Stratum labels with the page's words for a blank type, an unknown size and "all"; the
+    compound types themselves are the register's own values and stay as written."""
+    if strata.empty:
+        return strata
+    words = {
+        UNKNOWN_STRATUM: t("effect.stratum.unknown", language),
+        UNKNOWN_SIZE: t("effect.stratum.unknown_size", language),
+        ALL_STRATA: t("effect.stratum.all", language),
+    }
+    labelled = strata.copy()
+    labelled["stratum"] = [
+        " · ".join(words.get(part, part) for part in str(label).split(" · "))
+        for label in labelled["stratum"]
+    ]
+    return labelled
 
 
 STRATUM_COLUMNS = [
@@ -166,7 +187,7 @@ def stratified_difference(
     if frame.empty:
         return _no_estimate(), pd.DataFrame(columns=STRATUM_COLUMNS)
     key = frame[list(strata)].astype(object).where(frame[list(strata)].notna(), UNKNOWN_STRATUM)
-    frame["stratum"] = key.astype(str).agg(" · ".join, axis=1) if strata else "全部"
+    frame["stratum"] = key.astype(str).agg(" · ".join, axis=1) if strata else ALL_STRATA
     frame["side"] = np.where(frame[treated].astype(bool), "treated", "control")
     stats = frame.groupby(["stratum", "side"])[value].agg(["count", "mean", "var"]).unstack("side")
     table = pd.DataFrame(index=stats.index)

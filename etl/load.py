@@ -800,23 +800,20 @@ def finalize(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """Derived state that depends on the whole warehouse: places, as-of time, SLA status, repeats."""
     con.execute("BEGIN TRANSACTION")
     for table in ("tickets", "survey_responses"):
+        # Places a row left blank, from the register where the compound name is unambiguous;
+        # only rows the register can fill are written.
+        places = ["community", "street", "district"]
+        if table == "tickets":
+            places.append("property_company")
         con.execute(
             f"""UPDATE {table} AS t SET
-                community = coalesce(t.community, r.community),
-                street = coalesce(t.street, r.street),
-                district = coalesce(t.district, r.district)
-                {
-                ", property_company = coalesce(t.property_company, r.property_company)"
-                if table == "tickets"
-                else ""
-            }
+                {", ".join(f"{c} = coalesce(t.{c}, r.{c})" for c in places)}
             FROM (SELECT compound, any_value(community) AS community, any_value(street) AS street,
                          any_value(district) AS district,
                          any_value(property_company) AS property_company
                   FROM compounds GROUP BY compound HAVING count(*) = 1) AS r
             WHERE t.compound = r.compound
-              AND (t.community IS NULL OR t.street IS NULL OR t.district IS NULL
-                   {"OR t.property_company IS NULL" if table == "tickets" else ""})"""
+              AND ({" OR ".join(f"(t.{c} IS NULL AND r.{c} IS NOT NULL)" for c in places)})"""
         )
     con.execute(
         """INSERT OR REPLACE INTO warehouse_info
@@ -831,23 +828,27 @@ def finalize(con: duckdb.DuckDBPyConnection, config: Config) -> None:
         {"fingerprint": config.fingerprint},
     )
     # On-time status per DOMAIN.md §4: open tickets past their limit at the as-of time are late.
+    # Only rows whose status changes are written: a monthly load into a large warehouse then
+    # rewrites its own rows and the open tickets the new as-of time makes late, not every row.
+    response = """CASE
+        WHEN NOT has_response_column THEN NULL
+        WHEN first_response_at IS NOT NULL THEN
+            CASE WHEN response_minutes <= response_limit_minutes THEN 'on_time' ELSE 'late' END
+        WHEN accepted_at + to_seconds(CAST(response_limit_minutes * 60 AS BIGINT)) < a.as_of
+            THEN 'late'
+        ELSE 'not_yet_due' END"""
+    resolution = """CASE
+        WHEN closed_at IS NOT NULL THEN
+            CASE WHEN resolution_hours <= resolution_limit_hours THEN 'on_time' ELSE 'late' END
+        WHEN NOT is_open THEN NULL
+        WHEN accepted_at + to_seconds(CAST(resolution_limit_hours * 3600 AS BIGINT))
+            < a.as_of THEN 'late'
+        ELSE 'not_yet_due' END"""
     con.execute(
-        """UPDATE tickets SET
-            response_status = CASE
-                WHEN NOT has_response_column THEN NULL
-                WHEN first_response_at IS NOT NULL THEN
-                    CASE WHEN response_minutes <= response_limit_minutes THEN 'on_time' ELSE 'late' END
-                WHEN accepted_at + to_seconds(CAST(response_limit_minutes * 60 AS BIGINT)) < a.as_of
-                    THEN 'late'
-                ELSE 'not_yet_due' END,
-            resolution_status = CASE
-                WHEN closed_at IS NOT NULL THEN
-                    CASE WHEN resolution_hours <= resolution_limit_hours THEN 'on_time' ELSE 'late' END
-                WHEN NOT is_open THEN NULL
-                WHEN accepted_at + to_seconds(CAST(resolution_limit_hours * 3600 AS BIGINT))
-                    < a.as_of THEN 'late'
-                ELSE 'not_yet_due' END
-        FROM (SELECT CAST(value AS TIMESTAMP) AS as_of FROM warehouse_info WHERE key = 'as_of') a"""
+        f"""UPDATE tickets SET response_status = {response}, resolution_status = {resolution}
+        FROM (SELECT CAST(value AS TIMESTAMP) AS as_of FROM warehouse_info WHERE key = 'as_of') a
+        WHERE response_status IS DISTINCT FROM {response}
+           OR resolution_status IS DISTINCT FROM {resolution}"""
     )
     con.execute(
         f"""UPDATE tickets SET is_repeat = r.is_repeat
@@ -857,9 +858,12 @@ def finalize(con: duckdb.DuckDBPyConnection, config: Config) -> None:
                 <= INTERVAL {int(config.repeat_window_days)} DAY, false) AS is_repeat
             FROM tickets WHERE caller_hash IS NOT NULL
         ) r
-        WHERE tickets.ticket_id = r.ticket_id"""
+        WHERE tickets.ticket_id = r.ticket_id AND tickets.is_repeat IS DISTINCT FROM r.is_repeat"""
     )
-    con.execute("UPDATE tickets SET is_repeat = false WHERE caller_hash IS NULL")
+    con.execute(
+        "UPDATE tickets SET is_repeat = false WHERE caller_hash IS NULL "
+        "AND is_repeat IS DISTINCT FROM false"
+    )
     con.execute("COMMIT")
 
 

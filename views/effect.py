@@ -15,6 +15,7 @@ from analytics.effect import (
     TREATMENTS,
     EffectReport,
     effect_report,
+    localise_strata,
 )
 from analytics.i18n import t
 from etl.fields import FIELDS, KIND_LABELS, REGISTER
@@ -243,7 +244,7 @@ else:
         control=int(row["n_control"]),
     )
     st.markdown(f"**{sentence}** {significance(row)}")
-    strata = report.strata.get(metric, pd.DataFrame())
+    strata = localise_strata(report.strata.get(metric, pd.DataFrame()), language)
     used = strata[strata["is_used"]] if not strata.empty else strata
     figure = difference_dots(
         used,

@@ -22,6 +22,7 @@ from analytics.effect import (
     cross_section_groups,
     difference_in_differences,
     event_study,
+    localise_strata,
     panel_onsets,
     register_coverage,
     size_band,
@@ -36,7 +37,9 @@ MONTHS = 36
 WINDOW = 12
 
 
-def synthetic_panel(effect: float, seed: int = 7, treated: int = 40, never: int = 40) -> pd.DataFrame:
+def synthetic_panel(
+    effect: float, seed: int = 7, treated: int = 40, never: int = 40
+) -> pd.DataFrame:
     """Compound × month: compound level + month shock + noise, plus `effect` in a signed
     compound's months after its signing month (signings spread over months 6–30)."""
     rng = np.random.default_rng(seed)
@@ -68,8 +71,10 @@ def did_sample(panel: pd.DataFrame) -> pd.DataFrame:
     keep_signed = signed & (relative.abs() <= WINDOW) & (relative != 0)
     treated_rows = panel[keep_signed]
     both = treated_rows.groupby("unit")["period"].transform(
-        lambda p: ((p - treated_rows.loc[p.index, "onset"]) < 0).any()
-        and ((p - treated_rows.loc[p.index, "onset"]) > 0).any()
+        lambda p: (
+            ((p - treated_rows.loc[p.index, "onset"]) < 0).any()
+            and ((p - treated_rows.loc[p.index, "onset"]) > 0).any()
+        )
     )
     treated_rows = treated_rows[both.astype(bool)]
     control = panel[~signed & panel["period"].isin(set(treated_rows["period"]))]
@@ -230,8 +235,9 @@ def test_the_stratified_difference_ignores_row_order() -> None:
 
 def test_no_usable_stratum_gives_no_estimate() -> None:
     units = tiny_units()
-    estimate, _ = stratified_difference(units[units["compound_type"] == "C"], "value",
-                                        strata=["compound_type"])
+    estimate, _ = stratified_difference(
+        units[units["compound_type"] == "C"], "value", strata=["compound_type"]
+    )
     assert not estimate.is_estimated
 
 
@@ -239,8 +245,32 @@ def test_size_bands() -> None:
     assert size_band_labels([100, 300, 1000]) == ["<100", "100–299", "300–999", "≥1000"]
     households = pd.Series([30, 100, 299, 300, 1500, None])
     assert size_band(households, [100, 300, 1000]).tolist() == [
-        "<100", "100–299", "100–299", "300–999", "≥1000", "户数未知",
+        "<100",
+        "100–299",
+        "100–299",
+        "300–999",
+        "≥1000",
+        "户数未知",
     ]
+
+
+def test_stratum_labels_in_english_keep_the_register_types() -> None:
+    units = pd.DataFrame(
+        {
+            "compound_type": ["商品房", "商品房", "商品房", "商品房", None, None, None, None],
+            "households": [50, 60, 70, 80, None, None, None, None],
+            "is_treated": [True, True, False, False] * 2,
+            "value": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+        }
+    )
+    units["size_band"] = size_band(units["households"], [100])
+    _, strata = stratified_difference(units, "value")
+    assert sorted(localise_strata(strata, "en")["stratum"]) == [
+        "(blank) · households unknown",
+        "商品房 · <100",
+    ]
+    assert sorted(localise_strata(strata, "zh")["stratum"]) == sorted(strata["stratum"])
+    assert sorted(strata["stratum"]) == sorted(["（未填写） · 户数未知", "商品房 · <100"])
 
 
 def test_each_compound_has_a_side_in_the_period() -> None:
@@ -305,7 +335,10 @@ def test_register_dates_under_an_alias_and_compound_months_from_the_loader(
         assert register_coverage(con, "agreement") == (4, 3, 1)
         groups = cross_section_groups(loaded, year)
         assert groups.to_dict() == {
-            "甲小区": "during", "乙小区": "treated", "丙小区": "control", "丁小区": "unknown",
+            "甲小区": "during",
+            "乙小区": "treated",
+            "丙小区": "control",
+            "丁小区": "unknown",
         }
         assert cross_section_groups(loaded, Filters.for_year(2025))["甲小区"] == "treated"
         monthly = compound_ticket_figures(con, year, config, by_month=True)
@@ -318,7 +351,10 @@ def test_register_dates_under_an_alias_and_compound_months_from_the_loader(
         for month in (5, 7):
             chosen = [v for i, v in enumerate(values) if (5 if i % 2 == 0 else 7) == month]
             if chosen:
-                expected[(f"{community}/{compound}", month)] = (len(chosen), float(np.median(chosen)))
+                expected[(f"{community}/{compound}", month)] = (
+                    len(chosen),
+                    float(np.median(chosen)),
+                )
     got = {
         (row.unit, row.month.month): (row.tickets, row.response_median_minutes)
         for row in monthly.itertuples()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 
-from etl.load import format_report
+from etl.load import format_report, load_paths
 from tests.conftest import (
     TABLES,
+    TICKET_HEADER,
     only_file,
     rows,
     snapshot,
@@ -202,3 +203,62 @@ def test_a_re_exported_survey_replaces_its_answers(tmp_path, load):
         ("WJ1", 1),
         ("WJ2", 1),
     ]
+
+
+PHONE_HEADER = [*TICKET_HEADER, "联系电话"]
+DERIVED = (
+    "SELECT ticket_id, response_status, resolution_status, is_repeat, community "
+    "FROM tickets ORDER BY 1"
+)
+
+
+LATER = ("2024-03-20 10:00", "2024-03-20 10:05", "2024-03-20 12:00")  # accepted, responded, closed
+
+
+def _calls(*rows_with_phone):
+    return ticket_sheet(*rows_with_phone, header=PHONE_HEADER)
+
+
+def test_a_later_load_updates_the_derived_state_of_earlier_tickets(tmp_path, load, config):
+    # March: GD001 open and unanswered ten minutes after it came in (as-of 09:10).
+    march = write_xlsx(
+        tmp_path / "in" / "3月.xlsx",
+        {
+            "工单": _calls(
+                [*ticket_row("GD001", responded=None, closed=None), "13812345678"],
+                [*ticket_row("GD002", accepted="2024-03-05 09:05", closed=None), "13900001111"],
+            )
+        },
+    )
+    _, db = load(march)
+    assert rows(db, DERIVED) == [
+        ("GD001", "not_yet_due", "not_yet_due", False, None),
+        ("GD002", "on_time", "not_yet_due", False, None),
+    ]
+    # April: the same caller again about the same thing (a repeat), the as-of time moves past
+    # GD001's and GD002's limits, and the register names the compound's community.
+    april = write_xlsx(
+        tmp_path / "in" / "4月.xlsx",
+        {"工单": _calls([*ticket_row("GD003", *LATER), "138 1234 5678"])},
+    )
+    register = write_xlsx(
+        tmp_path / "in" / "台账.xlsx",
+        {"台账": [["社区", "小区", "户数"], ["锦绣社区", "锦绣花园", 800]]},
+    )
+    load(april, register)
+    expected = [
+        ("GD001", "late", "late", False, "锦绣社区"),
+        ("GD002", "on_time", "late", False, "锦绣社区"),
+        ("GD003", "on_time", "on_time", True, "锦绣社区"),
+    ]
+    assert rows(db, DERIVED) == expected
+    # The same three files loaded at once into a new warehouse give the same state.
+    load_paths([march, april, register], tmp_path / "together" / "w.duckdb", config)
+    assert rows(tmp_path / "together" / "w.duckdb", DERIVED) == expected
+    # A re-export of GD003 with another caller's number: no longer a repeat.
+    again = write_xlsx(
+        tmp_path / "in" / "4月_更正.xlsx",
+        {"工单": _calls([*ticket_row("GD003", *LATER), "13700002222"])},
+    )
+    load(again)
+    assert rows(db, DERIVED)[2] == ("GD003", "on_time", "on_time", False, "锦绣社区")
