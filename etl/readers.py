@@ -7,6 +7,7 @@ import csv
 import io
 import queue
 import re
+import struct
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -445,7 +446,8 @@ def _sheet_parts(archive: zipfile.ZipFile) -> list[str]:
 
 
 def _xls_layout(path: Path, index: int) -> SheetLayout:
-    """Legacy .xls: python-calamine knows the range start and the merged cells."""
+    """Legacy .xls: python-calamine knows the range start and the merged cells; the error cells
+    (read as empty by calamine) come from the BIFF records."""
     try:
         from python_calamine import CalamineWorkbook
 
@@ -455,9 +457,74 @@ def _xls_layout(path: Path, index: int) -> SheetLayout:
             (r0 - start_row, c0 - start_col, r1 - start_row, c1 - start_col)
             for (r0, c0), (r1, c1) in (sheet.merged_cell_ranges or [])
         ]
-        return SheetLayout(start_row + 1, merged)
     except Exception:
         return SheetLayout()
+    errors = [
+        (row - start_row, col - start_col, code)
+        for row, col, code in _xls_error_cells(path).get(index, [])
+    ]
+    return SheetLayout(start_row + 1, merged, errors)
+
+
+# BIFF error codes (MS-XLS 2.5.10 BErr) and the records that can hold an error value.
+_BIFF_ERRORS = {
+    0x00: "#NULL!", 0x07: "#DIV/0!", 0x0F: "#VALUE!", 0x17: "#REF!", 0x1D: "#NAME?",
+    0x24: "#NUM!", 0x2A: "#N/A", 0x2B: "#GETTING_DATA",
+}  # fmt: skip
+_BOUNDSHEET, _BOF, _EOF, _FORMULA, _BOOLERR = 0x0085, 0x0809, 0x000A, 0x0006, 0x0205
+
+
+def _xls_error_cells(path: Path) -> dict[int, list[tuple[int, int, str]]]:
+    """Per sheet index, the cells holding an error value: (row, column, code), 0-based."""
+    try:
+        import olefile
+
+        with olefile.OleFileIO(str(path)) as ole:
+            name = "Workbook" if ole.exists("Workbook") else "Book"
+            stream = ole.openstream(name).read()
+    except Exception:
+        return {}
+    return biff_error_cells(stream)
+
+
+def biff_error_cells(stream: bytes) -> dict[int, list[tuple[int, int, str]]]:
+    """Error cells of a BIFF5/8 workbook stream: BOOLERR records with the error flag, and
+    FORMULA records whose cached result is an error."""
+    starts: list[int] = []
+    position = 0
+    while position + 4 <= len(stream):  # the globals substream lists where each sheet starts
+        kind, size = struct.unpack_from("<HH", stream, position)
+        if kind == _BOUNDSHEET and size >= 4:
+            starts.append(struct.unpack_from("<I", stream, position + 4)[0])
+        position += 4 + size
+        if kind == _EOF:
+            break
+    found: dict[int, list[tuple[int, int, str]]] = {}
+    for index, position in enumerate(starts):
+        cells: list[tuple[int, int, str]] = []
+        first = True
+        while position + 4 <= len(stream):
+            kind, size = struct.unpack_from("<HH", stream, position)
+            body = stream[position + 4 : position + 4 + size]
+            position += 4 + size
+            if first and kind != _BOF:
+                break  # not where BOUNDSHEET said: leave this sheet's errors unknown
+            first = False
+            if kind == _EOF:
+                break
+            code: int | None = None
+            if kind == _BOOLERR and len(body) >= 8 and body[7] == 1:
+                code = body[6]
+            elif (
+                kind == _FORMULA and len(body) >= 14 and body[12:14] == b"\xff\xff" and body[6] == 2
+            ):
+                code = body[8]  # a cached result of type 2 (error) carries its code in byte 2
+            if code is not None:
+                row, col = struct.unpack_from("<HH", body, 0)
+                cells.append((row, col, _BIFF_ERRORS.get(code, "#VALUE!")))
+        if cells:
+            found[index] = cells
+    return found
 
 
 # --- CSV -------------------------------------------------------------------------------------

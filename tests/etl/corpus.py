@@ -247,6 +247,27 @@ def build_formulas_and_errors(path: Path) -> None:
     xlsx_from_xml(path, "工单", [SHEET_START, "".join(body).encode(), SHEET_END])
 
 
+def build_xls_errors(path: Path) -> None:
+    """A legacy .xls: row 2 plain, rows 3 and 4 hold error values (#DIV/0!, #N/A)."""
+    import xlwt
+
+    workbook = xlwt.Workbook(encoding="utf-8")
+    sheet = workbook.add_sheet("工单")
+    rows = [
+        ["工单编号", "小区", "受理时间", "办结时间", "问题类别"],
+        ["X-1", "锦绣花园", "2024-03-05 09:00", "2024-03-05 15:00", "电梯"],
+        ["X-2", "锦绣花园", "2024-03-05 09:00", None, "电梯"],
+        ["X-3", None, "2024-03-05 09:00", "2024-03-05 15:00", "电梯"],
+    ]
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if value is not None:
+                sheet.write(r, c, value)
+    sheet.row(2).set_cell_error(3, "#DIV/0!")
+    sheet.row(3).set_cell_error(1, 0x2A)  # #N/A (xlwt has no name for it)
+    workbook.save(str(path))
+
+
 def build_merged_data(path: Path) -> None:
     """小区 merged over rows 2–4 and 受理时间 over rows 2–3, as clerks format a report."""
     data = [
@@ -434,6 +455,9 @@ CASES = [
     Case("formulas-errors", "公式与错误值（#DIV/0!、#N/A、#VALUE!）", "公式.xlsx",
          build_formulas_and_errors, False, ("工作表“工单”", "第 3 行", "办结时间", "#DIV/0!"),
          loaded=2, rejected=3, data_rows=5, kinds=("tickets",)),
+    Case("xls-errors", "旧版 .xls 中的错误值（#DIV/0!、#N/A）", "旧表.xls", build_xls_errors, False,
+         ("工作表“工单”", "第 3 行", "办结时间", "#DIV/0!"),
+         loaded=1, rejected=2, data_rows=3, kinds=("tickets",)),
     Case("merged-data", "数据区跨行合并的单元格（小区、受理时间）", "合并.xlsx", build_merged_data,
          False, loaded=4, data_rows=4, kinds=("tickets",)),
     Case("wrong-kind", "表头不属于任何类别（姓名、年龄、爱好）", "名单.xlsx", build_wrong_kind, True,

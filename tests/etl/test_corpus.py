@@ -107,7 +107,57 @@ def test_error_values_reject_their_row_and_name_the_cell(baseline, tmp_path, con
     # The formula's cached value is what Excel showed: 2024-03-05 09:00.
     found = rows(_db(tmp_path), "SELECT ticket_id, CAST(accepted_at AS VARCHAR), compound "
                  "FROM tickets WHERE ticket_id LIKE 'F-%' ORDER BY 1")  # fmt: skip
-    assert found == [("F-1", "2024-03-05 09:00:00", "锦绣花园"), ("F-5", "2024-03-05 09:00:00", "锦绣花园")]
+    assert found == [
+        ("F-1", "2024-03-05 09:00:00", "锦绣花园"),
+        ("F-5", "2024-03-05 09:00:00", "锦绣花园"),
+    ]
+
+
+def test_error_values_in_a_legacy_xls_reject_their_row(baseline, tmp_path, config):
+    outcome = _loaded("xls-errors", baseline, tmp_path)
+    errors = {
+        (row, column, raw)
+        for _, row, column, raw, reason in outcome.rejections
+        if reason.startswith("单元格是 Excel 错误值")
+    }
+    assert errors == {(3, "办结时间", "#DIV/0!"), (4, "小区", "#N/A")}
+    assert rows(_db(tmp_path), "SELECT ticket_id FROM tickets WHERE ticket_id LIKE 'X-%'") == [
+        ("X-1",)
+    ]
+
+
+def test_biff_formula_results_that_are_errors():
+    """FORMULA records (what Excel writes for =1/0 or a failed VLOOKUP) carry the error as
+    their cached result; a number result and a BOOLERR holding TRUE are not errors."""
+    import struct
+
+    from etl.readers import biff_error_cells
+
+    def record(kind: int, body: bytes) -> bytes:
+        return struct.pack("<HH", kind, len(body)) + body
+
+    def formula(row: int, col: int, result: bytes) -> bytes:
+        return record(0x0006, struct.pack("<HHH", row, col, 15) + result + b"\0" * 6)
+
+    error = bytes([0x02, 0, 0x2A, 0, 0, 0]) + b"\xff\xff"  # #N/A
+    number = struct.pack("<d", 45356.375)
+    sheet = (
+        record(0x0809, b"\0" * 16)
+        + formula(4, 2, error)
+        + formula(5, 2, number)
+        + record(0x0205, struct.pack("<HHHBB", 6, 1, 15, 1, 0))  # TRUE
+        + record(0x0205, struct.pack("<HHHBB", 7, 1, 15, 0x07, 1))  # #DIV/0!
+        + record(0x000A, b"")
+    )
+    name = b"\x02\x01" + "工单".encode("utf-16-le")
+    globals_size = 4 + 16 + 4 + 6 + len(name) + 4
+    workbook = (
+        record(0x0809, b"\0" * 16)
+        + record(0x0085, struct.pack("<IH", globals_size, 0) + name)
+        + record(0x000A, b"")
+    )
+    assert len(workbook) == globals_size
+    assert biff_error_cells(workbook + sheet) == {0: [(4, 2, "#N/A"), (7, 1, "#DIV/0!")]}
 
 
 def test_merged_cells_give_every_row_the_value(baseline, tmp_path, config):
