@@ -207,7 +207,7 @@ print(json.dumps({"rows_in_table": n}))
 # header search, cleaning, personal-data scrubbing, upsert or derived fields. No loader can beat
 # it; govdash÷floor says how much of the reader's speed the full load keeps.
 FLOOR_CODE = r"""
-import codecs, json, sys, tempfile
+import codecs, json, os, sys, tempfile
 import duckdb
 kind, path, db, encoding = sys.argv[1:5]
 con = duckdb.connect(db)
@@ -232,6 +232,8 @@ else:
                 out.write(decoder.decode(chunk).encode("utf-8"))
     con.execute("CREATE TABLE t AS SELECT * FROM read_csv($p, header=false, delim=',', all_varchar=true, "
                 "null_padding=true, strict_mode=false)", {"p": source})
+    if source != path:
+        os.remove(source)
 n = con.execute("SELECT count(*) FROM t").fetchone()[0]
 con.close()
 print(json.dumps({"rows_in_table": n}))

@@ -200,8 +200,13 @@ def read_workbook(path: Path, limits: ReadLimits | int) -> Iterator[RawSheet]:
                 name, f"读取失败，文件可能已损坏（{_short(error)}）。", sheet_names[index]
             ) from error
 
+    # A legacy .xls holds its error cells in one BIFF stream: read it once, not per sheet.
+    xls_errors = _xls_error_cells(path) if layout is None else {}
+
     def place(index: int) -> SheetLayout:
-        return layout.sheet_layout(index) if layout is not None else _xls_layout(path, index)
+        if layout is not None:
+            return layout.sheet_layout(index)
+        return _xls_layout(path, index, xls_errors.get(index, []))
 
     def check(layouts: list[SheetLayout]) -> None:
         counts = {
@@ -445,9 +450,9 @@ def _sheet_parts(archive: zipfile.ZipFile) -> list[str]:
     return parts
 
 
-def _xls_layout(path: Path, index: int) -> SheetLayout:
+def _xls_layout(path: Path, index: int, error_cells: list[tuple[int, int, str]]) -> SheetLayout:
     """Legacy .xls: python-calamine knows the range start and the merged cells; the error cells
-    (read as empty by calamine) come from the BIFF records."""
+    (read as empty by calamine) come from the BIFF records (_xls_error_cells)."""
     try:
         from python_calamine import CalamineWorkbook
 
@@ -459,10 +464,7 @@ def _xls_layout(path: Path, index: int) -> SheetLayout:
         ]
     except Exception:
         return SheetLayout()
-    errors = [
-        (row - start_row, col - start_col, code)
-        for row, col, code in _xls_error_cells(path).get(index, [])
-    ]
+    errors = [(row - start_row, col - start_col, code) for row, col, code in error_cells]
     return SheetLayout(start_row + 1, merged, errors)
 
 
@@ -550,12 +552,18 @@ def _decode_line(line: bytes) -> str | None:
     """
     if line.isascii():
         return line.decode("ascii")
-    try:
-        return line.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
+    utf8 = _utf8_or_none(line)
+    if utf8 is not None:
+        return utf8
     try:
         return line.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+
+
+def _utf8_or_none(line: bytes) -> str | None:
+    try:
+        return line.decode("utf-8")
     except UnicodeDecodeError:
         return None
 
@@ -680,14 +688,6 @@ def _transcode(path: Path, encoding: str) -> Path:
     return Path(name)
 
 
-def _is_utf8_line(line: bytes) -> bool:
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
 def _decode_block(block: bytes) -> list[str | None]:
     """The lines of `block`, each decoded as _decode_line decodes it, a block at a time.
 
@@ -705,7 +705,7 @@ def _decode_block(block: bytes) -> list[str | None]:
         return [_decode_line(line) for line in block.split(b"\n")]
     lines = block.split(b"\n")
     return [
-        gb if line.isascii() or not _is_utf8_line(line) else line.decode("utf-8")
+        gb if line.isascii() else (_utf8_or_none(line) or gb)
         for line, gb in zip(lines, as_gb, strict=True)
     ]
 

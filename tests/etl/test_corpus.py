@@ -96,14 +96,22 @@ def test_a_cell_of_32767_characters_is_kept_whole(baseline, tmp_path, config):
     assert len(LONG_TEXT) == 32_767
 
 
-def test_error_values_reject_their_row_and_name_the_cell(baseline, tmp_path, config):
-    outcome = _loaded("formulas-errors", baseline, tmp_path)
-    errors = {
+def _error_value_cells(outcome) -> set[tuple[int, str, str]]:
+    """(row, column, raw value) of the rejections for an Excel error value."""
+    return {
         (row, column, raw)
         for _, row, column, raw, reason in outcome.rejections
         if reason.startswith("单元格是 Excel 错误值")
     }
-    assert errors == {(3, "办结时间", "#DIV/0!"), (4, "小区", "#N/A"), (5, "问题类别", "#VALUE!")}
+
+
+def test_error_values_reject_their_row_and_name_the_cell(baseline, tmp_path, config):
+    outcome = _loaded("formulas-errors", baseline, tmp_path)
+    assert _error_value_cells(outcome) == {
+        (3, "办结时间", "#DIV/0!"),
+        (4, "小区", "#N/A"),
+        (5, "问题类别", "#VALUE!"),
+    }
     # The formula's cached value is what Excel showed: 2024-03-05 09:00.
     found = rows(_db(tmp_path), "SELECT ticket_id, CAST(accepted_at AS VARCHAR), compound "
                  "FROM tickets WHERE ticket_id LIKE 'F-%' ORDER BY 1")  # fmt: skip
@@ -115,12 +123,7 @@ def test_error_values_reject_their_row_and_name_the_cell(baseline, tmp_path, con
 
 def test_error_values_in_a_legacy_xls_reject_their_row(baseline, tmp_path, config):
     outcome = _loaded("xls-errors", baseline, tmp_path)
-    errors = {
-        (row, column, raw)
-        for _, row, column, raw, reason in outcome.rejections
-        if reason.startswith("单元格是 Excel 错误值")
-    }
-    assert errors == {(3, "办结时间", "#DIV/0!"), (4, "小区", "#N/A")}
+    assert _error_value_cells(outcome) == {(3, "办结时间", "#DIV/0!"), (4, "小区", "#N/A")}
     assert rows(_db(tmp_path), "SELECT ticket_id FROM tickets WHERE ticket_id LIKE 'X-%'") == [
         ("X-1",)
     ]
