@@ -26,7 +26,7 @@ def _app(db: Path):  # type: ignore[no-untyped-def]
     from streamlit.testing.v1 import AppTest
 
     os.environ["GOVDASH_DB"] = str(db)
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    app = AppTest.from_file(str(ROOT / "govdash" / "web" / "app.py"), default_timeout=300)
     for key, value in PARAMS.items():
         app.query_params[key] = value
     return app
@@ -85,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     base = baseline(args.repeat)
     print(f"baseline (AppTest, trivial script): {base * 1000:.0f} ms")
-    available = [p for p in PAGES if (ROOT / "views" / f"{p}.py").exists()]
+    available = [p for p in PAGES if (ROOT / "govdash" / "web" / "views" / f"{p}.py").exists()]
     for db in args.db:
         import duckdb
 

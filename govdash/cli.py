@@ -11,16 +11,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from govdash.access import ROLES, AccessError, Scope
-from govdash.accounts import AccountError, AccountStore, accounts_path, check_username
-from govdash.audit import AuditLog, audit_path, os_user
-from govdash.config import Config, ConfigError, load_config
-from govdash.warehouse import DB_ENV, current_version, default_db_path
+from govdash.core.access import ROLES, AccessError, Scope
+from govdash.core.accounts import AccountError, AccountStore, accounts_path, check_username
+from govdash.core.audit import AuditLog, audit_path, os_user
+from govdash.core.config import Config, ConfigError, load_config
+from govdash.core.warehouse import DB_ENV, current_version, default_db_path
 
 if TYPE_CHECKING:  # the read side is imported only by the commands that use it
     import pandas as pd
 
-    from analytics.evaluation import EvaluationResult
+    from govdash.analytics.metrics.evaluation import EvaluationResult
 
 
 def _progress(message: str) -> None:
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_load(args: argparse.Namespace, db_path: Path, config: Config) -> int:
-    from etl.load import format_report, load_paths
+    from govdash.etl.load import format_report, load_paths
 
     missing = [p for p in args.paths if not p.exists()]
     if missing:
@@ -191,8 +191,8 @@ def _cmd_load(args: argparse.Namespace, db_path: Path, config: Config) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace, db_path: Path, config: Config) -> int:
-    from etl.demo import write_demo
-    from etl.load import format_report, load_paths
+    from govdash.etl.demo import write_demo
+    from govdash.etl.load import format_report, load_paths
 
     if args.if_missing and current_version(db_path) is not None:
         print(f"数据仓库已存在：{db_path}")
@@ -209,8 +209,8 @@ def _cmd_demo(args: argparse.Namespace, db_path: Path, config: Config) -> int:
 
 def _cmd_rebuild(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     """Replay every original in data/raw, in the order first loaded, into a fresh warehouse."""
-    from etl.load import format_report
-    from etl.rebuild import RebuildError, rebuild
+    from govdash.etl.load import format_report
+    from govdash.etl.rebuild import RebuildError, rebuild
 
     try:
         report = rebuild(db_path, config, progress=_progress, actor=args.actor)
@@ -222,7 +222,7 @@ def _cmd_rebuild(args: argparse.Namespace, db_path: Path, config: Config) -> int
 
 
 def _cmd_serve(args: argparse.Namespace, db_path: Path, config: Config) -> int:
-    app = Path(__file__).resolve().parent.parent / "app.py"
+    app = Path(__file__).resolve().parent / "web" / "app.py"
     env = dict(os.environ, **{DB_ENV: str(db_path.resolve() if db_path.is_absolute() else db_path)})
     if args.config:
         env["GOVDASH_CONFIG"] = str(args.config)
@@ -245,7 +245,7 @@ def _cmd_serve(args: argparse.Namespace, db_path: Path, config: Config) -> int:
 
 
 def _cmd_status(args: argparse.Namespace, db_path: Path, config: Config) -> int:
-    from govdash.warehouse import connect_readonly
+    from govdash.core.warehouse import connect_readonly
 
     version = current_version(db_path)
     if version is None:
@@ -278,10 +278,10 @@ def _evaluation(
     args: argparse.Namespace, db_path: Path, config: Config
 ) -> tuple[EvaluationResult, EvaluationResult | None, pd.DataFrame] | int:
     """(result, previous, load history) of --year at --level, or an exit code after a message."""
-    from analytics.evaluation_data import available_years, evaluation_result
-    from analytics.i18n import t
-    from analytics.queries import load_history
-    from govdash.warehouse import connect_readonly
+    from govdash.analytics.queries.evaluation import available_years, evaluation_result
+    from govdash.analytics.queries.loads import load_history
+    from govdash.core.warehouse import connect_readonly
+    from govdash.i18n import t
 
     if current_version(db_path) is None:
         print(
@@ -311,7 +311,7 @@ def _evaluation(
 
 
 def _cmd_rank(args: argparse.Namespace, db_path: Path, config: Config) -> int:
-    from analytics.report import ranking_csv
+    from govdash.analytics.reports.evaluation_report import ranking_csv
 
     found = _evaluation(args, db_path, config)
     if isinstance(found, int):
@@ -349,9 +349,10 @@ def _record_export(
 def _cmd_report(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     from datetime import datetime
 
-    from analytics.export import PersonalDataError, Provenance
-    from analytics.i18n import t
-    from analytics.report import PdfExportError, report_pdf, report_workbook
+    from govdash.analytics.reports.evaluation_report import report_pdf, report_workbook
+    from govdash.analytics.reports.export import PersonalDataError, Provenance
+    from govdash.analytics.reports.pdf import PdfExportError
+    from govdash.i18n import t
 
     out: Path = args.out
     suffix = out.suffix.lower()
@@ -471,7 +472,7 @@ def _warn_unknown_place(db_path: Path, scope: Scope) -> None:
     come later) but said, since a typo would show the account nothing."""
     if not scope.is_restricted or current_version(db_path) is None:
         return
-    from govdash.warehouse import connect_readonly
+    from govdash.core.warehouse import connect_readonly
 
     con = connect_readonly(db_path)
     try:

@@ -15,8 +15,8 @@ import pytest
 import xlwt
 from openpyxl.utils.cell import range_boundaries
 
-from etl.load import LoadReport, load_paths
-from govdash.config import Config, load_config
+from govdash.core.config import Config, load_config
+from govdash.etl.load import LoadReport, load_paths
 
 Rows = Sequence[Sequence[Any]]
 TABLES = (

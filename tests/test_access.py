@@ -1,5 +1,5 @@
-"""Roles, scopes, claim rules (govdash.access), local accounts (govdash.accounts) and the audit
-log (govdash.audit): real files under tmp_path, values checked against what the test wrote."""
+"""Roles, scopes, claim rules (govdash.core.access), local accounts (govdash.core.accounts) and the audit
+log (govdash.core.audit): real files under tmp_path, values checked against what the test wrote."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from govdash.access import (
+from govdash.core.access import (
     ADMIN,
     EVALUATION,
     TICKET_ROWS,
@@ -27,9 +27,9 @@ from govdash.access import (
     principal_from_claims,
     single_user,
 )
-from govdash.accounts import AccountError, AccountStore
-from govdash.audit import AuditLog, SignInLimit, record_config_in_force
-from govdash.config import ConfigError, load_config
+from govdash.core.accounts import AccountError, AccountStore
+from govdash.core.audit import AuditLog, SignInLimit, record_config_in_force
+from govdash.core.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -205,7 +205,7 @@ def test_events_are_appended_read_back_and_never_changed(tmp_path: Path) -> None
 _WRITER = """
 import sys
 from pathlib import Path
-from govdash.audit import AuditLog
+from govdash.core.audit import AuditLog
 log = AuditLog(Path(sys.argv[1]))
 for index in range(int(sys.argv[3])):
     log.record(f"writer-{sys.argv[2]}", "export", target=str(index))

@@ -35,7 +35,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
 def _app(db: Path, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]) -> AppTest:
     monkeypatch.setenv("GOVDASH_DB", str(db))
     monkeypatch.delenv("GOVDASH_CONFIG", raising=False)
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    app = AppTest.from_file(str(ROOT / "govdash" / "web" / "app.py"), default_timeout=60)
     for key, value in params.items():
         app.query_params[key] = value
     return app.run()

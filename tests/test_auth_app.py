@@ -1,6 +1,6 @@
 """Sign-in, roles and scopes through Streamlit's AppTest, on a warehouse built by the real loader.
 
-Accounts are made with govdash.accounts in a file of the test's own; sign-in goes through the
+Accounts are made with govdash.core.accounts in a file of the test's own; sign-in goes through the
 real form. Numbers are compared with pandas over the generated tickets
 (tests/analytics/warehouse_data.py), limited to the account's scope in the test.
 """
@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.evaluation_data import evaluation_result
-from govdash.access import Principal, Scope
-from govdash.accounts import AccountStore
-from govdash.audit import AuditLog
+from govdash.analytics.queries.evaluation import evaluation_result
+from govdash.core.access import Principal, Scope
+from govdash.core.accounts import AccountStore
+from govdash.core.audit import AuditLog
 from tests.analytics.test_report import build_evaluation_warehouse
 from tests.analytics.warehouse_data import (
     REGISTER,
@@ -74,7 +74,7 @@ def _events(tmp_path: Path, action: str) -> pd.DataFrame:
 
 def _open(db: Path, monkeypatch: pytest.MonkeyPatch, params: dict[str, str]) -> AppTest:
     monkeypatch.setenv("GOVDASH_DB", str(db))
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    app = AppTest.from_file(str(ROOT / "govdash" / "web" / "app.py"), default_timeout=90)
     for key, value in params.items():
         app.query_params[key] = value
     return app.run()
@@ -200,7 +200,7 @@ def test_a_page_reached_without_its_role_refuses_to_render(
     role: str,
 ) -> None:
     monkeypatch.setenv("GOVDASH_DB", str(warehouse[0]))
-    app = AppTest.from_file(str(ROOT / "views" / f"{page}.py"), default_timeout=90)
+    app = AppTest.from_file(str(ROOT / "govdash" / "web" / "views" / f"{page}.py"), default_timeout=90)
     app.session_state["principal"] = Principal("x", role, Scope.district())
     app.run()
     assert any("无权使用此页面" in e.value for e in app.error)
@@ -212,7 +212,7 @@ def test_a_page_without_a_signed_in_principal_refuses(
     warehouse: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GOVDASH_DB", str(warehouse[0]))
-    app = AppTest.from_file(str(ROOT / "views" / "overview.py"), default_timeout=90).run()
+    app = AppTest.from_file(str(ROOT / "govdash" / "web" / "views" / "overview.py"), default_timeout=90).run()
     assert any("无权使用此页面" in e.value for e in app.error)
     assert not app.metric
 
@@ -387,7 +387,7 @@ def test_oidc_claims_map_to_a_role_and_scope(
     config.write_text(OIDC_CONFIG, encoding="utf-8")
     monkeypatch.setenv("GOVDASH_CONFIG", str(config))
     monkeypatch.setenv("GOVDASH_DB", str(db))
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    app = AppTest.from_file(str(ROOT / "govdash" / "web" / "app.py"), default_timeout=90)
     app.user = {"is_logged_in": True, "email": "wang@jia.example.gov.cn", "groups": ["staff"]}
     for key, value in MARCH.items():
         app.query_params[key] = value
@@ -412,7 +412,7 @@ def test_oidc_without_a_matching_rule_is_refused(
     config.write_text(OIDC_CONFIG, encoding="utf-8")
     monkeypatch.setenv("GOVDASH_CONFIG", str(config))
     monkeypatch.setenv("GOVDASH_DB", str(warehouse[0]))
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    app = AppTest.from_file(str(ROOT / "govdash" / "web" / "app.py"), default_timeout=90)
     app.user = {"is_logged_in": True, "email": "someone@gmail.com"}
     app.run()
     assert not app.exception

@@ -14,10 +14,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from govdash.access import Scope
-from govdash.accounts import AccountStore
-from govdash.audit import AuditLog
 from govdash.cli import main as cli_main
+from govdash.core.access import Scope
+from govdash.core.accounts import AccountStore
+from govdash.core.audit import AuditLog
 from tests.conftest import ticket_row, ticket_sheet, write_xlsx
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -98,7 +98,7 @@ def test_the_installed_command_reads_the_password_from_stdin(tmp_path: Path) -> 
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")}
     db = tmp_path / "warehouse.duckdb"
     result = subprocess.run(
-        [sys.executable, "-m", "etl", "users", "add", "张三", "--role", "evaluator",
+        [sys.executable, "-m", "govdash", "users", "add", "张三", "--role", "evaluator",
          "--street", "甲街道", "--password-stdin", "--db", str(db)],
         input="from stdin 123\n", cwd=PROJECT, env=env, capture_output=True, text=True, timeout=120,
     )

@@ -14,8 +14,8 @@ import openpyxl
 import pytest
 from python_calamine import CalamineWorkbook
 
-from etl import demo
-from etl.demo import PLANTED_DEFECTS, write_demo
+from govdash.etl import demo
+from govdash.etl.demo import PLANTED_DEFECTS, write_demo
 
 Sheets = dict[str, list[tuple[Any, ...]]]
 

@@ -17,9 +17,9 @@ import pytest
 from scipy import stats
 from streamlit.testing.v1 import AppTest
 
-from etl.demo import write_demo
-from etl.load import load_paths
-from govdash.config import load_config
+from govdash.core.config import load_config
+from govdash.etl.demo import write_demo
+from govdash.etl.load import load_paths
 from tests.analytics.test_effect import did_sample, dummy_fit
 from tests.analytics.warehouse_data import build_main, clean_environment, open_db
 
@@ -49,7 +49,7 @@ def _page(
         monkeypatch.delenv("GOVDASH_CONFIG", raising=False)
     else:
         monkeypatch.setenv("GOVDASH_CONFIG", str(config))
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    app = AppTest.from_file(str(ROOT / "govdash" / "web" / "app.py"), default_timeout=180)
     for key, value in YEAR_2025.items():
         app.query_params[key] = value
     app.run()
@@ -172,7 +172,7 @@ def test_a_register_without_signing_dates_says_what_is_missing(
     db, _ = build_main(tmp_path)  # register: 街道, 社区, 小区名称, 户数, 物业企业 only
     monkeypatch.setenv("GOVDASH_DB", str(db))
     monkeypatch.delenv("GOVDASH_CONFIG", raising=False)
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    app = AppTest.from_file(str(ROOT / "govdash" / "web" / "app.py"), default_timeout=120)
     app.query_params["period"] = "month"
     app.query_params["start"] = "2025-03-01"
     app.query_params["end"] = "2025-03-31"

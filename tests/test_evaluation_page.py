@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.evaluation import (
+from govdash.analytics.metrics.evaluation import (
     EvaluationResult,
     default_weights,
     normalised_weights,
@@ -21,7 +21,7 @@ from analytics.evaluation import (
     rescore,
     year_over_year,
 )
-from analytics.evaluation_data import evaluation_result
+from govdash.analytics.queries.evaluation import evaluation_result
 from tests.analytics.test_report import UNITS, build_evaluation_warehouse
 from tests.analytics.warehouse_data import open_db, shipped_config
 
@@ -53,7 +53,7 @@ def results(db: Path) -> tuple[EvaluationResult, EvaluationResult]:
 def _page(db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("GOVDASH_DB", str(db))
     monkeypatch.delenv("GOVDASH_CONFIG", raising=False)
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    app = AppTest.from_file(str(ROOT / "govdash" / "web" / "app.py"), default_timeout=120).run()
     app.switch_page("views/evaluation.py").run()
     assert not app.exception, [e.value for e in app.exception]
     return app

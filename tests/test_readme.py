@@ -9,7 +9,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def schema_columns() -> dict[str, list[str]]:
-    sql = (ROOT / "etl" / "schema.sql").read_text(encoding="utf-8")
+    sql = (ROOT / "govdash" / "etl" / "schema.sql").read_text(encoding="utf-8")
     tables: dict[str, list[str]] = {}
     for match in re.finditer(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);", sql, re.S):
         columns = re.findall(r"^\s+(\w+)\s+[A-Z]", match.group(2), re.M)
@@ -41,7 +41,7 @@ def test_every_warehouse_column_is_documented() -> None:
 
 
 def test_every_config_section_is_documented() -> None:
-    with (ROOT / "govdash" / "config.toml").open("rb") as handle:
+    with (ROOT / "govdash" / "core" / "config.toml").open("rb") as handle:
         config = tomllib.load(handle)
     missing = [
         section

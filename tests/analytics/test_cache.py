@@ -23,10 +23,10 @@ def _script(role: str, scope: str, call: str) -> AppTest:
     def app(role: str, scope: str, call: str) -> None:
         import streamlit as st  # the script runs on its own: it imports what it uses
 
-        from analytics.cache import query
-        from analytics.filters import Filters
-        from analytics.tickets import longest_open, ticket_kpis
-        from govdash.access import Principal, Scope
+        from govdash.analytics.queries.filters import Filters
+        from govdash.analytics.queries.tickets import longest_open, ticket_kpis
+        from govdash.core.access import Principal, Scope
+        from govdash.web.cache import query
 
         if role:
             st.session_state["principal"] = Principal("x", role, Scope.parse(scope))

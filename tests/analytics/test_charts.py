@@ -11,9 +11,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from analytics import charts
-from analytics.charts import ChartContext
-from analytics.i18n import t
+from govdash.analytics.charts import plots, style
+from govdash.analytics.charts.style import ChartContext
+from govdash.i18n import t
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTEXT = ChartContext(period_label="2024年", n=1234, filters_text="街道=锦江街道")
@@ -27,44 +27,44 @@ def assert_print_style(fig: go.Figure, title: str, lang: str = "zh") -> None:
     template = fig.layout.template
     assert template.layout.paper_bgcolor == "#FFFFFF"
     assert "Noto Sans CJK SC" in template.layout.font.family
-    assert template.layout.xaxis.gridcolor == charts.GRID_COLOUR
-    assert tuple(template.layout.colorway) == charts.PALETTE
+    assert template.layout.xaxis.gridcolor == style.GRID_COLOUR
+    assert tuple(template.layout.colorway) == plots.PALETTE
 
 
 def test_long_titles_get_a_smaller_font_to_fit_half_a_page() -> None:
-    assert charts.title_font_size("短标题") == 19
+    assert style.title_font_size("短标题") == 19
     long_english = "Monthly on-time rates and three-rate composite"  # 46 units
-    assert charts.title_font_size(long_english) == int(19 * 40 / 46)
+    assert style.title_font_size(long_english) == int(19 * 40 / 46)
     assert (
-        charts.title_font_size("各社区按类别统计的首次响应时长分布与办结时长分布对比") == 14  # 52
+        style.title_font_size("各社区按类别统计的首次响应时长分布与办结时长分布对比") == 14  # 52
     )  # 50
-    assert charts.title_font_size("x" * 400) == 13
+    assert style.title_font_size("x" * 400) == 13
 
 
 def test_the_top_margin_holds_title_subtitle_and_legend() -> None:
     """A legend of three long names needs two rows at 340 px, and room above the plot."""
     df = pd.DataFrame({"m": pd.to_datetime(["2024-01-01"]), "a": [1], "b": [2], "c": [3]})
     names = {"a": "On-time response rate", "b": "On-time resolution rate", "c": "Composite"}
-    fig = charts.line_trend(
+    fig = plots.line_trend(
         df, "m", names, title="Monthly on-time rates and three-rate composite", context=CONTEXT
     )
     # 40 px of symbol + 7 px per character: 187 + 201 > 340 px, so 201 + 103 go on a second row.
     assert fig.layout.margin.t >= 12 + 28 + 26 + 2 * 24 + 16
-    single = charts.line_trend(df, "m", {"a": "率"}, title="短", context=CONTEXT)
+    single = plots.line_trend(df, "m", {"a": "率"}, title="短", context=CONTEXT)
     assert single.layout.margin.t < fig.layout.margin.t
 
 
 def test_import_sets_the_default_template_and_turns_mathjax_off() -> None:
     # A fresh interpreter: other tests may already have imported streamlit here.
     code = (
-        "import plotly.io as pio, analytics.charts; "
+        "import plotly.io as pio, govdash.analytics.charts.plots; "
         "print(pio.templates.default, pio.defaults.mathjax)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
-    assert result.stdout.split() == [charts.TEMPLATE_NAME, "False"]
-    assert charts.TEMPLATE_NAME in pio.templates
+    assert result.stdout.split() == [style.TEMPLATE_NAME, "False"]
+    assert style.TEMPLATE_NAME in pio.templates
 
 
 def test_figures_keep_the_print_template_when_streamlit_is_the_default(
@@ -73,7 +73,7 @@ def test_figures_keep_the_print_template_when_streamlit_is_the_default(
     import streamlit  # noqa: F401  - importing it registers the "streamlit" template
 
     monkeypatch.setattr(pio.templates, "default", "streamlit")
-    fig = charts.line_trend(
+    fig = plots.line_trend(
         pd.DataFrame({"month": ["2024-01"], "tickets": [5]}),
         "month",
         {"tickets": "工单量"},
@@ -84,7 +84,7 @@ def test_figures_keep_the_print_template_when_streamlit_is_the_default(
     assert fig.layout.template.layout.paper_bgcolor == "#FFFFFF"
     assert fig.layout.template.layout.plot_bgcolor == "#FFFFFF"
     assert fig.layout.template != pio.templates["streamlit"]
-    assert fig.to_dict()["layout"]["template"]["layout"]["font"]["family"] == charts.FONT_FAMILY
+    assert fig.to_dict()["layout"]["template"]["layout"]["font"]["family"] == style.FONT_FAMILY
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -97,7 +97,7 @@ def test_line_trend(lang: str) -> None:
         }
     )
     title = t("chart.response_percentile_trend", lang)
-    fig = charts.line_trend(
+    fig = plots.line_trend(
         df,
         "month",
         {"p50": t("label.p50", lang), "p90": t("label.p90", lang)},
@@ -122,7 +122,7 @@ def test_line_trend(lang: str) -> None:
 
 def test_line_trend_percent_and_dates() -> None:
     df = pd.DataFrame({"month": pd.to_datetime(["2024-01-01", "2024-02-01"]), "rate": [0.5, 0.75]})
-    fig = charts.line_trend(
+    fig = plots.line_trend(
         df, "month", {"rate": "满意率"}, title="回访", context=CONTEXT, percent=True
     )
     assert fig.layout.yaxis.tickformat == ".0%"
@@ -133,7 +133,7 @@ def test_line_trend_percent_and_dates() -> None:
 def test_bar_ranking_with_fewer_than_twice_the_list_size() -> None:
     """Three units and lists of five: one red, one black, the middle one grey."""
     df = pd.DataFrame({"unit": ["甲", "乙", "丙"], "rate": [0.7, 0.9, 0.8]})
-    fig = charts.bar_ranking(df, "unit", "rate", title="红黑榜", context=CONTEXT, red_black_size=5)
+    fig = plots.bar_ranking(df, "unit", "rate", title="红黑榜", context=CONTEXT, red_black_size=5)
     assert [(trace.name, list(trace.y)) for trace in fig.data] == [
         (t("label.red_list"), ["乙"]),
         (t("label.other_units"), ["丙"]),
@@ -147,7 +147,7 @@ def test_bar_ranking_red_black(lang: str) -> None:
         {"unit": [f"小区{i}" for i in range(7)], "rate": [0.5, 0.9, 0.7, 0.6, 0.8, 0.95, 0.55]}
     )
     title = t("chart.red_black_list", lang)
-    fig = charts.bar_ranking(
+    fig = plots.bar_ranking(
         df,
         "unit",
         "rate",
@@ -179,7 +179,7 @@ def test_bar_ranking_red_black(lang: str) -> None:
         "小区1",
         "小区5",
     ]
-    assert red.marker.color == charts.RED_LIST_COLOUR
+    assert red.marker.color == style.RED_LIST_COLOUR
     assert black.marker.pattern.shape == "/", "black list is hatched for greyscale print"
     assert fig.layout.xaxis.tickformat == ".0%"
     assert fig.layout.xaxis.title.text == t("axis.satisfaction_rate", lang)
@@ -188,7 +188,7 @@ def test_bar_ranking_red_black(lang: str) -> None:
 
 def test_bar_ranking_lower_is_better_and_counts() -> None:
     df = pd.DataFrame({"word": ["电梯", "漏水", "停车"], "count": [30, 1200, 7]})
-    fig = charts.bar_ranking(
+    fig = plots.bar_ranking(
         df,
         "word",
         "count",
@@ -201,7 +201,7 @@ def test_bar_ranking_lower_is_better_and_counts() -> None:
     assert list(fig.data[0].text) == ["1,200", "30", "7"]
     assert fig.layout.showlegend is False
 
-    slow = charts.bar_ranking(
+    slow = plots.bar_ranking(
         pd.DataFrame({"unit": ["甲", "乙"], "minutes": [40.0, 10.0]}),
         "unit",
         "minutes",
@@ -224,7 +224,7 @@ def test_box_from_quartiles() -> None:
         }
     )
     title = t("chart.response_distribution", group=t("level.community"))
-    fig = charts.box_from_quartiles(
+    fig = plots.box_from_quartiles(
         df, "community", title=title, context=CONTEXT, value_title=t("axis.response_minutes")
     )
     assert len(fig.data) == 1
@@ -246,7 +246,7 @@ def test_heatmap_orders_and_fills_grid() -> None:
     df = pd.DataFrame(
         {"weekday": [days[1], days[0], days[0]], "hour": [9, 9, 10], "tickets": [4, 2, 7]}
     )
-    fig = charts.heatmap(
+    fig = plots.heatmap(
         df,
         "hour",
         "weekday",
@@ -271,7 +271,7 @@ def test_heatmap_orders_and_fills_grid() -> None:
 def test_stacked_share_normalises_rows() -> None:
     df = pd.DataFrame({"month": ["2024-02", "2024-01"], "young": [3, 1], "old": [1, 3]})
     parts = {"young": t("aging.0_1", "en"), "old": t("aging.over_7", "en")}
-    fig = charts.stacked_share(
+    fig = plots.stacked_share(
         df,
         "month",
         parts,
@@ -304,7 +304,7 @@ def test_interval_dots_marks_small_samples(lang: str) -> None:
             "n": [120, 200, 12],
         }
     )
-    fig = charts.interval_dots(
+    fig = plots.interval_dots(
         df,
         "unit",
         "rate",
@@ -338,7 +338,7 @@ def test_profile_vs_average() -> None:
         {"item": ["客户服务", "秩序维护"], "unit_rate": [0.8, 0.7], "street_rate": [0.75, 0.78]}
     )
     title = t("chart.profile_vs_average", unit="锦绣花园")
-    fig = charts.profile_vs_average(
+    fig = plots.profile_vs_average(
         df, "item", "unit_rate", "street_rate", title=title, context=CONTEXT, unit_label="锦绣花园"
     )
     bar, average = fig.data
@@ -354,7 +354,7 @@ def test_profile_vs_average() -> None:
 
 def test_dumbbell_orders_by_change() -> None:
     df = pd.DataFrame({"unit": ["甲", "乙"], "before": [0.5, 0.6], "after": [0.55, 0.9]})
-    fig = charts.dumbbell(
+    fig = plots.dumbbell(
         df,
         "unit",
         "before",
@@ -373,8 +373,8 @@ def test_dumbbell_orders_by_change() -> None:
 def test_empty_frame_gives_the_empty_state() -> None:
     empty = pd.DataFrame({"month": [], "tickets": []})
     for fig in (
-        charts.line_trend(empty, "month", {"tickets": "工单量"}, title="趋势", context=CONTEXT),
-        charts.bar_ranking(empty, "month", "tickets", title="趋势", context=CONTEXT),
+        plots.line_trend(empty, "month", {"tickets": "工单量"}, title="趋势", context=CONTEXT),
+        plots.bar_ranking(empty, "month", "tickets", title="趋势", context=CONTEXT),
     ):
         assert len(fig.data) == 0
         assert fig.layout.annotations[0].text == t("state.empty")
@@ -382,10 +382,10 @@ def test_empty_frame_gives_the_empty_state() -> None:
 
 
 def test_format_value() -> None:
-    assert charts.format_value(0.1234, percent=True) == "12.3%"
-    assert charts.format_value(1234.5, decimals=1) == "1,234.5"
-    assert charts.format_value(float("nan")) == ""
-    assert charts.subtitle_text(ChartContext("2024年第1季度", 5), "en") == (
+    assert style.format_value(0.1234, percent=True) == "12.3%"
+    assert style.format_value(1234.5, decimals=1) == "1,234.5"
+    assert style.format_value(float("nan")) == ""
+    assert style.subtitle_text(ChartContext("2024年第1季度", 5), "en") == (
         "Period: 2024年第1季度 · n = 5"
     )
 
@@ -401,7 +401,7 @@ def test_event_study_marks_signing_reference_and_sides() -> None:
             "is_reference": [False, True, False, False],
         }
     )
-    fig = charts.event_study(frame, title="事件研究", context=CONTEXT, signing_label="签约")
+    fig = plots.event_study(frame, title="事件研究", context=CONTEXT, signing_label="签约")
     assert_print_style(fig, "事件研究")
     traces = {trace.name: trace for trace in fig.data}
     before, after = traces[t("label.before")], traces[t("label.after")]
@@ -418,8 +418,14 @@ def test_difference_dots_put_the_combined_row_on_top() -> None:
     frame = pd.DataFrame(
         {"group": ["甲", "乙"], "d": [1.0, -2.0], "low": [0.0, -4.0], "high": [2.0, 0.5]}
     )
-    fig = charts.difference_dots(
-        frame, "group", "d", "low", "high", title="差异", context=CONTEXT,
+    fig = plots.difference_dots(
+        frame,
+        "group",
+        "d",
+        "low",
+        "high",
+        title="差异",
+        context=CONTEXT,
         combined=("合并", 0.2, -0.8, 1.2),
     )
     assert_print_style(fig, "差异")

@@ -15,21 +15,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.effect import (
+from govdash.analytics.metrics.effect import (
     REFERENCE_BIN,
-    compound_register,
-    compound_ticket_figures,
-    cross_section_groups,
     difference_in_differences,
     event_study,
     localise_strata,
-    panel_onsets,
-    register_coverage,
     size_band,
     size_band_labels,
     stratified_difference,
 )
-from analytics.filters import Filters
+from govdash.analytics.queries.effect import (
+    compound_register,
+    compound_ticket_figures,
+    cross_section_groups,
+    panel_onsets,
+    register_coverage,
+)
+from govdash.analytics.queries.filters import Filters
 from tests.analytics.warehouse_data import build, open_db, shipped_config
 from tests.conftest import ticket_row, ticket_sheet, write_xlsx
 

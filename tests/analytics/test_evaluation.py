@@ -1,4 +1,4 @@
-"""The evaluation engine (analytics.evaluation) against hand arithmetic and invariants."""
+"""The evaluation engine (govdash.analytics.metrics.evaluation) against hand arithmetic and invariants."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
-from analytics import evaluation as ev
-from analytics import units
-from govdash.config import Config, load_config
+from govdash.analytics.metrics import evaluation as ev
+from govdash.analytics.queries import units
+from govdash.core.config import Config, load_config
 from tests.analytics.warehouse_data import clean_environment, shipped_config
 
 CONFIG = shipped_config()

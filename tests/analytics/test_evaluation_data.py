@@ -12,10 +12,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from analytics import evaluation as ev
-from analytics.evaluation_data import available_years, evaluation_input
-from analytics.filters import Filters
-from analytics.units import unit_table
+from govdash.analytics.metrics import evaluation as ev
+from govdash.analytics.queries.evaluation import available_years, evaluation_input
+from govdash.analytics.queries.filters import Filters
+from govdash.analytics.queries.units import unit_table
 from tests.analytics.warehouse_data import (
     REGISTER_HEADER,
     SURVEY_HEADER,

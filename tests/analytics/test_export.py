@@ -13,9 +13,10 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from analytics import export
-from analytics.charts import ChartContext, bar_ranking
-from analytics.export import (
+from govdash.analytics.charts.plots import bar_ranking
+from govdash.analytics.charts.style import ChartContext
+from govdash.analytics.reports import export
+from govdash.analytics.reports.export import (
     ExportRecord,
     PersonalDataError,
     Provenance,
@@ -328,7 +329,7 @@ def test_missing_browser_is_a_clear_error_not_a_download(monkeypatch: pytest.Mon
 
 
 def test_an_export_is_recorded_when_built_and_a_refused_one_is_not(tmp_path: Path) -> None:
-    from govdash.audit import AuditLog
+    from govdash.core.audit import AuditLog
 
     log = AuditLog(tmp_path / "audit.sqlite3")
     frame = sample_frame()

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.filters import (
+from govdash.analytics.queries.filters import (
     PERIOD_KINDS,
     SELECTION_COLUMNS,
     Filters,

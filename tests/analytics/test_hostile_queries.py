@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from analytics import surveys, tickets, units
-from analytics.filters import SELECTION_COLUMNS, Filters
+from govdash.analytics.queries import surveys, tickets, units
+from govdash.analytics.queries.filters import SELECTION_COLUMNS, Filters
 from tests.analytics.warehouse_data import build_main, open_db, shipped_config
 
 CONFIG = shipped_config()

@@ -6,7 +6,7 @@ import string
 
 import pytest
 
-from analytics.i18n import CATALOG, LANGUAGES, t
+from govdash.i18n import CATALOG, LANGUAGES, t
 
 
 def placeholders(text: str) -> set[str]:

@@ -1,4 +1,4 @@
-"""Metric arithmetic (analytics.metrics) against hand-computed values."""
+"""Metric arithmetic (govdash.analytics.metrics.rates) against hand-computed values."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import metrics
-from analytics.metrics import (
+from govdash.analytics.metrics import rates as metrics
+from govdash.analytics.metrics.rates import (
     AGING_LABELS,
     add_three_rates,
     aging_bucket,

@@ -1,4 +1,4 @@
-"""The evaluation report (analytics.report) and the `govdash rank` / `govdash report` commands.
+"""The evaluation report (govdash.analytics.reports.evaluation_report) and the `govdash rank` / `govdash report` commands.
 
 A warehouse is built by the real loader from sheets written here (4 compounds scored by 5
 evaluators, tickets, surveys and a register, plus last year's scores); the engine ranks it and
@@ -24,11 +24,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from analytics import evaluation as ev
-from analytics.evaluation_data import evaluation_result
-from analytics.export import PersonalDataError, Provenance
-from analytics.queries import load_history
-from analytics.report import (
+from govdash.analytics.metrics import evaluation as ev
+from govdash.analytics.queries.evaluation import evaluation_result
+from govdash.analytics.queries.loads import load_history
+from govdash.analytics.reports.evaluation_report import (
     PSEUDONYM,
     RANK_CSV_COLUMNS,
     ranking_csv,
@@ -36,6 +35,7 @@ from analytics.report import (
     report_title,
     report_workbook,
 )
+from govdash.analytics.reports.export import PersonalDataError, Provenance
 from tests.analytics.test_evaluation_data import EVALUATION_HEADER, ticket
 from tests.analytics.warehouse_data import (
     REGISTER_HEADER,

@@ -9,11 +9,16 @@ import duckdb
 import pandas as pd
 import pytest
 
-from analytics.filters import Filters
-from analytics.surveys import survey_item_rates
-from analytics.tickets import backlog_aging, filter_options, monthly_trend, ticket_kpis
-from analytics.units import unit_table
-from govdash.access import Scope
+from govdash.analytics.queries.filters import Filters
+from govdash.analytics.queries.surveys import survey_item_rates
+from govdash.analytics.queries.tickets import (
+    backlog_aging,
+    filter_options,
+    monthly_trend,
+    ticket_kpis,
+)
+from govdash.analytics.queries.units import unit_table
+from govdash.core.access import Scope
 from tests.analytics.warehouse_data import (
     REGISTER,
     build_main,

@@ -11,8 +11,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from analytics import surveys
-from analytics.filters import Filters
+from govdash.analytics.queries import surveys
+from govdash.analytics.queries.filters import Filters
 from tests.analytics.warehouse_data import (
     build_main,
     expected_tickets,

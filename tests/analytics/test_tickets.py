@@ -12,9 +12,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from analytics import tickets
-from analytics.filters import Filters
-from analytics.metrics import AGING_LABELS
+from govdash.analytics.metrics.rates import AGING_LABELS
+from govdash.analytics.queries import tickets
+from govdash.analytics.queries.filters import Filters
 from tests.analytics.warehouse_data import (
     build,
     build_main,

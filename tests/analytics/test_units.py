@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import units
-from analytics.filters import Filters
+from govdash.analytics.queries import units
+from govdash.analytics.queries.filters import Filters
 from tests.analytics.warehouse_data import (
     build_main,
     expected_tickets,

@@ -19,9 +19,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from etl.load import load_paths
-from govdash.config import Config, load_config
-from govdash.warehouse import connect_readonly
+from govdash.core.config import Config, load_config
+from govdash.core.warehouse import connect_readonly
+from govdash.etl.load import load_paths
 from tests.conftest import write_csv, write_xlsx
 
 # --- the place register ---------------------------------------------------------------------

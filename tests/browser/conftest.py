@@ -27,7 +27,7 @@ import psutil
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from govdash.config import Config
+from govdash.core.config import Config
 from tests.analytics.warehouse_data import (
     REGISTER,
     REGISTER_HEADER,
@@ -171,7 +171,7 @@ def running_server(db: Path, log_dir: Path, **env_extra: str) -> Iterator[str]:
         "-m",
         "streamlit",
         "run",
-        "app.py",
+        "govdash/web/app.py",
         "--server.headless",
         "true",
         "--server.port",

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from playwright.sync_api import Locator, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from analytics.i18n import CATALOG
+from govdash.i18n import CATALOG
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -53,7 +53,7 @@ KNOWN_PAGES = {
 def pages_in_app() -> list[PageSpec]:
     """The pages app.py registers with st.navigation, in its order (read at collection time);
     all of them, as in single-user mode (an account sees those of its role)."""
-    source = (ROOT / "app.py").read_text(encoding="utf-8")
+    source = (ROOT / "govdash" / "web" / "app.py").read_text(encoding="utf-8")
     names = re.findall(r"""["']views/(\w+)\.py["']""", source)
     specs = []
     for name in names:

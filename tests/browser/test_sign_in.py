@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from govdash.audit import AuditLog
+from govdash.core.audit import AuditLog
 from tests.analytics.warehouse_data import select
 from tests.browser.conftest import Warehouse, new_context, running_server
 from tests.browser.support import MARCH, ROOT, exceptions, h1, metrics, open_app, wait_for_app
@@ -45,7 +45,7 @@ def site(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Iter
     )
     db = folder / warehouse.db.name
     added = subprocess.run(
-        [sys.executable, "-m", "etl", "users", "add", VIEWER, "--role", "viewer",
+        [sys.executable, "-m", "govdash", "users", "add", VIEWER, "--role", "viewer",
          "--community", "东社区", "--password-stdin", "--db", str(db)],
         input=PASSWORD + "\n", cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

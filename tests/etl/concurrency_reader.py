@@ -1,5 +1,5 @@
 """A dashboard-like reader process for the concurrency test: threads query the warehouse the
-way the app does (analytics.cache) until told to stop, and record what they saw.
+way the app does (govdash.web.cache) until told to stop, and record what they saw.
 
 Run as `python -m tests.etl.concurrency_reader DB STOP_FILE OUT_FILE THREADS`.
 """
@@ -38,10 +38,10 @@ def main(db: str, stop_file: str, out_file: str, threads: int) -> None:
     # stderr only at the end, so a full pipe would stall this process.
     set_log_level("error")
 
-    from analytics import cache  # the app's read path: version-keyed connection and results
-    from govdash.access import Principal, Scope
+    from govdash.core.access import Principal, Scope
+    from govdash.web import cache  # the app's read path: version-keyed connection and results
 
-    # The query gate wants a signed-in principal, as a dashboard session has (views/_auth.py).
+    # The query gate wants a signed-in principal, as a dashboard session has (govdash/web/auth.py).
     st.session_state["principal"] = Principal("reader", "admin", Scope.district())
 
     seen: list[Any] = []

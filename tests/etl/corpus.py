@@ -22,8 +22,8 @@ from typing import Any
 import openpyxl
 from msoffcrypto.format.ooxml import OOXMLFile
 
-from etl.load import FileReport, load_paths
-from govdash.config import Config, load_config
+from govdash.core.config import Config, load_config
+from govdash.etl.load import FileReport, load_paths
 from tests.conftest import (
     TICKET_HEADER,
     rows,

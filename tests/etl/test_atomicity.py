@@ -14,9 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-import etl.load
+import govdash.etl.load as loader
 from govdash.cli import main as cli_main
-from govdash.warehouse import connect_readonly, versions_dir
+from govdash.core.warehouse import connect_readonly, versions_dir
 from tests.conftest import (
     TABLES,
     only_file,
@@ -87,7 +87,7 @@ def test_a_load_that_raises_midway_leaves_the_published_warehouse(tmp_path, load
         con.execute("DELETE FROM tickets")  # half the work done, then a crash
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(etl.load, "finalize", broken_finalize)
+    monkeypatch.setattr(loader, "finalize", broken_finalize)
     second = write_xlsx(tmp_path / "in" / "2月.xlsx", {"2月": ticket_sheet(ticket_row("GD010"))})
     with pytest.raises(RuntimeError, match="disk on fire"):
         load(second)
@@ -113,7 +113,7 @@ def test_a_file_whose_write_fails_leaves_no_trace_and_the_next_file_loads(
 ):
     db = _first_load(tmp_path, load)
     before = snapshot(db, CONTENT_TABLES)
-    original = etl.load.UPSERTS["survey"]
+    original = loader.UPSERTS["survey"]
     calls = []
 
     def fail_first_time(con, config, batch_id):
@@ -123,7 +123,7 @@ def test_a_file_whose_write_fails_leaves_no_trace_and_the_next_file_loads(
             raise RuntimeError("connection lost")  # … then the file fails
         return counts
 
-    monkeypatch.setitem(etl.load.UPSERTS, "survey", fail_first_time)
+    monkeypatch.setitem(loader.UPSERTS, "survey", fail_first_time)
     header = ["问卷编号", "调查批次", "小区", "总体满意度"]
     failing = write_csv(
         tmp_path / "in" / "问卷A.csv",
@@ -160,7 +160,7 @@ def test_a_load_that_fails_is_not_replayed_by_rebuild(tmp_path, load, monkeypatc
     def broken_finalize(con, config):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(etl.load, "finalize", broken_finalize)
+    monkeypatch.setattr(loader, "finalize", broken_finalize)
     second = write_xlsx(tmp_path / "in" / "2月.xlsx", {"2月": ticket_sheet(ticket_row("GD010"))})
     with pytest.raises(RuntimeError):
         load(second)
@@ -202,7 +202,7 @@ def test_a_load_killed_with_sigkill_leaves_the_old_warehouse(tmp_path, load, big
     folder = versions_dir(db)
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "etl", "load", str(big_csv), "--db", str(db)],
+        [sys.executable, "-m", "govdash", "load", str(big_csv), "--db", str(db)],
         cwd=PROJECT,
         env=cli_env(),
         stdout=subprocess.DEVNULL,
@@ -266,7 +266,7 @@ def test_a_reader_keeps_working_while_a_load_publishes(tmp_path, load):
         thread.start()
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "etl", "load", str(medium), "--db", str(db)],
+            [sys.executable, "-m", "govdash", "load", str(medium), "--db", str(db)],
             cwd=PROJECT,
             env=cli_env(),
             capture_output=True,
@@ -310,7 +310,7 @@ def test_two_loads_at_once_both_land(tmp_path, load):
 
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "etl", "load", str(path), "--db", str(db)],
+            [sys.executable, "-m", "govdash", "load", str(path), "--db", str(db)],
             cwd=PROJECT,
             env=cli_env(),
             stdout=subprocess.DEVNULL,

@@ -1,4 +1,4 @@
-"""`python -m etl load|rebuild`: exit codes, what it prints, and a rebuild from the originals."""
+"""`python -m govdash load|rebuild`: exit codes, what it prints, and a rebuild from the originals."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")}
     return subprocess.run(
-        [sys.executable, "-m", "etl", *map(str, args)],
+        [sys.executable, "-m", "govdash", *map(str, args)],
         cwd=PROJECT,
         env=env,
         capture_output=True,

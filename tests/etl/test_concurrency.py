@@ -22,8 +22,8 @@ THREADS_PER_READER = 2
 LOADER = """
 import sys
 from pathlib import Path
-from etl.load import load_paths
-from govdash.config import load_config
+from govdash.etl.load import load_paths
+from govdash.core.config import load_config
 db = Path(sys.argv[1])
 for name in sys.argv[2:]:
     report = load_paths([Path(name)], db, load_config())
@@ -82,7 +82,7 @@ def test_readers_never_fail_nor_see_a_torn_warehouse_while_loads_run_and_die(tmp
         before_kill = snapshot(db)
 
         killed = subprocess.Popen(
-            [sys.executable, "-m", "etl", "load", str(big), "--db", str(db)],
+            [sys.executable, "-m", "govdash", "load", str(big), "--db", str(db)],
             cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from govdash.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from govdash.core.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
 from tests.conftest import TICKET_HEADER, rows, ticket_row, write_xlsx
 
 # Tables whose keys are labels a user chooses (grade and award names), described by `help`.

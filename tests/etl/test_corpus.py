@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from govdash.config import load_config
+from govdash.core.config import load_config
 from tests.conftest import CHINESE_REASON, rows
 from tests.etl.corpus import (
     CASES,
@@ -134,7 +134,7 @@ def test_biff_formula_results_that_are_errors():
     their cached result; a number result and a BOOLERR holding TRUE are not errors."""
     import struct
 
-    from etl.readers import biff_error_cells
+    from govdash.etl.readers import biff_error_cells
 
     def record(kind: int, body: bytes) -> bytes:
         return struct.pack("<HH", kind, len(body)) + body

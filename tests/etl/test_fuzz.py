@@ -16,10 +16,10 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl.fields import EVALUATION, REGISTER, SURVEY, TICKETS, build_alias_index, header_keys
-from etl.load import load_paths
-from etl.locate import HeaderLocator, kind_fields
-from etl.readers import RawSheet
+from govdash.etl.fields import EVALUATION, REGISTER, SURVEY, TICKETS, build_alias_index, header_keys
+from govdash.etl.load import load_paths
+from govdash.etl.locate import HeaderLocator, kind_fields
+from govdash.etl.readers import RawSheet
 from tests.conftest import rows, write_csv, write_xlsx
 
 # The fields each kind cannot be recognised without (README: "Kinds from headers").

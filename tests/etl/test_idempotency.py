@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 
-from etl.load import format_report, load_paths
+from govdash.etl.load import format_report, load_paths
 from tests.conftest import (
     TABLES,
     TICKET_HEADER,

@@ -8,8 +8,8 @@ import stat
 
 import pytest
 
-from etl.load import load_paths
-from govdash.warehouse import versions_dir
+from govdash.core.warehouse import versions_dir
+from govdash.etl.load import load_paths
 from tests.conftest import only_file, rows, text_hits, write_csv, write_xlsx
 
 NAMES = ["陈静", "李建国", "王秀英", "赵敏"]

@@ -8,7 +8,7 @@ from datetime import datetime
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl.load import load_paths
+from govdash.etl.load import load_paths
 from tests.conftest import TICKET_HEADER, rows, ticket_row, write_csv, write_xlsx
 
 HEADER = [*TICKET_HEADER, "是否有效回访", "联系电话", "问题描述"]

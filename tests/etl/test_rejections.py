@@ -7,8 +7,8 @@ from datetime import datetime
 
 import pytest
 
-from etl.load import format_report, load_paths
-from govdash.config import load_config
+from govdash.core.config import load_config
+from govdash.etl.load import format_report, load_paths
 from tests.conftest import CHINESE_REASON, rejections, rows, write_csv, write_xlsx
 
 BAD_DATE = "无法识别的受理时间（应为日期时间，如 2024-03-05 14:30）"

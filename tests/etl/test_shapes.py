@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from etl.readers import read_file
+from govdash.etl.readers import read_file
 from tests.conftest import (
     TICKET_HEADER,
     only_file,
@@ -614,7 +614,7 @@ def test_small_gbk_csv_whose_only_chinese_is_at_the_end(tmp_path, load):
 
 
 def test_a_gbk_csv_larger_than_the_sniffing_sample(tmp_path, load):
-    from etl.readers import _SAMPLE_BYTES
+    from govdash.etl.readers import _SAMPLE_BYTES
 
     header = [*TICKET_HEADER, "问题描述"]
     body = [[*ticket_row(f"GD{i:06d}"), "楼道灯不亮请尽快维修"] for i in range(11_000)]
@@ -640,7 +640,7 @@ def test_a_gbk_csv_larger_than_the_sniffing_sample(tmp_path, load):
 def test_a_utf8_export_with_gbk_rows_appended_after_the_sample(tmp_path, load):
     # Over a megabyte of UTF-8 rows, so the sniffed sample is clean UTF-8, then rows another
     # office appended from Excel's plain "CSV" (GBK) and an empty line between the two.
-    from etl.readers import _SAMPLE_BYTES
+    from govdash.etl.readers import _SAMPLE_BYTES
 
     header = [*TICKET_HEADER, "问题描述"]
     first = [[*ticket_row(f"U{i:06d}"), "楼道灯不亮请尽快维修"] for i in range(9_000)]

@@ -1,5 +1,0 @@
-"""`python -m etl ...` runs the same commands as `govdash ...`."""
-
-from govdash.cli import main
-
-raise SystemExit(main())

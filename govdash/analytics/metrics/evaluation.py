@@ -1,0 +1,1404 @@
+"""The annual evaluation (评优评先, DOMAIN.md §5) as pure functions of DataFrames and the Config.
+
+One year and one level (compound, community or property company) at a time: `evaluate` turns
+evaluator scores, adjustments and metric values into points per indicator, totals, grades,
+ranks and awards, and keeps where every number came from. Beside it: the entropy-weight and
+TOPSIS alternatives (`compare_methods`), weight robustness (`robustness`), what-if weights
+(`rescore`, `rank_changes`), year over year (`year_over_year`) and the 红黑榜 (`red_black`).
+
+The rules this module decides (DOMAIN.md leaves them open); `rules_text` prints them:
+
+- Evaluator indicators: per unit × indicator the trimmed mean (one highest and one lowest
+  score dropped; equal scores are dropped in evaluator order) when at least
+  config.trim_from_evaluators evaluators scored it, else the plain mean. An evaluator's
+  repeated rows for one unit × indicator are averaged first. Disputed: max − min of the
+  scores (before trimming) > config.disagreement_share × the indicator's points.
+- Metric indicators: points = points_max × clamp((x − floor) ÷ (target − floor), 0, 1).
+- A missing indicator scores 0 points (its column shows NaN) and makes the unit ineligible
+  (缺少指标). A survey indicator with fewer than config.min_sample respondents still scores
+  its points but makes the unit ineligible (样本不足).
+- 加分/扣分/一票否决 belong to the unit, usually repeated on every evaluator's row: bonus and
+  penalty are the mean of the values evaluators recorded (blank = not recorded), the bonus then
+  capped at config.max_bonus; one evaluator's 一票否决 is enough (that is what the words mean).
+- Total = Σ points + bonus − penalty. Totals are compared rounded to TOTAL_DECIMALS decimals.
+- Grades by config.grades (total ≥ cut-off, highest first), below all of them NOT_PASSED;
+  一票否决 gives NOT_PASSED whatever the total.
+- rank: equal totals share the smallest rank (1, 2, 2, 4), over all units. `position` is the
+  order after the tie-break: total, then the subtotals of config.tie_break blocks in turn, then
+  the unit name (a name decides nothing: such units are "fully tied"). `tie_note` says which
+  block decided an order.
+- Awards go to the award pool: eligible units whose grade is one of the top AWARD_GRADE_COUNT
+  grades of config.grades (优秀, 良好 by default), in `position` order. With N pool units and
+  cumulative shares S₁ ≤ S₂ ≤ … of config.awards, tier t ends at pool position
+  k_t = round-half-up(N × S_t), never below k_{t−1}, never above N; the first tier has at least
+  one unit whenever N > 0. Units fully tied across a tier boundary all get the higher award.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from govdash.analytics.metrics.rates import indicator_points, red_black_size
+from govdash.core.config import Config, Indicator
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+LEVELS = ("compound", "community", "property_company")
+NOT_PASSED = "不合格"
+VETO = "一票否决"
+SMALL_SAMPLE = "样本不足"
+MISSING = "缺少指标"
+AWARD_GRADE_COUNT = 2  # awards go to the top two grades of config.grades (优秀, 良好)
+TOTAL_DECIMALS = 6  # totals and subtotals are compared at this precision
+WEIGHT_TOLERANCE = 1e-6
+
+# Config indicator (source, metric) → metrics column; the same as govdash.analytics.queries.units
+# COMPOSITE_SOURCES (a test keeps them in step; that module talks to DuckDB, this one does not).
+METRIC_COLUMNS: dict[tuple[str, str], str] = {
+    ("tickets", "response_rate"): "response_rate",
+    ("tickets", "resolution_rate"): "resolution_rate",
+    ("tickets", "satisfaction_rate"): "satisfaction_rate",
+    ("survey", "satisfaction_rate"): "survey_satisfaction_rate",
+}
+# Metrics column → the count behind it (shown as n beside the value).
+METRIC_N_COLUMNS = {
+    "response_rate": "callback_n",
+    "resolution_rate": "callback_n",
+    "satisfaction_rate": "callback_n",
+    "survey_satisfaction_rate": "survey_n",
+}
+RATE_COLUMNS = tuple(METRIC_N_COLUMNS)
+
+SCORE_COLUMNS = ["unit", "evaluator", "indicator", "score"]
+ADJUSTMENT_COLUMNS = ["unit", "evaluator", "bonus", "penalty", "is_veto", "note"]
+METRIC_INPUT_COLUMNS = [
+    "unit",
+    "parent",
+    "households",
+    "response_rate",
+    "resolution_rate",
+    "satisfaction_rate",
+    "callback_n",
+    "survey_satisfaction_rate",
+    "survey_n",
+    "survey_respondents",
+]
+# Columns of EvaluationResult.table around the per-indicator and per-block columns.
+TABLE_LEADING_COLUMNS = ["position", "rank", "unit", "parent", "households"]
+TABLE_TRAILING_COLUMNS = [
+    "bonus",
+    "penalty",
+    "total",
+    "grade",
+    "award",
+    "tie_note",
+    "is_veto",
+    "is_eligible",
+    "ineligible_reason",
+    "missing_indicators",
+    "survey_respondents",
+    "is_small_sample",
+    "is_disputed",
+    "disputed_indicators",
+    "adjustment_note",
+]
+BLOCK_SUFFIX = "小计"
+EVALUATOR_DETAIL_COLUMNS = [
+    "unit",
+    "block",
+    "indicator",
+    "points_max",
+    "evaluators",
+    "method",
+    "aggregate",
+    "low",
+    "high",
+    "score_range",
+    "is_disputed",
+    "trimmed_low_evaluator",
+    "trimmed_high_evaluator",
+    "scores_text",
+]
+EVALUATOR_SCORE_COLUMNS = ["unit", "indicator", "evaluator", "score", "is_trimmed"]
+BREAKDOWN_COLUMNS = [
+    "unit",
+    "block",
+    "indicator",
+    "source",
+    "value",
+    "n",
+    "points_max",
+    "share",
+    "points",
+    "is_missing",
+    "evidence",
+    "explanation",
+]
+ROBUSTNESS_COLUMNS = [
+    "unit",
+    "rank",
+    "award",
+    "median_rank",
+    "rank_p05",
+    "rank_p95",
+    "is_in_award_pool",
+    "pool_position",
+    "pool_position_p05",
+    "pool_position_p95",
+    "best_award",
+    "worst_award",
+    "same_award_share",
+    "crosses_tier",
+]
+
+
+# --- inputs and results -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class EvaluationInput:
+    """One year's inputs at one level.
+
+    scores: SCORE_COLUMNS (a `year` column may be there too), evaluator-scored indicators on
+    the scale of each indicator's config points. adjustments: ADJUSTMENT_COLUMNS. metrics: one
+    row per unit with METRIC_INPUT_COLUMNS (rates 0–1, NaN where unknown); optional
+    `<rate>_compounds` and `<rate>_weighting` columns describe a roll-up (see
+    `roll_up_metrics`). units: the units to rank; units with scores or adjustments are added;
+    when empty, the metrics' units are used. notes: what the data layer wants shown.
+    """
+
+    year: int | None
+    level: str
+    scores: pd.DataFrame
+    adjustments: pd.DataFrame
+    metrics: pd.DataFrame
+    units: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"level must be one of {LEVELS}, got {self.level!r}")
+        object.__setattr__(self, "units", tuple(str(unit) for unit in self.units))
+        object.__setattr__(self, "notes", tuple(self.notes))
+        for name, columns in (
+            ("scores", SCORE_COLUMNS),
+            ("adjustments", ADJUSTMENT_COLUMNS),
+            ("metrics", ["unit"]),
+        ):
+            missing = [c for c in columns if c not in getattr(self, name).columns]
+            if missing:
+                raise ValueError(f"{name} lacks columns {missing}")
+
+
+def empty_scores() -> pd.DataFrame:
+    return pd.DataFrame(
+        {c: pd.Series(dtype=float if c == "score" else object) for c in SCORE_COLUMNS}
+    )
+
+
+def empty_adjustments() -> pd.DataFrame:
+    kinds = {"bonus": float, "penalty": float, "is_veto": "boolean"}
+    return pd.DataFrame(
+        {c: pd.Series(dtype=kinds.get(c, object)) for c in ADJUSTMENT_COLUMNS}  # type: ignore[call-overload]
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class EvaluationResult:
+    """What `evaluate` and `rescore` return.
+
+    table: one row per unit in `position` order; columns `table_columns(config)`.
+    breakdown: per unit × indicator (BREAKDOWN_COLUMNS): the raw value and its n, points and a
+        sentence saying where the points came from (e.g. "响应率 0.962（n=412 次回访）→ …").
+    evaluator_detail: per unit × evaluator indicator (EVALUATOR_DETAIL_COLUMNS), on the scale
+        evaluators scored on (config points): the aggregate, what was trimmed, is_disputed.
+    evaluator_scores: the scores used, one row per unit × indicator × evaluator, is_trimmed.
+    weights: the maximum points of each indicator this result used.
+    shares: unit × indicator achievement 0–1 (points ÷ maximum points), NaN where missing;
+        `rescore` and `robustness` re-weight it.
+    unit_facts: per unit (index) the facts that do not depend on weights.
+    warnings: input rows the engine could not use, and the data layer's notes.
+    """
+
+    inputs: EvaluationInput
+    config: Config
+    weights: dict[str, float]
+    table: pd.DataFrame
+    breakdown: pd.DataFrame
+    evaluator_detail: pd.DataFrame
+    evaluator_scores: pd.DataFrame
+    shares: pd.DataFrame
+    unit_facts: pd.DataFrame
+    evidence: pd.DataFrame = field(repr=False)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def year(self) -> int | None:
+        return self.inputs.year
+
+    @property
+    def level(self) -> str:
+        return self.inputs.level
+
+
+def indicator_names(config: Config) -> list[str]:
+    return [indicator.name for indicator in config.indicators]
+
+
+def block_names(config: Config) -> list[str]:
+    """Blocks in the order they first appear in the indicator system."""
+    return list(dict.fromkeys(indicator.block for indicator in config.indicators))
+
+
+def block_column(block: str) -> str:
+    return f"{block}{BLOCK_SUFFIX}"
+
+
+def table_columns(config: Config) -> list[str]:
+    return [
+        *TABLE_LEADING_COLUMNS,
+        *indicator_names(config),
+        *[block_column(block) for block in block_names(config)],
+        *TABLE_TRAILING_COLUMNS,
+    ]
+
+
+def default_weights(config: Config) -> dict[str, float]:
+    return {indicator.name: float(indicator.points) for indicator in config.indicators}
+
+
+def normalised_weights(weights: Mapping[str, float], config: Config) -> dict[str, float]:
+    """Slider values scaled so they sum to the config's total (100), ready for `rescore`;
+    indicators left out keep their config points before scaling."""
+    chosen = {**default_weights(config), **{k: float(v) for k, v in weights.items()}}
+    total = sum(chosen.values())
+    if total <= 0:
+        raise ValueError("各指标分值之和应大于 0")
+    expected = sum(default_weights(config).values())
+    return {name: value * expected / total for name, value in chosen.items()}
+
+
+def award_grades(config: Config) -> tuple[str, ...]:
+    return tuple(config.grades)[:AWARD_GRADE_COUNT]
+
+
+# --- the evaluation -------------------------------------------------------------------------
+
+
+def evaluate(
+    inputs: EvaluationInput, config: Config, weights: Mapping[str, float] | None = None
+) -> EvaluationResult:
+    """Points, totals, grades, ranks and awards of one year's inputs (rules: module docstring).
+
+    weights: maximum points per indicator (default: the config's); must sum to the config's
+    total (100 by default). Evaluator scores are on the config's scale and re-scaled.
+    """
+    chosen = _checked_weights(config, weights)
+    notes: list[str] = list(inputs.notes)
+    units = _unit_list(inputs)
+    evaluator_scores, detail, evaluator_shares, evaluator_evidence = _evaluator_part(
+        inputs.scores, units, config, notes
+    )
+    metric_values, metric_evidence = _metric_part(inputs.metrics, units, config, notes)
+    shares = _shares(units, config, evaluator_shares, metric_values)
+    facts = _unit_facts(units, inputs, config, shares, detail, metric_values)
+    evidence = _evidence_frame(
+        units, config, shares, detail, metric_values, evaluator_evidence, metric_evidence
+    )
+    table, breakdown = _finish(config, chosen, shares, facts, evidence)
+    return EvaluationResult(
+        inputs=inputs,
+        config=config,
+        weights=chosen,
+        table=table,
+        breakdown=breakdown,
+        evaluator_detail=detail,
+        evaluator_scores=evaluator_scores,
+        shares=shares,
+        unit_facts=facts,
+        evidence=evidence,
+        warnings=tuple(notes),
+    )
+
+
+def rescore(result: EvaluationResult, weights: Mapping[str, float]) -> EvaluationResult:
+    """The same inputs under other maximum points per indicator (for the page's sliders).
+
+    `weights` names some or all indicators; those left out keep their current points. The
+    points must sum to the config's total. Only the weighting is redone, so it is fast.
+    """
+    merged = {**result.weights, **{name: float(value) for name, value in weights.items()}}
+    unknown = set(weights) - set(result.weights)
+    if unknown:
+        raise ValueError(f"未知指标：{'、'.join(sorted(unknown))}")
+    chosen = _checked_weights(result.config, merged)
+    table, breakdown = _finish(
+        result.config, chosen, result.shares, result.unit_facts, result.evidence
+    )
+    return EvaluationResult(
+        inputs=result.inputs,
+        config=result.config,
+        weights=chosen,
+        table=table,
+        breakdown=breakdown,
+        evaluator_detail=result.evaluator_detail,
+        evaluator_scores=result.evaluator_scores,
+        shares=result.shares,
+        unit_facts=result.unit_facts,
+        evidence=result.evidence,
+        warnings=result.warnings,
+    )
+
+
+def _checked_weights(config: Config, weights: Mapping[str, float] | None) -> dict[str, float]:
+    base = default_weights(config)
+    if weights is None:
+        return base
+    unknown = set(weights) - set(base)
+    if unknown:
+        raise ValueError(f"未知指标：{'、'.join(sorted(unknown))}")
+    chosen = {name: float(weights.get(name, points)) for name, points in base.items()}
+    bad = [name for name, value in chosen.items() if not math.isfinite(value) or value < 0]
+    if bad:
+        raise ValueError(f"指标分值应为非负数：{'、'.join(bad)}")
+    expected = sum(base.values())
+    if abs(sum(chosen.values()) - expected) > WEIGHT_TOLERANCE * max(expected, 1):
+        raise ValueError(f"各指标分值之和应为 {expected:g}，实际为 {sum(chosen.values()):g}")
+    return chosen
+
+
+def _unit_list(inputs: EvaluationInput) -> list[str]:
+    listed = list(inputs.units) or [str(u) for u in inputs.metrics["unit"].dropna()]
+    extra = [str(u) for u in inputs.scores["unit"].dropna()]
+    extra += [str(u) for u in inputs.adjustments["unit"].dropna()]
+    return sorted(set(listed) | set(extra))
+
+
+def _evaluator_indicators(config: Config) -> list[Indicator]:
+    return [indicator for indicator in config.indicators if indicator.source == "evaluator"]
+
+
+def _evaluator_part(
+    scores: pd.DataFrame, units: list[str], config: Config, notes: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The long scores with is_trimmed, the per unit × indicator detail, the shares (unit ×
+    indicator, evaluator indicators only) and an evidence sentence per unit × indicator.
+
+    Rows are sorted so that each unit × indicator is one contiguous run, lowest score first;
+    the aggregates are then sums over runs (numpy), not a Python call per group.
+    """
+    indicators = {i.name: i for i in _evaluator_indicators(config)}
+    order_of = {name: i for i, name in enumerate(indicator_names(config))}
+    frame = pd.DataFrame(
+        {
+            "unit": scores["unit"].astype(object).map(str).to_numpy(object),
+            "indicator": scores["indicator"].astype(object).map(str).to_numpy(object),
+            "evaluator": scores["evaluator"].astype(object).map(str).to_numpy(object),
+            "score": pd.to_numeric(scores["score"], errors="coerce").to_numpy(float),
+        }
+    )
+    unknown = sorted(set(frame["indicator"]) - set(indicators))
+    if unknown:
+        notes.append(f"评分表中的指标不在配置的评委打分指标中，未计分：{'、'.join(unknown)}")
+    blank = int(frame["score"].isna().sum())
+    if blank:
+        notes.append(f"{blank} 条评分没有数值，未计分")
+    frame = frame[
+        frame["indicator"].isin(list(indicators))
+        & frame["score"].notna()
+        & frame["unit"].isin(units)
+    ]
+    frame = frame.groupby(["unit", "indicator", "evaluator"], as_index=False, sort=False).agg(
+        score=("score", "mean")
+    )
+    points_of = {name: float(i.points) for name, i in indicators.items()}
+    points = frame["indicator"].map(points_of).to_numpy(float)
+    outside = int(((frame["score"] < 0) | (frame["score"] > points + 1e-9)).sum())
+    if outside:
+        notes.append(f"{outside} 条评分超出 0 到该指标分值的范围，已按原值计入")
+    frame["_order"] = frame["indicator"].map(order_of)
+    frame = frame.sort_values(["unit", "_order", "score", "evaluator"], kind="stable")
+    frame = frame.reset_index(drop=True)
+    unit = frame["unit"].to_numpy(object)
+    indicator = frame["indicator"].to_numpy(object)
+    evaluator = frame["evaluator"].to_numpy(object)
+    score = frame["score"].to_numpy(float)
+    count = len(frame)
+    starts = np.ones(count, dtype=bool)
+    if count:
+        starts[1:] = (unit[1:] != unit[:-1]) | (indicator[1:] != indicator[:-1])
+    first = np.flatnonzero(starts)
+    sizes = np.diff(np.r_[first, count]).astype(np.int64)
+    group = np.cumsum(starts) - 1
+    position = np.arange(count) - first[group]
+    size = sizes[group]
+    is_trimmed = (size >= config.trim_from_evaluators) & ((position == 0) | (position == size - 1))
+    frame["is_trimmed"] = is_trimmed
+    trims = sizes >= config.trim_from_evaluators
+    last = first + sizes - 1
+    if count:
+        sums = np.add.reduceat(score, first)
+        trimmed_sums = np.add.reduceat(np.where(is_trimmed, score, 0.0), first)
+    else:
+        sums = trimmed_sums = np.zeros(0)
+    texts = [f"{value:g}" for value in score]
+    texts = [f"（{text}）" if cut else text for text, cut in zip(texts, is_trimmed, strict=True)]
+    detail = pd.DataFrame(
+        {
+            "unit": unit[first],
+            "block": [indicators[name].block for name in indicator[first]],
+            "indicator": indicator[first],
+            "points_max": [points_of[name] for name in indicator[first]],
+            "evaluators": sizes,
+            "method": np.where(trims, "去掉一个最高分和一个最低分后平均", "平均"),
+            "aggregate": (sums - trimmed_sums) / np.where(trims, sizes - 2, sizes),
+            "low": score[first],
+            "high": score[last],
+        }
+    )
+    detail["score_range"] = detail["high"] - detail["low"]
+    detail["is_disputed"] = (
+        detail["score_range"] > config.disagreement_share * detail["points_max"] + 1e-9
+    )
+    detail["trimmed_low_evaluator"] = np.where(trims, evaluator[first], "")
+    detail["trimmed_high_evaluator"] = np.where(trims, evaluator[last], "")
+    detail["scores_text"] = [
+        "、".join(texts[a : a + n]) for a, n in zip(first.tolist(), sizes.tolist(), strict=True)
+    ]
+    detail = detail[EVALUATOR_DETAIL_COLUMNS]
+    shares = detail.pivot(index="unit", columns="indicator", values="aggregate")
+    shares = shares.div(pd.Series(points_of), axis=1)
+    evidence = detail.assign(evidence=[_evaluator_sentence(row) for row in detail.itertuples()])
+    evidence = evidence.pivot(index="unit", columns="indicator", values="evidence")
+    used = frame.sort_values(["unit", "_order", "evaluator"], kind="stable")
+    return used[EVALUATOR_SCORE_COLUMNS].reset_index(drop=True), detail, shares, evidence
+
+
+def _evaluator_sentence(row: Any) -> str:
+    text = f"{row.evaluators} 位评委"
+    if row.method == "平均":
+        text += f"平均 {row.aggregate:.2f}/{row.points_max:g}"
+    else:
+        text += (
+            f"，去掉最高 {row.high:g}（{row.trimmed_high_evaluator}）与最低 {row.low:g}"
+            f"（{row.trimmed_low_evaluator}）后平均 {row.aggregate:.2f}/{row.points_max:g}"
+        )
+    text += f"；评分 {row.scores_text}"
+    if row.is_disputed:
+        text += f"；评委分歧（极差 {row.score_range:g}）"
+    return text
+
+
+def _metric_indicators(config: Config) -> list[tuple[Indicator, str]]:
+    found = []
+    for indicator in config.indicators:
+        column = METRIC_COLUMNS.get((indicator.source, indicator.metric or ""))
+        if column is not None:
+            found.append((indicator, column))
+    return found
+
+
+def _metric_part(
+    metrics: pd.DataFrame, units: list[str], config: Config, notes: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per unit: the metric columns (index unit), and an evidence sentence per indicator."""
+    frame = metrics.copy()
+    frame["unit"] = frame["unit"].astype(object).map(str)
+    duplicated = sorted(set(frame.loc[frame["unit"].duplicated(), "unit"]))
+    if duplicated:
+        raise ValueError(f"metrics 中同一单位有多行：{'、'.join(duplicated)}")
+    frame = frame.set_index("unit").reindex(units)
+    for column in (*RATE_COLUMNS, "households"):
+        frame[column] = _numbers(frame, column)
+    for column in ("callback_n", "survey_n", "survey_respondents"):
+        frame[column] = _numbers(frame, column).fillna(0).astype("int64")
+    if "parent" not in frame.columns:
+        frame["parent"] = None
+    evidence = pd.DataFrame(index=pd.Index(units, name="unit"))
+    for indicator, column in _metric_indicators(config):
+        values = frame[column].to_numpy(float)
+        n = frame[METRIC_N_COLUMNS[column]].to_numpy()
+        suffix = _roll_up_suffix(frame, column)
+        sentences = []
+        for i, value in enumerate(values):
+            if math.isnan(value):
+                sentences.append("无数据")
+            elif column == "survey_satisfaction_rate":
+                respondents = int(frame["survey_respondents"].iloc[i])
+                sentences.append(
+                    f"{indicator.name} {value:.3f}（{respondents} 人作答，n={n[i]} 份有效答案"
+                    f"{suffix[i]}）"
+                )
+            else:
+                sentences.append(f"{indicator.name} {value:.3f}（n={n[i]} 次回访{suffix[i]}）")
+        evidence[indicator.name] = sentences
+    return frame, evidence
+
+
+def _numbers(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame.columns:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    return pd.to_numeric(frame[column], errors="coerce").astype(float)
+
+
+def _roll_up_suffix(frame: pd.DataFrame, column: str) -> list[str]:
+    counts, ways = f"{column}_compounds", f"{column}_weighting"
+    if counts not in frame.columns:
+        return [""] * len(frame)
+    result = []
+    for count, way in zip(frame[counts], frame.get(ways, [""] * len(frame)), strict=True):
+        if pd.isna(count) or int(count) == 0:
+            result.append("")
+        elif way:
+            result.append(f"；{int(count)} 个小区{way}")
+        else:
+            result.append("")
+    return result
+
+
+def _shares(
+    units: list[str],
+    config: Config,
+    evaluator_shares: pd.DataFrame,
+    metric_values: pd.DataFrame,
+) -> pd.DataFrame:
+    shares = pd.DataFrame(index=pd.Index(units, name="unit"), dtype=float)
+    metric_columns = dict(_metric_indicators(config))
+    for indicator in config.indicators:
+        if indicator.source == "evaluator":
+            column = evaluator_shares.get(indicator.name)
+            shares[indicator.name] = (
+                column.reindex(units).to_numpy(float) if column is not None else np.nan
+            )
+        elif indicator in metric_columns:
+            assert indicator.floor is not None and indicator.target is not None
+            values = metric_values[metric_columns[indicator]].to_numpy(float)
+            shares[indicator.name] = indicator_points(
+                values, indicator.floor, indicator.target, 1.0
+            )
+        else:
+            shares[indicator.name] = np.nan
+    return shares
+
+
+def _unit_facts(
+    units: list[str],
+    inputs: EvaluationInput,
+    config: Config,
+    shares: pd.DataFrame,
+    detail: pd.DataFrame,
+    metric_values: pd.DataFrame,
+) -> pd.DataFrame:
+    facts = pd.DataFrame(index=pd.Index(units, name="unit"))
+    facts["parent"] = (
+        metric_values["parent"].astype(object).where(metric_values["parent"].notna(), None)
+    )
+    facts["households"] = metric_values["households"].to_numpy(float)
+    adjustments = _adjustments_per_unit(inputs.adjustments, config).reindex(units)
+    facts["bonus"] = adjustments["bonus"].fillna(0.0).to_numpy(float)
+    facts["penalty"] = adjustments["penalty"].fillna(0.0).to_numpy(float)
+    facts["is_veto"] = adjustments["is_veto"].fillna(False).to_numpy(bool)
+    facts["adjustment_note"] = adjustments["adjustment_note"].fillna("").astype(object)
+    has_survey = any(i.source == "survey" for i in config.indicators)
+    respondents = metric_values["survey_respondents"].to_numpy()
+    facts["survey_respondents"] = respondents.astype("int64")
+    facts["is_small_sample"] = (respondents < config.min_sample) & has_survey
+    missing = shares.isna().to_numpy(bool)
+    names = list(shares.columns)
+    facts["missing_indicators"] = [
+        "、".join(name for name, absent in zip(names, row, strict=True) if absent)
+        for row in missing
+    ]
+    disputed = detail[detail["is_disputed"]].groupby("unit", sort=False)["indicator"].agg("、".join)
+    facts["disputed_indicators"] = disputed.reindex(units).fillna("").astype(object)
+    facts["is_disputed"] = facts["disputed_indicators"] != ""
+    reasons = []
+    for is_veto, is_small, count, missing_text in zip(
+        facts["is_veto"].tolist(),
+        facts["is_small_sample"].tolist(),
+        facts["survey_respondents"].tolist(),
+        facts["missing_indicators"].tolist(),
+        strict=True,
+    ):
+        parts = []
+        if is_veto:
+            parts.append(VETO)
+        if is_small:
+            parts.append(f"{SMALL_SAMPLE}（问卷 {count} 人，少于 {config.min_sample} 人）")
+        if missing_text:
+            parts.append(f"{MISSING}：{missing_text}")
+        reasons.append("；".join(parts))
+    facts["ineligible_reason"] = reasons
+    facts["is_eligible"] = facts["ineligible_reason"] == ""
+    return facts
+
+
+def _adjustments_per_unit(adjustments: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """Per unit: bonus (mean of recorded values, capped), penalty, is_veto, adjustment_note."""
+    frame = adjustments[ADJUSTMENT_COLUMNS].copy()
+    frame["unit"] = frame["unit"].astype(object).map(str)
+    frame["bonus"] = pd.to_numeric(frame["bonus"], errors="coerce").astype(float)
+    frame["penalty"] = pd.to_numeric(frame["penalty"], errors="coerce").astype(float)
+    frame["is_veto"] = frame["is_veto"].astype("boolean").fillna(False).astype(bool)
+    rows = []
+    for unit, group in frame.groupby("unit", sort=True):
+        bonus_values = sorted(group["bonus"].dropna().unique())
+        penalty_values = sorted(group["penalty"].dropna().unique())
+        recorded_bonus = float(group["bonus"].dropna().mean()) if bonus_values else 0.0
+        bonus = min(recorded_bonus, config.max_bonus)
+        penalty = float(group["penalty"].dropna().mean()) if penalty_values else 0.0
+        is_veto = bool(group["is_veto"].any())
+        parts = []
+        if recorded_bonus:
+            part = f"加分 {bonus:g}"
+            if recorded_bonus > config.max_bonus:
+                part += f"（记录 {recorded_bonus:g}，上限 {config.max_bonus:g}）"
+            if len(bonus_values) > 1:
+                part += f"（各评委记录不一：{'、'.join(f'{v:g}' for v in bonus_values)}，取平均）"
+            parts.append(part)
+        if penalty:
+            part = f"扣分 {penalty:g}"
+            if len(penalty_values) > 1:
+                part += f"（各评委记录不一：{'、'.join(f'{v:g}' for v in penalty_values)}，取平均）"
+            parts.append(part)
+        if is_veto:
+            vetoers = group.loc[group["is_veto"], "evaluator"].astype(str)
+            parts.append(f"{VETO}（{'、'.join(sorted(set(vetoers)))}）")
+        notes = sorted({str(n) for n in group["note"].dropna() if str(n).strip()})
+        if notes:
+            parts.append("备注：" + "；".join(notes))
+        rows.append((unit, bonus, penalty, is_veto, "；".join(parts)))
+    return pd.DataFrame(
+        rows, columns=["unit", "bonus", "penalty", "is_veto", "adjustment_note"]
+    ).set_index("unit")
+
+
+def _evidence_frame(
+    units: list[str],
+    config: Config,
+    shares: pd.DataFrame,
+    detail: pd.DataFrame,
+    metric_values: pd.DataFrame,
+    evaluator_evidence: pd.DataFrame,
+    metric_evidence: pd.DataFrame,
+) -> pd.DataFrame:
+    """Long per unit × indicator: block, source, value (a rate, or the evaluators' aggregate on
+    their scale), n (callbacks, survey answers or evaluators), share and evidence."""
+    metric_columns = dict(_metric_indicators(config))
+    found = {
+        (unit, indicator): (aggregate, evaluators)
+        for unit, indicator, aggregate, evaluators in zip(
+            detail["unit"].tolist(),
+            detail["indicator"].tolist(),
+            detail["aggregate"].tolist(),
+            detail["evaluators"].tolist(),
+            strict=True,
+        )
+    }
+    columns: dict[str, list[Any]] = {
+        name: [] for name in ("unit", "block", "indicator", "source", "value", "n", "floor")
+    }
+    columns.update({"target": [], "share": [], "evidence": []})
+    for indicator in config.indicators:
+        if indicator.source == "evaluator":
+            sentences = evaluator_evidence.get(indicator.name)
+            texts = (
+                sentences.reindex(units).fillna("无评委评分").tolist()
+                if sentences is not None
+                else ["无评委评分"] * len(units)
+            )
+            pairs = [found.get((unit, indicator.name), (math.nan, 0)) for unit in units]
+            values = [pair[0] for pair in pairs]
+            counts = [pair[1] for pair in pairs]
+        else:
+            texts = metric_evidence[indicator.name].tolist()
+            column = metric_columns.get(indicator)
+            if column is None:
+                values, counts = [math.nan] * len(units), [0] * len(units)
+            else:
+                values = metric_values[column].tolist()
+                counts = metric_values[METRIC_N_COLUMNS[column]].tolist()
+        columns["unit"] += units
+        columns["block"] += [indicator.block] * len(units)
+        columns["indicator"] += [indicator.name] * len(units)
+        columns["source"] += [indicator.source] * len(units)
+        columns["value"] += values
+        columns["n"] += counts
+        columns["floor"] += [math.nan if indicator.floor is None else indicator.floor] * len(units)
+        columns["target"] += [math.nan if indicator.target is None else indicator.target] * len(
+            units
+        )
+        columns["share"] += shares[indicator.name].tolist()
+        columns["evidence"] += texts
+    frame = pd.DataFrame(columns)
+    frame["value"] = frame["value"].astype(float)
+    frame["n"] = frame["n"].astype("int64")
+    return frame
+
+
+def _finish(
+    config: Config,
+    weights: dict[str, float],
+    shares: pd.DataFrame,
+    facts: pd.DataFrame,
+    evidence: pd.DataFrame,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Weighting, totals, grades, ranks, tie-break and awards (eligibility is in `facts`).
+
+    Works on arrays and builds the table once: the page's sliders call this on every move.
+    """
+    names = indicator_names(config)
+    weight = np.array([weights[name] for name in names], dtype=float)
+    points = shares[names].to_numpy(float) * weight
+    filled = np.nan_to_num(points, nan=0.0)
+    columns: dict[str, Any] = {
+        "unit": shares.index.to_numpy(object),
+        "parent": facts["parent"].to_numpy(object),
+        "households": facts["households"].to_numpy(float),
+    }
+    for j, name in enumerate(names):
+        columns[name] = points[:, j]
+    for block in block_names(config):
+        members = [j for j, i in enumerate(config.indicators) if i.block == block]
+        columns[block_column(block)] = filled[:, members].sum(axis=1)
+    bonus = facts["bonus"].to_numpy(float)
+    penalty = facts["penalty"].to_numpy(float)
+    total = filled.sum(axis=1) + bonus - penalty
+    is_veto = facts["is_veto"].to_numpy(bool)
+    columns.update(
+        {
+            "bonus": bonus,
+            "penalty": penalty,
+            "total": total,
+            "is_veto": is_veto,
+            "grade": [_grade(t, v, config) for t, v in zip(total, is_veto, strict=True)],
+            "rank": _min_ranks(total)[0],
+        }
+    )
+    for column in (
+        "is_eligible",
+        "ineligible_reason",
+        "missing_indicators",
+        "survey_respondents",
+        "is_small_sample",
+        "is_disputed",
+        "disputed_indicators",
+        "adjustment_note",
+    ):
+        columns[column] = facts[column].to_numpy()
+    keys = _sort_keys(config)
+    # Units arrive sorted by name, so their index is the last (name) key of the order.
+    key_values = [np.round(np.asarray(columns[key], dtype=float), TOTAL_DECIMALS) for key in keys]
+    order = np.lexsort([np.arange(len(total)), *[-v for v in reversed(key_values)]])
+    table = pd.DataFrame({name: np.asarray(values)[order] for name, values in columns.items()})
+    table["position"] = np.arange(1, len(table) + 1, dtype="int64")
+    table["tie_note"] = _tie_notes(table, config, keys)
+    table["award"] = _awards(table, config, keys)
+    table = table[table_columns(config)]
+    return table, _breakdown(evidence, table, weights)
+
+
+def _sort_keys(config: Config) -> list[str]:
+    """What orders units: the total, then the tie-break blocks' subtotals."""
+    return ["total", *[block_column(block) for block in config.tie_break]]
+
+
+def _key_values(table: pd.DataFrame, keys: list[str]) -> list[FloatArray]:
+    return [np.round(table[key].to_numpy(float), TOTAL_DECIMALS) for key in keys]
+
+
+def _key_matrix(table: pd.DataFrame, keys: list[str]) -> FloatArray:
+    if len(table) == 0:
+        return np.empty((0, len(keys)))
+    return np.column_stack(_key_values(table, keys))
+
+
+def _grade(total: float, is_veto: bool, config: Config) -> str:
+    if is_veto:
+        return NOT_PASSED
+    rounded = round(float(total), TOTAL_DECIMALS)
+    for name, cut in config.grades.items():
+        if rounded >= cut:
+            return name
+    return NOT_PASSED
+
+
+def _min_ranks(values: npt.ArrayLike) -> IntArray:
+    """Per row, rank 1 = highest; equal values (at TOTAL_DECIMALS) share the smallest rank
+    (1, 2, 2, 4). Sorting, not pairwise comparison, so many draws × units stay cheap."""
+    rounded = np.round(np.atleast_2d(np.asarray(values, dtype=float)), TOTAL_DECIMALS)
+    if rounded.shape[1] == 0:
+        return np.zeros(rounded.shape, dtype=np.int64)
+    order = np.argsort(-rounded, axis=1, kind="stable")
+    ordered = np.take_along_axis(rounded, order, axis=1)
+    starts = np.ones(rounded.shape, dtype=bool)
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    index = np.broadcast_to(np.arange(rounded.shape[1]), rounded.shape)
+    first = np.maximum.accumulate(np.where(starts, index, 0), axis=1)
+    ranks = np.empty(rounded.shape, dtype=np.int64)
+    np.put_along_axis(ranks, order, first + 1, axis=1)
+    return ranks
+
+
+def _tie_notes(table: pd.DataFrame, config: Config, keys: list[str]) -> list[str]:
+    """For units sharing a total: how the tie-break blocks ordered them (in position order)."""
+    values = _key_matrix(table, keys)
+    notes = [""] * len(table)
+    units = table["unit"].tolist()
+    start = 0
+    while start < len(table):
+        end = start
+        while end + 1 < len(table) and values[end + 1, 0] == values[start, 0]:
+            end += 1
+        if end > start:
+            steps = []
+            for a in range(start, end):
+                b = a + 1
+                decided = next(
+                    (k for k in range(1, len(keys)) if values[a, k] != values[b, k]), None
+                )
+                if decided is None:
+                    steps.append(
+                        f"{units[a]} 与 {units[b]} 各比较板块亦相同，完全并列（按名称列出）"
+                    )
+                else:
+                    steps.append(
+                        f"{units[a]} 先于 {units[b]}（{keys[decided]} {values[a, decided]:.2f} > "
+                        f"{values[b, decided]:.2f}）"
+                    )
+            order_text = "、".join(config.tie_break) or "（未配置比较板块）"
+            note = (
+                f"总分 {values[start, 0]:.2f} 并列第 {table['rank'].iloc[start]} 名，"
+                f"依次比较 {order_text} 小计：" + "；".join(steps)
+            )
+            for i in range(start, end + 1):
+                notes[i] = note
+        start = end + 1
+    return notes
+
+
+def award_counts(pool_size: int, config: Config) -> dict[str, int]:
+    """How many units of an award pool of `pool_size` get each award (rule: module docstring).
+
+    With the default shares: 1 → 1/0/0, 3 → 1/0/1, 4 → 1/0/1, 10 → 1/2/3, 25 → 3/5/7.
+    """
+    counts: dict[str, int] = {}
+    previous = 0
+    cumulative = 0.0
+    for index, (name, share) in enumerate(config.awards.items()):
+        cumulative += share
+        end = math.floor(round(pool_size * cumulative, 9) + 0.5)
+        if index == 0 and pool_size > 0 and share > 0:
+            end = max(end, 1)
+        end = min(max(end, previous), pool_size)
+        counts[name] = end - previous
+        previous = end
+    return counts
+
+
+def _tier_ends(pool_size: int, config: Config) -> IntArray:
+    """Last pool position of each award tier (cumulative counts)."""
+    counts = list(award_counts(pool_size, config).values())
+    return np.cumsum(np.array(counts, dtype=np.int64))
+
+
+def _tiers_of_positions(positions: npt.ArrayLike, ends: IntArray) -> IntArray:
+    """Award tier index of 1-based pool positions; len(ends) means no award."""
+    return np.searchsorted(ends, np.asarray(positions), side="left").astype(np.int64)
+
+
+def _in_award_pool(table: pd.DataFrame, config: Config) -> npt.NDArray[np.bool_]:
+    return (table["is_eligible"] & table["grade"].isin(award_grades(config))).to_numpy(bool)
+
+
+def _awards(table: pd.DataFrame, config: Config, keys: list[str]) -> list[str]:
+    """Awards by position within the pool; fully tied units share the best award of them."""
+    names = list(config.awards)
+    pool_index = np.flatnonzero(_in_award_pool(table, config))
+    ends = _tier_ends(len(pool_index), config)
+    tiers = _tiers_of_positions(np.arange(1, len(pool_index) + 1), ends)
+    values = _key_matrix(table, keys)
+    best_of_key: dict[tuple[float, ...], int] = {}
+    for i, tier in zip(pool_index, tiers, strict=True):
+        key = tuple(values[i].tolist())
+        best_of_key[key] = min(best_of_key.get(key, len(names)), int(tier))
+    awards = [""] * len(table)
+    for i in pool_index:
+        tier = best_of_key[tuple(values[i].tolist())]
+        awards[i] = names[tier] if tier < len(names) else ""
+    return awards
+
+
+def _breakdown(
+    evidence: pd.DataFrame, table: pd.DataFrame, weights: dict[str, float]
+) -> pd.DataFrame:
+    """The evidence with this weighting's points and a sentence ending in them."""
+    points_max = np.array([weights[name] for name in evidence["indicator"].tolist()], dtype=float)
+    share = evidence["share"].to_numpy(float)
+    points = share * points_max
+    is_missing = np.isnan(share)
+    explanations = []
+    for text, source, floor, target, top, got, missing in zip(
+        evidence["evidence"].tolist(),
+        evidence["source"].tolist(),
+        evidence["floor"].tolist(),
+        evidence["target"].tolist(),
+        points_max.tolist(),
+        points.tolist(),
+        is_missing.tolist(),
+        strict=True,
+    ):
+        if missing:
+            explanations.append(f"{text} → 0/{top:g} 分（{MISSING}）")
+        elif source == "evaluator":
+            explanations.append(f"{text} → {got:.2f}/{top:g} 分")
+        else:
+            explanations.append(
+                f"{text} → {top:g} × clamp((x − {floor:g}) ÷ ({target:g} − {floor:g}), 0, 1)"
+                f" = {got:.2f} 分"
+            )
+    position = dict(zip(table["unit"].tolist(), table["position"].tolist(), strict=True))
+    order = np.argsort(
+        np.array([position[unit] for unit in evidence["unit"].tolist()]), kind="stable"
+    )
+    frame = evidence.assign(
+        points_max=points_max, points=points, is_missing=is_missing, explanation=explanations
+    )
+    return frame.iloc[order][BREAKDOWN_COLUMNS].reset_index(drop=True)
+
+
+# --- levels ---------------------------------------------------------------------------------
+
+
+def roll_up_metrics(compound_metrics: pd.DataFrame, level: str, config: Config) -> pd.DataFrame:
+    """Metric inputs of communities or property companies from their compounds' values.
+
+    compound_metrics: one row per compound with unit (the compound), parent (its community),
+    property_company, households and METRIC_INPUT_COLUMNS' rates and counts. Each rate of a
+    unit is the household-weighted mean Σ h_c x_c ÷ Σ h_c over its compounds that have the rate
+    and a household count (DOMAIN.md §4); where none has a household count, the mean weighted
+    by the rate's n. Counts (callback_n, survey_n, survey_respondents, households) are summed;
+    `<rate>_compounds` says how many compounds made each rate and `<rate>_weighting` how.
+    For level "compound" the rows come back as they are (with those two columns filled).
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    frame = compound_metrics.copy()
+    for column in (*RATE_COLUMNS, "households"):
+        frame[column] = _numbers(frame, column)
+    for column in ("callback_n", "survey_n", "survey_respondents"):
+        frame[column] = _numbers(frame, column).fillna(0)
+    if level == "compound":
+        for column in RATE_COLUMNS:
+            frame[f"{column}_compounds"] = frame[column].notna().astype("int64")
+            frame[f"{column}_weighting"] = ""
+        frame["compounds"] = 1
+        for column in ("callback_n", "survey_n", "survey_respondents"):
+            frame[column] = frame[column].astype("int64")
+        frame["survey_is_small_sample"] = frame["survey_respondents"] < config.min_sample
+        return frame.reset_index(drop=True)
+    key = "parent" if level == "community" else "property_company"
+    frame = frame[frame[key].notna()].copy()
+    frame["_unit"] = frame[key].astype(object).map(str)
+    household = frame["households"].where(frame["households"] > 0)
+    grouped = frame.groupby("_unit", sort=True)
+    result = pd.DataFrame(index=pd.Index(sorted(frame["_unit"].unique()), name="unit"))
+    has_street = level == "community" and "street" in frame.columns
+    result["parent"] = grouped["street"].first().astype(object) if has_street else None
+    result["compounds"] = grouped.size().astype("int64")
+    known = grouped["households"].count()
+    result["households"] = grouped["households"].sum().where(known > 0)
+    for column in ("callback_n", "survey_n", "survey_respondents"):
+        result[column] = grouped[column].sum().astype("int64")
+    for column in RATE_COLUMNS:
+        has_value = frame[column].notna()
+        by_households = _weighted_mean(frame, column, household.where(has_value))
+        n_weight = frame[METRIC_N_COLUMNS[column]].where(
+            has_value & (frame[METRIC_N_COLUMNS[column]] > 0)
+        )
+        by_n = _weighted_mean(frame, column, n_weight)
+        use_households = by_households.notna()
+        result[column] = by_households.where(use_households, by_n)
+        contributing = np.where(
+            use_households.reindex(result.index, fill_value=False),
+            (has_value & household.notna()).groupby(frame["_unit"]).sum().reindex(result.index),
+            (has_value & n_weight.notna()).groupby(frame["_unit"]).sum().reindex(result.index),
+        )
+        result[f"{column}_compounds"] = np.where(result[column].notna(), contributing, 0).astype(
+            "int64"
+        )
+        result[f"{column}_weighting"] = np.where(
+            use_households.reindex(result.index, fill_value=False), "按户数加权", "按样本量加权"
+        )
+    result["survey_is_small_sample"] = result["survey_respondents"] < config.min_sample
+    return result.reset_index()
+
+
+def _weighted_mean(frame: pd.DataFrame, column: str, weight: pd.Series) -> pd.Series:
+    """Σ w x ÷ Σ w per frame["_unit"], NaN where no row has a weight."""
+    usable = weight.notna() & frame[column].notna()
+    w = weight.where(usable, 0.0)
+    numerator = (w * frame[column].fillna(0.0)).groupby(frame["_unit"]).sum()
+    denominator = w.groupby(frame["_unit"]).sum()
+    return numerator / denominator.where(denominator > 0)
+
+
+# --- alternatives: entropy weights and TOPSIS -----------------------------------------------
+
+
+def achievement_matrix(result: EvaluationResult) -> pd.DataFrame:
+    """Unit × indicator achievement 0–1 (points ÷ maximum points), missing as 0, in the
+    result's position order: the common input of the alternative methods."""
+    units = result.table["unit"].tolist()
+    return result.shares.reindex(units).fillna(0.0)
+
+
+def entropy_weights(matrix: pd.DataFrame) -> pd.Series:
+    """熵权法: weights of the columns (indicators, higher is better) from how much they vary.
+
+    Each column is min–max normalised, p_ij = x_ij ÷ Σ_i x_ij, e_j = −Σ_i p_ij ln p_ij ÷ ln m
+    (0 ln 0 = 0), d_j = 1 − e_j, w_j = d_j ÷ Σ d. A column that does not vary carries no
+    information (weight 0); when none varies, the weights are equal.
+    """
+    values = matrix.to_numpy(float)
+    count, width = values.shape
+    if width == 0:
+        return pd.Series(dtype=float)
+    normalised = _min_max(values)
+    totals = normalised.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(totals > 0, normalised / np.where(totals > 0, totals, 1.0), 0.0)
+        plogp = np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0)
+    entropy = -plogp.sum(axis=0) / math.log(count) if count > 1 else np.ones(width)
+    entropy = np.where(totals > 0, entropy, 1.0)
+    diversity = np.clip(1.0 - entropy, 0.0, None)
+    total = diversity.sum()
+    weights = diversity / total if total > 0 else np.full(width, 1.0 / width)
+    return pd.Series(weights, index=matrix.columns, name="entropy_weight")
+
+
+def _min_max(values: FloatArray) -> FloatArray:
+    low = values.min(axis=0) if len(values) else np.zeros(values.shape[1])
+    span = (values.max(axis=0) - low) if len(values) else np.zeros(values.shape[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(span > 0, (values - low) / np.where(span > 0, span, 1.0), 0.0)
+
+
+def entropy_scores(matrix: pd.DataFrame, weights: pd.Series) -> pd.Series:
+    """Σ_j w_j × min–max-normalised x_ij per row (0–1)."""
+    normalised = _min_max(matrix.to_numpy(float))
+    scores = normalised @ weights.reindex(matrix.columns).fillna(0.0).to_numpy(float)
+    return pd.Series(scores, index=matrix.index, name="entropy_score")
+
+
+def topsis(matrix: pd.DataFrame, weights: pd.Series | Mapping[str, float]) -> pd.Series:
+    """TOPSIS closeness 0–1 of each row to the ideal (all columns higher-is-better).
+
+    Columns are vector-normalised (x ÷ √Σx²) and multiplied by the weights (normalised to sum
+    1); D⁺/D⁻ are Euclidean distances to the column-wise best and worst; closeness =
+    D⁻ ÷ (D⁺ + D⁻), 0.5 where a row is as far from both (all rows equal).
+    """
+    values = matrix.to_numpy(float)
+    weight = pd.Series(weights, dtype=float).reindex(matrix.columns).fillna(0.0).to_numpy(float)
+    if weight.sum() > 0:
+        weight = weight / weight.sum()
+    norms = np.sqrt((values**2).sum(axis=0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        normalised = np.where(norms > 0, values / np.where(norms > 0, norms, 1.0), 0.0)
+    weighted = normalised * weight
+    if len(values) == 0:
+        return pd.Series(dtype=float, name="topsis_closeness")
+    best = weighted.max(axis=0)
+    worst = weighted.min(axis=0)
+    to_best = np.sqrt(((weighted - best) ** 2).sum(axis=1))
+    to_worst = np.sqrt(((weighted - worst) ** 2).sum(axis=1))
+    spread = to_best + to_worst
+    with np.errstate(divide="ignore", invalid="ignore"):
+        closeness = np.where(spread > 0, to_worst / np.where(spread > 0, spread, 1.0), 0.5)
+    return pd.Series(closeness, index=matrix.index, name="topsis_closeness")
+
+
+def average_ranks(values: npt.ArrayLike) -> FloatArray:
+    """Ranks 1 = smallest, ties sharing the mean of their ranks (as Spearman's ρ needs)."""
+    x = np.asarray(values, dtype=float)
+    order = np.argsort(x, kind="stable")
+    ordered = x[order]
+    starts = np.r_[True, ordered[1:] != ordered[:-1]]
+    group = np.cumsum(starts) - 1
+    first = np.flatnonzero(starts)
+    last = np.r_[first[1:], len(x)] - 1
+    mean_rank = (first + last) / 2 + 1
+    ranks = np.empty(len(x))
+    ranks[order] = mean_rank[group]
+    return ranks
+
+
+def spearman(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """Spearman's ρ (Pearson correlation of average ranks); NaN when either side is constant."""
+    x, y = average_ranks(a), average_ranks(b)
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return math.nan
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def kendall_tau_b(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
+    """Kendall's τ-b (ties corrected); NaN when either side is constant. O(n²) pairs, fine for
+    the few hundred units of an evaluation."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(x) < 2:
+        return math.nan
+    upper = np.triu_indices(len(x), k=1)
+    dx = np.sign(x[:, None] - x[None, :])[upper]
+    dy = np.sign(y[:, None] - y[None, :])[upper]
+    concordance = float((dx * dy).sum())
+    untied_x, untied_y = float(np.count_nonzero(dx)), float(np.count_nonzero(dy))
+    if untied_x == 0 or untied_y == 0:
+        return math.nan
+    return concordance / math.sqrt(untied_x * untied_y)
+
+
+@dataclass(frozen=True, eq=False)
+class MethodComparison:
+    """ranks: unit, expert_rank, entropy_score, entropy_rank, topsis_closeness, topsis_rank (in
+    the result's position order). correlations: method_a, method_b, spearman, kendall.
+    entropy_weights / expert_weights: per indicator, summing to 1."""
+
+    ranks: pd.DataFrame
+    correlations: pd.DataFrame
+    entropy_weights: pd.Series
+    expert_weights: pd.Series
+
+
+METHOD_LABELS = {"expert": "专家权重", "entropy": "熵权法", "topsis": "TOPSIS"}
+
+
+def compare_methods(result: EvaluationResult) -> MethodComparison:
+    """The expert ranking beside entropy-weight and TOPSIS rankings of the same units.
+
+    All three work on the achievement matrix (`achievement_matrix`). The expert rank is the
+    result's rank (with 加分/扣分); entropy and TOPSIS use the indicators only. TOPSIS uses the
+    expert weights, so it differs from the expert rank by how it aggregates, the entropy
+    method by its weights. Equal scores share a rank (1, 2, 2, 4).
+    """
+    matrix = achievement_matrix(result)
+    weights = entropy_weights(matrix)
+    expert = pd.Series(result.weights, dtype=float).reindex(matrix.columns)
+    expert = expert / expert.sum() if expert.sum() > 0 else expert
+    entropy_score = entropy_scores(matrix, weights)
+    closeness = topsis(matrix, expert)
+    ranks = pd.DataFrame(
+        {
+            "unit": result.table["unit"].to_numpy(),
+            "expert_rank": result.table["rank"].to_numpy(np.int64),
+            "entropy_score": entropy_score.to_numpy(float),
+            "entropy_rank": _min_ranks(entropy_score.to_numpy(float))[0],
+            "topsis_closeness": closeness.to_numpy(float),
+            "topsis_rank": _min_ranks(closeness.to_numpy(float))[0],
+        }
+    )
+    pairs = [("expert", "entropy"), ("expert", "topsis"), ("entropy", "topsis")]
+    rows = []
+    for a, b in pairs:
+        x, y = ranks[f"{a}_rank"].to_numpy(float), ranks[f"{b}_rank"].to_numpy(float)
+        rows.append((a, b, spearman(x, y), kendall_tau_b(x, y)))
+    correlations = pd.DataFrame(rows, columns=["method_a", "method_b", "spearman", "kendall"])
+    return MethodComparison(ranks, correlations, weights, expert.rename("expert_weight"))
+
+
+# --- robustness -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class RobustnessResult:
+    """table: ROBUSTNESS_COLUMNS, one row per unit in the result's position order.
+
+    Ranks are over all units (1, 2, 2, 4 for ties) in each draw; rank_p05/median/p95 are
+    empirical quantiles (values that occurred). Pool positions rank the base result's award
+    pool among themselves; best_award/worst_award are the awards of pool_position_p05/p95
+    ("" = none); crosses_tier: that band spans more than one award tier (including none), so
+    a winner might lose or change tier, or a near-miss might win. same_award_share: share of
+    draws in which the unit's pool position gives its base award.
+    """
+
+    table: pd.DataFrame
+    draws: int
+    spread: float
+    seed: int
+    weights: pd.DataFrame = field(repr=False)  # draws × indicator maximum points
+
+
+def perturbed_weights(
+    weights: Mapping[str, float], draws: int, spread: float, seed: int
+) -> pd.DataFrame:
+    """draws × indicator: each weight × U(1 − spread, 1 + spread), rescaled so every draw's
+    weights sum to the same total as `weights` (100 by default)."""
+    names = list(weights)
+    base = np.array([weights[name] for name in names], dtype=float)
+    rng = np.random.default_rng(seed)
+    factors = rng.uniform(1.0 - spread, 1.0 + spread, size=(draws, len(names)))
+    drawn = base * factors
+    sums = drawn.sum(axis=1, keepdims=True)
+    drawn = drawn * (base.sum() / np.where(sums > 0, sums, 1.0))
+    return pd.DataFrame(drawn, columns=names)
+
+
+def robustness(result: EvaluationResult, config: Config | None = None) -> RobustnessResult:
+    """Rank stability under perturbed weights: config.robustness_draws draws (seeded with
+    config.robustness_seed), each indicator's maximum points × U(1 ± config.robustness_spread),
+    renormalised, every unit's points re-scored proportionally and re-ranked (vectorised)."""
+    settings = config or result.config
+    table = result.table
+    names = indicator_names(result.config)
+    drawn = perturbed_weights(
+        {name: result.weights[name] for name in names},
+        settings.robustness_draws,
+        settings.robustness_spread,
+        settings.robustness_seed,
+    )
+    shares = result.shares.reindex(table["unit"].tolist())[names].fillna(0.0).to_numpy(float)
+    adjustment = (table["bonus"] - table["penalty"]).to_numpy(float)
+    totals = drawn.to_numpy(float) @ shares.T + adjustment  # draws × units
+    ranks = _min_ranks(totals)
+    quantiles = _empirical_quantiles(ranks)
+    in_pool = _in_award_pool(table, result.config)
+    pool_index = np.flatnonzero(in_pool)
+    ends = _tier_ends(len(pool_index), result.config)
+    award_names = [*result.config.awards, ""]
+    frame = pd.DataFrame(
+        {
+            "unit": table["unit"].to_numpy(),
+            "rank": table["rank"].to_numpy(np.int64),
+            "award": table["award"].to_numpy(),
+            "median_rank": quantiles[1],
+            "rank_p05": quantiles[0],
+            "rank_p95": quantiles[2],
+            "is_in_award_pool": in_pool,
+        }
+    )
+    for column in ("pool_position", "pool_position_p05", "pool_position_p95"):
+        frame[column] = pd.array([pd.NA] * len(frame), dtype="Int64")
+    frame["best_award"] = ""
+    frame["worst_award"] = ""
+    frame["same_award_share"] = np.nan
+    frame["crosses_tier"] = False
+    if len(pool_index):
+        positions = _min_ranks(totals[:, pool_index])
+        low, _, high = _empirical_quantiles(positions)
+        base_positions = _min_ranks(table["total"].to_numpy(float)[pool_index])[0]
+        base_tiers = np.array(
+            [award_names.index(a) for a in table["award"].to_numpy()[pool_index]], dtype=np.int64
+        )
+        draw_tiers = _tiers_of_positions(positions, ends)
+        low_tier = _tiers_of_positions(low, ends)
+        high_tier = _tiers_of_positions(high, ends)
+        frame.loc[pool_index, "pool_position"] = base_positions
+        frame.loc[pool_index, "pool_position_p05"] = low
+        frame.loc[pool_index, "pool_position_p95"] = high
+        frame.loc[pool_index, "best_award"] = [award_names[t] for t in low_tier]
+        frame.loc[pool_index, "worst_award"] = [award_names[t] for t in high_tier]
+        frame.loc[pool_index, "same_award_share"] = (draw_tiers == base_tiers).mean(axis=0)
+        frame.loc[pool_index, "crosses_tier"] = low_tier != high_tier
+    frame["crosses_tier"] = frame["crosses_tier"].astype(bool)
+    return RobustnessResult(
+        table=frame[ROBUSTNESS_COLUMNS],
+        draws=settings.robustness_draws,
+        spread=settings.robustness_spread,
+        seed=settings.robustness_seed,
+        weights=drawn,
+    )
+
+
+def _empirical_quantiles(ranks: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """5%, 50% and 95% of each column, as ranks that occurred (inverted CDF)."""
+    if ranks.shape[1] == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    found = np.quantile(ranks, [0.05, 0.5, 0.95], axis=0, method="inverted_cdf")
+    low, middle, high = (np.asarray(row).astype(np.int64) for row in found)
+    return low, middle, high
+
+
+# --- what-if, year over year, 红黑榜 ---------------------------------------------------------
+
+
+def rank_changes(before: EvaluationResult, after: EvaluationResult) -> pd.DataFrame:
+    """unit, rank_before, rank_after, moved_by (rank_before − rank_after: positive = up),
+    total_before, total_after, award_before, award_after; in `after`'s order, then units only
+    in `before`."""
+    left = before.table[["unit", "rank", "total", "award"]]
+    right = after.table[["unit", "rank", "total", "award", "position"]]
+    merged = right.merge(left, on="unit", how="outer", suffixes=("_after", "_before"))
+    merged = merged.sort_values(["position", "unit"], na_position="last", kind="stable")
+    for column in ("rank_before", "rank_after"):
+        merged[column] = merged[column].astype("Int64")
+    merged["moved_by"] = merged["rank_before"] - merged["rank_after"]
+    columns = ["unit", "rank_before", "rank_after", "moved_by", "total_before", "total_after"]
+    return merged[[*columns, "award_before", "award_after"]].reset_index(drop=True)
+
+
+def year_over_year(current: EvaluationResult, previous: EvaluationResult) -> pd.DataFrame:
+    """Per unit of `current`: unit, total, previous_total, total_change, rank, previous_rank,
+    rank_change (previous_rank − rank: positive = moved up), grade, previous_grade. Previous
+    values and changes are NaN (NA) for a unit new this year."""
+    now = current.table[["unit", "total", "rank", "grade"]]
+    before = previous.table[["unit", "total", "rank", "grade"]].rename(
+        columns={"total": "previous_total", "rank": "previous_rank", "grade": "previous_grade"}
+    )
+    merged = now.merge(before, on="unit", how="left")
+    merged["total_change"] = merged["total"] - merged["previous_total"]
+    merged["previous_rank"] = merged["previous_rank"].astype("Int64")
+    merged["rank"] = merged["rank"].astype("Int64")
+    merged["rank_change"] = merged["previous_rank"] - merged["rank"]
+    columns = ["unit", "total", "previous_total", "total_change", "rank", "previous_rank"]
+    return merged[[*columns, "rank_change", "grade", "previous_grade"]]
+
+
+def red_black(result: EvaluationResult, n: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """红黑榜: the top n and bottom n eligible units by total (tie-break order), n defaulting
+    to config.red_black_list_size, or half the eligible units when there are fewer than 2n
+    (metrics.red_black_size). The black list never repeats a red-list unit. Both keep the
+    table's columns and add list_rank (1 = best on the red list, 1 = worst on the black)."""
+    eligible = result.table[result.table["is_eligible"]]
+    wanted = result.config.red_black_list_size if n is None else n
+    count = red_black_size(len(eligible), wanted)
+    red = eligible.head(count)
+    black = eligible.drop(index=red.index).iloc[::-1].head(count)
+    return _listed(red), _listed(black)
+
+
+def _listed(frame: pd.DataFrame) -> pd.DataFrame:
+    listed = frame.reset_index(drop=True).copy()
+    listed.insert(0, "list_rank", np.arange(1, len(listed) + 1, dtype="int64"))
+    return listed
+
+
+# --- the rules, for the report --------------------------------------------------------------
+
+
+def rules_text(config: Config) -> list[str]:
+    """The evaluation rules in force, one sentence each, to print beside the ranking."""
+    grades = "，".join(f"{name} ≥ {cut:g}" for name, cut in config.grades.items())
+    awards = "，".join(f"{name} {share:.0%}" for name, share in config.awards.items())
+    return [
+        f"指标体系满分 {sum(i.points for i in config.indicators):g} 分，共 {len(config.indicators)} 项指标。",
+        f"评委打分项：评委 ≥ {config.trim_from_evaluators} 人时去掉一个最高分和一个最低分后取平均，"
+        f"否则取平均；评委极差超过该指标分值的 {config.disagreement_share:.0%} 标记为“评委分歧”。",
+        "数据指标：得分 = 分值 × clamp((实际值 − 起评值) ÷ (目标值 − 起评值), 0, 1)。",
+        f"问卷有效样本少于 {config.min_sample} 人标“{SMALL_SAMPLE}”，缺少任一指标标“{MISSING}”"
+        f"（该项计 0 分），二者均不参与评奖。",
+        f"总分 = 各指标得分之和 + 加分（上限 {config.max_bonus:g} 分）− 扣分；加扣分取各评委所记数值的平均。"
+        f"任一评委标记“{VETO}”即定为{NOT_PASSED}且不参与评奖。",
+        f"等次：{grades}，其余为{NOT_PASSED}。",
+        f"奖项在符合条件的{'/'.join(award_grades(config))}单位中按名次依次评定：{awards}；"
+        "人数按累计比例四舍五入，一等奖至少 1 名。",
+        "总分相同名次并列（如 1、2、2、4）；排序与评奖时依次比较"
+        f"{'、'.join(config.tie_break) or '（未配置）'}板块小计，仍相同者完全并列，跨奖项分界时同获较高奖项。",
+    ]

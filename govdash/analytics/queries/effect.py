@@ -1,0 +1,327 @@
+"""治理成效 from the warehouse: the register, the compound and compound-month panels, and the
+report the page shows (estimators in metrics/effect.py)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+import duckdb
+import pandas as pd
+
+from govdash.analytics.metrics.effect import (
+    EFFECT_METRICS,
+    ESTIMATED,
+    NO_DATA,
+    SURVEY_BIN_MONTHS,
+    TOO_SMALL,
+    EffectMetric,
+    Estimate,
+    EventStudy,
+    difference_in_differences,
+    event_study,
+    month_number,
+    panel_sample,
+    size_band,
+    stratified_difference,
+)
+from govdash.analytics.queries.filters import Filters, run_query
+from govdash.analytics.queries.surveys import wave_keys_in_period
+from govdash.analytics.queries.tickets import (
+    TICKET_AGGREGATES,
+    UNPACK_QUANTILES,
+    finish_ticket_stats,
+    ticket_scope_cte,
+)
+from govdash.core.config import Config
+
+# Page value → (flag column, date column) of `compounds`. Identifiers in SQL come only from here.
+TREATMENTS: dict[str, tuple[str, str]] = {
+    "agreement": ("has_joint_agreement", "agreement_signed_on"),
+    "red_pm": ("is_red_pm", "red_pm_certified_on"),
+}
+
+# --- the warehouse side: register, panels ------------------------------------------------------
+
+
+def treatment_columns(treatment: str) -> tuple[str, str]:
+    if treatment not in TREATMENTS:
+        raise ValueError(f"treatment must be one of {sorted(TREATMENTS)}, got {treatment!r}")
+    return TREATMENTS[treatment]
+
+
+def register_coverage(con: duckdb.DuckDBPyConnection, treatment: str) -> tuple[int, int, int]:
+    """(compounds, with the yes/no column filled, with a date) over the whole register."""
+    flag, day = treatment_columns(treatment)
+    row = con.execute(
+        f"SELECT count(*), count({flag}), count({day}) FROM compounds"  # constants only
+    ).fetchone()
+    return (0, 0, 0) if row is None else (int(row[0]), int(row[1]), int(row[2]))
+
+
+def compound_register(
+    con: duckdb.DuckDBPyConnection, filters: Filters, treatment: str
+) -> pd.DataFrame:
+    """Register compounds of the place selection: unit (community/compound), community,
+    compound, compound_type, households, is_flagged (yes/no column), treated_on (date)."""
+    flag, day = treatment_columns(treatment)
+    where, params = filters.place_where("reg")
+    sql = f"""SELECT reg.community || '/' || reg.compound AS unit, reg.community, reg.compound,
+               reg.compound_type, reg.households, reg.{flag} AS is_flagged,
+               reg.{day} AS treated_on
+        FROM compounds AS reg WHERE {where}
+        ORDER BY unit"""
+    frame = run_query(con, sql, params)
+    frame["is_flagged"] = frame["is_flagged"].astype("boolean")
+    frame["treated_on"] = pd.to_datetime(frame["treated_on"])
+    frame["households"] = frame["households"].astype("Float64").astype(float)
+    return frame
+
+
+# Tickets matched to the register: by compound name within the ticket's community (a ticket
+# without a community matches by name alone).
+_REGISTER_JOIN = """JOIN compounds AS reg ON reg.compound = scope.compound
+        AND (scope.community IS NULL OR reg.community = scope.community)"""
+
+
+def compound_ticket_figures(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, by_month: bool
+) -> pd.DataFrame:
+    """Ticket figures per register compound (× month when by_month) of the filters' tickets:
+    unit, [month,] tickets and the ticket metrics of finish_ticket_stats."""
+    scope, params = ticket_scope_cte(filters)
+    place_where, place_params = filters.place_where("reg")
+    month = "date_trunc('month', scope.accepted_at) AS month," if by_month else ""
+    sql = f"""WITH {scope},
+    stats AS (
+        SELECT reg.community || '/' || reg.compound AS unit, {month} {TICKET_AGGREGATES}
+        FROM scope {_REGISTER_JOIN}
+        WHERE {place_where}
+        GROUP BY ALL)
+    SELECT {UNPACK_QUANTILES} FROM stats ORDER BY ALL"""
+    frame = finish_ticket_stats(run_query(con, sql, params | place_params), config)
+    return frame
+
+
+def compound_survey_figures(
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    config: Config,
+    wave_keys: list[int] | None,
+) -> pd.DataFrame:
+    """Overall-item survey satisfaction per register compound × wave: unit, wave_key,
+    wave_start (first day surveyed, else the half-year's first day), n, satisfied,
+    survey_satisfaction_rate. wave_keys None = every wave."""
+    place_where, params = filters.place_where("reg")
+    wave_condition = "TRUE" if wave_keys is None else "w.wave_key = ANY($wave_keys)"
+    sql = f"""WITH waves AS (
+            SELECT wave_year, wave_index, wave_year * 100 + wave_index AS wave_key,
+                   coalesce(min(surveyed_on), make_date(wave_year,
+                            CASE WHEN wave_index >= 2 THEN 7 ELSE 1 END, 1)) AS wave_start
+            FROM survey_responses
+            WHERE wave_year IS NOT NULL AND wave_index IS NOT NULL
+            GROUP BY wave_year, wave_index)
+        SELECT reg.community || '/' || reg.compound AS unit, w.wave_key, w.wave_start,
+               count(*) AS n,
+               count(*) FILTER (WHERE a.score >= $satisfied_min_score) AS satisfied
+        FROM survey_responses AS r
+        JOIN waves AS w ON w.wave_year = r.wave_year AND w.wave_index = r.wave_index
+        JOIN survey_answers AS a ON a.response_id = r.response_id AND a.item = $overall_item
+        JOIN compounds AS reg ON reg.compound = r.compound
+            AND (r.community IS NULL OR reg.community = r.community)
+        WHERE {wave_condition} AND {place_where}
+        GROUP BY ALL ORDER BY ALL"""
+    params = params | {
+        "satisfied_min_score": config.satisfied_min_score,
+        "overall_item": config.overall_item,
+    }
+    if wave_keys is not None:
+        params["wave_keys"] = list(wave_keys)
+    frame = run_query(con, sql, params)
+    frame["n"] = frame["n"].astype("int64")
+    frame["satisfied"] = frame["satisfied"].astype("int64")
+    frame["survey_satisfaction_rate"] = frame["satisfied"] / frame["n"].where(frame["n"] > 0)
+    frame["wave_start"] = pd.to_datetime(frame["wave_start"])
+    return frame
+
+
+# --- putting it together -----------------------------------------------------------------------
+
+
+def cross_section_groups(register: pd.DataFrame, filters: Filters) -> pd.Series:
+    """Each compound's side in the period: treated (signed on or before the period's first
+    day, or marked yes without a date), control (marked no, or signed after the period),
+    during (signed inside the period: left out), unknown (neither column filled)."""
+    signed = register["treated_on"]
+    start = pd.Timestamp(filters.start)
+    end = pd.Timestamp(filters.end)
+    flagged = register["is_flagged"]
+    group = pd.Series("unknown", index=register.index, dtype=object)
+    group[flagged.eq(True).fillna(False).to_numpy() & signed.isna().to_numpy()] = "treated"
+    group[flagged.eq(False).fillna(False).to_numpy() & signed.isna().to_numpy()] = "control"
+    group[(signed <= start).to_numpy()] = "treated"
+    group[(signed > end).to_numpy()] = "control"
+    group[((signed > start) & (signed <= end)).to_numpy()] = "during"
+    return group
+
+
+def panel_onsets(register: pd.DataFrame) -> pd.DataFrame:
+    """unit and onset (month number of the date; NaN for never signed) of the compounds that can
+    enter a before/after comparison: signed with a known date, or marked as never signed."""
+    signed = register["treated_on"].notna()
+    never = register["is_flagged"].eq(False).fillna(False).to_numpy() & ~signed.to_numpy()
+    usable = register[signed.to_numpy() | never].copy()
+    usable["onset"] = [
+        float(month_number(day)) if pd.notna(day) else math.nan for day in usable["treated_on"]
+    ]
+    return usable[["unit", "onset"]]
+
+
+ESTIMATE_COLUMNS = [
+    "metric",
+    "status",
+    "estimate",
+    "low",
+    "high",
+    "n_treated",
+    "n_control",
+    "n_observations",
+]
+CROSS_SECTION_COLUMNS = [*ESTIMATE_COLUMNS, "mean_treated", "mean_control"]
+BEFORE_AFTER_COLUMNS = [*ESTIMATE_COLUMNS, "mean_before", "mean_after"]
+
+
+@dataclass(frozen=True)
+class EffectReport:
+    """Everything the 治理成效 page shows. Estimates are in display units: rates in
+    percentage points, times in minutes. Status per metric: estimated, too_small, no_data."""
+
+    treatment: str
+    register_compounds: int
+    register_flags: int  # compounds whose yes/no column is filled (whole register)
+    register_dates: int  # compounds with a date (whole register)
+    min_compounds: int
+    window_months: int
+    cross_section: pd.DataFrame  # CROSS_SECTION_COLUMNS: means of the two sides in the period
+    cross_excluded_during: int  # compounds signed inside the period, left out
+    strata: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # BEFORE_AFTER_COLUMNS: mean_before/mean_after are the signed compounds' raw monthly means
+    before_after: pd.DataFrame = field(default_factory=pd.DataFrame)
+    events: dict[str, EventStudy] = field(default_factory=dict)
+    panel_first: date | None = None
+    panel_last: date | None = None
+
+
+def _status(estimate: Estimate, minimum: int) -> str:
+    if estimate.n_treated == 0 or estimate.n_control == 0:
+        return NO_DATA
+    if min(estimate.n_treated, estimate.n_control) < minimum:
+        return TOO_SMALL
+    return ESTIMATED if estimate.is_estimated else NO_DATA
+
+
+def _summary_row(
+    metric: EffectMetric, estimate: Estimate, minimum: int, means: dict[str, float]
+) -> dict[str, object]:
+    status = _status(estimate, minimum)
+    shown = estimate.scaled(metric.scale)
+    keep = status == ESTIMATED
+    return {
+        "metric": metric.name,
+        "status": status,
+        "estimate": shown.estimate if keep else math.nan,
+        "low": shown.low if keep else math.nan,
+        "high": shown.high if keep else math.nan,
+        "n_treated": estimate.n_treated,
+        "n_control": estimate.n_control,
+        "n_observations": estimate.n_observations,
+        **{name: value * metric.scale for name, value in means.items()},
+    }
+
+
+def _mean(values: pd.Series) -> float:
+    return float(values.mean()) if values.notna().any() else math.nan
+
+
+def effect_report(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, treatment: str
+) -> EffectReport:
+    """The with/without comparison over the filters' period and the before/after comparison
+    over every month of the data (same place and ticket selections)."""
+    compounds, flags, dates = register_coverage(con, treatment)
+    minimum = config.effect_min_compounds
+    window = config.effect_window_months
+    register = compound_register(con, filters, treatment)
+    register["size_band"] = size_band(register["households"], config.effect_size_bands)
+
+    # With versus without, in the period.
+    register["group"] = cross_section_groups(register, filters)
+    period_tickets = compound_ticket_figures(con, filters, config, by_month=False)
+    period_survey = compound_survey_figures(con, filters, config, wave_keys_in_period(con, filters))
+    survey_totals = period_survey.groupby("unit")[["n", "satisfied"]].sum()
+    survey_totals["survey_satisfaction_rate"] = survey_totals["satisfied"] / survey_totals["n"]
+    units = register.merge(period_tickets, on="unit", how="left").merge(
+        survey_totals[["survey_satisfaction_rate"]], left_on="unit", right_index=True, how="left"
+    )
+    sides = units[units["group"].isin(["treated", "control"])].copy()
+    sides["is_treated"] = sides["group"] == "treated"
+    cross_rows = []
+    strata: dict[str, pd.DataFrame] = {}
+    for metric in EFFECT_METRICS:
+        estimate, table = stratified_difference(sides, metric.name)
+        for column in ("mean_treated", "mean_control", "difference", "low", "high"):
+            table[column] = table[column] * metric.scale
+        strata[metric.name] = table
+        values = sides.dropna(subset=[metric.name])
+        means = {
+            "mean_treated": _mean(values.loc[values["is_treated"], metric.name]),
+            "mean_control": _mean(values.loc[~values["is_treated"], metric.name]),
+        }
+        cross_rows.append(_summary_row(metric, estimate, minimum, means))
+
+    # Before and after, on every month of the data.
+    onsets = panel_onsets(register)
+    everything = replace(
+        filters, start=date(1900, 1, 1), end=date(2999, 12, 31), period_kind="range"
+    )
+    monthly = compound_ticket_figures(con, everything, config, by_month=True)
+    monthly["period"] = [month_number(m) for m in pd.to_datetime(monthly["month"])]
+    monthly = monthly.merge(onsets, on="unit", how="inner")
+    waves = compound_survey_figures(con, everything, config, None)
+    waves["period"] = [month_number(m) for m in waves["wave_start"]]
+    waves = waves.merge(onsets, on="unit", how="inner")
+    did_rows = []
+    events: dict[str, EventStudy] = {}
+    for metric in EFFECT_METRICS:
+        panel = monthly if metric.source == "tickets" else waves
+        bin_months = 1 if metric.source == "tickets" else SURVEY_BIN_MONTHS
+        estimate = difference_in_differences(panel, metric.name, window, metric.weight)
+        sample = panel_sample(panel, metric.name, window, False, metric.weight)
+        treated = sample[sample["is_treated_unit"]]
+        means = {
+            "mean_before": _mean(treated.loc[treated["relative"] < 0, metric.name]),
+            "mean_after": _mean(treated.loc[treated["relative"] > 0, metric.name]),
+        }
+        did_rows.append(_summary_row(metric, estimate, minimum, means))
+        if _status(estimate, minimum) == ESTIMATED:
+            study = event_study(panel, metric.name, window, bin_months, metric.weight)
+            for column in ("estimate", "low", "high"):
+                study.table[column] = study.table[column] * metric.scale
+            events[metric.name] = study
+    months = pd.to_datetime(monthly["month"]) if not monthly.empty else pd.Series(dtype=object)
+    return EffectReport(
+        treatment=treatment,
+        register_compounds=compounds,
+        register_flags=flags,
+        register_dates=dates,
+        min_compounds=minimum,
+        window_months=window,
+        cross_section=pd.DataFrame(cross_rows, columns=CROSS_SECTION_COLUMNS),
+        cross_excluded_during=int((register["group"] == "during").sum()),
+        strata=strata,
+        before_after=pd.DataFrame(did_rows, columns=BEFORE_AFTER_COLUMNS),
+        events=events,
+        panel_first=months.min().date() if len(months) else None,
+        panel_last=months.max().date() if len(months) else None,
+    )

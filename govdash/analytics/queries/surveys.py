@@ -1,0 +1,472 @@
+"""Survey queries: item satisfaction rates with household-weighted roll-ups, profiles, wave change,
+callback satisfaction and comment words.
+
+Which survey rows a period holds (the rule every survey query uses): whole waves, never part
+of one. A wave (wave_year, wave_index) spans the dates its responses were surveyed on
+(min to max of surveyed_on); where no response of the wave has a date, it spans its half-year
+(wave_index 1 = 1 Jan–30 Jun, 2 = 1 Jul–31 Dec of wave_year). A wave belongs to a period when
+that span overlaps the period. So a year holds both of its half-year waves, a quarter or month
+the wave fielded in it (or the half-year wave of an undated survey), and respondents ÷
+households stays a per-wave rate: with several waves in a period it is the mean per wave.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import replace
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from govdash.analytics.metrics.rates import rate, survey_index, wilson_bounds
+from govdash.analytics.queries.filters import PLACE_COLUMNS, Filters, run_query
+from govdash.analytics.queries.tickets import ticket_scope_cte
+from govdash.core.config import Config
+
+# Survey roll-up levels → (unit column, parent column, whether the parent is part of the
+# unit's key) of the per-compound rows: a compound is known by community + name.
+SURVEY_LEVELS: dict[str, tuple[str, str | None, bool]] = {
+    "compound": ("compound", "community", True),
+    "community": ("community", "street", False),
+    "street": ("street", None, False),
+    "property_company": ("property_company", None, False),
+    "all": ("", None, False),
+}
+ALL_UNITS = "全部"
+SMALL_SAMPLE_LABEL = "样本不足"
+SATISFACTION_LEVELS = ("满意", "基本满意", "不满意")
+
+ITEM_RATE_COLUMNS = [
+    "unit",
+    "parent",
+    "item",
+    "n",
+    "satisfied",
+    "rate",
+    "wilson_low",
+    "wilson_high",
+    "mean_score",
+    "satisfaction_index",
+    "respondents",
+    "households",
+    "response_rate",
+    "is_small_sample",
+    "sample_label",
+    "effective_n",
+    "is_household_weighted",
+]
+
+
+# --- waves ------------------------------------------------------------------------------------
+
+
+def wave_keys_in_period(con: duckdb.DuckDBPyConnection, filters: Filters) -> list[int]:
+    """The waves (wave_year × 100 + wave_index) a period holds, oldest first (module rule)."""
+    sql = """SELECT wave_year * 100 + wave_index AS wave_key
+        FROM survey_responses
+        WHERE wave_year IS NOT NULL AND wave_index IS NOT NULL
+        GROUP BY wave_year, wave_index
+        HAVING coalesce(min(surveyed_on),
+                        make_date(wave_year, CASE WHEN wave_index >= 2 THEN 7 ELSE 1 END, 1))
+                   <= $period_end
+           AND coalesce(max(surveyed_on),
+                        CASE WHEN wave_index >= 2 THEN make_date(wave_year, 12, 31)
+                             ELSE make_date(wave_year, 6, 30) END)
+                   >= $period_start
+        ORDER BY wave_key"""
+    params = {"period_start": filters.start, "period_end": filters.end}
+    return [int(key) for key in run_query(con, sql, params)["wave_key"]]
+
+
+def wave_labels(con: duckdb.DuckDBPyConnection) -> dict[int, str]:
+    """Every wave's key and its label as the sheets wrote it (the commonest spelling)."""
+    frame = con.execute(
+        """SELECT wave_year * 100 + wave_index AS wave_key, mode(wave) AS wave
+        FROM survey_responses WHERE wave_year IS NOT NULL AND wave_index IS NOT NULL
+        GROUP BY 1 ORDER BY 1"""
+    ).df()
+    return {
+        int(key): str(label) for key, label in zip(frame["wave_key"], frame["wave"], strict=True)
+    }
+
+
+# --- per-compound counts and the household-weighted roll-up -----------------------------------
+
+
+def _picked_responses_cte(filters: Filters) -> tuple[str, dict[str, object]]:
+    """CTE `picked`: responses of the chosen waves in the place selection, with the register's
+    street and property company (a survey sheet has no company column)."""
+    place_where, params = filters.place_where("resp")
+    sql = f"""responses AS (
+        SELECT r.response_id, r.comment, coalesce(r.street, reg.street) AS street,
+               r.community, r.compound, reg.property_company
+        FROM survey_responses AS r
+        LEFT JOIN compounds AS reg ON reg.compound = r.compound AND reg.community = r.community
+        WHERE (r.wave_year * 100 + r.wave_index) = ANY($wave_keys)),
+    picked AS (SELECT * FROM responses AS resp WHERE {place_where})"""
+    return sql, params
+
+
+def compound_item_counts(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, wave_keys: list[int]
+) -> pd.DataFrame:
+    """Per compound (register compounds of the selection, plus surveyed ones it lacks) × item:
+    street, community, compound, property_company, households, respondents, item, n,
+    satisfied, score_sum. Compounds without answers have one row with item missing."""
+    picked, params = _picked_responses_cte(filters)
+    register_where, register_params = filters.place_where("reg")
+    sql = f"""WITH {picked},
+    respondents AS (
+        SELECT community, compound, any_value(street) AS street,
+               any_value(property_company) AS property_company, count(*) AS respondents
+        FROM picked GROUP BY community, compound),
+    answers AS (
+        SELECT p.community, p.compound, a.item, count(*) AS n,
+               count(*) FILTER (WHERE a.score >= $satisfied_min_score) AS satisfied,
+               sum(a.score) AS score_sum
+        FROM picked AS p JOIN survey_answers AS a ON a.response_id = p.response_id
+        GROUP BY p.community, p.compound, a.item),
+    register AS (
+        SELECT street, community, compound, property_company, households
+        FROM compounds AS reg WHERE {register_where}),
+    units AS (
+        SELECT coalesce(g.street, s.street) AS street,
+               coalesce(g.community, s.community) AS community,
+               coalesce(g.compound, s.compound) AS compound,
+               coalesce(g.property_company, s.property_company) AS property_company,
+               g.households, coalesce(s.respondents, 0) AS respondents
+        FROM register AS g FULL OUTER JOIN respondents AS s
+            ON g.compound = s.compound AND g.community IS NOT DISTINCT FROM s.community)
+    SELECT u.*, a.item, coalesce(a.n, 0) AS n, coalesce(a.satisfied, 0) AS satisfied,
+           coalesce(a.score_sum, 0) AS score_sum
+    FROM units AS u LEFT JOIN answers AS a
+        ON a.compound = u.compound AND a.community IS NOT DISTINCT FROM u.community
+    ORDER BY u.community, u.compound, a.item"""
+    params = params | register_params
+    params["wave_keys"] = list(wave_keys)
+    params["satisfied_min_score"] = config.satisfied_min_score
+    frame = run_query(con, sql, params)
+    for column in ("respondents", "n", "satisfied"):
+        frame[column] = frame[column].astype("int64")
+    frame["households"] = frame["households"].astype("Float64").astype(float)
+    frame["score_sum"] = frame["score_sum"].astype(float)
+    return frame
+
+
+def _unit_keys(frame: pd.DataFrame, level: str) -> pd.DataFrame:
+    unit_column, parent_column, parent_in_key = SURVEY_LEVELS[level]
+    keyed = frame.copy()
+    keyed["unit"] = ALL_UNITS if level == "all" else keyed[unit_column]
+    keyed = keyed[keyed["unit"].notna()]
+    parent = keyed[parent_column] if parent_column else pd.Series(None, index=keyed.index)
+    if not parent_in_key:  # one parent per unit: the first one known
+        parent = parent.groupby(keyed["unit"]).transform("first")
+    keyed["parent"] = parent.astype(object).where(parent.notna(), None)
+    return keyed
+
+
+def roll_up_item_rates(
+    counts: pd.DataFrame, level: str, config: Config, waves: int = 1
+) -> pd.DataFrame:
+    """Item rates per unit from per-compound counts (as `compound_item_counts` returns).
+
+    Rolling compounds up to a community, street or company weights each compound by its
+    households (DOMAIN.md §4): rate = Σ h_c × (satisfied_c ÷ n_c) ÷ Σ h_c over the compounds
+    that answered the item and have a household count; the mean score likewise. The Wilson
+    interval uses the Kish effective sample size (Σ h_c)² ÷ Σ (h_c² ÷ n_c), which is n for
+    one compound. A unit where no answering compound has a household count falls back to the
+    pooled rate Σ satisfied ÷ Σ n (is_household_weighted False). n and satisfied are raw
+    answer counts. respondents ÷ (households × waves) is the mean per-wave response rate.
+    """
+    if level not in SURVEY_LEVELS:
+        raise ValueError(f"level must be one of {sorted(SURVEY_LEVELS)}, got {level!r}")
+    keyed = _unit_keys(counts, level)
+    if keyed.empty:
+        return _empty_item_rates()
+    group = ["unit", "parent"]
+    compounds = keyed.drop_duplicates(["community", "compound"])
+    totals = compounds.groupby(group, dropna=False, sort=False).agg(
+        respondents=("respondents", "sum"),
+        households=("households", "sum"),
+        households_known=("households", "count"),
+    )
+    totals["households"] = totals["households"].where(totals.pop("households_known") > 0)
+    answered = keyed[keyed["item"].notna() & (keyed["n"] > 0)].copy()
+    weight = answered["households"].where(answered["households"] > 0)
+    answered["w"] = weight
+    answered["w_rate"] = weight * answered["satisfied"] / answered["n"]
+    answered["w_mean"] = weight * answered["score_sum"] / answered["n"]
+    answered["w_kish"] = weight**2 / answered["n"]
+    sums = answered.groupby([*group, "item"], dropna=False, sort=False).agg(
+        n=("n", "sum"),
+        satisfied=("satisfied", "sum"),
+        score_sum=("score_sum", "sum"),
+        w=("w", "sum"),
+        w_rate=("w_rate", "sum"),
+        w_mean=("w_mean", "sum"),
+        w_kish=("w_kish", "sum"),
+    )
+    weighted = sums["w"].fillna(0) > 0
+    result = sums.reset_index()
+    is_weighted = weighted.to_numpy()
+    result["is_household_weighted"] = is_weighted
+    result["rate"] = np.where(
+        is_weighted, rate(sums["w_rate"], sums["w"]), rate(sums["satisfied"], sums["n"])
+    )
+    result["mean_score"] = np.where(
+        is_weighted, rate(sums["w_mean"], sums["w"]), rate(sums["score_sum"], sums["n"])
+    )
+    result["effective_n"] = np.where(
+        is_weighted, rate(sums["w"] ** 2, sums["w_kish"]), sums["n"].astype(float)
+    )
+    low, high = wilson_bounds(result["rate"] * result["effective_n"], result["effective_n"])
+    result["wilson_low"] = low
+    result["wilson_high"] = high
+    result["satisfaction_index"] = survey_index(result["mean_score"])
+    result = result.merge(totals.reset_index(), on=group, how="left")
+    result["response_rate"] = rate(result["respondents"], result["households"] * max(waves, 1))
+    result["is_small_sample"] = result["respondents"] < config.min_sample
+    result["sample_label"] = np.where(result["is_small_sample"], SMALL_SAMPLE_LABEL, "")
+    order = {item: i for i, item in enumerate(config.survey_items)}
+    result["_order"] = result["item"].map(order).fillna(len(order))
+    result = result.sort_values(["unit", "_order", "item"], kind="stable")
+    return result[ITEM_RATE_COLUMNS].reset_index(drop=True)
+
+
+def _empty_item_rates() -> pd.DataFrame:
+    text = {"unit", "parent", "item", "sample_label"}
+    flags = {"is_small_sample", "is_household_weighted"}
+    counts = {"n", "satisfied", "respondents"}
+    return pd.DataFrame(
+        {
+            column: pd.Series(
+                dtype=object
+                if column in text
+                else bool
+                if column in flags
+                else "int64"
+                if column in counts
+                else float
+            )
+            for column in ITEM_RATE_COLUMNS
+        }
+    )
+
+
+def survey_item_rates(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, level: str
+) -> pd.DataFrame:
+    """Per unit × item of the period's waves (see the module rule).
+
+    level: compound, community, street, property_company or all. Columns: unit, parent
+    (community of a compound, street of a community), item, n (non-blank answers), satisfied
+    (scores ≥ config.satisfied_min_score), rate, wilson_low, wilson_high, mean_score,
+    satisfaction_index (0–100), respondents, households, response_rate, is_small_sample
+    (respondents < config.min_sample), sample_label ("样本不足" or ""), effective_n,
+    is_household_weighted. Units with no answers have no rows.
+    """
+    if level not in SURVEY_LEVELS:
+        raise ValueError(f"level must be one of {sorted(SURVEY_LEVELS)}, got {level!r}")
+    wave_keys = wave_keys_in_period(con, filters)
+    counts = compound_item_counts(con, filters, config, wave_keys)
+    return roll_up_item_rates(counts, level, config, waves=len(wave_keys))
+
+
+def unit_profile(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, level: str, unit: str
+) -> pd.DataFrame:
+    """One unit's item rates beside the household-weighted average of its street(s).
+
+    Columns: item, unit_rate, n, wilson_low, wilson_high, respondents, is_small_sample,
+    street_average_rate, street_n. The street average covers every compound of the streets
+    the unit lies in (other place selections dropped), in the same waves.
+    """
+    if level not in PLACE_COLUMNS:
+        raise ValueError(f"level must be one of {PLACE_COLUMNS}, got {level!r}")
+    wave_keys = wave_keys_in_period(con, filters)
+    unit_filters = filters.narrowed(level, unit)
+    own = roll_up_item_rates(
+        compound_item_counts(con, unit_filters, config, wave_keys), "all", config, len(wave_keys)
+    )
+    streets = _streets_of(con, level, unit)
+    street_filters = replace(filters.without_places(), street=tuple(streets))
+    street = roll_up_item_rates(
+        compound_item_counts(con, street_filters, config, wave_keys) if streets else _no_counts(),
+        "all",
+        config,
+        len(wave_keys),
+    )
+    own = own.rename(columns={"rate": "unit_rate"})[
+        ["item", "unit_rate", "n", "wilson_low", "wilson_high", "respondents", "is_small_sample"]
+    ]
+    street = street.rename(columns={"rate": "street_average_rate", "n": "street_n"})[
+        ["item", "street_average_rate", "street_n"]
+    ]
+    profile = own.merge(street, on="item", how="left")
+    profile["street_n"] = profile["street_n"].fillna(0).astype("int64")
+    return profile
+
+
+def _streets_of(con: duckdb.DuckDBPyConnection, level: str, unit: str) -> list[str]:
+    """The streets a unit lies in, from the register (and, for places, the survey sheets)."""
+    if level == "street":
+        return [unit]
+    column = {"community": "community", "compound": "compound"}.get(level, "property_company")
+    sql = f"SELECT DISTINCT street FROM compounds WHERE {column} = $unit AND street IS NOT NULL"
+    if column != "property_company":  # survey sheets carry no company column
+        sql += f""" UNION SELECT DISTINCT street FROM survey_responses
+            WHERE {column} = $unit AND street IS NOT NULL"""
+    frame = run_query(con, f"SELECT street FROM ({sql}) ORDER BY street", {"unit": unit})
+    return [str(street) for street in frame["street"]]
+
+
+def _no_counts() -> pd.DataFrame:
+    columns = ["street", "community", "compound", "property_company", "households"]
+    columns += ["respondents", "item", "n", "satisfied", "score_sum"]
+    return pd.DataFrame({column: [] for column in columns})
+
+
+def wave_change(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, level: str
+) -> pd.DataFrame:
+    """Item rates of the period's latest wave against the wave before it (in the warehouse).
+
+    Columns: unit, parent, item, previous_wave, current_wave, previous_rate, current_rate,
+    change (current − previous, in points of the rate), previous_n, current_n. Empty when the
+    period holds no wave.
+    """
+    columns = ["unit", "parent", "item", "previous_wave", "current_wave", "previous_rate"]
+    columns += ["current_rate", "change", "previous_n", "current_n"]
+    in_period = wave_keys_in_period(con, filters)
+    if not in_period:
+        return pd.DataFrame({column: [] for column in columns})
+    labels = wave_labels(con)
+    current = in_period[-1]
+    earlier = [key for key in labels if key < current]
+    frames = []
+    for key in ([earlier[-1]] if earlier else []) + [current]:
+        rates = roll_up_item_rates(compound_item_counts(con, filters, config, [key]), level, config)
+        frames.append(rates[["unit", "parent", "item", "rate", "n"]])
+    current_rates = frames[-1].rename(columns={"rate": "current_rate", "n": "current_n"})
+    if len(frames) == 2:
+        previous_rates = frames[0].rename(columns={"rate": "previous_rate", "n": "previous_n"})
+        merged = previous_rates.merge(current_rates, on=["unit", "parent", "item"], how="outer")
+    else:
+        merged = current_rates.assign(previous_rate=np.nan, previous_n=0)
+    merged["previous_wave"] = labels.get(earlier[-1], "") if earlier else None
+    merged["current_wave"] = labels.get(current, "")
+    merged["change"] = merged["current_rate"] - merged["previous_rate"]
+    for column in ("previous_n", "current_n"):
+        merged[column] = merged[column].fillna(0).astype("int64")
+    return merged[columns].reset_index(drop=True)
+
+
+# --- ticket callbacks -------------------------------------------------------------------------
+
+
+def callback_satisfaction_trend(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config
+) -> pd.DataFrame:
+    """Callback 满意度 per month, long form: month, satisfaction (满意/基本满意/不满意),
+    tickets, share (of the month's answered callbacks in the 三率 base). Every month × level
+    is present; share is NaN in a month without answers."""
+    scope, params = ticket_scope_cte(filters)
+    sql = f"""WITH {scope},
+    months AS (
+        SELECT unnest(range(date_trunc('month', $start), $end_exclusive, INTERVAL 1 MONTH))
+            AS month),
+    levels AS (SELECT unnest($levels) AS satisfaction, generate_subscripts($levels, 1) AS ord),
+    counts AS (
+        SELECT date_trunc('month', accepted_at) AS month, callback_satisfaction AS satisfaction,
+               count(*) AS tickets
+        FROM scope WHERE in_callback_base AND callback_satisfaction IS NOT NULL
+        GROUP BY ALL)
+    SELECT months.month, levels.satisfaction, coalesce(counts.tickets, 0) AS tickets
+    FROM months CROSS JOIN levels
+    LEFT JOIN counts ON counts.month = months.month AND counts.satisfaction = levels.satisfaction
+    ORDER BY months.month, levels.ord"""
+    params["levels"] = list(SATISFACTION_LEVELS)
+    frame = run_query(con, sql, params)
+    frame["tickets"] = frame["tickets"].astype("int64")
+    month_total = frame.groupby("month")["tickets"].transform("sum")
+    frame["share"] = rate(frame["tickets"], month_total)
+    return frame
+
+
+# --- comments ---------------------------------------------------------------------------------
+
+COMMENT_STOP_WORDS = frozenset(
+    """小区 物业 希望 建议 没有 一些 一下 非常 比较 可以 能够 进行 还是 就是 但是 因为 所以 如果
+    我们 你们 他们 大家 这个 那个 这些 那些 什么 怎么 目前 现在 已经 问题 情况 有点 有些 太多
+    还有 以及 并且 而且 或者 不是 没有 不能 不会 需要 应该 及时 希望能 谢谢 感谢 满意 一般 其他
+    无意见 意见 无""".split()
+)
+_PLACEHOLDER = re.compile(r"\[[^\]]{0,8}\]")  # the loader's scrubbed markers: [电话] [房号] …
+_CJK_WORD = re.compile(r"[\u4e00-\u9fff]{2,}")
+
+
+def _tokenizer() -> Any:
+    """jieba's word cutter, or None where jieba is not installed (CJK bigrams are used then)."""
+    try:
+        import jieba
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
+
+
+def comment_words(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, top: int = 30
+) -> pd.DataFrame:
+    """The commonest words of the period's survey comments: word, count (occurrences),
+    comments (comments using it). Words in fewer than config.min_group_size comments are
+    left out (DOMAIN.md §6), as are stop words and the loader's scrub markers."""
+    wave_keys = wave_keys_in_period(con, filters)
+    picked, params = _picked_responses_cte(filters)
+    # Identical comments ("无", "满意", templates) are cut into words once.
+    sql = f"""WITH {picked}
+        SELECT comment, count(*) AS copies FROM picked
+        WHERE comment IS NOT NULL AND trim(comment) <> '' GROUP BY comment"""
+    params["wave_keys"] = wave_keys
+    comments = run_query(con, sql, params)
+    return count_comment_words(
+        comments["comment"].astype(str).tolist(),
+        min_comments=config.min_group_size,
+        top=top,
+        copies=comments["copies"].astype(int).tolist(),
+    )
+
+
+def count_comment_words(
+    comments: list[str], min_comments: int, top: int = 30, copies: list[int] | None = None
+) -> pd.DataFrame:
+    """Word counts of free-text comments (pure; see `comment_words`); `copies` says how many
+    times each comment was given (default once each)."""
+    jieba = _tokenizer()
+    occurrences: Counter[str] = Counter()
+    used_in: Counter[str] = Counter()
+    for comment, times in zip(comments, copies or [1] * len(comments), strict=True):
+        text = _PLACEHOLDER.sub(" ", comment)
+        if jieba is not None:
+            tokens = [t for t in jieba.lcut(text) if _CJK_WORD.fullmatch(t)]
+        else:
+            tokens = [
+                run[i : i + 2] for run in _CJK_WORD.findall(text) for i in range(len(run) - 1)
+            ]
+        words = [t for t in tokens if t not in COMMENT_STOP_WORDS]
+        for word in words:
+            occurrences[word] += times
+        for word in set(words):
+            used_in[word] += times
+    rows = [
+        (word, count, used_in[word])
+        for word, count in occurrences.items()
+        if used_in[word] >= min_comments
+    ]
+    rows.sort(key=lambda row: (-row[1], row[0]))
+    frame = pd.DataFrame(rows[: max(0, top)], columns=["word", "count", "comments"])
+    return frame.astype({"word": object, "count": "int64", "comments": "int64"})

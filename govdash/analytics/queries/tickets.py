@@ -1,0 +1,528 @@
+"""Ticket queries: KPIs, trends, distributions, backlog and drill-down lists for the pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from govdash.analytics.metrics.rates import (
+    AGING_LABELS,
+    add_three_rates,
+    aging_bucket,
+    hide_small_groups,
+    rate,
+)
+from govdash.analytics.queries.filters import (
+    SELECTION_COLUMNS,
+    Filters,
+    bound_parameters,
+    run_query,
+)
+from govdash.core.access import TICKET_ROWS, requires
+from govdash.core.config import Config
+
+# Grouping choices of response_distribution: page value → warehouse column (code constants).
+DISTRIBUTION_COLUMNS = {
+    "category": "category",
+    "priority": "priority",
+    "property_company": "property_company",
+    "community": "community",
+    "compound": "compound",
+}
+BLANK_GROUP = "（未填写）"
+DISTRIBUTION_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+MAX_LIST_ROWS = 10_000
+
+# The 三率 base, per DOMAIN.md §4: tickets with a valid callback; where a sheet has no
+# callback columns at all, closed tickets that carry a 满意度 instead. Decided per loaded file
+# (batch): a file none of whose tickets has a 是否有效回访 value had no such column. So a
+# warehouse mixing 12345 exports with front-desk sheets treats each by its own columns.
+# (Per file rather than per sheet: grouping a million tickets by sheet name costs ~50 ms a
+# query, by batch ~10 ms, and one file is one export format in practice.)
+_CALLBACK_BATCHES = """callback_batches AS (
+    SELECT DISTINCT batch_id FROM tickets WHERE is_valid_callback IS NOT NULL)"""
+
+
+def ticket_scope_cte(filters: Filters) -> tuple[str, dict[str, object]]:
+    """CTEs `callback_batches` and `scope`: the period's tickets plus in_callback_base (the
+    ticket counts towards the 三率) and is_callback_fallback (its file had no callback
+    columns, so the fallback rule applies)."""
+    where, params = filters.ticket_where("t")
+    sql = f"""{_CALLBACK_BATCHES},
+    scope AS (
+        SELECT t.*,
+            CASE WHEN cb.batch_id IS NOT NULL THEN coalesce(t.is_valid_callback, false)
+                 ELSE NOT t.is_open AND t.callback_satisfaction IS NOT NULL
+            END AS in_callback_base,
+            cb.batch_id IS NULL AS is_callback_fallback
+        FROM tickets AS t
+        LEFT JOIN callback_batches AS cb ON cb.batch_id = t.batch_id
+        WHERE {where})"""
+    return sql, params
+
+
+# Aggregates over `scope` shared by the KPI, trend and unit queries. Counts of contacted and
+# resolved are NULL (not measured) when no ticket of the base records them at all.
+TICKET_AGGREGATES = """
+    count(*) AS tickets,
+    count_if(is_repeat) AS repeat_tickets,
+    quantile_cont(response_minutes, [0.5, 0.9]) AS response_quantiles,
+    quantile_cont(resolution_hours, [0.5, 0.9]) AS resolution_quantiles,
+    count_if(response_status = 'on_time') AS response_on_time,
+    count_if(response_status IN ('on_time', 'late')) AS response_on_time_n,
+    count_if(resolution_status = 'on_time') AS resolution_on_time,
+    count_if(resolution_status IN ('on_time', 'late')) AS resolution_on_time_n,
+    count_if(in_callback_base) AS callback_n,
+    count_if(in_callback_base AND is_callback_fallback) AS callback_fallback_n,
+    count_if(in_callback_base AND NOT is_callback_fallback) AS callback_recorded_n,
+    CASE WHEN count_if(in_callback_base AND is_contacted IS NOT NULL) > 0
+         THEN count_if(in_callback_base AND is_contacted) END AS contacted,
+    CASE WHEN count_if(in_callback_base AND is_resolved IS NOT NULL) > 0
+         THEN count_if(in_callback_base AND is_resolved) END AS resolved,
+    count_if(in_callback_base AND callback_satisfaction = '满意') AS satisfied,
+    count_if(in_callback_base AND callback_satisfaction = '基本满意') AS basic_satisfied"""
+
+UNPACK_QUANTILES = """* EXCLUDE (response_quantiles, resolution_quantiles),
+    response_quantiles[1] AS response_median_minutes,
+    response_quantiles[2] AS response_p90_minutes,
+    resolution_quantiles[1] AS resolution_median_hours,
+    resolution_quantiles[2] AS resolution_p90_hours"""
+
+_COUNT_COLUMNS = (
+    "tickets",
+    "repeat_tickets",
+    "response_on_time",
+    "response_on_time_n",
+    "resolution_on_time",
+    "resolution_on_time_n",
+    "callback_n",
+    "callback_fallback_n",
+    "callback_recorded_n",
+    "satisfied",
+    "basic_satisfied",
+)
+
+
+def finish_ticket_stats(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """Zero-fill counts and add the on-time rates and the 三率 to per-group ticket counts."""
+    result = frame.copy()
+    for column in _COUNT_COLUMNS:
+        result[column] = result[column].fillna(0).astype("int64")
+    for column in ("contacted", "resolved"):
+        result[column] = result[column].astype("Float64").astype(float)
+    result["response_on_time_rate"] = rate(result["response_on_time"], result["response_on_time_n"])
+    result["resolution_on_time_rate"] = rate(
+        result["resolution_on_time"], result["resolution_on_time_n"]
+    )
+    for column in (
+        "response_median_minutes",
+        "response_p90_minutes",
+        "resolution_median_hours",
+        "resolution_p90_hours",
+    ):
+        result[column] = result[column].astype("Float64").astype(float)
+    return add_three_rates(result, config)
+
+
+def as_of(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The warehouse's as-of time: the latest ticket timestamp, set by the loader."""
+    row = con.execute("SELECT value FROM warehouse_info WHERE key = 'as_of'").fetchone()
+    if row is None or row[0] is None:
+        return None
+    try:
+        return datetime.fromisoformat(str(row[0]))
+    except ValueError:
+        return None
+
+
+def reference_time(con: duckdb.DuckDBPyConnection, filters: Filters) -> datetime:
+    """When "at period end" is measured: the period's end, or the as-of time if earlier."""
+    period_end = datetime.combine(filters.end_exclusive, time())
+    known = as_of(con)
+    return min(period_end, known) if known is not None else period_end
+
+
+def ticket_date_range(con: duckdb.DuckDBPyConnection) -> tuple[date, date] | None:
+    """First and last day with an accepted ticket, for the period picker; None when empty."""
+    row = con.execute(
+        "SELECT CAST(min(accepted_at) AS DATE), CAST(max(accepted_at) AS DATE) FROM tickets"
+    ).fetchone()
+    if row is None or row[0] is None:
+        return None
+    return row[0], row[1]
+
+
+def filter_options(
+    con: duckdb.DuckDBPyConnection, filters: Filters | None = None
+) -> dict[str, list[str]]:
+    """Values for each multi-select. Communities narrow to the chosen streets, compounds to the
+    chosen streets and communities, so the pickers cascade. Only places (and ticket codes) in
+    the filters' scope are offered."""
+    street_where = "street = ANY($street)" if filters and filters.street else "TRUE"
+    community_where = "community = ANY($community)" if filters and filters.community else "TRUE"
+    params: dict[str, object] = {}
+    scope_where = "TRUE"
+    if filters:
+        params = {"street": list(filters.street), "community": list(filters.community)}
+        scope_where, scope_params = filters.scope_where("")
+        params |= scope_params
+    sql = f"""WITH places AS (
+            SELECT DISTINCT street, community, compound, property_company FROM compounds
+                WHERE {scope_where}
+            UNION SELECT DISTINCT street, community, compound, property_company FROM tickets
+                WHERE {scope_where}),
+        codes AS (SELECT DISTINCT category, priority, channel FROM tickets WHERE {scope_where})
+    SELECT
+        (SELECT list(DISTINCT street ORDER BY street) FROM places) AS street,
+        (SELECT list(DISTINCT community ORDER BY community) FROM places
+            WHERE {street_where}) AS community,
+        (SELECT list(DISTINCT compound ORDER BY compound) FROM places
+            WHERE {street_where} AND {community_where}) AS compound,
+        (SELECT list(DISTINCT property_company ORDER BY property_company) FROM places
+            WHERE {street_where} AND {community_where}) AS property_company,
+        (SELECT list(DISTINCT category ORDER BY category) FROM codes) AS category,
+        (SELECT list(DISTINCT priority ORDER BY priority) FROM codes) AS priority,
+        (SELECT list(DISTINCT channel ORDER BY channel) FROM codes) AS channel"""
+    row = con.execute(sql, bound_parameters(sql, params)).fetchone()
+    names = SELECTION_COLUMNS
+    if row is None:
+        return {name: [] for name in names}
+    return {
+        name: [str(v) for v in (values or []) if v is not None]
+        for name, values in zip(names, row, strict=True)
+    }
+
+
+# --- KPIs -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TicketKpis:
+    """The headline numbers of a period and selection (rates are 0–1, NaN when n = 0)."""
+
+    period_label: str
+    as_of: datetime | None
+    tickets: int
+    repeat_tickets: int
+    households: int | None  # of the register's compounds in the place selection
+    compounds: int
+    tickets_per_100_households: float
+    response_median_minutes: float
+    response_p90_minutes: float
+    resolution_median_hours: float
+    resolution_p90_hours: float
+    response_on_time_rate: float  # on time ÷ (on time + late); open overdue tickets are late
+    response_on_time_n: int
+    resolution_on_time_rate: float
+    resolution_on_time_n: int
+    response_rate: float  # 响应率
+    resolution_rate: float  # 解决率
+    satisfaction_rate: float  # 满意率 = (满意 + k × 基本满意) ÷ N
+    three_rate_composite: float  # 三率综合
+    callback_n: int  # N of the 三率
+    callback_fallback_n: int  # of N, closed tickets with a 满意度 from files without callbacks
+    backlog: int  # open at period end
+    backlog_overdue: int  # of the backlog, past the resolution limit at period end
+
+
+def _overdue_condition(alias: str) -> str:
+    return (
+        f"{alias}.accepted_at + to_seconds(CAST({alias}.resolution_limit_hours * 3600 AS BIGINT))"
+        " < $reference_at"
+    )
+
+
+def ticket_kpis(con: duckdb.DuckDBPyConnection, filters: Filters, config: Config) -> TicketKpis:
+    scope, params = ticket_scope_cte(filters)
+    backlog_where, backlog_params = filters.backlog_where("t")
+    place_where, place_params = filters.place_where("reg")
+    sql = f"""WITH {scope},
+    stats AS (SELECT {TICKET_AGGREGATES} FROM scope),
+    backlog AS (
+        SELECT count(*) AS backlog,
+               count(*) FILTER (WHERE {_overdue_condition("t")}) AS backlog_overdue
+        FROM tickets AS t WHERE {backlog_where}),
+    register AS (
+        SELECT sum(households) AS households, count(*) AS compounds
+        FROM compounds AS reg WHERE {place_where})
+    SELECT {UNPACK_QUANTILES} FROM stats, backlog, register"""
+    params = params | backlog_params | place_params
+    params["reference_at"] = reference_time(con, filters)
+    frame = finish_ticket_stats(run_query(con, sql, params), config)
+    row = frame.iloc[0]
+    households = None if pd.isna(row["households"]) else int(row["households"])
+    return TicketKpis(
+        period_label=filters.label(),
+        as_of=as_of(con),
+        tickets=int(row["tickets"]),
+        repeat_tickets=int(row["repeat_tickets"]),
+        households=households,
+        compounds=int(row["compounds"]),
+        tickets_per_100_households=float(
+            rate(row["tickets"] * 100, households if households is not None else np.nan)
+        ),
+        response_median_minutes=float(row["response_median_minutes"]),
+        response_p90_minutes=float(row["response_p90_minutes"]),
+        resolution_median_hours=float(row["resolution_median_hours"]),
+        resolution_p90_hours=float(row["resolution_p90_hours"]),
+        response_on_time_rate=float(row["response_on_time_rate"]),
+        response_on_time_n=int(row["response_on_time_n"]),
+        resolution_on_time_rate=float(row["resolution_on_time_rate"]),
+        resolution_on_time_n=int(row["resolution_on_time_n"]),
+        response_rate=float(row["response_rate"]),
+        resolution_rate=float(row["resolution_rate"]),
+        satisfaction_rate=float(row["satisfaction_rate"]),
+        three_rate_composite=float(row["three_rate_composite"]),
+        callback_n=int(row["callback_n"]),
+        callback_fallback_n=int(row["callback_fallback_n"]),
+        backlog=int(row["backlog"]),
+        backlog_overdue=int(row["backlog_overdue"]),
+    )
+
+
+# --- trends -----------------------------------------------------------------------------------
+
+_MONTHS = """months AS (
+    SELECT unnest(range(date_trunc('month', $start), $end_exclusive, INTERVAL 1 MONTH)) AS month)"""
+
+# The timing and 三率 figures every per-month and per-unit table carries, in this order.
+TICKET_FIGURE_COLUMNS = [
+    "response_median_minutes",
+    "response_p90_minutes",
+    "resolution_median_hours",
+    "resolution_p90_hours",
+    "response_on_time_rate",
+    "response_on_time_n",
+    "resolution_on_time_rate",
+    "resolution_on_time_n",
+    "response_rate",
+    "resolution_rate",
+    "satisfaction_rate",
+    "three_rate_composite",
+    "callback_n",
+]
+TREND_COLUMNS = ["month", "tickets", "repeat_tickets", *TICKET_FIGURE_COLUMNS]
+
+
+def monthly_trend(con: duckdb.DuckDBPyConnection, filters: Filters, config: Config) -> pd.DataFrame:
+    """One row per calendar month of the period (months without tickets included, zero)."""
+    scope, params = ticket_scope_cte(filters)
+    sql = f"""WITH {scope}, {_MONTHS},
+    stats AS (
+        SELECT date_trunc('month', accepted_at) AS month, {TICKET_AGGREGATES}
+        FROM scope GROUP BY 1)
+    SELECT {UNPACK_QUANTILES}
+    FROM (SELECT months.month, stats.* EXCLUDE (month)
+          FROM months LEFT JOIN stats ON stats.month = months.month)
+    ORDER BY month"""
+    frame = finish_ticket_stats(run_query(con, sql, params), config)
+    return frame[TREND_COLUMNS]
+
+
+def percentile_trend(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config
+) -> pd.DataFrame:
+    """month, response_p50_minutes, response_p90_minutes, resolution_p50_hours,
+    resolution_p90_hours, response_n, resolution_n (n = tickets with a measured time)."""
+    where, params = filters.ticket_where("t")
+    sql = f"""WITH {_MONTHS},
+    stats AS (
+        SELECT date_trunc('month', accepted_at) AS month,
+               quantile_cont(response_minutes, [0.5, 0.9]) AS rq,
+               quantile_cont(resolution_hours, [0.5, 0.9]) AS hq,
+               count(response_minutes) AS response_n,
+               count(resolution_hours) AS resolution_n
+        FROM tickets AS t WHERE {where} GROUP BY 1)
+    SELECT months.month,
+           rq[1] AS response_p50_minutes, rq[2] AS response_p90_minutes,
+           hq[1] AS resolution_p50_hours, hq[2] AS resolution_p90_hours,
+           coalesce(response_n, 0) AS response_n, coalesce(resolution_n, 0) AS resolution_n
+    FROM months LEFT JOIN stats ON stats.month = months.month
+    ORDER BY months.month"""
+    return _as_float_columns(run_query(con, sql, params), ("_p50_", "_p90_"))
+
+
+def _as_float_columns(frame: pd.DataFrame, markers: tuple[str, ...]) -> pd.DataFrame:
+    """Nullable numbers as plain float columns (NaN for missing), which charts and tests expect."""
+    for column in frame.columns:
+        if any(marker in column for marker in markers):
+            frame[column] = frame[column].astype("Float64").astype(float)
+    return frame
+
+
+def response_distribution(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, by: str
+) -> pd.DataFrame:
+    """Per group: tickets, and p10/p25/p50/p75/p90 of response minutes and resolution hours.
+
+    Columns: group_name, tickets, response_n, response_p10 … response_p90, resolution_n,
+    resolution_p10 … resolution_p90. Groups with fewer tickets than config.min_group_size are
+    left out (DOMAIN.md §6). Sorted by tickets, largest first.
+    """
+    column = DISTRIBUTION_COLUMNS.get(by)
+    if column is None:
+        raise ValueError(f"by must be one of {sorted(DISTRIBUTION_COLUMNS)}, got {by!r}")
+    where, params = filters.ticket_where("t")
+    quantiles = ", ".join(str(q) for q in DISTRIBUTION_QUANTILES)
+    names = [f"p{round(q * 100)}" for q in DISTRIBUTION_QUANTILES]
+    unpack = ", ".join(
+        f"{source}[{i + 1}] AS {prefix}_{name}"
+        for source, prefix in (("rq", "response"), ("hq", "resolution"))
+        for i, name in enumerate(names)
+    )
+    sql = f"""SELECT group_name, tickets, response_n, resolution_n, {unpack}
+    FROM (
+        SELECT coalesce(t.{column}, $blank_group) AS group_name,
+               count(*) AS tickets,
+               count(t.response_minutes) AS response_n,
+               count(t.resolution_hours) AS resolution_n,
+               quantile_cont(t.response_minutes, [{quantiles}]) AS rq,
+               quantile_cont(t.resolution_hours, [{quantiles}]) AS hq
+        FROM tickets AS t WHERE {where} GROUP BY 1)
+    ORDER BY tickets DESC, group_name"""
+    params["blank_group"] = BLANK_GROUP
+    frame = _as_float_columns(run_query(con, sql, params), ("_p",))
+    columns = ["group_name", "tickets", "response_n"]
+    columns += [f"response_{n}" for n in names] + ["resolution_n"]
+    columns += [f"resolution_{n}" for n in names]
+    return hide_small_groups(frame[columns], "tickets", config.min_group_size)
+
+
+# --- backlog ----------------------------------------------------------------------------------
+
+
+def backlog_aging(con: duckdb.DuckDBPyConnection, filters: Filters, config: Config) -> pd.DataFrame:
+    """Tickets open at period end by age at period end: bucket, tickets, overdue (all 4 rows)."""
+    where, params = filters.backlog_where("t")
+    sql = f"""SELECT least(floor(greatest(
+                date_diff('second', t.accepted_at, $reference_at), 0) / 86400.0), 7) AS age_days,
+               count(*) AS tickets,
+               count(*) FILTER (WHERE {_overdue_condition("t")}) AS overdue
+        FROM tickets AS t WHERE {where} GROUP BY 1"""
+    params["reference_at"] = reference_time(con, filters)
+    counts = run_query(con, sql, params)
+    counts["bucket"] = [aging_bucket(float(days)) for days in counts["age_days"]]
+    summed = counts.groupby("bucket")[["tickets", "overdue"]].sum()
+    summed = summed.reindex(list(AGING_LABELS), fill_value=0)
+    frame = summed.reset_index().rename(columns={"index": "bucket"})
+    frame["tickets"] = frame["tickets"].astype("int64")
+    frame["overdue"] = frame["overdue"].astype("int64")
+    return frame[["bucket", "tickets", "overdue"]]
+
+
+@requires(TICKET_ROWS)
+def longest_open(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, limit: int = 20
+) -> pd.DataFrame:
+    """The tickets open longest at period end: ticket_id, community, compound,
+    property_company, category, priority, accepted_at, age_days, status, is_overdue."""
+    where, params = filters.backlog_where("t")
+    sql = f"""SELECT t.ticket_id, t.community, t.compound, t.property_company, t.category,
+               t.priority, t.accepted_at,
+               date_diff('second', t.accepted_at, $reference_at) / 86400.0 AS age_days,
+               t.status, {_overdue_condition("t")} AS is_overdue
+        FROM tickets AS t WHERE {where}
+        ORDER BY age_days DESC, t.ticket_id
+        LIMIT $limit"""
+    params["reference_at"] = reference_time(con, filters)
+    params["limit"] = max(0, min(int(limit), MAX_LIST_ROWS))
+    return run_query(con, sql, params)
+
+
+# --- volume patterns --------------------------------------------------------------------------
+
+
+def weekday_hour_volume(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config
+) -> pd.DataFrame:
+    """Tickets by weekday (1 = Monday … 7 = Sunday) and hour 0–23; all 168 cells, zeros kept."""
+    where, params = filters.ticket_where("t")
+    sql = f"""WITH cells AS (
+            SELECT weekday, hour FROM range(1, 8) AS w(weekday), range(0, 24) AS h(hour)),
+        counts AS (
+            SELECT isodow(t.accepted_at) AS weekday, hour(t.accepted_at) AS hour,
+                   count(*) AS tickets
+            FROM tickets AS t WHERE {where} GROUP BY ALL)
+    SELECT cells.weekday, cells.hour, coalesce(counts.tickets, 0) AS tickets
+    FROM cells LEFT JOIN counts ON counts.weekday = cells.weekday AND counts.hour = cells.hour
+    ORDER BY cells.weekday, cells.hour"""
+    frame = run_query(con, sql, params)
+    return frame.astype({"weekday": "int64", "hour": "int64", "tickets": "int64"})
+
+
+@dataclass(frozen=True)
+class RepeatRequests:
+    """Repeat requests (same caller and category within the window; DOMAIN.md §4).
+
+    Both frames: tickets, tickets_with_caller, repeats, repeat_share = repeats ÷
+    tickets_with_caller (a repeat can only be seen where the caller is known). Groups with
+    fewer tickets than config.min_group_size are left out.
+    """
+
+    by_category: pd.DataFrame  # category, …
+    top_compounds: pd.DataFrame  # community, compound, … (most repeats first)
+
+
+def repeat_requests(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, top: int = 10
+) -> RepeatRequests:
+    where, params = filters.ticket_where("t")
+    sql = f"""SELECT grouping(t.category) = 1 AS is_compound_row,
+               t.category, t.community, t.compound,
+               count(*) AS tickets,
+               count(t.caller_hash) AS tickets_with_caller,
+               count(*) FILTER (WHERE t.is_repeat) AS repeats
+        FROM tickets AS t WHERE {where}
+        GROUP BY GROUPING SETS ((t.category), (t.community, t.compound))"""
+    frame = run_query(con, sql, params)
+    counts = ["tickets", "tickets_with_caller", "repeats"]
+    for column in counts:
+        frame[column] = frame[column].astype("int64")
+    compound_rows = frame["is_compound_row"].astype(bool)
+    by_category = frame.loc[~compound_rows, ["category", *counts]]
+    by_compound = frame.loc[compound_rows, ["community", "compound", *counts]]
+    by_compound = by_compound[by_compound["compound"].notna()]
+    result = []
+    for part in (by_category, by_compound):
+        part = part.copy()
+        part["repeat_share"] = rate(part["repeats"], part["tickets_with_caller"])
+        result.append(hide_small_groups(part, "tickets", config.min_group_size))
+    categories = result[0].sort_values(["repeats", "category"], ascending=[False, True])
+    compounds = result[1].sort_values(
+        ["repeats", "repeat_share", "compound"], ascending=[False, False, True]
+    )
+    return RepeatRequests(
+        by_category=categories.reset_index(drop=True),
+        top_compounds=compounds.head(max(0, top)).reset_index(drop=True),
+    )
+
+
+# --- drill-down -------------------------------------------------------------------------------
+
+TICKET_ROW_COLUMNS = """t.ticket_id, t.accepted_at, t.channel, t.request_type, t.category,
+    t.priority, t.building, t.status, t.first_response_at, t.closed_at, t.response_minutes,
+    t.resolution_hours, t.response_status, t.resolution_status, t.is_valid_callback,
+    t.callback_satisfaction, t.is_repeat"""
+
+
+@requires(TICKET_ROWS)
+def ticket_rows(
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    config: Config,
+    compound: str,
+    limit: int = 500,
+) -> pd.DataFrame:
+    """One compound's tickets in the period, newest first; no caller hash, no free text."""
+    where, params = filters.ticket_where("t")
+    sql = f"""SELECT {TICKET_ROW_COLUMNS}
+        FROM tickets AS t WHERE {where} AND t.compound = $drill_compound
+        ORDER BY t.accepted_at DESC, t.ticket_id
+        LIMIT $limit"""
+    params["drill_compound"] = compound if isinstance(compound, str) else ""
+    params["limit"] = max(0, min(int(limit), MAX_LIST_ROWS))
+    return run_query(con, sql, params)

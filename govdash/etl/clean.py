@@ -1,0 +1,695 @@
+"""Clean staged sheets in DuckDB: parse values, scrub personal data, and split good from bad rows.
+
+Every staged row ends in exactly one place: skipped (blank, footer, repeated header), loaded
+(`ok_<kind>`), or rejected (`bad_rows`, one record per problem, the row's number kept).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import duckdb
+
+from govdash.core.config import Config
+from govdash.etl.locate import INDICATOR_PREFIX, ITEM_PREFIX
+from govdash.etl.readers import EXCEL_ERRORS
+from govdash.etl.vocab import (
+    CATEGORY_ALIASES,
+    CHANNEL,
+    CLOSED_STATUSES,
+    FALSE_WORDS,
+    FOOTER_PATTERN,
+    PRIORITY,
+    REQUEST_TYPE,
+    SATISFACTION,
+    SCORE_WORDS,
+    STATUS,
+    TRUE_WORDS,
+    UNIT_LEVEL,
+)
+
+FREE_TEXT = ("description", "comment", "note")
+MAX_COMMITTED_HOURS = 8760  # a sheet's own 承诺时限 beyond a year is a typing error
+_FULL_WIDTH = "".join(chr(code) for code in range(0xFF01, 0xFF5F)) + "\u3000\u00a0"
+_HALF_WIDTH = "".join(chr(code) for code in range(0x21, 0x7F)) + "  "
+
+
+def literal(value: str) -> str:
+    """A SQL string literal from a code constant or config value (never from a widget)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _case_map(expression: str, table: Mapping[str, Iterable[str]], lower: bool = False) -> str:
+    arms = []
+    for canonical, spellings in table.items():
+        keys = {s.lower() if lower else s for s in (canonical, *spellings)}
+        arms.append(
+            f"WHEN {expression} IN ({', '.join(literal(k) for k in sorted(keys))}) "
+            f"THEN {literal(canonical)}"
+        )
+    return "CASE " + " ".join(arms) + " END"
+
+
+def install_macros(con: duckdb.DuckDBPyConnection, config: Config, hash_key: str) -> None:
+    """Per-connection helpers; the hashing key lives only in this connection's memory."""
+    categories = {c: (c, *CATEGORY_ALIASES.get(c, ())) for c in config.categories}
+    score_words = {str(score): words for score, words in SCORE_WORDS.items()}
+    macros = {
+        # translate() is slow, so one cheap regex sends only odd strings down the slow path.
+        "gd_text(s)": f"""CASE
+            WHEN regexp_matches(s, '[\uff01-\uff5e\u3000\u00a0\\t\\n\\r\\f\\v]|\\s\\s|^\\s|\\s$')
+            THEN nullif(trim(regexp_replace(
+                translate(s, {literal(_FULL_WIDTH)}, {literal(_HALF_WIDTH)}), '\\s+', ' ', 'g')), '')
+            ELSE nullif(s, '') END""",
+        # Free text keeps its Chinese punctuation; only stray whitespace is tidied.
+        "gd_free_text(s)": """CASE
+            WHEN regexp_matches(s, '[\u3000\u00a0\\t\\n\\r\\f\\v]|\\s\\s|^\\s|\\s$')
+            THEN nullif(trim(regexp_replace(s, '[\\s\u3000\u00a0]+', ' ', 'g')), '')
+            ELSE nullif(s, '') END""",
+        # 2024年3月5日 14时30分, 2024/3/5 14:30, 2024.3.5, 2024-03-05T14:30 → 2024-3-5 14:30
+        "gd_date_text(s)": """trim(regexp_replace(regexp_replace(regexp_replace(regexp_replace(
+            regexp_replace(s, '(\\d{4})\\s*[年/.]\\s*(\\d{1,2})\\s*[月/.]\\s*(\\d{1,2})\\s*[日号]?',
+                           '\\1-\\2-\\3 '),
+            '(\\d{1,2})\\s*[时点:]\\s*(\\d{1,2})\\s*分?', '\\1:\\2'),
+            '(:\\d{1,2})\\s*[:]?\\s*(\\d{1,2})\\s*秒', '\\1:\\2'),
+            '(\\d)T(\\d)', '\\1 \\2'), '\\s+', ' ', 'g'))""",
+        # Excel serial numbers (days since 1899-12-30) or text dates in the forms offices use.
+        "gd_ts(s)": """CASE
+            WHEN s IS NULL THEN NULL
+            ELSE coalesce(
+                TRY_CAST(s AS TIMESTAMP),  -- ISO text and Excel datetimes: the fast, common case
+                CASE WHEN regexp_full_match(s, '\\d{1,6}(\\.\\d+)?') THEN
+                    CASE WHEN TRY_CAST(s AS DOUBLE) BETWEEN 1 AND 2958465 THEN
+                        TIMESTAMP '1899-12-30'
+                        + to_seconds(CAST(round(CAST(s AS DOUBLE) * 86400) AS BIGINT)) END
+                END,
+                try_strptime(gd_date_text(s),
+                    ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M', '%Y-%m-%d %H', '%Y-%m-%d',
+                     '%Y-%m-%d %H:%M:%S.%f', '%Y%m%d %H:%M:%S', '%Y%m%d %H:%M', '%Y%m%d']))
+        END""",
+        "gd_bool(s)": f"""CASE
+            WHEN s IS NULL THEN NULL
+            WHEN lower(s) IN ({", ".join(literal(w) for w in TRUE_WORDS)}) THEN true
+            WHEN lower(s) IN ({", ".join(literal(w) for w in FALSE_WORDS)}) THEN false END""",
+        "gd_number(s)": "TRY_CAST(replace(regexp_replace(s, '[分户栋个人元\\s]', '', 'g'), ',', '') "
+        "AS DOUBLE)",
+        "gd_hours(s)": """CASE
+            WHEN s IS NULL THEN NULL
+            WHEN regexp_full_match(s, '\\d+(\\.\\d+)?\\s*(天|日|d)') THEN
+                TRY_CAST(regexp_extract(s, '\\d+(\\.\\d+)?') AS DOUBLE) * 24
+            WHEN regexp_full_match(s, '\\d+(\\.\\d+)?\\s*(个)?(小时|时|h|H)?') THEN
+                TRY_CAST(regexp_extract(s, '\\d+(\\.\\d+)?') AS DOUBLE)
+            WHEN regexp_full_match(s, '\\d+(\\.\\d+)?\\s*(分钟|分|min)') THEN
+                TRY_CAST(regexp_extract(s, '\\d+(\\.\\d+)?') AS DOUBLE) / 60 END""",
+        # 无 / 自管 / - mean "no property company" (self-governed compounds).
+        "gd_company(s)": "CASE WHEN s IN ('无', '暂无', '无物业', '自管', '自治', '/', '-', '—', '／') "
+        "THEN NULL ELSE s END",
+        "gd_priority(s)": _case_map("s", PRIORITY),
+        "gd_request_type(s)": _case_map("s", REQUEST_TYPE),
+        "gd_channel(s)": f"coalesce({_case_map('upper(s)', {k.upper(): [x.upper() for x in v] for k, v in CHANNEL.items()})}, s)",
+        "gd_status(s)": _case_map("s", STATUS),
+        "gd_satisfaction(s)": _case_map("s", SATISFACTION),
+        "gd_category(s)": _case_map("s", categories),
+        "gd_unit_level(s)": _case_map("s", UNIT_LEVEL),
+        "gd_score(s)": f"""CASE
+            WHEN s IS NULL THEN NULL
+            WHEN TRY_CAST(s AS DOUBLE) IN (1, 2, 3, 4, 5) THEN CAST(CAST(s AS DOUBLE) AS TINYINT)
+            ELSE CAST({_case_map("s", score_words)} AS TINYINT) END""",
+        "gd_keyed_hash(s)": f"sha256({literal(hash_key)} || '|' || s)",
+        "gd_scrub(s)": """regexp_replace(regexp_replace(regexp_replace(regexp_replace(s,
+            '\\d{17}[\\dXx]', '[证件号]', 'g'),
+            '1[3-9]\\d(?:[ -]?\\d){8}', '[电话]', 'g'),
+            '0\\d{2,3}-\\d{7,8}', '[电话]', 'g'),
+            '(\\d+)单元\\d{3,4}(室|号)?', '\\1单元[房号]', 'g')""",
+        # 3栋2单元501 / 3号楼… / 3-2-501 → the building only.
+        "gd_building_of(s)": """CASE
+            WHEN s IS NULL THEN NULL
+            WHEN regexp_matches(s, '^[^\\d]*\\d+[A-Za-z]?(栋|幢|号楼|座|楼)') THEN
+                regexp_extract(s, '^([^\\d]*\\d+[A-Za-z]?(栋|幢|号楼|座|楼))', 1)
+            WHEN regexp_matches(s, '^\\d+-\\d+-\\d+') THEN regexp_extract(s, '^(\\d+)-', 1) || '栋'
+            END""",
+        "gd_skip(first, header, all_blank)": f"""CASE
+            WHEN all_blank THEN 'blank'
+            WHEN regexp_matches(first, {literal(FOOTER_PATTERN)}) THEN 'footer'
+            WHEN first = header THEN 'header' END""",
+    }
+    for signature, body in macros.items():
+        con.execute(f"CREATE OR REPLACE TEMP MACRO {signature} AS ({body})")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One way a row can be wrong: a SQL condition over the parsed row, and what to tell."""
+
+    condition: str
+    field: str
+    raw: str
+    reason: str
+    field_sql: str | None = None  # where the column varies by row: SQL giving the field name
+
+
+@dataclass
+class KindSql:
+    """The cleaning of one kind: normalise text, parse values, check, and shape the output."""
+
+    texts: list[str]
+    parsed: list[str]
+    output: list[str]
+    checks: list[Check]
+    join: str = ""
+
+
+def _date_checks(field: str, parsed: str, label: str, earliest: str, latest: str) -> list[Check]:
+    return [
+        Check(
+            f"{field} IS NOT NULL AND {parsed} IS NULL",
+            field,
+            field,
+            f"无法识别的{label}（应为日期时间，如 2024-03-05 14:30）",
+        ),
+        Check(f"{parsed} < {earliest}", field, field, f"{label}早于配置的最早日期，不合理"),
+        Check(f"{parsed} > {latest}", field, field, f"{label}晚于当前时间，不合理"),
+    ]
+
+
+def _bool_checks(names: Iterable[str]) -> list[Check]:
+    return [
+        Check(
+            f"{name} IS NOT NULL AND v_{name} IS NULL",
+            name,
+            name,
+            "无法识别的是/否取值（应为 是/否、√/×、Y/N 或 1/0）",
+        )
+        for name in names
+    ]
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Cleaner:
+    """Runs the per-kind cleaning SQL on the staged table of one file."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, config: Config, loaded_at: datetime) -> None:
+        self.con = con
+        self.config = config
+        self.earliest = f"TIMESTAMP '{config.earliest_date.isoformat()} 00:00:00'"
+        latest = loaded_at + timedelta(days=1)
+        self.latest = f"TIMESTAMP '{latest.isoformat(sep=' ', timespec='seconds')}'"
+
+    def clean(self, kind: str, stage: str, present: set[str]) -> None:
+        """Create temp table ok_<kind> (clean rows) and append problems to bad_rows."""
+        sql: KindSql = getattr(self, f"_{kind}_sql")(present)
+        self._run(kind, stage, sql)
+
+    def _run(self, kind: str, stage: str, sql: KindSql) -> None:
+        """One materialised pass: normalise → skip → parse → check → shape.
+
+        Only the shaped output, a `_bad` flag and (for bad rows) the list of problems are
+        stored; strings are copied once. Good rows are a view over that table.
+        """
+        con = self.con
+        # A formula that failed (#N/A, #DIV/0! …) in any column rejects the row: loading it
+        # would turn a broken 办结时间 into an open ticket or a lookup error into a place name.
+        codes = ", ".join(literal(code) for code in EXCEL_ERRORS)
+        error_field = " ".join(
+            f"WHEN normalized.{_quoted(c)} IN ({codes}) THEN {literal(c)}" for c in sql.texts
+        )
+        error_value = " ".join(
+            f"WHEN normalized.{_quoted(c)} IN ({codes}) THEN normalized.{_quoted(c)}"
+            for c in sql.texts
+        )
+        # Every error value starts with "#": one cheap test per cell, the list only where it holds.
+        any_hash = " OR ".join(f"starts_with(normalized.{_quoted(c)}, '#')" for c in sql.texts)
+        sql = KindSql(
+            sql.texts,
+            [
+                *sql.parsed,
+                f"CASE WHEN {any_hash} THEN CASE {error_field} END END AS _error_field",
+                f"CASE WHEN {any_hash} THEN CASE {error_value} END END AS _error_value",
+            ],
+            sql.output,
+            [
+                Check(
+                    "_error_field IS NOT NULL",
+                    "",
+                    "_error_value",
+                    "单元格是 Excel 错误值（公式出错，如 #N/A、#DIV/0!、#VALUE!）；"
+                    "请在 Excel 中修正公式或改为实际数值后重新导出",
+                    field_sql="_error_field",
+                ),
+                *sql.checks,
+            ],
+            sql.join,
+        )
+        texts = ", ".join(
+            f"{'gd_free_text' if c in FREE_TEXT else 'gd_text'}({_quoted(c)}) AS {_quoted(c)}"
+            for c in sql.texts
+        )
+        all_blank = " AND ".join(f"{_quoted(c)} IS NULL" for c in sql.texts)
+        any_problem = " OR ".join(f"coalesce({c.condition}, false)" for c in sql.checks)
+        problems = ", ".join(
+            f"CASE WHEN {c.condition} THEN {{'field': {c.field_sql or literal(c.field)}, 'raw': "
+            f"CAST({c.raw} AS VARCHAR), 'reason': {literal(c.reason)}}} END"
+            for c in sql.checks
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE parsed_{kind} AS
+            SELECT _sheet, _row, _seq, {", ".join(sql.output)}, _bad,
+                CASE WHEN _bad THEN list_filter([{problems}], lambda p: p IS NOT NULL) END
+                    AS _problems
+            FROM (
+                SELECT *, ({any_problem}) AS _bad
+                FROM (
+                    SELECT *, {", ".join(sql.parsed)}
+                    FROM (
+                        SELECT *, gd_skip(_first, _header_first, {all_blank}) AS _skip
+                        FROM (
+                            SELECT _sheet, _row, _seq, _header_first,
+                                gd_text(coalesce(nullif(trim(_c0), ''), nullif(trim(_c1), ''),
+                                                 nullif(trim(_c2), ''))) AS _first,
+                                {texts}
+                            FROM {stage}
+                        )
+                    ) AS normalized
+                    {sql.join}
+                    WHERE _skip IS NULL
+                )
+            )"""
+        )
+        con.execute(
+            f"""INSERT INTO bad_rows
+            SELECT {literal(kind)}, _sheet, _row, p.field, p.raw, p.reason
+            FROM (SELECT _sheet, _row, unnest(_problems) AS p FROM parsed_{kind} WHERE _bad)"""
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP VIEW ok_{kind} AS
+            SELECT * EXCLUDE (_bad, _problems) FROM parsed_{kind} WHERE NOT _bad"""
+        )
+
+    # --- tickets ------------------------------------------------------------------------------
+    def _tickets_sql(self, present: set[str]) -> KindSql:
+        e, lt = self.earliest, self.latest
+        texts = (
+            "ticket_id channel request_type category priority district street community "
+            "compound grid building property_company status committed_hours is_valid_callback "
+            "is_contacted is_resolved callback_satisfaction phone room contact_name description accepted_at "
+            "first_response_at arrived_at closed_at"
+        ).split()
+        blank_category = literal(self.config.blank_category)
+        blank_priority = literal(self.config.blank_priority)
+        parsed = [
+            "gd_ts(accepted_at) AS t_accepted",
+            "gd_ts(first_response_at) AS t_response",
+            "gd_ts(arrived_at) AS t_arrived",
+            "gd_ts(closed_at) AS t_closed",
+            f"CASE WHEN category IS NULL THEN {blank_category} ELSE gd_category(category) END "
+            "AS v_category",
+            f"CASE WHEN priority IS NULL THEN {blank_priority} ELSE gd_priority(priority) END "
+            "AS v_priority",
+            "gd_request_type(request_type) AS v_request_type",
+            "gd_status(status) AS v_status",
+            "gd_satisfaction(callback_satisfaction) AS v_satisfaction",
+            "gd_hours(committed_hours) AS v_committed",
+            "gd_bool(is_valid_callback) AS v_is_valid_callback",
+            "gd_bool(is_contacted) AS v_is_contacted",
+            "gd_bool(is_resolved) AS v_is_resolved",
+            # digits only, without a +86 / 0086 country code
+            "regexp_replace(regexp_replace(phone, '\\D', '', 'g'), '^(0086|86)(1[3-9]\\d{9})$', '\\2')"
+            " AS v_phone_digits",
+        ]
+        checks = [
+            Check("ticket_id IS NULL", "ticket_id", "NULL", "缺少工单编号"),
+            Check("accepted_at IS NULL", "accepted_at", "NULL", "缺少受理时间"),
+            *_date_checks("accepted_at", "t_accepted", "受理时间", e, lt),
+            *_date_checks("first_response_at", "t_response", "首次响应时间", e, lt),
+            *_date_checks("arrived_at", "t_arrived", "到场时间", e, lt),
+            *_date_checks("closed_at", "t_closed", "办结时间", e, lt),
+            Check(
+                "t_response < t_accepted",
+                "first_response_at",
+                "first_response_at",
+                "首次响应时间早于受理时间",
+            ),
+            Check("t_arrived < t_accepted", "arrived_at", "arrived_at", "到场时间早于受理时间"),
+            Check("t_closed < t_accepted", "closed_at", "closed_at", "办结时间早于受理时间"),
+            Check(
+                "category IS NOT NULL AND v_category IS NULL",
+                "category",
+                "category",
+                "未知的问题类别（不在配置的类别表中）",
+            ),
+            Check(
+                "priority IS NOT NULL AND v_priority IS NULL",
+                "priority",
+                "priority",
+                "未知的紧急程度（应为 特急/紧急/一般）",
+            ),
+            Check(
+                "request_type IS NOT NULL AND v_request_type IS NULL",
+                "request_type",
+                "request_type",
+                "未知的诉求类型（应为 咨询/求助/投诉/举报/建议）",
+            ),
+            Check("status IS NOT NULL AND v_status IS NULL", "status", "status", "未知的工单状态"),
+            Check(
+                "callback_satisfaction IS NOT NULL AND v_satisfaction IS NULL",
+                "callback_satisfaction",
+                "callback_satisfaction",
+                "未知的满意度（应为 满意/基本满意/不满意）",
+            ),
+            Check(
+                "committed_hours IS NOT NULL AND v_committed IS NULL",
+                "committed_hours",
+                "committed_hours",
+                "无法识别的承诺时限（应为如 24小时、3天）",
+            ),
+            Check(
+                f"v_committed <= 0 OR v_committed > {MAX_COMMITTED_HOURS}",
+                "committed_hours",
+                "committed_hours",
+                f"承诺时限不合理（应大于 0 且不超过 {MAX_COMMITTED_HOURS} 小时，即一年）",
+            ),
+            *_bool_checks(("is_valid_callback", "is_contacted", "is_resolved")),
+        ]
+        output = [
+            "ticket_id",
+            "gd_channel(channel) AS channel",
+            "v_request_type AS request_type",
+            "v_category AS category",
+            "v_priority AS priority",
+            "district",
+            "street",
+            "community",
+            "compound",
+            "grid",
+            "coalesce(building, gd_building_of(room)) AS building",
+            "gd_company(property_company) AS property_company",
+            "t_accepted AS accepted_at",
+            "t_response AS first_response_at",
+            "t_arrived AS arrived_at",
+            "t_closed AS closed_at",
+            "v_status AS status",
+            "v_is_valid_callback AS is_valid_callback",
+            "v_is_contacted AS is_contacted",
+            "v_is_resolved AS is_resolved",
+            "v_satisfaction AS callback_satisfaction",
+            "CASE WHEN length(v_phone_digits) >= 7 THEN gd_keyed_hash(v_phone_digits) END "
+            "AS caller_hash",
+            # the row's own 联系人 is dropped, and so is its echo inside the description
+            "gd_scrub(CASE WHEN length(contact_name) >= 2 "
+            "THEN replace(description, contact_name, '[姓名]') ELSE description END) AS description",
+            "v_committed AS committed_hours",
+            f"{'TRUE' if 'first_response_at' in present else 'FALSE'} AS has_response_column",
+        ]
+        return KindSql(texts, parsed, output, checks)
+
+    # --- register ---------------------------------------------------------------------------
+    def _register_sql(self, present: set[str]) -> KindSql:
+        e, lt = self.earliest, self.latest
+        texts = (
+            "district street community compound compound_type grid households buildings "
+            "property_company is_red_pm has_joint_agreement agreement_signed_on "
+            "red_pm_certified_on"
+        ).split()
+        parsed = [
+            "gd_number(households) AS v_households",
+            "gd_number(buildings) AS v_buildings",
+            "gd_bool(is_red_pm) AS v_is_red_pm",
+            "gd_bool(has_joint_agreement) AS v_has_joint_agreement",
+            "gd_ts(agreement_signed_on) AS v_agreement_signed_on",
+            "gd_ts(red_pm_certified_on) AS v_red_pm_certified_on",
+        ]
+        checks = [
+            Check("compound IS NULL", "compound", "NULL", "缺少小区名称"),
+            *[
+                Check(
+                    f"{name} IS NOT NULL AND (v_{name} IS NULL OR v_{name} < 0 "
+                    f"OR v_{name} != floor(v_{name}) OR v_{name} > 100000)",
+                    name,
+                    name,
+                    f"{label}应为非负整数",
+                )
+                for name, label in (("households", "户数"), ("buildings", "楼栋数"))
+            ],
+            *_bool_checks(("is_red_pm", "has_joint_agreement")),
+            *_date_checks(
+                "agreement_signed_on", "v_agreement_signed_on", "党建联建签约日期", e, lt
+            ),
+            *_date_checks(
+                "red_pm_certified_on", "v_red_pm_certified_on", "红色物业认定日期", e, lt
+            ),
+        ]
+        output = [
+            "district",
+            "street",
+            "community",
+            "compound",
+            "compound_type",
+            "grid",
+            # Rejected rows are shaped too before they are dropped: 10^12 must not fail the cast.
+            "TRY_CAST(v_households AS INTEGER) AS households",
+            "TRY_CAST(v_buildings AS INTEGER) AS buildings",
+            "gd_company(property_company) AS property_company",
+            "coalesce(v_is_red_pm, CASE WHEN v_red_pm_certified_on IS NOT NULL THEN true END) "
+            "AS is_red_pm",
+            "coalesce(v_has_joint_agreement, "
+            "CASE WHEN v_agreement_signed_on IS NOT NULL THEN true END) AS has_joint_agreement",
+            "CAST(v_agreement_signed_on AS DATE) AS agreement_signed_on",
+            "CAST(v_red_pm_certified_on AS DATE) AS red_pm_certified_on",
+        ]
+        return KindSql(texts, parsed, output, checks)
+
+    # --- surveys ----------------------------------------------------------------------------
+    def _survey_sql(self, present: set[str]) -> KindSql:
+        e, lt = self.earliest, self.latest
+        items = sorted(name for name in present if name.startswith(ITEM_PREFIX))
+        texts = (
+            "response_id wave method district street community compound building room contact_name "
+            "respondent_type surveyed_on comment"
+        ).split() + items
+        parsed = [
+            *(f"gd_score({_quoted(name)}) AS {_quoted('s:' + name)}" for name in items),
+            "gd_ts(surveyed_on) AS v_surveyed_on",
+            "coalesce(TRY_CAST(regexp_extract(wave, '(20\\d\\d)', 1) AS INTEGER), "
+            "year(gd_ts(surveyed_on))) AS v_wave_year",
+            """CASE
+                WHEN regexp_matches(wave, '下半年|第二|二期|秋|冬|第2|下期|二季度|三季度|四季度')
+                    THEN 2
+                WHEN wave IS NOT NULL THEN 1
+                WHEN month(gd_ts(surveyed_on)) > 6 THEN 2
+                ELSE 1 END AS v_wave_index""",
+        ]
+        checks = [
+            Check("response_id IS NULL", "response_id", "NULL", "缺少问卷编号"),
+            Check(
+                "v_wave_year IS NULL",
+                "wave",
+                "wave",
+                "无法确定调查批次的年份（请填写“调查批次”，如 2024年上半年）",
+            ),
+            *_date_checks("surveyed_on", "v_surveyed_on", "调查日期", e, lt),
+            *(
+                Check(
+                    f"{_quoted(name)} IS NOT NULL AND {_quoted('s:' + name)} IS NULL",
+                    name,
+                    _quoted(name),
+                    "评分应为 1–5 的整数，或“非常满意/满意/基本满意/不满意/非常不满意”",
+                )
+                for name in items
+            ),
+        ]
+        entries = ", ".join(
+            f"{{'k': {literal(name.removeprefix(ITEM_PREFIX))}, 'v': {_quoted('s:' + name)}}}"
+            for name in items
+        )
+        answers = (
+            f"map_from_entries(list_filter([{entries}], lambda x: x.v IS NOT NULL))"
+            if items
+            else "MAP {}"
+        )
+        output = [
+            "response_id",
+            "coalesce(wave, CAST(v_wave_year AS VARCHAR) || "
+            "CASE v_wave_index WHEN 1 THEN '年上半年' ELSE '年下半年' END) AS wave",
+            "v_wave_year AS wave_year",
+            "v_wave_index AS wave_index",
+            "method",
+            "district",
+            "street",
+            "community",
+            "compound",
+            "coalesce(building, gd_building_of(room)) AS building",
+            "respondent_type",
+            "CAST(v_surveyed_on AS DATE) AS surveyed_on",
+            "gd_scrub(CASE WHEN length(contact_name) >= 2 "
+            "THEN replace(comment, contact_name, '[姓名]') ELSE comment END) AS comment",
+            f"{answers} AS answers",
+        ]
+        return KindSql(texts, parsed, output, checks)
+
+    # --- evaluation scores --------------------------------------------------------------------
+    def _evaluation_sql(self, present: set[str]) -> KindSql:
+        """Wide sheets (one column per indicator) and long ones (指标/得分) end in one shape."""
+        points = {i.name: i.points for i in self.config.indicators if i.source == "evaluator"}
+        wide = sorted(name for name in present if name.startswith(INDICATOR_PREFIX))
+        texts = "year unit unit_level evaluator bonus penalty veto note indicator score".split()
+        texts += wide
+        pairs = [
+            f"{{'indicator': {literal(name.removeprefix(INDICATOR_PREFIX))}, "
+            f"'raw': {_quoted(name)}}}"
+            for name in wide
+        ]
+        pairs.append("{'indicator': indicator, 'raw': score}")
+        points_map = "MAP {" + ", ".join(f"{literal(k)}: {v}" for k, v in points.items()) + "}"
+        adjustment_names = "('加分', '加分项', '扣分', '扣分项', '一票否决')"
+        max_bonus = self.config.max_bonus
+        total_points = sum(indicator.points for indicator in self.config.indicators)
+        parsed = [
+            f"{points_map} AS pts",
+            "TRY_CAST(regexp_extract(year, '(\\d{4})', 1) AS INTEGER) AS v_year",
+            "coalesce(gd_unit_level(unit_level), ref.level) AS v_level",
+            f"coalesce(indicator IN {adjustment_names}, false) AS is_adjustment_row",
+            f"""CASE WHEN indicator IN {adjustment_names} THEN []
+                ELSE list_filter([{", ".join(pairs)}],
+                                 lambda s: s.indicator IS NOT NULL OR s.raw IS NOT NULL) END
+                AS scores""",
+            "coalesce(gd_number(bonus), CASE WHEN indicator IN ('加分', '加分项') "
+            "THEN gd_number(score) END) AS v_bonus",
+            "coalesce(gd_number(penalty), CASE WHEN indicator IN ('扣分', '扣分项') "
+            "THEN gd_number(score) END) AS v_penalty",
+            "coalesce(gd_bool(veto), CASE WHEN indicator = '一票否决' THEN gd_bool(score) END) "
+            "AS v_veto",
+        ]
+        # Long sheets: the 指标/得分 pair; wide sheets: one check per indicator column, so the
+        # clerk is pointed at the column as written.
+        long_score = "indicator IS NOT NULL AND NOT is_adjustment_row"
+        score_checks = [
+            Check(
+                f"{long_score} AND score IS NOT NULL AND NOT contains(map_keys(pts), indicator)",
+                "indicator",
+                "indicator",
+                "未知的考评指标（不在配置的指标体系中）",
+            ),
+            Check(
+                "score IS NOT NULL AND gd_number(score) IS NULL AND NOT is_adjustment_row",
+                "score",
+                "score",
+                "无法识别的得分（应为数字）",
+            ),
+            Check(
+                f"{long_score} AND contains(map_keys(pts), indicator) AND "
+                "(gd_number(score) < 0 OR gd_number(score) > pts[indicator])",
+                "score",
+                "score",
+                "得分超出该指标的分值范围（0 到满分）",
+            ),
+        ]
+        for name in wide:
+            column = _quoted(name)
+            points_max = points[name.removeprefix(INDICATOR_PREFIX)]
+            score_checks += [
+                Check(
+                    f"{column} IS NOT NULL AND gd_number({column}) IS NULL",
+                    name,
+                    column,
+                    "无法识别的得分（应为数字）",
+                ),
+                Check(
+                    f"gd_number({column}) < 0 OR gd_number({column}) > {points_max}",
+                    name,
+                    column,
+                    f"得分超出该指标的分值范围（0 到 {points_max:g}）",
+                ),
+            ]
+        checks = [
+            Check("year IS NULL", "year", "NULL", "缺少年度"),
+            Check(
+                "year IS NOT NULL AND (v_year IS NULL OR v_year NOT BETWEEN 2000 AND 2100)",
+                "year",
+                "year",
+                "无法识别的年度（应为如 2024）",
+            ),
+            Check("unit IS NULL", "unit", "NULL", "缺少被考评单位"),
+            Check("evaluator IS NULL", "evaluator", "NULL", "缺少评委"),
+            Check(
+                "unit IS NOT NULL AND v_level IS NULL",
+                "unit_level",
+                "unit_level",
+                "无法判断单位类型（请填写“单位类型”：小区/社区/物业企业）",
+            ),
+            *score_checks,
+            Check(
+                "indicator IS NOT NULL AND score IS NULL AND NOT is_adjustment_row",
+                "score",
+                "NULL",
+                "缺少得分",
+            ),
+            Check(
+                f"v_bonus < 0 OR v_bonus > {max_bonus}",
+                "bonus",
+                "bonus",
+                f"加分应在 0 到 {max_bonus:g} 之间",
+            ),
+            Check(
+                "bonus IS NOT NULL AND v_bonus IS NULL",
+                "bonus",
+                "bonus",
+                "无法识别的加分（应为数字）",
+            ),
+            Check(
+                f"v_penalty < 0 OR v_penalty > {total_points:g}",
+                "penalty",
+                "penalty",
+                f"扣分应在 0 到 {total_points:g} 之间（指标体系总分）",
+            ),
+            Check(
+                "penalty IS NOT NULL AND v_penalty IS NULL",
+                "penalty",
+                "penalty",
+                "无法识别的扣分（应为数字）",
+            ),
+            *_bool_checks(("veto",)),
+        ]
+        output = [
+            "v_year AS year",
+            "v_level AS unit_level",
+            "unit",
+            "'评委-' || upper(substr(gd_keyed_hash('evaluator|' || evaluator), 1, 6)) AS evaluator",
+            "list_transform(list_filter(scores, lambda s: s.raw IS NOT NULL), "
+            "lambda s: {'indicator': s.indicator, 'score': gd_number(s.raw)}) AS scores",
+            "v_bonus AS bonus",
+            "v_penalty AS penalty",
+            "v_veto AS is_veto",
+            "note",
+            "is_adjustment_row",
+        ]
+        join = "LEFT JOIN unit_levels AS ref ON ref.unit = normalized.unit"
+        return KindSql(texts, parsed, output, checks, join)
+
+
+def create_bad_rows(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE bad_rows (
+            kind VARCHAR, _sheet VARCHAR, _row BIGINT, field VARCHAR, raw VARCHAR, reason VARCHAR)"""
+    )
+
+
+def refresh_unit_levels(con: duckdb.DuckDBPyConnection) -> None:
+    """Unit names the register makes unambiguous, so evaluation sheets may omit 单位类型."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE unit_levels AS
+        WITH names AS (
+            SELECT DISTINCT compound AS unit, 'compound' AS level FROM compounds
+            UNION SELECT DISTINCT community, 'community' FROM compounds WHERE community IS NOT NULL
+            UNION SELECT DISTINCT property_company, 'property_company' FROM compounds
+                WHERE property_company IS NOT NULL
+        )
+        SELECT unit, any_value(level) AS level FROM names GROUP BY unit HAVING count(*) = 1"""
+    )
+
+
+CLOSED_STATUS_LIST = ", ".join(literal(s) for s in CLOSED_STATUSES)

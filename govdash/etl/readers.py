@@ -1,0 +1,791 @@
+"""Read xlsx, xls and CSV files into tables of text cells, keeping Excel's row numbers."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import queue
+import re
+import struct
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import fastexcel
+import numpy as np
+import pyarrow as pa
+
+from govdash.etl.errors import LoadError
+
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv", ".txt")
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """What a file may cost before it is parsed; each limit is a key of the config's [loader]."""
+
+    max_rows: int = 5_000_000  # loader.max_rows_per_file
+    max_unzipped_bytes: float = 4096e6  # loader.max_unzipped_mb
+    max_compression_ratio: float = 200.0  # loader.max_compression_ratio
+
+
+# Excel's error values: a formula that failed. fastexcel reads an error cell as empty, which
+# would turn a broken 办结时间 into an open ticket; the reader puts the code back instead.
+EXCEL_ERRORS = (
+    "#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A", "#GETTING_DATA",
+    "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#UNKNOWN!", "#CONNECT!", "#BUSY!", "#PYTHON!",
+)  # fmt: skip
+
+
+def too_many_rows(count: int, limit: int, counts: dict[str, int] | None = None) -> str:
+    """The refusal for a file over loader.max_rows_per_file, saying what to do."""
+    where = ""
+    if counts and len(counts) > 1:
+        where = "（" + "、".join(f"“{name}” {rows:,} 行" for name, rows in counts.items()) + "）"
+    return (
+        f"文件有 {count:,} 行{where}，超过每个文件 {limit:,} 行的上限（配置项 "
+        "loader.max_rows_per_file），整个文件未加载。请按月份或社区拆分成几个文件后分别加载，"
+        "或请管理员在配置文件中调高该上限。"
+    )
+
+
+@dataclass
+class RawSheet:
+    """One sheet's cells as text columns c0..cN; row i of the table is Excel row first_row + i."""
+
+    name: str
+    table: pa.Table
+    first_row: int = 1
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # r0, c0, r1, c1; 0-based
+    hidden: bool = False
+
+
+def read_file(path: Path, limits: ReadLimits | int, csv_sheet_name: str = "") -> Iterator[RawSheet]:
+    """Yield the sheets of a spreadsheet file; raise LoadError when it is not readable at all.
+
+    A CSV's one sheet is named `csv_sheet_name` (the original file's stem), else the path's.
+    `limits` may be a bare row limit. A file over a limit is refused before it is parsed.
+    """
+    if isinstance(limits, int):
+        limits = ReadLimits(max_rows=limits)
+    max_rows = limits.max_rows
+    name = path.name
+    if path.stat().st_size == 0:
+        raise LoadError(name, "文件是空的（0 字节）。")
+    head = path.read_bytes()[:8] if path.stat().st_size < 8 else _head(path)
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt"):
+        if head.startswith(_ZIP_MAGIC) or head.startswith(_OLE_MAGIC):
+            raise LoadError(
+                name, "扩展名是 CSV，但内容是 Excel 工作簿；请把扩展名改为 .xlsx 或 .xls。"
+            )
+        yield read_csv(path, max_rows, csv_sheet_name or path.stem)
+        return
+    if suffix not in (".xlsx", ".xlsm", ".xls"):
+        raise LoadError(name, f"不支持的文件类型“{path.suffix}”；请提供 .xlsx、.xls 或 .csv 文件。")
+    if head.startswith(_OLE_MAGIC) and _is_encrypted(path):
+        raise LoadError(
+            name, "工作簿设有打开密码（已加密），无法读取；请在 Excel 中取消密码后另存再上传。"
+        )
+    if not (head.startswith(_ZIP_MAGIC) or head.startswith(_OLE_MAGIC)):
+        raise LoadError(
+            name,
+            "文件内容不是 Excel 工作簿（可能是改了扩展名的图片、文档或其他文件）。"
+            "请在 Excel 中打开原表格，另存为 .xlsx 后再加载。",
+        )
+    if head.startswith(_ZIP_MAGIC):
+        check_archive(path, name, limits)
+    yield from read_workbook(path, limits)
+
+
+# Parts smaller than this may compress as well as they like: they cost nothing to parse.
+_RATIO_CHECK_BYTES = 16 << 20
+
+
+def check_archive(path: Path, name: str, limits: ReadLimits) -> None:
+    """Refuse a damaged xlsx, or one that would unpack to too much ("zip bomb"), before parsing.
+
+    Reads only the zip's central directory: the sizes it declares for each part.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        raise LoadError(
+            name,
+            "文件已损坏或不完整（压缩包目录无法读取，常见于下载或拷贝中断）。"
+            f"请在 Excel 中重新打开原表格并另存为 .xlsx 后再加载（{_short(error)}）。",
+        ) from error
+    total = sum(part.file_size for part in parts)
+    if total > limits.max_unzipped_bytes:
+        raise LoadError(
+            name,
+            f"工作簿解压后有 {total / 1e6:,.0f} MB，超过上限 {limits.max_unzipped_bytes / 1e6:,.0f} MB"
+            "（配置项 loader.max_unzipped_mb），未解析。文件可能被恶意构造（“压缩炸弹”）或过大；"
+            "请确认文件来源，或把数据拆分成几个文件后分别加载。",
+        )
+    for part in parts:
+        ratio = part.file_size / max(part.compress_size, 1)
+        if part.file_size > _RATIO_CHECK_BYTES and ratio > limits.max_compression_ratio:
+            raise LoadError(
+                name,
+                f"工作簿中的“{part.filename}”压缩比为 {ratio:,.0f} 倍（解压后 "
+                f"{part.file_size / 1e6:,.0f} MB），远超正常表格，超过上限 "
+                f"{limits.max_compression_ratio:g} 倍（配置项 loader.max_compression_ratio），未解析。"
+                "文件可能被恶意构造（“压缩炸弹”）；请确认文件来源，在 Excel 中打开并另存后再加载。",
+            )
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(8)
+
+
+def _is_encrypted(path: Path) -> bool:
+    try:
+        import msoffcrypto
+
+        with path.open("rb") as handle:
+            return bool(msoffcrypto.OfficeFile(handle).is_encrypted())
+    except Exception:
+        return False
+
+
+def read_workbook(path: Path, limits: ReadLimits | int) -> Iterator[RawSheet]:
+    """All sheets of a workbook, refused whole when its rows exceed the limit.
+
+    The sheet XML is scanned first (layout, error cells, row count), so an oversized file is
+    refused before calamine parses it; the sheets then load on two threads.
+    """
+    if isinstance(limits, int):
+        limits = ReadLimits(max_rows=limits)
+    name = path.name
+    try:
+        reader = fastexcel.read_excel(str(path))
+        sheet_names = reader.sheet_names
+    except Exception as error:
+        raise LoadError(
+            name, f"无法打开工作簿，文件可能已损坏或不完整（{_short(error)}）。"
+        ) from error
+    layout = _XlsxLayout(path, limits.max_rows) if path.suffix.lower() != ".xls" else None
+    # A reader is not safe to share between threads ("Already borrowed"), and opening one
+    # parses the shared strings: readers are lent out one per running job and given back.
+    idle: queue.SimpleQueue[fastexcel.ExcelReader] = queue.SimpleQueue()
+    idle.put(reader)
+
+    def load(index: int) -> tuple[pa.Table, bool]:
+        try:
+            try:
+                lent = idle.get_nowait()
+            except queue.Empty:
+                lent = fastexcel.read_excel(str(path))
+            try:
+                sheet = lent.load_sheet(
+                    index, header_row=None, dtypes="string", n_rows=limits.max_rows + 1
+                )
+                return sheet.to_arrow(), sheet.visible != "visible"
+            finally:
+                idle.put(lent)
+        except Exception as error:
+            if "empty" in str(error).lower():
+                return pa.table({}), False
+            raise LoadError(
+                name, f"读取失败，文件可能已损坏（{_short(error)}）。", sheet_names[index]
+            ) from error
+
+    # A legacy .xls holds its error cells in one BIFF stream: read it once, not per sheet.
+    xls_errors = _xls_error_cells(path) if layout is None else {}
+
+    def place(index: int) -> SheetLayout:
+        if layout is not None:
+            return layout.sheet_layout(index)
+        return _xls_layout(path, index, xls_errors.get(index, []))
+
+    def check(layouts: list[SheetLayout]) -> None:
+        counts = {
+            sheet_name: found.rows
+            for sheet_name, found in zip(sheet_names, layouts, strict=True)
+            if found.rows is not None
+        }
+        if sum(counts.values()) > limits.max_rows:
+            raise LoadError(name, too_many_rows(sum(counts.values()), limits.max_rows, counts))
+
+    # Where the sheets' declared used ranges are within the limit, the XML scan runs beside
+    # calamine's parse; otherwise it runs first, so an oversized file is refused unparsed.
+    declared = [layout.declared_rows(i) for i in range(len(sheet_names))] if layout else []
+    known = [rows for rows in declared if rows is not None]
+    overlap = bool(known) and len(known) == len(sheet_names) and sum(known) <= limits.max_rows
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        placing = [pool.submit(place, i) for i in range(len(sheet_names))]
+        if not overlap:
+            check([job.result() for job in placing])
+        jobs = [pool.submit(load, i) for i in range(len(sheet_names))]
+        layouts = [job.result() for job in placing]
+        if overlap:
+            check(layouts)  # a sheet whose declared range understated its rows
+        total = 0
+        for sheet_name, job, found in zip(sheet_names, jobs, layouts, strict=True):
+            table, hidden = job.result()
+            total += table.num_rows
+            if total > limits.max_rows:  # .xls, whose rows were not counted beforehand
+                raise LoadError(name, too_many_rows(total, limits.max_rows), sheet_name)
+            table = table.rename_columns([f"c{i}" for i in range(table.num_columns)])
+            table = _with_error_codes(table, found.errors)
+            yield RawSheet(sheet_name, table, found.first_row, found.merged, hidden=hidden)
+
+
+@dataclass
+class SheetLayout:
+    """What the sheet XML says that fastexcel does not: used-range start, merges, errors, rows."""
+
+    first_row: int = 1
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)
+    errors: list[tuple[int, int, str]] = field(default_factory=list)  # table row, column, code
+    rows: int | None = None  # rows holding a value, when counted
+
+
+def _with_error_codes(table: pa.Table, errors: list[tuple[int, int, str]]) -> pa.Table:
+    """Put back the error codes (#N/A, #DIV/0! …) of cells fastexcel read as empty."""
+    by_column: dict[int, list[tuple[int, str]]] = {}
+    for row, column, code in errors:
+        if 0 <= row < table.num_rows and 0 <= column < table.num_columns:
+            by_column.setdefault(column, []).append((row, code))
+    for column, cells in by_column.items():
+        values = table.column(column).to_pylist()
+        for row, code in cells:
+            if values[row] is None:
+                values[row] = code
+        table = table.set_column(column, f"c{column}", pa.array(values, pa.string()))
+    return table
+
+
+# pa.array() and pa.scalar() on Python or NumPy values import pandas on first use (half a
+# second, a tenth of a 100k-row load); arrays built from buffers do not.
+
+
+def int_range(start: int, count: int) -> pa.Array:
+    """start, start+1, … as an int64 array (row numbers)."""
+    values = np.arange(start, start + count, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), count, [None, pa.py_buffer(values)])
+
+
+def constant_text(value: str, count: int) -> pa.Array:
+    """`value` repeated `count` times, as a string array."""
+    data = value.encode("utf-8")
+    offsets = np.array([0, len(data)], dtype=np.int32)
+    single = pa.Array.from_buffers(
+        pa.string(), 1, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+    indices = np.zeros(count, dtype=np.int32)
+    index = pa.Array.from_buffers(pa.int32(), count, [None, pa.py_buffer(indices)])
+    return pa.DictionaryArray.from_arrays(index, single).cast(pa.string())
+
+
+def _short(error: Exception) -> str:
+    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+
+
+_LAYOUT_SCAN_ROWS = 500
+_CELL_REF = re.compile(rb"<(?:\w+:)?c r=\"([A-Z]+)(\d+)\"[^>]*?(?<!/)>")
+_MERGE_REF = re.compile(rb"<(?:\w+:)?mergeCell ref=\"([A-Z]+)(\d+):([A-Z]+)(\d+)\"")
+
+
+def _column_index(letters: bytes) -> int:
+    index = 0
+    for letter in letters:
+        index = index * 26 + (letter - 64)
+    return index - 1
+
+
+_ERROR_CELL = re.compile(rb"<(?:\w+:)?c ([^>]*?\bt=\"e\"[^>]*)>(.*?)</(?:\w+:)?c>", re.S)
+_REF = re.compile(rb"\br=\"([A-Z]+)(\d+)\"")
+_VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</")
+_ROW_END = b"</row>"
+_DIMENSION = re.compile(
+    rb"<(?:\w+:)?dimension ref=\"\$?([A-Z]+)\$?(\d+)(?::\$?([A-Z]+)\$?(\d+))?\""
+)
+
+
+class _XlsxLayout:
+    """Reads what fastexcel does not report: where the used range starts, the merged cells,
+    the error cells, and how many rows hold a value.
+
+    Streams each sheet's XML once without parsing it; the merged-cell list follows the cell
+    data, and the first non-empty cell gives the row offset of the table fastexcel returns.
+    """
+
+    def __init__(self, path: Path, max_rows: int | None = None) -> None:
+        self.path = path
+        self.max_rows = max_rows
+        self.parts: list[str] = []
+        try:
+            with zipfile.ZipFile(path) as archive:
+                self.parts = _sheet_parts(archive)
+        except (zipfile.BadZipFile, KeyError, OSError):
+            self.parts = []
+
+    def sheet_layout(self, index: int) -> SheetLayout:
+        if index >= len(self.parts):
+            return SheetLayout()
+        first_row: int | None = None
+        first_col: int | None = None
+        merged_raw: list[tuple[int, int, int, int]] = []
+        errors_raw: dict[tuple[int, int], str] = {}
+        row_ends = 0  # closed <row> elements: an upper bound of the rows holding a value
+        previous = b""
+        tail = b""
+        in_cells = True
+        scanning = True
+        with zipfile.ZipFile(self.path) as archive, archive.open(self.parts[index]) as stream:
+            while chunk := stream.read(1 << 20):
+                row_ends += (previous[-5:] + chunk).count(_ROW_END)
+                previous = chunk
+                data = tail + chunk
+                if in_cells:
+                    cut = data.find(b"</sheetData>")
+                    cells = data if cut < 0 else data[:cut]
+                    # The offset is settled by the first rows; past them only look for the end.
+                    for match in _CELL_REF.finditer(cells) if scanning else ():
+                        end = match.end()
+                        if cells[end : end + 4] == b"</c>":
+                            continue  # a styled but empty cell
+                        row = int(match.group(2))
+                        col = _column_index(match.group(1))
+                        first_row = row if first_row is None else min(first_row, row)
+                        first_col = col if first_col is None else min(first_col, col)
+                        if row > first_row + _LAYOUT_SCAN_ROWS:
+                            scanning = False
+                            break
+                    if b't="e"' in cells:
+                        for match in _ERROR_CELL.finditer(cells):
+                            ref = _REF.search(match.group(1))
+                            value = _VALUE.search(match.group(2))
+                            if ref is not None and value is not None:
+                                key = (int(ref.group(2)), _column_index(ref.group(1)))
+                                errors_raw[key] = value.group(1).decode("utf-8", "replace")
+                    if cut >= 0:
+                        in_cells = False
+                        data = data[cut:]
+                if not in_cells:
+                    for match in _MERGE_REF.finditer(data):
+                        merged_raw.append(
+                            (
+                                int(match.group(2)) - 1,
+                                _column_index(match.group(1)),
+                                int(match.group(4)) - 1,
+                                _column_index(match.group(3)),
+                            )
+                        )
+                    data = data[data.rfind(b"<") :] if b"<" in data else b""
+                # A cell may run across two chunks: keep enough to see it whole next time.
+                tail = data[-4096:] if in_cells else data
+        first_row = first_row or 1
+        first_col = first_col or 0
+        merged = [
+            (r0 - (first_row - 1), c0 - first_col, r1 - (first_row - 1), c1 - first_col)
+            for r0, c0, r1, c1 in merged_raw
+        ]
+        errors = [(r - first_row, c - first_col, code) for (r, c), code in errors_raw.items()]
+        rows = row_ends
+        if self.max_rows is not None and row_ends > self.max_rows:
+            rows = self._rows_with_values(index)  # rows that are only formatting do not count
+        return SheetLayout(first_row, merged, errors, rows)
+
+    def declared_rows(self, index: int) -> int | None:
+        """Rows in the used range the sheet declares (<dimension ref="A1:V1003"/>), if any.
+
+        An upper bound of the rows holding a value in files written by Excel, WPS and the
+        usual libraries; nothing stops a hand-made file from understating it.
+        """
+        if index >= len(self.parts):
+            return None
+        with zipfile.ZipFile(self.path) as archive, archive.open(self.parts[index]) as stream:
+            head = stream.read(4096)
+        found = _DIMENSION.search(head)
+        if found is None:
+            return None
+        return int(found.group(4) or found.group(2)) - int(found.group(2)) + 1
+
+    def _rows_with_values(self, index: int) -> int:
+        count = 0
+        rest = b""
+        with zipfile.ZipFile(self.path) as archive, archive.open(self.parts[index]) as stream:
+            while chunk := stream.read(1 << 22):
+                pieces = (rest + chunk).split(_ROW_END)
+                rest = pieces.pop()
+                count += sum(1 for piece in pieces if b"v>" in piece or b"is>" in piece)
+        return count
+
+
+def _sheet_parts(archive: zipfile.ZipFile) -> list[str]:
+    """Paths of the worksheet XML parts in workbook order."""
+    workbook = archive.read("xl/workbook.xml")
+    rels = archive.read("xl/_rels/workbook.xml.rels")
+    targets = {
+        rid.decode(): target.decode()
+        for rid, target in re.findall(
+            rb"<Relationship [^>]*?Id=\"([^\"]+)\"[^>]*?Target=\"([^\"]+)\"", rels
+        )
+    }
+    targets.update(
+        {
+            rid.decode(): target.decode()
+            for target, rid in re.findall(
+                rb"<Relationship [^>]*?Target=\"([^\"]+)\"[^>]*?Id=\"([^\"]+)\"", rels
+            )
+        }
+    )
+    parts = []
+    for rid in re.findall(rb"<(?:\w+:)?sheet [^>]*?r:id=\"([^\"]+)\"", workbook):
+        target = targets.get(rid.decode(), "")
+        target = target.lstrip("/")
+        parts.append(target if target.startswith("xl/") else f"xl/{target}")
+    return parts
+
+
+def _xls_layout(path: Path, index: int, error_cells: list[tuple[int, int, str]]) -> SheetLayout:
+    """Legacy .xls: python-calamine knows the range start and the merged cells; the error cells
+    (read as empty by calamine) come from the BIFF records (_xls_error_cells)."""
+    try:
+        from python_calamine import CalamineWorkbook
+
+        sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(index)
+        start_row, start_col = sheet.start or (0, 0)
+        merged = [
+            (r0 - start_row, c0 - start_col, r1 - start_row, c1 - start_col)
+            for (r0, c0), (r1, c1) in (sheet.merged_cell_ranges or [])
+        ]
+    except Exception:
+        return SheetLayout()
+    errors = [(row - start_row, col - start_col, code) for row, col, code in error_cells]
+    return SheetLayout(start_row + 1, merged, errors)
+
+
+# BIFF error codes (MS-XLS 2.5.10 BErr) and the records that can hold an error value.
+_BIFF_ERRORS = {
+    0x00: "#NULL!", 0x07: "#DIV/0!", 0x0F: "#VALUE!", 0x17: "#REF!", 0x1D: "#NAME?",
+    0x24: "#NUM!", 0x2A: "#N/A", 0x2B: "#GETTING_DATA",
+}  # fmt: skip
+_BOUNDSHEET, _BOF, _EOF, _FORMULA, _BOOLERR = 0x0085, 0x0809, 0x000A, 0x0006, 0x0205
+
+
+def _xls_error_cells(path: Path) -> dict[int, list[tuple[int, int, str]]]:
+    """Per sheet index, the cells holding an error value: (row, column, code), 0-based."""
+    try:
+        import olefile
+
+        with olefile.OleFileIO(str(path)) as ole:
+            name = "Workbook" if ole.exists("Workbook") else "Book"
+            stream = ole.openstream(name).read()
+    except Exception:
+        return {}
+    return biff_error_cells(stream)
+
+
+def biff_error_cells(stream: bytes) -> dict[int, list[tuple[int, int, str]]]:
+    """Error cells of a BIFF5/8 workbook stream: BOOLERR records with the error flag, and
+    FORMULA records whose cached result is an error."""
+    starts: list[int] = []
+    position = 0
+    while position + 4 <= len(stream):  # the globals substream lists where each sheet starts
+        kind, size = struct.unpack_from("<HH", stream, position)
+        if kind == _BOUNDSHEET and size >= 4:
+            starts.append(struct.unpack_from("<I", stream, position + 4)[0])
+        position += 4 + size
+        if kind == _EOF:
+            break
+    found: dict[int, list[tuple[int, int, str]]] = {}
+    for index, position in enumerate(starts):
+        cells: list[tuple[int, int, str]] = []
+        first = True
+        while position + 4 <= len(stream):
+            kind, size = struct.unpack_from("<HH", stream, position)
+            body = stream[position + 4 : position + 4 + size]
+            position += 4 + size
+            if first and kind != _BOF:
+                break  # not where BOUNDSHEET said: leave this sheet's errors unknown
+            first = False
+            if kind == _EOF:
+                break
+            code: int | None = None
+            if kind == _BOOLERR and len(body) >= 8 and body[7] == 1:
+                code = body[6]
+            elif (
+                kind == _FORMULA and len(body) >= 14 and body[12:14] == b"\xff\xff" and body[6] == 2
+            ):
+                code = body[8]  # a cached result of type 2 (error) carries its code in byte 2
+            if code is not None:
+                row, col = struct.unpack_from("<HH", body, 0)
+                cells.append((row, col, _BIFF_ERRORS.get(code, "#VALUE!")))
+        if cells:
+            found[index] = cells
+    return found
+
+
+# --- CSV -------------------------------------------------------------------------------------
+
+_SAMPLE_BYTES = 1 << 20
+
+
+def _sample_is_utf8(sample: bytes) -> bool:
+    """The first megabyte is UTF-8 (it may end inside a character)."""
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return error.start >= len(sample) - 3 and error.reason == "unexpected end of data"
+    return True
+
+
+def _decode_line(line: bytes) -> str | None:
+    """One line as UTF-8 where it is valid UTF-8, else as GB18030 (what Excel saves as GBK).
+
+    Files pasted together from two exports mix both. Chinese text in GBK is almost never
+    valid UTF-8, so the order decides nothing wrongly; GB18030 on a UTF-8 line would give
+    plausible-looking nonsense (锦绣花园 → 閿︾唬鑺卞洯) without any error.
+    """
+    if line.isascii():
+        return line.decode("ascii")
+    utf8 = _utf8_or_none(line)
+    if utf8 is not None:
+        return utf8
+    try:
+        return line.decode("gb18030")
+    except UnicodeDecodeError:
+        return None
+
+
+def _utf8_or_none(line: bytes) -> str | None:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+class _NotUtf8(Exception):
+    """DuckDB met a byte sequence that is not UTF-8."""
+
+
+def read_csv(path: Path, max_rows: int, sheet_name: str = "") -> RawSheet:
+    """A CSV as text columns c0, c1, … with one row per line as Excel numbers them.
+
+    UTF-8 (with or without BOM) is read by DuckDB, which checks every byte; a file that is
+    not UTF-8 throughout is decoded line by line (UTF-8 where valid, else GB18030) first.
+    """
+    name = path.name
+    with path.open("rb") as handle:
+        sample = handle.read(_SAMPLE_BYTES)
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+        text_sample = sample.decode("utf-16", errors="ignore")
+    elif _sample_is_utf8(sample):
+        encoding = "utf-8"
+        text_sample = sample.decode("utf-8-sig", errors="ignore")
+    else:
+        encoding = "gb18030"  # line by line: UTF-8 where valid, else GB18030
+        text_sample = "\n".join(
+            _decode_line(line) or "" for line in sample.removeprefix(codecs.BOM_UTF8).split(b"\n")
+        )
+    delimiter = _sniff_delimiter(text_sample)
+    width = max(
+        (len(row) for row in csv.reader(io.StringIO(text_sample), delimiter=delimiter)), default=0
+    )
+    if width == 0:
+        raise LoadError(name, "文件中没有任何数据。")
+    temporaries: list[Path] = []
+    try:
+        if encoding == "utf-16":
+            temporaries.append(_transcode(path, encoding))
+        elif encoding == "gb18030":
+            temporaries.append(_transcode_lines(path, name))
+        source = temporaries[-1] if temporaries else path
+        try:
+            table = _read_csv_text(source, delimiter, width, max_rows)
+        except _NotUtf8:  # UTF-8 at the start, something else further down
+            temporaries.append(_transcode_lines(path, name))
+            table = _read_csv_text(temporaries[-1], delimiter, width, max_rows)
+    except UnicodeDecodeError as error:
+        raise LoadError(
+            name, f"文件中有无法按 {encoding} 解码的字符（{error}）；请另存为“CSV UTF-8”。"
+        ) from error
+    finally:
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
+    if table.num_rows > max_rows:
+        raise LoadError(
+            name,
+            too_many_rows(table.num_rows, max_rows).replace(
+                f"文件有 {table.num_rows:,} 行", f"文件有超过 {max_rows:,} 行"
+            ),
+        )
+    return RawSheet(sheet_name or path.stem, table, 1, [])
+
+
+def _read_csv_text(path: Path, delimiter: str, width: int, max_rows: int) -> pa.Table:
+    """A UTF-8 CSV through DuckDB where its rows line up with the file's lines, else Python.
+
+    DuckDB drops empty lines, which would shift every row number after them. When it returns
+    as many records as the file has lines, nothing was dropped (and no quoted cell spans
+    lines); otherwise the file is checked for empty lines and, if it has any, read by
+    Python's csv module, which keeps them.
+    """
+    lines = _count_lines(path)
+    try:
+        table = _duckdb_csv(path, delimiter, width, max_rows if lines > max_rows else None)
+    except duckdb.Error as error:
+        if "unicode" in str(error).lower():
+            raise _NotUtf8 from error
+        return _python_csv(path, delimiter, max_rows)
+    if table.num_rows not in (lines, lines + 1) and _has_empty_lines(path):
+        return _python_csv(path, delimiter, max_rows)
+    return table
+
+
+def _count_lines(path: Path) -> int:
+    count = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 24):
+            count += chunk.count(b"\n")
+    return count
+
+
+def _has_empty_lines(path: Path) -> bool:
+    """True when a line is empty (bytes.find runs at memory speed, so this costs little)."""
+    tail = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 24):
+            data = tail + chunk
+            if b"\n\n" in data or b"\n\r\n" in data:
+                return True
+            tail = data[-2:]
+    return False
+
+
+def _sniff_delimiter(text: str) -> str:
+    lines = [line for line in text.splitlines()[:50] if line.strip()]
+    best, best_score = ",", -1
+    for candidate in (",", "\t", ";", "|"):
+        counts = sorted(line.count(candidate) for line in lines)
+        score = counts[len(counts) // 2] if counts else 0
+        if score > best_score:
+            best, best_score = candidate, score
+    return best
+
+
+def _transcode(path: Path, encoding: str) -> Path:
+    handle, name = tempfile.mkstemp(suffix=".csv", prefix="govdash-")
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    with open(handle, "wb", closefd=True) as out, path.open("rb") as source:
+        while chunk := source.read(1 << 22):
+            out.write(decoder.decode(chunk).encode("utf-8"))
+        out.write(decoder.decode(b"", final=True).encode("utf-8"))
+    return Path(name)
+
+
+def _decode_block(block: bytes) -> list[str | None]:
+    """The lines of `block`, each decoded as _decode_line decodes it, a block at a time.
+
+    A newline byte is never part of a multi-byte character in UTF-8 or GB18030, so the
+    GB18030 reading of the block splits into the same lines as the bytes; a line that is
+    valid UTF-8 takes its UTF-8 reading instead.
+    """
+    try:
+        return list(block.decode("utf-8").split("\n"))
+    except UnicodeDecodeError:
+        pass
+    try:
+        as_gb = block.decode("gb18030").split("\n")
+    except UnicodeDecodeError:  # some line is neither: find which, line by line
+        return [_decode_line(line) for line in block.split(b"\n")]
+    lines = block.split(b"\n")
+    return [
+        gb if line.isascii() else (_utf8_or_none(line) or gb)
+        for line, gb in zip(lines, as_gb, strict=True)
+    ]
+
+
+def _transcode_lines(path: Path, name: str) -> Path:
+    """A UTF-8 copy, each line decoded by _decode_line; refuses lines neither encoding reads."""
+    handle, temporary = tempfile.mkstemp(suffix=".csv", prefix="govdash-")
+    undecodable: list[int] = []
+    number = 0
+    rest = b""
+    with open(handle, "wb", closefd=True) as out, path.open("rb") as source:
+        first = True
+        while True:
+            chunk = source.read(1 << 22)
+            data = rest + chunk
+            if first:
+                data = data.removeprefix(codecs.BOM_UTF8)
+                first = False
+            cut = data.rfind(b"\n") if chunk else len(data)
+            if cut < 0:  # no line ends in this chunk yet
+                rest = data
+                continue
+            block, rest = data[:cut], data[cut + 1 :]
+            if block or chunk:
+                decoded = _decode_block(block)
+                for index, text in enumerate(decoded):
+                    if text is None:
+                        undecodable.append(number + index + 1)
+                number += len(decoded)
+                body = "\n".join(text or "" for text in decoded)
+                out.write((body + ("\n" if chunk else "")).encode("utf-8"))
+            if not chunk:
+                break
+    if undecodable:
+        Path(temporary).unlink(missing_ok=True)
+        shown = "、".join(str(n) for n in undecodable[:5]) + ("等" if len(undecodable) > 5 else "")
+        raise LoadError(
+            name,
+            f"第 {shown} 行（共 {len(undecodable)} 行）含有无法识别的字符：既不是 UTF-8 也不是 "
+            "GBK/GB18030 编码，文件可能已损坏或混入了其他编码的内容，整个文件未加载。"
+            "请用 Excel 打开后另存为“CSV UTF-8（逗号分隔）”再加载。",
+        )
+    return Path(temporary)
+
+
+def _duckdb_csv(path: Path, delimiter: str, width: int, max_rows: int | None) -> pa.Table:
+    """All records, or the first max_rows + 1 (a LIMIT makes DuckDB read on one thread)."""
+    columns = {f"c{i}": "VARCHAR" for i in range(width)}
+    con = duckdb.connect()
+    try:
+        relation = con.read_csv(
+            str(path),
+            header=False,
+            delimiter=delimiter,
+            quotechar='"',
+            escapechar='"',
+            columns=columns,
+            null_padding=True,
+            auto_detect=False,
+            encoding="utf-8",
+            strict_mode=False,
+        )
+        if max_rows is not None:
+            relation = relation.limit(max_rows + 1)
+        return relation.to_arrow_table()
+    finally:
+        con.close()
+
+
+def _python_csv(path: Path, delimiter: str, max_rows: int) -> pa.Table:
+    """Slow but forgiving path for CSVs DuckDB's reader refuses (ragged quoting and the like)."""
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        rows = []
+        for index, row in enumerate(csv.reader(handle, delimiter=delimiter)):
+            if index > max_rows:
+                break
+            rows.append(row)
+    width = max((len(row) for row in rows), default=0)
+    columns = {
+        f"c{i}": pa.array([row[i] if i < len(row) else None for row in rows], pa.string())
+        for i in range(width)
+    }
+    return pa.table(columns)

@@ -1,0 +1,36 @@
+"""The dashboard's entry point: page config, sign-in, the shared sidebar filters and navigation."""
+
+import plotly.io as pio
+import streamlit as st
+
+from govdash.analytics.charts.style import TEMPLATE_NAME
+from govdash.core.access import ADMIN, EVALUATION, VIEW, can
+from govdash.i18n import t
+from govdash.web.auth import authenticate
+from govdash.web.ui import language_picker, sidebar
+
+st.set_page_config(page_title="红色物业治理效能看板", page_icon="🏘️", layout="wide")
+pio.templates.default = TEMPLATE_NAME  # importing streamlit set a template only browsers can read
+
+lang = language_picker()
+principal = authenticate(lang)  # the sign-in page, and a stop, until someone is signed in
+sidebar(principal)
+
+# (file, title key, icon, permission): a role sees only the pages it may use.
+PAGES = (
+    ("views/overview.py", "page.overview", ":material/dashboard:", VIEW),
+    ("views/response.py", "page.response", ":material/timer:", VIEW),
+    ("views/satisfaction.py", "page.satisfaction", ":material/sentiment_satisfied:", VIEW),
+    ("views/effect.py", "page.governance_effect", ":material/trending_up:", VIEW),
+    ("views/evaluation.py", "page.evaluation", ":material/military_tech:", EVALUATION),
+    ("views/data.py", "page.data", ":material/folder_open:", ADMIN),
+    ("views/admin.py", "page.admin", ":material/admin_panel_settings:", ADMIN),
+)
+navigation = st.navigation(
+    [
+        st.Page(path, title=t(title, lang), icon=icon, default=index == 0)
+        for index, (path, title, icon, permission) in enumerate(PAGES)
+        if can(principal, permission)
+    ]
+)
+navigation.run()

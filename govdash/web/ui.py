@@ -1,0 +1,328 @@
+"""Shared page furniture: the sidebar filters (kept in the URL), language, chart blocks, export."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from govdash.analytics.queries.filters import (
+    PLACE_COLUMNS,
+    SELECTION_COLUMNS,
+    Filters,
+    available_periods,
+)
+from govdash.analytics.queries.loads import data_period, load_history
+from govdash.analytics.queries.tickets import filter_options
+from govdash.analytics.reports.export import (
+    ExportRecord,
+    Provenance,
+    figure_to_image,
+    recorded_export,
+    to_csv_bytes,
+    to_xlsx_bytes,
+)
+from govdash.core.access import Principal, Scope
+from govdash.i18n import LANGUAGES, localise_columns, t
+from govdash.web.auth import account_box, audit_log, current_principal
+from govdash.web.cache import active_config, query, warehouse_version
+
+PERIOD_KINDS = ("year", "quarter", "month", "range")
+_PERIOD_LABEL = {
+    "year": "filter.period.year",
+    "quarter": "filter.period.quarter",
+    "month": "filter.period.month",
+    "range": "filter.period.date_range",
+}
+
+
+def lang() -> str:
+    return str(st.session_state.get("lang", "zh"))
+
+
+def current_filters() -> Filters | None:
+    value = st.session_state.get("filters")
+    return value if isinstance(value, Filters) else None
+
+
+def _url_params() -> dict[str, str | list[str]]:
+    params: dict[str, str | list[str]] = {}
+    for key in st.query_params:
+        values = st.query_params.get_all(key)
+        params[key] = values if key in SELECTION_COLUMNS else (values[-1] if values else "")
+    return params
+
+
+_LABELLED = "_labelled_widgets"
+
+
+def labelled(key: str) -> str:
+    """Register `key` as a widget whose option labels depend on the language; returns it.
+
+    Radios and select boxes send back their option's label, and the labels change with the
+    language, so after a switch the old label would match no option and the widget would show
+    nothing chosen. Every widget with a language-dependent format_func takes its key through
+    here, and _keep_choices keeps its choice across the switch.
+    """
+    registered = st.session_state.setdefault(_LABELLED, set())
+    registered.add(key)
+    return key
+
+
+def _keep_choices() -> None:
+    """On a language switch, write each labelled widget's value back to session state, which
+    makes Streamlit send the widget its value again, with the new label."""
+    for key in st.session_state.get(_LABELLED, set()):
+        # None means "nothing chosen": writing it back would clear a select box whose first
+        # option is None; left alone, the widget falls back to that first option.
+        if st.session_state.get(key) is not None:
+            st.session_state[key] = st.session_state[key]
+
+
+def language_picker() -> str:
+    """The language switch at the top of the sidebar (also on the sign-in page)."""
+    params = _url_params()
+    if "lang" not in st.session_state:
+        wanted = params.get("lang")
+        st.session_state["lang"] = wanted if wanted in LANGUAGES else "zh"
+    with st.sidebar:
+        st.radio(
+            t("filter.language", lang()),
+            LANGUAGES,
+            key="lang",
+            horizontal=True,
+            format_func=lambda code: t(f"language.{code}", code),  # each in its own language
+            on_change=_keep_choices,
+        )
+    return lang()
+
+
+def sidebar(principal: Principal) -> str:
+    """Draw who is signed in and the shared filters, limited to the principal's scope; put the
+    filters in session state and in the URL. Returns the language."""
+    params = _url_params()
+    with st.sidebar:
+        account_box(principal, lang())
+        if warehouse_version() is None:
+            st.session_state["filters"] = None
+            return lang()
+        first, last = query(data_period)
+        if first is None or last is None:
+            st.session_state["filters"] = None
+            return lang()
+        filters = _filter_widgets(params, first, last, principal.scope)
+    st.session_state["filters"] = filters
+    st.query_params.from_dict({**filters.to_query_params(), "lang": lang()})
+    return lang()
+
+
+def _filter_widgets(
+    params: dict[str, str | list[str]], first: date, last: date, scope: Scope
+) -> Filters:
+    language = lang()
+    periods = available_periods(first, last)
+    if "f_period_kind" not in st.session_state:  # first run of this session: from the URL
+        initial = Filters.from_query_params(params, default_end=last, scope=scope)
+        if scope.is_restricted:
+            _warn_out_of_scope(initial, Filters.for_range(first, last).within(scope), language)
+        st.session_state["f_period_kind"] = initial.period_kind
+        for kind in ("year", "quarter", "month"):
+            options = periods[kind]
+            match = next((p for p in options if p.start == initial.start), options[0])
+            st.session_state[f"f_period_{kind}"] = (
+                match if initial.period_kind == kind else options[0]
+            )
+        st.session_state["f_range"] = (initial.start, initial.end)
+        for name in SELECTION_COLUMNS:
+            st.session_state[f"f_{name}"] = list(getattr(initial, name))
+    st.header(t("filter.heading", language))
+    kind = st.radio(
+        t("filter.period_kind", language),
+        PERIOD_KINDS,
+        key=labelled("f_period_kind"),
+        horizontal=True,
+        format_func=lambda k: t(_PERIOD_LABEL[k], language),
+    )
+    if kind == "range":
+        chosen = st.date_input(
+            t("filter.period.date_range", language), key="f_range", min_value=first, max_value=last
+        )
+        start, end = chosen if isinstance(chosen, tuple) and len(chosen) == 2 else (first, last)
+        base = Filters.for_range(start, end)
+    else:
+        base = st.selectbox(
+            t(_PERIOD_LABEL[kind], language),
+            periods[kind],
+            key=labelled(f"f_period_{kind}"),
+            format_func=lambda f: f.label(language),
+        )
+    # Communities narrow to the chosen streets, compounds to the chosen communities.
+    chosen_places = (
+        Filters.for_range(first, last)
+        .within(scope)
+        .with_selection(
+            street=st.session_state.get("f_street", []),
+            community=st.session_state.get("f_community", []),
+        )
+    )
+    options = query(filter_options, chosen_places)
+    selections: dict[str, list[str]] = {}
+    for name in SELECTION_COLUMNS:
+        key = f"f_{name}"
+        st.session_state[key] = [v for v in st.session_state.get(key, []) if v in options[name]]
+        selections[name] = st.multiselect(
+            t(f"filter.{name}", language),
+            options[name],
+            key=key,
+            placeholder=t("filter.all", language),
+        )
+    return base.within(scope).with_selection(**selections)
+
+
+def _warn_out_of_scope(initial: Filters, everything: Filters, language: str) -> None:
+    """Say which places a shared link asked for that this account may not see (then dropped)."""
+    options = query(filter_options, everything)
+    for name in PLACE_COLUMNS:
+        outside = [value for value in getattr(initial, name) if value not in options[name]]
+        if outside:
+            st.warning(
+                t(
+                    "auth.out_of_scope",
+                    language,
+                    what=t(f"filter.{name}", language),
+                    scope=initial.scope.label(language),
+                    values="、".join(outside),
+                ),
+                icon=":material/block:",
+            )
+
+
+# --- rendering helpers ---------------------------------------------------------------------------
+
+
+def require_data() -> Filters:
+    """Stop the page with a helpful sentence when there is no warehouse yet."""
+    filters = current_filters()
+    if filters is None:
+        st.info(t("state.no_warehouse", lang()))
+        st.stop()
+    return filters
+
+
+def empty_state() -> None:
+    st.info(t("state.empty", lang()))
+
+
+def provenance(filters: Filters) -> Provenance:
+    history = query(load_history)
+    sources = (
+        [
+            f"批次 {row.batch_id}：{row.file_name}（{row.loaded_at:%Y-%m-%d %H:%M}）"
+            for row in history.itertuples()
+        ]
+        if history is not None
+        else []
+    )
+    return Provenance(
+        filters_text=describe_filters(filters),
+        sources=sources,
+        generated_at=datetime.now().replace(microsecond=0),
+        config_fingerprint=active_config().fingerprint,
+    )
+
+
+def describe_filters(filters: Filters) -> str:
+    language = lang()
+    parts = [filters.label(language)]
+    if filters.scope.is_restricted:
+        parts.append(f"{t('account.scope', language)}：{filters.scope.label(language)}")
+    for name in SELECTION_COLUMNS:
+        values = getattr(filters, name)
+        if values:
+            parts.append(f"{t(f'filter.{name}', language)}：{'、'.join(values)}")
+    return "；".join(parts)
+
+
+def chart_block(
+    figure: go.Figure,
+    table: pd.DataFrame,
+    name: str,
+    filters: Filters,
+    columns: dict[str, str] | None = None,
+) -> None:
+    """A chart, its numbers one click away, and downloads built only when clicked.
+
+    The table's headers are put in the page language (`columns` first, then the catalog's
+    ``column.<name>`` labels), so what is shown is what is downloaded.
+    """
+    language = lang()
+    st.plotly_chart(figure, theme=None, width="stretch", key=f"chart_{name}")
+    shown = localise_columns(table, language, columns)
+    with st.expander(t("label.numbers", language)):
+        st.dataframe(shown, hide_index=True, width="stretch", key=f"table_{name}")
+    download_buttons(name, shown, filters, figure)
+
+
+def download_buttons(
+    name: str, table: pd.DataFrame, filters: Filters, figure: go.Figure | None = None
+) -> None:
+    language = lang()
+    source = provenance(filters)
+    columns = st.columns(4)
+    builders: list[tuple[str, str, str, Callable[[], bytes]]] = [
+        ("csv", "text/csv", "download.csv", lambda: to_csv_bytes(table, source, language)),
+        (
+            "xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "download.xlsx",
+            lambda: to_xlsx_bytes(table, source, language, name[:31]),
+        ),
+    ]
+    if figure is not None:
+        builders = [
+            (
+                "png",
+                "image/png",
+                "download.png",
+                lambda: figure_to_image(figure, "png", source, language),
+            ),
+            (
+                "svg",
+                "image/svg+xml",
+                "download.svg",
+                lambda: figure_to_image(figure, "svg", source, language),
+            ),
+            *builders,
+        ]
+    for column, (suffix, mime, label, build) in zip(columns, builders, strict=False):
+        column.download_button(
+            t(label, language),
+            data=recorded(build, name, suffix, source.filters_text, len(table)),
+            file_name=f"{name}.{suffix}",
+            mime=mime,
+            on_click="ignore",
+            key=f"download_{name}_{suffix}",
+        )
+
+
+def recorded(
+    build: Callable[[], bytes], name: str, file_format: str, filters_text: str, rows: int
+) -> Callable[[], bytes]:
+    """`build` that also writes who exported what to the audit log when the file is made.
+
+    The principal is taken now: the file is built later, when the button is clicked.
+    """
+    principal = current_principal()
+    record = ExportRecord(
+        actor=principal.name if principal else "?",
+        method=principal.method if principal else "?",
+        name=name,
+        file_format=file_format,
+        filters_text=filters_text,
+        rows=rows,
+        scope=principal.scope.to_text() if principal else "?",
+    )
+    return recorded_export(build, record, audit_log())

@@ -1,0 +1,289 @@
+"""治理成效: did compounds do better after signing? Before/after (DiD, event study), with/without."""
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from govdash.analytics.charts.plots import difference_dots, event_study
+from govdash.analytics.charts.style import ChartContext
+from govdash.analytics.metrics.effect import (
+    EFFECT_METRICS,
+    ESTIMATED,
+    METRICS_BY_NAME,
+    NO_DATA,
+    localise_strata,
+)
+from govdash.analytics.queries.effect import TREATMENTS, EffectReport, effect_report
+from govdash.core.access import VIEW
+from govdash.etl.fields import FIELDS, KIND_LABELS, REGISTER
+from govdash.i18n import t
+from govdash.web.auth import require
+from govdash.web.cache import active_config, query
+from govdash.web.ui import (
+    chart_block,
+    describe_filters,
+    download_buttons,
+    labelled,
+    lang,
+    require_data,
+)
+
+# The overview's names for the same figures.
+METRIC_LABELS = {
+    "response_median_minutes": "kpi.response_p50",
+    "response_p90_minutes": "kpi.response_p90",
+    "response_on_time_rate": "kpi.on_time_response_rate",
+    "resolution_on_time_rate": "kpi.on_time_resolution_rate",
+    "response_rate": "kpi.contact_rate",
+    "resolution_rate": "kpi.resolution_rate",
+    "satisfaction_rate": "kpi.satisfaction_rate",
+    "survey_satisfaction_rate": "kpi.survey_satisfaction_rate",
+}
+DEFAULT_METRIC = "satisfaction_rate"
+
+language = lang()
+require(VIEW, language)
+config = active_config()
+filters = require_data()
+st.title(t("page.governance_effect", language))
+st.caption(f"{t('provenance.filters', language)}：{describe_filters(filters)}")
+st.markdown(t("effect.intro", language))
+
+
+
+def metric_row(table: pd.DataFrame, metric: str) -> pd.Series:
+    """The summary row of one metric (the tables hold one row per metric)."""
+    row = table.set_index("metric").loc[metric]
+    assert isinstance(row, pd.Series)
+    return row
+
+def metric_label(name: str, in_sentence: bool = False) -> str:
+    label = t(METRIC_LABELS[name], language)
+    # English: a metric named inside a sentence is not capitalised ("median first response").
+    return label[0].lower() + label[1:] if in_sentence and language == "en" else label
+
+
+def unit_label(name: str) -> str:
+    scale = METRICS_BY_NAME[name].scale
+    return t("unit.minutes" if scale == 1 else "unit.percentage_points", language)
+
+
+def number(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:,.1f}"
+
+
+left, right = st.columns(2)
+treatment = left.radio(
+    t("effect.treatment", language),
+    tuple(TREATMENTS),
+    horizontal=True,
+    key=labelled("effect_treatment"),
+    format_func=lambda code: t(f"effect.treatment.{code}", language),
+)
+names = [metric.name for metric in EFFECT_METRICS]
+metric = right.selectbox(
+    t("effect.metric", language),
+    names,
+    index=names.index(DEFAULT_METRIC),
+    key=labelled("effect_metric"),
+    format_func=metric_label,
+)
+report: EffectReport = query(effect_report, filters, treatment=treatment)
+side = t(f"effect.side.{treatment}", language)
+event_short = t(f"effect.event_short.{treatment}", language)
+flag_column, date_column = TREATMENTS[treatment]
+fields = {field.name: field for field in FIELDS[REGISTER]}
+register_sheet = KIND_LABELS[REGISTER]
+
+
+def missing_text(key: str, column: str) -> str:
+    field = fields[column]
+    return t(
+        key,
+        language,
+        column=field.label,
+        aliases="、".join(field.aliases) if language == "zh" else ", ".join(field.aliases),
+        compounds=f"{report.register_compounds:,}",
+        side=side,
+        sheet=register_sheet,
+    )
+
+
+def status_text(row: pd.Series) -> str:
+    key = "effect.no_data" if row["status"] == NO_DATA else "effect.too_small"
+    return t(
+        key,
+        language,
+        side=side,
+        treated=int(row["n_treated"]),
+        control=int(row["n_control"]),
+        minimum=report.min_compounds,
+    )
+
+
+def significance(row: pd.Series) -> str:
+    excludes_zero = row["low"] > 0 or row["high"] < 0
+    return t("effect.significant" if excludes_zero else "effect.not_significant", language)
+
+
+def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The summary in the page language: labelled metrics, units and results."""
+    shown = frame.copy()
+    shown.insert(1, "unit", [unit_label(name) for name in shown["metric"]])
+    shown["metric"] = [metric_label(name) for name in shown["metric"]]
+    shown["status"] = [t(f"effect.status.{status}", language) for status in shown["status"]]
+    return shown.rename(columns=lambda c: t(f"effect.column.{c}", language))
+
+
+def summary_block(title_key: str, frame: pd.DataFrame, name: str) -> None:
+    """Every metric's result in one table, with its downloads."""
+    st.markdown(f"**{t(title_key, language)}**")
+    shown = summary_table(frame)
+    st.dataframe(shown, hide_index=True, width="stretch", key=name)
+    download_buttons(name, shown, filters)
+
+
+st.info(t("effect.caveat", language))
+if report.register_flags == 0 and report.register_dates == 0:
+    st.warning(missing_text("effect.missing_flags", flag_column))
+    st.warning(missing_text("effect.missing_dates", date_column))
+    st.stop()
+
+# --- before and after ----------------------------------------------------------------------------
+st.subheader(t("effect.before_after", language))
+if report.register_dates == 0:
+    st.warning(missing_text("effect.missing_dates", date_column))
+else:
+    row = metric_row(report.before_after, metric)
+    if row["status"] != ESTIMATED:
+        st.info(status_text(row))
+    else:
+        key = "effect.increase" if row["estimate"] >= 0 else "effect.decrease"
+        sentence = t(
+            key,
+            language,
+            event=t(f"effect.event.{treatment}", language),
+            metric=metric_label(metric, in_sentence=True),
+            amount=number(abs(row["estimate"])),
+            unit=unit_label(metric),
+            low=number(row["low"]),
+            high=number(row["high"]),
+            treated=int(row["n_treated"]),
+            side=side,
+            control=int(row["n_control"]),
+            observations=f"{int(row['n_observations']):,}",
+        )
+        st.markdown(f"**{sentence}** {significance(row)}")
+        study = report.events.get(metric)
+        events = study.table if study is not None else pd.DataFrame()
+        is_survey = METRICS_BY_NAME[metric].source == "survey"
+        span = (
+            f"{report.panel_first:%Y-%m} – {report.panel_last:%Y-%m}"
+            if report.panel_first and report.panel_last
+            else ""
+        )
+        figure = event_study(
+            events,
+            title=t(
+                "effect.event_title", language, metric=metric_label(metric), event_short=event_short
+            ),
+            context=ChartContext(
+                span, int(row["n_treated"] + row["n_control"]), describe_filters(filters)
+            ),
+            lang=language,
+            x_title=t(
+                "effect.axis.relative_half_year" if is_survey else "effect.axis.relative_month",
+                language,
+                event_short=event_short,
+            ),
+            y_title=t("effect.axis.difference", language, unit=unit_label(metric)),
+            signing_label=t(f"effect.signing.{treatment}", language),
+        )
+        chart_block(
+            figure,
+            events,
+            f"effect_event_{metric}",
+            filters,
+            columns={c: t(f"effect.column.{c}", language) for c in events.columns},
+        )
+        if study is not None and study.pre_periods:
+            trend_key = (
+                "effect.pre_trend_ok" if study.pre_trend_p >= 0.05 else "effect.pre_trend_warning"
+            )
+            trend = t(trend_key, language, periods=study.pre_periods, p=f"{study.pre_trend_p:.2f}")
+            if study.pre_trend_p >= 0.05:
+                st.caption(trend)
+            else:
+                st.warning(trend)
+    st.caption(
+        t(
+            "effect.window_note",
+            language,
+            first=f"{report.panel_first:%Y-%m}" if report.panel_first else "—",
+            last=f"{report.panel_last:%Y-%m}" if report.panel_last else "—",
+            side=side,
+            event_short=event_short,
+            window=report.window_months,
+        )
+    )
+    summary_block("effect.summary_before_after", report.before_after, "effect_before_after")
+
+# --- with versus without -------------------------------------------------------------------------
+st.subheader(t("effect.cross_section", language))
+row = metric_row(report.cross_section, metric)
+if row["status"] != ESTIMATED:
+    st.info(status_text(row))
+else:
+    key = "effect.cross_higher" if row["estimate"] >= 0 else "effect.cross_lower"
+    sentence = t(
+        key,
+        language,
+        period=filters.label(language),
+        side=side,
+        metric=metric_label(metric, in_sentence=True),
+        amount=number(abs(row["estimate"])),
+        unit=unit_label(metric),
+        low=number(row["low"]),
+        high=number(row["high"]),
+        treated=int(row["n_treated"]),
+        control=int(row["n_control"]),
+    )
+    st.markdown(f"**{sentence}** {significance(row)}")
+    strata = localise_strata(report.strata.get(metric, pd.DataFrame()), language)
+    used = strata[strata["is_used"]] if not strata.empty else strata
+    figure = difference_dots(
+        used,
+        "stratum",
+        "difference",
+        "low",
+        "high",
+        title=t("effect.cross_title", language, metric=metric_label(metric), side=side),
+        context=ChartContext(
+            filters.label(language),
+            int(row["n_treated"] + row["n_control"]),
+            describe_filters(filters),
+        ),
+        lang=language,
+        value_title=t("effect.axis.difference", language, unit=unit_label(metric)),
+        label_title=t("effect.column.stratum", language),
+        combined=(t("effect.combined", language), row["estimate"], row["low"], row["high"]),
+    )
+    chart_block(
+        figure,
+        strata,
+        f"effect_strata_{metric}",
+        filters,
+        columns={c: t(f"effect.column.{c}", language) for c in strata.columns},
+    )
+st.caption(
+    t(
+        "effect.cross_note",
+        language,
+        period=filters.label(language),
+        side=side,
+        event_short=event_short,
+        during=report.cross_excluded_during,
+    )
+)
+summary_block("effect.summary_cross_section", report.cross_section, "effect_cross_section")

@@ -1,0 +1,246 @@
+"""年度考评: the year's ranking, where each score came from, its robustness, and what-if weights."""
+
+import pandas as pd
+import streamlit as st
+
+from govdash.analytics.charts.plots import bar_ranking, rank_bands
+from govdash.analytics.charts.style import ChartContext
+from govdash.analytics.metrics.evaluation import (
+    compare_methods,
+    default_weights,
+    normalised_weights,
+    rank_changes,
+    red_black,
+    rescore,
+    robustness,
+    rules_text,
+    year_over_year,
+)
+from govdash.analytics.queries.evaluation import available_years, evaluation_result
+from govdash.analytics.queries.filters import Filters
+from govdash.analytics.queries.loads import load_history
+from govdash.analytics.reports.evaluation_report import (
+    PDF_MIME,
+    XLSX_MIME,
+    report_file_name,
+    report_pdf,
+    report_workbook,
+)
+from govdash.analytics.reports.pdf import pdf_export_available
+from govdash.core.access import EVALUATION
+from govdash.i18n import t
+from govdash.web.auth import require
+from govdash.web.cache import active_config, query, warehouse_version
+from govdash.web.ui import chart_block, download_buttons, labelled, lang, provenance, recorded
+
+language = lang()
+principal = require(EVALUATION, language)
+scope = principal.scope
+config = active_config()
+st.title(t("page.evaluation", language))
+if warehouse_version() is None:
+    st.info(t("state.no_warehouse", language))
+    st.stop()
+
+levels = ("compound", "community", "property_company")
+left, right = st.columns(2)
+level = right.radio(
+    t("evaluation.level", language),
+    levels,
+    horizontal=True,
+    key=labelled("evaluation_level"),
+    format_func=lambda code: t(f"level.{code}", language),
+)
+years = query(available_years, level=level)
+if not years:
+    st.info(t("evaluation.no_scores", language))
+    st.stop()
+year = left.selectbox(t("evaluation.year", language), years, key="evaluation_year")
+filters = Filters.for_year(int(year)).within(scope)
+result = query(evaluation_result, year=int(year), level=level, scope=scope)
+previous = (
+    query(evaluation_result, year=int(year) - 1, level=level, scope=scope)
+    if year - 1 in years
+    else None
+)
+if result.table.empty:
+    st.info(t("state.empty", language))
+    st.stop()
+table = result.table
+level_name = t(f"level.{level}", language)
+context = ChartContext(filters.label(language), len(table), "")
+
+# --- the ranking -------------------------------------------------------------------------------
+st.subheader(t("evaluation.ranking", language))
+st.caption(
+    t(
+        "evaluation.ranking_caption",
+        language,
+        year=year,
+        level=level_name,
+        n=len(table),
+        eligible=int(table["is_eligible"].sum()),
+        fingerprint=config.fingerprint,
+    )
+)
+ranking = table[["rank", "unit", "total", "grade", "award", "is_eligible", "ineligible_reason"]]
+if previous is not None:
+    change = year_over_year(result, previous)[["unit", "rank_change", "total_change"]]
+    ranking = ranking.merge(change, on="unit", how="left")
+columns = {
+    c: t(f"column.{c}", language)
+    for c in ("rank", "unit", "total", "grade", "award", "rank_change", "total_change")
+}
+columns |= {
+    "is_eligible": t("column.eligible", language),
+    "ineligible_reason": t("column.reason", language),
+}
+figure = bar_ranking(
+    table.head(30),
+    "unit",
+    "total",
+    title=t("evaluation.ranking_chart", language),
+    context=context,
+    lang=language,
+    value_title=t("column.total", language),
+    label_title=level_name,
+    decimals=2,
+)
+chart_block(figure, ranking, f"evaluation_{year}_{level}", filters, columns=columns)
+
+# --- where each score came from ------------------------------------------------------------------
+st.subheader(t("evaluation.breakdown", language))
+unit = st.selectbox(
+    t("evaluation.choose_unit", language), table["unit"].tolist(), key=f"evaluation_unit_{level}"
+)
+breakdown = result.breakdown[result.breakdown["unit"] == unit]
+st.dataframe(
+    breakdown[["block", "indicator", "points", "points_max", "explanation"]],
+    hide_index=True,
+    width="stretch",
+    key="evaluation_breakdown",
+)
+detail = result.evaluator_detail[result.evaluator_detail["unit"] == unit]
+st.caption(t("evaluation.evaluators", language))
+st.dataframe(
+    detail[["indicator", "points_max", "method", "aggregate", "scores_text", "is_disputed"]],
+    hide_index=True,
+    width="stretch",
+    key="evaluation_evaluators",
+)
+
+# --- three methods and robustness ------------------------------------------------------------
+st.subheader(t("evaluation.methods", language))
+methods = compare_methods(result)
+st.dataframe(methods.correlations, hide_index=True, key="evaluation_correlations")
+with st.expander(t("label.numbers", language)):
+    st.dataframe(methods.ranks, hide_index=True, width="stretch", key="evaluation_method_ranks")
+
+st.subheader(
+    t(
+        "evaluation.robustness",
+        language,
+        draws=config.robustness_draws,
+        spread=round(config.robustness_spread * 100),
+    )
+)
+robust = robustness(result, config).table
+flagged = int(robust["crosses_tier"].sum())
+st.caption(t("evaluation.robust_note", language, n=flagged))
+figure = rank_bands(
+    robust.sort_values("rank").head(40),
+    "unit",
+    "median_rank",
+    "rank_p05",
+    "rank_p95",
+    title=t(
+        "evaluation.robustness",
+        language,
+        draws=config.robustness_draws,
+        spread=round(config.robustness_spread * 100),
+    ),
+    context=context,
+    lang=language,
+    flag_col="crosses_tier",
+)
+chart_block(figure, robust, f"robustness_{year}_{level}", filters)
+
+# --- what-if weights --------------------------------------------------------------------------
+st.subheader(t("evaluation.whatif", language))
+defaults = default_weights(config)
+chosen: dict[str, float] = {}
+slider_columns = st.columns(4)
+for index, (name, points) in enumerate(defaults.items()):
+    chosen[name] = slider_columns[index % 4].slider(
+        name, 0.0, 40.0, float(points), 0.5, key=f"weight_{name}"
+    )
+if sum(chosen.values()) > 0 and chosen != defaults:
+    whatif = rescore(result, normalised_weights(chosen, config))
+    moved = rank_changes(result, whatif)
+    moved = moved[moved["moved_by"] != 0]
+    st.caption(t("evaluation.whatif_moved", language))
+    if moved.empty:
+        st.info(t("evaluation.whatif_none", language))
+    else:
+        st.dataframe(moved, hide_index=True, width="stretch", key="evaluation_moved")
+
+# --- 红黑榜 and the rules ------------------------------------------------------------------------
+st.subheader(t("evaluation.red_black", language))
+red, black = red_black(result, config.red_black_list_size)
+listed = pd.concat(
+    [
+        red.assign(list=t("label.red_list", language)),
+        black.assign(list=t("label.black_list", language)),
+    ]
+)
+if listed.empty:
+    st.info(t("state.empty", language))
+else:
+    shown = listed[["list", "list_rank", "unit", "total", "grade"]]
+    st.dataframe(shown, hide_index=True, width="stretch", key="evaluation_red_black")
+    download_buttons(f"red_black_{year}_{level}", shown, filters)
+with st.expander(t("evaluation.rules", language)):
+    for line in rules_text(config):
+        st.markdown(f"- {line}")
+
+# --- the report to take away ---------------------------------------------------------------------
+st.subheader(t("evaluation.report", language))
+st.caption(t("evaluation.report_caption", language))
+report_source = provenance(filters)
+report_batches = query(load_history)
+xlsx_column, pdf_column = st.columns(2)
+xlsx_column.download_button(
+    t("evaluation.report_xlsx", language),
+    data=recorded(
+        lambda: report_workbook(
+            result, config, report_source, language, previous, batches=report_batches
+        ),
+        f"evaluation_report_{year}_{level}",
+        "xlsx",
+        report_source.filters_text,
+        len(result.table),
+    ),
+    file_name=report_file_name(result, "xlsx", language),
+    mime=XLSX_MIME,
+    on_click="ignore",
+    key="evaluation_report_xlsx",
+)
+if pdf_export_available():
+    pdf_column.download_button(
+        t("evaluation.report_pdf", language),
+        data=recorded(
+            lambda: report_pdf(
+                result, config, report_source, language, previous, batches=report_batches
+            ),
+            f"evaluation_report_{year}_{level}",
+            "pdf",
+            report_source.filters_text,
+            len(result.table),
+        ),
+        file_name=report_file_name(result, "pdf", language),
+        mime=PDF_MIME,
+        on_click="ignore",
+        key="evaluation_report_pdf",
+    )
+else:
+    pdf_column.caption(t("evaluation.report_pdf_unavailable", language))

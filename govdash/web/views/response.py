@@ -1,0 +1,203 @@
+"""响应时效: distributions, P50/P90 trends, on-time rates, backlog aging, volume heatmap, repeats."""
+
+import streamlit as st
+
+from govdash.analytics.charts.plots import bar_ranking, box_from_quartiles, heatmap, line_trend
+from govdash.analytics.charts.style import ChartContext
+from govdash.analytics.queries.tickets import (
+    backlog_aging,
+    longest_open,
+    monthly_trend,
+    percentile_trend,
+    repeat_requests,
+    response_distribution,
+    weekday_hour_volume,
+)
+from govdash.core.access import TICKET_ROWS, VIEW, can
+from govdash.i18n import localise_columns, t
+from govdash.web.auth import require
+from govdash.web.cache import active_config, query
+from govdash.web.ui import (
+    chart_block,
+    describe_filters,
+    download_buttons,
+    empty_state,
+    labelled,
+    lang,
+    require_data,
+)
+
+language = lang()
+principal = require(VIEW, language)
+config = active_config()
+filters = require_data()
+st.title(t("page.response", language))
+st.caption(f"{t('provenance.filters', language)}：{describe_filters(filters)}")
+period = filters.label(language)
+filters_text = describe_filters(filters)
+
+
+def context(n: int) -> ChartContext:
+    return ChartContext(period, int(n), filters_text)
+
+
+# --- distributions ---------------------------------------------------------------------------
+groups = ("category", "priority", "property_company", "community", "compound")
+by = st.radio(
+    t("response.group_by", language),
+    groups,
+    horizontal=True,
+    key=labelled("response_by"),
+    format_func=lambda g: t(f"filter.{g}", language),
+)
+st.subheader(t("chart.response_distribution", language, group=t(f"filter.{by}", language)))
+distribution = query(response_distribution, filters, by=by)
+if distribution.empty:
+    empty_state()
+else:
+    left, right = st.columns(2)
+    with left:
+        figure = box_from_quartiles(
+            distribution,
+            "group_name",
+            quantile_cols=[f"response_p{q}" for q in (10, 25, 50, 75, 90)],
+            title=t("response.first_response_by", language, group=t(f"filter.{by}", language)),
+            context=context(distribution["response_n"].sum()),
+            lang=language,
+            value_title=t("axis.response_minutes", language),
+            group_title=t(f"filter.{by}", language),
+        )
+        chart_block(figure, distribution, f"response_by_{by}", filters)
+    with right:
+        figure = box_from_quartiles(
+            distribution,
+            "group_name",
+            quantile_cols=[f"resolution_p{q}" for q in (10, 25, 50, 75, 90)],
+            title=t("response.resolution_by", language, group=t(f"filter.{by}", language)),
+            context=context(distribution["resolution_n"].sum()),
+            lang=language,
+            value_title=t("axis.resolution_hours", language),
+            group_title=t(f"filter.{by}", language),
+        )
+        chart_block(figure, distribution, f"resolution_by_{by}", filters)
+
+# --- P50/P90 and on-time trends ---------------------------------------------------------------
+st.subheader(t("chart.response_percentile_trend", language))
+percentiles = query(percentile_trend, filters)
+trend = query(monthly_trend, filters)
+if percentiles.empty or percentiles["response_n"].sum() == 0:
+    empty_state()
+else:
+    left, right = st.columns(2)
+    with left:
+        figure = line_trend(
+            percentiles,
+            "month",
+            {"response_p50_minutes": "P50", "response_p90_minutes": "P90"},
+            title=t("chart.response_percentile_trend", language),
+            context=context(percentiles["response_n"].sum()),
+            lang=language,
+            x_title=t("axis.month", language),
+            y_title=t("axis.response_minutes", language),
+        )
+        chart_block(figure, percentiles, "response_percentiles", filters)
+    with right:
+        figure = line_trend(
+            trend,
+            "month",
+            {
+                "response_on_time_rate": t("kpi.on_time_response_rate", language),
+                "resolution_on_time_rate": t("kpi.on_time_resolution_rate", language),
+            },
+            title=t("response.on_time_trend", language),
+            context=context(trend["tickets"].sum()),
+            lang=language,
+            x_title=t("axis.month", language),
+            y_title=t("axis.rate", language),
+            percent=True,
+        )
+        chart_block(figure, trend, "on_time_rates", filters)
+    st.caption(t("response.on_time_note", language))
+
+# --- backlog aging and the heatmap -----------------------------------------------------------
+left, right = st.columns(2)
+with left:
+    st.subheader(t("chart.backlog_aging", language))
+    aging = query(backlog_aging, filters)
+    if aging["tickets"].sum() == 0:
+        empty_state()
+    else:
+        figure = bar_ranking(
+            aging.iloc[::-1],
+            "bucket",
+            "tickets",
+            title=t("chart.backlog_aging", language),
+            context=context(aging["tickets"].sum()),
+            lang=language,
+            value_title=t("axis.ticket_count", language),
+            label_title=t("axis.aging_bucket", language),
+        )
+        chart_block(figure, aging, "backlog_aging", filters)
+with right:
+    st.subheader(t("chart.weekday_hour", language))
+    volume = query(weekday_hour_volume, filters)
+    if volume["tickets"].sum() == 0:
+        empty_state()
+    else:
+        volume = volume.assign(
+            weekday_name=volume["weekday"].map(lambda d: t(f"weekday.{d}", language))
+        )
+        figure = heatmap(
+            volume,
+            "hour",
+            "weekday_name",
+            "tickets",
+            title=t("chart.weekday_hour", language),
+            context=context(volume["tickets"].sum()),
+            lang=language,
+            x_title=t("axis.hour", language),
+            y_title=t("axis.weekday", language),
+            z_title=t("axis.ticket_count", language),
+            y_order=[t(f"weekday.{d}", language) for d in range(1, 8)],
+        )
+        chart_block(figure, volume, "weekday_hour", filters)
+
+# --- repeat requests and the longest open -----------------------------------------------------
+st.subheader(t("chart.repeat_requests", language, days=config.repeat_window_days))
+repeats = query(repeat_requests, filters)
+if repeats.by_category.empty:
+    empty_state()
+else:
+    st.caption(t("response.repeat_note", language, days=config.repeat_window_days))
+    figure = bar_ranking(
+        repeats.by_category,
+        "category",
+        "repeat_share",
+        title=t("chart.repeat_requests", language, days=config.repeat_window_days),
+        context=context(repeats.by_category["tickets_with_caller"].sum()),
+        lang=language,
+        value_title=t("axis.repeat_share", language),
+        label_title=t("filter.category", language),
+        percent=True,
+        decimals=1,
+        higher_is_better=False,
+    )
+    chart_block(figure, repeats.by_category, "repeat_requests", filters)
+    st.dataframe(
+        localise_columns(repeats.top_compounds, language),
+        hide_index=True,
+        width="stretch",
+        key="repeat_compounds",
+    )
+
+st.subheader(t("chart.longest_open", language))
+if not can(principal, TICKET_ROWS):
+    st.caption(t("auth.ticket_rows_hidden", language))
+    st.stop()
+oldest = query(longest_open, filters)
+if oldest.empty:
+    empty_state()
+else:
+    oldest = localise_columns(oldest, language)
+    st.dataframe(oldest, hide_index=True, width="stretch", key="longest_open")
+    download_buttons("longest_open", oldest, filters)

@@ -1,0 +1,193 @@
+"""满意度: survey item rates with intervals, unit profiles, wave change, callbacks, comments."""
+
+import pandas as pd
+import streamlit as st
+
+from govdash.analytics.charts.plots import (
+    bar_ranking,
+    dumbbell,
+    interval_dots,
+    profile_vs_average,
+    stacked_share,
+)
+from govdash.analytics.charts.style import ChartContext
+from govdash.analytics.queries.surveys import (
+    callback_satisfaction_trend,
+    comment_words,
+    survey_item_rates,
+    unit_profile,
+    wave_change,
+)
+from govdash.core.access import VIEW
+from govdash.i18n import t
+from govdash.web.auth import require
+from govdash.web.cache import active_config, query
+from govdash.web.ui import (
+    chart_block,
+    describe_filters,
+    empty_state,
+    labelled,
+    lang,
+    require_data,
+)
+
+language = lang()
+require(VIEW, language)
+config = active_config()
+filters = require_data()
+st.title(t("page.satisfaction", language))
+st.caption(f"{t('provenance.filters', language)}：{describe_filters(filters)}")
+period = filters.label(language)
+filters_text = describe_filters(filters)
+st.caption(t("satisfaction.period_rule", language))
+
+
+def context(n: int) -> ChartContext:
+    return ChartContext(period, int(n), filters_text)
+
+
+levels = ("compound", "community", "property_company")
+level = st.radio(
+    t("filter.level", language),
+    levels,
+    horizontal=True,
+    key=labelled("satisfaction_level"),
+    format_func=lambda code: t(f"level.{code}", language),
+)
+items = list(config.survey_items)
+item = st.selectbox(
+    t("axis.item", language), items, index=items.index(config.overall_item), key="satisfaction_item"
+)
+rates = query(survey_item_rates, filters, level=level)
+
+st.subheader(t("chart.survey_item_rates", language))
+if rates.empty:
+    empty_state()
+else:
+    chosen = rates[rates["item"] == item].copy()
+    chosen["label"] = chosen["unit"].astype(str)
+    figure = interval_dots(
+        chosen,
+        "label",
+        "rate",
+        "wilson_low",
+        "wilson_high",
+        n_col="respondents",
+        min_sample=config.min_sample,
+        title=t("satisfaction.item_title", language, item=item),
+        context=context(chosen["n"].sum()),
+        lang=language,
+        value_title=t("axis.satisfaction_rate", language),
+        label_title=t(f"level.{level}", language),
+    )
+    chart_block(figure, chosen.drop(columns=["label"]), "survey_item_rates", filters)
+    small = int(chosen["is_small_sample"].sum())
+    if small:
+        st.caption(t("satisfaction.small_note", language, n=small, minimum=config.min_sample))
+
+    st.subheader(t("chart.response_rate", language))
+    participation = chosen[["unit", "respondents", "households", "response_rate"]].dropna(
+        subset=["response_rate"]
+    )
+    if participation.empty:
+        empty_state()
+    else:
+        figure = bar_ranking(
+            participation,
+            "unit",
+            "response_rate",
+            title=t("chart.response_rate", language),
+            context=context(participation["respondents"].sum()),
+            lang=language,
+            value_title=t("axis.response_rate", language),
+            label_title=t(f"level.{level}", language),
+            percent=True,
+            decimals=1,
+        )
+        chart_block(figure, participation, "survey_response_rate", filters)
+
+    unit = st.selectbox(
+        t(f"level.{level}", language),
+        sorted(rates["unit"].astype(str).unique()),
+        key=f"profile_unit_{level}",
+    )
+    st.subheader(t("chart.profile_vs_average", language, unit=unit))
+    profile = query(unit_profile, filters, level=level, unit=unit)
+    if profile.empty:
+        empty_state()
+    else:
+        figure = profile_vs_average(
+            profile,
+            "item",
+            "unit_rate",
+            "street_average_rate",
+            title=t("satisfaction.profile_title", language, unit=unit),
+            context=context(profile["n"].max()),
+            lang=language,
+            unit_label=unit,
+            value_title=t("axis.satisfaction_rate", language),
+        )
+        chart_block(figure, profile, "unit_profile", filters)
+
+st.subheader(t("chart.wave_change", language))
+changes = query(wave_change, filters, level=level)
+if changes.empty:
+    empty_state()
+else:
+    chosen = changes[changes["item"] == item].dropna(subset=["previous_rate", "current_rate"])
+    if chosen.empty:
+        empty_state()
+    else:
+        first = chosen.iloc[0]
+        figure = dumbbell(
+            chosen,
+            "unit",
+            "previous_rate",
+            "current_rate",
+            title=t("satisfaction.wave_title", language, item=item),
+            context=context(chosen["current_n"].sum()),
+            lang=language,
+            before_label=str(first["previous_wave"]),
+            after_label=str(first["current_wave"]),
+            value_title=t("axis.satisfaction_rate", language),
+        )
+        chart_block(figure, chosen, "wave_change", filters)
+
+left, right = st.columns(2)
+with left:
+    st.subheader(t("chart.callback_satisfaction", language))
+    callbacks = query(callback_satisfaction_trend, filters)
+    if callbacks.empty or callbacks["tickets"].sum() == 0:
+        empty_state()
+    else:
+        wide = callbacks.pivot_table(
+            index="month", columns="satisfaction", values="tickets", aggfunc="sum", fill_value=0
+        ).reset_index()
+        parts = {name: name for name in ("满意", "基本满意", "不满意") if name in wide.columns}
+        figure = stacked_share(
+            wide,
+            "month",
+            parts,
+            title=t("chart.callback_satisfaction", language),
+            context=context(callbacks["tickets"].sum()),
+            lang=language,
+            x_title=t("axis.month", language),
+        )
+        chart_block(figure, wide, "callback_satisfaction", filters)
+with right:
+    st.subheader(t("chart.comment_words", language))
+    words = query(comment_words, filters)
+    if words.empty:
+        empty_state()
+    else:
+        figure = bar_ranking(
+            words.head(20),
+            "word",
+            "count",
+            title=t("chart.comment_words", language),
+            context=context(int(words["comments"].max())),
+            lang=language,
+            value_title=t("axis.word_count", language),
+            label_title=t("axis.word", language),
+        )
+        chart_block(figure, pd.DataFrame(words), "comment_words", filters)
