@@ -17,6 +17,7 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 
 ## Build the demo warehouse if there is none, then start the dashboard on http://localhost:8501
 run: $(VENV)/.installed
+	bash scripts/install-browser.sh  # PNG/PDF exports print with Debian's chromium
 	$(VENV)/bin/govdash demo --if-missing
 	$(VENV)/bin/govdash serve
 

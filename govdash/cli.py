@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import math
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,7 +15,12 @@ from govdash.core.access import ROLES, AccessError, Scope
 from govdash.core.accounts import AccountError, AccountStore, accounts_path, check_username
 from govdash.core.audit import AuditLog, audit_path, os_user
 from govdash.core.config import Config, ConfigError, load_config
-from govdash.core.warehouse import DB_ENV, current_version, default_db_path
+from govdash.core.warehouse import (
+    DB_ENV,
+    current_version,
+    default_db_path,
+    warehouse_location,
+)
 
 if TYPE_CHECKING:  # the read side is imported only by the commands that use it
     import pandas as pd
@@ -83,8 +88,23 @@ def build_parser() -> argparse.ArgumentParser:
     _common(rebuild)
 
     serve = commands.add_parser("serve", help="启动看板 / start the dashboard")
-    serve.add_argument("--port", type=int, default=8501)
-    serve.add_argument("--host", default="localhost")
+    serve.add_argument("--port", type=int, default=8501, help="端口 / port (default 8501)")
+    serve.add_argument(
+        "--host", default="localhost", help="监听地址 / address to listen on (default localhost)"
+    )
+    serve.add_argument(
+        "--base-path",
+        default=None,
+        metavar="PATH",
+        help="网址子路径，如 /dashboard（默认取配置 server.base_path）/ URL sub-path behind a proxy",
+    )
+    serve.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="IPS",
+        help="信任的反向代理地址，逗号分隔（默认取配置 server.forwarded_allow_ips）"
+        " / trusted proxy addresses",
+    )
     _common(serve)
 
     status = commands.add_parser("status", help="仓库概况 / warehouse summary")
@@ -148,7 +168,12 @@ def _evaluation_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    db_path: Path = args.db or default_db_path()
+    try:
+        # One notion of where the installation lives, for every command (never a version file).
+        db_path = warehouse_location(args.db) if args.db else default_db_path()
+    except OSError as error:
+        print(f"✗ {error}", file=sys.stderr)
+        return 2
     try:
         config = load_config(args.config)
     except ConfigError as error:
@@ -222,26 +247,58 @@ def _cmd_rebuild(args: argparse.Namespace, db_path: Path, config: Config) -> int
 
 
 def _cmd_serve(args: argparse.Namespace, db_path: Path, config: Config) -> int:
-    app = Path(__file__).resolve().parent / "web" / "app.py"
-    env = dict(os.environ, **{DB_ENV: str(db_path.resolve() if db_path.is_absolute() else db_path)})
+    """Check that sign-in can work, then run the Streamlit server in this process: the service
+    manager's signals reach the server itself, and stopping it leaves nothing behind."""
+    from govdash.core.config import normalise_base_path
+    from govdash.core.signin import SignInUnavailable, local_accounts
+
+    if not db_path.parent.is_dir():
+        print(
+            f"✗ 数据目录不存在：{db_path.parent}（--db {db_path}）。请检查路径，"
+            "或先运行 govdash demo / govdash load。",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        local_accounts(db_path, config.require_sign_in, _oidc_configured())
+        base_path = (
+            normalise_base_path(args.base_path) if args.base_path is not None else config.base_path
+        )
+    except (SignInUnavailable, ConfigError) as error:
+        print(f"✗ {error}", file=sys.stderr)
+        return 1
+    os.environ[DB_ENV] = str(db_path)
+    os.environ["FORWARDED_ALLOW_IPS"] = args.forwarded_allow_ips or config.forwarded_allow_ips
     if args.config:
-        env["GOVDASH_CONFIG"] = str(args.config)
-    command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.port",
-        str(args.port),
-        "--server.address",
-        args.host,
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    return subprocess.call(command, env=env)
+        os.environ["GOVDASH_CONFIG"] = str(args.config.resolve())
+    from govdash.web.serve import run_server
+
+    return run_server(
+        {
+            "server.port": str(args.port),
+            "server.address": args.host,
+            "server.baseUrlPath": base_path,
+            "server.maxUploadSize": str(max(1, math.ceil(config.max_upload_mb))),
+            "server.headless": "true",
+            "browser.gatherUsageStats": "false",
+        }
+    )
+
+
+def _oidc_configured() -> bool:
+    """Whether a secrets.toml Streamlit will read has an [auth] section (the CLI's view, used
+    only to decide whether `require_sign_in` can be met)."""
+    import tomllib
+
+    for folder in (Path.cwd(), Path.home()):
+        path = folder / ".streamlit" / "secrets.toml"
+        try:
+            with path.open("rb") as handle:
+                if "auth" in tomllib.load(handle):
+                    return True
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+    return False
 
 
 def _cmd_status(args: argparse.Namespace, db_path: Path, config: Config) -> int:
@@ -423,6 +480,7 @@ def _cmd_users(args: argparse.Namespace, db_path: Path, config: Config) -> int:
             return 0
         if args.users_command == "remove":
             store.remove(args.username)
+            _end_sessions(db_path, config, args.username)
             log.record(os_user(), "account_removed", target=args.username, method="cli")
             print(f"已删除账号：{args.username}")
             if not store.has_accounts():
@@ -436,7 +494,14 @@ def _cmd_users(args: argparse.Namespace, db_path: Path, config: Config) -> int:
             if store.get(args.username) is None:
                 raise AccountError(f"没有这个账号：{args.username}")
             store.set_password(args.username, _read_password(args.password_stdin))
-            log.record(os_user(), "password_changed", target=args.username, method="cli")
+            ended = _end_sessions(db_path, config, args.username)
+            log.record(
+                os_user(),
+                "password_changed",
+                target=args.username,
+                detail={"sessions_ended": ended},
+                method="cli",
+            )
             print(f"已重设密码：{args.username}")
             return 0
         scope = (
@@ -465,6 +530,13 @@ def _cmd_users(args: argparse.Namespace, db_path: Path, config: Config) -> int:
         f"已新增账号：{account.username}（{account.role}，{account.scope.label()}）→ {store.path}"
     )
     return 0
+
+
+def _end_sessions(db_path: Path, config: Config, username: str) -> int:
+    """Sign the account out everywhere (its lasting sign-ins end at once)."""
+    from govdash.core.sessions import SessionStore, sessions_path
+
+    return SessionStore(sessions_path(db_path), config.session_hours).end_all(username)
 
 
 def _warn_unknown_place(db_path: Path, scope: Scope) -> None:

@@ -64,6 +64,7 @@ def accounts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AccountStore:
     """An accounts file and an audit log of this test's own (env overrides beside the db)."""
     monkeypatch.setenv("GOVDASH_ACCOUNTS", str(tmp_path / "accounts.json"))
     monkeypatch.setenv("GOVDASH_AUDIT", str(tmp_path / "audit.sqlite3"))
+    monkeypatch.setenv("GOVDASH_SESSIONS", str(tmp_path / "sessions.sqlite3"))
     monkeypatch.delenv("GOVDASH_CONFIG", raising=False)
     return AccountStore(tmp_path / "accounts.json")
 
@@ -200,7 +201,9 @@ def test_a_page_reached_without_its_role_refuses_to_render(
     role: str,
 ) -> None:
     monkeypatch.setenv("GOVDASH_DB", str(warehouse[0]))
-    app = AppTest.from_file(str(ROOT / "govdash" / "web" / "views" / f"{page}.py"), default_timeout=90)
+    app = AppTest.from_file(
+        str(ROOT / "govdash" / "web" / "views" / f"{page}.py"), default_timeout=90
+    )
     app.session_state["principal"] = Principal("x", role, Scope.district())
     app.run()
     assert any("无权使用此页面" in e.value for e in app.error)
@@ -212,7 +215,9 @@ def test_a_page_without_a_signed_in_principal_refuses(
     warehouse: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GOVDASH_DB", str(warehouse[0]))
-    app = AppTest.from_file(str(ROOT / "govdash" / "web" / "views" / "overview.py"), default_timeout=90).run()
+    app = AppTest.from_file(
+        str(ROOT / "govdash" / "web" / "views" / "overview.py"), default_timeout=90
+    ).run()
     assert any("无权使用此页面" in e.value for e in app.error)
     assert not app.metric
 
@@ -322,7 +327,9 @@ def test_a_url_naming_another_community_cannot_widen_the_scope(
 
 
 def test_an_evaluator_ranks_only_the_units_in_scope(
-    accounts: AccountStore, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+    accounts: AccountStore,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     db = build_evaluation_warehouse(tmp_path_factory.mktemp("auth-evaluation"))
     scope = Scope("community", "西社区")
@@ -349,6 +356,7 @@ def test_an_evaluator_ranks_only_the_units_in_scope(
 def test_without_accounts_the_app_runs_in_single_user_mode(
     warehouse: tuple[Path, pd.DataFrame], accounts: AccountStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("GOVDASH_ACCOUNTS")  # none configured, none beside the warehouse
     app = _open(warehouse[0], monkeypatch, MARCH)
     assert any("本地单用户模式" in w.value for w in app.sidebar.warning)
     assert app.title[0].value == "总览"
@@ -356,6 +364,99 @@ def test_without_accounts_the_app_runs_in_single_user_mode(
         app.switch_page(f"views/{page}.py").run()
         assert not app.exception, [e.value for e in app.exception]
         assert app.title[0].value == PAGES[page]
+
+
+def _refused(app: AppTest) -> str:
+    """The refusal text of a page that serves nothing: no data, no single-user banner."""
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.metric and not app.dataframe and not app.text_input
+    assert not any("本地单用户模式" in w.value for w in app.sidebar.warning)
+    return " ".join(e.value for e in app.error)
+
+
+def test_a_configured_accounts_file_that_is_missing_refuses_every_page(
+    warehouse: tuple[Path, pd.DataFrame],
+    accounts: AccountStore,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # $GOVDASH_ACCOUNTS names a file that is not there (an unmounted disk, a typo).
+    app = _open(warehouse[0], monkeypatch, MARCH)
+    assert "看板暂停服务" in _refused(app) and str(tmp_path / "accounts.json") in _refused(app)
+    app.switch_page("views/data.py").run()
+    assert "看板暂停服务" in _refused(app)
+
+
+def test_accounts_the_audit_log_remembers_but_the_file_lost_refuse_every_page(
+    warehouse: tuple[Path, pd.DataFrame],
+    accounts: AccountStore,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.delenv("GOVDASH_ACCOUNTS")  # the default place beside the warehouse: absent
+    AuditLog(tmp_path / "audit.sqlite3").record("root", "account_added", target="li", method="cli")
+    app = _open(warehouse[0], monkeypatch, MARCH)
+    refusal = _refused(app)
+    assert "曾建立本地账号" in refusal and "accounts.json" in refusal
+
+
+def test_an_unreadable_accounts_file_refuses_every_page(
+    warehouse: tuple[Path, pd.DataFrame],
+    accounts: AccountStore,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    accounts.add("li", PASSWORD, "admin", Scope.district())
+    (tmp_path / "accounts.json").write_text('{"accounts": [{"username": ', encoding="utf-8")
+    assert "无法读取" in _refused(_open(warehouse[0], monkeypatch, MARCH))
+
+
+def test_a_config_that_requires_sign_in_refuses_to_serve_without_accounts(
+    warehouse: tuple[Path, pd.DataFrame],
+    accounts: AccountStore,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.delenv("GOVDASH_ACCOUNTS")
+    config = tmp_path / "govdash.toml"
+    config.write_text("[access]\nrequire_sign_in = true\n", encoding="utf-8")
+    monkeypatch.setenv("GOVDASH_CONFIG", str(config))
+    assert "require_sign_in" in _refused(_open(warehouse[0], monkeypatch, MARCH))
+
+
+def test_a_sign_in_is_a_server_side_session_that_a_password_change_ends(
+    warehouse: tuple[Path, pd.DataFrame],
+    accounts: AccountStore,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from govdash.cli import main as govdash
+    from govdash.core.sessions import SessionStore
+
+    app = _signed_in(warehouse[0], monkeypatch, accounts, "viewer", Scope.district())
+    # The browser is sent to the cookie route with a one-time ticket (a meta refresh).
+    refresh = [m.value for m in app.markdown if "http-equiv" in m.value]
+    assert len(refresh) == 1 and "/_govdash/session?ticket=" in refresh[0]
+    assert "next=%2F%3Fperiod%3Dmonth%26start%3D2025-03-01" in refresh[0]  # the page it named
+    sessions = SessionStore(tmp_path / "sessions.sqlite3")
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "sessions.sqlite3") as con:
+        rows = con.execute("SELECT username, token_hash FROM sessions").fetchall()
+    assert [name for name, _ in rows] == ["viewer-all"]
+    assert all(len(token_hash) == 64 for _, token_hash in rows)  # only hashes are kept
+    app.run()
+    assert app.title[0].value == "总览", "the session survives a rerun"
+
+    monkeypatch.setattr("sys.stdin", __import__("io").StringIO("another long password\n"))
+    assert (
+        govdash(["users", "password", "viewer-all", "--password-stdin", "--db", str(warehouse[0])])
+        == 0
+    )
+    assert sessions.end_all("viewer-all") == 0, "the command already ended every session"
+    app.run()
+    assert [s.value for s in app.subheader] == ["登录"], "a password change signs out at once"
+    assert not app.metric
 
 
 OIDC_CONFIG = """
@@ -446,7 +547,9 @@ def test_an_admins_upload_and_rebuild_record_the_admin(
     def batches() -> list[tuple[str, str]]:
         con = duckdb.connect(str(db.resolve()), read_only=True)
         try:
-            return con.execute("SELECT file_name, loaded_by FROM load_batches ORDER BY batch_id").fetchall()
+            return con.execute(
+                "SELECT file_name, loaded_by FROM load_batches ORDER BY batch_id"
+            ).fetchall()
         finally:
             con.close()
 

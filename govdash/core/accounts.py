@@ -25,6 +25,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from govdash.core.access import MAX_NAME_LENGTH, Principal, Scope, check_role
+from govdash.core.warehouse import data_dir
 
 ACCOUNTS_ENV = "GOVDASH_ACCOUNTS"
 FILE_VERSION = 1
@@ -82,7 +83,7 @@ class Account:
 
 def accounts_path(db_path: Path) -> Path:
     """$GOVDASH_ACCOUNTS, else `accounts.json` in the warehouse's folder."""
-    return Path(os.environ.get(ACCOUNTS_ENV) or Path(db_path).parent / "accounts.json")
+    return Path(os.environ.get(ACCOUNTS_ENV) or data_dir(db_path) / "accounts.json")
 
 
 def hash_password(password: str) -> str:

@@ -21,6 +21,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from govdash.core.warehouse import data_dir
+
 if TYPE_CHECKING:  # pandas costs half a second to import; the loader never needs it here
     import pandas as pd
 
@@ -67,7 +69,7 @@ def os_user() -> str:
 
 def audit_path(db_path: Path) -> Path:
     """$GOVDASH_AUDIT, else `audit.sqlite3` in the warehouse's folder."""
-    return Path(os.environ.get(AUDIT_ENV) or Path(db_path).parent / "audit.sqlite3")
+    return Path(os.environ.get(AUDIT_ENV) or data_dir(db_path) / "audit.sqlite3")
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,16 @@ class AuditLog:
         if len(failures) < limit.attempts:
             return None
         return failures[-limit.attempts] + limit.window
+
+    def has_event(self, action: str) -> bool:
+        """Whether `action` was ever recorded (without reading the events into pandas)."""
+        if not self.path.exists():
+            return False
+        with self._connect() as con:
+            row = con.execute(
+                "SELECT 1 FROM audit_events WHERE action = ? LIMIT 1", (action,)
+            ).fetchone()
+        return row is not None
 
     def last_detail(self, action: str) -> dict[str, Any] | None:
         found = self.events(limit=1, action=action)

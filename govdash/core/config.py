@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from datetime import date
@@ -13,7 +14,7 @@ from typing import Any
 from govdash.core.access import AccessError, ClaimRule, claim_rules
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("config.toml")
-UNSCORED_SECTIONS = ("access",)
+UNSCORED_SECTIONS = ("access", "server")
 CONFIG_ENV = "GOVDASH_CONFIG"
 
 
@@ -79,6 +80,10 @@ class Config:
     oidc_provider: str
     identity_claim: str
     oidc_rules: tuple[ClaimRule, ...]
+    require_sign_in: bool
+    session_hours: float
+    base_path: str
+    forwarded_allow_ips: str
     source_path: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -94,7 +99,8 @@ class Config:
     def fingerprint(self) -> str:
         """A short hash of the effective settings, shown next to numbers they produced.
 
-        [access] (who may sign in) changes no number, so it is left out.
+        [access] (who may sign in) and [server] (where it is served) change no number, so
+        they are left out.
         """
         settings = {key: value for key, value in self.raw.items() if key not in UNSCORED_SECTIONS}
         text = repr(sorted(_flatten(settings).items()))
@@ -189,6 +195,12 @@ class _Reader:
             raise self.fail(key, f"应为非空文字，实际为 {value!r}")
         return value
 
+    def boolean(self, key: str) -> bool:
+        value = self.get(key)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"应为 true 或 false，实际为 {value!r}")
+        return value
+
     def texts(self, key: str) -> tuple[str, ...]:
         value = self.get(key)
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
@@ -281,6 +293,10 @@ def _build(raw: dict[str, Any], source: str) -> Config:
         oidc_provider=_optional_text(read, "access.oidc_provider"),
         identity_claim=read.text("access.identity_claim"),
         oidc_rules=_oidc_rules(read),
+        require_sign_in=read.boolean("access.require_sign_in"),
+        session_hours=read.number("access.session_hours", 0.1, 24 * 366),
+        base_path=normalise_base_path(_optional_text(read, "server.base_path"), read),
+        forwarded_allow_ips=read.text("server.forwarded_allow_ips"),
         source_path=source,
         raw=raw,
     )
@@ -302,6 +318,21 @@ def _size_bands(read: _Reader) -> tuple[int, ...]:
     ):
         raise read.fail("effect.size_bands", f"应为由小到大、不重复的正整数列表，实际为 {value!r}")
     return tuple(value)
+_BASE_PATH = re.compile(r"[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*")
+
+
+def normalise_base_path(value: str, read: _Reader | None = None) -> str:
+    """A URL sub-path as Streamlit's server.baseUrlPath wants it: no leading or trailing
+    slash ("/dashboard/" → "dashboard"); empty for the root."""
+    path = value.strip().strip("/")
+    if path and not _BASE_PATH.fullmatch(path):
+        problem = f"应为网址路径（字母、数字和 . _ ~ -，以 / 分段），实际为 {value!r}"
+        if read is None:
+            raise ConfigError(f"子路径 {problem}")
+        raise read.fail("server.base_path", problem)
+    return path
+
+
 def _optional_text(read: _Reader, key: str) -> str:
     value = read.get(key)
     if not isinstance(value, str):

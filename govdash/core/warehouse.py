@@ -4,6 +4,11 @@ The path users name (`data/warehouse.duckdb`) is a symlink to one immutable vers
 `data/warehouse.duckdb.versions/`. A load copies the current version, writes the copy in one
 transaction, closes it, and swaps the symlink with os.replace: readers never see a half-written
 file, never meet DuckDB's write lock, and pick up the new version by its resolved path.
+
+Everything an installation keeps beside the warehouse — the versions, the originals (`raw/`),
+the phone-hash key, accounts, the audit log, sign-in sessions — is found from ONE path, the
+published link, made absolute by `warehouse_location`. A --db given relative, through a
+symlink of its own, or as the version file the link points to means the same installation.
 """
 
 from __future__ import annotations
@@ -22,25 +27,69 @@ import duckdb
 DB_ENV = "GOVDASH_DB"
 KEY_ENV = "GOVDASH_HASH_KEY"
 DEFAULT_DB = Path("data") / "warehouse.duckdb"
+VERSIONS_SUFFIX = ".versions"
+_MAX_LINKS = 40  # a longer chain of symlinks is a loop
+
+
+class WarehouseLocationError(OSError):
+    """The path cannot name a warehouse (a loop of symlinks); the message says which."""
+
+
+def warehouse_location(path: Path | str) -> Path:
+    """The warehouse as users name it: the published link, absolute — never a version file.
+
+    Follows symlinks the user made (a link to the link), stops at the published link (a
+    symlink into its own `.versions` folder), and maps a version file back to its link.
+    Nothing else is resolved: a folder reached through a symlink keeps the spelling given.
+    """
+    location = Path(os.path.abspath(path))
+    for _ in range(_MAX_LINKS):
+        folder = location.parent
+        if folder.name.endswith(VERSIONS_SUFFIX) and len(folder.name) > len(VERSIONS_SUFFIX):
+            link = folder.parent / folder.name[: -len(VERSIONS_SUFFIX)]
+            if link.is_symlink() or link.is_file():  # a version file: its link names the warehouse
+                return link
+        if not location.is_symlink():
+            return location
+        target = Path(os.path.abspath(folder / os.readlink(location)))
+        if target.parent == _versions_folder(location):  # the published link itself
+            return location
+        location = target
+    raise WarehouseLocationError(f"数据仓库路径 {path} 的符号链接形成了循环，无法确定仓库位置")
 
 
 def default_db_path() -> Path:
-    return Path(os.environ.get(DB_ENV) or DEFAULT_DB)
+    """$GOVDASH_DB, else data/warehouse.duckdb, as its canonical location."""
+    return warehouse_location(os.environ.get(DB_ENV) or DEFAULT_DB)
+
+
+def _versions_folder(location: Path) -> Path:
+    return location.with_name(location.name + VERSIONS_SUFFIX)
 
 
 def versions_dir(db_path: Path) -> Path:
-    return db_path.with_name(db_path.name + ".versions")
+    return _versions_folder(warehouse_location(db_path))
+
+
+def data_dir(db_path: Path) -> Path:
+    """The folder everything beside the warehouse lives in."""
+    return warehouse_location(db_path).parent
 
 
 def raw_dir(db_path: Path) -> Path:
     """Originals as loaded, by content hash (they hold personal data: keep the folder private)."""
-    return db_path.parent / "raw"
+    return data_dir(db_path) / "raw"
+
+
+def hash_key_path(db_path: Path) -> Path:
+    return data_dir(db_path) / "hash.key"
 
 
 def current_version(db_path: Path) -> Path | None:
     """The version file readers should open now, or None when nothing was ever published."""
-    if db_path.is_symlink() or db_path.is_file():
-        resolved = db_path.resolve()
+    location = warehouse_location(db_path)
+    if location.is_symlink() or location.is_file():
+        resolved = location.resolve()
         return resolved if resolved.is_file() else None
     return None
 
@@ -63,7 +112,7 @@ def hash_key(db_path: Path) -> str:
     from_env = os.environ.get(KEY_ENV)
     if from_env:
         return from_env
-    key_file = db_path.parent / "hash.key"
+    key_file = hash_key_path(db_path)
     if not key_file.exists():
         key_file.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -75,6 +124,7 @@ def hash_key(db_path: Path) -> str:
 @contextmanager
 def writer_lock(db_path: Path) -> Iterator[None]:
     """One loader at a time per warehouse; a second one waits."""
+    db_path = warehouse_location(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     lock_path = db_path.with_name(db_path.name + ".lock")
     with lock_path.open("a") as handle:

@@ -20,7 +20,13 @@ import pyarrow as pa
 from govdash import __version__
 from govdash.core.audit import AuditLog, audit_path, os_user
 from govdash.core.config import Config
-from govdash.core.warehouse import current_version, hash_key, new_version, raw_dir
+from govdash.core.warehouse import (
+    current_version,
+    hash_key,
+    new_version,
+    raw_dir,
+    warehouse_location,
+)
 from govdash.etl.clean import (
     CLOSED_STATUS_LIST,
     Cleaner,
@@ -149,6 +155,7 @@ def load_paths(
     """
     say = progress or (lambda message: None)
     who = actor or os_user()
+    db_path = warehouse_location(db_path)
     files = expand_paths(paths)
     reports = [FileReport(path, (names or {}).get(path, path.name)) for path in files]
     loaded_at = datetime.now().replace(microsecond=0)
@@ -164,7 +171,7 @@ def load_paths(
     if keep_raw:  # only once the version that holds them is published
         for report in reports:
             _keep_original(db_path, report, report.name)
-    return LoadReport(reports, db_path.resolve())
+    return LoadReport(reports, current_version(db_path))
 
 
 def _audit_load(

@@ -12,10 +12,6 @@ from govdash.web.ui import language_picker, sidebar
 st.set_page_config(page_title="红色物业治理效能看板", page_icon="🏘️", layout="wide")
 pio.templates.default = TEMPLATE_NAME  # importing streamlit set a template only browsers can read
 
-lang = language_picker()
-principal = authenticate(lang)  # the sign-in page, and a stop, until someone is signed in
-sidebar(principal)
-
 # (file, title key, icon, permission): a role sees only the pages it may use.
 PAGES = (
     ("views/overview.py", "page.overview", ":material/dashboard:", VIEW),
@@ -26,11 +22,23 @@ PAGES = (
     ("views/data.py", "page.data", ":material/folder_open:", ADMIN),
     ("views/admin.py", "page.admin", ":material/admin_panel_settings:", ADMIN),
 )
-navigation = st.navigation(
-    [
+
+
+def pages(lang: str, permitted: set[str] | None = None) -> list[st.Page]:
+    return [
         st.Page(path, title=t(title, lang), icon=icon, default=index == 0)
         for index, (path, title, icon, permission) in enumerate(PAGES)
-        if can(principal, permission)
+        if permitted is None or permission in permitted
     ]
-)
-navigation.run()
+
+
+def requested_page() -> str:
+    """The URL path of the page the browser's address names (before anyone is signed in)."""
+    return st.navigation(pages(lang), position="hidden").url_path
+
+
+lang = language_picker()
+principal = authenticate(lang, requested_page)  # the sign-in page, and a stop, until signed in
+sidebar(principal)
+allowed = {permission for *_, permission in PAGES if can(principal, permission)}
+st.navigation(pages(lang, allowed)).run()

@@ -4,16 +4,24 @@ Three modes, decided on every run:
 - OIDC: Streamlit's [auth] in .streamlit/secrets.toml; st.user's claims map to a role and
   scope by the config's [[access.oidc_rules]].
 - Local accounts: `govdash users add` wrote data/accounts.json; a sign-in form checks the
-  Argon2 hash; failed attempts are counted in the audit log and rate-limited per name.
-- Single-user: neither is set up; one local user may do everything, under a banner.
+  Argon2 hash; failed attempts are counted in the audit log and rate-limited per name. A
+  sign-in lasts across reloads and pasted links through a server-side session and a signed
+  cookie (govdash/core/sessions.py; the cookie is set by a route of govdash/web/server.py).
+- Single-user: neither is set up and none is expected; one local user may do everything,
+  under a banner. If accounts are configured or expected but unreadable, every page is
+  refused (govdash/core/signin.py) — never open access.
 """
 
 from __future__ import annotations
 
 import contextlib
+import html
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import streamlit as st
+from streamlit import config as streamlit_config
 
 from govdash.core.access import (
     Principal,
@@ -23,14 +31,20 @@ from govdash.core.access import (
 )
 from govdash.core.accounts import AccountError, AccountStore, accounts_path
 from govdash.core.audit import AuditLog, SignInLimit, audit_path, os_user, record_config_in_force
+from govdash.core.sessions import COOKIE_NAME, ROUTE_PREFIX, SessionStore, sessions_path
+from govdash.core.signin import SignInUnavailable, local_accounts
 from govdash.core.warehouse import default_db_path
 from govdash.i18n import t
 from govdash.web.cache import active_config
 
 SIGN_IN_LIMIT = SignInLimit()
 PRINCIPAL_KEY = "principal"
-_LOCAL_USER_KEY = "auth_local_user"
+_TOKEN_KEY = "auth_session_token"  # this server session's sign-in token (never sent anywhere)
+_REDIRECT_KEY = "auth_redirect"  # where the browser goes next: the cookie route
 _RECORDED_KEY = "auth_sign_in_recorded"
+_NEXT_KEY = "auth_next"  # the page (and query) the address named when sign-in was asked for
+
+RequestedPage = Callable[[], str]  # the URL path (and query) of the page the link named
 
 
 def audit_log() -> AuditLog:
@@ -39,6 +53,34 @@ def audit_log() -> AuditLog:
 
 def account_store() -> AccountStore:
     return AccountStore(accounts_path(default_db_path()))
+
+
+def session_store() -> SessionStore:
+    return SessionStore(sessions_path(default_db_path()), active_config().session_hours)
+
+
+def base_path() -> str:
+    """The app's URL prefix: "" or "/dashboard" (server.baseUrlPath)."""
+    value = str(streamlit_config.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{value}" if value else ""
+
+
+def _route(name: str, **params: str) -> str:
+    query = f"?{urlencode(params, quote_via=quote)}" if params else ""
+    return f"{base_path()}/{ROUTE_PREFIX}/{name}{query}"
+
+
+def _follow_redirect() -> None:
+    """Send the browser on to a pending route (setting or deleting the sign-in cookie).
+
+    A script cannot set cookies or navigate; a meta refresh in markdown can (st.html strips
+    meta tags). Where there is no browser (AppTest), the text is inert."""
+    target = st.session_state.pop(_REDIRECT_KEY, None)
+    if isinstance(target, str):
+        st.markdown(
+            f'<meta http-equiv="refresh" content="0; url={html.escape(target, quote=True)}">',
+            unsafe_allow_html=True,
+        )
 
 
 def current_principal() -> Principal | None:
@@ -86,13 +128,17 @@ def _note_config() -> None:
         _CONFIGS_RECORDED.add(key)
 
 
-def authenticate(lang: str) -> Principal:
-    """The principal of this session; shows the sign-in page and stops when there is none."""
+def authenticate(lang: str, requested_page: RequestedPage) -> Principal:
+    """The principal of this session; shows the sign-in page and stops when there is none.
+
+    `requested_page` tells which page the browser's URL named, so that a sign-in goes on to
+    the page a pasted link pointed at."""
+    _follow_redirect()
     _note_config()
     if st.user.get("is_logged_in", False):
         principal = _oidc_principal(lang)
     else:
-        principal = _local_principal(lang)
+        principal = _local_principal(lang, requested_page)
     if principal.method != "single_user" and not st.session_state.get(_RECORDED_KEY):
         if principal.method == "oidc":  # local sign-ins are recorded by the form
             audit_log().record(principal.name, "sign_in", detail=_who(principal), method="oidc")
@@ -105,29 +151,69 @@ def _who(principal: Principal) -> dict[str, str]:
     return {"role": principal.role, "scope": principal.scope.to_text()}
 
 
-def _local_principal(lang: str) -> Principal:
-    store = account_store()
+def _local_principal(lang: str, requested_page: RequestedPage) -> Principal:
     try:
-        has_accounts = store.has_accounts()
-        username = st.session_state.get(_LOCAL_USER_KEY)
-        # Re-read every run: a removed account or a changed role takes effect at once.
-        account = store.get(username) if isinstance(username, str) else None
-    except AccountError as error:
-        st.session_state.pop(PRINCIPAL_KEY, None)
-        st.error(t("auth.accounts_broken", lang, error=error))
+        store = local_accounts(
+            default_db_path(), active_config().require_sign_in, oidc_configured()
+        )
+    except SignInUnavailable as error:
+        _forget_sign_in()
+        st.title(t("app.title", lang))
+        st.error(t("auth.unavailable", lang, error=error))
         st.stop()
+        raise AssertionError("unreachable") from error  # st.stop() raises
+    if store is None and not oidc_configured():
+        _forget_sign_in()
+        return single_user(os_user())
+    account = _session_account(store)
     if account is not None:
         return account.principal()
-    st.session_state.pop(_LOCAL_USER_KEY, None)
-    st.session_state.pop(PRINCIPAL_KEY, None)
-    if not has_accounts and not oidc_configured():
-        return single_user(os_user())
-    _sign_in_page(lang, store, has_accounts)
+    _forget_sign_in()
+    # Only a session's first run knows the page the address named (later reruns come from
+    # the form), so the way back is taken then.
+    if _NEXT_KEY not in st.session_state:
+        st.session_state[_NEXT_KEY] = _next_path(requested_page)
+    _sign_in_page(lang, store)
     st.stop()
     raise AssertionError("unreachable")  # st.stop() raises
 
 
-def _sign_in_page(lang: str, store: AccountStore, has_accounts: bool) -> None:
+def _session_account(store: AccountStore | None) -> Any:
+    """The account of this session's live sign-in (its own token, else the browser's cookie),
+    re-read every run: a removed account, a changed role or an ended session count at once."""
+    if store is None:
+        return None
+    sessions = session_store()
+    token = st.session_state.get(_TOKEN_KEY)
+    username = sessions.username(token) if isinstance(token, str) else None
+    if username is None:
+        token = sessions.token_from_cookie(st.context.cookies.get(COOKIE_NAME))
+        username = sessions.username(token)
+    try:
+        account = store.get(username) if username else None
+    except AccountError as error:
+        st.error(str(error))
+        st.stop()
+    if account is not None:
+        st.session_state[_TOKEN_KEY] = token
+    return account
+
+
+def _forget_sign_in() -> None:
+    for key in (_TOKEN_KEY, PRINCIPAL_KEY, _RECORDED_KEY):
+        st.session_state.pop(key, None)
+
+
+def _next_path(requested_page: RequestedPage) -> str:
+    """Where to go after signing in: the page and query string the browser's URL named."""
+    query = urlencode(
+        [(key, value) for key in st.query_params for value in st.query_params.get_all(key)]
+    )
+    return f"{base_path()}/{requested_page()}" + (f"?{query}" if query else "")
+
+
+def _sign_in_page(lang: str, store: AccountStore | None) -> None:
+    has_accounts = store is not None
     st.title(t("app.title", lang))
     st.subheader(t("auth.sign_in_title", lang))
     if oidc_configured():
@@ -139,7 +225,7 @@ def _sign_in_page(lang: str, store: AccountStore, has_accounts: bool) -> None:
                 st.login()
         if has_accounts:
             st.caption(t("auth.or_local", lang))
-    if not has_accounts:
+    if store is None:
         return
     st.caption(t("auth.sign_in_help", lang))
     with st.form("sign_in", clear_on_submit=False):
@@ -149,10 +235,13 @@ def _sign_in_page(lang: str, store: AccountStore, has_accounts: bool) -> None:
         )
         submitted = st.form_submit_button(t("auth.submit", lang), type="primary")
     if submitted:
-        _try_sign_in(lang, store, username.strip(), password)
+        next_path = str(st.session_state.get(_NEXT_KEY) or f"{base_path()}/")
+        _try_sign_in(lang, store, username.strip(), password, next_path)
 
 
-def _try_sign_in(lang: str, store: AccountStore, username: str, password: str) -> None:
+def _try_sign_in(
+    lang: str, store: AccountStore, username: str, password: str, next_path: str
+) -> None:
     if not username or not password:
         st.error(t("auth.empty", lang))
         return
@@ -170,19 +259,27 @@ def _try_sign_in(lang: str, store: AccountStore, username: str, password: str) -
         return
     principal = account.principal()
     log.record(principal.name, "sign_in", detail=_who(principal), method="local")
-    st.session_state[_LOCAL_USER_KEY] = account.username
+    token, ticket = session_store().start(account.username)
+    st.session_state[_TOKEN_KEY] = token
     st.session_state[_RECORDED_KEY] = True
+    # The browser fetches its lasting cookie from the route and comes back to the page.
+    st.session_state[_REDIRECT_KEY] = _route("session", ticket=ticket, next=next_path)
+    st.session_state.pop(_NEXT_KEY, None)
     with contextlib.suppress(KeyError):
         del st.session_state["auth_password"]
     st.rerun()
 
 
 def sign_out() -> None:
+    """End the sign-in on the server at once, then have the browser delete its cookie."""
     principal = current_principal()
     if principal is not None:
         audit_log().record(principal.name, "sign_out", method=principal.method)
-    for key in (_LOCAL_USER_KEY, PRINCIPAL_KEY, _RECORDED_KEY):
-        st.session_state.pop(key, None)
+    token = st.session_state.get(_TOKEN_KEY)
+    if isinstance(token, str):
+        session_store().end(token)
+        st.session_state[_REDIRECT_KEY] = _route("sign-out")
+    _forget_sign_in()
     if principal is not None and principal.method == "oidc":
         st.logout()
 
