@@ -1,8 +1,8 @@
 """Fixtures for the browser tests: a warehouse, a Streamlit server on it, and Debian's chromium.
 
 The warehouse is built by the real loader from sheets written in the test (the same data as
-tests/analytics/warehouse_data.py); the server runs `streamlit run app.py` in its own process
-group, which is killed at the end. Chromium is Debian's (/usr/bin/chromium, installed by
+tests/analytics/warehouse_data.py); the server is started as users start it, `govdash serve`,
+in its own process group, and stopped with SIGTERM at the end. Chromium is Debian's (/usr/bin/chromium, installed by
 scripts/install-browser.sh); Playwright's own browser downloads are never used. A missing
 chromium fails the tests with a message, it does not skip them.
 """
@@ -157,50 +157,62 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_server(db: Path, log_dir: Path, **env_extra: str) -> Iterator[str]:
-    """`streamlit run app.py` on `db` (its accounts and audit log beside it); yields the URL."""
+def running_server(
+    db: Path | str,
+    log_dir: Path,
+    *,
+    base_path: str = "",
+    cwd: Path = ROOT,
+    extra_args: tuple[str, ...] = (),
+    **env_extra: str,
+) -> Iterator[str]:
+    """`govdash serve --db <db>` (its accounts and audit log beside it); yields the URL.
+
+    `db` is passed as given (relative to `cwd`, a symlink, a version file…), as a user would."""
     port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log_path = log_dir / "streamlit.log"
-    env = {**os.environ, "GOVDASH_DB": str(db), "BROWSER_PATH": str(CHROMIUM)}
-    for name in ("GOVDASH_CONFIG", "GOVDASH_HASH_KEY", "GOVDASH_ACCOUNTS", "GOVDASH_AUDIT"):
+    prefix = f"/{base_path.strip('/')}" if base_path.strip("/") else ""
+    base = f"http://127.0.0.1:{port}{prefix}"
+    log_path = log_dir / "server.log"
+    env = {**os.environ, "BROWSER_PATH": str(CHROMIUM)}
+    for name in (
+        "GOVDASH_DB",
+        "GOVDASH_CONFIG",
+        "GOVDASH_HASH_KEY",
+        "GOVDASH_ACCOUNTS",
+        "GOVDASH_AUDIT",
+        "GOVDASH_SESSIONS",
+    ):
         env.pop(name, None)
     env.update(env_extra)
     command = [
         sys.executable,
         "-m",
-        "streamlit",
-        "run",
-        "govdash/web/app.py",
-        "--server.headless",
-        "true",
-        "--server.port",
+        "govdash",
+        "serve",
+        "--db",
+        str(db),
+        "--port",
         str(port),
-        "--server.address",
+        "--host",
         "127.0.0.1",
-        "--browser.gatherUsageStats",
-        "false",
-        # Other people edit the tree while the tests run: no reloads behind the tests' back.
-        "--server.fileWatcherType",
-        "none",
-        "--server.runOnSave",
-        "false",
+        *(("--base-path", base_path) if base_path else ()),
+        *extra_args,
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while not _healthy(base):
             if process.poll() is not None:
                 pytest.fail(
-                    f"streamlit exited with {process.returncode}:\n"
+                    f"govdash serve exited with {process.returncode}:\n"
                     + log_path.read_text(errors="replace")[-4000:]
                 )
             if time.monotonic() > deadline:
                 pytest.fail(
-                    f"streamlit not healthy after {SERVER_START_TIMEOUT_S:.0f} s:\n"
+                    f"govdash serve not healthy after {SERVER_START_TIMEOUT_S:.0f} s:\n"
                     + log_path.read_text(errors="replace")[-4000:]
                 )
             time.sleep(0.3)
@@ -211,7 +223,7 @@ def running_server(db: Path, log_dir: Path, **env_extra: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def server(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of `streamlit run app.py` on the test warehouse (no accounts: single-user)."""
+    """Base URL of `govdash serve` on the test warehouse (no accounts: single-user)."""
     with running_server(warehouse.db, tmp_path_factory.mktemp("browser-server")) as base:
         yield base
 

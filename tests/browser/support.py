@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -95,6 +96,20 @@ def wait_for_app(page: Page, timeout_s: float = RUN_TIMEOUT_S) -> None:
     raise AssertionError(f"Streamlit still running after {timeout_s:.0f} s on {page.url}")
 
 
+def wait_after_navigation(page: Page, attempts: int = 5) -> None:
+    """wait_for_app across the navigations a sign-in or sign-out makes (the page goes to a
+    cookie route and back): a run that a navigation cut short is waited for again."""
+    for attempt in range(attempts):
+        try:
+            page.wait_for_load_state("domcontentloaded")
+            wait_for_app(page)
+            return
+        except PlaywrightError as error:
+            if "context was destroyed" not in str(error) or attempt == attempts - 1:
+                raise
+            page.wait_for_timeout(500)
+
+
 def open_app(page: Page, base: str, path: str = "/", **params: str | list[str]) -> None:
     page.goto(url(base, path, **params), wait_until="domcontentloaded")
     wait_for_app(page)
@@ -133,7 +148,19 @@ def metrics(page: Page) -> dict[str, str]:
     return found
 
 
-_FILE_SUFFIXES = {"csv", "xlsx", "xls", "xlsm", "toml", "py", "duckdb", "png", "svg", "json", "sqlite3"}
+_FILE_SUFFIXES = {
+    "csv",
+    "xlsx",
+    "xls",
+    "xlsm",
+    "toml",
+    "py",
+    "duckdb",
+    "png",
+    "svg",
+    "json",
+    "sqlite3",
+}
 _KEY_PREFIXES = sorted({key.split(".")[0] for key in CATALOG})
 _KEY_PATTERN = re.compile(rf"\b(?:{'|'.join(_KEY_PREFIXES)})\.[a-z0-9_]+(?:\.[a-z0-9_]+)*\b")
 _PLACEHOLDER_PATTERN = re.compile(r"\{[a-z_][a-z0-9_]*(?::[^{}]*)?\}")

@@ -21,7 +21,16 @@ from playwright.sync_api import Browser, Page, expect
 from govdash.core.audit import AuditLog
 from tests.analytics.warehouse_data import select
 from tests.browser.conftest import Warehouse, new_context, running_server
-from tests.browser.support import MARCH, ROOT, exceptions, h1, metrics, open_app, wait_for_app
+from tests.browser.support import (
+    MARCH,
+    ROOT,
+    exceptions,
+    h1,
+    metrics,
+    open_app,
+    wait_after_navigation,
+    wait_for_app,
+)
 
 VIEWER = "东社区查看员"
 PASSWORD = "Dong-she-qu 2025"
@@ -64,12 +73,17 @@ def tab(browser: Browser, site: Site) -> Iterator[Page]:
         context.close()
 
 
-def _sign_in(page: Page, username: str, password: str) -> None:
+def _sign_in(page: Page, username: str, password: str, succeeds: bool = True) -> None:
     page.get_by_label("用户名").fill(username)
     page.get_by_label("密码").fill(password)
-    page.get_by_role("button", name="登录").click()
-    page.wait_for_timeout(500)
-    wait_for_app(page)
+    if succeeds:  # the browser fetches its sign-in cookie and comes back: a navigation
+        with page.expect_navigation(timeout=120_000):
+            page.get_by_role("button", name="登录").click()
+        wait_after_navigation(page)
+    else:
+        page.get_by_role("button", name="登录").click()
+        page.wait_for_timeout(500)
+        wait_for_app(page)
 
 
 def _nav_titles(page: Page) -> list[str]:
@@ -85,7 +99,7 @@ def test_a_viewer_signs_in_and_sees_only_their_community(
     expect(tab.get_by_role("button", name="登录")).to_be_visible()
     assert metrics(tab) == {}, "nothing of the data before sign-in"
 
-    _sign_in(tab, VIEWER, "not the password")
+    _sign_in(tab, VIEWER, "not the password", succeeds=False)
     expect(tab.get_by_text("用户名或密码不正确", exact=False)).to_be_visible()
     assert metrics(tab) == {}
 
@@ -99,7 +113,9 @@ def test_a_viewer_signs_in_and_sees_only_their_community(
     assert metrics(tab)["工单量"] == f"{len(east):,}"
     expect(tab.get_by_text("不在您的数据范围", exact=False)).to_be_visible()
     assert _nav_titles(tab) == ["总览", "响应时效", "满意度", "治理成效"]
-    expect(tab.locator('[data-testid="stSidebar"]').get_by_text(VIEWER, exact=False)).to_be_visible()
+    expect(
+        tab.locator('[data-testid="stSidebar"]').get_by_text(VIEWER, exact=False)
+    ).to_be_visible()
 
     # A CSV of the monthly volume: the file holds the community's tickets, and the log says so.
     button = tab.locator(".st-key-download_monthly_volume_csv button")
