@@ -128,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(report)
 
+    _effect_arguments(commands)
+
     users = commands.add_parser("users", help="管理本地账号 / manage local accounts")
     actions = users.add_subparsers(dest="users_command", required=True)
     add = actions.add_parser("add", help="新增账号（提示输入密码）/ add an account")
@@ -188,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "rank": _cmd_rank,
         "report": _cmd_report,
         "users": _cmd_users,
+        "effect": _cmd_effect,
     }[args.command]
     return handler(args, db_path, config)
 
@@ -559,3 +562,154 @@ def _warn_unknown_place(db_path: Path, scope: Scope) -> None:
             f"⚠ 数据仓库的小区台账中没有“{scope.name}”，该账号目前看不到任何数据。",
             file=sys.stderr,
         )
+
+
+# --- govdash effect: the 治理成效 before/after figure from the shell ------------------------------
+
+EFFECT_FIELDS = ("estimate", "low", "high", "n_treated", "n_control", "n_observations")
+EVENT_FIELDS = ("relative", "estimate", "low", "high", "n_treated", "is_reference")
+
+
+def _effect_arguments(commands: argparse._SubParsersAction) -> None:
+    effect = commands.add_parser(
+        "effect",
+        help="治理成效：签约前后对比（稳健估计）/ the before/after effect estimate",
+    )
+    effect.add_argument(
+        "--outcome",
+        required=True,
+        help="指标名，与治理成效页一致，如 response_median_minutes、resolution_on_time_rate"
+        "（全部见 README）/ the page's figure name",
+    )
+    effect.add_argument(
+        "--treatment",
+        choices=("agreement", "red_pm"),
+        required=True,
+        help="agreement 签订党建联建协议；red_pm 认定为红色物业",
+    )
+    effect.add_argument(
+        "--method",
+        choices=("robust", "twfe"),
+        default="robust",
+        help="robust 异质性稳健估计（默认，页面主结果）；twfe 传统双向固定效应（仅作对照）",
+    )
+    effect.add_argument(
+        "--control",
+        choices=("never", "not_yet"),
+        default="never",
+        help="robust 的对照：never 从未签约的小区（默认）；not_yet 另加尚未签约小区的签约前月份",
+    )
+    effect.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        help="签约前后各取的月数（默认配置项 effect.window_months）/ months each side",
+    )
+    effect.add_argument(
+        "--format", choices=("csv", "json"), default="csv", help="输出格式 / output format"
+    )
+    _common(effect)
+
+
+def _cmd_effect(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    """Print one metric's before/after estimate and its event-time path (stdout), or say on
+    stderr why there is none (exit 1) or what was asked wrongly (exit 2)."""
+    import csv
+    import json
+    import math
+    from datetime import date
+
+    from govdash.analytics.metrics.effect import ESTIMATED, METRICS_BY_NAME
+    from govdash.analytics.queries.effect import before_after, register_coverage
+    from govdash.analytics.queries.filters import Filters
+    from govdash.core.warehouse import connect_readonly
+
+    if args.outcome not in METRICS_BY_NAME:
+        print(
+            f"✗ 没有这个指标：{args.outcome}。可用的指标：{'、'.join(METRICS_BY_NAME)}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.window is not None and not 1 <= args.window <= 60:
+        print(f"✗ --window 应在 1 到 60 之间，实际为 {args.window}", file=sys.stderr)
+        return 2
+    if current_version(db_path) is None:
+        print(
+            f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr
+        )
+        return 1
+    everything = Filters.for_range(date(1900, 1, 1), date(2999, 12, 31))
+    con = connect_readonly(db_path)
+    try:
+        _, _, dates = register_coverage(con, args.treatment)
+        result = before_after(
+            con,
+            everything,
+            config,
+            args.treatment,
+            args.outcome,
+            args.method,
+            args.window,
+            args.control,
+        )
+    finally:
+        con.close()
+    estimate = result.estimate
+    if result.status != ESTIMATED:
+        reason = (
+            "小区台账中没有任何小区填写签约（认定）日期"
+            if dates == 0
+            else f"签约一方 {estimate.n_treated} 个小区、从未签约的对照 {estimate.n_control} 个小区，"
+            f"每组至少需要 {config.effect_min_compounds} 个（配置项 effect.min_compounds）"
+        )
+        print(f"✗ 无法估计 {args.outcome}：{reason}。", file=sys.stderr)
+        return 1
+
+    def number(value: object) -> object:
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        return value
+
+    events = [
+        {field: number(_plain(row[field])) for field in EVENT_FIELDS}
+        for _, row in result.events.table.iterrows()
+    ]
+    overall = {field: _plain(getattr(estimate, field)) for field in EFFECT_FIELDS}
+    if args.format == "json":
+        document = {
+            "outcome": args.outcome,
+            "treatment": args.treatment,
+            "method": args.method,
+            "control": args.control if args.method == "robust" else None,
+            "window": result.window,
+            **overall,
+            "pre_trend_p": number(float(result.events.pre_trend_p)),
+            "event_time": events,
+        }
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+        return 0
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["part", "relative", *EFFECT_FIELDS, "is_reference", "method"])
+    writer.writerow(["overall", "", *overall.values(), "", args.method])
+    for row in events:
+        writer.writerow(
+            [
+                "event_time",
+                row["relative"],
+                row["estimate"],
+                row["low"],
+                row["high"],
+                row["n_treated"],
+                "",
+                "",
+                str(row["is_reference"]).lower(),
+                args.method,
+            ]
+        )
+    return 0
+
+
+def _plain(value: object) -> object:
+    """numpy scalars as Python numbers, for json and csv."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value

@@ -1,9 +1,11 @@
-"""The 治理成效 page through AppTest: the demo data's planted effect, and a register without dates.
+"""The 治理成效 page through AppTest: the demo data's planted effect, issue 14's staggered
+signings through the real loader, and a register without dates.
 
 The demo warehouse is built by `govdash demo`'s generator and the real loader. The expected
-before/after figure for the median first response is computed here from the raw ticket rows
-with pandas and an explicit dummy regression (tests/analytics/test_effect.py), not with the
-product's SQL or estimator.
+before/after figures for the median first response are computed here from the raw ticket rows
+with pandas: the robust headline with the Callaway–Sant'Anna estimator written out in
+tests/analytics/test_effect.py, the TWFE comparison with an explicit dummy regression — not
+with the product's SQL or estimators.
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ from streamlit.testing.v1 import AppTest
 from govdash.core.config import load_config
 from govdash.etl.demo import write_demo
 from govdash.etl.load import load_paths
-from tests.analytics.test_effect import did_sample, dummy_fit
+from tests.analytics.test_effect import (
+    did_sample,
+    dummy_fit,
+    hand_robust,
+    staggered_warehouse,
+)
 from tests.analytics.warehouse_data import build_main, clean_environment, open_db
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,8 +71,8 @@ def _sentences(app: AppTest) -> list[str]:
     return [m.value for m in app.markdown if m.value.startswith("**")]
 
 
-def expected_median_response(db: Path) -> tuple[float, float, float, int, int]:
-    """β, 95% low and high, signed and never-signed compounds, from the raw rows."""
+def median_response_cells(db: Path) -> pd.DataFrame:
+    """Compound-month median first response with ticket counts and onsets, from the raw rows."""
     con = open_db(db)
     try:
         tickets = con.execute(
@@ -89,7 +96,12 @@ def expected_median_response(db: Path) -> tuple[float, float, float, int, int]:
     usable = register[signed_on.notna() | never]
     cells = cells.merge(usable[["community", "compound", "onset"]], on=["community", "compound"])
     cells["unit"] = cells["community"] + "/" + cells["compound"]
-    sample = did_sample(cells.dropna(subset=["outcome"]))
+    return cells.dropna(subset=["outcome"])
+
+
+def expected_median_response(db: Path) -> tuple[float, float, float, int, int]:
+    """TWFE β, 95% low and high, signed and never-signed compounds, from the raw rows."""
+    sample = did_sample(median_response_cells(db))
     beta, error = dummy_fit(sample, sample["tickets"].to_numpy(float))
     treated = sample.loc[sample["onset"].notna(), "unit"].nunique()
     control = sample.loc[sample["onset"].isna(), "unit"].nunique()
@@ -100,15 +112,18 @@ def expected_median_response(db: Path) -> tuple[float, float, float, int, int]:
 def test_the_planted_effect_on_response_times_is_read_out(
     demo_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    beta, low, high, treated, control = expected_median_response(demo_db)
+    robust = hand_robust(median_response_cells(demo_db), "never")
+    beta, low, high, _, _ = expected_median_response(demo_db)
     # The demo plants responses 20% faster after signing: a few minutes off the median.
-    assert -6 < beta < -2 and high < 0
+    assert -8 < robust < -2 and -6 < beta < -2 and high < 0
     app = _page(demo_db, monkeypatch, metric="response_median_minutes")
     sentence = _sentences(app)[0]
     assert sentence.startswith("**签约后首次响应中位数平均降低 ")
-    assert f"降低 {abs(beta):.1f} 分钟" in sentence
-    assert f"95%区间 {low:.1f} 至 {high:.1f}" in sentence
-    assert f"n = {treated} 个签约小区，对照 {control} 个小区" in sentence
+    assert f"降低 {abs(robust):.1f} 分钟" in sentence
+    # The plain TWFE figure is there, labelled as a comparison only.
+    comparison = next(c.value for c in app.caption if "传统双向固定效应" in c.value)
+    assert f"估计为 {beta:.1f} 分钟（95%区间 {low:.1f} 至 {high:.1f}）" in comparison
+    assert "仅供" in comparison and "不作为结论" in comparison
     assert any("区间不含 0" in m.value for m in app.markdown)
     assert any("观察性比较" in info.value and "不是对照试验" in info.value for info in app.info)
 
@@ -129,7 +144,8 @@ def test_the_satisfaction_sentence_and_the_event_study_chart(
     figure = next(f for f in figures if "事件研究" in f["layout"]["title"]["text"])
     assert "n = " in figure["layout"]["title"]["subtitle"]["text"]
     months = sorted(x for trace in figure["data"] for x in trace.get("x", []))
-    assert months == list(range(-WINDOW, WINDOW + 1))
+    # The signing month itself (part before, part after) is not part of the comparison.
+    assert months == [m for m in range(-WINDOW, WINDOW + 1) if m != 0]
     reference = next(trace for trace in figure["data"] if trace["name"].startswith("参照期"))
     assert reference["x"] == [-1] and reference["y"] == [0]
     # The cross-section sentence names the period and both sides' n; its chart draws the same
@@ -163,7 +179,9 @@ def test_too_few_compounds_are_said_not_drawn(
     app = _page(demo_db, monkeypatch, config=config)
     assert not app.get("plotly_chart")
     texts = [info.value for info in app.info]
-    assert any("组太小" in text and "500" in text and "effect.min_compounds" in text for text in texts)
+    assert any(
+        "组太小" in text and "500" in text and "effect.min_compounds" in text for text in texts
+    )
 
 
 def test_a_register_without_signing_dates_says_what_is_missing(
@@ -196,3 +214,24 @@ def test_the_survey_rate_compares_half_year_waves(
     assert "半年" in figure["layout"]["xaxis"]["title"]["text"]
     periods = sorted(x for trace in figure["data"] for x in trace.get("x", []))
     assert periods == [-2, -1, 0, 1]
+
+
+def test_staggered_signings_through_the_loader_are_recovered_on_the_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, truth = staggered_warehouse(tmp_path)
+    app = _page(db, monkeypatch, metric="response_median_minutes")
+    sentence = _sentences(app)[0]
+    match = re.search(
+        r"平均降低 ([\d.]+) 分钟（95%区间 (-?[\d.]+) 至 (-?[\d.]+)；n = 60 个签约小区，对照 20 个小区",
+        sentence,
+    )
+    assert match, sentence
+    amount, low, high = (float(match.group(i)) for i in (1, 2, 3))
+    assert abs(-amount - truth) < 0.05 * abs(truth)
+    assert low <= truth <= high
+    captions = " ".join(c.value for c in app.caption)
+    assert "60 个有数据的签约小区中 0 个" in captions
+    twfe = re.search(r"传统双向固定效应.*?估计为 (-?[\d.]+) 分钟", captions)
+    assert twfe and abs(float(twfe.group(1)) - truth) > 0.05 * abs(truth)
+    assert any("方法说明" in e.label for e in app.expander)

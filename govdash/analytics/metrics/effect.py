@@ -7,21 +7,27 @@ Two comparisons, both observational (DOMAIN.md §1: signing is not assigned at r
   compounds that had not, taken within each stratum (compound type × size band) and combined
   weighted by the stratum's number of compounds. Strata lacking two compounds on either side are
   left out (no variance). Interval: normal, from the stratum variances (Welch form).
-- Before and after (difference-in-differences on a compound × month panel, all months of the
-  data): y = compound effect + month effect + β · after + ε, where `after` marks a signed
-  compound's months 1…W after its signing month and its months −W…−1 are its "before"; the
-  signing month itself (part before, part after) is left out. Compounds that never signed are
-  the comparison, and a signed compound's own months before signing serve as not-yet-signed
-  comparison for the others. Each compound-month is weighted by the count behind its figure
-  (tickets, the rate's denominator, survey answers), so β is a per-ticket change. Standard
-  errors are clustered by compound (statsmodels CRV1, t with G − 1 degrees of freedom). The
-  event study replaces β · after by one coefficient per month relative to signing (−W…W,
-  reference −1; half-years for the survey) and tests the months before signing jointly.
+- Before and after, on a compound × month panel over all months of the data. The headline is
+  heterogeneity-robust (`robust_effect`): every signed compound-month 1…W after signing is
+  compared with what its compound would have shown without signing — its own level before
+  signing moved by the month effects of compounds that have not signed — and the differences
+  are averaged over compounds × months after signing, each compound-month weighted by the count
+  behind its figure (tickets, the rate's denominator; survey answers), so the ATT is a
+  per-ticket change. With never-signed controls (the default) these are Callaway and
+  Sant'Anna's group-time effects against never-treated units with the month before signing as
+  base; with not-yet-signed controls, the imputation estimator of Borusyak, Jaravel and
+  Spiess. Both are fitted with pyfixest's two-stage `did2s`, errors clustered by compound.
+  The event path gives the same average per month relative to signing, and its months before
+  signing are tested jointly (pre-trend). The plain two-way fixed-effects regression with one
+  "after" dummy (`difference_in_differences`, pyfixest `feols`) is kept as a labelled
+  comparison: with staggered signing and effects that grow, already-signed compounds serve as
+  controls for later signers and pull it toward zero (Goodman-Bacon 2021).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -29,7 +35,8 @@ from itertools import pairwise
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+import pyfixest as pf
+from pyfixest.estimation.models.feols_ import Feols
 from scipy import stats
 
 from govdash.i18n import t
@@ -221,12 +228,36 @@ def stratified_difference(
     return result, table[STRATUM_COLUMNS]
 
 
-# --- before and after: difference-in-differences and the event study ---------------------------
+# --- before and after: the robust estimator, the TWFE comparison, the event study -------------
 
 
 def month_number(day: date | pd.Timestamp) -> int:
     """Months since year 0, so consecutive months differ by 1."""
     return int(day.year) * 12 + int(day.month) - 1
+
+
+ROBUST = "robust"
+TWFE = "twfe"
+METHODS = (ROBUST, TWFE)
+NEVER = "never"  # comparison: never-signed compounds only (Callaway–Sant'Anna's default)
+NOT_YET = "not_yet"  # … and signed compounds' months before they sign (imputation)
+CONTROLS = (NEVER, NOT_YET)
+FIRST_AFTER = 1  # the signing month itself is part before, part after: left out
+MIN_COHORT_COMPOUNDS = 2  # a signing cohort with fewer compounds: its own effects rest on one
+
+
+def _window_rows(
+    panel: pd.DataFrame, outcome: str, window: int, weight: str | None
+) -> pd.DataFrame:
+    """Rows with a figure (and a positive count), `relative` months, signed rows within ±window."""
+    columns = ["unit", "period", "onset", outcome] + ([weight] if weight else [])
+    frame = panel.dropna(subset=[outcome])[list(dict.fromkeys(columns))].copy()
+    if weight:
+        frame = frame[frame[weight] > 0]
+    frame["is_treated_unit"] = frame["onset"].notna()
+    frame["relative"] = (frame["period"] - frame["onset"]).where(frame["is_treated_unit"])
+    keep = ~frame["is_treated_unit"] | (frame["relative"].abs() <= window)
+    return frame[keep]
 
 
 def panel_sample(
@@ -243,13 +274,8 @@ def panel_sample(
     and count only with at least one month before and one after; never-signed units keep the
     months that signed units are observed in.
     """
-    columns = ["unit", "period", "onset", outcome] + ([weight] if weight else [])
-    frame = panel.dropna(subset=[outcome])[list(dict.fromkeys(columns))].copy()
-    if weight:
-        frame = frame[frame[weight] > 0]
-    frame["is_treated_unit"] = frame["onset"].notna()
-    frame["relative"] = (frame["period"] - frame["onset"]).where(frame["is_treated_unit"])
-    treated = frame[frame["is_treated_unit"] & (frame["relative"].abs() <= window)]
+    frame = _window_rows(panel, outcome, window, weight)
+    treated = frame[frame["is_treated_unit"]]
     if not keep_signing_month:
         treated = treated[treated["relative"] != 0]
     sides = treated.groupby("unit")["relative"].agg(["min", "max"])
@@ -259,119 +285,8 @@ def panel_sample(
     return pd.concat([treated, control], ignore_index=True)
 
 
-def _group_means(values: np.ndarray, codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    groups = int(codes.max()) + 1
-    weighted = values * weights[:, None]
-    totals = np.column_stack(
-        [
-            np.bincount(codes, weights=weighted[:, j], minlength=groups)
-            for j in range(values.shape[1])
-        ]
-    )
-    return totals / np.bincount(codes, weights=weights, minlength=groups)[:, None]
-
-
-def _absorb_two_ways(
-    values: np.ndarray, units: np.ndarray, periods: np.ndarray, weights: np.ndarray
-) -> np.ndarray:
-    """Columns with the compound and month effects projected out (weighted), by alternating
-    demeaning until the group means vanish (the method of reghdfe; exact at convergence)."""
-    result = values.astype(float).copy()
-    scale = max(float(np.abs(result).max()), 1.0)
-    for _ in range(10_000):
-        unit_means = _group_means(result, units, weights)
-        result -= unit_means[units]
-        period_means = _group_means(result, periods, weights)
-        result -= period_means[periods]
-        if max(np.abs(unit_means).max(), np.abs(period_means).max()) < 1e-11 * scale:
-            break
-    return result
-
-
-@dataclass(frozen=True)
-class _Fit:
-    coefficients: np.ndarray
-    covariance: np.ndarray  # cluster-robust, small-sample factor included
-    clusters: int
-
-    @property
-    def errors(self) -> np.ndarray:
-        return np.sqrt(np.diag(self.covariance))
-
-    def intervals(self) -> np.ndarray:
-        """Rows low and high of the 95% intervals: t with clusters − 1 degrees of freedom."""
-        half = float(stats.t.ppf(0.975, max(self.clusters - 1, 1))) * self.errors
-        return np.vstack([self.coefficients - half, self.coefficients + half])
-
-    def joint_p_value(self, columns: Sequence[int]) -> float:
-        """Wald test that the given coefficients are all 0: F(q, clusters − 1)."""
-        chosen = list(columns)
-        if not chosen:
-            return math.nan
-        b = self.coefficients[chosen]
-        v = self.covariance[np.ix_(chosen, chosen)]
-        statistic = float(b @ np.linalg.pinv(v) @ b) / len(chosen)
-        return float(stats.f.sf(statistic, len(chosen), max(self.clusters - 1, 1)))
-
-
-def _two_way_fit(
-    sample: pd.DataFrame, outcome: str, regressors: pd.DataFrame, weight: str | None
-) -> _Fit:
-    """(W)LS of outcome on regressors + compound and month effects, clustered by compound.
-
-    Both sets of effects are absorbed (same slopes as dummies, by Frisch–Waugh–Lovell) and
-    statsmodels fits the slopes with CRV1 cluster-robust errors; its small-sample factor is
-    then widened to count the month effects as estimated parameters, while compound effects,
-    nested in the clusters, are not counted (Stata's xtreg, fe convention). Intervals use t
-    with compounds − 1 degrees of freedom. Codes are sorted, so nothing depends on the row
-    order.
-    """
-    unit_codes, _ = pd.factorize(sample["unit"], sort=True)
-    period_codes, _ = pd.factorize(sample["period"], sort=True)
-    n = len(sample)
-    weights = np.ones(n) if weight is None else sample[weight].to_numpy(dtype=float)
-    values = np.column_stack(
-        [sample[outcome].to_numpy(dtype=float), regressors.to_numpy(dtype=float)]
-    )
-    absorbed = _absorb_two_ways(values, unit_codes, period_codes, weights)
-    k = regressors.shape[1]
-    fit = sm.WLS(absorbed[:, 0], absorbed[:, 1:], weights=weights, hasconst=False).fit(
-        cov_type="cluster", cov_kwds={"groups": unit_codes}, use_t=True
-    )
-    month_effects = int(period_codes.max())
-    widen = (n - k) / max(n - k - month_effects, 1)
-    return _Fit(
-        np.asarray(fit.params), np.asarray(fit.cov_params()) * widen, int(unit_codes.max()) + 1
-    )
-
-
-def difference_in_differences(
-    panel: pd.DataFrame, outcome: str, window: int = 12, weight: str | None = None
-) -> Estimate:
-    """β of the two-way fixed-effects regression (module docstring) with its clustered 95%
-    interval; n_treated = signed units with months on both sides, n_control = never-signed
-    units, n_observations = unit-months used. With `weight` (a count column, e.g. the rate's
-    denominator) each unit-month counts in proportion to it: the per-ticket effect."""
-    sample = panel_sample(panel, outcome, window, keep_signing_month=False, weight=weight)
-    treated_units = int(sample.loc[sample["is_treated_unit"], "unit"].nunique())
-    control_units = int(sample.loc[~sample["is_treated_unit"], "unit"].nunique())
-    if treated_units == 0 or control_units == 0 or sample["unit"].nunique() < 3:
-        return _no_estimate(treated_units, control_units, len(sample))
-    after = (sample["is_treated_unit"] & (sample["relative"] >= 1)).astype(float)
-    fit = _two_way_fit(sample, outcome, after.to_frame("after"), weight)
-    intervals = fit.intervals()
-    return Estimate(
-        float(fit.coefficients[0]),
-        float(intervals[0][0]),
-        float(intervals[1][0]),
-        float(fit.errors[0]),
-        treated_units,
-        control_units,
-        len(sample),
-    )
-
-
 EVENT_COLUMNS = ["relative", "estimate", "low", "high", "n_treated", "is_reference"]
+COHORT_COLUMNS = ["cohort", "n_compounds", "n_used"]
 
 
 @dataclass(frozen=True)
@@ -385,49 +300,399 @@ class EventStudy:
     pre_periods: int
 
 
-def event_study(
+def _no_events() -> EventStudy:
+    return EventStudy(pd.DataFrame(columns=EVENT_COLUMNS), math.nan, 0)
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """What a careful reader checks beside the robust figure.
+
+    cohorts: COHORT_COLUMNS, one row per signing month (cohort, a month number): signed
+    compounds with data, and those the estimate uses. small_cohorts: cohorts using fewer than
+    MIN_COHORT_COMPOUNDS compounds. signed / left_out: signed compounds with data in the window,
+    and those left out for want of months on both sides of signing (or, with never-signed
+    controls, a month before signing in a month the comparison compounds cover).
+    controls_per_month: never-signed compounds with data in each month that has signed
+    compound-months after signing (their month effects carry the comparison).
+    """
+
+    cohorts: pd.DataFrame
+    small_cohorts: int
+    signed: int
+    left_out: int
+    never_signed: int
+    controls_per_month: pd.Series
+
+    def thin_months(self, minimum: int) -> int:
+        """Months after signing whose never-signed comparison has fewer than `minimum`."""
+        return int((self.controls_per_month < minimum).sum())
+
+    @property
+    def left_out_share(self) -> float:
+        return self.left_out / self.signed if self.signed else math.nan
+
+
+@dataclass(frozen=True)
+class RobustEffect:
+    """The heterogeneity-robust before/after figure: the overall ATT, its event-time path, and
+    the diagnostics."""
+
+    estimate: Estimate
+    events: EventStudy
+    diagnostics: Diagnostics
+    control: str
+
+
+def _bins(relative: pd.Series, bin_months: int) -> pd.Series:
+    return np.floor(relative / bin_months).astype("int64")
+
+
+def _robust_design(
+    panel: pd.DataFrame,
+    outcome: str,
+    window: int,
+    weight: str | None,
+    control: str,
+    bin_months: int,
+    first_after: int,
+) -> tuple[pd.DataFrame, Diagnostics]:
+    """Rows for the two-stage fit and the diagnostics.
+
+    Columns added: w (the weight, 1 without one), bin (relative period: months, or half-years
+    for surveys), is_treated (rows the first stage must not see), is_after (months
+    FIRST_AFTER…window after signing: the rows the ATT averages). Only months in which
+    never-signed compounds have data are kept, so every month effect is estimated.
+
+    Never-signed controls: a signed compound's rows, except those of its last period with data
+    before signing (its base: −1 when observed), are "treated": its own level comes from the
+    base alone and month effects from never-signed compounds alone, which is Callaway and
+    Sant'Anna's ATT(g, t) against never-treated units with base period g − 1. Not-yet-signed
+    controls: only months after signing are treated, so months before signing also inform the
+    month effects (the imputation estimator of Borusyak, Jaravel and Spiess).
+    """
+    if control not in CONTROLS:
+        raise ValueError(f"control must be one of {CONTROLS}, got {control!r}")
+    frame = _window_rows(panel, outcome, window, weight)
+    if bin_months > 1:
+        last = (window // bin_months) * bin_months  # first month of an incomplete bin
+        frame = frame[~(frame["relative"] >= last)]
+    frame = frame[~frame["relative"].between(0, first_after - 1)]
+    frame["w"] = frame[weight].astype(float) if weight else 1.0
+    never_periods = set(frame.loc[~frame["is_treated_unit"], "period"])
+    signed_units = frame.loc[frame["is_treated_unit"], ["unit", "onset"]].drop_duplicates("unit")
+    frame = frame[frame["period"].isin(never_periods)]
+    treated = frame["is_treated_unit"]
+    frame["bin"] = _bins(frame["relative"].fillna(0), bin_months).where(treated, 0)
+    before = treated & (frame["relative"] < 0)
+    base_bin = frame[before].groupby("unit")["bin"].max()
+    has_after = frame[treated & (frame["relative"] >= first_after)].groupby("unit").size()
+    used = base_bin.index.intersection(has_after.index)
+    frame = frame[~treated | frame["unit"].isin(used)].copy()
+    treated = frame["is_treated_unit"]
+    if control == NEVER:
+        is_base = frame["bin"] == frame["unit"].map(base_bin)
+        frame["is_treated"] = treated & ~(is_base & (frame["relative"] < 0))
+    else:
+        frame["is_treated"] = treated & (frame["relative"] >= 0)
+    frame["is_after"] = treated & frame["relative"].between(first_after, window)
+    cohorts = (
+        signed_units.assign(is_used=signed_units["unit"].isin(used))
+        .groupby("onset")["is_used"]
+        .agg(["size", "sum"])
+        .reset_index()
+    )
+    cohorts.columns = pd.Index(COHORT_COLUMNS)
+    cohorts = cohorts.astype("int64")
+    diagnostics = Diagnostics(
+        cohorts=cohorts,
+        small_cohorts=int(
+            ((cohorts["n_used"] > 0) & (cohorts["n_used"] < MIN_COHORT_COMPOUNDS)).sum()
+        ),
+        signed=len(signed_units),
+        left_out=len(signed_units) - len(used),
+        never_signed=int(frame.loc[~treated, "unit"].nunique()),
+        controls_per_month=frame[~treated]
+        .groupby("period")["unit"]
+        .nunique()
+        .reindex(sorted(set(frame.loc[frame["is_after"], "period"])), fill_value=0),
+    )
+    return frame, diagnostics
+
+
+def _without_singletons(frame: pd.DataFrame) -> pd.DataFrame:
+    """Untreated rows alone in their compound or month, split into two rows of half weight.
+
+    pyfixest drops singleton fixed effects before the first stage, which would leave a signed
+    compound whose level rests on one base month unimputed; two half-weight copies fit the
+    same (weighted least squares sums w·e²) and add the same cluster score.
+    """
+    untreated = ~frame["is_treated"]
+    counted = frame.assign(untreated=untreated.astype(int))
+    alone = untreated & (
+        counted.groupby("unit")["untreated"].transform("sum").eq(1)
+        | counted.groupby("period")["untreated"].transform("sum").eq(1)
+    )
+    if not alone.any():
+        return frame
+    halved = frame.assign(w=frame["w"].where(~alone, frame["w"] / 2))
+    return pd.concat([halved, halved[alone]], ignore_index=True)
+
+
+def _two_stage(
+    frame: pd.DataFrame, outcome: str, second_stage: str
+) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    """pyfixest's did2s (Gardner's two-stage estimator: compound and month effects fitted on
+    untreated rows, the second stage on what is left; GMM covariance clustered by compound).
+    Returns coefficients, covariance, their names and the number of compounds."""
+    data = _without_singletons(frame)
+    data = data.assign(y=data[outcome].astype(float), treat=data["is_treated"].astype(int))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = pf.did2s(
+            data,
+            yname="y",
+            first_stage="~ 0 | unit + period",
+            second_stage=second_stage,
+            treatment="treat",
+            cluster="unit",
+            weights="w",
+        )
+    names = list(fit._coefnames)
+    return (
+        np.asarray(fit._beta_hat, dtype=float),
+        np.asarray(fit._vcov, dtype=float),
+        names,
+        int(frame["unit"].nunique()),
+    )
+
+
+def _bin_of(name: str) -> int:
+    """The period of a coefficient named by pyfixest's i(): "period_bin::-3" (or "::-3.0")."""
+    return int(float(name.split("::")[1]))
+
+
+def _interval(estimate: float, error: float, clusters: int) -> tuple[float, float]:
+    half = float(stats.t.ppf(0.975, max(clusters - 1, 1))) * error
+    return estimate - half, estimate + half
+
+
+def _joint_p_value(coefficients: np.ndarray, covariance: np.ndarray, clusters: int) -> float:
+    """Wald test that the coefficients are all 0: F(q, clusters − 1)."""
+    if not len(coefficients):
+        return math.nan
+    statistic = float(coefficients @ np.linalg.pinv(covariance) @ coefficients) / len(coefficients)
+    return float(stats.f.sf(statistic, len(coefficients), max(clusters - 1, 1)))
+
+
+def _event_path(frame: pd.DataFrame, outcome: str) -> EventStudy:
+    """One robust figure per relative period (ticket-weighted over the signed compounds in it),
+    the reference period at 0, and the joint test of the periods before the reference."""
+    data = frame.assign(period_bin=frame["bin"].where(frame["is_treated"], REFERENCE_BIN))
+    present = sorted(int(b) for b in data.loc[data["is_treated"], "period_bin"].unique())
+    if not present:
+        return _no_events()
+    coefficients, covariance, names, clusters = _two_stage(
+        data, outcome, f"~ i(period_bin, ref={REFERENCE_BIN})"
+    )
+    index = {_bin_of(name): i for i, name in enumerate(names)}
+    treated = frame[frame["is_treated_unit"]]
+    counts = treated.groupby("bin")["unit"].nunique()
+    rows = []
+    before: list[int] = []
+    for b in present:
+        i = index.get(b)
+        if i is None:
+            continue
+        error = math.sqrt(covariance[i, i])
+        low, high = _interval(float(coefficients[i]), error, clusters)
+        rows.append(
+            {
+                "relative": b,
+                "estimate": float(coefficients[i]),
+                "low": low,
+                "high": high,
+                "n_treated": int(counts.get(b, 0)),
+                "is_reference": False,
+            }
+        )
+        if b < REFERENCE_BIN:
+            before.append(i)
+    rows.append(
+        {
+            "relative": REFERENCE_BIN,
+            "estimate": 0.0,
+            "low": 0.0,
+            "high": 0.0,
+            "n_treated": int(counts.get(REFERENCE_BIN, 0)),
+            "is_reference": True,
+        }
+    )
+    table = pd.DataFrame(rows, columns=EVENT_COLUMNS).sort_values("relative")
+    table["relative"] = table["relative"].astype("int64")
+    p_value = _joint_p_value(coefficients[before], covariance[np.ix_(before, before)], clusters)
+    return EventStudy(table.reset_index(drop=True), p_value, len(before))
+
+
+def robust_effect(
+    panel: pd.DataFrame,
+    outcome: str,
+    window: int = 12,
+    weight: str | None = None,
+    control: str = NEVER,
+    bin_months: int = 1,
+    first_after: int = FIRST_AFTER,
+    with_events: bool = True,
+) -> RobustEffect:
+    """The average effect on signed compound-months first_after…window after signing, robust
+    to effects that differ by signing month and grow with time since signing. first_after is
+    1 for months (the signing month is part before, part after); 0 where the signing period
+    counts as treated, as in yearly data.
+
+    Each signed compound-month is compared with what its compound would have shown without
+    signing: its own level (from its months before signing) moved by the month effects of the
+    comparison compounds. The ATT is the average of those differences over compounds × months
+    after signing, each weighted by `weight` (the rate's denominator), so it is a per-ticket
+    change; n_treated = signed compounds used, n_control = never-signed compounds, observations
+    = compound-months. Interval: t with compounds − 1 degrees of freedom on the GMM standard
+    error clustered by compound. The event path is the same average per period relative to
+    signing, against the base period; with not-yet-signed controls its months before signing
+    come from the never-signed comparison (their months before signing are its controls).
+    with_events=False skips the path (simulations need the ATT alone).
+    """
+    frame, diagnostics = _robust_design(
+        panel, outcome, window, weight, control, bin_months, first_after
+    )
+    treated_units = int(frame.loc[frame["is_treated_unit"], "unit"].nunique())
+    control_units = diagnostics.never_signed
+    fit_frame = frame[~frame["is_treated"] | frame["is_after"]]
+    if treated_units == 0 or control_units < 2 or not frame["is_after"].any():
+        return RobustEffect(
+            _no_estimate(treated_units, control_units, len(fit_frame)),
+            _no_events(),
+            diagnostics,
+            control,
+        )
+    coefficients, covariance, names, clusters = _two_stage(
+        fit_frame.assign(after=fit_frame["is_after"].astype(int)), outcome, "~ after"
+    )
+    i = names.index("after")
+    error = math.sqrt(covariance[i, i])
+    low, high = _interval(float(coefficients[i]), error, clusters)
+    estimate = Estimate(
+        float(coefficients[i]), low, high, error, treated_units, control_units, len(fit_frame)
+    )
+    if not with_events:
+        events = _no_events()
+    elif control == NEVER:
+        events = _event_path(frame, outcome)
+    else:
+        never_frame, _ = _robust_design(
+            panel, outcome, window, weight, NEVER, bin_months, first_after
+        )
+        placebo = _event_path(never_frame, outcome)
+        after = _event_path(frame, outcome)
+        table = pd.concat(
+            [
+                placebo.table[placebo.table["relative"] <= REFERENCE_BIN],
+                after.table[after.table["relative"] > REFERENCE_BIN],
+            ],
+            ignore_index=True,
+        )
+        events = EventStudy(table, placebo.pre_trend_p, placebo.pre_periods)
+    return RobustEffect(estimate, events, diagnostics, control)
+
+
+def difference_in_differences(
+    panel: pd.DataFrame, outcome: str, window: int = 12, weight: str | None = None
+) -> Estimate:
+    """The plain two-way fixed-effects figure, kept as a labelled comparison: β of
+    y = compound effect + month effect + β · after (months 1…window after signing; months
+    −window…−1 before; the signing month left out), least squares weighted by `weight`,
+    CRV1 errors clustered by compound (pyfixest; compound effects, nested in the clusters, are
+    not counted in the small-sample factor), t with compounds − 1 degrees of freedom. With
+    staggered signing and effects that grow it is biased toward zero: already-signed compounds
+    serve as controls for later signers. n_treated = signed units with months on both sides,
+    n_control = never-signed units, n_observations = unit-months used."""
+    sample = panel_sample(panel, outcome, window, keep_signing_month=False, weight=weight)
+    treated_units = int(sample.loc[sample["is_treated_unit"], "unit"].nunique())
+    control_units = int(sample.loc[~sample["is_treated_unit"], "unit"].nunique())
+    if treated_units == 0 or control_units == 0 or sample["unit"].nunique() < 3:
+        return _no_estimate(treated_units, control_units, len(sample))
+    data = sample.assign(
+        y=sample[outcome].astype(float),
+        after=(sample["is_treated_unit"] & (sample["relative"] >= 1)).astype(float),
+        w=sample[weight].astype(float) if weight else 1.0,
+    )
+    fit = _feols(data, "y ~ after | unit + period")
+    coefficient = float(fit.coef()["after"])
+    error = float(fit.se()["after"])
+    low, high = _interval(coefficient, error, treated_units + control_units)
+    return Estimate(coefficient, low, high, error, treated_units, control_units, len(sample))
+
+
+def _feols(data: pd.DataFrame, formula: str) -> Feols:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = pf.feols(
+            formula,
+            data=data,
+            weights="w",
+            vcov={"CRV1": "unit"},
+            ssc=pf.ssc(k_adj=True, k_fixef="nonnested", G_adj=True),
+            fixef_rm="none",
+        )
+    assert isinstance(fit, Feols)
+    return fit
+
+
+def twfe_event_study(
     panel: pd.DataFrame,
     outcome: str,
     window: int = 12,
     bin_months: int = 1,
     weight: str | None = None,
 ) -> EventStudy:
-    """One coefficient per period relative to signing, −window…window, reference −1.
-
-    With bin_months > 1 (half-yearly surveys) months are grouped: relative bin =
-    floor(relative month ÷ bin_months), so bin −1 holds the bin_months before signing; only
-    whole bins within the window are kept (−12…11 months → bins −2…1 for half-years).
-    Table columns: relative (bin), estimate, low, high (95%, clustered by compound), n_treated
-    (signed units observed in that bin), is_reference (the −1 row: 0 by construction).
-    """
+    """The classic event study (one coefficient per period relative to signing in a two-way
+    fixed-effects regression, −window…window, reference −1), for the TWFE comparison only:
+    with staggered signing its coefficients mix periods (Sun and Abraham 2021)."""
     sample = panel_sample(panel, outcome, window, keep_signing_month=True, weight=weight)
     if bin_months > 1:
-        last = (window // bin_months) * bin_months  # first month of an incomplete bin
+        last = (window // bin_months) * bin_months
         sample = sample[~(sample["relative"] >= last)]
     treated = sample["is_treated_unit"]
     if not treated.any() or (~treated).sum() == 0:
-        return EventStudy(pd.DataFrame(columns=EVENT_COLUMNS), math.nan, 0)
-    bins = np.floor(sample["relative"] / bin_months)
-    present = sorted(int(b) for b in bins[treated].unique())
-    estimated = [b for b in present if b != REFERENCE_BIN]
-    regressors = pd.DataFrame(
-        {f"bin_{b}": (treated & (bins == b)).astype(float) for b in estimated}, index=sample.index
+        return _no_events()
+    bins = _bins(sample["relative"].fillna(0), bin_months).where(treated, REFERENCE_BIN)
+    data = sample.assign(
+        y=sample[outcome].astype(float),
+        period_bin=bins,
+        w=sample[weight].astype(float) if weight else 1.0,
     )
-    fit = _two_way_fit(sample, outcome, regressors, weight)
-    intervals = fit.intervals()
+    fit = _feols(data, f"y ~ i(period_bin, ref={REFERENCE_BIN}) | unit + period")
+    coefficients = np.asarray(fit._beta_hat, dtype=float)
+    covariance = np.asarray(fit._vcov, dtype=float)
+    names = list(fit._coefnames)
+    clusters = int(sample["unit"].nunique())
     counts = sample[treated].groupby(bins[treated])["unit"].nunique()
-    rows = [
-        {
-            "relative": b,
-            "estimate": float(fit.coefficients[i]),
-            "low": float(intervals[0][i]),
-            "high": float(intervals[1][i]),
-            "n_treated": int(counts.get(b, 0)),
-            "is_reference": False,
-        }
-        for i, b in enumerate(estimated)
-    ]
-    if REFERENCE_BIN in present:
+    rows = []
+    before = []
+    for i, name in enumerate(names):
+        b = _bin_of(name)
+        low, high = _interval(float(coefficients[i]), math.sqrt(covariance[i, i]), clusters)
+        rows.append(
+            {
+                "relative": b,
+                "estimate": float(coefficients[i]),
+                "low": low,
+                "high": high,
+                "n_treated": int(counts.get(b, 0)),
+                "is_reference": False,
+            }
+        )
+        if b < REFERENCE_BIN:
+            before.append(i)
+    if REFERENCE_BIN in counts.index:
         rows.append(
             {
                 "relative": REFERENCE_BIN,
@@ -438,7 +703,7 @@ def event_study(
                 "is_reference": True,
             }
         )
-    frame = pd.DataFrame(rows, columns=EVENT_COLUMNS).sort_values("relative")
-    frame["relative"] = frame["relative"].astype("int64")
-    before = [i for i, b in enumerate(estimated) if b < REFERENCE_BIN]
-    return EventStudy(frame.reset_index(drop=True), fit.joint_p_value(before), len(before))
+    table = pd.DataFrame(rows, columns=EVENT_COLUMNS).sort_values("relative")
+    table["relative"] = table["relative"].astype("int64")
+    p_value = _joint_p_value(coefficients[before], covariance[np.ix_(before, before)], clusters)
+    return EventStudy(table.reset_index(drop=True), p_value, len(before))

@@ -13,18 +13,23 @@ import pandas as pd
 from govdash.analytics.metrics.effect import (
     EFFECT_METRICS,
     ESTIMATED,
+    METRICS_BY_NAME,
+    NEVER,
     NO_DATA,
+    ROBUST,
     SURVEY_BIN_MONTHS,
     TOO_SMALL,
+    Diagnostics,
     EffectMetric,
     Estimate,
     EventStudy,
     difference_in_differences,
-    event_study,
     month_number,
     panel_sample,
+    robust_effect,
     size_band,
     stratified_difference,
+    twfe_event_study,
 )
 from govdash.analytics.queries.filters import Filters, run_query
 from govdash.analytics.queries.surveys import wave_keys_in_period
@@ -189,7 +194,15 @@ ESTIMATE_COLUMNS = [
     "n_observations",
 ]
 CROSS_SECTION_COLUMNS = [*ESTIMATE_COLUMNS, "mean_treated", "mean_control"]
-BEFORE_AFTER_COLUMNS = [*ESTIMATE_COLUMNS, "mean_before", "mean_after"]
+# The robust figure, the signed compounds' raw monthly means, and the plain TWFE comparison.
+BEFORE_AFTER_COLUMNS = [
+    *ESTIMATE_COLUMNS,
+    "mean_before",
+    "mean_after",
+    "twfe_estimate",
+    "twfe_low",
+    "twfe_high",
+]
 
 
 @dataclass(frozen=True)
@@ -206,9 +219,12 @@ class EffectReport:
     cross_section: pd.DataFrame  # CROSS_SECTION_COLUMNS: means of the two sides in the period
     cross_excluded_during: int  # compounds signed inside the period, left out
     strata: dict[str, pd.DataFrame] = field(default_factory=dict)
-    # BEFORE_AFTER_COLUMNS: mean_before/mean_after are the signed compounds' raw monthly means
+    # BEFORE_AFTER_COLUMNS: the robust estimate; mean_before/mean_after are the signed
+    # compounds' raw monthly means; twfe_* the plain two-way fixed-effects comparison
     before_after: pd.DataFrame = field(default_factory=pd.DataFrame)
-    events: dict[str, EventStudy] = field(default_factory=dict)
+    events: dict[str, EventStudy] = field(default_factory=dict)  # robust event paths
+    diagnostics: dict[str, Diagnostics] = field(default_factory=dict)
+    control: str = NEVER
     panel_first: date | None = None
     panel_last: date | None = None
 
@@ -222,10 +238,9 @@ def _status(estimate: Estimate, minimum: int) -> str:
 
 
 def _summary_row(
-    metric: EffectMetric, estimate: Estimate, minimum: int, means: dict[str, float]
+    metric: EffectMetric, status: str, shown: Estimate, means: dict[str, float]
 ) -> dict[str, object]:
-    status = _status(estimate, minimum)
-    shown = estimate.scaled(metric.scale)
+    """One metric's row: `shown` in display units, `means` in the panel's units."""
     keep = status == ESTIMATED
     return {
         "metric": metric.name,
@@ -233,9 +248,9 @@ def _summary_row(
         "estimate": shown.estimate if keep else math.nan,
         "low": shown.low if keep else math.nan,
         "high": shown.high if keep else math.nan,
-        "n_treated": estimate.n_treated,
-        "n_control": estimate.n_control,
-        "n_observations": estimate.n_observations,
+        "n_treated": shown.n_treated,
+        "n_control": shown.n_control,
+        "n_observations": shown.n_observations,
         **{name: value * metric.scale for name, value in means.items()},
     }
 
@@ -244,8 +259,122 @@ def _mean(values: pd.Series) -> float:
     return float(values.mean()) if values.notna().any() else math.nan
 
 
+def _scaled_events(study: EventStudy, scale: float) -> EventStudy:
+    table = study.table.copy()
+    for column in ("estimate", "low", "high"):
+        table[column] = table[column].astype(float) * scale
+    return EventStudy(table, study.pre_trend_p, study.pre_periods)
+
+
+@dataclass(frozen=True)
+class Panels:
+    """The before/after panels of every month of the data: compound × month ticket figures
+    and compound × wave survey figures, each with unit, period (month number) and onset."""
+
+    monthly: pd.DataFrame
+    waves: pd.DataFrame
+
+    def for_metric(self, metric: EffectMetric) -> pd.DataFrame:
+        return self.monthly if metric.source == "tickets" else self.waves
+
+
+def before_after_panels(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, register: pd.DataFrame
+) -> Panels:
+    """Every month of the data (the period filter does not cut it; place and ticket filters do),
+    joined to the onsets of the compounds that can enter a before/after comparison."""
+    onsets = panel_onsets(register)
+    everything = replace(
+        filters, start=date(1900, 1, 1), end=date(2999, 12, 31), period_kind="range"
+    )
+    monthly = compound_ticket_figures(con, everything, config, by_month=True)
+    monthly["period"] = [month_number(m) for m in pd.to_datetime(monthly["month"])]
+    monthly = monthly.merge(onsets, on="unit", how="inner")
+    waves = compound_survey_figures(con, everything, config, None)
+    waves["period"] = [month_number(m) for m in waves["wave_start"]]
+    waves = waves.merge(onsets, on="unit", how="inner")
+    return Panels(monthly, waves)
+
+
+@dataclass(frozen=True)
+class BeforeAfter:
+    """One metric's before/after result in display units (minutes, percentage points)."""
+
+    metric: str
+    method: str  # robust | twfe
+    control: str
+    window: int
+    status: str
+    estimate: Estimate
+    events: EventStudy
+    diagnostics: Diagnostics | None  # robust only
+
+
+def estimate_before_after(
+    panels: Panels,
+    metric: EffectMetric,
+    method: str,
+    window: int,
+    minimum: int,
+    control: str = NEVER,
+) -> BeforeAfter:
+    """The robust (or, for comparison, the plain TWFE) before/after figure of one metric."""
+    panel = panels.for_metric(metric)
+    bin_months = 1 if metric.source == "tickets" else SURVEY_BIN_MONTHS
+    diagnostics: Diagnostics | None = None
+    if method == ROBUST:
+        robust = robust_effect(panel, metric.name, window, metric.weight, control, bin_months)
+        estimate, study, diagnostics = robust.estimate, robust.events, robust.diagnostics
+    else:
+        estimate = difference_in_differences(panel, metric.name, window, metric.weight)
+        study = EventStudy(pd.DataFrame(), math.nan, 0)
+        if _status(estimate, minimum) == ESTIMATED:
+            study = twfe_event_study(panel, metric.name, window, bin_months, metric.weight)
+    status = _status(estimate, minimum)
+    return BeforeAfter(
+        metric=metric.name,
+        method=method,
+        control=control,
+        window=window,
+        status=status,
+        estimate=estimate.scaled(metric.scale),
+        events=_scaled_events(study, metric.scale) if status == ESTIMATED else study,
+        diagnostics=diagnostics,
+    )
+
+
+def before_after(
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    config: Config,
+    treatment: str,
+    metric: str,
+    method: str = ROBUST,
+    window: int | None = None,
+    control: str = NEVER,
+) -> BeforeAfter:
+    """One metric's before/after figure straight from the warehouse (the `govdash effect`
+    command): the same panels and estimators as the page."""
+    if metric not in METRICS_BY_NAME:
+        raise ValueError(f"metric must be one of {sorted(METRICS_BY_NAME)}, got {metric!r}")
+    register = compound_register(con, filters, treatment)
+    panels = before_after_panels(con, filters, config, register)
+    return estimate_before_after(
+        panels,
+        METRICS_BY_NAME[metric],
+        method,
+        window or config.effect_window_months,
+        config.effect_min_compounds,
+        control,
+    )
+
+
 def effect_report(
-    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, treatment: str
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    config: Config,
+    treatment: str,
+    control: str = NEVER,
 ) -> EffectReport:
     """The with/without comparison over the filters' period and the before/after comparison
     over every month of the data (same place and ticket selections)."""
@@ -278,38 +407,42 @@ def effect_report(
             "mean_treated": _mean(values.loc[values["is_treated"], metric.name]),
             "mean_control": _mean(values.loc[~values["is_treated"], metric.name]),
         }
-        cross_rows.append(_summary_row(metric, estimate, minimum, means))
+        status = _status(estimate, minimum)
+        cross_rows.append(_summary_row(metric, status, estimate.scaled(metric.scale), means))
 
     # Before and after, on every month of the data.
-    onsets = panel_onsets(register)
-    everything = replace(
-        filters, start=date(1900, 1, 1), end=date(2999, 12, 31), period_kind="range"
-    )
-    monthly = compound_ticket_figures(con, everything, config, by_month=True)
-    monthly["period"] = [month_number(m) for m in pd.to_datetime(monthly["month"])]
-    monthly = monthly.merge(onsets, on="unit", how="inner")
-    waves = compound_survey_figures(con, everything, config, None)
-    waves["period"] = [month_number(m) for m in waves["wave_start"]]
-    waves = waves.merge(onsets, on="unit", how="inner")
+    panels = before_after_panels(con, filters, config, register)
     did_rows = []
     events: dict[str, EventStudy] = {}
+    diagnostics: dict[str, Diagnostics] = {}
     for metric in EFFECT_METRICS:
-        panel = monthly if metric.source == "tickets" else waves
-        bin_months = 1 if metric.source == "tickets" else SURVEY_BIN_MONTHS
-        estimate = difference_in_differences(panel, metric.name, window, metric.weight)
+        panel = panels.for_metric(metric)
+        robust = estimate_before_after(panels, metric, ROBUST, window, minimum, control)
+        twfe = difference_in_differences(panel, metric.name, window, metric.weight)
+        twfe_shown = twfe.scaled(metric.scale)
+        twfe_kept = _status(twfe, minimum) == ESTIMATED
         sample = panel_sample(panel, metric.name, window, False, metric.weight)
         treated = sample[sample["is_treated_unit"]]
         means = {
             "mean_before": _mean(treated.loc[treated["relative"] < 0, metric.name]),
             "mean_after": _mean(treated.loc[treated["relative"] > 0, metric.name]),
         }
-        did_rows.append(_summary_row(metric, estimate, minimum, means))
-        if _status(estimate, minimum) == ESTIMATED:
-            study = event_study(panel, metric.name, window, bin_months, metric.weight)
-            for column in ("estimate", "low", "high"):
-                study.table[column] = study.table[column] * metric.scale
-            events[metric.name] = study
-    months = pd.to_datetime(monthly["month"]) if not monthly.empty else pd.Series(dtype=object)
+        row = _summary_row(metric, robust.status, robust.estimate, means)
+        row |= {
+            "twfe_estimate": twfe_shown.estimate if twfe_kept else math.nan,
+            "twfe_low": twfe_shown.low if twfe_kept else math.nan,
+            "twfe_high": twfe_shown.high if twfe_kept else math.nan,
+        }
+        did_rows.append(row)
+        if robust.diagnostics is not None:
+            diagnostics[metric.name] = robust.diagnostics
+        if robust.status == ESTIMATED:
+            events[metric.name] = robust.events
+    months = (
+        pd.to_datetime(panels.monthly["month"])
+        if not panels.monthly.empty
+        else pd.Series(dtype=object)
+    )
     return EffectReport(
         treatment=treatment,
         register_compounds=compounds,
@@ -322,6 +455,8 @@ def effect_report(
         strata=strata,
         before_after=pd.DataFrame(did_rows, columns=BEFORE_AFTER_COLUMNS),
         events=events,
+        diagnostics=diagnostics,
+        control=control,
         panel_first=months.min().date() if len(months) else None,
         panel_last=months.max().date() if len(months) else None,
     )

@@ -1,4 +1,5 @@
-"""治理成效: did compounds do better after signing? Before/after (DiD, event study), with/without."""
+"""治理成效: did compounds do better after signing? Before/after (robust estimate, event study,
+diagnostics, the plain TWFE figure as a labelled comparison), with/without."""
 
 import math
 
@@ -51,12 +52,12 @@ st.caption(f"{t('provenance.filters', language)}：{describe_filters(filters)}")
 st.markdown(t("effect.intro", language))
 
 
-
 def metric_row(table: pd.DataFrame, metric: str) -> pd.Series:
     """The summary row of one metric (the tables hold one row per metric)."""
     row = table.set_index("metric").loc[metric]
     assert isinstance(row, pd.Series)
     return row
+
 
 def metric_label(name: str, in_sentence: bool = False) -> str:
     label = t(METRIC_LABELS[name], language)
@@ -144,6 +145,61 @@ def summary_block(title_key: str, frame: pd.DataFrame, name: str) -> None:
     download_buttons(name, shown, filters)
 
 
+def diagnostics_block(name: str) -> None:
+    """Signing cohorts, compounds left out, thin comparison months: what a careful reader
+    checks beside the robust figure."""
+    found = report.diagnostics.get(name)
+    if found is None or found.cohorts.empty:
+        return
+    used = found.cohorts[found.cohorts["n_used"] > 0]
+    share = found.left_out_share
+    st.caption(
+        t(
+            "effect.cohorts",
+            language,
+            cohorts=len(used),
+            smallest=int(used["n_used"].min()) if len(used) else 0,
+            largest=int(used["n_used"].max()) if len(used) else 0,
+            left_out=found.left_out,
+            signed=found.signed,
+            share=f"{share:.0%}" if not math.isnan(share) else "—",
+            side=side,
+            event_short=event_short,
+        )
+    )
+    if found.small_cohorts:
+        st.warning(
+            t(
+                "effect.small_cohorts",
+                language,
+                count=found.small_cohorts,
+                cohorts=len(used),
+                event_short=event_short,
+            )
+        )
+    thin = found.thin_months(report.min_compounds)
+    if thin:
+        st.warning(
+            t(
+                "effect.thin_controls",
+                language,
+                months=thin,
+                minimum=report.min_compounds,
+                side=side,
+                event_short=event_short,
+            )
+        )
+    with st.expander(t("effect.cohort_table", language, event_short=event_short)):
+        table = found.cohorts.assign(
+            cohort=[f"{month // 12}-{month % 12 + 1:02d}" for month in found.cohorts["cohort"]]
+        )
+        st.dataframe(
+            table.rename(columns=lambda c: t(f"effect.column.{c}", language)),
+            hide_index=True,
+            key=f"effect_cohorts_{name}",
+        )
+
+
 st.info(t("effect.caveat", language))
 if report.register_flags == 0 and report.register_dates == 0:
     st.warning(missing_text("effect.missing_flags", flag_column))
@@ -175,6 +231,18 @@ else:
             observations=f"{int(row['n_observations']):,}",
         )
         st.markdown(f"**{sentence}** {significance(row)}")
+        if not math.isnan(row["twfe_estimate"]):
+            st.caption(
+                t(
+                    "effect.twfe_comparison",
+                    language,
+                    event_short=event_short,
+                    estimate=number(row["twfe_estimate"]),
+                    unit=unit_label(metric),
+                    low=number(row["twfe_low"]),
+                    high=number(row["twfe_high"]),
+                )
+            )
         study = report.events.get(metric)
         events = study.table if study is not None else pd.DataFrame()
         is_survey = METRICS_BY_NAME[metric].source == "survey"
@@ -216,6 +284,7 @@ else:
                 st.caption(trend)
             else:
                 st.warning(trend)
+        diagnostics_block(metric)
     st.caption(
         t(
             "effect.window_note",
@@ -228,6 +297,8 @@ else:
         )
     )
     summary_block("effect.summary_before_after", report.before_after, "effect_before_after")
+    with st.expander(t("effect.method_title", language)):
+        st.markdown(t("effect.method_note", language, window=report.window_months))
 
 # --- with versus without -------------------------------------------------------------------------
 st.subheader(t("effect.cross_section", language))
