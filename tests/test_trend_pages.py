@@ -248,3 +248,33 @@ def test_the_red_black_list_of_one_compound_asks_to_widen_the_selection(
     app.radio(key="overview_level").set_value("compound").run()
     texts = [info.value for info in app.info]
     assert any("只有 1 个小区（东一小区）" in t and "取消小区筛选" in t for t in texts), texts
+
+
+def test_an_empty_month_still_shows_the_months_around_it(
+    long_warehouse: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, tickets = long_warehouse
+    march = select(tickets, date(2025, 3, 1), date(2025, 3, 31))
+    window = select(tickets, date(2024, 4, 1), date(2025, 3, 31))
+    in_window = set(zip(window.category, window.compound, strict=True))
+    quiet = sorted(in_window - set(zip(march.category, march.compound, strict=True)))
+    assert quiet, "the data must hold a category and compound with tickets, none in March"
+    category, compound = quiet[0]
+    app = _app(db, monkeypatch, {**MARCH, "category": category, "compound": compound})
+    assert any("2025年3月在当前筛选条件下没有数据" in info.value for info in app.info)
+    assert not app.metric  # no cards of an empty month
+    chosen = window[(window.category == category) & (window.compound == compound)]
+    figure = _figure(app, "monthly_volume")
+    assert figure["data"][0]["y"] == _per_month(chosen, _month_list("2024-04", "2025-03"))
+    assert not app.get("plotly_chart")[-1].proto.id.endswith("-chart_red_black_list")
+
+
+def test_a_month_without_callbacks_says_so_instead_of_too_few(
+    long_warehouse: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """June 2025 holds a survey wave but no tickets: the cards show, the 红黑榜 cannot rank."""
+    db, _ = long_warehouse
+    app = _app(db, monkeypatch, {"period": "month", "start": "2025-06-01", "end": "2025-06-30"})
+    texts = [info.value for info in app.info]
+    assert any("2025年6月没有回访记录" in text for text in texts), texts
+    assert not any("均少于" in text for text in texts), texts

@@ -59,9 +59,9 @@ def _num(value: float, unit: str = "") -> str:
     return "—" if value is None or math.isnan(value) else f"{value:,.1f}{unit}"
 
 
-if kpis.tickets == 0 and survey.empty:
-    empty_state()
-    st.stop()
+# A period without tickets or surveys still shows its trend: the months around it may hold
+# data, and that is the context a clerk needs.
+period_is_empty = kpis.tickets == 0 and survey.empty
 
 survey_rate, survey_n = _overall(survey)
 survey_rate_before, _ = _overall(survey_before)
@@ -169,31 +169,34 @@ lower_is_better = {
     "kpi.ticket_count",
     "kpi.tickets_per_100_households",
 }
-st.caption(
-    t(
-        "overview.cards_caption",
-        language,
-        period=filters.label(language),
-        previous=filters.previous().label(language),
-    )
-)
-for start in range(0, len(cards), 4):
-    columns = st.columns(4)
-    for column, (key, value, now, before, kind, note) in zip(
-        columns, cards[start : start + 4], strict=False
-    ):
-        metric_card(
-            column,
-            t(key, language),
-            value,
-            now,
-            before,
-            decimals=0 if kind == COUNT else 1,
-            scale=100.0 if kind == RATE else 1.0,
-            suffix=" pp" if kind == RATE else "",
-            lower_is_better=key in lower_is_better,
-            note=note,
+if period_is_empty:
+    st.info(t("overview.period_empty", language, period=filters.label(language)))
+else:
+    st.caption(
+        t(
+            "overview.cards_caption",
+            language,
+            period=filters.label(language),
+            previous=filters.previous().label(language),
         )
+    )
+    for start in range(0, len(cards), 4):
+        columns = st.columns(4)
+        for column, (key, value, now, before, kind, note) in zip(
+            columns, cards[start : start + 4], strict=False
+        ):
+            metric_card(
+                column,
+                t(key, language),
+                value,
+                now,
+                before,
+                decimals=0 if kind == COUNT else 1,
+                scale=100.0 if kind == RATE else 1.0,
+                suffix=" pp" if kind == RATE else "",
+                lower_is_better=key in lower_is_better,
+                note=note,
+            )
 
 # --- monthly trend: the months up to the period's end, the period itself shaded -----------------
 st.subheader(t("chart.monthly_trend", language))
@@ -237,6 +240,8 @@ else:
         chart_block(figure, monthly, "monthly_rates", months.window)
 
 # --- 红黑榜 and the unit table ------------------------------------------------------------------
+if period_is_empty:
+    st.stop()
 st.subheader(t("chart.red_black_list", language))
 levels = ("community", "compound", "property_company")
 level = st.radio(
@@ -282,6 +287,8 @@ def explain_no_list() -> None:
             on_click=_compare,
             args=(child,),
         )
+    elif int(units["callback_n"].sum()) == 0:
+        st.info(t("overview.no_callbacks", language, period=filters.label(language)))
     elif taking_part.empty:
         st.info(t("overview.too_few", language, n=config.min_group_size, level=level_name))
     else:
