@@ -278,3 +278,18 @@ def test_a_month_without_callbacks_says_so_instead_of_too_few(
     texts = [info.value for info in app.info]
     assert any("2025年6月没有回访记录" in text for text in texts), texts
     assert not any("均少于" in text for text in texts), texts
+
+
+def test_a_window_without_tickets_says_which_months_it_looked_at(
+    long_warehouse: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """September 2023 holds only an undated survey wave (July–December 2023); the first ticket
+    is from January 2024, so the window is that month alone and holds no ticket."""
+    db, tickets = long_warehouse
+    assert tickets.accepted_at.min() > pd.Timestamp("2023-10-01")
+    app = _app(db, monkeypatch, {"period": "month", "start": "2023-09-01", "end": "2023-09-30"})
+    expected = "趋势窗口 2023-09 内没有符合当前筛选条件的工单"
+    assert any(expected in info.value for info in app.info), [i.value for i in app.info]
+    assert not [c for c in app.get("plotly_chart") if c.proto.id.endswith("-chart_monthly_volume")]
+    app = _page(app, "response")
+    assert any(expected in info.value for info in app.info), [i.value for i in app.info]

@@ -203,7 +203,7 @@ st.subheader(t("chart.monthly_trend", language))
 months = trend(filters)
 monthly = query(monthly_trend, months.window)
 if monthly.empty or monthly["tickets"].sum() == 0:
-    st.info(t("trend.empty", language, window=months.window.span_label()))
+    st.info(t("state.trend_empty", language, window=months.window.span_label()))
 else:
     context = months.context(monthly["tickets"].sum())
     left, right = st.columns(2)
@@ -298,7 +298,7 @@ def explain_no_list() -> None:
                 language,
                 n=config.min_group_size,
                 level=level_name,
-                unit="、".join(taking_part["unit"].astype(str)),
+                unit=("、" if language == "zh" else ", ").join(taking_part["unit"].astype(str)),
                 units=len(units),
             )
         )
