@@ -107,10 +107,16 @@ def test_an_empty_selection_shows_a_sentence(
     assert empty, "the generated data must hold a category and compound without March tickets"
     category, compound = empty[0]
     app = _app(db, monkeypatch, {**MARCH, "category": category, "compound": compound})
-    for page in ("overview", "response", "satisfaction"):
+    # Each page names what is missing: no data at all, no tickets in the month, no survey wave.
+    sentences = {
+        "overview": "没有数据",
+        "response": "2025年3月没有符合筛选条件的工单",
+        "satisfaction": "2025年3月没有问卷调查批次",
+    }
+    for page, sentence in sentences.items():
         app.switch_page(f"views/{page}.py").run()
         assert not app.exception, [e.value for e in app.exception]
-        assert any("没有数据" in info.value for info in app.info), page
+        assert any(sentence in info.value for info in app.info), (page, app.info)
 
 
 def test_the_language_switch_changes_the_labels(

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Literal
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
+from govdash.analytics.charts.style import ChartContext, Highlight
+from govdash.analytics.metrics.rates import shown_difference, without_negative_zeros
 from govdash.analytics.queries.filters import (
     PLACE_COLUMNS,
     SELECTION_COLUMNS,
@@ -16,7 +21,7 @@ from govdash.analytics.queries.filters import (
     available_periods,
 )
 from govdash.analytics.queries.loads import data_period, load_history
-from govdash.analytics.queries.tickets import filter_options
+from govdash.analytics.queries.tickets import filter_options, ticket_date_range
 from govdash.analytics.reports.export import (
     ExportRecord,
     Provenance,
@@ -246,6 +251,71 @@ def describe_filters(filters: Filters) -> str:
     return "；".join(parts)
 
 
+def metric_card(
+    container: DeltaGenerator,
+    label: str,
+    value: str,
+    now: float | None,
+    before: float | None,
+    *,
+    decimals: int = 0,
+    scale: float = 1.0,
+    suffix: str = "",
+    lower_is_better: bool = False,
+    note: str = "",
+) -> None:
+    """A KPI card: `value` and its change against the previous period.
+
+    The change is (now − before) × `scale`, shown with `decimals` places and `suffix` (e.g.
+    " pp"). A change that rounds to zero at that precision is shown grey, without an arrow,
+    as 持平 / "no change" — never a red +0.0 or a green −0.0. Lower-is-better figures (times,
+    backlog) colour a fall green.
+    """
+    language = lang()
+    change = shown_difference(now, before, decimals, scale)
+    colour: Literal["normal", "inverse", "off"] = "inverse" if lower_is_better else "normal"
+    arrow: Literal["auto", "off"] = "auto"
+    delta: str | None = None
+    if change is not None and change == 0:
+        delta, colour, arrow = t("kpi.no_change", language), "off", "off"
+    elif change is not None:
+        delta = f"{change:+,.{decimals}f}{suffix}"
+    container.metric(
+        label,
+        value,
+        delta=delta,
+        delta_color=colour,
+        delta_arrow=arrow,
+        help=note or None,
+        border=True,
+    )
+    if note:
+        container.caption(note)
+
+
+@dataclass(frozen=True)
+class Trend:
+    """What a trend chart of the page's period draws: its window of months (filters with the
+    page's scope and selections), the chart stamp, and the selected period to highlight."""
+
+    window: Filters
+    highlight: Highlight
+
+    def context(self, n: int) -> ChartContext:
+        """The stamp: the window's months · n (records the chart shows)."""
+        return ChartContext(self.window.span_label(), int(n), describe_filters(self.window))
+
+
+def trend(filters: Filters) -> Trend:
+    """The trend window of `filters` (Filters.trend_window: 12 months, 24 for a selection of
+    a year or more), starting no earlier than the month of the first ticket loaded."""
+    language = lang()
+    known = query(ticket_date_range)
+    window = filters.trend_window(earliest=known[0] if known else None)
+    label = t("label.selected_period", language, period=filters.label(language))
+    return Trend(window, Highlight(filters.start, filters.end, label))
+
+
 def chart_block(
     figure: go.Figure,
     table: pd.DataFrame,
@@ -256,11 +326,11 @@ def chart_block(
     """A chart, its numbers one click away, and downloads built only when clicked.
 
     The table's headers are put in the page language (`columns` first, then the catalog's
-    ``column.<name>`` labels), so what is shown is what is downloaded.
+    ``column.<name>`` labels), so what is shown is what is downloaded; no value shows as −0.
     """
     language = lang()
     st.plotly_chart(figure, theme=None, width="stretch", key=f"chart_{name}")
-    shown = localise_columns(table, language, columns)
+    shown = localise_columns(without_negative_zeros(table), language, columns)
     with st.expander(t("label.numbers", language)):
         st.dataframe(shown, hide_index=True, width="stretch", key=f"table_{name}")
     download_buttons(name, shown, filters, figure)

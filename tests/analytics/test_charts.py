@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -433,3 +434,154 @@ def test_difference_dots_put_the_combined_row_on_top() -> None:
     combined = next(trace for trace in fig.data if trace.name == "合并")
     assert list(combined.x) == [0.2] and combined.marker.symbol == "diamond"
     assert list(combined.error_x.arrayminus) == pytest.approx([1.0])
+
+
+# --- monthly axes, the selected period, legends ---------------------------------------------------
+
+TWELVE_MONTHS = pd.date_range("2024-04-01", "2025-03-01", freq="MS")
+MARCH_SELECTED = style.Highlight(date(2025, 3, 1), date(2025, 3, 31), "所选期间：2025年3月")
+
+
+def _trend_frame(months: pd.DatetimeIndex) -> pd.DataFrame:
+    return pd.DataFrame({"month": months, "tickets": range(10, 10 + len(months))})
+
+
+def test_a_monthly_trend_labels_months_alike_and_shades_the_selected_period() -> None:
+    fig = plots.line_trend(
+        _trend_frame(TWELVE_MONTHS),
+        "month",
+        {"tickets": "工单量"},
+        title="月度工单量趋势",
+        context=CONTEXT,
+        highlight=MARCH_SELECTED,
+    )
+    (line,) = fig.data
+    assert [pd.Timestamp(x) for x in line.x] == list(TWELVE_MONTHS)
+    assert list(line.y) == list(range(10, 22))
+    assert line.showlegend is False  # one line: its name is the title
+    axis = fig.layout.xaxis
+    assert (axis.type, axis.tickformat, axis.hoverformat) == ("date", "%Y-%m", "%Y-%m")
+    assert line.xhoverformat == "%Y-%m"
+    # 12 months, at most 7 labels: every second month, counted back from the last.
+    assert axis.dtick == "M2" and pd.Timestamp(axis.tick0) == pd.Timestamp("2025-03-01")
+    # Half a month of room either side of the first and last points.
+    assert [pd.Timestamp(v) for v in axis.range] == [
+        pd.Timestamp("2024-03-16 12:00"),  # March 2024 has 31 days
+        pd.Timestamp("2025-03-16 12:00"),
+    ]
+    (band,) = fig.layout.shapes
+    # From halfway between 1 February and 1 March (28 days: the 15th) to halfway between
+    # 1 March and 1 April (31 days: the 16th at noon).
+    assert pd.Timestamp(band.x0) == pd.Timestamp("2025-02-15")
+    assert pd.Timestamp(band.x1) == pd.Timestamp("2025-03-16 12:00")
+    assert (band.layer, band.name, band.legend, band.showlegend) == (
+        "below",
+        "所选期间：2025年3月",
+        "legend2",
+        True,
+    )
+    # The note legend sits under the axis, in a bottom margin grown to hold it.
+    assert fig.layout.legend2.y < 0 and fig.layout.legend2.yanchor == "top"
+    assert fig.layout.margin.b >= 70 + style.NOTE_ROW_PX
+
+
+def test_a_longer_window_labels_fewer_months_and_shades_a_quarter() -> None:
+    months = pd.date_range("2024-01-01", "2025-12-01", freq="MS")
+    quarter = style.Highlight(date(2025, 10, 1), date(2025, 12, 31), "Selected period: 2025 Q4")
+    fig = plots.line_trend(
+        _trend_frame(months).assign(other=1.0),
+        "month",
+        {"tickets": "Tickets", "other": "Other"},
+        title="t",
+        context=CONTEXT,
+        lang="en",
+        highlight=quarter,
+    )
+    assert fig.layout.xaxis.dtick == "M4"  # ceil(24 / 7)
+    (band,) = fig.layout.shapes
+    assert pd.Timestamp(band.x0) == pd.Timestamp("2025-09-16")  # 30 days in September
+    assert pd.Timestamp(band.x1) == pd.Timestamp("2025-12-16 12:00")
+    assert [trace.showlegend for trace in fig.data] == [True, True]
+
+
+def test_month_strings_and_other_dates_are_not_month_axes() -> None:
+    days = pd.DataFrame({"day": pd.to_datetime(["2024-01-05", "2024-01-06"]), "v": [1, 2]})
+    fig = plots.line_trend(days, "day", {"v": "v"}, title="t", context=CONTEXT)
+    assert fig.layout.xaxis.tickformat == "%Y-%m-%d" and not fig.layout.shapes
+
+
+def test_stacked_monthly_bars_outline_the_selected_period() -> None:
+    frame = pd.DataFrame({"month": TWELVE_MONTHS, "满意": 3, "不满意": 1})
+    fig = plots.stacked_share(
+        frame,
+        "month",
+        {"满意": "满意", "不满意": "不满意"},
+        title="回访满意率趋势",
+        context=CONTEXT,
+        highlight=MARCH_SELECTED,
+    )
+    assert [pd.Timestamp(x) for x in fig.data[0].x] == list(TWELVE_MONTHS)
+    assert list(fig.data[0].y) == [0.75] * 12
+    assert fig.layout.xaxis.tickformat == "%Y-%m"
+    (outline,) = fig.layout.shapes
+    # Bars would hide a band: an outline drawn above them, no fill.
+    assert outline.layer == "above" and outline.fillcolor == "rgba(0, 0, 0, 0)"
+    assert outline.line.color == style.HIGHLIGHT_OUTLINE
+    assert pd.Timestamp(outline.x0) == pd.Timestamp("2025-02-15")
+
+
+def test_the_legend_rows_follow_plotlys_grid() -> None:
+    """Entries that do not fit side by side are laid out in cells as wide as the widest."""
+    frame = _trend_frame(TWELVE_MONTHS).assign(a=1.0, b=2.0, c=3.0)
+    short = {"a": "甲", "b": "乙", "c": "丙"}  # 3 × (40 + 14) px: one row
+    wide = {"a": "及时响应率", "b": "按时办结率", "c": "一个相当长的图例名称用来占满一行"}
+    one_row = plots.line_trend(frame, "month", short, title="t", context=CONTEXT)
+    # 110 + 110 + 264 px > 340 px: cells of 264 + 6 px, one per row, three rows.
+    grid = plots.line_trend(frame, "month", wide, title="t", context=CONTEXT)
+    assert style._legend_rows(one_row) == 1
+    assert style._legend_rows(grid) == 3
+    header = 12 + style.TITLE_LINE_PX + style.SUBTITLE_PX
+    assert grid.layout.margin.t == header + 3 * style.LEGEND_ROW_PX + 16
+
+
+@pytest.mark.parametrize("units", [3, 125])
+def test_the_legend_sits_just_above_the_plot_however_tall_the_chart(units: int) -> None:
+    """A legend placed at a fraction of the plot's height climbs onto the title in a tall
+    chart (125 units: 3,700 px); it is pinned a few pixels above the plot instead."""
+    df = pd.DataFrame(
+        {
+            "unit": [f"小区{i:03d}" for i in range(units)],
+            "rate": [0.5 + (i % 5) / 10 for i in range(units)],
+            "n": [10 if i % 2 else 100 for i in range(units)],
+        }
+    ).assign(low=lambda f: f.rate - 0.1, high=lambda f: f.rate + 0.05)
+    fig = plots.interval_dots(
+        df, "unit", "rate", "low", "high", n_col="n", min_sample=30, title="t", context=CONTEXT
+    )
+    plot_height = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    assert fig.layout.legend.yanchor == "bottom"
+    assert (fig.layout.legend.y - 1) * plot_height == pytest.approx(style.LEGEND_GAP_PX)
+    # Exactly one row per unit: plotly would pad 5% of the span (7 empty rows at 125).
+    assert list(fig.layout.yaxis.range) == [-0.5, units - 0.5]
+
+
+def test_styling_twice_does_not_grow_the_margins() -> None:
+    fig = plots.line_trend(
+        _trend_frame(TWELVE_MONTHS),
+        "month",
+        {"tickets": "工单量"},
+        title="t",
+        context=CONTEXT,
+        highlight=MARCH_SELECTED,
+    )
+    margins = (fig.layout.margin.t, fig.layout.margin.b)
+    style.fit_header(fig)
+    assert (fig.layout.margin.t, fig.layout.margin.b) == margins
+
+
+def test_labels_never_show_minus_zero() -> None:
+    assert style.format_value(-0.04, decimals=1) == "0.0"
+    assert style.format_value(-0.0) == "0"
+    assert style.format_value(-0.0004, percent=True) == "0.0%"
+    assert style.format_value(-0.06, decimals=1) == "-0.1"
+    assert style.format_value(-0.0006, percent=True) == "-0.1%"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from govdash.analytics.queries.filters import (
     available_periods,
     bound_parameters,
 )
+from govdash.core.access import Scope
 
 HOSTILE = "'; DROP TABLE tickets; --"
 DEFAULT_END = date(2025, 3, 31)
@@ -240,3 +241,95 @@ def test_available_periods_cover_the_data_newest_first() -> None:
         "2024年12月",
         "2024年11月",
     ]
+
+
+# --- trend windows -------------------------------------------------------------------------------
+
+
+def test_month_count_and_span_label() -> None:
+    assert Filters.for_month(2025, 3).month_count == 1
+    assert Filters.for_quarter(2025, 1).month_count == 3
+    assert Filters.for_year(2024).month_count == 12
+    assert Filters.for_range(date(2025, 1, 15), date(2025, 2, 3)).month_count == 2
+    assert Filters.for_range(date(2023, 11, 30), date(2025, 1, 1)).month_count == 15
+    assert Filters.for_month(2025, 3).span_label() == "2025-03"
+    assert Filters.for_range(date(2024, 4, 1), date(2025, 3, 31)).span_label() == (
+        "2024-04 – 2025-03"
+    )
+    assert Filters.for_range(date(2024, 4, 2), date(2025, 3, 31)).span_label() == (
+        "2024-04-02 – 2025-03-31"
+    )
+    assert Filters.for_range(date(2024, 2, 1), date(2024, 2, 28)).span_label() == (
+        "2024-02-01 – 2024-02-28"  # 2024 is a leap year: the 28th is not February's end
+    )
+
+
+@pytest.mark.parametrize(
+    ("selected", "first", "last"),
+    [
+        # shorter than a year: 12 months up to the period's end
+        (Filters.for_month(2025, 3), date(2024, 4, 1), date(2025, 3, 31)),
+        (Filters.for_month(2025, 1), date(2024, 2, 1), date(2025, 1, 31)),
+        (Filters.for_quarter(2025, 2), date(2024, 7, 1), date(2025, 6, 30)),
+        (
+            Filters.for_range(date(2025, 3, 10), date(2025, 3, 20)),
+            date(2024, 4, 1),
+            date(2025, 3, 20),  # the window ends where the selection ends
+        ),
+        # a year, or up to 24 months: 24 months (the year before beside it)
+        (Filters.for_year(2025), date(2024, 1, 1), date(2025, 12, 31)),
+        (
+            Filters.for_range(date(2024, 1, 15), date(2025, 6, 30)),
+            date(2023, 7, 1),
+            date(2025, 6, 30),
+        ),
+        # longer than 24 months: the selection's own months, none cut
+        (
+            Filters.for_range(date(2022, 2, 10), date(2025, 1, 31)),
+            date(2022, 2, 1),
+            date(2025, 1, 31),
+        ),
+    ],
+)
+def test_trend_window(selected: Filters, first: date, last: date) -> None:
+    window = selected.trend_window()
+    assert (window.start, window.end, window.period_kind) == (first, last, "range")
+    assert window.start <= selected.start and window.end == selected.end
+
+
+def test_trend_window_keeps_scope_and_selections() -> None:
+    scope = Scope("community", "东社区")
+    selected = (
+        Filters.for_month(2025, 3)
+        .within(scope)
+        .with_selection(compound=["东一小区"], category=["电梯"], channel=["12345转办"])
+    )
+    window = selected.trend_window()
+    assert window.scope == scope
+    assert (window.compound, window.category, window.channel) == (
+        ("东一小区",),
+        ("电梯",),
+        ("12345转办",),
+    )
+    _, params = window.ticket_where("t")
+    assert params["start"] == datetime(2024, 4, 1)
+    assert params["end_exclusive"] == datetime(2025, 4, 1)
+    assert params["scope_name"] == "东社区" and params["compound"] == ["东一小区"]
+
+
+def test_trend_window_starts_no_earlier_than_the_data_but_never_cuts_the_selection() -> None:
+    march = Filters.for_month(2025, 3)
+    assert march.trend_window(earliest=date(2024, 12, 17)).start == date(2024, 12, 1)
+    assert march.trend_window(earliest=date(2020, 1, 1)).start == date(2024, 4, 1)
+    # data that begins inside (or after) the selected period leaves the period whole
+    year = Filters.for_year(2025)
+    assert year.trend_window(earliest=date(2025, 5, 3)).start == date(2025, 1, 1)
+    assert march.trend_window(earliest=date(2025, 9, 1)).start == date(2025, 3, 1)
+
+
+def test_trend_window_of_a_chosen_length() -> None:
+    march = Filters.for_month(2025, 3)
+    assert march.trend_window(6).start == date(2024, 10, 1)
+    assert march.trend_window(24).start == date(2023, 4, 1)
+    # never shorter than the selection itself
+    assert Filters.for_year(2025).trend_window(3).start == date(2025, 1, 1)

@@ -178,3 +178,44 @@ def test_indicator_points_are_linear_between_floor_and_target() -> None:
 )
 def test_red_black_size_balances_short_lists(units: int, n: int, expected: int) -> None:
     assert metrics.red_black_size(units, n) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "decimals", "expected"),
+    [(-0.04, 1, 0.0), (-0.0, 0, 0.0), (0.04, 1, 0.0), (-0.05001, 1, -0.05001), (3.2, 0, 3.2)],
+)
+def test_without_negative_zero(value: float, decimals: int, expected: float) -> None:
+    result = metrics.without_negative_zero(value, decimals)
+    assert result == expected
+    assert math.copysign(1.0, result) == math.copysign(1.0, expected)  # −0.0 == 0.0 otherwise
+
+
+def test_shown_difference_is_zero_when_the_change_rounds_to_zero() -> None:
+    # Rates 0.8234 → 0.8231 are −0.03 points: shown with one place, no change at all.
+    change = metrics.shown_difference(0.8231, 0.8234, decimals=1, scale=100)
+    assert change == 0.0 and math.copysign(1.0, change) == 1.0
+    assert metrics.shown_difference(0.8231, 0.8294, decimals=1, scale=100) == pytest.approx(-0.6)
+    assert metrics.shown_difference(12, 12, decimals=0) == 0.0
+    assert metrics.shown_difference(112, 90, decimals=0) == 22.0
+    assert metrics.shown_difference(25.04, 25.0, decimals=1) == 0.0
+    assert metrics.shown_difference(math.nan, 3.0, decimals=1) is None
+    assert metrics.shown_difference(None, 3.0, decimals=1) is None
+
+
+def test_without_negative_zeros_in_a_table() -> None:
+    frame = pd.DataFrame(
+        {
+            "change": [-1e-14, -0.00004, 0.5, np.nan, -0.2],
+            "nullable": pd.array([-1e-9, None, 2.0, 0.0, -0.0], dtype="Float64"),
+            "name": ["a", "b", "c", "d", "e"],
+        }
+    )
+    cleaned = metrics.without_negative_zeros(frame)
+    signs = [math.copysign(1.0, v) for v in cleaned["change"] if not math.isnan(v)]
+    assert signs == [1.0, 1.0, 1.0, -1.0]
+    assert cleaned["change"].tolist()[:3] == [0.0, 0.0, 0.5] and cleaned["change"].iloc[4] == -0.2
+    nullable = cleaned["nullable"]
+    assert nullable.isna().tolist() == [False, True, False, False, False]
+    assert [math.copysign(1.0, float(v)) for v in nullable.dropna()] == [1.0] * 4
+    assert cleaned["name"].tolist() == frame["name"].tolist()
+    assert frame["change"].iloc[0] == -1e-14  # the input is left alone

@@ -185,3 +185,22 @@ def test_unit_table_of_an_empty_selection(main: Any) -> None:
     assert future["composite"].isna().all()
     with pytest.raises(ValueError):
         units.unit_table(con, Q1, CONFIG, "street; DROP")
+
+
+def test_ranking_candidates_need_a_value_and_enough_records() -> None:
+    table = table_for_lists()
+    # f has 3 callbacks (< 5), g no value: the rest take part.
+    assert units.ranking_candidates(table, "three_rate_composite", 5)["unit"].tolist() == [
+        "a",
+        "b",
+        "c",
+        "d",
+        "e",
+    ]
+    assert units.ranking_candidates(table, "three_rate_composite", 11).empty
+    # A metric without its own count needs tickets.
+    lower = table.assign(response_median_minutes=[5.0, 10, 15, 20, 25, 30, 35])
+    assert len(units.ranking_candidates(lower, "response_median_minutes", 20)) == 7
+    assert units.ranking_candidates(lower, "response_median_minutes", 21).empty
+    with pytest.raises(ValueError):
+        units.ranking_candidates(table, "no_such_metric", 5)

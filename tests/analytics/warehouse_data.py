@@ -220,6 +220,45 @@ def generate_tickets(count: int = 420, seed: int = 20250101) -> list[Ticket]:
     return tickets
 
 
+def history_tickets(
+    first: date = date(2024, 1, 1), last: date = date(2024, 11, 30)
+) -> list[Ticket]:
+    """A quiet year before generate_tickets(): a few closed, answered tickets every month from
+    `first` to `last`, none open, none with a phone (so they change no backlog or repeat of
+    the main months), for trends that need more than four months. Month m of the year gets
+    3 + m % 4 tickets, so neighbouring months differ."""
+    places = [(c, p, company) for _, c, p, _, company in REGISTER]
+    tickets: list[Ticket] = []
+    month = date(first.year, first.month, 1)
+    while month <= last:
+        for index in range(3 + month.month % 4):
+            community, compound, company = places[(month.month + index) % len(places)]
+            accepted = datetime(month.year, month.month, 3 + 5 * index, 9, 0)
+            tickets.append(
+                Ticket(
+                    ticket_id=f"H{month:%Y%m}{index:02d}",
+                    channel="物业前台/电话",
+                    request_type="求助",
+                    category=CATEGORIES[(month.month + index) % len(CATEGORIES)],
+                    priority="一般",
+                    community=community,
+                    compound=compound,
+                    company=company,
+                    accepted_at=accepted,
+                    responded_at=accepted + timedelta(minutes=10 + 15 * (index % 3)),
+                    closed_at=accepted + timedelta(hours=5),
+                    status="已办结",
+                    valid_callback="是",
+                    contacted="是",
+                    resolved="是",
+                    satisfaction=("满意", "基本满意", "不满意")[index % 3],
+                    phone="",
+                )
+            )
+        month = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+    return tickets
+
+
 def _limits(priority: str, request_type: str) -> tuple[float, float]:
     """The shipped SLA table (config.toml), first match wins: (respond minutes, close hours)."""
     if priority == "特急":

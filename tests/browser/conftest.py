@@ -36,6 +36,7 @@ from tests.analytics.warehouse_data import (
     build,
     expected_tickets,
     generate_tickets,
+    history_tickets,
     shipped_config,
     survey_rows,
 )
@@ -106,7 +107,8 @@ class Warehouse:
 @pytest.fixture(scope="session")
 def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     folder = tmp_path_factory.mktemp("browser-warehouse")
-    tickets = generate_tickets()
+    # A quiet 2024 before the main months, so trend charts have a year to show.
+    tickets = history_tickets() + generate_tickets()
     files = [
         write_xlsx(folder / "台账.xlsx", {"台账": [REGISTER_HEADER, *[list(r) for r in REGISTER]]}),
         write_csv(folder / "工单.csv", [TICKET_HEADER, *[t.row() for t in tickets]], "utf-8-sig"),

@@ -221,13 +221,24 @@ _LAYOUT_JS = """root => {
                 }
             }
         }
+        // The note legend under the x axis (e.g. the shaded selected period).
+        const note = plot.querySelector('g.legend2');
+        if (note) {
+            const axis = Array.from(plot.querySelectorAll('g.xtick text, text.xtitle'));
+            for (const text of axis) {
+                if (meets(box(note), box(text))) {
+                    problems.push(`${name}: the note legend covers "${text.textContent}"`);
+                }
+            }
+        }
     });
     return problems;
 }"""
 
 
 def chart_layout_problems(page: Page) -> list[str]:
-    """Titles or subtitles cut off at a chart's edge, legends drawn over them."""
+    """Titles or subtitles cut off at a chart's edge, legends drawn over them, a note legend
+    drawn over the x axis's labels or title."""
     return list(page.locator("body").evaluate(_LAYOUT_JS))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pandas as pd
@@ -12,8 +13,14 @@ from govdash.analytics.charts.style import (
     BLACK_LIST_COLOUR,
     DEFAULT_HEIGHT,
     HEATMAP_SCALE,
+    HIGHLIGHT_EDGE,
+    HIGHLIGHT_FILL,
+    HIGHLIGHT_OUTLINE,
     LINE_DASHES,
+    MAX_MONTH_LABELS,
+    MONTH_FORMAT,
     MUTED_COLOUR,
+    NOTE_LEGEND,
     OTHER_UNITS_COLOUR,
     PALETTE,
     RED_LIST_COLOUR,
@@ -22,6 +29,7 @@ from govdash.analytics.charts.style import (
     TEXT_COLOUR,
     TOP_MARGIN,
     ChartContext,
+    Highlight,
     apply_print_style,
     format_value,
     hover_format,
@@ -54,18 +62,78 @@ def _values(frame: pd.DataFrame, column: str) -> list[object]:
     return [None if pd.isna(value) else value for value in frame[column].tolist()]
 
 
+def _is_monthly(values: pd.Series) -> bool:
+    """Datetimes that all fall on the first instant of a month: a monthly series."""
+    if not pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return False
+    stamps = pd.DatetimeIndex(values.dropna())
+    return len(stamps) > 0 and bool(((stamps.day == 1) & (stamps.normalize() == stamps)).all())
+
+
+def _rows_range(labels: Sequence[object]) -> list[float]:
+    """The y range of a chart with one category row per label: exactly the rows. Plotly pads
+    an axis with markers by 5% of its span, which in a chart of 125 units is 7 empty rows
+    at the top and the bottom."""
+    return [-0.5, len(dict.fromkeys(labels)) - 0.5]
+
+
 def _time_axis(values: pd.Series) -> dict[str, object]:
     """Axis settings that keep dates language-neutral: plotly would print "Jan 2024"."""
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        stamps = pd.DatetimeIndex(values.dropna())
-        monthly = bool(((stamps.day == 1) & (stamps.normalize() == stamps)).all())
-        if monthly:  # one tick per month at most, so no label repeats
-            return {"type": "date", "tickformat": "%Y-%m", "dtick": "M1"}
         return {"type": "date", "tickformat": "%Y-%m-%d"}
     if values.map(lambda value: isinstance(value, str)).all():
         # "2024-01" would otherwise be read as a date and labelled in English.
         return {"type": "category"}
     return {}
+
+
+def _between(earlier: pd.Timestamp, later: pd.Timestamp) -> pd.Timestamp:
+    return earlier + (later - earlier) / 2
+
+
+def _month_axis(
+    fig: go.Figure, months: pd.Series, highlight: Highlight | None, over_bars: bool = False
+) -> None:
+    """Every monthly axis alike: labels 2025-03 in every language, at most MAX_MONTH_LABELS
+    of them counted back from the last month (so the latest month is always labelled), hover
+    in the same format, and the `highlight` shaded, named in the note legend under the axis."""
+    stamps = pd.DatetimeIndex(months.dropna()).sort_values().unique()
+    first, last = stamps[0], stamps[-1]
+    count = (last.year - first.year) * 12 + last.month - first.month + 1
+    step = max(1, math.ceil(count / MAX_MONTH_LABELS))
+    month = pd.DateOffset(months=1)
+    fig.update_xaxes(
+        type="date",
+        tickformat=MONTH_FORMAT,
+        hoverformat=MONTH_FORMAT,
+        dtick=f"M{step}",
+        tick0=last,
+        ticklabelmode="instant",
+        range=[_between(first - month, first), _between(last, last + month)],
+        showgrid=False,
+    )
+    fig.update_traces(xhoverformat=MONTH_FORMAT)
+    if highlight is None:
+        return
+    # The months the selected period touches, each drawn as its point ± half a month.
+    chosen_first = pd.Timestamp(highlight.start).to_period("M").to_timestamp()
+    chosen_last = pd.Timestamp(highlight.end).to_period("M").to_timestamp()
+    # Behind lines a shaded band; bars would hide a band, so around them an outline.
+    fig.add_vrect(
+        x0=_between(chosen_first - month, chosen_first),
+        x1=_between(chosen_last, chosen_last + month),
+        fillcolor="rgba(0, 0, 0, 0)" if over_bars else HIGHLIGHT_FILL,
+        line=(
+            {"color": HIGHLIGHT_OUTLINE, "width": 2.5}
+            if over_bars
+            else {"color": HIGHLIGHT_EDGE, "width": 1, "dash": "dot"}
+        ),
+        layer="above" if over_bars else "below",
+        name=highlight.label,
+        showlegend=True,
+        legend=NOTE_LEGEND,
+    )
+    fig.update_layout(showlegend=True)
 
 
 def line_trend(
@@ -80,8 +148,13 @@ def line_trend(
     y_title: str = "",
     percent: bool = False,
     decimals: int = 0,
+    highlight: Highlight | None = None,
 ) -> go.Figure:
-    """One line per column in `ys` ({column: legend label}) over `x`, sorted by `x`."""
+    """One line per column in `ys` ({column: legend label}) over `x`, sorted by `x`.
+
+    A monthly `x` (month-start datetimes) gets the shared month axis; `highlight` shades a
+    span of it (the selected period) with a legend entry.
+    """
     if df.empty:
         return _empty_figure(title, context, lang)
     frame = df.sort_values(x)
@@ -99,14 +172,18 @@ def line_trend(
                     "width": 2.5,
                 },
                 marker={"size": 7},
+                showlegend=len(ys) > 1,
                 hovertemplate=f"%{{x}}<br>{label}: %{{y:{hover_format(percent, decimals)}}}<extra></extra>",
             )
         )
-    fig.update_xaxes(title_text=x_title, **_time_axis(frame[x]))
+    if _is_monthly(frame[x]):
+        fig.update_xaxes(title_text=x_title)
+        _month_axis(fig, frame[x], highlight)
+    else:
+        fig.update_xaxes(title_text=x_title, **_time_axis(frame[x]))
     fig.update_yaxes(title_text=y_title, rangemode="tozero")
     if percent:
         fig.update_yaxes(tickformat=".0%")
-    fig.update_layout(showlegend=len(ys) > 1)
     return apply_print_style(fig, title, context, lang)
 
 
@@ -279,11 +356,16 @@ def stacked_share(
     x_title: str = "",
     y_title: str | None = None,
     normalise: bool = True,
+    highlight: Highlight | None = None,
 ) -> go.Figure:
-    """Stacked bars of `parts` ({column: label}, in order) per `x`; as shares if `normalise`."""
+    """Stacked bars of `parts` ({column: label}, in order) per `x`; as shares if `normalise`.
+
+    A monthly `x` gets the shared month axis, and `highlight` as in `line_trend`."""
     if df.empty:
         return _empty_figure(title, context, lang)
     frame = df.sort_values(x)
+    monthly = _is_monthly(frame[x])
+    x_values = frame[x].tolist() if monthly else frame[x].astype(str).tolist()
     counts = frame[list(parts)].astype(float).fillna(0.0)
     totals = counts.sum(axis=1)
     values = counts.div(totals.where(totals > 0), axis=0).fillna(0.0) if normalise else counts
@@ -296,7 +378,7 @@ def stacked_share(
         ]
         fig.add_trace(
             go.Bar(
-                x=frame[x].astype(str).tolist(),
+                x=x_values,
                 y=column_values,
                 name=label,
                 marker={"color": shades[index], "line": {"color": "#FFFFFF", "width": 0.5}},
@@ -316,7 +398,11 @@ def stacked_share(
     fig.update_layout(
         barmode="stack", showlegend=True, uniformtext_minsize=11, uniformtext_mode="hide"
     )
-    fig.update_xaxes(title_text=x_title, type="category")
+    if monthly:
+        fig.update_xaxes(title_text=x_title)
+        _month_axis(fig, frame[x], highlight, over_bars=True)
+    else:
+        fig.update_xaxes(title_text=x_title, type="category")
     axis_title = y_title if y_title is not None else (t("axis.share", lang) if normalise else "")
     fig.update_yaxes(title_text=axis_title)
     if normalise:
@@ -420,6 +506,7 @@ def interval_dots(
         categoryorder="array",
         categoryarray=list(reversed(labels)),
         title_text=label_title,
+        range=_rows_range(labels),
     )
     fig.update_xaxes(title_text=value_title, tickformat=".0%", range=[0, 1.12])
     fig.update_layout(height=_horizontal_height(len(labels)), showlegend=True)
@@ -478,7 +565,12 @@ def profile_vs_average(
             hovertemplate=f"%{{y}} · {average_name}: %{{x:{hover}}}<extra></extra>",
         )
     )
-    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(items)), showgrid=False)
+    fig.update_yaxes(
+        categoryorder="array",
+        categoryarray=list(reversed(items)),
+        showgrid=False,
+        range=_rows_range(items),
+    )
     fig.update_xaxes(title_text=value_title, rangemode="tozero")
     if percent:
         fig.update_xaxes(tickformat=".0%")
@@ -555,7 +647,9 @@ def dumbbell(
             hovertemplate=f"%{{y}} · {after_name}: %{{x:{hover}}}<extra></extra>",
         )
     )
-    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(labels)))
+    fig.update_yaxes(
+        categoryorder="array", categoryarray=list(reversed(labels)), range=_rows_range(labels)
+    )
     fig.update_xaxes(title_text=value_title)
     if percent:
         fig.update_xaxes(tickformat=".0%")
@@ -612,7 +706,10 @@ def rank_bands(
         )
     figure.update_xaxes(title_text=rank_title or t("axis.rank", lang), autorange="reversed")
     figure.update_yaxes(
-        type="category", categoryorder="array", categoryarray=_values(frame, label_col)
+        type="category",
+        categoryorder="array",
+        categoryarray=_values(frame, label_col),
+        range=_rows_range(_values(frame, label_col)),
     )
     figure.update_layout(height=_horizontal_height(len(frame)))
     return apply_print_style(figure, title, context, lang)
@@ -780,7 +877,10 @@ def difference_dots(
         fig.add_trace(dots(row, label, TEXT_COLOUR, "diamond", 12))
     fig.add_vline(x=0, line={"color": AXIS_LINE_COLOUR, "width": 1})
     fig.update_yaxes(
-        categoryorder="array", categoryarray=list(reversed(labels)), title_text=label_title
+        categoryorder="array",
+        categoryarray=list(reversed(labels)),
+        title_text=label_title,
+        range=_rows_range(labels),
     )
     fig.update_xaxes(title_text=value_title, zeroline=False)
     fig.update_layout(height=_horizontal_height(len(labels)), showlegend=True)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import unicodedata
 from dataclasses import dataclass
+from datetime import date
 
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from govdash.analytics.metrics.rates import without_negative_zero
 from govdash.i18n import t
 
 TEMPLATE_NAME = "govdash_print"
@@ -51,6 +53,14 @@ SEQUENTIAL_BLUES: tuple[str, ...] = (
     "#08306B",
 )
 HEATMAP_SCALE = "Blues"
+# The selected period on a trend: a light band behind the lines, edged so it still shows on
+# a greyscale print (the fill alone is a pale grey there).
+HIGHLIGHT_FILL = "rgba(0, 114, 178, 0.13)"
+HIGHLIGHT_EDGE = "rgba(0, 114, 178, 0.55)"
+HIGHLIGHT_OUTLINE = "#D55E00"  # around bars, which would hide a band: vermillion, mid grey in print
+# Month labels on every monthly axis, in every language (plotly would print "Mar 2025").
+MONTH_FORMAT = "%Y-%m"
+MAX_MONTH_LABELS = 7  # month labels that fit a half-page chart side by side, unrotated
 
 DEFAULT_HEIGHT = 520
 ROW_HEIGHT = 28  # per bar in horizontal charts
@@ -63,6 +73,11 @@ LEGEND_WIDTH_PX = 340  # the plot area of a half-page chart
 TITLE_LINE_PX = 28
 SUBTITLE_PX = 26
 LEGEND_ROW_PX = 24
+LEGEND_SYMBOL_PX = 40  # plotly's symbol and padding before an entry's text
+LEGEND_CHAR_PX = 7.0  # per display unit of text at 13 px (a CJK character counts 2)
+LEGEND_GAP_PX = 6  # between legend entries, and between the legend and the plot
+NOTE_LEGEND = "legend2"  # a second legend under the x axis, for notes like the shaded period
+NOTE_ROW_PX = 28
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,15 @@ class ChartContext:
     period_label: str
     n: int
     filters_text: str = ""
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """A span of a time axis to shade (the selected period on a trend) and its legend text."""
+
+    start: date
+    end: date  # inclusive
+    label: str
 
 
 def _build_template() -> go.layout.Template:
@@ -168,41 +192,91 @@ def title_font_size(text: str, width: int = TITLE_WIDTH) -> int:
     return TITLE_FONT_PX if units <= width else max(13, int(TITLE_FONT_PX * width / units))
 
 
+def _legend_names(fig: go.Figure, legend: str) -> list[str]:
+    """The entries of one legend ("legend", "legend2" …): traces and shapes that show in it."""
+    names = [
+        str(trace.name)
+        for trace in fig.data
+        if trace.name and trace.showlegend is not False and (trace.legend or "legend") == legend
+    ]
+    names += [
+        str(shape.name)
+        for shape in fig.layout.shapes
+        if shape.showlegend and shape.name and (shape.legend or "legend") == legend
+    ]
+    return names
+
+
 def _legend_rows(fig: go.Figure) -> int:
-    """Rows a horizontal legend takes in a half-page chart (an estimate from its labels)."""
+    """Rows the horizontal legend above the plot takes in a half-page chart, estimated from
+    its labels the way plotly lays it out: one row when every entry fits side by side, else
+    a grid whose cells are all as wide as the widest entry."""
     if fig.layout.showlegend is False:
         return 0
-    names = [str(trace.name) for trace in fig.data if trace.name and trace.showlegend is not False]
+    names = _legend_names(fig, "legend")
     forced = fig.layout.showlegend is True or any(trace.showlegend is True for trace in fig.data)
     if not names or (len(names) == 1 and not forced):
         return 0
-    rows, used = 1, 0.0
-    for name in names:
-        entry = 40 + 7.0 * display_width(name)
-        if used and used + entry > LEGEND_WIDTH_PX:
-            rows, used = rows + 1, 0.0
-        used += entry
-    return rows
+    widths = [LEGEND_SYMBOL_PX + LEGEND_CHAR_PX * display_width(name) for name in names]
+    if sum(widths) + LEGEND_GAP_PX * (len(widths) - 1) < LEGEND_WIDTH_PX:
+        return 1
+    per_row = max(1, int((LEGEND_WIDTH_PX + LEGEND_GAP_PX) // (max(widths) + LEGEND_GAP_PX)))
+    return math.ceil(len(widths) / per_row)
+
+
+def _height(fig: go.Figure) -> int:
+    return int(fig.layout.height or PRINT_TEMPLATE.layout.height or DEFAULT_HEIGHT)
 
 
 def fit_header(fig: go.Figure) -> go.Figure:
-    """Make the top margin hold the title, the subtitle and the legend's rows, so the
-    legend (drawn just above the plot) never covers the subtitle; returns `fig`."""
+    """Make the top margin hold the title, the subtitle and the legend's rows, and pin the
+    legend a few pixels above the plot, so it never covers the title or subtitle however
+    tall the chart is (a fraction of the plot's height would reach the title in a tall
+    chart); a note legend ("legend2", e.g. what a shaded band means) goes under the x axis.
+    Returns `fig`."""
     rows = _legend_rows(fig)
     needed = 12 + TITLE_LINE_PX + SUBTITLE_PX + rows * LEGEND_ROW_PX + 16
-    current = fig.layout.margin.t
-    fig.update_layout(margin={"t": max(int(needed), int(current or 0), TOP_MARGIN - 30)})
+    top = max(int(needed), int(fig.layout.margin.t or 0), TOP_MARGIN - 30)
+    base = int(PRINT_TEMPLATE.layout.margin.b or 70)
+    bottom = int(fig.layout.margin.b or base)
+    has_note = bool(_legend_names(fig, NOTE_LEGEND))
+    if has_note:  # (max, so that styling a figure twice does not add the row twice)
+        bottom = max(bottom, base + NOTE_ROW_PX)
+    plot_height = max(_height(fig) - top - bottom, 60)
+    # Paper coordinates measure the plot area, which keeps its height when an export adds a
+    # footer below it; so do these positions.
+    fig.update_layout(
+        margin={"t": top, "b": bottom},
+        legend={"y": 1 + LEGEND_GAP_PX / plot_height, "yanchor": "bottom"},
+    )
+    if has_note:
+        fig.update_layout(
+            {
+                NOTE_LEGEND: {
+                    "orientation": "h",
+                    "x": 0.0,
+                    "xanchor": "left",
+                    "y": -(bottom - NOTE_ROW_PX + 4) / plot_height,
+                    "yanchor": "top",
+                    "font": {"size": 13},
+                    "bgcolor": "rgba(255,255,255,0)",
+                }
+            }
+        )
     return fig
 
 
 def format_value(value: object, *, percent: bool = False, decimals: int = 0) -> str:
-    """A value as a chart label: 12.3% for rates (given as fractions), 1,234 otherwise."""
+    """A value as a chart label: 12.3% for rates (given as fractions), 1,234 otherwise.
+
+    A value that rounds to zero at the shown precision is labelled 0, never −0."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     number = float(value)  # type: ignore[arg-type]
     if percent:
-        return f"{number:.{max(decimals, 1)}%}"
-    return f"{number:,.{decimals}f}"
+        shown = max(decimals, 1)
+        return f"{without_negative_zero(number, shown + 2):.{shown}%}"
+    return f"{without_negative_zero(number, decimals):,.{decimals}f}"
 
 
 def hover_format(percent: bool, decimals: int) -> str:

@@ -192,6 +192,36 @@ def difference(current: float | None, previous: float | None) -> float | None:
     return current - previous
 
 
+def without_negative_zero(value: float, decimals: int) -> float:
+    """`value`, or 0.0 when it rounds to zero at `decimals` places: a figure shown as "−0.0"
+    would read as a fall that did not happen."""
+    return 0.0 if round(value, decimals) == 0 else value
+
+
+def without_negative_zeros(frame: pd.DataFrame, decimals: int = 4) -> pd.DataFrame:
+    """A copy of `frame` whose float values that round to zero at `decimals` places are 0.0:
+    a table shows −1e-14 (a difference of two equal totals) as "-0"."""
+    result = frame.copy()
+    for column in result.columns:
+        values = result[column]
+        if pd.api.types.is_float_dtype(values.dtype):
+            rounds_to_zero = values.round(decimals).eq(0).fillna(False).astype(bool)
+            result[column] = values.mask(rounds_to_zero, 0.0)
+    return result
+
+
+def shown_difference(
+    current: float | None, previous: float | None, decimals: int, scale: float = 1.0
+) -> float | None:
+    """(current − previous) × `scale` rounded to the `decimals` places it is shown with; 0.0
+    (never −0.0) when the change rounds to zero, so the page can show it as no change.
+    None when either value is missing. E.g. rates 0.8234 → 0.8231, scale 100, 1 place: 0.0."""
+    change = difference(current, previous)
+    if change is None:
+        return None
+    return without_negative_zero(round(change * scale, decimals), decimals)
+
+
 def aging_bucket(days: float) -> str:
     """Backlog aging bucket of an age in days: 0–1, 1–3, 3–7, >7 (lower bound inclusive)."""
     if math.isnan(days):

@@ -25,6 +25,14 @@ LATEST_DATE = date(2999, 12, 31)
 MAX_VALUE_LENGTH = 200
 MAX_VALUES_PER_FILTER = 500
 
+# Trend charts (monthly series) show a window of months ending with the selected period, not
+# the period alone: one month would be one dot. The rule (Filters.trend_months): 12 months when
+# the selection covers fewer than 12, so a month or quarter is seen against the year before it;
+# 24 when it covers 12 to 24 (a year is shown beside the year before it, as the KPI cards
+# compare it); the selection's own months when it covers more, so no selected month is cut.
+TREND_MONTHS = 12
+LONG_TREND_MONTHS = 24
+
 DISTRICT = Scope("district")  # immutable, so one shared default is safe
 _ALIAS = re.compile(r"[a-z_][a-z0-9_]{0,30}")
 _PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -44,6 +52,22 @@ def _selection(values: Iterable[object]) -> tuple[str, ...]:
 
 def _quarter_of(day: date) -> int:
     return (day.month - 1) // 3 + 1
+
+
+def month_start(day: date) -> date:
+    """The first day of the month containing `day`."""
+    return date(day.year, day.month, 1)
+
+
+def add_months(day: date, months: int) -> date:
+    """The first day of the month `months` calendar months after `day`'s (before if negative)."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def months_between(first: date, last: date) -> int:
+    """Calendar months from `first`'s month to `last`'s, both counted (March to May is 3)."""
+    return (last.year - first.year) * 12 + last.month - first.month + 1
 
 
 def period_bounds(kind: str, day: date) -> tuple[date, date]:
@@ -192,6 +216,42 @@ class Filters:
             )
         joiner = " to " if english else " 至 "
         return f"{start.isoformat()}{joiner}{self.end.isoformat()}"
+
+    @property
+    def month_count(self) -> int:
+        """Calendar months the period touches (a range from 15 January to 3 February: 2)."""
+        return months_between(self.start, self.end)
+
+    def span_label(self) -> str:
+        """The period as months, e.g. "2024-04 – 2025-03", the same in every language (as
+        the charts' month axes label them); ISO days where it starts or ends inside a month."""
+        whole = self.start.day == 1 and self.end == period_bounds("month", self.end)[1]
+        if whole:
+            first, last = f"{self.start:%Y-%m}", f"{self.end:%Y-%m}"
+            return first if first == last else f"{first} – {last}"
+        return f"{self.start.isoformat()} – {self.end.isoformat()}"
+
+    def trend_months(self) -> int:
+        """How many months a trend chart of this period shows (the rule at TREND_MONTHS)."""
+        covered = self.month_count
+        if covered < TREND_MONTHS:
+            return TREND_MONTHS
+        return LONG_TREND_MONTHS if covered <= LONG_TREND_MONTHS else covered
+
+    def trend_window(self, months: int | None = None, earliest: date | None = None) -> Filters:
+        """The filters a trend chart uses: `months` calendar months (default: trend_months())
+        ending with this period's end, with the same scope and selections, as a range.
+
+        The window always holds the whole selected period (so its months are highlighted,
+        never cut). `earliest` (the first day with data) moves the start up to that month:
+        months before any data was loaded would read as months without requests. It never
+        moves the start past the selected period's own start.
+        """
+        count = self.trend_months() if months is None else max(int(months), self.month_count)
+        start = add_months(self.end, -(count - 1))
+        if earliest is not None and earliest > start:
+            start = min(month_start(earliest), month_start(self.start))
+        return replace(self, start=start, period_kind="range")
 
     def previous(self) -> Filters:
         """The previous year, quarter or month; for a range, the same number of days before it."""

@@ -28,7 +28,8 @@ UNIT_LEVELS: dict[str, tuple[str, str | None, bool]] = {
     "compound": ("compound", "community", True),
     "property_company": ("property_company", None, False),
 }
-# Drill-down: a chosen unit's level → the level of its children.
+# Drill-down: a chosen unit's level → the level of its children (also the level a 红黑榜 of
+# one unit offers instead).
 CHILD_LEVEL = {"street": "community", "community": "compound", "property_company": "compound"}
 
 # Config indicator (source, metric) → unit_table column feeding the composite.
@@ -188,14 +189,7 @@ def red_black_list(
     Both frames keep the table's columns and add rank (1 = best on the red list, 1 = worst on
     the black list). Ties are broken by unit name, so the lists are stable.
     """
-    if metric not in table.columns:
-        raise ValueError(f"unknown metric column: {metric!r}")
-    records = RECORDS_FOR_METRIC.get(metric, DEFAULT_RECORDS)
-    if records not in table.columns:
-        records = DEFAULT_RECORDS
-    eligible = table[table[metric].notna()]
-    if records in eligible.columns:
-        eligible = eligible[eligible[records].fillna(0) >= max(min_records, 0)]
+    eligible = ranking_candidates(table, metric, min_records)
     best_first = eligible.sort_values(
         [metric, "unit"], ascending=[not higher_is_better, True], kind="stable"
     )
@@ -207,6 +201,24 @@ def red_black_list(
     )
     black = worst_first.head(count)
     return _ranked(red), _ranked(black)
+
+
+def ranking_candidates(table: pd.DataFrame, metric: str, min_records: int) -> pd.DataFrame:
+    """The units that may take part in a 红黑榜 on `metric`: a value for it, and at least
+    `min_records` of the count behind it (RECORDS_FOR_METRIC, else tickets). Pure."""
+    if metric not in table.columns:
+        raise ValueError(f"unknown metric column: {metric!r}")
+    eligible = table[table[metric].notna()]
+    records = records_for(table, metric)
+    if records in eligible.columns:
+        eligible = eligible[eligible[records].fillna(0) >= max(min_records, 0)]
+    return eligible
+
+
+def records_for(table: pd.DataFrame, metric: str) -> str:
+    """The count column a unit needs enough of to be ranked on `metric`."""
+    records = RECORDS_FOR_METRIC.get(metric, DEFAULT_RECORDS)
+    return records if records in table.columns else DEFAULT_RECORDS
 
 
 def _ranked(frame: pd.DataFrame) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from govdash.analytics.metrics.effect import (
     NO_DATA,
     localise_strata,
 )
+from govdash.analytics.metrics.rates import without_negative_zero, without_negative_zeros
 from govdash.analytics.queries.effect import TREATMENTS, EffectReport, effect_report
 from govdash.core.access import VIEW
 from govdash.etl.fields import FIELDS, KIND_LABELS, REGISTER
@@ -71,7 +72,7 @@ def unit_label(name: str) -> str:
 
 
 def number(value: float) -> str:
-    return "—" if math.isnan(value) else f"{value:,.1f}"
+    return "—" if math.isnan(value) else f"{without_negative_zero(value, 1):,.1f}"
 
 
 left, right = st.columns(2)
@@ -140,7 +141,7 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
 def summary_block(title_key: str, frame: pd.DataFrame, name: str) -> None:
     """Every metric's result in one table, with its downloads."""
     st.markdown(f"**{t(title_key, language)}**")
-    shown = summary_table(frame)
+    shown = summary_table(without_negative_zeros(frame))
     st.dataframe(shown, hide_index=True, width="stretch", key=name)
     download_buttons(name, shown, filters)
 

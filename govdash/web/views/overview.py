@@ -7,10 +7,15 @@ import streamlit as st
 
 from govdash.analytics.charts.plots import bar_ranking, line_trend
 from govdash.analytics.charts.style import ChartContext
-from govdash.analytics.metrics.rates import difference
 from govdash.analytics.queries.surveys import survey_item_rates
 from govdash.analytics.queries.tickets import monthly_trend, ticket_kpis, ticket_rows
-from govdash.analytics.queries.units import drill_down, red_black_list, unit_table
+from govdash.analytics.queries.units import (
+    CHILD_LEVEL,
+    drill_down,
+    ranking_candidates,
+    red_black_list,
+    unit_table,
+)
 from govdash.core.access import TICKET_ROWS, VIEW, can
 from govdash.i18n import localise_columns, t
 from govdash.web.auth import require
@@ -21,7 +26,9 @@ from govdash.web.ui import (
     empty_state,
     labelled,
     lang,
+    metric_card,
     require_data,
+    trend,
 )
 
 language = lang()
@@ -52,135 +59,157 @@ def _num(value: float, unit: str = "") -> str:
     return "—" if value is None or math.isnan(value) else f"{value:,.1f}{unit}"
 
 
-def _delta_points(now: float, before: float) -> str | None:
-    change = difference(now, before)
-    return None if change is None or math.isnan(change) else f"{change * 100:+.1f} pp"
-
-
-def _delta_count(now: float, before: float) -> str | None:
-    if now is None or before is None or math.isnan(now) or math.isnan(before):
-        return None
-    return f"{now - before:+,.1f}" if isinstance(now, float) else f"{now - before:+,}"
-
-
-if kpis.tickets == 0 and survey.empty:
-    empty_state()
-    st.stop()
+# A period without tickets or surveys still shows its trend: the months around it may hold
+# data, and that is the context a clerk needs.
+period_is_empty = kpis.tickets == 0 and survey.empty
 
 survey_rate, survey_n = _overall(survey)
 survey_rate_before, _ = _overall(survey_before)
 minutes = t("unit.minutes", language)
 n_text = t("label.n", language, n=f"{kpis.tickets:,}")
-cards = [
-    ("kpi.ticket_count", f"{kpis.tickets:,}", _delta_count(kpis.tickets, previous.tickets), n_text),
+callback_text = t("label.n", language, n=f"{kpis.callback_n:,}")
+# (label key, value shown, now, before, kind, note). Kinds: counts and times change in their
+# own unit at the value's precision; rates in percentage points at one decimal.
+COUNT, ONE_PLACE, RATE = "count", "one_place", "rate"
+cards: list[tuple[str, str, float, float, str, str]] = [
+    ("kpi.ticket_count", f"{kpis.tickets:,}", kpis.tickets, previous.tickets, COUNT, n_text),
     (
         "kpi.tickets_per_100_households",
         _num(kpis.tickets_per_100_households),
-        _delta_count(kpis.tickets_per_100_households, previous.tickets_per_100_households),
+        kpis.tickets_per_100_households,
+        previous.tickets_per_100_households,
+        ONE_PLACE,
         t("label.n", language, n=f"{kpis.households or 0:,} {t('unit.households', language)}"),
     ),
     (
         "kpi.response_p50",
         _num(kpis.response_median_minutes, f" {minutes}"),
-        _delta_count(kpis.response_median_minutes, previous.response_median_minutes),
+        kpis.response_median_minutes,
+        previous.response_median_minutes,
+        ONE_PLACE,
         n_text,
     ),
     (
         "kpi.response_p90",
         _num(kpis.response_p90_minutes, f" {minutes}"),
-        _delta_count(kpis.response_p90_minutes, previous.response_p90_minutes),
+        kpis.response_p90_minutes,
+        previous.response_p90_minutes,
+        ONE_PLACE,
         n_text,
     ),
     (
         "kpi.on_time_response_rate",
         _pct(kpis.response_on_time_rate),
-        _delta_points(kpis.response_on_time_rate, previous.response_on_time_rate),
+        kpis.response_on_time_rate,
+        previous.response_on_time_rate,
+        RATE,
         t("label.n", language, n=f"{kpis.response_on_time_n:,}"),
     ),
     (
         "kpi.on_time_resolution_rate",
         _pct(kpis.resolution_on_time_rate),
-        _delta_points(kpis.resolution_on_time_rate, previous.resolution_on_time_rate),
+        kpis.resolution_on_time_rate,
+        previous.resolution_on_time_rate,
+        RATE,
         t("label.n", language, n=f"{kpis.resolution_on_time_n:,}"),
     ),
     (
         "kpi.contact_rate",
         _pct(kpis.response_rate),
-        _delta_points(kpis.response_rate, previous.response_rate),
-        t("label.n", language, n=f"{kpis.callback_n:,}"),
+        kpis.response_rate,
+        previous.response_rate,
+        RATE,
+        callback_text,
     ),
     (
         "kpi.resolution_rate",
         _pct(kpis.resolution_rate),
-        _delta_points(kpis.resolution_rate, previous.resolution_rate),
-        t("label.n", language, n=f"{kpis.callback_n:,}"),
+        kpis.resolution_rate,
+        previous.resolution_rate,
+        RATE,
+        callback_text,
     ),
     (
         "kpi.satisfaction_rate",
         _pct(kpis.satisfaction_rate),
-        _delta_points(kpis.satisfaction_rate, previous.satisfaction_rate),
-        t("label.n", language, n=f"{kpis.callback_n:,}"),
+        kpis.satisfaction_rate,
+        previous.satisfaction_rate,
+        RATE,
+        callback_text,
     ),
     (
         "kpi.three_rate_composite",
         _pct(kpis.three_rate_composite),
-        _delta_points(kpis.three_rate_composite, previous.three_rate_composite),
-        t("label.n", language, n=f"{kpis.callback_n:,}"),
+        kpis.three_rate_composite,
+        previous.three_rate_composite,
+        RATE,
+        callback_text,
     ),
     (
         "kpi.survey_satisfaction_rate",
         _pct(survey_rate),
-        _delta_points(survey_rate, survey_rate_before),
+        survey_rate,
+        survey_rate_before,
+        RATE,
         t("label.n", language, n=f"{survey_n:,}"),
     ),
     (
         "kpi.backlog",
         f"{kpis.backlog:,}",
-        _delta_count(kpis.backlog, previous.backlog),
+        kpis.backlog,
+        previous.backlog,
+        COUNT,
         f"{t('kpi.overdue', language)} {kpis.backlog_overdue:,}",
     ),
 ]
-inverse = {
+lower_is_better = {
     "kpi.response_p50",
     "kpi.response_p90",
     "kpi.backlog",
     "kpi.ticket_count",
     "kpi.tickets_per_100_households",
 }
-st.caption(
-    t(
-        "overview.cards_caption",
-        language,
-        period=filters.label(language),
-        previous=filters.previous().label(language),
-    )
-)
-for start in range(0, len(cards), 4):
-    columns = st.columns(4)
-    for column, (key, value, delta, note) in zip(columns, cards[start : start + 4], strict=False):
-        column.metric(
-            t(key, language),
-            value,
-            delta=delta,
-            help=note,
-            delta_color="inverse" if key in inverse else "normal",
-            border=True,
-        )
-        column.caption(note)
-
-# --- monthly trend -----------------------------------------------------------------------------
-st.subheader(t("chart.monthly_trend", language))
-trend = query(monthly_trend, filters)
-if trend.empty or trend["tickets"].sum() == 0:
-    empty_state()
+if period_is_empty:
+    st.info(t("overview.period_empty", language, period=filters.label(language)))
 else:
-    context = ChartContext(
-        filters.label(language), int(trend["tickets"].sum()), describe_filters(filters)
+    st.caption(
+        t(
+            "overview.cards_caption",
+            language,
+            period=filters.label(language),
+            previous=filters.previous().label(language),
+        )
     )
+    for start in range(0, len(cards), 4):
+        columns = st.columns(4)
+        for column, (key, value, now, before, kind, note) in zip(
+            columns, cards[start : start + 4], strict=False
+        ):
+            metric_card(
+                column,
+                t(key, language),
+                value,
+                now,
+                before,
+                decimals=0 if kind == COUNT else 1,
+                scale=100.0 if kind == RATE else 1.0,
+                suffix=" pp" if kind == RATE else "",
+                lower_is_better=key in lower_is_better,
+                note=note,
+            )
+
+# --- monthly trend: the months up to the period's end, the period itself shaded -----------------
+st.subheader(t("chart.monthly_trend", language))
+months = trend(filters)
+monthly = query(monthly_trend, months.window)
+if monthly.empty or monthly["tickets"].sum() == 0:
+    st.info(t("state.trend_empty", language, window=months.window.span_label()))
+else:
+    context = months.context(monthly["tickets"].sum())
     left, right = st.columns(2)
     with left:
         figure = line_trend(
-            trend,
+            monthly,
             "month",
             {"tickets": t("kpi.ticket_count", language)},
             title=t("chart.monthly_trend", language),
@@ -188,11 +217,12 @@ else:
             lang=language,
             x_title=t("axis.month", language),
             y_title=t("axis.ticket_count", language),
+            highlight=months.highlight,
         )
-        chart_block(figure, trend, "monthly_volume", filters)
+        chart_block(figure, monthly, "monthly_volume", months.window)
     with right:
         figure = line_trend(
-            trend,
+            monthly,
             "month",
             {
                 "response_on_time_rate": t("kpi.on_time_response_rate", language),
@@ -205,10 +235,13 @@ else:
             x_title=t("axis.month", language),
             y_title=t("axis.rate", language),
             percent=True,
+            highlight=months.highlight,
         )
-        chart_block(figure, trend, "monthly_rates", filters)
+        chart_block(figure, monthly, "monthly_rates", months.window)
 
 # --- 红黑榜 and the unit table ------------------------------------------------------------------
+if period_is_empty:
+    st.stop()
 st.subheader(t("chart.red_black_list", language))
 levels = ("community", "compound", "property_company")
 level = st.radio(
@@ -224,8 +257,55 @@ if units.empty:
     st.stop()
 size = config.red_black_list_size
 red, black = red_black_list(units, "composite", size, config.min_group_size)
+
+
+def in_sentence(name: str) -> str:
+    """A level's name inside an English sentence is not capitalised ("only one community")."""
+    return name.lower() if language == "en" else name
+
+
+def _compare(child_level: str) -> None:
+    st.session_state["overview_level"] = child_level
+
+
+def explain_no_list() -> None:
+    """Why there is no 红黑榜, with what to do: one unit cannot be ranked against itself (the
+    level below can), and units under the minimum of records are not published."""
+    level_name = in_sentence(t(f"level.{level}", language))
+    taking_part = ranking_candidates(units, "composite", config.min_group_size)
+    if len(units) == 1:
+        unit = str(units["unit"].iloc[0])
+        child = CHILD_LEVEL.get(level)
+        if child is None:
+            st.info(t("overview.one_unit_lowest", language, level=level_name, unit=unit))
+            return
+        child_name = in_sentence(t(f"level.{child}", language))
+        st.info(t("overview.one_unit", language, level=level_name, unit=unit, child=child_name))
+        st.button(
+            t("overview.compare_children", language, child=child_name),
+            key="compare_children",
+            on_click=_compare,
+            args=(child,),
+        )
+    elif int(units["callback_n"].sum()) == 0:
+        st.info(t("overview.no_callbacks", language, period=filters.label(language)))
+    elif taking_part.empty:
+        st.info(t("overview.too_few", language, n=config.min_group_size, level=level_name))
+    else:
+        st.info(
+            t(
+                "overview.one_eligible",
+                language,
+                n=config.min_group_size,
+                level=level_name,
+                unit=("、" if language == "zh" else ", ").join(taking_part["unit"].astype(str)),
+                units=len(units),
+            )
+        )
+
+
 if red.empty:
-    st.info(t("overview.too_few", language, n=config.min_group_size))
+    explain_no_list()
 else:
     ranked = pd.concat(
         [

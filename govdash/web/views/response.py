@@ -11,6 +11,7 @@ from govdash.analytics.queries.tickets import (
     percentile_trend,
     repeat_requests,
     response_distribution,
+    ticket_kpis,
     weekday_hour_volume,
 )
 from govdash.core.access import TICKET_ROWS, VIEW, can
@@ -21,10 +22,10 @@ from govdash.web.ui import (
     chart_block,
     describe_filters,
     download_buttons,
-    empty_state,
     labelled,
     lang,
     require_data,
+    trend,
 )
 
 language = lang()
@@ -41,6 +42,26 @@ def context(n: int) -> ChartContext:
     return ChartContext(period, int(n), filters_text)
 
 
+# How many tickets the period holds: "no data" and "groups too small to publish" are
+# different causes and get different sentences.
+period_tickets = query(ticket_kpis, filters).tickets
+
+
+def explain_empty(hidden_key: str, **values: object) -> None:
+    if period_tickets == 0:
+        st.info(t("response.no_tickets", language, period=period))
+    else:
+        st.info(
+            t(
+                hidden_key,
+                language,
+                tickets=f"{period_tickets:,}",
+                n=config.min_group_size,
+                **values,
+            )
+        )
+
+
 # --- distributions ---------------------------------------------------------------------------
 groups = ("category", "priority", "property_company", "community", "compound")
 by = st.radio(
@@ -53,7 +74,7 @@ by = st.radio(
 st.subheader(t("chart.response_distribution", language, group=t(f"filter.{by}", language)))
 distribution = query(response_distribution, filters, by=by)
 if distribution.empty:
-    empty_state()
+    explain_empty("response.groups_hidden", group=t(f"filter.{by}", language))
 else:
     left, right = st.columns(2)
     with left:
@@ -81,12 +102,13 @@ else:
         )
         chart_block(figure, distribution, f"resolution_by_{by}", filters)
 
-# --- P50/P90 and on-time trends ---------------------------------------------------------------
+# --- P50/P90 and on-time trends: the months up to the period's end, the period shaded ----------
 st.subheader(t("chart.response_percentile_trend", language))
-percentiles = query(percentile_trend, filters)
-trend = query(monthly_trend, filters)
+months = trend(filters)
+percentiles = query(percentile_trend, months.window)
+monthly = query(monthly_trend, months.window)
 if percentiles.empty or percentiles["response_n"].sum() == 0:
-    empty_state()
+    st.info(t("state.trend_empty", language, window=months.window.span_label()))
 else:
     left, right = st.columns(2)
     with left:
@@ -95,28 +117,30 @@ else:
             "month",
             {"response_p50_minutes": "P50", "response_p90_minutes": "P90"},
             title=t("chart.response_percentile_trend", language),
-            context=context(percentiles["response_n"].sum()),
+            context=months.context(percentiles["response_n"].sum()),
             lang=language,
             x_title=t("axis.month", language),
             y_title=t("axis.response_minutes", language),
+            highlight=months.highlight,
         )
-        chart_block(figure, percentiles, "response_percentiles", filters)
+        chart_block(figure, percentiles, "response_percentiles", months.window)
     with right:
         figure = line_trend(
-            trend,
+            monthly,
             "month",
             {
                 "response_on_time_rate": t("kpi.on_time_response_rate", language),
                 "resolution_on_time_rate": t("kpi.on_time_resolution_rate", language),
             },
             title=t("response.on_time_trend", language),
-            context=context(trend["tickets"].sum()),
+            context=months.context(monthly["tickets"].sum()),
             lang=language,
             x_title=t("axis.month", language),
             y_title=t("axis.rate", language),
             percent=True,
+            highlight=months.highlight,
         )
-        chart_block(figure, trend, "on_time_rates", filters)
+        chart_block(figure, monthly, "on_time_rates", months.window)
     st.caption(t("response.on_time_note", language))
 
 # --- backlog aging and the heatmap -----------------------------------------------------------
@@ -125,7 +149,7 @@ with left:
     st.subheader(t("chart.backlog_aging", language))
     aging = query(backlog_aging, filters)
     if aging["tickets"].sum() == 0:
-        empty_state()
+        st.info(t("response.no_backlog", language, period=period))
     else:
         figure = bar_ranking(
             aging.iloc[::-1],
@@ -142,7 +166,7 @@ with right:
     st.subheader(t("chart.weekday_hour", language))
     volume = query(weekday_hour_volume, filters)
     if volume["tickets"].sum() == 0:
-        empty_state()
+        st.info(t("response.no_tickets", language, period=period))
     else:
         volume = volume.assign(
             weekday_name=volume["weekday"].map(lambda d: t(f"weekday.{d}", language))
@@ -166,7 +190,7 @@ with right:
 st.subheader(t("chart.repeat_requests", language, days=config.repeat_window_days))
 repeats = query(repeat_requests, filters)
 if repeats.by_category.empty:
-    empty_state()
+    explain_empty("response.repeats_hidden")
 else:
     st.caption(t("response.repeat_note", language, days=config.repeat_window_days))
     figure = bar_ranking(
@@ -196,7 +220,7 @@ if not can(principal, TICKET_ROWS):
     st.stop()
 oldest = query(longest_open, filters)
 if oldest.empty:
-    empty_state()
+    st.info(t("response.no_backlog", language, period=period))
 else:
     oldest = localise_columns(oldest, language)
     st.dataframe(oldest, hide_index=True, width="stretch", key="longest_open")

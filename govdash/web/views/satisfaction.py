@@ -29,6 +29,7 @@ from govdash.web.ui import (
     labelled,
     lang,
     require_data,
+    trend,
 )
 
 language = lang()
@@ -61,10 +62,12 @@ item = st.selectbox(
 rates = query(survey_item_rates, filters, level=level)
 
 st.subheader(t("chart.survey_item_rates", language))
+chosen = rates[rates["item"] == item].copy()
 if rates.empty:
-    empty_state()
+    st.info(t("satisfaction.no_wave", language, period=period))
+elif chosen.empty:
+    st.info(t("satisfaction.no_item", language, item=item))
 else:
-    chosen = rates[rates["item"] == item].copy()
     chosen["label"] = chosen["unit"].astype(str)
     figure = interval_dots(
         chosen,
@@ -90,7 +93,7 @@ else:
         subset=["response_rate"]
     )
     if participation.empty:
-        empty_state()
+        st.info(t("satisfaction.no_households", language))
     else:
         figure = bar_ranking(
             participation,
@@ -132,11 +135,13 @@ else:
 st.subheader(t("chart.wave_change", language))
 changes = query(wave_change, filters, level=level)
 if changes.empty:
-    empty_state()
+    st.info(t("satisfaction.no_wave", language, period=period))
 else:
     chosen = changes[changes["item"] == item].dropna(subset=["previous_rate", "current_rate"])
-    if chosen.empty:
-        empty_state()
+    if changes["previous_wave"].isna().all():
+        st.info(t("satisfaction.no_previous_wave", language, wave=changes["current_wave"].iloc[0]))
+    elif chosen.empty:
+        st.info(t("satisfaction.no_item", language, item=item))
     else:
         first = chosen.iloc[0]
         figure = dumbbell(
@@ -156,9 +161,10 @@ else:
 left, right = st.columns(2)
 with left:
     st.subheader(t("chart.callback_satisfaction", language))
-    callbacks = query(callback_satisfaction_trend, filters)
+    months = trend(filters)
+    callbacks = query(callback_satisfaction_trend, months.window)
     if callbacks.empty or callbacks["tickets"].sum() == 0:
-        empty_state()
+        st.info(t("satisfaction.no_callbacks", language, window=months.window.span_label()))
     else:
         wide = callbacks.pivot_table(
             index="month", columns="satisfaction", values="tickets", aggfunc="sum", fill_value=0
@@ -169,16 +175,17 @@ with left:
             "month",
             parts,
             title=t("chart.callback_satisfaction", language),
-            context=context(callbacks["tickets"].sum()),
+            context=months.context(callbacks["tickets"].sum()),
             lang=language,
             x_title=t("axis.month", language),
+            highlight=months.highlight,
         )
-        chart_block(figure, wide, "callback_satisfaction", filters)
+        chart_block(figure, wide, "callback_satisfaction", months.window)
 with right:
     st.subheader(t("chart.comment_words", language))
     words = query(comment_words, filters)
     if words.empty:
-        empty_state()
+        st.info(t("satisfaction.no_comments", language))
     else:
         figure = bar_ranking(
             words.head(20),
