@@ -35,6 +35,7 @@ from govdash.analytics.reports.export import (
     header_label,
     localised_table,
     recorded_export,
+    screen_values,
     to_csv_bytes,
     to_xlsx_bytes,
 )
@@ -339,10 +340,8 @@ def show_table(
         label = (labels or {}).get(name) or (catalogued if catalogued != name else None)
         fmt = found.get(name)
         config[name] = _column_config(label, fmt)
-        if fmt is not None and fmt.kind == "percent":
-            # A printf format cannot multiply: the column holds percentages, the file fractions.
-            series = pd.to_numeric(frame.iloc[:, position], errors="coerce").astype(float)
-            shown.isetitem(position, (series * 100.0).to_numpy())
+        if fmt is not None and fmt.kind in ("percent", "number"):
+            shown.isetitem(position, screen_values(frame.iloc[:, position], fmt).to_numpy())
     options.setdefault("hide_index", True)
     options.setdefault("width", "stretch")
     return st.dataframe(shown, key=key, column_config=config, **options)

@@ -38,6 +38,7 @@ from govdash.analytics.reports.export import (
     neutralise_cell,
     recorded_export,
     safe_file_stem,
+    screen_values,
     to_csv_bytes,
     to_xlsx_bytes,
 )
@@ -229,7 +230,7 @@ def test_localised_table_names_columns_in_the_language_and_keeps_their_formats()
         "单位",
     ]
     english = localised_table(pd.DataFrame(REPORT_ROWS), "en", labels={"unit": "Compound"})
-    assert list(english.columns)[0] == "Month" and list(english.columns)[-1] == "Compound"
+    assert english.columns[0] == "Month" and english.columns[-1] == "Compound"
     assert export.column_formats(english)["On-time response rate"] == PERCENT
 
 
@@ -324,6 +325,14 @@ def test_a_format_writes_values_as_the_page_shows_them(
     fmt: ColumnFormat, value: object, text: str
 ) -> None:
     assert fmt.text(value) == text
+
+
+def test_on_screen_values_are_percentages_and_never_minus_zero() -> None:
+    values = screen_values(pd.Series([0.92549, -0.0004, None, 1]), PERCENT)
+    assert values.iloc[0] == pytest.approx(92.549), "the format rounds; the value keeps its digits"
+    assert values.iloc[1] == 0 and str(values.iloc[1]) == "0.0"
+    assert pd.isna(values.iloc[2]) and values.iloc[3] == 100
+    assert screen_values(pd.Series([-0.04, -0.06]), ONE_DECIMAL).tolist() == [0.0, -0.06]
 
 
 # --- file names ----------------------------------------------------------------------------------

@@ -443,10 +443,13 @@ def test_the_pdf_is_an_a4_report_naming_every_unit(
 # --- the commands --------------------------------------------------------------------------------
 
 
+COMMAND = [sys.executable, "-c", "from govdash.cli import main; raise SystemExit(main())"]
+
+
 def govdash(*args: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")}
     return subprocess.run(
-        [sys.executable, "-c", "from govdash.cli import main; raise SystemExit(main())", *args],
+        [*COMMAND, *args],
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -495,8 +498,7 @@ def test_rank_to_a_file_opens_in_excel_with_its_chinese(
     environment = {k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")}
     with redirected.open("wb") as handle:
         subprocess.run(
-            [sys.executable, "-c", "from govdash.cli import main; raise SystemExit(main())"]
-            + ["rank", "--year", "2025", "--db", str(db)],
+            [*COMMAND, "rank", "--year", "2025", "--db", str(db)],
             stdout=handle,
             env=environment,
             check=True,

@@ -404,6 +404,16 @@ def column_formats(frame: pd.DataFrame) -> dict[str, ColumnFormat]:
     return formats
 
 
+def screen_values(series: pd.Series, fmt: ColumnFormat) -> pd.Series:
+    """A number column as an on-screen table holds it for a printf format: percentages for a
+    fraction (a format cannot multiply), and 0 for what would show as ±0.0. Other values keep
+    their precision; the format rounds what is shown."""
+    values = pd.to_numeric(series, errors="coerce").astype(float)
+    if fmt.kind == "percent":
+        values = values * 100.0
+    return values.where(values.round(fmt.decimals) != 0, 0.0)
+
+
 def _is_bool_column(series: pd.Series) -> bool:
     if pd.api.types.is_bool_dtype(series.dtype):
         return True
