@@ -111,9 +111,21 @@ def build_parser() -> argparse.ArgumentParser:
     _common(status)
 
     rank = commands.add_parser(
-        "rank", help="年度考评排名，CSV 输出到标准输出 / the evaluation ranking as CSV"
+        "rank", help="年度考评排名，CSV 输出到标准输出或文件 / the evaluation ranking as CSV"
     )
     _evaluation_arguments(rank)
+    rank.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="写入 CSV 文件（UTF-8 带 BOM，Excel 直接打开）/ write the CSV to this file",
+    )
+    rank.add_argument(
+        "--lang",
+        choices=("zh", "en"),
+        default="zh",
+        help="表头语言（默认 zh）/ header language",
+    )
     _common(rank)
 
     report = commands.add_parser(
@@ -371,18 +383,39 @@ def _evaluation(
 
 
 def _cmd_rank(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    """The ranking as CSV with headers in --lang. A file (--out, or stdout redirected to a
+    file) starts with a UTF-8 BOM so Excel opens its Chinese right; a pipe or a terminal gets
+    plain UTF-8, since a BOM there only breaks the first field for the program reading it."""
+    import stat
+
     from govdash.analytics.reports.evaluation_report import ranking_csv
 
     found = _evaluation(args, db_path, config)
     if isinstance(found, int):
         return found
     result, _, _ = found
-    data = ranking_csv(result).encode("utf-8")
+    text = ranking_csv(result, args.lang)
+    name = f"evaluation_ranking_{args.year}_{args.level}"
+    if args.out is not None:
+        out: Path = args.out
+        data = text.encode("utf-8-sig")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(data)
+        except OSError as error:
+            print(f"✗ 无法写入 {out}：{error.strerror or error}", file=sys.stderr)
+            return 1
+        print(out)
+        _record_export(db_path, name, "csv", str(out), data, result)
+        return 0
+    try:
+        to_file = stat.S_ISREG(os.fstat(sys.stdout.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):  # no real descriptor (e.g. captured output)
+        to_file = False
+    data = text.encode("utf-8-sig" if to_file else "utf-8")
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
-    _record_export(
-        db_path, f"evaluation_ranking_{args.year}_{args.level}", "csv", "stdout", data, result
-    )
+    _record_export(db_path, name, "csv", "stdout", data, result)
     return 0
 
 

@@ -93,7 +93,8 @@ def test_moving_a_weight_slider_moves_the_units_rescore_says(
 ) -> None:
     current = results[0]
     app = _page(db, monkeypatch)
-    assert _frame_with(app, "moved_by") is None  # default weights: nothing moved
+    moved_by = "名次变动（正数为上升）"
+    assert _frame_with(app, moved_by) is None  # default weights: nothing moved
     slider = app.slider(key=f"weight_{MOVED_SLIDER}")
     assert slider.value == default_weights(CONFIG)[MOVED_SLIDER]
     slider.set_value(0.0).run()
@@ -103,13 +104,18 @@ def test_moving_a_weight_slider_moves_the_units_rescore_says(
     expected = rank_changes(current, rescore(current, normalised_weights(chosen, CONFIG)))
     expected = expected[expected["moved_by"] != 0].reset_index(drop=True)
     assert len(expected) >= 2, "the test data must hold units that swap places"
-    shown = _frame_with(app, "moved_by")
+    shown = _frame_with(app, moved_by)
     assert shown is not None
-    columns = ["unit", "rank_before", "rank_after", "moved_by"]
-    assert shown[columns].astype(object).values.tolist() == (
-        expected[columns].astype(object).values.tolist()
+    headers = {
+        "unit": "单位",
+        "rank_before": "原名次",
+        "rank_after": "新名次",
+        "moved_by": moved_by,
+    }
+    assert shown[list(headers.values())].astype(object).values.tolist() == (
+        expected[list(headers)].astype(object).values.tolist()
     )
-    assert shown["total_after"].tolist() == pytest.approx(expected["total_after"].tolist())
+    assert shown["新总分"].tolist() == pytest.approx(expected["total_after"].tolist())
     # The ranking itself keeps the configured weights.
     ranking = _frame_with(app, "不可参评原因")
     assert ranking is not None

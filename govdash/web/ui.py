@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -20,18 +20,30 @@ from govdash.analytics.queries.filters import (
     Filters,
     available_periods,
 )
-from govdash.analytics.queries.loads import data_period, load_history
+from govdash.analytics.queries.loads import (
+    DEFAULT_SOURCES,
+    batches_used,
+    data_period,
+    load_history,
+)
 from govdash.analytics.queries.tickets import filter_options, ticket_date_range
 from govdash.analytics.reports.export import (
+    ColumnFormat,
     ExportRecord,
     Provenance,
+    column_formats,
+    export_file_name,
+    figure_title,
     figure_to_image,
+    header_label,
+    localised_table,
     recorded_export,
+    screen_values,
     to_csv_bytes,
     to_xlsx_bytes,
 )
 from govdash.core.access import Principal, Scope
-from govdash.i18n import LANGUAGES, localise_columns, t
+from govdash.i18n import LANGUAGES, t
 from govdash.web.auth import account_box, audit_log, current_principal
 from govdash.web.cache import active_config, query, warehouse_version
 
@@ -221,22 +233,57 @@ def empty_state() -> None:
     st.info(t("state.empty", lang()))
 
 
-def provenance(filters: Filters) -> Provenance:
-    history = query(load_history)
-    sources = (
-        [
-            f"批次 {row.batch_id}：{row.file_name}（{row.loaded_at:%Y-%m-%d %H:%M}）"
-            for row in history.itertuples()
-        ]
-        if history is not None
-        else []
-    )
+@dataclass(frozen=True)
+class Download:
+    """What a table's downloads are called and which warehouse rows they were computed from.
+
+    title: what the file holds, in the page language (default: the chart's title); the file
+    is named "<title>_<period>.<suffix>". sources: the kinds of rows behind it
+    (govdash.analytics.queries.loads.SOURCE_KINDS) and `level` for evaluation rows; `filters`
+    when those rows were picked by other filters than the page's (a panel, two years);
+    `batch_ids` when the page knows the batches itself. `period`: the file name's period
+    part when the page's period does not describe the table.
+    """
+
+    title: str | None = None
+    sources: tuple[str, ...] = DEFAULT_SOURCES
+    level: str | None = None
+    filters: Filters | None = None
+    batch_ids: tuple[int, ...] | None = None
+    period: str | None = None
+
+
+def provenance(filters: Filters, download: Download | None = None) -> Provenance:
+    """The stamp of an export: the filters, the load batches its rows came from (only those),
+    the time and the config."""
+    spec = download or Download()
+    if spec.batch_ids is not None:
+        history = query(load_history)
+        batches = history[history["batch_id"].isin(spec.batch_ids)] if history is not None else None
+    else:
+        batches = query(batches_used, spec.filters or filters, spec.sources, spec.level)
     return Provenance(
         filters_text=describe_filters(filters),
-        sources=sources,
+        sources=source_lines(batches),
         generated_at=datetime.now().replace(microsecond=0),
         config_fingerprint=active_config().fingerprint,
     )
+
+
+def source_lines(batches: pd.DataFrame | None) -> list[str]:
+    """One line per load batch: its number, file and load time, in the page language."""
+    if batches is None:
+        return []
+    return [
+        t(
+            "provenance.batch",
+            lang(),
+            batch=row.batch_id,
+            file=row.file_name,
+            at=f"{row.loaded_at:%Y-%m-%d %H:%M}",
+        )
+        for row in batches.sort_values("batch_id").itertuples()
+    ]
 
 
 def describe_filters(filters: Filters) -> str:
@@ -305,6 +352,13 @@ class Trend:
         """The stamp: the window's months · n (records the chart shows)."""
         return ChartContext(self.window.span_label(), int(n), describe_filters(self.window))
 
+    def download(self, title: str, sources: tuple[str, ...] = ("tickets",)) -> Download:
+        """The downloads of a trend chart: they hold the window's months, so they are named
+        after the window (月度工单量_2024-04–2025-03.xlsx) and their sources are the batches
+        of the window's rows, not only the selected period's."""
+        period = self.window.span_label().replace(" – ", "–")
+        return Download(title, sources=sources, filters=self.window, period=period)
+
 
 def trend(filters: Filters) -> Trend:
     """The trend window of `filters` (Filters.trend_window: 12 months, 24 for a selection of
@@ -322,33 +376,95 @@ def chart_block(
     name: str,
     filters: Filters,
     columns: dict[str, str] | None = None,
+    download: Download | None = None,
 ) -> None:
     """A chart, its numbers one click away, and downloads built only when clicked.
 
     The table's headers are put in the page language (`columns` first, then the catalog's
-    ``column.<name>`` labels), so what is shown is what is downloaded; no value shows as −0.
+    ``column.<name>`` labels), so what is shown is what is downloaded; no value shows as −0;
+    `download` names the files and the rows behind them (a trend chart's: Trend.download).
     """
     language = lang()
     st.plotly_chart(figure, theme=None, width="stretch", key=f"chart_{name}")
-    shown = localise_columns(without_negative_zeros(table), language, columns)
+    shown = localised_table(without_negative_zeros(table), language, columns)
     with st.expander(t("label.numbers", language)):
-        st.dataframe(shown, hide_index=True, width="stretch", key=f"table_{name}")
-    download_buttons(name, shown, filters, figure)
+        show_table(shown, key=f"table_{name}")
+    download_buttons(name, shown, filters, figure, download)
+
+
+def show_table(
+    frame: pd.DataFrame,
+    key: str,
+    labels: Mapping[str, str] | None = None,
+    formats: Mapping[str, ColumnFormat] | None = None,
+    **options: Any,
+) -> Any:
+    """st.dataframe of `frame`, rounded and formatted as its XLSX is: rates as 92.5%, times
+    and scores to the places the page shows, months as 2025-03 (the values keep their
+    precision; column_config rounds what is shown). A column named in code gets
+    its header from `labels` or the catalog (through column_config); a localised_table keeps
+    its own headers and formats. `options` go to st.dataframe (selection and the like)."""
+    language = lang()
+    found = column_formats(frame) | dict(formats or {})
+    shown = frame.copy()
+    shown.attrs = {}  # the formats are in column_config now; Arrow would try to serialise them
+    config: dict[str, Any] = {}
+    for position, column in enumerate(frame.columns):
+        name = str(column)
+        catalogued = header_label(name, language)
+        label = (labels or {}).get(name) or (catalogued if catalogued != name else None)
+        fmt = found.get(name)
+        if label is not None or fmt is not None:
+            # Only columns with something to say: a None in column_config hides the column.
+            config[name] = _column_config(label, fmt)
+        if fmt is not None and fmt.kind in ("percent", "number"):
+            shown.isetitem(position, screen_values(frame.iloc[:, position], fmt).to_numpy())
+    options.setdefault("hide_index", True)
+    options.setdefault("width", "stretch")
+    return st.dataframe(shown, key=key, column_config=config, **options)
+
+
+def _column_config(label: str | None, fmt: ColumnFormat | None) -> Any:
+    """One column's st.column_config: its header and how its values are written (never None,
+    which would hide the column)."""
+    if fmt is None:
+        return label
+    if fmt.kind == "percent":
+        return st.column_config.NumberColumn(label, format=f"%.{fmt.decimals}f%%")
+    if fmt.kind == "number":
+        return st.column_config.NumberColumn(label, format=f"%.{fmt.decimals}f")
+    if fmt.kind == "count":
+        return st.column_config.NumberColumn(label, format="localized")
+    if fmt.kind == "month":
+        return st.column_config.DateColumn(label, format="YYYY-MM")
+    if fmt.kind == "date":
+        return st.column_config.DateColumn(label, format="YYYY-MM-DD")
+    return st.column_config.DatetimeColumn(label, format="YYYY-MM-DD HH:mm")
 
 
 def download_buttons(
-    name: str, table: pd.DataFrame, filters: Filters, figure: go.Figure | None = None
+    name: str,
+    table: pd.DataFrame,
+    filters: Filters,
+    figure: go.Figure | None = None,
+    download: Download | None = None,
 ) -> None:
+    """PNG/SVG (with a figure), CSV and XLSX of `table`, named in the page language, e.g.
+    月度工单量_2025年3月.xlsx, stamped with the batches `download` says the rows came from."""
     language = lang()
-    source = provenance(filters)
+    spec = download or Download()
+    source = provenance(filters, spec)
+    title = spec.title or figure_title(figure) or name
+    period = filters.label(language) if spec.period is None else spec.period
+    formats = column_formats(table)
     columns = st.columns(4)
     builders: list[tuple[str, str, str, Callable[[], bytes]]] = [
-        ("csv", "text/csv", "download.csv", lambda: to_csv_bytes(table, source, language)),
+        ("csv", "text/csv", "download.csv", lambda: to_csv_bytes(table, source, language, formats)),
         (
             "xlsx",
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             "download.xlsx",
-            lambda: to_xlsx_bytes(table, source, language, name[:31]),
+            lambda: to_xlsx_bytes(table, source, language, title, formats),
         ),
     ]
     if figure is not None:
@@ -368,10 +484,11 @@ def download_buttons(
             *builders,
         ]
     for column, (suffix, mime, label, build) in zip(columns, builders, strict=False):
+        file_name = export_file_name(title, period, suffix)
         column.download_button(
             t(label, language),
-            data=recorded(build, name, suffix, source.filters_text, len(table)),
-            file_name=f"{name}.{suffix}",
+            data=recorded(build, name, suffix, source.filters_text, len(table), file_name),
+            file_name=file_name,
             mime=mime,
             on_click="ignore",
             key=f"download_{name}_{suffix}",
@@ -379,7 +496,12 @@ def download_buttons(
 
 
 def recorded(
-    build: Callable[[], bytes], name: str, file_format: str, filters_text: str, rows: int
+    build: Callable[[], bytes],
+    name: str,
+    file_format: str,
+    filters_text: str,
+    rows: int,
+    file_name: str = "",
 ) -> Callable[[], bytes]:
     """`build` that also writes who exported what to the audit log when the file is made.
 
@@ -394,5 +516,6 @@ def recorded(
         filters_text=filters_text,
         rows=rows,
         scope=principal.scope.to_text() if principal else "?",
+        file_name=file_name,
     )
     return recorded_export(build, record, audit_log())

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import json
 import struct
-from datetime import datetime
+import unicodedata
+from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
@@ -17,13 +18,27 @@ from govdash.analytics.charts.plots import bar_ranking
 from govdash.analytics.charts.style import ChartContext
 from govdash.analytics.reports import export
 from govdash.analytics.reports.export import (
+    COUNT,
+    DATETIME,
+    MONTH,
+    ONE_DECIMAL,
+    PERCENT,
+    PERCENT_CHANGE,
+    TWO_DECIMALS,
+    ColumnFormat,
     ExportRecord,
     PersonalDataError,
     Provenance,
     assert_no_personal_data,
+    column_format,
+    export_file_name,
+    figure_title,
     figure_to_image,
+    localised_table,
     neutralise_cell,
     recorded_export,
+    safe_file_stem,
+    screen_values,
     to_csv_bytes,
     to_xlsx_bytes,
 )
@@ -181,6 +196,183 @@ def test_xlsx_refuses_more_rows_than_excel_holds(monkeypatch: pytest.MonkeyPatch
         to_xlsx_bytes(sample_frame(), PROVENANCE)  # 3 rows + 5 provenance lines + 2 spacer
 
 
+# --- a report's formatting ---------------------------------------------------------------------
+
+# What a trend query returns (code names), with values whose rounding is known by hand.
+REPORT_ROWS = {
+    "month": [datetime(2025, 2, 1), datetime(2025, 3, 1)],
+    "tickets": [1234, 7],
+    "response_median_minutes": [12.345, 7.96],
+    "response_on_time_rate": [0.92549, 0.5],
+    "change": [0.01234, -0.00004],  # a change of rates; the second rounds to 0.0%
+    "is_small_sample": [True, False],
+    "unit": ["东一小区锦绣花园", "A"],
+}
+
+
+def report_frame() -> pd.DataFrame:
+    return localised_table(pd.DataFrame(REPORT_ROWS), "zh")
+
+
+def display_width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def test_localised_table_names_columns_in_the_language_and_keeps_their_formats() -> None:
+    frame = report_frame()
+    assert list(frame.columns) == [
+        "月份",
+        "工单量",
+        "首次响应中位数（分钟）",
+        "及时响应率",
+        "变化",
+        "样本不足",
+        "单位",
+    ]
+    english = localised_table(pd.DataFrame(REPORT_ROWS), "en", labels={"unit": "Compound"})
+    assert english.columns[0] == "Month" and english.columns[-1] == "Compound"
+    assert export.column_formats(english)["On-time response rate"] == PERCENT
+
+
+def test_xlsx_is_formatted_as_a_report() -> None:
+    data = to_xlsx_bytes(report_frame(), PROVENANCE, "zh", sheet_name="月度工单量")
+    sheet = openpyxl.load_workbook(io.BytesIO(data))["月度工单量"]
+    header = [cell.value for cell in sheet[1]]
+    assert header[0] == "月份"
+    assert sheet.freeze_panes == "A2"
+    assert all(cell.font.bold and cell.fill.fgColor.rgb.endswith("1F4E79") for cell in sheet[1])
+
+    # Months are real dates shown as 2025-03, not text and not a time of day.
+    month = sheet["A3"]
+    assert (month.value, month.number_format) == (datetime(2025, 3, 1), "yyyy-mm")
+    # Counts are whole numbers with thousands separators.
+    assert (sheet["B2"].value, sheet["B2"].number_format) == (1234, "#,##0")
+    # Times are rounded to the one decimal the page shows, and stay numbers.
+    assert (sheet["C2"].value, sheet["C2"].number_format) == (12.3, "#,##0.0")
+    assert sheet["C3"].value == 8.0
+    # Rates are fractions with a percent format: 92.5%, never text.
+    assert (sheet["D2"].value, sheet["D2"].number_format) == (0.925, "0.0%")
+    assert isinstance(sheet["D2"].value, float) and sheet["D3"].value == 0.5
+    # A change carries its sign, and a change that rounds to nothing is 0, not −0.0.
+    assert (sheet["E2"].value, sheet["E2"].number_format) == (0.012, "+0.0%;-0.0%;0.0%")
+    assert sheet["E3"].value == 0 and str(sheet["E3"].value) != "-0.0"
+    assert [sheet["F2"].value, sheet["F3"].value] == ["是", "否"]
+
+    # Widths fit the widest of header and shown values; a CJK character counts two.
+    widths = {
+        cell.column_letter: sheet.column_dimensions[cell.column_letter].width for cell in sheet[1]
+    }
+    assert widths["C"] == display_width("首次响应中位数（分钟）") + 2
+    assert widths["G"] == display_width("东一小区锦绣花园") + 2
+    assert widths["A"] == 8 + 2, "a short column keeps the minimum of 8"
+
+
+def test_xlsx_in_english_says_yes_and_no() -> None:
+    frame = localised_table(pd.DataFrame({"is_overdue": [True, None, False]}), "en")
+    sheet = openpyxl.load_workbook(io.BytesIO(to_xlsx_bytes(frame, PROVENANCE, "en"))).worksheets[0]
+    assert [sheet.cell(row=r, column=1).value for r in (1, 2, 3, 4)] == [
+        "Overdue",
+        "yes",
+        None,
+        "no",
+    ]
+
+
+def test_csv_keeps_full_precision_and_says_months_and_booleans_as_the_page_does() -> None:
+    data = to_csv_bytes(report_frame(), PROVENANCE, "zh")
+    table = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", nrows=2, dtype=str)
+    assert table["月份"].tolist() == ["2025-02", "2025-03"]
+    assert table["首次响应中位数（分钟）"].tolist() == ["12.345", "7.96"]
+    assert table["及时响应率"].tolist() == ["0.92549", "0.5"]
+    assert table["样本不足"].tolist() == ["是", "否"]
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("response_on_time_rate", PERCENT),
+        ("repeat_share", PERCENT),
+        ("wilson_low", PERCENT),
+        ("change", PERCENT_CHANGE),
+        ("response_p90_minutes", ONE_DECIMAL),
+        ("resolution_p25", ONE_DECIMAL),
+        ("resolution_median_hours", ONE_DECIMAL),
+        ("total", TWO_DECIMALS),
+        ("callback_n", COUNT),
+        ("tickets_with_caller", COUNT),
+        ("month", MONTH),
+        ("accepted_at", DATETIME),
+        ("unit", None),
+        ("rank", None),
+    ],
+)
+def test_column_formats_follow_the_query_naming(name: str, expected: ColumnFormat | None) -> None:
+    assert column_format(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("fmt", "value", "text"),
+    [
+        (PERCENT, 0.92549, "92.5%"),
+        (PERCENT_CHANGE, 0.0123, "+1.2%"),
+        (ONE_DECIMAL, 1234.56, "1,234.6"),
+        (COUNT, 1234567, "1,234,567"),
+        (MONTH, date(2025, 3, 1), "2025-03"),
+        (DATETIME, datetime(2025, 3, 5, 14, 30, 59), "2025-03-05 14:30"),
+    ],
+)
+def test_a_format_writes_values_as_the_page_shows_them(
+    fmt: ColumnFormat, value: object, text: str
+) -> None:
+    assert fmt.text(value) == text
+
+
+def test_on_screen_values_are_percentages_and_never_minus_zero() -> None:
+    values = screen_values(pd.Series([0.92549, -0.0004, None, 1]), PERCENT)
+    assert values.iloc[0] == pytest.approx(92.549), "the format rounds; the value keeps its digits"
+    assert values.iloc[1] == 0 and str(values.iloc[1]) == "0.0"
+    assert pd.isna(values.iloc[2]) and values.iloc[3] == 100
+    assert screen_values(pd.Series([-0.04, -0.06]), ONE_DECIMAL).tolist() == [0.0, -0.06]
+
+
+# --- file names ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("title", "period", "suffix", "expected"),
+    [
+        ("月度工单量", "2025年3月", "xlsx", "月度工单量_2025年3月.xlsx"),
+        ("Monthly tickets", "2025-03", "csv", "Monthly tickets_2025-03.csv"),
+        (
+            "首次响应 P50 / P90",
+            "2025-01-01 至 2025-03-31",
+            "png",
+            "首次响应 P50 _ P90_2025-01-01 至 2025-03-31.png",
+        ),
+        ('a<b>:"c"|d?*', "", "svg", "a_b_c_d.svg"),
+        ("con", "", "csv", "_con.csv"),
+        ("trailing. ", "", "csv", "trailing.csv"),
+        ("", "", "xlsx", "export.xlsx"),
+    ],
+)
+def test_file_names_are_safe_on_windows(
+    title: str, period: str, suffix: str, expected: str
+) -> None:
+    assert export_file_name(title, period, suffix) == expected
+
+
+def test_a_long_title_is_cut_to_a_name_windows_accepts() -> None:
+    stem = safe_file_stem("很长的标题" * 60)
+    assert len(stem) == export.MAX_FILE_STEM
+    assert not any(ch in stem for ch in '<>:"/\\|?*')
+
+
+def test_a_figures_title_as_plain_text() -> None:
+    fig = go.Figure(layout={"title": {"text": "月度<br>工单量  趋势"}})
+    assert figure_title(fig) == "月度 工单量 趋势"
+    assert figure_title(None) == ""
+
+
 # --- personal data -------------------------------------------------------------------------
 
 
@@ -333,7 +525,16 @@ def test_an_export_is_recorded_when_built_and_a_refused_one_is_not(tmp_path: Pat
 
     log = AuditLog(tmp_path / "audit.sqlite3")
     frame = sample_frame()
-    record = ExportRecord("王芳", "local", "monthly_volume", "csv", PROVENANCE.filters_text, len(frame), "community:东社区")
+    record = ExportRecord(
+        "王芳",
+        "local",
+        "monthly_volume",
+        "csv",
+        PROVENANCE.filters_text,
+        len(frame),
+        "community:东社区",
+        "月度工单量_2025年3月.csv",
+    )
     build = recorded_export(lambda: to_csv_bytes(frame, PROVENANCE, "zh"), record, log)
     assert log.events().empty, "nothing is recorded before the file is built"
     data = build()
@@ -349,6 +550,7 @@ def test_an_export_is_recorded_when_built_and_a_refused_one_is_not(tmp_path: Pat
         "rows": 3,
         "bytes": len(data),
         "scope": "community:东社区",
+        "file": "月度工单量_2025年3月.csv",
     }
     personal = pd.DataFrame({"联系电话": ["13800000000"]})
     refused = recorded_export(lambda: to_csv_bytes(personal, PROVENANCE, "zh"), record, log)

@@ -443,10 +443,13 @@ def test_the_pdf_is_an_a4_report_naming_every_unit(
 # --- the commands --------------------------------------------------------------------------------
 
 
+COMMAND = [sys.executable, "-c", "from govdash.cli import main; raise SystemExit(main())"]
+
+
 def govdash(*args: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")}
     return subprocess.run(
-        [sys.executable, "-c", "from govdash.cli import main; raise SystemExit(main())", *args],
+        [*COMMAND, *args],
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -455,22 +458,73 @@ def govdash(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+RANK_HEADERS_ZH = ["名次", "单位", "总分", "等次", "奖项", "可参评", "不可参评原因"]
+
+
 def test_rank_prints_the_engines_table_as_csv(
     db: Path, results: tuple[ev.EvaluationResult, ev.EvaluationResult, pd.DataFrame]
 ) -> None:
     done = govdash("rank", "--year", "2025", "--level", "compound", "--db", str(db))
     assert done.returncode == 0, done.stderr
+    assert not done.stdout.startswith("\ufeff"), "a pipe gets plain UTF-8, no BOM"
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
-    assert list(rows[0]) == RANK_CSV_COLUMNS
+    assert list(rows[0]) == RANK_HEADERS_ZH
+    assert len(RANK_CSV_COLUMNS) == len(RANK_HEADERS_ZH)
     table = results[0].table
-    assert [row["unit"] for row in rows] == table["unit"].tolist()
-    assert [float(row["total"]) for row in rows] == table["total"].tolist()
-    assert [int(row["rank"]) for row in rows] == table["rank"].tolist()
-    assert [row["grade"] for row in rows] == table["grade"].tolist()
-    assert [row["award"] for row in rows] == table["award"].tolist()
-    assert [row["eligible"] == "true" for row in rows] == table["is_eligible"].tolist()
-    assert [row["reason"] for row in rows] == table["ineligible_reason"].tolist()
+    assert [row["单位"] for row in rows] == table["unit"].tolist()
+    assert [float(row["总分"]) for row in rows] == table["total"].tolist(), "full precision"
+    assert [int(row["名次"]) for row in rows] == table["rank"].tolist()
+    assert [row["等次"] for row in rows] == table["grade"].tolist()
+    assert [row["奖项"] for row in rows] == table["award"].tolist()
+    assert [row["可参评"] for row in rows] == [
+        "是" if eligible else "否" for eligible in table["is_eligible"]
+    ]
+    assert [row["不可参评原因"] for row in rows] == table["ineligible_reason"].tolist()
     assert done.stdout == ranking_csv(results[0])
+
+
+def test_rank_to_a_file_opens_in_excel_with_its_chinese(
+    db: Path, results: tuple[ev.EvaluationResult, ev.EvaluationResult, pd.DataFrame], tmp_path: Path
+) -> None:
+    out = tmp_path / "排名" / "2025年小区考评排名.csv"
+    done = govdash("rank", "--year", "2025", "--db", str(db), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(out)
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf"), "Excel needs the BOM to read UTF-8"
+    assert data[3:].decode("utf-8") == ranking_csv(results[0])
+    # Redirected to a file, stdout is a file too: the same bytes.
+    redirected = tmp_path / "redirected.csv"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")}
+    with redirected.open("wb") as handle:
+        subprocess.run(
+            [*COMMAND, "rank", "--year", "2025", "--db", str(db)],
+            stdout=handle,
+            env=environment,
+            check=True,
+            timeout=300,
+        )
+    assert redirected.read_bytes() == data
+
+
+def test_rank_in_english(
+    db: Path, results: tuple[ev.EvaluationResult, ev.EvaluationResult, pd.DataFrame]
+) -> None:
+    done = govdash("rank", "--year", "2025", "--db", str(db), "--lang", "en")
+    assert done.returncode == 0, done.stderr
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert list(rows[0]) == [
+        "Rank",
+        "Unit",
+        "Total",
+        "Grade",
+        "Award",
+        "Eligible",
+        "Why not eligible",
+    ]
+    assert [row["Eligible"] for row in rows] == [
+        "yes" if eligible else "no" for eligible in results[0].table["is_eligible"]
+    ]
 
 
 def test_rank_of_a_year_without_scores_fails_with_a_message(db: Path) -> None:

@@ -65,7 +65,7 @@ XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PDF_MIME = "application/pdf"
 # The loader turns every evaluator's name into this (govdash/etl/clean.py); a report shows nothing else.
 PSEUDONYM = re.compile(r"评委-[0-9A-F]{6}")
-RANK_CSV_COLUMNS = ["unit", "total", "grade", "rank", "award", "eligible", "reason"]
+RANK_CSV_COLUMNS = ["rank", "unit", "total", "grade", "award", "eligible", "reason"]
 CHART_WIDTH = 760  # px; A4 between 14 mm margins is ~690 px, so charts shrink only a little
 RANKING_CHART_UNITS = 20
 BREAKDOWN_CHART_UNITS = 10
@@ -128,23 +128,26 @@ def report_file_name(result: EvaluationResult, suffix: str, lang: str = "zh") ->
     return f"{name}.{suffix}"
 
 
-def ranking_csv(result: EvaluationResult) -> str:
-    """The ranking as CSV (RANK_CSV_COLUMNS), totals at full precision, in position order."""
+def ranking_csv(result: EvaluationResult, lang: str = "zh") -> str:
+    """The ranking as CSV in position order: RANK_CSV_COLUMNS with headers in `lang` (名次,
+    单位, 总分 …), totals at full precision (a CSV is for computing; the XLSX report rounds),
+    eligibility as 是/否 (yes/no)."""
     table = result.table
     frame = pd.DataFrame(
         {
+            "rank": table["rank"].astype("int64"),
             "unit": table["unit"].astype(object),
             "total": table["total"].astype(float),
             "grade": table["grade"].astype(object),
-            "rank": table["rank"].astype("int64"),
             "award": table["award"].astype(object),
-            "eligible": ["true" if v else "false" for v in table["is_eligible"].tolist()],
+            "eligible": _yes_no(table["is_eligible"], lang),
             "reason": table["ineligible_reason"].astype(object),
         }
-    )
+    )[RANK_CSV_COLUMNS]
     assert_no_personal_data(frame)
     for column in ("unit", "grade", "award", "reason"):
         frame[column] = frame[column].map(neutralise_cell)
+    frame.columns = [t(f"column.{column}", lang) for column in RANK_CSV_COLUMNS]
     text: str = frame.to_csv(index=False, lineterminator="\n")
     return text
 

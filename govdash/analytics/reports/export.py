@@ -21,6 +21,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from openpyxl import Workbook
@@ -29,7 +30,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 from govdash.analytics.charts.style import DEFAULT_HEIGHT, MUTED_COLOUR, PRINT_TEMPLATE
-from govdash.i18n import t
+from govdash.i18n import CATALOG, column_label, t
 
 DEFAULT_BROWSER_PATH = "/usr/bin/chromium"
 IMAGE_WIDTH = 1000
@@ -218,14 +219,295 @@ def _neutralise_frame(df: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+# --- column formats ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ColumnFormat:
+    """How a column is shown: on screen, in an XLSX cell (a real number with a number format)
+    and in a CSV (full precision; see to_csv_bytes).
+
+    kind: "percent" (a fraction shown as 92.5%), "number" (`decimals` places), "count" (a
+    whole number with thousands separators), "month" (2025-03), "date" or "datetime".
+    `signed` shows + before a positive change.
+    """
+
+    kind: Literal["percent", "number", "count", "month", "date", "datetime"]
+    decimals: int = 0
+    signed: bool = False
+
+    @property
+    def excel(self) -> str:
+        """The XLSX number format."""
+        if self.kind == "month":
+            return "yyyy-mm"
+        if self.kind == "date":
+            return "yyyy-mm-dd"
+        if self.kind == "datetime":
+            return "yyyy-mm-dd hh:mm"
+        if self.kind == "count":
+            return "#,##0"
+        places = "." + "0" * self.decimals if self.decimals else ""
+        body = f"0{places}%" if self.kind == "percent" else f"#,##0{places}"
+        # Zero gets its own section, so a change of 0 shows without a sign.
+        return f"+{body};-{body};{body}" if self.signed else body
+
+    def rounded(self, value: float) -> float:
+        """`value` at the precision shown (a percentage to `decimals` places of the percent);
+        never −0.0."""
+        places = self.decimals + 2 if self.kind == "percent" else self.decimals
+        return round(value, places) + 0.0
+
+    def text(self, value: object) -> str:
+        """The value as shown (for column widths and on-screen checks)."""
+        if value is None or value is pd.NA or value is pd.NaT:
+            return ""
+        if isinstance(value, float) and math.isnan(value):
+            return ""
+        if self.kind in ("month", "date", "datetime") and isinstance(value, (date, datetime)):
+            pattern = {"month": "%Y-%m", "date": "%Y-%m-%d", "datetime": "%Y-%m-%d %H:%M"}
+            return value.strftime(pattern[self.kind])
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return str(value)
+        sign = "+" if self.signed else ""
+        if self.kind == "percent":
+            return f"{value * 100:{sign},.{self.decimals}f}%"
+        if self.kind == "count":
+            return f"{value:{sign},.0f}"
+        return f"{value:{sign},.{self.decimals}f}"
+
+
+PERCENT = ColumnFormat("percent", 1)
+PERCENT_CHANGE = ColumnFormat("percent", 1, signed=True)
+ONE_DECIMAL = ColumnFormat("number", 1)
+TWO_DECIMALS = ColumnFormat("number", 2)
+TWO_DECIMALS_CHANGE = ColumnFormat("number", 2, signed=True)
+THREE_DECIMALS = ColumnFormat("number", 3)
+WHOLE_CHANGE = ColumnFormat("number", 0, signed=True)
+COUNT = ColumnFormat("count")
+MONTH = ColumnFormat("month")
+DATE = ColumnFormat("date")
+DATETIME = ColumnFormat("datetime")
+
+# Column (code) names whose format the naming rules in column_format would not give.
+NAMED_FORMATS: dict[str, ColumnFormat] = {
+    "rate": PERCENT,
+    "share": PERCENT,
+    "wilson_low": PERCENT,
+    "wilson_high": PERCENT,
+    "three_rate_composite": PERCENT,
+    "weight": PERCENT,
+    "change": PERCENT_CHANGE,  # wave_change: current − previous rate
+    "composite": ONE_DECIMAL,
+    "satisfaction_index": ONE_DECIMAL,
+    "effective_n": ONE_DECIMAL,
+    "tickets_per_100_households": ONE_DECIMAL,
+    "age_days": ONE_DECIMAL,
+    "estimate": ONE_DECIMAL,
+    "low": ONE_DECIMAL,
+    "high": ONE_DECIMAL,
+    "twfe_estimate": ONE_DECIMAL,
+    "twfe_low": ONE_DECIMAL,
+    "twfe_high": ONE_DECIMAL,
+    "difference": ONE_DECIMAL,
+    "mean_treated": ONE_DECIMAL,
+    "mean_control": ONE_DECIMAL,
+    "mean_before": ONE_DECIMAL,
+    "mean_after": ONE_DECIMAL,
+    "mean_score": TWO_DECIMALS,
+    "total": TWO_DECIMALS,
+    "total_before": TWO_DECIMALS,
+    "total_after": TWO_DECIMALS,
+    "points": TWO_DECIMALS,
+    "points_max": TWO_DECIMALS,
+    "aggregate": TWO_DECIMALS,
+    "total_change": TWO_DECIMALS_CHANGE,
+    "rank_change": WHOLE_CHANGE,
+    "moved_by": WHOLE_CHANGE,
+    "spearman": THREE_DECIMALS,
+    "kendall": THREE_DECIMALS,
+    "entropy_score": THREE_DECIMALS,
+    "topsis_closeness": THREE_DECIMALS,
+    "month": MONTH,
+}
+_COUNT_NAMES = frozenset(
+    {"n", "count", "tickets", "households", "respondents", "comments", "overdue", "repeats"}
+    | {"satisfied", "evaluators"}
+)
+_PERCENTILE = re.compile(r"(response|resolution)_p\d{2}")
+FORMATS_ATTR = "govdash_column_formats"
+
+
+def column_format(name: str) -> ColumnFormat | None:
+    """The format a column of this (code) name takes, from the naming conventions of the
+    queries: *_rate and *_share are fractions, *_minutes / *_hours / P10…P90 times to one
+    decimal, *_n and the like counts, *_at timestamps, *_on dates, month a month."""
+    if name in NAMED_FORMATS:
+        return NAMED_FORMATS[name]
+    if name.endswith(("_rate", "_share")):
+        return PERCENT
+    if name.endswith(("_minutes", "_hours")) or _PERCENTILE.fullmatch(name):
+        return ONE_DECIMAL
+    if name.endswith("_at"):
+        return DATETIME
+    if name.endswith("_on"):
+        return DATE
+    if (
+        name in _COUNT_NAMES
+        or name.endswith(("_n", "_tickets"))
+        or name.startswith(("n_", "rows_", "tickets_"))
+    ):
+        return COUNT
+    return None
+
+
+def header_label(name: str, lang: str = "zh") -> str:
+    """A column's header in `lang`: ``column.<name>``, else the report's ``report.col_<name>``,
+    else the name itself."""
+    for key in (f"column.{name}", f"report.col_{name}"):
+        if key in CATALOG:
+            return t(key, lang)
+    return column_label(name, lang)
+
+
+def localised_table(
+    frame: pd.DataFrame,
+    lang: str = "zh",
+    labels: Mapping[str, str] | None = None,
+    formats: Mapping[str, ColumnFormat] | None = None,
+) -> pd.DataFrame:
+    """`frame` as it is shown and downloaded: headers in `lang` (`labels` first, then the
+    catalog) and each column's format, found from its code name (`formats` first, then
+    column_format), kept in the frame's attrs for the XLSX and the on-screen table."""
+    chosen = dict(labels or {})
+    given = dict(formats or {})
+    names = {str(c): chosen.get(str(c)) or header_label(str(c), lang) for c in frame.columns}
+    found: dict[str, ColumnFormat] = dict(frame.attrs.get(FORMATS_ATTR, {}))
+    for code, shown in names.items():
+        fmt = given.get(code) or column_format(code)
+        if fmt is not None:
+            found[shown] = fmt
+    table = frame.rename(columns=names)
+    table.attrs[FORMATS_ATTR] = found
+    return table
+
+
+def column_formats(frame: pd.DataFrame) -> dict[str, ColumnFormat]:
+    """Each column's format: kept by localised_table, else from a code name, else timestamps
+    from their type. Columns without one are written as they are."""
+    kept: Mapping[str, ColumnFormat] = frame.attrs.get(FORMATS_ATTR, {})
+    formats: dict[str, ColumnFormat] = {}
+    for column in frame.columns:
+        name = str(column)
+        fmt = kept.get(name) or column_format(name)
+        if fmt is None and pd.api.types.is_datetime64_any_dtype(frame[column].dtype):
+            fmt = DATETIME
+        if fmt is not None:
+            formats[name] = fmt
+    return formats
+
+
+def screen_values(series: pd.Series, fmt: ColumnFormat) -> pd.Series:
+    """A number column as an on-screen table holds it for a printf format: percentages for a
+    fraction (a format cannot multiply), and 0 for what would show as ±0.0. Other values keep
+    their precision; the format rounds what is shown."""
+    values = pd.to_numeric(series, errors="coerce").astype(float)
+    if fmt.kind == "percent":
+        values = values * 100.0
+    return values.where(values.round(fmt.decimals) != 0, 0.0)
+
+
+def _is_bool_column(series: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return True
+    if series.dtype != object:
+        return False
+    values = series.dropna()
+    return not values.empty and all(isinstance(v, (bool, np.bool_)) for v in values)
+
+
+def _yes_no(value: object, lang: str) -> object:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return t("report.yes" if bool(value) else "report.no", lang)
+
+
+def _as_month(value: object) -> object:
+    if isinstance(value, (datetime, date)):
+        return date(value.year, value.month, 1)
+    if isinstance(value, str):
+        try:
+            parsed = pd.Timestamp(value)
+        except ValueError:
+            return value
+        return date(parsed.year, parsed.month, 1)
+    return value
+
+
+# --- file names ------------------------------------------------------------------------------
+
+# Characters Windows refuses in a file name, and its reserved device names.
+_UNSAFE_FILE_CHARACTERS = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
+_RESERVED_FILE_NAMES = re.compile(r"(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?", re.IGNORECASE)
+MAX_FILE_STEM = 120  # characters; leaves room for a folder in Windows' 260-character paths
+_HTML_TAG = re.compile(r"<[^>]*>")
+
+
+def safe_file_stem(text: str) -> str:
+    """`text` as a file name without suffix that Windows, macOS and Linux all accept: no
+    <>:"/\\|?* or control characters, no reserved device name, no trailing dot or space,
+    whitespace collapsed, at most MAX_FILE_STEM characters."""
+    stem = _UNSAFE_FILE_CHARACTERS.sub("_", unicodedata.normalize("NFC", text))
+    stem = re.sub(r"\s+", " ", stem).strip()
+    stem = re.sub(r"_+", "_", stem)[:MAX_FILE_STEM].rstrip(" .")
+    stem = stem.strip("_ ") or "export"
+    if _RESERVED_FILE_NAMES.fullmatch(stem):
+        stem = "_" + stem
+    return stem
+
+
+def export_file_name(title: str, period: str, suffix: str) -> str:
+    """E.g. "月度工单量_2025年3月.xlsx": what the file holds, then its period."""
+    parts = [part for part in (title, period) if part and part.strip()]
+    stem = safe_file_stem("_".join(part.strip() for part in parts))
+    return f"{stem}.{suffix}"
+
+
+def figure_title(fig: go.Figure | None) -> str:
+    """A chart's title as plain text ("" without one)."""
+    if fig is None or fig.layout.title.text is None:
+        return ""
+    return re.sub(r"\s+", " ", _HTML_TAG.sub(" ", str(fig.layout.title.text))).strip()
+
+
 # --- CSV -----------------------------------------------------------------------------------
 
 
-def to_csv_bytes(df: pd.DataFrame, provenance: Provenance, lang: str = "zh") -> bytes:
-    """UTF-8 CSV with a BOM (Excel reads Chinese right); provenance rows '# …' after a blank row."""
+def to_csv_bytes(
+    df: pd.DataFrame,
+    provenance: Provenance,
+    lang: str = "zh",
+    formats: Mapping[str, ColumnFormat] | None = None,
+) -> bytes:
+    """UTF-8 CSV with a BOM (Excel reads Chinese right); provenance rows '# …' after a blank row.
+
+    Numbers keep their full precision (rates as fractions, times unrounded): a CSV is what an
+    analyst computes with, and it cannot carry a number format, so rounding it would only lose
+    digits; the XLSX is the report, rounded and formatted as the page shows. Months are written
+    2025-03 and true/false as 是/否 (yes/no), as the page says them.
+    """
     assert_no_personal_data(df, lang)
+    chosen = column_formats(df) if formats is None else dict(formats)
+    frame = df.copy()
+    for position, column in enumerate(df.columns):
+        series = df.iloc[:, position]
+        fmt = chosen.get(str(column))
+        if _is_bool_column(series):
+            frame.isetitem(position, [_yes_no(v, lang) for v in series.astype(object)])
+        elif fmt is not None and fmt.kind == "month":
+            frame.isetitem(position, [MONTH.text(_as_month(v)) for v in series.astype(object)])
     buffer = io.StringIO()
-    _neutralise_frame(df).to_csv(buffer, index=False, lineterminator="\r\n")
+    _neutralise_frame(frame).to_csv(buffer, index=False, lineterminator="\r\n")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow([])
     for line in provenance.lines(lang):
@@ -237,14 +519,23 @@ def to_csv_bytes(df: pd.DataFrame, provenance: Provenance, lang: str = "zh") -> 
 
 
 def to_xlsx_bytes(
-    df: pd.DataFrame, provenance: Provenance, lang: str = "zh", sheet_name: str = ""
+    df: pd.DataFrame,
+    provenance: Provenance,
+    lang: str = "zh",
+    sheet_name: str = "",
+    formats: Mapping[str, ColumnFormat] | None = None,
 ) -> bytes:
-    """A workbook: the table (styled header, fitted widths) with provenance below it, and the
-    provenance again on a second sheet. Every text cell is neutralised: no formulas."""
+    """A workbook laid out as a report: the table with a styled, frozen header row, numbers
+    rounded to what the page shows and carrying a number format (rates as percentages, times
+    to one decimal, months as 2025-03), columns as wide as their content (CJK counts double),
+    true/false as 是/否; the provenance below it and again on a second sheet. `formats` maps a
+    header to its ColumnFormat (default: column_formats). Every text cell is neutralised: no
+    formulas."""
     assert_no_personal_data(df, lang)
     footer_rows = len(provenance.lines(lang)) + 2
     if len(df) + footer_rows > EXCEL_MAX_ROWS:
         raise ValueError(t("export.too_many_rows", lang, rows=len(df), limit=EXCEL_MAX_ROWS))
+    chosen = column_formats(df) if formats is None else dict(formats)
     # Write-only mode streams rows: 50k rows take seconds instead of half a minute.
     workbook = Workbook(write_only=True)
     about_title = t("export.about_sheet", lang)
@@ -252,15 +543,18 @@ def to_xlsx_bytes(
         _sheet_title(sheet_name or t("export.data_sheet", lang), avoid=about_title)
     )
     frame = _neutralise_frame(df)
-    headers = [str(column) for column in frame.columns]
-    for index, width in enumerate(_column_widths(headers, frame), start=1):
+    headers = [str(column) for column in df.columns]
+    writers = [
+        _cell_writer(sheet, frame.iloc[:, position], chosen.get(header), lang)
+        for position, header in enumerate(headers)
+    ]
+    for index, width in enumerate(_column_widths(headers, frame, writers), start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
     sheet.freeze_panes = "A2"
 
-    sheet.append([_styled(sheet, header, _HEADER_STYLE) for header in headers])
-    converters = [_xlsx_converter(frame[column]) for column in frame.columns]
+    sheet.append([_styled(sheet, neutralise_cell(header), _HEADER_STYLE) for header in headers])
     for row in frame.itertuples(index=False, name=None):
-        sheet.append([convert(value) for convert, value in zip(converters, row, strict=True)])
+        sheet.append([writer.cell(value) for writer, value in zip(writers, row, strict=True)])
     sheet.append([])
     for line in provenance.lines(lang):
         sheet.append([_styled(sheet, neutralise_cell(line), _PROVENANCE_STYLE)])
@@ -299,11 +593,56 @@ def _sheet_title(name: str, avoid: str) -> str:
     return title if title != avoid else (title + "_1")[:31]
 
 
-def _xlsx_converter(series: pd.Series) -> Callable[[object], object]:
-    """How one column's values become cells; text was neutralised beforehand."""
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        return _datetime_cell
-    return _plain_cell
+@dataclass(frozen=True)
+class _CellWriter:
+    """How one column's values become cells: the value as written and its number format."""
+
+    sheet: Any
+    convert: Callable[[object], object]
+    number_format: str | None = None
+    fmt: ColumnFormat | None = None
+
+    def value(self, raw: object) -> object:
+        return self.convert(raw)
+
+    def cell(self, raw: object) -> object:
+        value = self.convert(raw)
+        if value is None or self.number_format is None:
+            return value
+        cell = WriteOnlyCell(self.sheet, value=value)
+        cell.number_format = self.number_format
+        return cell
+
+    def text(self, raw: object) -> str:
+        """The value as Excel shows it, for the column's width."""
+        value = self.convert(raw)
+        if self.fmt is not None:
+            return self.fmt.text(value)
+        return _render_for_width(value)
+
+
+def _cell_writer(sheet: Any, series: pd.Series, fmt: ColumnFormat | None, lang: str) -> _CellWriter:
+    """Text was neutralised beforehand; booleans become 是/否 (yes/no)."""
+    if _is_bool_column(series):
+        return _CellWriter(sheet, lambda v: _yes_no(v, lang))
+    if fmt is None:
+        if pd.api.types.is_datetime64_any_dtype(series.dtype):
+            return _CellWriter(sheet, _datetime_cell)
+        return _CellWriter(sheet, _plain_cell)
+    if fmt.kind == "month":
+        return _CellWriter(sheet, lambda v: _as_month(_datetime_cell(v) or v), fmt.excel, fmt)
+    if fmt.kind in ("date", "datetime"):
+        return _CellWriter(sheet, _datetime_cell, fmt.excel, fmt)
+    return _CellWriter(sheet, lambda v: _number_cell(v, fmt), fmt.excel, fmt)
+
+
+def _number_cell(value: object, fmt: ColumnFormat) -> object:
+    plain = _plain_cell(value)
+    if isinstance(plain, bool) or not isinstance(plain, (int, float)):
+        return plain
+    if fmt.kind == "count":
+        return int(plain) if float(plain).is_integer() else plain
+    return fmt.rounded(float(plain))
 
 
 def _datetime_cell(value: object) -> object:
@@ -337,11 +676,14 @@ def _display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
-def _column_widths(headers: list[str], frame: pd.DataFrame) -> list[float]:
+def _column_widths(
+    headers: list[str], frame: pd.DataFrame, writers: list[_CellWriter]
+) -> list[float]:
+    """Each column as wide as its header or its widest value as shown (CJK counts double)."""
     sample = frame.head(500)  # enough rows to size a column
     widths = []
     for index, header in enumerate(headers):
-        cells = [_display_width(_render_for_width(v)) for v in sample.iloc[:, index]]
+        cells = [_display_width(writers[index].text(v)) for v in sample.iloc[:, index]]
         widths.append(float(min(60, max(8, _display_width(header), *cells) + 2)))
     return widths
 
@@ -528,6 +870,7 @@ class ExportRecord:
     filters_text: str
     rows: int
     scope: str = "district"
+    file_name: str = ""  # the name the file was downloaded under
 
 
 class AuditSink(Protocol):
@@ -566,6 +909,7 @@ def recorded_export(
                 "rows": record.rows,
                 "bytes": len(data),
                 "scope": record.scope,
+                **({"file": record.file_name} if record.file_name else {}),
             },
             method=record.method,
         )

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from govdash.analytics.queries.loads import load_history, rejected_rows, table_counts
+from govdash.analytics.reports.export import export_file_name, localised_table
 from govdash.core.access import ADMIN
 from govdash.core.warehouse import default_db_path
 from govdash.etl.fields import KIND_LABELS
@@ -18,7 +19,7 @@ from govdash.etl.templates import template_workbook
 from govdash.i18n import t
 from govdash.web.auth import require
 from govdash.web.cache import active_config, query, warehouse_version
-from govdash.web.ui import download_buttons, labelled, lang
+from govdash.web.ui import Download, download_buttons, labelled, lang, show_table
 
 language = lang()
 principal = require(ADMIN, language)
@@ -104,10 +105,10 @@ else:
         if history.empty:
             st.info(t("state.empty", language))
         else:
-            st.dataframe(
-                history.rename(columns=lambda c: t(f"history.{c}", language)),
-                hide_index=True,
-                width="stretch",
+            show_table(
+                localised_table(
+                    history, language, {c: t(f"history.{c}", language) for c in history}
+                ),
                 key="history_table",
             )
 
@@ -126,20 +127,35 @@ else:
             st.success(t("data.no_rejections", language))
         else:
             st.caption(t("data.rejected_caption", language, n=len(rejected)))
-            shown = rejected.rename(columns=lambda c: t(f"rejected.{c}", language))
-            st.dataframe(shown, hide_index=True, width="stretch", key="rejected_table")
+            shown = localised_table(
+                rejected, language, {c: t(f"rejected.{c}", language) for c in rejected}
+            )
+            show_table(shown, key="rejected_table")
             filters = st.session_state.get("filters")
             if filters is not None:
-                download_buttons("rejected_rows", shown, filters)
+                batches = tuple(int(b) for b in rejected["batch_id"].unique())
+                download_buttons(
+                    "rejected_rows",
+                    shown,
+                    filters,
+                    download=Download(
+                        t("file.rejected_rows", language),
+                        batch_ids=batches,
+                        period=t("file.batch", language, batch=chosen)
+                        if chosen
+                        else t("file.all_batches", language),
+                    ),
+                )
 
 with template_tab:
     st.write(t("data.templates_help", language))
     template_columns = st.columns(len(KIND_LABELS))
-    for column, (kind, label) in zip(template_columns, KIND_LABELS.items(), strict=True):
+    for column, kind in zip(template_columns, KIND_LABELS, strict=True):
+        name = t(f"template.{kind}", language)
         column.download_button(
-            f"{label}.xlsx",
+            f"{name}.xlsx",
             data=functools.partial(template_workbook, kind, config),
-            file_name=f"{label}模板.xlsx",
+            file_name=export_file_name(t("file.template", language, kind=name), "", "xlsx"),
             mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             on_click="ignore",
             key=f"template_{kind}",

@@ -1,7 +1,10 @@
 """治理成效: did compounds do better after signing? Before/after (robust estimate, event study,
 diagnostics, the plain TWFE figure as a labelled comparison), with/without."""
 
+import calendar
 import math
+from dataclasses import replace
+from datetime import date
 
 import pandas as pd
 import streamlit as st
@@ -17,18 +20,22 @@ from govdash.analytics.metrics.effect import (
 )
 from govdash.analytics.metrics.rates import without_negative_zero, without_negative_zeros
 from govdash.analytics.queries.effect import TREATMENTS, EffectReport, effect_report
+from govdash.analytics.queries.filters import Filters
+from govdash.analytics.reports.export import localised_table
 from govdash.core.access import VIEW
 from govdash.etl.fields import FIELDS, KIND_LABELS, REGISTER
 from govdash.i18n import t
 from govdash.web.auth import require
 from govdash.web.cache import active_config, query
 from govdash.web.ui import (
+    Download,
     chart_block,
     describe_filters,
     download_buttons,
     labelled,
     lang,
     require_data,
+    show_table,
 )
 
 # The overview's names for the same figures.
@@ -112,6 +119,22 @@ def missing_text(key: str, column: str) -> str:
     )
 
 
+def panel_download_filters() -> Filters | None:
+    """The page's selections over the months before/after compares (all the data's months,
+    not the period filter): the rows behind its figures."""
+    if not report.panel_first or not report.panel_last:
+        return None
+    last: date = report.panel_last
+    end = date(last.year, last.month, calendar.monthrange(last.year, last.month)[1])
+    return replace(filters, start=report.panel_first, end=end, period_kind="range")
+
+
+def panel_period() -> str | None:
+    if not report.panel_first or not report.panel_last:
+        return None
+    return f"{report.panel_first:%Y-%m}–{report.panel_last:%Y-%m}"
+
+
 def status_text(row: pd.Series) -> str:
     key = "effect.no_data" if row["status"] == NO_DATA else "effect.too_small"
     return t(
@@ -129,21 +152,35 @@ def significance(row: pd.Series) -> str:
     return t("effect.significant" if excludes_zero else "effect.not_significant", language)
 
 
+def effect_columns(frame: pd.DataFrame) -> dict[str, str]:
+    return {c: t(f"effect.column.{c}", language) for c in frame.columns}
+
+
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The summary in the page language: labelled metrics, units and results."""
     shown = frame.copy()
     shown.insert(1, "unit", [unit_label(name) for name in shown["metric"]])
     shown["metric"] = [metric_label(name) for name in shown["metric"]]
     shown["status"] = [t(f"effect.status.{status}", language) for status in shown["status"]]
-    return shown.rename(columns=lambda c: t(f"effect.column.{c}", language))
+    return localised_table(shown, language, effect_columns(shown))
 
 
-def summary_block(title_key: str, frame: pd.DataFrame, name: str) -> None:
+def summary_block(title_key: str, frame: pd.DataFrame, name: str, download: Download) -> None:
     """Every metric's result in one table, with its downloads."""
     st.markdown(f"**{t(title_key, language)}**")
     shown = summary_table(without_negative_zeros(frame))
-    st.dataframe(shown, hide_index=True, width="stretch", key=name)
-    download_buttons(name, shown, filters)
+    show_table(shown, key=name)
+    download_buttons(name, shown, filters, download=download)
+
+
+def metric_sources(name: str) -> tuple[str, ...]:
+    """The rows one metric is computed from: its tickets or survey answers, and the register
+    (who signed, and when)."""
+    rows = "surveys" if METRICS_BY_NAME[name].source == "survey" else "tickets"
+    return (rows, "register")
+
+
+ALL_SOURCES = ("tickets", "surveys", "register")
 
 
 def diagnostics_block(name: str) -> None:
@@ -194,9 +231,8 @@ def diagnostics_block(name: str) -> None:
         table = found.cohorts.assign(
             cohort=[f"{month // 12}-{month % 12 + 1:02d}" for month in found.cohorts["cohort"]]
         )
-        st.dataframe(
-            table.rename(columns=lambda c: t(f"effect.column.{c}", language)),
-            hide_index=True,
+        show_table(
+            localised_table(table, language, effect_columns(table)),
             key=f"effect_cohorts_{name}",
         )
 
@@ -274,7 +310,18 @@ else:
             events,
             f"effect_event_{metric}",
             filters,
-            columns={c: t(f"effect.column.{c}", language) for c in events.columns},
+            columns=effect_columns(events),
+            download=Download(
+                t(
+                    "file.effect_event",
+                    language,
+                    metric=metric_label(metric),
+                    event_short=event_short,
+                ),
+                sources=metric_sources(metric),
+                filters=panel_download_filters(),
+                period=panel_period(),
+            ),
         )
         if study is not None and study.pre_periods:
             trend_key = (
@@ -297,7 +344,17 @@ else:
             window=report.window_months,
         )
     )
-    summary_block("effect.summary_before_after", report.before_after, "effect_before_after")
+    summary_block(
+        "effect.summary_before_after",
+        report.before_after,
+        "effect_before_after",
+        Download(
+            t("file.effect_before_after", language, event_short=event_short),
+            sources=ALL_SOURCES,
+            filters=panel_download_filters(),
+            period=panel_period(),
+        ),
+    )
     with st.expander(t("effect.method_title", language)):
         st.markdown(t("effect.method_note", language, window=report.window_months))
 
@@ -346,7 +403,11 @@ else:
         strata,
         f"effect_strata_{metric}",
         filters,
-        columns={c: t(f"effect.column.{c}", language) for c in strata.columns},
+        columns=effect_columns(strata),
+        download=Download(
+            t("file.effect_strata", language, metric=metric_label(metric), side=side),
+            sources=metric_sources(metric),
+        ),
     )
 st.caption(
     t(
@@ -358,4 +419,9 @@ st.caption(
         during=report.cross_excluded_during,
     )
 )
-summary_block("effect.summary_cross_section", report.cross_section, "effect_cross_section")
+summary_block(
+    "effect.summary_cross_section",
+    report.cross_section,
+    "effect_cross_section",
+    Download(t("file.effect_cross_section", language, side=side), sources=ALL_SOURCES),
+)

@@ -1,5 +1,8 @@
 """年度考评: the year's ranking, where each score came from, its robustness, and what-if weights."""
 
+from dataclasses import replace
+from datetime import date
+
 import pandas as pd
 import streamlit as st
 
@@ -18,7 +21,7 @@ from govdash.analytics.metrics.evaluation import (
 )
 from govdash.analytics.queries.evaluation import available_years, evaluation_result
 from govdash.analytics.queries.filters import Filters
-from govdash.analytics.queries.loads import load_history
+from govdash.analytics.queries.loads import batches_used
 from govdash.analytics.reports.evaluation_report import (
     PDF_MIME,
     XLSX_MIME,
@@ -26,12 +29,22 @@ from govdash.analytics.reports.evaluation_report import (
     report_pdf,
     report_workbook,
 )
+from govdash.analytics.reports.export import localised_table
 from govdash.analytics.reports.pdf import pdf_export_available
 from govdash.core.access import EVALUATION
 from govdash.i18n import t
 from govdash.web.auth import require
 from govdash.web.cache import active_config, query, warehouse_version
-from govdash.web.ui import chart_block, download_buttons, labelled, lang, provenance, recorded
+from govdash.web.ui import (
+    Download,
+    chart_block,
+    download_buttons,
+    labelled,
+    lang,
+    provenance,
+    recorded,
+    show_table,
+)
 
 language = lang()
 principal = require(EVALUATION, language)
@@ -69,6 +82,17 @@ if result.table.empty:
 table = result.table
 level_name = t(f"level.{level}", language)
 context = ChartContext(filters.label(language), len(table), "")
+# The rows behind the figures: the year's scores at this level and the tickets, surveys and
+# register its metric indicators come from; with last year's result beside it, that year too.
+EVALUATION_SOURCES = ("evaluation", "tickets", "surveys", "register")
+this_year = Download(sources=EVALUATION_SOURCES, level=level)
+both_years = Download(
+    sources=EVALUATION_SOURCES,
+    level=level,
+    filters=Filters.for_range(date(int(year) - 1, 1, 1), date(int(year), 12, 31)).within(scope)
+    if previous is not None
+    else None,
+)
 
 # --- the ranking -------------------------------------------------------------------------------
 st.subheader(t("evaluation.ranking", language))
@@ -106,7 +130,14 @@ figure = bar_ranking(
     label_title=level_name,
     decimals=2,
 )
-chart_block(figure, ranking, f"evaluation_{year}_{level}", filters, columns=columns)
+chart_block(
+    figure,
+    ranking,
+    f"evaluation_{year}_{level}",
+    filters,
+    columns=columns,
+    download=replace(both_years, title=t("file.evaluation_ranking", language, level=level_name)),
+)
 
 # --- where each score came from ------------------------------------------------------------------
 st.subheader(t("evaluation.breakdown", language))
@@ -114,27 +145,32 @@ unit = st.selectbox(
     t("evaluation.choose_unit", language), table["unit"].tolist(), key=f"evaluation_unit_{level}"
 )
 breakdown = result.breakdown[result.breakdown["unit"] == unit]
-st.dataframe(
-    breakdown[["block", "indicator", "points", "points_max", "explanation"]],
-    hide_index=True,
-    width="stretch",
+show_table(
+    localised_table(
+        breakdown[["block", "indicator", "points", "points_max", "explanation"]], language
+    ),
     key="evaluation_breakdown",
 )
 detail = result.evaluator_detail[result.evaluator_detail["unit"] == unit]
 st.caption(t("evaluation.evaluators", language))
-st.dataframe(
-    detail[["indicator", "points_max", "method", "aggregate", "scores_text", "is_disputed"]],
-    hide_index=True,
-    width="stretch",
+show_table(
+    localised_table(
+        detail[["indicator", "points_max", "method", "aggregate", "scores_text", "is_disputed"]],
+        language,
+    ),
     key="evaluation_evaluators",
 )
 
 # --- three methods and robustness ------------------------------------------------------------
 st.subheader(t("evaluation.methods", language))
 methods = compare_methods(result)
-st.dataframe(methods.correlations, hide_index=True, key="evaluation_correlations")
+correlations = methods.correlations.assign(
+    method_a=[t(f"method.{m}", language) for m in methods.correlations["method_a"]],
+    method_b=[t(f"method.{m}", language) for m in methods.correlations["method_b"]],
+)
+show_table(localised_table(correlations, language), key="evaluation_correlations", width="content")
 with st.expander(t("label.numbers", language)):
-    st.dataframe(methods.ranks, hide_index=True, width="stretch", key="evaluation_method_ranks")
+    show_table(localised_table(methods.ranks, language), key="evaluation_method_ranks")
 
 st.subheader(
     t(
@@ -163,7 +199,13 @@ figure = rank_bands(
     lang=language,
     flag_col="crosses_tier",
 )
-chart_block(figure, robust, f"robustness_{year}_{level}", filters)
+chart_block(
+    figure,
+    robust,
+    f"robustness_{year}_{level}",
+    filters,
+    download=replace(this_year, title=t("file.robustness", language, level=level_name)),
+)
 
 # --- what-if weights --------------------------------------------------------------------------
 st.subheader(t("evaluation.whatif", language))
@@ -182,7 +224,7 @@ if sum(chosen.values()) > 0 and chosen != defaults:
     if moved.empty:
         st.info(t("evaluation.whatif_none", language))
     else:
-        st.dataframe(moved, hide_index=True, width="stretch", key="evaluation_moved")
+        show_table(localised_table(moved, language), key="evaluation_moved")
 
 # --- 红黑榜 and the rules ------------------------------------------------------------------------
 st.subheader(t("evaluation.red_black", language))
@@ -196,9 +238,20 @@ listed = pd.concat(
 if listed.empty:
     st.info(t("state.empty", language))
 else:
-    shown = listed[["list", "list_rank", "unit", "total", "grade"]]
-    st.dataframe(shown, hide_index=True, width="stretch", key="evaluation_red_black")
-    download_buttons(f"red_black_{year}_{level}", shown, filters)
+    shown = localised_table(
+        listed[["list", "list_rank", "unit", "total", "grade"]],
+        language,
+        {"unit": level_name},
+    )
+    show_table(shown, key="evaluation_red_black")
+    download_buttons(
+        f"red_black_{year}_{level}",
+        shown,
+        filters,
+        download=replace(
+            this_year, title=t("file.evaluation_red_black", language, level=level_name)
+        ),
+    )
 with st.expander(t("evaluation.rules", language)):
     for line in rules_text(config):
         st.markdown(f"- {line}")
@@ -206,8 +259,10 @@ with st.expander(t("evaluation.rules", language)):
 # --- the report to take away ---------------------------------------------------------------------
 st.subheader(t("evaluation.report", language))
 st.caption(t("evaluation.report_caption", language))
-report_source = provenance(filters)
-report_batches = query(load_history)
+report_source = provenance(filters, both_years)
+report_batches = query(
+    batches_used, both_years.filters or filters, both_years.sources, both_years.level
+)
 xlsx_column, pdf_column = st.columns(2)
 xlsx_column.download_button(
     t("evaluation.report_xlsx", language),

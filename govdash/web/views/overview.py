@@ -16,11 +16,13 @@ from govdash.analytics.queries.units import (
     red_black_list,
     unit_table,
 )
+from govdash.analytics.reports.export import localised_table
 from govdash.core.access import TICKET_ROWS, VIEW, can
-from govdash.i18n import localise_columns, t
+from govdash.i18n import t
 from govdash.web.auth import require
 from govdash.web.cache import active_config, query
 from govdash.web.ui import (
+    Download,
     chart_block,
     describe_filters,
     empty_state,
@@ -28,6 +30,7 @@ from govdash.web.ui import (
     lang,
     metric_card,
     require_data,
+    show_table,
     trend,
 )
 
@@ -219,7 +222,13 @@ else:
             y_title=t("axis.ticket_count", language),
             highlight=months.highlight,
         )
-        chart_block(figure, monthly, "monthly_volume", months.window)
+        chart_block(
+            figure,
+            monthly,
+            "monthly_volume",
+            months.window,
+            download=months.download(t("file.monthly_volume", language)),
+        )
     with right:
         figure = line_trend(
             monthly,
@@ -237,7 +246,13 @@ else:
             percent=True,
             highlight=months.highlight,
         )
-        chart_block(figure, monthly, "monthly_rates", months.window)
+        chart_block(
+            figure,
+            monthly,
+            "monthly_rates",
+            months.window,
+            download=months.download(t("file.monthly_rates", language)),
+        )
 
 # --- 红黑榜 and the unit table ------------------------------------------------------------------
 if period_is_empty:
@@ -344,6 +359,10 @@ else:
         "red_black_list",
         filters,
         columns={"unit": t(f"level.{level}", language)},
+        download=Download(
+            t("file.red_black_list", language, level=t(f"level.{level}", language)),
+            sources=("tickets", "surveys", "register"),
+        ),
     )
 
 st.subheader(t("overview.units", language))
@@ -365,44 +384,19 @@ shown = units[
         "composite",
     ]
 ]
-event = st.dataframe(
+event = show_table(
     shown,
-    hide_index=True,
-    width="stretch",
     key="unit_table",
+    labels={
+        "unit": t(f"level.{level}", language),
+        "response_on_time_rate": t("kpi.on_time_response_rate", language),
+        "resolution_on_time_rate": t("kpi.on_time_resolution_rate", language),
+        "three_rate_composite": t("kpi.three_rate_composite", language),
+        "survey_satisfaction_rate": t("kpi.survey_satisfaction_rate", language),
+        "composite": t("overview.composite", language),
+    },
     on_select="rerun",
     selection_mode="single-row",
-    column_config={
-        "unit": t(f"level.{level}", language),
-        **{
-            name: t(f"column.{name}", language)
-            for name in (
-                "parent",
-                "households",
-                "tickets",
-                "tickets_per_100_households",
-                "response_median_minutes",
-                "response_p90_minutes",
-                "callback_n",
-                "survey_n",
-            )
-        },
-        "response_on_time_rate": st.column_config.NumberColumn(
-            t("kpi.on_time_response_rate", language), format="percent"
-        ),
-        "resolution_on_time_rate": st.column_config.NumberColumn(
-            t("kpi.on_time_resolution_rate", language), format="percent"
-        ),
-        "three_rate_composite": st.column_config.NumberColumn(
-            t("kpi.three_rate_composite", language), format="percent"
-        ),
-        "survey_satisfaction_rate": st.column_config.NumberColumn(
-            t("kpi.survey_satisfaction_rate", language), format="percent"
-        ),
-        "composite": st.column_config.NumberColumn(
-            t("overview.composite", language), format="%.1f"
-        ),
-    },
 )
 selected = event.selection.rows if event and event.selection else []
 chosen_unit = st.selectbox(
@@ -419,23 +413,16 @@ if chosen_unit:
     elif level == "compound":
         tickets = query(ticket_rows, filters, compound=chosen_unit)
         st.markdown(f"**{chosen_unit}** · {t('label.n', language, n=len(tickets))}")
-        st.dataframe(
-            localise_columns(tickets, language),
-            hide_index=True,
-            width="stretch",
-            key="drill_tickets",
-        )
+        show_table(localised_table(tickets, language), key="drill_tickets")
     else:
         down = query(drill_down, filters, level=level, unit=chosen_unit)
         st.markdown(f"**{chosen_unit}** → {t(f'level.{down.child_level}', language)}")
-        st.dataframe(
-            localise_columns(
+        show_table(
+            localised_table(
                 down.table[shown.columns],
                 language,
                 {"unit": t(f"level.{down.child_level}", language)},
             ),
-            hide_index=True,
-            width="stretch",
             key="drill_children",
             on_select="rerun",
             selection_mode="single-row",
@@ -452,9 +439,4 @@ if chosen_unit:
         if compound:
             tickets = query(ticket_rows, down.filters, compound=compound)
             st.markdown(f"**{compound}** · {t('label.n', language, n=len(tickets))}")
-            st.dataframe(
-                localise_columns(tickets, language),
-                hide_index=True,
-                width="stretch",
-                key="drill_compound_tickets",
-            )
+            show_table(localised_table(tickets, language), key="drill_compound_tickets")

@@ -14,17 +14,20 @@ from govdash.analytics.queries.tickets import (
     ticket_kpis,
     weekday_hour_volume,
 )
+from govdash.analytics.reports.export import localised_table
 from govdash.core.access import TICKET_ROWS, VIEW, can
-from govdash.i18n import localise_columns, t
+from govdash.i18n import t
 from govdash.web.auth import require
 from govdash.web.cache import active_config, query
 from govdash.web.ui import (
+    Download,
     chart_block,
     describe_filters,
     download_buttons,
     labelled,
     lang,
     require_data,
+    show_table,
     trend,
 )
 
@@ -62,6 +65,11 @@ def explain_empty(hidden_key: str, **values: object) -> None:
         )
 
 
+def tickets_download(title_key: str, **values: object) -> Download:
+    """Files named in the page language, their sources the period's tickets."""
+    return Download(t(title_key, language, **values), sources=("tickets",))
+
+
 # --- distributions ---------------------------------------------------------------------------
 groups = ("category", "priority", "property_company", "community", "compound")
 by = st.radio(
@@ -88,7 +96,13 @@ else:
             value_title=t("axis.response_minutes", language),
             group_title=t(f"filter.{by}", language),
         )
-        chart_block(figure, distribution, f"response_by_{by}", filters)
+        chart_block(
+            figure,
+            distribution,
+            f"response_by_{by}",
+            filters,
+            download=tickets_download("file.response_by", group=t(f"filter.{by}", language)),
+        )
     with right:
         figure = box_from_quartiles(
             distribution,
@@ -100,7 +114,13 @@ else:
             value_title=t("axis.resolution_hours", language),
             group_title=t(f"filter.{by}", language),
         )
-        chart_block(figure, distribution, f"resolution_by_{by}", filters)
+        chart_block(
+            figure,
+            distribution,
+            f"resolution_by_{by}",
+            filters,
+            download=tickets_download("file.resolution_by", group=t(f"filter.{by}", language)),
+        )
 
 # --- P50/P90 and on-time trends: the months up to the period's end, the period shaded ----------
 st.subheader(t("chart.response_percentile_trend", language))
@@ -123,7 +143,13 @@ else:
             y_title=t("axis.response_minutes", language),
             highlight=months.highlight,
         )
-        chart_block(figure, percentiles, "response_percentiles", months.window)
+        chart_block(
+            figure,
+            percentiles,
+            "response_percentiles",
+            months.window,
+            download=months.download(t("file.response_percentiles", language)),
+        )
     with right:
         figure = line_trend(
             monthly,
@@ -140,7 +166,13 @@ else:
             percent=True,
             highlight=months.highlight,
         )
-        chart_block(figure, monthly, "on_time_rates", months.window)
+        chart_block(
+            figure,
+            monthly,
+            "on_time_rates",
+            months.window,
+            download=months.download(t("file.on_time_rates", language)),
+        )
     st.caption(t("response.on_time_note", language))
 
 # --- backlog aging and the heatmap -----------------------------------------------------------
@@ -161,7 +193,13 @@ with left:
             value_title=t("axis.ticket_count", language),
             label_title=t("axis.aging_bucket", language),
         )
-        chart_block(figure, aging, "backlog_aging", filters)
+        chart_block(
+            figure,
+            aging,
+            "backlog_aging",
+            filters,
+            download=Download(t("file.backlog_aging", language), sources=("backlog",)),
+        )
 with right:
     st.subheader(t("chart.weekday_hour", language))
     volume = query(weekday_hour_volume, filters)
@@ -184,7 +222,13 @@ with right:
             z_title=t("axis.ticket_count", language),
             y_order=[t(f"weekday.{d}", language) for d in range(1, 8)],
         )
-        chart_block(figure, volume, "weekday_hour", filters)
+        chart_block(
+            figure,
+            volume,
+            "weekday_hour",
+            filters,
+            download=tickets_download("file.weekday_hour"),
+        )
 
 # --- repeat requests and the longest open -----------------------------------------------------
 st.subheader(t("chart.repeat_requests", language, days=config.repeat_window_days))
@@ -206,13 +250,14 @@ else:
         decimals=1,
         higher_is_better=False,
     )
-    chart_block(figure, repeats.by_category, "repeat_requests", filters)
-    st.dataframe(
-        localise_columns(repeats.top_compounds, language),
-        hide_index=True,
-        width="stretch",
-        key="repeat_compounds",
+    chart_block(
+        figure,
+        repeats.by_category,
+        "repeat_requests",
+        filters,
+        download=tickets_download("file.repeat_requests"),
     )
+    show_table(localised_table(repeats.top_compounds, language), key="repeat_compounds")
 
 st.subheader(t("chart.longest_open", language))
 if not can(principal, TICKET_ROWS):
@@ -222,6 +267,11 @@ oldest = query(longest_open, filters)
 if oldest.empty:
     st.info(t("response.no_backlog", language, period=period))
 else:
-    oldest = localise_columns(oldest, language)
-    st.dataframe(oldest, hide_index=True, width="stretch", key="longest_open")
-    download_buttons("longest_open", oldest, filters)
+    oldest = localised_table(oldest, language)
+    show_table(oldest, key="longest_open")
+    download_buttons(
+        "longest_open",
+        oldest,
+        filters,
+        download=Download(t("file.longest_open", language), sources=("backlog",)),
+    )

@@ -23,6 +23,7 @@ from govdash.i18n import t
 from govdash.web.auth import require
 from govdash.web.cache import active_config, query
 from govdash.web.ui import (
+    Download,
     chart_block,
     describe_filters,
     empty_state,
@@ -45,6 +46,15 @@ st.caption(t("satisfaction.period_rule", language))
 
 def context(n: int) -> ChartContext:
     return ChartContext(period, int(n), filters_text)
+
+
+SURVEYS = ("surveys", "register")  # the period's waves; households from the register
+# The callback answers as the warehouse holds them → their names in the page language.
+CALLBACK_LABELS = {
+    "满意": "callback.satisfied",
+    "基本满意": "callback.basically_satisfied",
+    "不满意": "callback.dissatisfied",
+}
 
 
 levels = ("compound", "community", "property_company")
@@ -83,7 +93,16 @@ else:
         value_title=t("axis.satisfaction_rate", language),
         label_title=t(f"level.{level}", language),
     )
-    chart_block(figure, chosen.drop(columns=["label"]), "survey_item_rates", filters)
+    chart_block(
+        figure,
+        chosen.drop(columns=["label"]),
+        "survey_item_rates",
+        filters,
+        download=Download(
+            t("file.survey_item_rates", language, item=item, level=t(f"level.{level}", language)),
+            sources=SURVEYS,
+        ),
+    )
     small = int(chosen["is_small_sample"].sum())
     if small:
         st.caption(t("satisfaction.small_note", language, n=small, minimum=config.min_sample))
@@ -107,7 +126,16 @@ else:
             percent=True,
             decimals=1,
         )
-        chart_block(figure, participation, "survey_response_rate", filters)
+        chart_block(
+            figure,
+            participation,
+            "survey_response_rate",
+            filters,
+            download=Download(
+                t("file.survey_response_rate", language, level=t(f"level.{level}", language)),
+                sources=SURVEYS,
+            ),
+        )
 
     unit = st.selectbox(
         t(f"level.{level}", language),
@@ -130,7 +158,13 @@ else:
             unit_label=unit,
             value_title=t("axis.satisfaction_rate", language),
         )
-        chart_block(figure, profile, "unit_profile", filters)
+        chart_block(
+            figure,
+            profile,
+            "unit_profile",
+            filters,
+            download=Download(t("file.unit_profile", language, unit=unit), sources=SURVEYS),
+        )
 
 st.subheader(t("chart.wave_change", language))
 changes = query(wave_change, filters, level=level)
@@ -156,7 +190,16 @@ else:
             after_label=str(first["current_wave"]),
             value_title=t("axis.satisfaction_rate", language),
         )
-        chart_block(figure, chosen, "wave_change", filters)
+        chart_block(
+            figure,
+            chosen,
+            "wave_change",
+            filters,
+            download=Download(
+                t("file.wave_change", language, item=item, level=t(f"level.{level}", language)),
+                sources=(*SURVEYS, "previous_wave"),
+            ),
+        )
 
 left, right = st.columns(2)
 with left:
@@ -180,7 +223,14 @@ with left:
             x_title=t("axis.month", language),
             highlight=months.highlight,
         )
-        chart_block(figure, wide, "callback_satisfaction", months.window)
+        chart_block(
+            figure,
+            wide,
+            "callback_satisfaction",
+            months.window,
+            columns={name: t(CALLBACK_LABELS[name], language) for name in parts},
+            download=months.download(t("file.callback_satisfaction", language)),
+        )
 with right:
     st.subheader(t("chart.comment_words", language))
     words = query(comment_words, filters)
@@ -197,4 +247,10 @@ with right:
             value_title=t("axis.word_count", language),
             label_title=t("axis.word", language),
         )
-        chart_block(figure, pd.DataFrame(words), "comment_words", filters)
+        chart_block(
+            figure,
+            pd.DataFrame(words),
+            "comment_words",
+            filters,
+            download=Download(t("file.comment_words", language), sources=("surveys",)),
+        )
