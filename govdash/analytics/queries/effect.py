@@ -222,7 +222,6 @@ class EffectReport:
     # BEFORE_AFTER_COLUMNS: the robust estimate; mean_before/mean_after are the signed
     # compounds' raw monthly means; twfe_* the plain two-way fixed-effects comparison
     before_after: pd.DataFrame = field(default_factory=pd.DataFrame)
-    events: dict[str, EventStudy] = field(default_factory=dict)  # robust event paths
     diagnostics: dict[str, Diagnostics] = field(default_factory=dict)
     control: str = NEVER
     panel_first: date | None = None
@@ -317,18 +316,22 @@ def estimate_before_after(
     window: int,
     minimum: int,
     control: str = NEVER,
+    with_events: bool = True,
 ) -> BeforeAfter:
-    """The robust (or, for comparison, the plain TWFE) before/after figure of one metric."""
+    """The robust (or, for comparison, the plain TWFE) before/after figure of one metric;
+    with_events=False leaves out the event-time path (half the work of a robust fit)."""
     panel = panels.for_metric(metric)
     bin_months = 1 if metric.source == "tickets" else SURVEY_BIN_MONTHS
     diagnostics: Diagnostics | None = None
     if method == ROBUST:
-        robust = robust_effect(panel, metric.name, window, metric.weight, control, bin_months)
+        robust = robust_effect(
+            panel, metric.name, window, metric.weight, control, bin_months, with_events=with_events
+        )
         estimate, study, diagnostics = robust.estimate, robust.events, robust.diagnostics
     else:
         estimate = difference_in_differences(panel, metric.name, window, metric.weight)
         study = EventStudy(pd.DataFrame(), math.nan, 0)
-        if _status(estimate, minimum) == ESTIMATED:
+        if with_events and _status(estimate, minimum) == ESTIMATED:
             study = twfe_event_study(panel, metric.name, window, bin_months, metric.weight)
     status = _status(estimate, minimum)
     return BeforeAfter(
@@ -413,11 +416,13 @@ def effect_report(
     # Before and after, on every month of the data.
     panels = before_after_panels(con, filters, config, register)
     did_rows = []
-    events: dict[str, EventStudy] = {}
     diagnostics: dict[str, Diagnostics] = {}
     for metric in EFFECT_METRICS:
         panel = panels.for_metric(metric)
-        robust = estimate_before_after(panels, metric, ROBUST, window, minimum, control)
+        # The event path is drawn for one metric at a time: the page asks `before_after` for it.
+        robust = estimate_before_after(
+            panels, metric, ROBUST, window, minimum, control, with_events=False
+        )
         twfe = difference_in_differences(panel, metric.name, window, metric.weight)
         twfe_shown = twfe.scaled(metric.scale)
         twfe_kept = _status(twfe, minimum) == ESTIMATED
@@ -436,8 +441,6 @@ def effect_report(
         did_rows.append(row)
         if robust.diagnostics is not None:
             diagnostics[metric.name] = robust.diagnostics
-        if robust.status == ESTIMATED:
-            events[metric.name] = robust.events
     months = (
         pd.to_datetime(panels.monthly["month"])
         if not panels.monthly.empty
@@ -454,7 +457,6 @@ def effect_report(
         cross_excluded_during=int((register["group"] == "during").sum()),
         strata=strata,
         before_after=pd.DataFrame(did_rows, columns=BEFORE_AFTER_COLUMNS),
-        events=events,
         diagnostics=diagnostics,
         control=control,
         panel_first=months.min().date() if len(months) else None,

@@ -19,7 +19,12 @@ from govdash.analytics.metrics.effect import (
     localise_strata,
 )
 from govdash.analytics.metrics.rates import without_negative_zero, without_negative_zeros
-from govdash.analytics.queries.effect import TREATMENTS, EffectReport, effect_report
+from govdash.analytics.queries.effect import (
+    TREATMENTS,
+    EffectReport,
+    before_after,
+    effect_report,
+)
 from govdash.analytics.queries.filters import Filters
 from govdash.analytics.reports.export import localised_table
 from govdash.core.access import VIEW
@@ -280,8 +285,10 @@ else:
                     high=number(row["twfe_high"]),
                 )
             )
-        study = report.events.get(metric)
-        events = study.table if study is not None else pd.DataFrame()
+        # One metric's event path, computed when it is shown (the report holds every ATT).
+        with st.spinner(t("effect.computing_path", language)):
+            study = query(before_after, filters, treatment=treatment, metric=metric).events
+        events = study.table
         is_survey = METRICS_BY_NAME[metric].source == "survey"
         span = (
             f"{report.panel_first:%Y-%m} – {report.panel_last:%Y-%m}"
