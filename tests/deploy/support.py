@@ -17,6 +17,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -129,8 +130,10 @@ def free_port() -> int:
 
 
 def healthy(url: str) -> bool:
+    """Streamlit's health route answers ok (over https: any certificate, it is self-signed)."""
+    context = ssl._create_unverified_context() if url.startswith("https:") else None
     try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2, context=context) as answer:
             return bool(answer.read().strip() == b"ok")
     except OSError:
         return False
@@ -207,3 +210,194 @@ def service(how: ServiceStart, url: str, log: Path) -> Iterator[subprocess.Popen
 
 def python_module_program() -> list[str]:
     return [sys.executable, "-m", "govdash"]
+
+
+# --- the README's deployment commands on a stand-in server ------------------------------------
+
+README = ROOT / "README.md"
+DEPLOYMENT_HEADING = "## 部署 · Deployment"
+REHEARSED = re.compile(r"<!-- rehearsed: ([\w-]+) -->\n```bash\n(.*?)```", re.S)
+# The real paths of a server and where they lie on the stand-in (under its root folder).
+SERVER_PATHS = (
+    "/opt/govdash",
+    "/var/lib/govdash",
+    "/etc/govdash",
+    "/etc/systemd/system",
+    "/etc/nginx",
+    "/etc/ssl",
+    "/usr/local/bin",
+    "/srv/govdash-incoming",
+)
+# Recorded instead of run (no systemd as PID 1; Debian packages come from scripts/); `install`
+# records its owner options (no user govdash here) and does the rest; `nginx` runs Debian's
+# nginx on the stand-in's site, moved to loopback ports (see template_site).
+SHIMS = r"""
+set -euo pipefail
+record() { printf '%s\n' "$*" >> "$REHEARSAL_LOG"; }
+apt-get() { record apt-get "$@"; }
+useradd() { record useradd "$@"; }
+systemctl() { record systemctl "$@"; }
+install() {
+  local args=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      -o|-g) record install "$1" "$2"; shift 2 ;;
+      *) args+=("$1"); shift ;;
+    esac
+  done
+  command install "${args[@]}"
+}
+nginx() {
+  PYTHONPATH="$REHEARSAL_CHECKOUT" "$REHEARSAL_PYTHON" -m tests.deploy.support template-site
+  command nginx -c "$NGINX_PREFIX/nginx.conf" -p "$NGINX_PREFIX/" -e "$NGINX_PREFIX/error.log" "$@"
+}
+"""
+
+
+def deployment_section(text: str | None = None) -> str:
+    text = README.read_text(encoding="utf-8") if text is None else text
+    start = text.index(DEPLOYMENT_HEADING)
+    end = text.index("\n## ", start + 1)
+    return text[start:end]
+
+
+def deployment_blocks() -> dict[str, str]:
+    """The rehearsed ```bash blocks of the README's deployment section, in order."""
+    return {name: body for name, body in REHEARSED.findall(deployment_section())}
+
+
+def relocate_text(text: str, relocate: dict[str, str]) -> str:
+    for real, stand_in in relocate.items():
+        text = text.replace(real, stand_in)
+    return text
+
+
+def template_site(site: str, relocate: dict[str, str], ports: dict[str, int]) -> str:
+    """The shipped nginx site on the stand-in: its paths moved, listening on loopback ports,
+    forwarding to the port the service was started on."""
+    site = relocate_text(site, relocate)
+    site = re.sub(r"^\s*listen \[::\]:\d+.*\n", "", site, flags=re.M)
+    site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{ports['https']} ssl;")
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{ports['http']};")
+    return site.replace("server 127.0.0.1:8501;", f"server 127.0.0.1:{ports['app']};")
+
+
+NGINX_MAIN = """daemon off;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+events {{ worker_connections 256; }}
+http {{
+    access_log {prefix}/access.log;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    include {prefix}/sites/*;
+}}
+"""
+
+
+def _template_sites_from_environment() -> None:
+    """`python -m tests.deploy.support template-site`, called by the nginx shim: every site
+    enabled on the stand-in, templated into the test nginx's own folder."""
+    relocate = dict(
+        pair.split("=", 1) for pair in os.environ["REHEARSAL_RELOCATE"].split("\n") if pair
+    )
+    ports = {name: int(os.environ[f"REHEARSAL_{name.upper()}_PORT"]) for name in PORTS}
+    prefix = Path(os.environ["NGINX_PREFIX"])
+    sites = prefix / "sites"
+    shutil.rmtree(sites, ignore_errors=True)
+    sites.mkdir(parents=True)
+    (prefix / "nginx.conf").write_text(NGINX_MAIN.format(prefix=prefix), encoding="utf-8")
+    enabled = Path(relocate["/etc/nginx"]) / "sites-enabled"
+    for site in sorted(enabled.iterdir()):
+        templated = template_site(site.read_text(encoding="utf-8"), relocate, ports)
+        (sites / site.name).write_text(templated, encoding="utf-8")
+
+
+PORTS = ("https", "http", "app")
+
+
+@dataclass
+class StandIn:
+    """A server under `root`: the README's blocks run there, in `source` (the release)."""
+
+    root: Path
+    source: Path
+    env: dict[str, str]
+    relocate: dict[str, str]
+    ports: dict[str, int]
+
+    @classmethod
+    def make(cls, root: Path, source: Path, constraints: Path, password: str) -> StandIn:
+        relocate = {real: str(root / real.lstrip("/")) for real in SERVER_PATHS}
+        for folder in ("/etc/nginx", "/etc/ssl", "/usr/local/bin", "/srv/govdash-incoming"):
+            Path(relocate[folder]).mkdir(parents=True, exist_ok=True)
+        for folder in ("sites-available", "sites-enabled"):  # as Debian's nginx package has
+            (Path(relocate["/etc/nginx"]) / folder).mkdir()
+        (Path(relocate["/etc/systemd/system"])).mkdir(parents=True)
+        ports = {name: free_port() for name in PORTS}
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("GOVDASH_", "STREAMLIT_", "PIP_CONSTRAINT", "PYTHONPATH"))
+        }
+        env.update(
+            {
+                "PATH": os.pathsep.join(
+                    [relocate["/usr/local/bin"], str(Path(sys.executable).parent), env["PATH"]]
+                ),
+                "REHEARSAL_CHECKOUT": str(ROOT),  # the nginx shim's helper, and only it
+                "PIP_CONSTRAINT": str(constraints),
+                "ADMIN_PASSWORD": password,
+                "REHEARSAL_LOG": str(root / "recorded.log"),
+                "REHEARSAL_PYTHON": sys.executable,
+                "REHEARSAL_RELOCATE": "\n".join(f"{k}={v}" for k, v in relocate.items()),
+                "NGINX_PREFIX": str(root / "nginx"),
+                # govdash-admin: the service's paths on the stand-in, run as this user.
+                "GOVDASH_SERVICE_USER": psutil.Process().username(),
+                "GOVDASH_ENV_FILE": f"{relocate['/etc/govdash']}/govdash.env",
+                "GOVDASH_STATE_DIR": relocate["/var/lib/govdash"],
+                "GOVDASH_PROGRAM": f"{relocate['/opt/govdash']}/bin/govdash",
+                **{f"REHEARSAL_{name.upper()}_PORT": str(port) for name, port in ports.items()},
+            }
+        )
+        (root / "nginx").mkdir()
+        return cls(root, source, env, relocate, ports)
+
+    def path(self, real: str) -> Path:
+        return Path(relocate_text(real, self.relocate))
+
+    def run_block(self, name: str) -> subprocess.CompletedProcess[str]:
+        """Run one README block (bash -e) in the release folder; fail with its output."""
+        script = SHIMS + relocate_text(deployment_blocks()[name], self.relocate)
+        with (self.root / "recorded.log").open("a", encoding="utf-8") as log:
+            log.write(f"## {name}\n")
+        ran = subprocess.run(
+            ["bash", "-c", script],
+            cwd=self.source, env=self.env, capture_output=True, text=True, timeout=1200,
+        )  # fmt: skip
+        if ran.returncode != 0:
+            pytest.fail(
+                f"README block {name!r} failed with {ran.returncode}:\n"
+                f"{ran.stdout[-3000:]}\n{ran.stderr[-5000:]}"
+            )
+        return ran
+
+    def recorded(self, name: str) -> list[str]:
+        """What the block asked of apt-get, useradd, systemctl and install -o/-g."""
+        lines = (self.root / "recorded.log").read_text(encoding="utf-8").splitlines()
+        start = lines.index(f"## {name}") + 1
+        end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), None)
+        return lines[start:end]
+
+    def service(self) -> ServiceStart:
+        """The installed unit, started as systemd would on the stand-in."""
+        unit = self.path("/etc/systemd/system/govdash.service").read_text(encoding="utf-8")
+        return service_start(unit, self.relocate, self.ports["app"])
+
+
+if __name__ == "__main__":  # the nginx shim's helper
+    assert sys.argv[1:] == ["template-site"], sys.argv
+    _template_sites_from_environment()
