@@ -92,7 +92,11 @@ def test_a_working_installation_passes_and_reports_its_facts(
         "oidc": False,
         "path": str(installation.parent / "accounts.json"),
     }
-    assert document["hash_key"]["path"] == str(installation.parent / "hash.key")
+    assert document["hash_key"] == {
+        "source": "file",
+        "path": str(installation.parent / "hash.key"),
+        "exists": True,
+    }
     disk = document["disk"]
     assert disk["total_bytes"] == shutil.disk_usage(tmp_path).total
     assert 0 < disk["free_bytes"] <= disk["total_bytes"]

@@ -229,7 +229,7 @@ def _check_hash_key(health: Health, db: Path, config: Config, oidc: bool) -> Non
             health.problem("hash_key", f"${KEY_ENV} 太短（少于 {MIN_KEY_LENGTH} 个字符）。")
         return
     path = hash_key_path(db)
-    health.hash_key = {"source": "file", "path": str(path)}
+    health.hash_key = {"source": "file", "path": str(path), "exists": path.exists()}
     if not path.exists() and not path.is_symlink():
         if health._hashed_tickets:
             health.problem(
@@ -369,7 +369,11 @@ def format_text(health: Health) -> str:
     if key:
         lines.append(
             "散列密钥："
-            + (f"${key['variable']}" if key.get("source") == "environment" else key["path"])
+            + (
+                f"${key['variable']}"
+                if key.get("source") == "environment"
+                else key["path"] + ("" if key.get("exists") else "（尚未生成，首次加载时生成）")
+            )
         )
     disk = health.disk
     lines.append(
