@@ -107,7 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(serve)
 
-    status = commands.add_parser("status", help="仓库概况 / warehouse summary")
+    status = commands.add_parser(
+        "status", help="安装概况与健康检查 / the installation's summary and health check"
+    )
+    status.add_argument(
+        "--check",
+        action="store_true",
+        help="发现问题（缺少或无法读取所需文件、磁盘将满）时以非零状态退出，供监控使用"
+        " / exit non-zero when something the app needs is missing or unreadable",
+    )
+    status.add_argument(
+        "--format", choices=("text", "json"), default="text", help="输出格式 / output format"
+    )
     _common(status)
 
     rank = commands.add_parser(
@@ -317,30 +328,21 @@ def _oidc_configured() -> bool:
 
 
 def _cmd_status(args: argparse.Namespace, db_path: Path, config: Config) -> int:
-    from govdash.core.warehouse import connect_readonly
+    """Versions, warehouse, last load, accounts, free disk and what is wrong (stdout). With
+    --check the exit status is 1 when anything the app needs is missing or unreadable;
+    without it, 1 only when there is no warehouse."""
+    import json
 
-    version = current_version(db_path)
-    if version is None:
-        print(f"数据仓库不存在：{db_path}")
-        return 1
-    con = connect_readonly(db_path)
-    try:
-        print(f"数据仓库：{db_path} → {version.name}")
-        for table in (
-            "compounds",
-            "tickets",
-            "survey_responses",
-            "survey_answers",
-            "evaluation_scores",
-            "evaluation_adjustments",
-            "load_batches",
-            "rejected_rows",
-        ):
-            row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
-            print(f"  {table:<24}{int(row[0]) if row else 0:>12,}")
-    finally:
-        con.close()
-    return 0
+    from govdash.core.health import format_text, inspect
+
+    health = inspect(db_path, config, _oidc_configured())
+    if args.format == "json":
+        print(json.dumps(health.to_json(), ensure_ascii=False, indent=2, default=str))
+    else:
+        print(format_text(health))
+    if args.check:
+        return 0 if health.ok else 1
+    return 0 if health.warehouse is not None else 1
 
 
 REPORT_SUFFIXES = (".xlsx", ".pdf")

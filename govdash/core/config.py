@@ -84,6 +84,7 @@ class Config:
     session_hours: float
     base_path: str
     forwarded_allow_ips: str
+    min_free_disk_mb: float
     source_path: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -297,6 +298,7 @@ def _build(raw: dict[str, Any], source: str) -> Config:
         session_hours=read.number("access.session_hours", 0.1, 24 * 366),
         base_path=normalise_base_path(_optional_text(read, "server.base_path"), read),
         forwarded_allow_ips=read.text("server.forwarded_allow_ips"),
+        min_free_disk_mb=read.number("server.min_free_disk_mb", 0, 100_000_000),
         source_path=source,
         raw=raw,
     )
