@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 import duckdb
 
 from govdash.core.config import Config
+from govdash.etl.fields import SURVEY, TICKETS
 from govdash.etl.locate import INDICATOR_PREFIX, ITEM_PREFIX
+from govdash.etl.numbers import SCIENTIFIC
 from govdash.etl.readers import EXCEL_ERRORS
 from govdash.etl.vocab import (
     CATEGORY_ALIASES,
@@ -161,6 +163,59 @@ class KindSql:
     join: str = ""
 
 
+def long_number_id_reason(label: str) -> str:
+    """Why an ID written in scientific notation is refused, and how to keep it exact."""
+    return (
+        f"{label}是以数字保存的超长编号（科学计数法）：Excel 只保留 15 位有效数字，末几位已经丢失，"
+        "无法还原原编号，本行未加载。请从原系统重新导出，或在 Excel 中先把该列设为“文本”格式"
+        "再粘贴编号（或在编号前加英文单引号 '），然后重新上传"
+    )
+
+
+def _id_checks(field: str, label: str) -> list[Check]:
+    return [
+        Check(f"{field} IS NULL", field, "NULL", f"缺少{label}"),
+        Check(
+            f"regexp_full_match({field}, {literal(SCIENTIFIC.pattern)})",
+            field,
+            field,
+            long_number_id_reason(label),
+        ),
+    ]
+
+
+# Rows of one file sharing an ID: the same record listed twice (a ticket re-listed in a later
+# monthly sheet) agrees on these; rows that do not are different records under one ID.
+DUPLICATE_KEYS = {
+    TICKETS: ("ticket_id", "工单编号", "accepted_at", "受理时间不同（不是同一张工单）"),
+    SURVEY: (
+        "response_id",
+        "问卷编号",
+        "hash(wave, compound, building, surveyed_on, comment, CAST(answers AS VARCHAR))",
+        "内容不同（不是同一份问卷）",
+    ),
+}
+
+
+def duplicate_reason(kind: str) -> str:
+    _, label, _, differs = DUPLICATE_KEYS[kind]
+    return (
+        f"{label}重复：同一编号在本文件中出现不止一次，且{differs}，无法判断哪一行正确，"
+        "这些行都未加载。请核对编号，改正后重新上传"
+    )
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """An ID on more than one row of a file: `conflict` when the rows disagree (all rejected),
+    else the same record listed again (the last row loads)."""
+
+    kind: str
+    key: str
+    places: tuple[tuple[str, int], ...]  # (sheet, Excel row) in file order
+    conflict: bool
+
+
 def _date_checks(field: str, parsed: str, label: str, earliest: str, latest: str) -> list[Check]:
     return [
         Check(
@@ -290,6 +345,45 @@ class Cleaner:
             SELECT * EXCLUDE (_bad, _problems) FROM parsed_{kind} WHERE NOT _bad"""
         )
 
+    def separate_duplicates(self, kind: str) -> list[Duplicate]:
+        """IDs on more than one good row of the file: rows that disagree are all rejected (two
+        records must never collapse into one ID silently); a record listed again is kept once
+        (the last row wins) and reported."""
+        if kind not in DUPLICATE_KEYS:
+            return []
+        key, _, identity, _ = DUPLICATE_KEYS[kind]
+        con = self.con
+        found = con.execute(
+            f"""SELECT {key}, count(DISTINCT identity) > 1 AS conflict,
+                list([_sheet, CAST(_row AS VARCHAR)] ORDER BY _seq) AS places
+            FROM (SELECT {key}, {identity} AS identity, _sheet, _row, _seq FROM ok_{kind})
+            GROUP BY {key} HAVING count(*) > 1
+            ORDER BY min(_seq)"""
+        ).fetchall()
+        conflicts = [str(row[0]) for row in found if row[1]]
+        if conflicts:
+            con.execute(
+                f"""INSERT INTO bad_rows
+                SELECT {literal(kind)}, _sheet, _row, {literal(key)}, {key},
+                    {literal(duplicate_reason(kind))}
+                FROM parsed_{kind} WHERE NOT _bad AND {key} IN (SELECT unnest($keys))""",
+                {"keys": conflicts},
+            )
+            con.execute(
+                f"UPDATE parsed_{kind} SET _bad = true "
+                f"WHERE NOT _bad AND {key} IN (SELECT unnest($keys))",
+                {"keys": conflicts},
+            )
+        return [
+            Duplicate(
+                kind,
+                str(value),
+                tuple((str(sheet), int(row)) for sheet, row in places),
+                bool(conflict),
+            )
+            for value, conflict, places in found
+        ]
+
     # --- tickets ------------------------------------------------------------------------------
     def _tickets_sql(self, present: set[str]) -> KindSql:
         e, lt = self.earliest, self.latest
@@ -322,7 +416,7 @@ class Cleaner:
             " AS v_phone_digits",
         ]
         checks = [
-            Check("ticket_id IS NULL", "ticket_id", "NULL", "缺少工单编号"),
+            *_id_checks("ticket_id", "工单编号"),
             Check("accepted_at IS NULL", "accepted_at", "NULL", "缺少受理时间"),
             *_date_checks("accepted_at", "t_accepted", "受理时间", e, lt),
             *_date_checks("first_response_at", "t_response", "首次响应时间", e, lt),
@@ -484,7 +578,7 @@ class Cleaner:
                 ELSE 1 END AS v_wave_index""",
         ]
         checks = [
-            Check("response_id IS NULL", "response_id", "NULL", "缺少问卷编号"),
+            *_id_checks("response_id", "问卷编号"),
             Check(
                 "v_wave_year IS NULL",
                 "wave",

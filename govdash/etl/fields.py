@@ -19,6 +19,8 @@ TEXT, INTEGER, NUMBER, TIMESTAMP, DATE, BOOLEAN, SCORE, PERSONAL = (
 )
 
 REGISTER, TICKETS, SURVEY, EVALUATION = "register", "tickets", "survey", "evaluation"
+# Record IDs: text, exactly as written (numbers.py explains the long-number refusal).
+ID_FIELDS = ("ticket_id", "response_id")
 KIND_LABELS = {
     REGISTER: "小区台账",
     TICKETS: "工单",

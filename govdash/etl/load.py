@@ -24,6 +24,7 @@ from govdash.core.warehouse import current_version, hash_key, new_version, raw_d
 from govdash.etl.clean import (
     CLOSED_STATUS_LIST,
     Cleaner,
+    Duplicate,
     create_bad_rows,
     install_macros,
     literal,
@@ -66,6 +67,7 @@ class FileReport:
     rows_updated: int = 0
     rows_unchanged: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    duplicates: list[Duplicate] = field(default_factory=list)
     error: str | None = None
     already_loaded_as: int | None = None
     seconds: float = 0.0
@@ -341,6 +343,7 @@ def _write_one(
             con.register(f"stage_{kind}", table)
             cleaner.clean(kind, f"stage_{kind}", present)
             con.unregister(f"stage_{kind}")
+            report.duplicates.extend(cleaner.separate_duplicates(kind))
             say(f"写入 {KIND_LABELS[kind]}（新增或更新）…")
             inserted, updated, unchanged = UPSERTS[kind](con, config, batch_id)
             report.rows_inserted += inserted
@@ -870,6 +873,37 @@ def finalize(con: duckdb.DuckDBPyConnection, config: Config) -> None:
 # --- the summary a clerk reads -----------------------------------------------------------------
 
 
+SHOWN_DUPLICATES = 10
+
+
+def _places(places: Sequence[tuple[str, int]]) -> str:
+    """工作表“3月”第 2、5 行、工作表“4月”第 3 行"""
+    by_sheet: dict[str, list[int]] = {}
+    for sheet, row in places:
+        by_sheet.setdefault(sheet, []).append(row)
+    return "、".join(
+        f"工作表“{sheet}”第 {'、'.join(str(r) for r in rows)} 行"
+        for sheet, rows in by_sheet.items()
+    )
+
+
+def _duplicate_lines(duplicates: Sequence[Duplicate]) -> list[str]:
+    lines: list[str] = []
+    for conflict, heading in (
+        (True, "编号重复且内容不同，以下各行均已拒收"),
+        (False, "同一编号出现多次（内容一致，按最后一行加载）"),
+    ):
+        chosen = [d for d in duplicates if d.conflict == conflict]
+        if not chosen:
+            continue
+        lines.append(f"  {heading}：{len(chosen):,} 个编号")
+        for duplicate in chosen[:SHOWN_DUPLICATES]:
+            lines.append(f"    · {duplicate.key}：{_places(duplicate.places)}")
+        if len(chosen) > SHOWN_DUPLICATES:
+            lines.append(f"    · 另有 {len(chosen) - SHOWN_DUPLICATES:,} 个编号（见拒收行表）")
+    return lines
+
+
 def format_report(report: LoadReport) -> str:
     lines: list[str] = []
     for file in report.files:
@@ -903,6 +937,7 @@ def format_report(report: LoadReport) -> str:
         )
         for reason, count in file.reasons.most_common():
             lines.append(f"    - {reason}：{count:,} 处")
+        lines.extend(_duplicate_lines(file.duplicates))
     good = [f for f in report.files if f.error is None]
     lines.append(
         f"合计：{len(good)}/{len(report.files)} 个文件成功，"
