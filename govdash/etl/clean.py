@@ -17,6 +17,7 @@ from govdash.etl.fields import SURVEY, TICKETS
 from govdash.etl.locate import INDICATOR_PREFIX, ITEM_PREFIX
 from govdash.etl.numbers import SCIENTIFIC
 from govdash.etl.readers import EXCEL_ERRORS
+from govdash.etl.scrub import scrub_sql
 from govdash.etl.vocab import (
     CATEGORY_ALIASES,
     CHANNEL,
@@ -120,11 +121,7 @@ def install_macros(con: duckdb.DuckDBPyConnection, config: Config, hash_key: str
             WHEN TRY_CAST(s AS DOUBLE) IN (1, 2, 3, 4, 5) THEN CAST(CAST(s AS DOUBLE) AS TINYINT)
             ELSE CAST({_case_map("s", score_words)} AS TINYINT) END""",
         "gd_keyed_hash(s)": f"sha256({literal(hash_key)} || '|' || s)",
-        "gd_scrub(s)": """regexp_replace(regexp_replace(regexp_replace(regexp_replace(s,
-            '\\d{17}[\\dXx]', '[证件号]', 'g'),
-            '1[3-9]\\d(?:[ -]?\\d){8}', '[电话]', 'g'),
-            '0\\d{2,3}-\\d{7,8}', '[电话]', 'g'),
-            '(\\d+)单元\\d{3,4}(室|号)?', '\\1单元[房号]', 'g')""",
+        "gd_scrub(s)": scrub_sql("s"),
         # 3栋2单元501 / 3号楼… / 3-2-501 → the building only.
         "gd_building_of(s)": """CASE
             WHEN s IS NULL THEN NULL
@@ -758,7 +755,7 @@ class Cleaner:
             "v_bonus AS bonus",
             "v_penalty AS penalty",
             "v_veto AS is_veto",
-            "note",
+            "gd_scrub(note) AS note",
             "is_adjustment_row",
         ]
         join = "LEFT JOIN unit_levels AS ref ON ref.unit = normalized.unit"
