@@ -23,6 +23,7 @@ run: $(VENV)/.installed
 ## Install what the tests need and run lint, types and the whole suite
 test: $(VENV)/.installed-test
 	bash scripts/install-browser.sh
+	bash scripts/install-office.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q

@@ -184,8 +184,7 @@ def _cmd_load(args: argparse.Namespace, db_path: Path, config: Config) -> int:
 
     report = load_paths(args.paths, db_path, config, progress=progress, actor=args.actor)
     print(format_report(report))
-    if not report.files:
-        print("没有找到可加载的文件（.xlsx、.xls、.csv）。", file=sys.stderr)
+    if not report.files:  # the summary names every file it skipped and why
         return 1
     return 0 if report.ok else 1
 
@@ -317,7 +316,8 @@ def _cmd_rank(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     if isinstance(found, int):
         return found
     result, _, _ = found
-    data = ranking_csv(result).encode("utf-8")
+    # With a BOM, as every CSV the product writes: Excel then reads the Chinese right.
+    data = ranking_csv(result).encode("utf-8-sig")
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
     _record_export(

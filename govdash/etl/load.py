@@ -81,6 +81,7 @@ class FileReport:
 class LoadReport:
     files: list[FileReport]
     version: Path | None = None
+    skipped_files: list[SkippedFile] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -100,23 +101,55 @@ class _NothingWritten(Exception):
     """Every file was refused or known already: the copy is dropped, nothing is published."""
 
 
-def expand_paths(paths: Iterable[Path]) -> list[Path]:
-    """Files as given, and the spreadsheets inside folders (Excel's ~$ lock files left out)."""
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file inside a given folder that was not loaded, and why (said in the summary)."""
+
+    path: Path
+    reason: str
+
+
+# Formats a clerk may have beside the data, with what to do about them.
+_OTHER_FORMATS = {
+    ".et": "WPS 表格格式（.et），请在 WPS 中“另存为”.xlsx 后再加载",
+    ".ett": "WPS 表格模板（.ett），请在 WPS 中“另存为”.xlsx 后再加载",
+    ".numbers": "Apple Numbers 格式，请导出为 .xlsx 后再加载",
+    ".xlsb": "Excel 二进制工作簿（.xlsb），请在 Excel 中“另存为”.xlsx 后再加载",
+    ".txt": "文本文件在文件夹中不作为数据读取；如果它是 CSV，请把扩展名改为 .csv，或在命令中单独指定它",
+}
+
+
+def skipped_reason(path: Path) -> str | None:
+    """Why a file found in a folder is not loaded, or None when it is a spreadsheet."""
+    if path.name.startswith("~$"):
+        return "Excel 打开文件时生成的临时锁文件，不是数据"
+    if path.name.startswith("."):
+        return "隐藏文件"
+    suffix = path.suffix.lower()
+    if suffix in FOLDER_SUFFIXES:
+        return None
+    return _OTHER_FORMATS.get(
+        suffix,
+        f"不是表格文件（{suffix or '无扩展名'}）；可加载 .xlsx、.xlsm、.xls、.ods、.csv",
+    )
+
+
+def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[SkippedFile]]:
+    """Files as given, and the spreadsheets inside folders; the other files of a folder are
+    returned with the reason they were left out (Excel's ~$ lock files, documents, …)."""
     found: list[Path] = []
+    skipped: list[SkippedFile] = []
     for path in paths:
-        if path.is_dir():
-            found.extend(
-                sorted(
-                    p
-                    for p in path.rglob("*")
-                    if p.is_file()
-                    and p.suffix.lower() in FOLDER_SUFFIXES
-                    and not p.name.startswith(("~$", "."))
-                )
-            )
-        else:
+        if not path.is_dir():
             found.append(path)
-    return found
+            continue
+        for inside in sorted(p for p in path.rglob("*") if p.is_file()):
+            reason = skipped_reason(inside)
+            if reason is None:
+                found.append(inside)
+            else:
+                skipped.append(SkippedFile(inside, reason))
+    return found, skipped
 
 
 def file_sha256(path: Path) -> str:
@@ -151,14 +184,14 @@ def load_paths(
     """
     say = progress or (lambda message: None)
     who = actor or os_user()
-    files = expand_paths(paths)
+    files, skipped = expand_paths(paths)
     reports = [FileReport(path, (names or {}).get(path, path.name)) for path in files]
     loaded_at = datetime.now().replace(microsecond=0)
     try:
         _load_into_new_version(reports, db_path, config, say, loaded_at, fresh, who)
     except _NothingWritten:
         _audit_load(db_path, reports, who, published=False, say=say)
-        return LoadReport(reports, current_version(db_path))
+        return LoadReport(reports, current_version(db_path), skipped)
     except BaseException:
         _audit_load(db_path, reports, who, published=False, say=say)
         raise
@@ -166,7 +199,7 @@ def load_paths(
     if keep_raw:  # only once the version that holds them is published
         for report in reports:
             _keep_original(db_path, report, report.name)
-    return LoadReport(reports, db_path.resolve())
+    return LoadReport(reports, db_path.resolve(), skipped)
 
 
 def _audit_load(
@@ -938,6 +971,12 @@ def format_report(report: LoadReport) -> str:
         for reason, count in file.reasons.most_common():
             lines.append(f"    - {reason}：{count:,} 处")
         lines.extend(_duplicate_lines(file.duplicates))
+    if report.skipped_files:
+        lines.append(f"跳过的文件（{len(report.skipped_files)} 个）：")
+        lines.extend(f"  - {s.path}：{s.reason}" for s in report.skipped_files)
+    if not report.files:
+        lines.append("没有找到可加载的文件（.xlsx、.xlsm、.xls、.ods、.csv）。")
+        return "\n".join(lines)
     good = [f for f in report.files if f.error is None]
     lines.append(
         f"合计：{len(good)}/{len(report.files)} 个文件成功，"

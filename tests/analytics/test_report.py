@@ -460,7 +460,8 @@ def test_rank_prints_the_engines_table_as_csv(
 ) -> None:
     done = govdash("rank", "--year", "2025", "--level", "compound", "--db", str(db))
     assert done.returncode == 0, done.stderr
-    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    assert done.stdout.startswith("\ufeff")  # the BOM: Excel opens it with its Chinese intact
+    rows = list(csv.DictReader(io.StringIO(done.stdout.removeprefix("\ufeff"))))
     assert list(rows[0]) == RANK_CSV_COLUMNS
     table = results[0].table
     assert [row["unit"] for row in rows] == table["unit"].tolist()
@@ -470,7 +471,7 @@ def test_rank_prints_the_engines_table_as_csv(
     assert [row["award"] for row in rows] == table["award"].tolist()
     assert [row["eligible"] == "true" for row in rows] == table["is_eligible"].tolist()
     assert [row["reason"] for row in rows] == table["ineligible_reason"].tolist()
-    assert done.stdout == ranking_csv(results[0])
+    assert done.stdout == "\ufeff" + ranking_csv(results[0])
 
 
 def test_rank_of_a_year_without_scores_fails_with_a_message(db: Path) -> None:

@@ -36,7 +36,7 @@ with upload_tab:
     st.write(t("data.upload_help", language))
     files = st.file_uploader(
         t("data.choose_files", language),
-        type=["xlsx", "xlsm", "xls", "csv"],
+        type=["xlsx", "xlsm", "xls", "ods", "csv"],
         accept_multiple_files=True,
         key="uploads",
         # The browser refuses what the loader would refuse anyway (loader.max_upload_mb).
