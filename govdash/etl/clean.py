@@ -7,7 +7,7 @@ Every staged row ends in exactly one place: skipped (blank, footer, repeated hea
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import duckdb
@@ -24,12 +24,14 @@ from govdash.etl.vocab import (
     CLOSED_STATUSES,
     FALSE_WORDS,
     FOOTER_PATTERN,
+    NO_SATISFACTION_ANSWER,
     PRIORITY,
     REQUEST_TYPE,
     SATISFACTION,
     SCORE_WORDS,
     STATUS,
     TRUE_WORDS,
+    UNCLASSIFIED,
     UNIT_LEVEL,
 )
 
@@ -111,7 +113,11 @@ def install_macros(con: duckdb.DuckDBPyConnection, config: Config, hash_key: str
         "THEN NULL ELSE s END",
         "gd_priority(s)": _case_map("s", PRIORITY),
         "gd_request_type(s)": _case_map("s", REQUEST_TYPE),
-        "gd_channel(s)": f"coalesce({_case_map('upper(s)', {k.upper(): [x.upper() for x in v] for k, v in CHANNEL.items()})}, s)",
+        "gd_channel(s)": _case_map(
+            "upper(s)", {k: [x.upper() for x in v] for k, v in CHANNEL.items()}
+        ),
+        # The file's profile maps its own words to known ones (value_map, one table per file).
+        "gd_mapped(f, s)": "(SELECT canonical FROM value_map WHERE field = f AND raw = s)",
         "gd_status(s)": _case_map("s", STATUS),
         "gd_satisfaction(s)": _case_map("s", SATISFACTION),
         "gd_category(s)": _case_map("s", categories),
@@ -134,6 +140,9 @@ def install_macros(con: duckdb.DuckDBPyConnection, config: Config, hash_key: str
             WHEN regexp_matches(first, {literal(FOOTER_PATTERN)}) THEN 'footer'
             WHEN first = header THEN 'header' END""",
     }
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE value_map (field VARCHAR, raw VARCHAR, canonical VARCHAR)"
+    )
     for signature, body in macros.items():
         con.execute(f"CREATE OR REPLACE TEMP MACRO {signature} AS ({body})")
 
@@ -149,6 +158,66 @@ class Check:
     field_sql: str | None = None  # where the column varies by row: SQL giving the field name
 
 
+@dataclass(frozen=True)
+class Note:
+    """A value the row loads without: an unknown classification word (stored as the field's
+    fallback, the word kept in unmapped_values) or a value that cannot be used (`nulls`, the
+    parsed column, is emptied). The row is not rejected; the summary lists the note."""
+
+    condition: str
+    field: str
+    raw: str
+    note: str
+    nulls: str | None = None
+
+
+@dataclass(frozen=True)
+class Classification:
+    """A field whose values name a class (诉求类型, 问题类别 …): a word outside the vocabulary is
+    no reason to drop the row. It is stored as `fallback` (SQL; NULL = left empty), the word as
+    written is kept in the row's unmapped_values, and the summary counts it."""
+
+    field: str
+    label: str
+    known: str  # SQL over the cleaned cell: its canonical value, NULL when not known
+    blank: str = "NULL"  # SQL stored for an empty cell
+    fallback: str = literal(UNCLASSIFIED)
+    fallback_text: str = f"计入“{UNCLASSIFIED}”"
+    no_answer: tuple[str, ...] = ()  # words meaning "no value": stored empty without a note
+
+    @property
+    def parsed(self) -> str:
+        column = _quoted(self.field)
+        answers = (
+            f"WHEN {column} IN ({', '.join(literal(w) for w in self.no_answer)}) THEN NULL "
+            if self.no_answer
+            else ""
+        )
+        return (
+            f"CASE WHEN {column} IS NULL THEN {self.blank} {answers}"
+            f"ELSE coalesce({self.known}, {self.fallback}) END AS v_{self.field}"
+        )
+
+    @property
+    def unknown(self) -> str:
+        column = _quoted(self.field)
+        answers = (
+            f" AND {column} NOT IN ({', '.join(literal(w) for w in self.no_answer)})"
+            if self.no_answer
+            else ""
+        )
+        return f"{column} IS NOT NULL AND {self.known} IS NULL{answers}"
+
+    @property
+    def note(self) -> Note:
+        return Note(
+            self.unknown,
+            self.field,
+            _quoted(self.field),
+            f"未知的{self.label}，{self.fallback_text}",
+        )
+
+
 @dataclass
 class KindSql:
     """The cleaning of one kind: normalise text, parse values, check, and shape the output."""
@@ -158,6 +227,19 @@ class KindSql:
     output: list[str]
     checks: list[Check]
     join: str = ""
+    notes: list[Note] = field(default_factory=list)
+    classifications: list[Classification] = field(default_factory=list)
+
+
+def unmapped_values(classifications: list[Classification]) -> str:
+    """The output column keeping each unknown classification word as written (scrubbed)."""
+    entries = ", ".join(
+        f"{{'k': {literal(c.field)}, 'v': CASE WHEN {c.unknown} THEN gd_scrub({_quoted(c.field)}) END}}"
+        for c in classifications
+    )
+    return (
+        f"map_from_entries(list_filter([{entries}], lambda e: e.v IS NOT NULL)) AS unmapped_values"
+    )
 
 
 def long_number_id_reason(label: str) -> str:
@@ -245,12 +327,31 @@ def _quoted(name: str) -> str:
 class Cleaner:
     """Runs the per-kind cleaning SQL on the staged table of one file."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, config: Config, loaded_at: datetime) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        config: Config,
+        loaded_at: datetime,
+        value_maps: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
         self.con = con
         self.config = config
         self.earliest = f"TIMESTAMP '{config.earliest_date.isoformat()} 00:00:00'"
         latest = loaded_at + timedelta(days=1)
         self.latest = f"TIMESTAMP '{latest.isoformat(sep=' ', timespec='seconds')}'"
+        # field → {word as written: known value}, from the file's mapping profile
+        self.value_maps = {f: dict(m) for f, m in (value_maps or {}).items() if m}
+        con.execute("DELETE FROM value_map")
+        entries = [(f, raw, known) for f, m in self.value_maps.items() for raw, known in m.items()]
+        if entries:
+            con.execute(
+                "INSERT INTO value_map SELECT unnest($fields), unnest($raws), unnest($known)",
+                {
+                    "fields": [e[0] for e in entries],
+                    "raws": [normalize_cell(e[1]) for e in entries],
+                    "known": [e[2] for e in entries],
+                },
+            )
 
     def clean(self, kind: str, stage: str, present: set[str]) -> None:
         """Create temp table ok_<kind> (clean rows) and append problems to bad_rows."""
@@ -296,11 +397,10 @@ class Cleaner:
                 *sql.checks,
             ],
             sql.join,
+            sql.notes,
+            sql.classifications,
         )
-        texts = ", ".join(
-            f"{'gd_free_text' if c in FREE_TEXT else 'gd_text'}({_quoted(c)}) AS {_quoted(c)}"
-            for c in sql.texts
-        )
+        texts = ", ".join(f"{self._text_sql(c)} AS {_quoted(c)}" for c in sql.texts)
         all_blank = " AND ".join(f"{_quoted(c)} IS NULL" for c in sql.texts)
         any_problem = " OR ".join(f"coalesce({c.condition}, false)" for c in sql.checks)
         problems = ", ".join(
@@ -308,27 +408,60 @@ class Cleaner:
             f"CAST({c.raw} AS VARCHAR), 'reason': {literal(c.reason)}}} END"
             for c in sql.checks
         )
+        notes = [*sql.notes, *(c.note for c in sql.classifications)]
+        note_list = (
+            "list_filter(["
+            + ", ".join(
+                f"CASE WHEN {n.condition} THEN {{'field': {literal(n.field)}, 'raw': "
+                f"CAST({n.raw} AS VARCHAR), 'reason': {literal(n.note)}}} END"
+                for n in notes
+            )
+            + "], lambda p: p IS NOT NULL)"
+            if notes
+            else "[]"
+        )
+        # A value a note sets aside is emptied before the output is shaped.
+        emptied: dict[str, list[str]] = {}
+        for n in notes:
+            if n.nulls:
+                emptied.setdefault(n.nulls, []).append(f"coalesce({n.condition}, false)")
+        unused = (
+            "REPLACE ("
+            + ", ".join(
+                f"CASE WHEN {' OR '.join(conditions)} THEN NULL ELSE {column} END AS {column}"
+                for column, conditions in emptied.items()
+            )
+            + ")"
+            if emptied
+            else ""
+        )
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE parsed_{kind} AS
-            SELECT _sheet, _row, _seq, {", ".join(sql.output)}, _bad,
-                CASE WHEN _bad THEN list_filter([{problems}], lambda p: p IS NOT NULL) END
-                    AS _problems
+            SELECT _sheet, _row, _seq, {", ".join(sql.output)}, _bad, _problems, _notes
             FROM (
-                SELECT *, ({any_problem}) AS _bad
-                FROM (
-                    SELECT *, {", ".join(sql.parsed)}
+                SELECT * {unused} FROM (
+                    SELECT *,
+                        CASE WHEN _bad THEN list_filter([{problems}], lambda p: p IS NOT NULL) END
+                            AS _problems,
+                        CASE WHEN NOT _bad THEN {note_list} END AS _notes
                     FROM (
-                        SELECT *, gd_skip(_first, _header_first, {all_blank}) AS _skip
+                        SELECT *, ({any_problem}) AS _bad
                         FROM (
-                            SELECT _sheet, _row, _seq, _header_first,
-                                gd_text(coalesce(nullif(trim(_c0), ''), nullif(trim(_c1), ''),
-                                                 nullif(trim(_c2), ''))) AS _first,
-                                {texts}
-                            FROM {stage}
+                            SELECT *, {", ".join(sql.parsed)}
+                            FROM (
+                                SELECT *, gd_skip(_first, _header_first, {all_blank}) AS _skip
+                                FROM (
+                                    SELECT _sheet, _row, _seq, _header_first,
+                                        gd_text(coalesce(nullif(trim(_c0), ''),
+                                            nullif(trim(_c1), ''), nullif(trim(_c2), ''))) AS _first,
+                                        {texts}
+                                    FROM {stage}
+                                )
+                            ) AS normalized
+                            {sql.join}
+                            WHERE _skip IS NULL
                         )
-                    ) AS normalized
-                    {sql.join}
-                    WHERE _skip IS NULL
+                    )
                 )
             )"""
         )
@@ -339,7 +472,22 @@ class Cleaner:
         )
         con.execute(
             f"""CREATE OR REPLACE TEMP VIEW ok_{kind} AS
-            SELECT * EXCLUDE (_bad, _problems) FROM parsed_{kind} WHERE NOT _bad"""
+            SELECT * EXCLUDE (_bad, _problems, _notes) FROM parsed_{kind} WHERE NOT _bad"""
+        )
+
+    def _text_sql(self, column: str) -> str:
+        """A staged cell cleaned; where the file's profile maps its words, mapped."""
+        cleaned = f"{'gd_free_text' if column in FREE_TEXT else 'gd_text'}({_quoted(column)})"
+        if column in self.value_maps:
+            return f"coalesce(gd_mapped({literal(column)}, {cleaned}), {cleaned})"
+        return cleaned
+
+    def collect_notes(self, kind: str) -> None:
+        """The notes of the rows that load (after duplicates were separated) into value_notes."""
+        self.con.execute(
+            f"""INSERT INTO value_notes
+            SELECT {literal(kind)}, _sheet, _row, p.field, gd_scrub(p.raw), p.reason
+            FROM (SELECT _sheet, _row, unnest(_notes) AS p FROM parsed_{kind} WHERE NOT _bad)"""
         )
 
     def separate_duplicates(self, kind: str) -> list[Duplicate]:
@@ -382,32 +530,65 @@ class Cleaner:
         ]
 
     # --- tickets ------------------------------------------------------------------------------
+    def ticket_classifications(self) -> list[Classification]:
+        """The ticket fields whose values name a class, and what an unknown word becomes.
+
+        They sort tickets into groups (filters, breakdowns, SLA rules); a word the vocabulary
+        does not know still belongs to a real ticket whose times count in every figure, so it
+        loads under 未归类. Yes/no answers and the callback's satisfaction are counted only
+        where given: an unknown word there is stored as not given.
+        """
+        config = self.config
+        unanswered = "按未填写处理（不计入相应比率）"
+        return [
+            Classification("channel", "来源渠道", "gd_channel(channel)"),
+            Classification("request_type", "诉求类型", "gd_request_type(request_type)"),
+            Classification(
+                "category", "问题类别", "gd_category(category)", literal(config.blank_category)
+            ),
+            Classification(
+                "priority", "紧急程度", "gd_priority(priority)", literal(config.blank_priority)
+            ),
+            Classification("status", "工单状态", "gd_status(status)"),
+            Classification(
+                "callback_satisfaction",
+                "满意度",
+                "gd_satisfaction(callback_satisfaction)",
+                fallback="NULL",
+                fallback_text="按未评价处理（不计入满意率）",
+                no_answer=NO_SATISFACTION_ANSWER,
+            ),
+            *(
+                Classification(
+                    name, label, f"gd_bool({name})", fallback="NULL", fallback_text=unanswered
+                )
+                for name, label in (
+                    ("is_valid_callback", "是否有效回访取值"),
+                    ("is_contacted", "是否联系取值"),
+                    ("is_resolved", "是否解决取值"),
+                )
+            ),
+        ]
+
     def _tickets_sql(self, present: set[str]) -> KindSql:
         e, lt = self.earliest, self.latest
         texts = (
             "ticket_id channel request_type category priority district street community "
             "compound grid building property_company status committed_hours is_valid_callback "
-            "is_contacted is_resolved callback_satisfaction phone room contact_name description accepted_at "
-            "first_response_at arrived_at closed_at"
+            "is_contacted is_resolved callback_satisfaction phone room contact_name description "
+            "accepted_at first_response_at arrived_at closed_at dispatched_at signed_at "
+            "handling_unit"
         ).split()
-        blank_category = literal(self.config.blank_category)
-        blank_priority = literal(self.config.blank_priority)
+        classifications = self.ticket_classifications()
         parsed = [
             "gd_ts(accepted_at) AS t_accepted",
             "gd_ts(first_response_at) AS t_response",
             "gd_ts(arrived_at) AS t_arrived",
             "gd_ts(closed_at) AS t_closed",
-            f"CASE WHEN category IS NULL THEN {blank_category} ELSE gd_category(category) END "
-            "AS v_category",
-            f"CASE WHEN priority IS NULL THEN {blank_priority} ELSE gd_priority(priority) END "
-            "AS v_priority",
-            "gd_request_type(request_type) AS v_request_type",
-            "gd_status(status) AS v_status",
-            "gd_satisfaction(callback_satisfaction) AS v_satisfaction",
+            "gd_ts(dispatched_at) AS t_dispatched",
+            "gd_ts(signed_at) AS t_signed",
+            *(c.parsed for c in classifications),
             "gd_hours(committed_hours) AS v_committed",
-            "gd_bool(is_valid_callback) AS v_is_valid_callback",
-            "gd_bool(is_contacted) AS v_is_contacted",
-            "gd_bool(is_resolved) AS v_is_resolved",
             # digits only, without a +86 / 0086 country code
             "regexp_replace(regexp_replace(phone, '\\D', '', 'g'), '^(0086|86)(1[3-9]\\d{9})$', '\\2')"
             " AS v_phone_digits",
@@ -427,48 +608,44 @@ class Cleaner:
             ),
             Check("t_arrived < t_accepted", "arrived_at", "arrived_at", "到场时间早于受理时间"),
             Check("t_closed < t_accepted", "closed_at", "closed_at", "办结时间早于受理时间"),
-            Check(
-                "category IS NOT NULL AND v_category IS NULL",
-                "category",
-                "category",
-                "未知的问题类别（不在配置的类别表中）",
+        ]
+        unused = "，该值未采用"
+        notes = [
+            # The hotline's steps feed their own figure (派单 → 签收), not the ticket's response
+            # or close: a bad step time leaves that figure out for the ticket, nothing more.
+            *(
+                Note(check.condition, check.field, check.raw, check.reason + unused, parsed_name)
+                for name, parsed_name, label in (
+                    ("dispatched_at", "t_dispatched", "派单时间"),
+                    ("signed_at", "t_signed", "签收时间"),
+                )
+                for check in _date_checks(name, parsed_name, label, e, lt)
             ),
-            Check(
-                "priority IS NOT NULL AND v_priority IS NULL",
-                "priority",
-                "priority",
-                "未知的紧急程度（应为 特急/紧急/一般）",
-            ),
-            Check(
-                "request_type IS NOT NULL AND v_request_type IS NULL",
-                "request_type",
-                "request_type",
-                "未知的诉求类型（应为 咨询/求助/投诉/举报/建议）",
-            ),
-            Check("status IS NOT NULL AND v_status IS NULL", "status", "status", "未知的工单状态"),
-            Check(
-                "callback_satisfaction IS NOT NULL AND v_satisfaction IS NULL",
-                "callback_satisfaction",
-                "callback_satisfaction",
-                "未知的满意度（应为 满意/基本满意/不满意）",
-            ),
-            Check(
+            Note("t_dispatched < t_accepted", "dispatched_at", "dispatched_at",
+                 "派单时间早于受理时间" + unused, "t_dispatched"),
+            Note("t_signed < coalesce(t_dispatched, t_accepted)", "signed_at", "signed_at",
+                 "签收时间早于派单（或受理）时间" + unused, "t_signed"),
+            # A sheet's own 承诺时限 only overrides the SLA table: without it the table applies.
+            Note(
                 "committed_hours IS NOT NULL AND v_committed IS NULL",
                 "committed_hours",
                 "committed_hours",
-                "无法识别的承诺时限（应为如 24小时、3天）",
+                "无法识别的承诺时限（应为如 24小时、3天；工作日时限请改用配置的 SLA 规则）"
+                "，该值未采用，按配置的 SLA 规则计算",
+                "v_committed",
             ),
-            Check(
+            Note(
                 f"v_committed <= 0 OR v_committed > {MAX_COMMITTED_HOURS}",
                 "committed_hours",
                 "committed_hours",
-                f"承诺时限不合理（应大于 0 且不超过 {MAX_COMMITTED_HOURS} 小时，即一年）",
+                f"承诺时限不合理（应大于 0 且不超过 {MAX_COMMITTED_HOURS} 小时，即一年）"
+                "，该值未采用，按配置的 SLA 规则计算",
+                "v_committed",
             ),
-            *_bool_checks(("is_valid_callback", "is_contacted", "is_resolved")),
-        ]
+        ]  # fmt: skip
         output = [
             "ticket_id",
-            "gd_channel(channel) AS channel",
+            "v_channel AS channel",
             "v_request_type AS request_type",
             "v_category AS category",
             "v_priority AS priority",
@@ -487,7 +664,7 @@ class Cleaner:
             "v_is_valid_callback AS is_valid_callback",
             "v_is_contacted AS is_contacted",
             "v_is_resolved AS is_resolved",
-            "v_satisfaction AS callback_satisfaction",
+            "v_callback_satisfaction AS callback_satisfaction",
             "CASE WHEN length(v_phone_digits) >= 7 THEN gd_keyed_hash(v_phone_digits) END "
             "AS caller_hash",
             # the row's own 联系人 is dropped, and so is its echo inside the description
@@ -495,8 +672,12 @@ class Cleaner:
             "THEN replace(description, contact_name, '[姓名]') ELSE description END) AS description",
             "v_committed AS committed_hours",
             f"{'TRUE' if 'first_response_at' in present else 'FALSE'} AS has_response_column",
+            "t_dispatched AS dispatched_at",
+            "t_signed AS signed_at",
+            "handling_unit",
+            unmapped_values(classifications),
         ]
-        return KindSql(texts, parsed, output, checks)
+        return KindSql(texts, parsed, output, checks, notes=notes, classifications=classifications)
 
     # --- register ---------------------------------------------------------------------------
     def _register_sql(self, present: set[str]) -> KindSql:
@@ -506,11 +687,19 @@ class Cleaner:
             "property_company is_red_pm has_joint_agreement agreement_signed_on "
             "red_pm_certified_on"
         ).split()
+        classifications = [
+            Classification(
+                name, label, f"gd_bool({name})", fallback="NULL", fallback_text="按未填写处理"
+            )
+            for name, label in (
+                ("is_red_pm", "是否红色物业取值"),
+                ("has_joint_agreement", "是否签订党建联建协议取值"),
+            )
+        ]
         parsed = [
             "gd_number(households) AS v_households",
             "gd_number(buildings) AS v_buildings",
-            "gd_bool(is_red_pm) AS v_is_red_pm",
-            "gd_bool(has_joint_agreement) AS v_has_joint_agreement",
+            *(c.parsed for c in classifications),
             "gd_ts(agreement_signed_on) AS v_agreement_signed_on",
             "gd_ts(red_pm_certified_on) AS v_red_pm_certified_on",
         ]
@@ -526,7 +715,6 @@ class Cleaner:
                 )
                 for name, label in (("households", "户数"), ("buildings", "楼栋数"))
             ],
-            *_bool_checks(("is_red_pm", "has_joint_agreement")),
             *_date_checks(
                 "agreement_signed_on", "v_agreement_signed_on", "党建联建签约日期", e, lt
             ),
@@ -551,8 +739,9 @@ class Cleaner:
             "CASE WHEN v_agreement_signed_on IS NOT NULL THEN true END) AS has_joint_agreement",
             "CAST(v_agreement_signed_on AS DATE) AS agreement_signed_on",
             "CAST(v_red_pm_certified_on AS DATE) AS red_pm_certified_on",
+            unmapped_values(classifications),
         ]
-        return KindSql(texts, parsed, output, checks)
+        return KindSql(texts, parsed, output, checks, classifications=classifications)
 
     # --- surveys ----------------------------------------------------------------------------
     def _survey_sql(self, present: set[str]) -> KindSql:
@@ -763,10 +952,19 @@ class Cleaner:
 
 
 def create_bad_rows(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE bad_rows (
-            kind VARCHAR, _sheet VARCHAR, _row BIGINT, field VARCHAR, raw VARCHAR, reason VARCHAR)"""
-    )
+    """The file's problems: bad_rows (rows rejected) and value_notes (rows loaded without a value)."""
+    for table in ("bad_rows", "value_notes"):
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {table} (
+                kind VARCHAR, _sheet VARCHAR, _row BIGINT, field VARCHAR, raw VARCHAR,
+                reason VARCHAR)"""
+        )
+
+
+def normalize_cell(value: str) -> str:
+    """A word as gd_text cleans a cell: full-width ASCII to half width, spaces collapsed."""
+    text = value.translate(str.maketrans(_FULL_WIDTH, _HALF_WIDTH))
+    return " ".join(text.split())
 
 
 def refresh_unit_levels(con: duckdb.DuckDBPyConnection) -> None:

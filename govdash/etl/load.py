@@ -67,6 +67,9 @@ class FileReport:
     rows_updated: int = 0
     rows_unchanged: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    # (column as written, value as written, what was done) → rows: rows that loaded without a
+    # value (an unknown classification word, a time out of order …)
+    notes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     duplicates: list[Duplicate] = field(default_factory=list)
     error: str | None = None
     already_loaded_as: int | None = None
@@ -162,8 +165,17 @@ def file_sha256(path: Path) -> str:
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(resources.files("govdash.etl").joinpath("schema.sql").read_text(encoding="utf-8"))
-    # Versions written before load_batches.loaded_by existed gain the column (NULL = unknown).
-    con.execute("ALTER TABLE load_batches ADD COLUMN IF NOT EXISTS loaded_by VARCHAR")
+    # Versions written before a column existed gain it (NULL = unknown).
+    for table, column, sql_type in (
+        ("load_batches", "loaded_by", "VARCHAR"),
+        ("tickets", "dispatched_at", "TIMESTAMP"),
+        ("tickets", "signed_at", "TIMESTAMP"),
+        ("tickets", "handling_unit", "VARCHAR"),
+        ("tickets", "takeup_minutes", "DOUBLE"),
+        ("tickets", "unmapped_values", "MAP(VARCHAR, VARCHAR)"),
+        ("compounds", "unmapped_values", "MAP(VARCHAR, VARCHAR)"),
+    ):
+        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
 
 
 def load_paths(
@@ -377,6 +389,7 @@ def _write_one(
             cleaner.clean(kind, f"stage_{kind}", present)
             con.unregister(f"stage_{kind}")
             report.duplicates.extend(cleaner.separate_duplicates(kind))
+            cleaner.collect_notes(kind)
             say(f"写入 {KIND_LABELS[kind]}（新增或更新）…")
             inserted, updated, unchanged = UPSERTS[kind](con, config, batch_id)
             report.rows_inserted += inserted
@@ -545,6 +558,7 @@ REGISTER_VALUES = [
     "has_joint_agreement",
     "agreement_signed_on",
     "red_pm_certified_on",
+    "unmapped_values",
 ]
 TICKET_VALUES = [
     "ticket_id",
@@ -572,6 +586,10 @@ TICKET_VALUES = [
     "description",
     "committed_hours",
     "has_response_column",
+    "dispatched_at",
+    "signed_at",
+    "handling_unit",
+    "unmapped_values",
 ]
 TICKET_DERIVED = [
     "is_open",
@@ -579,6 +597,7 @@ TICKET_DERIVED = [
     "resolution_hours",
     "response_limit_minutes",
     "resolution_limit_hours",
+    "takeup_minutes",
 ]
 SURVEY_VALUES = [
     "response_id",
@@ -620,6 +639,7 @@ def _upsert_tickets(
             AS is_open,
         date_diff('second', accepted_at, first_response_at) / 60.0 AS response_minutes,
         date_diff('second', accepted_at, closed_at) / 3600.0 AS resolution_hours,
+        date_diff('second', dispatched_at, signed_at) / 60.0 AS takeup_minutes,
         {sla_case(config, "respond")} AS response_limit_minutes,
         coalesce(committed_hours, {sla_case(config, "resolve")}) AS resolution_limit_hours
         FROM ok_tickets"""
@@ -718,30 +738,42 @@ def _record_rejections(
     """Copy bad_rows into rejected_rows with the column named as the file names it."""
     # A field the file has no column for is named by its canonical Chinese header.
     labels = {f.name: f.label for fields in FIELDS.values() for f in fields}
+    names = {
+        "sheets": [h[0] for h in headers],
+        "fields": [h[1] for h in headers],
+        "headers": [h[2] for h in headers],
+        "label_fields": list(labels),
+        "labels": list(labels.values()),
+    }
+
+    def named(table: str) -> str:
+        """The rows of bad_rows or value_notes with their column named as the file names it."""
+        return f"""WITH header_names AS (
+                SELECT DISTINCT unnest($sheets) AS sheet, unnest($fields) AS field,
+                    unnest($headers) AS header
+            ), field_labels AS (
+                SELECT unnest($label_fields) AS field, unnest($labels) AS label
+            )
+            SELECT b._sheet, b._row,
+                coalesce(h.header, l.label, regexp_replace(b.field, '^(item|indicator):', ''))
+                    AS column_name,
+                gd_scrub(b.raw) AS raw, b.reason, b.kind
+            FROM {table} b
+            LEFT JOIN header_names h ON h.sheet = b._sheet AND h.field = b.field
+            LEFT JOIN field_labels l ON l.field = b.field"""
+
     con.execute(
-        """INSERT INTO rejected_rows
-        WITH header_names AS (
-            SELECT DISTINCT unnest($sheets) AS sheet, unnest($fields) AS field,
-                unnest($headers) AS header
-        ), field_labels AS (
-            SELECT unnest($label_fields) AS field, unnest($labels) AS label
-        )
-        SELECT $batch, $file, b._sheet, b._row,
-            coalesce(h.header, l.label, regexp_replace(b.field, '^(item|indicator):', '')),
-            gd_scrub(b.raw), b.reason, b.kind
-        FROM bad_rows b
-        LEFT JOIN header_names h ON h.sheet = b._sheet AND h.field = b.field
-        LEFT JOIN field_labels l ON l.field = b.field""",
-        {
-            "batch": batch_id,
-            "file": display,
-            "sheets": [h[0] for h in headers],
-            "fields": [h[1] for h in headers],
-            "headers": [h[2] for h in headers],
-            "label_fields": list(labels),
-            "labels": list(labels.values()),
-        },
+        f"""INSERT INTO rejected_rows
+        SELECT $batch, $file, _sheet, _row, column_name, raw, reason, kind
+        FROM ({named("bad_rows")})""",
+        {"batch": batch_id, "file": display, **names},
     )
+    for column, raw, note, count in con.execute(
+        f"""SELECT column_name, raw, reason, count(*) FROM ({named("value_notes")})
+        GROUP BY ALL ORDER BY count(*) DESC, column_name, raw""",
+        names,
+    ).fetchall():
+        report.notes[(str(column), str(raw), str(note))] += int(count)
     for reason, count in con.execute(
         "SELECT reason, count(*) FROM bad_rows GROUP BY reason ORDER BY count(*) DESC"
     ).fetchall():
@@ -937,6 +969,23 @@ def _duplicate_lines(duplicates: Sequence[Duplicate]) -> list[str]:
     return lines
 
 
+SHOWN_NOTES = 20
+
+
+def _note_lines(notes: Counter[tuple[str, str, str]]) -> list[str]:
+    """Rows loaded without a value: each value as written, with its count and what was done."""
+    if not notes:
+        return []
+    total = sum(notes.values())
+    lines = [f"  已加载但有取值未采用或未识别：{total:,} 处（行已加载，未被拒收）"]
+    ordered = sorted(notes.items(), key=lambda item: (-item[1], item[0]))
+    for (column, raw, note), count in ordered[:SHOWN_NOTES]:
+        lines.append(f"    - {column}“{raw}”：{count:,} 行，{note}")
+    if len(ordered) > SHOWN_NOTES:
+        lines.append(f"    - 另有 {len(ordered) - SHOWN_NOTES:,} 种取值")
+    return lines
+
+
 def format_report(report: LoadReport) -> str:
     lines: list[str] = []
     for file in report.files:
@@ -971,6 +1020,7 @@ def format_report(report: LoadReport) -> str:
         for reason, count in file.reasons.most_common():
             lines.append(f"    - {reason}：{count:,} 处")
         lines.extend(_duplicate_lines(file.duplicates))
+        lines.extend(_note_lines(file.notes))
     if report.skipped_files:
         lines.append(f"跳过的文件（{len(report.skipped_files)} 个）：")
         lines.extend(f"  - {s.path}：{s.reason}" for s in report.skipped_files)

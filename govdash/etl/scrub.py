@@ -59,12 +59,21 @@ NAME_AFTER_PERSON_LABEL = rf"({'|'.join(PERSON_LABELS)})(\s*)([{SURNAMES}]\p{{Ha
 FULL_WIDTH = "０１２３４５６７８９＋－ｘＸ"
 HALF_WIDTH = "0123456789+-xX"
 
+
+def whole_number(pattern: str) -> str:
+    """`pattern` only where it is a whole number: not inside a longer run of digits (a ticket
+    number, 2.025030100000123E+18). The characters around are captured (\\1, \\3) and
+    written back; RE2 has no look-around."""
+    return rf"(^|[^\d.])({pattern})($|\D)"
+
+
 # (pattern, replacement) in order: ID numbers before phones (an ID holds phone-like digits),
-# mobiles before landlines.
+# mobiles before landlines. A number pattern runs twice: a match takes the character after
+# it, which the next number (028-85551234/028-85554321) needed as its boundary.
 STEPS = (
-    (ID_NUMBER, "[证件号]"),
-    (MOBILE, "[电话]"),
-    (LANDLINE, "[电话]"),
+    *((whole_number(ID_NUMBER), r"\1[证件号]\3"),) * 2,
+    *((whole_number(MOBILE), r"\1[电话]\3"),) * 2,
+    *((whole_number(LANDLINE), r"\1[电话]\3"),) * 2,
     (name_after_label(PERSON_LABELS + ROLE_LABELS), r"\1\2[姓名]\4"),
     (NAME_AFTER_COLON, r"\1\2[姓名]"),
     (NAME_AFTER_PERSON_LABEL, r"\1\2[姓名]"),

@@ -199,6 +199,26 @@ def test_absurd_scores_and_penalties_are_rejected(baseline, tmp_path, config):
     assert rows(_db(tmp_path), "SELECT score FROM evaluation_scores") == [(4.0,)]
 
 
+def test_an_absurd_committed_limit_is_set_aside_not_the_ticket(baseline, tmp_path, config):
+    outcome = _loaded("absurd-hours", baseline, tmp_path)
+    found = rows(_db(tmp_path), "SELECT ticket_id, committed_hours, resolution_limit_hours "
+                 "FROM tickets WHERE ticket_id LIKE 'H-%' ORDER BY 1")  # fmt: skip
+    # 一般 priority: the SLA table's 72 hours where the sheet's own limit was not usable.
+    assert found == [("H-1", None, 72.0), ("H-2", None, 72.0), ("H-3", 24.0, 24.0)]
+    assert sorted(outcome.file.notes) == [
+        (
+            "承诺时限",
+            "-3天",
+            "无法识别的承诺时限（应为如 24小时、3天；工作日时限请改用配置的 SLA 规则），该值未采用，按配置的 SLA 规则计算",
+        ),
+        (
+            "承诺时限",
+            "99999999999小时",
+            "承诺时限不合理（应大于 0 且不超过 8760 小时，即一年），该值未采用，按配置的 SLA 规则计算",
+        ),
+    ]
+
+
 def test_the_corpus_table_has_one_line_per_case(baseline, tmp_path, config):
     from tests.etl.corpus import table
 

@@ -50,7 +50,7 @@ TICKET_ROWS = [
     # Rejected rows must not leak either: a bad date, and a phone inside a bad category.
     ["GD005", "电梯", "翠竹苑", "3栋2单元501", "2025-02-30 09:00", "赵敏", "13700003333", "510105197706060011",
      "联系13700003333"],
-    ["GD006", "漏水找13600004444", "翠竹苑", None, "2024-03-09 09:00", None, "13600004444", None, None],
+    ["GD006", "房屋渗漏", "翠竹苑", None, "漏水找13600004444", None, "13600004444", None, None],
 ]  # fmt: skip
 SURVEY_HEADER = [
     "问卷编号",
@@ -107,8 +107,23 @@ def test_free_text_keeps_its_meaning_with_personal_data_masked(loaded):
     assert rows(loaded, "SELECT comment FROM survey_responses WHERE response_id = 'WJ1'") == [
         ("物业电话[电话]总打不通，身份证[证件号]已登记",)
     ]
-    assert rows(loaded, "SELECT raw_value FROM rejected_rows WHERE column_name = '问题类别'") == [
+    assert rows(loaded, "SELECT raw_value FROM rejected_rows WHERE raw_value LIKE '漏水%'") == [
         ("漏水找[电话]",)
+    ]
+
+
+def test_an_unknown_classification_word_is_kept_scrubbed(tmp_path, load):
+    sheet = [
+        ["工单编号", "受理时间", "问题类别"],
+        ["GD001", "2024-03-05 09:00", "漏水找13600004444"],
+    ]
+    report, db = load(write_xlsx(tmp_path / "in" / "工单.xlsx", {"Sheet1": sheet}))
+
+    assert rows(db, "SELECT category, unmapped_values FROM tickets") == [
+        ("未归类", {"category": "漏水找[电话]"})
+    ]
+    assert list(report.files[0].notes) == [
+        ("问题类别", "漏水找[电话]", "未知的问题类别，计入“未归类”")
     ]
 
 
