@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from govdash.core.config import Config
-from govdash.etl.fields import SURVEY, TICKETS
+from govdash.etl.fields import REGISTER, SURVEY, TICKETS
 from govdash.etl.locate import INDICATOR_PREFIX, ITEM_PREFIX
 from govdash.etl.numbers import SCIENTIFIC
 from govdash.etl.readers import EXCEL_ERRORS
@@ -179,11 +179,15 @@ class Classification:
 
     field: str
     label: str
-    known: str  # SQL over the cleaned cell: its canonical value, NULL when not known
+    macro: str  # the SQL macro giving a cell's canonical value, NULL when not known
     blank: str = "NULL"  # SQL stored for an empty cell
     fallback: str = literal(UNCLASSIFIED)
     fallback_text: str = f"计入“{UNCLASSIFIED}”"
     no_answer: tuple[str, ...] = ()  # words meaning "no value": stored empty without a note
+
+    @property
+    def known(self) -> str:
+        return f"{self.macro}({_quoted(self.field)})"
 
     @property
     def parsed(self) -> str:
@@ -229,6 +233,66 @@ class KindSql:
     join: str = ""
     notes: list[Note] = field(default_factory=list)
     classifications: list[Classification] = field(default_factory=list)
+
+
+def classifications_of(kind: str, config: Config) -> list[Classification]:
+    """The fields of a kind whose values name a class, and what an unknown word becomes.
+
+    They sort tickets into groups (filters, breakdowns, SLA rules); a word the vocabulary
+    does not know still belongs to a real ticket whose times count in every figure, so it
+    loads under 未归类. Yes/no answers and the callback's satisfaction are counted only
+    where given: an unknown word there is stored as not given.
+    """
+    if kind == REGISTER:
+        return [
+            Classification(name, label, "gd_bool", fallback="NULL", fallback_text="按未填写处理")
+            for name, label in (
+                ("is_red_pm", "是否红色物业取值"),
+                ("has_joint_agreement", "是否签订党建联建协议取值"),
+            )
+        ]
+    if kind != TICKETS:
+        return []
+    unanswered = "按未填写处理（不计入相应比率）"
+    return [
+        Classification("channel", "来源渠道", "gd_channel"),
+        Classification("request_type", "诉求类型", "gd_request_type"),
+        Classification("category", "问题类别", "gd_category", literal(config.blank_category)),
+        Classification("priority", "紧急程度", "gd_priority", literal(config.blank_priority)),
+        Classification("status", "工单状态", "gd_status"),
+        Classification(
+            "callback_satisfaction",
+            "满意度",
+            "gd_satisfaction",
+            fallback="NULL",
+            fallback_text="按未评价处理（不计入满意率）",
+            no_answer=NO_SATISFACTION_ANSWER,
+        ),
+        *(
+            Classification(name, label, "gd_bool", fallback="NULL", fallback_text=unanswered)
+            for name, label in (
+                ("is_valid_callback", "是否有效回访取值"),
+                ("is_contacted", "是否联系取值"),
+                ("is_resolved", "是否解决取值"),
+            )
+        ),
+    ]
+
+
+BOOLEAN_WORDS = ("是", "否")
+
+
+def known_values(field_name: str, config: Config) -> tuple[str, ...]:
+    """The values a classification word can be mapped to (the canonical ones)."""
+    tables: dict[str, Iterable[str]] = {
+        "channel": CHANNEL,
+        "request_type": REQUEST_TYPE,
+        "category": config.categories,
+        "priority": PRIORITY,
+        "status": STATUS,
+        "callback_satisfaction": SATISFACTION,
+    }
+    return tuple(tables.get(field_name, BOOLEAN_WORDS))
 
 
 def unmapped_values(classifications: list[Classification]) -> str:
@@ -482,13 +546,23 @@ class Cleaner:
             return f"coalesce(gd_mapped({literal(column)}, {cleaned}), {cleaned})"
         return cleaned
 
-    def collect_notes(self, kind: str) -> None:
-        """The notes of the rows that load (after duplicates were separated) into value_notes."""
+    def collect_notes(self, kind: str) -> dict[tuple[str, str], int]:
+        """The notes of the rows that load (after duplicates were separated) into value_notes;
+        returns the unknown classification words: (field, word as written) → rows."""
         self.con.execute(
             f"""INSERT INTO value_notes
             SELECT {literal(kind)}, _sheet, _row, p.field, gd_scrub(p.raw), p.reason
             FROM (SELECT _sheet, _row, unnest(_notes) AS p FROM parsed_{kind} WHERE NOT _bad)"""
         )
+        reasons = [c.note.note for c in classifications_of(kind, self.config)]
+        if not reasons:
+            return {}
+        found = self.con.execute(
+            """SELECT field, raw, count(*) FROM value_notes
+            WHERE kind = $kind AND reason IN (SELECT unnest($reasons)) GROUP BY ALL""",
+            {"kind": kind, "reasons": reasons},
+        ).fetchall()
+        return {(str(name), str(raw)): int(count) for name, raw, count in found}
 
     def separate_duplicates(self, kind: str) -> list[Duplicate]:
         """IDs on more than one good row of the file: rows that disagree are all rejected (two
@@ -530,46 +604,6 @@ class Cleaner:
         ]
 
     # --- tickets ------------------------------------------------------------------------------
-    def ticket_classifications(self) -> list[Classification]:
-        """The ticket fields whose values name a class, and what an unknown word becomes.
-
-        They sort tickets into groups (filters, breakdowns, SLA rules); a word the vocabulary
-        does not know still belongs to a real ticket whose times count in every figure, so it
-        loads under 未归类. Yes/no answers and the callback's satisfaction are counted only
-        where given: an unknown word there is stored as not given.
-        """
-        config = self.config
-        unanswered = "按未填写处理（不计入相应比率）"
-        return [
-            Classification("channel", "来源渠道", "gd_channel(channel)"),
-            Classification("request_type", "诉求类型", "gd_request_type(request_type)"),
-            Classification(
-                "category", "问题类别", "gd_category(category)", literal(config.blank_category)
-            ),
-            Classification(
-                "priority", "紧急程度", "gd_priority(priority)", literal(config.blank_priority)
-            ),
-            Classification("status", "工单状态", "gd_status(status)"),
-            Classification(
-                "callback_satisfaction",
-                "满意度",
-                "gd_satisfaction(callback_satisfaction)",
-                fallback="NULL",
-                fallback_text="按未评价处理（不计入满意率）",
-                no_answer=NO_SATISFACTION_ANSWER,
-            ),
-            *(
-                Classification(
-                    name, label, f"gd_bool({name})", fallback="NULL", fallback_text=unanswered
-                )
-                for name, label in (
-                    ("is_valid_callback", "是否有效回访取值"),
-                    ("is_contacted", "是否联系取值"),
-                    ("is_resolved", "是否解决取值"),
-                )
-            ),
-        ]
-
     def _tickets_sql(self, present: set[str]) -> KindSql:
         e, lt = self.earliest, self.latest
         texts = (
@@ -579,7 +613,7 @@ class Cleaner:
             "accepted_at first_response_at arrived_at closed_at dispatched_at signed_at "
             "handling_unit"
         ).split()
-        classifications = self.ticket_classifications()
+        classifications = classifications_of(TICKETS, self.config)
         parsed = [
             "gd_ts(accepted_at) AS t_accepted",
             "gd_ts(first_response_at) AS t_response",
@@ -687,15 +721,7 @@ class Cleaner:
             "property_company is_red_pm has_joint_agreement agreement_signed_on "
             "red_pm_certified_on"
         ).split()
-        classifications = [
-            Classification(
-                name, label, f"gd_bool({name})", fallback="NULL", fallback_text="按未填写处理"
-            )
-            for name, label in (
-                ("is_red_pm", "是否红色物业取值"),
-                ("has_joint_agreement", "是否签订党建联建协议取值"),
-            )
-        ]
+        classifications = classifications_of(REGISTER, self.config)
         parsed = [
             "gd_number(households) AS v_households",
             "gd_number(buildings) AS v_buildings",

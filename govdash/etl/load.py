@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import shutil
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -20,11 +21,13 @@ import pyarrow as pa
 from govdash import __version__
 from govdash.core.audit import AuditLog, audit_path, os_user
 from govdash.core.config import Config
+from govdash.core.profiles import Profile, ProfileError, ProfileStore, profiles_path
 from govdash.core.warehouse import current_version, hash_key, new_version, raw_dir
 from govdash.etl.clean import (
     CLOSED_STATUS_LIST,
     Cleaner,
     Duplicate,
+    classifications_of,
     create_bad_rows,
     install_macros,
     literal,
@@ -33,6 +36,16 @@ from govdash.etl.clean import (
 from govdash.etl.errors import LoadError
 from govdash.etl.fields import EVALUATION, FIELDS, KIND_LABELS, REGISTER, SURVEY, TICKETS
 from govdash.etl.locate import HeaderLocator, LocatedSheet, kind_fields, staged_table
+from govdash.etl.mapping import (
+    Proposal,
+    apply_profile,
+    columns_by_header,
+    header_candidates,
+    located_from_columns,
+    propose,
+    sheet_rows,
+    signature,
+)
 from govdash.etl.readers import SPREADSHEET_SUFFIXES, RawSheet, ReadLimits, constant_text, read_file
 
 Progress = Callable[[str], None]
@@ -71,6 +84,10 @@ class FileReport:
     # value (an unknown classification word, a time out of order …)
     notes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     duplicates: list[Duplicate] = field(default_factory=list)
+    profiles: list[str] = field(default_factory=list)  # mapping profiles applied
+    value_maps: dict[str, dict[str, str]] = field(default_factory=dict)  # from those profiles
+    # (field, word as written) → rows: classification words not known, which a profile can map
+    unknown_values: Counter[tuple[str, str]] = field(default_factory=Counter)
     error: str | None = None
     already_loaded_as: int | None = None
     seconds: float = 0.0
@@ -187,20 +204,28 @@ def load_paths(
     fresh: bool = False,
     names: dict[Path, str] | None = None,
     actor: str | None = None,
+    mappings: Mapping[Path, Profile] | None = None,
 ) -> LoadReport:
     """Load files into a new warehouse version and publish it; bad files are reported, not half-written.
 
     `names` gives the original file names where the paths are copies (uploads, rebuilds).
     `actor` (default: the OS user) is written to load_batches.loaded_by in the published
     version and, with the outcome of every file, to the audit log beside the warehouse.
+    Saved mapping profiles (beside the warehouse) apply to the sheets whose header row they
+    were made from; `mappings` gives a file the profile the clerk chose for it.
     """
     say = progress or (lambda message: None)
     who = actor or os_user()
     files, skipped = expand_paths(paths)
     reports = [FileReport(path, (names or {}).get(path, path.name)) for path in files]
     loaded_at = datetime.now().replace(microsecond=0)
+    choice = ProfileChoice(forced=dict(mappings or {}))
     try:
-        _load_into_new_version(reports, db_path, config, say, loaded_at, fresh, who)
+        choice.saved = ProfileStore(profiles_path(db_path)).by_signature()
+    except ProfileError as error:  # the data still loads; the clerk learns why no profile applied
+        say(f"⚠ 对照方案未能读取，本次按内置表头识别：{error}")
+    try:
+        _load_into_new_version(reports, db_path, config, say, loaded_at, fresh, who, choice)
     except _NothingWritten:
         _audit_load(db_path, reports, who, published=False, say=say)
         return LoadReport(reports, current_version(db_path), skipped)
@@ -248,6 +273,7 @@ def _load_into_new_version(
     loaded_at: datetime,
     fresh: bool,
     actor: str,
+    profiles: ProfileChoice | None = None,
 ) -> None:
     with new_version(db_path, keep=config.keep_versions, fresh=fresh) as work:
         # A cap makes DuckDB spill its work tables instead of adding to the spreadsheet
@@ -261,7 +287,7 @@ def _load_into_new_version(
             for report in reports:
                 display = report.name
                 started = time.perf_counter()
-                staged = _stage_one(con, report, display, config, locator, say)
+                staged = _stage_one(con, report, display, config, locator, say, profiles)
                 report.seconds = time.perf_counter() - started
                 if staged is None:
                     continue
@@ -302,6 +328,7 @@ def _stage_one(
     config: Config,
     locator: HeaderLocator,
     say: Progress,
+    profiles: ProfileChoice | None = None,
 ) -> Staged | None:
     """Read and recognise one file; None when it is refused (report.error says why) or known."""
     path = report.path
@@ -320,7 +347,7 @@ def _stage_one(
             say(f"{display}：内容与批次 {report.already_loaded_as} 相同，已加载过，跳过。")
             return None
         say(f"读取 {display} …")
-        staged = _stage_file(path, display, config, locator, report, say)
+        staged = _stage_file(path, display, config, locator, report, say, profiles)
     except LoadError as error:
         report.error = str(error)
         return None
@@ -344,7 +371,9 @@ def _nothing_recognised(report: FileReport) -> str:
     return (
         "没有找到可识别的表头" + (f"（{seen}）" if seen else "") + "。请确认表头包含如"
         "“工单编号、受理时间”（工单）、“问卷编号”和评分题（问卷）、“年度、被考评单位、评委”"
-        "（考评）或“小区、户数”（台账）；可在“数据管理”页下载各类表格的模板。"
+        "（考评）或“小区、户数”（台账）。表头是本单位自己的写法时，在“数据管理”页上传后按提示"
+        "对照各列（命令行：govdash load 文件 --columns '源表头=模板字段名,…'），对照会保存下来，"
+        "下次同样表头的文件自动识别；也可下载各类表格的模板。"
     )
 
 
@@ -377,7 +406,7 @@ def _write_one(
         batch_id = _next_batch_id(con)
         create_bad_rows(con)
         refresh_unit_levels(con)
-        cleaner = Cleaner(con, config, loaded_at)
+        cleaner = Cleaner(con, config, loaded_at, report.value_maps)
         header_rows = []
         for kind in KIND_ORDER:
             if kind not in staged:
@@ -389,7 +418,7 @@ def _write_one(
             cleaner.clean(kind, f"stage_{kind}", present)
             con.unregister(f"stage_{kind}")
             report.duplicates.extend(cleaner.separate_duplicates(kind))
-            cleaner.collect_notes(kind)
+            report.unknown_values.update(cleaner.collect_notes(kind))
             say(f"写入 {KIND_LABELS[kind]}（新增或更新）…")
             inserted, updated, unchanged = UPSERTS[kind](con, config, batch_id)
             report.rows_inserted += inserted
@@ -408,6 +437,35 @@ def _write_one(
     report.seconds += time.perf_counter() - started
 
 
+@dataclass
+class ProfileChoice:
+    """The mapping profiles a load applies: the one the clerk chose for a file (forced), and
+    the saved ones, each to the sheets whose header row has its signature."""
+
+    saved: dict[str, Profile] = field(default_factory=dict)  # signature → profile
+    forced: dict[Path, Profile] = field(default_factory=dict)
+
+    def locate(
+        self, sheet: RawSheet, path: Path, config: Config
+    ) -> tuple[LocatedSheet, Profile] | None:
+        forced = self.forced.get(path)
+        if forced is not None:
+            located = apply_profile(sheet, forced, config) or apply_profile(
+                sheet, forced, config, exact=False
+            )
+            return (located, forced) if located is not None else None
+        if not self.saved:
+            return None
+        rows = sheet_rows(sheet)
+        for r, height, names in header_candidates(rows):
+            profile = self.saved.get(signature(names))
+            if profile is not None:
+                columns = columns_by_header(profile, names)
+                located = located_from_columns(sheet, profile.kind, r, height, columns, config)
+                return located, profile
+        return None
+
+
 def _stage_file(
     path: Path,
     display: str,
@@ -415,6 +473,7 @@ def _stage_file(
     locator: HeaderLocator,
     report: FileReport,
     say: Progress,
+    profiles: ProfileChoice | None = None,
 ) -> Staged:
     """Read and locate every sheet; return per kind the union of its staged sheets."""
     by_kind: dict[str, list[pa.Table]] = {}
@@ -431,7 +490,16 @@ def _stage_file(
     except LoadError as error:
         raise LoadError(display, error.message, error.sheet) from error
     for sheet in sheets:
-        located = locator.locate(sheet)
+        chosen = profiles.locate(sheet, path, config) if profiles else None
+        located: LocatedSheet | None = None
+        if chosen is not None:
+            located, profile = chosen
+            if profile.name not in report.profiles:
+                report.profiles.append(profile.name)
+            for name, words in profile.values.items():
+                report.value_maps.setdefault(name, {}).update(words)
+        else:
+            located = locator.locate(sheet)
         if located is None:
             empty = sheet.table.num_rows == 0 or sheet.table.num_columns == 0
             report.sheets.append(
@@ -859,6 +927,7 @@ def _keep_original(db_path: Path, report: FileReport, display: str) -> None:
             "file_name": display,
             "stored_as": target.name,
             "loaded_at": datetime.now().isoformat(timespec="seconds"),
+            "profiles": report.profiles,  # so a rebuild reads the file the same way
         }
         manifest.write(json.dumps(entry, ensure_ascii=False) + "\n")
     manifest_path.chmod(0o600)
@@ -935,6 +1004,208 @@ def finalize(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     con.execute("COMMIT")
 
 
+# --- looking at a file before loading it (the column mapping of the data page) ----------------
+
+
+@dataclass
+class SheetInspection:
+    """How the loader would read one sheet: by a saved profile or the built-in header names
+    (`located`), or not at all — then `proposal` holds a mapping for the clerk to confirm."""
+
+    sheet: RawSheet
+    located: LocatedSheet | None = None
+    profile: str | None = None
+    proposal: Proposal | None = None
+
+    @property
+    def name(self) -> str:
+        return self.sheet.name
+
+    @property
+    def needs_mapping(self) -> bool:
+        return self.located is None and self.proposal is not None
+
+
+def inspect_file(path: Path, display: str, db_path: Path, config: Config) -> list[SheetInspection]:
+    """Each sheet of a file as the next load would read it; raises LoadError for a file that
+    cannot be read at all (the same refusal a load gives)."""
+    limits = ReadLimits(
+        max_rows=config.max_rows_per_file,
+        max_unzipped_bytes=config.max_unzipped_mb * 1e6,
+        max_compression_ratio=config.max_compression_ratio,
+    )
+    try:
+        sheets = list(read_file(path, limits, Path(display).stem))
+    except LoadError as error:
+        raise LoadError(display, error.message, error.sheet) from error
+    try:
+        choice = ProfileChoice(ProfileStore(profiles_path(db_path)).by_signature())
+    except ProfileError:
+        choice = ProfileChoice()
+    locator = HeaderLocator(config)
+    found: list[SheetInspection] = []
+    for sheet in sheets:
+        chosen = choice.locate(sheet, path, config)
+        if chosen is not None:
+            found.append(SheetInspection(sheet, chosen[0], chosen[1].name))
+            continue
+        located = locator.locate(sheet)
+        proposal = None if located is not None else propose(sheet, config)
+        found.append(SheetInspection(sheet, located, None, proposal))
+    return found
+
+
+@dataclass
+class Preview:
+    """The first rows of a sheet as they would load, and what the loader would say of them."""
+
+    rows: list[dict[str, object]]  # template header → value as it would be stored
+    problems: list[tuple[int, str, str, str]]  # Excel row, column, value, reason (rejected)
+    notes: list[tuple[int, str, str, str]]  # Excel row, column, value, what was done (loaded)
+    personal: list[str]  # mapped columns that are personal data: read, never stored
+
+
+def preview_rows(
+    located: LocatedSheet,
+    config: Config,
+    limit: int = 5,
+    value_maps: Mapping[str, Mapping[str, str]] | None = None,
+) -> Preview:
+    """Run the real cleaning on the first `limit` data rows, in memory (nothing is written)."""
+    sheet = located.sheet
+    short = RawSheet(
+        sheet.name,
+        sheet.table.slice(0, located.data_start + limit),
+        sheet.first_row,
+        sheet.merged,
+        sheet.hidden,
+        sheet.find_long_numbers,
+    )
+    shown = LocatedSheet(
+        short,
+        located.kind,
+        located.header_rows,
+        located.data_start,
+        located.columns,
+        located.headers,
+        located.unused,
+        located.flat_headers,
+    )
+    table = _with_sheet_columns(staged_table(shown, 0), shown)
+    for spec in kind_fields(located.kind, config):
+        if spec.name not in table.column_names:
+            table = table.append_column(spec.name, pa.nulls(table.num_rows, pa.string()))
+    con = duckdb.connect()
+    try:
+        ensure_schema(con)
+        install_macros(con, config, secrets.token_hex(16))
+        create_bad_rows(con)
+        refresh_unit_levels(con)
+        cleaner = Cleaner(con, config, datetime.now().replace(microsecond=0), value_maps)
+        con.register("stage_preview", table)
+        cleaner.clean(located.kind, "stage_preview", located.field_names)
+        output = con.sql(f"SELECT * FROM ok_{located.kind} ORDER BY _row").to_arrow_table()
+        headers = {spec.name: located.headers[j] for j, spec in located.columns.items()}
+
+        def named(table_name: str) -> list[tuple[int, str, str, str]]:
+            found = con.execute(
+                f"SELECT _row, field, coalesce(gd_scrub(raw), ''), reason FROM {table_name} "
+                "ORDER BY _row, field"
+            ).fetchall()
+            return [
+                (int(r), headers.get(str(f), str(f)), str(v), str(reason))
+                for r, f, v, reason in found
+            ]
+
+        cleaner.collect_notes(located.kind)
+        problems, notes = named("bad_rows"), named("value_notes")
+    finally:
+        con.close()
+    labels = {spec.name: spec.label for spec in kind_fields(located.kind, config)}
+    mapped = [spec.name for spec in located.columns.values()]
+    kept = [name for name in mapped if name in output.column_names]
+    rows = [
+        {"行号": record["_row"], **{labels[name]: record[name] for name in kept}}
+        for record in output.to_pylist()
+    ]
+    personal = [labels[name] for name in mapped if name not in output.column_names]
+    return Preview(rows, problems, notes, personal)
+
+
+# --- mapping words in rows already loaded ------------------------------------------------------
+
+REMAP_TABLES = {TICKETS: ("tickets", "ticket_id"), REGISTER: ("compounds", "compound")}
+
+
+def remap_loaded(
+    db_path: Path,
+    config: Config,
+    kind: str,
+    values: Mapping[str, Mapping[str, str]],
+    actor: str | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Give the rows already loaded with an unknown word (kept in unmapped_values) the known
+    value it is now mapped to, in a new published version; returns the rows changed.
+
+    Limits, open state and repeat flags that depend on the field are derived again.
+    """
+    say = progress or (lambda message: None)
+    who = actor or os_user()
+    if kind not in REMAP_TABLES:
+        raise ValueError(f"{kind} has no classification words to map")
+    table, _ = REMAP_TABLES[kind]
+    macros = {c.field: c.macro for c in classifications_of(kind, config)}
+    changed = 0
+    with new_version(db_path, keep=config.keep_versions) as work:
+        con = duckdb.connect(str(work), config={"memory_limit": WORK_MEMORY_LIMIT})
+        try:
+            ensure_schema(con)
+            install_macros(con, config, hash_key(db_path))
+            con.execute("BEGIN TRANSACTION")
+            con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS _remapped BOOLEAN")
+            for name, words in values.items():
+                if name not in macros:
+                    raise ValueError(f"{name} is not a classification field of {kind}")
+                for raw, canonical in words.items():
+                    # Field names come from code (classifications_of), never from a widget.
+                    con.execute(
+                        f"""UPDATE {table} SET {name} = {macros[name]}($canonical),
+                            unmapped_values = map_from_entries(list_filter(
+                                map_entries(unmapped_values), lambda e: e.key != $field)),
+                            _remapped = true
+                        WHERE unmapped_values[$field] = $raw""",
+                        {"canonical": canonical, "field": name, "raw": raw},
+                    )
+            found = con.execute(f"SELECT count(*) FROM {table} WHERE _remapped").fetchone()
+            changed = int(found[0]) if found else 0
+            if kind == TICKETS:
+                con.execute(
+                    f"""UPDATE tickets SET
+                        is_open = NOT (closed_at IS NOT NULL
+                            OR coalesce(status IN ({CLOSED_STATUS_LIST}), false)),
+                        response_limit_minutes = {sla_case(config, "respond")},
+                        resolution_limit_hours = coalesce(committed_hours,
+                            {sla_case(config, "resolve")})
+                    WHERE _remapped"""
+                )
+            con.execute(f"ALTER TABLE {table} DROP COLUMN _remapped")
+            con.execute("COMMIT")
+            say(f"已按对照更新 {changed:,} 行已加载的数据，正在更新派生字段 …")
+            finalize(con, config)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+    AuditLog(audit_path(db_path)).record(
+        who,
+        "values_remapped",
+        target=table,
+        detail={"kind": kind, "values": {f: dict(m) for f, m in values.items()}, "rows": changed},
+        method="loader",
+    )
+    return changed
+
+
 # --- the summary a clerk reads -----------------------------------------------------------------
 
 
@@ -1005,6 +1276,8 @@ def format_report(report: LoadReport) -> str:
         lines.append(
             "  使用的工作表：" + "、".join(f"{s.name}（{s.rows_read:,} 行）" for s in used)
         )
+        if file.profiles:
+            lines.append("  使用对照方案：" + "、".join(file.profiles))
         if skipped:
             lines.append(
                 "  跳过的工作表：" + "、".join(f"{s.name}（{s.skipped_reason}）" for s in skipped)

@@ -71,7 +71,7 @@ def kind_fields(kind: str, config: Config) -> tuple[Field, ...]:
     return fields
 
 
-def _signature_met(kind: str, names: set[str]) -> bool:
+def signature_met(kind: str, names: set[str]) -> bool:
     if kind == TICKETS:
         return {"ticket_id", "accepted_at"} <= names
     if kind == SURVEY:
@@ -112,7 +112,7 @@ class HeaderLocator:
                     mapping, texts, child_hits = self._match(kind, names)
                     if height == 2 and child_hits < 2:
                         continue
-                    if not _signature_met(kind, {f.name for f in mapping.values()}):
+                    if not signature_met(kind, {f.name for f in mapping.values()}):
                         continue
                     score = len(mapping)
                     if best is None or score > best[0]:
