@@ -74,9 +74,11 @@ def uploader_css(max_upload_mb: float) -> str:
 
     def words(selector: str, text: str, size: str = "0.875rem", extra: str = "") -> str:
         quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+        # The words sit in children with their own font size: every descendant is hidden.
         return (
-            f"{selector} {{font-size: 0 !important;}}\n"
-            f'{selector}::after {{content: "{quoted}"; font-size: {size}; {extra}}}\n'
+            f"{selector}, {selector} * {{font-size: 0 !important;}}\n"
+            f'{selector}::after {{content: "{quoted}"; font-size: {size}; white-space: nowrap; '
+            f"{extra}}}\n"
         )
 
     return (
@@ -209,7 +211,9 @@ def mapping_editor(
         preview = preview_rows(located, config, PREVIEW_ROWS)
         st.caption(t("data.mapping_preview", language, n=PREVIEW_ROWS))
         if preview.rows:
-            st.dataframe(pd.DataFrame(preview.rows), hide_index=True, key=f"preview_{key}")
+            frame = pd.DataFrame(preview.rows).astype(object)
+            shown = frame.where(frame.notna(), "")  # an empty cell shows empty, not "None"
+            st.dataframe(shown, hide_index=True, key=f"preview_{key}")
         else:
             st.warning(t("data.mapping_preview_empty", language))
         for name, items in (
