@@ -142,3 +142,37 @@ def test_profiles_tab_lists_renames_and_deletes(
     assert ProfileStore(profiles_path(db)).profiles() == []
     actions = set(AuditLog(db.parent / "audit.sqlite3").events()["action"])
     assert {"profile_renamed", "profile_deleted"} <= actions
+
+
+def test_the_rows_to_fix_download_and_come_back_into_their_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, config
+) -> None:
+    import io
+
+    import openpyxl
+
+    from govdash.etl.load import fixup_for_batch, load_paths
+    from tests.etl.test_fixup import _original
+
+    db = tmp_path / "data" / "warehouse.duckdb"
+    assert load_paths([_original(tmp_path / "in")], db, config).files[0].rows_rejected == 4
+    app = _data_page(db, monkeypatch)
+    assert not [b for b in app.get("download_button") if b.proto.id.endswith("fixup_download")]
+    batch = next(s for s in app.selectbox if s.key == "rejected_batch")
+    batch.set_value(1).run()
+    assert not app.exception, [e.value for e in app.exception]
+    buttons = [b for b in app.get("download_button") if "fixup_download" in b.proto.id]
+    assert [b.proto.label for b in buttons] == ["下载待改正的行（Excel）"]
+
+    _, data = fixup_for_batch(db, config, 1)
+    workbook = openpyxl.load_workbook(io.BytesIO(data))
+    workbook["3月"]["B2"] = "2025-02-28 09:00"
+    workbook["3月"]["C3"] = "2025-03-03 18:00"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    app.get("file_uploader")[0].upload("3-4月工单_待改正.xlsx", buffer.getvalue()).run()
+    assert not [s for s in app.selectbox if str(s.key).startswith("map_")]
+    app.button(key="load_button").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert "改正的行并入批次 1“3-4月工单.xlsx”" in app.code[0].value
+    assert rows(db, "SELECT rows_loaded, rows_rejected FROM load_batches") == [(5, 2)]

@@ -10,7 +10,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -35,6 +35,14 @@ from govdash.etl.clean import (
 )
 from govdash.etl.errors import LoadError
 from govdash.etl.fields import EVALUATION, FIELDS, KIND_LABELS, REGISTER, SURVEY, TICKETS
+from govdash.etl.fixup import (
+    ROW_HEADER,
+    FixupMeta,
+    fixup_workbook,
+    original_path,
+    read_meta,
+    restore_personal,
+)
 from govdash.etl.locate import HeaderLocator, LocatedSheet, kind_fields, staged_table
 from govdash.etl.mapping import (
     Proposal,
@@ -88,6 +96,7 @@ class FileReport:
     value_maps: dict[str, dict[str, str]] = field(default_factory=dict)  # from those profiles
     # (field, word as written) → rows: classification words not known, which a profile can map
     unknown_values: Counter[tuple[str, str]] = field(default_factory=Counter)
+    fixup: FixupMeta | None = None  # a corrected fix-up workbook: its rows join this batch
     error: str | None = None
     already_loaded_as: int | None = None
     seconds: float = 0.0
@@ -257,6 +266,7 @@ def _audit_load(
                     "kinds": report.kinds,
                     "rows_loaded": report.rows_loaded,
                     "rows_rejected": report.rows_rejected,
+                    "fixup_of": report.fixup.source_name if report.fixup else None,
                     "error": report.error,
                 },
                 method="loader",
@@ -287,7 +297,7 @@ def _load_into_new_version(
             for report in reports:
                 display = report.name
                 started = time.perf_counter()
-                staged = _stage_one(con, report, display, config, locator, say, profiles)
+                staged = _stage_one(con, report, display, config, locator, say, profiles, db_path)
                 report.seconds = time.perf_counter() - started
                 if staged is None:
                     continue
@@ -329,6 +339,7 @@ def _stage_one(
     locator: HeaderLocator,
     say: Progress,
     profiles: ProfileChoice | None = None,
+    db_path: Path | None = None,
 ) -> Staged | None:
     """Read and recognise one file; None when it is refused (report.error says why) or known."""
     path = report.path
@@ -347,7 +358,7 @@ def _stage_one(
             say(f"{display}：内容与批次 {report.already_loaded_as} 相同，已加载过，跳过。")
             return None
         say(f"读取 {display} …")
-        staged = _stage_file(path, display, config, locator, report, say, profiles)
+        staged = _stage_file(path, display, config, locator, report, say, profiles, db_path)
     except LoadError as error:
         report.error = str(error)
         return None
@@ -401,9 +412,25 @@ def _write_one(
     if _already_loaded(con, report):  # the same content twice in one load
         return
     started = time.perf_counter()
+    original: tuple[int, str] | None = None
+    if report.fixup is not None:  # a corrected fix-up workbook joins the batch it came from
+        found = con.execute(
+            "SELECT batch_id, file_name FROM load_batches WHERE file_sha256 = $sha",
+            {"sha": report.fixup.source_sha256},
+        ).fetchone()
+        if found is None:
+            report.error = str(
+                LoadError(
+                    display,
+                    f"这是“{report.fixup.source_name}”的待改正工作簿，但数据仓库中已没有该文件的加载"
+                    "批次；请先加载原文件，或直接上传改正后的完整文件。",
+                )
+            )
+            return
+        original = (int(found[0]), str(found[1]))
     con.execute("BEGIN TRANSACTION")
     try:
-        batch_id = _next_batch_id(con)
+        batch_id = original[0] if original else _next_batch_id(con)
         create_bad_rows(con)
         refresh_unit_levels(con)
         cleaner = Cleaner(con, config, loaded_at, report.value_maps)
@@ -427,8 +454,28 @@ def _write_one(
             if kind == REGISTER:
                 refresh_unit_levels(con)  # later kinds look units up in the new register
         say("记录拒收行与批次 …")
-        _record_rejections(con, report, display, batch_id, header_rows)
-        _record_batch(con, report, display, batch_id, config, loaded_at)
+        if original is not None:
+            # The rows of the fix-up replace their earlier rejections; those still wrong are
+            # recorded again below, under the original file's name.
+            fixed = [
+                (sheet, row)
+                for table, _, _ in staged.values()
+                for sheet, row in zip(
+                    table.column("_sheet").to_pylist(),
+                    table.column("_row").to_pylist(),
+                    strict=True,
+                )
+            ]
+            con.execute(
+                """DELETE FROM rejected_rows WHERE batch_id = $batch
+                AND (sheet, row_number) IN (SELECT unnest($sheets), unnest($rows))""",
+                {"batch": batch_id, "sheets": [f[0] for f in fixed], "rows": [f[1] for f in fixed]},
+            )
+            _record_rejections(con, report, original[1], batch_id, header_rows)
+            _recount_batch(con, batch_id)
+        else:
+            _record_rejections(con, report, display, batch_id, header_rows)
+            _record_batch(con, report, display, batch_id, config, loaded_at)
         con.execute("COMMIT")
         report.batch_id = batch_id
     except Exception as error:
@@ -474,6 +521,7 @@ def _stage_file(
     report: FileReport,
     say: Progress,
     profiles: ProfileChoice | None = None,
+    db_path: Path | None = None,
 ) -> Staged:
     """Read and locate every sheet; return per kind the union of its staged sheets."""
     by_kind: dict[str, list[pa.Table]] = {}
@@ -487,8 +535,13 @@ def _stage_file(
     )
     try:
         sheets = list(read_file(path, limits, Path(display).stem))
+        meta = read_meta(sheets)
     except LoadError as error:
         raise LoadError(display, error.message, error.sheet) from error
+    fixed_rows: dict[str, list[int | None]] = {}
+    if meta is not None:
+        report.fixup = meta
+        sheets, fixed_rows = _fixup_sheets(sheets, meta, display, config, profiles)
     for sheet in sheets:
         chosen = profiles.locate(sheet, path, config) if profiles else None
         located: LocatedSheet | None = None
@@ -511,7 +564,16 @@ def _stage_file(
                 )
             )
             continue
+        if sheet.name in fixed_rows:
+            located = _restored(located, fixed_rows[sheet.name], meta, config, db_path)
         table = _with_sheet_columns(staged_table(located, sequence), located)
+        if sheet.name in fixed_rows:  # rows keep the numbers they have in the original file
+            numbers = fixed_rows[sheet.name][located.data_start :]
+            rows_at = [n if n is not None else located.sheet.first_row + located.data_start + i
+                       for i, n in enumerate(numbers)]  # fmt: skip
+            table = table.set_column(
+                table.column_names.index("_row"), "_row", pa.array(rows_at, pa.int64())
+            )
         sequence += table.num_rows
         by_kind.setdefault(located.kind, []).append(table)
         present.setdefault(located.kind, set()).update(located.field_names)
@@ -530,6 +592,59 @@ def _stage_file(
                 table = table.append_column(spec.name, pa.nulls(table.num_rows, pa.string()))
         staged[kind] = (table, present[kind], headers[kind])
     return staged
+
+
+def _fixup_sheets(
+    sheets: list[RawSheet],
+    meta: FixupMeta,
+    display: str,
+    config: Config,
+    profiles: ProfileChoice | None,
+) -> tuple[list[RawSheet], dict[str, list[int | None]]]:
+    """A fix-up workbook's sheets without its 原行号/拒收原因 columns (read as the original's
+    sheets are), and each sheet's row numbers in the original (None: not a data row)."""
+    kept: list[RawSheet] = []
+    numbers: dict[str, list[int | None]] = {}
+    for sheet in sheets:
+        width = meta.sheets.get(sheet.name)
+        if width is None:
+            continue  # the guide and the hidden sheet
+        table = sheet.table
+        if table.num_columns <= width:
+            raise LoadError(
+                display, f"待改正工作簿的“{ROW_HEADER}”列不见了，请重新下载后改正。", sheet.name
+            )
+        found: list[int | None] = []
+        for value in table.column(f"c{width}").to_pylist():
+            try:
+                found.append(int(float(str(value))))
+            except (TypeError, ValueError):
+                found.append(None)
+        numbers[sheet.name] = found
+        columns = table.select([f"c{j}" for j in range(width)])
+        kept.append(RawSheet(sheet.name, columns, sheet.first_row, sheet.merged, sheet.hidden))
+    return kept, numbers
+
+
+def _restored(
+    located: LocatedSheet,
+    numbers: list[int | None],
+    meta: FixupMeta | None,
+    config: Config,
+    db_path: Path | None,
+) -> LocatedSheet:
+    """The fix-up sheet with its personal columns filled again from the original's rows."""
+    assert meta is not None
+    source = original_path(db_path, meta.source_sha256) if db_path else None
+    if source is None:
+        return located
+    originals = {s.name: s for s in read_file(source, ReadLimits(max_rows=config.max_rows_per_file),
+                                               Path(meta.source_name).stem)}  # fmt: skip
+    original = originals.get(located.sheet.name)
+    if original is None:
+        return located
+    restored = restore_personal(located.sheet, original, located, numbers)
+    return replace(located, sheet=restored)
 
 
 def _with_sheet_columns(table: pa.Table, located: LocatedSheet) -> pa.Table:
@@ -909,6 +1024,73 @@ def _record_batch(
     )
 
 
+def _recount_batch(con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
+    """A batch's rejected and loaded rows counted from its rejections as they now stand."""
+    con.execute(
+        """UPDATE load_batches SET
+            rows_rejected = r.rejected, rows_loaded = greatest(rows_read - r.rejected, 0)
+        FROM (SELECT count(*) AS rejected FROM (
+                SELECT DISTINCT sheet, row_number FROM rejected_rows WHERE batch_id = $batch)) r
+        WHERE batch_id = $batch""",
+        {"batch": batch_id},
+    )
+
+
+def fixup_for_batch(
+    db_path: Path, config: Config, batch_id: int, actor: str | None = None
+) -> tuple[str, bytes]:
+    """(file name, workbook) of a batch's rejected rows for the clerk to correct, each sheet of
+    the original read as its load read it (the mapping profile it was loaded with). With an
+    `actor`, the download is recorded in the audit log as an export."""
+    store = ProfileStore(profiles_path(db_path))
+    try:
+        saved = store.by_signature()
+    except ProfileError:
+        saved = {}
+    forced: dict[Path, Profile] = {}
+    manifest = raw_dir(db_path) / "manifest.jsonl"
+    used: list[str] = []
+    con = duckdb.connect(str(db_path.resolve()), read_only=True)
+    try:
+        row = con.execute(
+            "SELECT file_sha256 FROM load_batches WHERE batch_id = $b", {"b": batch_id}
+        ).fetchone()
+    finally:
+        con.close()
+    if row is not None and manifest.is_file():
+        for line in manifest.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line) if line.strip() else {}
+            if entry.get("sha256") == row[0]:
+                used = [str(n) for n in entry.get("profiles") or []]
+    choice = ProfileChoice(saved)
+    locator = HeaderLocator(config)
+
+    def locate(sheet: RawSheet, path: Path) -> LocatedSheet | None:
+        if used and path not in forced:
+            profile = store.get(used[0])
+            if profile is not None:
+                forced[path] = profile
+                choice.forced = forced
+        chosen = choice.locate(sheet, path, config)
+        return chosen[0] if chosen is not None else locator.locate(sheet)
+
+    name, data = fixup_workbook(db_path, config, batch_id, locate)
+    if actor is not None:
+        AuditLog(audit_path(db_path)).record(
+            actor,
+            "export",
+            target=name,
+            detail={
+                "name": "fixup_workbook",
+                "format": "xlsx",
+                "batch_id": batch_id,
+                "bytes": len(data),
+            },
+            method="web",
+        )
+    return name, data
+
+
 def _keep_original(db_path: Path, report: FileReport, display: str) -> None:
     """Keep the file as loaded (by content hash) so `govdash rebuild` can replay it."""
     folder = raw_dir(db_path)
@@ -929,6 +1111,8 @@ def _keep_original(db_path: Path, report: FileReport, display: str) -> None:
             "loaded_at": datetime.now().isoformat(timespec="seconds"),
             "profiles": report.profiles,  # so a rebuild reads the file the same way
         }
+        if report.fixup is not None:
+            entry["fixup_of"] = report.fixup.source_sha256
         manifest.write(json.dumps(entry, ensure_ascii=False) + "\n")
     manifest_path.chmod(0o600)
 
@@ -1270,7 +1454,13 @@ def format_report(report: LoadReport) -> str:
             )
             continue
         kinds = "、".join(KIND_LABELS[k] for k in file.kinds)
-        lines.append(f"✓ {name}（{kinds}，批次 {file.batch_id}，{file.seconds:.1f} 秒）")
+        if file.fixup is not None:
+            lines.append(
+                f"✓ {name}（待改正工作簿，{kinds}：改正的行并入批次 {file.batch_id}"
+                f"“{file.fixup.source_name}”，{file.seconds:.1f} 秒）"
+            )
+        else:
+            lines.append(f"✓ {name}（{kinds}，批次 {file.batch_id}，{file.seconds:.1f} 秒）")
         used = [s for s in file.sheets if s.kind]
         skipped = [s for s in file.sheets if not s.kind]
         lines.append(

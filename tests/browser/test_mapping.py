@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from govdash.core.config import load_config
+from govdash.core.profiles import ProfileStore, profiles_path
 from tests.browser.conftest import new_context, running_server
 from tests.browser.support import (
     choose,
@@ -129,6 +130,8 @@ def test_map_a_workbook_once_then_next_month_loads_with_no_questions(
         page.get_by_role("tab", name="加载历史").click()
         expect(page.locator('[data-testid="stMetric"]').first).to_be_visible()
         assert metrics(page)["工单"] == "8"
+        saved = ProfileStore(profiles_path(db)).get("东社区登记表")
+        assert saved is not None and "处理情况" not in saved.columns
         full_page_screenshot(page, "data_mapping_loaded")
     finally:
         context.close()

@@ -17,8 +17,10 @@ from govdash.core.warehouse import default_db_path
 from govdash.etl.clean import classifications_of, known_values
 from govdash.etl.errors import LoadError
 from govdash.etl.fields import KIND_LABELS, REGISTER, TICKETS
+from govdash.etl.fixup import fixup_available
 from govdash.etl.load import (
     SheetInspection,
+    fixup_for_batch,
     format_report,
     inspect_file,
     load_paths,
@@ -280,6 +282,11 @@ def run_load(files: list, confirmed: dict[str, list[tuple[LocatedSheet, str]]]) 
     }
 
 
+def fixup_bytes(batch_id: int) -> bytes:
+    """The workbook of a batch's rows to fix, built when the clerk clicks (and audited)."""
+    return fixup_for_batch(db_path, config, batch_id, principal.name)[1]
+
+
 def value_mapping_form(unknown: list[tuple[str, str | None, str, str, int, str]]) -> None:
     """Map the classification words a load did not know to known values (saved in the file's
     profile; optionally applied to the rows already loaded)."""
@@ -453,6 +460,22 @@ else:
             st.success(t("data.no_rejections", language))
         else:
             st.caption(t("data.rejected_caption", language, n=len(rejected)))
+            if not chosen:
+                st.caption(t("data.fixup_pick", language))
+            elif not fixup_available(db_path, int(chosen)):
+                st.caption(t("data.fixup_unavailable", language))
+            else:
+                st.caption(t("data.fixup_help", language))
+                name = str(history.set_index("batch_id").at[chosen, "file_name"])
+                st.download_button(
+                    t("data.fixup_button", language),
+                    data=functools.partial(fixup_bytes, int(chosen)),
+                    file_name=f"{Path(name).stem}_待改正.xlsx",
+                    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    on_click="ignore",
+                    type="primary",
+                    key="fixup_download",
+                )
             shown = rejected.rename(columns=lambda c: t(f"rejected.{c}", language))
             st.dataframe(shown, hide_index=True, width="stretch", key="rejected_table")
             filters = st.session_state.get("filters")
