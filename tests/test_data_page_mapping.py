@@ -176,3 +176,37 @@ def test_the_rows_to_fix_download_and_come_back_into_their_batch(
     assert not app.exception, [e.value for e in app.exception]
     assert "改正的行并入批次 1“3-4月工单.xlsx”" in app.code[0].value
     assert rows(db, "SELECT rows_loaded, rows_rejected FROM load_batches") == [(5, 2)]
+
+
+def test_a_recognised_sheet_with_columns_left_over_can_be_mapped_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import write_xlsx
+
+    db = tmp_path / "data" / "warehouse.duckdb"
+    sheet = [
+        ["受理编号", "登记时间", "反映问题", "院落名称", "处理结果"],
+        ["SL-1", "2025-03-01 09:00", "楼道灯不亮", "一号院", "已办结"],
+        ["SL-2", "2025-03-02 09:00", "化粪池外溢", "二号院", "处理中"],
+    ]
+    path = write_xlsx(tmp_path / "in" / "台账.xlsx", {"3月": sheet})
+    app = _data_page(db, monkeypatch)
+    app.get("file_uploader")[0].upload("台账.xlsx", path.read_bytes()).run()
+    assert [e.label for e in app.expander] == [
+        "文件“台账.xlsx”的工作表“3月”已按模板表头识别，另有未使用的列：处理结果（可展开对照）"
+    ]
+    assert not [s for s in app.selectbox if str(s.key).startswith("map_")]
+
+    app.toggle(key=next(t.key for t in app.toggle if str(t.key).startswith("adjust_"))).set_value(
+        True
+    ).run()
+    assert _selectbox(app, "_4").value == ""  # 处理结果: not used yet
+    _selectbox(app, "_4").set_value("status").run()
+    app.button(key="load_button").click().run()
+
+    assert not app.exception, [e.value for e in app.exception]
+    assert rows(db, "SELECT ticket_id, status FROM tickets ORDER BY 1") == [
+        ("SL-1", "已办结"),
+        ("SL-2", "处理中"),
+    ]
+    assert "使用对照方案：台账" in app.code[0].value

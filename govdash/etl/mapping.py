@@ -241,6 +241,7 @@ class Proposal:
     excel_row: int  # as Excel numbers it
     columns: list[ColumnGuess]
     scores: dict[str, float] = field(default_factory=dict)  # kind → sum of assigned scores
+    height: int = 1  # header rows (a two-row header keeps its lower names)
 
     def mapping(self) -> dict[int, str]:
         return {c.index: c.field for c in self.columns if c.field}
@@ -377,6 +378,36 @@ def _order_times(
     fields = sorted((chosen[j] for j in timed), key=lambda item: TIME_ORDER.index(item[0]))
     for j, assigned in zip(sorted(timed, key=median), fields, strict=True):
         chosen[j] = assigned
+
+
+def proposal_of(located: LocatedSheet) -> Proposal:
+    """How the loader reads a recognised sheet, as a proposal the clerk may adjust."""
+    sheet = located.sheet
+    data = sheet.table.slice(located.data_start, SAMPLE_ROWS).to_pylist()
+    columns = []
+    for j, header in enumerate(located.flat_headers):
+        values = [normalize_text(str(r.get(f"c{j}"))) for r in data if r.get(f"c{j}") is not None]
+        values = [v for v in values if v]
+        spec = located.columns.get(j)
+        columns.append(
+            ColumnGuess(
+                j,
+                header,
+                list(dict.fromkeys(values))[:SHOWN_SAMPLES],
+                value_shape(values),
+                spec.name if spec else None,
+                100.0 if spec else 0.0,
+            )
+        )
+    header_row = located.data_start - located.header_rows
+    return Proposal(
+        sheet.name,
+        located.kind,
+        header_row,
+        sheet.first_row + header_row,
+        columns,
+        height=located.header_rows,
+    )
 
 
 # --- what a mapping must hold --------------------------------------------------------------

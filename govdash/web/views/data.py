@@ -34,6 +34,7 @@ from govdash.etl.mapping import (
     located_from_columns,
     missing_required,
     profile_of,
+    proposal_of,
     propose,
 )
 from govdash.etl.prepare import (
@@ -138,7 +139,7 @@ def _proposal_for(inspection: SheetInspection, kind: str, key: str) -> Proposal 
 
 
 def mapping_editor(
-    file_name: str, inspection: SheetInspection, key: str
+    file_name: str, inspection: SheetInspection, key: str, title: str = "data.mapping_title"
 ) -> tuple[bool, tuple[LocatedSheet, str] | None]:
     """The column mapping of one sheet: (ready, (located sheet, profile name)); ready is False
     while something required is missing, the mapping None when the clerk chose not to load it."""
@@ -148,7 +149,7 @@ def mapping_editor(
         st.markdown(
             "**"
             + t(
-                "data.mapping_title",
+                title,
                 language,
                 file=file_name,
                 sheet=inspection.name,
@@ -208,7 +209,7 @@ def mapping_editor(
         if twice or lacking:
             return False, None
         located = located_from_columns(
-            inspection.sheet, kind, proposal.header_row, 1, chosen, config
+            inspection.sheet, kind, proposal.header_row, proposal.height, chosen, config
         )
         preview = preview_rows(located, config, PREVIEW_ROWS)
         st.caption(t("data.mapping_preview", language, n=PREVIEW_ROWS))
@@ -384,9 +385,30 @@ with upload_tab:
             st.error(t("data.unreadable", language, file=upload.name, error=inspected))
             continue
         for number, inspection in enumerate(inspected):
+            key = f"{upload.file_id}_{number}"
+            located = inspection.located
+            if located is not None and located.unused and inspection.profile is None:
+                # Read by the built-in names, with columns left over: the clerk may map them.
+                label = t(
+                    "data.mapping_unused_title",
+                    language,
+                    file=upload.name,
+                    sheet=inspection.name,
+                    columns="、".join(located.unused),
+                )
+                with st.expander(label):
+                    if st.toggle(t("data.mapping_adjust", language), key=f"adjust_{key}"):
+                        adjusted = replace(inspection, proposal=proposal_of(located))
+                        ready, mapping = mapping_editor(
+                            upload.name, adjusted, key, "data.mapping_adjust_title"
+                        )
+                        blocked = blocked or not ready
+                        if mapping is not None:
+                            confirmed.setdefault(upload.file_id, []).append(mapping)
+                continue
             if not inspection.needs_mapping:
                 continue
-            ready, mapping = mapping_editor(upload.name, inspection, f"{upload.file_id}_{number}")
+            ready, mapping = mapping_editor(upload.name, inspection, key)
             blocked = blocked or not ready
             if mapping is not None:
                 confirmed.setdefault(upload.file_id, []).append(mapping)
