@@ -137,11 +137,21 @@ def test_profiles_tab_lists_renames_and_deletes(
     app.button(key="profile_rename_button").click().run()
     assert [p.name for p in ProfileStore(profiles_path(db)).profiles()] == ["12345平台导出"]
 
+    exported = ProfileStore(profiles_path(db)).export()
     app.checkbox(key="profile_delete_confirm").check().run()
     app.button(key="profile_delete_button").click().run()
     assert ProfileStore(profiles_path(db)).profiles() == []
+
+    # An exported file handed back in: the import sits behind a switch.
+    assert len(app.get("file_uploader")) == 1
+    app.toggle(key="profile_import_open").set_value(True).run()
+    uploader = next(u for u in app.get("file_uploader") if u.key == "profile_import")
+    uploader.upload("对照方案.json", exported, "application/json").run()
+    app.button(key="profile_import_button").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert [p.name for p in ProfileStore(profiles_path(db)).profiles()] == ["12345平台导出"]
     actions = set(AuditLog(db.parent / "audit.sqlite3").events()["action"])
-    assert {"profile_renamed", "profile_deleted"} <= actions
+    assert {"profile_renamed", "profile_deleted", "profile_imported"} <= actions
 
 
 def test_the_rows_to_fix_download_and_come_back_into_their_batch(

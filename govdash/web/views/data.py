@@ -605,20 +605,25 @@ with profiles_tab:
             key="profile_export_all",
         )
     st.divider()
-    imported_file = st.file_uploader(
-        t("data.profile_import", language), type=["json"], key="profile_import"
-    )
-    overwrite = st.checkbox(t("data.profile_import_overwrite", language), key="profile_overwrite")
-    if imported_file is not None and st.button(
-        t("data.profile_import_button", language), key="profile_import_button"
-    ):
-        try:
-            done = import_profiles(
-                db_path, imported_file.getvalue(), config, principal.name, overwrite, "web"
-            )
-            st.success(t("data.profile_imported", language, names="、".join(p.name for p in done)))
-        except ProfileError as error:
-            st.error(str(error))
+    # Folded behind a switch: the page's one uploader in view stays the one for data.
+    if st.toggle(t("data.profile_import", language), key="profile_import_open"):
+        imported_file = st.file_uploader(
+            t("data.profile_import", language), type=["json"], key="profile_import"
+        )
+        overwrite = st.checkbox(
+            t("data.profile_import_overwrite", language), key="profile_overwrite"
+        )
+        if imported_file is not None and st.button(
+            t("data.profile_import_button", language), key="profile_import_button"
+        ):
+            try:
+                done = import_profiles(
+                    db_path, imported_file.getvalue(), config, principal.name, overwrite, "web"
+                )
+                imported = "、".join(p.name for p in done)
+                st.success(t("data.profile_imported", language, names=imported))
+            except ProfileError as error:
+                st.error(str(error))
 
 with template_tab:
     st.write(t("data.templates_help", language))
