@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
@@ -136,8 +136,7 @@ def value_shape(values: Sequence[str]) -> str:
     if not cells:
         return ""
 
-    def share(test: object) -> float:
-        assert callable(test)
+    def share(test: Callable[[str], object]) -> float:
         return sum(1 for v in cells if test(v)) / len(cells)
 
     distinct = len(set(cells)) / len(cells)

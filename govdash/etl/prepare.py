@@ -17,6 +17,7 @@ from govdash.core.profiles import (
     profiles_path,
     read_export,
 )
+from govdash.etl.clean import classifications_of, known_values
 from govdash.etl.errors import LoadError
 from govdash.etl.fields import KIND_LABELS, build_alias_index, header_keys
 from govdash.etl.load import LoadReport, SheetInspection, expand_paths, inspect_file
@@ -108,6 +109,15 @@ def check_profile(profile: Profile, config: Config) -> None:
     unknown = sorted(set(profile.columns.values()) - names)
     if unknown:
         raise ProfileError(f"对照方案“{profile.name}”含有不认识的字段：{'、'.join(unknown)}")
+    mappable = {c.field for c in classifications_of(profile.kind, config)}
+    for name, words in profile.values.items():
+        if name not in mappable:
+            raise ProfileError(f"对照方案“{profile.name}”的取值对照含有不可对照的字段：{name}")
+        wrong = sorted(set(words.values()) - set(known_values(name, config)))
+        if wrong:
+            raise ProfileError(
+                f"对照方案“{profile.name}”把取值对照到了不存在的规范值：{'、'.join(wrong)}"
+            )
 
 
 def located_with_columns(

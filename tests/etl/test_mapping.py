@@ -256,6 +256,10 @@ def test_profiles_rename_delete_export_and_import(tmp_path, config):
     bad["profiles"][0]["columns"]["受理编号"] = "no_such_field"
     with pytest.raises(ProfileError, match="不认识的字段"):
         import_profiles(other, json.dumps(bad).encode(), config, overwrite=True)
+    bad = json.loads(exported)
+    bad["profiles"][0]["values"] = {"request_type": {"物业服务": "物业"}}
+    with pytest.raises(ProfileError, match="不存在的规范值：物业"):
+        import_profiles(other, json.dumps(bad).encode(), config, overwrite=True)
     with pytest.raises(ProfileError, match="不是对照方案文件"):
         import_profiles(other, b'{"profiles": []}', config)
 
