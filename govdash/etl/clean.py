@@ -623,6 +623,9 @@ class Cleaner:
             "gd_ts(signed_at) AS t_signed",
             *(c.parsed for c in classifications),
             "gd_hours(committed_hours) AS v_committed",
+            # the row's own 联系人 is dropped, and so is its echo inside the description
+            "CASE WHEN length(contact_name) >= 2 THEN replace(description, contact_name, '[姓名]') "
+            "ELSE description END AS v_description",
             # digits only, without a +86 / 0086 country code
             "regexp_replace(regexp_replace(phone, '\\D', '', 'g'), '^(0086|86)(1[3-9]\\d{9})$', '\\2')"
             " AS v_phone_digits",
@@ -701,9 +704,7 @@ class Cleaner:
             "v_callback_satisfaction AS callback_satisfaction",
             "CASE WHEN length(v_phone_digits) >= 7 THEN gd_keyed_hash(v_phone_digits) END "
             "AS caller_hash",
-            # the row's own 联系人 is dropped, and so is its echo inside the description
-            "gd_scrub(CASE WHEN length(contact_name) >= 2 "
-            "THEN replace(description, contact_name, '[姓名]') ELSE description END) AS description",
+            "gd_scrub(v_description) AS description",
             "v_committed AS committed_hours",
             f"{'TRUE' if 'first_response_at' in present else 'FALSE'} AS has_response_column",
             "t_dispatched AS dispatched_at",
@@ -780,6 +781,8 @@ class Cleaner:
         parsed = [
             *(f"gd_score({_quoted(name)}) AS {_quoted('s:' + name)}" for name in items),
             "gd_ts(surveyed_on) AS v_surveyed_on",
+            "CASE WHEN length(contact_name) >= 2 THEN replace(comment, contact_name, '[姓名]') "
+            "ELSE comment END AS v_comment",
             "coalesce(TRY_CAST(regexp_extract(wave, '(20\\d\\d)', 1) AS INTEGER), "
             "year(gd_ts(surveyed_on))) AS v_wave_year",
             """CASE
@@ -831,8 +834,7 @@ class Cleaner:
             "coalesce(building, gd_building_of(room)) AS building",
             "respondent_type",
             "CAST(v_surveyed_on AS DATE) AS surveyed_on",
-            "gd_scrub(CASE WHEN length(contact_name) >= 2 "
-            "THEN replace(comment, contact_name, '[姓名]') ELSE comment END) AS comment",
+            "gd_scrub(v_comment) AS comment",
             f"{answers} AS answers",
         ]
         return KindSql(texts, parsed, output, checks)

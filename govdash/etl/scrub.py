@@ -62,23 +62,29 @@ HALF_WIDTH = "0123456789+-xX"
 
 def whole_number(pattern: str) -> str:
     """`pattern` only where it is a whole number: not inside a longer run of digits (a ticket
-    number, 2.025030100000123E+18). The characters around are captured (\\1, \\3) and
-    written back; RE2 has no look-around."""
-    return rf"(^|[^\d.])({pattern})($|\D)"
+    number, 2.025030100000123E+18). The character before is captured (\\1) and written back;
+    RE2 has no look-behind. The end is a word boundary, which takes no character, so a number
+    right after another (028-85551234/028-85554321) still finds its own start."""
+    return rf"(^|[^\d.])({pattern})\b"
 
 
-# (pattern, replacement) in order: ID numbers before phones (an ID holds phone-like digits),
-# mobiles before landlines. A number pattern runs twice: a match takes the character after
-# it, which the next number (028-85551234/028-85554321) needed as its boundary.
-STEPS = (
-    *((whole_number(ID_NUMBER), r"\1[证件号]\3"),) * 2,
-    *((whole_number(MOBILE), r"\1[电话]\3"),) * 2,
-    *((whole_number(LANDLINE), r"\1[电话]\3"),) * 2,
+# ID numbers before phones (an ID holds phone-like digits), mobiles before landlines.
+NUMBER_STEPS = (
+    (whole_number(ID_NUMBER), r"\1[证件号]"),
+    (whole_number(MOBILE), r"\1[电话]"),
+    (whole_number(LANDLINE), r"\1[电话]"),
+)
+NAME_STEPS = (
     (name_after_label(PERSON_LABELS + ROLE_LABELS), r"\1\2[姓名]\4"),
     (NAME_AFTER_COLON, r"\1\2[姓名]"),
     (NAME_AFTER_PERSON_LABEL, r"\1\2[姓名]"),
-    (ROOM, r"\1单元[房号]"),
 )
+ROOM_STEPS = ((ROOM, r"\1单元[房号]"),)
+STEPS = NUMBER_STEPS + NAME_STEPS + ROOM_STEPS
+ANY_LABEL = "|".join(PERSON_LABELS + ROLE_LABELS)
+# What every text the steps change holds: three digits in a row (a full-width one before
+# translation), a label, or 单元.
+GUARD = r"\d{3}|[０-９]|" + ANY_LABEL + "|单元"
 
 
 def _literal(constant: str) -> str:
@@ -86,12 +92,14 @@ def _literal(constant: str) -> str:
 
 
 def scrub_sql(value: str) -> str:
-    """The SQL expression scrubbing `value` (an SQL expression over one text)."""
-    literal = _literal
+    """The SQL expression scrubbing `value` (an SQL expression over one text; it appears several
+    times, so pass a column). One cheap check — three digits in a row, a full-width digit, a
+    label, 单元 — sends only the texts that can hold personal data through the patterns: a
+    third of the time of running them on every text."""
     text = (
         f"CASE WHEN regexp_matches({value}, '[０-９ｘＸ＋－]') "
-        f"THEN translate({value}, {literal(FULL_WIDTH)}, {literal(HALF_WIDTH)}) ELSE {value} END"
+        f"THEN translate({value}, {_literal(FULL_WIDTH)}, {_literal(HALF_WIDTH)}) ELSE {value} END"
     )
     for pattern, replacement in STEPS:
-        text = f"regexp_replace({text}, {literal(pattern)}, {literal(replacement)}, 'g')"
-    return text
+        text = f"regexp_replace({text}, {_literal(pattern)}, {_literal(replacement)}, 'g')"
+    return f"CASE WHEN regexp_matches({value}, {_literal(GUARD)}) THEN {text} ELSE {value} END"
