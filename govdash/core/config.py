@@ -302,8 +302,6 @@ def _size_bands(read: _Reader) -> tuple[int, ...]:
     ):
         raise read.fail("effect.size_bands", f"应为由小到大、不重复的正整数列表，实际为 {value!r}")
     return tuple(value)
-
-
 def _optional_text(read: _Reader, key: str) -> str:
     value = read.get(key)
     if not isinstance(value, str):

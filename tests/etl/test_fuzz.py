@@ -66,9 +66,7 @@ def decorated(draw, name: str) -> str:
     if draw(st.booleans()):
         text = _full_width(text)
     if draw(st.booleans()):
-        text += draw(
-            st.sampled_from(["（必填）", "(单位：户)", "【说明】", "[注]", "（YYYY-MM-DD）"])
-        )
+        text += draw(st.sampled_from(["（必填）", "(单位：户)", "【说明】", "[注]", "（YYYY-MM-DD）"]))
     if draw(st.booleans()):
         text = draw(st.sampled_from(["*", "＊", " ", "\n"])) + text
     if draw(st.booleans()):
@@ -156,27 +154,9 @@ CELL = st.one_of(
 )  # fmt: skip
 
 HEADERS = {
-    REGISTER: [
-        "社区",
-        "小区名称",
-        "小区类型",
-        "户数",
-        "楼栋数",
-        "是否红色物业",
-        "党建联建签约日期",
-    ],
+    REGISTER: ["社区", "小区名称", "小区类型", "户数", "楼栋数", "是否红色物业", "党建联建签约日期"],
     SURVEY: ["问卷编号", "调查批次", "小区", "总体满意度", "环境卫生", "调查日期", "意见建议"],
-    EVALUATION: [
-        "年度",
-        "被考评单位",
-        "单位类型",
-        "评委",
-        "绿化",
-        "环境卫生",
-        "加分",
-        "扣分",
-        "一票否决",
-    ],
+    EVALUATION: ["年度", "被考评单位", "单位类型", "评委", "绿化", "环境卫生", "加分", "扣分", "一票否决"],
 }
 VALID_LAST = {
     REGISTER: ["东升社区", "锦绣花园", "商品房物管小区", 320, 12, "是", "2023-05-01"],

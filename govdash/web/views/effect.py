@@ -51,12 +51,12 @@ st.caption(f"{t('provenance.filters', language)}：{describe_filters(filters)}")
 st.markdown(t("effect.intro", language))
 
 
+
 def metric_row(table: pd.DataFrame, metric: str) -> pd.Series:
     """The summary row of one metric (the tables hold one row per metric)."""
     row = table.set_index("metric").loc[metric]
     assert isinstance(row, pd.Series)
     return row
-
 
 def metric_label(name: str, in_sentence: bool = False) -> str:
     label = t(METRIC_LABELS[name], language)
