@@ -25,6 +25,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	bash scripts/install-browser.sh
 	bash scripts/install-deploy-tools.sh  # nginx, openssl, systemd-analyze for tests/deploy
+	bash scripts/install-office.sh
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q

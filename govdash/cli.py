@@ -1,4 +1,4 @@
-"""The `govdash` command: load, demo, rebuild, serve, status, rank, report, users."""
+"""The `govdash` command: load, demo, rebuild, serve, status, rank, report, users, profiles."""
 
 from __future__ import annotations
 
@@ -70,8 +70,65 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="每条进度信息前标出已用秒数（分析耗时用）/ prefix progress with elapsed seconds",
     )
+    load.add_argument(
+        "--columns",
+        metavar="对照",
+        default=None,
+        help="列对照：源表头=模板字段名，逗号分隔，如 '受理编号=工单编号,登记时间=受理时间'；"
+        "按此加载并保存为对照方案 / column mapping: source header=template field, …",
+    )
+    load.add_argument(
+        "--profile",
+        metavar="NAME",
+        default=None,
+        help="对照方案名称：已有则按它读取，没有则把本次的对照保存为该名称 / "
+        "apply the named mapping profile, or save this load's mapping under the name",
+    )
+    load.add_argument(
+        "--values",
+        metavar="对照",
+        default=None,
+        help="取值对照：字段:原值=规范值，逗号分隔，如 '诉求类型:物业服务=求助'；保存到文件的对照方案 / "
+        "value mapping saved in the file's profile",
+    )
+    load.add_argument(
+        "--apply-to-loaded",
+        action="store_true",
+        help="把对照方案中的取值对照也用于已加载的数据 / also map the words in rows already loaded",
+    )
     _actor(load)
     _common(load)
+
+    profiles = commands.add_parser(
+        "profiles", help="管理对照方案（列与取值对照）/ manage mapping profiles"
+    )
+    profile_actions = profiles.add_subparsers(dest="profiles_command", required=True)
+    _common(profile_actions.add_parser("list", help="列出对照方案 / list profiles"))
+    show = profile_actions.add_parser("show", help="显示一个对照方案 / show a profile")
+    show.add_argument("name")
+    _common(show)
+    rename = profile_actions.add_parser("rename", help="改名 / rename a profile")
+    rename.add_argument("name")
+    rename.add_argument("new_name")
+    _actor(rename)
+    _common(rename)
+    delete = profile_actions.add_parser("delete", help="删除 / delete a profile")
+    delete.add_argument("name")
+    _actor(delete)
+    _common(delete)
+    export = profile_actions.add_parser(
+        "export", help="导出为文件（JSON），可交给其他街道导入 / export profiles as a JSON file"
+    )
+    export.add_argument("names", nargs="*", help="方案名称（不写则全部）/ names (default: all)")
+    export.add_argument("--out", type=Path, default=None, help="输出文件（默认标准输出）")
+    _common(export)
+    imported = profile_actions.add_parser("import", help="从导出的文件导入 / import a file")
+    imported.add_argument("file", type=Path)
+    imported.add_argument(
+        "--overwrite", action="store_true", help="覆盖同名方案 / replace same names"
+    )
+    _actor(imported)
+    _common(imported)
 
     demo = commands.add_parser("demo", help="生成并加载演示数据 / write and load the demo data")
     demo.add_argument("--seed", type=int, default=2026, help="随机种子 / random seed")
@@ -214,18 +271,27 @@ def main(argv: list[str] | None = None) -> int:
         "report": _cmd_report,
         "users": _cmd_users,
         "effect": _cmd_effect,
+        "profiles": _cmd_profiles,
     }[args.command]
     return handler(args, db_path, config)
 
 
 def _cmd_load(args: argparse.Namespace, db_path: Path, config: Config) -> int:
-    from govdash.etl.load import format_report, load_paths
+    from govdash.core.profiles import ProfileError
+    from govdash.etl.load import format_report, load_paths, remap_loaded
+    from govdash.etl.mapping import MappingError
+    from govdash.etl.prepare import Prepared, mapping_suggestions, prepare_load
 
     missing = [p for p in args.paths if not p.exists()]
     if missing:
         for path in missing:
             print(f"✗ 找不到文件或文件夹：{path}", file=sys.stderr)
         return 1
+    if args.apply_to_loaded and not args.values and not args.profile:
+        print(
+            "✗ --apply-to-loaded 需要 --values 或 --profile（要用哪些取值对照）。", file=sys.stderr
+        )
+        return 2
     progress = _progress
     if args.timings:
         started = time.perf_counter()
@@ -233,12 +299,109 @@ def _cmd_load(args: argparse.Namespace, db_path: Path, config: Config) -> int:
         def progress(message: str) -> None:
             _progress(f"[{time.perf_counter() - started:7.2f} s] {message}")
 
-    report = load_paths(args.paths, db_path, config, progress=progress, actor=args.actor)
+    prepared = Prepared()
+    if args.columns or args.profile or args.values:
+        try:
+            prepared = prepare_load(
+                args.paths, db_path, config, args.columns, args.profile, args.values, args.actor
+            )
+        except (MappingError, ProfileError) as error:
+            print(f"✗ {error}", file=sys.stderr)
+            return 2
+        for message in prepared.messages:
+            print(message)
+    report = load_paths(
+        args.paths,
+        db_path,
+        config,
+        progress=progress,
+        actor=args.actor,
+        mappings=prepared.mappings,
+    )
     print(format_report(report))
-    if not report.files:
-        print("没有找到可加载的文件（.xlsx、.xls、.csv）。", file=sys.stderr)
+    for line in mapping_suggestions(report, db_path, config):
+        print(line)
+    if args.apply_to_loaded:
+        for profile in {p.name: p for p in prepared.mappings.values()}.values():
+            if profile.values:
+                changed = remap_loaded(
+                    db_path, config, profile.kind, profile.values, args.actor, progress
+                )
+                print(f"已按对照方案“{profile.name}”的取值对照更新已加载的数据：{changed:,} 行。")
+    if not report.files:  # the summary names every file it skipped and why
         return 1
     return 0 if report.ok else 1
+
+
+def _cmd_profiles(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    """Mapping profiles beside the warehouse: list, show, rename, delete, export, import."""
+    from govdash.core.profiles import ProfileError
+    from govdash.etl.fields import KIND_LABELS
+    from govdash.etl.prepare import (
+        delete_profile,
+        field_labels,
+        import_profiles,
+        rename_profile,
+        store_of,
+    )
+
+    store = store_of(db_path)
+    try:
+        if args.profiles_command == "list":
+            found = store.profiles()
+            if not found:
+                print(f"还没有对照方案（{store.path}）。")
+            for each in found:
+                mapped = sum(len(m) for m in each.values.values())
+                print(
+                    f"{each.name}\t{KIND_LABELS.get(each.kind, each.kind)}\t"
+                    f"{len(each.columns)} 列\t{mapped} 个取值对照\t"
+                    f"{each.updated_by}\t{each.updated_at}"
+                )
+            return 0
+        if args.profiles_command == "show":
+            profile = store.get(args.name)
+            if profile is None:
+                raise ProfileError(f"没有这个对照方案：{args.name}")
+            print(f"对照方案：{profile.name}（{KIND_LABELS.get(profile.kind, profile.kind)}）")
+            print(f"表头：{'、'.join(h for h in profile.headers if h)}")
+            labels = field_labels(profile.kind, config)
+            for header, name in profile.columns.items():
+                print(f"  {header} → {labels.get(name, name)}（{name}）")
+            for name, words in profile.values.items():
+                for raw, known in words.items():
+                    print(f"  {labels.get(name, name)}：{raw} → {known}")
+            print(
+                f"保存：{profile.created_by} {profile.created_at}；"
+                f"更新：{profile.updated_by} {profile.updated_at}"
+            )
+            return 0
+        if args.profiles_command == "rename":
+            renamed = rename_profile(db_path, args.name, args.new_name, args.actor)
+            print(f"已改名：{args.name} → {renamed.name}")
+            return 0
+        if args.profiles_command == "delete":
+            delete_profile(db_path, args.name, args.actor)
+            print(f"已删除对照方案：{args.name}")
+            return 0
+        if args.profiles_command == "export":
+            data = store.export(args.names or None)
+            if args.out is None:
+                sys.stdout.buffer.write(data + b"\n")
+                sys.stdout.flush()
+            else:
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_bytes(data)
+                print(args.out)
+            return 0
+        imported = import_profiles(
+            db_path, args.file.read_bytes(), config, args.actor, overwrite=args.overwrite
+        )
+        print("已导入对照方案：" + "、".join(p.name for p in imported))
+        return 0
+    except (ProfileError, OSError) as error:
+        print(f"✗ {error}", file=sys.stderr)
+        return 1
 
 
 def _cmd_demo(args: argparse.Namespace, db_path: Path, config: Config) -> int:

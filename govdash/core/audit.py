@@ -38,6 +38,11 @@ ACTIONS = (
     "account_added",
     "account_removed",
     "password_changed",
+    "profile_saved",
+    "profile_renamed",
+    "profile_deleted",
+    "profile_imported",
+    "values_remapped",
 )
 
 _SCHEMA = """

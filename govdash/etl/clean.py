@@ -7,26 +7,31 @@ Every staged row ends in exactly one place: skipped (blank, footer, repeated hea
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import duckdb
 
 from govdash.core.config import Config
+from govdash.etl.fields import REGISTER, SURVEY, TICKETS
 from govdash.etl.locate import INDICATOR_PREFIX, ITEM_PREFIX
+from govdash.etl.numbers import SCIENTIFIC
 from govdash.etl.readers import EXCEL_ERRORS
+from govdash.etl.scrub import scrub_sql
 from govdash.etl.vocab import (
     CATEGORY_ALIASES,
     CHANNEL,
     CLOSED_STATUSES,
     FALSE_WORDS,
     FOOTER_PATTERN,
+    NO_SATISFACTION_ANSWER,
     PRIORITY,
     REQUEST_TYPE,
     SATISFACTION,
     SCORE_WORDS,
     STATUS,
     TRUE_WORDS,
+    UNCLASSIFIED,
     UNIT_LEVEL,
 )
 
@@ -108,7 +113,11 @@ def install_macros(con: duckdb.DuckDBPyConnection, config: Config, hash_key: str
         "THEN NULL ELSE s END",
         "gd_priority(s)": _case_map("s", PRIORITY),
         "gd_request_type(s)": _case_map("s", REQUEST_TYPE),
-        "gd_channel(s)": f"coalesce({_case_map('upper(s)', {k.upper(): [x.upper() for x in v] for k, v in CHANNEL.items()})}, s)",
+        "gd_channel(s)": _case_map(
+            "upper(s)", {k: [x.upper() for x in v] for k, v in CHANNEL.items()}
+        ),
+        # The file's profile maps its own words to known ones (value_map, one table per file).
+        "gd_mapped(f, s)": "(SELECT canonical FROM value_map WHERE field = f AND raw = s)",
         "gd_status(s)": _case_map("s", STATUS),
         "gd_satisfaction(s)": _case_map("s", SATISFACTION),
         "gd_category(s)": _case_map("s", categories),
@@ -118,11 +127,7 @@ def install_macros(con: duckdb.DuckDBPyConnection, config: Config, hash_key: str
             WHEN TRY_CAST(s AS DOUBLE) IN (1, 2, 3, 4, 5) THEN CAST(CAST(s AS DOUBLE) AS TINYINT)
             ELSE CAST({_case_map("s", score_words)} AS TINYINT) END""",
         "gd_keyed_hash(s)": f"sha256({literal(hash_key)} || '|' || s)",
-        "gd_scrub(s)": """regexp_replace(regexp_replace(regexp_replace(regexp_replace(s,
-            '\\d{17}[\\dXx]', '[证件号]', 'g'),
-            '1[3-9]\\d(?:[ -]?\\d){8}', '[电话]', 'g'),
-            '0\\d{2,3}-\\d{7,8}', '[电话]', 'g'),
-            '(\\d+)单元\\d{3,4}(室|号)?', '\\1单元[房号]', 'g')""",
+        "gd_scrub(s)": scrub_sql("s"),
         # 3栋2单元501 / 3号楼… / 3-2-501 → the building only.
         "gd_building_of(s)": """CASE
             WHEN s IS NULL THEN NULL
@@ -135,6 +140,9 @@ def install_macros(con: duckdb.DuckDBPyConnection, config: Config, hash_key: str
             WHEN regexp_matches(first, {literal(FOOTER_PATTERN)}) THEN 'footer'
             WHEN first = header THEN 'header' END""",
     }
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE value_map (field VARCHAR, raw VARCHAR, canonical VARCHAR)"
+    )
     for signature, body in macros.items():
         con.execute(f"CREATE OR REPLACE TEMP MACRO {signature} AS ({body})")
 
@@ -150,6 +158,70 @@ class Check:
     field_sql: str | None = None  # where the column varies by row: SQL giving the field name
 
 
+@dataclass(frozen=True)
+class Note:
+    """A value the row loads without: an unknown classification word (stored as the field's
+    fallback, the word kept in unmapped_values) or a value that cannot be used (`nulls`, the
+    parsed column, is emptied). The row is not rejected; the summary lists the note."""
+
+    condition: str
+    field: str
+    raw: str
+    note: str
+    nulls: str | None = None
+
+
+@dataclass(frozen=True)
+class Classification:
+    """A field whose values name a class (诉求类型, 问题类别 …): a word outside the vocabulary is
+    no reason to drop the row. It is stored as `fallback` (SQL; NULL = left empty), the word as
+    written is kept in the row's unmapped_values, and the summary counts it."""
+
+    field: str
+    label: str
+    macro: str  # the SQL macro giving a cell's canonical value, NULL when not known
+    blank: str = "NULL"  # SQL stored for an empty cell
+    fallback: str = literal(UNCLASSIFIED)
+    fallback_text: str = f"计入“{UNCLASSIFIED}”"
+    no_answer: tuple[str, ...] = ()  # words meaning "no value": stored empty without a note
+
+    @property
+    def known(self) -> str:
+        return f"{self.macro}({_quoted(self.field)})"
+
+    @property
+    def parsed(self) -> str:
+        column = _quoted(self.field)
+        answers = (
+            f"WHEN {column} IN ({', '.join(literal(w) for w in self.no_answer)}) THEN NULL "
+            if self.no_answer
+            else ""
+        )
+        return (
+            f"CASE WHEN {column} IS NULL THEN {self.blank} {answers}"
+            f"ELSE coalesce({self.known}, {self.fallback}) END AS v_{self.field}"
+        )
+
+    @property
+    def unknown(self) -> str:
+        column = _quoted(self.field)
+        answers = (
+            f" AND {column} NOT IN ({', '.join(literal(w) for w in self.no_answer)})"
+            if self.no_answer
+            else ""
+        )
+        return f"{column} IS NOT NULL AND {self.known} IS NULL{answers}"
+
+    @property
+    def note(self) -> Note:
+        return Note(
+            self.unknown,
+            self.field,
+            _quoted(self.field),
+            f"未知的{self.label}，{self.fallback_text}",
+        )
+
+
 @dataclass
 class KindSql:
     """The cleaning of one kind: normalise text, parse values, check, and shape the output."""
@@ -159,6 +231,132 @@ class KindSql:
     output: list[str]
     checks: list[Check]
     join: str = ""
+    notes: list[Note] = field(default_factory=list)
+    classifications: list[Classification] = field(default_factory=list)
+
+
+def classifications_of(kind: str, config: Config) -> list[Classification]:
+    """The fields of a kind whose values name a class, and what an unknown word becomes.
+
+    They sort tickets into groups (filters, breakdowns, SLA rules); a word the vocabulary
+    does not know still belongs to a real ticket whose times count in every figure, so it
+    loads under 未归类. Yes/no answers and the callback's satisfaction are counted only
+    where given: an unknown word there is stored as not given.
+    """
+    if kind == REGISTER:
+        return [
+            Classification(name, label, "gd_bool", fallback="NULL", fallback_text="按未填写处理")
+            for name, label in (
+                ("is_red_pm", "是否红色物业取值"),
+                ("has_joint_agreement", "是否签订党建联建协议取值"),
+            )
+        ]
+    if kind != TICKETS:
+        return []
+    unanswered = "按未填写处理（不计入相应比率）"
+    return [
+        Classification("channel", "来源渠道", "gd_channel"),
+        Classification("request_type", "诉求类型", "gd_request_type"),
+        Classification("category", "问题类别", "gd_category", literal(config.blank_category)),
+        Classification("priority", "紧急程度", "gd_priority", literal(config.blank_priority)),
+        Classification("status", "工单状态", "gd_status"),
+        Classification(
+            "callback_satisfaction",
+            "满意度",
+            "gd_satisfaction",
+            fallback="NULL",
+            fallback_text="按未评价处理（不计入满意率）",
+            no_answer=NO_SATISFACTION_ANSWER,
+        ),
+        *(
+            Classification(name, label, "gd_bool", fallback="NULL", fallback_text=unanswered)
+            for name, label in (
+                ("is_valid_callback", "是否有效回访取值"),
+                ("is_contacted", "是否联系取值"),
+                ("is_resolved", "是否解决取值"),
+            )
+        ),
+    ]
+
+
+BOOLEAN_WORDS = ("是", "否")
+
+
+def known_values(field_name: str, config: Config) -> tuple[str, ...]:
+    """The values a classification word can be mapped to (the canonical ones)."""
+    tables: dict[str, Iterable[str]] = {
+        "channel": CHANNEL,
+        "request_type": REQUEST_TYPE,
+        "category": config.categories,
+        "priority": PRIORITY,
+        "status": STATUS,
+        "callback_satisfaction": SATISFACTION,
+    }
+    return tuple(tables.get(field_name, BOOLEAN_WORDS))
+
+
+def unmapped_values(classifications: list[Classification]) -> str:
+    """The output column keeping each unknown classification word as written (scrubbed)."""
+    entries = ", ".join(
+        f"{{'k': {literal(c.field)}, 'v': CASE WHEN {c.unknown} THEN gd_scrub({_quoted(c.field)}) END}}"
+        for c in classifications
+    )
+    return (
+        f"map_from_entries(list_filter([{entries}], lambda e: e.v IS NOT NULL)) AS unmapped_values"
+    )
+
+
+def long_number_id_reason(label: str) -> str:
+    """Why an ID written in scientific notation is refused, and how to keep it exact."""
+    return (
+        f"{label}是以数字保存的超长编号（科学计数法）：Excel 只保留 15 位有效数字，末几位已经丢失，"
+        "无法还原原编号，本行未加载。请从原系统重新导出，或在 Excel 中先把该列设为“文本”格式"
+        "再粘贴编号（或在编号前加英文单引号 '），然后重新上传"
+    )
+
+
+def _id_checks(field: str, label: str) -> list[Check]:
+    return [
+        Check(f"{field} IS NULL", field, "NULL", f"缺少{label}"),
+        Check(
+            f"regexp_full_match({field}, {literal(SCIENTIFIC.pattern)})",
+            field,
+            field,
+            long_number_id_reason(label),
+        ),
+    ]
+
+
+# Rows of one file sharing an ID: the same record listed twice (a ticket re-listed in a later
+# monthly sheet) agrees on these; rows that do not are different records under one ID.
+DUPLICATE_KEYS = {
+    TICKETS: ("ticket_id", "工单编号", "accepted_at", "受理时间不同（不是同一张工单）"),
+    SURVEY: (
+        "response_id",
+        "问卷编号",
+        "hash(wave, compound, building, surveyed_on, comment, CAST(answers AS VARCHAR))",
+        "内容不同（不是同一份问卷）",
+    ),
+}
+
+
+def duplicate_reason(kind: str) -> str:
+    _, label, _, differs = DUPLICATE_KEYS[kind]
+    return (
+        f"{label}重复：同一编号在本文件中出现不止一次，且{differs}，无法判断哪一行正确，"
+        "这些行都未加载。请核对编号，改正后重新上传"
+    )
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """An ID on more than one row of a file: `conflict` when the rows disagree (all rejected),
+    else the same record listed again (the last row loads)."""
+
+    kind: str
+    key: str
+    places: tuple[tuple[str, int], ...]  # (sheet, Excel row) in file order
+    conflict: bool
 
 
 def _date_checks(field: str, parsed: str, label: str, earliest: str, latest: str) -> list[Check]:
@@ -193,12 +391,31 @@ def _quoted(name: str) -> str:
 class Cleaner:
     """Runs the per-kind cleaning SQL on the staged table of one file."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, config: Config, loaded_at: datetime) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        config: Config,
+        loaded_at: datetime,
+        value_maps: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
         self.con = con
         self.config = config
         self.earliest = f"TIMESTAMP '{config.earliest_date.isoformat()} 00:00:00'"
         latest = loaded_at + timedelta(days=1)
         self.latest = f"TIMESTAMP '{latest.isoformat(sep=' ', timespec='seconds')}'"
+        # field → {word as written: known value}, from the file's mapping profile
+        self.value_maps = {f: dict(m) for f, m in (value_maps or {}).items() if m}
+        con.execute("DELETE FROM value_map")
+        entries = [(f, raw, known) for f, m in self.value_maps.items() for raw, known in m.items()]
+        if entries:
+            con.execute(
+                "INSERT INTO value_map SELECT unnest($fields), unnest($raws), unnest($known)",
+                {
+                    "fields": [e[0] for e in entries],
+                    "raws": [normalize_cell(e[1]) for e in entries],
+                    "known": [e[2] for e in entries],
+                },
+            )
 
     def clean(self, kind: str, stage: str, present: set[str]) -> None:
         """Create temp table ok_<kind> (clean rows) and append problems to bad_rows."""
@@ -244,11 +461,10 @@ class Cleaner:
                 *sql.checks,
             ],
             sql.join,
+            sql.notes,
+            sql.classifications,
         )
-        texts = ", ".join(
-            f"{'gd_free_text' if c in FREE_TEXT else 'gd_text'}({_quoted(c)}) AS {_quoted(c)}"
-            for c in sql.texts
-        )
+        texts = ", ".join(f"{self._text_sql(c)} AS {_quoted(c)}" for c in sql.texts)
         all_blank = " AND ".join(f"{_quoted(c)} IS NULL" for c in sql.texts)
         any_problem = " OR ".join(f"coalesce({c.condition}, false)" for c in sql.checks)
         problems = ", ".join(
@@ -256,27 +472,60 @@ class Cleaner:
             f"CAST({c.raw} AS VARCHAR), 'reason': {literal(c.reason)}}} END"
             for c in sql.checks
         )
+        notes = [*sql.notes, *(c.note for c in sql.classifications)]
+        note_list = (
+            "list_filter(["
+            + ", ".join(
+                f"CASE WHEN {n.condition} THEN {{'field': {literal(n.field)}, 'raw': "
+                f"CAST({n.raw} AS VARCHAR), 'reason': {literal(n.note)}}} END"
+                for n in notes
+            )
+            + "], lambda p: p IS NOT NULL)"
+            if notes
+            else "[]"
+        )
+        # A value a note sets aside is emptied before the output is shaped.
+        emptied: dict[str, list[str]] = {}
+        for n in notes:
+            if n.nulls:
+                emptied.setdefault(n.nulls, []).append(f"coalesce({n.condition}, false)")
+        unused = (
+            "REPLACE ("
+            + ", ".join(
+                f"CASE WHEN {' OR '.join(conditions)} THEN NULL ELSE {column} END AS {column}"
+                for column, conditions in emptied.items()
+            )
+            + ")"
+            if emptied
+            else ""
+        )
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE parsed_{kind} AS
-            SELECT _sheet, _row, _seq, {", ".join(sql.output)}, _bad,
-                CASE WHEN _bad THEN list_filter([{problems}], lambda p: p IS NOT NULL) END
-                    AS _problems
+            SELECT _sheet, _row, _seq, {", ".join(sql.output)}, _bad, _problems, _notes
             FROM (
-                SELECT *, ({any_problem}) AS _bad
-                FROM (
-                    SELECT *, {", ".join(sql.parsed)}
+                SELECT * {unused} FROM (
+                    SELECT *,
+                        CASE WHEN _bad THEN list_filter([{problems}], lambda p: p IS NOT NULL) END
+                            AS _problems,
+                        CASE WHEN NOT _bad THEN {note_list} END AS _notes
                     FROM (
-                        SELECT *, gd_skip(_first, _header_first, {all_blank}) AS _skip
+                        SELECT *, ({any_problem}) AS _bad
                         FROM (
-                            SELECT _sheet, _row, _seq, _header_first,
-                                gd_text(coalesce(nullif(trim(_c0), ''), nullif(trim(_c1), ''),
-                                                 nullif(trim(_c2), ''))) AS _first,
-                                {texts}
-                            FROM {stage}
+                            SELECT *, {", ".join(sql.parsed)}
+                            FROM (
+                                SELECT *, gd_skip(_first, _header_first, {all_blank}) AS _skip
+                                FROM (
+                                    SELECT _sheet, _row, _seq, _header_first,
+                                        gd_text(coalesce(nullif(trim(_c0), ''),
+                                            nullif(trim(_c1), ''), nullif(trim(_c2), ''))) AS _first,
+                                        {texts}
+                                    FROM {stage}
+                                )
+                            ) AS normalized
+                            {sql.join}
+                            WHERE _skip IS NULL
                         )
-                    ) AS normalized
-                    {sql.join}
-                    WHERE _skip IS NULL
+                    )
                 )
             )"""
         )
@@ -287,8 +536,72 @@ class Cleaner:
         )
         con.execute(
             f"""CREATE OR REPLACE TEMP VIEW ok_{kind} AS
-            SELECT * EXCLUDE (_bad, _problems) FROM parsed_{kind} WHERE NOT _bad"""
+            SELECT * EXCLUDE (_bad, _problems, _notes) FROM parsed_{kind} WHERE NOT _bad"""
         )
+
+    def _text_sql(self, column: str) -> str:
+        """A staged cell cleaned; where the file's profile maps its words, mapped."""
+        cleaned = f"{'gd_free_text' if column in FREE_TEXT else 'gd_text'}({_quoted(column)})"
+        if column in self.value_maps:
+            return f"coalesce(gd_mapped({literal(column)}, {cleaned}), {cleaned})"
+        return cleaned
+
+    def collect_notes(self, kind: str) -> dict[tuple[str, str], int]:
+        """The notes of the rows that load (after duplicates were separated) into value_notes;
+        returns the unknown classification words: (field, word as written) → rows."""
+        self.con.execute(
+            f"""INSERT INTO value_notes
+            SELECT {literal(kind)}, _sheet, _row, p.field, gd_scrub(p.raw), p.reason
+            FROM (SELECT _sheet, _row, unnest(_notes) AS p FROM parsed_{kind} WHERE NOT _bad)"""
+        )
+        reasons = [c.note.note for c in classifications_of(kind, self.config)]
+        if not reasons:
+            return {}
+        found = self.con.execute(
+            """SELECT field, raw, count(*) FROM value_notes
+            WHERE kind = $kind AND reason IN (SELECT unnest($reasons)) GROUP BY ALL""",
+            {"kind": kind, "reasons": reasons},
+        ).fetchall()
+        return {(str(name), str(raw)): int(count) for name, raw, count in found}
+
+    def separate_duplicates(self, kind: str) -> list[Duplicate]:
+        """IDs on more than one good row of the file: rows that disagree are all rejected (two
+        records must never collapse into one ID silently); a record listed again is kept once
+        (the last row wins) and reported."""
+        if kind not in DUPLICATE_KEYS:
+            return []
+        key, _, identity, _ = DUPLICATE_KEYS[kind]
+        con = self.con
+        found = con.execute(
+            f"""SELECT {key}, count(DISTINCT identity) > 1 AS conflict,
+                list([_sheet, CAST(_row AS VARCHAR)] ORDER BY _seq) AS places
+            FROM (SELECT {key}, {identity} AS identity, _sheet, _row, _seq FROM ok_{kind})
+            GROUP BY {key} HAVING count(*) > 1
+            ORDER BY min(_seq)"""
+        ).fetchall()
+        conflicts = [str(row[0]) for row in found if row[1]]
+        if conflicts:
+            con.execute(
+                f"""INSERT INTO bad_rows
+                SELECT {literal(kind)}, _sheet, _row, {literal(key)}, {key},
+                    {literal(duplicate_reason(kind))}
+                FROM parsed_{kind} WHERE NOT _bad AND {key} IN (SELECT unnest($keys))""",
+                {"keys": conflicts},
+            )
+            con.execute(
+                f"UPDATE parsed_{kind} SET _bad = true "
+                f"WHERE NOT _bad AND {key} IN (SELECT unnest($keys))",
+                {"keys": conflicts},
+            )
+        return [
+            Duplicate(
+                kind,
+                str(value),
+                tuple((str(sheet), int(row)) for sheet, row in places),
+                bool(conflict),
+            )
+            for value, conflict, places in found
+        ]
 
     # --- tickets ------------------------------------------------------------------------------
     def _tickets_sql(self, present: set[str]) -> KindSql:
@@ -296,33 +609,29 @@ class Cleaner:
         texts = (
             "ticket_id channel request_type category priority district street community "
             "compound grid building property_company status committed_hours is_valid_callback "
-            "is_contacted is_resolved callback_satisfaction phone room contact_name description accepted_at "
-            "first_response_at arrived_at closed_at"
+            "is_contacted is_resolved callback_satisfaction phone room contact_name description "
+            "accepted_at first_response_at arrived_at closed_at dispatched_at signed_at "
+            "handling_unit"
         ).split()
-        blank_category = literal(self.config.blank_category)
-        blank_priority = literal(self.config.blank_priority)
+        classifications = classifications_of(TICKETS, self.config)
         parsed = [
             "gd_ts(accepted_at) AS t_accepted",
             "gd_ts(first_response_at) AS t_response",
             "gd_ts(arrived_at) AS t_arrived",
             "gd_ts(closed_at) AS t_closed",
-            f"CASE WHEN category IS NULL THEN {blank_category} ELSE gd_category(category) END "
-            "AS v_category",
-            f"CASE WHEN priority IS NULL THEN {blank_priority} ELSE gd_priority(priority) END "
-            "AS v_priority",
-            "gd_request_type(request_type) AS v_request_type",
-            "gd_status(status) AS v_status",
-            "gd_satisfaction(callback_satisfaction) AS v_satisfaction",
+            "gd_ts(dispatched_at) AS t_dispatched",
+            "gd_ts(signed_at) AS t_signed",
+            *(c.parsed for c in classifications),
             "gd_hours(committed_hours) AS v_committed",
-            "gd_bool(is_valid_callback) AS v_is_valid_callback",
-            "gd_bool(is_contacted) AS v_is_contacted",
-            "gd_bool(is_resolved) AS v_is_resolved",
+            # the row's own 联系人 is dropped, and so is its echo inside the description
+            "CASE WHEN length(contact_name) >= 2 THEN replace(description, contact_name, '[姓名]') "
+            "ELSE description END AS v_description",
             # digits only, without a +86 / 0086 country code
             "regexp_replace(regexp_replace(phone, '\\D', '', 'g'), '^(0086|86)(1[3-9]\\d{9})$', '\\2')"
             " AS v_phone_digits",
         ]
         checks = [
-            Check("ticket_id IS NULL", "ticket_id", "NULL", "缺少工单编号"),
+            *_id_checks("ticket_id", "工单编号"),
             Check("accepted_at IS NULL", "accepted_at", "NULL", "缺少受理时间"),
             *_date_checks("accepted_at", "t_accepted", "受理时间", e, lt),
             *_date_checks("first_response_at", "t_response", "首次响应时间", e, lt),
@@ -336,48 +645,44 @@ class Cleaner:
             ),
             Check("t_arrived < t_accepted", "arrived_at", "arrived_at", "到场时间早于受理时间"),
             Check("t_closed < t_accepted", "closed_at", "closed_at", "办结时间早于受理时间"),
-            Check(
-                "category IS NOT NULL AND v_category IS NULL",
-                "category",
-                "category",
-                "未知的问题类别（不在配置的类别表中）",
+        ]
+        unused = "，该值未采用"
+        notes = [
+            # The hotline's steps feed their own figure (派单 → 签收), not the ticket's response
+            # or close: a bad step time leaves that figure out for the ticket, nothing more.
+            *(
+                Note(check.condition, check.field, check.raw, check.reason + unused, parsed_name)
+                for name, parsed_name, label in (
+                    ("dispatched_at", "t_dispatched", "派单时间"),
+                    ("signed_at", "t_signed", "签收时间"),
+                )
+                for check in _date_checks(name, parsed_name, label, e, lt)
             ),
-            Check(
-                "priority IS NOT NULL AND v_priority IS NULL",
-                "priority",
-                "priority",
-                "未知的紧急程度（应为 特急/紧急/一般）",
-            ),
-            Check(
-                "request_type IS NOT NULL AND v_request_type IS NULL",
-                "request_type",
-                "request_type",
-                "未知的诉求类型（应为 咨询/求助/投诉/举报/建议）",
-            ),
-            Check("status IS NOT NULL AND v_status IS NULL", "status", "status", "未知的工单状态"),
-            Check(
-                "callback_satisfaction IS NOT NULL AND v_satisfaction IS NULL",
-                "callback_satisfaction",
-                "callback_satisfaction",
-                "未知的满意度（应为 满意/基本满意/不满意）",
-            ),
-            Check(
+            Note("t_dispatched < t_accepted", "dispatched_at", "dispatched_at",
+                 "派单时间早于受理时间" + unused, "t_dispatched"),
+            Note("t_signed < coalesce(t_dispatched, t_accepted)", "signed_at", "signed_at",
+                 "签收时间早于派单（或受理）时间" + unused, "t_signed"),
+            # A sheet's own 承诺时限 only overrides the SLA table: without it the table applies.
+            Note(
                 "committed_hours IS NOT NULL AND v_committed IS NULL",
                 "committed_hours",
                 "committed_hours",
-                "无法识别的承诺时限（应为如 24小时、3天）",
+                "无法识别的承诺时限（应为如 24小时、3天；工作日时限请改用配置的 SLA 规则）"
+                "，该值未采用，按配置的 SLA 规则计算",
+                "v_committed",
             ),
-            Check(
+            Note(
                 f"v_committed <= 0 OR v_committed > {MAX_COMMITTED_HOURS}",
                 "committed_hours",
                 "committed_hours",
-                f"承诺时限不合理（应大于 0 且不超过 {MAX_COMMITTED_HOURS} 小时，即一年）",
+                f"承诺时限不合理（应大于 0 且不超过 {MAX_COMMITTED_HOURS} 小时，即一年）"
+                "，该值未采用，按配置的 SLA 规则计算",
+                "v_committed",
             ),
-            *_bool_checks(("is_valid_callback", "is_contacted", "is_resolved")),
-        ]
+        ]  # fmt: skip
         output = [
             "ticket_id",
-            "gd_channel(channel) AS channel",
+            "v_channel AS channel",
             "v_request_type AS request_type",
             "v_category AS category",
             "v_priority AS priority",
@@ -396,16 +701,18 @@ class Cleaner:
             "v_is_valid_callback AS is_valid_callback",
             "v_is_contacted AS is_contacted",
             "v_is_resolved AS is_resolved",
-            "v_satisfaction AS callback_satisfaction",
+            "v_callback_satisfaction AS callback_satisfaction",
             "CASE WHEN length(v_phone_digits) >= 7 THEN gd_keyed_hash(v_phone_digits) END "
             "AS caller_hash",
-            # the row's own 联系人 is dropped, and so is its echo inside the description
-            "gd_scrub(CASE WHEN length(contact_name) >= 2 "
-            "THEN replace(description, contact_name, '[姓名]') ELSE description END) AS description",
+            "gd_scrub(v_description) AS description",
             "v_committed AS committed_hours",
             f"{'TRUE' if 'first_response_at' in present else 'FALSE'} AS has_response_column",
+            "t_dispatched AS dispatched_at",
+            "t_signed AS signed_at",
+            "handling_unit",
+            unmapped_values(classifications),
         ]
-        return KindSql(texts, parsed, output, checks)
+        return KindSql(texts, parsed, output, checks, notes=notes, classifications=classifications)
 
     # --- register ---------------------------------------------------------------------------
     def _register_sql(self, present: set[str]) -> KindSql:
@@ -415,11 +722,11 @@ class Cleaner:
             "property_company is_red_pm has_joint_agreement agreement_signed_on "
             "red_pm_certified_on"
         ).split()
+        classifications = classifications_of(REGISTER, self.config)
         parsed = [
             "gd_number(households) AS v_households",
             "gd_number(buildings) AS v_buildings",
-            "gd_bool(is_red_pm) AS v_is_red_pm",
-            "gd_bool(has_joint_agreement) AS v_has_joint_agreement",
+            *(c.parsed for c in classifications),
             "gd_ts(agreement_signed_on) AS v_agreement_signed_on",
             "gd_ts(red_pm_certified_on) AS v_red_pm_certified_on",
         ]
@@ -435,7 +742,6 @@ class Cleaner:
                 )
                 for name, label in (("households", "户数"), ("buildings", "楼栋数"))
             ],
-            *_bool_checks(("is_red_pm", "has_joint_agreement")),
             *_date_checks(
                 "agreement_signed_on", "v_agreement_signed_on", "党建联建签约日期", e, lt
             ),
@@ -460,8 +766,9 @@ class Cleaner:
             "CASE WHEN v_agreement_signed_on IS NOT NULL THEN true END) AS has_joint_agreement",
             "CAST(v_agreement_signed_on AS DATE) AS agreement_signed_on",
             "CAST(v_red_pm_certified_on AS DATE) AS red_pm_certified_on",
+            unmapped_values(classifications),
         ]
-        return KindSql(texts, parsed, output, checks)
+        return KindSql(texts, parsed, output, checks, classifications=classifications)
 
     # --- surveys ----------------------------------------------------------------------------
     def _survey_sql(self, present: set[str]) -> KindSql:
@@ -474,6 +781,8 @@ class Cleaner:
         parsed = [
             *(f"gd_score({_quoted(name)}) AS {_quoted('s:' + name)}" for name in items),
             "gd_ts(surveyed_on) AS v_surveyed_on",
+            "CASE WHEN length(contact_name) >= 2 THEN replace(comment, contact_name, '[姓名]') "
+            "ELSE comment END AS v_comment",
             "coalesce(TRY_CAST(regexp_extract(wave, '(20\\d\\d)', 1) AS INTEGER), "
             "year(gd_ts(surveyed_on))) AS v_wave_year",
             """CASE
@@ -484,7 +793,7 @@ class Cleaner:
                 ELSE 1 END AS v_wave_index""",
         ]
         checks = [
-            Check("response_id IS NULL", "response_id", "NULL", "缺少问卷编号"),
+            *_id_checks("response_id", "问卷编号"),
             Check(
                 "v_wave_year IS NULL",
                 "wave",
@@ -525,8 +834,7 @@ class Cleaner:
             "coalesce(building, gd_building_of(room)) AS building",
             "respondent_type",
             "CAST(v_surveyed_on AS DATE) AS surveyed_on",
-            "gd_scrub(CASE WHEN length(contact_name) >= 2 "
-            "THEN replace(comment, contact_name, '[姓名]') ELSE comment END) AS comment",
+            "gd_scrub(v_comment) AS comment",
             f"{answers} AS answers",
         ]
         return KindSql(texts, parsed, output, checks)
@@ -664,7 +972,7 @@ class Cleaner:
             "v_bonus AS bonus",
             "v_penalty AS penalty",
             "v_veto AS is_veto",
-            "note",
+            "gd_scrub(note) AS note",
             "is_adjustment_row",
         ]
         join = "LEFT JOIN unit_levels AS ref ON ref.unit = normalized.unit"
@@ -672,10 +980,19 @@ class Cleaner:
 
 
 def create_bad_rows(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE bad_rows (
-            kind VARCHAR, _sheet VARCHAR, _row BIGINT, field VARCHAR, raw VARCHAR, reason VARCHAR)"""
-    )
+    """The file's problems: bad_rows (rows rejected) and value_notes (rows loaded without a value)."""
+    for table in ("bad_rows", "value_notes"):
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {table} (
+                kind VARCHAR, _sheet VARCHAR, _row BIGINT, field VARCHAR, raw VARCHAR,
+                reason VARCHAR)"""
+        )
+
+
+def normalize_cell(value: str) -> str:
+    """A word as gd_text cleans a cell: full-width ASCII to half width, spaces collapsed."""
+    text = value.translate(str.maketrans(_FULL_WIDTH, _HALF_WIDTH))
+    return " ".join(text.split())
 
 
 def refresh_unit_levels(con: duckdb.DuckDBPyConnection) -> None:

@@ -495,7 +495,8 @@ EVALUATION_ADJUSTMENTS = ("加分", "扣分", "一票否决")
 
 @dataclass(frozen=True)
 class PlantedDefect:
-    """A bad row the demo writes on purpose, so loader tests can count rejections exactly."""
+    """A bad row (or a word the vocabulary does not know, which loads under 未归类) the demo
+    writes on purpose, so loader tests can count rejections and notes exactly."""
 
     file: str
     sheet: str  # "" for a CSV file

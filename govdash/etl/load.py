@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import shutil
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -20,7 +21,9 @@ import pyarrow as pa
 from govdash import __version__
 from govdash.core.audit import AuditLog, audit_path, os_user
 from govdash.core.config import Config
+from govdash.core.profiles import Profile, ProfileError, ProfileStore, profiles_path
 from govdash.core.warehouse import (
+    connect_readonly,
     current_version,
     hash_key,
     new_version,
@@ -30,6 +33,8 @@ from govdash.core.warehouse import (
 from govdash.etl.clean import (
     CLOSED_STATUS_LIST,
     Cleaner,
+    Duplicate,
+    classifications_of,
     create_bad_rows,
     install_macros,
     literal,
@@ -37,7 +42,25 @@ from govdash.etl.clean import (
 )
 from govdash.etl.errors import LoadError
 from govdash.etl.fields import EVALUATION, FIELDS, KIND_LABELS, REGISTER, SURVEY, TICKETS
+from govdash.etl.fixup import (
+    ROW_HEADER,
+    FixupMeta,
+    fixup_workbook,
+    original_path,
+    read_meta,
+    restore_personal,
+)
 from govdash.etl.locate import HeaderLocator, LocatedSheet, kind_fields, staged_table
+from govdash.etl.mapping import (
+    Proposal,
+    apply_profile,
+    columns_by_header,
+    header_candidates,
+    located_from_columns,
+    propose,
+    sheet_rows,
+    signature,
+)
 from govdash.etl.readers import SPREADSHEET_SUFFIXES, RawSheet, ReadLimits, constant_text, read_file
 
 Progress = Callable[[str], None]
@@ -72,6 +95,15 @@ class FileReport:
     rows_updated: int = 0
     rows_unchanged: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    # (column as written, value as written, what was done) → rows: rows that loaded without a
+    # value (an unknown classification word, a time out of order …)
+    notes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    profiles: list[str] = field(default_factory=list)  # mapping profiles applied
+    value_maps: dict[str, dict[str, str]] = field(default_factory=dict)  # from those profiles
+    # (field, word as written) → rows: classification words not known, which a profile can map
+    unknown_values: Counter[tuple[str, str]] = field(default_factory=Counter)
+    fixup: FixupMeta | None = None  # a corrected fix-up workbook: its rows join this batch
     error: str | None = None
     already_loaded_as: int | None = None
     seconds: float = 0.0
@@ -85,6 +117,7 @@ class FileReport:
 class LoadReport:
     files: list[FileReport]
     version: Path | None = None
+    skipped_files: list[SkippedFile] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -104,23 +137,55 @@ class _NothingWritten(Exception):
     """Every file was refused or known already: the copy is dropped, nothing is published."""
 
 
-def expand_paths(paths: Iterable[Path]) -> list[Path]:
-    """Files as given, and the spreadsheets inside folders (Excel's ~$ lock files left out)."""
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file inside a given folder that was not loaded, and why (said in the summary)."""
+
+    path: Path
+    reason: str
+
+
+# Formats a clerk may have beside the data, with what to do about them.
+_OTHER_FORMATS = {
+    ".et": "WPS 表格格式（.et），请在 WPS 中“另存为”.xlsx 后再加载",
+    ".ett": "WPS 表格模板（.ett），请在 WPS 中“另存为”.xlsx 后再加载",
+    ".numbers": "Apple Numbers 格式，请导出为 .xlsx 后再加载",
+    ".xlsb": "Excel 二进制工作簿（.xlsb），请在 Excel 中“另存为”.xlsx 后再加载",
+    ".txt": "文本文件在文件夹中不作为数据读取；如果它是 CSV，请把扩展名改为 .csv，或在命令中单独指定它",
+}
+
+
+def skipped_reason(path: Path) -> str | None:
+    """Why a file found in a folder is not loaded, or None when it is a spreadsheet."""
+    if path.name.startswith("~$"):
+        return "Excel 打开文件时生成的临时锁文件，不是数据"
+    if path.name.startswith("."):
+        return "隐藏文件"
+    suffix = path.suffix.lower()
+    if suffix in FOLDER_SUFFIXES:
+        return None
+    return _OTHER_FORMATS.get(
+        suffix,
+        f"不是表格文件（{suffix or '无扩展名'}）；可加载 .xlsx、.xlsm、.xls、.ods、.csv",
+    )
+
+
+def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[SkippedFile]]:
+    """Files as given, and the spreadsheets inside folders; the other files of a folder are
+    returned with the reason they were left out (Excel's ~$ lock files, documents, …)."""
     found: list[Path] = []
+    skipped: list[SkippedFile] = []
     for path in paths:
-        if path.is_dir():
-            found.extend(
-                sorted(
-                    p
-                    for p in path.rglob("*")
-                    if p.is_file()
-                    and p.suffix.lower() in FOLDER_SUFFIXES
-                    and not p.name.startswith(("~$", "."))
-                )
-            )
-        else:
+        if not path.is_dir():
             found.append(path)
-    return found
+            continue
+        for inside in sorted(p for p in path.rglob("*") if p.is_file()):
+            reason = skipped_reason(inside)
+            if reason is None:
+                found.append(inside)
+            else:
+                skipped.append(SkippedFile(inside, reason))
+    return found, skipped
 
 
 def file_sha256(path: Path) -> str:
@@ -133,8 +198,17 @@ def file_sha256(path: Path) -> str:
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(resources.files("govdash.etl").joinpath("schema.sql").read_text(encoding="utf-8"))
-    # Versions written before load_batches.loaded_by existed gain the column (NULL = unknown).
-    con.execute("ALTER TABLE load_batches ADD COLUMN IF NOT EXISTS loaded_by VARCHAR")
+    # Versions written before a column existed gain it (NULL = unknown).
+    for table, column, sql_type in (
+        ("load_batches", "loaded_by", "VARCHAR"),
+        ("tickets", "dispatched_at", "TIMESTAMP"),
+        ("tickets", "signed_at", "TIMESTAMP"),
+        ("tickets", "handling_unit", "VARCHAR"),
+        ("tickets", "takeup_minutes", "DOUBLE"),
+        ("tickets", "unmapped_values", "MAP(VARCHAR, VARCHAR)"),
+        ("compounds", "unmapped_values", "MAP(VARCHAR, VARCHAR)"),
+    ):
+        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
 
 
 def load_paths(
@@ -146,24 +220,32 @@ def load_paths(
     fresh: bool = False,
     names: dict[Path, str] | None = None,
     actor: str | None = None,
+    mappings: Mapping[Path, Profile] | None = None,
 ) -> LoadReport:
     """Load files into a new warehouse version and publish it; bad files are reported, not half-written.
 
     `names` gives the original file names where the paths are copies (uploads, rebuilds).
     `actor` (default: the OS user) is written to load_batches.loaded_by in the published
     version and, with the outcome of every file, to the audit log beside the warehouse.
+    Saved mapping profiles (beside the warehouse) apply to the sheets whose header row they
+    were made from; `mappings` gives a file the profile the clerk chose for it.
     """
     say = progress or (lambda message: None)
     who = actor or os_user()
     db_path = warehouse_location(db_path)
-    files = expand_paths(paths)
+    files, skipped = expand_paths(paths)
     reports = [FileReport(path, (names or {}).get(path, path.name)) for path in files]
     loaded_at = datetime.now().replace(microsecond=0)
+    choice = ProfileChoice(forced=dict(mappings or {}))
     try:
-        _load_into_new_version(reports, db_path, config, say, loaded_at, fresh, who)
+        choice.saved = ProfileStore(profiles_path(db_path)).by_signature()
+    except ProfileError as error:  # the data still loads; the clerk learns why no profile applied
+        say(f"⚠ 对照方案未能读取，本次按内置表头识别：{error}")
+    try:
+        _load_into_new_version(reports, db_path, config, say, loaded_at, fresh, who, choice)
     except _NothingWritten:
         _audit_load(db_path, reports, who, published=False, say=say)
-        return LoadReport(reports, current_version(db_path))
+        return LoadReport(reports, current_version(db_path), skipped)
     except BaseException:
         _audit_load(db_path, reports, who, published=False, say=say)
         raise
@@ -171,7 +253,7 @@ def load_paths(
     if keep_raw:  # only once the version that holds them is published
         for report in reports:
             _keep_original(db_path, report, report.name)
-    return LoadReport(reports, current_version(db_path))
+    return LoadReport(reports, current_version(db_path), skipped)
 
 
 def _audit_load(
@@ -192,6 +274,7 @@ def _audit_load(
                     "kinds": report.kinds,
                     "rows_loaded": report.rows_loaded,
                     "rows_rejected": report.rows_rejected,
+                    "fixup_of": report.fixup.source_name if report.fixup else None,
                     "error": report.error,
                 },
                 method="loader",
@@ -208,6 +291,7 @@ def _load_into_new_version(
     loaded_at: datetime,
     fresh: bool,
     actor: str,
+    profiles: ProfileChoice | None = None,
 ) -> None:
     with new_version(db_path, keep=config.keep_versions, fresh=fresh) as work:
         # A cap makes DuckDB spill its work tables instead of adding to the spreadsheet
@@ -221,7 +305,7 @@ def _load_into_new_version(
             for report in reports:
                 display = report.name
                 started = time.perf_counter()
-                staged = _stage_one(con, report, display, config, locator, say)
+                staged = _stage_one(con, report, display, config, locator, say, profiles, db_path)
                 report.seconds = time.perf_counter() - started
                 if staged is None:
                     continue
@@ -262,6 +346,8 @@ def _stage_one(
     config: Config,
     locator: HeaderLocator,
     say: Progress,
+    profiles: ProfileChoice | None = None,
+    db_path: Path | None = None,
 ) -> Staged | None:
     """Read and recognise one file; None when it is refused (report.error says why) or known."""
     path = report.path
@@ -280,7 +366,7 @@ def _stage_one(
             say(f"{display}：内容与批次 {report.already_loaded_as} 相同，已加载过，跳过。")
             return None
         say(f"读取 {display} …")
-        staged = _stage_file(path, display, config, locator, report, say)
+        staged = _stage_file(path, display, config, locator, report, say, profiles, db_path)
     except LoadError as error:
         report.error = str(error)
         return None
@@ -304,7 +390,9 @@ def _nothing_recognised(report: FileReport) -> str:
     return (
         "没有找到可识别的表头" + (f"（{seen}）" if seen else "") + "。请确认表头包含如"
         "“工单编号、受理时间”（工单）、“问卷编号”和评分题（问卷）、“年度、被考评单位、评委”"
-        "（考评）或“小区、户数”（台账）；可在“数据管理”页下载各类表格的模板。"
+        "（考评）或“小区、户数”（台账）。表头是本单位自己的写法时，在“数据管理”页上传后按提示"
+        "对照各列（命令行：govdash load 文件 --columns '源表头=模板字段名,…'），对照会保存下来，"
+        "下次同样表头的文件自动识别；也可下载各类表格的模板。"
     )
 
 
@@ -332,12 +420,28 @@ def _write_one(
     if _already_loaded(con, report):  # the same content twice in one load
         return
     started = time.perf_counter()
+    original: tuple[int, str] | None = None
+    if report.fixup is not None:  # a corrected fix-up workbook joins the batch it came from
+        found = con.execute(
+            "SELECT batch_id, file_name FROM load_batches WHERE file_sha256 = $sha",
+            {"sha": report.fixup.source_sha256},
+        ).fetchone()
+        if found is None:
+            report.error = str(
+                LoadError(
+                    display,
+                    f"这是“{report.fixup.source_name}”的待改正工作簿，但数据仓库中已没有该文件的加载"
+                    "批次；请先加载原文件，或直接上传改正后的完整文件。",
+                )
+            )
+            return
+        original = (int(found[0]), str(found[1]))
     con.execute("BEGIN TRANSACTION")
     try:
-        batch_id = _next_batch_id(con)
+        batch_id = original[0] if original else _next_batch_id(con)
         create_bad_rows(con)
         refresh_unit_levels(con)
-        cleaner = Cleaner(con, config, loaded_at)
+        cleaner = Cleaner(con, config, loaded_at, report.value_maps)
         header_rows = []
         for kind in KIND_ORDER:
             if kind not in staged:
@@ -348,6 +452,8 @@ def _write_one(
             con.register(f"stage_{kind}", table)
             cleaner.clean(kind, f"stage_{kind}", present)
             con.unregister(f"stage_{kind}")
+            report.duplicates.extend(cleaner.separate_duplicates(kind))
+            report.unknown_values.update(cleaner.collect_notes(kind))
             say(f"写入 {KIND_LABELS[kind]}（新增或更新）…")
             inserted, updated, unchanged = UPSERTS[kind](con, config, batch_id)
             report.rows_inserted += inserted
@@ -356,14 +462,63 @@ def _write_one(
             if kind == REGISTER:
                 refresh_unit_levels(con)  # later kinds look units up in the new register
         say("记录拒收行与批次 …")
-        _record_rejections(con, report, display, batch_id, header_rows)
-        _record_batch(con, report, display, batch_id, config, loaded_at)
+        if original is not None:
+            # The rows of the fix-up replace their earlier rejections; those still wrong are
+            # recorded again below, under the original file's name.
+            fixed = [
+                (sheet, row)
+                for table, _, _ in staged.values()
+                for sheet, row in zip(
+                    table.column("_sheet").to_pylist(),
+                    table.column("_row").to_pylist(),
+                    strict=True,
+                )
+            ]
+            con.execute(
+                """DELETE FROM rejected_rows WHERE batch_id = $batch
+                AND (sheet, row_number) IN (SELECT unnest($sheets), unnest($rows))""",
+                {"batch": batch_id, "sheets": [f[0] for f in fixed], "rows": [f[1] for f in fixed]},
+            )
+            _record_rejections(con, report, original[1], batch_id, header_rows)
+            _recount_batch(con, batch_id)
+        else:
+            _record_rejections(con, report, display, batch_id, header_rows)
+            _record_batch(con, report, display, batch_id, config, loaded_at)
         con.execute("COMMIT")
         report.batch_id = batch_id
     except Exception as error:
         con.execute("ROLLBACK")
         report.error = str(LoadError(display, f"写入失败，本文件未写入任何数据：{error}"))
     report.seconds += time.perf_counter() - started
+
+
+@dataclass
+class ProfileChoice:
+    """The mapping profiles a load applies: the one the clerk chose for a file (forced), and
+    the saved ones, each to the sheets whose header row has its signature."""
+
+    saved: dict[str, Profile] = field(default_factory=dict)  # signature → profile
+    forced: dict[Path, Profile] = field(default_factory=dict)
+
+    def locate(
+        self, sheet: RawSheet, path: Path, config: Config
+    ) -> tuple[LocatedSheet, Profile] | None:
+        forced = self.forced.get(path)
+        if forced is not None:
+            located = apply_profile(sheet, forced, config) or apply_profile(
+                sheet, forced, config, exact=False
+            )
+            return (located, forced) if located is not None else None
+        if not self.saved:
+            return None
+        rows = sheet_rows(sheet)
+        for r, height, names in header_candidates(rows):
+            profile = self.saved.get(signature(names))
+            if profile is not None:
+                columns = columns_by_header(profile, names)
+                located = located_from_columns(sheet, profile.kind, r, height, columns, config)
+                return located, profile
+        return None
 
 
 def _stage_file(
@@ -373,6 +528,8 @@ def _stage_file(
     locator: HeaderLocator,
     report: FileReport,
     say: Progress,
+    profiles: ProfileChoice | None = None,
+    db_path: Path | None = None,
 ) -> Staged:
     """Read and locate every sheet; return per kind the union of its staged sheets."""
     by_kind: dict[str, list[pa.Table]] = {}
@@ -386,10 +543,24 @@ def _stage_file(
     )
     try:
         sheets = list(read_file(path, limits, Path(display).stem))
+        meta = read_meta(sheets)
     except LoadError as error:
         raise LoadError(display, error.message, error.sheet) from error
+    fixed_rows: dict[str, list[int | None]] = {}
+    if meta is not None:
+        report.fixup = meta
+        sheets, fixed_rows = _fixup_sheets(sheets, meta, display, config, profiles)
     for sheet in sheets:
-        located = locator.locate(sheet)
+        chosen = profiles.locate(sheet, path, config) if profiles else None
+        located: LocatedSheet | None = None
+        if chosen is not None:
+            located, profile = chosen
+            if profile.name not in report.profiles:
+                report.profiles.append(profile.name)
+            for name, words in profile.values.items():
+                report.value_maps.setdefault(name, {}).update(words)
+        else:
+            located = locator.locate(sheet)
         if located is None:
             empty = sheet.table.num_rows == 0 or sheet.table.num_columns == 0
             report.sheets.append(
@@ -401,7 +572,16 @@ def _stage_file(
                 )
             )
             continue
+        if sheet.name in fixed_rows:
+            located = _restored(located, fixed_rows[sheet.name], meta, config, db_path)
         table = _with_sheet_columns(staged_table(located, sequence), located)
+        if sheet.name in fixed_rows:  # rows keep the numbers they have in the original file
+            numbers = fixed_rows[sheet.name][located.data_start :]
+            rows_at = [n if n is not None else located.sheet.first_row + located.data_start + i
+                       for i, n in enumerate(numbers)]  # fmt: skip
+            table = table.set_column(
+                table.column_names.index("_row"), "_row", pa.array(rows_at, pa.int64())
+            )
         sequence += table.num_rows
         by_kind.setdefault(located.kind, []).append(table)
         present.setdefault(located.kind, set()).update(located.field_names)
@@ -420,6 +600,59 @@ def _stage_file(
                 table = table.append_column(spec.name, pa.nulls(table.num_rows, pa.string()))
         staged[kind] = (table, present[kind], headers[kind])
     return staged
+
+
+def _fixup_sheets(
+    sheets: list[RawSheet],
+    meta: FixupMeta,
+    display: str,
+    config: Config,
+    profiles: ProfileChoice | None,
+) -> tuple[list[RawSheet], dict[str, list[int | None]]]:
+    """A fix-up workbook's sheets without its 原行号/拒收原因 columns (read as the original's
+    sheets are), and each sheet's row numbers in the original (None: not a data row)."""
+    kept: list[RawSheet] = []
+    numbers: dict[str, list[int | None]] = {}
+    for sheet in sheets:
+        width = meta.sheets.get(sheet.name)
+        if width is None:
+            continue  # the guide and the hidden sheet
+        table = sheet.table
+        if table.num_columns <= width:
+            raise LoadError(
+                display, f"待改正工作簿的“{ROW_HEADER}”列不见了，请重新下载后改正。", sheet.name
+            )
+        found: list[int | None] = []
+        for value in table.column(f"c{width}").to_pylist():
+            try:
+                found.append(int(float(str(value))))
+            except (TypeError, ValueError):
+                found.append(None)
+        numbers[sheet.name] = found
+        columns = table.select([f"c{j}" for j in range(width)])
+        kept.append(RawSheet(sheet.name, columns, sheet.first_row, sheet.merged, sheet.hidden))
+    return kept, numbers
+
+
+def _restored(
+    located: LocatedSheet,
+    numbers: list[int | None],
+    meta: FixupMeta | None,
+    config: Config,
+    db_path: Path | None,
+) -> LocatedSheet:
+    """The fix-up sheet with its personal columns filled again from the original's rows."""
+    assert meta is not None
+    source = original_path(db_path, meta.source_sha256) if db_path else None
+    if source is None:
+        return located
+    originals = {s.name: s for s in read_file(source, ReadLimits(max_rows=config.max_rows_per_file),
+                                               Path(meta.source_name).stem)}  # fmt: skip
+    original = originals.get(located.sheet.name)
+    if original is None:
+        return located
+    restored = restore_personal(located.sheet, original, located, numbers)
+    return replace(located, sheet=restored)
 
 
 def _with_sheet_columns(table: pa.Table, located: LocatedSheet) -> pa.Table:
@@ -516,6 +749,7 @@ REGISTER_VALUES = [
     "has_joint_agreement",
     "agreement_signed_on",
     "red_pm_certified_on",
+    "unmapped_values",
 ]
 TICKET_VALUES = [
     "ticket_id",
@@ -543,6 +777,10 @@ TICKET_VALUES = [
     "description",
     "committed_hours",
     "has_response_column",
+    "dispatched_at",
+    "signed_at",
+    "handling_unit",
+    "unmapped_values",
 ]
 TICKET_DERIVED = [
     "is_open",
@@ -550,6 +788,7 @@ TICKET_DERIVED = [
     "resolution_hours",
     "response_limit_minutes",
     "resolution_limit_hours",
+    "takeup_minutes",
 ]
 SURVEY_VALUES = [
     "response_id",
@@ -591,6 +830,7 @@ def _upsert_tickets(
             AS is_open,
         date_diff('second', accepted_at, first_response_at) / 60.0 AS response_minutes,
         date_diff('second', accepted_at, closed_at) / 3600.0 AS resolution_hours,
+        date_diff('second', dispatched_at, signed_at) / 60.0 AS takeup_minutes,
         {sla_case(config, "respond")} AS response_limit_minutes,
         coalesce(committed_hours, {sla_case(config, "resolve")}) AS resolution_limit_hours
         FROM ok_tickets"""
@@ -689,30 +929,42 @@ def _record_rejections(
     """Copy bad_rows into rejected_rows with the column named as the file names it."""
     # A field the file has no column for is named by its canonical Chinese header.
     labels = {f.name: f.label for fields in FIELDS.values() for f in fields}
+    names = {
+        "sheets": [h[0] for h in headers],
+        "fields": [h[1] for h in headers],
+        "headers": [h[2] for h in headers],
+        "label_fields": list(labels),
+        "labels": list(labels.values()),
+    }
+
+    def named(table: str) -> str:
+        """The rows of bad_rows or value_notes with their column named as the file names it."""
+        return f"""WITH header_names AS (
+                SELECT DISTINCT unnest($sheets) AS sheet, unnest($fields) AS field,
+                    unnest($headers) AS header
+            ), field_labels AS (
+                SELECT unnest($label_fields) AS field, unnest($labels) AS label
+            )
+            SELECT b._sheet, b._row,
+                coalesce(h.header, l.label, regexp_replace(b.field, '^(item|indicator):', ''))
+                    AS column_name,
+                gd_scrub(b.raw) AS raw, b.reason, b.kind
+            FROM {table} b
+            LEFT JOIN header_names h ON h.sheet = b._sheet AND h.field = b.field
+            LEFT JOIN field_labels l ON l.field = b.field"""
+
     con.execute(
-        """INSERT INTO rejected_rows
-        WITH header_names AS (
-            SELECT DISTINCT unnest($sheets) AS sheet, unnest($fields) AS field,
-                unnest($headers) AS header
-        ), field_labels AS (
-            SELECT unnest($label_fields) AS field, unnest($labels) AS label
-        )
-        SELECT $batch, $file, b._sheet, b._row,
-            coalesce(h.header, l.label, regexp_replace(b.field, '^(item|indicator):', '')),
-            gd_scrub(b.raw), b.reason, b.kind
-        FROM bad_rows b
-        LEFT JOIN header_names h ON h.sheet = b._sheet AND h.field = b.field
-        LEFT JOIN field_labels l ON l.field = b.field""",
-        {
-            "batch": batch_id,
-            "file": display,
-            "sheets": [h[0] for h in headers],
-            "fields": [h[1] for h in headers],
-            "headers": [h[2] for h in headers],
-            "label_fields": list(labels),
-            "labels": list(labels.values()),
-        },
+        f"""INSERT INTO rejected_rows
+        SELECT $batch, $file, _sheet, _row, column_name, raw, reason, kind
+        FROM ({named("bad_rows")})""",
+        {"batch": batch_id, "file": display, **names},
     )
+    for column, raw, note, count in con.execute(
+        f"""SELECT column_name, raw, reason, count(*) FROM ({named("value_notes")})
+        GROUP BY ALL ORDER BY count(*) DESC, column_name, raw""",
+        names,
+    ).fetchall():
+        report.notes[(str(column), str(raw), str(note))] += int(count)
     for reason, count in con.execute(
         "SELECT reason, count(*) FROM bad_rows GROUP BY reason ORDER BY count(*) DESC"
     ).fetchall():
@@ -780,6 +1032,73 @@ def _record_batch(
     )
 
 
+def _recount_batch(con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
+    """A batch's rejected and loaded rows counted from its rejections as they now stand."""
+    con.execute(
+        """UPDATE load_batches SET
+            rows_rejected = r.rejected, rows_loaded = greatest(rows_read - r.rejected, 0)
+        FROM (SELECT count(*) AS rejected FROM (
+                SELECT DISTINCT sheet, row_number FROM rejected_rows WHERE batch_id = $batch)) r
+        WHERE batch_id = $batch""",
+        {"batch": batch_id},
+    )
+
+
+def fixup_for_batch(
+    db_path: Path, config: Config, batch_id: int, actor: str | None = None
+) -> tuple[str, bytes]:
+    """(file name, workbook) of a batch's rejected rows for the clerk to correct, each sheet of
+    the original read as its load read it (the mapping profile it was loaded with). With an
+    `actor`, the download is recorded in the audit log as an export."""
+    store = ProfileStore(profiles_path(db_path))
+    try:
+        saved = store.by_signature()
+    except ProfileError:
+        saved = {}
+    forced: dict[Path, Profile] = {}
+    manifest = raw_dir(db_path) / "manifest.jsonl"
+    used: list[str] = []
+    con = connect_readonly(db_path)
+    try:
+        row = con.execute(
+            "SELECT file_sha256 FROM load_batches WHERE batch_id = $b", {"b": batch_id}
+        ).fetchone()
+    finally:
+        con.close()
+    if row is not None and manifest.is_file():
+        for line in manifest.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line) if line.strip() else {}
+            if entry.get("sha256") == row[0]:
+                used = [str(n) for n in entry.get("profiles") or []]
+    choice = ProfileChoice(saved)
+    locator = HeaderLocator(config)
+
+    def locate(sheet: RawSheet, path: Path) -> LocatedSheet | None:
+        if used and path not in forced:
+            profile = store.get(used[0])
+            if profile is not None:
+                forced[path] = profile
+                choice.forced = forced
+        chosen = choice.locate(sheet, path, config)
+        return chosen[0] if chosen is not None else locator.locate(sheet)
+
+    name, data = fixup_workbook(db_path, config, batch_id, locate)
+    if actor is not None:
+        AuditLog(audit_path(db_path)).record(
+            actor,
+            "export",
+            target=name,
+            detail={
+                "name": "fixup_workbook",
+                "format": "xlsx",
+                "batch_id": batch_id,
+                "bytes": len(data),
+            },
+            method="web",
+        )
+    return name, data
+
+
 def _keep_original(db_path: Path, report: FileReport, display: str) -> None:
     """Keep the file as loaded (by content hash) so `govdash rebuild` can replay it."""
     folder = raw_dir(db_path)
@@ -798,7 +1117,10 @@ def _keep_original(db_path: Path, report: FileReport, display: str) -> None:
             "file_name": display,
             "stored_as": target.name,
             "loaded_at": datetime.now().isoformat(timespec="seconds"),
+            "profiles": report.profiles,  # so a rebuild reads the file the same way
         }
+        if report.fixup is not None:
+            entry["fixup_of"] = report.fixup.source_sha256
         manifest.write(json.dumps(entry, ensure_ascii=False) + "\n")
     manifest_path.chmod(0o600)
 
@@ -874,7 +1196,257 @@ def finalize(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     con.execute("COMMIT")
 
 
+# --- looking at a file before loading it (the column mapping of the data page) ----------------
+
+
+@dataclass
+class SheetInspection:
+    """How the loader would read one sheet: by a saved profile or the built-in header names
+    (`located`), or not at all — then `proposal` holds a mapping for the clerk to confirm."""
+
+    sheet: RawSheet
+    located: LocatedSheet | None = None
+    profile: str | None = None
+    proposal: Proposal | None = None
+
+    @property
+    def name(self) -> str:
+        return self.sheet.name
+
+    @property
+    def needs_mapping(self) -> bool:
+        return self.located is None and self.proposal is not None
+
+
+def inspect_file(path: Path, display: str, db_path: Path, config: Config) -> list[SheetInspection]:
+    """Each sheet of a file as the next load would read it; raises LoadError for a file that
+    cannot be read at all (the same refusal a load gives)."""
+    limits = ReadLimits(
+        max_rows=config.max_rows_per_file,
+        max_unzipped_bytes=config.max_unzipped_mb * 1e6,
+        max_compression_ratio=config.max_compression_ratio,
+    )
+    try:
+        sheets = list(read_file(path, limits, Path(display).stem))
+    except LoadError as error:
+        raise LoadError(display, error.message, error.sheet) from error
+    try:
+        choice = ProfileChoice(ProfileStore(profiles_path(db_path)).by_signature())
+    except ProfileError:
+        choice = ProfileChoice()
+    locator = HeaderLocator(config)
+    found: list[SheetInspection] = []
+    for sheet in sheets:
+        chosen = choice.locate(sheet, path, config)
+        if chosen is not None:
+            found.append(SheetInspection(sheet, chosen[0], chosen[1].name))
+            continue
+        located = locator.locate(sheet)
+        proposal = None if located is not None else propose(sheet, config)
+        found.append(SheetInspection(sheet, located, None, proposal))
+    return found
+
+
+@dataclass
+class Preview:
+    """The first rows of a sheet as they would load, and what the loader would say of them."""
+
+    rows: list[dict[str, object]]  # template header → value as it would be stored
+    problems: list[tuple[int, str, str, str]]  # Excel row, column, value, reason (rejected)
+    notes: list[tuple[int, str, str, str]]  # Excel row, column, value, what was done (loaded)
+    personal: list[str]  # mapped columns that are personal data: read, never stored
+
+
+def preview_rows(
+    located: LocatedSheet,
+    config: Config,
+    limit: int = 5,
+    value_maps: Mapping[str, Mapping[str, str]] | None = None,
+) -> Preview:
+    """Run the real cleaning on the first `limit` data rows, in memory (nothing is written)."""
+    sheet = located.sheet
+    short = RawSheet(
+        sheet.name,
+        sheet.table.slice(0, located.data_start + limit),
+        sheet.first_row,
+        sheet.merged,
+        sheet.hidden,
+        sheet.find_long_numbers,
+    )
+    shown = LocatedSheet(
+        short,
+        located.kind,
+        located.header_rows,
+        located.data_start,
+        located.columns,
+        located.headers,
+        located.unused,
+        located.flat_headers,
+    )
+    table = _with_sheet_columns(staged_table(shown, 0), shown)
+    for spec in kind_fields(located.kind, config):
+        if spec.name not in table.column_names:
+            table = table.append_column(spec.name, pa.nulls(table.num_rows, pa.string()))
+    con = duckdb.connect()
+    try:
+        ensure_schema(con)
+        install_macros(con, config, secrets.token_hex(16))
+        create_bad_rows(con)
+        refresh_unit_levels(con)
+        cleaner = Cleaner(con, config, datetime.now().replace(microsecond=0), value_maps)
+        con.register("stage_preview", table)
+        cleaner.clean(located.kind, "stage_preview", located.field_names)
+        output = con.sql(f"SELECT * FROM ok_{located.kind} ORDER BY _row").to_arrow_table()
+        headers = {spec.name: located.headers[j] for j, spec in located.columns.items()}
+
+        def named(table_name: str) -> list[tuple[int, str, str, str]]:
+            found = con.execute(
+                f"SELECT _row, field, coalesce(gd_scrub(raw), ''), reason FROM {table_name} "
+                "ORDER BY _row, field"
+            ).fetchall()
+            return [
+                (int(r), headers.get(str(f), str(f)), str(v), str(reason))
+                for r, f, v, reason in found
+            ]
+
+        cleaner.collect_notes(located.kind)
+        problems, notes = named("bad_rows"), named("value_notes")
+    finally:
+        con.close()
+    labels = {spec.name: spec.label for spec in kind_fields(located.kind, config)}
+    mapped = [spec.name for spec in located.columns.values()]
+    kept = [name for name in mapped if name in output.column_names]
+    rows = [
+        {"行号": record["_row"], **{labels[name]: record[name] for name in kept}}
+        for record in output.to_pylist()
+    ]
+    personal = [labels[name] for name in mapped if name not in output.column_names]
+    return Preview(rows, problems, notes, personal)
+
+
+# --- mapping words in rows already loaded ------------------------------------------------------
+
+REMAP_TABLES = {TICKETS: ("tickets", "ticket_id"), REGISTER: ("compounds", "compound")}
+
+
+def remap_loaded(
+    db_path: Path,
+    config: Config,
+    kind: str,
+    values: Mapping[str, Mapping[str, str]],
+    actor: str | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Give the rows already loaded with an unknown word (kept in unmapped_values) the known
+    value it is now mapped to, in a new published version; returns the rows changed.
+
+    Limits, open state and repeat flags that depend on the field are derived again.
+    """
+    say = progress or (lambda message: None)
+    who = actor or os_user()
+    if kind not in REMAP_TABLES:
+        raise ValueError(f"{kind} has no classification words to map")
+    table, _ = REMAP_TABLES[kind]
+    macros = {c.field: c.macro for c in classifications_of(kind, config)}
+    changed = 0
+    with new_version(db_path, keep=config.keep_versions) as work:
+        con = duckdb.connect(str(work), config={"memory_limit": WORK_MEMORY_LIMIT})
+        try:
+            ensure_schema(con)
+            install_macros(con, config, hash_key(db_path))
+            con.execute("BEGIN TRANSACTION")
+            con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS _remapped BOOLEAN")
+            for name, words in values.items():
+                if name not in macros:
+                    raise ValueError(f"{name} is not a classification field of {kind}")
+                for raw, canonical in words.items():
+                    # Field names come from code (classifications_of), never from a widget.
+                    con.execute(
+                        f"""UPDATE {table} SET {name} = {macros[name]}($canonical),
+                            unmapped_values = map_from_entries(list_filter(
+                                map_entries(unmapped_values), lambda e: e.key != $field)),
+                            _remapped = true
+                        WHERE unmapped_values[$field] = $raw""",
+                        {"canonical": canonical, "field": name, "raw": raw},
+                    )
+            found = con.execute(f"SELECT count(*) FROM {table} WHERE _remapped").fetchone()
+            changed = int(found[0]) if found else 0
+            if kind == TICKETS:
+                con.execute(
+                    f"""UPDATE tickets SET
+                        is_open = NOT (closed_at IS NOT NULL
+                            OR coalesce(status IN ({CLOSED_STATUS_LIST}), false)),
+                        response_limit_minutes = {sla_case(config, "respond")},
+                        resolution_limit_hours = coalesce(committed_hours,
+                            {sla_case(config, "resolve")})
+                    WHERE _remapped"""
+                )
+            con.execute(f"ALTER TABLE {table} DROP COLUMN _remapped")
+            con.execute("COMMIT")
+            say(f"已按对照更新 {changed:,} 行已加载的数据，正在更新派生字段 …")
+            finalize(con, config)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+    AuditLog(audit_path(db_path)).record(
+        who,
+        "values_remapped",
+        target=table,
+        detail={"kind": kind, "values": {f: dict(m) for f, m in values.items()}, "rows": changed},
+        method="loader",
+    )
+    return changed
+
+
 # --- the summary a clerk reads -----------------------------------------------------------------
+
+
+SHOWN_DUPLICATES = 10
+
+
+def _places(places: Sequence[tuple[str, int]]) -> str:
+    """工作表“3月”第 2、5 行、工作表“4月”第 3 行"""
+    by_sheet: dict[str, list[int]] = {}
+    for sheet, row in places:
+        by_sheet.setdefault(sheet, []).append(row)
+    return "、".join(
+        f"工作表“{sheet}”第 {'、'.join(str(r) for r in rows)} 行"
+        for sheet, rows in by_sheet.items()
+    )
+
+
+def _duplicate_lines(duplicates: Sequence[Duplicate]) -> list[str]:
+    lines: list[str] = []
+    for conflict, heading in (
+        (True, "编号重复且内容不同，以下各行均已拒收"),
+        (False, "同一编号出现多次（内容一致，按最后一行加载）"),
+    ):
+        chosen = [d for d in duplicates if d.conflict == conflict]
+        if not chosen:
+            continue
+        lines.append(f"  {heading}：{len(chosen):,} 个编号")
+        for duplicate in chosen[:SHOWN_DUPLICATES]:
+            lines.append(f"    · {duplicate.key}：{_places(duplicate.places)}")
+        if len(chosen) > SHOWN_DUPLICATES:
+            lines.append(f"    · 另有 {len(chosen) - SHOWN_DUPLICATES:,} 个编号（见拒收行表）")
+    return lines
+
+
+SHOWN_NOTES = 20
+
+
+def _note_lines(notes: Counter[tuple[str, str, str]]) -> list[str]:
+    """Rows loaded without a value: each value as written, with its count and what was done."""
+    if not notes:
+        return []
+    total = sum(notes.values())
+    lines = [f"  已加载但有取值未采用或未识别：{total:,} 处（行已加载，未被拒收）"]
+    ordered = sorted(notes.items(), key=lambda item: (-item[1], item[0]))
+    for (column, raw, note), count in ordered[:SHOWN_NOTES]:
+        lines.append(f"    - {column}“{raw}”：{count:,} 行，{note}")
+    if len(ordered) > SHOWN_NOTES:
+        lines.append(f"    - 另有 {len(ordered) - SHOWN_NOTES:,} 种取值")
+    return lines
 
 
 def format_report(report: LoadReport) -> str:
@@ -890,12 +1462,20 @@ def format_report(report: LoadReport) -> str:
             )
             continue
         kinds = "、".join(KIND_LABELS[k] for k in file.kinds)
-        lines.append(f"✓ {name}（{kinds}，批次 {file.batch_id}，{file.seconds:.1f} 秒）")
+        if file.fixup is not None:
+            lines.append(
+                f"✓ {name}（待改正工作簿，{kinds}：改正的行并入批次 {file.batch_id}"
+                f"“{file.fixup.source_name}”，{file.seconds:.1f} 秒）"
+            )
+        else:
+            lines.append(f"✓ {name}（{kinds}，批次 {file.batch_id}，{file.seconds:.1f} 秒）")
         used = [s for s in file.sheets if s.kind]
         skipped = [s for s in file.sheets if not s.kind]
         lines.append(
             "  使用的工作表：" + "、".join(f"{s.name}（{s.rows_read:,} 行）" for s in used)
         )
+        if file.profiles:
+            lines.append("  使用对照方案：" + "、".join(file.profiles))
         if skipped:
             lines.append(
                 "  跳过的工作表：" + "、".join(f"{s.name}（{s.skipped_reason}）" for s in skipped)
@@ -910,6 +1490,14 @@ def format_report(report: LoadReport) -> str:
         )
         for reason, count in file.reasons.most_common():
             lines.append(f"    - {reason}：{count:,} 处")
+        lines.extend(_duplicate_lines(file.duplicates))
+        lines.extend(_note_lines(file.notes))
+    if report.skipped_files:
+        lines.append(f"跳过的文件（{len(report.skipped_files)} 个）：")
+        lines.extend(f"  - {s.path}：{s.reason}" for s in report.skipped_files)
+    if not report.files:
+        lines.append("没有找到可加载的文件（.xlsx、.xlsm、.xls、.ods、.csv）。")
+        return "\n".join(lines)
     good = [f for f in report.files if f.error is None]
     lines.append(
         f"合计：{len(good)}/{len(report.files)} 个文件成功，"

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from govdash.core.config import Config
 from govdash.etl.fields import (
     EVALUATION,
     FIELDS,
+    ID_FIELDS,
     ITEM_ALIASES,
     NUMBER,
     REGISTER,
@@ -69,7 +71,7 @@ def kind_fields(kind: str, config: Config) -> tuple[Field, ...]:
     return fields
 
 
-def _signature_met(kind: str, names: set[str]) -> bool:
+def signature_met(kind: str, names: set[str]) -> bool:
     if kind == TICKETS:
         return {"ticket_id", "accepted_at"} <= names
     if kind == SURVEY:
@@ -110,7 +112,7 @@ class HeaderLocator:
                     mapping, texts, child_hits = self._match(kind, names)
                     if height == 2 and child_hits < 2:
                         continue
-                    if not _signature_met(kind, {f.name for f in mapping.values()}):
+                    if not signature_met(kind, {f.name for f in mapping.values()}):
                         continue
                     score = len(mapping)
                     if best is None or score > best[0]:
@@ -198,6 +200,8 @@ def staged_table(located: LocatedSheet, sequence_start: int) -> pa.Table:
     fills = _merge_fills(located)
     for j, spec in located.columns.items():
         column = data.column(f"c{j}")
+        if spec.name in ID_FIELDS:
+            column = _exact_ids(sheet, j, located.data_start, column)
         if j in fills:
             values = column.to_pylist()
             for row_index, value in fills[j]:
@@ -213,6 +217,30 @@ def staged_table(located: LocatedSheet, sequence_start: int) -> pa.Table:
     columns["_row"] = int_range(start_row, count)
     columns["_seq"] = int_range(sequence_start, count)
     return pa.table(columns)
+
+
+# A number cell of 16+ integer digits reaches the table as such digits ("2025030100000122880");
+# a text ID may look the same. Only then is the file asked which cells were numbers.
+_LONG_DIGITS = r"^-?\d{16,}$"
+
+
+def _exact_ids(
+    sheet: RawSheet, j: int, start: int, column: pa.ChunkedArray
+) -> pa.Array | pa.ChunkedArray:
+    """An ID column with its long-number cells as numbers.py hands them on."""
+    if (
+        sheet.find_long_numbers is None
+        or not pc.any(pc.match_substring_regex(column, _LONG_DIGITS)).as_py()
+    ):
+        return column
+    cells = [(row - start, text) for row, col, text in sheet.long_numbers() if col == j]
+    if not cells:
+        return column
+    values = column.to_pylist()
+    for row, text in cells:
+        if 0 <= row < len(values):
+            values[row] = text
+    return pa.array(values, pa.string())
 
 
 def _merge_fills(located: LocatedSheet) -> dict[int, list[tuple[int, object]]]:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 import queue
 import re
 import struct
 import tempfile
+import xml.etree.ElementTree as ElementTree
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +23,9 @@ import numpy as np
 import pyarrow as pa
 
 from govdash.etl.errors import LoadError
+from govdash.etl.numbers import PaddingFormat, padding_format, untrusted_number_text
 
-SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv", ".txt")
+SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".csv", ".txt")
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -56,6 +59,9 @@ def too_many_rows(count: int, limit: int, counts: dict[str, int] | None = None) 
     )
 
 
+Override = tuple[int, int, str]  # table row, table column, the text to use instead
+
+
 @dataclass
 class RawSheet:
     """One sheet's cells as text columns c0..cN; row i of the table is Excel row first_row + i."""
@@ -65,6 +71,16 @@ class RawSheet:
     first_row: int = 1
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)  # r0, c0, r1, c1; 0-based
     hidden: bool = False
+    # Finds the number cells of 16+ integer digits (numbers.py) where that costs a pass over
+    # the file (.xlsx); other readers have put them in the table already.
+    find_long_numbers: Callable[[], list[Override]] | None = None
+    _long_numbers: list[Override] | None = None
+
+    def long_numbers(self) -> list[Override]:
+        """The long-number cells, found once."""
+        if self._long_numbers is None:
+            self._long_numbers = self.find_long_numbers() if self.find_long_numbers else []
+        return self._long_numbers
 
 
 def read_file(path: Path, limits: ReadLimits | int, csv_sheet_name: str = "") -> Iterator[RawSheet]:
@@ -88,8 +104,10 @@ def read_file(path: Path, limits: ReadLimits | int, csv_sheet_name: str = "") ->
             )
         yield read_csv(path, max_rows, csv_sheet_name or path.stem)
         return
-    if suffix not in (".xlsx", ".xlsm", ".xls"):
-        raise LoadError(name, f"不支持的文件类型“{path.suffix}”；请提供 .xlsx、.xls 或 .csv 文件。")
+    if suffix not in (".xlsx", ".xlsm", ".xls", ".ods"):
+        raise LoadError(
+            name, f"不支持的文件类型“{path.suffix}”；请提供 .xlsx、.xls、.ods 或 .csv 文件。"
+        )
     if head.startswith(_OLE_MAGIC) and _is_encrypted(path):
         raise LoadError(
             name, "工作簿设有打开密码（已加密），无法读取；请在 Excel 中取消密码后另存再上传。"
@@ -174,7 +192,9 @@ def read_workbook(path: Path, limits: ReadLimits | int) -> Iterator[RawSheet]:
         raise LoadError(
             name, f"无法打开工作簿，文件可能已损坏或不完整（{_short(error)}）。"
         ) from error
-    layout = _XlsxLayout(path, limits.max_rows) if path.suffix.lower() != ".xls" else None
+    layout = (
+        _XlsxLayout(path, limits.max_rows) if path.suffix.lower() in (".xlsx", ".xlsm") else None
+    )
     # A reader is not safe to share between threads ("Already borrowed"), and opening one
     # parses the shared strings: readers are lent out one per running job and given back.
     idle: queue.SimpleQueue[fastexcel.ExcelReader] = queue.SimpleQueue()
@@ -201,12 +221,17 @@ def read_workbook(path: Path, limits: ReadLimits | int) -> Iterator[RawSheet]:
             ) from error
 
     # A legacy .xls holds its error cells in one BIFF stream: read it once, not per sheet.
-    xls_errors = _xls_error_cells(path) if layout is None else {}
+    suffix = path.suffix.lower()
+    other_cells: dict[int, BiffSheetCells] = {}
+    if suffix == ".xls":
+        other_cells = _xls_cells(path)
+    elif suffix == ".ods":
+        other_cells = ods_cells(path)
 
     def place(index: int) -> SheetLayout:
         if layout is not None:
             return layout.sheet_layout(index)
-        return _xls_layout(path, index, xls_errors.get(index, []))
+        return _xls_layout(path, index, other_cells.get(index))
 
     def check(layouts: list[SheetLayout]) -> None:
         counts = {
@@ -231,14 +256,22 @@ def read_workbook(path: Path, limits: ReadLimits | int) -> Iterator[RawSheet]:
         if overlap:
             check(layouts)  # a sheet whose declared range understated its rows
         total = 0
-        for sheet_name, job, found in zip(sheet_names, jobs, layouts, strict=True):
+        for index, (sheet_name, job, found) in enumerate(
+            zip(sheet_names, jobs, layouts, strict=True)
+        ):
             table, hidden = job.result()
             total += table.num_rows
             if total > limits.max_rows:  # .xls, whose rows were not counted beforehand
                 raise LoadError(name, too_many_rows(total, limits.max_rows), sheet_name)
             table = table.rename_columns([f"c{i}" for i in range(table.num_columns)])
             table = _with_error_codes(table, found.errors)
-            yield RawSheet(sheet_name, table, found.first_row, found.merged, hidden=hidden)
+            table = _with_overrides(table, found.overrides)
+            finder = (
+                functools.partial(layout.long_numbers, index, found.first_row, found.first_col)
+                if layout is not None
+                else None
+            )
+            yield RawSheet(sheet_name, table, found.first_row, found.merged, hidden, finder)
 
 
 @dataclass
@@ -249,6 +282,10 @@ class SheetLayout:
     merged: list[tuple[int, int, int, int]] = field(default_factory=list)
     errors: list[tuple[int, int, str]] = field(default_factory=list)  # table row, column, code
     rows: int | None = None  # rows holding a value, when counted
+    # Number cells read as the clerk saw them (table row, column, text): zero-padded codes
+    # (000124) and numbers too long to trust (2.025030100000123E+18), see numbers.py.
+    overrides: list[tuple[int, int, str]] = field(default_factory=list)
+    first_col: int = 0  # the used range's first column (0-based): table column 0
 
 
 def _with_error_codes(table: pa.Table, errors: list[tuple[int, int, str]]) -> pa.Table:
@@ -262,6 +299,20 @@ def _with_error_codes(table: pa.Table, errors: list[tuple[int, int, str]]) -> pa
         for row, code in cells:
             if values[row] is None:
                 values[row] = code
+        table = table.set_column(column, f"c{column}", pa.array(values, pa.string()))
+    return table
+
+
+def _with_overrides(table: pa.Table, overrides: list[Override]) -> pa.Table:
+    """Replace the text of the cells numbers.py says were shown differently."""
+    by_column: dict[int, list[tuple[int, str]]] = {}
+    for row, column, text in overrides:
+        if 0 <= row < table.num_rows and 0 <= column < table.num_columns:
+            by_column.setdefault(column, []).append((row, text))
+    for column, cells in by_column.items():
+        values = table.column(column).to_pylist()
+        for row, text in cells:
+            values[row] = text
         table = table.set_column(column, f"c{column}", pa.array(values, pa.string()))
     return table
 
@@ -308,6 +359,21 @@ _ERROR_CELL = re.compile(rb"<(?:\w+:)?c ([^>]*?\bt=\"e\"[^>]*)>(.*?)</(?:\w+:)?c
 _REF = re.compile(rb"\br=\"([A-Z]+)(\d+)\"")
 _VALUE = re.compile(rb"<(?:\w+:)?v>([^<]*)</")
 _ROW_END = b"</row>"
+_SHEET_DATA = re.compile(rb"<(\w+:)?sheetData\b")
+
+
+@functools.cache
+def _long_number(prefix: bytes) -> re.Pattern[bytes]:
+    """A value with 16+ integer digits or an exponent: worth a closer look (numbers.py).
+
+    Written with the literal `<v>` (namespace prefix included) first, which lets the regex
+    engine skip ahead: a third of the time of a pattern with an optional prefix group.
+    """
+    return re.compile(b"<" + re.escape(prefix) + rb"v>(-?\d(?:\d{15}|[\d.]*[eE])[^<]*)</")
+
+
+_TYPE = re.compile(rb"\bt=\"([a-zA-Z]+)\"")
+_STYLE = re.compile(rb"\bs=\"(\d+)\"")
 _DIMENSION = re.compile(
     rb"<(?:\w+:)?dimension ref=\"\$?([A-Z]+)\$?(\d+)(?::\$?([A-Z]+)\$?(\d+))?\""
 )
@@ -325,11 +391,23 @@ class _XlsxLayout:
         self.path = path
         self.max_rows = max_rows
         self.parts: list[str] = []
+        self.padded: dict[int, PaddingFormat] = {}  # cell style index → its padding format
         try:
             with zipfile.ZipFile(path) as archive:
                 self.parts = _sheet_parts(archive)
+                self.padded = _padded_styles(archive)
         except (zipfile.BadZipFile, KeyError, OSError):
             self.parts = []
+        self._padded_cell = (
+            re.compile(
+                rb"<(?:\w+:)?c ([^>]*?\bs=\"(?:"
+                + b"|".join(str(i).encode() for i in sorted(self.padded))
+                + rb")\"[^>]*)>(?:<(?:\w+:)?f[^>]*/>|<(?:\w+:)?f[^>]*>[^<]*</(?:\w+:)?f>)?"
+                rb"<(?:\w+:)?v>([^<]*)</"
+            )
+            if self.padded
+            else None
+        )
 
     def sheet_layout(self, index: int) -> SheetLayout:
         if index >= len(self.parts):
@@ -338,6 +416,7 @@ class _XlsxLayout:
         first_col: int | None = None
         merged_raw: list[tuple[int, int, int, int]] = []
         errors_raw: dict[tuple[int, int], str] = {}
+        overrides_raw: dict[tuple[int, int], str] = {}
         row_ends = 0  # closed <row> elements: an upper bound of the rows holding a value
         previous = b""
         tail = b""
@@ -370,6 +449,8 @@ class _XlsxLayout:
                             if ref is not None and value is not None:
                                 key = (int(ref.group(2)), _column_index(ref.group(1)))
                                 errors_raw[key] = value.group(1).decode("utf-8", "replace")
+                    if self._padded_cell is not None:
+                        self._padded_overrides(cells, overrides_raw)
                     if cut >= 0:
                         in_cells = False
                         data = data[cut:]
@@ -393,10 +474,66 @@ class _XlsxLayout:
             for r0, c0, r1, c1 in merged_raw
         ]
         errors = [(r - first_row, c - first_col, code) for (r, c), code in errors_raw.items()]
+        overrides = [(r - first_row, c - first_col, t) for (r, c), t in overrides_raw.items()]
         rows = row_ends
         if self.max_rows is not None and row_ends > self.max_rows:
             rows = self._rows_with_values(index)  # rows that are only formatting do not count
-        return SheetLayout(first_row, merged, errors, rows)
+        return SheetLayout(first_row, merged, errors, rows, overrides, first_col)
+
+    def _padded_overrides(self, cells: bytes, found: dict[tuple[int, int], str]) -> None:
+        """Number cells whose format pads them with zeros, as the format shows them."""
+        assert self._padded_cell is not None
+        for match in self._padded_cell.finditer(cells):
+            attributes = match.group(1)
+            kind = _TYPE.search(attributes)
+            ref = _REF.search(attributes)
+            style = _STYLE.search(attributes)
+            if ref is None or style is None or (kind and kind.group(1) != b"n"):
+                continue
+            try:
+                value = float(match.group(2))
+            except ValueError:
+                continue
+            shown = self.padded[int(style.group(1))].show(value)
+            if shown is not None:
+                found[(int(ref.group(2)), _column_index(ref.group(1)))] = shown
+
+    def long_numbers(self, index: int, first_row: int, first_col: int) -> list[Override]:
+        """Number cells of 16+ integer digits, as numbers.py hands them on (table positions).
+
+        A second pass over the sheet XML, made only when an ID column holds such digits: the
+        scan costs about a tenth of a large sheet's read, which ordinary files need not pay.
+        """
+        if index >= len(self.parts):
+            return []
+        found: dict[tuple[int, int], str] = {}
+        tail = b""
+        pattern: re.Pattern[bytes] | None = None
+        with zipfile.ZipFile(self.path) as archive, archive.open(self.parts[index]) as stream:
+            while chunk := stream.read(1 << 22):
+                cells = tail + chunk
+                if pattern is None:
+                    namespace = _SHEET_DATA.search(cells)
+                    if namespace is None:
+                        tail = cells[-4096:]
+                        continue
+                    pattern = _long_number(namespace.group(1) or b"")
+                for match in pattern.finditer(cells):
+                    start = max(
+                        cells.rfind(b"<c ", 0, match.start()), cells.rfind(b":c ", 0, match.start())
+                    )
+                    if start < 0:
+                        continue
+                    attributes = cells[start : cells.find(b">", start)]
+                    kind = _TYPE.search(attributes)
+                    ref = _REF.search(attributes)
+                    if ref is None or (kind and kind.group(1) != b"n"):
+                        continue  # text, shared strings and formula strings are exact as written
+                    text = untrusted_number_text(match.group(1).decode("ascii"))
+                    if text is not None:
+                        found[(int(ref.group(2)), _column_index(ref.group(1)))] = text
+                tail = cells[-4096:]
+        return [(r - first_row, c - first_col, text) for (r, c), text in found.items()]
 
     def declared_rows(self, index: int) -> int | None:
         """Rows in the used range the sheet declares (<dimension ref="A1:V1003"/>), if any.
@@ -422,6 +559,36 @@ class _XlsxLayout:
                 rest = pieces.pop()
                 count += sum(1 for piece in pieces if b"v>" in piece or b"is>" in piece)
         return count
+
+
+def _padded_styles(archive: zipfile.ZipFile) -> dict[int, PaddingFormat]:
+    """Cell style indexes (the `s` of a cell) whose number format pads with zeros."""
+    try:
+        styles = archive.read("xl/styles.xml")
+    except KeyError:
+        return {}
+    if b"numFmt " not in styles and b":numFmt " not in styles:
+        return {}  # only custom formats (id 164 on) pad: Excel's built-in ones do not
+    try:
+        root = ElementTree.fromstring(styles)
+    except ElementTree.ParseError:
+        return {}
+    codes: dict[str, PaddingFormat] = {}
+    for element in root.iter():
+        if element.tag.rsplit("}", 1)[-1] == "numFmt":
+            found = padding_format(element.get("formatCode", ""))
+            if found is not None:
+                codes[element.get("numFmtId", "")] = found
+    if not codes:
+        return {}
+    padded: dict[int, PaddingFormat] = {}
+    for element in root.iter():
+        if element.tag.rsplit("}", 1)[-1] == "cellXfs":
+            for index, xf in enumerate(e for e in element if e.tag.rsplit("}", 1)[-1] == "xf"):
+                code = codes.get(xf.get("numFmtId", ""))
+                if code is not None:
+                    padded[index] = code
+    return padded
 
 
 def _sheet_parts(archive: zipfile.ZipFile) -> list[str]:
@@ -450,9 +617,10 @@ def _sheet_parts(archive: zipfile.ZipFile) -> list[str]:
     return parts
 
 
-def _xls_layout(path: Path, index: int, error_cells: list[tuple[int, int, str]]) -> SheetLayout:
-    """Legacy .xls: python-calamine knows the range start and the merged cells; the error cells
-    (read as empty by calamine) come from the BIFF records (_xls_error_cells)."""
+def _xls_layout(path: Path, index: int, cells: BiffSheetCells | None) -> SheetLayout:
+    """Legacy .xls and .ods: python-calamine knows the range start and (for .xls) the merged
+    cells; the error cells (read as empty by calamine) and the number cells shown otherwise
+    (zero-padded codes, numbers too long to trust) come from the file itself."""
     try:
         from python_calamine import CalamineWorkbook
 
@@ -464,8 +632,14 @@ def _xls_layout(path: Path, index: int, error_cells: list[tuple[int, int, str]])
         ]
     except Exception:
         return SheetLayout()
-    errors = [(row - start_row, col - start_col, code) for row, col, code in error_cells]
-    return SheetLayout(start_row + 1, merged, errors)
+    found = cells or BiffSheetCells()
+    merged += [
+        (r0 - start_row, c0 - start_col, r1 - start_row, c1 - start_col)
+        for r0, c0, r1, c1 in found.merged
+    ]
+    errors = [(row - start_row, col - start_col, code) for row, col, code in found.errors]
+    overrides = [(row - start_row, col - start_col, text) for row, col, text in found.overrides]
+    return SheetLayout(start_row + 1, merged, errors, None, overrides)
 
 
 # BIFF error codes (MS-XLS 2.5.10 BErr) and the records that can hold an error value.
@@ -474,10 +648,20 @@ _BIFF_ERRORS = {
     0x24: "#NUM!", 0x2A: "#N/A", 0x2B: "#GETTING_DATA",
 }  # fmt: skip
 _BOUNDSHEET, _BOF, _EOF, _FORMULA, _BOOLERR = 0x0085, 0x0809, 0x000A, 0x0006, 0x0205
+_FORMAT, _XF, _NUMBER, _RK, _MULRK = 0x041E, 0x00E0, 0x0203, 0x027E, 0x00BD
 
 
-def _xls_error_cells(path: Path) -> dict[int, list[tuple[int, int, str]]]:
-    """Per sheet index, the cells holding an error value: (row, column, code), 0-based."""
+@dataclass
+class BiffSheetCells:
+    """What calamine does not report about a sheet's cells, 0-based (row, column, …)."""
+
+    errors: list[tuple[int, int, str]] = field(default_factory=list)
+    overrides: list[tuple[int, int, str]] = field(default_factory=list)
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+
+def _xls_cells(path: Path) -> dict[int, BiffSheetCells]:
+    """Per sheet index, the error cells and the number cells shown otherwise."""
     try:
         import olefile
 
@@ -486,12 +670,51 @@ def _xls_error_cells(path: Path) -> dict[int, list[tuple[int, int, str]]]:
             stream = ole.openstream(name).read()
     except Exception:
         return {}
-    return biff_error_cells(stream)
+    return biff_cells(stream)
 
 
 def biff_error_cells(stream: bytes) -> dict[int, list[tuple[int, int, str]]]:
     """Error cells of a BIFF5/8 workbook stream: BOOLERR records with the error flag, and
     FORMULA records whose cached result is an error."""
+    return {index: cells.errors for index, cells in biff_cells(stream).items() if cells.errors}
+
+
+def _rk_value(raw: int) -> float:
+    """An RK number (MS-XLS 2.5.217): a 30-bit integer or the high bits of a double, maybe ÷100."""
+    if raw & 2:
+        value = float(struct.unpack("<i", struct.pack("<I", raw & 0xFFFFFFFC))[0] >> 2)
+    else:
+        value = struct.unpack("<d", struct.pack("<Q", (raw & 0xFFFFFFFC) << 32))[0]
+    return value / 100 if raw & 1 else value
+
+
+def _biff_formats(stream: bytes, end: int) -> dict[int, PaddingFormat]:
+    """XF index → padding format, from the FORMAT and XF records of the globals substream."""
+    codes: dict[int, PaddingFormat] = {}
+    xf_formats: list[int] = []
+    position = 0
+    while position + 4 <= min(end, len(stream)):
+        kind, size = struct.unpack_from("<HH", stream, position)
+        body = stream[position + 4 : position + 4 + size]
+        position += 4 + size
+        if kind == _FORMAT and len(body) >= 5:
+            number, length, flags = struct.unpack_from("<HHB", body, 0)
+            raw = body[5 : 5 + length * (2 if flags & 1 else 1)]
+            text = raw.decode("utf-16-le" if flags & 1 else "latin-1", errors="replace")
+            found = padding_format(text)
+            if found is not None:
+                codes[number] = found
+        elif kind == _XF and len(body) >= 4:
+            xf_formats.append(struct.unpack_from("<H", body, 2)[0])
+        elif kind == _EOF:
+            break
+    return {i: codes[f] for i, f in enumerate(xf_formats) if f in codes}
+
+
+def biff_cells(stream: bytes) -> dict[int, BiffSheetCells]:
+    """Per sheet of a BIFF5/8 workbook stream: error cells (BOOLERR with the error flag,
+    FORMULA with an error result) and number cells (NUMBER, RK, MULRK, FORMULA results) whose
+    format pads with zeros or whose value is too long to trust (numbers.py)."""
     starts: list[int] = []
     position = 0
     while position + 4 <= len(stream):  # the globals substream lists where each sheet starts
@@ -501,32 +724,133 @@ def biff_error_cells(stream: bytes) -> dict[int, list[tuple[int, int, str]]]:
         position += 4 + size
         if kind == _EOF:
             break
-    found: dict[int, list[tuple[int, int, str]]] = {}
+    padded = _biff_formats(stream, position)
+    found: dict[int, BiffSheetCells] = {}
+
+    def number(row: int, col: int, xf: int, value: float, cells: BiffSheetCells) -> None:
+        text = untrusted_number_text(repr(value))
+        if text is None and xf in padded:
+            text = padded[xf].show(value)
+        if text is not None:
+            cells.overrides.append((row, col, text))
+
     for index, position in enumerate(starts):
-        cells: list[tuple[int, int, str]] = []
+        cells = BiffSheetCells()
         first = True
         while position + 4 <= len(stream):
             kind, size = struct.unpack_from("<HH", stream, position)
             body = stream[position + 4 : position + 4 + size]
             position += 4 + size
             if first and kind != _BOF:
-                break  # not where BOUNDSHEET said: leave this sheet's errors unknown
+                break  # not where BOUNDSHEET said: leave this sheet's cells unknown
             first = False
             if kind == _EOF:
                 break
             code: int | None = None
             if kind == _BOOLERR and len(body) >= 8 and body[7] == 1:
                 code = body[6]
-            elif (
-                kind == _FORMULA and len(body) >= 14 and body[12:14] == b"\xff\xff" and body[6] == 2
-            ):
-                code = body[8]  # a cached result of type 2 (error) carries its code in byte 2
+            elif kind == _FORMULA and len(body) >= 14:
+                if body[12:14] == b"\xff\xff":
+                    if body[6] == 2:
+                        code = body[8]  # a cached result of type 2 (error) carries its code
+                else:
+                    row, col, xf = struct.unpack_from("<HHH", body, 0)
+                    number(row, col, xf, struct.unpack_from("<d", body, 6)[0], cells)
+            elif kind == _NUMBER and len(body) >= 14:
+                row, col, xf = struct.unpack_from("<HHH", body, 0)
+                number(row, col, xf, struct.unpack_from("<d", body, 6)[0], cells)
+            elif kind == _RK and len(body) >= 10:
+                row, col, xf, raw = struct.unpack_from("<HHHI", body, 0)
+                number(row, col, xf, _rk_value(raw), cells)
+            elif kind == _MULRK and len(body) >= 6:
+                row, col = struct.unpack_from("<HH", body, 0)
+                for offset in range(4, len(body) - 2, 6):
+                    xf, raw = struct.unpack_from("<HI", body, offset)
+                    number(row, col, xf, _rk_value(raw), cells)
+                    col += 1
             if code is not None:
                 row, col = struct.unpack_from("<HH", body, 0)
-                cells.append((row, col, _BIFF_ERRORS.get(code, "#VALUE!")))
-        if cells:
+                cells.errors.append((row, col, _BIFF_ERRORS.get(code, "#VALUE!")))
+        if cells.errors or cells.overrides:
             found[index] = cells
     return found
+
+
+_ODS_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
+_ODS_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_ODS_NUMERIC = ("float", "percentage", "currency")
+_PADDED_TEXT = re.compile(r"(\D*?)(0+\d*)(\D*)")
+
+
+def ods_cells(path: Path) -> dict[int, BiffSheetCells]:
+    """Per sheet of an OpenDocument spreadsheet (.ods, LibreOffice and WPS): merged ranges,
+    error cells, and number cells shown otherwise (0-based, absolute positions).
+
+    LibreOffice writes each cell's value and, beside it, the text it displays: a padded code
+    shows as 000124 there, a 19-digit number typed as a number as 2.02503E+18.
+    """
+    found: dict[int, BiffSheetCells] = {}
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open("content.xml") as stream:
+            sheet_index = -1
+            row = 0
+            cells = BiffSheetCells()
+            for event, element in ElementTree.iterparse(stream, events=("start", "end")):
+                tag = element.tag
+                if tag == f"{_ODS_TABLE}table":
+                    if event == "start":
+                        sheet_index += 1
+                        row = 0
+                        cells = BiffSheetCells()
+                    elif cells.errors or cells.overrides or cells.merged:
+                        found[sheet_index] = cells
+                    continue
+                if tag != f"{_ODS_TABLE}table-row" or event != "end":
+                    continue
+                repeat_rows = int(element.get(f"{_ODS_TABLE}number-rows-repeated", "1"))
+                column = 0
+                for cell in element:
+                    if not cell.tag.endswith(("table-cell", "covered-table-cell")):
+                        continue
+                    repeat = int(cell.get(f"{_ODS_TABLE}number-columns-repeated", "1"))
+                    if cell.tag == f"{_ODS_TABLE}table-cell" and len(cell):
+                        _ods_cell(cell, row, column, cells)
+                    column += repeat
+                row += repeat_rows
+                element.clear()
+    except (zipfile.BadZipFile, KeyError, OSError, ElementTree.ParseError, ValueError):
+        return {}
+    return found
+
+
+def _ods_cell(cell: ElementTree.Element, row: int, column: int, cells: BiffSheetCells) -> None:
+    span_columns = int(cell.get(f"{_ODS_TABLE}number-columns-spanned", "1"))
+    span_rows = int(cell.get(f"{_ODS_TABLE}number-rows-spanned", "1"))
+    if span_columns > 1 or span_rows > 1:
+        cells.merged.append((row, column, row + span_rows - 1, column + span_columns - 1))
+    shown = "\n".join("".join(p.itertext()) for p in cell if p.tag.endswith("}p"))
+    if cell.get(f"{_ODS_TABLE}formula") and (shown in EXCEL_ERRORS or shown.startswith("Err:")):
+        cells.errors.append((row, column, shown if shown in EXCEL_ERRORS else "#VALUE!"))
+        return
+    if cell.get(f"{_ODS_OFFICE}value-type") not in _ODS_NUMERIC:
+        return
+    literal = cell.get(f"{_ODS_OFFICE}value", "")
+    text = untrusted_number_text(literal)
+    if text is None:
+        try:
+            value = float(literal)
+        except ValueError:
+            return
+        padded = _PADDED_TEXT.fullmatch(shown.strip())
+        if (
+            padded is not None
+            and value == int(value)
+            and int(padded.group(2)) == int(value)
+            and len(padded.group(2)) > len(str(int(value)))
+        ):
+            text = shown.strip()
+    if text is not None:
+        cells.overrides.append((row, column, text))
 
 
 # --- CSV -------------------------------------------------------------------------------------

@@ -6,8 +6,10 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from govdash.core.config import Config
+from govdash.core.profiles import Profile, ProfileStore, profiles_path
 from govdash.core.warehouse import raw_dir
 from govdash.etl.load import LoadReport, Progress, load_paths
 
@@ -26,14 +28,16 @@ def rebuild(
     manifest = raw_dir(db_path) / "manifest.jsonl"
     if not manifest.exists():
         raise RebuildError(f"没有可重建的原始文件：{manifest} 不存在。")
-    entries: dict[str, dict[str, str]] = {}
+    entries: dict[str, dict[str, Any]] = {}
     for line in manifest.read_text(encoding="utf-8").splitlines():
         if line.strip():
             entry = json.loads(line)
             entries.setdefault(entry["sha256"], entry)
+    store = ProfileStore(profiles_path(db_path))
     with tempfile.TemporaryDirectory(prefix="govdash-rebuild-") as folder:
         paths: list[Path] = []
         names: dict[Path, str] = {}
+        mappings: dict[Path, Profile] = {}
         for index, entry in enumerate(entries.values()):
             source = raw_dir(db_path) / entry["stored_as"]
             if not source.exists():
@@ -43,6 +47,13 @@ def rebuild(
             shutil.copyfile(source, copy)
             paths.append(copy)
             names[copy] = entry["file_name"]
+            # The profile the file was read with, if it is still there (the saved ones apply
+            # by their header signature anyway; this keeps one the clerk chose by name).
+            for name in entry.get("profiles") or []:
+                profile = store.get(str(name))
+                if profile is not None:
+                    mappings[copy] = profile
+                    break
         return load_paths(
             paths,
             db_path,
@@ -52,4 +63,5 @@ def rebuild(
             fresh=True,
             names=names,
             actor=actor,
+            mappings=mappings,
         )

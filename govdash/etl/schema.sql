@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS compounds (
     has_joint_agreement  BOOLEAN,
     agreement_signed_on  DATE,
     red_pm_certified_on  DATE,
+    unmapped_values      MAP(VARCHAR, VARCHAR),  -- field → word as written, where not understood
     batch_id             INTEGER,
     source_sheet         VARCHAR,
     source_row           INTEGER,
@@ -87,6 +88,11 @@ CREATE TABLE IF NOT EXISTS tickets (
     resolution_status       VARCHAR,           -- on_time / late / not_yet_due / NULL
     is_repeat               BOOLEAN,           -- same caller and category within the repeat window
     has_response_column     BOOLEAN,
+    dispatched_at           TIMESTAMP,         -- 12345 hotline: 派单时间, dispatched to the handling unit
+    signed_at               TIMESTAMP,         -- 签收时间, the handling unit took it up
+    handling_unit           VARCHAR,           -- 承办单位
+    takeup_minutes          DOUBLE,            -- 签收 − 派单: how fast a unit takes up dispatched work
+    unmapped_values         MAP(VARCHAR, VARCHAR), -- field → word as written, where the vocabulary did not know it
     batch_id                INTEGER,
     source_sheet            VARCHAR,
     source_row              INTEGER,

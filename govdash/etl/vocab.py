@@ -1,6 +1,13 @@
-"""Accepted spellings of enumerated values, mapped to the canonical value stored."""
+"""Accepted spellings of enumerated values, mapped to the canonical value stored.
+
+A value outside these lists is not a reason to lose a resident's ticket: the row loads with the
+classification's fallback (UNCLASSIFIED, or none for yes/no and satisfaction answers) and the
+value as written kept beside it (tickets.unmapped_values), to be mapped later (clean.py).
+"""
 
 from __future__ import annotations
+
+UNCLASSIFIED = "未归类"
 
 PRIORITY = {
     "特急": ("特急", "特别紧急", "非常紧急", "特急件", "特级"),
@@ -9,10 +16,10 @@ PRIORITY = {
 }
 REQUEST_TYPE = {
     "咨询": ("咨询", "询问", "政策咨询"),
-    "求助": ("求助", "报修", "求助报修", "服务请求"),
+    "求助": ("求助", "报修", "求助报修", "服务请求", "求决", "求助求决", "诉求"),
     "投诉": ("投诉",),
     "举报": ("举报",),
-    "建议": ("建议", "意见", "意见建议"),
+    "建议": ("建议", "意见", "意见建议", "建言献策"),
 }
 CHANNEL = {
     "物业前台/电话": (
@@ -26,18 +33,47 @@ CHANNEL = {
         "现场",
     ),
     "小程序/APP": ("小程序/APP", "小程序", "APP", "微信", "公众号", "线上", "微信小程序"),
-    "12345转办": ("12345转办", "12345", "市长热线", "热线转办", "12345热线"),
+    "12345转办": (
+        "12345转办",
+        "12345",
+        "市长热线",
+        "热线转办",
+        "12345热线",
+        "12345平台",
+        "市民热线",
+        "市民服务热线",
+        "政务服务热线",
+        "12345政务服务便民热线",
+        "12345市民服务热线",
+        "便民热线",
+    ),
     "网格员上报": ("网格员上报", "网格员", "网格", "网格上报"),
     "环物委/业委会转办": ("环物委/业委会转办", "环物委", "业委会", "环物委转办", "业委会转办"),
 }
 STATUS = {
     "待受理": ("待受理", "未受理", "待处理", "新建", "待签收"),
     "已派单": ("已派单", "已派发", "派单", "已分派", "已转派"),
-    "处理中": ("处理中", "办理中", "正在处理", "处置中", "维修中"),
+    "处理中": ("处理中", "办理中", "正在处理", "处置中", "维修中", "已签收", "已受理", "承办中"),
     "已延期": ("已延期", "延期", "延期办理"),
-    "已退回": ("已退回", "退回", "已驳回", "驳回"),
+    "已退回": ("已退回", "退回", "已驳回", "驳回", "退单", "已退单"),
     "待回访": ("待回访", "待评价", "待确认"),
-    "已办结": ("已办结", "办结", "已完成", "完成", "已结单", "结单", "已关闭", "已解决"),
+    "已办结": (
+        "已办结",
+        "办结",
+        "已完成",
+        "完成",
+        "已结单",
+        "结单",
+        "已关闭",
+        "已解决",
+        "已归档",
+        "归档",
+        "已结案",
+        "结案",
+        "已回访",
+        "办理完毕",
+        "已处理",
+    ),
 }
 CLOSED_STATUSES = ("待回访", "已办结", "已退回")
 SATISFACTION = {
@@ -45,6 +81,8 @@ SATISFACTION = {
     "基本满意": ("基本满意", "比较满意", "较满意", "一般"),
     "不满意": ("不满意", "非常不满意", "很不满意", "不太满意"),
 }
+# A callback that gave no verdict: stored as no answer (not counted in 满意率), not as unknown.
+NO_SATISFACTION_ANSWER = ("未评价", "不评价", "拒绝评价", "未回访", "无法联系", "无", "/", "-", "—")
 # Survey answers written as words instead of digits.
 SCORE_WORDS = {
     5: ("非常满意", "很满意"),

@@ -394,6 +394,37 @@ def build_long_csv(path: Path) -> None:
     write_csv(path, ticket_sheet(*(ticket_row(f"C{i:04d}") for i in range(150))), "utf-8")
 
 
+# Personal data as offices type it into free text (issue 13, item 6): (as written, what must
+# not survive — digits only for numbers, the name for names).
+PII_VARIANTS = [
+    ("请回电１３９１２３４５６７８", "13912345678"),  # full-width digits
+    ("电话 138 1234 5678 谢谢", "13812345678"),
+    ("手机137-0000-3333", "13700003333"),
+    ("来电号码+86 136 0000 4444", "13600004444"),
+    ("0086-13500005555转物业", "13500005555"),
+    ("(+86)13400006666", "13400006666"),
+    ("座机028-85551234", "02885551234"),
+    ("（028）8555 1234找前台", "02885551234"),
+    ("办公室02887654321", "02887654321"),
+    ("身份证51010719851122567X", "51010719851122567"),
+    ("身份证号51010719851122568ｘ", "51010719851122568"),  # full-width x
+    ("证件 510105 19770606 0011", "510105197706060011"),
+    ("联系人：张三丰，请尽快", "张三丰"),
+    ("报修人李建国称漏水", "李建国"),
+    ("业主王秀英反映楼道灯坏", "王秀英"),
+    ("住户赵敏来电", "赵敏"),
+    ("诉求人：钱多多", "钱多多"),
+]
+
+
+def build_pii_variants(path: Path) -> None:
+    """One ticket per variant in 问题描述; the last row is rejected (受理时间 holds a phone)."""
+    header = [*TICKET_HEADER, "问题描述"]
+    data = [[*ticket_row(f"PII-{i:02d}"), text] for i, (text, _) in enumerate(PII_VARIANTS)]
+    data.append([*ticket_row("PII-BAD", accepted="138 1234 5678"), PII_VARIANTS[0][0]])
+    write_xlsx(path, {"工单": [header, *data]})
+
+
 # --- the cases ----------------------------------------------------------------------------------
 
 
@@ -478,8 +509,12 @@ CASES = [
          kinds=("evaluation",)),
     Case("absurd-survey", "问卷评分 1e9、NaN、inf", "问卷.csv", build_absurd_survey, False,
          ("第 2 行", "总体满意度", "1–5"), loaded=1, rejected=3, data_rows=4, kinds=("survey",)),
-    Case("absurd-hours", "承诺时限 99999999999 小时、−3 天", "时限.xlsx", build_absurd_hours, False,
-         ("第 2 行", "承诺时限"), loaded=1, rejected=2, data_rows=3, kinds=("tickets",)),
+    Case("pii-variants", "自由文本中的个人信息变体（全角数字、空格/短横线、+86、座机、身份证 x/X、标签后的姓名）",
+         "个人信息.xlsx", build_pii_variants, False, ("第 19 行", "受理时间", "[电话]"),
+         loaded=len(PII_VARIANTS), rejected=1, data_rows=len(PII_VARIANTS) + 1, kinds=("tickets",)),
+    Case("absurd-hours", "承诺时限 99999999999 小时、−3 天（该值不用，按 SLA 规则；工单照常加载）",
+         "时限.xlsx", build_absurd_hours, False, loaded=3, rejected=0, data_rows=3,
+         kinds=("tickets",)),
 ]  # fmt: skip
 
 

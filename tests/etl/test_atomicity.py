@@ -68,7 +68,7 @@ def _first_load(tmp_path, load):
             "1月": ticket_sheet(
                 ticket_row("GD001"),
                 ticket_row("GD002", closed=None),
-                ticket_row("GD003", category="外星人"),
+                ticket_row("GD003", closed="2024-03-05 08:00"),  # rejected
             )
         },
     )

@@ -71,7 +71,10 @@ BAD_VALUES = {
     "row-limit-zero": ("[loader]\nmax_rows_per_file = 0\n", "loader.max_rows_per_file"),
     "upload-limit-negative": ("[loader]\nmax_upload_mb = -1\n", "loader.max_upload_mb"),
     "unzipped-limit-boolean": ("[loader]\nmax_unzipped_mb = true\n", "loader.max_unzipped_mb"),
-    "compression-ratio-below-10": ("[loader]\nmax_compression_ratio = 2\n", "loader.max_compression_ratio"),
+    "compression-ratio-below-10": (
+        "[loader]\nmax_compression_ratio = 2\n",
+        "loader.max_compression_ratio",
+    ),
     "no-catch-all-sla-rule": (
         '[[sla]]\npriority = "特急"\nrespond_minutes = 5\nresolve_hours = 24\n',
         "sla",
@@ -166,7 +169,11 @@ def test_categories_come_from_the_config_not_the_code(tmp_path, load):
     custom.write_text(f"[tickets]\ncategories = [{categories}]\n", encoding="utf-8")
 
     default_report, db = load(path)
-    assert default_report.files[0].rows_rejected == 1
+    # Unknown to the default list: loaded under 未归类, the word kept beside it.
+    assert default_report.files[0].rows_rejected == 0
+    assert rows(db, "SELECT category, unmapped_values FROM tickets") == [
+        ("未归类", {"category": "电动车充电"})
+    ]
 
     # Other bytes (another sheet name): identical content would be skipped as already loaded.
     path_again = write_xlsx(
@@ -176,6 +183,8 @@ def test_categories_come_from_the_config_not_the_code(tmp_path, load):
     custom_report, _ = load(path_again, config=load_config(custom))
 
     assert custom_report.files[0].rows_loaded == 1
-    assert rows(db, "SELECT ticket_id, category FROM tickets") == [("GD001", "电动车充电")]
+    assert rows(db, "SELECT ticket_id, category, unmapped_values FROM tickets") == [
+        ("GD001", "电动车充电", {})
+    ]
     fingerprints = rows(db, "SELECT config_fingerprint FROM load_batches ORDER BY batch_id")
     assert fingerprints[0] != fingerprints[1]

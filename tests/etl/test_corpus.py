@@ -7,6 +7,7 @@ a partly loadable file accounts for every data row (loaded, rejected with a reas
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pytest
 
@@ -16,6 +17,7 @@ from tests.etl.corpus import (
     CASES,
     LONG_TEXT,
     MIXED_NAMES,
+    PII_VARIANTS,
     Case,
     Outcome,
     build_baseline,
@@ -197,6 +199,26 @@ def test_absurd_scores_and_penalties_are_rejected(baseline, tmp_path, config):
     assert rows(_db(tmp_path), "SELECT score FROM evaluation_scores") == [(4.0,)]
 
 
+def test_an_absurd_committed_limit_is_set_aside_not_the_ticket(baseline, tmp_path, config):
+    outcome = _loaded("absurd-hours", baseline, tmp_path)
+    found = rows(_db(tmp_path), "SELECT ticket_id, committed_hours, resolution_limit_hours "
+                 "FROM tickets WHERE ticket_id LIKE 'H-%' ORDER BY 1")  # fmt: skip
+    # 一般 priority: the SLA table's 72 hours where the sheet's own limit was not usable.
+    assert found == [("H-1", None, 72.0), ("H-2", None, 72.0), ("H-3", 24.0, 24.0)]
+    assert sorted(outcome.file.notes) == [
+        (
+            "承诺时限",
+            "-3天",
+            "无法识别的承诺时限（应为如 24小时、3天；工作日时限请改用配置的 SLA 规则），该值未采用，按配置的 SLA 规则计算",
+        ),
+        (
+            "承诺时限",
+            "99999999999小时",
+            "承诺时限不合理（应大于 0 且不超过 8760 小时，即一年），该值未采用，按配置的 SLA 规则计算",
+        ),
+    ]
+
+
 def test_the_corpus_table_has_one_line_per_case(baseline, tmp_path, config):
     from tests.etl.corpus import table
 
@@ -204,3 +226,50 @@ def test_the_corpus_table_has_one_line_per_case(baseline, tmp_path, config):
     lines = table(outcomes).splitlines()
     assert len(lines) == 2 + 2
     assert re.match(r"\| 截断的 xlsx.*\| yes \| — \|$", lines[2])
+
+
+def test_personal_data_variants_reach_no_table_and_no_export(baseline, tmp_path, config):
+    """Every variant of issue 13 item 6 is masked in every text value of every table, in the
+    rejected rows' CSV export and in the summary the clerk reads."""
+    from govdash.analytics.queries.loads import rejected_rows
+    from govdash.analytics.reports.export import Provenance, to_csv_bytes
+    from govdash.core.warehouse import connect_readonly
+    from govdash.etl.load import LoadReport, format_report
+    from tests.conftest import text_hits, varchar_columns
+
+    outcome = _loaded("pii-variants", baseline, tmp_path)
+    db = _db(tmp_path)
+    secrets = [secret for _, secret in PII_VARIANTS]
+    numbers = [secret for secret in secrets if secret.isdigit()]
+    names = [secret for secret in secrets if not secret.isdigit()]
+
+    # The descriptions were stored (masked), so the scan below is looking at them.
+    stored = dict(
+        rows(db, "SELECT ticket_id, description FROM tickets WHERE ticket_id LIKE 'PII%'")
+    )
+    assert len(stored) == len(PII_VARIANTS)
+    assert stored["PII-12"] == "联系人：[姓名]，请尽快"
+    assert stored["PII-00"] == "请回电[电话]"
+    assert text_hits(db, names) == []
+    texts = []
+    for table, column in varchar_columns(db):
+        if (table, column) in {("tickets", "caller_hash"), ("load_batches", "file_sha256")}:
+            continue
+        texts += [str(v) for (v,) in rows(db, f'SELECT "{column}" FROM "{table}"') if v is not None]
+    for text in texts:
+        digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", text))
+        assert not any(number in digits for number in numbers), text
+
+    con = connect_readonly(db)
+    try:
+        rejected = rejected_rows(con, None)
+    finally:
+        con.close()
+    assert len(rejected) == 1
+    provenance = Provenance(filters_text="")
+    exported = to_csv_bytes(rejected, provenance).decode("utf-8-sig")
+    summary = format_report(LoadReport([outcome.file]))
+    for text in (exported, summary):
+        digits = re.sub(r"\D", "", unicodedata.normalize("NFKC", text))
+        assert not any(number in digits for number in numbers)
+        assert not any(name in text for name in names)

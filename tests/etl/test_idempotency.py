@@ -41,7 +41,7 @@ def _march(tmp_path, name="3月工单.xlsx", **overrides):
             responded="2024-03-07 08:03",
             closed="2024-03-07 12:00",
         ),
-        "GD004": ticket_row("GD004", category="外星人"),  # rejected every time
+        "GD004": ticket_row("GD004", closed="2024-03-05 08:00"),  # rejected every time
     }
     tickets.update(overrides)
     return write_xlsx(

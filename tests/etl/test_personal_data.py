@@ -50,7 +50,7 @@ TICKET_ROWS = [
     # Rejected rows must not leak either: a bad date, and a phone inside a bad category.
     ["GD005", "电梯", "翠竹苑", "3栋2单元501", "2025-02-30 09:00", "赵敏", "13700003333", "510105197706060011",
      "联系13700003333"],
-    ["GD006", "漏水找13600004444", "翠竹苑", None, "2024-03-09 09:00", None, "13600004444", None, None],
+    ["GD006", "房屋渗漏", "翠竹苑", None, "漏水找13600004444", None, "13600004444", None, None],
 ]  # fmt: skip
 SURVEY_HEADER = [
     "问卷编号",
@@ -107,8 +107,23 @@ def test_free_text_keeps_its_meaning_with_personal_data_masked(loaded):
     assert rows(loaded, "SELECT comment FROM survey_responses WHERE response_id = 'WJ1'") == [
         ("物业电话[电话]总打不通，身份证[证件号]已登记",)
     ]
-    assert rows(loaded, "SELECT raw_value FROM rejected_rows WHERE column_name = '问题类别'") == [
+    assert rows(loaded, "SELECT raw_value FROM rejected_rows WHERE raw_value LIKE '漏水%'") == [
         ("漏水找[电话]",)
+    ]
+
+
+def test_an_unknown_classification_word_is_kept_scrubbed(tmp_path, load):
+    sheet = [
+        ["工单编号", "受理时间", "问题类别"],
+        ["GD001", "2024-03-05 09:00", "漏水找13600004444"],
+    ]
+    report, db = load(write_xlsx(tmp_path / "in" / "工单.xlsx", {"Sheet1": sheet}))
+
+    assert rows(db, "SELECT category, unmapped_values FROM tickets") == [
+        ("未归类", {"category": "漏水找[电话]"})
+    ]
+    assert list(report.files[0].notes) == [
+        ("问题类别", "漏水找[电话]", "未知的问题类别，计入“未归类”")
     ]
 
 
@@ -200,3 +215,43 @@ def test_formatted_phone_numbers_in_free_text_are_masked(tmp_path, load, written
     (description,) = rows(db, "SELECT description FROM tickets")[0]
     assert "[电话]" in description
     assert digits not in re.sub(r"\D", "", description)
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("请回电１３９１２３４５６７８", "请回电[电话]"),
+        ("手机138-1234-5678", "手机[电话]"),
+        ("+86 138 1234 5678", "[电话]"),
+        ("0086-13812345678", "[电话]"),
+        ("(+86)13812345678", "[电话]"),
+        ("座机028-85551234", "座机[电话]"),
+        ("（028）8555 1234", "[电话]"),
+        ("0755-8345123", "[电话]"),
+        ("身份证51010719851122567ｘ", "身份证[证件号]"),
+        ("身份证 510107 19851122 567X", "身份证 [证件号]"),
+        ("联系人：张三，电话", "联系人：[姓名]，电话"),
+        ("业主王秀英反映楼道灯坏", "业主[姓名]反映楼道灯坏"),
+        ("报修人李建国13812345678", "报修人[姓名][电话]"),
+        ("住户王先生来电", "住户[姓名]先生来电"),
+        ("联系人陈静女儿来电", "联系人[姓名]女儿来电"),
+        ("户主刘德华的房子", "户主[姓名]的房子"),
+        # ordinary phrases after the same labels stay as written
+        ("业主委员会开会", "业主委员会开会"),
+        ("住户家中漏水", "住户家中漏水"),
+        ("业主卫生间漏水", "业主卫生间漏水"),
+        ("业主和物业协商", "业主和物业协商"),
+        ("居民反映噪音", "居民反映噪音"),
+        (
+            "2024-03-05 14:30 处理，费用120元，面积85.5平方",
+            "2024-03-05 14:30 处理，费用120元，面积85.5平方",
+        ),
+    ],
+)
+def test_scrub_patterns(written, stored):
+    import duckdb
+
+    from govdash.etl.scrub import scrub_sql
+
+    con = duckdb.connect()
+    assert con.execute(f"SELECT {scrub_sql('$text')}", {"text": written}).fetchone() == (stored,)

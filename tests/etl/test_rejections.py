@@ -17,8 +17,9 @@ FUTURE = "受理时间晚于当前时间，不合理"
 RESPONSE_FIRST = "首次响应时间早于受理时间"
 CLOSE_FIRST = "办结时间早于受理时间"
 NO_ID = "缺少工单编号"
-CATEGORY = "未知的问题类别（不在配置的类别表中）"
-PRIORITY = "未知的紧急程度（应为 特急/紧急/一般）"
+# Unknown classification words load (issue 13, item 3): the row is kept under 未归类.
+CATEGORY_NOTE = "未知的问题类别，计入“未归类”"
+PRIORITY_NOTE = "未知的紧急程度，计入“未归类”"
 SCORE = "评分应为 1–5 的整数，或“非常满意/满意/基本满意/不满意/非常不满意”"
 ABOVE_POINTS = "得分超出该指标的分值范围（0 到满分）"
 
@@ -43,7 +44,15 @@ TICKET_ROWS = [
     ["GD007", "电梯", "十万火急", "锦绣花园", "2024-03-05 09:00", None, None],
     ["GD008", "电梯", "一般", "锦绣花园", "2099-01-01 09:00", None, None],
     ["GD009", "电梯", "一般", "锦绣花园", "1999-12-31 09:00", None, None],
-    ["GD010", "外星人入侵", "一般", "锦绣花园", "2024-03-05 09:00", None, "2024-03-05 08:00"],
+    [
+        "GD010",
+        "电梯",
+        "一般",
+        "锦绣花园",
+        "2024-03-05 09:00",
+        "2024-03-05 08:30",
+        "2024-03-05 08:00",
+    ],
     ["GD011", "绿化", "紧急", "翠竹苑", "2024-03-06 09:00", "2024-03-06 09:05", None],
 ]
 # (sheet row, column, raw value, reason); the title is row 1, the header row 2.
@@ -52,11 +61,9 @@ TICKET_REJECTIONS = {
     "response-before-acceptance": (5, "响应时间", "2024-03-05 08:30:00", RESPONSE_FIRST),
     "close-before-acceptance": (6, "完成时间", "2024-03-04 18:00", CLOSE_FIRST),
     "missing-ticket-id": (7, "工单号", None, NO_ID),
-    "unknown-category": (8, "报修类别", "外星人入侵", CATEGORY),
-    "unknown-priority": (9, "紧急程度", "十万火急", PRIORITY),
     "date-in-the-future": (10, "报修时间", "2099-01-01 09:00", FUTURE),
     "date-before-earliest": (11, "报修时间", "1999-12-31 09:00", EARLY),
-    "two-problems-category": (12, "报修类别", "外星人入侵", CATEGORY),
+    "two-problems-response": (12, "响应时间", "2024-03-05 08:30", RESPONSE_FIRST),
     "two-problems-close": (12, "完成时间", "2024-03-05 08:00", CLOSE_FIRST),
 }
 
@@ -154,7 +161,12 @@ def test_nothing_else_is_rejected_and_every_reason_is_chinese(loaded):
 
 def test_rejected_rows_are_not_loaded(loaded):
     _, db = loaded
-    assert rows(db, "SELECT ticket_id FROM tickets ORDER BY 1") == [("GD001",), ("GD011",)]
+    assert rows(db, "SELECT ticket_id FROM tickets ORDER BY 1") == [
+        ("GD001",),
+        ("GD006",),
+        ("GD007",),
+        ("GD011",),
+    ]
     assert rows(db, "SELECT response_id FROM survey_responses") == [("WJ1",)]
     assert rows(db, "SELECT source_row, indicator, score FROM evaluation_scores") == [
         (2, "绿化", 4.0)
@@ -166,7 +178,7 @@ def test_the_summary_counts_rejected_rows_and_reasons(loaded):
     tickets, survey, evaluation = report.files
     assert report.ok
     # A row with two problems is one rejected row and two reasons.
-    assert (tickets.rows_read, tickets.rows_loaded, tickets.rows_rejected) == (11, 2, 9)
+    assert (tickets.rows_read, tickets.rows_loaded, tickets.rows_rejected) == (11, 4, 7)
     assert tickets.reasons == Counter(r[3] for r in TICKET_REJECTIONS.values())
     assert (survey.rows_read, survey.rows_loaded, survey.rows_rejected) == (5, 1, 4)
     assert survey.reasons == Counter({SCORE: 4})
@@ -175,10 +187,31 @@ def test_the_summary_counts_rejected_rows_and_reasons(loaded):
     assert rows(
         db, "SELECT file_name, rows_loaded, rows_rejected FROM load_batches ORDER BY 1"
     ) == [
-        (TICKETS_FILE, 2, 9),
+        (TICKETS_FILE, 4, 7),
         (EVALUATION_FILE, 1, 6),
         (SURVEY_FILE, 1, 4),
     ]
     text = format_report(report)
-    assert "加载 2 行，拒收 9 行" in text
+    assert "加载 4 行，拒收 7 行" in text
     assert f"{CLOSE_FIRST}：2 处" in text
+
+
+def test_unknown_classification_words_load_under_unclassified(loaded):
+    """A category or priority the vocabulary does not know is no reason to lose the ticket:
+    it loads under 未归类 with the word kept, and the summary counts it."""
+    report, db = loaded
+    tickets = report.files[0]
+    assert tickets.notes == Counter(
+        {("报修类别", "外星人入侵", CATEGORY_NOTE): 1, ("紧急程度", "十万火急", PRIORITY_NOTE): 1}
+    )
+    assert rows(
+        db,
+        "SELECT ticket_id, category, priority, unmapped_values FROM tickets "
+        "WHERE ticket_id IN ('GD006', 'GD007') ORDER BY 1",
+    ) == [
+        ("GD006", "未归类", "一般", {"category": "外星人入侵"}),
+        ("GD007", "电梯", "未归类", {"priority": "十万火急"}),
+    ]
+    text = format_report(report)
+    assert f"报修类别“外星人入侵”：1 行，{CATEGORY_NOTE}" in text
+    assert f"紧急程度“十万火急”：1 行，{PRIORITY_NOTE}" in text

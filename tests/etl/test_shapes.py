@@ -23,7 +23,7 @@ BASIC = (
     "SELECT ticket_id, category, priority, compound, accepted_at, first_response_at, closed_at, "
     "source_sheet, source_row FROM tickets ORDER BY ticket_id"
 )
-UNKNOWN_CATEGORY = "未知的问题类别（不在配置的类别表中）"
+BAD_ACCEPTED = "无法识别的受理时间（应为日期时间，如 2024-03-05 14:30）"
 CLOSE_BEFORE_ACCEPT = "办结时间早于受理时间"
 
 
@@ -43,7 +43,7 @@ def test_title_rows_above_the_header(tmp_path, load, blank_above, title_rows):
     top = [[None]] * blank_above + titles
     data = ticket_sheet(
         ticket_row("GD001"),
-        ticket_row("GD002", category="外星人"),
+        ticket_row("GD002", closed="2024-03-05 08:00"),  # closed before it was accepted
         ticket_row("GD003", accepted="2024-03-06 08:00", responded="2024-03-06 08:20", closed=None),
     )
     title_row = blank_above + 1
@@ -83,7 +83,7 @@ def test_title_rows_above_the_header(tmp_path, load, blank_above, title_rows):
         ),
     ]
     assert rejections(db) == [
-        ("3月工单.xlsx", "3月", header_row + 2, "问题类别", "外星人", UNKNOWN_CATEGORY)
+        ("3月工单.xlsx", "3月", header_row + 2, "办结时间", "2024-03-05 08:00", CLOSE_BEFORE_ACCEPT)
     ]
 
 
@@ -194,7 +194,7 @@ def test_an_empty_line_in_a_csv_keeps_the_row_numbers(tmp_path, load):
         "工单编号,问题类别,受理时间\r\n"
         "GD001,水电维修,2024-03-05 09:00\r\n"
         "\r\n"
-        "GD002,外星人,2024-03-05 10:00\r\n"
+        "GD002,电梯,2024-02-30 10:00\r\n"
         "GD003,电梯,2024-03-05 11:00\r\n",
         encoding="utf-8",
     )
@@ -202,7 +202,7 @@ def test_an_empty_line_in_a_csv_keeps_the_row_numbers(tmp_path, load):
     report, db = load(path)
 
     assert only_file(report).rows_skipped == 1
-    assert [r[2:5] for r in rejections(db)] == [(4, "问题类别", "外星人")]
+    assert [r[2:5] for r in rejections(db)] == [(4, "受理时间", "2024-02-30 10:00")]
     assert rows(db, "SELECT ticket_id, source_row FROM tickets ORDER BY 1") == [
         ("GD001", 2),
         ("GD003", 5),
@@ -264,7 +264,7 @@ def test_merged_cells_in_the_data_area_fill_each_row(tmp_path, load):
     sheet = ticket_sheet(
         ticket_row("GD001"),
         ticket_row("GD002", compound=None),
-        ticket_row("GD003", compound=None, category="外星人"),
+        ticket_row("GD003", compound=None, closed="2024-03-05 08:00"),
         ticket_row("GD004", compound="翠竹苑"),
     )
     path = write_xlsx(
@@ -279,7 +279,7 @@ def test_merged_cells_in_the_data_area_fill_each_row(tmp_path, load):
         ("GD002", "锦绣花园"),
         ("GD004", "翠竹苑"),
     ]
-    assert [r[2:5] for r in rejections(db)] == [(4, "问题类别", "外星人")]
+    assert [r[2:5] for r in rejections(db)] == [(4, "办结时间", "2024-03-05 08:00")]
 
 
 def test_a_table_that_starts_below_and_right_of_a1(tmp_path, load):
@@ -291,7 +291,7 @@ def test_a_table_that_starts_below_and_right_of_a1(tmp_path, load):
         header,
         [None, *ticket_row("GD001"), "已办结"],
         [None, *ticket_row("GD002", compound=None), "已办结"],
-        [None, *ticket_row("GD003", priority="十万火急"), "已办结"],
+        [None, *ticket_row("GD003", closed="2024-03-05 08:00"), "已办结"],
         [None, *ticket_row("GD004", closed=None), None],
     ]
     path = write_xlsx(
@@ -308,7 +308,7 @@ def test_a_table_that_starts_below_and_right_of_a1(tmp_path, load):
         ("GD002", "锦绣花园", "已办结", 5),
         ("GD004", "锦绣花园", None, 7),
     ]
-    assert [r[2:5] for r in rejections(db)] == [(6, "紧急程度", "十万火急")]
+    assert [r[2:5] for r in rejections(db)] == [(6, "办结时间", "2024-03-05 08:00")]
 
 
 def test_one_sheet_per_month_and_sheets_without_data(tmp_path, load):
@@ -540,17 +540,22 @@ def test_boolean_spellings(tmp_path, load):
     report, db = load(path)
 
     file = only_file(report)
-    assert (file.rows_loaded, file.rows_rejected) == (len(BOOLEAN_SPELLINGS), 1)
+    # An answer that is neither yes nor no loads as not given (the ticket is kept).
+    assert (file.rows_loaded, file.rows_rejected) == (len(BOOLEAN_SPELLINGS) + 1, 0)
     got = rows(
         db, "SELECT ticket_id, is_valid_callback, is_contacted, is_resolved FROM tickets ORDER BY 1"
     )
     assert got == [
-        (f"GD{n:02d}", expected, expected, expected)
-        for n, (_, expected) in enumerate(BOOLEAN_SPELLINGS)
+        *(
+            (f"GD{n:02d}", expected, expected, expected)
+            for n, (_, expected) in enumerate(BOOLEAN_SPELLINGS)
+        ),
+        ("GD99", None, True, False),
     ]
-    [rejected] = rejections(db)
-    assert rejected[2:5] == (len(BOOLEAN_SPELLINGS) + 2, "是否有效回访", "可能")
-    assert "是/否" in rejected[5]
+    assert rejections(db) == []
+    assert file.notes == {
+        ("是否有效回访", "可能", "未知的是否有效回访取值，按未填写处理（不计入相应比率）"): 1
+    }
 
 
 CSV_DESCRIPTION = {
@@ -570,7 +575,7 @@ def test_csv_in_the_encodings_excel_saves(tmp_path, load, encoding):
         [
             header,
             [*ticket_row("GD001", compound="锦绣花园"), description],
-            [*ticket_row("GD002", category="未知类"), "无"],
+            [*ticket_row("GD002", accepted="2024年2月30日 10:00"), "无"],
             [*ticket_row("GD003", compound="翠竹苑", closed=None), None],
         ],
         encoding,
@@ -589,7 +594,14 @@ def test_csv_in_the_encodings_excel_saves(tmp_path, load, encoding):
         ("GD003", "翠竹苑", None, None),
     ]
     assert rejections(db) == [
-        (f"工单-{encoding}.csv", f"工单-{encoding}", 3, "问题类别", "未知类", UNKNOWN_CATEGORY)
+        (
+            f"工单-{encoding}.csv",
+            f"工单-{encoding}",
+            3,
+            "受理时间",
+            "2024年2月30日 10:00",
+            BAD_ACCEPTED,
+        )
     ]
 
 
@@ -700,7 +712,16 @@ def test_legacy_xls_with_title_row_and_merged_header(tmp_path, load):
             "2024-03-05 11:00",
             "已办结",
         ],
-        ["GD102", "外星人", "一般", "锦绣花园", datetime(2024, 3, 5, 10, 0), None, None, "处理中"],
+        [
+            "GD102",
+            "电梯",
+            "一般",
+            "锦绣花园",
+            datetime(2024, 3, 5, 10, 0),
+            None,
+            "2024-03-05 08:00",
+            "处理中",
+        ],
         ["GD103", "噪音扰民", "紧急", "翠竹苑", "2024年3月7日 22:00", None, None, "已派单"],
         ["合计", "3"],
     ]
@@ -719,7 +740,9 @@ def test_legacy_xls_with_title_row_and_merged_header(tmp_path, load):
         ("GD101", "电梯", at(5, 9), at(5, 9, 4), at(5, 11), "已办结", 4),
         ("GD103", "噪音扰民", at(7, 22), None, None, "已派单", 6),
     ]
-    assert rejections(db) == [("老版本.xls", "3月", 5, "问题类别", "外星人", UNKNOWN_CATEGORY)]
+    assert rejections(db) == [
+        ("老版本.xls", "3月", 5, "办结时间", "2024-03-05 08:00", CLOSE_BEFORE_ACCEPT)
+    ]
 
 
 ALIAS_HEADERS = {
