@@ -53,6 +53,7 @@ def empty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     """A server on a warehouse that does not exist yet (the first upload creates it)."""
     folder = tmp_path_factory.mktemp("browser-mapping")
     db = folder / "data" / "warehouse.duckdb"
+    db.parent.mkdir()  # an installation's (empty) data folder: serve refuses a missing one
     with running_server(db, folder) as base:
         yield base, db
 
