@@ -21,9 +21,10 @@ run: $(VENV)/.installed
 	$(VENV)/bin/govdash demo --if-missing
 	$(VENV)/bin/govdash serve
 
-## Install what the tests need and run lint, types and the whole suite
+## Install what the tests need (chromium, LibreOffice Writer) and run lint, types and the whole suite
 test: $(VENV)/.installed-test
 	bash scripts/install-browser.sh
+	bash scripts/install-office.sh  # LibreOffice Writer: the bulletin tests open the .docx with it
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q

@@ -1,4 +1,5 @@
-"""The `govdash` command: load, demo, rebuild, serve, status, rank, report, users."""
+"""The `govdash` command: load, demo, rebuild, serve, status, rank, report, users, effect,
+bulletin."""
 
 from __future__ import annotations
 
@@ -129,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(report)
 
     _effect_arguments(commands)
+    _bulletin_arguments(commands)
 
     users = commands.add_parser("users", help="管理本地账号 / manage local accounts")
     actions = users.add_subparsers(dest="users_command", required=True)
@@ -191,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         "report": _cmd_report,
         "users": _cmd_users,
         "effect": _cmd_effect,
+        "bulletin": _cmd_bulletin,
     }[args.command]
     return handler(args, db_path, config)
 
@@ -713,3 +716,130 @@ def _plain(value: object) -> object:
     """numpy scalars as Python numbers, for json and csv."""
     item = getattr(value, "item", None)
     return item() if callable(item) else value
+
+
+# --- govdash bulletin: the monthly 通报 as Word or PDF ------------------------------------------
+
+BULLETIN_SUFFIXES = (".docx", ".pdf")
+
+
+def _bulletin_arguments(commands: argparse._SubParsersAction) -> None:
+    bulletin = commands.add_parser(
+        "bulletin", help="生成月度通报（.docx 或 .pdf）/ write the monthly bulletin"
+    )
+    bulletin.add_argument(
+        "--month", required=True, metavar="YYYY-MM", help="通报月份，如 2025-03 / the month"
+    )
+    bulletin.add_argument(
+        "--level",
+        choices=("community", "compound", "property_company"),
+        default="community",
+        help="排名层级：community 社区（默认）、compound 小区、property_company 物业企业",
+    )
+    place = bulletin.add_mutually_exclusive_group()
+    place.add_argument("--street", metavar="NAME", help="只通报一个街道 / one street only")
+    place.add_argument("--community", metavar="NAME", help="只通报一个社区 / one community only")
+    bulletin.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="输出文件 .docx 或 .pdf（默认当前目录下“2025年3月通报.docx”）/ output file",
+    )
+    _common(bulletin)
+
+
+def _parse_month(text: str) -> tuple[int, int] | None:
+    import re
+
+    match = re.fullmatch(r"\s*(\d{4})[-/.年](\d{1,2})月?\s*", text)
+    if match is None:
+        return None
+    year, month = int(match.group(1)), int(match.group(2))
+    return (year, month) if 1 <= month <= 12 and 1900 <= year <= 2999 else None
+
+
+def _cmd_bulletin(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    """Write one month's bulletin; exit 2 for a wrong month or suffix, 1 when there is no data."""
+    from govdash.analytics.queries.bulletin import bulletin_data, month_filters
+    from govdash.analytics.queries.tickets import ticket_date_range
+    from govdash.analytics.reports.bulletin import (
+        BulletinError,
+        bulletin_content,
+        bulletin_docx,
+        bulletin_file_name,
+        bulletin_pdf,
+        template_path,
+    )
+    from govdash.analytics.reports.pdf import PdfExportError
+    from govdash.core.warehouse import connect_readonly
+
+    month = _parse_month(args.month)
+    if month is None:
+        print(f"✗ --month 应写成 YYYY-MM，如 2025-03，实际为“{args.month}”。", file=sys.stderr)
+        return 2
+    if args.out is not None and args.out.suffix.lower() not in BULLETIN_SUFFIXES:
+        print(
+            f"✗ 不支持的输出格式“{args.out.suffix or '（无扩展名）'}”：--out 应以 .docx 或 .pdf 结尾。",
+            file=sys.stderr,
+        )
+        return 2
+    if current_version(db_path) is None:
+        print(
+            f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr
+        )
+        return 1
+    scope = (
+        Scope("street", args.street)
+        if args.street
+        else Scope("community", args.community)
+        if args.community
+        else Scope.district()
+    )
+    filters = month_filters(*month, scope)
+    con = connect_readonly(db_path)
+    try:
+        data = bulletin_data(con, filters, config, args.level)
+        first, last = ticket_date_range(con) or (None, None)
+    finally:
+        con.close()
+    # A month outside the data would read as a month without requests (and carry the last
+    # month's open tickets as its backlog): refused, naming the months there are.
+    outside = first is None or last is None or filters.start > last or filters.end < first
+    if outside or (data.kpis.tickets == 0 and data.kpis.backlog == 0):
+        known = f"{first:%Y-%m} 至 {last:%Y-%m}" if first and last else "无"
+        print(
+            f"✗ {filters.label()}在{scope.label()}没有工单数据（工单覆盖：{known}），未生成通报。",
+            file=sys.stderr,
+        )
+        return 1
+    out: Path = args.out or Path(bulletin_file_name(data, "docx"))
+    try:
+        content = bulletin_content(data, config)
+        document = (
+            bulletin_docx(content, template_path(config))
+            if out.suffix.lower() == ".docx"
+            else bulletin_pdf(content)
+        )
+    except (BulletinError, PdfExportError) as error:
+        print(f"✗ {error}", file=sys.stderr)
+        return 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_bytes(document)
+    os.replace(partial, out)
+    AuditLog(audit_path(db_path)).record(
+        os_user(),
+        "export",
+        target=str(out.resolve()),
+        detail={
+            "name": f"bulletin_{filters.start:%Y-%m}_{args.level}",
+            "format": out.suffix.lower().lstrip("."),
+            "filters": f"{filters.label()} · {scope.label()}",
+            "rows": len(content.units),
+            "bytes": len(document),
+            "scope": scope.to_text(),
+        },
+        method="cli",
+    )
+    print(out)
+    return 0

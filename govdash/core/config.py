@@ -84,6 +84,10 @@ class Config:
     session_hours: float
     base_path: str
     forwarded_allow_ips: str
+    bulletin_template: str  # "" = the template shipped in the package
+    bulletin_issuer: str
+    bulletin_hot_spots: int
+    round_score_step: float
     source_path: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -297,9 +301,30 @@ def _build(raw: dict[str, Any], source: str) -> Config:
         session_hours=read.number("access.session_hours", 0.1, 24 * 366),
         base_path=normalise_base_path(_optional_text(read, "server.base_path"), read),
         forwarded_allow_ips=read.text("server.forwarded_allow_ips"),
+        bulletin_template=_bulletin_template(read, source),
+        bulletin_issuer=_optional_text(read, "bulletin.issuer"),
+        bulletin_hot_spots=read.integer("bulletin.hot_spots", 1),
+        round_score_step=read.number("rounds.score_step", 0.01, 100),
         source_path=source,
         raw=raw,
     )
+
+
+def _bulletin_template(read: _Reader, source: str) -> str:
+    """The street's own bulletin template: "" (the shipped one), or a .docx path, relative
+    paths taken from the config file's folder. It must exist when the config is read, so a
+    typo is found at start, not when the committee clicks the button."""
+    value = _optional_text(read, "bulletin.template")
+    if not value:
+        return ""
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = Path(source).parent / path
+    if path.suffix.lower() != ".docx":
+        raise read.fail("bulletin.template", f"应为 .docx 文件，实际为 {value!r}")
+    if not path.is_file():
+        raise read.fail("bulletin.template", f"指向的文件不存在：{path}")
+    return str(path)
 
 
 def _window_months(read: _Reader) -> int:

@@ -19,6 +19,7 @@ from govdash.analytics.queries.units import (
 from govdash.core.access import TICKET_ROWS, VIEW, can
 from govdash.i18n import localise_columns, t
 from govdash.web.auth import require
+from govdash.web.bulletin import bulletin_block
 from govdash.web.cache import active_config, query
 from govdash.web.ui import (
     chart_block,
@@ -197,6 +198,9 @@ else:
                 lower_is_better=key in lower_is_better,
                 note=note,
             )
+
+# --- 月度通报: the month's bulletin as Word or PDF (govdash/web/bulletin.py) -------------------------
+bulletin_block(filters, language)
 
 # --- monthly trend: the months up to the period's end, the period itself shaded -----------------
 st.subheader(t("chart.monthly_trend", language))
