@@ -38,6 +38,14 @@ ACTIONS = (
     "account_added",
     "account_removed",
     "password_changed",
+    # online scoring rounds (govdash.core.rounds); score values are never written here
+    "round_opened",
+    "round_changed",
+    "round_saved",
+    "round_submitted",
+    "round_reminded",
+    "round_locked",
+    "round_reopened",
 )
 
 _SCHEMA = """
