@@ -111,12 +111,24 @@ if units.empty:
     st.info(t("scoring.no_units", language))
     st.stop()
 
-status_of = dict(zip(units["unit"], units["status"], strict=True))
+# Options are the bare unit names: a label that changed with the unit's status would make a
+# new widget on every first score and send the evaluator back to the first unit.
+with st.expander(t("scoring.units_status", language, submitted=submitted, n=len(units))):
+    st.dataframe(
+        pd.DataFrame(
+            {
+                t("scoring.unit", language): units["unit"],
+                t("scoring.status", language): [
+                    t(f"scoring.status_{status}", language) for status in units["status"]
+                ],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        key="scoring_units",
+    )
 unit = st.selectbox(
-    t("scoring.unit", language),
-    units["unit"].tolist(),
-    format_func=lambda u: f"{u} · {t('scoring.status_' + status_of[u], language)}",
-    key=f"scoring_unit_{round_.round_id}",
+    t("scoring.unit", language), units["unit"].tolist(), key=f"scoring_unit_{round_.round_id}"
 )
 form = store.my_form(principal, round_.round_id, unit)
 st.caption(
