@@ -511,7 +511,13 @@ def _method(
         f"工单量：统计期内受理的工单{kpis.tickets}件，同一工单编号只计一次。",
         f"及时响应率 = 按时响应 ÷（按时响应 + 超时响应），尚未响应且已过时限的工单计为超时，"
         f"本月计入{kpis.response_on_time_n}件；按时办结率同理，本月计入{kpis.resolution_on_time_n}件。"
-        "时限按配置中的紧急程度和诉求类型取（台账自带承诺时限的从其规定）。",
+        f"时限规则（按紧急程度和诉求类型取第一条相符的）：{'；'.join(rule.describe() for rule in config.sla)}"
+        + (
+            "；以工作日计的按国务院办公厅放假安排（含调休）计算，至第 N 个工作日结束"
+            if any(rule.uses_working_days for rule in config.sla)
+            else ""
+        )
+        + "；台账自带承诺时限的从其规定。",
         f"“三率”以有效回访工单为基数，本月{kpis.callback_n}件"
         + (
             f"（其中{kpis.callback_fallback_n}件来自无回访字段的台账，以已办结且有满意度评价的工单计）"
