@@ -74,10 +74,7 @@ HOT_SPOT_COLUMNS = (
 
 def _fonts(run_properties: Any, east_asian: str) -> None:
     """Set the Latin and East Asian font of a w:rPr (python-docx sets only the Latin one)."""
-    fonts = run_properties.find(qn("w:rFonts"))
-    if fonts is None:
-        fonts = OxmlElement("w:rFonts")
-        run_properties.insert(0, fonts)
+    fonts = run_properties.get_or_add_rFonts()  # in its place in the schema's order
     for attribute in ("w:ascii", "w:hAnsi", "w:cs"):
         fonts.set(qn(attribute), LATIN_FONT)
     fonts.set(qn("w:eastAsia"), east_asian)
