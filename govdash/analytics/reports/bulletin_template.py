@@ -118,11 +118,23 @@ def _tag(document: Any, text: str) -> Paragraph:
     return _paragraph(document, text, BODY_FONT, 10, line=None)
 
 
-def _table(document: Any, columns: tuple[tuple[str, str], ...], rows_key: str) -> Table:
-    """Header row, then the row docxtpl repeats for every item of `rows_key`."""
+def _table(
+    document: Any,
+    columns: tuple[tuple[str, str], ...],
+    rows_key: str,
+    widths_mm: tuple[float, ...] | None = None,
+) -> Table:
+    """Header row, then the row docxtpl repeats for every item of `rows_key`; column widths in
+    mm (names get the room, figures the rest) within the 156 mm between the margins."""
     table: Table = document.add_table(rows=4, cols=len(columns))
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
+    if widths_mm is not None:
+        table.autofit = False
+        for index, width in enumerate(widths_mm):
+            table.columns[index].width = Mm(width)
+            for row in table.rows:
+                row.cells[index].width = Mm(width)
     header, opening, body, closing = table.rows
     _repeat_header(header)
     for index, (title, tag) in enumerate(columns):
@@ -204,7 +216,7 @@ def build_template(target: Path = TEMPLATE_PATH) -> Path:
 
     _heading(document, "二、各{{ level_name }}“三率”排名")
     _paragraph(document, "{{ ranking_intro }}", first_line_indent=True)
-    _table(document, THREE_RATE_COLUMNS, "three_rates")
+    _table(document, THREE_RATE_COLUMNS, "three_rates", (9, 26, 22, 13, 14, 14, 14, 14, 14, 16))
     _paragraph(document, "{{ ranking_note }}", SUBHEADING_FONT, 12, line=None, space_after=6)
     _paragraph(document, "{{ chart_ranking }}", align=center, line=None)
     _caption(document, "{{ chart_ranking_caption }}")
@@ -213,21 +225,21 @@ def build_template(target: Path = TEMPLATE_PATH) -> Path:
     _paragraph(document, "{{ red_black_intro }}", first_line_indent=True)
     _tag(document, "{%p if red %}")
     _paragraph(document, "红榜", SUBHEADING_FONT, 14, align=center, bold=True, line=None)
-    _table(document, LIST_COLUMNS, "red")
+    _table(document, LIST_COLUMNS, "red", (16, 44, 40, 28, 28))
     _paragraph(document, "黑榜", SUBHEADING_FONT, 14, align=center, bold=True, line=None)
-    _table(document, LIST_COLUMNS, "black")
+    _table(document, LIST_COLUMNS, "black", (16, 44, 40, 28, 28))
     _tag(document, "{%p endif %}")
 
     _heading(document, "四、超期积压工单")
     _paragraph(document, "{{ overdue_intro }}", first_line_indent=True)
     _tag(document, "{%p if overdue %}")
-    _table(document, OVERDUE_COLUMNS, "overdue")
+    _table(document, OVERDUE_COLUMNS, "overdue", (42, 36, 26, 26, 26))
     _tag(document, "{%p endif %}")
 
     _heading(document, "五、重复诉求热点")
     _paragraph(document, "{{ hot_spots_intro }}", first_line_indent=True)
     _tag(document, "{%p if hot_spots %}")
-    _table(document, HOT_SPOT_COLUMNS, "hot_spots")
+    _table(document, HOT_SPOT_COLUMNS, "hot_spots", (36, 42, 26, 26, 26))
     _tag(document, "{%p endif %}")
     _paragraph(document, "{{ chart_rates }}", align=center, line=None)
     _caption(document, "{{ chart_rates_caption }}")
