@@ -1,4 +1,5 @@
-"""The `govdash` command: load, demo, rebuild, serve, status, rank, report, users, profiles."""
+"""The `govdash` command: load, demo, rebuild, serve, status, rank, report, users, profiles,
+effect, bulletin, round."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from govdash.core.access import ROLES, AccessError, Scope
 from govdash.core.accounts import AccountError, AccountStore, accounts_path, check_username
@@ -209,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(report)
 
     _effect_arguments(commands)
+    _bulletin_arguments(commands)
+    _round_arguments(commands)
 
     users = commands.add_parser("users", help="管理本地账号 / manage local accounts")
     actions = users.add_subparsers(dest="users_command", required=True)
@@ -272,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         "users": _cmd_users,
         "effect": _cmd_effect,
         "profiles": _cmd_profiles,
+        "bulletin": _cmd_bulletin,
+        "round": _cmd_round,
     }[args.command]
     return handler(args, db_path, config)
 
@@ -911,3 +916,319 @@ def _plain(value: object) -> object:
     """numpy scalars as Python numbers, for json and csv."""
     item = getattr(value, "item", None)
     return item() if callable(item) else value
+
+
+# --- govdash bulletin: the monthly 通报 as Word or PDF ------------------------------------------
+
+BULLETIN_SUFFIXES = (".docx", ".pdf")
+
+
+def _bulletin_arguments(commands: argparse._SubParsersAction) -> None:
+    bulletin = commands.add_parser(
+        "bulletin", help="生成月度通报（.docx 或 .pdf）/ write the monthly bulletin"
+    )
+    bulletin.add_argument(
+        "--month", required=True, metavar="YYYY-MM", help="通报月份，如 2025-03 / the month"
+    )
+    bulletin.add_argument(
+        "--level",
+        choices=("community", "compound", "property_company"),
+        default="community",
+        help="排名层级：community 社区（默认）、compound 小区、property_company 物业企业",
+    )
+    place = bulletin.add_mutually_exclusive_group()
+    place.add_argument("--street", metavar="NAME", help="只通报一个街道 / one street only")
+    place.add_argument("--community", metavar="NAME", help="只通报一个社区 / one community only")
+    bulletin.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="输出文件 .docx 或 .pdf（默认当前目录下“2025年3月通报.docx”）/ output file",
+    )
+    _common(bulletin)
+
+
+def _parse_month(text: str) -> tuple[int, int] | None:
+    import re
+
+    match = re.fullmatch(r"\s*(\d{4})[-/.年](\d{1,2})月?\s*", text)
+    if match is None:
+        return None
+    year, month = int(match.group(1)), int(match.group(2))
+    return (year, month) if 1 <= month <= 12 and 1900 <= year <= 2999 else None
+
+
+def _cmd_bulletin(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    """Write one month's bulletin; exit 2 for a wrong month or suffix, 1 when there is no data."""
+    from govdash.analytics.queries.bulletin import bulletin_data, month_filters
+    from govdash.analytics.queries.tickets import ticket_date_range
+    from govdash.analytics.reports.bulletin import (
+        BulletinError,
+        bulletin_content,
+        bulletin_docx,
+        bulletin_file_name,
+        bulletin_pdf,
+        template_path,
+    )
+    from govdash.analytics.reports.pdf import PdfExportError
+    from govdash.core.warehouse import connect_readonly
+
+    month = _parse_month(args.month)
+    if month is None:
+        print(f"✗ --month 应写成 YYYY-MM，如 2025-03，实际为“{args.month}”。", file=sys.stderr)
+        return 2
+    if args.out is not None and args.out.suffix.lower() not in BULLETIN_SUFFIXES:
+        print(
+            f"✗ 不支持的输出格式“{args.out.suffix or '（无扩展名）'}”：--out 应以 .docx 或 .pdf 结尾。",
+            file=sys.stderr,
+        )
+        return 2
+    if current_version(db_path) is None:
+        print(
+            f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr
+        )
+        return 1
+    scope = (
+        Scope("street", args.street)
+        if args.street
+        else Scope("community", args.community)
+        if args.community
+        else Scope.district()
+    )
+    filters = month_filters(*month, scope)
+    con = connect_readonly(db_path)
+    try:
+        data = bulletin_data(con, filters, config, args.level)
+        first, last = ticket_date_range(con) or (None, None)
+    finally:
+        con.close()
+    # A month outside the data would read as a month without requests (and carry the last
+    # month's open tickets as its backlog): refused, naming the months there are.
+    outside = first is None or last is None or filters.start > last or filters.end < first
+    if outside or (data.kpis.tickets == 0 and data.kpis.backlog == 0):
+        known = f"{first:%Y-%m} 至 {last:%Y-%m}" if first and last else "无"
+        print(
+            f"✗ {filters.label()}在{scope.label()}没有工单数据（工单覆盖：{known}），未生成通报。",
+            file=sys.stderr,
+        )
+        return 1
+    out: Path = args.out or Path(bulletin_file_name(data, "docx"))
+    try:
+        content = bulletin_content(data, config)
+        document = (
+            bulletin_docx(content, template_path(config))
+            if out.suffix.lower() == ".docx"
+            else bulletin_pdf(content)
+        )
+    except (BulletinError, PdfExportError) as error:
+        print(f"✗ {error}", file=sys.stderr)
+        return 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_bytes(document)
+    os.replace(partial, out)
+    AuditLog(audit_path(db_path)).record(
+        os_user(),
+        "export",
+        target=str(out.resolve()),
+        detail={
+            "name": f"bulletin_{filters.start:%Y-%m}_{args.level}",
+            "format": out.suffix.lower().lstrip("."),
+            "filters": f"{filters.label()} · {scope.label()}",
+            "rows": len(content.units),
+            "bytes": len(document),
+            "scope": scope.to_text(),
+        },
+        method="cli",
+    )
+    print(out)
+    return 0
+
+
+# --- govdash round: online scoring rounds for the admin's scripts ---------------------------------
+
+
+def _round_arguments(commands: argparse._SubParsersAction) -> None:
+    round_parser = commands.add_parser(
+        "round", help="评委在线打分的评分轮次 / online scoring rounds"
+    )
+    actions = round_parser.add_subparsers(dest="round_command", required=True)
+    opening = actions.add_parser("open", help="开启评分轮次 / open a round")
+    _evaluation_arguments(opening)
+    opening.add_argument(
+        "--deadline", required=True, metavar="YYYY-MM-DD", help="截止日期 / deadline"
+    )
+    opening.add_argument("--title", default="", help="轮次名称（默认“2025年度小区评优评先”）")
+    opening.add_argument(
+        "--evaluator",
+        action="append",
+        default=[],
+        metavar="NAME[@社区]",
+        help="指派评委（可重复）；@社区 为其所属社区，该社区的单位自动回避 / assign an evaluator",
+    )
+    _common(opening)
+    status = actions.add_parser("status", help="轮次列表或一轮的进度 / rounds or one's progress")
+    status.add_argument("--round", type=int, default=None, dest="round_id", help="轮次编号")
+    _common(status)
+    lock = actions.add_parser("lock", help="锁定：已提交的评分成为最终结果 / lock a round")
+    lock.add_argument("--round", type=int, required=True, dest="round_id", help="轮次编号")
+    _common(lock)
+    reopen = actions.add_parser("reopen", help="重新开放已锁定的轮次 / reopen a locked round")
+    reopen.add_argument("--round", type=int, required=True, dest="round_id", help="轮次编号")
+    reopen.add_argument("--reason", required=True, help="重新开放的理由 / why")
+    _common(reopen)
+    export = actions.add_parser("export", help="导出已锁定轮次的评分 / export a locked round")
+    export.add_argument("--round", type=int, required=True, dest="round_id", help="轮次编号")
+    export.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="输出 .csv 或 .xlsx（默认 CSV 输出到标准输出）/ output file",
+    )
+    _common(export)
+
+
+def _cmd_round(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    """Rounds from the shell, acting as an admin of the whole district (the OS user)."""
+    from datetime import datetime
+
+    from govdash.core.access import Principal
+    from govdash.core.rounds import RoundError, RoundStore, evaluator_pseudonym, rounds_path
+    from govdash.core.warehouse import hash_key
+
+    actor = Principal(os_user(), "admin", Scope.district(), method="cli")
+    store = RoundStore(rounds_path(db_path), AuditLog(audit_path(db_path)))
+    try:
+        if args.round_command == "open":
+            return _round_open(args, db_path, config, store, actor)
+        if args.round_command == "status":
+            return _round_status(args, config, store, actor)
+        if args.round_command == "lock":
+            key = hash_key(db_path)
+            count = store.lock(actor, args.round_id, lambda name: evaluator_pseudonym(name, key))
+            print(f"已锁定第{args.round_id}轮：{count} 个评分成为最终结果，计入年度考评。")
+            return 0
+        if args.round_command == "reopen":
+            store.reopen(actor, args.round_id, args.reason)
+            print(f"已重新开放第{args.round_id}轮：其评分在再次锁定前不计入年度考评。")
+            return 0
+        round_ = store.get(actor, args.round_id)
+        if not round_.is_locked:
+            raise RoundError(f"第{args.round_id}轮尚未锁定，评分还不是最终结果，不能导出")
+        from govdash.analytics.reports.round_export import round_csv, round_workbook
+
+        scores = store.final_scores(round_.year, round_.level)
+        scores = scores[scores["round_id"] == round_.round_id]
+        out: Path | None = args.out
+        if out is not None and out.suffix.lower() == ".xlsx":
+            key = hash_key(db_path)
+            comments = store.final_comments(
+                actor, round_.round_id, lambda name: evaluator_pseudonym(name, key)
+            )
+            data = round_workbook(round_, scores, comments, datetime.now())
+        elif out is None or out.suffix.lower() == ".csv":
+            data = round_csv(scores)
+        else:
+            print("✗ --out 应以 .csv 或 .xlsx 结尾。", file=sys.stderr)
+            return 2
+        if out is None:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            partial = out.with_name(f".{out.name}.partial")
+            partial.write_bytes(data)
+            os.replace(partial, out)
+            print(out)
+        AuditLog(audit_path(db_path)).record(
+            actor.name,
+            "export",
+            target=str(out.resolve()) if out else "stdout",
+            detail={
+                "name": f"round_{round_.round_id}",
+                "format": out.suffix.lower().lstrip(".") if out else "csv",
+                "filters": round_.label(),
+                "rows": len(scores),
+                "bytes": len(data),
+                "scope": round_.scope.to_text(),
+            },
+            method="cli",
+        )
+        return 0
+    except (RoundError, PermissionError) as error:
+        print(f"✗ {error}", file=sys.stderr)
+        return 1
+
+
+def _round_open(
+    args: argparse.Namespace, db_path: Path, config: Config, store: Any, actor: Any
+) -> int:
+    from datetime import date
+
+    from govdash.analytics.queries.evaluation import evaluation_units
+    from govdash.core.rounds import RoundIndicator, evaluator_scope
+    from govdash.core.warehouse import connect_readonly
+
+    try:
+        deadline = date.fromisoformat(args.deadline)
+    except ValueError:
+        print(f"✗ --deadline 应写成 YYYY-MM-DD，实际为“{args.deadline}”。", file=sys.stderr)
+        return 2
+    if current_version(db_path) is None:
+        print(f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr)
+        return 1
+    accounts = AccountStore(accounts_path(db_path))
+    chosen = []
+    for entry in args.evaluator:
+        name, _, community = entry.partition("@")
+        evaluator_scope(accounts, name.strip(), _oidc_configured())  # refuses the wrong names
+        chosen.append((name.strip(), community.strip() or None))
+    con = connect_readonly(db_path)
+    try:
+        units = evaluation_units(con, config, args.year, args.level)
+    finally:
+        con.close()
+    indicators = [
+        RoundIndicator(i.name, i.block, i.points, i.help)
+        for i in config.indicators
+        if i.source == "evaluator"
+    ]
+    round_ = store.open_round(
+        actor, args.year, args.level, indicators, units, deadline, config.round_score_step, args.title
+    )
+    print(f"已开启{round_.label()}：{len(units)} 个单位，{len(indicators)} 项评委打分指标，截止 {deadline}。")
+    for name, community in chosen:
+        recused = store.assign(actor, round_.round_id, name, community)
+        note = f"，回避 {'、'.join(recused)}（所属社区：{community}）" if recused else ""
+        print(f"  指派评委 {name}{note}")
+    if not chosen:
+        print("  尚未指派评委：在“评分轮次”页指派，或用 --evaluator 重新开启前先删除本轮。")
+    return 0
+
+
+def _round_status(args: argparse.Namespace, config: Config, store: Any, actor: Any) -> int:
+    if args.round_id is None:
+        rounds = store.rounds(actor)
+        if not rounds:
+            print("还没有评分轮次。用 govdash round open 开启。")
+        for round_ in rounds:
+            state = f"已锁定 {round_.locked_at}" if round_.is_locked else f"进行中，截止 {round_.deadline}"
+            print(f"{round_.round_id}\t{round_.year}\t{round_.level}\t{round_.title}\t{state}")
+        return 0
+    round_ = store.get(actor, args.round_id)
+    evaluators, units = store.progress(actor, round_.round_id, config.trim_from_evaluators)
+    state = f"已锁定 {round_.locked_at}" if round_.is_locked else f"进行中，截止 {round_.deadline}"
+    print(f"{round_.label()}（{round_.year}年 · {round_.level}）{state}")
+    print("评委\t应评\t已提交\t草稿\t未开始\t提醒次数\t逾期")
+    for row in evaluators.itertuples(index=False):
+        print(
+            f"{row.evaluator}\t{row.units}\t{row.submitted}\t{row.drafts}\t{row.not_started}"
+            f"\t{row.reminders}\t{'是' if row.is_late else '否'}"
+        )
+    short = units[units["is_short"]]
+    if not short.empty:
+        print(
+            f"已提交评分少于 {config.trim_from_evaluators} 位评委的单位（将按平均分计，"
+            f"不去掉最高最低分）：" + "、".join(f"{r.unit}（{r.submitted}）" for r in short.itertuples())
+        )
+    return 0

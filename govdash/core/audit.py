@@ -43,6 +43,14 @@ ACTIONS = (
     "profile_deleted",
     "profile_imported",
     "values_remapped",
+    # online scoring rounds (govdash.core.rounds); score values are never written here
+    "round_opened",
+    "round_changed",
+    "round_saved",
+    "round_submitted",
+    "round_reminded",
+    "round_locked",
+    "round_reopened",
 )
 
 _SCHEMA = """

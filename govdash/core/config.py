@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from govdash.core.access import AccessError, ClaimRule, claim_rules
+from govdash.core.workdays import StatedYear
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("config.toml")
 UNSCORED_SECTIONS = ("access", "server")
@@ -24,11 +25,38 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class SlaRule:
-    respond_minutes: float
-    resolve_hours: float
+    """One SLA rule. Each limit is in clock time (minutes, hours, calendar days — kept here as
+    minutes and hours) or in working days on the official calendar (govdash.core.workdays),
+    when the clock-time field is None."""
+
+    respond_minutes: float | None
+    resolve_hours: float | None
     priority: str | None = None
     request_type: str | None = None
     help: str = ""
+    respond_working_days: int | None = None
+    resolve_working_days: int | None = None
+    resolve_days: float | None = None  # as written, when the limit was given in calendar days
+
+    @property
+    def uses_working_days(self) -> bool:
+        return self.respond_working_days is not None or self.resolve_working_days is not None
+
+    def describe(self) -> str:
+        """"特急：响应 5 分钟，办结 24 小时"; "投诉：响应 24 小时，办结 5 个工作日"."""
+        who = "、".join(x for x in (self.priority, self.request_type) if x) or "其余"
+        if self.respond_working_days is not None:
+            respond = f"{self.respond_working_days} 个工作日"
+        else:
+            minutes = self.respond_minutes or 0.0
+            respond = f"{minutes / 60:g} 小时" if minutes >= 60 else f"{minutes:g} 分钟"
+        if self.resolve_working_days is not None:
+            resolve = f"{self.resolve_working_days} 个工作日"
+        elif self.resolve_days is not None:
+            resolve = f"{self.resolve_days:g} 个自然日"
+        else:
+            resolve = f"{self.resolve_hours or 0.0:g} 小时"
+        return f"{who}：响应 {respond}，办结 {resolve}"
 
 
 @dataclass(frozen=True)
@@ -85,6 +113,11 @@ class Config:
     base_path: str
     forwarded_allow_ips: str
     min_free_disk_mb: float
+    bulletin_template: str  # "" = the template shipped in the package
+    bulletin_issuer: str
+    bulletin_hot_spots: int
+    round_score_step: float
+    calendar_years: dict[int, StatedYear]  # years stated in the config (win over the library)
     source_path: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -299,9 +332,31 @@ def _build(raw: dict[str, Any], source: str) -> Config:
         base_path=normalise_base_path(_optional_text(read, "server.base_path"), read),
         forwarded_allow_ips=read.text("server.forwarded_allow_ips"),
         min_free_disk_mb=read.number("server.min_free_disk_mb", 0, 100_000_000),
+        bulletin_template=_bulletin_template(read, source),
+        bulletin_issuer=_optional_text(read, "bulletin.issuer"),
+        bulletin_hot_spots=read.integer("bulletin.hot_spots", 1),
+        round_score_step=read.number("rounds.score_step", 0.01, 100),
+        calendar_years=_calendar_years(read),
         source_path=source,
         raw=raw,
     )
+
+
+def _bulletin_template(read: _Reader, source: str) -> str:
+    """The street's own bulletin template: "" (the shipped one), or a .docx path, relative
+    paths taken from the config file's folder. It must exist when the config is read, so a
+    typo is found at start, not when the committee clicks the button."""
+    value = _optional_text(read, "bulletin.template")
+    if not value:
+        return ""
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = Path(source).parent / path
+    if path.suffix.lower() != ".docx":
+        raise read.fail("bulletin.template", f"应为 .docx 文件，实际为 {value!r}")
+    if not path.is_file():
+        raise read.fail("bulletin.template", f"指向的文件不存在：{path}")
+    return str(path)
 
 
 def _window_months(read: _Reader) -> int:
@@ -371,15 +426,90 @@ def _sla_rule(read: _Reader, index: int, rule: Any) -> SlaRule:
             raise sub.fail("priority", f"应为 {'/'.join(PRIORITIES)} 之一")
         if request_type is not None and request_type not in REQUEST_TYPES:
             raise sub.fail("request_type", f"应为 {'/'.join(REQUEST_TYPES)} 之一")
+        respond = _one_of(sub, rule, ("respond_minutes", "respond_working_days"))
+        resolve = _one_of(sub, rule, ("resolve_hours", "resolve_days", "resolve_working_days"))
+        respond_working = resolve_working = None
+        respond_minutes = resolve_hours = resolve_days = None
+        if respond == "respond_minutes":
+            respond_minutes = sub.number("respond_minutes", 0.01, 1e6)
+        else:
+            respond_working = _working_days(sub, "respond_working_days")
+        if resolve == "resolve_hours":
+            resolve_hours = sub.number("resolve_hours", 0.01, 1e5)
+        elif resolve == "resolve_days":
+            resolve_days = sub.number("resolve_days", 0.01, 366)
+            resolve_hours = resolve_days * 24
+        else:
+            resolve_working = _working_days(sub, "resolve_working_days")
         return SlaRule(
-            respond_minutes=sub.number("respond_minutes", 0.01, 1e6),
-            resolve_hours=sub.number("resolve_hours", 0.01, 1e5),
+            respond_minutes=respond_minutes,
+            resolve_hours=resolve_hours,
             priority=priority,
             request_type=request_type,
             help=str(rule.get("help", "")),
+            respond_working_days=respond_working,
+            resolve_working_days=resolve_working,
+            resolve_days=resolve_days,
         )
     except ConfigError as error:
         raise ConfigError(str(error).replace("中的 ", f"中的 {key}.", 1)) from error
+
+
+def _one_of(sub: _Reader, rule: dict[str, Any], keys: tuple[str, ...]) -> str:
+    """The one key of `keys` the rule gives (a limit is stated in exactly one unit)."""
+    given = [key for key in keys if key in rule]
+    if len(given) != 1:
+        raise sub.fail("/".join(keys), f"应恰好写其中一项（实际写了 {len(given)} 项）")
+    return given[0]
+
+
+def _working_days(sub: _Reader, key: str) -> int:
+    days = sub.integer(key, 1)
+    if days > 60:
+        raise sub.fail(key, f"应在 1 到 60 之间，实际为 {days}")
+    return days
+
+
+def _calendar_years(read: _Reader) -> dict[int, StatedYear]:
+    """[[calendar.years]]: year, holidays (dates off), workdays (make-up working days)."""
+    entries = read.get("calendar.years")
+    if not isinstance(entries, list):
+        raise read.fail("calendar.years", "应为表的数组（[[calendar.years]]）")
+    stated: dict[int, StatedYear] = {}
+    for index, entry in enumerate(entries, start=1):
+        key = f"calendar.years[{index}]"
+        if not isinstance(entry, dict):
+            raise read.fail(key, "应为表")
+        sub = _Reader(entry, read.source)
+        try:
+            year = sub.integer("year", 1900)
+            days: dict[str, frozenset[date]] = {}
+            for name in ("holidays", "workdays"):
+                values = entry.get(name, [])
+                if not isinstance(values, list):
+                    raise sub.fail(name, "应为日期列表")
+                parsed = set()
+                for value in values:
+                    day = value if isinstance(value, date) else _iso_date(sub, name, value)
+                    if day.year != year:
+                        raise sub.fail(name, f"中的 {day} 不在 {year} 年")
+                    parsed.add(day)
+                days[name] = frozenset(parsed)
+            if days["holidays"] & days["workdays"]:
+                raise sub.fail("workdays", "与 holidays 有相同的日期")
+            if year in stated:
+                raise sub.fail("year", f"{year} 年写了两次")
+        except ConfigError as error:
+            raise ConfigError(str(error).replace("中的 ", f"中的 {key}.", 1)) from error
+        stated[year] = StatedYear(year, days["holidays"], days["workdays"])
+    return stated
+
+
+def _iso_date(sub: _Reader, key: str, value: Any) -> date:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as error:
+        raise sub.fail(key, f"中的 {value!r} 应为 YYYY-MM-DD 日期") from error
 
 
 def _indicator(read: _Reader, index: int, entry: Any) -> Indicator:

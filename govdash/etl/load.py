@@ -37,7 +37,6 @@ from govdash.etl.clean import (
     classifications_of,
     create_bad_rows,
     install_macros,
-    literal,
     refresh_unit_levels,
 )
 from govdash.etl.errors import LoadError
@@ -62,6 +61,7 @@ from govdash.etl.mapping import (
     signature,
 )
 from govdash.etl.readers import SPREADSHEET_SUFFIXES, RawSheet, ReadLimits, constant_text, read_file
+from govdash.etl.sla import prepare_working_days, sla_case
 
 Progress = Callable[[str], None]
 # Per kind: the union of a file's staged sheets, the fields present, (sheet, field, header).
@@ -808,23 +808,10 @@ SURVEY_VALUES = [
 EVALUATION_KEYS = ["year", "unit_level", "unit", "evaluator"]
 
 
-def sla_case(config: Config, which: str) -> str:
-    """The SQL of the SLA table: the first rule matching a ticket's priority and type wins."""
-    arms = []
-    for rule in config.sla:
-        conditions = []
-        if rule.priority:
-            conditions.append(f"priority = {literal(rule.priority)}")
-        if rule.request_type:
-            conditions.append(f"request_type = {literal(rule.request_type)}")
-        value = rule.respond_minutes if which == "respond" else rule.resolve_hours
-        arms.append(f"WHEN {' AND '.join(conditions) or 'TRUE'} THEN {value}")
-    return "CASE " + " ".join(arms) + " END"
-
-
 def _upsert_tickets(
     con: duckdb.DuckDBPyConnection, config: Config, batch_id: int
 ) -> tuple[int, int, int]:
+    prepare_working_days(con, config, "ok_tickets")  # limits in working days need the calendar
     source = f"""SELECT *,
         NOT (closed_at IS NOT NULL OR coalesce(status IN ({CLOSED_STATUS_LIST}), false))
             AS is_open,

@@ -19,6 +19,8 @@ PAGES = (
     ("views/satisfaction.py", "page.satisfaction", ":material/sentiment_satisfied:", VIEW),
     ("views/effect.py", "page.governance_effect", ":material/trending_up:", VIEW),
     ("views/evaluation.py", "page.evaluation", ":material/military_tech:", EVALUATION),
+    ("views/scoring.py", "page.scoring", ":material/edit_note:", EVALUATION),
+    ("views/rounds.py", "page.rounds", ":material/how_to_vote:", ADMIN),
     ("views/data.py", "page.data", ":material/folder_open:", ADMIN),
     ("views/admin.py", "page.admin", ":material/admin_panel_settings:", ADMIN),
 )

@@ -48,6 +48,9 @@ KNOWN_PAGES = {
     # The browser warehouse's register has no signing dates: the page explains, draws nothing.
     "effect": PageSpec("effect", "/effect", "治理成效", False),
     "admin": PageSpec("admin", "/admin", "账号与审计", False),
+    # Online scoring: single-user mode is an admin, who is told scoring is for evaluators.
+    "scoring": PageSpec("scoring", "/scoring", "在线打分", False),
+    "rounds": PageSpec("rounds", "/rounds", "评分轮次", False),
 }
 
 

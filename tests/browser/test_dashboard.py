@@ -51,6 +51,8 @@ ENGLISH_TITLES = {
     "evaluation": "Evaluation",
     "effect": "Governance effect",
     "admin": "Accounts & audit",
+    "scoring": "Online scoring",
+    "rounds": "Scoring rounds",
 }
 DOWNLOAD_TIMEOUT_MS = 120_000  # the first image export starts a chromium for kaleido
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$|^[a-z]+$")

@@ -11,9 +11,18 @@ engine (and lack metric indicators).
 Scope: with a street or community scope, metrics come from that scope's data only and the
 units ranked are the scope's units (its compounds, its communities, the property companies
 of its compounds); scores of other units are not read into the result.
+
+Online scores: the locked rounds of govdash.core.rounds (`final_scores`, evaluators under the
+loader's pseudonyms) join the workbook scores as one set, each row with its `source` (工作簿,
+or 在线评分第N轮). Where the same evaluator scored the same unit and indicator in both, the
+online score (the later, deliberate one) is used and a note says so. Callers that cache pass
+the locked scores in (`online`), so a lock changes the cache key; without them they are read
+from the rounds file beside the warehouse the connection reads.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -31,6 +40,10 @@ from govdash.analytics.queries.filters import Filters, run_query
 from govdash.analytics.queries.units import unit_table
 from govdash.core.access import Scope
 from govdash.core.config import Config
+from govdash.core.rounds import RoundStore, rounds_path
+
+WORKBOOK_SOURCE = "工作簿"
+ONLINE_COLUMNS = ["round_id", "year", "level", "unit", "evaluator", "indicator", "score", "locked_at"]
 
 # Compound → property company, from the register (unit_table's compound rows carry no company).
 _COMPANIES_SQL = """SELECT community, compound, any_value(street) AS street,
@@ -38,15 +51,41 @@ _COMPANIES_SQL = """SELECT community, compound, any_value(street) AS street,
     FROM compounds WHERE compound IS NOT NULL GROUP BY community, compound"""
 
 
-def available_years(con: duckdb.DuckDBPyConnection, level: str | None = None) -> list[int]:
-    """Years with evaluator scores or adjustments (at `level`, else at any level), newest first."""
+def warehouse_file(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The database file `con` reads (a version file of the warehouse), None in memory."""
+    row = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    return Path(str(row[0])) if row and row[0] else None
+
+
+def online_scores(
+    con: duckdb.DuckDBPyConnection, year: int | None = None, level: str | None = None
+) -> pd.DataFrame:
+    """Locked rounds' scores (ONLINE_COLUMNS) from the rounds file beside the warehouse `con`
+    reads ($GOVDASH_ROUNDS, else rounds.sqlite3 in its folder); empty without one."""
+    found = warehouse_file(con)
+    if found is None:
+        return pd.DataFrame(columns=ONLINE_COLUMNS)
+    return RoundStore(rounds_path(found)).final_scores(year, level)
+
+
+def available_years(
+    con: duckdb.DuckDBPyConnection, level: str | None = None, online: pd.DataFrame | None = None
+) -> list[int]:
+    """Years with evaluator scores or adjustments (at `level`, else at any level) in the
+    warehouse or in a locked online round, newest first."""
     if level is not None and level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
     sql = """SELECT year FROM evaluation_scores WHERE $level IS NULL OR unit_level = $level
         UNION SELECT year FROM evaluation_adjustments WHERE $level IS NULL OR unit_level = $level
         ORDER BY year DESC"""
     frame = run_query(con, sql, {"level": level})
-    return [int(year) for year in frame["year"]]
+    locked = online_scores(con, level=level) if online is None else online
+    if level is not None and not locked.empty:
+        locked = locked[locked["level"] == level]
+    years = {int(year) for year in frame["year"]} | {int(year) for year in locked["year"]}
+    return sorted(years, reverse=True)
 
 
 def evaluator_scores(con: duckdb.DuckDBPyConnection, year: int, level: str) -> pd.DataFrame:
@@ -109,15 +148,88 @@ def compound_metrics(
     return table, notes
 
 
+def evaluation_units(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    year: int,
+    level: str,
+    scope: Scope | None = None,
+) -> pd.DataFrame:
+    """The register's units of `level` in `scope`, as the evaluation names them: unit, parent,
+    and the communities and streets each lies in (lists; for a property company, those of its
+    compounds) — what an online round is opened on and recusals are decided by."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    compounds, _ = compound_metrics(con, config, year, scope)
+    registered = compounds[compounds["is_registered"]].copy()
+    key = {"compound": "unit", "community": "parent", "property_company": "property_company"}[level]
+    registered = registered[registered[key].notna()]
+    rows = []
+    for unit, group in registered.groupby(key, sort=True):
+        parent = (
+            group["parent"].iloc[0]
+            if level == "compound"
+            else group["street"].dropna().iloc[0]
+            if level == "community" and group["street"].notna().any()
+            else None
+        )
+        rows.append(
+            {
+                "unit": str(unit),
+                "parent": None if parent is None or pd.isna(parent) else str(parent),
+                "communities": sorted({str(c) for c in group["parent"].dropna()}),
+                "streets": sorted({str(s) for s in group["street"].dropna()}),
+            }
+        )
+    return pd.DataFrame(rows, columns=["unit", "parent", "communities", "streets"])
+
+
+def merged_scores(
+    workbook: pd.DataFrame, online: pd.DataFrame
+) -> tuple[pd.DataFrame, list[str]]:
+    """Workbook and locked online scores as one set with a `source` column; an online score
+    replaces the workbook score of the same unit, evaluator and indicator. Notes say how many
+    came from where (and how many were replaced)."""
+    books = workbook.assign(source=WORKBOOK_SOURCE)
+    if online.empty:
+        return books, []
+    typed = online.assign(
+        source=[f"在线评分第{int(r)}轮" for r in online["round_id"]],
+        score=online["score"].astype(float),
+    )[["year", *SCORE_COLUMNS, "source"]]
+    key = ["unit", "evaluator", "indicator"]
+    replaced = books.merge(typed[key], on=key, how="inner")
+    kept = books.merge(typed[key], on=key, how="left", indicator=True)
+    kept = kept[kept["_merge"] == "left_only"].drop(columns="_merge")
+    merged = pd.concat([kept, typed], ignore_index=True)
+    merged = merged.sort_values(["unit", "indicator", "evaluator"], kind="stable")
+    notes = []
+    for source, part in typed.groupby("source", sort=True):
+        notes.append(
+            f"评分来源：{source}（已锁定）{len(part)} 条，{part['evaluator'].nunique()} 位评委"
+        )
+    if len(kept):
+        notes.append(
+            f"评分来源：{WORKBOOK_SOURCE} {len(kept)} 条，{kept['evaluator'].nunique()} 位评委"
+        )
+    if len(replaced):
+        notes.append(
+            f"{len(replaced)} 条工作簿评分与在线评分为同一评委、同一单位和指标，以在线评分为准"
+        )
+    return merged.reset_index(drop=True), notes
+
+
 def evaluation_input(
     con: duckdb.DuckDBPyConnection,
     config: Config,
     year: int,
     level: str,
     scope: Scope | None = None,
+    online: pd.DataFrame | None = None,
 ) -> EvaluationInput:
     """The evaluation inputs of `year` at `level` (compound, community or property_company),
-    limited to `scope` (the whole district when None)."""
+    limited to `scope` (the whole district when None). `online`: locked round scores
+    (ONLINE_COLUMNS, any years and levels); None reads them from beside the warehouse."""
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
     scope = scope or Scope.district()
@@ -131,7 +243,10 @@ def evaluation_input(
     else:
         units = registered["property_company"]
     names = tuple(sorted({str(unit) for unit in units.dropna()}))
-    scores = evaluator_scores(con, year, level)
+    locked = online_scores(con, year, level) if online is None else online
+    locked = locked[(locked["year"] == year) & (locked["level"] == level)]
+    scores, sources = merged_scores(evaluator_scores(con, year, level), locked)
+    notes.extend(sources)
     adjustments = evaluation_adjustments(con, year, level)
     if scope.is_restricted:  # only the scope's units; the engine must not add the others
         scores = scores[scores["unit"].isin(names)].reset_index(drop=True)
@@ -154,7 +269,46 @@ def evaluation_result(
     year: int,
     level: str,
     scope: Scope | None = None,
+    online: pd.DataFrame | None = None,
 ) -> EvaluationResult:
     """The year's ranking at one level under the config's weights (what the page caches),
-    among the units of `scope` (the whole district when None)."""
-    return evaluate(evaluation_input(con, config, year, level, scope), config)
+    among the units of `scope` (the whole district when None), with the locked online scores
+    (`online`, else read from beside the warehouse)."""
+    return evaluate(evaluation_input(con, config, year, level, scope, online), config)
+
+
+FIGURE_COLUMNS = [
+    "unit",
+    "parent",
+    "households",
+    "tickets",
+    "tickets_per_100_households",
+    "response_on_time_rate",
+    "resolution_on_time_rate",
+    "response_rate",
+    "resolution_rate",
+    "satisfaction_rate",
+    "three_rate_composite",
+    "callback_n",
+    "survey_satisfaction_rate",
+    "survey_n",
+]
+
+
+def unit_figures(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    year: int,
+    level: str,
+    scope: Scope | None = None,
+) -> pd.DataFrame:
+    """The year's figures of every unit of `level` as 总览 shows them (unit_table), named as the
+    evaluation names units (compounds whose name repeats carry their community): what an
+    evaluator sees beside a scoring form. FIGURE_COLUMNS."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    if level == "compound":
+        table, _ = compound_metrics(con, config, year, scope)
+    else:
+        table = unit_table(con, Filters.for_year(year).within(scope or Scope.district()), config, level)
+    return table[FIGURE_COLUMNS].reset_index(drop=True)

@@ -35,6 +35,7 @@ from govdash.core.access import EVALUATION
 from govdash.i18n import t
 from govdash.web.auth import require
 from govdash.web.cache import active_config, query, warehouse_version
+from govdash.web.rounds import round_store
 from govdash.web.ui import (
     Download,
     chart_block,
@@ -64,15 +65,18 @@ level = right.radio(
     key=labelled("evaluation_level"),
     format_func=lambda code: t(f"level.{code}", language),
 )
-years = query(available_years, level=level)
+# Locked online rounds join the workbook scores; passing them in keys the cache on them, so a
+# lock or a reopen shows at once.
+online = round_store().final_scores(level=level)
+years = query(available_years, level=level, online=online)
 if not years:
     st.info(t("evaluation.no_scores", language))
     st.stop()
 year = left.selectbox(t("evaluation.year", language), years, key="evaluation_year")
 filters = Filters.for_year(int(year)).within(scope)
-result = query(evaluation_result, year=int(year), level=level, scope=scope)
+result = query(evaluation_result, year=int(year), level=level, scope=scope, online=online)
 previous = (
-    query(evaluation_result, year=int(year) - 1, level=level, scope=scope)
+    query(evaluation_result, year=int(year) - 1, level=level, scope=scope, online=online)
     if year - 1 in years
     else None
 )
@@ -160,6 +164,23 @@ show_table(
     ),
     key="evaluation_evaluators",
 )
+# Workbook and online scores are one set; each evaluator's source is shown.
+sources = result.inputs.scores
+if "source" in sources.columns:
+    own = sources[sources["unit"] == unit]
+    if not own.empty:
+        st.caption(t("evaluation.sources", language))
+        st.dataframe(
+            own.groupby(["evaluator", "source"], as_index=False)
+            .agg(indicators=("indicator", "nunique"))
+            .rename(columns={"evaluator": t("report.col_evaluator", language)}),
+            hide_index=True,
+            width="stretch",
+            key="evaluation_sources",
+        )
+    notes = [note for note in result.warnings if note.startswith("评分来源") or "以在线评分为准" in note]
+    for note in notes:
+        st.caption(note)
 
 # --- three methods and robustness ------------------------------------------------------------
 st.subheader(t("evaluation.methods", language))

@@ -20,6 +20,7 @@ from govdash.analytics.reports.export import localised_table
 from govdash.core.access import TICKET_ROWS, VIEW, can
 from govdash.i18n import t
 from govdash.web.auth import require
+from govdash.web.bulletin import bulletin_block
 from govdash.web.cache import active_config, query
 from govdash.web.ui import (
     Download,
@@ -200,6 +201,9 @@ else:
                 lower_is_better=key in lower_is_better,
                 note=note,
             )
+
+# --- 月度通报: the month's bulletin as Word or PDF (govdash/web/bulletin.py) -------------------------
+bulletin_block(filters, language)
 
 # --- monthly trend: the months up to the period's end, the period itself shaded -----------------
 st.subheader(t("chart.monthly_trend", language))
