@@ -167,13 +167,14 @@ def test_every_download_in_chinese_is_named_and_headed_in_chinese(
         assert english == [], f"{page}: on-screen headers not in Chinese: {english}"
     for key, (name, build_file) in files.items():
         stem, _, suffix = name.rpartition(".")
-        assert suffix in ("png", "svg", "csv", "xlsx", "pdf"), (key, name)
+        assert suffix in ("png", "svg", "csv", "xlsx", "pdf", "docx"), (key, name)
         # What the file holds comes first (then the period): that part is Chinese.
         assert CJK.search(stem.split("_")[0]), f"{key}: the file name {name!r} is not Chinese"
         assert not CODE_WORD.search(stem), f"{key}: {name!r} carries a code name"
         assert not UNSAFE.search(name) and name == name.strip(), f"{key}: {name!r}"
-        if name.endswith(IMAGES) or key.startswith("template_"):
-            continue  # images need Chromium; templates are the loader's own headers
+        if name.endswith((*IMAGES, ".docx")) or key.startswith("template_"):
+            continue  # images need Chromium; templates are the loader's own headers; the
+            # bulletin is a document (tests/test_bulletin.py reads it)
         headers = file_headers(name, build_file())
         english = [h for h in headers if not CJK.search(h)]
         assert headers and english == [], f"{key} ({name}): headers not in Chinese: {english}"
@@ -187,10 +188,14 @@ def test_every_download_in_english_is_named_and_headed_in_english(
         code = [h for h in headers if CODE_NAME.fullmatch(h)]
         assert code == [], f"{page}: on-screen headers are code names: {code}"
     for key, (name, build_file) in files.items():
+        if key.startswith("bulletin_"):
+            # The bulletin is the street's Chinese document (通报) in either language.
+            assert name.endswith(("月通报.docx", "月通报.pdf")), (key, name)
+            continue
         stem = name.rpartition(".")[0]
         assert re.search(r"[A-Za-z]{3}", stem) and not CODE_WORD.search(stem), (key, name)
         assert not UNSAFE.search(name), (key, name)
-        if name.endswith(IMAGES) or key.startswith(("template_", "evaluation_report_")):
+        if name.endswith((*IMAGES, ".docx")) or key.startswith(("template_", "evaluation_report_")):
             continue  # the report's block columns are the indicator system's own (Chinese) names
         headers = file_headers(name, build_file())
         wrong = [h for h in headers if CODE_NAME.fullmatch(h) or CJK.search(h)]

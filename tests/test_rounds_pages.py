@@ -169,8 +169,8 @@ def test_a_whole_round_in_the_pages(site: tuple[Path, Path], tmp_path: Path) -> 
     assert ranking["单位"].tolist() == expected.table["unit"].tolist()
     assert ranking["名次"].tolist() == expected.table["rank"].tolist()
     assert ranking["总分"].tolist() == pytest.approx(expected.table["total"].tolist(), abs=1e-9)
-    sources = frame(evaluation, "source")
-    assert set(sources["source"]) == {"在线评分第1轮"} and len(sources) == 2
+    sources = frame(evaluation, "评分来源", "评分指标数")
+    assert set(sources["评分来源"]) == {"在线评分第1轮"} and len(sources) == 2
 
     events = AuditLog(db.parent / "audit.sqlite3").events()
     counts = events["action"].value_counts()

@@ -22,6 +22,7 @@ from the rounds file beside the warehouse the connection reads.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -41,8 +42,21 @@ from govdash.analytics.queries.units import unit_table
 from govdash.core.access import Scope
 from govdash.core.config import Config
 from govdash.core.rounds import RoundStore, rounds_path
+from govdash.i18n import t
 
 WORKBOOK_SOURCE = "工作簿"
+ONLINE_SOURCE = "在线评分第{round}轮"
+_ONLINE = re.compile(r"在线评分第(\d+)轮")
+
+
+def source_label(source: str, lang: str = "zh") -> str:
+    """A score's `source` (工作簿 or 在线评分第N轮) in `lang`."""
+    if source == WORKBOOK_SOURCE:
+        return t("evaluation.source_workbook", lang)
+    online = _ONLINE.fullmatch(source)
+    if online:
+        return t("evaluation.source_online", lang, round=online.group(1))
+    return source
 ONLINE_COLUMNS = ["round_id", "year", "level", "unit", "evaluator", "indicator", "score", "locked_at"]
 
 # Compound → property company, from the register (unit_table's compound rows carry no company).
@@ -194,7 +208,7 @@ def merged_scores(
     if online.empty:
         return books, []
     typed = online.assign(
-        source=[f"在线评分第{int(r)}轮" for r in online["round_id"]],
+        source=[ONLINE_SOURCE.format(round=int(r)) for r in online["round_id"]],
         score=online["score"].astype(float),
     )[["year", *SCORE_COLUMNS, "source"]]
     key = ["unit", "evaluator", "indicator"]

@@ -19,7 +19,11 @@ from govdash.analytics.metrics.evaluation import (
     rules_text,
     year_over_year,
 )
-from govdash.analytics.queries.evaluation import available_years, evaluation_result
+from govdash.analytics.queries.evaluation import (
+    available_years,
+    evaluation_result,
+    source_label,
+)
 from govdash.analytics.queries.filters import Filters
 from govdash.analytics.queries.loads import batches_used
 from govdash.analytics.reports.evaluation_report import (
@@ -170,12 +174,19 @@ if "source" in sources.columns:
     own = sources[sources["unit"] == unit]
     if not own.empty:
         st.caption(t("evaluation.sources", language))
-        st.dataframe(
-            own.groupby(["evaluator", "source"], as_index=False)
-            .agg(indicators=("indicator", "nunique"))
-            .rename(columns={"evaluator": t("report.col_evaluator", language)}),
-            hide_index=True,
-            width="stretch",
+        counted = own.groupby(["evaluator", "source"], as_index=False).agg(
+            indicators=("indicator", "nunique")
+        )
+        counted["source"] = [source_label(s, language) for s in counted["source"]]
+        show_table(
+            localised_table(
+                counted,
+                language,
+                labels={
+                    "source": t("evaluation.col_source", language),
+                    "indicators": t("evaluation.col_indicators", language),
+                },
+            ),
             key="evaluation_sources",
         )
     notes = [note for note in result.warnings if note.startswith("评分来源") or "以在线评分为准" in note]
