@@ -57,7 +57,18 @@ def source_label(source: str, lang: str = "zh") -> str:
     if online:
         return t("evaluation.source_online", lang, round=online.group(1))
     return source
-ONLINE_COLUMNS = ["round_id", "year", "level", "unit", "evaluator", "indicator", "score", "locked_at"]
+
+
+ONLINE_COLUMNS = [
+    "round_id",
+    "year",
+    "level",
+    "unit",
+    "evaluator",
+    "indicator",
+    "score",
+    "locked_at",
+]
 
 # Compound → property company, from the register (unit_table's compound rows carry no company).
 _COMPANIES_SQL = """SELECT community, compound, any_value(street) AS street,
@@ -198,9 +209,7 @@ def evaluation_units(
     return pd.DataFrame(rows, columns=["unit", "parent", "communities", "streets"])
 
 
-def merged_scores(
-    workbook: pd.DataFrame, online: pd.DataFrame
-) -> tuple[pd.DataFrame, list[str]]:
+def merged_scores(workbook: pd.DataFrame, online: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Workbook and locked online scores as one set with a `source` column; an online score
     replaces the workbook score of the same unit, evaluator and indicator. Notes say how many
     came from where (and how many were replaced)."""
@@ -324,5 +333,7 @@ def unit_figures(
     if level == "compound":
         table, _ = compound_metrics(con, config, year, scope)
     else:
-        table = unit_table(con, Filters.for_year(year).within(scope or Scope.district()), config, level)
+        table = unit_table(
+            con, Filters.for_year(year).within(scope or Scope.district()), config, level
+        )
     return table[FIGURE_COLUMNS].reset_index(drop=True)

@@ -189,7 +189,9 @@ if "source" in sources.columns:
             ),
             key="evaluation_sources",
         )
-    notes = [note for note in result.warnings if note.startswith("评分来源") or "以在线评分为准" in note]
+    notes = [
+        note for note in result.warnings if note.startswith("评分来源") or "以在线评分为准" in note
+    ]
     for note in notes:
         st.caption(note)
 
