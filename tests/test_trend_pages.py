@@ -293,3 +293,26 @@ def test_a_window_without_tickets_says_which_months_it_looked_at(
     assert not [c for c in app.get("plotly_chart") if c.proto.id.endswith("-chart_monthly_volume")]
     app = _page(app, "response")
     assert any(expected in info.value for info in app.info), [i.value for i in app.info]
+
+
+def test_the_response_page_states_the_time_limits_in_force(
+    long_warehouse: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rules behind the on-time rates are printed beside them, in the page's language
+    (the default config's rules, written out by hand)."""
+    db, _ = long_warehouse
+    app = _page(_app(db, monkeypatch, MARCH), "response")
+    captions = [c.value for c in app.caption]
+    assert any(
+        "特急：响应 5 分钟，办结 24 小时；紧急：响应 15 分钟，办结 24 小时；"
+        "投诉：响应 24 小时，办结 168 小时；咨询：响应 30 分钟，办结 72 小时；"
+        "其余：响应 30 分钟，办结 72 小时" in c
+        for c in captions
+    ), captions
+    app = _page(_app(db, monkeypatch, {**MARCH, "lang": "en"}), "response")
+    captions = [c.value for c in app.caption]
+    assert any(
+        "特急: respond within 5 min, resolve within 24 h; " in c
+        and "all others: respond within 30 min, resolve within 72 h." in c
+        for c in captions
+    ), captions

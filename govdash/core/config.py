@@ -13,6 +13,7 @@ from typing import Any
 
 from govdash.core.access import AccessError, ClaimRule, claim_rules
 from govdash.core.workdays import StatedYear
+from govdash.i18n import t
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("config.toml")
 UNSCORED_SECTIONS = ("access", "server")
@@ -42,21 +43,25 @@ class SlaRule:
     def uses_working_days(self) -> bool:
         return self.respond_working_days is not None or self.resolve_working_days is not None
 
-    def describe(self) -> str:
-        """"特急：响应 5 分钟，办结 24 小时"; "投诉：响应 24 小时，办结 5 个工作日"."""
-        who = "、".join(x for x in (self.priority, self.request_type) if x) or "其余"
+    def describe(self, lang: str = "zh") -> str:
+        """ "特急：响应 5 分钟，办结 24 小时"; "投诉：响应 24 小时，办结 5 个工作日"."""
+        who = "、".join(x for x in (self.priority, self.request_type) if x) or t("sla.others", lang)
         if self.respond_working_days is not None:
-            respond = f"{self.respond_working_days} 个工作日"
+            respond = t("sla.working_days", lang, n=self.respond_working_days)
         else:
             minutes = self.respond_minutes or 0.0
-            respond = f"{minutes / 60:g} 小时" if minutes >= 60 else f"{minutes:g} 分钟"
+            respond = (
+                t("sla.hours", lang, n=f"{minutes / 60:g}")
+                if minutes >= 60
+                else t("sla.minutes", lang, n=f"{minutes:g}")
+            )
         if self.resolve_working_days is not None:
-            resolve = f"{self.resolve_working_days} 个工作日"
+            resolve = t("sla.working_days", lang, n=self.resolve_working_days)
         elif self.resolve_days is not None:
-            resolve = f"{self.resolve_days:g} 个自然日"
+            resolve = t("sla.calendar_days", lang, n=f"{self.resolve_days:g}")
         else:
-            resolve = f"{self.resolve_hours or 0.0:g} 小时"
-        return f"{who}：响应 {respond}，办结 {resolve}"
+            resolve = t("sla.hours", lang, n=f"{self.resolve_hours or 0.0:g}")
+        return t("sla.rule", lang, who=who, respond=respond, resolve=resolve)
 
 
 @dataclass(frozen=True)
@@ -375,6 +380,8 @@ def _size_bands(read: _Reader) -> tuple[int, ...]:
     ):
         raise read.fail("effect.size_bands", f"应为由小到大、不重复的正整数列表，实际为 {value!r}")
     return tuple(value)
+
+
 _BASE_PATH = re.compile(r"[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*")
 
 

@@ -174,6 +174,14 @@ else:
             download=months.download(t("file.on_time_rates", language)),
         )
     st.caption(t("response.on_time_note", language))
+    rules = t(
+        "response.rules",
+        language,
+        rules=("；" if language == "zh" else "; ").join(r.describe(language) for r in config.sla),
+    )
+    if any(rule.uses_working_days for rule in config.sla):
+        rules += " " + t("response.rules_working_days", language)
+    st.caption(rules)
 
 # --- backlog aging and the heatmap -----------------------------------------------------------
 left, right = st.columns(2)
