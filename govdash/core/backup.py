@@ -73,7 +73,7 @@ MIN_PASSPHRASE = 10
 RAW_MANIFEST = "manifest.jsonl"
 # A load publishes its version first and keeps its originals right after; a backup that holds
 # such a fresh version waits this long for their lines in raw/manifest.jsonl.
-RAW_WAIT = timedelta(seconds=120)
+RAW_WAIT = timedelta(seconds=60)
 RAW_RECENT = timedelta(minutes=30)
 _CHUNK = 1 << 20
 
