@@ -528,8 +528,6 @@ def _installation_paths(location: Path) -> list[Path]:
         folder / "sessions.sqlite3",
         folder / "session.key",
         folder / "raw",
-        folder / "config",
-        folder / ".streamlit" / "secrets.toml",
     ]
 
 
@@ -794,6 +792,10 @@ def _lay_out(
     return notes
 
 
+def _clash(path: Path) -> BackupError:
+    return BackupError(f"恢复目标中已有 {path}，与备份中的文件重名：未做任何改动（请先把它移走）")
+
+
 def _move_into_place(installation: Path, folder: Path, folder_existed: bool) -> None:
     """One rename when the folder is new; else entry by entry, undone if one fails."""
     if not folder_existed:
@@ -806,12 +808,12 @@ def _move_into_place(installation: Path, folder: Path, folder_existed: bool) -> 
             if entry.name == ".streamlit" and target.is_dir():
                 for inner in entry.iterdir():
                     if (target / inner.name).exists():
-                        raise BackupError(f"恢复目标中已有 {target / inner.name}，未做任何改动")
+                        raise _clash(target / inner.name)
                     os.rename(inner, target / inner.name)
                     moved.append((target / inner.name, inner))
                 continue
             if target.exists() or target.is_symlink():
-                raise BackupError(f"恢复目标中已有 {target}（恢复期间被创建？），未做任何改动")
+                raise _clash(target)
             os.rename(entry, target)
             moved.append((target, entry))
     except BaseException:

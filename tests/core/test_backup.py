@@ -463,3 +463,42 @@ def test_a_backup_and_a_restore_are_audited(installation: Installation, tmp_path
         ["nightly", "backup", str(out)],
     ]
     assert json.loads(recent.detail.iloc[-1])["bytes"] == out.stat().st_size
+
+
+def test_the_key_in_effect_and_the_oidc_secrets_are_carried(
+    installation: Installation, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key from $GOVDASH_HASH_KEY (the one loads use) goes into the archive as hash.key, and
+    the admin is told where it went; Streamlit's secrets.toml in the data folder comes along."""
+    db = tmp_path / "site" / "warehouse.duckdb"
+    restore(_plain_backup(installation, tmp_path), db, None)
+    secrets_file = db.parent / ".streamlit" / "secrets.toml"
+    secrets_file.parent.mkdir()
+    secrets_file.write_text('[auth]\nclient_secret = "s3cret"\n', encoding="utf-8")
+    monkeypatch.setenv("GOVDASH_HASH_KEY", "key-from-the-environment-file")
+    out = tmp_path / "env-key.tar"
+    result = backup(db, out, None, load_config())
+    assert result.manifest["hash_key_source"] == "env"
+    monkeypatch.delenv("GOVDASH_HASH_KEY")
+    target = tmp_path / "new" / "warehouse.duckdb"
+    restored = restore(out, target, None)
+    assert hash_key_path(target).read_text() == "key-from-the-environment-file\n"
+    assert any("GOVDASH_HASH_KEY" in note for note in restored.notes)
+    assert (target.parent / ".streamlit" / "secrets.toml").read_bytes() == secrets_file.read_bytes()
+
+
+def test_a_clash_found_while_moving_in_is_undone(
+    installation: Installation, tmp_path: Path
+) -> None:
+    """The target folder has its own config/ (not an installation, so the restore starts); the
+    archive carries config/street.toml: the entries moved before the clash go back out."""
+    street = tmp_path / "street.toml"
+    street.write_text('[bulletin]\nissuer = "某某街道"\n', encoding="utf-8")
+    out = tmp_path / "with-config.tar"
+    result = backup(installation.db, out, None, load_config(street))
+    assert "config/street.toml" in {m["name"] for m in result.manifest["members"]}
+    target = tmp_path / "site" / "data" / "warehouse.duckdb"
+    (target.parent / "config").mkdir(parents=True)
+    (target.parent / "config" / "mine.toml").write_text("# the admin's own\n")
+    _assert_refused(out, target, None, "重名")
+    assert sorted(p.name for p in target.parent.iterdir()) == ["config"]
