@@ -155,7 +155,11 @@ def test_the_readme_block_runs_as_written(site: Path, tmp_path: Path) -> None:
     assert rows(restored, "SELECT count(*) FROM tickets") == rows(
         site, "SELECT count(*) FROM tickets"
     )
-    assert (tmp_path / "govdash-backup.gdbk").read_bytes().startswith(b"govdash-backup/1 age\n")
+    assert (
+        (tmp_path / "govdash-backup.gdbk")
+        .read_bytes()
+        .startswith(b"govdash-backup/1 scrypt-chacha20poly1305\n")
+    )
 
 
 def test_every_command_in_the_backup_section_is_one_the_program_takes() -> None:

@@ -1,4 +1,4 @@
-"""Backup and restore of a whole installation: one archive, encrypted with age, verified before use.
+"""Backup and restore of a whole installation: one archive, encrypted, verified before use.
 
 What an installation is comes from the same functions the product uses to find its files
 (`warehouse_location`, `data_dir`, `accounts_path`, `audit_path`, …): the published warehouse
@@ -9,10 +9,13 @@ restore everyone signs in again, and a stolen backup holds no live session.
 
 The archive is a POSIX tar whose last member is `manifest.json` (format version, product
 version, warehouse version, time, and each member's role, size and sha256). With a passphrase
-the tar is streamed through age (pyrage): a fresh X25519 identity encrypts the stream, and the
-identity itself is encrypted with the passphrase (age's scrypt recipient), so gigabytes of
-originals never sit in memory. The file then starts with `MAGIC`, the length of the wrapped
-identity and of the stream (so truncation is named as such), the wrapped identity, the stream.
+the tar is encrypted as it is written (`cryptography`): a key from the passphrase by scrypt
+(fixed work factor, 128 MiB — a restore machine needs no more than the backup machine had), then
+the STREAM construction age uses for its payload — 64 KiB chunks sealed with ChaCha20-Poly1305,
+the nonce an 88-bit chunk counter and a last-chunk flag — so chunks cannot be dropped, reordered
+or cut off unnoticed, and gigabytes of originals never sit in memory. The file starts with
+`MAGIC`, the scrypt salt and parameters, the length of the encrypted stream (so truncation is
+named as such) and a sealed check value (so a wrong passphrase is named as such).
 
 Consistency while the app serves and loads run: the warehouse version is opened before anything
 else and read through that open file, so pruning cannot take it away and, being immutable, it
@@ -37,7 +40,6 @@ import sqlite3
 import struct
 import tarfile
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
@@ -66,8 +68,15 @@ from govdash.core.warehouse import (
 
 FORMAT = "govdash-backup"
 FORMAT_VERSION = 1
-MAGIC = b"govdash-backup/1 age\n"
-_HEADER = struct.Struct(">IQ")  # length of the wrapped identity, length of the age stream
+MAGIC = b"govdash-backup/1 scrypt-chacha20poly1305\n"
+_PARAMETERS = struct.Struct(">16sBBB")  # scrypt salt, log2 n, r, p (authenticated)
+_LENGTH = struct.Struct(">Q")  # bytes of the encrypted stream (written last)
+SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P = 17, 8, 1  # 2^17 × 8 × 128 B = 128 MiB, about a second
+_MAX_LOG_N = 20  # a header asking more is damaged, not a backup of ours
+_PLAIN_CHUNK = 64 * 1024
+_TAG = 16
+_CHECK_NONCE = b"\xff" * 12  # outside the chunks' nonces (their last byte is 0 or 1)
+_CHECK_TEXT = b"govdash-backup"
 MANIFEST = "manifest.json"
 MIN_PASSPHRASE = 10
 RAW_MANIFEST = "manifest.jsonl"
@@ -362,8 +371,6 @@ def backup(
     `passphrase` None writes a plain tar (the caller decides whether that is allowed). With an
     `actor`, the backup is recorded in the audit log (after the archive is written).
     """
-    import pyrage
-
     db_path = warehouse_location(db_path)
     folder = data_dir(db_path)
     if not folder.is_dir():
@@ -448,7 +455,7 @@ def backup(
                 if passphrase is None:
                     _write_tar(handle, iter(sources), finish)
                 else:
-                    _write_encrypted(handle, sources, finish, passphrase, pyrage)
+                    _write_encrypted(handle, sources, finish, passphrase)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(partial, out)
@@ -475,41 +482,99 @@ def _hash_key_source(db_path: Path, sources: list[_Source]) -> str | None:
     return None
 
 
+def _derive_key(passphrase: str, salt: bytes, log_n: int, r: int, p: int) -> bytes:
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    return Scrypt(salt=salt, length=32, n=2**log_n, r=r, p=p).derive(passphrase.encode())
+
+
+class _EncryptingWriter:
+    """STREAM over ChaCha20-Poly1305: every 64 KiB of plaintext sealed with the nonce
+    (chunk counter, 11 bytes) + (1 for the last chunk, else 0); `close` seals the last one."""
+
+    def __init__(self, sink: BinaryIO, key: bytes) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+        self.sink, self.aead = sink, ChaCha20Poly1305(key)
+        self.counter, self.buffer = 0, bytearray()
+
+    def write(self, data: bytes) -> int:
+        self.buffer += data
+        while len(self.buffer) > _PLAIN_CHUNK:  # the last chunk is left for close()
+            self._seal(bytes(self.buffer[:_PLAIN_CHUNK]), last=False)
+            del self.buffer[:_PLAIN_CHUNK]
+        return len(data)
+
+    def close(self) -> None:
+        self._seal(bytes(self.buffer), last=True)
+        self.buffer.clear()
+
+    def _seal(self, chunk: bytes, last: bool) -> None:
+        nonce = self.counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
+        self.sink.write(self.aead.encrypt(nonce, chunk, None))
+        self.counter += 1
+
+
+class _DecryptingReader:
+    """The reverse of _EncryptingWriter, for tarfile's stream mode. A chunk whose tag fails, or
+    a stream that ends without its last chunk, raises BackupError."""
+
+    def __init__(self, source: BinaryIO, key: bytes, archive: Path) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+        self.source, self.aead, self.archive = source, ChaCha20Poly1305(key), archive
+        self.counter, self.plain, self.position, self.done = 0, b"", 0, False
+        self.pending = source.read(_PLAIN_CHUNK + _TAG)
+
+    def read(self, size: int = -1) -> bytes:
+        out = bytearray()
+        while size < 0 or len(out) < size:
+            if self.position >= len(self.plain):
+                if self.done:
+                    break
+                self._open_next()
+                continue
+            end = len(self.plain) if size < 0 else self.position + size - len(out)
+            piece = self.plain[self.position : end]
+            out += piece
+            self.position += len(piece)
+        return bytes(out)
+
+    def _open_next(self) -> None:
+        from cryptography.exceptions import InvalidTag
+
+        chunk, following = self.pending, self.source.read(_PLAIN_CHUNK + _TAG)
+        last = not following
+        nonce = self.counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
+        try:
+            self.plain = self.aead.decrypt(nonce, chunk, None)
+        except InvalidTag as error:
+            raise BackupError(
+                f"备份文件 {self.archive} 已损坏或被改动：第 {self.counter + 1} 段加密数据校验失败"
+            ) from error
+        self.position, self.counter, self.pending, self.done = 0, self.counter + 1, following, last
+
+
 def _write_encrypted(
     handle: BinaryIO,
     sources: list[_Source],
     finish: Callable[[list[Member]], bytes],
     passphrase: str,
-    pyrage: Any,
 ) -> list[Member]:
-    identity = pyrage.x25519.Identity.generate()
-    wrapped = pyrage.passphrase.encrypt(str(identity).encode(), passphrase)
-    handle.write(MAGIC + _HEADER.pack(len(wrapped), 0) + wrapped)
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    parameters = _PARAMETERS.pack(os.urandom(16), SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P)
+    key = _derive_key(passphrase, parameters[:16], SCRYPT_LOG_N, SCRYPT_R, SCRYPT_P)
+    check = ChaCha20Poly1305(key).encrypt(_CHECK_NONCE, _CHECK_TEXT, MAGIC + parameters)
+    handle.write(MAGIC + parameters + _LENGTH.pack(0) + check)
     start = handle.tell()
-    outcome: dict[str, Any] = {}
-    read_end, write_end = os.pipe()
-
-    def produce() -> None:
-        try:
-            with os.fdopen(write_end, "wb") as sink:
-                outcome["members"] = _write_tar(sink, iter(sources), finish)
-        except BaseException as error:  # reported by the main thread
-            outcome["error"] = error
-
-    writer = threading.Thread(target=produce, name="govdash-backup-tar", daemon=True)
-    writer.start()
-    try:
-        with os.fdopen(read_end, "rb") as plain:
-            pyrage.encrypt_io(plain, handle, [identity.to_public()])
-    finally:
-        writer.join()
-    if "error" in outcome:  # the stream ended early: this file must not pass as a backup
-        raise outcome["error"]
+    writer = _EncryptingWriter(handle, key)
+    members = _write_tar(writer, iter(sources), finish)  # type: ignore[arg-type]
+    writer.close()
     end = handle.tell()
-    handle.seek(len(MAGIC))
-    handle.write(_HEADER.pack(len(wrapped), end - start))
+    handle.seek(len(MAGIC) + _PARAMETERS.size)
+    handle.write(_LENGTH.pack(end - start))
     handle.seek(end)
-    members: list[Member] = outcome["members"]
     return members
 
 
@@ -657,72 +722,41 @@ def _unpack_tar(stream: IO[bytes], archive: Path, unpacked: Path) -> dict[str, t
 def _unpack_encrypted(
     handle: BinaryIO, archive: Path, unpacked: Path, passphrase: str | None
 ) -> dict[str, tuple[int, str]]:
-    import pyrage
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
     if passphrase is None:
         raise BackupError(f"备份文件 {archive} 已加密：请用 --passphrase-stdin 从标准输入提供口令")
     handle.seek(len(MAGIC))
-    header = handle.read(_HEADER.size)
-    if len(header) < _HEADER.size:
+    check_size = len(_CHECK_TEXT) + _TAG
+    header = handle.read(_PARAMETERS.size + _LENGTH.size + check_size)
+    if len(header) < _PARAMETERS.size + _LENGTH.size + check_size:
         raise BackupError(f"备份文件 {archive} 不完整（可能被截断）：文件头不全")
-    wrapped_size, stream_size = _HEADER.unpack(header)
-    wrapped = handle.read(wrapped_size)
-    start = len(MAGIC) + _HEADER.size + wrapped_size
+    parameters = header[: _PARAMETERS.size]
+    salt, log_n, r, p = _PARAMETERS.unpack(parameters)
+    (stream_size,) = _LENGTH.unpack(header[_PARAMETERS.size : _PARAMETERS.size + _LENGTH.size])
+    check = header[_PARAMETERS.size + _LENGTH.size :]
+    start = len(MAGIC) + len(header)
     actual = os.fstat(handle.fileno()).st_size
-    if len(wrapped) < wrapped_size or actual < start + stream_size:
-        raise BackupError(
-            f"备份文件 {archive} 不完整（可能被截断）：应有 {start + stream_size} 字节，实际 {actual} 字节"
-        )
-    if actual > start + stream_size or stream_size == 0:
+    if actual < start + stream_size or stream_size == 0:
+        expected = f"应有 {start + stream_size} 字节，" if stream_size else ""
+        raise BackupError(f"备份文件 {archive} 不完整（可能被截断）：{expected}实际 {actual} 字节")
+    if actual > start + stream_size:
         raise BackupError(f"备份文件 {archive} 已被改动：长度与文件头不符")
+    if not (1 <= log_n <= _MAX_LOG_N and 1 <= r <= 32 and 1 <= p <= 16):
+        raise BackupError(f"备份文件 {archive} 的文件头已损坏（加密参数不合理）")
+    key = _derive_key(passphrase, salt, log_n, r, p)
     try:
-        identity = pyrage.x25519.Identity.from_str(
-            pyrage.passphrase.decrypt(wrapped, passphrase).decode()
-        )
-    except (pyrage.DecryptError, pyrage.IdentityError, UnicodeDecodeError) as error:
+        ChaCha20Poly1305(key).decrypt(_CHECK_NONCE, check, MAGIC + parameters)
+    except InvalidTag as error:
         raise BackupError(
             f"备份口令不正确（或备份文件 {archive} 的文件头已损坏），无法解密"
         ) from error
-    outcome: dict[str, BaseException] = {}
-    read_end, write_end = os.pipe()
-
-    def decrypt() -> None:
-        try:
-            with os.fdopen(write_end, "wb") as plain:
-                pyrage.decrypt_io(handle, plain, [identity])
-        except BaseException as error:  # reported below
-            outcome["error"] = error
-
-    worker = threading.Thread(target=decrypt, name="govdash-restore-decrypt", daemon=True)
-    worker.start()
-    unpack_error: BackupError | None = None
-    found: dict[str, tuple[int, str]] = {}
-    try:
-        with os.fdopen(read_end, "rb") as plain:
-            try:
-                found = _unpack_tar(plain, archive, unpacked)
-                while plain.read(
-                    _CHUNK
-                ):  # the decryption reaches its end and checks the last chunk
-                    pass
-            except BackupError as error:
-                unpack_error = error
-    finally:
-        worker.join()  # the read end is closed: a decryption still writing stops
-    failed = outcome.get("error")
-    if unpack_error is not None and (failed is None or _broken_pipe(failed)):
-        raise unpack_error  # the archive's content was refused while decryption was sound
-    if failed is not None:
-        raise _tampered(archive, failed) from failed
+    reader = _DecryptingReader(handle, key, archive)
+    found = _unpack_tar(reader, archive, unpacked)  # type: ignore[arg-type]
+    while reader.read(_CHUNK):  # the rest (tar padding): every chunk up to the last is checked
+        pass
     return found
-
-
-def _broken_pipe(error: BaseException) -> bool:
-    return isinstance(error, BrokenPipeError) or "broken pipe" in str(error).lower()
-
-
-def _tampered(archive: Path, error: BaseException) -> BackupError:
-    return BackupError(f"备份文件 {archive} 已损坏或被改动：解密校验失败（{error}）")
 
 
 def _verify(unpacked: Path, archive: Path, found: dict[str, tuple[int, str]]) -> dict[str, Any]:

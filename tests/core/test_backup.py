@@ -502,3 +502,29 @@ def test_a_clash_found_while_moving_in_is_undone(
     (target.parent / "config" / "mine.toml").write_text("# the admin's own\n")
     _assert_refused(out, target, None, "重名")
     assert sorted(p.name for p in target.parent.iterdir()) == ["config"]
+
+
+def test_encrypted_chunks_cannot_be_dropped_or_reordered(encrypted: Path, tmp_path: Path) -> None:
+    """With the stated length made to fit, a stream missing its last chunk, or with two chunks
+    swapped, is still refused: each chunk's nonce carries its place and the last-chunk flag."""
+    data = encrypted.read_bytes()
+    head = len(MAGIC) + 16 + 3  # salt, log2 n, r, p
+    start = head + 8 + len(b"govdash-backup") + 16  # stream length, sealed check value
+    sealed = 64 * 1024 + 16
+    chunks = [data[i : i + sealed] for i in range(start, len(data), sealed)]
+    assert len(chunks) > 3
+
+    def archive(name: str, body: list[bytes]) -> Path:
+        stream = b"".join(body)
+        path = tmp_path / name
+        path.write_bytes(
+            data[:head] + len(stream).to_bytes(8, "big") + data[head + 8 : start] + stream
+        )
+        return path
+
+    assert archive("same.gdbk", chunks).read_bytes() == data  # the layout is understood
+    target = tmp_path / "site" / "data" / "warehouse.duckdb"
+    target.parent.parent.mkdir()
+    _assert_refused(archive("short.gdbk", chunks[:-1]), target, PASSPHRASE, "已损坏或被改动")
+    swapped = [chunks[1], chunks[0], *chunks[2:]]
+    _assert_refused(archive("swapped.gdbk", swapped), target, PASSPHRASE, "已损坏或被改动")
