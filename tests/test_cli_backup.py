@@ -3,6 +3,7 @@ README's backup block run as written."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -101,6 +102,10 @@ def test_backup_then_restore_through_the_command(site: Path, tmp_path: Path) -> 
     )  # fmt: skip
     assert taken.returncode == 0, taken.stderr
     assert f"已备份到 {archive}" in taken.stdout and "已加密" in taken.stdout
+    status = _govdash(site, "status", "--format", "json")
+    last = json.loads(status.stdout)["last_backup"]
+    assert (last["target"], last["bytes"]) == (str(archive), archive.stat().st_size)
+    assert f"最近一次备份：{last['at']}" in _govdash(site, "status").stdout
 
     target = tmp_path / "new-server" / "warehouse.duckdb"
     wrong = _govdash(
