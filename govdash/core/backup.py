@@ -42,7 +42,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -127,13 +127,14 @@ class RestoreResult:
 
 @dataclass
 class _Source:
-    """One member to write: where it comes from (an open file) and what it is."""
+    """One member to write: an open file, or (raw originals, of which there may be thousands)
+    a path opened only when its turn comes."""
 
     name: str
     role: str
     size: int
-    handle: BinaryIO
-    check_name_hash: bool = False  # raw/<sha256>.<ext>: the name states the content's hash
+    handle: BinaryIO | None
+    path: Path | None = None
 
 
 class _HashingReader:
@@ -271,7 +272,12 @@ def _raw_sources(
         except FileNotFoundError:
             text = b""
         text = text[: text.rfind(b"\n") + 1]  # a line being appended is left for the next backup
-        entries = [json.loads(line) for line in text.decode("utf-8").splitlines() if line.strip()]
+        entries: list[dict[str, Any]] = []
+        for line in text.decode("utf-8", errors="replace").splitlines():
+            with suppress(ValueError):  # a damaged line names no file (the copy keeps it)
+                entry = json.loads(line)
+                if isinstance(entry, dict):
+                    entries.append(entry)
         listed = {str(entry.get("sha256")) for entry in entries}
         waiting = [
             sha
@@ -295,13 +301,10 @@ def _raw_sources(
         if not stored or stored in seen or "/" in stored or stored.startswith("."):
             continue
         seen.add(stored)
-        try:
-            handle = open(folder / stored, "rb")  # noqa: SIM115 - closed with the backup's ExitStack
-        except FileNotFoundError:
+        if not (folder / stored).is_file():
             warnings.append(f"原始文件清单列出的 raw/{stored} 不存在，未备份")
             continue
-        size = os.fstat(handle.fileno()).st_size
-        sources.append(_Source(f"raw/{stored}", "raw", size, handle, check_name_hash=True))
+        sources.append(_Source(f"raw/{stored}", "raw", 0, None, folder / stored))
     if text:
         sources.append(_Source(f"raw/{RAW_MANIFEST}", "raw_manifest", len(text), io.BytesIO(text)))
     return sources
@@ -339,11 +342,17 @@ def _write_tar(
     members: list[Member] = []
     with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as archive:
         for source in sources:
-            info = tarfile.TarInfo(source.name)
-            info.size, info.mode, info.mtime = source.size, 0o600, int(time.time())
-            reader = _HashingReader(source.handle)
-            archive.addfile(info, reader)
-            members.append(Member(source.name, source.role, source.size, reader.digest.hexdigest()))
+            with ExitStack() as stack:
+                handle, size = source.handle, source.size
+                if handle is None:  # opened now; a listed original is never written again
+                    assert source.path is not None
+                    handle = stack.enter_context(source.path.open("rb"))
+                    size = os.fstat(handle.fileno()).st_size
+                info = tarfile.TarInfo(source.name)
+                info.size, info.mode, info.mtime = size, 0o600, int(time.time())
+                reader = _HashingReader(handle)
+                archive.addfile(info, reader)
+                members.append(Member(source.name, source.role, size, reader.digest.hexdigest()))
         manifest = finish(members)
         info = tarfile.TarInfo(MANIFEST)
         info.size, info.mode, info.mtime = len(manifest), 0o600, int(time.time())
@@ -421,7 +430,8 @@ def backup(
         sources.extend(config_sources)
         sources.extend(_raw_sources(db_path, snapshot.batch_hashes, progress, warnings))
         for source in sources:
-            stack.callback(source.handle.close)
+            if source.handle is not None:
+                stack.callback(source.handle.close)
 
         written: dict[str, bytes] = {}
 
@@ -775,7 +785,25 @@ def _verify(unpacked: Path, archive: Path, found: dict[str, tuple[int, str]]) ->
             f"备份文件 {archive} 的格式版本为 {manifest.get('format_version')}，"
             f"本程序（{govdash.__version__}）只能恢复版本 {FORMAT_VERSION}：请用较新的 govdash 恢复"
         )
-    listed = {str(m["name"]): m for m in manifest.get("members", [])}
+    members = manifest.get("members")
+    warehouse = manifest.get("warehouse")
+    if (
+        not isinstance(members, list)
+        or not all(
+            isinstance(m, dict)
+            and isinstance(m.get("name"), str)
+            and isinstance(m.get("role"), str)
+            and isinstance(m.get("size"), int)
+            and isinstance(m.get("sha256"), str)
+            for m in members
+        )
+        or not (warehouse is None or isinstance(warehouse, dict))
+        or not isinstance(manifest.get("config", {}), dict)
+    ):
+        raise BackupError(f"备份文件 {archive} 的清单内容不完整，无法恢复")
+    listed = {str(m["name"]): m for m in members}
+    if warehouse is not None and f"warehouse/{warehouse.get('version_file')}" not in listed:
+        raise BackupError(f"备份文件 {archive} 的清单没有列出数据仓库文件，无法恢复")
     for name, member in listed.items():
         if name not in found:
             raise BackupError(f"备份文件 {archive} 不完整：清单中的 {name} 不在归档中")
