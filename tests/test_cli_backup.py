@@ -74,6 +74,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         stdin=ADMIN_PASSWORD + "\n",
     )
     assert added.returncode == 0, added.stderr
+    evaluator = _govdash(
+        db, "users", "add", "评委甲", "--role", "evaluator", "--password-stdin",
+        stdin="evaluator password 1\n",
+    )  # fmt: skip
+    assert evaluator.returncode == 0, evaluator.stderr
+    opened = _govdash(
+        db, "round", "open", "--year", "2025", "--deadline", "2026-12-31", "--evaluator", "评委甲"
+    )
+    assert opened.returncode == 0, opened.stdout + opened.stderr
     return db
 
 
@@ -129,6 +138,9 @@ def test_backup_then_restore_through_the_command(site: Path, tmp_path: Path) -> 
     assert (
         AccountStore(target.parent / "accounts.json").verify("管理员", ADMIN_PASSWORD) is not None
     )
+
+    rounds = [_govdash(db, "round", "status", "--round", "1").stdout for db in (site, target)]
+    assert "评委甲" in rounds[0] and rounds[1] == rounds[0]  # the scoring round came along
 
     status = _govdash(target, "status", "--check", "--db", str(target))
     assert status.returncode == 0, status.stdout + status.stderr
