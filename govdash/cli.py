@@ -1,5 +1,5 @@
 """The `govdash` command: load, demo, rebuild, serve, status, rank, report, users, profiles,
-effect, bulletin, round."""
+effect, bulletin, round, backup, restore."""
 
 from __future__ import annotations
 
@@ -212,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     _effect_arguments(commands)
     _bulletin_arguments(commands)
     _round_arguments(commands)
+    _backup_arguments(commands)
 
     users = commands.add_parser("users", help="管理本地账号 / manage local accounts")
     actions = users.add_subparsers(dest="users_command", required=True)
@@ -277,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         "profiles": _cmd_profiles,
         "bulletin": _cmd_bulletin,
         "round": _cmd_round,
+        "backup": _cmd_backup,
+        "restore": _cmd_restore,
     }[args.command]
     return handler(args, db_path, config)
 
@@ -1231,4 +1234,89 @@ def _round_status(args: argparse.Namespace, config: Config, store: Any, actor: A
             f"已提交评分少于 {config.trim_from_evaluators} 位评委的单位（将按平均分计，"
             f"不去掉最高最低分）：" + "、".join(f"{r.unit}（{r.submitted}）" for r in short.itertuples())
         )
+    return 0
+
+
+def _backup_arguments(commands: argparse._SubParsersAction) -> None:
+    backup = commands.add_parser(
+        "backup", help="把整套安装备份为一个（加密的）文件 / back up the installation"
+    )
+    backup.add_argument("--out", type=Path, required=True, help="备份文件 / the archive to write")
+    secret = backup.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--passphrase-stdin",
+        action="store_true",
+        help="从标准输入第一行读取口令并加密备份（age）/ encrypt with a passphrase read from stdin",
+    )
+    secret.add_argument(
+        "--no-encrypt",
+        action="store_true",
+        help="不加密（备份含哈希密钥和账号，只在写入已加密的介质时使用）/ write it unencrypted",
+    )
+    _common(backup)
+    restore = commands.add_parser(
+        "restore", help="把备份恢复为一套新的安装 / restore a backup as a new installation"
+    )
+    restore.add_argument("archive", type=Path, help="备份文件 / the archive")
+    restore.add_argument(
+        "--passphrase-stdin",
+        action="store_true",
+        help="从标准输入第一行读取备份口令 / the passphrase, first line of stdin",
+    )
+    _common(restore)
+
+
+def _read_passphrase() -> str:
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def _cmd_backup(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    """One archive of everything the installation needs; refuses to write the secrets in the
+    clear unless told so (--no-encrypt)."""
+    from govdash.core.backup import BackupError, backup
+
+    if not args.passphrase_stdin and not args.no_encrypt:
+        print(
+            "✗ 备份含手机号哈希密钥和账号（口令哈希），应加密：请加 --passphrase-stdin 并从标准输入"
+            "提供口令；只有备份写到本身已加密的介质时，才明确写 --no-encrypt。",
+            file=sys.stderr,
+        )
+        return 2
+    passphrase = _read_passphrase() if args.passphrase_stdin else None
+    try:
+        result = backup(db_path, args.out, passphrase, config, progress=_progress, actor=os_user())
+    except BackupError as error:
+        print(f"✗ {error}", file=sys.stderr)
+        return 1
+    for warning in result.warnings:
+        print(f"⚠ {warning}", file=sys.stderr)
+    warehouse = result.manifest.get("warehouse") or {}
+    print(
+        f"已备份到 {result.path}（{result.size / 1e6:.1f} MB，"
+        f"{len(result.manifest['members'])} 个文件，"
+        f"{'已加密' if result.encrypted else '未加密'}，"
+        f"数据仓库版本 {warehouse.get('version_file', '无')}）"
+    )
+    return 0
+
+
+def _cmd_restore(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    """Unpack, verify and put in place a backup at a location that holds no installation."""
+    from govdash.core.backup import BackupError, restore
+
+    passphrase = _read_passphrase() if args.passphrase_stdin else None
+    try:
+        result = restore(args.archive, db_path, passphrase, progress=_progress, actor=os_user())
+    except BackupError as error:
+        print(f"✗ {error}", file=sys.stderr)
+        return 1
+    warehouse = result.manifest.get("warehouse") or {}
+    print(
+        f"已恢复到 {result.data_dir}：数据仓库 {result.db_path}"
+        f"（版本 {warehouse.get('version_file', '无')}，备份于 {result.manifest['created_at']}，"
+        f"govdash {result.manifest['product_version']}）"
+    )
+    for note in result.notes:
+        print(f"⚠ {note}")
+    print(f"请检查：govdash status --check --db {result.db_path}")
     return 0

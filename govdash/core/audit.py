@@ -51,6 +51,9 @@ ACTIONS = (
     "round_reminded",
     "round_locked",
     "round_reopened",
+    # govdash backup / restore (govdash.core.backup): the archive, never its contents
+    "backup",
+    "restore",
 )
 
 _SCHEMA = """

@@ -10,6 +10,7 @@ function to `CHECKS`; the warehouse is read in one place, `_read_warehouse`.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -65,6 +66,7 @@ class Health:
     versions: dict[str, str]
     warehouse: dict[str, Any] | None = None  # version file, schema version, as-of, row counts
     last_load: dict[str, Any] | None = None
+    last_backup: dict[str, Any] | None = None  # from the audit log: at, actor, target, bytes
     accounts: dict[str, Any] = field(default_factory=dict)  # mode, count
     hash_key: dict[str, Any] = field(default_factory=dict)  # source
     disk: dict[str, Any] = field(default_factory=dict)
@@ -267,6 +269,9 @@ def _check_stores(health: Health, db: Path, config: Config, oidc: bool) -> None:
                 con.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.Error as error:
             health.problem(check, f"无法读取 {path}：{error}。请检查权限，或从备份恢复该文件。")
+            continue
+        if check == "audit_log":
+            health.last_backup = _last_backup(path)
     key_path = sessions_path(db).with_name("session.key")
     if key_path.exists():
         try:
@@ -280,6 +285,23 @@ def _check_stores(health: Health, db: Path, config: Config, oidc: bool) -> None:
                 f"登录会话签名密钥 {key_path} 无法使用（{reason}），本地账号无法登录。"
                 "删除该文件后重启看板会生成新密钥（所有人需重新登录）。",
             )
+
+
+def _last_backup(path: Path) -> dict[str, Any] | None:
+    """The newest `govdash backup` in the audit log (read-only; None when there is none)."""
+    try:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True, timeout=5)) as con:
+            row = con.execute(
+                "SELECT at, actor, target, detail FROM audit_events WHERE action = 'backup' "
+                "ORDER BY event_id DESC LIMIT 1"
+            ).fetchone()
+    except sqlite3.Error:  # an older log without the table: no backup recorded
+        return None
+    if row is None:
+        return None
+    detail = json.loads(row[3] or "{}")
+    return {"at": row[0], "actor": row[1], "target": row[2], "bytes": detail.get("bytes")}
 
 
 def _check_disk(health: Health, db: Path, config: Config, oidc: bool) -> None:
@@ -354,6 +376,12 @@ def format_text(health: Health) -> str:
             f"最近一次加载：{last['loaded_at']}，{last['loaded_by'] or '（未记录操作人）'}，"
             f"{last['file_name']}（批次 {last['batch_id']}，{last['rows_loaded']:,} 行）"
         )
+    backup = health.last_backup
+    lines.append(
+        f"最近一次备份：{backup['at']}，{backup['actor']}，{backup['target']}"
+        if backup is not None
+        else "最近一次备份：无记录（govdash backup）"
+    )
     accounts = health.accounts
     mode = accounts.get("mode")
     lines.append(
