@@ -103,7 +103,8 @@ metric = right.selectbox(
     key=labelled("effect_metric"),
     format_func=metric_label,
 )
-report: EffectReport = query(effect_report, filters, treatment=treatment)
+with st.spinner(t("effect.computing", language)):
+    report: EffectReport = query(effect_report, filters, treatment=treatment)
 side = t(f"effect.side.{treatment}", language)
 event_short = t(f"effect.event_short.{treatment}", language)
 flag_column, date_column = TREATMENTS[treatment]

@@ -78,12 +78,13 @@ if not years:
     st.stop()
 year = left.selectbox(t("evaluation.year", language), years, key="evaluation_year")
 filters = Filters.for_year(int(year)).within(scope)
-result = query(evaluation_result, year=int(year), level=level, scope=scope, online=online)
-previous = (
-    query(evaluation_result, year=int(year) - 1, level=level, scope=scope, online=online)
-    if year - 1 in years
-    else None
-)
+with st.spinner(t("evaluation.computing", language)):
+    result = query(evaluation_result, year=int(year), level=level, scope=scope, online=online)
+    previous = (
+        query(evaluation_result, year=int(year) - 1, level=level, scope=scope, online=online)
+        if year - 1 in years
+        else None
+    )
 if result.table.empty:
     st.info(t("state.empty", language))
     st.stop()
