@@ -310,6 +310,11 @@ def main() -> None:
     parser.add_argument(
         "--no-freeze", action="store_true", help="with --gc-stats: serve without gc.freeze()"
     )
+    parser.add_argument(
+        "--gc-threshold",
+        metavar="G0,G1,G2",
+        help="with --gc-stats: the collector's thresholds instead of serve.py's",
+    )
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args()
 
@@ -320,6 +325,10 @@ def main() -> None:
         if not args.gc_stats:
             parser.error("--no-freeze needs --gc-stats (the instrumented launcher)")
         env["GOVDASH_BENCH_NO_FREEZE"] = "1"
+    if args.gc_threshold:
+        if not args.gc_stats:
+            parser.error("--gc-threshold needs --gc-stats (the instrumented launcher)")
+        env["GOVDASH_BENCH_GC_THRESHOLD"] = args.gc_threshold
     print(
         f"warehouse {db}; server env {env or '-'}; {psutil.cpu_count()} cores; "
         f"load average {os.getloadavg()[0]:.1f}; python {platform.python_version()}"
