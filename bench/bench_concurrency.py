@@ -214,6 +214,8 @@ def burst(server: Server, label: str, users: int) -> Burst:
     started = time.perf_counter()
     every_user = asyncio.run(_users(server.base, users))
     result.wall_s = time.perf_counter() - started
+    if not server.process.is_running() or server.process.status() == psutil.STATUS_ZOMBIE:
+        raise SystemExit(f"!!! the server died during {label} of N={users}: see its log")
     result.cpu_s = server.cpu_seconds() - cpu_before
     result.rss_mb = server.rss_mb()
     result.load_avg = os.getloadavg()[0]

@@ -37,7 +37,7 @@ def _on_gc(phase: str, info: dict[str, int]) -> None:
 
 def _write(signum: int, frame: object) -> None:
     alive = gc.get_objects()
-    kinds = Counter(type(item).__module__ + "." + type(item).__qualname__ for item in alive)
+    kinds = Counter(f"{type(item).__module__}.{type(item).__qualname__}" for item in alive)
     report = {
         "top_types": kinds.most_common(12),
         "gc_seconds": seconds,
