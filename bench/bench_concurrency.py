@@ -310,12 +310,14 @@ def main() -> None:
         help="serve through bench/serve_instrumented.py and report the collector's time",
     )
     parser.add_argument(
-        "--no-freeze", action="store_true", help="with --gc-stats: serve without gc.freeze()"
+        "--gc-freeze",
+        action="store_true",
+        help="with --gc-stats: import what the pages import and gc.freeze() before serving",
     )
     parser.add_argument(
         "--gc-threshold",
         metavar="G0,G1,G2",
-        help="with --gc-stats: the collector's thresholds instead of serve.py's",
+        help="with --gc-stats: the collector's thresholds (Python's default 700,10,10)",
     )
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args()
@@ -323,10 +325,10 @@ def main() -> None:
     args.workdir.mkdir(parents=True, exist_ok=True)
     db = args.db or warehouse(args.workdir, BIG_TICKETS if args.big else None)
     env = dict(item.split("=", 1) for item in args.server_env)
-    if args.no_freeze:
+    if args.gc_freeze:
         if not args.gc_stats:
-            parser.error("--no-freeze needs --gc-stats (the instrumented launcher)")
-        env["GOVDASH_BENCH_NO_FREEZE"] = "1"
+            parser.error("--gc-freeze needs --gc-stats (the instrumented launcher)")
+        env["GOVDASH_BENCH_GC_FREEZE"] = "1"
     if args.gc_threshold:
         if not args.gc_stats:
             parser.error("--gc-threshold needs --gc-stats (the instrumented launcher)")
