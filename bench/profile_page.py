@@ -1,6 +1,6 @@
 """Where one page run's time goes: a warm page run (cached queries) under pyinstrument.
 
-The page runs through AppTest in this process, as bench_pages.py runs it; the first run fills
+The page runs through AppTest in this process (its script thread is profiled), as bench_pages.py runs it; the first run fills
 the caches and is not profiled, then --runs warm runs are. Prints pyinstrument's call tree
 (frames under --min-share of the time hidden) and writes an HTML report beside the results.
 
@@ -38,11 +38,22 @@ def main() -> None:
     if app.exception:
         raise SystemExit(f"{args.page}: {app.exception[0].value}")
 
+    # AppTest runs the page on a thread of its own: profile that thread's runs.
+    from streamlit.testing.v1.local_script_runner import LocalScriptRunner
+
     profiler = Profiler(interval=0.001)
-    profiler.start()
+    run_thread = LocalScriptRunner._run_script_thread
+
+    def profiled(runner: LocalScriptRunner) -> None:
+        profiler.start()
+        try:
+            run_thread(runner)
+        finally:
+            profiler.stop()
+
+    LocalScriptRunner._run_script_thread = profiled  # type: ignore[method-assign]
     for _ in range(args.runs):
         app.run()
-    profiler.stop()
     print(f"{args.page}: {args.runs} warm runs")
     print(profiler.output_text(color=False, show_all=False, time="percent_of_total"))
 
