@@ -1,7 +1,7 @@
 """How many people one `govdash serve` holds: N users at once, each opening 总览 → 响应时效 → 满意度.
 
 The server is started as users start it (`python -m govdash serve --db … --port …`, no accounts:
-single-user) on the demo warehouse (`govdash demo`, ~65k tickets) or, with --big, a 1M-ticket
+single-user; --accounts signs every user in) on the demo warehouse (`govdash demo`, ~65k tickets) or, with --big, a 1M-ticket
 one; both are built once under --workdir. Users are browserless websocket clients
 (bench/streamlit_client.py; tests/browser/test_bench_client.py checks they get the elements
 chromium shows). For each N a fresh server gets one user alone first (cold caches), then
@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import platform
+import secrets
 import signal
 import socket
 import statistics
@@ -203,16 +204,61 @@ class Burst:
         return float(statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1])
 
 
-async def _users(base: str, users: int) -> list[list[PageLoad]]:
+async def _users(base: str, cookies: list[str | None]) -> list[list[PageLoad]]:
     names = [name for name, _ in PAGES]
-    return list(await asyncio.gather(*(open_pages(base, names, YEAR_2025) for _ in range(users))))
+    return list(
+        await asyncio.gather(*(open_pages(base, names, YEAR_2025, cookie=c) for c in cookies))
+    )
 
 
-def burst(server: Server, label: str, users: int) -> Burst:
+# --- signed-in users (--accounts) --------------------------------------------------------------
+
+BENCH_USER = "bench-admin"
+
+
+def accounts_env(workdir: Path, db: Path) -> dict[str, str]:
+    """An account file, session store and audit log of the benchmark's own (the warehouse's
+    folder keeps none: its single-user runs stay single-user), with one admin account."""
+    folder = workdir / "accounts"
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {
+        "GOVDASH_ACCOUNTS": str(folder / "accounts.json"),
+        "GOVDASH_SESSIONS": str(folder / "sessions.sqlite3"),
+        "GOVDASH_AUDIT": str(folder / "audit.sqlite3"),
+    }
+    if not (folder / "accounts.json").exists():
+        command = [sys.executable, "-m", "govdash", "users", "add", BENCH_USER, "--role", "admin"]
+        subprocess.run(
+            [*command, "--password-stdin", "--db", str(db)],
+            input=f"{secrets.token_urlsafe(16)}\n",
+            text=True,
+            check=True,
+            cwd=ROOT,
+            env=_clean_env(env),
+            stdout=subprocess.DEVNULL,
+        )
+    return env
+
+
+def signed_in_cookie(env: dict[str, str]) -> str:
+    """A session cookie for the benchmark's account, made as the sign-in form and its cookie
+    route make one (a ticket, redeemed), so every page run checks it as it checks a browser's."""
+    from govdash.core.sessions import COOKIE_NAME, SessionStore
+
+    store = SessionStore(Path(env["GOVDASH_SESSIONS"]))
+    _, ticket = store.start(BENCH_USER)
+    cookie = store.redeem(ticket)
+    if cookie is None:
+        raise SystemExit("!!! the session store refused a fresh ticket")
+    return f"{COOKIE_NAME}={cookie}"
+
+
+def burst(server: Server, label: str, users: int, accounts: dict[str, str] | None) -> Burst:
     result = Burst(label, users, {title: [] for _, title in PAGES})
+    cookies = [signed_in_cookie(accounts) if accounts else None for _ in range(users)]
     cpu_before = server.cpu_seconds()
     started = time.perf_counter()
-    every_user = asyncio.run(_users(server.base, users))
+    every_user = asyncio.run(_users(server.base, cookies))
     result.wall_s = time.perf_counter() - started
     if not server.process.is_running() or server.process.status() == psutil.STATUS_ZOMBIE:
         raise SystemExit(f"!!! the server died during {label} of N={users}: see its log")
@@ -227,6 +273,8 @@ def burst(server: Server, label: str, users: int) -> Burst:
             result.elements.setdefault(title, load.counts())
             if not load.ok:
                 result.errors.append(f"{title}: {load.error or 'an exception on the page'}")
+            elif not load.counts()[0]:
+                result.errors.append(f"{title}: no charts (the sign-in page? {load.headings[:2]})")
             elif load.counts() != result.elements[title]:
                 result.errors.append(
                     f"{title}: elements {load.counts()} ≠ {result.elements[title]}"
@@ -319,12 +367,19 @@ def main() -> None:
         metavar="G0,G1,G2",
         help="with --gc-stats: the collector's thresholds (Python's default 700,10,10)",
     )
+    parser.add_argument(
+        "--accounts",
+        action="store_true",
+        help="sign-in on: one admin account, every user with a session cookie of its own",
+    )
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args()
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     db = args.db or warehouse(args.workdir, BIG_TICKETS if args.big else None)
     env = dict(item.split("=", 1) for item in args.server_env)
+    accounts = accounts_env(args.workdir, db) if args.accounts else None
+    env.update(accounts or {})
     if args.gc_freeze:
         if not args.gc_stats:
             parser.error("--gc-freeze needs --gc-stats (the instrumented launcher)")
@@ -340,9 +395,9 @@ def main() -> None:
     runs: list[list[Burst]] = []
     for users in args.users:
         with running_server(db, args.workdir / f"server-{users}.log", env, args.gc_stats) as server:
-            bursts = [burst(server, "cold 1", 1)]
+            bursts = [burst(server, "cold 1", 1, accounts)]
             for index in range(1, args.bursts + 1):
-                bursts.append(burst(server, f"burst {index}", users))
+                bursts.append(burst(server, f"burst {index}", users, accounts))
             first = bursts[0]
             print(
                 f"N={users}: "

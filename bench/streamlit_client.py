@@ -79,9 +79,10 @@ def rerun_message(page: str, query: dict[str, str], base: str) -> bytes:
 class Session:
     """One browser tab: a websocket session that opens pages one after another."""
 
-    def __init__(self, base: str, timeout_s: float = 600.0) -> None:
+    def __init__(self, base: str, timeout_s: float = 600.0, cookie: str | None = None) -> None:
         self.base = base
         self.timeout_s = timeout_s
+        self.cookie = cookie  # "name=value" sent with the handshake, as a browser sends its own
         self._socket: ClientConnection | None = None
 
     async def __aenter__(self) -> Session:
@@ -91,6 +92,7 @@ class Session:
             max_size=None,
             open_timeout=self.timeout_s,
             ping_interval=None,
+            additional_headers={"Cookie": self.cookie} if self.cookie else None,
         )
         return self
 
@@ -152,11 +154,15 @@ class Session:
 
 
 async def open_pages(
-    base: str, pages: list[str], query: dict[str, str], timeout_s: float = 600.0
+    base: str,
+    pages: list[str],
+    query: dict[str, str],
+    timeout_s: float = 600.0,
+    cookie: str | None = None,
 ) -> list[PageLoad]:
     """One user: a session that opens `pages` in order; a failed connection fails each page."""
     try:
-        async with Session(base, timeout_s) as session:
+        async with Session(base, timeout_s, cookie) as session:
             return [await session.open(page, query) for page in pages]
     except Exception as error:
         return [PageLoad(page, error=f"{type(error).__name__}: {error}") for page in pages]
