@@ -36,12 +36,12 @@ from tests.analytics.effect_simulation import (
 )
 
 METHODS = {
-    "robust (never-signed controls)": lambda panel: (
-        robust_effect(panel, "outcome", WINDOW, "tickets", NEVER, with_events=False).estimate
-    ),
-    "robust (not-yet-signed controls)": lambda panel: (
-        robust_effect(panel, "outcome", WINDOW, "tickets", NOT_YET, with_events=False).estimate
-    ),
+    "robust (never-signed controls)": lambda panel: robust_effect(
+        panel, "outcome", WINDOW, "tickets", NEVER, with_events=False
+    ).estimate,
+    "robust (not-yet-signed controls)": lambda panel: robust_effect(
+        panel, "outcome", WINDOW, "tickets", NOT_YET, with_events=False
+    ).estimate,
     "plain TWFE (comparison)": lambda panel: difference_in_differences(
         panel, "outcome", WINDOW, "tickets"
     ),

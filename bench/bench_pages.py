@@ -99,9 +99,7 @@ def main() -> None:
             cold, warm = time_page(db, page, args.repeat)
             target = 1.0 if count < 500_000 else 2.0
             mark = "met" if warm < target else "NOT MET"
-            print(
-                f"{page:<14}{cold:>9.2f}{warm:>9.2f}{warm / base:>11.1f}   warm < {target:g} s: {mark}"
-            )
+            print(f"{page:<14}{cold:>9.2f}{warm:>9.2f}{warm / base:>11.1f}   warm < {target:g} s: {mark}")
 
 
 if __name__ == "__main__":
