@@ -25,9 +25,10 @@ by `begin`, filled inside each file's transaction so a file that fails leaves no
   the changed rows' (caller, category) pairs within [x, x + window] can change, and each of
   them is recomputed from the rows of its pair in [its time − window, its time].
 
-Work that needs history is done month by month (the months of the changed rows), each step
-its own statement committed on its own: the memory a step holds is a month's rows, never all
-history. The work file is private until published, so committing steps publishes nothing; a
+Work that needs history is done in steps of whole, consecutive months holding changed rows
+(at most CHUNK_ROWS changed rows a step; months without a change are never touched), each
+step one statement committed on its own: the memory a step holds is its months' rows, never
+all history. The work file is private until published, so committing steps publishes nothing; a
 failure discards the whole copy.
 """
 
@@ -71,7 +72,10 @@ STATUS_DIFFERS = f"""(response_status IS DISTINCT FROM {RESPONSE_STATUS}
 # Rows whose status moves with the as-of time (the only ones a later as-of can change).
 DEPENDS_ON_AS_OF = """((has_response_column AND first_response_at IS NULL)
     OR (closed_at IS NULL AND is_open))"""
-IN_MONTH = "accepted_at >= $month AND accepted_at < $month + INTERVAL 1 MONTH"
+IN_CHUNK = "accepted_at >= $start AND accepted_at < $end"
+# Rows a step may cover: a step's statement holds the old values of what it rewrites until it
+# commits, so a first load of 10M rows is derived in ~20 steps, a monthly load in one or two.
+CHUNK_ROWS = 500_000
 
 
 def begin(con: duckdb.DuckDBPyConnection) -> None:
@@ -166,18 +170,33 @@ def _stored(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
     return None if row is None or row[0] is None else str(row[0])
 
 
-def _months(con: duckdb.DuckDBPyConnection, sql: str) -> list[datetime]:
-    """The distinct months (first instants) of the `accepted_at` the query selects, in order."""
+def _chunks(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[datetime, datetime]]:
+    """[start, end) ranges of whole, consecutive months holding the `accepted_at` values the
+    query selects, each of at most CHUNK_ROWS of them (a bigger month is a range of its own);
+    months without a value are never covered."""
     found = con.execute(
-        f"SELECT DISTINCT date_trunc('month', accepted_at) AS m FROM ({sql}) WHERE m IS NOT NULL "
-        "ORDER BY m"
+        f"""SELECT date_trunc('month', accepted_at) AS m, count(*) FROM ({sql})
+        WHERE accepted_at IS NOT NULL GROUP BY m ORDER BY m"""
     ).fetchall()
-    return [row[0] for row in found]
+    chunks: list[tuple[datetime, datetime, int]] = []
+    for month, count in found:
+        following = _next_month(month)
+        if chunks and chunks[-1][1] == month and chunks[-1][2] + count <= CHUNK_ROWS:
+            chunks[-1] = (chunks[-1][0], following, chunks[-1][2] + count)
+        else:
+            chunks.append((month, following, int(count)))
+    return [(start, end) for start, end, _ in chunks]
+
+
+def _next_month(month: datetime) -> datetime:
+    return month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)
 
 
 def _fill_places(con: duckdb.DuckDBPyConnection) -> None:
-    """Blank places of the changed rows and of the rows of changed compounds, from the
-    register where the compound's name is unambiguous; only rows it fills are written."""
+    """Blank places from the register where the compound's name is unambiguous, in the
+    months of the changed rows and of the rows of changed compounds; only rows it fills are
+    written. Other rows in those months have nothing to fill: every load fills what its
+    register can, and a compound becomes fillable only by a change of its register rows."""
     con.execute(
         """CREATE OR REPLACE TEMP TABLE derive_register AS
         SELECT compound, any_value(community) AS community, any_value(street) AS street,
@@ -189,6 +208,7 @@ def _fill_places(con: duckdb.DuckDBPyConnection) -> None:
         return
     fillable = "compound IN (SELECT compound FROM derive_register)"
     touched = "compound IN (SELECT compound FROM derive_compounds)"
+    compounds_changed = con.execute("SELECT count(*) FROM derive_compounds").fetchone()
     for table, key, changed in (
         ("tickets", "ticket_id", "derive_changed"),
         ("survey_responses", "response_id", "derive_surveys"),
@@ -206,18 +226,11 @@ def _fill_places(con: duckdb.DuckDBPyConnection) -> None:
                 f"""{update} AND (t.{key} IN (SELECT {key} FROM {changed}) OR t.{touched})"""
             )
             continue
-        months = _months(
-            con,
-            f"""SELECT accepted_at FROM {changed} WHERE {fillable}
-            UNION ALL SELECT accepted_at FROM tickets WHERE {touched} AND {fillable}""",
-        )
-        for month in months:
-            con.execute(
-                f"""{update} AND t.{IN_MONTH}
-                AND (t.{key} IN (SELECT {key} FROM {changed} WHERE {IN_MONTH})
-                     OR t.{touched})""",
-                {"month": month},
-            )
+        sources = [f"SELECT accepted_at FROM {changed} WHERE {fillable}"]
+        if compounds_changed and compounds_changed[0]:
+            sources.append(f"SELECT accepted_at FROM tickets WHERE {touched} AND {fillable}")
+        for start, end in _chunks(con, " UNION ALL ".join(sources)):
+            con.execute(f"{update} AND t.{IN_CHUNK}", {"start": start, "end": end})
 
 
 def _as_of(con: duckdb.DuckDBPyConnection, previous: str | None) -> str | None:
@@ -245,13 +258,12 @@ def _statuses(con: duckdb.DuckDBPyConnection, previous: str | None, as_of: str |
             resolution_status = {RESOLUTION_STATUS},
             is_repeat = CASE WHEN caller_hash IS NULL THEN false ELSE is_repeat END"""
     differs = f"({STATUS_DIFFERS} OR (caller_hash IS NULL AND is_repeat IS DISTINCT FROM false))"
-    for month in _months(con, "SELECT accepted_at FROM derive_changed"):
+    # Per month of the changed rows; the month's other rows are recomputed alongside (only
+    # what differs is written): cheaper than picking the changed ones out, and exact.
+    for start, end in _chunks(con, "SELECT accepted_at FROM derive_changed"):
         con.execute(
-            f"""{set_statuses}
-            WHERE {IN_MONTH}
-              AND ticket_id IN (SELECT ticket_id FROM derive_changed WHERE {IN_MONTH})
-              AND {differs}""",
-            {"month": month, "as_of": as_of},
+            f"{set_statuses} WHERE {IN_CHUNK} AND {differs}",
+            {"start": start, "end": end, "as_of": as_of},
         )
     if previous == as_of:
         return
@@ -273,20 +285,21 @@ def _statuses(con: duckdb.DuckDBPyConnection, previous: str | None, as_of: str |
 
 
 def _repeats(con: duckdb.DuckDBPyConnection, window: int) -> None:
-    """Repeat flags of the rows within `window` days after the changed positions, per month
-    of those positions, from the rows of the same pairs in [month − window, month end + window)."""
+    """Repeat flags of the rows within `window` days after the changed positions, per chunk
+    [start, end) of those positions, from the rows of the same pairs in
+    [start − window, end + window): every row that may change lies in [start, end + window),
+    and the rows `window` days before each of them are in the range."""
     marks = """SELECT accepted_at, caller_hash, category FROM derive_changed
         WHERE caller_hash IS NOT NULL
         UNION ALL SELECT accepted_at, caller_hash, category FROM derive_old
         WHERE caller_hash IS NOT NULL"""
     days = f"INTERVAL {window} DAY"
-    for month in _months(con, marks):
+    for start, end in _chunks(con, marks):
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE derive_pairs AS
-            SELECT DISTINCT caller_hash, category FROM ({marks}) WHERE {IN_MONTH}""",
-            {"month": month},
+            SELECT DISTINCT caller_hash, category FROM ({marks}) WHERE {IN_CHUNK}""",
+            {"start": start, "end": end},
         )
-        end = f"$month + INTERVAL 1 MONTH + {days}"
         con.execute(
             f"""UPDATE tickets SET is_repeat = f.is_repeat
             FROM (
@@ -297,10 +310,10 @@ def _repeats(con: duckdb.DuckDBPyConnection, window: int) -> None:
                             ORDER BY t.accepted_at, t.ticket_id) <= {days}, false) AS is_repeat
                     FROM tickets t JOIN derive_pairs p ON t.caller_hash = p.caller_hash
                         AND t.category IS NOT DISTINCT FROM p.category
-                    WHERE t.accepted_at >= $month - {days} AND t.accepted_at < {end}
-                ) WHERE accepted_at >= $month AND is_repeat IS DISTINCT FROM stored
+                    WHERE t.accepted_at >= $start - {days} AND t.accepted_at < $end + {days}
+                ) WHERE accepted_at >= $start AND is_repeat IS DISTINCT FROM stored
             ) f
             WHERE tickets.ticket_id = f.ticket_id
-              AND tickets.accepted_at >= $month AND tickets.accepted_at < {end}""",
-            {"month": month},
+              AND tickets.accepted_at >= $start AND tickets.accepted_at < $end + {days}""",
+            {"start": start, "end": end},
         )

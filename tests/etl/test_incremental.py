@@ -167,10 +167,12 @@ DERIVED = """SELECT ticket_id, is_repeat, response_status, resolution_status, co
     property_company FROM tickets ORDER BY ticket_id"""
 
 
+@pytest.mark.parametrize("chunk_rows", [derive.CHUNK_ROWS, 7])  # 7: a step per month or less
 def test_loads_one_by_one_leave_what_one_load_of_the_same_files_leaves(
-    tmp_path, config, monkeypatch
+    tmp_path, config, monkeypatch, chunk_rows
 ):
     monkeypatch.setenv(KEY_ENV, "the-same-phone-hash-key-for-both")
+    monkeypatch.setattr(derive, "CHUNK_ROWS", chunk_rows)
     files, versions = _files(tmp_path / "in")
     one_by_one = tmp_path / "step" / "warehouse.duckdb"
     states = []
@@ -301,3 +303,25 @@ def test_the_memory_setting_is_checked_and_changes_no_fingerprint(tmp_path):
     assert load_config(other).memory_limit_mb == 4096
     assert load_config(other).fingerprint == load_config().fingerprint
     assert load_config().memory_limit_mb == 1024
+
+
+def test_steps_cover_consecutive_months_up_to_the_row_budget(monkeypatch):
+    monkeypatch.setattr(derive, "CHUNK_ROWS", 5)
+    con = duckdb.connect()
+    try:
+        # rows per month: 2024-11: 2, 2024-12: 2, 2025-01: 3, (none in February), 2025-03: 1,
+        # 2025-04: 9 (over the budget on its own)
+        counts = {"2024-11": 2, "2024-12": 2, "2025-01": 3, "2025-03": 1, "2025-04": 9}
+        values = [f"('{month}-{day + 1:02d} 08:00')" for month, n in counts.items()
+                  for day in range(n)]  # fmt: skip
+        con.execute(f"CREATE TABLE t AS SELECT CAST(v AS TIMESTAMP) AS accepted_at "
+                    f"FROM (VALUES {', '.join(values)}) AS r(v)")  # fmt: skip
+        found = derive._chunks(con, "SELECT accepted_at FROM t")
+    finally:
+        con.close()
+    assert found == [
+        (datetime(2024, 11, 1), datetime(2025, 1, 1)),  # 2 + 2; with January's 3 over 5
+        (datetime(2025, 1, 1), datetime(2025, 2, 1)),
+        (datetime(2025, 3, 1), datetime(2025, 4, 1)),  # February is not covered
+        (datetime(2025, 4, 1), datetime(2025, 5, 1)),
+    ]
