@@ -12,12 +12,13 @@ by `begin`, filled inside each file's transaction so a file that fails leaves no
 `derive` then brings every derived field to exactly what a recompute over all history gives:
 
 * places from the register (blank community, street, district, property company filled where
-  the compound's name is unambiguous): for the changed rows, and for every row of a compound
-  whose register rows changed;
+  the compound's name is unambiguous): in the months of the changed rows, and for every row
+  of a compound whose register rows changed;
 * `as_of`: the previous as-of time and the changed rows' latest moment, unless a replaced
   version held the previous maximum (then one aggregate over all tickets);
-* the on-time statuses: for the changed rows, and for the rows whose status depends on the
-  as-of time when it moved (`not_yet_due` rows when it advanced; every open row if it fell);
+* the on-time statuses: in the months of the changed rows, and for the rows whose status
+  depends on the as-of time when it moved (`not_yet_due` rows when it advanced; every row not
+  yet responded or closed if it fell);
 * `is_repeat` (an earlier ticket of the same caller and category at most `window` days
   before): a ticket's flag depends only on its predecessor in that pair. Inserting, moving or
   removing a ticket at time x changes the predecessor of its successor s only, and s's flag
@@ -69,9 +70,8 @@ RESOLUTION_STATUS = """CASE
     ELSE 'not_yet_due' END"""
 STATUS_DIFFERS = f"""(response_status IS DISTINCT FROM {RESPONSE_STATUS}
     OR resolution_status IS DISTINCT FROM {RESOLUTION_STATUS})"""
-# Rows whose status moves with the as-of time (the only ones a later as-of can change).
-DEPENDS_ON_AS_OF = """((has_response_column AND first_response_at IS NULL)
-    OR (closed_at IS NULL AND is_open))"""
+# Rows whose status may move with the as-of time: not responded, or not closed (a superset).
+DEPENDS_ON_AS_OF = "(first_response_at IS NULL OR closed_at IS NULL)"
 IN_CHUNK = "accepted_at >= $start AND accepted_at < $end"
 # Rows a step may cover: a step's statement holds the old values of what it rewrites until it
 # commits, so a first load of 10M rows is derived in ~20 steps, a monthly load in one or two.
