@@ -23,7 +23,7 @@ import govdash.etl.derive as derive
 from govdash.core.config import load_config
 from govdash.core.warehouse import KEY_ENV, versions_dir
 from govdash.etl.load import load_paths, work_connection
-from tests.conftest import rows, write_csv
+from tests.conftest import rows, snapshot, write_csv
 
 HEADER = ["工单编号", "问题类别", "紧急程度", "社区", "小区", "受理时间", "首次响应时间", "办结时间",
           "联系电话"]  # fmt: skip
@@ -325,3 +325,29 @@ def test_steps_cover_consecutive_months_up_to_the_row_budget(monkeypatch):
         (datetime(2025, 3, 1), datetime(2025, 4, 1)),  # February is not covered
         (datetime(2025, 4, 1), datetime(2025, 5, 1)),
     ]
+
+
+def test_a_load_failing_between_derive_steps_leaves_the_published_warehouse(
+    tmp_path, config, monkeypatch
+):
+    """derive commits its steps one by one inside the private work copy: a failure after some
+    of them (places and statuses written, repeat flags not) publishes none of it."""
+    files, _ = _files(tmp_path / "in")
+    db = tmp_path / "data" / "warehouse.duckdb"
+    assert load_paths(files[:2], db, config, keep_raw=False).ok
+    version = db.resolve()
+    before = snapshot(db)
+
+    def broken(con, window):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(derive, "_repeats", broken)
+    with pytest.raises(RuntimeError, match="power cut"):
+        load_paths(files[2:], db, config, keep_raw=False)
+    assert db.resolve() == version
+    assert snapshot(db) == before
+    assert list(versions_dir(db).glob("*.tmp*")) == []  # work copy and scratch folder gone
+
+    monkeypatch.undo()
+    assert load_paths(files[2:], db, config, keep_raw=False).ok
+    assert rows(db, "SELECT count(*) FROM tickets WHERE ticket_id = 'N1'") == [(1,)]
