@@ -17,6 +17,8 @@ from govdash.i18n import t
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("config.toml")
 UNSCORED_SECTIONS = ("access", "server")
+# How a load runs, not what it computes (with its help text).
+UNSCORED_KEYS = ("loader.memory_limit_mb", "loader.memory_limit_mb_help")
 CONFIG_ENV = "GOVDASH_CONFIG"
 
 
@@ -107,6 +109,7 @@ class Config:
     max_compression_ratio: float
     earliest_date: date
     keep_versions: int
+    memory_limit_mb: int
     effect_min_compounds: int
     effect_window_months: int
     effect_size_bands: tuple[int, ...]
@@ -131,18 +134,21 @@ class Config:
         return {
             key: value
             for key, value in _flatten(self.raw).items()
-            if not key.endswith("help") and key.split(".")[0] not in UNSCORED_SECTIONS
+            if not key.endswith("help")
+            and key.split(".")[0] not in UNSCORED_SECTIONS
+            and key not in UNSCORED_KEYS
         }
 
     @property
     def fingerprint(self) -> str:
         """A short hash of the effective settings, shown next to numbers they produced.
 
-        [access] (who may sign in) and [server] (where it is served) change no number, so
-        they are left out.
+        [access] (who may sign in), [server] (where it is served) and the loader's memory
+        cap change no number, so they are left out.
         """
         settings = {key: value for key, value in self.raw.items() if key not in UNSCORED_SECTIONS}
-        text = repr(sorted(_flatten(settings).items()))
+        flat = {k: v for k, v in _flatten(settings).items() if k not in UNSCORED_KEYS}
+        text = repr(sorted(flat.items()))
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -326,6 +332,7 @@ def _build(raw: dict[str, Any], source: str) -> Config:
         max_compression_ratio=read.number("loader.max_compression_ratio", 10, 100_000),
         earliest_date=earliest,
         keep_versions=read.integer("loader.keep_versions", 1),
+        memory_limit_mb=read.integer("loader.memory_limit_mb", 128),
         effect_min_compounds=read.integer("effect.min_compounds", 2),
         effect_window_months=_window_months(read),
         effect_size_bands=_size_bands(read),

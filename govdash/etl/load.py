@@ -9,7 +9,8 @@ import shutil
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from importlib import resources
@@ -30,6 +31,7 @@ from govdash.core.warehouse import (
     raw_dir,
     warehouse_location,
 )
+from govdash.etl import derive
 from govdash.etl.clean import (
     CLOSED_STATUS_LIST,
     Cleaner,
@@ -129,7 +131,6 @@ class LoadReport:
 FOLDER_SUFFIXES = tuple(s for s in SPREADSHEET_SUFFIXES if s != ".txt")
 
 
-WORK_MEMORY_LIMIT = "768MB"
 EMPTY_SHEET = "空工作表"
 
 
@@ -283,6 +284,34 @@ def _audit_load(
         say(f"⚠ 审计日志写入失败（{log.path}）：{error}")
 
 
+@contextmanager
+def work_connection(work: Path, config: Config) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The loader's DuckDB connection to a private work file, memory-capped.
+
+    `[loader] memory_limit_mb` caps DuckDB's buffers: beyond it, DuckDB spills to a scratch
+    folder beside the work file (removed afterwards, also when the load fails; a killed
+    load's folder goes with the next load's leftovers). Insertion order is not kept (no
+    query relies on it), which lets big inserts stream instead of buffering.
+    """
+    scratch = Path(f"{work}.scratch")
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(
+            str(work),
+            config={
+                "memory_limit": f"{config.memory_limit_mb}MB",
+                "temp_directory": str(scratch),
+                "preserve_insertion_order": False,
+            },
+        )
+        try:
+            yield con
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _load_into_new_version(
     reports: list[FileReport],
     db_path: Path,
@@ -293,41 +322,39 @@ def _load_into_new_version(
     actor: str,
     profiles: ProfileChoice | None = None,
 ) -> None:
-    with new_version(db_path, keep=config.keep_versions, fresh=fresh) as work:
-        # A cap makes DuckDB spill its work tables instead of adding to the spreadsheet
-        # reader's peak (1M-row workbooks stay near 2 GB in all).
-        con = duckdb.connect(str(work), config={"memory_limit": WORK_MEMORY_LIMIT})
-        try:
-            ensure_schema(con)
-            install_macros(con, config, hash_key(db_path))
-            locator = HeaderLocator(config)
-            deferred: list[tuple[FileReport, str, Staged]] = []
-            for report in reports:
-                display = report.name
-                started = time.perf_counter()
-                staged = _stage_one(con, report, display, config, locator, say, profiles, db_path)
-                report.seconds = time.perf_counter() - started
-                if staged is None:
-                    continue
-                if EVALUATION in staged:  # after the others: it looks units up in the register
-                    deferred.append((report, display, staged))
-                    continue
-                _write_one(con, report, display, staged, config, loaded_at, say)
-            for report, display, staged in deferred:
-                _write_one(con, report, display, staged, config, loaded_at, say)
-            if not fresh and not any(r.batch_id is not None for r in reports):
-                raise _NothingWritten
-            batches = [r.batch_id for r in reports if r.batch_id is not None]
-            con.execute(
-                "UPDATE load_batches SET loaded_by = $actor WHERE batch_id = ANY($batches)",
-                {"actor": actor, "batches": batches},
-            )
-            say("更新派生字段（时效状态、重复诉求）…")
-            finalize(con, config)
-            say("保存新版本 …")
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
+    with (
+        new_version(db_path, keep=config.keep_versions, fresh=fresh) as work,
+        work_connection(work, config) as con,
+    ):
+        ensure_schema(con)
+        install_macros(con, config, hash_key(db_path))
+        derive.begin(con)  # the upserts record what they change; finalize derives from it
+        locator = HeaderLocator(config)
+        deferred: list[tuple[FileReport, str, Staged]] = []
+        for report in reports:
+            display = report.name
+            started = time.perf_counter()
+            staged = _stage_one(con, report, display, config, locator, say, profiles, db_path)
+            report.seconds = time.perf_counter() - started
+            if staged is None:
+                continue
+            if EVALUATION in staged:  # after the others: it looks units up in the register
+                deferred.append((report, display, staged))
+                continue
+            _write_one(con, report, display, staged, config, loaded_at, say)
+        for report, display, staged in deferred:
+            _write_one(con, report, display, staged, config, loaded_at, say)
+        if not fresh and not any(r.batch_id is not None for r in reports):
+            raise _NothingWritten
+        batches = [r.batch_id for r in reports if r.batch_id is not None]
+        con.execute(
+            "UPDATE load_batches SET loaded_by = $actor WHERE batch_id = ANY($batches)",
+            {"actor": actor, "batches": batches},
+        )
+        say("更新派生字段（时效状态、重复诉求）…")
+        finalize(con, config)
+        say("保存新版本 …")
+        con.execute("CHECKPOINT")
 
 
 def _already_loaded(con: duckdb.DuckDBPyConnection, report: FileReport) -> bool:
@@ -679,13 +706,15 @@ def _upsert(
     batch_id: int,
     extra: Sequence[str] = (),
     hashed_also: Sequence[str] = (),
+    before_write: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> tuple[int, int, int]:
     """Insert new keys, replace changed rows, leave identical ones; count each.
 
     Within one file the last row of a key wins (a ticket re-listed in a later monthly sheet
     carries its later state). `extra` columns are derived, stored but not compared;
-    `hashed_also` are compared but stored elsewhere. Leaves temp table `changed` (the keys
-    inserted or updated) and `incoming` for callers that store child rows.
+    `hashed_also` are compared but stored elsewhere. `before_write` runs once `changed` is
+    known, before the replaced rows are deleted. Leaves temp table `changed` (the keys
+    inserted or updated, `is_new`) and `incoming` for callers that store child rows.
     """
     key_list = ", ".join(keys)
     hashed = f"hash({', '.join([*values, *hashed_also])}) AS row_hash"
@@ -728,6 +757,8 @@ def _upsert(
         "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new) FROM changed"
     ).fetchone()
     inserted, updated = (int(c) for c in counts) if counts else (0, 0)
+    if before_write is not None:
+        before_write(con)
     con.execute(
         f"DELETE FROM {target} t USING incoming i WHERE {match} AND t.row_hash != i.row_hash"
     )
@@ -821,13 +852,24 @@ def _upsert_tickets(
         {sla_case(config, "respond")} AS response_limit_minutes,
         coalesce(committed_hours, {sla_case(config, "resolve")}) AS resolution_limit_hours
         FROM ok_tickets"""
-    return _upsert(con, "tickets", source, ["ticket_id"], TICKET_VALUES, batch_id, TICKET_DERIVED)
+    counts = _upsert(
+        con,
+        "tickets",
+        source,
+        ["ticket_id"],
+        TICKET_VALUES,
+        batch_id,
+        TICKET_DERIVED,
+        before_write=derive.before_tickets_write,
+    )
+    derive.after_tickets_write(con)
+    return counts
 
 
 def _upsert_register(
     con: duckdb.DuckDBPyConnection, config: Config, batch_id: int
 ) -> tuple[int, int, int]:
-    return _upsert(
+    counts = _upsert(
         con,
         "compounds",
         "SELECT * FROM ok_register",
@@ -835,6 +877,8 @@ def _upsert_register(
         REGISTER_VALUES,
         batch_id,
     )
+    derive.after_register_write(con)
+    return counts
 
 
 def _upsert_survey(
@@ -849,6 +893,7 @@ def _upsert_survey(
         batch_id,
         hashed_also=["answers_text"],
     )
+    derive.after_survey_write(con)
     con.execute("DELETE FROM survey_answers WHERE response_id IN (SELECT response_id FROM changed)")
     con.execute(
         """INSERT INTO survey_answers
@@ -1113,74 +1158,14 @@ def _keep_original(db_path: Path, report: FileReport, display: str) -> None:
 
 
 def finalize(con: duckdb.DuckDBPyConnection, config: Config) -> None:
-    """Derived state that depends on the whole warehouse: places, as-of time, SLA status, repeats."""
-    con.execute("BEGIN TRANSACTION")
-    for table in ("tickets", "survey_responses"):
-        # Places a row left blank, from the register where the compound name is unambiguous;
-        # only rows the register can fill are written.
-        places = ["community", "street", "district"]
-        if table == "tickets":
-            places.append("property_company")
-        con.execute(
-            f"""UPDATE {table} AS t SET
-                {", ".join(f"{c} = coalesce(t.{c}, r.{c})" for c in places)}
-            FROM (SELECT compound, any_value(community) AS community, any_value(street) AS street,
-                         any_value(district) AS district,
-                         any_value(property_company) AS property_company
-                  FROM compounds GROUP BY compound HAVING count(*) = 1) AS r
-            WHERE t.compound = r.compound
-              AND ({" OR ".join(f"(t.{c} IS NULL AND r.{c} IS NOT NULL)" for c in places)})"""
-        )
-    con.execute(
-        """INSERT OR REPLACE INTO warehouse_info
-        SELECT 'as_of', CAST(max(greatest(accepted_at, coalesce(first_response_at, accepted_at),
-               coalesce(arrived_at, accepted_at), coalesce(closed_at, accepted_at))) AS VARCHAR)
-        FROM tickets"""
-    )
-    con.execute(
-        """INSERT OR REPLACE INTO warehouse_info VALUES
-            ('updated_at', CAST(current_localtimestamp() AS VARCHAR)),
-            ('config_fingerprint', $fingerprint), ('schema_version', '1')""",
-        {"fingerprint": config.fingerprint},
-    )
-    # On-time status per DOMAIN.md §4: open tickets past their limit at the as-of time are late.
-    # Only rows whose status changes are written: a monthly load into a large warehouse then
-    # rewrites its own rows and the open tickets the new as-of time makes late, not every row.
-    response = """CASE
-        WHEN NOT has_response_column THEN NULL
-        WHEN first_response_at IS NOT NULL THEN
-            CASE WHEN response_minutes <= response_limit_minutes THEN 'on_time' ELSE 'late' END
-        WHEN accepted_at + to_seconds(CAST(response_limit_minutes * 60 AS BIGINT)) < a.as_of
-            THEN 'late'
-        ELSE 'not_yet_due' END"""
-    resolution = """CASE
-        WHEN closed_at IS NOT NULL THEN
-            CASE WHEN resolution_hours <= resolution_limit_hours THEN 'on_time' ELSE 'late' END
-        WHEN NOT is_open THEN NULL
-        WHEN accepted_at + to_seconds(CAST(resolution_limit_hours * 3600 AS BIGINT))
-            < a.as_of THEN 'late'
-        ELSE 'not_yet_due' END"""
-    con.execute(
-        f"""UPDATE tickets SET response_status = {response}, resolution_status = {resolution}
-        FROM (SELECT CAST(value AS TIMESTAMP) AS as_of FROM warehouse_info WHERE key = 'as_of') a
-        WHERE response_status IS DISTINCT FROM {response}
-           OR resolution_status IS DISTINCT FROM {resolution}"""
-    )
-    con.execute(
-        f"""UPDATE tickets SET is_repeat = r.is_repeat
-        FROM (
-            SELECT ticket_id, coalesce(accepted_at - lag(accepted_at) OVER (
-                PARTITION BY caller_hash, category ORDER BY accepted_at, ticket_id)
-                <= INTERVAL {int(config.repeat_window_days)} DAY, false) AS is_repeat
-            FROM tickets WHERE caller_hash IS NOT NULL
-        ) r
-        WHERE tickets.ticket_id = r.ticket_id AND tickets.is_repeat IS DISTINCT FROM r.is_repeat"""
-    )
-    con.execute(
-        "UPDATE tickets SET is_repeat = false WHERE caller_hash IS NULL "
-        "AND is_repeat IS DISTINCT FROM false"
-    )
-    con.execute("COMMIT")
+    """Derived state after the upserts: places, as-of time, SLA statuses, repeat requests.
+
+    Computed for the rows this load changed and the rows those changes reach (see
+    govdash.etl.derive), with the same result as a recompute over all history; without a
+    record of the changes (remapped words, another repeat window) all history is recomputed,
+    month by month.
+    """
+    derive.derive(con, config)
 
 
 # --- looking at a file before loading it (the column mapping of the data page) ----------------
@@ -1336,45 +1321,44 @@ def remap_loaded(
     table, _ = REMAP_TABLES[kind]
     macros = {c.field: c.macro for c in classifications_of(kind, config)}
     changed = 0
-    with new_version(db_path, keep=config.keep_versions) as work:
-        con = duckdb.connect(str(work), config={"memory_limit": WORK_MEMORY_LIMIT})
-        try:
-            ensure_schema(con)
-            install_macros(con, config, hash_key(db_path))
-            con.execute("BEGIN TRANSACTION")
-            con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS _remapped BOOLEAN")
-            for name, words in values.items():
-                if name not in macros:
-                    raise ValueError(f"{name} is not a classification field of {kind}")
-                for raw, canonical in words.items():
-                    # Field names come from code (classifications_of), never from a widget.
-                    con.execute(
-                        f"""UPDATE {table} SET {name} = {macros[name]}($canonical),
-                            unmapped_values = map_from_entries(list_filter(
-                                map_entries(unmapped_values), lambda e: e.key != $field)),
-                            _remapped = true
-                        WHERE unmapped_values[$field] = $raw""",
-                        {"canonical": canonical, "field": name, "raw": raw},
-                    )
-            found = con.execute(f"SELECT count(*) FROM {table} WHERE _remapped").fetchone()
-            changed = int(found[0]) if found else 0
-            if kind == TICKETS:
+    with (
+        new_version(db_path, keep=config.keep_versions) as work,
+        work_connection(work, config) as con,
+    ):
+        ensure_schema(con)
+        install_macros(con, config, hash_key(db_path))
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS _remapped BOOLEAN")
+        for name, words in values.items():
+            if name not in macros:
+                raise ValueError(f"{name} is not a classification field of {kind}")
+            for raw, canonical in words.items():
+                # Field names come from code (classifications_of), never from a widget.
                 con.execute(
-                    f"""UPDATE tickets SET
-                        is_open = NOT (closed_at IS NOT NULL
-                            OR coalesce(status IN ({CLOSED_STATUS_LIST}), false)),
-                        response_limit_minutes = {sla_case(config, "respond")},
-                        resolution_limit_hours = coalesce(committed_hours,
-                            {sla_case(config, "resolve")})
-                    WHERE _remapped"""
+                    f"""UPDATE {table} SET {name} = {macros[name]}($canonical),
+                        unmapped_values = map_from_entries(list_filter(
+                            map_entries(unmapped_values), lambda e: e.key != $field)),
+                        _remapped = true
+                    WHERE unmapped_values[$field] = $raw""",
+                    {"canonical": canonical, "field": name, "raw": raw},
                 )
-            con.execute(f"ALTER TABLE {table} DROP COLUMN _remapped")
-            con.execute("COMMIT")
-            say(f"已按对照更新 {changed:,} 行已加载的数据，正在更新派生字段 …")
-            finalize(con, config)
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
+        found = con.execute(f"SELECT count(*) FROM {table} WHERE _remapped").fetchone()
+        changed = int(found[0]) if found else 0
+        if kind == TICKETS:
+            con.execute(
+                f"""UPDATE tickets SET
+                    is_open = NOT (closed_at IS NOT NULL
+                        OR coalesce(status IN ({CLOSED_STATUS_LIST}), false)),
+                    response_limit_minutes = {sla_case(config, "respond")},
+                    resolution_limit_hours = coalesce(committed_hours,
+                        {sla_case(config, "resolve")})
+                WHERE _remapped"""
+            )
+        con.execute(f"ALTER TABLE {table} DROP COLUMN _remapped")
+        con.execute("COMMIT")
+        say(f"已按对照更新 {changed:,} 行已加载的数据，正在更新派生字段 …")
+        finalize(con, config)
+        con.execute("CHECKPOINT")
     AuditLog(audit_path(db_path)).record(
         who,
         "values_remapped",

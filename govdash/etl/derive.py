@@ -1,0 +1,319 @@
+"""Derived ticket fields for the rows a load changed, and the rows those changes reach.
+
+The loader's upserts record what they change in temp tables of the work connection (created
+by `begin`, filled inside each file's transaction so a file that fails leaves no mark):
+
+* `derive_changed`: the new versions of inserted or updated tickets (key, position, moment);
+* `derive_old`: the positions of the versions they replaced (a moved ticket changes the
+  repeat flag of its old successor) and their moments (the as-of time may drop);
+* `derive_surveys`: the survey responses inserted or updated;
+* `derive_compounds`: the compound names whose register rows were inserted or updated.
+
+`derive` then brings every derived field to exactly what a recompute over all history gives:
+
+* places from the register (blank community, street, district, property company filled where
+  the compound's name is unambiguous): in the months of the changed rows, and for every row
+  of a compound whose register rows changed;
+* `as_of`: the previous as-of time and the changed rows' latest moment, unless a replaced
+  version held the previous maximum (then one aggregate over all tickets);
+* the on-time statuses: in the months of the changed rows, and for the rows whose status
+  depends on the as-of time when it moved (`not_yet_due` rows when it advanced; every row not
+  yet responded or closed if it fell);
+* `is_repeat` (an earlier ticket of the same caller and category at most `window` days
+  before): a ticket's flag depends only on its predecessor in that pair. Inserting, moving or
+  removing a ticket at time x changes the predecessor of its successor s only, and s's flag
+  only if s − x ≤ window (otherwise s was not a repeat before and is not now). So only rows of
+  the changed rows' (caller, category) pairs within [x, x + window] can change, and each of
+  them is recomputed from the rows of its pair in [its time − window, its time].
+
+Work that needs history is done in steps of whole, consecutive months holding changed rows
+(at most CHUNK_ROWS changed rows a step; months without a change are never touched), each
+step one statement committed on its own: the memory a step holds is its months' rows, never
+all history. The work file is private until published, so committing steps publishes nothing; a
+failure discards the whole copy.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+
+from govdash.core.config import Config
+
+CHANGE_TABLES = {
+    "derive_changed": "ticket_id VARCHAR, accepted_at TIMESTAMP, caller_hash VARCHAR, "
+    "category VARCHAR, compound VARCHAR, moment TIMESTAMP",
+    "derive_old": "accepted_at TIMESTAMP, caller_hash VARCHAR, category VARCHAR, moment TIMESTAMP",
+    "derive_surveys": "response_id VARCHAR",
+    "derive_compounds": "compound VARCHAR",
+}
+# The latest moment of a ticket: the as-of time is the latest over all tickets.
+MOMENT = """greatest(accepted_at, coalesce(first_response_at, accepted_at),
+    coalesce(arrived_at, accepted_at), coalesce(closed_at, accepted_at))"""
+WINDOW_KEY = "repeat_window_days"
+
+# On-time status per DOMAIN.md §4: open tickets past their limit at the as-of time are late.
+RESPONSE_STATUS = """CASE
+    WHEN NOT has_response_column THEN NULL
+    WHEN first_response_at IS NOT NULL THEN
+        CASE WHEN response_minutes <= response_limit_minutes THEN 'on_time' ELSE 'late' END
+    WHEN accepted_at + to_seconds(CAST(response_limit_minutes * 60 AS BIGINT))
+        < CAST($as_of AS TIMESTAMP) THEN 'late'
+    ELSE 'not_yet_due' END"""
+RESOLUTION_STATUS = """CASE
+    WHEN closed_at IS NOT NULL THEN
+        CASE WHEN resolution_hours <= resolution_limit_hours THEN 'on_time' ELSE 'late' END
+    WHEN NOT is_open THEN NULL
+    WHEN accepted_at + to_seconds(CAST(resolution_limit_hours * 3600 AS BIGINT))
+        < CAST($as_of AS TIMESTAMP) THEN 'late'
+    ELSE 'not_yet_due' END"""
+STATUS_DIFFERS = f"""(response_status IS DISTINCT FROM {RESPONSE_STATUS}
+    OR resolution_status IS DISTINCT FROM {RESOLUTION_STATUS})"""
+# Rows whose status may move with the as-of time: not responded, or not closed (a superset).
+DEPENDS_ON_AS_OF = "(first_response_at IS NULL OR closed_at IS NULL)"
+IN_CHUNK = "accepted_at >= $start AND accepted_at < $end"
+# Rows a step may cover: a step's statement holds the old values of what it rewrites until it
+# commits, so a first load of 10M rows is derived in ~20 steps, a monthly load in one or two.
+CHUNK_ROWS = 500_000
+
+
+def begin(con: duckdb.DuckDBPyConnection) -> None:
+    """Start recording a load's changes (outside any transaction: a file's rollback keeps the
+    tables and drops only that file's marks)."""
+    for name, columns in CHANGE_TABLES.items():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} ({columns})")
+
+
+def recording(con: duckdb.DuckDBPyConnection) -> bool:
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'derive_changed'"
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def before_tickets_write(con: duckdb.DuckDBPyConnection) -> None:
+    """Called by the ticket upsert once `changed` holds the keys to replace, before the old
+    versions are deleted: their positions and moments are kept."""
+    if not recording(con):
+        return
+    con.execute(
+        f"""INSERT INTO derive_old
+        SELECT t.accepted_at, t.caller_hash, t.category, {MOMENT}
+        FROM tickets t SEMI JOIN (SELECT ticket_id FROM changed WHERE NOT is_new) c
+            ON t.ticket_id = c.ticket_id"""
+    )
+    # A ticket changed twice in one load: only its last version counts as changed.
+    con.execute(
+        """DELETE FROM derive_changed
+        WHERE ticket_id IN (SELECT ticket_id FROM changed WHERE NOT is_new)"""
+    )
+
+
+def after_tickets_write(con: duckdb.DuckDBPyConnection) -> None:
+    if recording(con):
+        con.execute(
+            f"""INSERT INTO derive_changed
+            SELECT ticket_id, accepted_at, caller_hash, category, compound, {MOMENT}
+            FROM incoming SEMI JOIN changed USING (ticket_id)"""
+        )
+
+
+def after_survey_write(con: duckdb.DuckDBPyConnection) -> None:
+    if recording(con):
+        con.execute("INSERT INTO derive_surveys SELECT response_id FROM changed")
+
+
+def after_register_write(con: duckdb.DuckDBPyConnection) -> None:
+    if recording(con):
+        con.execute("INSERT INTO derive_compounds SELECT DISTINCT compound FROM changed")
+
+
+def mark_everything(con: duckdb.DuckDBPyConnection) -> None:
+    """Treat every stored row as changed: `derive` then recomputes all of history (month by
+    month), as after a config change of the repeat window or a remap of stored words."""
+    begin(con)
+    con.execute(
+        f"""INSERT INTO derive_changed
+        SELECT ticket_id, accepted_at, caller_hash, category, compound, {MOMENT} FROM tickets"""
+    )
+    con.execute("INSERT INTO derive_surveys SELECT response_id FROM survey_responses")
+
+
+def derive(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """Bring places, as-of time, statuses and repeat flags up to date for what changed."""
+    window = int(config.repeat_window_days)
+    everything = not recording(con) or _stored(con, WINDOW_KEY) != str(window)
+    if everything:
+        mark_everything(con)  # no record of the changes, or flags made with another window
+    _fill_places(con)
+    # Recomputing everything, the as-of time is the latest moment of all rows (all changed).
+    previous = None if everything else _stored(con, "as_of")
+    as_of = _as_of(con, previous)
+    con.execute(
+        """INSERT OR REPLACE INTO warehouse_info VALUES ('as_of', $as_of),
+            ('updated_at', CAST(current_localtimestamp() AS VARCHAR)),
+            ('config_fingerprint', $fingerprint), ('schema_version', '1'), ($window_key, $window)""",
+        {
+            "as_of": as_of,
+            "fingerprint": config.fingerprint,
+            "window_key": WINDOW_KEY,
+            "window": str(window),
+        },
+    )
+    _statuses(con, previous, as_of)
+    _repeats(con, window)
+
+
+def _stored(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    row = con.execute("SELECT value FROM warehouse_info WHERE key = $key", {"key": key}).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def _chunks(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[datetime, datetime]]:
+    """[start, end) ranges of whole, consecutive months holding the `accepted_at` values the
+    query selects, each of at most CHUNK_ROWS of them (a bigger month is a range of its own);
+    months without a value are never covered."""
+    found = con.execute(
+        f"""SELECT date_trunc('month', accepted_at) AS m, count(*) FROM ({sql})
+        WHERE accepted_at IS NOT NULL GROUP BY m ORDER BY m"""
+    ).fetchall()
+    chunks: list[tuple[datetime, datetime, int]] = []
+    for month, count in found:
+        following = _next_month(month)
+        if chunks and chunks[-1][1] == month and chunks[-1][2] + count <= CHUNK_ROWS:
+            chunks[-1] = (chunks[-1][0], following, chunks[-1][2] + count)
+        else:
+            chunks.append((month, following, int(count)))
+    return [(start, end) for start, end, _ in chunks]
+
+
+def _next_month(month: datetime) -> datetime:
+    return month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)
+
+
+def _fill_places(con: duckdb.DuckDBPyConnection) -> None:
+    """Blank places from the register where the compound's name is unambiguous, in the
+    months of the changed rows and of the rows of changed compounds; only rows it fills are
+    written. Other rows in those months have nothing to fill: every load fills what its
+    register can, and a compound becomes fillable only by a change of its register rows."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE derive_register AS
+        SELECT compound, any_value(community) AS community, any_value(street) AS street,
+               any_value(district) AS district, any_value(property_company) AS property_company
+        FROM compounds GROUP BY compound HAVING count(*) = 1"""
+    )
+    registered = con.execute("SELECT count(*) FROM derive_register").fetchone()
+    if not registered or not registered[0]:
+        return
+    fillable = "compound IN (SELECT compound FROM derive_register)"
+    touched = "compound IN (SELECT compound FROM derive_compounds)"
+    compounds_changed = con.execute("SELECT count(*) FROM derive_compounds").fetchone()
+    for table, key, changed in (
+        ("tickets", "ticket_id", "derive_changed"),
+        ("survey_responses", "response_id", "derive_surveys"),
+    ):
+        places = ["community", "street", "district"]
+        if table == "tickets":
+            places.append("property_company")
+        update = f"""UPDATE {table} AS t SET
+                {", ".join(f"{c} = coalesce(t.{c}, r.{c})" for c in places)}
+            FROM derive_register AS r
+            WHERE t.compound = r.compound
+              AND ({" OR ".join(f"(t.{c} IS NULL AND r.{c} IS NOT NULL)" for c in places)})"""
+        if table == "survey_responses":  # a few thousand rows a wave: one statement
+            con.execute(
+                f"""{update} AND (t.{key} IN (SELECT {key} FROM {changed}) OR t.{touched})"""
+            )
+            continue
+        sources = [f"SELECT accepted_at FROM {changed} WHERE {fillable}"]
+        if compounds_changed and compounds_changed[0]:
+            sources.append(f"SELECT accepted_at FROM tickets WHERE {touched} AND {fillable}")
+        for start, end in _chunks(con, " UNION ALL ".join(sources)):
+            con.execute(f"{update} AND t.{IN_CHUNK}", {"start": start, "end": end})
+
+
+def _as_of(con: duckdb.DuckDBPyConnection, previous: str | None) -> str | None:
+    """The latest moment over all tickets, from the previous one and the changed rows; one
+    aggregate over all tickets only when a replaced version held the previous maximum."""
+    row = con.execute(
+        """SELECT CAST(greatest(
+                (SELECT max(moment) FROM derive_changed),
+                CASE WHEN coalesce((SELECT max(moment) FROM derive_old), TIMESTAMP '-infinity')
+                          < CAST($previous AS TIMESTAMP) THEN CAST($previous AS TIMESTAMP) END)
+            AS VARCHAR),
+            $previous IS NOT NULL
+                AND (SELECT max(moment) FROM derive_old) >= CAST($previous AS TIMESTAMP)""",
+        {"previous": previous},
+    ).fetchone()
+    if row is not None and not row[1]:
+        return None if row[0] is None else str(row[0])
+    # The row that held the maximum was replaced: the new maximum may be anywhere.
+    full = con.execute(f"SELECT CAST(max({MOMENT}) AS VARCHAR) FROM tickets").fetchone()
+    return None if full is None or full[0] is None else str(full[0])
+
+
+def _statuses(con: duckdb.DuckDBPyConnection, previous: str | None, as_of: str | None) -> None:
+    set_statuses = f"""UPDATE tickets SET response_status = {RESPONSE_STATUS},
+            resolution_status = {RESOLUTION_STATUS},
+            is_repeat = CASE WHEN caller_hash IS NULL THEN false ELSE is_repeat END"""
+    differs = f"({STATUS_DIFFERS} OR (caller_hash IS NULL AND is_repeat IS DISTINCT FROM false))"
+    # Per month of the changed rows; the month's other rows are recomputed alongside (only
+    # what differs is written): cheaper than picking the changed ones out, and exact.
+    for start, end in _chunks(con, "SELECT accepted_at FROM derive_changed"):
+        con.execute(
+            f"{set_statuses} WHERE {IN_CHUNK} AND {differs}",
+            {"start": start, "end": end, "as_of": as_of},
+        )
+    if previous == as_of:
+        return
+    if previous is None:
+        return  # the first tickets: every row is a changed row, done above
+    # The as-of time moved: rows that were not yet due may now be late; if it fell (a
+    # corrected time), a late open row may be not yet due again.
+    found = con.execute(
+        "SELECT CAST($as_of AS TIMESTAMP) > CAST($previous AS TIMESTAMP)",
+        {"as_of": as_of, "previous": previous},
+    ).fetchone()
+    advanced = bool(found and found[0])
+    moving = (
+        "(response_status = 'not_yet_due' OR resolution_status = 'not_yet_due')"
+        if advanced
+        else DEPENDS_ON_AS_OF
+    )
+    con.execute(f"{set_statuses} WHERE {moving} AND {differs}", {"as_of": as_of})
+
+
+def _repeats(con: duckdb.DuckDBPyConnection, window: int) -> None:
+    """Repeat flags of the rows within `window` days after the changed positions, per chunk
+    [start, end) of those positions, from the rows of the same pairs in
+    [start − window, end + window): every row that may change lies in [start, end + window),
+    and the rows `window` days before each of them are in the range."""
+    marks = """SELECT accepted_at, caller_hash, category FROM derive_changed
+        WHERE caller_hash IS NOT NULL
+        UNION ALL SELECT accepted_at, caller_hash, category FROM derive_old
+        WHERE caller_hash IS NOT NULL"""
+    days = f"INTERVAL {window} DAY"
+    for start, end in _chunks(con, marks):
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE derive_pairs AS
+            SELECT DISTINCT caller_hash, category FROM ({marks}) WHERE {IN_CHUNK}""",
+            {"start": start, "end": end},
+        )
+        con.execute(
+            f"""UPDATE tickets SET is_repeat = f.is_repeat
+            FROM (
+                SELECT ticket_id, is_repeat FROM (
+                    SELECT t.ticket_id, t.accepted_at, t.is_repeat AS stored,
+                        coalesce(t.accepted_at - lag(t.accepted_at) OVER (
+                            PARTITION BY t.caller_hash, t.category
+                            ORDER BY t.accepted_at, t.ticket_id) <= {days}, false) AS is_repeat
+                    FROM tickets t JOIN derive_pairs p ON t.caller_hash = p.caller_hash
+                        AND t.category IS NOT DISTINCT FROM p.category
+                    WHERE t.accepted_at >= $start - {days} AND t.accepted_at < $end + {days}
+                ) WHERE accepted_at >= $start AND is_repeat IS DISTINCT FROM stored
+            ) f
+            WHERE tickets.ticket_id = f.ticket_id
+              AND tickets.accepted_at >= $start AND tickets.accepted_at < $end + {days}""",
+            {"start": start, "end": end},
+        )

@@ -1,0 +1,353 @@
+"""Derived fields computed for the changed rows only leave what a full recompute leaves.
+
+Files written here: a register, three ticket files (new tickets of known callers inside the
+repeat window, closing updates of open tickets, a corrected acceptance time, a correction that
+lowers the as-of time) and a register that adds a compound the tickets already name. Loaded
+one by one (each load derives only what it changed) and all at once, the two warehouses must
+hold the same rows; and each ticket's repeat flag, statuses and places must be what pandas
+computes from the raw rows, with the SLA rule of these tickets (一般: 30 minutes, 72 hours).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+import govdash.etl.derive as derive
+from govdash.core.config import load_config
+from govdash.core.warehouse import KEY_ENV, versions_dir
+from govdash.etl.load import load_paths, work_connection
+from tests.conftest import rows, snapshot, write_csv
+
+HEADER = ["工单编号", "问题类别", "紧急程度", "社区", "小区", "受理时间", "首次响应时间", "办结时间",
+          "联系电话"]  # fmt: skip
+REGISTER_HEADER = ["街道", "社区", "小区名称", "户数", "物业企业"]
+REGISTER = [
+    ("甲街道", "东社区", "东一小区", 100, "安居物业"),
+    ("甲街道", "东社区", "东二小区", 300, ""),
+    ("甲街道", "西社区", "西一小区", 200, "乐家物业"),
+]
+ADDED = ("乙街道", "北社区", "北一小区", 150, "北辰物业")  # in the second register only
+COMPOUNDS = ["东一小区", "东二小区", "西一小区", "北一小区", "无名小区"]  # 无名: never registered
+CATEGORIES = ["水电维修", "电梯", "环境卫生"]
+PHONES = [f"1380013{n:04d}" for n in range(6)]
+EDGE_PHONE = "13900139000"  # the window-edge tickets: no other call of this caller
+WINDOW = timedelta(days=30)
+RESPOND, RESOLVE = timedelta(minutes=30), timedelta(hours=72)
+FORMAT = "%Y-%m-%d %H:%M"
+
+
+def _ticket(rng: random.Random, ticket_id: str, accepted: datetime, phone: str | None,
+            category: str, open_: bool = False, responded: bool = True) -> dict:  # fmt: skip
+    compound = rng.choice(COMPOUNDS)
+    return {
+        "id": ticket_id,
+        "category": category,
+        "community": None if rng.random() < 0.6 else "自报社区",  # blank: from the register
+        "compound": compound,
+        "accepted": accepted,
+        # late or on time, both sides of the 30-minute limit
+        "responded": accepted + timedelta(minutes=rng.choice([5, 29, 31, 90]))
+        if responded
+        else None,
+        "closed": None if open_ else accepted + timedelta(hours=rng.choice([2, 71, 73, 100])),
+        "phone": phone,
+    }
+
+
+def _cells(t: dict) -> list:
+    return [
+        t["id"], t["category"], "一般", t["community"], t["compound"],
+        t["accepted"].strftime(FORMAT),
+        t["responded"].strftime(FORMAT) if t["responded"] else None,
+        t["closed"].strftime(FORMAT) if t["closed"] else None,
+        t["phone"],
+    ]  # fmt: skip
+
+
+def _files(folder: Path) -> tuple[list[Path], list[dict]]:
+    """The files in load order, and every ticket version in that order (last one wins)."""
+    rng = random.Random(15)
+    start = datetime(2025, 1, 1, 8, 0)
+    first: list[dict] = []
+    for n in range(160):  # gaps of 0–60 days between a caller's calls: both sides of 30
+        accepted = start + timedelta(minutes=rng.randrange(0, 80 * 24 * 60))
+        phone = rng.choice([*PHONES, None])  # some tickets without a phone: never repeats
+        first.append(_ticket(rng, f"A{n:03d}", accepted, phone, rng.choice(CATEGORIES),
+                             open_=rng.random() < 0.25, responded=rng.random() < 0.85))  # fmt: skip
+    # Two tickets of one caller and category exactly 30 days apart (the window's edge) and
+    # one a minute later than that.
+    edge = datetime(2025, 2, 3, 9, 0)
+    first += [
+        _ticket(rng, "E1", edge, EDGE_PHONE, "电梯"),
+        _ticket(rng, "E2", edge + WINDOW, EDGE_PHONE, "电梯"),
+        _ticket(rng, "E3", edge + WINDOW + WINDOW + timedelta(minutes=1), EDGE_PHONE, "电梯"),
+    ]
+    second: list[dict] = []
+    for n in range(60):  # known callers, between their earlier calls: successors flip
+        accepted = start + timedelta(minutes=rng.randrange(20 * 24 * 60, 85 * 24 * 60))
+        second.append(_ticket(rng, f"B{n:03d}", accepted, rng.choice(PHONES),
+                              rng.choice(CATEGORIES), open_=rng.random() < 0.3))  # fmt: skip
+    open_first = [t for t in first if t["closed"] is None]
+    for t in open_first[:12]:  # closing updates of open tickets
+        closed = dict(t, closed=t["accepted"] + timedelta(hours=rng.choice([5, 80])))
+        if closed["responded"] is None:
+            closed["responded"] = t["accepted"] + timedelta(minutes=10)
+        second.append(closed)
+    source = next(t for t in first if t["closed"] is not None and t["phone"] is not None)
+    moved = dict(source, accepted=source["accepted"] - timedelta(days=20))  # corrected time
+    moved["responded"] = moved["accepted"] + timedelta(minutes=10)
+    moved["closed"] = moved["accepted"] + timedelta(hours=3)
+    second.append(moved)
+    # The newest ticket, so far: it sets the as-of time; a correction then brings it back.
+    latest = _ticket(rng, "L1", datetime(2025, 4, 20, 10, 0), PHONES[1], "电梯")
+    latest["closed"] = latest["accepted"] + timedelta(days=9)
+    second.append(latest)
+    # Open, accepted the day before: late against the as-of time of the 9-day closing,
+    # not yet due again once the correction brings the as-of time back.
+    second.append(_ticket(rng, "N1", datetime(2025, 4, 19, 20, 0), None, "电梯", open_=True,
+                          responded=False))  # fmt: skip
+    third = [dict(latest, closed=latest["accepted"] + timedelta(hours=2))]
+    files = [
+        write_csv(folder / "台账.csv", [REGISTER_HEADER, *REGISTER], "utf-8-sig"),
+        write_csv(folder / "1-3月.csv", [HEADER, *map(_cells, first)], "utf-8-sig"),
+        write_csv(folder / "补录.csv", [HEADER, *map(_cells, second)], "utf-8-sig"),
+        write_csv(folder / "台账-新.csv", [REGISTER_HEADER, *REGISTER, ADDED], "utf-8-sig"),
+        write_csv(folder / "更正.csv", [HEADER, *map(_cells, third)], "utf-8-sig"),
+    ]
+    return files, first + second + third
+
+
+def _expected(versions: list[dict]) -> pd.DataFrame:
+    """Repeat flags, statuses and places from the raw rows, with pandas."""
+    frame = pd.DataFrame(versions).drop_duplicates("id", keep="last").set_index("id")
+    moments = frame[["accepted", "responded", "closed"]].max(axis=1)
+    as_of = moments.max()
+    ordered = frame.sort_values(["accepted"]).reset_index()
+    ordered = ordered.sort_values(["accepted", "id"])
+    previous = ordered.groupby(["phone", "category"])["accepted"].shift()
+    ordered["is_repeat"] = ordered["phone"].notna() & ((ordered["accepted"] - previous) <= WINDOW)
+    frame["is_repeat"] = ordered.set_index("id")["is_repeat"]
+
+    def response(t: pd.Series) -> str:
+        if pd.notna(t["responded"]):
+            return "on_time" if t["responded"] - t["accepted"] <= RESPOND else "late"
+        return "late" if t["accepted"] + RESPOND < as_of else "not_yet_due"
+
+    def resolution(t: pd.Series) -> str:
+        if pd.notna(t["closed"]):
+            return "on_time" if t["closed"] - t["accepted"] <= RESOLVE else "late"
+        return "late" if t["accepted"] + RESOLVE < as_of else "not_yet_due"
+
+    frame["response_status"] = frame.apply(response, axis=1)
+    frame["resolution_status"] = frame.apply(resolution, axis=1)
+    register = {r[2]: r for r in [*REGISTER, ADDED]}
+    frame["community"] = [
+        c if isinstance(c, str) else (register[k][1] if k in register else None)
+        for c, k in zip(frame["community"], frame["compound"], strict=True)
+    ]
+    frame["property_company"] = [
+        (register[k][4] or None) if k in register else None for k in frame["compound"]
+    ]
+    frame.attrs["as_of"] = as_of
+    return frame
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None  # pandas keeps a blank as NaN
+
+
+DERIVED = """SELECT ticket_id, is_repeat, response_status, resolution_status, community, street,
+    property_company FROM tickets ORDER BY ticket_id"""
+
+
+@pytest.mark.parametrize("chunk_rows", [derive.CHUNK_ROWS, 7])  # 7: a step per month or less
+def test_loads_one_by_one_leave_what_one_load_of_the_same_files_leaves(
+    tmp_path, config, monkeypatch, chunk_rows
+):
+    monkeypatch.setenv(KEY_ENV, "the-same-phone-hash-key-for-both")
+    monkeypatch.setattr(derive, "CHUNK_ROWS", chunk_rows)
+    files, versions = _files(tmp_path / "in")
+    one_by_one = tmp_path / "step" / "warehouse.duckdb"
+    states = []
+    for path in files:
+        report = load_paths([path], one_by_one, config, keep_raw=False)
+        assert report.ok, report.files[0].error
+        states.append(
+            rows(one_by_one, "SELECT resolution_status FROM tickets WHERE ticket_id = 'N1'")
+        )
+    assert states[2:] == [[("late",)], [("late",)], [("not_yet_due",)]]
+    all_at_once = tmp_path / "once" / "warehouse.duckdb"
+    assert load_paths(files, all_at_once, config, keep_raw=False).ok
+
+    every_column = "SELECT * FROM tickets ORDER BY ticket_id"
+    assert rows(one_by_one, every_column) == rows(all_at_once, every_column)
+    info = "SELECT * FROM warehouse_info WHERE key != 'updated_at' ORDER BY key"
+    assert rows(one_by_one, info) == rows(all_at_once, info)
+
+    expected = _expected(versions)
+    found = {r[0]: r[1:] for r in rows(one_by_one, DERIVED)}
+    assert sorted(found) == sorted(expected.index)
+    register = {r[2]: r for r in [*REGISTER, ADDED]}
+    for ticket_id, t in expected.iterrows():
+        street = register[t["compound"]][0] if t["compound"] in register else None
+        assert found[ticket_id] == (
+            t["is_repeat"],
+            t["response_status"],
+            t["resolution_status"],
+            _text(t["community"]),
+            street,
+            _text(t["property_company"]),
+        ), ticket_id
+    # The data exercises what it is meant to: repeats on both sides, flags the second file
+    # flipped, open tickets late and not yet due, places filled by the second register.
+    assert 10 < expected["is_repeat"].sum() < len(expected) - 10
+    assert (found["E1"][0], found["E2"][0], found["E3"][0]) == (False, True, False)
+    assert {"late", "not_yet_due"} <= set(
+        expected.loc[expected["closed"].isna(), "resolution_status"]
+    )
+    assert any(v[3] == "北社区" for v in found.values())
+    as_of = rows(one_by_one, "SELECT value FROM warehouse_info WHERE key = 'as_of'")[0][0]
+    assert datetime.fromisoformat(as_of) == expected.attrs["as_of"]
+
+
+def test_each_incremental_load_matches_a_full_recompute_of_its_warehouse(tmp_path, config):
+    """After every load, recomputing everything (as a changed repeat window forces) changes
+    no row: what the load derived for its changes was already the full answer."""
+    files, _ = _files(tmp_path / "in")
+    db = tmp_path / "data" / "warehouse.duckdb"
+    for path in files:
+        assert load_paths([path], db, config, keep_raw=False).ok
+        before = rows(db, "SELECT * FROM tickets ORDER BY ticket_id")
+        con = duckdb.connect(str(db.resolve()))
+        try:
+            con.execute("DELETE FROM warehouse_info WHERE key = $k", {"k": derive.WINDOW_KEY})
+            derive.derive(con, config)  # no record of changes: everything, month by month
+            after = con.execute("SELECT * FROM tickets ORDER BY ticket_id").fetchall()
+        finally:
+            con.close()
+        assert after == before, path.name
+
+
+def test_a_changed_repeat_window_recomputes_every_flag(tmp_path, config):
+    files, versions = _files(tmp_path / "in")
+    db = tmp_path / "data" / "warehouse.duckdb"
+    assert load_paths(files[:3], db, config, keep_raw=False).ok
+    wider = tmp_path / "wider.toml"
+    wider.write_text("[tickets]\nrepeat_window_days = 45\n", encoding="utf-8")
+    assert load_paths(files[3:], db, load_config(wider), keep_raw=False).ok
+
+    frame = pd.DataFrame(versions).drop_duplicates("id", keep="last")
+    frame = frame.sort_values(["accepted", "id"])
+    previous = frame.groupby(["phone", "category"])["accepted"].shift()
+    frame["is_repeat"] = frame["phone"].notna() & (
+        (frame["accepted"] - previous) <= timedelta(days=45)
+    )
+    expected = dict(zip(frame["id"], frame["is_repeat"], strict=True))
+    found = dict(rows(db, "SELECT ticket_id, is_repeat FROM tickets"))
+    assert found == expected
+    assert found["E3"] is True  # 30 days and a minute after E2: a repeat within 45 days
+
+
+def _megabytes(setting: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+) (\w+)", setting).groups()  # type: ignore[union-attr]
+    return float(number) * {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[unit] / 1e6
+
+
+def test_the_memory_setting_reaches_the_loaders_connection(tmp_path, monkeypatch):
+    small = tmp_path / "small.toml"
+    small.write_text("[loader]\nmemory_limit_mb = 300\n", encoding="utf-8")
+    config = load_config(small)
+    seen: dict[str, str] = {}
+    real = derive.derive
+
+    def spy(con, chosen):
+        for name in ("memory_limit", "temp_directory", "preserve_insertion_order"):
+            seen[name] = str(con.execute(f"SELECT current_setting('{name}')").fetchone()[0])
+        real(con, chosen)
+
+    monkeypatch.setattr(derive, "derive", spy)
+    files, _ = _files(tmp_path / "in")
+    db = tmp_path / "data" / "warehouse.duckdb"
+    assert load_paths(files[1:2], db, config, keep_raw=False).ok
+    assert _megabytes(seen["memory_limit"]) == pytest.approx(300, abs=0.1)
+    assert seen["preserve_insertion_order"] == "False"
+    scratch = Path(seen["temp_directory"])
+    assert scratch.name.endswith(".tmp.scratch")
+    assert scratch.parent == versions_dir(db)  # beside the work file, in the data folder
+    assert not scratch.exists()  # removed once the load is done
+
+
+def test_the_scratch_folder_is_removed_when_a_load_fails(tmp_path, config):
+    work = tmp_path / "v1.tmp"
+    with pytest.raises(RuntimeError, match="disk on fire"), work_connection(work, config) as con:
+        con.execute("CREATE TABLE t AS SELECT range AS i FROM range(10)")
+        assert Path(f"{work}.scratch").is_dir()
+        raise RuntimeError("disk on fire")
+    assert not Path(f"{work}.scratch").exists()
+
+
+def test_the_memory_setting_is_checked_and_changes_no_fingerprint(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[loader]\nmemory_limit_mb = 16\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="memory_limit_mb"):
+        load_config(bad)
+    other = tmp_path / "other.toml"
+    other.write_text("[loader]\nmemory_limit_mb = 4096\n", encoding="utf-8")
+    assert load_config(other).memory_limit_mb == 4096
+    assert load_config(other).fingerprint == load_config().fingerprint
+    assert load_config().memory_limit_mb == 1024
+
+
+def test_steps_cover_consecutive_months_up_to_the_row_budget(monkeypatch):
+    monkeypatch.setattr(derive, "CHUNK_ROWS", 5)
+    con = duckdb.connect()
+    try:
+        # rows per month: 2024-11: 2, 2024-12: 2, 2025-01: 3, (none in February), 2025-03: 1,
+        # 2025-04: 9 (over the budget on its own)
+        counts = {"2024-11": 2, "2024-12": 2, "2025-01": 3, "2025-03": 1, "2025-04": 9}
+        values = [f"('{month}-{day + 1:02d} 08:00')" for month, n in counts.items()
+                  for day in range(n)]  # fmt: skip
+        con.execute(f"CREATE TABLE t AS SELECT CAST(v AS TIMESTAMP) AS accepted_at "
+                    f"FROM (VALUES {', '.join(values)}) AS r(v)")  # fmt: skip
+        found = derive._chunks(con, "SELECT accepted_at FROM t")
+    finally:
+        con.close()
+    assert found == [
+        (datetime(2024, 11, 1), datetime(2025, 1, 1)),  # 2 + 2; with January's 3 over 5
+        (datetime(2025, 1, 1), datetime(2025, 2, 1)),
+        (datetime(2025, 3, 1), datetime(2025, 4, 1)),  # February is not covered
+        (datetime(2025, 4, 1), datetime(2025, 5, 1)),
+    ]
+
+
+def test_a_load_failing_between_derive_steps_leaves_the_published_warehouse(
+    tmp_path, config, monkeypatch
+):
+    """derive commits its steps one by one inside the private work copy: a failure after some
+    of them (places and statuses written, repeat flags not) publishes none of it."""
+    files, _ = _files(tmp_path / "in")
+    db = tmp_path / "data" / "warehouse.duckdb"
+    assert load_paths(files[:2], db, config, keep_raw=False).ok
+    version = db.resolve()
+    before = snapshot(db)
+
+    def broken(con, window):
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(derive, "_repeats", broken)
+    with pytest.raises(RuntimeError, match="power cut"):
+        load_paths(files[2:], db, config, keep_raw=False)
+    assert db.resolve() == version
+    assert snapshot(db) == before
+    assert list(versions_dir(db).glob("*.tmp*")) == []  # work copy and scratch folder gone
+
+    monkeypatch.undo()
+    assert load_paths(files[2:], db, config, keep_raw=False).ok
+    assert rows(db, "SELECT count(*) FROM tickets WHERE ticket_id = 'N1'") == [(1,)]
