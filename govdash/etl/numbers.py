@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 # Numbers from this size on have 16 or more integer digits: more than Excel keeps.
 UNTRUSTED_FROM = 1e15
+INF = float("inf")
 SCIENTIFIC = re.compile(r"-?\d+(?:\.\d+)?[eE][+-]?\d+")
 _PLAIN_INTEGER = re.compile(r"-?\d+")
 # A format's literal text: "quoted", \x escaped, or a bare character Excel shows as is.
@@ -111,8 +112,10 @@ def untrusted_number_text(literal: str) -> str | None:
         return None
     if value != value or abs(value) < UNTRUSTED_FROM:
         return None
-    if _PLAIN_INTEGER.fullmatch(text) and int(text) != int(value):
+    if _PLAIN_INTEGER.fullmatch(text) and (value in (INF, -INF) or int(text) != int(value)):
         return text.lstrip("+")
+    if value in (INF, -INF):  # beyond a double (1.797693134862316E+308): the text as written
+        return text.upper().lstrip("+")
     return scientific(value)
 
 

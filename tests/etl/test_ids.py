@@ -241,6 +241,10 @@ def test_padding_formats(code, expected):
         ("2025030100000123456", "2025030100000123456"),  # no double holds it: exact
         ("1e-05", None),
         ("text", None),
+        # Past the largest double (openpyxl writes 1.7976931348623155e+308 so): as written.
+        ("1.797693134862316E+308", "1.797693134862316E+308"),
+        ("-1e999", "-1E999"),
+        ("1" * 400, "1" * 400),
     ],
 )
 def test_untrusted_numbers(literal, expected):
