@@ -285,3 +285,33 @@ def test_users_get_no_deploy_button_or_developer_menu(page: Page, server: str) -
     assert page.locator('[data-testid="stMainMenu"]').count() == 0
     body = page.locator("body").inner_text()
     assert "Rerun" not in body and "Clear cache" not in body and "Record screen" not in body
+
+
+def test_a_tab_offline_longer_than_the_session_is_kept_comes_back_as_it_was(
+    context: BrowserContext, site: Site
+) -> None:
+    """The server keeps a disconnected tab's session only `disconnectedSessionTTL` seconds
+    (issue 19: retained sessions cost every later run). A phone that locks its screen for
+    longer reconnects to a new session: the page runs again from its address and the cookie,
+    so the user is still signed in and sees the same page with the same filters."""
+    import tomllib
+
+    shipped = tomllib.loads((ROOT / "govdash/web/.streamlit/config.toml").read_text("utf-8"))
+    kept = float(shipped["server"]["disconnectedSessionTTL"])
+    page = context.new_page()
+    page.goto(f"{site.base}/response?period=year&year=2025&community=东社区")
+    assert _asks_for_sign_in(page)
+    _sign_in(page)
+    filters_before = page.get_by_text("筛选条件：").first.inner_text()
+    assert "东社区" in filters_before
+    context.set_offline(True)
+    page.wait_for_timeout((kept + 10) * 1000)
+    context.set_offline(False)
+    page.wait_for_timeout(3000)
+    wait_after_navigation(page)
+    expect(page.locator('[data-testid="stSidebar"]').get_by_text(SIGNED_IN)).to_be_visible(
+        timeout=60_000
+    )
+    assert h1(page) == "响应时效"
+    assert page.get_by_text("筛选条件：").first.inner_text() == filters_before
+    assert not exceptions(page)
