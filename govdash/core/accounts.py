@@ -8,7 +8,6 @@ the accounts tab of the admin page lists names, roles and scopes, never hashes.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import json
 import os
@@ -25,6 +24,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from govdash.core.access import MAX_NAME_LENGTH, Principal, Scope, check_role
+from govdash.core.files import exclusive, write_json
 from govdash.core.warehouse import data_dir
 
 ACCOUNTS_ENV = "GOVDASH_ACCOUNTS"
@@ -182,29 +182,11 @@ class AccountStore:
 
     @contextmanager
     def _locked(self) -> Iterator[list[Account]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = self.path.with_name(self.path.name + ".lock")
-        descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                accounts = self.accounts()
-                yield accounts
-                self._write(accounts)
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with exclusive(self.path):
+            accounts = self.accounts()
+            yield accounts
+            self._write(accounts)
 
     def _write(self, accounts: list[Account]) -> None:
-        document = {"version": FILE_VERSION, "accounts": [a.to_json() for a in accounts]}
-        partial = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.partial")
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump(document, handle, ensure_ascii=False, indent=2)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(partial, self.path)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        os.chmod(self.path, 0o600)
+        document = {"version": FILE_VERSION, "accounts": [x.to_json() for x in accounts]}
+        write_json(self.path, document, mode=0o600)

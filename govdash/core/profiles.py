@@ -16,11 +16,9 @@ personal data; an export is the same JSON, so a street can hand its profiles to 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
-import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -28,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from govdash.core.files import exclusive, write_json
 from govdash.core.warehouse import data_dir
 
 PROFILES_ENV = "GOVDASH_PROFILES"
@@ -219,27 +218,11 @@ class ProfileStore:
 
     @contextmanager
     def _locked(self) -> Iterator[list[Profile]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock = self.path.with_name(self.path.name + ".lock")
-        descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                profiles = self.profiles()
-                yield profiles
-                self._write(profiles)
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with exclusive(self.path):
+            profiles = self.profiles()
+            yield profiles
+            self._write(profiles)
 
     def _write(self, profiles: list[Profile]) -> None:
-        document = {"version": FILE_VERSION, "profiles": [p.to_json() for p in profiles]}
-        partial = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.partial")
-        try:
-            with partial.open("w", encoding="utf-8") as handle:
-                json.dump(document, handle, ensure_ascii=False, indent=2)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(partial, self.path)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+        document = {"version": FILE_VERSION, "profiles": [x.to_json() for x in profiles]}
+        write_json(self.path, document, mode=0o644)

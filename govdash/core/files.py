@@ -1,0 +1,45 @@
+"""Small state files kept beside the warehouse (accounts, mapping profiles): one writer at a
+time through a lock file, and a replacement that a crash can never leave half written."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold `path`'s lock file (`<name>.lock` beside it, mode 0600) for a read-modify-write;
+    other processes wait."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(path.name + ".lock")
+    descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_json(path: Path, document: Any, mode: int = 0o600) -> None:
+    """Replace `path` with `document` as indented UTF-8 JSON: written to a private file beside
+    it, synced, then renamed over it, so readers see the old file or the new one, never a part."""
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, ensure_ascii=False, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.chmod(path, mode)
