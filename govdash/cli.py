@@ -163,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="信任的反向代理地址，逗号分隔（默认取配置 server.forwarded_allow_ips）"
         " / trusted proxy addresses",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="服务进程数，大于 1 时由 nginx 在同一地址分发（默认取配置 server.workers）"
+        " / server processes behind nginx on one address (default: config server.workers)",
+    )
     _common(serve)
 
     status = commands.add_parser(
@@ -464,8 +472,36 @@ def _cmd_serve(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     except (SignInUnavailable, ConfigError) as error:
         print(f"✗ {error}", file=sys.stderr)
         return 1
+    workers = args.workers if args.workers is not None else config.workers
+    if not 1 <= workers <= 64:
+        print(
+            f"✗ --workers 应在 1 到 64 之间，实际为 {workers} / --workers must be 1–64",
+            file=sys.stderr,
+        )
+        return 1
+    forwarded_allow_ips = args.forwarded_allow_ips or config.forwarded_allow_ips
+    if workers > 1:
+        from govdash.web.workers import WorkersError, run_workers
+
+        worker_args = ["--db", str(db_path.absolute()), "--base-path", base_path or "/"]
+        if args.config:
+            worker_args += ["--config", str(args.config.resolve())]
+        try:
+            return run_workers(
+                workers=workers,
+                host=args.host,
+                port=args.port,
+                base_path=base_path,
+                forwarded_allow_ips=forwarded_allow_ips,
+                max_body_mb=max(1, math.ceil(config.max_upload_mb)),
+                run_dir=db_path.absolute().parent / "run",
+                worker_args=worker_args,
+            )
+        except WorkersError as error:
+            print(f"✗ {error}", file=sys.stderr)
+            return 1
     os.environ[DB_ENV] = str(db_path)
-    os.environ["FORWARDED_ALLOW_IPS"] = args.forwarded_allow_ips or config.forwarded_allow_ips
+    os.environ["FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
     if args.config:
         os.environ["GOVDASH_CONFIG"] = str(args.config.resolve())
     from govdash.web.serve import run_server
@@ -1178,7 +1214,9 @@ def _round_open(
         print(f"✗ --deadline 应写成 YYYY-MM-DD，实际为“{args.deadline}”。", file=sys.stderr)
         return 2
     if current_version(db_path) is None:
-        print(f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr)
+        print(
+            f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr
+        )
         return 1
     accounts = AccountStore(accounts_path(db_path))
     chosen = []
@@ -1197,9 +1235,18 @@ def _round_open(
         if i.source == "evaluator"
     ]
     round_ = store.open_round(
-        actor, args.year, args.level, indicators, units, deadline, config.round_score_step, args.title
+        actor,
+        args.year,
+        args.level,
+        indicators,
+        units,
+        deadline,
+        config.round_score_step,
+        args.title,
     )
-    print(f"已开启{round_.label()}：{len(units)} 个单位，{len(indicators)} 项评委打分指标，截止 {deadline}。")
+    print(
+        f"已开启{round_.label()}：{len(units)} 个单位，{len(indicators)} 项评委打分指标，截止 {deadline}。"
+    )
     for name, community in chosen:
         recused = store.assign(actor, round_.round_id, name, community)
         note = f"，回避 {'、'.join(recused)}（所属社区：{community}）" if recused else ""
@@ -1215,7 +1262,11 @@ def _round_status(args: argparse.Namespace, config: Config, store: Any, actor: A
         if not rounds:
             print("还没有评分轮次。用 govdash round open 开启。")
         for round_ in rounds:
-            state = f"已锁定 {round_.locked_at}" if round_.is_locked else f"进行中，截止 {round_.deadline}"
+            state = (
+                f"已锁定 {round_.locked_at}"
+                if round_.is_locked
+                else f"进行中，截止 {round_.deadline}"
+            )
             print(f"{round_.round_id}\t{round_.year}\t{round_.level}\t{round_.title}\t{state}")
         return 0
     round_ = store.get(actor, args.round_id)
@@ -1232,7 +1283,8 @@ def _round_status(args: argparse.Namespace, config: Config, store: Any, actor: A
     if not short.empty:
         print(
             f"已提交评分少于 {config.trim_from_evaluators} 位评委的单位（将按平均分计，"
-            f"不去掉最高最低分）：" + "、".join(f"{r.unit}（{r.submitted}）" for r in short.itertuples())
+            f"不去掉最高最低分）："
+            + "、".join(f"{r.unit}（{r.submitted}）" for r in short.itertuples())
         )
     return 0
 
