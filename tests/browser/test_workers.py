@@ -239,6 +239,22 @@ def test_a_new_browser_gets_a_route_cookie_and_stays_on_one_worker(
     assert {number for number, _ in logged} == {worker}, "page, websocket, download: one worker"
 
 
+def test_the_route_cookie_is_secure_when_a_trusted_proxy_says_https(site: Site) -> None:
+    # The test's requests come from 127.0.0.1, the default trusted proxy address.
+    def route_cookies(**headers: str) -> list[str]:
+        request = urllib.request.Request(f"{site.base}/_stcore/health", headers=headers)
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return [c for c in answer.headers.get_all("Set-Cookie", []) if c.startswith(ROUTE)]
+
+    (secure,) = route_cookies(**{"X-Forwarded-Proto": "https"})
+    assert re.fullmatch(
+        rf"{ROUTE}=[0-9a-f]{{32}}; Path=/dashboard; HttpOnly; SameSite=Lax; Secure", secure
+    )
+    (plain,) = route_cookies()
+    assert re.fullmatch(rf"{ROUTE}=[0-9a-f]{{32}}; Path=/dashboard; HttpOnly; SameSite=Lax", plain)
+    assert route_cookies(Cookie=f"{ROUTE}=kept") == [], "a browser with a route keeps it"
+
+
 def test_both_workers_serve_and_a_sign_in_holds_on_either(site: Site, browser: Browser) -> None:
     first = _context_on(browser, site, 1)
     second = _context_on(browser, site, 2)
@@ -309,3 +325,11 @@ def test_without_nginx_several_workers_are_refused_with_what_to_install(
     )  # fmt: skip
     assert ran.returncode == 1
     assert "apt-get install -y nginx" in ran.stderr and "--workers 1" in ran.stderr
+
+
+def test_a_trusted_proxy_that_is_not_an_address_is_refused(warehouse: Warehouse) -> None:
+    ran = _govdash(
+        "serve", "--db", str(warehouse.db), "--port", str(_free_port()), "--workers", "2",
+        "--forwarded-allow-ips", "127.0.0.1,proxy.example",
+    )  # fmt: skip
+    assert ran.returncode == 1 and "proxy.example" in ran.stderr
