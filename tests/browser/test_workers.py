@@ -333,3 +333,14 @@ def test_a_trusted_proxy_that_is_not_an_address_is_refused(warehouse: Warehouse)
         "--forwarded-allow-ips", "127.0.0.1,proxy.example",
     )  # fmt: skip
     assert ran.returncode == 1 and "proxy.example" in ran.stderr
+
+
+@pytest.mark.parametrize("workers", [0, 65, "2"])
+def test_a_workers_setting_out_of_range_names_the_key(
+    warehouse: Warehouse, tmp_path: Path, workers: object
+) -> None:
+    config = tmp_path / "govdash.toml"
+    value = f'"{workers}"' if isinstance(workers, str) else str(workers)
+    config.write_text(f"[server]\nworkers = {value}\n", encoding="utf-8")
+    ran = _govdash("serve", "--db", str(warehouse.db), "--config", str(config))
+    assert ran.returncode == 2 and "server.workers" in ran.stderr, ran.stderr  # a config error
