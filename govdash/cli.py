@@ -1214,9 +1214,7 @@ def _round_open(
         print(f"✗ --deadline 应写成 YYYY-MM-DD，实际为“{args.deadline}”。", file=sys.stderr)
         return 2
     if current_version(db_path) is None:
-        print(
-            f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr
-        )
+        print(f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr)
         return 1
     accounts = AccountStore(accounts_path(db_path))
     chosen = []
@@ -1235,18 +1233,9 @@ def _round_open(
         if i.source == "evaluator"
     ]
     round_ = store.open_round(
-        actor,
-        args.year,
-        args.level,
-        indicators,
-        units,
-        deadline,
-        config.round_score_step,
-        args.title,
+        actor, args.year, args.level, indicators, units, deadline, config.round_score_step, args.title
     )
-    print(
-        f"已开启{round_.label()}：{len(units)} 个单位，{len(indicators)} 项评委打分指标，截止 {deadline}。"
-    )
+    print(f"已开启{round_.label()}：{len(units)} 个单位，{len(indicators)} 项评委打分指标，截止 {deadline}。")
     for name, community in chosen:
         recused = store.assign(actor, round_.round_id, name, community)
         note = f"，回避 {'、'.join(recused)}（所属社区：{community}）" if recused else ""
@@ -1262,11 +1251,7 @@ def _round_status(args: argparse.Namespace, config: Config, store: Any, actor: A
         if not rounds:
             print("还没有评分轮次。用 govdash round open 开启。")
         for round_ in rounds:
-            state = (
-                f"已锁定 {round_.locked_at}"
-                if round_.is_locked
-                else f"进行中，截止 {round_.deadline}"
-            )
+            state = f"已锁定 {round_.locked_at}" if round_.is_locked else f"进行中，截止 {round_.deadline}"
             print(f"{round_.round_id}\t{round_.year}\t{round_.level}\t{round_.title}\t{state}")
         return 0
     round_ = store.get(actor, args.round_id)
@@ -1283,8 +1268,7 @@ def _round_status(args: argparse.Namespace, config: Config, store: Any, actor: A
     if not short.empty:
         print(
             f"已提交评分少于 {config.trim_from_evaluators} 位评委的单位（将按平均分计，"
-            f"不去掉最高最低分）："
-            + "、".join(f"{r.unit}（{r.submitted}）" for r in short.itertuples())
+            f"不去掉最高最低分）：" + "、".join(f"{r.unit}（{r.submitted}）" for r in short.itertuples())
         )
     return 0
 

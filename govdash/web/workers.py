@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 NGINX_ENV = "GOVDASH_NGINX"  # path of the nginx binary, if not on PATH or in /usr/sbin
@@ -149,9 +149,14 @@ events {{
 
 http {{
 {temp}
-    log_format govdash '$time_iso8601 $remote_addr worker=$govdash_worker '
+    # Which worker served what (no client addresses); the app's static files are left out.
+    map $uri $govdash_logged {{
+        ~/static/ 0;
+        default 1;
+    }}
+    log_format govdash '$time_iso8601 worker=$govdash_worker '
                        'route=$govdash_route "$request" $status $body_bytes_sent';
-    access_log {run_dir / "nginx-access.log"} govdash;
+    access_log {run_dir / "nginx-access.log"} govdash if=$govdash_logged;
 
     # Proxies whose X-Forwarded-For/-Proto are passed on (--forwarded-allow-ips).
     geo $govdash_trusted {{
@@ -238,7 +243,6 @@ class _Child:
     started: float = 0.0
     quick_deaths: int = 0
     restart_at: float = 0.0
-    extra: dict[str, str] = field(default_factory=dict)
 
     def start(self) -> None:
         self.process = subprocess.Popen(self.command, env=self.env, preexec_fn=_die_with_parent)
@@ -277,6 +281,9 @@ def run_workers(
     for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (run_dir / "nginx-temp" / name).mkdir(parents=True, exist_ok=True, mode=0o700)
     ports = [_free_port() for _ in range(workers)]
+    for log in ("nginx-access.log", "nginx-error.log"):  # this start's and the one before
+        if (run_dir / log).exists():
+            os.replace(run_dir / log, run_dir / f"{log}.1")
     config = run_dir / "nginx.conf"
     config.write_text(
         nginx_config(
