@@ -2,10 +2,12 @@
 
 One Streamlit server process works on one core (Python's global lock). With N > 1 the command
 starts N workers — each `govdash serve --workers 1` on its own loopback port, the server in its
-own process as always — and Debian's nginx on the address users open, with a config generated
-into the data folder's `run/` directory. The parent supervises: a worker that dies is started
-again on the same port (its users' tabs reconnect to a new session, which reruns the page from
-its address and sign-in cookie); SIGTERM or SIGINT stops nginx and every worker, then exits 0.
+own process as always — and, once they answer, Debian's nginx on the address users open, with a
+config generated into the data folder's `run/` directory. The parent supervises: a worker that
+dies is started again on the same port (its users' tabs wait, "connecting", and reconnect to a
+new session on it, which reruns the page from its address and sign-in cookie; nginx does not
+fail them over to a worker that lacks their downloads); if nginx dies, everything stops with
+status 1; SIGTERM or SIGINT stops nginx and every worker, then exits 0.
 
 Sticky sessions. Streamlit serves download and media URLs from the memory of the process that
 made them, and a websocket reconnect must reach the same process. Open-source nginx has no
@@ -36,6 +38,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +49,7 @@ ROUTE_COOKIE = "govdash_route"
 WORKER_HEADER = "X-Govdash-Worker"
 POLL_S = 0.3
 STOP_TIMEOUT_S = 20.0
+START_TIMEOUT_S = 300.0  # nginx opens the address at the latest this long after the start
 # A worker that ran less than this before dying is restarted after a growing pause (1, 2, 4 …
 # 30 s), so a worker that cannot start does not spin.
 QUICK_DEATH_S = 10.0
@@ -218,7 +222,10 @@ http {{
             proxy_connect_timeout 10s;
             proxy_read_timeout 1h;
             proxy_send_timeout 1h;
-            proxy_next_upstream error timeout;
+            # No failing over to another worker: a tab's websocket, downloads and uploads
+            # must stay on one process. While its worker restarts, a tab shows Streamlit's
+            # "connecting" and retries; it then gets a new session on the restarted worker.
+            proxy_next_upstream off;
             add_header Set-Cookie $govdash_set_route always;
             add_header {WORKER_HEADER} $govdash_worker always;
         }}
@@ -250,6 +257,14 @@ class _Child:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return bool(answer.read().strip() == b"ok")
+    except OSError:
+        return False
 
 
 def _say(message: str) -> None:
@@ -337,6 +352,15 @@ def run_workers(
     try:
         for child in children:
             child.start()
+        # The address opens once every worker answers (or has died: the loop restarts it).
+        base = base_path.strip("/")
+        health = [f"http://127.0.0.1:{p}/{base + '/' if base else ''}_stcore/health" for p in ports]
+        waiting = list(zip(children, health, strict=True))
+        give_up = time.monotonic() + START_TIMEOUT_S
+        while waiting and time.monotonic() < give_up:
+            waiting = [(c, url) for c, url in waiting if c.alive() and not _healthy(url)]
+            if waiting:
+                time.sleep(POLL_S)
         front.start()
         _say(f"{workers} 个工作进程，地址 http://{host}:{port}/{base_path.strip('/')} "
              f"/ {workers} workers behind nginx; its config and logs in {run_dir}")  # fmt: skip
