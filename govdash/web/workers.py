@@ -327,10 +327,7 @@ def run_workers(
             f"nginx 配置检查失败 / nginx rejected the generated config {config}:\n{checked.stderr}"
         )
 
-    stopping: list[int] = []
-
     def on_signal(signum: int, frame: object) -> None:
-        stopping.append(signum)
         raise _Stop
 
     # One cookie secret for every worker, so what Streamlit signs with it (its XSRF cookie, an
