@@ -136,7 +136,10 @@ def nginx_config(
         f"        127.0.0.1:{worker_port} {index};"
         for index, worker_port in enumerate(worker_ports, start=1)
     )
-    trusted = "\n".join(trusted_proxy_lines(forwarded_allow_ips))
+    lines = trusted_proxy_lines(forwarded_allow_ips)
+    if "    default 1;" not in lines:
+        lines.insert(0, "    default 0;")
+    trusted = "\n".join(f"    {line}" for line in lines)
     temp = "\n".join(
         f"    {name}_temp_path {run_dir / 'nginx-temp' / name};"
         for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -164,7 +167,6 @@ http {{
 
     # Proxies whose X-Forwarded-For/-Proto are passed on (--forwarded-allow-ips).
     geo $govdash_trusted {{
-        default 0;
 {trusted}
     }}
     map "$govdash_trusted:$http_x_forwarded_proto" $govdash_proto {{

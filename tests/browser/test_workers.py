@@ -105,7 +105,14 @@ def _worker_pid(site: Site, number: int) -> int | None:
 
 @pytest.fixture(scope="module")
 def site(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    parent = tmp_path_factory.mktemp("workers")
+    with _serving(warehouse, tmp_path_factory.mktemp("workers")) as made:
+        yield made
+
+
+@contextlib.contextmanager
+def _serving(warehouse: Warehouse, parent: Path, *extra_args: str) -> Iterator[Site]:
+    """`govdash serve --workers 2 --base-path /dashboard` on a copy of the warehouse folder
+    with an admin account, until every worker answers through nginx."""
     folder = parent / "data"
     shutil.copytree(
         warehouse.db.parent, folder, symlinks=True,
@@ -119,7 +126,8 @@ def site(warehouse: Warehouse, tmp_path_factory: pytest.TempPathFactory) -> Iter
     base = f"http://127.0.0.1:{port}/dashboard"
     log = parent / "serve.log"
     command = [sys.executable, "-m", "govdash", "serve", "--db", db, "--port", str(port),
-               "--host", "127.0.0.1", "--base-path", "/dashboard", "--workers", "2"]  # fmt: skip
+               "--host", "127.0.0.1", "--base-path", "/dashboard", "--workers", "2",
+               *extra_args]  # fmt: skip
     with log.open("wb") as output:
         process = subprocess.Popen(
             command, cwd=ROOT, env=_clean_env(), stdout=output, stderr=subprocess.STDOUT,
@@ -165,10 +173,12 @@ def _route_for(site: Site, number: int, *, fail: bool = True) -> str | None:
     return None
 
 
-def _context_on(browser: Browser, site: Site, number: int) -> BrowserContext:
+def _context_on(
+    browser: Browser, site: Site, number: int, route: str | None = None
+) -> BrowserContext:
     """A browser whose route cookie leads to worker `number`."""
     context = new_context(browser)
-    route = _route_for(site, number)
+    route = route or _route_for(site, number)
     assert route is not None
     context.add_cookies([{"name": ROUTE, "value": route, "url": f"{site.base}/"}])
     return context
@@ -239,12 +249,16 @@ def test_a_new_browser_gets_a_route_cookie_and_stays_on_one_worker(
     assert {number for number, _ in logged} == {worker}, "page, websocket, download: one worker"
 
 
+def _route_cookies(site: Site, **headers: str) -> list[str]:
+    request = urllib.request.Request(f"{site.base}/_stcore/health", headers=headers)
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        return [c for c in answer.headers.get_all("Set-Cookie", []) if c.startswith(ROUTE)]
+
+
 def test_the_route_cookie_is_secure_when_a_trusted_proxy_says_https(site: Site) -> None:
     # The test's requests come from 127.0.0.1, the default trusted proxy address.
     def route_cookies(**headers: str) -> list[str]:
-        request = urllib.request.Request(f"{site.base}/_stcore/health", headers=headers)
-        with urllib.request.urlopen(request, timeout=5) as answer:
-            return [c for c in answer.headers.get_all("Set-Cookie", []) if c.startswith(ROUTE)]
+        return _route_cookies(site, **headers)
 
     (secure,) = route_cookies(**{"X-Forwarded-Proto": "https"})
     assert re.fullmatch(
@@ -278,9 +292,9 @@ def test_both_workers_serve_and_a_sign_in_holds_on_either(site: Site, browser: B
 
 def test_a_killed_worker_is_started_again(site: Site, browser: Browser) -> None:
     before = _worker_pid(site, 2)
+    route = _route_for(site, 2)  # while it answers: nginx does not send its routes elsewhere
     assert before is not None
     os.kill(before, signal.SIGKILL)
-    route = _route_for(site, 2)
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:  # until worker 2 is a new process and answers through nginx
         now = _worker_pid(site, 2)
@@ -290,7 +304,7 @@ def test_a_killed_worker_is_started_again(site: Site, browser: Browser) -> None:
         assert time.monotonic() < deadline, f"worker 2 was not started again:\n{_tail(site.log)}"
         time.sleep(0.5)
     assert "已退出" in _tail(site.log), "the parent says a worker exited and is restarted"
-    context = _context_on(browser, site, 2)
+    context = _context_on(browser, site, 2, route)
     try:
         page = context.new_page()
         assert _open(page, f"{site.base}/") == "2"
@@ -344,3 +358,10 @@ def test_a_workers_setting_out_of_range_names_the_key(
     config.write_text(f"[server]\nworkers = {value}\n", encoding="utf-8")
     ran = _govdash("serve", "--db", str(warehouse.db), "--config", str(config))
     assert ran.returncode == 2 and "server.workers" in ran.stderr, ran.stderr  # a config error
+
+
+def test_an_untrusted_address_cannot_claim_https(warehouse: Warehouse, tmp_path: Path) -> None:
+    # Only 10.9.9.9 is a trusted proxy; this test's requests come from 127.0.0.1.
+    with _serving(warehouse, tmp_path, "--forwarded-allow-ips", "10.9.9.9") as other:
+        (cookie,) = _route_cookies(other, **{"X-Forwarded-Proto": "https"})
+        assert "Secure" not in cookie and "Path=/dashboard" in cookie
