@@ -7,11 +7,13 @@ one; both are built once under --workdir. Users are browserless websocket client
 chromium shows). For each N a fresh server gets one user alone first (cold caches), then
 --bursts bursts of N users in a row, every user a new session opening the three pages for 2025.
 Per burst it prints p50/p90/max seconds per page, errors, the server's CPU seconds (psutil on
-its pid: user + system) in total and per user-page, its RSS, and the load average; then the
+its pid and its children — with --workers N, the workers and nginx: user + system) in total and
+per user-page, its RSS (summed the same way), and the load average; then the
 drift: each burst's p90 and CPU per user-page over the first burst's.
 
     .venv/bin/python bench/bench_concurrency.py                     # demo warehouse, N = 1 4 8 16 32
     .venv/bin/python bench/bench_concurrency.py --big --users 8 32  # 1M tickets
+    .venv/bin/python bench/bench_concurrency.py --workers 2 --users 8 16 20  # 2 processes, nginx
     .venv/bin/python bench/bench_concurrency.py --gc-stats --server-env STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL=120
 
 Wall times depend on what else runs on the machine; CPU seconds per user-page much less so.
@@ -115,12 +117,24 @@ class Server:
     process: psutil.Process
     gc_file: Path | None
 
+    def _tree(self) -> list[psutil.Process]:
+        """The server and, with --workers N > 1, its workers and nginx."""
+        return [self.process, *self.process.children(recursive=True)]
+
     def cpu_seconds(self) -> float:
-        times = self.process.cpu_times()
-        return float(times.user + times.system)
+        total = 0.0
+        for process in self._tree():
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
 
     def rss_mb(self) -> float:
-        return float(self.process.memory_info().rss) / 2**20
+        total = 0.0
+        for process in self._tree():
+            with contextlib.suppress(psutil.Error):
+                total += process.memory_info().rss
+        return total / 2**20
 
     def gc_report(self) -> dict[str, object] | None:
         """The collector's totals from bench/serve_instrumented.py (--gc-stats), else None."""
@@ -138,10 +152,13 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(db: Path, log: Path, env: dict[str, str], gc_stats: bool) -> Iterator[Server]:
+def running_server(
+    db: Path, log: Path, env: dict[str, str], gc_stats: bool, workers: int = 1
+) -> Iterator[Server]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     serve = ["serve", "--db", str(db), "--port", str(port), "--host", "127.0.0.1"]
+    serve += ["--workers", str(workers)]
     gc_file = log.with_suffix(".gc.json") if gc_stats else None
     if gc_file is not None:
         gc_file.unlink(missing_ok=True)
@@ -372,8 +389,17 @@ def main() -> None:
         action="store_true",
         help="sign-in on: one admin account, every user with a session cookie of its own",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="govdash serve --workers N: N server processes behind nginx (CPU and RSS summed)",
+    )
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args()
+    if args.workers > 1 and args.gc_stats:
+        parser.error("--gc-stats instruments one server process: use it with --workers 1")
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     db = args.db or warehouse(args.workdir, BIG_TICKETS if args.big else None)
@@ -389,12 +415,14 @@ def main() -> None:
             parser.error("--gc-threshold needs --gc-stats (the instrumented launcher)")
         env["GOVDASH_BENCH_GC_THRESHOLD"] = args.gc_threshold
     print(
-        f"warehouse {db}; server env {env or '-'}; {psutil.cpu_count()} cores; "
+        f"warehouse {db}; server env {env or '-'}; workers {args.workers}; "
+        f"{psutil.cpu_count()} cores; "
         f"load average {os.getloadavg()[0]:.1f}; python {platform.python_version()}"
     )
     runs: list[list[Burst]] = []
     for users in args.users:
-        with running_server(db, args.workdir / f"server-{users}.log", env, args.gc_stats) as server:
+        log = args.workdir / f"server-{users}.log"
+        with running_server(db, log, env, args.gc_stats, args.workers) as server:
             bursts = [burst(server, "cold 1", 1, accounts)]
             for index in range(1, args.bursts + 1):
                 bursts.append(burst(server, f"burst {index}", users, accounts))
@@ -413,7 +441,12 @@ def main() -> None:
     out = args.results_dir / f"concurrency-{datetime.now():%Y%m%d-%H%M%S}.json"
     out.write_text(
         json.dumps(
-            {"db": str(db), "server_env": env, "runs": [[asdict(b) for b in r] for r in runs]},
+            {
+                "db": str(db),
+                "server_env": env,
+                "workers": args.workers,
+                "runs": [[asdict(b) for b in r] for r in runs],
+            },
             ensure_ascii=False,
             indent=1,
         ),

@@ -163,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="信任的反向代理地址，逗号分隔（默认取配置 server.forwarded_allow_ips）"
         " / trusted proxy addresses",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="服务进程数，大于 1 时由 nginx 在同一地址分发（默认取配置 server.workers）"
+        " / server processes behind nginx on one address (default: config server.workers)",
+    )
     _common(serve)
 
     status = commands.add_parser(
@@ -464,8 +472,36 @@ def _cmd_serve(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     except (SignInUnavailable, ConfigError) as error:
         print(f"✗ {error}", file=sys.stderr)
         return 1
+    workers = args.workers if args.workers is not None else config.workers
+    if not 1 <= workers <= 64:
+        print(
+            f"✗ --workers 应在 1 到 64 之间，实际为 {workers} / --workers must be 1–64",
+            file=sys.stderr,
+        )
+        return 1
+    forwarded_allow_ips = args.forwarded_allow_ips or config.forwarded_allow_ips
+    if workers > 1:
+        from govdash.web.workers import WorkersError, run_workers
+
+        worker_args = ["--db", str(db_path.absolute()), "--base-path", base_path or "/"]
+        if args.config:
+            worker_args += ["--config", str(args.config.resolve())]
+        try:
+            return run_workers(
+                workers=workers,
+                host=args.host,
+                port=args.port,
+                base_path=base_path,
+                forwarded_allow_ips=forwarded_allow_ips,
+                max_body_mb=max(1, math.ceil(config.max_upload_mb)),
+                run_dir=db_path.absolute().parent / "run",
+                worker_args=worker_args,
+            )
+        except WorkersError as error:
+            print(f"✗ {error}", file=sys.stderr)
+            return 1
     os.environ[DB_ENV] = str(db_path)
-    os.environ["FORWARDED_ALLOW_IPS"] = args.forwarded_allow_ips or config.forwarded_allow_ips
+    os.environ["FORWARDED_ALLOW_IPS"] = forwarded_allow_ips
     if args.config:
         os.environ["GOVDASH_CONFIG"] = str(args.config.resolve())
     from govdash.web.serve import run_server

@@ -121,6 +121,7 @@ class Config:
     base_path: str
     forwarded_allow_ips: str
     min_free_disk_mb: float
+    workers: int
     bulletin_template: str  # "" = the template shipped in the package
     bulletin_issuer: str
     bulletin_hot_spots: int
@@ -344,6 +345,7 @@ def _build(raw: dict[str, Any], source: str) -> Config:
         base_path=normalise_base_path(_optional_text(read, "server.base_path"), read),
         forwarded_allow_ips=read.text("server.forwarded_allow_ips"),
         min_free_disk_mb=read.number("server.min_free_disk_mb", 0, 100_000_000),
+        workers=_workers(read),
         bulletin_template=_bulletin_template(read, source),
         bulletin_issuer=_optional_text(read, "bulletin.issuer"),
         bulletin_hot_spots=read.integer("bulletin.hot_spots", 1),
@@ -352,6 +354,13 @@ def _build(raw: dict[str, Any], source: str) -> Config:
         source_path=source,
         raw=raw,
     )
+
+
+def _workers(read: _Reader) -> int:
+    value = read.integer("server.workers", 1)
+    if value > 64:
+        raise read.fail("server.workers", "最多 64 个 / at most 64")
+    return value
 
 
 def _bulletin_template(read: _Reader, source: str) -> str:
