@@ -221,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     _bulletin_arguments(commands)
     _round_arguments(commands)
     _backup_arguments(commands)
+    _fixup_arguments(commands)
 
     users = commands.add_parser("users", help="管理本地账号 / manage local accounts")
     actions = users.add_subparsers(dest="users_command", required=True)
@@ -288,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         "round": _cmd_round,
         "backup": _cmd_backup,
         "restore": _cmd_restore,
+        "fixup": _cmd_fixup,
     }[args.command]
     return handler(args, db_path, config)
 
@@ -1214,7 +1216,9 @@ def _round_open(
         print(f"✗ --deadline 应写成 YYYY-MM-DD，实际为“{args.deadline}”。", file=sys.stderr)
         return 2
     if current_version(db_path) is None:
-        print(f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr)
+        print(
+            f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr
+        )
         return 1
     accounts = AccountStore(accounts_path(db_path))
     chosen = []
@@ -1233,9 +1237,18 @@ def _round_open(
         if i.source == "evaluator"
     ]
     round_ = store.open_round(
-        actor, args.year, args.level, indicators, units, deadline, config.round_score_step, args.title
+        actor,
+        args.year,
+        args.level,
+        indicators,
+        units,
+        deadline,
+        config.round_score_step,
+        args.title,
     )
-    print(f"已开启{round_.label()}：{len(units)} 个单位，{len(indicators)} 项评委打分指标，截止 {deadline}。")
+    print(
+        f"已开启{round_.label()}：{len(units)} 个单位，{len(indicators)} 项评委打分指标，截止 {deadline}。"
+    )
     for name, community in chosen:
         recused = store.assign(actor, round_.round_id, name, community)
         note = f"，回避 {'、'.join(recused)}（所属社区：{community}）" if recused else ""
@@ -1251,7 +1264,11 @@ def _round_status(args: argparse.Namespace, config: Config, store: Any, actor: A
         if not rounds:
             print("还没有评分轮次。用 govdash round open 开启。")
         for round_ in rounds:
-            state = f"已锁定 {round_.locked_at}" if round_.is_locked else f"进行中，截止 {round_.deadline}"
+            state = (
+                f"已锁定 {round_.locked_at}"
+                if round_.is_locked
+                else f"进行中，截止 {round_.deadline}"
+            )
             print(f"{round_.round_id}\t{round_.year}\t{round_.level}\t{round_.title}\t{state}")
         return 0
     round_ = store.get(actor, args.round_id)
@@ -1268,7 +1285,8 @@ def _round_status(args: argparse.Namespace, config: Config, store: Any, actor: A
     if not short.empty:
         print(
             f"已提交评分少于 {config.trim_from_evaluators} 位评委的单位（将按平均分计，"
-            f"不去掉最高最低分）：" + "、".join(f"{r.unit}（{r.submitted}）" for r in short.itertuples())
+            f"不去掉最高最低分）："
+            + "、".join(f"{r.unit}（{r.submitted}）" for r in short.itertuples())
         )
     return 0
 
@@ -1282,7 +1300,7 @@ def _backup_arguments(commands: argparse._SubParsersAction) -> None:
     secret.add_argument(
         "--passphrase-stdin",
         action="store_true",
-        help="从标准输入第一行读取口令并加密备份（age）/ encrypt with a passphrase read from stdin",
+        help="从标准输入第一行读取口令并加密备份 / encrypt with a passphrase read from stdin",
     )
     secret.add_argument(
         "--no-encrypt",
@@ -1356,3 +1374,70 @@ def _cmd_restore(args: argparse.Namespace, db_path: Path, config: Config) -> int
         print(f"⚠ {note}")
     print(f"请检查：govdash status --check --db {result.db_path}")
     return 0
+
+
+def _fixup_arguments(commands: argparse._SubParsersAction) -> None:
+    fixup = commands.add_parser(
+        "fixup",
+        help="把拒收的行按来源文件写回待改正工作簿 / write rejected rows back as workbooks to fix",
+    )
+    fixup.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="只写这一批次（默认：每个有拒收行的批次）/ one batch",
+    )
+    fixup.add_argument(
+        "--out", type=Path, default=Path("."), help="写入的文件夹（默认当前文件夹）/ folder"
+    )
+    _actor(fixup)
+    _common(fixup)
+
+
+def _cmd_fixup(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    """One workbook of rows to fix per batch with rejections (the page's download, for scripts
+    that mail them back); exit 1 when there is nothing to write."""
+    from govdash.core.warehouse import connect_readonly
+    from govdash.etl.fixup import fixup_available
+    from govdash.etl.load import fixup_for_batch
+
+    if current_version(db_path) is None:
+        print(f"数据仓库不存在：{db_path}（请先运行 govdash load）。", file=sys.stderr)
+        return 1
+    con = connect_readonly(db_path)
+    try:
+        batches = con.execute(
+            "SELECT batch_id, any_value(file_name), count(DISTINCT (sheet, row_number)) "
+            "FROM rejected_rows WHERE $batch IS NULL OR batch_id = $batch "
+            "GROUP BY batch_id ORDER BY batch_id",
+            {"batch": args.batch},
+        ).fetchall()
+    finally:
+        con.close()
+    if not batches:
+        which = f"批次 {args.batch} " if args.batch is not None else ""
+        print(f"{which}没有拒收的行，无需改正。", file=sys.stderr)
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    actor = args.actor or os_user()
+    written = 0
+    used: set[str] = set()
+    for batch_id, file_name, rows in batches:
+        if not fixup_available(db_path, int(batch_id)):
+            print(
+                f"✗ 批次 {batch_id}（{file_name}）：原始文件已不在 raw/ 中，无法生成待改正工作簿；"
+                "请报送人按拒收记录改正后重新报送。",
+                file=sys.stderr,
+            )
+            continue
+        name, data = fixup_for_batch(db_path, config, int(batch_id), actor, method="cli")
+        if name in used:  # two batches of files with the same name
+            name = f"批次{batch_id}_{name}"
+        used.add(name)
+        target = args.out / name
+        partial = target.with_name(f".{target.name}.partial")
+        partial.write_bytes(data)
+        partial.replace(target)
+        written += 1
+        print(f"✓ 批次 {batch_id}（{file_name}）：{rows} 行待改正 → {target}")
+    return 0 if written else 1

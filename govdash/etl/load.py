@@ -1077,7 +1077,11 @@ def _recount_batch(con: duckdb.DuckDBPyConnection, batch_id: int) -> None:
 
 
 def fixup_for_batch(
-    db_path: Path, config: Config, batch_id: int, actor: str | None = None
+    db_path: Path,
+    config: Config,
+    batch_id: int,
+    actor: str | None = None,
+    method: str = "web",
 ) -> tuple[str, bytes]:
     """(file name, workbook) of a batch's rejected rows for the clerk to correct, each sheet of
     the original read as its load read it (the mapping profile it was loaded with). With an
@@ -1126,7 +1130,7 @@ def fixup_for_batch(
                 "batch_id": batch_id,
                 "bytes": len(data),
             },
-            method="web",
+            method=method,
         )
     return name, data
 

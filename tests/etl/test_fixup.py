@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import openpyxl
@@ -167,3 +170,39 @@ def test_a_batch_without_rejections_has_nothing_to_fix(tmp_path, config):
     load_paths([write_xlsx(tmp_path / "in" / "好.xlsx", {"S": [HEADER, MARCH[0]]})], db, config)
     with pytest.raises(FixupError, match="没有拒收的行"):
         fixup_for_batch(db, config, 1)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")}
+    return subprocess.run(
+        [sys.executable, "-m", "govdash", *args],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+
+
+def test_govdash_fixup_writes_each_batch_s_rows_to_fix(loaded, tmp_path):
+    out = tmp_path / "待改正"
+    ran = _cli("fixup", "--db", str(loaded), "--out", str(out), "--as", "王芳")
+
+    assert ran.returncode == 0, ran.stderr
+    written = out / "3-4月工单_待改正.xlsx"
+    assert ran.stdout.strip() == f"✓ 批次 1（3-4月工单.xlsx）：4 行待改正 → {written}"
+    workbook = openpyxl.load_workbook(written)
+    assert [r[0] for r in workbook["3月"].iter_rows(min_row=2, values_only=True)] == [
+        "GD2",
+        "GD3",
+        "GD5",
+    ]
+    assert [r[0] for r in workbook["4月"].iter_rows(min_row=3, values_only=True)] == ["GD7"]
+    assert not [c for c in _cells(written.read_bytes()) if any(p in c for p in [*NAMES, *PHONES])]
+    exported = AuditLog(loaded.parent / "audit.sqlite3").events(action="export")
+    assert exported.iloc[0]["actor"] == "王芳" and exported.iloc[0]["method"] == "cli"
+
+    none = _cli("fixup", "--db", str(loaded), "--batch", "9", "--out", str(out))
+    assert none.returncode == 1 and "批次 9 没有拒收的行" in none.stderr
+
+    for kept in (loaded.parent / "raw").glob("*.xlsx"):
+        kept.unlink()
+    gone = _cli("fixup", "--db", str(loaded), "--out", str(tmp_path / "again"))
+    assert gone.returncode == 1 and "原始文件已不在 raw/ 中" in gone.stderr
+    assert not (tmp_path / "again" / written.name).exists()
