@@ -15,12 +15,13 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from govdash.core.files import state_database
 from govdash.core.warehouse import data_dir
 
 if TYPE_CHECKING:  # pandas costs half a second to import; the loader never needs it here
@@ -102,13 +103,7 @@ class AuditLog:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        if not self.path.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as con:
-            con.execute("PRAGMA busy_timeout = 30000")
-            con.execute("PRAGMA journal_mode = WAL")
-            con.executescript(_SCHEMA)
+        with state_database(self.path, _SCHEMA) as con:
             yield con
 
     def record(

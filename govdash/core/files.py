@@ -7,8 +7,9 @@ import fcntl
 import json
 import os
 import secrets
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +44,17 @@ def write_json(path: Path, document: Any, mode: int = 0o600) -> None:
         partial.unlink(missing_ok=True)
         raise
     os.chmod(path, mode)
+
+
+@contextmanager
+def state_database(path: Path, schema: str) -> Iterator[sqlite3.Connection]:
+    """A SQLite state file (audit log, scoring rounds) shared by processes: made 0600 if new,
+    WAL, waiting up to 30 s for a writer, autocommit, `schema` applied (idempotent DDL)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    with closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as con:
+        con.execute("PRAGMA busy_timeout = 30000")
+        con.execute("PRAGMA journal_mode = WAL")
+        con.executescript(schema)
+        yield con

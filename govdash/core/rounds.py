@@ -26,7 +26,7 @@ import math
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from govdash.core.access import Principal, Scope
 from govdash.core.accounts import AccountStore
 from govdash.core.audit import AuditLog
+from govdash.core.files import state_database
 from govdash.core.warehouse import data_dir
 
 if TYPE_CHECKING:  # pandas costs half a second to import; the CLI imports this module early
@@ -280,13 +281,7 @@ class RoundStore:
     # --- plumbing -------------------------------------------------------------------------------
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        if not self.path.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
-        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as con:
-            con.execute("PRAGMA busy_timeout = 30000")
-            con.execute("PRAGMA journal_mode = WAL")
-            con.executescript(_SCHEMA)
+        with state_database(self.path, _SCHEMA) as con:
             yield con
 
     @contextmanager
