@@ -498,40 +498,8 @@ def _event_path(frame: pd.DataFrame, outcome: str) -> EventStudy:
     index = {_bin_of(name): i for i, name in enumerate(names)}
     treated = frame[frame["is_treated_unit"]]
     counts = treated.groupby("bin")["unit"].nunique()
-    rows = []
-    before: list[int] = []
-    for b in present:
-        i = index.get(b)
-        if i is None:
-            continue
-        error = math.sqrt(covariance[i, i])
-        low, high = _interval(float(coefficients[i]), error, clusters)
-        rows.append(
-            {
-                "relative": b,
-                "estimate": float(coefficients[i]),
-                "low": low,
-                "high": high,
-                "n_treated": int(counts.get(b, 0)),
-                "is_reference": False,
-            }
-        )
-        if b < REFERENCE_BIN:
-            before.append(i)
-    rows.append(
-        {
-            "relative": REFERENCE_BIN,
-            "estimate": 0.0,
-            "low": 0.0,
-            "high": 0.0,
-            "n_treated": int(counts.get(REFERENCE_BIN, 0)),
-            "is_reference": True,
-        }
-    )
-    table = pd.DataFrame(rows, columns=EVENT_COLUMNS).sort_values("relative")
-    table["relative"] = table["relative"].astype("int64")
-    p_value = _joint_p_value(coefficients[before], covariance[np.ix_(before, before)], clusters)
-    return EventStudy(table.reset_index(drop=True), p_value, len(before))
+    found = [(b, index[b]) for b in present if b in index]
+    return _event_table(found, coefficients, covariance, clusters, counts, reference=True)
 
 
 def robust_effect(
@@ -675,10 +643,26 @@ def twfe_event_study(
     names = list(fit._coefnames)
     clusters = int(sample["unit"].nunique())
     counts = sample[treated].groupby(bins[treated])["unit"].nunique()
+    found = [(_bin_of(name), i) for i, name in enumerate(names)]
+    reference = REFERENCE_BIN in counts.index
+    return _event_table(found, coefficients, covariance, clusters, counts, reference=reference)
+
+
+def _event_table(
+    found: list[tuple[int, int]],
+    coefficients: np.ndarray,
+    covariance: np.ndarray,
+    clusters: int,
+    counts: pd.Series,
+    *,
+    reference: bool,
+) -> EventStudy:
+    """The event study from each period's coefficient (`found`: period, coefficient index):
+    its interval, treated compounds, the reference period at 0 when `reference`, and the
+    joint test of the periods before the reference."""
     rows = []
-    before = []
-    for i, name in enumerate(names):
-        b = _bin_of(name)
+    before: list[int] = []
+    for b, i in found:
         low, high = _interval(float(coefficients[i]), math.sqrt(covariance[i, i]), clusters)
         rows.append(
             {
@@ -692,7 +676,7 @@ def twfe_event_study(
         )
         if b < REFERENCE_BIN:
             before.append(i)
-    if REFERENCE_BIN in counts.index:
+    if reference:
         rows.append(
             {
                 "relative": REFERENCE_BIN,
