@@ -686,10 +686,7 @@ def _cmd_report(args: argparse.Namespace, db_path: Path, config: Config) -> int:
         print(f"✗ {error}", file=sys.stderr)
         return 1
     out.parent.mkdir(parents=True, exist_ok=True)
-    # Written beside the target and renamed, so a reader never sees half a file.
-    partial = out.with_name(f".{out.name}.partial")
-    partial.write_bytes(data)
-    os.replace(partial, out)
+    _write_file(out, data)
     _record_export(
         db_path,
         f"evaluation_report_{args.year}_{args.level}",
@@ -1065,9 +1062,7 @@ def _cmd_bulletin(args: argparse.Namespace, db_path: Path, config: Config) -> in
         print(f"✗ {error}", file=sys.stderr)
         return 1
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")
-    partial.write_bytes(document)
-    os.replace(partial, out)
+    _write_file(out, document)
     AuditLog(audit_path(db_path)).record(
         os_user(),
         "export",
@@ -1177,9 +1172,7 @@ def _cmd_round(args: argparse.Namespace, db_path: Path, config: Config) -> int:
             sys.stdout.flush()
         else:
             out.parent.mkdir(parents=True, exist_ok=True)
-            partial = out.with_name(f".{out.name}.partial")
-            partial.write_bytes(data)
-            os.replace(partial, out)
+            _write_file(out, data)
             print(out)
         AuditLog(audit_path(db_path)).record(
             actor.name,
@@ -1376,6 +1369,13 @@ def _cmd_restore(args: argparse.Namespace, db_path: Path, config: Config) -> int
     return 0
 
 
+def _write_file(out: Path, data: bytes) -> None:
+    """Write `out` whole or not at all: a private file beside it, renamed over it."""
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_bytes(data)
+    os.replace(partial, out)
+
+
 def _fixup_arguments(commands: argparse._SubParsersAction) -> None:
     fixup = commands.add_parser(
         "fixup",
@@ -1435,9 +1435,7 @@ def _cmd_fixup(args: argparse.Namespace, db_path: Path, config: Config) -> int:
             name = f"批次{batch_id}_{name}"
         used.add(name)
         target = args.out / name
-        partial = target.with_name(f".{target.name}.partial")
-        partial.write_bytes(data)
-        partial.replace(target)
+        _write_file(target, data)
         written += 1
         print(f"✓ 批次 {batch_id}（{file_name}）：{rows} 行待改正 → {target}")
     return 0 if written else 1
