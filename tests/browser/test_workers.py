@@ -133,7 +133,7 @@ def _serving(warehouse: Warehouse, parent: Path, *extra_args: str) -> Iterator[S
             command, cwd=ROOT, env=_clean_env(), stdout=output, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-    made = Site(base, port, process, folder / "run", log)
+    made = Site(base, port, process, folder / "run" / str(port), log)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         # Healthy through nginx on both workers, each reached with a route that leads to it.
