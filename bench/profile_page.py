@@ -55,7 +55,7 @@ def main() -> None:
     for _ in range(args.runs):
         app.run()
     print(f"{args.page}: {args.runs} warm runs")
-    print(profiler.output_text(color=False, show_all=False, time="percent_of_total"))
+    print(profiler.output_text(color=False, show_all=os.environ.get("PROFILE_ALL") == "1", time="percent_of_total"))
 
 
 if __name__ == "__main__":

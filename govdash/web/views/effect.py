@@ -31,7 +31,7 @@ from govdash.core.access import VIEW
 from govdash.etl.fields import FIELDS, KIND_LABELS, REGISTER
 from govdash.i18n import t
 from govdash.web.auth import require
-from govdash.web.cache import active_config, query
+from govdash.web.cache import active_config, query, shared
 from govdash.web.ui import (
     Download,
     chart_block,
@@ -296,7 +296,8 @@ else:
             if report.panel_first and report.panel_last
             else ""
         )
-        figure = event_study(
+        figure = shared(
+            event_study,
             events,
             title=t(
                 "effect.event_title", language, metric=metric_label(metric), event_short=event_short
@@ -389,7 +390,8 @@ else:
     st.markdown(f"**{sentence}** {significance(row)}")
     strata = localise_strata(report.strata.get(metric, pd.DataFrame()), language)
     used = strata[strata["is_used"]] if not strata.empty else strata
-    figure = difference_dots(
+    figure = shared(
+        difference_dots,
         used,
         "stratum",
         "difference",

@@ -38,7 +38,7 @@ from govdash.analytics.reports.pdf import pdf_export_available
 from govdash.core.access import EVALUATION
 from govdash.i18n import t
 from govdash.web.auth import require
-from govdash.web.cache import active_config, query, warehouse_version
+from govdash.web.cache import active_config, query, shared, warehouse_version
 from govdash.web.rounds import round_store
 from govdash.web.ui import (
     Download,
@@ -128,7 +128,8 @@ columns |= {
     "is_eligible": t("column.eligible", language),
     "ineligible_reason": t("column.reason", language),
 }
-figure = bar_ranking(
+figure = shared(
+    bar_ranking,
     table.head(30),
     "unit",
     "total",
@@ -218,7 +219,8 @@ st.subheader(
 robust = robustness(result, config).table
 flagged = int(robust["crosses_tier"].sum())
 st.caption(t("evaluation.robust_note", language, n=flagged))
-figure = rank_bands(
+figure = shared(
+    rank_bands,
     robust.sort_values("rank").head(40),
     "unit",
     "median_rank",

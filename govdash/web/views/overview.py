@@ -21,7 +21,7 @@ from govdash.core.access import TICKET_ROWS, VIEW, can
 from govdash.i18n import t
 from govdash.web.auth import require
 from govdash.web.bulletin import bulletin_block
-from govdash.web.cache import active_config, query
+from govdash.web.cache import active_config, query, shared
 from govdash.web.ui import (
     Download,
     chart_block,
@@ -215,7 +215,8 @@ else:
     context = months.context(monthly["tickets"].sum())
     left, right = st.columns(2)
     with left:
-        figure = line_trend(
+        figure = shared(
+            line_trend,
             monthly,
             "month",
             {"tickets": t("kpi.ticket_count", language)},
@@ -234,7 +235,8 @@ else:
             download=months.download(t("file.monthly_volume", language)),
         )
     with right:
-        figure = line_trend(
+        figure = shared(
+            line_trend,
             monthly,
             "month",
             {
@@ -335,7 +337,8 @@ else:
     context = ChartContext(
         filters.label(language), int(ranked["tickets"].sum()), describe_filters(filters)
     )
-    figure = bar_ranking(
+    figure = shared(
+        bar_ranking,
         pd.concat([red, black]).drop_duplicates("unit"),
         "unit",
         "composite",

@@ -18,7 +18,7 @@ from govdash.analytics.reports.export import localised_table
 from govdash.core.access import TICKET_ROWS, VIEW, can
 from govdash.i18n import t
 from govdash.web.auth import require
-from govdash.web.cache import active_config, query
+from govdash.web.cache import active_config, query, shared
 from govdash.web.ui import (
     Download,
     chart_block,
@@ -86,7 +86,8 @@ if distribution.empty:
 else:
     left, right = st.columns(2)
     with left:
-        figure = box_from_quartiles(
+        figure = shared(
+            box_from_quartiles,
             distribution,
             "group_name",
             quantile_cols=[f"response_p{q}" for q in (10, 25, 50, 75, 90)],
@@ -104,7 +105,8 @@ else:
             download=tickets_download("file.response_by", group=t(f"filter.{by}", language)),
         )
     with right:
-        figure = box_from_quartiles(
+        figure = shared(
+            box_from_quartiles,
             distribution,
             "group_name",
             quantile_cols=[f"resolution_p{q}" for q in (10, 25, 50, 75, 90)],
@@ -132,7 +134,8 @@ if percentiles.empty or percentiles["response_n"].sum() == 0:
 else:
     left, right = st.columns(2)
     with left:
-        figure = line_trend(
+        figure = shared(
+            line_trend,
             percentiles,
             "month",
             {"response_p50_minutes": "P50", "response_p90_minutes": "P90"},
@@ -151,7 +154,8 @@ else:
             download=months.download(t("file.response_percentiles", language)),
         )
     with right:
-        figure = line_trend(
+        figure = shared(
+            line_trend,
             monthly,
             "month",
             {
@@ -191,7 +195,8 @@ with left:
     if aging["tickets"].sum() == 0:
         st.info(t("response.no_backlog", language, period=period))
     else:
-        figure = bar_ranking(
+        figure = shared(
+            bar_ranking,
             aging.iloc[::-1],
             "bucket",
             "tickets",
@@ -217,7 +222,8 @@ with right:
         volume = volume.assign(
             weekday_name=volume["weekday"].map(lambda d: t(f"weekday.{d}", language))
         )
-        figure = heatmap(
+        figure = shared(
+            heatmap,
             volume,
             "hour",
             "weekday_name",
@@ -245,7 +251,8 @@ if repeats.by_category.empty:
     explain_empty("response.repeats_hidden")
 else:
     st.caption(t("response.repeat_note", language, days=config.repeat_window_days))
-    figure = bar_ranking(
+    figure = shared(
+        bar_ranking,
         repeats.by_category,
         "category",
         "repeat_share",

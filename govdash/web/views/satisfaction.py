@@ -21,7 +21,7 @@ from govdash.analytics.queries.surveys import (
 from govdash.core.access import VIEW
 from govdash.i18n import t
 from govdash.web.auth import require
-from govdash.web.cache import active_config, query
+from govdash.web.cache import active_config, query, shared
 from govdash.web.ui import (
     Download,
     chart_block,
@@ -79,7 +79,8 @@ elif chosen.empty:
     st.info(t("satisfaction.no_item", language, item=item))
 else:
     chosen["label"] = chosen["unit"].astype(str)
-    figure = interval_dots(
+    figure = shared(
+        interval_dots,
         chosen,
         "label",
         "rate",
@@ -114,7 +115,8 @@ else:
     if participation.empty:
         st.info(t("satisfaction.no_households", language))
     else:
-        figure = bar_ranking(
+        figure = shared(
+            bar_ranking,
             participation,
             "unit",
             "response_rate",
@@ -147,7 +149,8 @@ else:
     if profile.empty:
         empty_state()
     else:
-        figure = profile_vs_average(
+        figure = shared(
+            profile_vs_average,
             profile,
             "item",
             "unit_rate",
@@ -178,7 +181,8 @@ else:
         st.info(t("satisfaction.no_item", language, item=item))
     else:
         first = chosen.iloc[0]
-        figure = dumbbell(
+        figure = shared(
+            dumbbell,
             chosen,
             "unit",
             "previous_rate",
@@ -213,7 +217,8 @@ with left:
             index="month", columns="satisfaction", values="tickets", aggfunc="sum", fill_value=0
         ).reset_index()
         parts = {name: name for name in ("满意", "基本满意", "不满意") if name in wide.columns}
-        figure = stacked_share(
+        figure = shared(
+            stacked_share,
             wide,
             "month",
             parts,
@@ -237,7 +242,8 @@ with right:
     if words.empty:
         st.info(t("satisfaction.no_comments", language))
     else:
-        figure = bar_ranking(
+        figure = shared(
+            bar_ranking,
             words.head(20),
             "word",
             "count",
