@@ -83,11 +83,15 @@ def query(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     version = warehouse_version()
     if version is None:
         return None
-    fingerprint = _fingerprint(*_config_stamp())
-    key = _key(function, args, kwargs, version=version, fingerprint=fingerprint)
+    key = _key(function, args, kwargs, version=version, fingerprint=config_fingerprint())
     if key is None:  # arguments that cannot be pickled: run it, uncached
         return _run(str(version), function, args, kwargs)
     return _cached(key, str(version), function, args, kwargs)
+
+
+def config_fingerprint() -> str:
+    """The active config's fingerprint, computed once per config file version."""
+    return _fingerprint(*_config_stamp())
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

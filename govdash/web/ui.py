@@ -46,7 +46,7 @@ from govdash.core.access import Principal, Scope
 from govdash.core.audit import AuditLog
 from govdash.i18n import LANGUAGES, t
 from govdash.web.auth import account_box, audit_log, current_principal
-from govdash.web.cache import active_config, query, shared, warehouse_version
+from govdash.web.cache import config_fingerprint, query, shared, warehouse_version
 
 PERIOD_KINDS = ("year", "quarter", "month", "range")
 _PERIOD_LABEL = {
@@ -267,7 +267,7 @@ def provenance(filters: Filters, download: Download | None = None) -> Provenance
         filters_text=describe_filters(filters),
         sources=list(shared(batch_lines, batches, lang())),
         generated_at=datetime.now().replace(microsecond=0),
-        config_fingerprint=active_config().fingerprint,
+        config_fingerprint=config_fingerprint(),
     )
 
 
@@ -371,6 +371,32 @@ def trend(filters: Filters) -> Trend:
     return Trend(window, Highlight(filters.start, filters.end, label))
 
 
+class SharedFigure(go.Figure):
+    """A figure built once and shown to every session (chart_figure), never changed: its dict,
+    which st.plotly_chart asks for on every run (a deep copy and a walk of every array, a
+    tenth of a page's time), is made once."""
+
+    def to_dict(self) -> dict[str, Any]:
+        made: dict[str, Any] | None = self.__dict__.get("_made_dict")
+        if made is None:
+            made = super().to_dict()
+            self._made_dict = made
+        return made
+
+
+def chart_figure(builder: Callable[..., go.Figure], *args: Any, **kwargs: Any) -> go.Figure:
+    """`builder(*args, **kwargs)` — a chart builder of govdash.analytics.charts, a pure
+    function of its arguments — built once per warehouse version and arguments and shared by
+    every session (cache.shared): a second user with the same filters gets it without
+    rebuilding. Never change the figure it returns."""
+    figure: go.Figure = shared(_shared_figure, builder, *args, **kwargs)
+    return figure
+
+
+def _shared_figure(builder: Callable[..., go.Figure], *args: Any, **kwargs: Any) -> SharedFigure:
+    return SharedFigure(builder(*args, **kwargs))
+
+
 def chart_block(
     figure: go.Figure,
     table: pd.DataFrame,
@@ -384,8 +410,8 @@ def chart_block(
     The table's headers are put in the page language (`columns` first, then the catalog's
     ``column.<name>`` labels), so what is shown is what is downloaded; no value shows as −0;
     `download` names the files and the rows behind them (a trend chart's: Trend.download).
-    The figure should come from cache.shared (built once for everyone with these inputs); the
-    table's shown forms are made there too.
+    The figure should come from chart_figure (built once for everyone with these inputs); the
+    table's shown forms are shared the same way.
     """
     language = lang()
     st.plotly_chart(figure, theme=None, width="stretch", key=f"chart_{name}")

@@ -38,11 +38,12 @@ from govdash.analytics.reports.pdf import pdf_export_available
 from govdash.core.access import EVALUATION
 from govdash.i18n import t
 from govdash.web.auth import require
-from govdash.web.cache import active_config, query, shared, warehouse_version
+from govdash.web.cache import active_config, query, warehouse_version
 from govdash.web.rounds import round_store
 from govdash.web.ui import (
     Download,
     chart_block,
+    chart_figure,
     download_buttons,
     labelled,
     lang,
@@ -128,7 +129,7 @@ columns |= {
     "is_eligible": t("column.eligible", language),
     "ineligible_reason": t("column.reason", language),
 }
-figure = shared(
+figure = chart_figure(
     bar_ranking,
     table.head(30),
     "unit",
@@ -219,7 +220,7 @@ st.subheader(
 robust = robustness(result, config).table
 flagged = int(robust["crosses_tier"].sum())
 st.caption(t("evaluation.robust_note", language, n=flagged))
-figure = shared(
+figure = chart_figure(
     rank_bands,
     robust.sort_values("rank").head(40),
     "unit",
