@@ -9,7 +9,8 @@ chromium shows). For each N a fresh server gets one user alone first (cold cache
 Per burst it prints p50/p90/max seconds per page, errors, the server's CPU seconds (psutil on
 its pid and its children — with --workers N, the workers and nginx: user + system) in total and
 per user-page, its RSS (summed the same way), and the load average; then the
-drift: each burst's p90 and CPU per user-page over the first burst's.
+drift: each burst's p90 and CPU per user-page over the first burst's. With --workers 2 or more
+a warm-up burst (--warmup) first reaches the workers the cold user did not.
 
     .venv/bin/python bench/bench_concurrency.py                     # demo warehouse, N = 1 4 8 16 32
     .venv/bin/python bench/bench_concurrency.py --big --users 8 32  # 1M tickets
@@ -448,6 +449,14 @@ def main() -> None:
         help="govdash serve --workers N: N server processes behind nginx (CPU and RSS summed)",
     )
     parser.add_argument(
+        "--warmup",
+        type=int,
+        metavar="N",
+        help="a burst of N users after the cold user, not counted in the drift (default: 4 per "
+        "worker with --workers 2 or more, whose balancer hashes a random cookie, so one user "
+        "warms one worker only; else none)",
+    )
+    parser.add_argument(
         "--code",
         action="append",
         default=[],
@@ -456,6 +465,9 @@ def main() -> None:
     )
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args()
+    warmup = (
+        args.warmup if args.warmup is not None else (4 * args.workers if args.workers > 1 else 0)
+    )
     trees = [
         (name, Path(folder).resolve()) for name, folder in (c.split("=", 1) for c in args.code)
     ]
@@ -489,6 +501,8 @@ def main() -> None:
             log = args.workdir / f"server-{users}{'-' + name if name else ''}.log"
             with running_server(db, log, env, args.gc_stats, args.workers, folder) as server:
                 bursts = [burst(server, "cold 1", 1, accounts, name)]
+                if warmup:  # the first sessions of the workers the cold user did not reach
+                    bursts.append(burst(server, "warm-up", warmup, accounts, name))
                 for index in range(1, args.bursts + 1):
                     bursts.append(burst(server, f"burst {index}", users, accounts, name))
                 first = bursts[0]

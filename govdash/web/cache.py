@@ -3,7 +3,7 @@
 Results are cached per warehouse version (the resolved file a load publishes), so a new load
 invalidates them without a restart, and per config fingerprint. What pages build from those
 results (figures, tables as shown) is cached too, per version and per everything it is built
-from (`shared`, `shared_copy`), so a second user with the same filters gets it without rebuilding.
+from (`shared`), so a second user with the same filters gets it without rebuilding.
 """
 
 from __future__ import annotations
@@ -182,24 +182,10 @@ def shared(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return _shared(key, function, args, kwargs)
 
 
-def shared_copy(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """As `shared`, but every caller gets its own copy (st.cache_data): for results a page
-    may go on to change."""
-    key = _key(function, args, kwargs)
-    if key is None:
-        return function(*args, **kwargs)
-    return _shared_copy(key, function, args, kwargs)
-
-
-@st.cache_resource(max_entries=2048, show_spinner=False)
+# A page's worth of figures, tables as shown and provenance lines is ~20 entries: this holds
+# the pages of ~25 filter choices, languages or scopes at once (the oldest go first).
+@st.cache_resource(max_entries=512, show_spinner=False)
 def _shared(
-    key: str, _function: Callable[..., Any], _args: tuple[Any, ...], _kwargs: dict[str, Any]
-) -> Any:
-    return _function(*_args, **_kwargs)
-
-
-@st.cache_data(max_entries=1024, show_spinner=False)
-def _shared_copy(
     key: str, _function: Callable[..., Any], _args: tuple[Any, ...], _kwargs: dict[str, Any]
 ) -> Any:
     return _function(*_args, **_kwargs)

@@ -21,7 +21,7 @@ from govdash.core.access import TICKET_ROWS, VIEW, can
 from govdash.i18n import t
 from govdash.web.auth import require, still_signed_in
 from govdash.web.bulletin import bulletin_block
-from govdash.web.cache import active_config, query
+from govdash.web.cache import active_config, query, shared
 from govdash.web.ui import (
     Download,
     chart_block,
@@ -329,7 +329,7 @@ def units_section() -> None:
         empty_state()
         return
     size = config.red_black_list_size
-    red, black = red_black_list(units, "composite", size, config.min_group_size)
+    red, black = shared(red_black_list, units, "composite", size, config.min_group_size)
     if red.empty:
         explain_no_list(units, level)
     else:
