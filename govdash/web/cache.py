@@ -126,9 +126,10 @@ def _run(
         cursor.close()
 
 
-# Frames this big are built, never kept: each would hold its size in memory per entry, and
-# pickling it for the key would cost much of what keeping it saves.
-_LARGEST_SHARED_ROWS = 50_000
+# Frames bigger than this (a drill-down's ticket list, not a chart's table) are built, never
+# kept: each would hold its size in memory per entry, and pickling it for the key would cost
+# much of what keeping it saves.
+_LARGEST_SHARED_ROWS = 10_000
 
 
 def _key(
