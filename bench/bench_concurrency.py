@@ -9,12 +9,19 @@ chromium shows). For each N a fresh server gets one user alone first (cold cache
 Per burst it prints p50/p90/max seconds per page, errors, the server's CPU seconds (psutil on
 its pid and its children — with --workers N, the workers and nginx: user + system) in total and
 per user-page, its RSS (summed the same way), and the load average; then the
-drift: each burst's p90 and CPU per user-page over the first burst's.
+drift: each burst's p90 and CPU per user-page over the first burst's. With --workers 2 or more
+a warm-up burst (--warmup) first reaches the workers the cold user did not.
 
     .venv/bin/python bench/bench_concurrency.py                     # demo warehouse, N = 1 4 8 16 32
     .venv/bin/python bench/bench_concurrency.py --big --users 8 32  # 1M tickets
     .venv/bin/python bench/bench_concurrency.py --workers 2 --users 8 16 20  # 2 processes, nginx
     .venv/bin/python bench/bench_concurrency.py --gc-stats --server-env STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL=120
+    git archive main | tar -x -C /tmp/main-tree      # before/after in one run, servers taking turns:
+    .venv/bin/python bench/bench_concurrency.py --code before=/tmp/main-tree --code after=. --users 1 20
+
+With --code the server runs another tree's code (its folder first on the server's PYTHONPATH,
+started there); for each N the trees take turns, and the report adds each tree's p90 and CPU
+per user-page over the first tree's, burst by burst.
 
 Wall times depend on what else runs on the machine; CPU seconds per user-page much less so.
 It asserts nothing; results also go to bench/results/concurrency-<date>.json.
@@ -153,7 +160,12 @@ class Server:
 
 @contextlib.contextmanager
 def running_server(
-    db: Path, log: Path, env: dict[str, str], gc_stats: bool, workers: int = 1
+    db: Path,
+    log: Path,
+    env: dict[str, str],
+    gc_stats: bool,
+    workers: int = 1,
+    code: Path = ROOT,
 ) -> Iterator[Server]:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -166,10 +178,15 @@ def running_server(
         command = [sys.executable, str(BENCH / "serve_instrumented.py"), *serve]
     else:
         command = [sys.executable, "-m", "govdash", *serve]
+    if code != ROOT:  # another tree's govdash before the installed (editable) one
+        env = {
+            **env,
+            "PYTHONPATH": os.pathsep.join(filter(None, (str(code), env.get("PYTHONPATH")))),
+        }
     with log.open("wb") as output:
         process = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=code,
             env=_clean_env(env),
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -201,6 +218,7 @@ def running_server(
 class Burst:
     label: str
     users: int
+    code: str = ""
     seconds: dict[str, list[float]] = field(default_factory=dict)  # page title → per user
     errors: list[str] = field(default_factory=list)
     wall_s: float = 0.0
@@ -270,8 +288,10 @@ def signed_in_cookie(env: dict[str, str]) -> str:
     return f"{COOKIE_NAME}={cookie}"
 
 
-def burst(server: Server, label: str, users: int, accounts: dict[str, str] | None) -> Burst:
-    result = Burst(label, users, {title: [] for _, title in PAGES})
+def burst(
+    server: Server, label: str, users: int, accounts: dict[str, str] | None, code: str = ""
+) -> Burst:
+    result = Burst(label, users, code, {title: [] for _, title in PAGES})
     cookies = [signed_in_cookie(accounts) if accounts else None for _ in range(users)]
     cpu_before = server.cpu_seconds()
     started = time.perf_counter()
@@ -315,7 +335,10 @@ def _gc_cells(current: Burst, previous: Burst | None) -> str:
 
 def print_table(runs: list[list[Burst]], gc_stats: bool) -> None:
     titles = [title for _, title in PAGES]
-    head = f"{'N':>3} {'burst':<7}" + "".join(f"{t + ' p50/p90/max s':>24}" for t in titles)
+    codes = any(b.code for bursts in runs for b in bursts)
+    width = max((len(b.code) for bursts in runs for b in bursts), default=0) + 1 if codes else 0
+    head = f"{'code':<{width}}" if codes else ""
+    head += f"{'N':>3} {'burst':<7}" + "".join(f"{t + ' p50/p90/max s':>24}" for t in titles)
     head += f"{'err':>5}{'wall s':>8}{'CPU s':>8}{'CPU s/page':>11}{'RSS MB':>8}{'load':>6}"
     if gc_stats:
         head += f"{'gc2 s':>8}{'gc0+1 s':>8}{'objects':>9}"
@@ -323,7 +346,7 @@ def print_table(runs: list[list[Burst]], gc_stats: bool) -> None:
     for bursts in runs:
         previous: Burst | None = None
         for b in bursts:
-            row = f"{b.users:>3} {b.label:<7}"
+            row = (f"{b.code:<{width}}" if codes else "") + f"{b.users:>3} {b.label:<7}"
             for t in titles:
                 row += f"{f'{b.p(t, 0.5):.2f} / {b.p(t, 0.9):.2f} / {max(b.seconds[t]):.2f}':>24}"
             row += f"{len(b.errors):>5}{b.wall_s:>8.1f}{b.cpu_s:>8.1f}{b.cpu_per_user_page:>11.3f}"
@@ -334,7 +357,8 @@ def print_table(runs: list[list[Burst]], gc_stats: bool) -> None:
             previous = b
     print("\ndrift: burst k ÷ burst 1 (p90 per page; server CPU per user-page)")
     print(
-        f"{'N':>3} {'burst':<7}"
+        (f"{'code':<{width}}" if codes else "")
+        + f"{'N':>3} {'burst':<7}"
         + "".join(f"{t + ' p90':>12}" for t in titles)
         + f"{'CPU/page':>10}"
     )
@@ -344,13 +368,41 @@ def print_table(runs: list[list[Burst]], gc_stats: bool) -> None:
             continue
         for b in bursts:
             if b.label.startswith("burst") and b is not first:
-                row = f"{b.users:>3} {b.label:<7}"
+                row = (f"{b.code:<{width}}" if codes else "") + f"{b.users:>3} {b.label:<7}"
                 row += "".join(f"{b.p(t, 0.9) / first.p(t, 0.9):>12.2f}" for t in titles)
                 row += f"{b.cpu_per_user_page / first.cpu_per_user_page:>10.2f}"
                 print(row)
+    if codes:
+        print_ratios(runs)
     errors = [e for bursts in runs for b in bursts for e in b.errors]
     for error in sorted(set(errors))[:20]:
         print(f"!!! {errors.count(error)}× {error}")
+
+
+def print_ratios(runs: list[list[Burst]]) -> None:
+    """Each tree over the first tree (--code), the same N and burst: p90 per page, CPU per
+    user-page. Below 1 is better."""
+    titles = [title for _, title in PAGES]
+    first_code = runs[0][0].code
+    base = {(b.users, b.label): b for bursts in runs for b in bursts if b.code == first_code}
+    others = [b for bursts in runs for b in bursts if b.code != first_code]
+    if not others:
+        return
+    width = max(len(b.code) for b in others) + 1
+    print(f"\nratios: each code ÷ {first_code} (p90 per page; server CPU per user-page)")
+    print(
+        f"{'code':<{width}}{'N':>3} {'burst':<7}"
+        + "".join(f"{t + ' p90':>12}" for t in titles)
+        + f"{'CPU/page':>10}"
+    )
+    for b in others:
+        before = base.get((b.users, b.label))
+        if before is None:
+            continue
+        row = f"{b.code:<{width}}{b.users:>3} {b.label:<7}"
+        row += "".join(f"{b.p(t, 0.9) / before.p(t, 0.9):>12.2f}" for t in titles)
+        row += f"{b.cpu_per_user_page / before.cpu_per_user_page:>10.2f}"
+        print(row)
 
 
 def main() -> None:
@@ -396,8 +448,32 @@ def main() -> None:
         metavar="N",
         help="govdash serve --workers N: N server processes behind nginx (CPU and RSS summed)",
     )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        metavar="N",
+        help="a burst of N users after the cold user, not counted in the drift (default: 4 per "
+        "worker with --workers 2 or more, whose balancer hashes a random cookie, so one user "
+        "warms one worker only; else none)",
+    )
+    parser.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="serve this tree's code (repeat to compare, e.g. before=/tmp/main-tree after=.)",
+    )
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     args = parser.parse_args()
+    warmup = (
+        args.warmup if args.warmup is not None else (4 * args.workers if args.workers > 1 else 0)
+    )
+    trees = [
+        (name, Path(folder).resolve()) for name, folder in (c.split("=", 1) for c in args.code)
+    ]
+    for name, folder in trees:
+        if not (folder / "govdash" / "__main__.py").exists():
+            parser.error(f"--code {name}={folder}: no govdash/__main__.py there")
     if args.workers > 1 and args.gc_stats:
         parser.error("--gc-stats instruments one server process: use it with --workers 1")
 
@@ -421,19 +497,22 @@ def main() -> None:
     )
     runs: list[list[Burst]] = []
     for users in args.users:
-        log = args.workdir / f"server-{users}.log"
-        with running_server(db, log, env, args.gc_stats, args.workers) as server:
-            bursts = [burst(server, "cold 1", 1, accounts)]
-            for index in range(1, args.bursts + 1):
-                bursts.append(burst(server, f"burst {index}", users, accounts))
-            first = bursts[0]
-            print(
-                f"N={users}: "
-                + ", ".join(f"{t} {c}" for t, c in first.elements.items())
-                + " (charts, metrics, downloads)"
-            )
-        runs.append(bursts)
-        print_table(runs[-1:], args.gc_stats)
+        for name, folder in trees or [("", ROOT)]:
+            log = args.workdir / f"server-{users}{'-' + name if name else ''}.log"
+            with running_server(db, log, env, args.gc_stats, args.workers, folder) as server:
+                bursts = [burst(server, "cold 1", 1, accounts, name)]
+                if warmup:  # the first sessions of the workers the cold user did not reach
+                    bursts.append(burst(server, "warm-up", warmup, accounts, name))
+                for index in range(1, args.bursts + 1):
+                    bursts.append(burst(server, f"burst {index}", users, accounts, name))
+                first = bursts[0]
+                print(
+                    f"{name + ' ' if name else ''}N={users}: "
+                    + ", ".join(f"{t} {c}" for t, c in first.elements.items())
+                    + " (charts, metrics, downloads)"
+                )
+            runs.append(bursts)
+            print_table(runs[-1:], args.gc_stats)
     print("\n=== all runs ===")
     print_table(runs, args.gc_stats)
 
@@ -445,6 +524,7 @@ def main() -> None:
                 "db": str(db),
                 "server_env": env,
                 "workers": args.workers,
+                "code": {name: str(folder) for name, folder in trees},
                 "runs": [[asdict(b) for b in r] for r in runs],
             },
             ensure_ascii=False,

@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--page", default="overview", help="a file name under views/, no .py")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--all", action="store_true", help="every frame, library ones too")
     args = parser.parse_args()
 
     from streamlit.testing.v1 import AppTest
@@ -55,7 +56,7 @@ def main() -> None:
     for _ in range(args.runs):
         app.run()
     print(f"{args.page}: {args.runs} warm runs")
-    print(profiler.output_text(color=False, show_all=False, time="percent_of_total"))
+    print(profiler.output_text(color=False, show_all=args.all, time="percent_of_total"))
 
 
 if __name__ == "__main__":

@@ -147,6 +147,28 @@ def authenticate(lang: str, requested_page: RequestedPage) -> Principal:
     return principal
 
 
+def still_signed_in() -> bool:
+    """Whether this session's principal still holds, as authenticate would find it now.
+
+    For an st.fragment's rerun, which skips app.py (where authenticate checks the sign-in
+    every run): a removed account, a changed role or an ended session count there too."""
+    principal = current_principal()
+    if principal is None:
+        return False
+    if principal.method == "single_user":
+        return True
+    if principal.method == "oidc":
+        return bool(st.user.get("is_logged_in", False))
+    try:
+        store = local_accounts(
+            default_db_path(), active_config().require_sign_in, oidc_configured()
+        )
+    except SignInUnavailable:
+        return False
+    account = _session_account(store)
+    return account is not None and account.principal() == principal
+
+
 def _who(principal: Principal) -> dict[str, str]:
     return {"role": principal.role, "scope": principal.scope.to_text()}
 

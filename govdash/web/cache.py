@@ -1,18 +1,22 @@
 """The one module that owns Streamlit caching: a read-only connection and results per version.
 
 Results are cached per warehouse version (the resolved file a load publishes), so a new load
-invalidates them without a restart, and per config fingerprint.
+invalidates them without a restart, and per config fingerprint. What pages build from those
+results (figures, tables as shown) is cached too, per version and per everything it is built
+from (`shared`), so a second user with the same filters gets it without rebuilding.
 """
 
 from __future__ import annotations
 
-import importlib
+import hashlib
 import os
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import streamlit as st
 
 from govdash.analytics.queries.filters import Filters
@@ -79,22 +83,40 @@ def query(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     version = warehouse_version()
     if version is None:
         return None
-    config = active_config()
-    return _cached(
-        str(version), config.fingerprint, function.__module__, function.__qualname__, args, kwargs
-    )
+    key = _key(function, args, kwargs, version=version, fingerprint=config_fingerprint())
+    if key is None:  # arguments that cannot be pickled: run it, uncached
+        return _run(str(version), function, args, kwargs)
+    return _cached(key, str(version), function, args, kwargs)
 
 
+def config_fingerprint() -> str:
+    """The active config's fingerprint, computed once per config file version."""
+    return _fingerprint(*_config_stamp())
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _fingerprint(path: str, modified: float) -> str:
+    return _config(path, modified).fingerprint
+
+
+# Arguments named with a leading underscore are not hashed by Streamlit: `key` stands for them.
 @st.cache_data(max_entries=512, show_spinner=False)
 def _cached(
-    version: str,
-    fingerprint: str,
-    module: str,
-    name: str,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
+    key: str,
+    _version: str,
+    _function: Callable[..., Any],
+    _args: tuple[Any, ...],
+    _kwargs: dict[str, Any],
 ) -> Any:
-    function = getattr(importlib.import_module(module), name)
+    # Later calls get an unpickled copy of what is returned now. Returning such a copy now too
+    # makes the first caller's frames pickle to the same bytes as everyone's after it, so the
+    # figures and tables built from them (keyed by those bytes, `_key`) are built once, not twice.
+    return pickle.loads(pickle.dumps(_run(_version, _function, _args, _kwargs)))
+
+
+def _run(
+    version: str, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     cursor = _connection(version).cursor()
     try:
         if "config" in function.__code__.co_varnames[: function.__code__.co_argcount]:
@@ -102,3 +124,69 @@ def _cached(
         return function(cursor, *args, **kwargs)
     finally:
         cursor.close()
+
+
+# Frames bigger than this (a drill-down's ticket list, not a chart's table) are built, never
+# kept: each would hold its size in memory per entry, and pickling it for the key would cost
+# much of what keeping it saves.
+_LARGEST_SHARED_ROWS = 10_000
+
+
+def _key(
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    version: Path | None = None,
+    fingerprint: str = "",
+) -> str | None:
+    """A digest of the warehouse version (the current one unless given), the config's
+    fingerprint, `function`'s name and everything the arguments hold, frames with their
+    values, index and attrs.
+
+    Pickled bytes, not Streamlit's hash of the arguments: that hash samples big frames, leaves
+    out a frame's attrs (which carry the columns' formats) and costs ~20× more (~2 ms for a
+    chart's arguments). Equal values pickled differently only cost a rebuild; different values
+    never share a key. None when something cannot be pickled or a frame is too big.
+    """
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, pd.DataFrame) and len(value) > _LARGEST_SHARED_ROWS:
+            return None
+    if version is None:
+        version = warehouse_version()
+    parts = (str(version), fingerprint, *_importable(function), args, kwargs)
+    try:
+        data = pickle.dumps(parts, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
+    return hashlib.blake2b(data, digest_size=20).hexdigest()
+
+
+def _importable(function: Callable[..., Any]) -> tuple[str, str]:
+    """`function`'s module and name, which key its results: a page script's own function or a
+    lambda has no name that tells it apart (and its closure would not be part of the key)."""
+    name = function.__qualname__
+    if function.__module__ == "__main__" or "<" in name:
+        raise TypeError(f"a cached call needs a module-level function, not {name}")
+    return function.__module__, name
+
+
+def shared(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`function(*args, **kwargs)` built once per warehouse version and arguments, the same
+    object handed to every session: for pure, module-level builders (a chart's figure, a
+    table as shown) whose result nobody changes afterwards. Everything the result depends on
+    must be an argument (the language, titles, the frame, the stamp with the filters and so
+    the account's scope), which is what keys it."""
+    key = _key(function, args, kwargs)
+    if key is None:
+        return function(*args, **kwargs)
+    return _shared(key, function, args, kwargs)
+
+
+# A page's worth of figures, tables as shown and provenance lines is ~20 entries: this holds
+# the pages of ~25 filter choices, languages or scopes at once (the oldest go first).
+@st.cache_resource(max_entries=512, show_spinner=False)
+def _shared(
+    key: str, _function: Callable[..., Any], _args: tuple[Any, ...], _kwargs: dict[str, Any]
+) -> Any:
+    return _function(*_args, **_kwargs)

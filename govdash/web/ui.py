@@ -43,9 +43,10 @@ from govdash.analytics.reports.export import (
     to_xlsx_bytes,
 )
 from govdash.core.access import Principal, Scope
+from govdash.core.audit import AuditLog
 from govdash.i18n import LANGUAGES, t
 from govdash.web.auth import account_box, audit_log, current_principal
-from govdash.web.cache import active_config, query, warehouse_version
+from govdash.web.cache import config_fingerprint, query, shared, warehouse_version
 
 PERIOD_KINDS = ("year", "quarter", "month", "range")
 _PERIOD_LABEL = {
@@ -264,26 +265,26 @@ def provenance(filters: Filters, download: Download | None = None) -> Provenance
         batches = query(batches_used, spec.filters or filters, spec.sources, spec.level)
     return Provenance(
         filters_text=describe_filters(filters),
-        sources=source_lines(batches),
+        sources=list(shared(batch_lines, batches, lang())),
         generated_at=datetime.now().replace(microsecond=0),
-        config_fingerprint=active_config().fingerprint,
+        config_fingerprint=config_fingerprint(),
     )
 
 
-def source_lines(batches: pd.DataFrame | None) -> list[str]:
-    """One line per load batch: its number, file and load time, in the page language."""
+def batch_lines(batches: pd.DataFrame | None, language: str) -> tuple[str, ...]:
+    """One line per load batch: its number, file and load time, in `language`."""
     if batches is None:
-        return []
-    return [
+        return ()
+    return tuple(
         t(
             "provenance.batch",
-            lang(),
+            language,
             batch=row.batch_id,
             file=row.file_name,
             at=f"{row.loaded_at:%Y-%m-%d %H:%M}",
         )
         for row in batches.sort_values("batch_id").itertuples()
-    ]
+    )
 
 
 def describe_filters(filters: Filters) -> str:
@@ -370,6 +371,32 @@ def trend(filters: Filters) -> Trend:
     return Trend(window, Highlight(filters.start, filters.end, label))
 
 
+class SharedFigure(go.Figure):
+    """A figure built once and shown to every session (chart_figure), never changed: its dict,
+    which st.plotly_chart asks for on every run (a deep copy and a walk of every array, a
+    tenth of a page's time), is made once."""
+
+    def to_dict(self) -> dict[str, Any]:
+        made: dict[str, Any] | None = self.__dict__.get("_made_dict")
+        if made is None:
+            made = super().to_dict()
+            self._made_dict = made
+        return made
+
+
+def chart_figure(builder: Callable[..., go.Figure], *args: Any, **kwargs: Any) -> go.Figure:
+    """`builder(*args, **kwargs)` — a chart builder of govdash.analytics.charts, a pure
+    function of its arguments — built once per warehouse version and arguments and shared by
+    every session (cache.shared): a second user with the same filters gets it without
+    rebuilding. Never change the figure it returns."""
+    figure: go.Figure = shared(_shared_figure, builder, *args, **kwargs)
+    return figure
+
+
+def _shared_figure(builder: Callable[..., go.Figure], *args: Any, **kwargs: Any) -> SharedFigure:
+    return SharedFigure(builder(*args, **kwargs))
+
+
 def chart_block(
     figure: go.Figure,
     table: pd.DataFrame,
@@ -383,13 +410,27 @@ def chart_block(
     The table's headers are put in the page language (`columns` first, then the catalog's
     ``column.<name>`` labels), so what is shown is what is downloaded; no value shows as −0;
     `download` names the files and the rows behind them (a trend chart's: Trend.download).
+    The figure should come from chart_figure (built once for everyone with these inputs); the
+    table's shown forms are shared the same way.
     """
     language = lang()
     st.plotly_chart(figure, theme=None, width="stretch", key=f"chart_{name}")
-    shown = localised_table(without_negative_zeros(table), language, columns)
+    shown, view, config = shared(table_forms, table, language, columns)
     with st.expander(t("label.numbers", language)):
-        show_table(shown, key=f"table_{name}")
+        st.dataframe(
+            view, key=f"table_{name}", column_config=config, hide_index=True, width="stretch"
+        )
     download_buttons(name, shown, filters, figure, download)
+
+
+def table_forms(
+    table: pd.DataFrame, language: str, columns: Mapping[str, str] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """A chart's table as downloaded (headers in `language`, no −0, formats in its attrs) and
+    as st.dataframe shows it (table_view): built once, shared, never changed."""
+    shown = localised_table(without_negative_zeros(table), language, columns)
+    view, config = table_view(shown, language)
+    return shown, view, config
 
 
 def show_table(
@@ -404,7 +445,20 @@ def show_table(
     precision; column_config rounds what is shown). A column named in code gets
     its header from `labels` or the catalog (through column_config); a localised_table keeps
     its own headers and formats. `options` go to st.dataframe (selection and the like)."""
-    language = lang()
+    shown, config = shared(table_view, frame, lang(), labels, formats)
+    options.setdefault("hide_index", True)
+    options.setdefault("width", "stretch")
+    return st.dataframe(shown, key=key, column_config=config, **options)
+
+
+def table_view(
+    frame: pd.DataFrame,
+    language: str,
+    labels: Mapping[str, str] | None = None,
+    formats: Mapping[str, ColumnFormat] | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """What show_table hands st.dataframe: the values as shown and each column's config
+    (a pure function of its arguments, so pages share it through cache.shared)."""
     found = column_formats(frame) | dict(formats or {})
     shown = frame.copy()
     shown.attrs = {}  # the formats are in column_config now; Arrow would try to serialise them
@@ -419,9 +473,7 @@ def show_table(
             config[name] = _column_config(label, fmt)
         if fmt is not None and fmt.kind in ("percent", "number"):
             shown.isetitem(position, screen_values(frame.iloc[:, position], fmt).to_numpy())
-    options.setdefault("hide_index", True)
-    options.setdefault("width", "stretch")
-    return st.dataframe(shown, key=key, column_config=config, **options)
+    return shown, config
 
 
 def _column_config(label: str | None, fmt: ColumnFormat | None) -> Any:
@@ -483,11 +535,14 @@ def download_buttons(
             ),
             *builders,
         ]
+    log = audit_log()
     for column, (suffix, mime, label, build) in zip(columns, builders, strict=False):
         file_name = export_file_name(title, period, suffix)
         column.download_button(
             t(label, language),
-            data=recorded(build, name, suffix, source.filters_text, len(table), file_name),
+            data=recorded(
+                build, name, suffix, source.filters_text, len(table), file_name, audit=log
+            ),
             file_name=file_name,
             mime=mime,
             on_click="ignore",
@@ -502,8 +557,11 @@ def recorded(
     filters_text: str,
     rows: int,
     file_name: str = "",
+    *,
+    audit: AuditLog | None = None,
 ) -> Callable[[], bytes]:
-    """`build` that also writes who exported what to the audit log when the file is made.
+    """`build` that also writes who exported what to the audit log (`audit`, else the
+    installation's) when the file is made.
 
     The principal is taken now: the file is built later, when the button is clicked.
     """
@@ -518,4 +576,4 @@ def recorded(
         scope=principal.scope.to_text() if principal else "?",
         file_name=file_name,
     )
-    return recorded_export(build, record, audit_log())
+    return recorded_export(build, record, audit or audit_log())

@@ -20,8 +20,16 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from govdash.core.sessions import SessionStore, sessions_path
 from tests.browser.conftest import Warehouse, new_context, running_server
-from tests.browser.support import ROOT, exceptions, h1, wait_after_navigation, wait_for_app
+from tests.browser.support import (
+    ROOT,
+    click_radio,
+    exceptions,
+    h1,
+    wait_after_navigation,
+    wait_for_app,
+)
 from tests.conftest import ticket_row, ticket_sheet, write_xlsx
 
 ADMIN = "街道管理员"
@@ -263,6 +271,29 @@ def test_sign_out_and_a_password_change_end_every_copy_of_the_cookie(
         _sign_in(page, "改密用户", "A new password 2026")
     finally:
         copy.close()
+
+
+def test_a_sign_in_ended_while_a_page_is_open_ends_at_its_next_fragment_rerun(
+    context: BrowserContext, site: Site
+) -> None:
+    """The overview's 红黑榜 is an st.fragment: choosing another level reruns only it, not
+    app.py where the sign-in is checked. The fragment checks it too (auth.still_signed_in)."""
+    added = _govdash("users", "add", "片段用户", "--role", "viewer", "--password-stdin",
+                     "--db", str(site.db), stdin=PASSWORD + "\n")  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    page = context.new_page()
+    page.goto(
+        f"{site.base}/?period=year&start=2025-01-01&end=2025-12-31", wait_until="domcontentloaded"
+    )
+    _sign_in(page, "片段用户")
+    level = page.locator(".st-key-overview_level")
+    level.wait_for(timeout=60_000)
+    click_radio(page, "overview_level", "小区")  # signed in: the fragment reruns as it is
+    expect(page.locator(".st-key-drill_compound")).to_be_visible(timeout=60_000)
+    assert SessionStore(sessions_path(site.db)).end_all("片段用户") >= 1
+    click_radio(page, "overview_level", "物业企业")
+    assert _asks_for_sign_in(page), "the fragment went on for an ended sign-in"
+    assert not exceptions(page)
 
 
 def test_a_tampered_cookie_is_no_sign_in(context: BrowserContext, site: Site) -> None:

@@ -9,32 +9,18 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-from govdash.analytics.charts.plots import difference_dots, event_study
 from govdash.analytics.charts.style import ChartContext
-from govdash.analytics.metrics.effect import (
-    EFFECT_METRICS,
-    ESTIMATED,
-    METRICS_BY_NAME,
-    NO_DATA,
-    localise_strata,
-)
 from govdash.analytics.metrics.rates import without_negative_zero, without_negative_zeros
-from govdash.analytics.queries.effect import (
-    TREATMENTS,
-    EffectReport,
-    before_after,
-    effect_report,
-)
 from govdash.analytics.queries.filters import Filters
 from govdash.analytics.reports.export import localised_table
 from govdash.core.access import VIEW
-from govdash.etl.fields import FIELDS, KIND_LABELS, REGISTER
 from govdash.i18n import t
 from govdash.web.auth import require
 from govdash.web.cache import active_config, query
 from govdash.web.ui import (
     Download,
     chart_block,
+    chart_figure,
     describe_filters,
     download_buttons,
     labelled,
@@ -42,6 +28,35 @@ from govdash.web.ui import (
     require_data,
     show_table,
 )
+
+language = lang()
+require(VIEW, language)
+config = active_config()
+filters = require_data()
+st.title(t("page.governance_effect", language))
+st.caption(f"{t('provenance.filters', language)}：{describe_filters(filters)}")
+st.markdown(t("effect.intro", language))
+controls = st.container()
+# Shown at once, before the estimators are imported (pyfixest: seconds on a server's first
+# visit) and the report is computed; st.spinner would wait 0.5 s before showing anything.
+waiting = st.empty()
+waiting.status(t("effect.computing", language), state="running")
+
+from govdash.analytics.charts.plots import difference_dots, event_study  # noqa: E402
+from govdash.analytics.metrics.effect import (  # noqa: E402
+    EFFECT_METRICS,
+    ESTIMATED,
+    METRICS_BY_NAME,
+    NO_DATA,
+    localise_strata,
+)
+from govdash.analytics.queries.effect import (  # noqa: E402
+    TREATMENTS,
+    EffectReport,
+    before_after,
+    effect_report,
+)
+from govdash.etl.fields import FIELDS, KIND_LABELS, REGISTER  # noqa: E402
 
 # The overview's names for the same figures.
 METRIC_LABELS = {
@@ -55,14 +70,6 @@ METRIC_LABELS = {
     "survey_satisfaction_rate": "kpi.survey_satisfaction_rate",
 }
 DEFAULT_METRIC = "satisfaction_rate"
-
-language = lang()
-require(VIEW, language)
-config = active_config()
-filters = require_data()
-st.title(t("page.governance_effect", language))
-st.caption(f"{t('provenance.filters', language)}：{describe_filters(filters)}")
-st.markdown(t("effect.intro", language))
 
 
 def metric_row(table: pd.DataFrame, metric: str) -> pd.Series:
@@ -87,7 +94,7 @@ def number(value: float) -> str:
     return "—" if math.isnan(value) else f"{without_negative_zero(value, 1):,.1f}"
 
 
-left, right = st.columns(2)
+left, right = controls.columns(2)
 treatment = left.radio(
     t("effect.treatment", language),
     tuple(TREATMENTS),
@@ -103,8 +110,8 @@ metric = right.selectbox(
     key=labelled("effect_metric"),
     format_func=metric_label,
 )
-with st.spinner(t("effect.computing", language)):
-    report: EffectReport = query(effect_report, filters, treatment=treatment)
+report: EffectReport = query(effect_report, filters, treatment=treatment)
+waiting.empty()
 side = t(f"effect.side.{treatment}", language)
 event_short = t(f"effect.event_short.{treatment}", language)
 flag_column, date_column = TREATMENTS[treatment]
@@ -296,7 +303,8 @@ else:
             if report.panel_first and report.panel_last
             else ""
         )
-        figure = event_study(
+        figure = chart_figure(
+            event_study,
             events,
             title=t(
                 "effect.event_title", language, metric=metric_label(metric), event_short=event_short
@@ -389,7 +397,8 @@ else:
     st.markdown(f"**{sentence}** {significance(row)}")
     strata = localise_strata(report.strata.get(metric, pd.DataFrame()), language)
     used = strata[strata["is_used"]] if not strata.empty else strata
-    figure = difference_dots(
+    figure = chart_figure(
+        difference_dots,
         used,
         "stratum",
         "difference",

@@ -43,6 +43,7 @@ from govdash.web.rounds import round_store
 from govdash.web.ui import (
     Download,
     chart_block,
+    chart_figure,
     download_buttons,
     labelled,
     lang,
@@ -128,7 +129,8 @@ columns |= {
     "is_eligible": t("column.eligible", language),
     "ineligible_reason": t("column.reason", language),
 }
-figure = bar_ranking(
+figure = chart_figure(
+    bar_ranking,
     table.head(30),
     "unit",
     "total",
@@ -218,7 +220,8 @@ st.subheader(
 robust = robustness(result, config).table
 flagged = int(robust["crosses_tier"].sum())
 st.caption(t("evaluation.robust_note", language, n=flagged))
-figure = rank_bands(
+figure = chart_figure(
+    rank_bands,
     robust.sort_values("rank").head(40),
     "unit",
     "median_rank",

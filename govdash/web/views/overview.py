@@ -19,12 +19,13 @@ from govdash.analytics.queries.units import (
 from govdash.analytics.reports.export import localised_table
 from govdash.core.access import TICKET_ROWS, VIEW, can
 from govdash.i18n import t
-from govdash.web.auth import require
+from govdash.web.auth import require, still_signed_in
 from govdash.web.bulletin import bulletin_block
-from govdash.web.cache import active_config, query
+from govdash.web.cache import active_config, query, shared
 from govdash.web.ui import (
     Download,
     chart_block,
+    chart_figure,
     describe_filters,
     empty_state,
     labelled,
@@ -215,7 +216,8 @@ else:
     context = months.context(monthly["tickets"].sum())
     left, right = st.columns(2)
     with left:
-        figure = line_trend(
+        figure = chart_figure(
+            line_trend,
             monthly,
             "month",
             {"tickets": t("kpi.ticket_count", language)},
@@ -234,7 +236,8 @@ else:
             download=months.download(t("file.monthly_volume", language)),
         )
     with right:
-        figure = line_trend(
+        figure = chart_figure(
+            line_trend,
             monthly,
             "month",
             {
@@ -258,24 +261,8 @@ else:
             download=months.download(t("file.monthly_rates", language)),
         )
 
-# --- 红黑榜 and the unit table ------------------------------------------------------------------
-if period_is_empty:
-    st.stop()
-st.subheader(t("chart.red_black_list", language))
-levels = ("community", "compound", "property_company")
-level = st.radio(
-    t("filter.level", language),
-    levels,
-    horizontal=True,
-    key=labelled("overview_level"),
-    format_func=lambda code: t(f"level.{code}", language),
-)
-units = query(unit_table, filters, level=level)
-if units.empty:
-    empty_state()
-    st.stop()
-size = config.red_black_list_size
-red, black = red_black_list(units, "composite", size, config.min_group_size)
+# --- 红黑榜, the unit table and the drill-down: a fragment ----------------------------------------
+LEVELS = ("community", "compound", "property_company")
 
 
 def in_sentence(name: str) -> str:
@@ -287,7 +274,7 @@ def _compare(child_level: str) -> None:
     st.session_state["overview_level"] = child_level
 
 
-def explain_no_list() -> None:
+def explain_no_list(units: pd.DataFrame, level: str) -> None:
     """Why there is no 红黑榜, with what to do: one unit cannot be ranked against itself (the
     level below can), and units under the minimum of records are not published."""
     level_name = in_sentence(t(f"level.{level}", language))
@@ -323,124 +310,149 @@ def explain_no_list() -> None:
         )
 
 
-if red.empty:
-    explain_no_list()
-else:
-    ranked = pd.concat(
-        [
-            red.assign(list=t("label.red_list", language)),
-            black.assign(list=t("label.black_list", language)),
-        ]
+@st.fragment
+def units_section() -> None:
+    """红黑榜, the unit table and its drill-down. The level, a row chosen and the drill boxes
+    rerun only this part (st.fragment), not the cards and trends above it."""
+    if not still_signed_in():  # a fragment's rerun skips app.py, which checks it every run
+        st.rerun(scope="app")
+    st.subheader(t("chart.red_black_list", language))
+    level = st.radio(
+        t("filter.level", language),
+        LEVELS,
+        horizontal=True,
+        key=labelled("overview_level"),
+        format_func=lambda code: t(f"level.{code}", language),
     )
-    context = ChartContext(
-        filters.label(language), int(ranked["tickets"].sum()), describe_filters(filters)
-    )
-    figure = bar_ranking(
-        pd.concat([red, black]).drop_duplicates("unit"),
-        "unit",
-        "composite",
-        title=t("chart.red_black_list", language),
-        context=context,
-        lang=language,
-        value_title=t("overview.composite", language),
-        label_title=t(f"level.{level}", language),
-        decimals=1,
-        red_black_size=size,
-    )
-    chart_block(
-        figure,
-        ranked[
-            [
-                "list",
-                "rank",
-                "unit",
-                "composite",
-                "tickets",
-                "three_rate_composite",
-                "survey_satisfaction_rate",
-            ]
-        ],
-        "red_black_list",
-        filters,
-        columns={"unit": t(f"level.{level}", language)},
-        download=Download(
-            t("file.red_black_list", language, level=t(f"level.{level}", language)),
-            sources=("tickets", "surveys", "register"),
-        ),
-    )
-
-st.subheader(t("overview.units", language))
-shown = units[
-    [
-        "unit",
-        "parent",
-        "households",
-        "tickets",
-        "tickets_per_100_households",
-        "response_median_minutes",
-        "response_p90_minutes",
-        "response_on_time_rate",
-        "resolution_on_time_rate",
-        "three_rate_composite",
-        "callback_n",
-        "survey_satisfaction_rate",
-        "survey_n",
-        "composite",
-    ]
-]
-event = show_table(
-    shown,
-    key="unit_table",
-    labels={
-        "unit": t(f"level.{level}", language),
-        "response_on_time_rate": t("kpi.on_time_response_rate", language),
-        "resolution_on_time_rate": t("kpi.on_time_resolution_rate", language),
-        "three_rate_composite": t("kpi.three_rate_composite", language),
-        "survey_satisfaction_rate": t("kpi.survey_satisfaction_rate", language),
-        "composite": t("overview.composite", language),
-    },
-    on_select="rerun",
-    selection_mode="single-row",
-)
-selected = event.selection.rows if event and event.selection else []
-chosen_unit = st.selectbox(
-    t("overview.drill", language),
-    ["", *units["unit"].tolist()],  # "" (not None) so the choice survives a language switch
-    index=(selected[0] + 1) if selected else 0,
-    key=labelled(f"drill_{level}"),
-    format_func=lambda u: u or t("overview.choose_unit", language),
-)
-may_see_tickets = can(principal, TICKET_ROWS)
-if chosen_unit:
-    if level == "compound" and not may_see_tickets:
-        st.caption(t("auth.ticket_rows_hidden", language))
-    elif level == "compound":
-        tickets = query(ticket_rows, filters, compound=chosen_unit)
-        st.markdown(f"**{chosen_unit}** · {t('label.n', language, n=len(tickets))}")
-        show_table(localised_table(tickets, language), key="drill_tickets")
+    units = query(unit_table, filters, level=level)
+    if units.empty:
+        empty_state()
+        return
+    size = config.red_black_list_size
+    red, black = shared(red_black_list, units, "composite", size, config.min_group_size)
+    if red.empty:
+        explain_no_list(units, level)
     else:
-        down = query(drill_down, filters, level=level, unit=chosen_unit)
-        st.markdown(f"**{chosen_unit}** → {t(f'level.{down.child_level}', language)}")
-        show_table(
-            localised_table(
-                down.table[shown.columns],
-                language,
-                {"unit": t(f"level.{down.child_level}", language)},
+        ranked = pd.concat(
+            [
+                red.assign(list=t("label.red_list", language)),
+                black.assign(list=t("label.black_list", language)),
+            ]
+        )
+        context = ChartContext(
+            filters.label(language), int(ranked["tickets"].sum()), describe_filters(filters)
+        )
+        figure = chart_figure(
+            bar_ranking,
+            pd.concat([red, black]).drop_duplicates("unit"),
+            "unit",
+            "composite",
+            title=t("chart.red_black_list", language),
+            context=context,
+            lang=language,
+            value_title=t("overview.composite", language),
+            label_title=t(f"level.{level}", language),
+            decimals=1,
+            red_black_size=size,
+        )
+        chart_block(
+            figure,
+            ranked[
+                [
+                    "list",
+                    "rank",
+                    "unit",
+                    "composite",
+                    "tickets",
+                    "three_rate_composite",
+                    "survey_satisfaction_rate",
+                ]
+            ],
+            "red_black_list",
+            filters,
+            columns={"unit": t(f"level.{level}", language)},
+            download=Download(
+                t("file.red_black_list", language, level=t(f"level.{level}", language)),
+                sources=("tickets", "surveys", "register"),
             ),
-            key="drill_children",
-            on_select="rerun",
-            selection_mode="single-row",
         )
-        if not may_see_tickets:
+
+    st.subheader(t("overview.units", language))
+    shown = units[
+        [
+            "unit",
+            "parent",
+            "households",
+            "tickets",
+            "tickets_per_100_households",
+            "response_median_minutes",
+            "response_p90_minutes",
+            "response_on_time_rate",
+            "resolution_on_time_rate",
+            "three_rate_composite",
+            "callback_n",
+            "survey_satisfaction_rate",
+            "survey_n",
+            "composite",
+        ]
+    ]
+    event = show_table(
+        shown,
+        key="unit_table",
+        labels={
+            "unit": t(f"level.{level}", language),
+            "response_on_time_rate": t("kpi.on_time_response_rate", language),
+            "resolution_on_time_rate": t("kpi.on_time_resolution_rate", language),
+            "three_rate_composite": t("kpi.three_rate_composite", language),
+            "survey_satisfaction_rate": t("kpi.survey_satisfaction_rate", language),
+            "composite": t("overview.composite", language),
+        },
+        on_select="rerun",
+        selection_mode="single-row",
+    )
+    selected = event.selection.rows if event and event.selection else []
+    chosen_unit = st.selectbox(
+        t("overview.drill", language),
+        ["", *units["unit"].tolist()],  # "" (not None) so the choice survives a language switch
+        index=(selected[0] + 1) if selected else 0,
+        key=labelled(f"drill_{level}"),
+        format_func=lambda u: u or t("overview.choose_unit", language),
+    )
+    may_see_tickets = can(principal, TICKET_ROWS)
+    if chosen_unit:
+        if level == "compound" and not may_see_tickets:
             st.caption(t("auth.ticket_rows_hidden", language))
-            st.stop()
-        compound = st.selectbox(
-            t("overview.drill_compound", language),
-            ["", *down.table["unit"].tolist()],
-            key=labelled(f"drill_compound_{chosen_unit}"),
-            format_func=lambda u: u or t("overview.choose_unit", language),
-        )
-        if compound:
-            tickets = query(ticket_rows, down.filters, compound=compound)
-            st.markdown(f"**{compound}** · {t('label.n', language, n=len(tickets))}")
-            show_table(localised_table(tickets, language), key="drill_compound_tickets")
+        elif level == "compound":
+            tickets = query(ticket_rows, filters, compound=chosen_unit)
+            st.markdown(f"**{chosen_unit}** · {t('label.n', language, n=len(tickets))}")
+            show_table(localised_table(tickets, language), key="drill_tickets")
+        else:
+            down = query(drill_down, filters, level=level, unit=chosen_unit)
+            st.markdown(f"**{chosen_unit}** → {t(f'level.{down.child_level}', language)}")
+            show_table(
+                localised_table(
+                    down.table[shown.columns],
+                    language,
+                    {"unit": t(f"level.{down.child_level}", language)},
+                ),
+                key="drill_children",
+                on_select="rerun",
+                selection_mode="single-row",
+            )
+            if not may_see_tickets:
+                st.caption(t("auth.ticket_rows_hidden", language))
+                return
+            compound = st.selectbox(
+                t("overview.drill_compound", language),
+                ["", *down.table["unit"].tolist()],
+                key=labelled(f"drill_compound_{chosen_unit}"),
+                format_func=lambda u: u or t("overview.choose_unit", language),
+            )
+            if compound:
+                tickets = query(ticket_rows, down.filters, compound=compound)
+                st.markdown(f"**{compound}** · {t('label.n', language, n=len(tickets))}")
+                show_table(localised_table(tickets, language), key="drill_compound_tickets")
+
+
+if not period_is_empty:
+    units_section()

@@ -17,11 +17,12 @@ from govdash.analytics.queries.tickets import (
 from govdash.analytics.reports.export import localised_table
 from govdash.core.access import TICKET_ROWS, VIEW, can
 from govdash.i18n import t
-from govdash.web.auth import require
+from govdash.web.auth import require, still_signed_in
 from govdash.web.cache import active_config, query
 from govdash.web.ui import (
     Download,
     chart_block,
+    chart_figure,
     describe_filters,
     download_buttons,
     labelled,
@@ -70,57 +71,70 @@ def tickets_download(title_key: str, **values: object) -> Download:
     return Download(t(title_key, language, **values), sources=("tickets",))
 
 
-# --- distributions ---------------------------------------------------------------------------
-groups = ("category", "priority", "property_company", "community", "compound")
-by = st.radio(
-    t("response.group_by", language),
-    groups,
-    horizontal=True,
-    key=labelled("response_by"),
-    format_func=lambda g: t(f"filter.{g}", language),
-)
-st.subheader(t("chart.response_distribution", language, group=t(f"filter.{by}", language)))
-distribution = query(response_distribution, filters, by=by)
-if distribution.empty:
-    explain_empty("response.groups_hidden", group=t(f"filter.{by}", language))
-else:
-    left, right = st.columns(2)
-    with left:
-        figure = box_from_quartiles(
-            distribution,
-            "group_name",
-            quantile_cols=[f"response_p{q}" for q in (10, 25, 50, 75, 90)],
-            title=t("response.first_response_by", language, group=t(f"filter.{by}", language)),
-            context=context(distribution["response_n"].sum()),
-            lang=language,
-            value_title=t("axis.response_minutes", language),
-            group_title=t(f"filter.{by}", language),
-        )
-        chart_block(
-            figure,
-            distribution,
-            f"response_by_{by}",
-            filters,
-            download=tickets_download("file.response_by", group=t(f"filter.{by}", language)),
-        )
-    with right:
-        figure = box_from_quartiles(
-            distribution,
-            "group_name",
-            quantile_cols=[f"resolution_p{q}" for q in (10, 25, 50, 75, 90)],
-            title=t("response.resolution_by", language, group=t(f"filter.{by}", language)),
-            context=context(distribution["resolution_n"].sum()),
-            lang=language,
-            value_title=t("axis.resolution_hours", language),
-            group_title=t(f"filter.{by}", language),
-        )
-        chart_block(
-            figure,
-            distribution,
-            f"resolution_by_{by}",
-            filters,
-            download=tickets_download("file.resolution_by", group=t(f"filter.{by}", language)),
-        )
+# --- distributions: a fragment (the grouping reruns only this part) ------------------------------
+GROUPS = ("category", "priority", "property_company", "community", "compound")
+
+
+@st.fragment
+def distributions() -> None:
+    """First-response and resolution times by the chosen grouping. Choosing another grouping
+    reruns only this part of the page (st.fragment)."""
+    if not still_signed_in():  # a fragment's rerun skips app.py, which checks it every run
+        st.rerun(scope="app")
+    by = st.radio(
+        t("response.group_by", language),
+        GROUPS,
+        horizontal=True,
+        key=labelled("response_by"),
+        format_func=lambda g: t(f"filter.{g}", language),
+    )
+    st.subheader(t("chart.response_distribution", language, group=t(f"filter.{by}", language)))
+    distribution = query(response_distribution, filters, by=by)
+    if distribution.empty:
+        explain_empty("response.groups_hidden", group=t(f"filter.{by}", language))
+    else:
+        left, right = st.columns(2)
+        with left:
+            figure = chart_figure(
+                box_from_quartiles,
+                distribution,
+                "group_name",
+                quantile_cols=[f"response_p{q}" for q in (10, 25, 50, 75, 90)],
+                title=t("response.first_response_by", language, group=t(f"filter.{by}", language)),
+                context=context(distribution["response_n"].sum()),
+                lang=language,
+                value_title=t("axis.response_minutes", language),
+                group_title=t(f"filter.{by}", language),
+            )
+            chart_block(
+                figure,
+                distribution,
+                f"response_by_{by}",
+                filters,
+                download=tickets_download("file.response_by", group=t(f"filter.{by}", language)),
+            )
+        with right:
+            figure = chart_figure(
+                box_from_quartiles,
+                distribution,
+                "group_name",
+                quantile_cols=[f"resolution_p{q}" for q in (10, 25, 50, 75, 90)],
+                title=t("response.resolution_by", language, group=t(f"filter.{by}", language)),
+                context=context(distribution["resolution_n"].sum()),
+                lang=language,
+                value_title=t("axis.resolution_hours", language),
+                group_title=t(f"filter.{by}", language),
+            )
+            chart_block(
+                figure,
+                distribution,
+                f"resolution_by_{by}",
+                filters,
+                download=tickets_download("file.resolution_by", group=t(f"filter.{by}", language)),
+            )
+
+
+distributions()
 
 # --- P50/P90 and on-time trends: the months up to the period's end, the period shaded ----------
 st.subheader(t("chart.response_percentile_trend", language))
@@ -132,7 +146,8 @@ if percentiles.empty or percentiles["response_n"].sum() == 0:
 else:
     left, right = st.columns(2)
     with left:
-        figure = line_trend(
+        figure = chart_figure(
+            line_trend,
             percentiles,
             "month",
             {"response_p50_minutes": "P50", "response_p90_minutes": "P90"},
@@ -151,7 +166,8 @@ else:
             download=months.download(t("file.response_percentiles", language)),
         )
     with right:
-        figure = line_trend(
+        figure = chart_figure(
+            line_trend,
             monthly,
             "month",
             {
@@ -191,7 +207,8 @@ with left:
     if aging["tickets"].sum() == 0:
         st.info(t("response.no_backlog", language, period=period))
     else:
-        figure = bar_ranking(
+        figure = chart_figure(
+            bar_ranking,
             aging.iloc[::-1],
             "bucket",
             "tickets",
@@ -217,7 +234,8 @@ with right:
         volume = volume.assign(
             weekday_name=volume["weekday"].map(lambda d: t(f"weekday.{d}", language))
         )
-        figure = heatmap(
+        figure = chart_figure(
+            heatmap,
             volume,
             "hour",
             "weekday_name",
@@ -245,7 +263,8 @@ if repeats.by_category.empty:
     explain_empty("response.repeats_hidden")
 else:
     st.caption(t("response.repeat_note", language, days=config.repeat_window_days))
-    figure = bar_ranking(
+    figure = chart_figure(
+        bar_ranking,
         repeats.by_category,
         "category",
         "repeat_share",

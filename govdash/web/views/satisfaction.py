@@ -20,11 +20,12 @@ from govdash.analytics.queries.surveys import (
 )
 from govdash.core.access import VIEW
 from govdash.i18n import t
-from govdash.web.auth import require
+from govdash.web.auth import require, still_signed_in
 from govdash.web.cache import active_config, query
 from govdash.web.ui import (
     Download,
     chart_block,
+    chart_figure,
     describe_filters,
     empty_state,
     labelled,
@@ -57,6 +58,43 @@ CALLBACK_LABELS = {
 }
 
 
+@st.fragment
+def unit_profile_section(rates: pd.DataFrame, level: str) -> None:
+    """One unit's items against the street average. Choosing another unit reruns only this
+    part of the page (st.fragment)."""
+    if not still_signed_in():  # a fragment's rerun skips app.py, which checks it every run
+        st.rerun(scope="app")
+    unit = st.selectbox(
+        t(f"level.{level}", language),
+        sorted(rates["unit"].astype(str).unique()),
+        key=f"profile_unit_{level}",
+    )
+    st.subheader(t("chart.profile_vs_average", language, unit=unit))
+    profile = query(unit_profile, filters, level=level, unit=unit)
+    if profile.empty:
+        empty_state()
+    else:
+        figure = chart_figure(
+            profile_vs_average,
+            profile,
+            "item",
+            "unit_rate",
+            "street_average_rate",
+            title=t("satisfaction.profile_title", language, unit=unit),
+            context=context(profile["n"].max()),
+            lang=language,
+            unit_label=unit,
+            value_title=t("axis.satisfaction_rate", language),
+        )
+        chart_block(
+            figure,
+            profile,
+            "unit_profile",
+            filters,
+            download=Download(t("file.unit_profile", language, unit=unit), sources=SURVEYS),
+        )
+
+
 levels = ("compound", "community", "property_company")
 level = st.radio(
     t("filter.level", language),
@@ -79,7 +117,8 @@ elif chosen.empty:
     st.info(t("satisfaction.no_item", language, item=item))
 else:
     chosen["label"] = chosen["unit"].astype(str)
-    figure = interval_dots(
+    figure = chart_figure(
+        interval_dots,
         chosen,
         "label",
         "rate",
@@ -114,7 +153,8 @@ else:
     if participation.empty:
         st.info(t("satisfaction.no_households", language))
     else:
-        figure = bar_ranking(
+        figure = chart_figure(
+            bar_ranking,
             participation,
             "unit",
             "response_rate",
@@ -137,34 +177,7 @@ else:
             ),
         )
 
-    unit = st.selectbox(
-        t(f"level.{level}", language),
-        sorted(rates["unit"].astype(str).unique()),
-        key=f"profile_unit_{level}",
-    )
-    st.subheader(t("chart.profile_vs_average", language, unit=unit))
-    profile = query(unit_profile, filters, level=level, unit=unit)
-    if profile.empty:
-        empty_state()
-    else:
-        figure = profile_vs_average(
-            profile,
-            "item",
-            "unit_rate",
-            "street_average_rate",
-            title=t("satisfaction.profile_title", language, unit=unit),
-            context=context(profile["n"].max()),
-            lang=language,
-            unit_label=unit,
-            value_title=t("axis.satisfaction_rate", language),
-        )
-        chart_block(
-            figure,
-            profile,
-            "unit_profile",
-            filters,
-            download=Download(t("file.unit_profile", language, unit=unit), sources=SURVEYS),
-        )
+    unit_profile_section(rates, level)
 
 st.subheader(t("chart.wave_change", language))
 changes = query(wave_change, filters, level=level)
@@ -178,7 +191,8 @@ else:
         st.info(t("satisfaction.no_item", language, item=item))
     else:
         first = chosen.iloc[0]
-        figure = dumbbell(
+        figure = chart_figure(
+            dumbbell,
             chosen,
             "unit",
             "previous_rate",
@@ -213,7 +227,8 @@ with left:
             index="month", columns="satisfaction", values="tickets", aggfunc="sum", fill_value=0
         ).reset_index()
         parts = {name: name for name in ("满意", "基本满意", "不满意") if name in wide.columns}
-        figure = stacked_share(
+        figure = chart_figure(
+            stacked_share,
             wide,
             "month",
             parts,
@@ -237,7 +252,8 @@ with right:
     if words.empty:
         st.info(t("satisfaction.no_comments", language))
     else:
-        figure = bar_ranking(
+        figure = chart_figure(
+            bar_ranking,
             words.head(20),
             "word",
             "count",
