@@ -885,7 +885,7 @@ def run_tool(
         run_dir.mkdir(parents=True)
         db = run_dir / "fresh.duckdb"
         if tool == "govdash":
-            cmd = [sys.executable, "-m", "etl", "load", str(src), "--db", str(db), *args.loader_arg]
+            cmd = [sys.executable, "-m", "govdash", "load", str(src), "--db", str(db), *args.loader_arg]
         else:
             cmd = [
                 sys.executable,
