@@ -1270,9 +1270,8 @@ def _duckdb_batches(
 def _duckdb_count(path: Path, delimiter: str, width: int) -> int:
     con = _reader_connection()
     try:
-        relation = _duckdb_relation(con, path, delimiter, width)
-        row = relation.query("records", "SELECT count(*) FROM records").fetchone()
-        return int(row[0]) if row else 0
+        rows = _duckdb_relation(con, path, delimiter, width).aggregate("count(*)").fetchall()
+        return int(rows[0][0])
     finally:
         con.close()
 
