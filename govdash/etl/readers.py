@@ -1116,10 +1116,13 @@ def _text_tables(
                 done = skip
             done += table.num_rows
             yield table
-    except duckdb.Error as error:
+    except _STREAM_ERRORS as error:  # DuckDB's error reaches the stream as Arrow's
         if "unicode" in str(error).lower():
             raise _NotUtf8 from error
         yield from _python_tables(path, delimiter, chunk_rows, max(done, skip))
+
+
+_STREAM_ERRORS = (duckdb.Error, pa.ArrowException, OSError)
 
 
 def _count_lines(path: Path) -> int:
