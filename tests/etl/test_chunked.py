@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,12 +19,21 @@ from govdash.core.config import Config
 from govdash.etl import readers
 from govdash.etl.clean import duplicate_reason
 from govdash.etl.fields import TICKETS
-from govdash.etl.load import load_paths
+from govdash.etl.load import FileReport, load_paths
 from govdash.etl.readers import csv_parts, read_csv
 from tests.conftest import rows, snapshot, text_hits, write_csv
 
 CHUNK = 7  # rows per part; the first part is readers._HEAD_ROWS (64) rows
-HEADER = ["工单编号", "问题类别", "紧急程度", "小区", "受理时间", "首次响应时间", "办结时间", "联系电话"]
+HEADER = [
+    "工单编号",
+    "问题类别",
+    "紧急程度",
+    "小区",
+    "受理时间",
+    "首次响应时间",
+    "办结时间",
+    "联系电话",
+]
 TITLE = ["2024年锦绣街道工单台账"]
 BAD_DATE = "无法识别的受理时间（应为日期时间，如 2024-03-05 14:30）"
 NO_ID = "缺少工单编号"
@@ -35,14 +45,14 @@ START = datetime(2024, 3, 1, 8, 0)
 class Expected:
     """What the file holds, worked out as it is written (not by the loader's code)."""
 
-    lines: list[list[object]] = field(default_factory=list)  # one per CSV line; [] = empty line
+    lines: list[Sequence[object]] = field(default_factory=list)  # one per line; [] = empty line
     loaded: dict[str, tuple[datetime, int]] = field(default_factory=dict)  # id → accepted, line
     rejected: set[tuple[int, str, str]] = field(default_factory=set)  # line, column, reason
     conflict: tuple[int, ...] = ()  # lines of the ID on two rows that disagree
     repeated: tuple[int, ...] = ()  # lines of the record listed twice
     phones: list[str] = field(default_factory=list)
 
-    def add(self, row: list[object]) -> int:
+    def add(self, row: Sequence[object]) -> int:
         self.lines.append(row)
         return len(self.lines)  # the line the row is written on
 
@@ -107,7 +117,7 @@ def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(readers, "CSV_CHUNK_ROWS", CHUNK)
 
 
-def load_one(path: Path, db_path: Path, config: Config) -> tuple[object, list[str]]:
+def load_one(path: Path, db_path: Path, config: Config) -> tuple[FileReport, list[str]]:
     said: list[str] = []
     report = load_paths([path], db_path, config, progress=said.append)
     assert len(report.files) == 1
@@ -153,7 +163,7 @@ def test_a_csv_in_many_parts_loads_every_row_where_the_file_has_it(
     parts = [message for message in said if "已读取" in message]
     assert len(parts) == -(-(len(expected.lines) - 64) // CHUNK)
     check_warehouse(db_path, expected)
-    duplicates = {d.key: d for d in file.duplicates}  # type: ignore[attr-defined]
+    duplicates = {d.key: d for d in file.duplicates}
     assert set(duplicates) == {"GD-DUP", "GD-SAME"}
     assert duplicates["GD-DUP"].conflict
     assert [row for _, row in duplicates["GD-DUP"].places] == list(expected.conflict)
