@@ -1068,9 +1068,11 @@ def _csv_tables(
                     done += table.num_rows
                     yield table
                 return
-            except _NotUtf8:
-                if temporaries:  # the copy is UTF-8 throughout: cannot happen twice
-                    raise
+            except _NotUtf8 as error:
+                if temporaries:  # a transcoded copy is UTF-8 throughout
+                    raise LoadError(
+                        name, f"文件中有无法按 {encoding} 解码的字符；请另存为“CSV UTF-8”。"
+                    ) from error
                 temporaries.append(_transcode_lines(path, name))
                 source = temporaries[-1]
     except UnicodeDecodeError as error:
@@ -1103,7 +1105,7 @@ def _text_tables(
             records = -1
         if records not in (lines, lines + 1):
             yield from _python_tables(path, delimiter, chunk_rows, skip)
-            return
+            return  # (DuckDB's count does not look at every byte: Python finds what is not UTF-8)
     done = 0
     try:
         for batch in _duckdb_batches(path, delimiter, width, chunk_rows):
@@ -1287,13 +1289,16 @@ def _python_tables(
     size = max(1, chunk_rows or CSV_CHUNK_ROWS)
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
         rows: list[list[str]] = []
-        for index, row in enumerate(csv.reader(handle, delimiter=delimiter)):
-            if index < skip:
-                continue
-            rows.append(row)
-            if len(rows) >= size:
-                yield _rows_table(rows)
-                rows = []
+        try:
+            for index, row in enumerate(csv.reader(handle, delimiter=delimiter)):
+                if index < skip:
+                    continue
+                rows.append(row)
+                if len(rows) >= size:
+                    yield _rows_table(rows)
+                    rows = []
+        except UnicodeDecodeError as error:  # the rows before it are handed on
+            raise _NotUtf8 from error
         if rows:
             yield _rows_table(rows)
 
