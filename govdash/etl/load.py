@@ -687,9 +687,11 @@ def _stage_sheets(
         for part in parts.rest:  # the same columns, the rows after
             following = replace(located, sheet=_padded(part, width), data_start=0)
             table = _with_sheet_columns(staged_table(following, sequence), located)
-            count += _stage_part(con, rows, table)
-            sequence += table.num_rows
-            say(f"  工作表“{sheet.name}”：已读取 {count:,} 行 …")
+            added = _stage_part(con, rows, table)
+            count += added
+            sequence += added
+            if count // _PROGRESS_ROWS > (count - added) // _PROGRESS_ROWS:
+                say(f"  工作表“{sheet.name}”：已读取 {count:,} 行 …")
         present.setdefault(located.kind, set()).update(located.field_names)
         headers.setdefault(located.kind, []).extend(
             (sheet.name, spec.name, located.headers[j]) for j, spec in located.columns.items()
@@ -701,6 +703,7 @@ def _stage_sheets(
     return {kind: (rows, present[kind], headers[kind]) for kind, rows in staged.items()}
 
 
+_PROGRESS_ROWS = 1_000_000  # a long sheet's reading is reported every this many rows
 _MARKERS = {"_row": "BIGINT", "_seq": "BIGINT", "_sheet": "VARCHAR", "_header_first": "VARCHAR"}
 
 

@@ -914,8 +914,10 @@ class _NotUtf8(Exception):
     """DuckDB met a byte sequence that is not UTF-8."""
 
 
-# A CSV is read in parts of this many rows: memory follows the part, not the file.
-CSV_CHUNK_ROWS = 500_000
+# A CSV is read in parts of this many rows: memory follows the part, not the file. Measured
+# on a 1M-row CSV with DuckDB capped at 256 MB, staging peaked at 1,049 MB RSS with parts of
+# 500k rows, 731 MB with 200k, 575 MB with 100k (and took half the CPU: no batches joined).
+CSV_CHUNK_ROWS = 100_000
 # The first part is never shorter: the header search looks at the first rows (locate.py).
 _HEAD_ROWS = 64
 

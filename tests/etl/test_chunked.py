@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
+import pyarrow as pa
 import pytest
 
 from govdash.core.config import Config
-from govdash.etl import readers
+from govdash.etl import load, readers
 from govdash.etl.clean import duplicate_reason
 from govdash.etl.fields import TICKETS
 from govdash.etl.load import FileReport, load_paths
@@ -117,13 +119,26 @@ def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(readers, "CSV_CHUNK_ROWS", CHUNK)
 
 
-def load_one(path: Path, db_path: Path, config: Config) -> tuple[FileReport, list[str]]:
-    said: list[str] = []
-    report = load_paths([path], db_path, config, progress=said.append)
+def load_one(path: Path, db_path: Path, config: Config) -> FileReport:
+    report = load_paths([path], db_path, config)
     assert len(report.files) == 1
     file = report.files[0]
     assert file.error is None, file.error
-    return file, said
+    return file
+
+
+@pytest.fixture
+def staged_parts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The row count of every part the loader stages, in order."""
+    seen: list[int] = []
+    stage_part = load._stage_part
+
+    def counted(con: duckdb.DuckDBPyConnection, rows: load.StagedRows, table: pa.Table) -> int:
+        seen.append(stage_part(con, rows, table))
+        return seen[-1]
+
+    monkeypatch.setattr(load, "_stage_part", counted)
+    return seen
 
 
 def check_warehouse(db_path: Path, expected: Expected) -> None:
@@ -152,16 +167,20 @@ def test_a_csv_in_many_parts_loads_every_row_where_the_file_has_it(
     tmp_path: Path,
     config: Config,
     small_parts: None,
+    staged_parts: list[int],
     encoding: str,
     empty_line_at: int | None,
 ) -> None:
     expected = tickets_file(200, empty_line_at)
     path = write(tmp_path / f"{SHEET}.csv", expected, encoding)
     db_path = tmp_path / "chunked" / "warehouse.duckdb"
-    file, said = load_one(path, db_path, config)
-    # It was read in parts: the first of 64 rows, then parts of CHUNK rows.
-    parts = [message for message in said if "已读取" in message]
-    assert len(parts) == -(-(len(expected.lines) - 64) // CHUNK)
+    file = load_one(path, db_path, config)
+    # It was staged in parts: the first from the header (row 3) to row 64, then CHUNK rows
+    # at a time, the last part what is left.
+    rest = len(expected.lines) - 64
+    assert staged_parts == [62] + [CHUNK] * (rest // CHUNK) + (
+        [rest % CHUNK] if rest % CHUNK else []
+    )
     check_warehouse(db_path, expected)
     duplicates = {d.key: d for d in file.duplicates}
     assert set(duplicates) == {"GD-DUP", "GD-SAME"}
