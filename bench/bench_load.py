@@ -3,7 +3,7 @@
 Generates realistic ticket spreadsheets (DOMAIN.md §3) of N rows as .xlsx (one sheet, or one
 sheet per month) and CSV (UTF-8 with BOM, and GBK), then times, each in a fresh subprocess:
 
-* govdash: ``python -m etl load FILE --db fresh.duckdb``
+* govdash: ``python -m govdash load FILE --db fresh.duckdb``
 * baseline: ``pandas.read_excel(engine="openpyxl", sheet_name=None, header=1)`` (or
   ``pandas.read_csv``) + ``CREATE TABLE t AS SELECT * FROM df`` into a fresh DuckDB file
 
@@ -724,6 +724,7 @@ class Run:
     maxrss_mb: float  # kernel's ru_maxrss of the child (largest single process, exact)
     returncode: int
     timed_out: bool = False
+    cpu_seconds: float = 0.0  # user + system CPU of the command (all its threads and children)
     stdout_tail: str = ""
     stderr_tail: str = ""
 
@@ -753,9 +754,10 @@ report, cmd = sys.argv[1], sys.argv[2:]
 t0 = time.perf_counter()
 rc = subprocess.call(cmd)
 seconds = time.perf_counter() - t0
-maxrss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 with open(report, "w") as fh:
-    json.dump({"seconds": seconds, "returncode": rc, "maxrss_kb": maxrss_kb}, fh)
+    json.dump({"seconds": seconds, "returncode": rc, "maxrss_kb": usage.ru_maxrss,
+               "cpu_seconds": usage.ru_utime + usage.ru_stime}, fh)
 """
 
 
@@ -824,6 +826,7 @@ def measure(cmd: Sequence[str], cwd: Path, log_dir: Path, timeout: float) -> Run
         maxrss_mb=int(report["maxrss_kb"]) / 1024,
         returncode=int(report["returncode"]),
         timed_out=timed_out.is_set(),
+        cpu_seconds=float(report.get("cpu_seconds", 0.0)),
         stdout_tail=_tail(out_path),
         stderr_tail=_tail(err_path),
     )
@@ -863,6 +866,8 @@ class Result:
     seconds: float | None = None
     rows_per_s: float | None = None
     peak_mb: float | None = None  # max over repeats (conservative)
+    # least over repeats: on a shared machine CPU seconds say more than wall seconds
+    cpu_seconds: float | None = None
     runs: list[dict[str, Any]] = field(default_factory=list)
     verified: bool | None = None
     note: str = ""
@@ -885,7 +890,16 @@ def run_tool(
         run_dir.mkdir(parents=True)
         db = run_dir / "fresh.duckdb"
         if tool == "govdash":
-            cmd = [sys.executable, "-m", "etl", "load", str(src), "--db", str(db), *args.loader_arg]
+            cmd = [
+                sys.executable,
+                "-m",
+                "govdash",
+                "load",
+                str(src),
+                "--db",
+                str(db),
+                *args.loader_arg,
+            ]
         else:
             cmd = [
                 sys.executable,
@@ -899,6 +913,7 @@ def run_tool(
         run = measure(cmd, PROJECT_ROOT, run_dir / "logs", args.timeout)
         entry: dict[str, Any] = {
             "seconds": round(run.seconds, 3),
+            "cpu_seconds": round(run.cpu_seconds, 3),
             "peak_tree_mb": round(run.peak_tree_mb, 1),
             "maxrss_mb": round(run.maxrss_mb, 1),
             "returncode": run.returncode,
@@ -933,9 +948,10 @@ def run_tool(
         res.runs.append(entry)
         print(
             f"  {label}: {run.seconds:8.2f} s  {rows / run.seconds:>10,.0f} rows/s  "
-            f"peak {run.peak_mb:7.0f} MB",
+            f"CPU {run.cpu_seconds:7.2f} s  peak {run.peak_mb:7.0f} MB",
             flush=True,
         )
+        res.cpu_seconds = min(res.cpu_seconds or run.cpu_seconds, run.cpu_seconds)
         if best is None or run.seconds < best.seconds:
             best = run
         res.peak_mb = max(res.peak_mb or 0.0, run.peak_mb)
@@ -1035,13 +1051,18 @@ def print_report(results: list[Result], goals: list[dict[str, Any]], startup: fl
     print("peak: max over repeats of the process tree's RSS)\n")
     head = (
         f"{'input':13} {'rows':>10} {'tool':9} {'seconds':>9} {'rows/s':>11} "
-        f"{'peak MB':>8} {'govdash÷baseline':>17} {'govdash÷floor':>14}  note"
+        f"{'peak MB':>8} {'CPU s':>7} {'govdash÷baseline':>17} {'govdash÷floor':>14} "
+        f"{'÷floor (CPU)':>12}  note"
     )
     print(head)
     print("-" * len(head))
     for r in results:
-        ratio = floor = ""
+        ratio = floor = by_cpu = ""
         if r.tool == "govdash":
+            floors = [f for f in results if f.tool == "floor" and f.input == r.input
+                      and f.rows == r.rows and f.cpu_seconds and r.cpu_seconds]  # fmt: skip
+            if floors and floors[0].cpu_seconds and r.cpu_seconds:
+                by_cpu = f"{floors[0].cpu_seconds / r.cpu_seconds:.2f}×"
             x, bstatus = speedup(results, r)
             ratio = "-" if x is None else f"{x:.1f}×" + (" (extrap.)" if bstatus != "ok" else "")
             f, _ = speedup(results, r, "floor")
@@ -1052,7 +1073,8 @@ def print_report(results: list[Result], goals: list[dict[str, Any]], startup: fl
             notes.append("ROW COUNT MISMATCH in tickets")
         print(
             f"{r.input:13} {r.rows:>10,} {r.tool:9} {_fmt(r.seconds, '.2f', 9)} "
-            f"{_fmt(r.rows_per_s, ',.0f', 11)} {_fmt(r.peak_mb, '.0f', 8)} {ratio:>17} {floor:>14}  "
+            f"{_fmt(r.rows_per_s, ',.0f', 11)} {_fmt(r.peak_mb, '.0f', 8)} "
+            f"{_fmt(r.cpu_seconds, '.2f', 7)} {ratio:>17} {floor:>14} {by_cpu:>12}  "
             + ": ".join(notes)
         )
     if startup is not None:

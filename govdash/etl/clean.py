@@ -572,11 +572,15 @@ class Cleaner:
             return []
         key, _, identity, _ = DUPLICATE_KEYS[kind]
         con = self.con
+        # The IDs on more than one row first (a count per ID, which DuckDB can spill), then
+        # the details of those few: lists for every ID of a 10M-row file would not fit.
         found = con.execute(
-            f"""SELECT {key}, count(DISTINCT identity) > 1 AS conflict,
+            f"""WITH repeated AS (SELECT {key} FROM ok_{kind} GROUP BY {key} HAVING count(*) > 1)
+            SELECT {key}, count(DISTINCT identity) > 1 AS conflict,
                 list([_sheet, CAST(_row AS VARCHAR)] ORDER BY _seq) AS places
-            FROM (SELECT {key}, {identity} AS identity, _sheet, _row, _seq FROM ok_{kind})
-            GROUP BY {key} HAVING count(*) > 1
+            FROM (SELECT {key}, {identity} AS identity, _sheet, _row, _seq FROM ok_{kind}
+                  WHERE {key} IN (SELECT {key} FROM repeated))
+            GROUP BY {key}
             ORDER BY min(_seq)"""
         ).fetchall()
         conflicts = [str(row[0]) for row in found if row[1]]

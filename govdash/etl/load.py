@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import secrets
 import shutil
@@ -51,7 +52,13 @@ from govdash.etl.fixup import (
     read_meta,
     restore_personal,
 )
-from govdash.etl.locate import HeaderLocator, LocatedSheet, kind_fields, staged_table
+from govdash.etl.locate import (
+    LEADING_COLUMNS,
+    HeaderLocator,
+    LocatedSheet,
+    kind_fields,
+    staged_table,
+)
 from govdash.etl.mapping import (
     Proposal,
     apply_profile,
@@ -62,12 +69,41 @@ from govdash.etl.mapping import (
     sheet_rows,
     signature,
 )
-from govdash.etl.readers import SPREADSHEET_SUFFIXES, RawSheet, ReadLimits, constant_text, read_file
+from govdash.etl.readers import (
+    SPREADSHEET_SUFFIXES,
+    RawSheet,
+    ReadLimits,
+    SheetParts,
+    constant_text,
+    read_file,
+    read_parts,
+)
 from govdash.etl.sla import prepare_working_days, sla_case
 
 Progress = Callable[[str], None]
+
+
+@dataclass
+class StagedRows:
+    """One kind's rows of a file, staged part by part in a temp table of the load's work
+    connection (beyond its memory limit DuckDB moves it to the scratch folder)."""
+
+    table: str
+    num_rows: int = 0
+    columns: set[str] = field(default_factory=set)
+
+    def places(self, con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+        """(sheet, row number) of every staged row, in file order."""
+        found = con.execute(f"SELECT _sheet, _row FROM {self.table} ORDER BY _seq").fetchall()
+        return [(str(sheet), int(row)) for sheet, row in found]
+
+    def drop(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(f"DROP TABLE IF EXISTS {self.table}")
+
+
 # Per kind: the union of a file's staged sheets, the fields present, (sheet, field, header).
-Staged = dict[str, tuple[pa.Table, set[str], list[tuple[str, str, str]]]]
+Staged = dict[str, tuple[StagedRows, set[str], list[tuple[str, str, str]]]]
+_STAGE_NAMES = itertools.count(1)
 KIND_ORDER = (REGISTER, TICKETS, SURVEY, EVALUATION)  # the register first: others look it up
 
 
@@ -393,7 +429,7 @@ def _stage_one(
             say(f"{display}：内容与批次 {report.already_loaded_as} 相同，已加载过，跳过。")
             return None
         say(f"读取 {display} …")
-        staged = _stage_file(path, display, config, locator, report, say, profiles, db_path)
+        staged = _stage_file(con, path, display, config, locator, report, say, profiles, db_path)
     except LoadError as error:
         report.error = str(error)
         return None
@@ -473,12 +509,10 @@ def _write_one(
         for kind in KIND_ORDER:
             if kind not in staged:
                 continue
-            table, present, headers = staged[kind]
+            rows, present, headers = staged[kind]
             header_rows.extend(headers)
-            say(f"清洗 {KIND_LABELS[kind]} {table.num_rows:,} 行 …")
-            con.register(f"stage_{kind}", table)
-            cleaner.clean(kind, f"stage_{kind}", present)
-            con.unregister(f"stage_{kind}")
+            say(f"清洗 {KIND_LABELS[kind]} {rows.num_rows:,} 行 …")
+            cleaner.clean(kind, rows.table, present)
             report.duplicates.extend(cleaner.separate_duplicates(kind))
             report.unknown_values.update(cleaner.collect_notes(kind))
             say(f"写入 {KIND_LABELS[kind]}（新增或更新）…")
@@ -492,15 +526,7 @@ def _write_one(
         if original is not None:
             # The rows of the fix-up replace their earlier rejections; those still wrong are
             # recorded again below, under the original file's name.
-            fixed = [
-                (sheet, row)
-                for table, _, _ in staged.values()
-                for sheet, row in zip(
-                    table.column("_sheet").to_pylist(),
-                    table.column("_row").to_pylist(),
-                    strict=True,
-                )
-            ]
+            fixed = [place for rows, _, _ in staged.values() for place in rows.places(con)]
             con.execute(
                 """DELETE FROM rejected_rows WHERE batch_id = $batch
                 AND (sheet, row_number) IN (SELECT unnest($sheets), unnest($rows))""",
@@ -516,6 +542,8 @@ def _write_one(
     except Exception as error:
         con.execute("ROLLBACK")
         report.error = str(LoadError(display, f"写入失败，本文件未写入任何数据：{error}"))
+    for rows, _, _ in staged.values():
+        rows.drop(con)
     report.seconds += time.perf_counter() - started
 
 
@@ -549,6 +577,7 @@ class ProfileChoice:
 
 
 def _stage_file(
+    con: duckdb.DuckDBPyConnection,
     path: Path,
     display: str,
     config: Config,
@@ -557,27 +586,66 @@ def _stage_file(
     say: Progress,
     profiles: ProfileChoice | None = None,
     db_path: Path | None = None,
+    chunk_rows: int | None = None,
 ) -> Staged:
-    """Read and locate every sheet; return per kind the union of its staged sheets."""
-    by_kind: dict[str, list[pa.Table]] = {}
-    present: dict[str, set[str]] = {}
-    headers: dict[str, list[tuple[str, str, str]]] = {}
-    sequence = 0
+    """Read and locate every sheet, staging its rows part by part (a CSV in parts of
+    `chunk_rows` rows, readers.CSV_CHUNK_ROWS by default) into one temp table per kind.
+
+    The header is found in a sheet's first part; the later parts are read with the same
+    columns, their rows numbered on from where the part starts in the file.
+    """
     limits = ReadLimits(
         max_rows=config.max_rows_per_file,
         max_unzipped_bytes=config.max_unzipped_mb * 1e6,
         max_compression_ratio=config.max_compression_ratio,
     )
+    staged: dict[str, StagedRows] = {}
+    sheets: list[SheetParts] = []
     try:
-        sheets = list(read_file(path, limits, Path(display).stem))
-        meta = read_meta(sheets)
-    except LoadError as error:
-        raise LoadError(display, error.message, error.sheet) from error
+        try:
+            sheets = list(read_parts(path, limits, Path(display).stem, chunk_rows))
+            meta = read_meta([parts.head for parts in sheets])
+        except LoadError as error:
+            raise LoadError(display, error.message, error.sheet) from error
+        return _stage_sheets(
+            con, sheets, meta, path, display, config, locator, report, say, profiles, db_path,
+            staged,
+        )  # fmt: skip
+    except BaseException:
+        for rows in staged.values():
+            rows.drop(con)
+        raise
+    finally:
+        for parts in sheets:
+            parts.close()
+
+
+def _stage_sheets(
+    con: duckdb.DuckDBPyConnection,
+    sheets: list[SheetParts],
+    meta: FixupMeta | None,
+    path: Path,
+    display: str,
+    config: Config,
+    locator: HeaderLocator,
+    report: FileReport,
+    say: Progress,
+    profiles: ProfileChoice | None,
+    db_path: Path | None,
+    staged: dict[str, StagedRows],
+) -> Staged:
+    present: dict[str, set[str]] = {}
+    headers: dict[str, list[tuple[str, str, str]]] = {}
+    sequence = 0
     fixed_rows: dict[str, list[int | None]] = {}
     if meta is not None:
         report.fixup = meta
-        sheets, fixed_rows = _fixup_sheets(sheets, meta, display, config, profiles)
-    for sheet in sheets:
+        kept, fixed_rows = _fixup_sheets(
+            [parts.head for parts in sheets], meta, display, config, profiles
+        )
+        sheets = [SheetParts(sheet) for sheet in kept]
+    for parts in sheets:
+        sheet = parts.head
         chosen = profiles.locate(sheet, path, config) if profiles else None
         located: LocatedSheet | None = None
         if chosen is not None:
@@ -589,6 +657,7 @@ def _stage_file(
         else:
             located = locator.locate(sheet)
         if located is None:
+            parts.close()
             empty = sheet.table.num_rows == 0 or sheet.table.num_columns == 0
             report.sheets.append(
                 SheetReport(
@@ -609,24 +678,72 @@ def _stage_file(
             table = table.set_column(
                 table.column_names.index("_row"), "_row", pa.array(rows_at, pa.int64())
             )
+        rows = staged.get(located.kind)
+        if rows is None:
+            rows = staged[located.kind] = _stage_table(con, located.kind, config)
+        count = _stage_part(con, rows, table)
         sequence += table.num_rows
-        by_kind.setdefault(located.kind, []).append(table)
+        width = located.sheet.table.num_columns
+        for part in parts.rest:  # the same columns, the rows after
+            following = replace(located, sheet=_padded(part, width), data_start=0)
+            table = _with_sheet_columns(staged_table(following, sequence), located)
+            added = _stage_part(con, rows, table)
+            count += added
+            sequence += added
+            if count // _PROGRESS_ROWS > (count - added) // _PROGRESS_ROWS:
+                say(f"  工作表“{sheet.name}”：已读取 {count:,} 行 …")
         present.setdefault(located.kind, set()).update(located.field_names)
         headers.setdefault(located.kind, []).extend(
             (sheet.name, spec.name, located.headers[j]) for j, spec in located.columns.items()
         )
         report.sheets.append(
-            SheetReport(sheet.name, located.kind, table.num_rows, unused_columns=located.unused)
+            SheetReport(sheet.name, located.kind, count, unused_columns=located.unused)
         )
-        say(f"  工作表“{sheet.name}”：{KIND_LABELS[located.kind]}，{table.num_rows:,} 行")
-    staged = {}
-    for kind, tables in by_kind.items():
-        table = pa.concat_tables(tables, promote_options="default")
-        for spec in kind_fields(kind, config):
-            if spec.name not in table.column_names:
-                table = table.append_column(spec.name, pa.nulls(table.num_rows, pa.string()))
-        staged[kind] = (table, present[kind], headers[kind])
-    return staged
+        say(f"  工作表“{sheet.name}”：{KIND_LABELS[located.kind]}，{count:,} 行")
+    return {kind: (rows, present[kind], headers[kind]) for kind, rows in staged.items()}
+
+
+_PROGRESS_ROWS = 1_000_000  # a long sheet's reading is reported every this many rows
+_MARKERS = {"_row": "BIGINT", "_seq": "BIGINT", "_sheet": "VARCHAR", "_header_first": "VARCHAR"}
+
+
+def _stage_table(con: duckdb.DuckDBPyConnection, kind: str, config: Config) -> StagedRows:
+    """An empty temp table for a kind's staged rows: every field of the kind as text (NULL
+    where the file lacks it), the leading raw cells and the row markers."""
+    columns = {spec.name: "VARCHAR" for spec in kind_fields(kind, config)}
+    columns.update({f"_c{j}": "VARCHAR" for j in range(LEADING_COLUMNS)})
+    columns.update(_MARKERS)
+    rows = StagedRows(f"stage_{next(_STAGE_NAMES)}_{kind}", 0, set(columns))
+    listed = ", ".join(f"{_quoted(name)} {kind_of}" for name, kind_of in columns.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {rows.table} ({listed})")
+    return rows
+
+
+def _stage_part(con: duckdb.DuckDBPyConnection, rows: StagedRows, table: pa.Table) -> int:
+    """Append a staged part to the kind's temp table; returns its row count."""
+    for name in table.column_names:
+        if name not in rows.columns:
+            con.execute(f"ALTER TABLE {rows.table} ADD COLUMN {_quoted(name)} VARCHAR")
+            rows.columns.add(name)
+    con.register("_gd_part", table)
+    try:
+        con.execute(f"INSERT INTO {rows.table} BY NAME SELECT * FROM _gd_part")
+    finally:
+        con.unregister("_gd_part")
+    rows.num_rows += table.num_rows
+    return table.num_rows
+
+
+def _padded(sheet: RawSheet, width: int) -> RawSheet:
+    """A part with at least the head's columns (a short part of a ragged CSV lacks some)."""
+    table = sheet.table
+    for j in range(table.num_columns, width):
+        table = table.append_column(f"c{j}", pa.nulls(table.num_rows, pa.string()))
+    return replace(sheet, table=table)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _fixup_sheets(

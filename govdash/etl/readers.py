@@ -12,7 +12,7 @@ import struct
 import tempfile
 import xml.etree.ElementTree as ElementTree
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +91,26 @@ def read_file(path: Path, limits: ReadLimits | int, csv_sheet_name: str = "") ->
     """
     if isinstance(limits, int):
         limits = ReadLimits(max_rows=limits)
-    max_rows = limits.max_rows
+    if _check_file(path, limits):
+        yield read_csv(path, limits.max_rows, csv_sheet_name or path.stem)
+        return
+    yield from read_workbook(path, limits)
+
+
+def read_parts(
+    path: Path, limits: ReadLimits, csv_sheet_name: str = "", chunk_rows: int | None = None
+) -> Iterator[SheetParts]:
+    """As read_file, with each sheet in parts: a CSV's in parts of `chunk_rows` rows (default
+    CSV_CHUNK_ROWS) so that no more of it is in memory at once, a workbook's sheet whole."""
+    if _check_file(path, limits):
+        yield csv_parts(path, limits.max_rows, csv_sheet_name or path.stem, chunk_rows)
+        return
+    for sheet in read_workbook(path, limits):
+        yield SheetParts(sheet)
+
+
+def _check_file(path: Path, limits: ReadLimits) -> bool:
+    """Refuse a file that cannot be a spreadsheet or costs too much (LoadError); True for a CSV."""
     name = path.name
     if path.stat().st_size == 0:
         raise LoadError(name, "文件是空的（0 字节）。")
@@ -102,8 +121,7 @@ def read_file(path: Path, limits: ReadLimits | int, csv_sheet_name: str = "") ->
             raise LoadError(
                 name, "扩展名是 CSV，但内容是 Excel 工作簿；请把扩展名改为 .xlsx 或 .xls。"
             )
-        yield read_csv(path, max_rows, csv_sheet_name or path.stem)
-        return
+        return True
     if suffix not in (".xlsx", ".xlsm", ".xls", ".ods"):
         raise LoadError(
             name, f"不支持的文件类型“{path.suffix}”；请提供 .xlsx、.xls、.ods 或 .csv 文件。"
@@ -120,7 +138,7 @@ def read_file(path: Path, limits: ReadLimits | int, csv_sheet_name: str = "") ->
         )
     if head.startswith(_ZIP_MAGIC):
         check_archive(path, name, limits)
-    yield from read_workbook(path, limits)
+    return False
 
 
 # Parts smaller than this may compress as well as they like: they cost nothing to parse.
@@ -896,11 +914,50 @@ class _NotUtf8(Exception):
     """DuckDB met a byte sequence that is not UTF-8."""
 
 
+# A CSV is read in parts of this many rows: memory follows the part, not the file. Measured
+# on a 1M-row CSV with DuckDB capped at 256 MB, staging peaked at 1,049 MB RSS with parts of
+# 500k rows, 731 MB with 200k, 575 MB with 100k (and took half the CPU: no batches joined).
+CSV_CHUNK_ROWS = 100_000
+# The first part is never shorter: the header search looks at the first rows (locate.py).
+_HEAD_ROWS = 64
+
+
+@dataclass
+class SheetParts:
+    """A sheet in parts: `head` (the first rows, where the header is searched) and the parts
+    after it, each a RawSheet of the same c0..cN columns whose first_row says where it starts.
+
+    A workbook's sheet is one part. `rest` holds the file open: close it when not read through.
+    """
+
+    head: RawSheet
+    rest: Generator[RawSheet, None, None] = field(default_factory=lambda: _no_parts())
+
+    def close(self) -> None:
+        self.rest.close()
+
+
+def _no_parts() -> Generator[RawSheet, None, None]:
+    yield from ()
+
+
 def read_csv(path: Path, max_rows: int, sheet_name: str = "") -> RawSheet:
-    """A CSV as text columns c0, c1, … with one row per line as Excel numbers them.
+    """A CSV as one table of text columns c0, c1, … with one row per line as Excel numbers them."""
+    parts = csv_parts(path, max_rows, sheet_name)
+    tables = [parts.head.table, *(part.table for part in parts.rest)]
+    table = pa.concat_tables(tables, promote_options="default") if len(tables) > 1 else tables[0]
+    return RawSheet(parts.head.name, table, 1, [])
+
+
+def csv_parts(
+    path: Path, max_rows: int, sheet_name: str = "", chunk_rows: int | None = None
+) -> SheetParts:
+    """A CSV in parts of `chunk_rows` rows (default CSV_CHUNK_ROWS), in file order.
 
     UTF-8 (with or without BOM) is read by DuckDB, which checks every byte; a file that is
-    not UTF-8 throughout is decoded line by line (UTF-8 where valid, else GB18030) first.
+    not UTF-8 throughout is decoded line by line (UTF-8 where valid, else GB18030) into a
+    UTF-8 copy first. A file refused for its encoding or its size raises LoadError, also
+    while the parts are read (a refusal found further down the file).
     """
     name = path.name
     with path.open("rb") as handle:
@@ -928,12 +985,98 @@ def read_csv(path: Path, max_rows: int, sheet_name: str = "") -> RawSheet:
             temporaries.append(_transcode(path, encoding))
         elif encoding == "gb18030":
             temporaries.append(_transcode_lines(path, name))
-        source = temporaries[-1] if temporaries else path
-        try:
-            table = _read_csv_text(source, delimiter, width, max_rows)
-        except _NotUtf8:  # UTF-8 at the start, something else further down
-            temporaries.append(_transcode_lines(path, name))
-            table = _read_csv_text(temporaries[-1], delimiter, width, max_rows)
+    except UnicodeDecodeError as error:
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
+        raise LoadError(
+            name, f"文件中有无法按 {encoding} 解码的字符（{error}）；请另存为“CSV UTF-8”。"
+        ) from error
+    tables = _csv_tables(path, name, encoding, delimiter, width, chunk_rows, temporaries)
+    parts = _parts(tables, sheet_name or path.stem, chunk_rows or CSV_CHUNK_ROWS, max_rows, name)
+    try:
+        head = next(parts, None)
+    except BaseException:
+        parts.close()
+        raise
+    if head is None:  # no records at all (blank lines only)
+        empty = pa.table({f"c{i}": pa.array([], pa.string()) for i in range(width)})
+        return SheetParts(RawSheet(sheet_name or path.stem, empty, 1, []))
+    return SheetParts(head, parts)
+
+
+def _parts(
+    tables: Iterator[pa.Table], sheet_name: str, chunk_rows: int, max_rows: int, name: str
+) -> Generator[RawSheet, None, None]:
+    """The tables cut into parts of chunk_rows rows (the first at least _HEAD_ROWS), numbered."""
+    pending: list[pa.Table] = []
+    held = 0
+    start = 0  # records before the next part
+    target = max(chunk_rows, _HEAD_ROWS)
+    try:
+        for table in tables:
+            if table.num_rows == 0:
+                continue
+            pending.append(table)
+            held += table.num_rows
+            if start + held > max_rows:
+                raise LoadError(name, _over_limit(max_rows))
+            while held >= target:
+                joined = _joined(pending)
+                part, rest = joined.slice(0, target), joined.slice(target)
+                yield RawSheet(sheet_name, part, start + 1, [])
+                start += target
+                pending, held = ([rest] if rest.num_rows else []), rest.num_rows
+                target = max(chunk_rows, 1)
+        if held:
+            yield RawSheet(sheet_name, _joined(pending), start + 1, [])
+    finally:
+        if isinstance(tables, Generator):
+            tables.close()
+
+
+def _joined(tables: list[pa.Table]) -> pa.Table:
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="default")
+
+
+def _over_limit(max_rows: int) -> str:
+    return too_many_rows(max_rows + 1, max_rows).replace(
+        f"文件有 {max_rows + 1:,} 行", f"文件有超过 {max_rows:,} 行"
+    )
+
+
+def _csv_tables(
+    path: Path,
+    name: str,
+    encoding: str,
+    delimiter: str,
+    width: int,
+    chunk_rows: int | None,
+    temporaries: list[Path],
+) -> Generator[pa.Table, None, None]:
+    """The file's records as tables in file order, whatever reader ends up reading them.
+
+    A file that turns out not to be UTF-8 further down (DuckDB refuses the bytes) is
+    transcoded line by line and read on from the record where DuckDB stopped; the records
+    before it were valid UTF-8, so they are the same in the copy.
+    """
+    done = 0  # records handed on
+    source = temporaries[-1] if temporaries else path
+    try:
+        while True:
+            try:
+                for table in _text_tables(source, delimiter, width, chunk_rows, done):
+                    done += table.num_rows
+                    yield table
+                return
+            except _NotUtf8 as error:
+                if temporaries:  # a transcoded copy is UTF-8 throughout
+                    raise LoadError(
+                        name, f"文件中有无法按 {encoding} 解码的字符；请另存为“CSV UTF-8”。"
+                    ) from error
+                temporaries.append(_transcode_lines(path, name))
+                source = temporaries[-1]
     except UnicodeDecodeError as error:
         raise LoadError(
             name, f"文件中有无法按 {encoding} 解码的字符（{error}）；请另存为“CSV UTF-8”。"
@@ -941,34 +1084,49 @@ def read_csv(path: Path, max_rows: int, sheet_name: str = "") -> RawSheet:
     finally:
         for temporary in temporaries:
             temporary.unlink(missing_ok=True)
-    if table.num_rows > max_rows:
-        raise LoadError(
-            name,
-            too_many_rows(table.num_rows, max_rows).replace(
-                f"文件有 {table.num_rows:,} 行", f"文件有超过 {max_rows:,} 行"
-            ),
-        )
-    return RawSheet(sheet_name or path.stem, table, 1, [])
 
 
-def _read_csv_text(path: Path, delimiter: str, width: int, max_rows: int) -> pa.Table:
-    """A UTF-8 CSV through DuckDB where its rows line up with the file's lines, else Python.
+def _text_tables(
+    path: Path, delimiter: str, width: int, chunk_rows: int | None, skip: int
+) -> Iterator[pa.Table]:
+    """A UTF-8 CSV's records after the first `skip`, through DuckDB where its records line up
+    with the file's lines, else through Python.
 
-    DuckDB drops empty lines, which would shift every row number after them. When it returns
+    DuckDB drops empty lines, which would shift every row number after them. When it finds
     as many records as the file has lines, nothing was dropped (and no quoted cell spans
-    lines); otherwise the file is checked for empty lines and, if it has any, read by
-    Python's csv module, which keeps them.
+    lines); otherwise, if the file has empty lines, Python's csv module reads it, which keeps
+    them. A file DuckDB's reader refuses part way is read on by Python from where it stopped.
     """
-    lines = _count_lines(path)
+    if _has_empty_lines(path):
+        lines = _count_lines(path)
+        try:
+            records = _duckdb_count(path, delimiter, width)
+        except duckdb.Error as error:
+            if "unicode" in str(error).lower():
+                raise _NotUtf8 from error
+            records = -1
+        if records not in (lines, lines + 1):
+            yield from _python_tables(path, delimiter, chunk_rows, skip)
+            return  # (DuckDB's count does not look at every byte: Python finds what is not UTF-8)
+    done = 0
     try:
-        table = _duckdb_csv(path, delimiter, width, max_rows if lines > max_rows else None)
-    except duckdb.Error as error:
+        for batch in _duckdb_batches(path, delimiter, width, chunk_rows):
+            table = pa.Table.from_batches([batch])
+            if done + table.num_rows <= skip:
+                done += table.num_rows
+                continue
+            if done < skip:
+                table = table.slice(skip - done)
+                done = skip
+            done += table.num_rows
+            yield table
+    except _STREAM_ERRORS as error:  # DuckDB's error reaches the stream as Arrow's
         if "unicode" in str(error).lower():
             raise _NotUtf8 from error
-        return _python_csv(path, delimiter, max_rows)
-    if table.num_rows not in (lines, lines + 1) and _has_empty_lines(path):
-        return _python_csv(path, delimiter, max_rows)
-    return table
+        yield from _python_tables(path, delimiter, chunk_rows, max(done, skip))
+
+
+_STREAM_ERRORS = (duckdb.Error, pa.ArrowException, OSError)
 
 
 def _count_lines(path: Path) -> int:
@@ -1005,10 +1163,14 @@ def _sniff_delimiter(text: str) -> str:
 def _transcode(path: Path, encoding: str) -> Path:
     handle, name = tempfile.mkstemp(suffix=".csv", prefix="govdash-")
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    with open(handle, "wb", closefd=True) as out, path.open("rb") as source:
-        while chunk := source.read(1 << 22):
-            out.write(decoder.decode(chunk).encode("utf-8"))
-        out.write(decoder.decode(b"", final=True).encode("utf-8"))
+    try:
+        with open(handle, "wb", closefd=True) as out, path.open("rb") as source:
+            while chunk := source.read(1 << 22):
+                out.write(decoder.decode(chunk).encode("utf-8"))
+            out.write(decoder.decode(b"", final=True).encode("utf-8"))
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
     return Path(name)
 
 
@@ -1075,41 +1237,79 @@ def _transcode_lines(path: Path, name: str) -> Path:
     return Path(temporary)
 
 
-def _duckdb_csv(path: Path, delimiter: str, width: int, max_rows: int | None) -> pa.Table:
-    """All records, or the first max_rows + 1 (a LIMIT makes DuckDB read on one thread)."""
-    columns = {f"c{i}": "VARCHAR" for i in range(width)}
-    con = duckdb.connect()
+def _duckdb_relation(
+    con: duckdb.DuckDBPyConnection, path: Path, delimiter: str, width: int
+) -> duckdb.DuckDBPyRelation:
+    return con.read_csv(
+        str(path),
+        header=False,
+        delimiter=delimiter,
+        quotechar='"',
+        escapechar='"',
+        columns={f"c{i}": "VARCHAR" for i in range(width)},
+        null_padding=True,
+        auto_detect=False,
+        encoding="utf-8",
+        strict_mode=False,
+    )
+
+
+def _reader_connection() -> duckdb.DuckDBPyConnection:
+    # Results come in file order (DuckDB's default), which the row numbers rely on.
+    return duckdb.connect(config={"preserve_insertion_order": True})
+
+
+def _duckdb_batches(
+    path: Path, delimiter: str, width: int, chunk_rows: int | None
+) -> Iterator[pa.RecordBatch]:
+    """The records as Arrow batches, streamed in file order (DuckDB parses ahead on its
+    threads, holding a few batches, not the file)."""
+    con = _reader_connection()
     try:
-        relation = con.read_csv(
-            str(path),
-            header=False,
-            delimiter=delimiter,
-            quotechar='"',
-            escapechar='"',
-            columns=columns,
-            null_padding=True,
-            auto_detect=False,
-            encoding="utf-8",
-            strict_mode=False,
+        reader = _duckdb_relation(con, path, delimiter, width).to_arrow_reader(
+            max(1, min(chunk_rows or CSV_CHUNK_ROWS, 1 << 17))
         )
-        if max_rows is not None:
-            relation = relation.limit(max_rows + 1)
-        return relation.to_arrow_table()
+        yield from reader
     finally:
         con.close()
 
 
-def _python_csv(path: Path, delimiter: str, max_rows: int) -> pa.Table:
-    """Slow but forgiving path for CSVs DuckDB's reader refuses (ragged quoting and the like)."""
+def _duckdb_count(path: Path, delimiter: str, width: int) -> int:
+    con = _reader_connection()
+    try:
+        rows = _duckdb_relation(con, path, delimiter, width).aggregate("count(*)").fetchall()
+        return int(rows[0][0])
+    finally:
+        con.close()
+
+
+def _python_tables(
+    path: Path, delimiter: str, chunk_rows: int | None, skip: int
+) -> Iterator[pa.Table]:
+    """Slow but forgiving path for CSVs DuckDB's reader refuses (ragged quoting and the like),
+    and for files with empty lines (kept, so rows keep their numbers); in parts."""
+    size = max(1, chunk_rows or CSV_CHUNK_ROWS)
     with path.open("r", encoding="utf-8-sig", newline="") as handle:
-        rows = []
-        for index, row in enumerate(csv.reader(handle, delimiter=delimiter)):
-            if index > max_rows:
-                break
-            rows.append(row)
+        rows: list[list[str]] = []
+        try:
+            for index, row in enumerate(csv.reader(handle, delimiter=delimiter)):
+                if index < skip:
+                    continue
+                rows.append(row)
+                if len(rows) >= size:
+                    yield _rows_table(rows)
+                    rows = []
+        except UnicodeDecodeError as error:  # the rows before it are handed on
+            raise _NotUtf8 from error
+        if rows:
+            yield _rows_table(rows)
+
+
+def _rows_table(rows: list[list[str]]) -> pa.Table:
     width = max((len(row) for row in rows), default=0)
-    columns = {
-        f"c{i}": pa.array([row[i] if i < len(row) else None for row in rows], pa.string())
-        for i in range(width)
-    }
-    return pa.table(columns)
+    return pa.table(
+        {
+            f"c{i}": pa.array([row[i] if i < len(row) else None for row in rows], pa.string())
+            for i in range(width)
+        }
+    )
