@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from govdash.analytics.metrics.rates import rate, survey_index, wilson_bounds
+from govdash.analytics.queries.aggregated import aggregate_rows
 from govdash.analytics.queries.filters import PLACE_COLUMNS, Filters, run_query
 from govdash.analytics.queries.tickets import ticket_scope_cte
 from govdash.core.config import Config
@@ -39,6 +40,8 @@ SURVEY_LEVELS: dict[str, tuple[str, str | None, bool]] = {
 ALL_UNITS = "全部"
 SMALL_SAMPLE_LABEL = "样本不足"
 SATISFACTION_LEVELS = ("满意", "基本满意", "不满意")
+# Level → the stored aggregate column counting it (govdash.etl.aggregates).
+STORED_SATISFACTION = {"满意": "satisfied", "基本满意": "basic_satisfied", "不满意": "dissatisfied"}
 
 ITEM_RATE_COLUMNS = [
     "unit",
@@ -374,17 +377,29 @@ def callback_satisfaction_trend(
     """Callback 满意度 per month, long form: month, satisfaction (满意/基本满意/不满意),
     tickets, share (of the month's answered callbacks in the 三率 base). Every month × level
     is present; share is NaN in a month without answers."""
-    scope, params = ticket_scope_cte(filters)
-    sql = f"""WITH {scope},
-    months AS (
-        SELECT unnest(range(date_trunc('month', $start), $end_exclusive, INTERVAL 1 MONTH))
-            AS month),
-    levels AS (SELECT unnest($levels) AS satisfaction, generate_subscripts($levels, 1) AS ord),
+    stored = aggregate_rows(con, filters, per_month=True)
+    if stored is None or tuple(SATISFACTION_LEVELS) != tuple(STORED_SATISFACTION):
+        scope, params = ticket_scope_cte(filters)
+        counts = f"""{scope},
     counts AS (
         SELECT date_trunc('month', accepted_at) AS month, callback_satisfaction AS satisfaction,
                count(*) AS tickets
         FROM scope WHERE in_callback_base AND callback_satisfaction IS NOT NULL
-        GROUP BY ALL)
+        GROUP BY ALL)"""
+    else:  # the same counts, stored per month (one column per level)
+        _, params = filters.ticket_where("t")
+        params |= stored.params
+        pick = " ".join(f"WHEN '{w}' THEN a.{c}" for w, c in STORED_SATISFACTION.items())
+        counts = f"""counts AS (
+        SELECT CAST(a.period_start AS TIMESTAMP) AS month, level.satisfaction,
+               CASE level.satisfaction {pick} END AS tickets
+        FROM agg_units AS a CROSS JOIN (SELECT unnest($levels) AS satisfaction) AS level
+        WHERE {stored.where})"""
+    sql = f"""WITH {counts},
+    months AS (
+        SELECT unnest(range(date_trunc('month', $start), $end_exclusive, INTERVAL 1 MONTH))
+            AS month),
+    levels AS (SELECT unnest($levels) AS satisfaction, generate_subscripts($levels, 1) AS ord)
     SELECT months.month, levels.satisfaction, coalesce(counts.tickets, 0) AS tickets
     FROM months CROSS JOIN levels
     LEFT JOIN counts ON counts.month = months.month AND counts.satisfaction = levels.satisfaction
