@@ -334,3 +334,93 @@ def test_loads_one_by_one_refresh_what_a_full_build_gives(
 
 
 FULL_BUILD = aggregates.build_all
+
+
+# Each load below changes the figures of one month that no row of that load lies in; only the
+# rule of touched_months named beside it can find that month.
+SMALL_HEADER = ["工单编号", "问题类别", "紧急程度", "社区", "小区", "受理时间", "首次响应时间",
+                "办结时间", "联系电话", "是否有效回访", "满意度"]  # fmt: skip
+NO_CALLBACK_HEADER = [*SMALL_HEADER[:9], "满意度"]
+PHONE = "13800138000"
+
+
+def _small(ticket_id: str, accepted: str, closed: str | None, phone: str = "",
+           callback: str = "", rating: str = "满意") -> list[str]:  # fmt: skip
+    responded = accepted[:-5] + "23:00" if accepted.endswith("09:00") else accepted
+    return [ticket_id, "电梯", "一般", "东社区", "东一小区", accepted, responded, closed or "",
+            phone, callback, rating if closed else ""]  # fmt: skip
+
+
+def test_each_rule_of_the_touched_months_is_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, "a-phone-hash-key-for-this-test")
+    config = shipped_config()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    register = write_csv(
+        folder / "台账.csv",
+        [MAIN_REGISTER_HEADER, *[list(r) for r in MAIN_REGISTER]],
+        "utf-8-sig",
+    )
+    first = write_csv(
+        folder / "1.csv",
+        [
+            SMALL_HEADER,
+            # November: closed with a rating, no callback value; its file has callbacks
+            _small("Y1", "2024-11-05 09:00", "2024-11-05 12:00"),
+            _small("X1", "2024-12-05 09:00", "2024-12-05 12:00", callback="是"),
+            _small("J1", "2025-01-20 09:00", "2025-01-20 12:00", phone=PHONE),
+            # open, due three days later: not yet due at this file's as-of time (Feb 10)
+            _small("F1", "2025-02-09 09:00", None),
+            _small("F2", "2025-02-10 09:00", "2025-02-10 10:00"),
+        ],
+        "utf-8-sig",
+    )
+    # April tickets move the as-of time past F1's limit: February's on-time counts change
+    later = write_csv(
+        folder / "2.csv",
+        [SMALL_HEADER, _small("A1", "2025-04-02 09:00", "2025-04-02 12:00", callback="是")],
+        "utf-8-sig",
+    )
+    # an earlier call of J1's caller: J1 (January) becomes a repeat
+    earlier = write_csv(
+        folder / "3.csv",
+        [SMALL_HEADER, _small("D1", "2024-12-28 09:00", "2024-12-28 12:00", phone=PHONE)],
+        "utf-8-sig",
+    )
+    # X1 again from a sheet without callback columns: file 1 no longer has a callback value,
+    # so its tickets fall back to "closed with a rating" (November's Y1 joins the 三率 base)
+    without = write_csv(
+        folder / "4.csv",
+        [NO_CALLBACK_HEADER, [*_small("X1", "2024-12-05 09:00", "2024-12-05 13:00")[:9], "满意"]],
+        "utf-8-sig",
+    )
+    db = tmp_path / "w" / "warehouse.duckdb"
+    assert load_paths([register, first], db, config, keep_raw=False).ok
+    for index, (path, month) in enumerate(
+        [(later, "2025-02-01"), (earlier, "2025-01-01"), (without, "2024-11-01")]
+    ):
+        before = _month_row(current_version(db), month)
+        assert load_paths([path], db, config, keep_raw=False).ok
+        published = current_version(db)
+        assert published is not None
+        assert _month_row(published, month) != before, path.name  # the month did change
+        full = tmp_path / f"full{index}"
+        full.mkdir()
+        assert _agg_rows(published) == _full_build(published, full), path.name
+
+
+def _month_row(db: Path | None, month: str) -> tuple[Any, ...]:
+    assert db is not None
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        row = con.execute(
+            """SELECT * EXCLUDE (period_kind, period_start, level) FROM agg_units
+            WHERE period_kind = 'month' AND level = 'district' AND period_start = $month""",
+            {"month": date.fromisoformat(month)},
+        ).fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    return tuple(row)
