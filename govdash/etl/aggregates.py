@@ -189,6 +189,67 @@ def aggregate_sql(kind: str, where: str, groupings: tuple[str, ...] = tuple(GROU
     SELECT {UNPACK_QUANTILES} FROM grouped"""
 
 
+# --- survey answers ----------------------------------------------------------------------------
+
+# Survey answers counted per wave × compound (as the response names its street, community and
+# compound) × item × score, and respondents per wave × compound: what the per-compound item
+# counts of govdash.analytics.queries.surveys sum, whatever the config's satisfied score.
+WAVE_KEY = "r.wave_year * 100 + r.wave_index"  # over survey_responses AS r
+SURVEY_RESPONDENTS_SQL = f"""SELECT {WAVE_KEY} AS wave_key, r.street, r.community, r.compound,
+        count(*) AS respondents
+    FROM survey_responses AS r
+    WHERE r.wave_year IS NOT NULL AND r.wave_index IS NOT NULL AND {{where}}
+    GROUP BY ALL"""
+SURVEY_ANSWERS_SQL = f"""SELECT {WAVE_KEY} AS wave_key, r.street, r.community, r.compound,
+        a.item, a.score, count(*) AS answers
+    FROM survey_responses AS r JOIN survey_answers AS a ON a.response_id = r.response_id
+    WHERE r.wave_year IS NOT NULL AND r.wave_index IS NOT NULL AND {{where}}
+    GROUP BY ALL"""
+
+
+def _write_waves(con: duckdb.DuckDBPyConnection, wave_keys: list[int] | None) -> None:
+    """Replace the survey counts of these waves (all waves when None)."""
+    if wave_keys is None:
+        con.execute("DELETE FROM agg_survey_respondents")
+        con.execute("DELETE FROM agg_survey_answers")
+        where, params = "TRUE", {}
+    elif not wave_keys:
+        return
+    else:
+        params = {"waves": wave_keys}
+        con.execute("DELETE FROM agg_survey_respondents WHERE wave_key = ANY($waves)", params)
+        con.execute("DELETE FROM agg_survey_answers WHERE wave_key = ANY($waves)", params)
+        where = f"{WAVE_KEY} = ANY($waves)"
+    con.execute(
+        "INSERT INTO agg_survey_respondents BY NAME " + SURVEY_RESPONDENTS_SQL.format(where=where),
+        params,
+    )
+    con.execute(
+        "INSERT INTO agg_survey_answers BY NAME " + SURVEY_ANSWERS_SQL.format(where=where),
+        params,
+    )
+
+
+def touched_waves(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """The waves of the survey responses this load wrote, and the waves whose stored
+    respondents no longer add up (a response moved to another wave, or went)."""
+    rows = con.execute(
+        f"""SELECT {WAVE_KEY} FROM survey_responses AS r
+            WHERE r.response_id IN (SELECT response_id FROM derive_surveys)
+              AND r.wave_year IS NOT NULL AND r.wave_index IS NOT NULL
+        UNION
+        SELECT coalesce(now.wave_key, stored.wave_key) FROM (
+            SELECT {WAVE_KEY} AS wave_key, count(*) AS respondents FROM survey_responses AS r
+            WHERE r.wave_year IS NOT NULL AND r.wave_index IS NOT NULL GROUP BY 1) AS now
+        FULL OUTER JOIN (
+            SELECT wave_key, sum(respondents) AS respondents FROM agg_survey_respondents
+            GROUP BY 1) AS stored ON stored.wave_key = now.wave_key
+        WHERE now.respondents IS DISTINCT FROM stored.respondents
+        ORDER BY 1"""
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
 # --- building and refreshing -----------------------------------------------------------------
 
 
@@ -251,6 +312,7 @@ def build_all(con: duckdb.DuckDBPyConnection) -> None:
         ).fetchall()
     ]
     _write_all(con, months)
+    _write_waves(con, None)
     _remember(con)
 
 
@@ -335,6 +397,6 @@ def refresh(con: duckdb.DuckDBPyConnection) -> None:
     if _info(con, VERSION_KEY) != AGGREGATES_VERSION or not _recording(con):
         build_all(con)
         return
-    months = touched_months(con)
-    _write_all(con, months)
+    _write_all(con, touched_months(con))
+    _write_waves(con, touched_waves(con))
     _remember(con)

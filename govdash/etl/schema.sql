@@ -196,3 +196,24 @@ CREATE TABLE IF NOT EXISTS agg_units (
 CREATE TABLE IF NOT EXISTS agg_callback_batches (
     batch_id  INTEGER
 );
+
+-- Survey answers per wave (wave_year × 100 + wave_index) × compound (the street, community and
+-- compound the response names) × item × score, and respondents per wave × compound: the
+-- per-compound item counts of the satisfaction figures, for any satisfied-score threshold.
+CREATE TABLE IF NOT EXISTS agg_survey_answers (
+    wave_key     INTEGER,
+    street       VARCHAR,
+    community    VARCHAR,
+    compound     VARCHAR,
+    item         VARCHAR,
+    score        TINYINT,
+    answers      BIGINT
+);
+
+CREATE TABLE IF NOT EXISTS agg_survey_respondents (
+    wave_key     INTEGER,
+    street       VARCHAR,
+    community    VARCHAR,
+    compound     VARCHAR,
+    respondents  BIGINT
+);

@@ -31,8 +31,8 @@ from govdash.core.warehouse import KEY_ENV, current_version
 from govdash.etl.load import load_paths
 from tests.analytics.warehouse_data import REGISTER as MAIN_REGISTER
 from tests.analytics.warehouse_data import REGISTER_HEADER as MAIN_REGISTER_HEADER
-from tests.analytics.warehouse_data import TICKET_HEADER as MAIN_TICKET_HEADER
 from tests.analytics.warehouse_data import (
+    SURVEY_HEADER,
     build,
     expected_tickets,
     generate_tickets,
@@ -40,7 +40,9 @@ from tests.analytics.warehouse_data import (
     open_db,
     select,
     shipped_config,
+    survey_rows,
 )
+from tests.analytics.warehouse_data import TICKET_HEADER as MAIN_TICKET_HEADER
 from tests.conftest import write_csv, write_xlsx
 from tests.etl.test_incremental import _files as incremental_files
 
@@ -89,6 +91,7 @@ def main(
             {"台账": [MAIN_REGISTER_HEADER, *[list(r) for r in MAIN_REGISTER]]},
         ),
         write_csv(folder / "工单.csv", [MAIN_TICKET_HEADER, *[t.row() for t in rows]], "utf-8-sig"),
+        write_xlsx(folder / "问卷.xlsx", {"问卷": [SURVEY_HEADER, *survey_rows()]}),
     ]
     db = build(folder, files)
     con = open_db(db)
@@ -226,6 +229,40 @@ def test_a_series_needs_whole_months(main: Any) -> None:
         aggregate_rows(con, Filters.for_range(date(2025, 1, 1), date(2025, 3, 30)), per_month=True)
         is None
     )
+
+
+SURVEY_PERIODS = [Filters.for_year(2025), Filters.for_quarter(2025, 2), Filters.for_year(2024),
+                  Filters.for_year(2023), Filters.for_range(date(2023, 6, 1), date(2025, 5, 31))]  # fmt: skip
+
+
+@pytest.mark.parametrize(("scope", "places"), SHAPES, ids=SHAPE_IDS)
+def test_survey_rates_from_the_stored_counts_equal_the_raw_query(
+    main: Any, scope: Scope, places: dict[str, list[str]]
+) -> None:
+    con, _ = main
+    answered = 0
+    for period in SURVEY_PERIODS:
+        # category and priority do not select survey answers: stored counts serve them too
+        filters = _filters(period, scope, places).with_selection(category=["电梯"])
+        for level in surveys.SURVEY_LEVELS:
+            stored = surveys.survey_item_rates(con, filters, CONFIG, level)
+            raw = _raw(surveys.survey_item_rates, con, filters, CONFIG, level)
+            pd.testing.assert_frame_equal(stored, raw)
+            answered += len(stored)
+    assert answered > 0 or places or scope.is_restricted
+
+
+def test_survey_rates_follow_the_config_threshold(main: Any) -> None:
+    """The stored counts are per score, so another satisfied score gives the raw answer."""
+    con, _ = main
+    strict = dataclasses.replace(CONFIG, satisfied_min_score=5)
+    filters = Filters.for_year(2025)
+    stored = surveys.survey_item_rates(con, filters, strict, "compound")
+    pd.testing.assert_frame_equal(
+        stored, _raw(surveys.survey_item_rates, con, filters, strict, "compound")
+    )
+    overall = stored[(stored["unit"] == "东一小区") & (stored["item"] == "总体满意度")].iloc[0]
+    assert (overall["satisfied"], overall["n"]) == (3, 10)  # the fives of (5,5,4,4,4,4,5,4,2,3)
 
 
 def _stored(con: duckdb.DuckDBPyConnection, kind: str, level: str) -> pd.DataFrame:
@@ -424,3 +461,60 @@ def _month_row(db: Path | None, month: str) -> tuple[Any, ...]:
         con.close()
     assert row is not None
     return tuple(row)
+
+
+def _survey_rows(db: Path) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return [
+            *con.execute("SELECT * FROM agg_survey_respondents ORDER BY ALL").fetchall(),
+            *con.execute("SELECT * FROM agg_survey_answers ORDER BY ALL").fetchall(),
+        ]
+    finally:
+        con.close()
+
+
+def test_survey_loads_refresh_the_waves_they_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-exported wave with one answer changed (same respondents), and a response moved to
+    another wave (the wave it left has one respondent fewer): both waves are refreshed."""
+    monkeypatch.setenv(KEY_ENV, "a-phone-hash-key-for-this-test")
+    config = shipped_config()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    first = survey_rows()
+    changed = [list(row) for row in first]
+    east_two = next(i for i, r in enumerate(changed) if r[3] == "东二小区")
+    changed[east_two][6] = 5  # 总体满意度 2 → 5 (rows of 2025年上半年)
+    moved = next(i for i, r in enumerate(changed) if r[1] == "2024年下半年")
+    changed[moved][1], changed[moved][4] = "2023年下半年", ""
+    files = [
+        write_csv(
+            folder / "台账.csv",
+            [MAIN_REGISTER_HEADER, *[list(r) for r in MAIN_REGISTER]],
+            "utf-8-sig",
+        ),
+        write_xlsx(folder / "问卷1.xlsx", {"问卷": [SURVEY_HEADER, *first]}),
+        write_xlsx(
+            folder / "问卷2.xlsx", {"问卷": [SURVEY_HEADER, changed[east_two], changed[moved]]}
+        ),
+    ]
+    db = tmp_path / "w" / "warehouse.duckdb"
+    previous: list[tuple[Any, ...]] = []
+    for index, path in enumerate(files):
+        assert load_paths([path], db, config, keep_raw=False).ok
+        published = current_version(db)
+        assert published is not None
+        found = _survey_rows(published)
+        assert found != previous or index == 0, path.name
+        previous = found
+        copy = tmp_path / f"full{index}.duckdb"
+        shutil.copyfile(published, copy)
+        con = duckdb.connect(str(copy))
+        try:
+            FULL_BUILD(con)
+        finally:
+            con.close()
+        assert found == _survey_rows(copy), path.name
+    assert len(previous) > 10

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from govdash.analytics.metrics.rates import rate, survey_index, wilson_bounds
-from govdash.analytics.queries.aggregated import aggregate_rows
+from govdash.analytics.queries.aggregated import aggregate_rows, aggregates_ready
 from govdash.analytics.queries.filters import PLACE_COLUMNS, Filters, run_query
 from govdash.analytics.queries.tickets import ticket_scope_cte
 from govdash.core.config import Config
@@ -114,15 +114,47 @@ def _picked_responses_cte(filters: Filters) -> tuple[str, dict[str, object]]:
     return sql, params
 
 
+def _stored_counts_ctes(filters: Filters) -> tuple[str, dict[str, object]]:
+    """CTEs `respondents` and `answers` of compound_item_counts from the stored per-wave counts
+    (govdash.etl.aggregates): the same responses picked the same way (the register gives the
+    street where the response has none, and the company), counted per compound beforehand."""
+    place_where, params = filters.place_where("resp")
+    sql = f"""responses AS (
+        SELECT r.wave_key, r.street AS response_street, coalesce(r.street, reg.street) AS street,
+               r.community, r.compound, reg.property_company, r.respondents
+        FROM agg_survey_respondents AS r
+        LEFT JOIN compounds AS reg ON reg.compound = r.compound AND reg.community = r.community
+        WHERE r.wave_key = ANY($wave_keys)),
+    picked AS (SELECT * FROM responses AS resp WHERE {place_where}),
+    respondents AS (
+        SELECT community, compound, any_value(street) AS street,
+               any_value(property_company) AS property_company,
+               CAST(sum(respondents) AS BIGINT) AS respondents
+        FROM picked GROUP BY community, compound),
+    answers AS (
+        SELECT p.community, p.compound, a.item, CAST(sum(a.answers) AS BIGINT) AS n,
+               CAST(coalesce(sum(a.answers) FILTER (WHERE a.score >= $satisfied_min_score), 0)
+                    AS BIGINT) AS satisfied,
+               sum(a.score * a.answers) AS score_sum
+        FROM picked AS p JOIN agg_survey_answers AS a ON a.wave_key = p.wave_key
+            AND a.street IS NOT DISTINCT FROM p.response_street
+            AND a.community IS NOT DISTINCT FROM p.community
+            AND a.compound IS NOT DISTINCT FROM p.compound
+        GROUP BY p.community, p.compound, a.item)"""
+    return sql, params
+
+
 def compound_item_counts(
     con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, wave_keys: list[int]
 ) -> pd.DataFrame:
     """Per compound (register compounds of the selection, plus surveyed ones it lacks) × item:
     street, community, compound, property_company, households, respondents, item, n,
     satisfied, score_sum. Compounds without answers have one row with item missing."""
-    picked, params = _picked_responses_cte(filters)
-    register_where, register_params = filters.place_where("reg")
-    sql = f"""WITH {picked},
+    if aggregates_ready(con):
+        counts, params = _stored_counts_ctes(filters)
+    else:
+        picked, params = _picked_responses_cte(filters)
+        counts = f"""{picked},
     respondents AS (
         SELECT community, compound, any_value(street) AS street,
                any_value(property_company) AS property_company, count(*) AS respondents
@@ -132,7 +164,9 @@ def compound_item_counts(
                count(*) FILTER (WHERE a.score >= $satisfied_min_score) AS satisfied,
                sum(a.score) AS score_sum
         FROM picked AS p JOIN survey_answers AS a ON a.response_id = p.response_id
-        GROUP BY p.community, p.compound, a.item),
+        GROUP BY p.community, p.compound, a.item)"""
+    register_where, register_params = filters.place_where("reg")
+    sql = f"""WITH {counts},
     register AS (
         SELECT street, community, compound, property_company, households
         FROM compounds AS reg WHERE {register_where}),
