@@ -143,8 +143,9 @@ def with_aggregates(db: Path) -> Path:
     if not copy.exists():
         RESULTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(db.resolve(), copy)
-        con = duckdb.connect(str(copy), config={"memory_limit": "1024MB", "enable_progress_bar": False,
+        con = duckdb.connect(str(copy), config={"memory_limit": "1024MB",
                                                 "preserve_insertion_order": False})  # fmt: skip
+        con.execute("SET enable_progress_bar = false")
         started, cpu = time.perf_counter(), time.process_time()
         ensure_schema(con)
         aggregates.build_all(con)

@@ -39,11 +39,11 @@ import duckdb
 CALLBACK_BATCHES = """SELECT DISTINCT batch_id FROM tickets WHERE is_valid_callback IS NOT NULL"""
 
 
-def scope_cte(where: str) -> str:
+def scope_cte(where: str, batches: str = CALLBACK_BATCHES) -> str:
     """CTEs `callback_batches` and `scope`: the tickets matching `where` (over alias t) plus
     in_callback_base (the ticket counts towards the 三率) and is_callback_fallback (its file
     had no callback columns, so the fallback rule applies)."""
-    return f"""callback_batches AS ({CALLBACK_BATCHES}),
+    return f"""callback_batches AS ({batches}),
     scope AS (
         SELECT t.*,
             CASE WHEN cb.batch_id IS NOT NULL THEN coalesce(t.is_valid_callback, false)
@@ -149,6 +149,12 @@ WINDOW_KEY = "repeat_window_days"  # written by govdash.etl.derive
 # and grouping, measured). A period's groupings are split into statements of at most this many
 # tickets × groupings, so a year of a 10M-ticket city stays within the loader's memory limit.
 STATEMENT_ROW_GROUPINGS = 2_000_000
+# What a load may spend on quarters and years (tickets × groupings; a month is always
+# refreshed: its cost is bounded by a month's tickets). A bigger quarter or year — a city's
+# year holds millions of tickets, ~1 CPU second per million and grouping — is marked stale
+# instead (agg_stale_periods): pages read it raw until `refresh_stale` recomputes it, which
+# the publisher can run after the load (with DuckLake: as a second snapshot).
+LOAD_ROW_GROUPINGS = 4_000_000
 
 
 def _grouping_sets(names: tuple[str, ...]) -> str:
@@ -178,7 +184,9 @@ def aggregate_sql(kind: str, where: str, groupings: tuple[str, ...] = tuple(GROU
         c if any(c in GROUPINGS[n] for n in groupings) else f"CAST(NULL AS VARCHAR) AS {c}"
         for c in PLACE_COLUMNS
     )
-    return f"""WITH {scope_cte(where)},
+    # The callback files as _store_callback_batches kept them for this refresh: the same set
+    # CALLBACK_BATCHES gives, without scanning every ticket once per statement.
+    return f"""WITH {scope_cte(where, "SELECT batch_id FROM agg_callback_batches")},
     grouped AS (
         SELECT '{kind}' AS period_kind, period_start, {_level_case(groupings)} AS level,
                {places},
@@ -277,22 +285,36 @@ def _period_start(kind: str, day: date) -> date:
     return date(day.year, day.month, 1)
 
 
-def _write_periods(con: duckdb.DuckDBPyConnection, kind: str, starts: list[date]) -> None:
+def _period_rows(con: duckdb.DuckDBPyConnection, kind: str, start: date) -> tuple[dict, int]:
+    bounds = {
+        "start": datetime(start.year, start.month, 1),
+        "end": datetime.combine(_period_end(kind, start), datetime.min.time()),
+    }
+    found = con.execute(
+        "SELECT count(*) FROM tickets AS t WHERE t.accepted_at >= $start AND t.accepted_at < $end",
+        bounds,
+    ).fetchone()
+    return bounds, int(found[0]) if found else 0
+
+
+def _write_periods(
+    con: duckdb.DuckDBPyConnection, kind: str, starts: list[date], budget: int | None = None
+) -> None:
     """Replace the stored rows of these periods by their figures now: per period, its
-    groupings in as few statements as the memory budget allows (STATEMENT_ROW_GROUPINGS)."""
+    groupings in as few statements as the memory budget allows (STATEMENT_ROW_GROUPINGS).
+    A period of more than `budget` tickets × groupings is marked stale instead."""
     names = tuple(GROUPINGS)
+    where = "t.accepted_at >= $start AND t.accepted_at < $end"
     for start in sorted(starts):
-        bounds = {
-            "start": datetime(start.year, start.month, 1),
-            "end": datetime.combine(_period_end(kind, start), datetime.min.time()),
-        }
-        where = "t.accepted_at >= $start AND t.accepted_at < $end"
+        day = {"kind": kind, "day": start}
+        con.execute("DELETE FROM agg_units WHERE period_kind = $kind AND period_start = $day", day)
         con.execute(
-            "DELETE FROM agg_units WHERE period_kind = $kind AND period_start = $day",
-            {"kind": kind, "day": start},
+            "DELETE FROM agg_stale_periods WHERE period_kind = $kind AND period_start = $day", day
         )
-        found = con.execute("SELECT count(*) FROM tickets AS t WHERE " + where, bounds).fetchone()
-        rows = int(found[0]) if found else 0
+        bounds, rows = _period_rows(con, kind, start)
+        if budget is not None and rows * len(names) > budget:
+            con.execute("INSERT INTO agg_stale_periods VALUES ($kind, $day)", day)
+            continue
         if rows == 0:
             continue
         step = max(1, min(len(names), STATEMENT_ROW_GROUPINGS // rows))
@@ -301,33 +323,52 @@ def _write_periods(con: duckdb.DuckDBPyConnection, kind: str, starts: list[date]
             con.execute("INSERT INTO agg_units BY NAME " + sql, bounds)
 
 
+def refresh_stale(con: duckdb.DuckDBPyConnection) -> int:
+    """Compute the quarters and years a load left stale; returns how many there were."""
+    stale = con.execute(
+        "SELECT period_kind, period_start FROM agg_stale_periods ORDER BY ALL"
+    ).fetchall()
+    for kind, start in stale:
+        _write_periods(con, str(kind), [start])
+    return len(stale)
+
+
 def build_all(con: duckdb.DuckDBPyConnection) -> None:
     """Every period's aggregates from all tickets (a fresh warehouse, a rebuild, or no record
     of what a load changed)."""
     con.execute("DELETE FROM agg_units")
+    con.execute("DELETE FROM agg_stale_periods")
     months = [
         row[0]
         for row in con.execute(
             "SELECT DISTINCT CAST(date_trunc('month', accepted_at) AS DATE) FROM tickets"
         ).fetchall()
     ]
+    _store_callback_batches(con)
     _write_all(con, months)
     _write_waves(con, None)
     _remember(con)
 
 
-def _write_all(con: duckdb.DuckDBPyConnection, months: list[date]) -> None:
-    """The months given, and their quarters and years."""
+def _write_all(
+    con: duckdb.DuckDBPyConnection, months: list[date], budget: int | None = None
+) -> None:
+    """The months given, and their quarters and years (those over `budget` marked stale)."""
     _write_periods(con, "month", months)
     for kind in ("quarter", "year"):
-        _write_periods(con, kind, sorted({_period_start(kind, m) for m in months}))
+        _write_periods(con, kind, sorted({_period_start(kind, m) for m in months}), budget)
+
+
+def _store_callback_batches(con: duckdb.DuckDBPyConnection) -> None:
+    """The files whose callback columns decide the 三率 base now (read by aggregate_sql, and
+    by the next refresh to see which files changed)."""
+    con.execute("DELETE FROM agg_callback_batches")
+    con.execute(f"INSERT INTO agg_callback_batches {CALLBACK_BATCHES}")
 
 
 def _remember(con: duckdb.DuckDBPyConnection) -> None:
-    """What the aggregates were made from: the definition, the as-of time (on which the
-    statuses depend) and the files whose callback columns decide the 三率 base."""
-    con.execute("DELETE FROM agg_callback_batches")
-    con.execute(f"INSERT INTO agg_callback_batches {CALLBACK_BATCHES}")
+    """What the aggregates were made from: the definition and the as-of time (on which the
+    statuses depend)."""
     _set_info(con, AS_OF_KEY, _info(con, "as_of"))
     _set_info(con, VERSION_KEY, AGGREGATES_VERSION)
 
@@ -397,6 +438,8 @@ def refresh(con: duckdb.DuckDBPyConnection) -> None:
     if _info(con, VERSION_KEY) != AGGREGATES_VERSION or not _recording(con):
         build_all(con)
         return
-    _write_all(con, touched_months(con))
+    months = touched_months(con)  # before the callback files are stored anew
+    _store_callback_batches(con)
+    _write_all(con, months, LOAD_ROW_GROUPINGS)
     _write_waves(con, touched_waves(con))
     _remember(con)

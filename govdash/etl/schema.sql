@@ -217,3 +217,10 @@ CREATE TABLE IF NOT EXISTS agg_survey_respondents (
     compound     VARCHAR,
     respondents  BIGINT
 );
+
+-- Quarters and years a load changed but left for later (too many tickets to recompute within
+-- the load): pages read them from the tickets until aggregates.refresh_stale recomputes them.
+CREATE TABLE IF NOT EXISTS agg_stale_periods (
+    period_kind   VARCHAR,
+    period_start  DATE
+);

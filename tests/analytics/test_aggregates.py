@@ -518,3 +518,50 @@ def test_survey_loads_refresh_the_waves_they_change(
             con.close()
         assert found == _survey_rows(copy), path.name
     assert len(previous) > 10
+
+
+def test_quarters_and_years_over_the_load_budget_wait_and_read_raw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load whose quarters and years are too big to recompute marks them stale: pages read
+    them from the tickets (the same figures), months stay stored, and refresh_stale then
+    stores what a full build does."""
+    monkeypatch.setenv(KEY_ENV, "the-same-phone-hash-key-for-both")
+    config = shipped_config()
+    files, _ = incremental_files(tmp_path / "in")
+    db = tmp_path / "w" / "warehouse.duckdb"
+    assert load_paths(files[:2], db, config, keep_raw=False).ok
+    monkeypatch.setattr(aggregates, "LOAD_ROW_GROUPINGS", 0)
+    assert load_paths([files[2]], db, config, keep_raw=False).ok
+    published = current_version(db)
+    assert published is not None
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        stale = con.execute("SELECT * FROM agg_stale_periods ORDER BY ALL").fetchall()
+        assert ("quarter", date(2025, 1, 1)) in stale and ("year", date(2025, 1, 1)) in stale
+        assert all(kind != "month" for kind, _ in stale)
+        for filters in (Filters.for_quarter(2025, 1), Filters.for_year(2025)):
+            assert aggregate_rows(con, filters) is None
+            _same_kpis(
+                tickets.ticket_kpis(con, filters, config),
+                _raw(tickets.ticket_kpis, con, filters, config),
+            )
+        january = Filters.for_month(2025, 1)
+        assert aggregate_rows(con, january) is not None
+        _same_kpis(
+            tickets.ticket_kpis(con, january, config),
+            _raw(tickets.ticket_kpis, con, january, config),
+        )
+    finally:
+        con.close()
+    copy = tmp_path / "refreshed.duckdb"
+    shutil.copyfile(published, copy)
+    con = duckdb.connect(str(copy))
+    try:
+        assert aggregates.refresh_stale(con) == len(stale)
+        assert con.execute("SELECT count(*) FROM agg_stale_periods").fetchone() == (0,)
+    finally:
+        con.close()
+    full = tmp_path / "full"
+    full.mkdir()
+    assert _agg_rows(copy) == _full_build(published, full)

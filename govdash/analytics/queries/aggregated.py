@@ -57,6 +57,16 @@ def aggregates_ready(con: duckdb.DuckDBPyConnection) -> bool:
     )
 
 
+def _stale(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> bool:
+    """Whether the period's stored rows wait for a refresh (govdash.etl.aggregates)."""
+    found = con.execute(
+        """SELECT count(*) FROM agg_stale_periods
+        WHERE period_kind = $agg_kind AND period_start = $agg_first""",
+        {"agg_kind": params["agg_kind"], "agg_first": params["agg_first"]},
+    ).fetchone()
+    return bool(found and found[0])
+
+
 def _whole_period(filters: Filters) -> str | None:
     """The calendar period kind the filters span exactly (a range may be one), else None."""
     if filters.period_kind != "range":
@@ -105,7 +115,7 @@ def aggregate_rows(
             return None  # a selection outside the scope: the raw query's empty answer
         equal[column] = scope_name
     level = GROUPING_BY_COLUMNS.get(frozenset(equal) | frozenset(group_by))
-    if level is None or not aggregates_ready(con):
+    if level is None or not aggregates_ready(con) or (not per_month and _stale(con, params)):
         return None
     conditions = [period, "a.level = $agg_level"]
     params["agg_level"] = level

@@ -119,28 +119,27 @@ def _stored_counts_ctes(filters: Filters) -> tuple[str, dict[str, object]]:
     (govdash.etl.aggregates): the same responses picked the same way (the register gives the
     street where the response has none, and the company), counted per compound beforehand."""
     place_where, params = filters.place_where("resp")
-    sql = f"""responses AS (
-        SELECT r.wave_key, r.street AS response_street, coalesce(r.street, reg.street) AS street,
-               r.community, r.compound, reg.property_company, r.respondents
-        FROM agg_survey_respondents AS r
-        LEFT JOIN compounds AS reg ON reg.compound = r.compound AND reg.community = r.community
-        WHERE r.wave_key = ANY($wave_keys)),
-    picked AS (SELECT * FROM responses AS resp WHERE {place_where}),
-    respondents AS (
+
+    def picked(table: str) -> str:  # the stored rows of the chosen waves in the selection
+        return f"""(SELECT * FROM (
+            SELECT s.* EXCLUDE (street), coalesce(s.street, reg.street) AS street,
+                   reg.property_company
+            FROM {table} AS s
+            LEFT JOIN compounds AS reg
+                ON reg.compound = s.compound AND reg.community = s.community
+            WHERE s.wave_key = ANY($wave_keys)) AS resp WHERE {place_where})"""
+
+    sql = f"""respondents AS (
         SELECT community, compound, any_value(street) AS street,
                any_value(property_company) AS property_company,
                CAST(sum(respondents) AS BIGINT) AS respondents
-        FROM picked GROUP BY community, compound),
+        FROM {picked("agg_survey_respondents")} GROUP BY community, compound),
     answers AS (
-        SELECT p.community, p.compound, a.item, CAST(sum(a.answers) AS BIGINT) AS n,
-               CAST(coalesce(sum(a.answers) FILTER (WHERE a.score >= $satisfied_min_score), 0)
+        SELECT community, compound, item, CAST(sum(answers) AS BIGINT) AS n,
+               CAST(coalesce(sum(answers) FILTER (WHERE score >= $satisfied_min_score), 0)
                     AS BIGINT) AS satisfied,
-               sum(a.score * a.answers) AS score_sum
-        FROM picked AS p JOIN agg_survey_answers AS a ON a.wave_key = p.wave_key
-            AND a.street IS NOT DISTINCT FROM p.response_street
-            AND a.community IS NOT DISTINCT FROM p.community
-            AND a.compound IS NOT DISTINCT FROM p.compound
-        GROUP BY p.community, p.compound, a.item)"""
+               sum(score * answers) AS score_sum
+        FROM {picked("agg_survey_answers")} GROUP BY community, compound, item)"""
     return sql, params
 
 
