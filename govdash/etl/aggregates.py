@@ -16,10 +16,13 @@ A load refreshes the periods it touched (`refresh`, called by the loader's final
 derived fields): the months of the rows it changed and of the rows those changes reached —
 repeat flags within the repeat window, places filled from a changed register, statuses moved
 by the as-of time, tickets of files whose callback columns the 三率 base depends on — and their
-quarters and years. Without a record of the changes, or when the stored aggregates were made
-by another definition, everything is built again, period by period so that memory holds one
-period's tickets at a time. Plain tables written with DELETE + INSERT (no keys or constraints),
-so the same SQL works in a DuckLake.
+quarters and years; a quarter or year too big to recompute within a load (LOAD_ROW_GROUPINGS)
+is marked stale instead and read raw until `refresh_stale`. Survey answers are counted per
+wave, compound, item and score (agg_survey_answers) for the waves a load changed. Without a
+record of the changes, or when the stored aggregates were made by another definition,
+everything is built again, period by period so that memory holds one period's tickets at a
+time. Plain tables written with DELETE + INSERT (no keys or constraints), so the same SQL
+works in a DuckLake.
 """
 
 from __future__ import annotations

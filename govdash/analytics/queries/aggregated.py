@@ -5,7 +5,8 @@ years, grouped by fixed combinations of place columns. A query can read them whe
 are "aggregatable": a whole calendar period (or, for a monthly series, whole months), no
 category, priority or channel selection, at most one unit per place selection, and the scope's
 column, the selected places and the query's own grouping columns together equal one stored
-grouping — quantiles do not add up, so one stored row must be exactly one result row.
+grouping — quantiles do not add up, so one stored row must be exactly one result row. A
+quarter or year a load marked stale (too big to recompute within the load) is read raw.
 """
 
 from __future__ import annotations
