@@ -32,7 +32,7 @@ from govdash.core.warehouse import (
     raw_dir,
     warehouse_location,
 )
-from govdash.etl import derive
+from govdash.etl import aggregates, derive
 from govdash.etl.clean import (
     CLOSED_STATUS_LIST,
     Cleaner,
@@ -1287,6 +1287,7 @@ def finalize(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     month by month.
     """
     derive.derive(con, config)
+    aggregates.refresh(con)
 
 
 # --- looking at a file before loading it (the column mapping of the data page) ----------------

@@ -157,3 +157,70 @@ CREATE TABLE IF NOT EXISTS warehouse_info (
     key    VARCHAR PRIMARY KEY,
     value  VARCHAR
 );
+
+-- Per-period ticket figures for the pages' default views (govdash/etl/aggregates.py): one row
+-- per period (month, quarter, year) × grouping (`level`: which place columns it groups by;
+-- the others are NULL) × unit, written by the loader for the periods each load touched.
+CREATE TABLE IF NOT EXISTS agg_units (
+    period_kind              VARCHAR,           -- month / quarter / year
+    period_start             DATE,              -- its first day
+    level                    VARCHAR,           -- district, street, community, compound, … (aggregates.GROUPINGS)
+    street                   VARCHAR,
+    community                VARCHAR,
+    compound                 VARCHAR,
+    property_company         VARCHAR,
+    tickets                  BIGINT,
+    repeat_tickets           BIGINT,
+    response_on_time         BIGINT,
+    response_on_time_n       BIGINT,
+    resolution_on_time       BIGINT,
+    resolution_on_time_n     BIGINT,
+    callback_n               BIGINT,            -- N of the 三率
+    callback_fallback_n      BIGINT,
+    callback_recorded_n      BIGINT,
+    contacted                BIGINT,            -- NULL: no ticket of the base records it
+    resolved                 BIGINT,
+    satisfied                BIGINT,
+    basic_satisfied          BIGINT,
+    response_n               BIGINT,            -- tickets with a response time
+    resolution_n             BIGINT,            -- tickets with a resolution time
+    dissatisfied             BIGINT,
+    parent_street            VARCHAR,           -- any_value(street): a community's street in unit tables
+    response_median_minutes  DOUBLE,            -- exact, as quantile_cont over the period's tickets
+    response_p90_minutes     DOUBLE,
+    resolution_median_hours  DOUBLE,
+    resolution_p90_hours     DOUBLE
+);
+
+-- The files whose callback columns decided the 三率 base when agg_units was last written.
+CREATE TABLE IF NOT EXISTS agg_callback_batches (
+    batch_id  INTEGER
+);
+
+-- Survey answers per wave (wave_year × 100 + wave_index) × compound (the street, community and
+-- compound the response names) × item × score, and respondents per wave × compound: the
+-- per-compound item counts of the satisfaction figures, for any satisfied-score threshold.
+CREATE TABLE IF NOT EXISTS agg_survey_answers (
+    wave_key     INTEGER,
+    street       VARCHAR,
+    community    VARCHAR,
+    compound     VARCHAR,
+    item         VARCHAR,
+    score        TINYINT,
+    answers      BIGINT
+);
+
+CREATE TABLE IF NOT EXISTS agg_survey_respondents (
+    wave_key     INTEGER,
+    street       VARCHAR,
+    community    VARCHAR,
+    compound     VARCHAR,
+    respondents  BIGINT
+);
+
+-- Quarters and years a load changed but left for later (too many tickets to recompute within
+-- the load): pages read them from the tickets until aggregates.refresh_stale recomputes them.
+CREATE TABLE IF NOT EXISTS agg_stale_periods (
+    period_kind   VARCHAR,
+    period_start  DATE
+);

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from govdash.analytics.metrics.rates import rate, survey_index, wilson_bounds
+from govdash.analytics.queries.aggregated import aggregate_rows, aggregates_ready
 from govdash.analytics.queries.filters import PLACE_COLUMNS, Filters, run_query
 from govdash.analytics.queries.tickets import ticket_scope_cte
 from govdash.core.config import Config
@@ -39,6 +40,8 @@ SURVEY_LEVELS: dict[str, tuple[str, str | None, bool]] = {
 ALL_UNITS = "全部"
 SMALL_SAMPLE_LABEL = "样本不足"
 SATISFACTION_LEVELS = ("满意", "基本满意", "不满意")
+# Level → the stored aggregate column counting it (govdash.etl.aggregates).
+STORED_SATISFACTION = {"满意": "satisfied", "基本满意": "basic_satisfied", "不满意": "dissatisfied"}
 
 ITEM_RATE_COLUMNS = [
     "unit",
@@ -111,15 +114,46 @@ def _picked_responses_cte(filters: Filters) -> tuple[str, dict[str, object]]:
     return sql, params
 
 
+def _stored_counts_ctes(filters: Filters) -> tuple[str, dict[str, object]]:
+    """CTEs `respondents` and `answers` of compound_item_counts from the stored per-wave counts
+    (govdash.etl.aggregates): the same responses picked the same way (the register gives the
+    street where the response has none, and the company), counted per compound beforehand."""
+    place_where, params = filters.place_where("resp")
+
+    def picked(table: str) -> str:  # the stored rows of the chosen waves in the selection
+        return f"""(SELECT * FROM (
+            SELECT s.* EXCLUDE (street), coalesce(s.street, reg.street) AS street,
+                   reg.property_company
+            FROM {table} AS s
+            LEFT JOIN compounds AS reg
+                ON reg.compound = s.compound AND reg.community = s.community
+            WHERE s.wave_key = ANY($wave_keys)) AS resp WHERE {place_where})"""
+
+    sql = f"""respondents AS (
+        SELECT community, compound, any_value(street) AS street,
+               any_value(property_company) AS property_company,
+               CAST(sum(respondents) AS BIGINT) AS respondents
+        FROM {picked("agg_survey_respondents")} GROUP BY community, compound),
+    answers AS (
+        SELECT community, compound, item, CAST(sum(answers) AS BIGINT) AS n,
+               CAST(coalesce(sum(answers) FILTER (WHERE score >= $satisfied_min_score), 0)
+                    AS BIGINT) AS satisfied,
+               sum(score * answers) AS score_sum
+        FROM {picked("agg_survey_answers")} GROUP BY community, compound, item)"""
+    return sql, params
+
+
 def compound_item_counts(
     con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, wave_keys: list[int]
 ) -> pd.DataFrame:
     """Per compound (register compounds of the selection, plus surveyed ones it lacks) × item:
     street, community, compound, property_company, households, respondents, item, n,
     satisfied, score_sum. Compounds without answers have one row with item missing."""
-    picked, params = _picked_responses_cte(filters)
-    register_where, register_params = filters.place_where("reg")
-    sql = f"""WITH {picked},
+    if aggregates_ready(con):
+        counts, params = _stored_counts_ctes(filters)
+    else:
+        picked, params = _picked_responses_cte(filters)
+        counts = f"""{picked},
     respondents AS (
         SELECT community, compound, any_value(street) AS street,
                any_value(property_company) AS property_company, count(*) AS respondents
@@ -129,7 +163,9 @@ def compound_item_counts(
                count(*) FILTER (WHERE a.score >= $satisfied_min_score) AS satisfied,
                sum(a.score) AS score_sum
         FROM picked AS p JOIN survey_answers AS a ON a.response_id = p.response_id
-        GROUP BY p.community, p.compound, a.item),
+        GROUP BY p.community, p.compound, a.item)"""
+    register_where, register_params = filters.place_where("reg")
+    sql = f"""WITH {counts},
     register AS (
         SELECT street, community, compound, property_company, households
         FROM compounds AS reg WHERE {register_where}),
@@ -374,17 +410,29 @@ def callback_satisfaction_trend(
     """Callback 满意度 per month, long form: month, satisfaction (满意/基本满意/不满意),
     tickets, share (of the month's answered callbacks in the 三率 base). Every month × level
     is present; share is NaN in a month without answers."""
-    scope, params = ticket_scope_cte(filters)
-    sql = f"""WITH {scope},
-    months AS (
-        SELECT unnest(range(date_trunc('month', $start), $end_exclusive, INTERVAL 1 MONTH))
-            AS month),
-    levels AS (SELECT unnest($levels) AS satisfaction, generate_subscripts($levels, 1) AS ord),
+    stored = aggregate_rows(con, filters, per_month=True)
+    if stored is None or tuple(SATISFACTION_LEVELS) != tuple(STORED_SATISFACTION):
+        scope, params = ticket_scope_cte(filters)
+        counts = f"""{scope},
     counts AS (
         SELECT date_trunc('month', accepted_at) AS month, callback_satisfaction AS satisfaction,
                count(*) AS tickets
         FROM scope WHERE in_callback_base AND callback_satisfaction IS NOT NULL
-        GROUP BY ALL)
+        GROUP BY ALL)"""
+    else:  # the same counts, stored per month (one column per level)
+        _, params = filters.ticket_where("t")
+        params |= stored.params
+        pick = " ".join(f"WHEN '{w}' THEN a.{c}" for w, c in STORED_SATISFACTION.items())
+        counts = f"""counts AS (
+        SELECT CAST(a.period_start AS TIMESTAMP) AS month, level.satisfaction,
+               CASE level.satisfaction {pick} END AS tickets
+        FROM agg_units AS a CROSS JOIN (SELECT unnest($levels) AS satisfaction) AS level
+        WHERE {stored.where})"""
+    sql = f"""WITH {counts},
+    months AS (
+        SELECT unnest(range(date_trunc('month', $start), $end_exclusive, INTERVAL 1 MONTH))
+            AS month),
+    levels AS (SELECT unnest($levels) AS satisfaction, generate_subscripts($levels, 1) AS ord)
     SELECT months.month, levels.satisfaction, coalesce(counts.tickets, 0) AS tickets
     FROM months CROSS JOIN levels
     LEFT JOIN counts ON counts.month = months.month AND counts.satisfaction = levels.satisfaction

@@ -16,6 +16,7 @@ from govdash.analytics.metrics.rates import (
     hide_small_groups,
     rate,
 )
+from govdash.analytics.queries.aggregated import STORED_FIGURES, AggregateRows, aggregate_rows
 from govdash.analytics.queries.filters import (
     SELECTION_COLUMNS,
     Filters,
@@ -24,6 +25,11 @@ from govdash.analytics.queries.filters import (
 )
 from govdash.core.access import TICKET_ROWS, requires
 from govdash.core.config import Config
+
+# The figures' SQL is defined once, with the stored aggregates (re-exported for the queries).
+from govdash.etl.aggregates import TICKET_AGGREGATES as TICKET_AGGREGATES
+from govdash.etl.aggregates import UNPACK_QUANTILES as UNPACK_QUANTILES
+from govdash.etl.aggregates import scope_cte
 
 # Grouping choices of response_distribution: page value → warehouse column (code constants).
 DISTRIBUTION_COLUMNS = {
@@ -37,60 +43,14 @@ BLANK_GROUP = "（未填写）"
 DISTRIBUTION_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 MAX_LIST_ROWS = 10_000
 
-# The 三率 base, per DOMAIN.md §4: tickets with a valid callback; where a sheet has no
-# callback columns at all, closed tickets that carry a 满意度 instead. Decided per loaded file
-# (batch): a file none of whose tickets has a 是否有效回访 value had no such column. So a
-# warehouse mixing 12345 exports with front-desk sheets treats each by its own columns.
-# (Per file rather than per sheet: grouping a million tickets by sheet name costs ~50 ms a
-# query, by batch ~10 ms, and one file is one export format in practice.)
-_CALLBACK_BATCHES = """callback_batches AS (
-    SELECT DISTINCT batch_id FROM tickets WHERE is_valid_callback IS NOT NULL)"""
-
 
 def ticket_scope_cte(filters: Filters) -> tuple[str, dict[str, object]]:
     """CTEs `callback_batches` and `scope`: the period's tickets plus in_callback_base (the
     ticket counts towards the 三率) and is_callback_fallback (its file had no callback
-    columns, so the fallback rule applies)."""
+    columns, so the fallback rule applies). The same text builds the stored aggregates."""
     where, params = filters.ticket_where("t")
-    sql = f"""{_CALLBACK_BATCHES},
-    scope AS (
-        SELECT t.*,
-            CASE WHEN cb.batch_id IS NOT NULL THEN coalesce(t.is_valid_callback, false)
-                 ELSE NOT t.is_open AND t.callback_satisfaction IS NOT NULL
-            END AS in_callback_base,
-            cb.batch_id IS NULL AS is_callback_fallback
-        FROM tickets AS t
-        LEFT JOIN callback_batches AS cb ON cb.batch_id = t.batch_id
-        WHERE {where})"""
-    return sql, params
+    return scope_cte(where), params
 
-
-# Aggregates over `scope` shared by the KPI, trend and unit queries. Counts of contacted and
-# resolved are NULL (not measured) when no ticket of the base records them at all.
-TICKET_AGGREGATES = """
-    count(*) AS tickets,
-    count_if(is_repeat) AS repeat_tickets,
-    quantile_cont(response_minutes, [0.5, 0.9]) AS response_quantiles,
-    quantile_cont(resolution_hours, [0.5, 0.9]) AS resolution_quantiles,
-    count_if(response_status = 'on_time') AS response_on_time,
-    count_if(response_status IN ('on_time', 'late')) AS response_on_time_n,
-    count_if(resolution_status = 'on_time') AS resolution_on_time,
-    count_if(resolution_status IN ('on_time', 'late')) AS resolution_on_time_n,
-    count_if(in_callback_base) AS callback_n,
-    count_if(in_callback_base AND is_callback_fallback) AS callback_fallback_n,
-    count_if(in_callback_base AND NOT is_callback_fallback) AS callback_recorded_n,
-    CASE WHEN count_if(in_callback_base AND is_contacted IS NOT NULL) > 0
-         THEN count_if(in_callback_base AND is_contacted) END AS contacted,
-    CASE WHEN count_if(in_callback_base AND is_resolved IS NOT NULL) > 0
-         THEN count_if(in_callback_base AND is_resolved) END AS resolved,
-    count_if(in_callback_base AND callback_satisfaction = '满意') AS satisfied,
-    count_if(in_callback_base AND callback_satisfaction = '基本满意') AS basic_satisfied"""
-
-UNPACK_QUANTILES = """* EXCLUDE (response_quantiles, resolution_quantiles),
-    response_quantiles[1] AS response_median_minutes,
-    response_quantiles[2] AS response_p90_minutes,
-    resolution_quantiles[1] AS resolution_median_hours,
-    resolution_quantiles[2] AS resolution_p90_hours"""
 
 _COUNT_COLUMNS = (
     "tickets",
@@ -237,11 +197,19 @@ def _overdue_condition(alias: str) -> str:
 
 
 def ticket_kpis(con: duckdb.DuckDBPyConnection, filters: Filters, config: Config) -> TicketKpis:
-    scope, params = ticket_scope_cte(filters)
+    stored = aggregate_rows(con, filters)
+    if stored is None:
+        scope, params = ticket_scope_cte(filters)
+        stats = f"""{scope},
+    stats AS (SELECT {UNPACK_QUANTILES} FROM (SELECT {TICKET_AGGREGATES} FROM scope))"""
+    else:  # the period's stored row; none when it had no tickets (then NULLs, as raw)
+        params = dict(stored.params)
+        stats = f"""stats AS (
+        SELECT {STORED_FIGURES} FROM (SELECT 1) AS one
+        LEFT JOIN agg_units AS a ON {stored.where})"""
     backlog_where, backlog_params = filters.backlog_where("t")
     place_where, place_params = filters.place_where("reg")
-    sql = f"""WITH {scope},
-    stats AS (SELECT {TICKET_AGGREGATES} FROM scope),
+    sql = f"""WITH {stats},
     backlog AS (
         SELECT count(*) AS backlog,
                count(*) FILTER (WHERE {_overdue_condition("t")}) AS backlog_overdue
@@ -249,7 +217,7 @@ def ticket_kpis(con: duckdb.DuckDBPyConnection, filters: Filters, config: Config
     register AS (
         SELECT sum(households) AS households, count(*) AS compounds
         FROM compounds AS reg WHERE {place_where})
-    SELECT {UNPACK_QUANTILES} FROM stats, backlog, register"""
+    SELECT * FROM stats, backlog, register"""
     params = params | backlog_params | place_params
     params["reference_at"] = reference_time(con, filters)
     frame = finish_ticket_stats(run_query(con, sql, params), config)
@@ -310,17 +278,32 @@ TREND_COLUMNS = ["month", "tickets", "repeat_tickets", *TICKET_FIGURE_COLUMNS]
 
 def monthly_trend(con: duckdb.DuckDBPyConnection, filters: Filters, config: Config) -> pd.DataFrame:
     """One row per calendar month of the period (months without tickets included, zero)."""
-    scope, params = ticket_scope_cte(filters)
-    sql = f"""WITH {scope}, {_MONTHS},
+    stored = aggregate_rows(con, filters, per_month=True)
+    if stored is None:
+        scope, params = ticket_scope_cte(filters)
+        stats = f"""{scope},
     stats AS (
-        SELECT date_trunc('month', accepted_at) AS month, {TICKET_AGGREGATES}
-        FROM scope GROUP BY 1)
-    SELECT {UNPACK_QUANTILES}
-    FROM (SELECT months.month, stats.* EXCLUDE (month)
-          FROM months LEFT JOIN stats ON stats.month = months.month)
+        SELECT {UNPACK_QUANTILES} FROM (
+            SELECT date_trunc('month', accepted_at) AS month, {TICKET_AGGREGATES}
+            FROM scope GROUP BY 1))"""
+    else:
+        stats, params = _stored_months(stored, filters)
+    sql = f"""WITH {stats}, {_MONTHS}
+    SELECT months.month, stats.* EXCLUDE (month)
+    FROM months LEFT JOIN stats ON stats.month = months.month
     ORDER BY month"""
     frame = finish_ticket_stats(run_query(con, sql, params), config)
     return frame[TREND_COLUMNS]
+
+
+def _stored_months(stored: AggregateRows, filters: Filters) -> tuple[str, dict[str, object]]:
+    """CTE `stats` of the stored month rows (month as the raw queries' date_trunc gives it)
+    and the parameters with the period's own (for the `months` CTE)."""
+    _, params = filters.ticket_where("t")
+    sql = f"""stats AS (
+        SELECT CAST(a.period_start AS TIMESTAMP) AS month, {STORED_FIGURES}
+        FROM agg_units AS a WHERE {stored.where})"""
+    return sql, params | stored.params
 
 
 def percentile_trend(
@@ -328,15 +311,24 @@ def percentile_trend(
 ) -> pd.DataFrame:
     """month, response_p50_minutes, response_p90_minutes, resolution_p50_hours,
     resolution_p90_hours, response_n, resolution_n (n = tickets with a measured time)."""
-    where, params = filters.ticket_where("t")
-    sql = f"""WITH {_MONTHS},
-    stats AS (
+    stored = aggregate_rows(con, filters, per_month=True)
+    if stored is None:
+        where, params = filters.ticket_where("t")
+        stats = f"""stats AS (
         SELECT date_trunc('month', accepted_at) AS month,
                quantile_cont(response_minutes, [0.5, 0.9]) AS rq,
                quantile_cont(resolution_hours, [0.5, 0.9]) AS hq,
                count(response_minutes) AS response_n,
                count(resolution_hours) AS resolution_n
-        FROM tickets AS t WHERE {where} GROUP BY 1)
+        FROM tickets AS t WHERE {where} GROUP BY 1)"""
+    else:  # the same quantiles and counts, stored per month
+        stats, params = _stored_months(stored, filters)
+        stats = f"""{stats.replace("stats AS", "stored AS", 1)},
+    stats AS (
+        SELECT month, [response_median_minutes, response_p90_minutes] AS rq,
+               [resolution_median_hours, resolution_p90_hours] AS hq, response_n, resolution_n
+        FROM stored)"""
+    sql = f"""WITH {_MONTHS}, {stats}
     SELECT months.month,
            rq[1] AS response_p50_minutes, rq[2] AS response_p90_minutes,
            hq[1] AS resolution_p50_hours, hq[2] AS resolution_p90_hours,

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from govdash.analytics.metrics.rates import indicator_points, rate, red_black_size
+from govdash.analytics.queries.aggregated import STORED_FIGURES, aggregate_rows
 from govdash.analytics.queries.filters import Filters, run_query
 from govdash.analytics.queries.surveys import survey_item_rates
 from govdash.analytics.queries.tickets import (
@@ -27,6 +28,12 @@ UNIT_LEVELS: dict[str, tuple[str, str | None, bool]] = {
     "community": ("community", "street", False),
     "compound": ("compound", "community", True),
     "property_company": ("property_company", None, False),
+}
+# The place columns a unit's tickets are grouped by (its key), to find its stored aggregates.
+AGGREGATE_KEYS: dict[str, tuple[str, ...]] = {
+    "community": ("community",),
+    "compound": ("community", "compound"),
+    "property_company": ("property_company",),
 }
 # Drill-down: a chosen unit's level → the level of its children (also the level a 红黑榜 of
 # one unit offers instead).
@@ -91,13 +98,25 @@ def unit_table(
         join = "s.unit = r.unit AND s.parent IS NOT DISTINCT FROM r.parent"
     else:
         parent, keys, join = f"any_value({parent_column})", "unit", "s.unit = r.unit"
-    scope, params = ticket_scope_cte(filters)
-    register_where, register_params = filters.place_where("reg")
-    sql = f"""WITH {scope},
+    # The stored rows grouped by the unit's key (a community's parent is any of its streets).
+    stored = aggregate_rows(con, filters, AGGREGATE_KEYS[level])
+    if stored is None:
+        scope, params = ticket_scope_cte(filters)
+        stats = f"""{scope},
     ticket_stats AS (
         SELECT {UNPACK_QUANTILES} FROM (
             SELECT {unit_column} AS unit, {parent} AS parent, {TICKET_AGGREGATES}
-            FROM scope WHERE {unit_column} IS NOT NULL GROUP BY {keys})),
+            FROM scope WHERE {unit_column} IS NOT NULL GROUP BY {keys}))"""
+    else:
+        params = dict(stored.params)
+        stored_parent = {None: "CAST(NULL AS VARCHAR)", "street": "a.parent_street"}.get(
+            parent_column, f"a.{parent_column}"
+        )
+        stats = f"""ticket_stats AS (
+        SELECT a.{unit_column} AS unit, {stored_parent} AS parent, {STORED_FIGURES}
+        FROM agg_units AS a WHERE {stored.where} AND a.{unit_column} IS NOT NULL)"""
+    register_where, register_params = filters.place_where("reg")
+    sql = f"""WITH {stats},
     register AS (
         SELECT {unit_column} AS unit, {parent} AS parent, count(*) AS compounds,
                sum(households) AS households

@@ -1,0 +1,126 @@
+"""Which stored aggregate rows (agg_units) answer a query exactly, or None: then it reads the tickets.
+
+The loader stores per-period figures (govdash.etl.aggregates) for whole months, quarters and
+years, grouped by fixed combinations of place columns. A query can read them when its filters
+are "aggregatable": a whole calendar period (or, for a monthly series, whole months), no
+category, priority or channel selection, at most one unit per place selection, and the scope's
+column, the selected places and the query's own grouping columns together equal one stored
+grouping — quantiles do not add up, so one stored row must be exactly one result row. A
+quarter or year a load marked stale (too big to recompute within the load) is read raw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from govdash.analytics.queries.filters import (
+    PLACE_COLUMNS,
+    TICKET_ONLY_COLUMNS,
+    Filters,
+    month_start,
+    period_bounds,
+)
+from govdash.etl.aggregates import (
+    AGGREGATES_VERSION,
+    AS_OF_KEY,
+    FIGURE_COLUMNS,
+    GROUPING_BY_COLUMNS,
+    VERSION_KEY,
+)
+
+# The stored figures, as select items over alias `a`.
+STORED_FIGURES = ", ".join(f"a.{column}" for column in FIGURE_COLUMNS)
+
+
+@dataclass(frozen=True)
+class AggregateRows:
+    """A WHERE fragment over `agg_units AS a` selecting the rows that answer a query, and its
+    parameters (all named agg_…, so they never collide with a query's own)."""
+
+    where: str
+    params: dict[str, object]
+
+
+def aggregates_ready(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the warehouse holds aggregates of this definition made at its current as-of
+    time (a warehouse from before them, or written by another release, is read raw)."""
+    rows = con.execute(
+        "SELECT key, value FROM warehouse_info WHERE key IN ('as_of', $version, $as_of)",
+        {"version": VERSION_KEY, "as_of": AS_OF_KEY},
+    ).fetchall()
+    info = {str(key): value for key, value in rows}
+    return (
+        info.get(VERSION_KEY) == AGGREGATES_VERSION
+        and info.get(AS_OF_KEY) is not None
+        and info.get(AS_OF_KEY) == info.get("as_of")
+    )
+
+
+def _stale(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> bool:
+    """Whether the period's stored rows wait for a refresh (govdash.etl.aggregates)."""
+    found = con.execute(
+        """SELECT count(*) FROM agg_stale_periods
+        WHERE period_kind = $agg_kind AND period_start = $agg_first""",
+        {"agg_kind": params["agg_kind"], "agg_first": params["agg_first"]},
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def _whole_period(filters: Filters) -> str | None:
+    """The calendar period kind the filters span exactly (a range may be one), else None."""
+    if filters.period_kind != "range":
+        return filters.period_kind
+    for kind in ("month", "quarter", "year"):
+        if period_bounds(kind, filters.start) == (filters.start, filters.end):
+            return kind
+    return None
+
+
+def aggregate_rows(
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    group_by: tuple[str, ...] = (),
+    per_month: bool = False,
+) -> AggregateRows | None:
+    """The agg_units rows answering `filters` grouped by the place columns `group_by` —
+    one row per group (per month, with `per_month`, over the filters' whole months) — or None
+    when the filters are not aggregatable or the warehouse has no current aggregates."""
+    if any(getattr(filters, name) for name in TICKET_ONLY_COLUMNS):
+        return None
+    params: dict[str, object] = {}
+    if per_month:
+        if filters.start.day != 1 or period_bounds("month", filters.end)[1] != filters.end:
+            return None
+        period = "a.period_kind = 'month' AND a.period_start BETWEEN $agg_first AND $agg_last"
+        params |= {"agg_first": filters.start, "agg_last": month_start(filters.end)}
+    else:
+        kind = _whole_period(filters)
+        if kind is None:
+            return None
+        period = "a.period_kind = $agg_kind AND a.period_start = $agg_first"
+        params |= {"agg_kind": kind, "agg_first": filters.start}
+    equal: dict[str, str] = {}
+    for name in PLACE_COLUMNS:
+        values = getattr(filters, name)
+        if len(values) > 1:
+            return None
+        if values:
+            equal[name] = values[0]
+    if filters.scope.is_restricted:
+        column, scope_name = filters.scope.level, filters.scope.name
+        if scope_name is None or column not in PLACE_COLUMNS:
+            return None
+        if equal.get(column, scope_name) != scope_name:
+            return None  # a selection outside the scope: the raw query's empty answer
+        equal[column] = scope_name
+    level = GROUPING_BY_COLUMNS.get(frozenset(equal) | frozenset(group_by))
+    if level is None or not aggregates_ready(con) or (not per_month and _stale(con, params)):
+        return None
+    conditions = [period, "a.level = $agg_level"]
+    params["agg_level"] = level
+    for column, value in sorted(equal.items()):  # column names come from PLACE_COLUMNS
+        conditions.append(f"a.{column} = $agg_{column}")
+        params[f"agg_{column}"] = value
+    return AggregateRows(" AND ".join(conditions), params)

@@ -1,0 +1,448 @@
+"""Per-period ticket aggregates (agg_units): built by the loader, read by the pages' default views.
+
+One row per period (every calendar month, quarter and year with tickets) × grouping × unit,
+holding the figures the raw queries compute over the period's tickets — counts, the 三率
+numerators and denominators, on-time counts and EXACT medians and P90s. They are computed by
+the very SQL text the raw queries use (TICKET_AGGREGATES over the `scope` CTE below, imported
+by govdash.analytics.queries.tickets), in one GROUPING SETS pass per period, so the two
+cannot drift apart.
+
+Quantiles cannot be combined from parts, so a read takes one stored row per result row: a
+grouping is kept for each combination of place columns the pages filter and group by (the
+scope's column, a single selected unit, the unit column of a table). The read side takes a
+stored row only where its grouping is exactly the query's (govdash.analytics.queries.aggregated).
+
+A load refreshes the periods it touched (`refresh`, called by the loader's finalize after the
+derived fields): the months of the rows it changed and of the rows those changes reached —
+repeat flags within the repeat window, places filled from a changed register, statuses moved
+by the as-of time, tickets of files whose callback columns the 三率 base depends on — and their
+quarters and years; a quarter or year too big to recompute within a load (LOAD_ROW_GROUPINGS)
+is marked stale instead and read raw until `refresh_stale`. Survey answers are counted per
+wave, compound, item and score (agg_survey_answers) for the waves a load changed. Without a
+record of the changes, or when the stored aggregates were made by another definition,
+everything is built again, period by period so that memory holds one period's tickets at a
+time. Plain tables written with DELETE + INSERT (no keys or constraints), so the same SQL
+works in a DuckLake.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import duckdb
+
+# --- the figures: one definition for the raw queries and the stored aggregates ---------------
+
+# The 三率 base, per DOMAIN.md §4: tickets with a valid callback; where a sheet has no
+# callback columns at all, closed tickets that carry a 满意度 instead. Decided per loaded file
+# (batch): a file none of whose tickets has a 是否有效回访 value had no such column. So a
+# warehouse mixing 12345 exports with front-desk sheets treats each by its own columns.
+# (Per file rather than per sheet: grouping a million tickets by sheet name costs ~50 ms a
+# query, by batch ~10 ms, and one file is one export format in practice.)
+CALLBACK_BATCHES = """SELECT DISTINCT batch_id FROM tickets WHERE is_valid_callback IS NOT NULL"""
+
+
+def scope_cte(where: str, batches: str = CALLBACK_BATCHES) -> str:
+    """CTEs `callback_batches` and `scope`: the tickets matching `where` (over alias t) plus
+    in_callback_base (the ticket counts towards the 三率) and is_callback_fallback (its file
+    had no callback columns, so the fallback rule applies)."""
+    return f"""callback_batches AS ({batches}),
+    scope AS (
+        SELECT t.*,
+            CASE WHEN cb.batch_id IS NOT NULL THEN coalesce(t.is_valid_callback, false)
+                 ELSE NOT t.is_open AND t.callback_satisfaction IS NOT NULL
+            END AS in_callback_base,
+            cb.batch_id IS NULL AS is_callback_fallback
+        FROM tickets AS t
+        LEFT JOIN callback_batches AS cb ON cb.batch_id = t.batch_id
+        WHERE {where})"""
+
+
+# Aggregates over `scope` shared by the KPI, trend and unit queries. Counts of contacted and
+# resolved are NULL (not measured) when no ticket of the base records them at all.
+TICKET_AGGREGATES = """
+    count(*) AS tickets,
+    count_if(is_repeat) AS repeat_tickets,
+    quantile_cont(response_minutes, [0.5, 0.9]) AS response_quantiles,
+    quantile_cont(resolution_hours, [0.5, 0.9]) AS resolution_quantiles,
+    count_if(response_status = 'on_time') AS response_on_time,
+    count_if(response_status IN ('on_time', 'late')) AS response_on_time_n,
+    count_if(resolution_status = 'on_time') AS resolution_on_time,
+    count_if(resolution_status IN ('on_time', 'late')) AS resolution_on_time_n,
+    count_if(in_callback_base) AS callback_n,
+    count_if(in_callback_base AND is_callback_fallback) AS callback_fallback_n,
+    count_if(in_callback_base AND NOT is_callback_fallback) AS callback_recorded_n,
+    CASE WHEN count_if(in_callback_base AND is_contacted IS NOT NULL) > 0
+         THEN count_if(in_callback_base AND is_contacted) END AS contacted,
+    CASE WHEN count_if(in_callback_base AND is_resolved IS NOT NULL) > 0
+         THEN count_if(in_callback_base AND is_resolved) END AS resolved,
+    count_if(in_callback_base AND callback_satisfaction = '满意') AS satisfied,
+    count_if(in_callback_base AND callback_satisfaction = '基本满意') AS basic_satisfied"""
+
+# What the percentile trend and the callback 满意度 trend read besides (same expressions as
+# those queries use), and a street of the unit (unit_table's parent of a community).
+EXTRA_AGGREGATES = """
+    count(response_minutes) AS response_n,
+    count(resolution_hours) AS resolution_n,
+    count_if(in_callback_base AND callback_satisfaction = '不满意') AS dissatisfied,
+    any_value(street) AS parent_street"""
+
+UNPACK_QUANTILES = """* EXCLUDE (response_quantiles, resolution_quantiles),
+    response_quantiles[1] AS response_median_minutes,
+    response_quantiles[2] AS response_p90_minutes,
+    resolution_quantiles[1] AS resolution_median_hours,
+    resolution_quantiles[2] AS resolution_p90_hours"""
+
+# The stored figures, in the table's order (schema.sql lists the same columns).
+FIGURE_COLUMNS = (
+    "tickets",
+    "repeat_tickets",
+    "response_on_time",
+    "response_on_time_n",
+    "resolution_on_time",
+    "resolution_on_time_n",
+    "callback_n",
+    "callback_fallback_n",
+    "callback_recorded_n",
+    "contacted",
+    "resolved",
+    "satisfied",
+    "basic_satisfied",
+    "response_n",
+    "resolution_n",
+    "dissatisfied",
+    "parent_street",
+    "response_median_minutes",
+    "response_p90_minutes",
+    "resolution_median_hours",
+    "resolution_p90_hours",
+)
+
+# --- the groupings ------------------------------------------------------------------------------
+
+PLACE_COLUMNS = ("street", "community", "compound", "property_company")
+PERIOD_KINDS = ("month", "quarter", "year")
+# Grouping name → the place columns it groups by. Which the pages need: the district's,
+# a street's and a community's own figures (KPIs, trends: the scope or one selected unit);
+# the unit tables by community, compound and property company, for the whole district, within
+# a street and within a community (the scope is a grouping column, not a sum of rows); a
+# street's communities and a community's compounds (the drill-down). Quantiles do not add up,
+# so a query is served only by a grouping equal to its columns.
+GROUPINGS: dict[str, tuple[str, ...]] = {
+    "district": (),
+    "street": ("street",),
+    "community": ("community",),
+    "property_company": ("property_company",),
+    "street_community": ("street", "community"),
+    "compound": ("community", "compound"),
+    "street_compound": ("street", "community", "compound"),
+    "street_property_company": ("street", "property_company"),
+    "community_property_company": ("community", "property_company"),
+    "property_company_compound": ("property_company", "community", "compound"),
+}
+GROUPING_BY_COLUMNS = {frozenset(columns): name for name, columns in GROUPINGS.items()}
+
+# Bumped whenever the stored figures or groupings change: a warehouse whose aggregates carry
+# another version is built again at its next load, and read raw until then.
+AGGREGATES_VERSION = "1"
+VERSION_KEY = "aggregates_version"
+AS_OF_KEY = "aggregates_as_of"
+WINDOW_KEY = "repeat_window_days"  # written by govdash.etl.derive
+# Memory: a statement holds every value of its quantiles once per grouping (~70 bytes a ticket
+# and grouping, measured). A period's groupings are split into statements of at most this many
+# tickets × groupings, so a year of a 10M-ticket city stays within the loader's memory limit.
+STATEMENT_ROW_GROUPINGS = 2_000_000
+# What a load may spend on quarters and years (tickets × groupings; a month is always
+# refreshed: its cost is bounded by a month's tickets). A bigger quarter or year — a city's
+# year holds millions of tickets, ~1 CPU second per million and grouping — is marked stale
+# instead (agg_stale_periods): pages read it raw until `refresh_stale` recomputes it, which
+# the publisher can run after the load (with DuckLake: as a second snapshot).
+LOAD_ROW_GROUPINGS = 4_000_000
+
+
+def _grouping_sets(names: tuple[str, ...]) -> str:
+    sets = ["(period_start" + "".join(f", {c}" for c in GROUPINGS[n]) + ")" for n in names]
+    return ", ".join(sets)
+
+
+def _level_case(names: tuple[str, ...]) -> str:
+    """The grouping name of a GROUPING SETS row, from which place columns it grouped by (only
+    columns some of the sets group by may be asked about)."""
+    if len(names) == 1:
+        return f"'{names[0]}'"
+    used = [c for c in PLACE_COLUMNS if any(c in GROUPINGS[n] for n in names)]
+    cases = []
+    for name in names:
+        bits = " AND ".join(f"GROUPING({c}) = {0 if c in GROUPINGS[name] else 1}" for c in used)
+        cases.append(f"WHEN {bits} THEN '{name}'")
+    return "CASE " + " ".join(cases) + " END"
+
+
+def aggregate_sql(kind: str, where: str, groupings: tuple[str, ...] = tuple(GROUPINGS)) -> str:
+    """SELECT of agg_units rows of period `kind` and the named groupings (all by default) for
+    the tickets matching `where` (alias t)."""
+    if kind not in PERIOD_KINDS:
+        raise ValueError(f"period kind must be one of {PERIOD_KINDS}, got {kind!r}")
+    places = ", ".join(
+        c if any(c in GROUPINGS[n] for n in groupings) else f"CAST(NULL AS VARCHAR) AS {c}"
+        for c in PLACE_COLUMNS
+    )
+    # The callback files as _store_callback_batches kept them for this refresh: the same set
+    # CALLBACK_BATCHES gives, without scanning every ticket once per statement.
+    return f"""WITH {scope_cte(where, "SELECT batch_id FROM agg_callback_batches")},
+    grouped AS (
+        SELECT '{kind}' AS period_kind, period_start, {_level_case(groupings)} AS level,
+               {places},
+               {TICKET_AGGREGATES}, {EXTRA_AGGREGATES}
+        FROM (SELECT *, CAST(date_trunc('{kind}', accepted_at) AS DATE) AS period_start
+              FROM scope)
+        GROUP BY GROUPING SETS ({_grouping_sets(groupings)}))
+    SELECT {UNPACK_QUANTILES} FROM grouped"""
+
+
+# --- survey answers ----------------------------------------------------------------------------
+
+# Survey answers counted per wave × compound (as the response names its street, community and
+# compound) × item × score, and respondents per wave × compound: what the per-compound item
+# counts of govdash.analytics.queries.surveys sum, whatever the config's satisfied score.
+WAVE_KEY = "r.wave_year * 100 + r.wave_index"  # over survey_responses AS r
+SURVEY_RESPONDENTS_SQL = f"""SELECT {WAVE_KEY} AS wave_key, r.street, r.community, r.compound,
+        count(*) AS respondents
+    FROM survey_responses AS r
+    WHERE r.wave_year IS NOT NULL AND r.wave_index IS NOT NULL AND {{where}}
+    GROUP BY ALL"""
+SURVEY_ANSWERS_SQL = f"""SELECT {WAVE_KEY} AS wave_key, r.street, r.community, r.compound,
+        a.item, a.score, count(*) AS answers
+    FROM survey_responses AS r JOIN survey_answers AS a ON a.response_id = r.response_id
+    WHERE r.wave_year IS NOT NULL AND r.wave_index IS NOT NULL AND {{where}}
+    GROUP BY ALL"""
+
+
+def _write_waves(con: duckdb.DuckDBPyConnection, wave_keys: list[int] | None) -> None:
+    """Replace the survey counts of these waves (all waves when None)."""
+    if wave_keys is None:
+        con.execute("DELETE FROM agg_survey_respondents")
+        con.execute("DELETE FROM agg_survey_answers")
+        where, params = "TRUE", {}
+    elif not wave_keys:
+        return
+    else:
+        params = {"waves": wave_keys}
+        con.execute("DELETE FROM agg_survey_respondents WHERE wave_key = ANY($waves)", params)
+        con.execute("DELETE FROM agg_survey_answers WHERE wave_key = ANY($waves)", params)
+        where = f"{WAVE_KEY} = ANY($waves)"
+    con.execute(
+        "INSERT INTO agg_survey_respondents BY NAME " + SURVEY_RESPONDENTS_SQL.format(where=where),
+        params,
+    )
+    con.execute(
+        "INSERT INTO agg_survey_answers BY NAME " + SURVEY_ANSWERS_SQL.format(where=where),
+        params,
+    )
+
+
+def touched_waves(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """The waves of the survey responses this load wrote, and the waves whose stored
+    respondents no longer add up (a response moved to another wave, or went)."""
+    rows = con.execute(
+        f"""SELECT {WAVE_KEY} FROM survey_responses AS r
+            WHERE r.response_id IN (SELECT response_id FROM derive_surveys)
+              AND r.wave_year IS NOT NULL AND r.wave_index IS NOT NULL
+        UNION
+        SELECT coalesce(now.wave_key, stored.wave_key) FROM (
+            SELECT {WAVE_KEY} AS wave_key, count(*) AS respondents FROM survey_responses AS r
+            WHERE r.wave_year IS NOT NULL AND r.wave_index IS NOT NULL GROUP BY 1) AS now
+        FULL OUTER JOIN (
+            SELECT wave_key, sum(respondents) AS respondents FROM agg_survey_respondents
+            GROUP BY 1) AS stored ON stored.wave_key = now.wave_key
+        WHERE now.respondents IS DISTINCT FROM stored.respondents
+        ORDER BY 1"""
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+# --- building and refreshing -----------------------------------------------------------------
+
+
+def _info(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    row = con.execute("SELECT value FROM warehouse_info WHERE key = $key", {"key": key}).fetchone()
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def _set_info(con: duckdb.DuckDBPyConnection, key: str, value: str | None) -> None:
+    con.execute("DELETE FROM warehouse_info WHERE key = $key", {"key": key})
+    con.execute("INSERT INTO warehouse_info VALUES ($key, $value)", {"key": key, "value": value})
+
+
+def _period_end(kind: str, start: date) -> date:
+    months = {"month": 1, "quarter": 3, "year": 12}[kind]
+    index = start.year * 12 + start.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _period_start(kind: str, day: date) -> date:
+    if kind == "year":
+        return date(day.year, 1, 1)
+    if kind == "quarter":
+        return date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
+    return date(day.year, day.month, 1)
+
+
+def _period_rows(con: duckdb.DuckDBPyConnection, kind: str, start: date) -> tuple[dict, int]:
+    bounds = {
+        "start": datetime(start.year, start.month, 1),
+        "end": datetime.combine(_period_end(kind, start), datetime.min.time()),
+    }
+    found = con.execute(
+        "SELECT count(*) FROM tickets AS t WHERE t.accepted_at >= $start AND t.accepted_at < $end",
+        bounds,
+    ).fetchone()
+    return bounds, int(found[0]) if found else 0
+
+
+def _write_periods(
+    con: duckdb.DuckDBPyConnection, kind: str, starts: list[date], budget: int | None = None
+) -> None:
+    """Replace the stored rows of these periods by their figures now: per period, its
+    groupings in as few statements as the memory budget allows (STATEMENT_ROW_GROUPINGS).
+    A period of more than `budget` tickets × groupings is marked stale instead."""
+    names = tuple(GROUPINGS)
+    where = "t.accepted_at >= $start AND t.accepted_at < $end"
+    for start in sorted(starts):
+        day = {"kind": kind, "day": start}
+        con.execute("DELETE FROM agg_units WHERE period_kind = $kind AND period_start = $day", day)
+        con.execute(
+            "DELETE FROM agg_stale_periods WHERE period_kind = $kind AND period_start = $day", day
+        )
+        bounds, rows = _period_rows(con, kind, start)
+        if budget is not None and rows * len(names) > budget:
+            con.execute("INSERT INTO agg_stale_periods VALUES ($kind, $day)", day)
+            continue
+        if rows == 0:
+            continue
+        step = max(1, min(len(names), STATEMENT_ROW_GROUPINGS // rows))
+        for first in range(0, len(names), step):
+            sql = aggregate_sql(kind, where, names[first : first + step])
+            con.execute("INSERT INTO agg_units BY NAME " + sql, bounds)
+
+
+def refresh_stale(con: duckdb.DuckDBPyConnection) -> int:
+    """Compute the quarters and years a load left stale; returns how many there were."""
+    stale = con.execute(
+        "SELECT period_kind, period_start FROM agg_stale_periods ORDER BY ALL"
+    ).fetchall()
+    for kind, start in stale:
+        _write_periods(con, str(kind), [start])
+    return len(stale)
+
+
+def build_all(con: duckdb.DuckDBPyConnection) -> None:
+    """Every period's aggregates from all tickets (a fresh warehouse, a rebuild, or no record
+    of what a load changed)."""
+    con.execute("DELETE FROM agg_units")
+    con.execute("DELETE FROM agg_stale_periods")
+    months = [
+        row[0]
+        for row in con.execute(
+            "SELECT DISTINCT CAST(date_trunc('month', accepted_at) AS DATE) FROM tickets"
+        ).fetchall()
+    ]
+    _store_callback_batches(con)
+    _write_all(con, months)
+    _write_waves(con, None)
+    _remember(con)
+
+
+def _write_all(
+    con: duckdb.DuckDBPyConnection, months: list[date], budget: int | None = None
+) -> None:
+    """The months given, and their quarters and years (those over `budget` marked stale)."""
+    _write_periods(con, "month", months)
+    for kind in ("quarter", "year"):
+        _write_periods(con, kind, sorted({_period_start(kind, m) for m in months}), budget)
+
+
+def _store_callback_batches(con: duckdb.DuckDBPyConnection) -> None:
+    """The files whose callback columns decide the 三率 base now (read by aggregate_sql, and
+    by the next refresh to see which files changed)."""
+    con.execute("DELETE FROM agg_callback_batches")
+    con.execute(f"INSERT INTO agg_callback_batches {CALLBACK_BATCHES}")
+
+
+def _remember(con: duckdb.DuckDBPyConnection) -> None:
+    """What the aggregates were made from: the definition and the as-of time (on which the
+    statuses depend)."""
+    _set_info(con, AS_OF_KEY, _info(con, "as_of"))
+    _set_info(con, VERSION_KEY, AGGREGATES_VERSION)
+
+
+def _recording(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether this connection holds govdash.etl.derive's record of the load's changes."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = 'derive_changed'"
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def touched_months(con: duckdb.DuckDBPyConnection) -> list[date]:
+    """The months whose tickets or derived fields this load may have changed (a superset of
+    the months whose figures differ from the stored ones), from derive's record."""
+    window = int(_info(con, WINDOW_KEY) or 0)
+    previous = _info(con, AS_OF_KEY)
+    current = _info(con, "as_of")
+    sources = [
+        # the changed rows, and the positions their old versions held
+        "SELECT accepted_at FROM derive_changed",
+        "SELECT accepted_at FROM derive_old",
+        # a repeat flag changes within the window after a changed position: every month
+        # from the position's to the window end's
+        f"""SELECT unnest(range(first, last + INTERVAL 1 MONTH, INTERVAL 1 MONTH)) AS accepted_at
+            FROM (SELECT DISTINCT date_trunc('month', accepted_at) AS first,
+                         date_trunc('month', accepted_at + INTERVAL {window} DAY) AS last
+                  FROM (SELECT accepted_at, caller_hash FROM derive_changed
+                        UNION ALL SELECT accepted_at, caller_hash FROM derive_old)
+                  WHERE caller_hash IS NOT NULL)""",
+        # places filled from register rows this load changed
+        """SELECT accepted_at FROM tickets
+            WHERE compound IN (SELECT compound FROM derive_compounds)""",
+        # tickets of files whose callback columns appeared or went (their 三率 base moved)
+        f"""SELECT accepted_at FROM tickets WHERE batch_id IN (
+                (SELECT batch_id FROM agg_callback_batches EXCEPT {CALLBACK_BATCHES})
+                UNION ({CALLBACK_BATCHES} EXCEPT SELECT batch_id FROM agg_callback_batches))""",
+    ]
+    params: dict[str, object] = {}
+    if previous != current and previous is not None and current is not None:
+        # Statuses of rows not yet responded or closed whose limit falls between the as-of
+        # time the aggregates were made at and the new one (late ⇄ not yet due).
+        sources.append(
+            """SELECT accepted_at FROM tickets
+            WHERE (first_response_at IS NULL AND accepted_at
+                       + to_seconds(CAST(response_limit_minutes * 60 AS BIGINT))
+                   BETWEEN $low AND $high)
+               OR (closed_at IS NULL AND accepted_at
+                       + to_seconds(CAST(resolution_limit_hours * 3600 AS BIGINT))
+                   BETWEEN $low AND $high)"""
+        )
+        low, high = sorted([datetime.fromisoformat(previous), datetime.fromisoformat(current)])
+        params = {"low": low, "high": high}
+    union = " UNION ALL ".join(f"({source})" for source in sources)
+    rows = con.execute(
+        f"""SELECT DISTINCT CAST(date_trunc('month', accepted_at) AS DATE) AS m
+        FROM ({union}) WHERE accepted_at IS NOT NULL ORDER BY m""",
+        params,
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def refresh(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring agg_units up to date after a load's derived fields (govdash.etl.derive): the
+    periods it touched, or everything when there is no record of the changes or the stored
+    aggregates were made by another definition."""
+    if _info(con, VERSION_KEY) != AGGREGATES_VERSION or not _recording(con):
+        build_all(con)
+        return
+    months = touched_months(con)  # before the callback files are stored anew
+    _store_callback_batches(con)
+    _write_all(con, months, LOAD_ROW_GROUPINGS)
+    _write_waves(con, touched_waves(con))
+    _remember(con)

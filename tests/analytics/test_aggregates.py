@@ -1,0 +1,567 @@
+"""The stored per-period aggregates (agg_units) give what the raw queries give.
+
+Every aggregatable filter shape is run twice on a warehouse built by the real loader: reading
+the stored aggregates, and with them switched off (the raw query over the tickets); the two
+must agree. A few stored figures are also checked against pandas on the generated rows. And
+after loads one by one (each refreshing only the periods it touched), the stored aggregates
+must equal a full build over the same warehouse, and those of one load of the same files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pytest
+
+import govdash.analytics.queries.aggregated as aggregated
+import govdash.etl.aggregates as aggregates
+from govdash.analytics.queries import surveys, tickets, units
+from govdash.analytics.queries.aggregated import aggregate_rows
+from govdash.analytics.queries.filters import Filters
+from govdash.core.access import Scope
+from govdash.core.warehouse import KEY_ENV, current_version
+from govdash.etl.load import load_paths
+from tests.analytics.warehouse_data import REGISTER as MAIN_REGISTER
+from tests.analytics.warehouse_data import REGISTER_HEADER as MAIN_REGISTER_HEADER
+from tests.analytics.warehouse_data import (
+    SURVEY_HEADER,
+    build,
+    expected_tickets,
+    generate_tickets,
+    history_tickets,
+    open_db,
+    select,
+    shipped_config,
+    survey_rows,
+)
+from tests.analytics.warehouse_data import TICKET_HEADER as MAIN_TICKET_HEADER
+from tests.conftest import write_csv, write_xlsx
+from tests.etl.test_incremental import _files as incremental_files
+
+CONFIG = shipped_config()
+
+PERIODS = [
+    Filters.for_month(2025, 1),
+    Filters.for_month(2025, 3),
+    Filters.for_quarter(2025, 1),
+    Filters.for_quarter(2024, 4),
+    Filters.for_year(2025),
+    Filters.for_year(2024),
+    Filters.for_range(date(2025, 2, 1), date(2025, 2, 28)),  # a range that is one month
+]
+# Place selections (one unit per level) that a stored grouping answers, with a scope.
+SHAPES: list[tuple[Scope, dict[str, list[str]]]] = [
+    (Scope.district(), {}),
+    (Scope.district(), {"street": ["甲街道"]}),
+    (Scope.district(), {"community": ["西社区"]}),
+    (Scope.district(), {"property_company": ["乐家物业"]}),
+    (Scope.district(), {"street": ["甲街道"], "community": ["东社区"]}),
+    (Scope.district(), {"community": ["西社区"], "compound": ["西二小区"]}),
+    (Scope.district(), {"community": ["东社区"], "property_company": ["安居物业"]}),
+    (Scope.district(), {"street": ["乙街道"], "property_company": ["乐家物业"]}),
+    (Scope("street", "甲街道"), {}),
+    (Scope("street", "甲街道"), {"community": ["西社区"]}),
+    (Scope("street", "甲街道"), {"property_company": ["乐家物业"]}),
+    (Scope("community", "东社区"), {}),
+    (Scope("community", "东社区"), {"compound": ["东一小区"]}),
+    (Scope("community", "东社区"), {"property_company": ["安居物业"]}),
+]
+# Unit-table levels each shape can be read at from the stored rows.
+UNIT_LEVELS = ("community", "compound", "property_company")
+
+
+@pytest.fixture(scope="module")
+def main(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, Path]]:
+    """The read side's main warehouse plus a quiet 2024 (so years and quarters differ)."""
+    folder = tmp_path_factory.mktemp("agg")
+    rows = [*history_tickets(), *generate_tickets()]
+    files = [
+        write_xlsx(
+            folder / "台账.xlsx",
+            {"台账": [MAIN_REGISTER_HEADER, *[list(r) for r in MAIN_REGISTER]]},
+        ),
+        write_csv(folder / "工单.csv", [MAIN_TICKET_HEADER, *[t.row() for t in rows]], "utf-8-sig"),
+        write_xlsx(folder / "问卷.xlsx", {"问卷": [SURVEY_HEADER, *survey_rows()]}),
+    ]
+    db = build(folder, files)
+    con = open_db(db)
+    yield con, db
+    con.close()
+
+
+@pytest.fixture(scope="module")
+def expected(main: Any) -> pd.DataFrame:
+    return expected_tickets([*history_tickets(), *generate_tickets()])
+
+
+def _raw(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`function` with the stored aggregates switched off: the raw query over the tickets."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(aggregated, "aggregates_ready", lambda con: False)
+        return function(*args, **kwargs)
+
+
+def _filters(period: Filters, scope: Scope, places: dict[str, list[str]]) -> Filters:
+    return period.with_selection(**places).within(scope)
+
+
+def _same_kpis(stored: tickets.TicketKpis, raw: tickets.TicketKpis) -> None:
+    for field in dataclasses.fields(stored):
+        a, b = getattr(stored, field.name), getattr(raw, field.name)
+        if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+            continue
+        assert a == pytest.approx(b, rel=1e-12) if isinstance(a, float) else a == b, field.name
+
+
+SHAPE_IDS = [f"{s.to_text()}-{'+'.join(p) or 'all'}" for s, p in SHAPES]
+
+
+@pytest.mark.parametrize(("scope", "places"), SHAPES, ids=SHAPE_IDS)
+def test_kpis_from_the_stored_rows_equal_the_raw_query(
+    main: Any, scope: Scope, places: dict[str, list[str]]
+) -> None:
+    con, _ = main
+    for period in PERIODS:
+        filters = _filters(period, scope, places)
+        assert aggregate_rows(con, filters) is not None, filters
+        stored = tickets.ticket_kpis(con, filters, CONFIG)
+        _same_kpis(stored, _raw(tickets.ticket_kpis, con, filters, CONFIG))
+    # the shapes are not all empty: the district's quarter has tickets
+    assert tickets.ticket_kpis(con, Filters.for_quarter(2025, 1), CONFIG).tickets > 100
+
+
+@pytest.mark.parametrize(("scope", "places"), SHAPES, ids=SHAPE_IDS)
+def test_monthly_series_from_the_stored_rows_equal_the_raw_queries(
+    main: Any, scope: Scope, places: dict[str, list[str]]
+) -> None:
+    con, _ = main
+    for period in (Filters.for_month(2025, 3), Filters.for_year(2025), Filters.for_year(2024)):
+        window = _filters(period, scope, places).trend_window()
+        assert aggregate_rows(con, window, per_month=True) is not None
+        for function in (
+            tickets.monthly_trend,
+            tickets.percentile_trend,
+            surveys.callback_satisfaction_trend,
+        ):
+            stored = function(con, window, CONFIG)
+            pd.testing.assert_frame_equal(stored, _raw(function, con, window, CONFIG))
+            assert stored["month"].nunique() == window.month_count
+
+
+@pytest.mark.parametrize(("scope", "places"), SHAPES, ids=SHAPE_IDS)
+def test_unit_tables_from_the_stored_rows_equal_the_raw_query(
+    main: Any, scope: Scope, places: dict[str, list[str]]
+) -> None:
+    con, _ = main
+    served = 0
+    for period in PERIODS:
+        filters = _filters(period, scope, places)
+        for level in UNIT_LEVELS:
+            if aggregate_rows(con, filters, units.AGGREGATE_KEYS[level]) is None:
+                continue
+            served += 1
+            stored = units.unit_table(con, filters, CONFIG, level)
+            pd.testing.assert_frame_equal(
+                stored, _raw(units.unit_table, con, filters, CONFIG, level)
+            )
+    if not places:  # a scope's own tables are always served from the stored rows
+        assert served == len(PERIODS) * len(UNIT_LEVELS)
+
+
+@pytest.mark.parametrize(
+    ("level", "unit"),
+    [("street", "甲街道"), ("community", "西社区"), ("property_company", "乐家物业")],
+)
+def test_the_drill_down_reads_the_stored_rows(main: Any, level: str, unit: str) -> None:
+    con, _ = main
+    filters = Filters.for_quarter(2025, 1)
+    down = units.drill_down(con, filters, CONFIG, level, unit)
+    assert aggregate_rows(con, down.filters, units.AGGREGATE_KEYS[down.child_level]) is not None
+    raw = _raw(units.drill_down, con, filters, CONFIG, level, unit)
+    pd.testing.assert_frame_equal(down.table, raw.table)
+    assert len(down.table) > 1
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        Filters.for_range(date(2025, 1, 1), date(2025, 1, 15)),  # part of a month
+        Filters.for_range(date(2025, 1, 1), date(2025, 2, 28)),  # two months as one figure
+        Filters.for_quarter(2025, 1).with_selection(category=["电梯"]),
+        Filters.for_quarter(2025, 1).with_selection(priority=["紧急"]),
+        Filters.for_quarter(2025, 1).with_selection(channel=["小程序/APP"]),
+        Filters.for_quarter(2025, 1).with_selection(community=["东社区", "西社区"]),
+        Filters.for_quarter(2025, 1).with_selection(compound=["东一小区"]),  # no community
+        Filters.for_quarter(2025, 1)
+        .with_selection(street=["乙街道"])
+        .within(Scope("street", "甲街道")),
+    ],
+)
+def test_other_filters_read_the_tickets(main: Any, filters: Filters) -> None:
+    con, _ = main
+    assert aggregate_rows(con, filters) is None
+    # and still give the raw answer (the same function, one path)
+    _same_kpis(
+        tickets.ticket_kpis(con, filters, CONFIG), _raw(tickets.ticket_kpis, con, filters, CONFIG)
+    )
+
+
+def test_a_series_needs_whole_months(main: Any) -> None:
+    con, _ = main
+    assert aggregate_rows(
+        con, Filters.for_range(date(2025, 1, 1), date(2025, 3, 31)), per_month=True
+    )
+    assert (
+        aggregate_rows(con, Filters.for_range(date(2025, 1, 2), date(2025, 3, 31)), per_month=True)
+        is None
+    )
+    assert (
+        aggregate_rows(con, Filters.for_range(date(2025, 1, 1), date(2025, 3, 30)), per_month=True)
+        is None
+    )
+
+
+SURVEY_PERIODS = [Filters.for_year(2025), Filters.for_quarter(2025, 2), Filters.for_year(2024),
+                  Filters.for_year(2023), Filters.for_range(date(2023, 6, 1), date(2025, 5, 31))]  # fmt: skip
+
+
+@pytest.mark.parametrize(("scope", "places"), SHAPES, ids=SHAPE_IDS)
+def test_survey_rates_from_the_stored_counts_equal_the_raw_query(
+    main: Any, scope: Scope, places: dict[str, list[str]]
+) -> None:
+    con, _ = main
+    answered = 0
+    for period in SURVEY_PERIODS:
+        # category and priority do not select survey answers: stored counts serve them too
+        filters = _filters(period, scope, places).with_selection(category=["电梯"])
+        for level in surveys.SURVEY_LEVELS:
+            stored = surveys.survey_item_rates(con, filters, CONFIG, level)
+            raw = _raw(surveys.survey_item_rates, con, filters, CONFIG, level)
+            pd.testing.assert_frame_equal(stored, raw)
+            answered += len(stored)
+    assert answered > 0 or places or scope.is_restricted
+
+
+def test_survey_rates_follow_the_config_threshold(main: Any) -> None:
+    """The stored counts are per score, so another satisfied score gives the raw answer."""
+    con, _ = main
+    strict = dataclasses.replace(CONFIG, satisfied_min_score=5)
+    filters = Filters.for_year(2025)
+    stored = surveys.survey_item_rates(con, filters, strict, "compound")
+    pd.testing.assert_frame_equal(
+        stored, _raw(surveys.survey_item_rates, con, filters, strict, "compound")
+    )
+    overall = stored[(stored["unit"] == "东一小区") & (stored["item"] == "总体满意度")].iloc[0]
+    assert (overall["satisfied"], overall["n"]) == (3, 10)  # the fives of (5,5,4,4,4,4,5,4,2,3)
+
+
+def _stored(con: duckdb.DuckDBPyConnection, kind: str, level: str) -> pd.DataFrame:
+    return con.execute(
+        "SELECT * FROM agg_units WHERE period_kind = $kind AND level = $level",
+        {"kind": kind, "level": level},
+    ).df()
+
+
+def test_stored_figures_match_pandas(main: Any, expected: pd.DataFrame) -> None:
+    """Counts and quantiles per compound and quarter, and per month for the district,
+    computed here from the generated rows (quantile_cont interpolates as pandas does)."""
+    con, _ = main
+    stored = _stored(con, "quarter", "compound")
+    stored = stored[stored["period_start"] == pd.Timestamp("2025-01-01")]
+    rows = select(expected, date(2025, 1, 1), date(2025, 3, 31))
+    groups = rows.groupby(["community", "compound"])
+    assert len(stored) == groups.ngroups
+    for (community, compound), group in groups:
+        row = stored[(stored["community"] == community) & (stored["compound"] == compound)]
+        assert len(row) == 1
+        found = row.iloc[0]
+        assert found["tickets"] == len(group)
+        assert found["repeat_tickets"] == int(group["is_repeat"].sum())
+        assert found["response_n"] == int(group["response_minutes"].notna().sum())
+        for column, values in (
+            ("response_median_minutes", group["response_minutes"].quantile(0.5)),
+            ("response_p90_minutes", group["response_minutes"].quantile(0.9)),
+            ("resolution_median_hours", group["resolution_hours"].quantile(0.5)),
+            ("resolution_p90_hours", group["resolution_hours"].quantile(0.9)),
+        ):
+            assert found[column] == pytest.approx(values, rel=1e-9, nan_ok=True), column
+        on_time = group["response_status"].isin(["on_time", "late"])
+        assert found["response_on_time_n"] == int(on_time.sum())
+        assert found["response_on_time"] == int((group["response_status"] == "on_time").sum())
+
+    months = _stored(con, "month", "district").set_index("period_start")
+    counts = expected.groupby(expected["accepted_at"].dt.to_period("M")).size()
+    assert len(months) == len(counts)
+    for month, count in counts.items():
+        assert months.loc[pd.Timestamp(month.start_time), "tickets"] == count
+
+
+def _agg_rows(db: Path) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute("SELECT * FROM agg_units ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+
+
+def _full_build(published: Path, folder: Path) -> list[tuple[Any, ...]]:
+    """The aggregates a full build gives over a copy of the published warehouse."""
+    copy = folder / "copy.duckdb"
+    shutil.copyfile(published, copy)
+    con = duckdb.connect(str(copy))
+    try:
+        FULL_BUILD(con)
+    finally:
+        con.close()
+    return _agg_rows(copy)
+
+
+def test_loads_one_by_one_refresh_what_a_full_build_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """test_incremental's files: new tickets of known callers in the repeat window, closing
+    updates, a moved acceptance time, an as-of time that rises and falls back, a register
+    that adds a compound the tickets already name."""
+    monkeypatch.setenv(KEY_ENV, "the-same-phone-hash-key-for-both")
+    config = shipped_config()
+    files, _ = incremental_files(tmp_path / "in")
+    db = tmp_path / "step" / "warehouse.duckdb"
+    refreshed: list[list[date]] = []
+    full_builds: list[str] = []
+    touched = aggregates.touched_months
+
+    def recording(con: duckdb.DuckDBPyConnection) -> list[date]:
+        months = touched(con)
+        refreshed.append(months)
+        return months
+
+    def counted(con: duckdb.DuckDBPyConnection) -> None:
+        full_builds.append("load")
+        FULL_BUILD(con)
+
+    monkeypatch.setattr(aggregates, "touched_months", recording)
+    monkeypatch.setattr(aggregates, "build_all", counted)
+    published: Path | None = None
+    for index, path in enumerate(files):
+        assert load_paths([path], db, config, keep_raw=False).ok
+        published = current_version(db)
+        assert published is not None
+        folder = tmp_path / f"full{index}"
+        folder.mkdir()
+        assert _agg_rows(published) == _full_build(published, folder), path.name
+    # only the first load (the register: an empty warehouse) built everything
+    assert full_builds == ["load"]
+    assert len(refreshed) == len(files) - 1 and all(refreshed), refreshed
+    once = tmp_path / "once" / "warehouse.duckdb"
+    assert load_paths(files, once, config, keep_raw=False).ok
+    once_published = current_version(once)
+    assert once_published is not None and published is not None
+    assert _agg_rows(published) == _agg_rows(once_published)
+    assert len(_agg_rows(published)) > 50
+
+
+FULL_BUILD = aggregates.build_all
+
+
+# Each load below changes the figures of one month that no row of that load lies in; only the
+# rule of touched_months named beside it can find that month.
+SMALL_HEADER = ["工单编号", "问题类别", "紧急程度", "社区", "小区", "受理时间", "首次响应时间",
+                "办结时间", "联系电话", "是否有效回访", "满意度"]  # fmt: skip
+NO_CALLBACK_HEADER = [*SMALL_HEADER[:9], "满意度"]
+PHONE = "13800138000"
+
+
+def _small(ticket_id: str, accepted: str, closed: str | None, phone: str = "",
+           callback: str = "", rating: str = "满意") -> list[str]:  # fmt: skip
+    responded = accepted[:-5] + "23:00" if accepted.endswith("09:00") else accepted
+    return [ticket_id, "电梯", "一般", "东社区", "东一小区", accepted, responded, closed or "",
+            phone, callback, rating if closed else ""]  # fmt: skip
+
+
+def test_each_rule_of_the_touched_months_is_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, "a-phone-hash-key-for-this-test")
+    config = shipped_config()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    register = write_csv(
+        folder / "台账.csv",
+        [MAIN_REGISTER_HEADER, *[list(r) for r in MAIN_REGISTER]],
+        "utf-8-sig",
+    )
+    first = write_csv(
+        folder / "1.csv",
+        [
+            SMALL_HEADER,
+            # November: closed with a rating, no callback value; its file has callbacks
+            _small("Y1", "2024-11-05 09:00", "2024-11-05 12:00"),
+            _small("X1", "2024-12-05 09:00", "2024-12-05 12:00", callback="是"),
+            _small("J1", "2025-01-20 09:00", "2025-01-20 12:00", phone=PHONE),
+            # open, due three days later: not yet due at this file's as-of time (Feb 10)
+            _small("F1", "2025-02-09 09:00", None),
+            _small("F2", "2025-02-10 09:00", "2025-02-10 10:00"),
+        ],
+        "utf-8-sig",
+    )
+    # April tickets move the as-of time past F1's limit: February's on-time counts change
+    later = write_csv(
+        folder / "2.csv",
+        [SMALL_HEADER, _small("A1", "2025-04-02 09:00", "2025-04-02 12:00", callback="是")],
+        "utf-8-sig",
+    )
+    # an earlier call of J1's caller: J1 (January) becomes a repeat
+    earlier = write_csv(
+        folder / "3.csv",
+        [SMALL_HEADER, _small("D1", "2024-12-28 09:00", "2024-12-28 12:00", phone=PHONE)],
+        "utf-8-sig",
+    )
+    # X1 again from a sheet without callback columns: file 1 no longer has a callback value,
+    # so its tickets fall back to "closed with a rating" (November's Y1 joins the 三率 base)
+    without = write_csv(
+        folder / "4.csv",
+        [NO_CALLBACK_HEADER, [*_small("X1", "2024-12-05 09:00", "2024-12-05 13:00")[:9], "满意"]],
+        "utf-8-sig",
+    )
+    db = tmp_path / "w" / "warehouse.duckdb"
+    assert load_paths([register, first], db, config, keep_raw=False).ok
+    for index, (path, month) in enumerate(
+        [(later, "2025-02-01"), (earlier, "2025-01-01"), (without, "2024-11-01")]
+    ):
+        before = _month_row(current_version(db), month)
+        assert load_paths([path], db, config, keep_raw=False).ok
+        published = current_version(db)
+        assert published is not None
+        assert _month_row(published, month) != before, path.name  # the month did change
+        full = tmp_path / f"full{index}"
+        full.mkdir()
+        assert _agg_rows(published) == _full_build(published, full), path.name
+
+
+def _month_row(db: Path | None, month: str) -> tuple[Any, ...]:
+    assert db is not None
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        row = con.execute(
+            """SELECT * EXCLUDE (period_kind, period_start, level) FROM agg_units
+            WHERE period_kind = 'month' AND level = 'district' AND period_start = $month""",
+            {"month": date.fromisoformat(month)},
+        ).fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    return tuple(row)
+
+
+def _survey_rows(db: Path) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return [
+            *con.execute("SELECT * FROM agg_survey_respondents ORDER BY ALL").fetchall(),
+            *con.execute("SELECT * FROM agg_survey_answers ORDER BY ALL").fetchall(),
+        ]
+    finally:
+        con.close()
+
+
+def test_survey_loads_refresh_the_waves_they_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-exported wave with one answer changed (same respondents), and a response moved to
+    another wave (the wave it left has one respondent fewer): both waves are refreshed."""
+    monkeypatch.setenv(KEY_ENV, "a-phone-hash-key-for-this-test")
+    config = shipped_config()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    first = survey_rows()
+    changed = [list(row) for row in first]
+    east_two = next(i for i, r in enumerate(changed) if r[3] == "东二小区")
+    changed[east_two][6] = 5  # 总体满意度 2 → 5 (rows of 2025年上半年)
+    moved = next(i for i, r in enumerate(changed) if r[1] == "2024年下半年")
+    changed[moved][1], changed[moved][4] = "2023年下半年", ""
+    files = [
+        write_csv(
+            folder / "台账.csv",
+            [MAIN_REGISTER_HEADER, *[list(r) for r in MAIN_REGISTER]],
+            "utf-8-sig",
+        ),
+        write_xlsx(folder / "问卷1.xlsx", {"问卷": [SURVEY_HEADER, *first]}),
+        write_xlsx(
+            folder / "问卷2.xlsx", {"问卷": [SURVEY_HEADER, changed[east_two], changed[moved]]}
+        ),
+    ]
+    db = tmp_path / "w" / "warehouse.duckdb"
+    previous: list[tuple[Any, ...]] = []
+    for index, path in enumerate(files):
+        assert load_paths([path], db, config, keep_raw=False).ok
+        published = current_version(db)
+        assert published is not None
+        found = _survey_rows(published)
+        assert found != previous or index == 0, path.name
+        previous = found
+        copy = tmp_path / f"full{index}.duckdb"
+        shutil.copyfile(published, copy)
+        con = duckdb.connect(str(copy))
+        try:
+            FULL_BUILD(con)
+        finally:
+            con.close()
+        assert found == _survey_rows(copy), path.name
+    assert len(previous) > 10
+
+
+def test_quarters_and_years_over_the_load_budget_wait_and_read_raw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load whose quarters and years are too big to recompute marks them stale: pages read
+    them from the tickets (the same figures), months stay stored, and refresh_stale then
+    stores what a full build does."""
+    monkeypatch.setenv(KEY_ENV, "the-same-phone-hash-key-for-both")
+    config = shipped_config()
+    files, _ = incremental_files(tmp_path / "in")
+    db = tmp_path / "w" / "warehouse.duckdb"
+    assert load_paths(files[:2], db, config, keep_raw=False).ok
+    monkeypatch.setattr(aggregates, "LOAD_ROW_GROUPINGS", 0)
+    assert load_paths([files[2]], db, config, keep_raw=False).ok
+    published = current_version(db)
+    assert published is not None
+    con = duckdb.connect(str(published), read_only=True)
+    try:
+        stale = con.execute("SELECT * FROM agg_stale_periods ORDER BY ALL").fetchall()
+        assert ("quarter", date(2025, 1, 1)) in stale and ("year", date(2025, 1, 1)) in stale
+        assert all(kind != "month" for kind, _ in stale)
+        for filters in (Filters.for_quarter(2025, 1), Filters.for_year(2025)):
+            assert aggregate_rows(con, filters) is None
+            _same_kpis(
+                tickets.ticket_kpis(con, filters, config),
+                _raw(tickets.ticket_kpis, con, filters, config),
+            )
+        january = Filters.for_month(2025, 1)
+        assert aggregate_rows(con, january) is not None
+        _same_kpis(
+            tickets.ticket_kpis(con, january, config),
+            _raw(tickets.ticket_kpis, con, january, config),
+        )
+    finally:
+        con.close()
+    copy = tmp_path / "refreshed.duckdb"
+    shutil.copyfile(published, copy)
+    con = duckdb.connect(str(copy))
+    try:
+        assert aggregates.refresh_stale(con) == len(stale)
+        assert con.execute("SELECT count(*) FROM agg_stale_periods").fetchone() == (0,)
+    finally:
+        con.close()
+    full = tmp_path / "full"
+    full.mkdir()
+    assert _agg_rows(copy) == _full_build(published, full)
