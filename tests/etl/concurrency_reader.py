@@ -44,6 +44,8 @@ def main(db: str, stop_file: str, out_file: str, threads: int) -> None:
     # The query gate wants a signed-in principal, as a dashboard session has (govdash/web/auth.py).
     st.session_state["principal"] = Principal("reader", "admin", Scope.district())
 
+    from tests.etl.concurrency_reader import consistency as importable_consistency
+
     seen: list[Any] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -52,8 +54,9 @@ def main(db: str, stop_file: str, out_file: str, threads: int) -> None:
         reads = 0
         while not Path(stop_file).exists():
             try:
-                # Cached per version, as the pages read …
-                cached = cache.query(consistency)
+                # Cached per version, as the pages read (by the function's importable name:
+                # run with -m this module is __main__, whose functions the cache refuses) …
+                cached = cache.query(importable_consistency)
                 # … and uncached, on a fresh cursor of the same version-keyed connection.
                 version = cache.warehouse_version()
                 cursor = cache._connection(str(version)).cursor()
