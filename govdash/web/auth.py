@@ -15,6 +15,7 @@ Three modes, decided on every run:
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 from collections.abc import Callable
 from typing import Any
@@ -167,6 +168,20 @@ def still_signed_in() -> bool:
         return False
     account = _session_account(store)
     return account is not None and account.principal() == principal
+
+
+def signed_in_fragment(body: Callable[..., Any]) -> Callable[..., Any]:
+    """`st.fragment` whose every rerun first checks the sign-in (`still_signed_in`): a
+    fragment's rerun skips app.py, which checks it on every full run. An ended session
+    reruns the whole app, which then asks for the sign-in."""
+
+    @functools.wraps(body)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if not still_signed_in():
+            st.rerun(scope="app")
+        return body(*args, **kwargs)
+
+    return st.fragment(checked)
 
 
 def _who(principal: Principal) -> dict[str, str]:

@@ -19,7 +19,7 @@ from govdash.analytics.queries.units import (
 from govdash.analytics.reports.export import localised_table
 from govdash.core.access import TICKET_ROWS, VIEW, can
 from govdash.i18n import t
-from govdash.web.auth import require, still_signed_in
+from govdash.web.auth import require, signed_in_fragment
 from govdash.web.bulletin import bulletin_block
 from govdash.web.cache import active_config, query, shared
 from govdash.web.ui import (
@@ -310,12 +310,10 @@ def explain_no_list(units: pd.DataFrame, level: str) -> None:
         )
 
 
-@st.fragment
+@signed_in_fragment
 def units_section() -> None:
     """红黑榜, the unit table and its drill-down. The level, a row chosen and the drill boxes
     rerun only this part (st.fragment), not the cards and trends above it."""
-    if not still_signed_in():  # a fragment's rerun skips app.py, which checks it every run
-        st.rerun(scope="app")
     st.subheader(t("chart.red_black_list", language))
     level = st.radio(
         t("filter.level", language),

@@ -17,7 +17,7 @@ from govdash.analytics.queries.tickets import (
 from govdash.analytics.reports.export import localised_table
 from govdash.core.access import TICKET_ROWS, VIEW, can
 from govdash.i18n import t
-from govdash.web.auth import require, still_signed_in
+from govdash.web.auth import require, signed_in_fragment
 from govdash.web.cache import active_config, query
 from govdash.web.ui import (
     Download,
@@ -75,12 +75,10 @@ def tickets_download(title_key: str, **values: object) -> Download:
 GROUPS = ("category", "priority", "property_company", "community", "compound")
 
 
-@st.fragment
+@signed_in_fragment
 def distributions() -> None:
     """First-response and resolution times by the chosen grouping. Choosing another grouping
     reruns only this part of the page (st.fragment)."""
-    if not still_signed_in():  # a fragment's rerun skips app.py, which checks it every run
-        st.rerun(scope="app")
     by = st.radio(
         t("response.group_by", language),
         GROUPS,

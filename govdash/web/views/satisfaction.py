@@ -20,7 +20,7 @@ from govdash.analytics.queries.surveys import (
 )
 from govdash.core.access import VIEW
 from govdash.i18n import t
-from govdash.web.auth import require, still_signed_in
+from govdash.web.auth import require, signed_in_fragment
 from govdash.web.cache import active_config, query
 from govdash.web.ui import (
     Download,
@@ -58,12 +58,10 @@ CALLBACK_LABELS = {
 }
 
 
-@st.fragment
+@signed_in_fragment
 def unit_profile_section(rates: pd.DataFrame, level: str) -> None:
     """One unit's items against the street average. Choosing another unit reruns only this
     part of the page (st.fragment)."""
-    if not still_signed_in():  # a fragment's rerun skips app.py, which checks it every run
-        st.rerun(scope="app")
     unit = st.selectbox(
         t(f"level.{level}", language),
         sorted(rates["unit"].astype(str).unique()),
