@@ -91,45 +91,32 @@ def distributions() -> None:
     if distribution.empty:
         explain_empty("response.groups_hidden", group=t(f"filter.{by}", language))
     else:
-        left, right = st.columns(2)
-        with left:
-            figure = chart_figure(
-                box_from_quartiles,
-                distribution,
-                "group_name",
-                quantile_cols=[f"response_p{q}" for q in (10, 25, 50, 75, 90)],
-                title=t("response.first_response_by", language, group=t(f"filter.{by}", language)),
-                context=context(distribution["response_n"].sum()),
-                lang=language,
-                value_title=t("axis.response_minutes", language),
-                group_title=t(f"filter.{by}", language),
-            )
-            chart_block(
-                figure,
-                distribution,
-                f"response_by_{by}",
-                filters,
-                download=tickets_download("file.response_by", group=t(f"filter.{by}", language)),
-            )
-        with right:
-            figure = chart_figure(
-                box_from_quartiles,
-                distribution,
-                "group_name",
-                quantile_cols=[f"resolution_p{q}" for q in (10, 25, 50, 75, 90)],
-                title=t("response.resolution_by", language, group=t(f"filter.{by}", language)),
-                context=context(distribution["resolution_n"].sum()),
-                lang=language,
-                value_title=t("axis.resolution_hours", language),
-                group_title=t(f"filter.{by}", language),
-            )
-            chart_block(
-                figure,
-                distribution,
-                f"resolution_by_{by}",
-                filters,
-                download=tickets_download("file.resolution_by", group=t(f"filter.{by}", language)),
-            )
+        group = t(f"filter.{by}", language)
+        # (measure, title key, axis key): first response in minutes, resolution in hours
+        halves = (
+            ("response", "response.first_response_by", "axis.response_minutes"),
+            ("resolution", "response.resolution_by", "axis.resolution_hours"),
+        )
+        for column, (measure, title_key, axis_key) in zip(st.columns(2), halves, strict=True):
+            with column:
+                figure = chart_figure(
+                    box_from_quartiles,
+                    distribution,
+                    "group_name",
+                    quantile_cols=[f"{measure}_p{q}" for q in (10, 25, 50, 75, 90)],
+                    title=t(title_key, language, group=group),
+                    context=context(distribution[f"{measure}_n"].sum()),
+                    lang=language,
+                    value_title=t(axis_key, language),
+                    group_title=group,
+                )
+                chart_block(
+                    figure,
+                    distribution,
+                    f"{measure}_by_{by}",
+                    filters,
+                    download=tickets_download(f"file.{measure}_by", group=group),
+                )
 
 
 distributions()
