@@ -21,7 +21,8 @@ run: $(VENV)/.installed
 	$(VENV)/bin/govdash demo --if-missing
 	$(VENV)/bin/govdash serve
 
-## Install what the tests need (chromium, LibreOffice Writer) and run lint, types and the whole suite
+## Install what the tests need (chromium, LibreOffice Writer) and run lint, types and the whole suite,
+## then the browser suite once more against two server processes
 test: $(VENV)/.installed-test
 	bash scripts/install-browser.sh
 	bash scripts/install-deploy-tools.sh  # nginx, openssl, systemd-analyze for tests/deploy
@@ -29,6 +30,8 @@ test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q
+	# the browser suite again against `govdash serve --workers 2` (nginx in front, sticky sessions)
+	GOVDASH_TEST_WORKERS=2 $(PY) -m pytest -q -p no:cacheprovider tests/browser --deselect tests/browser/test_workers.py
 
 bench: $(VENV)/.installed-test
 	$(PY) bench/bench_load.py

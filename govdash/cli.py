@@ -166,11 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--workers",
-        type=int,
+        type=_workers_argument,
         default=None,
-        metavar="N",
-        help="服务进程数，大于 1 时由 nginx 在同一地址分发（默认取配置 server.workers）"
-        " / server processes behind nginx on one address (default: config server.workers)",
+        metavar="N|auto",
+        help="服务进程数，大于 1 时由 nginx 在同一地址分发；auto 为每个 CPU 核一个"
+        "（默认取配置 server.workers，出厂为 auto） / server processes behind nginx on one "
+        "address; auto: one per core (default: config server.workers, shipped as auto)",
     )
     _common(serve)
 
@@ -454,6 +455,18 @@ def _cmd_rebuild(args: argparse.Namespace, db_path: Path, config: Config) -> int
     return 0 if report.ok else 1
 
 
+def _workers_argument(value: str) -> int | str:
+    """--workers: a number, or "auto" (one per usable core, see govdash.web.workers)."""
+    if value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"应为 1–64 的整数或 auto，实际为 {value!r} / a number 1–64, or auto"
+        ) from None
+
+
 def _cmd_serve(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     """Check that sign-in can work, then run the Streamlit server in this process: the service
     manager's signals reach the server itself, and stopping it leaves nothing behind."""
@@ -476,6 +489,12 @@ def _cmd_serve(args: argparse.Namespace, db_path: Path, config: Config) -> int:
         print(f"✗ {error}", file=sys.stderr)
         return 1
     workers = args.workers if args.workers is not None else config.workers
+    if workers in (None, "auto"):
+        from govdash.web.workers import auto_workers
+
+        workers, how = auto_workers()
+        print(f"govdash serve: {how}", file=sys.stderr, flush=True)
+    assert isinstance(workers, int)
     if not 1 <= workers <= 64:
         print(
             f"✗ --workers 应在 1 到 64 之间，实际为 {workers} / --workers must be 1–64",

@@ -121,7 +121,7 @@ class Config:
     base_path: str
     forwarded_allow_ips: str
     min_free_disk_mb: float
-    workers: int
+    workers: int | None  # None: "auto" (one per core, see govdash.web.workers.auto_workers)
     bulletin_template: str  # "" = the template shipped in the package
     bulletin_issuer: str
     bulletin_hot_spots: int
@@ -356,10 +356,13 @@ def _build(raw: dict[str, Any], source: str) -> Config:
     )
 
 
-def _workers(read: _Reader) -> int:
+def _workers(read: _Reader) -> int | None:
+    """server.workers: 1–64, or "auto" (None: decided at start from the machine)."""
+    if read.get("server.workers") == "auto":
+        return None
     value = read.integer("server.workers", 1)
     if value > 64:
-        raise read.fail("server.workers", "最多 64 个 / at most 64")
+        raise read.fail("server.workers", "最多 64 个，或 \"auto\" / at most 64, or \"auto\"")
     return value
 
 

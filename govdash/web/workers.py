@@ -55,8 +55,55 @@ START_TIMEOUT_S = 300.0  # nginx opens the address at the latest this long after
 QUICK_DEATH_S = 10.0
 
 
+WORKER_MEMORY_BYTES = 1 << 30  # what "auto" leaves per worker: ~0.5 GB measured, plus loads
+CGROUP = Path("/sys/fs/cgroup")  # a container's CPU and memory limits (cgroup v2)
+
+
 class WorkersError(RuntimeError):
     """Something the clerk or the IT department can fix (message in Chinese and English)."""
+
+
+def usable_cores(cgroup: Path = CGROUP) -> int:
+    """The cores this process may run on: its CPU affinity, lowered by a container's CPU quota
+    (cgroup v2 cpu.max "200000 100000" = 2 cores)."""
+    cores = len(os.sched_getaffinity(0))
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = (cgroup / "cpu.max").read_text().split()
+        if quota != "max":
+            cores = min(cores, max(1, int(int(quota) / int(period))))
+    return cores
+
+
+def usable_memory(cgroup: Path = CGROUP) -> int:
+    """Bytes of memory: the machine's, lowered by a container's limit (cgroup v2 memory.max)."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    with contextlib.suppress(OSError, ValueError):
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max":
+            memory = min(memory, int(limit))
+    return memory
+
+
+def auto_workers(cgroup: Path = CGROUP) -> tuple[int, str]:
+    """`--workers auto`: one per usable core, at most one per GiB of memory and 64; 1 when nginx
+    is missing. Returns the count and a line saying how it was chosen (for the start message)."""
+    cores = usable_cores(cgroup)
+    wanted = max(1, min(cores, usable_memory(cgroup) // WORKER_MEMORY_BYTES, 64))
+    if wanted == 1:
+        return 1, f"1 个工作进程（本机可用 {cores} 个 CPU 核） / 1 worker ({cores} usable cores)"
+    try:
+        find_nginx()
+    except WorkersError:
+        return 1, (
+            f"未安装 nginx，只启动 1 个工作进程，只用本机 {cores} 个 CPU 核中的一个。"
+            f"apt-get install -y nginx 后，govdash serve 会自动启动 {wanted} 个。"
+            f" / nginx is not installed: 1 worker on 1 of {cores} cores; with nginx installed, "
+            f"govdash serve starts {wanted}."
+        )
+    return wanted, (
+        f"{wanted} 个工作进程（本机可用 {cores} 个 CPU 核，--workers auto） "
+        f"/ {wanted} workers ({cores} usable cores, --workers auto)"
+    )
 
 
 def find_nginx() -> Path:
@@ -394,18 +441,21 @@ def run_workers(
         # Ignore further signals while stopping: a second SIGTERM must not leave orphans.
         for stop in previous:
             signal.signal(stop, signal.SIG_IGN)
-        _stop_all([front, *children])
+        # Workers first: each tells its open tabs to reconnect later (websocket close 1012)
+        # through nginx, which is stopped once they are gone.
+        _stop_all(children)
+        _stop_all([front], timeout_s=5.0)  # within the unit's TimeoutStopSec=30 with the 20 s
     return status
 
 
-def _stop_all(children: Sequence[_Child]) -> None:
+def _stop_all(children: Sequence[_Child], timeout_s: float = STOP_TIMEOUT_S) -> None:
     """SIGTERM every child (nginx: fast shutdown; workers: uvicorn's graceful stop), wait,
     then SIGKILL what is left."""
     running = [c.process for c in children if c.process is not None and c.process.poll() is None]
     for process in running:
         with contextlib.suppress(ProcessLookupError):
             process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     for process in running:
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))

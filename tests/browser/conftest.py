@@ -198,12 +198,10 @@ def running_server(
         "--host",
         "127.0.0.1",
         *(("--base-path", base_path) if base_path else ()),
-        # GOVDASH_TEST_WORKERS=2 runs every browser test against `--workers 2` (nginx in front).
-        *(
-            ("--workers", os.environ["GOVDASH_TEST_WORKERS"])
-            if "GOVDASH_TEST_WORKERS" in os.environ
-            else ()
-        ),
+        # One process unless GOVDASH_TEST_WORKERS=2 runs every browser test against
+        # `--workers 2` (nginx in front); not "auto", which depends on the machine.
+        "--workers",
+        os.environ.get("GOVDASH_TEST_WORKERS", "1"),
         *extra_args,
     ]
     with log_path.open("wb") as log:

@@ -76,8 +76,11 @@ def url(base: str, path: str = "/", **params: str | list[str]) -> str:
 
 # --- waiting ---------------------------------------------------------------------------------
 
+# stExpanderIconSpinner: an st.status still "running" (the effect page shows one while it
+# imports its estimators and computes, between messages the run sends).
 _BUSY_JS = """() => Boolean(
     document.querySelector('[data-testid="stStatusWidget"]')
+    || document.querySelector('[data-testid="stExpanderIconSpinner"]')
     || document.querySelector('[data-stale="true"]')
     || document.querySelector('[data-testid="stSkeleton"]')
 )"""

@@ -73,6 +73,8 @@ def test_the_unit_asks_for_what_a_service_needs() -> None:
     assert service["ProtectSystem"] == "strict"
     assert service["NoNewPrivileges"] == "true" and service["PrivateTmp"] == "true"
     assert service["Restart"] == "on-failure"
+    # The SIGTERM to `govdash serve` alone (it stops its workers, then its nginx, in order).
+    assert service["KillMode"] == "mixed" and service["KillSignal"] == "SIGTERM"
     assert service["UMask"] == "0077"
     environment = dict(v.split("=", 1) for v in unit["Service"]["Environment"])
     assert environment["GOVDASH_DB"] == f"{STATE}/warehouse.duckdb"
@@ -110,8 +112,9 @@ def test_the_service_stops_cleanly_and_starts_again_on_the_same_port(tmp_path: P
     process = start(how, log)
     try:
         wait_healthy(process, url, log)
-        # The server is the main process itself: no child to orphan.
-        assert psutil.Process(process.pid).children(recursive=True) == []
+        # The server is the main process itself. The unit leaves the worker count at "auto":
+        # one per core when nginx is installed, and those are its only children.
+        assert _children(process.pid) == _expected_children(), tail(log)
         with connect(
             f"ws://127.0.0.1:{port}/dashboard/_stcore/stream", subprotocols=["streamlit"]
         ) as browser_tab:  # an open dashboard tab
@@ -119,7 +122,8 @@ def test_the_service_stops_cleanly_and_starts_again_on_the_same_port(tmp_path: P
             with pytest.raises(ConnectionClosed) as closed:
                 browser_tab.recv(timeout=10)
         assert status == 0, tail(log)
-        # Told to reconnect later (1012 service restart), not dropped.
+        # Told to reconnect later (1012 service restart), not dropped: with workers, through
+        # nginx, which stops after them.
         assert closed.value.rcvd is not None and closed.value.rcvd.code in (1001, 1012)
         assert group_members(process.pid) == [], "nothing of the service may keep running"
         assert _nobody_listens(port)
@@ -134,6 +138,34 @@ def test_the_service_stops_cleanly_and_starts_again_on_the_same_port(tmp_path: P
     finally:
         kill_group(process)
     assert "Traceback" not in log.read_text(errors="replace"), tail(log)
+
+
+def _children(pid: int) -> dict[str, int]:
+    """The server's child processes by kind: nginx, or a `govdash serve` worker."""
+    kinds: dict[str, int] = {}
+    for child in psutil.Process(pid).children(recursive=True):
+        command = child.cmdline()
+        if child.name() == "nginx":  # it rewrites its command line ("nginx: master process")
+            kind = "nginx"
+        elif "serve" in command and "--workers" in command:
+            kind = "worker " + command[command.index("--workers") + 1]
+        else:
+            kind = " ".join(command)
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
+def _expected_children() -> dict[str, int]:
+    """What "auto" should start here, counted from the machine: nothing with one core or no
+    nginx; otherwise one single-process worker per core (this machine's memory allows it)
+    and nginx: its master and the one worker process its generated config asks for."""
+    cores = len(os.sched_getaffinity(0))
+    gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 30)
+    has_nginx = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin") is not None
+    if cores == 1 or not has_nginx:
+        return {}
+    assert gib >= cores, "the test assumes a GiB of memory per core"
+    return {"worker 1": cores, "nginx": 2}
 
 
 def _free_port() -> int:
