@@ -1,0 +1,188 @@
+"""The DuckLake warehouse: offline extensions, WAL catalog, configuration from the environment,
+readers pinned to a snapshot — embedded (SQLite) and with a real PostgreSQL catalog."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from govdash.core import lake as lake_module
+from govdash.core.lake import CATALOG_ENV, DATA_PATH_ENV, Lake, LakeError, cursor
+from govdash.core.warehouse import (
+    LegacyWarehouseError,
+    SnapshotNotFoundError,
+    connect_readonly,
+    lake_of,
+)
+
+
+def _commit(lake: Lake, statements: list[str], message: str) -> None:
+    with lake.writer(memory_limit_mb=256) as con:
+        con.execute("BEGIN")
+        for sql in statements:
+            con.execute(sql)
+        con.execute(f"CALL lake.set_commit_message('test', '{message}')")
+        con.execute("COMMIT")
+
+
+def _embedded(tmp_path: Path) -> Lake:
+    return Lake.from_location(tmp_path / "data" / "warehouse.duckdb", environ={})
+
+
+def test_the_embedded_lake_lives_beside_the_warehouse_location(tmp_path: Path) -> None:
+    lake = _embedded(tmp_path)
+    assert (lake.kind, lake.target) == ("sqlite", str(tmp_path / "data" / "warehouse.sqlite"))
+    assert lake.data_path == f"{tmp_path / 'data' / 'warehouse.files'}/"
+    # naming the catalog file itself means the same installation
+    assert Lake.from_location(tmp_path / "data" / "warehouse.sqlite", environ={}) == lake
+
+
+def test_the_replica_lake_comes_from_the_environment(tmp_path: Path) -> None:
+    env = {CATALOG_ENV: "postgres:dbname=gd host=db user=gd", DATA_PATH_ENV: "/mnt/lake"}
+    lake = Lake.from_location(tmp_path / "warehouse.duckdb", environ=env)
+    assert (lake.kind, lake.target, lake.data_path) == (
+        "postgres",
+        "dbname=gd host=db user=gd",
+        "/mnt/lake/",
+    )
+    assert lake.url == "ducklake:postgres:dbname=gd host=db user=gd"
+    relative = Lake.from_location(tmp_path / "w.duckdb", environ={**env, DATA_PATH_ENV: "shared"})
+    assert relative.data_path == f"{Path.cwd() / 'shared'}/"  # stored absolute, never relative
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({CATALOG_ENV: "postgres:dbname=gd password=secret"}, "PGPASSWORD"),
+        ({CATALOG_ENV: "postgres:dbname=gd user=gd"}, DATA_PATH_ENV),
+        ({CATALOG_ENV: "mysql:db"}, "无法识别"),
+    ],
+)
+def test_a_catalog_setting_that_cannot_work_is_refused_with_a_reason(
+    tmp_path: Path, env: dict[str, str], words: str
+) -> None:
+    with pytest.raises(LakeError, match=words):
+        Lake.from_location(tmp_path / "warehouse.duckdb", environ=env)
+
+
+def test_the_sqlite_catalog_is_created_in_wal_mode(tmp_path: Path) -> None:
+    lake = _embedded(tmp_path)
+    assert lake.current_snapshot() is None
+    _commit(lake, ["CREATE TABLE t (n INTEGER)", "INSERT INTO t VALUES (1)"], "first")
+    with sqlite3.connect(lake.target) as catalog:
+        assert catalog.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert lake.current_snapshot() == 1  # snapshot 0 is DuckLake's empty catalog
+
+
+def test_extensions_load_from_the_wheels_with_autoloading_off(tmp_path: Path) -> None:
+    for name in ("sqlite", "postgres"):
+        link = lake_module.extension_path(name)
+        assert link.name == f"{name}_scanner.duckdb_extension"  # the entry point's name
+        assert link.resolve().name == f"{name}.duckdb_extension"
+        assert f"duckdb_extension_{name}" in str(link.resolve())
+    con = lake_module.connect(("ducklake", "sqlite"))
+    try:
+        settings = dict(
+            con.execute(
+                "SELECT name, value FROM duckdb_settings() WHERE name IN "
+                "('autoinstall_known_extensions', 'autoload_known_extensions')"
+            ).fetchall()
+        )
+        assert settings == {
+            "autoinstall_known_extensions": "false",
+            "autoload_known_extensions": "false",
+        }
+        loaded = {
+            r[0]
+            for r in con.execute(
+                "SELECT extension_name FROM duckdb_extensions() WHERE loaded"
+            ).fetchall()
+        }
+        assert {"ducklake", "sqlite_scanner"} <= loaded
+        assert "postgres_scanner" not in loaded  # nothing loads by itself
+    finally:
+        con.close()
+
+
+def test_a_fresh_process_loads_them_without_any_network(tmp_path: Path) -> None:
+    """In a child with no proxy and an unroutable one set: LOAD reads only the wheel files."""
+    script = (
+        "from govdash.core.lake import Lake; from pathlib import Path; "
+        f"lake = Lake.from_location(Path({str(tmp_path / 'w.duckdb')!r}), environ={{}}); "
+        "w = lake.writer(); con = w.__enter__(); con.execute('CREATE TABLE t AS SELECT 42 AS n'); "
+        "w.__exit__(None, None, None); "
+        "print(lake.reader().execute('SELECT n FROM t').fetchone()[0])"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    found = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == "42"
+
+
+def _pinned_reader_check(lake: Lake) -> None:
+    _commit(lake, ["CREATE TABLE t (n INTEGER)", "INSERT INTO t SELECT * FROM range(10)"], "one")
+    first = lake.current_snapshot()
+    assert first is not None
+    reader = lake.reader()  # pinned to `first`
+    try:
+        _commit(lake, ["INSERT INTO t SELECT * FROM range(10, 25)", "DELETE FROM t WHERE n < 3"], "two")
+        second = lake.current_snapshot()
+        assert second is not None and second > first
+        # the open reader still sees the first snapshot: 0..9, sum 45
+        assert reader.execute("SELECT count(*), sum(n) FROM t").fetchone() == (10, 45)
+        # so does a bare cursor of it (cursors do not inherit USE lake) and a handed-out one
+        assert reader.cursor().execute("SELECT count(*) FROM t").fetchone() == (10,)
+        assert cursor(reader).execute("SELECT count(*) FROM t").fetchone() == (10,)
+    finally:
+        reader.close()
+    now = lake.reader()
+    try:  # 3..24: 22 rows, sum 300 - 3 = 297
+        assert now.execute("SELECT count(*), sum(n) FROM t").fetchone() == (22, 297)
+    finally:
+        now.close()
+    old = lake.reader(first)  # time travel: re-opened after the later commit
+    try:
+        assert old.execute("SELECT count(*), sum(n) FROM t").fetchone() == (10, 45)
+    finally:
+        old.close()
+    messages = [(s.snapshot_id, s.message) for s in lake.snapshots()]
+    assert messages == [(first, "one"), (second, "two")]
+
+
+def test_a_reader_pinned_to_a_snapshot_keeps_seeing_it_after_later_commits(tmp_path: Path) -> None:
+    _pinned_reader_check(_embedded(tmp_path))
+
+
+def test_the_same_with_a_postgresql_catalog(tmp_path: Path, pg_catalog: str) -> None:
+    lake = Lake.from_location(
+        tmp_path / "warehouse.duckdb",
+        environ={CATALOG_ENV: f"postgres:{pg_catalog}", DATA_PATH_ENV: str(tmp_path / "shared")},
+    )
+    assert lake.current_snapshot() is None
+    _pinned_reader_check(lake)
+    assert sorted(p.suffix for p in (tmp_path / "shared").rglob("*.parquet"))  # data outside PG
+    assert not (tmp_path / "warehouse.sqlite").exists()
+
+
+def test_connect_readonly_names_a_missing_snapshot_and_an_old_warehouse(tmp_path: Path) -> None:
+    db = tmp_path / "data" / "warehouse.duckdb"
+    with pytest.raises(FileNotFoundError, match="govdash load"):
+        connect_readonly(db)
+    _commit(lake_of(db), ["CREATE TABLE t AS SELECT 1 AS n"], "x")
+    with pytest.raises(SnapshotNotFoundError, match="#7"):
+        connect_readonly(db, 7)
+    # an old release's link into its versions folder, with no lake beside it
+    old = tmp_path / "old" / "warehouse.duckdb"
+    version = old.with_name("warehouse.duckdb.versions") / "v1.duckdb"
+    version.parent.mkdir(parents=True)
+    duckdb.connect(str(version)).close()
+    old.symlink_to(Path("warehouse.duckdb.versions") / "v1.duckdb")
+    with pytest.raises(LegacyWarehouseError, match="govdash migrate"):
+        connect_readonly(old)
