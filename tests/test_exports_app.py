@@ -19,7 +19,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import openpyxl
 import pandas as pd
 import pytest
@@ -28,6 +27,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Dataframe
 
 from govdash.core.config import load_config
+from govdash.core.warehouse import connect_readonly
 from govdash.etl.demo import write_demo
 from govdash.etl.load import load_paths
 from tests.analytics.warehouse_data import (
@@ -223,7 +223,7 @@ def two_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFr
 
 def batch_lines(db: Path, *files: str) -> list[str]:
     """The provenance lines that name these files' batches, in batch order."""
-    con = duckdb.connect(str(db.resolve()), read_only=True)
+    con = connect_readonly(db)
     try:
         rows = con.execute(
             "SELECT batch_id, file_name, loaded_at FROM load_batches ORDER BY batch_id"

@@ -482,7 +482,8 @@ class Cleaner:
             )
             + "], lambda p: p IS NOT NULL)"
             if notes
-            else "[]"
+            # typed: DuckDB 1.5 binds `p.field` of an untyped [] as a NULL, not a struct
+            else "CAST([] AS STRUCT(field VARCHAR, raw VARCHAR, reason VARCHAR)[])"
         )
         # A value a note sets aside is emptied before the output is shaped.
         emptied: dict[str, list[str]] = {}

@@ -59,7 +59,7 @@ def main(db: str, stop_file: str, out_file: str, threads: int) -> None:
                 cached = cache.query(importable_consistency)
                 # … and uncached, on a fresh cursor of the same version-keyed connection.
                 version = cache.warehouse_version()
-                cursor = cache._connection(str(version)).cursor()
+                cursor = cache._connection(version).cursor()  # a bare cursor: still pinned
                 try:
                     direct = consistency(cursor)
                 finally:
