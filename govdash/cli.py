@@ -1419,9 +1419,15 @@ def _cmd_backup(args: argparse.Namespace, db_path: Path, config: Config) -> int:
         f"已备份到 {result.path}（{result.size / 1e6:.1f} MB，"
         f"{len(result.manifest['members'])} 个文件，"
         f"{'已加密' if result.encrypted else '未加密'}，"
-        f"数据仓库版本 {warehouse.get('version_file', '无')}）"
+        f"数据仓库：{_held_snapshot(warehouse)}）"
     )
     return 0
+
+
+def _held_snapshot(warehouse: dict[str, Any]) -> str:
+    if warehouse.get("snapshot") is not None:
+        return f"数据快照 #{warehouse['snapshot']}"
+    return f"旧版仓库文件 {warehouse['version_file']}" if warehouse.get("version_file") else "无"
 
 
 def _cmd_restore(args: argparse.Namespace, db_path: Path, config: Config) -> int:
@@ -1437,7 +1443,7 @@ def _cmd_restore(args: argparse.Namespace, db_path: Path, config: Config) -> int
     warehouse = result.manifest.get("warehouse") or {}
     print(
         f"已恢复到 {result.data_dir}：数据仓库 {result.db_path}"
-        f"（版本 {warehouse.get('version_file', '无')}，备份于 {result.manifest['created_at']}，"
+        f"（{_held_snapshot(warehouse)}，备份于 {result.manifest['created_at']}，"
         f"govdash {result.manifest['product_version']}）"
     )
     for note in result.notes:

@@ -263,13 +263,16 @@ class Lake:
         )
         scratch.mkdir(parents=True, exist_ok=True)
         try:
+            # The loader's own tables (staged and cleaned rows) live in a scratch database FILE,
+            # so DuckDB can evict them under memory_limit; an in-memory one cannot.
             con = connect(
                 self._extensions(),
                 {
                     "memory_limit": f"{memory_limit_mb}MB",
-                    "temp_directory": str(scratch),
+                    "temp_directory": str(scratch / "spill"),
                     "preserve_insertion_order": False,
                 },
+                database=str(scratch / "work.duckdb"),
             )
             try:
                 self._attach(con, read_only=False)

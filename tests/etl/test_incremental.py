@@ -277,7 +277,7 @@ def test_the_memory_setting_reaches_the_loaders_connection(tmp_path, monkeypatch
     assert load_paths(files[1:2], db, config, keep_raw=False).ok
     assert _megabytes(seen["memory_limit"]) == pytest.approx(300, abs=0.1)
     assert seen["preserve_insertion_order"] == "False"
-    scratch = Path(seen["temp_directory"])
+    scratch = Path(seen["temp_directory"]).parent
     assert scratch.name.startswith(".govdash-load-")
     assert scratch.parent == db.parent  # a private folder in the data folder
     assert not scratch.exists()  # removed once the load is done
@@ -287,8 +287,9 @@ def test_the_scratch_folder_is_removed_when_a_load_fails(tmp_path, config):
     db = tmp_path / "data" / "warehouse.duckdb"
     with pytest.raises(RuntimeError, match="disk on fire"), work_connection(db, config) as con:
         con.execute("CREATE TEMP TABLE t AS SELECT range AS i FROM range(10)")
-        spill = Path(str(con.execute("SELECT current_setting('temp_directory')").fetchone()[0]))
-        assert spill.is_dir()
+        setting = con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+        spill = Path(str(setting)).parent  # the scratch folder: work database and spills
+        assert spill.is_dir() and (spill / "work.duckdb").is_file()
         raise RuntimeError("disk on fire")
     assert not spill.exists()
     assert list(db.parent.glob(".govdash-load-*")) == []
