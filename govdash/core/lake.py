@@ -20,9 +20,8 @@ loaded through a link named `<name>_scanner.duckdb_extension` in a private tempo
 One load = one lake transaction = one snapshot. Readers attach the lake READ_ONLY at one
 snapshot (`SNAPSHOT_VERSION n`), so every query of a page run — or of an export — sees the
 same whole state, and a later load never changes what an open reader sees. Cursors of a
-DuckDB connection do not inherit `USE lake`; `cursor()` here hands out cursors that have it,
-and the reader also names every lake table in its own in-memory catalog (a view), so even a
-bare `con.cursor()` resolves `tickets` to the pinned snapshot.
+DuckDB connection do not inherit `USE lake` (DESIGN §3: "Table with name tickets does not
+exist"); `cursor()` here hands out cursors that have it.
 """
 
 from __future__ import annotations
@@ -286,9 +285,9 @@ class Lake:
     def reader(self, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
         """A read-only connection pinned to `snapshot` (default: the current one).
 
-        `USE lake` is set, and every lake table and view is also a view of the same name in
-        the connection's own catalog, so cursors taken from it (which do not inherit `USE`)
-        read the same snapshot. Raises FileNotFoundError when nothing is published.
+        `USE lake` is set on it; take cursors with `cursor(con)` (a bare `con.cursor()` does not
+        inherit `USE` and must name `lake.` itself). Raises FileNotFoundError when nothing is
+        published.
         """
         if snapshot is None:
             snapshot = self.current_snapshot()
@@ -299,15 +298,6 @@ class Lake:
         con = connect(self._extensions())
         try:
             self._attach(con, read_only=True, snapshot=snapshot)
-            names = con.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = $db "
-                "UNION SELECT view_name FROM duckdb_views() WHERE database_name = $db "
-                "AND NOT internal",
-                {"db": ALIAS},
-            ).fetchall()
-            for (name,) in names:
-                quoted = '"' + str(name).replace('"', '""') + '"'
-                con.execute(f"CREATE VIEW memory.main.{quoted} AS FROM {ALIAS}.main.{quoted}")
             con.execute(f"USE {ALIAS}")
         except BaseException:
             con.close()

@@ -137,9 +137,9 @@ def _pinned_reader_check(lake: Lake) -> None:
         assert second is not None and second > first
         # the open reader still sees the first snapshot: 0..9, sum 45
         assert reader.execute("SELECT count(*), sum(n) FROM t").fetchone() == (10, 45)
-        # so does a bare cursor of it (cursors do not inherit USE lake) and a handed-out one
-        assert reader.cursor().execute("SELECT count(*) FROM t").fetchone() == (10,)
+        # so does a cursor handed out by lake.cursor (bare cursors do not inherit USE lake)
         assert cursor(reader).execute("SELECT count(*) FROM t").fetchone() == (10,)
+        assert reader.cursor().execute("SELECT count(*) FROM lake.t").fetchone() == (10,)
     finally:
         reader.close()
     now = lake.reader()

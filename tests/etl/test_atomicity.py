@@ -16,6 +16,7 @@ import pytest
 
 import govdash.etl.load as loader
 from govdash.cli import main as cli_main
+from govdash.core.lake import cursor as lake_cursor
 from govdash.core.warehouse import connect_readonly, current_snapshot, lake_of
 from tests.conftest import (
     TABLES,
@@ -260,7 +261,7 @@ def test_a_reader_keeps_working_while_a_load_publishes(tmp_path, load):
     def poll() -> None:
         while not stop.is_set():
             try:
-                cursor = reader.cursor()
+                cursor = lake_cursor(reader)
                 (count,) = cursor.execute(
                     "SELECT count(*) FROM tickets t JOIN load_batches b USING (batch_id)"
                 ).fetchone()
