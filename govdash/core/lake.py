@@ -321,7 +321,7 @@ class Lake:
                     sqlite3.connect(f"file:{self.target}?mode=ro", uri=True, timeout=30)
                 ) as catalog:
                     row = catalog.execute("SELECT max(snapshot_id) FROM ducklake_snapshot").fetchone()
-            except sqlite3.OperationalError as error:
+            except sqlite3.DatabaseError as error:  # also a damaged file ("file is not a database")
                 if "no such table" in str(error):
                     return None
                 raise LakeError(f"无法读取数据仓库目录 {self.target}：{error}") from error
