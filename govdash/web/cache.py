@@ -179,7 +179,10 @@ def _cached(
 
 
 def _run(
-    version: WarehouseVersion, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    version: WarehouseVersion,
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> Any:
     handed = cursor(_connection(version))
     try:
