@@ -191,6 +191,9 @@ def hold_warehouse(db_path: Path) -> Iterator[WarehouseSnapshot]:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".govdash-lake-")))
         sources: list[_Source] = []
         with writer_lock(db_path):
+            # The copy is made by Python's sqlite3, another SQLite than DuckDB's: nothing of
+            # DuckDB may hold the catalog open in this process meanwhile (lake._WATCHERS).
+            lake.release()
             catalog = _sqlite_copy(Path(lake.target), scratch, "catalog.sqlite", "warehouse")
             if catalog is None:  # gone between the check and the copy
                 yield WarehouseSnapshot([], None, {})
@@ -208,7 +211,10 @@ def hold_warehouse(db_path: Path) -> Iterator[WarehouseSnapshot]:
                     sources.append(_Source(f"{LAKE_FILES}/{relative}", "warehouse", size, handle))
         stack.callback(catalog.handle.close if catalog.handle else (lambda: None))
         copied = Lake("sqlite", str(scratch / "catalog.sqlite"), lake.data_path, scratch)
-        info, batches = _describe_lake(copied)
+        try:
+            info, batches = _describe_lake(copied)
+        finally:
+            copied.release()
         yield WarehouseSnapshot(sources, info, batches)
 
 

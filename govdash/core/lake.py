@@ -34,6 +34,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -309,26 +310,37 @@ class Lake:
     def current_snapshot(self) -> int | None:
         """The newest snapshot id, or None when no load was ever published.
 
-        SQLite: one read-only query on the catalog (microseconds); PostgreSQL: DuckLake's
-        `current_snapshot()` on a connection kept per process. Snapshot 0 is the empty catalog
-        DuckLake creates on first attach: not a warehouse yet.
+        Asked on a DuckDB connection kept per process and catalog (`_watched_snapshot`), for
+        SQLite too: the catalog must never be opened by Python's own sqlite3 in a process that
+        has DuckDB's sqlite extension on it (see `_watched_snapshot`). Snapshot 0 is the empty
+        catalog DuckLake creates on first attach: not a warehouse yet.
         """
-        if self.embedded:
-            if not Path(self.target).is_file():
-                return None
-            try:
-                with contextlib.closing(
-                    sqlite3.connect(f"file:{self.target}?mode=ro", uri=True, timeout=30)
-                ) as catalog:
-                    row = catalog.execute("SELECT max(snapshot_id) FROM ducklake_snapshot").fetchone()
-            except sqlite3.DatabaseError as error:  # also a damaged file ("file is not a database")
-                if "no such table" in str(error):
-                    return None
-                raise LakeError(f"无法读取数据仓库目录 {self.target}：{error}") from error
-            found = None if row is None or row[0] is None else int(row[0])
-        else:
-            found = _pg_current_snapshot(self)
-        return found if found else None
+        if not self.embedded:
+            found = _watched_snapshot(self)
+            return found if found else None
+        # SQLite: a commit writes the catalog's WAL (or, checkpointed, the file itself), so
+        # while neither changed the last answer stands (a stat costs microseconds, the query
+        # milliseconds). Stamped before asking: a commit during the question changes the stamp.
+        stamp = _file_stamp(self.target)
+        if stamp[0] is None:
+            return None
+        now = time.monotonic()
+        with _WATCH_LOCK:
+            seen = _SEEN.get(self.identity)
+        if seen is not None and seen[0] == stamp and now - seen[1] < _SEEN_SECONDS:
+            return seen[2]
+        found = _watched_snapshot(self) or None
+        with _WATCH_LOCK:
+            _SEEN[self.identity] = (stamp, now, found)
+        return found
+
+    def release(self) -> None:
+        """Close this process's connection that watches the catalog (`current_snapshot`):
+        before the catalog file is opened by another SQLite library (the backup's copy)."""
+        with _WATCH_LOCK:
+            watcher = _WATCHERS.pop(self.identity, None)
+            if watcher is not None:
+                watcher.close()
 
     def snapshots(self) -> list[Snapshot]:
         """Every snapshot still kept, oldest first, with its commit message and extra info."""
@@ -372,38 +384,84 @@ def _extra(text: Any) -> dict[str, Any]:
     return found if isinstance(found, dict) else {"value": found}
 
 
-# PostgreSQL: one connection per process and catalog answers "which snapshot is current".
-_PG_WATCHERS: dict[str, duckdb.DuckDBPyConnection] = {}
-_PG_LOCK = threading.Lock()
+# One DuckDB connection per process and catalog answers "which snapshot is current" (a few
+# catalogs at most: a test run opens hundreds, a server one).
+#
+# Why not Python's sqlite3 for the SQLite catalog, which answers in microseconds: it is a second
+# copy of SQLite in the process beside the one inside DuckDB's sqlite extension, and SQLite's
+# locks are POSIX advisory locks, which belong to the process: when one copy closes its file
+# descriptor of the catalog (or of its -shm), every lock the process holds on that file is gone,
+# the other copy's too ("How To Corrupt An SQLite Database File", §2.2.1). Measured here: a
+# reader holding a snapshot's read lock and the WAL index's DMS lock holds no lock at all after
+# one sqlite3 open + close of the catalog. Then another process's next connection finds no
+# user of the WAL index, truncates and rebuilds it while the reader has it mapped: SIGBUS in
+# the reader (tests/etl/test_concurrency.py, once), or a checkpoint over pages it still reads.
+_WATCHERS: dict[str, duckdb.DuckDBPyConnection] = {}
+_WATCH_LOCK = threading.Lock()
+_MAX_WATCHERS = 8
+# SQLite: the catalog's and its WAL's (inode, size, mtime) when last asked, when, and the
+# answer. Asked again after a second anyway, should two commits ever leave the same stamps.
+_SEEN: dict[str, tuple[tuple[Any, ...], float, int | None]] = {}
+_SEEN_SECONDS = 1.0
 
 
-def _pg_current_snapshot(lake: Lake) -> int | None:
-    with _PG_LOCK:
-        con = _PG_WATCHERS.get(lake.identity)
-        if con is None:
-            con = connect(lake._extensions())
-            try:
-                con.execute(f"ATTACH '{_quote(lake.target)}' AS catalog (TYPE postgres, READ_ONLY)")
-            except duckdb.Error as error:
-                con.close()
-                raise LakeError(f"无法连接数据仓库目录 {lake.identity}：{error}") from error
-            _PG_WATCHERS[lake.identity] = con
+def _file_stamp(target: str) -> tuple[Any, ...]:
+    stamps: list[Any] = []
+    for name in (target, target + "-wal"):
         try:
-            found = con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'catalog' "
-                "AND table_name = 'ducklake_snapshot'"
-            ).fetchone()
-            if not found or not found[0]:
-                con.execute("DETACH catalog")  # tables created later: attach anew next time
-                con.close()
-                del _PG_WATCHERS[lake.identity]
-                return None
-            row = con.execute(
-                "SELECT latest FROM postgres_query('catalog', "
-                "'SELECT max(snapshot_id) AS latest FROM ducklake_snapshot')"
-            ).fetchone()
+            found = os.stat(name)
+        except FileNotFoundError:
+            stamps.append(None)
+            continue
+        stamps.append((found.st_ino, found.st_size, found.st_mtime_ns))
+    return tuple(stamps)
+
+
+def _watched_snapshot(lake: Lake) -> int | None:
+    with _WATCH_LOCK:
+        con = _WATCHERS.pop(lake.identity, None)  # re-inserted below: the newest used last
+        try:
+            if con is None:
+                con = _watcher(lake)
+            if lake.embedded:
+                try:
+                    latest = con.execute(
+                        "SELECT max(snapshot_id) FROM catalog.ducklake_snapshot"
+                    ).fetchone()
+                except duckdb.CatalogException:  # no DuckLake tables yet: attach anew later
+                    con.close()
+                    return None
+            else:
+                there = con.execute(
+                    "SELECT there FROM postgres_query('catalog', "
+                    "'SELECT to_regclass(''ducklake_snapshot'') IS NOT NULL AS there')"
+                ).fetchone()
+                if not there or not there[0]:
+                    con.close()
+                    return None
+                latest = con.execute(
+                    "SELECT latest FROM postgres_query('catalog', "
+                    "'SELECT max(snapshot_id) AS latest FROM ducklake_snapshot')"
+                ).fetchone()
+            # DuckDB's sqlite extension keeps the SQLite read transaction (a WAL read mark: a
+            # writer cannot restart the WAL meanwhile) until the connection's next statement.
+            con.execute("SELECT 1").fetchall()
         except duckdb.Error as error:
-            _PG_WATCHERS.pop(lake.identity, None)
-            con.close()
+            if con is not None:
+                con.close()
             raise LakeError(f"无法读取数据仓库目录 {lake.identity}：{error}") from error
-    return None if row is None or row[0] is None else int(row[0])
+        _WATCHERS[lake.identity] = con
+        while len(_WATCHERS) > _MAX_WATCHERS:
+            _WATCHERS.pop(next(iter(_WATCHERS))).close()
+    return None if latest is None or latest[0] is None else int(latest[0])
+
+
+def _watcher(lake: Lake) -> duckdb.DuckDBPyConnection:
+    con = connect((lake.kind,))
+    kind = "sqlite" if lake.embedded else "postgres"
+    try:
+        con.execute(f"ATTACH '{_quote(lake.target)}' AS catalog (TYPE {kind}, READ_ONLY)")
+    except duckdb.Error as error:
+        con.close()
+        raise LakeError(f"无法连接数据仓库目录 {lake.identity}：{error}") from error
+    return con

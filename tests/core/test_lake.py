@@ -3,9 +3,11 @@ readers pinned to a snapshot — embedded (SQLite) and with a real PostgreSQL ca
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import duckdb
@@ -118,7 +120,11 @@ def test_a_fresh_process_loads_them_without_any_network(tmp_path: Path) -> None:
         "w.__exit__(None, None, None); "
         "print(lake.reader().execute('SELECT n FROM t').fetchone()[0])"
     )
-    env = {"PATH": "/usr/bin:/bin", "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+    }
     found = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
     )
@@ -132,7 +138,9 @@ def _pinned_reader_check(lake: Lake) -> None:
     assert first is not None
     reader = lake.reader()  # pinned to `first`
     try:
-        _commit(lake, ["INSERT INTO t SELECT * FROM range(10, 25)", "DELETE FROM t WHERE n < 3"], "two")
+        _commit(
+            lake, ["INSERT INTO t SELECT * FROM range(10, 25)", "DELETE FROM t WHERE n < 3"], "two"
+        )
         second = lake.current_snapshot()
         assert second is not None and second > first
         # the open reader still sees the first snapshot: 0..9, sum 45
@@ -186,3 +194,47 @@ def test_connect_readonly_names_a_missing_snapshot_and_an_old_warehouse(tmp_path
     old.symlink_to(Path("warehouse.duckdb.versions") / "v1.duckdb")
     with pytest.raises(LegacyWarehouseError, match="govdash migrate"):
         connect_readonly(old)
+
+
+def _locks_held(path: str) -> list[tuple[str, str, str]]:
+    """(kind, first byte, last byte) of every POSIX lock this process holds on `path`."""
+    inode = str(os.stat(path).st_ino)
+    held = []
+    for line in Path("/proc/locks").read_text().splitlines():
+        parts = line.split()  # "1: POSIX  ADVISORY  READ 1234 08:01:5678 128 128"
+        mine = parts[1] == "POSIX" and parts[4] == str(os.getpid())
+        if mine and parts[5].rsplit(":", 1)[-1] == inode:
+            held.append((parts[3], parts[6], parts[7]))
+    return sorted(held)
+
+
+def test_asking_for_the_current_snapshot_leaves_an_open_reader_its_catalog_locks(
+    tmp_path: Path,
+) -> None:
+    """SQLite's locks belong to the process: a second SQLite library (Python's sqlite3) that
+    opens and closes the catalog takes away the locks DuckDB's SQLite holds for a reader (its
+    snapshot's read mark, the WAL index's DMS lock) — then another process may rebuild the WAL
+    index the reader has mapped (SIGBUS). current_snapshot asks through DuckDB's SQLite."""
+    lake = _embedded(tmp_path)
+    _commit(lake, ["CREATE TABLE t AS SELECT 1 AS n"], "one")
+    shm = lake.target + "-shm"
+    reader = lake.reader()
+    try:
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM t").fetchone() == (1,)
+        held = _locks_held(shm)
+        assert ("READ", "128", "128") in held  # the DMS lock: "this WAL index is in use"
+        _commit(lake, ["INSERT INTO t VALUES (2)"], "two")  # in this process, another connection
+        assert lake.current_snapshot() == 2
+        assert _locks_held(shm) == held
+        lake_module._SEEN.clear()  # asked again through the catalog, not the remembered answer
+        assert lake.current_snapshot() == 2
+        assert _locks_held(shm) == held
+        # what the process must not do: Python's sqlite3 on the same catalog
+        with closing(sqlite3.connect(f"file:{lake.target}?mode=ro", uri=True)) as other:
+            assert other.execute("SELECT max(snapshot_id) FROM ducklake_snapshot").fetchone() == (
+                2,
+            )
+        assert _locks_held(shm) == []  # the reader's locks are gone
+    finally:
+        reader.close()
