@@ -187,7 +187,7 @@ CREATE TABLE IF NOT EXISTS agg_units (
     response_n               BIGINT,            -- tickets with a response time
     resolution_n             BIGINT,            -- tickets with a resolution time
     dissatisfied             BIGINT,
-    parent_street            VARCHAR,           -- any_value(street): a community's street in unit tables
+    parent_street            VARCHAR,           -- min(street): a community's (first) street in unit tables
     response_median_minutes  DOUBLE,            -- exact, as quantile_cont over the period's tickets
     response_p90_minutes     DOUBLE,
     resolution_median_hours  DOUBLE,
