@@ -269,6 +269,13 @@ def _info(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
     return None if row is None or row[0] is None else str(row[0])
 
 
+def current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the stored aggregates are of this definition and the warehouse's as-of time
+    (what the read side checks before using them: analytics.queries.aggregated)."""
+    made_at = _info(con, AS_OF_KEY)
+    return _info(con, VERSION_KEY) == AGGREGATES_VERSION and made_at == _info(con, "as_of")
+
+
 def _set_info(con: duckdb.DuckDBPyConnection, key: str, value: str | None) -> None:
     con.execute("DELETE FROM warehouse_info WHERE key = $key", {"key": key})
     con.execute("INSERT INTO warehouse_info VALUES ($key, $value)", {"key": key, "value": value})

@@ -2,7 +2,8 @@
 
 Every table the lake has is copied from the old file — the columns both have; a column the old
 file lacks stays NULL, as the old release read it — in ONE lake transaction, published as one
-snapshot with the commit message `migrate`. The old file is left where it is.
+snapshot with the commit message `migrate`; stored aggregates (agg_*) of another definition
+or as-of time are built anew in the same transaction. The old file is left where it is.
 
 DuckDB 1.5.5 cannot read files written by DuckDB 2.x ("version number 999"): then the message
 says so and `govdash migrate` rebuilds from the originals in data/raw instead.
@@ -18,6 +19,7 @@ from govdash.core.audit import os_user
 from govdash.core.config import Config
 from govdash.core.lake import ALIAS
 from govdash.core.warehouse import writer_lock
+from govdash.etl import aggregates
 from govdash.etl.load import _commit, _lake_tables, ensure_schema, work_connection
 
 
@@ -69,6 +71,8 @@ def migrate(source: Path, db_path: Path, config: Config, actor: str | None = Non
                         f'INSERT INTO {ALIAS}.main."{table}" ({names}) '
                         f'SELECT {names} FROM old.main."{table}"'
                     )
+            if not aggregates.current(con):  # an older release's, or none: built here
+                aggregates.build_all(con)
             return _commit(con, "migrate", actor or os_user(), [])
         except BaseException:
             con.execute("ROLLBACK")
