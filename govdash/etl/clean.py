@@ -193,8 +193,13 @@ class Classification:
     no_answer: tuple[str, ...] = ()  # words meaning "no value": stored empty without a note
 
     @property
+    def lookup(self) -> str:
+        """The cell's known value, computed once per row (as column `known`) before parsing."""
+        return f"{self.macro}({_quoted(self.field)}) AS {self.known}"
+
+    @property
     def known(self) -> str:
-        return f"{self.macro}({_quoted(self.field)})"
+        return _quoted("k:" + self.field)
 
     @property
     def parsed(self) -> str:
@@ -308,8 +313,12 @@ def unmapped_values(classifications: list[Classification]) -> str:
         f"{{'k': {literal(c.field)}, 'v': CASE WHEN {c.unknown} THEN gd_scrub({_quoted(c.field)}) END}}"
         for c in classifications
     )
+    # Nearly every row knows all its words: the list is built only for the rows that do not.
+    any_unknown = " OR ".join(f"coalesce({c.unknown}, false)" for c in classifications)
     return (
-        f"map_from_entries(list_filter([{entries}], lambda e: e.v IS NOT NULL)) AS unmapped_values"
+        f"CASE WHEN {any_unknown} "
+        f"THEN map_from_entries(list_filter([{entries}], lambda e: e.v IS NOT NULL)) "
+        "ELSE CAST(MAP {} AS MAP(VARCHAR, VARCHAR)) END AS unmapped_values"
     )
 
 
@@ -472,6 +481,7 @@ class Cleaner:
             sql.classifications,
         )
         texts = ", ".join(f"{self._text_sql(c)} AS {_quoted(c)}" for c in sql.texts)
+        lookups = "".join(f", {c.lookup}" for c in sql.classifications)
         all_blank = " AND ".join(f"{_quoted(c)} IS NULL" for c in sql.texts)
         any_problem = " OR ".join(f"coalesce({c.condition}, false)" for c in sql.checks)
         problems = ", ".join(
@@ -480,14 +490,17 @@ class Cleaner:
             for c in sql.checks
         )
         notes = [*sql.notes, *(c.note for c in sql.classifications)]
+        # Few rows have a note: the list is built only for those.
+        any_note = " OR ".join(f"coalesce({n.condition}, false)" for n in notes)
         note_list = (
-            "list_filter(["
+            f"CASE WHEN {any_note} THEN list_filter(["
             + ", ".join(
                 f"CASE WHEN {n.condition} THEN {{'field': {literal(n.field)}, 'raw': "
                 f"CAST({n.raw} AS VARCHAR), 'reason': {literal(n.note)}}} END"
                 for n in notes
             )
-            + "], lambda p: p IS NOT NULL)"
+            + "], lambda p: p IS NOT NULL) "
+            "ELSE CAST([] AS STRUCT(field VARCHAR, raw VARCHAR, reason VARCHAR)[]) END"
             if notes
             else "[]"
         )
@@ -521,6 +534,7 @@ class Cleaner:
                             SELECT *, {", ".join(sql.parsed)}
                             FROM (
                                 SELECT *, gd_skip(_first, _header_first, {all_blank}) AS _skip
+                                    {lookups}
                                 FROM (
                                     SELECT _sheet, _row, _seq, _header_first,
                                         gd_text(coalesce(nullif(trim(_c0), ''),
