@@ -36,7 +36,17 @@ from govdash.etl.vocab import (
 )
 
 FREE_TEXT = ("description", "comment", "note")
-NO_COMPANY = ("无", "暂无", "无物业", "自管", "自治", "/", "-", "—", "／")  # self-governed compounds
+NO_COMPANY = (
+    "无",
+    "暂无",
+    "无物业",
+    "自管",
+    "自治",
+    "/",
+    "-",
+    "—",
+    "／",
+)  # self-governed compounds
 MAX_COMMITTED_HOURS = 8760  # a sheet's own 承诺时限 beyond a year is a typing error
 _FULL_WIDTH = "".join(chr(code) for code in range(0xFF01, 0xFF5F)) + "\u3000\u00a0"
 _HALF_WIDTH = "".join(chr(code) for code in range(0x21, 0x7F)) + "  "
@@ -204,11 +214,7 @@ class Classification:
     @property
     def parsed(self) -> str:
         column = _quoted(self.field)
-        answers = (
-            f"WHEN {one_of(column, self.no_answer)} THEN NULL "
-            if self.no_answer
-            else ""
-        )
+        answers = f"WHEN {one_of(column, self.no_answer)} THEN NULL " if self.no_answer else ""
         return (
             f"CASE WHEN {column} IS NULL THEN {self.blank} {answers}"
             f"ELSE coalesce({self.known}, {self.fallback}) END AS v_{self.field}"
@@ -217,11 +223,7 @@ class Classification:
     @property
     def unknown(self) -> str:
         column = _quoted(self.field)
-        answers = (
-            f" AND NOT {one_of(column, self.no_answer)}"
-            if self.no_answer
-            else ""
-        )
+        answers = f" AND NOT {one_of(column, self.no_answer)}" if self.no_answer else ""
         return f"{column} IS NOT NULL AND {self.known} IS NULL{answers}"
 
     @property
@@ -490,7 +492,9 @@ class Cleaner:
             for c in sql.checks
         )
         notes = [*sql.notes, *(c.note for c in sql.classifications)]
-        # Few rows have a note: the list is built only for those.
+        # Few rows have a note: the list is built only for those. The empty list is typed
+        # (DuckDB 1.5 cannot read fields of an untyped [] when a kind has no notes at all).
+        no_notes = "CAST([] AS STRUCT(field VARCHAR, raw VARCHAR, reason VARCHAR)[])"
         any_note = " OR ".join(f"coalesce({n.condition}, false)" for n in notes)
         note_list = (
             f"CASE WHEN {any_note} THEN list_filter(["
@@ -499,10 +503,9 @@ class Cleaner:
                 f"CAST({n.raw} AS VARCHAR), 'reason': {literal(n.note)}}} END"
                 for n in notes
             )
-            + "], lambda p: p IS NOT NULL) "
-            "ELSE CAST([] AS STRUCT(field VARCHAR, raw VARCHAR, reason VARCHAR)[]) END"
+            + f"], lambda p: p IS NOT NULL) ELSE {no_notes} END"
             if notes
-            else "[]"
+            else no_notes
         )
         # A value a note sets aside is emptied before the output is shaped.
         emptied: dict[str, list[str]] = {}
