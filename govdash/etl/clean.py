@@ -36,17 +36,8 @@ from govdash.etl.vocab import (
 )
 
 FREE_TEXT = ("description", "comment", "note")
-NO_COMPANY = (
-    "无",
-    "暂无",
-    "无物业",
-    "自管",
-    "自治",
-    "/",
-    "-",
-    "—",
-    "／",
-)  # self-governed compounds
+# 物业企业 written as one of these: no property company (a self-governed compound).
+NO_COMPANY = ("无", "暂无", "无物业", "自管", "自治", "/", "-", "—", "／")  # fmt: skip
 MAX_COMMITTED_HOURS = 8760  # a sheet's own 承诺时限 beyond a year is a typing error
 _FULL_WIDTH = "".join(chr(code) for code in range(0xFF01, 0xFF5F)) + "\u3000\u00a0"
 _HALF_WIDTH = "".join(chr(code) for code in range(0x21, 0x7F)) + "  "
@@ -204,7 +195,8 @@ class Classification:
 
     @property
     def lookup(self) -> str:
-        """The cell's known value, computed once per row (as column `known`) before parsing."""
+        """The cell's known value (NULL when unknown), looked up once per row into the column
+        `known` names, before parsing: the value, the note and unmapped_values all read it."""
         return f"{self.macro}({_quoted(self.field)}) AS {self.known}"
 
     @property
