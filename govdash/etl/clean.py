@@ -50,9 +50,9 @@ def literal(value: str) -> str:
 
 def one_of(expression: str, words: Iterable[str]) -> str:
     """`expression IN (words…)` written as list_contains: DuckDB 1.5 plans every IN list of six
-    or more constants as a MARK hash join of its own (a cleaning statement had 131 of them,
-    ~4 s CPU and ~750 MB of buffers for any file); a constant list is one cheap expression on
-    every version. NULL in gives NULL out, as IN does."""
+    or more constants as a MARK hash join of its own (the tickets statement had 131 of them,
+    ~4 s CPU and ~750 MB of buffers for any file), a constant list as one expression (2.0 may
+    still choose a small join for a few on a big table). NULL in gives NULL out, as IN does."""
     return f"list_contains([{', '.join(literal(w) for w in words)}], {expression})"
 
 
