@@ -1449,8 +1449,11 @@ def remap_loaded(
     ):
         ensure_schema(con)
         install_macros(con, config, hash_key(db_path))
-        con.execute("BEGIN TRANSACTION")
+        # The marker column is added and dropped outside the transaction: DuckDB 1.5 refuses to
+        # commit updates of a table altered in the same transaction (the work file is private
+        # until published, and a failure discards it whole).
         con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS _remapped BOOLEAN")
+        con.execute("BEGIN TRANSACTION")
         for name, words in values.items():
             if name not in macros:
                 raise ValueError(f"{name} is not a classification field of {kind}")
@@ -1476,8 +1479,8 @@ def remap_loaded(
                         {sla_case(config, "resolve")})
                 WHERE _remapped"""
             )
-        con.execute(f"ALTER TABLE {table} DROP COLUMN _remapped")
         con.execute("COMMIT")
+        con.execute(f"ALTER TABLE {table} DROP COLUMN _remapped")
         say(f"已按对照更新 {changed:,} 行已加载的数据，正在更新派生字段 …")
         finalize(con, config)
         con.execute("CHECKPOINT")
