@@ -38,6 +38,7 @@ import pandas as pd
 import pyfixest as pf
 from pyfixest.estimation.models.feols_ import Feols
 from scipy import stats
+from scipy.sparse import coo_matrix
 
 from govdash.i18n import t
 
@@ -440,13 +441,117 @@ def _without_singletons(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _two_stage(
-    frame: pd.DataFrame, outcome: str, second_stage: str
+    frame: pd.DataFrame, outcome: str, regressor: str
 ) -> tuple[np.ndarray, np.ndarray, list[str], int]:
-    """pyfixest's did2s (Gardner's two-stage estimator: compound and month effects fitted on
-    untreated rows, the second stage on what is left; GMM covariance clustered by compound).
-    Returns coefficients, covariance, their names and the number of compounds."""
+    """Gardner's two-stage estimator, as pyfixest's `did2s` defines it: compound and month
+    effects fitted by weighted least squares on the untreated rows; the second stage regresses
+    what is left of every row on `regressor` (AFTER: the 0/1 column `after`; PERIOD_BIN: one
+    dummy per relative period of `period_bin` but the reference); the GMM covariance clustered
+    by compound, which counts the first stage's own estimation error. Returns coefficients,
+    covariance, their names (pyfixest's: "after", "period_bin::-3") and the number of compounds.
+
+    Computed here rather than by `pf.did2s`, which builds the compound dummies as a dense
+    matrix and loops over compounds scanning every row (rows × compounds: minutes at 2,000
+    compounds, out of reach at 20,000). The first stage's normal equations are solved exactly
+    by eliminating the compound effects (a months × months system), so the cost is linear in
+    compound-months; the figures equal pyfixest's to its demeaning tolerance
+    (tests/analytics/test_effect.py compares the two).
+    """
+    data = _without_singletons(frame)
+    units, unit_names = pd.factorize(data["unit"])
+    periods, _ = pd.factorize(data["period"], sort=True)
+    n_units, n_periods = len(unit_names), int(periods.max()) + 1 if len(periods) else 0
+    y = data[outcome].to_numpy(float)
+    w = data["w"].to_numpy(float)
+    untreated = ~data["is_treated"].to_numpy(bool)
+    design, names = _second_stage_design(data, regressor)
+
+    def by_unit(values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        keep = slice(None) if rows is None else rows
+        if values.ndim == 1:
+            return np.bincount(units[keep], values[keep], minlength=n_units)
+        return np.stack([by_unit(column, rows) for column in values.T], axis=1)
+
+    def by_period(values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        keep = slice(None) if rows is None else rows
+        if values.ndim == 1:
+            return np.bincount(periods[keep], values[keep], minlength=n_periods)
+        return np.stack([by_period(column, rows) for column in values.T], axis=1)
+
+    # First stage: [[D_u, C], [C', D_t]] (α, λ) = (b_u, b_t) over the untreated rows, the
+    # first month's effect fixed at 0 (the model matrix pyfixest's covariance uses).
+    unit_weight = by_unit(w, untreated)
+    period_weight = by_period(w, untreated)
+    if not (unit_weight > 0).all() or not (period_weight > 0).all():
+        # A compound or month without untreated rows has no fitted effect (pyfixest: NaN).
+        return _two_stage_pyfixest(frame, outcome, regressor)
+    cross = coo_matrix(
+        (w[untreated], (units[untreated], periods[untreated])), shape=(n_units, n_periods)
+    ).tocsr()
+    scaled = cross.multiply(1.0 / unit_weight[:, None]).tocsr()
+    schur = np.diag(period_weight) - np.asarray((cross.T @ scaled).todense())
+
+    def solve(unit_side: np.ndarray, period_side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Both blocks of the first stage's normal equations for right-hand sides given."""
+        reduced = period_side - cross.T @ (unit_side / _column(unit_weight, unit_side))
+        months = np.zeros_like(period_side, dtype=float)
+        try:
+            months[1:] = np.linalg.solve(schur[1:, 1:], reduced[1:])
+        except np.linalg.LinAlgError:
+            months[1:] = np.linalg.lstsq(schur[1:, 1:], reduced[1:], rcond=None)[0]
+        compounds = (unit_side - cross @ months) / _column(unit_weight, unit_side)
+        return compounds, months
+
+    alpha, lam = solve(by_unit(w * y, untreated), by_period(w * y, untreated))
+    first = y - alpha[units] - lam[periods]
+    # Second stage on every row.
+    weighted = design * w[:, None]
+    normal = design.T @ weighted
+    coefficients = np.linalg.solve(normal, weighted.T @ first)
+    second = first - design @ coefficients
+    # Covariance: per compound, its second-stage score less the first stage's part in it.
+    influence_units, influence_months = solve(by_unit(weighted), by_period(weighted))
+    first_scores = w * first * untreated
+    per_unit = by_unit(first_scores)
+    per_cell = coo_matrix(
+        (first_scores, (units, periods)), shape=(n_units, n_periods)
+    ).tocsr()
+    correction = per_unit[:, None] * influence_units + per_cell @ influence_months
+    scores = by_unit(weighted * second[:, None]) - correction
+    inverse = np.linalg.inv(normal)
+    covariance = inverse @ (scores.T @ scores) @ inverse
+    return coefficients, covariance, names, int(frame["unit"].nunique())
+
+
+AFTER = "after"
+PERIOD_BIN = "period_bin"
+
+
+def _column(values: np.ndarray, like: np.ndarray) -> np.ndarray:
+    return values if like.ndim == 1 else values[:, None]
+
+
+def _second_stage_design(data: pd.DataFrame, regressor: str) -> tuple[np.ndarray, list[str]]:
+    """The second stage's regressors as a dense rows × k matrix, and pyfixest's names."""
+    if regressor == AFTER:
+        return data[AFTER].to_numpy(float)[:, None], [AFTER]
+    if regressor != PERIOD_BIN:
+        raise ValueError(f"regressor must be {AFTER} or {PERIOD_BIN}, got {regressor!r}")
+    bins = data[PERIOD_BIN].to_numpy("int64")
+    levels = sorted(int(b) for b in np.unique(bins) if b != REFERENCE_BIN)
+    design = (bins[:, None] == np.array(levels, dtype="int64")[None, :]).astype(float)
+    return design, [f"{PERIOD_BIN}::{level}" for level in levels]
+
+
+def _two_stage_pyfixest(
+    frame: pd.DataFrame, outcome: str, regressor: str
+) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    """The same figures from pyfixest's `did2s` (rows × compounds: small panels only)."""
     data = _without_singletons(frame)
     data = data.assign(y=data[outcome].astype(float), treat=data["is_treated"].astype(int))
+    second_stage = (
+        f"~ {AFTER}" if regressor == AFTER else f"~ i({PERIOD_BIN}, ref={REFERENCE_BIN})"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = pf.did2s(
@@ -492,9 +597,7 @@ def _event_path(frame: pd.DataFrame, outcome: str) -> EventStudy:
     present = sorted(int(b) for b in data.loc[data["is_treated"], "period_bin"].unique())
     if not present:
         return _no_events()
-    coefficients, covariance, names, clusters = _two_stage(
-        data, outcome, f"~ i(period_bin, ref={REFERENCE_BIN})"
-    )
+    coefficients, covariance, names, clusters = _two_stage(data, outcome, PERIOD_BIN)
     index = {_bin_of(name): i for i, name in enumerate(names)}
     treated = frame[frame["is_treated_unit"]]
     counts = treated.groupby("bin")["unit"].nunique()
@@ -542,7 +645,7 @@ def robust_effect(
             control,
         )
     coefficients, covariance, names, clusters = _two_stage(
-        fit_frame.assign(after=fit_frame["is_after"].astype(int)), outcome, "~ after"
+        fit_frame.assign(after=fit_frame["is_after"].astype(int)), outcome, AFTER
     )
     i = names.index("after")
     error = math.sqrt(covariance[i, i])
