@@ -668,3 +668,22 @@ def test_the_direct_two_stage_fit_equals_pyfixests_did2s(control: str) -> None:
         )
     att = _two_stage(fit, "outcome", AFTER)[0][0]
     assert att == pytest.approx(hand_robust(panel, control), abs=1e-9)
+
+
+@pytest.mark.parametrize("weight", [None, "tickets"])
+def test_the_direct_twfe_fit_equals_pyfixests_feols(weight: str | None) -> None:
+    """The TWFE comparison solved here (exact two-way effects, CRV1 by compound) against
+    pyfixest's feols with the same small-sample factors, on an unbalanced staggered panel."""
+    from govdash.analytics.metrics.effect import _feols, _twfe_after, panel_sample
+
+    panel = unbalanced(staggered_panel(6))
+    sample = panel_sample(panel, "outcome", WINDOW, keep_signing_month=False, weight=weight)
+    data = sample.assign(
+        y=sample["outcome"].astype(float),
+        after=(sample["is_treated_unit"] & (sample["relative"] >= 1)).astype(float),
+        w=sample[weight].astype(float) if weight else 1.0,
+    )
+    coefficient, error = _twfe_after(data)
+    fit = _feols(data, "y ~ after | unit + period")
+    assert coefficient == pytest.approx(float(fit.coef()["after"]), abs=1e-6)
+    assert error == pytest.approx(float(fit.se()["after"]), rel=1e-5)

@@ -179,7 +179,11 @@ def stratified_difference(
     if frame.empty:
         return _no_estimate(), pd.DataFrame(columns=STRATUM_COLUMNS)
     key = frame[list(strata)].astype(object).where(frame[list(strata)].notna(), UNKNOWN_STRATUM)
-    frame["stratum"] = key.astype(str).agg(" · ".join, axis=1) if strata else ALL_STRATA
+    if strata:
+        parts = [key[column].astype(str) for column in strata]
+        frame["stratum"] = parts[0].str.cat(parts[1:], sep=" · ") if len(parts) > 1 else parts[0]
+    else:
+        frame["stratum"] = ALL_STRATA
     frame["side"] = np.where(frame[treated].astype(bool), "treated", "control")
     stats = frame.groupby(["stratum", "side"])[value].agg(["count", "mean", "var"]).unstack("side")
     table = pd.DataFrame(index=stats.index)
@@ -458,77 +462,96 @@ def _two_stage(
     (tests/analytics/test_effect.py compares the two).
     """
     data = _without_singletons(frame)
-    units, unit_names = pd.factorize(data["unit"])
-    periods, _ = pd.factorize(data["period"], sort=True)
-    n_units, n_periods = len(unit_names), int(periods.max()) + 1 if len(periods) else 0
     y = data[outcome].to_numpy(float)
     w = data["w"].to_numpy(float)
     untreated = ~data["is_treated"].to_numpy(bool)
     design, names = _second_stage_design(data, regressor)
-
-    def by_unit(values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        keep = slice(None) if rows is None else rows
-        if values.ndim == 1:
-            return np.bincount(units[keep], values[keep], minlength=n_units)
-        return np.stack([by_unit(column, rows) for column in values.T], axis=1)
-
-    def by_period(values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        keep = slice(None) if rows is None else rows
-        if values.ndim == 1:
-            return np.bincount(periods[keep], values[keep], minlength=n_periods)
-        return np.stack([by_period(column, rows) for column in values.T], axis=1)
-
-    # First stage: [[D_u, C], [C', D_t]] (α, λ) = (b_u, b_t) over the untreated rows, the
-    # first month's effect fixed at 0 (the model matrix pyfixest's covariance uses).
-    unit_weight = by_unit(w, untreated)
-    period_weight = by_period(w, untreated)
-    if not (unit_weight > 0).all() or not (period_weight > 0).all():
+    # First stage: compound and month effects on the untreated rows.
+    fe = _TwoWay(data, np.where(untreated, w, 0.0))
+    if not fe.complete:
         # A compound or month without untreated rows has no fitted effect (pyfixest: NaN).
         return _two_stage_pyfixest(frame, outcome, regressor)
-    cross = coo_matrix(
-        (w[untreated], (units[untreated], periods[untreated])), shape=(n_units, n_periods)
-    ).tocsr()
-    scaled = cross.multiply(1.0 / unit_weight[:, None]).tocsr()
-    schur = np.diag(period_weight) - np.asarray((cross.T @ scaled).todense())
-
-    def solve(unit_side: np.ndarray, period_side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Both blocks of the first stage's normal equations for right-hand sides given."""
-        reduced = period_side - cross.T @ (unit_side / _column(unit_weight, unit_side))
-        months = np.zeros_like(period_side, dtype=float)
-        try:
-            months[1:] = np.linalg.solve(schur[1:, 1:], reduced[1:])
-        except np.linalg.LinAlgError:
-            months[1:] = np.linalg.lstsq(schur[1:, 1:], reduced[1:], rcond=None)[0]
-        compounds = (unit_side - cross @ months) / _column(unit_weight, unit_side)
-        return compounds, months
-
-    alpha, lam = solve(by_unit(w * y, untreated), by_period(w * y, untreated))
-    first = y - alpha[units] - lam[periods]
+    alpha, lam = fe.solve(fe.by_unit(fe.weights * y), fe.by_period(fe.weights * y))
+    first = y - alpha[fe.units] - lam[fe.periods]
     # Second stage on every row.
     weighted = design * w[:, None]
     normal = design.T @ weighted
     coefficients = np.linalg.solve(normal, weighted.T @ first)
     second = first - design @ coefficients
     # Covariance: per compound, its second-stage score less the first stage's part in it.
-    influence_units, influence_months = solve(by_unit(weighted), by_period(weighted))
-    first_scores = w * first * untreated
-    per_unit = by_unit(first_scores)
+    influence_units, influence_months = fe.solve(fe.by_unit(weighted), fe.by_period(weighted))
+    first_scores = fe.weights * first
     per_cell = coo_matrix(
-        (first_scores, (units, periods)), shape=(n_units, n_periods)
+        (first_scores, (fe.units, fe.periods)), shape=(fe.n_units, fe.n_periods)
     ).tocsr()
-    correction = per_unit[:, None] * influence_units + per_cell @ influence_months
-    scores = by_unit(weighted * second[:, None]) - correction
+    correction = (
+        fe.by_unit(first_scores)[:, None] * influence_units + per_cell @ influence_months
+    )
+    scores = fe.by_unit(weighted * second[:, None]) - correction
     inverse = np.linalg.inv(normal)
     covariance = inverse @ (scores.T @ scores) @ inverse
     return coefficients, covariance, names, int(frame["unit"].nunique())
 
 
+class _TwoWay:
+    """Weighted least squares on compound and month effects, solved exactly: the normal
+    equations [[D_u, C], [C', D_t]] (α, λ) = (b_u, b_t) with the compound effects eliminated
+    (a months × months system), the first month's effect fixed at 0 (as the model matrix of
+    pyfixest's covariance has it). Rows of weight 0 take no part in the fit."""
+
+    def __init__(self, data: pd.DataFrame, weights: np.ndarray) -> None:
+        self.units, unit_names = pd.factorize(data["unit"])
+        self.periods, period_names = pd.factorize(data["period"], sort=True)
+        self.n_units, self.n_periods = len(unit_names), len(period_names)
+        self.weights = weights
+        self.unit_weight = self.by_unit(weights)
+        self.period_weight = self.by_period(weights)
+        self.complete = bool((self.unit_weight > 0).all() and (self.period_weight > 0).all())
+        fitted = weights > 0
+        self.cross = coo_matrix(
+            (weights[fitted], (self.units[fitted], self.periods[fitted])),
+            shape=(self.n_units, self.n_periods),
+        ).tocsr()
+        if self.complete:
+            scaled = self.cross.multiply(1.0 / self.unit_weight[:, None]).tocsr()
+            self.schur = np.diag(self.period_weight) - np.asarray(
+                (self.cross.T @ scaled).todense()
+            )
+
+    def by_unit(self, values: np.ndarray) -> np.ndarray:
+        """Sums per compound (of each column)."""
+        if values.ndim == 1:
+            return np.bincount(self.units, values, minlength=self.n_units)
+        return np.stack([self.by_unit(column) for column in values.T], axis=1)
+
+    def by_period(self, values: np.ndarray) -> np.ndarray:
+        """Sums per month (of each column)."""
+        if values.ndim == 1:
+            return np.bincount(self.periods, values, minlength=self.n_periods)
+        return np.stack([self.by_period(column) for column in values.T], axis=1)
+
+    def solve(
+        self, unit_side: np.ndarray, period_side: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(α, λ) of the normal equations for the right-hand sides given (vectors or columns)."""
+        unit_weight = self.unit_weight if unit_side.ndim == 1 else self.unit_weight[:, None]
+        reduced = period_side - self.cross.T @ (unit_side / unit_weight)
+        months = np.zeros(np.shape(period_side), dtype=float)
+        try:
+            months[1:] = np.linalg.solve(self.schur[1:, 1:], reduced[1:])
+        except np.linalg.LinAlgError:
+            months[1:] = np.linalg.lstsq(self.schur[1:, 1:], reduced[1:], rcond=None)[0]
+        return (unit_side - self.cross @ months) / unit_weight, months
+
+    def residuals(self, values: np.ndarray) -> np.ndarray:
+        """`values` (rows, or rows × columns) less their fitted compound and month effects."""
+        weighted = values * (self.weights if values.ndim == 1 else self.weights[:, None])
+        alpha, lam = self.solve(self.by_unit(weighted), self.by_period(weighted))
+        return values - alpha[self.units] - lam[self.periods]
+
+
 AFTER = "after"
 PERIOD_BIN = "period_bin"
-
-
-def _column(values: np.ndarray, like: np.ndarray) -> np.ndarray:
-    return values if like.ndim == 1 else values[:, None]
 
 
 def _second_stage_design(data: pd.DataFrame, regressor: str) -> tuple[np.ndarray, list[str]]:
@@ -695,11 +718,37 @@ def difference_in_differences(
         after=(sample["is_treated_unit"] & (sample["relative"] >= 1)).astype(float),
         w=sample[weight].astype(float) if weight else 1.0,
     )
-    fit = _feols(data, "y ~ after | unit + period")
-    coefficient = float(fit.coef()["after"])
-    error = float(fit.se()["after"])
+    coefficient, error = _twfe_after(data)
     low, high = _interval(coefficient, error, treated_units + control_units)
     return Estimate(coefficient, low, high, error, treated_units, control_units, len(sample))
+
+
+def _twfe_after(data: pd.DataFrame) -> tuple[float, float]:
+    """β of `after` in y = compound effect + month effect + β · after (weights w) and its CRV1
+    error clustered by compound, with fixest's small-sample factors as pyfixest's
+    ssc(k_adj=True, k_fixef="nonnested", G_adj=True) has them: G/(G − 1) · (n − 1)/(n − K),
+    K = 1 + the months (compound effects, nested in the clusters, are not counted).
+
+    By Frisch–Waugh–Lovell on exactly solved two-way effects (_TwoWay): linear in
+    compound-months, where pyfixest's feols demeans iteratively; pyfixest is used only when
+    `after` is spanned by the effects (no estimate to make)."""
+    w = data["w"].to_numpy(float)
+    fe = _TwoWay(data, w)
+    after = data["after"].to_numpy(float)
+    if fe.complete:
+        columns = fe.residuals(np.column_stack([data["y"].to_numpy(float), after]))
+        y_tilde, after_tilde = columns[:, 0], columns[:, 1]
+        denominator = float(np.sum(w * after_tilde**2))
+    if not fe.complete or denominator <= 1e-9 * float(np.sum(w * after**2)):
+        fit = _feols(data, "y ~ after | unit + period")
+        return float(fit.coef()["after"]), float(fit.se()["after"])
+    coefficient = float(np.sum(w * after_tilde * y_tilde)) / denominator
+    residual = y_tilde - coefficient * after_tilde
+    scores = fe.by_unit(w * after_tilde * residual)
+    groups, n, k = fe.n_units, len(data), 1 + fe.n_periods
+    variance = float(np.sum(scores**2)) / denominator**2
+    variance *= groups / (groups - 1) * (n - 1) / (n - k)
+    return coefficient, math.sqrt(variance)
 
 
 def _feols(data: pd.DataFrame, formula: str) -> Feols:
