@@ -180,8 +180,10 @@ def stratified_difference(
         return _no_estimate(), pd.DataFrame(columns=STRATUM_COLUMNS)
     key = frame[list(strata)].astype(object).where(frame[list(strata)].notna(), UNKNOWN_STRATUM)
     if strata:
-        parts = [key[column].astype(str) for column in strata]
-        frame["stratum"] = parts[0].str.cat(parts[1:], sep=" · ") if len(parts) > 1 else parts[0]
+        joined = key[strata[0]].astype(str)
+        for part in strata[1:]:
+            joined = joined + " · " + key[part].astype(str)
+        frame["stratum"] = joined
     else:
         frame["stratum"] = ALL_STRATA
     frame["side"] = np.where(frame[treated].astype(bool), "treated", "control")
@@ -484,9 +486,7 @@ def _two_stage(
     per_cell = coo_matrix(
         (first_scores, (fe.units, fe.periods)), shape=(fe.n_units, fe.n_periods)
     ).tocsr()
-    correction = (
-        fe.by_unit(first_scores)[:, None] * influence_units + per_cell @ influence_months
-    )
+    correction = fe.by_unit(first_scores)[:, None] * influence_units + per_cell @ influence_months
     scores = fe.by_unit(weighted * second[:, None]) - correction
     inverse = np.linalg.inv(normal)
     covariance = inverse @ (scores.T @ scores) @ inverse
@@ -514,9 +514,7 @@ class _TwoWay:
         ).tocsr()
         if self.complete:
             scaled = self.cross.multiply(1.0 / self.unit_weight[:, None]).tocsr()
-            self.schur = np.diag(self.period_weight) - np.asarray(
-                (self.cross.T @ scaled).todense()
-            )
+            self.schur = np.diag(self.period_weight) - np.asarray((self.cross.T @ scaled).todense())
 
     def by_unit(self, values: np.ndarray) -> np.ndarray:
         """Sums per compound (of each column)."""
@@ -572,9 +570,7 @@ def _two_stage_pyfixest(
     """The same figures from pyfixest's `did2s` (rows × compounds: small panels only)."""
     data = _without_singletons(frame)
     data = data.assign(y=data[outcome].astype(float), treat=data["is_treated"].astype(int))
-    second_stage = (
-        f"~ {AFTER}" if regressor == AFTER else f"~ i({PERIOD_BIN}, ref={REFERENCE_BIN})"
-    )
+    second_stage = f"~ {AFTER}" if regressor == AFTER else f"~ i({PERIOD_BIN}, ref={REFERENCE_BIN})"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = pf.did2s(

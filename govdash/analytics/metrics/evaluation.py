@@ -519,7 +519,7 @@ _SENTENCE_FIELDS = (
     "is_disputed",
     "score_range",
 )
-_SentenceRow = namedtuple("_SentenceRow", _SENTENCE_FIELDS)  # type: ignore[misc]  # noqa: PYI024
+_SentenceRow = namedtuple("_SentenceRow", _SENTENCE_FIELDS)  # type: ignore[misc]
 
 
 def _evaluator_sentence(row: Any) -> str:
@@ -727,9 +727,7 @@ def _adjustments_per_unit(adjustments: pd.DataFrame, config: Config) -> pd.DataF
         if is_veto:
             vetoers = evaluators[first:last][vetoes[first:last]]
             parts.append(f"{VETO}（{'、'.join(sorted({str(e) for e in vetoers}))}）")
-        notes = sorted(
-            {str(n) for n in remarks[first:last] if not _missing(n) and str(n).strip()}
-        )
+        notes = sorted({str(n) for n in remarks[first:last] if not _missing(n) and str(n).strip()})
         if notes:
             parts.append("备注：" + "；".join(notes))
         rows.append((unit, bonus, penalty, is_veto, "；".join(parts)))
