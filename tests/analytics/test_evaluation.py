@@ -797,4 +797,7 @@ def test_kendall_tau_b_equals_the_pairs_counted_out() -> None:
         untied_b = sum(1 for _, sy in signs if sy != 0)
         expected = concordance / math.sqrt(untied_a * untied_b)
         assert ev.kendall_tau_b(a, b) == pytest.approx(expected, abs=1e-12)
+        with pytest.MonkeyPatch.context() as patch:  # the count for many units, on the same
+            patch.setattr(ev, "PAIRWISE_UNITS", 2)
+            assert ev.kendall_tau_b(a, b) == pytest.approx(expected, abs=1e-12)
     assert math.isnan(ev.kendall_tau_b([2, 2, 2], [1, 2, 3]))

@@ -32,15 +32,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pyfixest as pf
-from pyfixest.estimation.models.feols_ import Feols
-from scipy import stats
+from scipy import special
 from scipy.sparse import coo_matrix
 
 from govdash.i18n import t
+
+if TYPE_CHECKING:  # pyfixest is imported where a fit needs it: seconds to import (numba)
+    from pyfixest.estimation.models.feols_ import Feols
 
 Z_95 = 1.959963984540054
 REFERENCE_BIN = -1
@@ -571,6 +573,8 @@ def _two_stage_pyfixest(
     data = _without_singletons(frame)
     data = data.assign(y=data[outcome].astype(float), treat=data["is_treated"].astype(int))
     second_stage = f"~ {AFTER}" if regressor == AFTER else f"~ i({PERIOD_BIN}, ref={REFERENCE_BIN})"
+    import pyfixest as pf
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = pf.did2s(
@@ -597,7 +601,9 @@ def _bin_of(name: str) -> int:
 
 
 def _interval(estimate: float, error: float, clusters: int) -> tuple[float, float]:
-    half = float(stats.t.ppf(0.975, max(clusters - 1, 1))) * error
+    # scipy.special's functions, which stats.t.ppf and stats.f.sf call: importing scipy.stats
+    # costs a second and a half on a page's first visit.
+    half = float(special.stdtrit(max(clusters - 1, 1), 0.975)) * error
     return estimate - half, estimate + half
 
 
@@ -606,7 +612,7 @@ def _joint_p_value(coefficients: np.ndarray, covariance: np.ndarray, clusters: i
     if not len(coefficients):
         return math.nan
     statistic = float(coefficients @ np.linalg.pinv(covariance) @ coefficients) / len(coefficients)
-    return float(stats.f.sf(statistic, len(coefficients), max(clusters - 1, 1)))
+    return float(special.fdtrc(len(coefficients), max(clusters - 1, 1), statistic))
 
 
 def _event_path(frame: pd.DataFrame, outcome: str) -> EventStudy:
@@ -748,6 +754,9 @@ def _twfe_after(data: pd.DataFrame) -> tuple[float, float]:
 
 
 def _feols(data: pd.DataFrame, formula: str) -> Feols:
+    import pyfixest as pf
+    from pyfixest.estimation.models.feols_ import Feols
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = pf.feols(

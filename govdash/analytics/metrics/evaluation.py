@@ -45,7 +45,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats
 
 from govdash.analytics.metrics.rates import indicator_points, red_black_size
 from govdash.core.config import Config, Indicator
@@ -1212,12 +1211,25 @@ def spearman(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
 
 
 def kendall_tau_b(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
-    """Kendall's τ-b (ties corrected); NaN when either side is constant. scipy's O(n log n)
-    count: a city's 20,000 compounds would need 200 million pairs written out."""
+    """Kendall's τ-b (ties corrected); NaN when either side is constant. Every pair written
+    out for the few hundred units of an evaluation; past PAIRWISE_UNITS, scipy's O(n log n)
+    count (a city's 20,000 compounds would need 200 million pairs in memory)."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
-    return float(stats.kendalltau(x, y, variant="b").statistic)
+    if len(x) > PAIRWISE_UNITS:
+        from scipy import stats  # a second and a half to import: only where it is needed
+
+        return float(stats.kendalltau(x, y, variant="b").statistic)
+    upper = np.triu_indices(len(x), k=1)
+    dx = np.sign(x[:, None] - x[None, :])[upper]
+    dy = np.sign(y[:, None] - y[None, :])[upper]
+    concordance = float((dx * dy).sum())
+    untied_x, untied_y = float(np.count_nonzero(dx)), float(np.count_nonzero(dy))
+    return concordance / math.sqrt(untied_x * untied_y)
+
+
+PAIRWISE_UNITS = 3000
 
 
 @dataclass(frozen=True, eq=False)

@@ -336,6 +336,12 @@ class Panels:
         return self.monthly if metric.source == "tickets" else self.waves
 
 
+def _month_numbers(days: pd.Series) -> pd.Series:
+    """month_number of every date, as whole columns (int64)."""
+    stamps = pd.to_datetime(days)
+    return (stamps.dt.year * 12 + stamps.dt.month - 1).astype("int64")
+
+
 def before_after_panels(
     con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, register: pd.DataFrame
 ) -> Panels:
@@ -346,10 +352,10 @@ def before_after_panels(
         filters, start=date(1900, 1, 1), end=date(2999, 12, 31), period_kind="range"
     )
     monthly = compound_ticket_figures(con, everything, config, by_month=True)
-    monthly["period"] = [month_number(m) for m in pd.to_datetime(monthly["month"])]
+    monthly["period"] = _month_numbers(monthly["month"])
     monthly = monthly.merge(onsets, on="unit", how="inner")
     waves = compound_survey_figures(con, everything, config, None)
-    waves["period"] = [month_number(m) for m in waves["wave_start"]]
+    waves["period"] = _month_numbers(waves["wave_start"])
     waves = waves.merge(onsets, on="unit", how="inner")
     return Panels(monthly, waves)
 
