@@ -16,12 +16,13 @@ Two comparisons, both observational (DOMAIN.md §1: signing is not assigned at r
   per-ticket change. With never-signed controls (the default) these are Callaway and
   Sant'Anna's group-time effects against never-treated units with the month before signing as
   base; with not-yet-signed controls, the imputation estimator of Borusyak, Jaravel and
-  Spiess. Both are fitted with pyfixest's two-stage `did2s`, errors clustered by compound.
+  Spiess. Both are Gardner's two-stage fit as pyfixest's `did2s` defines it, errors clustered
+  by compound, computed here in time linear in compound-months (`_two_stage`).
   The event path gives the same average per month relative to signing, and its months before
   signing are tested jointly (pre-trend). The plain two-way fixed-effects regression with one
-  "after" dummy (`difference_in_differences`, pyfixest `feols`) is kept as a labelled
-  comparison: with staggered signing and effects that grow, already-signed compounds serve as
-  controls for later signers and pull it toward zero (Goodman-Bacon 2021).
+  "after" dummy (`difference_in_differences`, pyfixest `feols`'s fit, computed directly) is
+  kept as a labelled comparison: with staggered signing and effects that grow, already-signed
+  compounds serve as controls for later signers and pull it toward zero (Goodman-Bacon 2021).
 """
 
 from __future__ import annotations
