@@ -69,15 +69,18 @@ def _clear() -> None:
 @contextmanager
 def _mode(mode: str) -> Iterator[None]:
     """`raw`: the stored aggregates switched off for every query; `agg`: as shipped."""
-    import govdash.analytics.queries.aggregated as aggregated
+    from govdash.analytics.queries import aggregated, effect, surveys, tickets
 
+    readers = (aggregated, effect, surveys, tickets)  # each holds the name aggregates_ready
     ready = aggregated.aggregates_ready
     if mode == "raw":
-        aggregated.aggregates_ready = lambda con: False  # type: ignore[assignment]
+        for module in readers:
+            module.aggregates_ready = lambda con: False  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        aggregated.aggregates_ready = ready  # type: ignore[assignment]
+        for module in readers:
+            module.aggregates_ready = ready  # type: ignore[attr-defined]
 
 
 def _timed(app) -> tuple[float, float]:  # type: ignore[no-untyped-def]
