@@ -142,21 +142,28 @@ def _stored_compound_figures(
     stored = aggregate_rows(con, filters, ("community", "compound"), per_month=by_month)
     if stored is None:
         return None
-    place_where, place_params = filters.place_where("reg")
-    month = "CAST(s.period_start AS TIMESTAMP) AS month," if by_month else ""
-    figures = ", ".join(f"s.{column}" for column in _COMPOUND_FIGURES)
-    sql = f"""WITH stored AS (SELECT * FROM agg_units AS a WHERE {stored.where}),
-    joined AS (
-        SELECT reg.community || '/' || reg.compound AS unit, {month} {figures},
-               count(*) OVER (PARTITION BY reg.community, reg.compound, s.period_start) AS parts
-        FROM stored AS s JOIN compounds AS reg ON reg.compound = s.compound
-            AND (s.community IS NULL OR reg.community = s.community)
-        WHERE {place_where})
-    SELECT * EXCLUDE (parts), max(parts) OVER () AS most_parts FROM joined ORDER BY ALL"""
-    frame = run_query(con, sql, stored.params | place_params)
-    if len(frame) and int(frame["most_parts"].max()) > 1:
+    # Two stored rows reach one register compound only where the register repeats a compound
+    # or tickets without a community share a register compound's name (the filters fix every
+    # other place column of the stored rows).
+    meeting = con.execute(
+        f"""SELECT (SELECT count(*) FROM compounds)
+                   - (SELECT count(*) FROM (SELECT DISTINCT community, compound FROM compounds)),
+                   (SELECT count(*) FROM agg_units AS a WHERE {stored.where}
+                       AND a.community IS NULL
+                       AND a.compound IN (SELECT compound FROM compounds))""",
+        stored.params,
+    ).fetchone()
+    if meeting is None or any(meeting):
         return None
-    return frame.drop(columns="most_parts")
+    place_where, place_params = filters.place_where("reg")
+    month = "CAST(a.period_start AS TIMESTAMP) AS month," if by_month else ""
+    figures = ", ".join(f"a.{column}" for column in _COMPOUND_FIGURES)
+    sql = f"""SELECT reg.community || '/' || reg.compound AS unit, {month} {figures}
+        FROM agg_units AS a JOIN compounds AS reg ON reg.compound = a.compound
+            AND (a.community IS NULL OR reg.community = a.community)
+        WHERE {stored.where} AND {place_where}
+        ORDER BY ALL"""
+    return run_query(con, sql, stored.params | place_params)
 
 
 def compound_survey_figures(
@@ -327,7 +334,8 @@ def _scaled_events(study: EventStudy, scale: float) -> EventStudy:
 @dataclass(frozen=True)
 class Panels:
     """The before/after panels of every month of the data: compound × month ticket figures
-    and compound × wave survey figures, each with unit, period (month number) and onset."""
+    and compound × wave survey figures, each with unit (a number per compound), period
+    (month number) and onset."""
 
     monthly: pd.DataFrame
     waves: pd.DataFrame
@@ -357,6 +365,11 @@ def before_after_panels(
     waves = compound_survey_figures(con, everything, config, None)
     waves["period"] = _month_numbers(waves["wave_start"])
     waves = waves.merge(onsets, on="unit", how="inner")
+    # The estimators only tell compounds apart: numbered, a city's 700,000 compound-months
+    # are grouped and matched on integers rather than on their names.
+    numbers = pd.Index(onsets["unit"])
+    for panel in (monthly, waves):
+        panel["unit"] = numbers.get_indexer(panel["unit"]).astype("int64")
     return Panels(monthly, waves)
 
 
