@@ -43,6 +43,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -227,6 +228,7 @@ class Burst:
     load_avg: float = 0.0
     elements: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     gc: dict[str, object] | None = None
+    split: str = ""  # users per worker, busiest first ("10/10"; "" with one worker)
 
     @property
     def cpu_per_user_page(self) -> float:
@@ -317,6 +319,8 @@ def burst(
                     f"{title}: elements {load.counts()} ≠ {result.elements[title]}"
                 )
     result.gc = server.gc_report()
+    per_worker = Counter(loads[0].worker for loads in every_user if loads and loads[0].worker)
+    result.split = "/".join(str(n) for _, n in per_worker.most_common())
     return result
 
 
@@ -340,6 +344,7 @@ def print_table(runs: list[list[Burst]], gc_stats: bool) -> None:
     head = f"{'code':<{width}}" if codes else ""
     head += f"{'N':>3} {'burst':<7}" + "".join(f"{t + ' p50/p90/max s':>24}" for t in titles)
     head += f"{'err':>5}{'wall s':>8}{'CPU s':>8}{'CPU s/page':>11}{'RSS MB':>8}{'load':>6}"
+    head += f"{'users/worker':>13}"
     if gc_stats:
         head += f"{'gc2 s':>8}{'gc0+1 s':>8}{'objects':>9}"
     print("\n" + head)
@@ -350,7 +355,7 @@ def print_table(runs: list[list[Burst]], gc_stats: bool) -> None:
             for t in titles:
                 row += f"{f'{b.p(t, 0.5):.2f} / {b.p(t, 0.9):.2f} / {max(b.seconds[t]):.2f}':>24}"
             row += f"{len(b.errors):>5}{b.wall_s:>8.1f}{b.cpu_s:>8.1f}{b.cpu_per_user_page:>11.3f}"
-            row += f"{b.rss_mb:>8.0f}{b.load_avg:>6.1f}"
+            row += f"{b.rss_mb:>8.0f}{b.load_avg:>6.1f}{b.split:>13}"
             if gc_stats:
                 row += _gc_cells(b, previous)
             print(row)

@@ -1218,7 +1218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sizes = sorted(set(args.rows))
     workdir: Path = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    print(f"workdir {workdir}; python {sys.executable}")
+    import duckdb  # the loader's DuckDB is this interpreter's: say which, runs are per version
+
+    print(f"workdir {workdir}; python {sys.executable}; duckdb {duckdb.__version__}")
 
     generation: dict[str, dict[str, float]] = {}
     for n in sizes:

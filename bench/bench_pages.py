@@ -13,12 +13,24 @@ warm at 10M.
 
 A warehouse without aggregates (made before agg_units) gets them built in a copy first
 (`--build-aggregates`, the loader's own build), so old benchmark warehouses can be reused.
+
+Baseline against new code in the same run: `--baseline-code DIR` (a checkout of the code to
+compare, e.g. `git worktree add` or `git archive main | tar -x -C DIR`) times every page with
+that code too, in a child process per warehouse (its own bench_pages.py, so its own app), and
+prints both with the ratio. A page that fails (an exception, or memory: `--memory-gb` caps the
+address space of this process and the child, so a page that would exhaust the machine fails
+here instead of being killed with its neighbours) is reported as failed and the run goes on:
+
+    .venv/bin/python bench/bench_pages.py --db 1M.duckdb --db 10M.duckdb --modes agg \
+        --baseline-code /tmp/base --memory-gb 16
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -57,15 +69,18 @@ def _clear() -> None:
 @contextmanager
 def _mode(mode: str) -> Iterator[None]:
     """`raw`: the stored aggregates switched off for every query; `agg`: as shipped."""
-    import govdash.analytics.queries.aggregated as aggregated
+    from govdash.analytics.queries import aggregated, effect, surveys, tickets
 
+    readers = (aggregated, effect, surveys, tickets)  # each holds the name aggregates_ready
     ready = aggregated.aggregates_ready
     if mode == "raw":
-        aggregated.aggregates_ready = lambda con: False  # type: ignore[assignment]
+        for module in readers:
+            module.aggregates_ready = lambda con: False  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        aggregated.aggregates_ready = ready  # type: ignore[assignment]
+        for module in readers:
+            module.aggregates_ready = ready  # type: ignore[attr-defined]
 
 
 def _timed(app) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -74,7 +89,62 @@ def _timed(app) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     return time.perf_counter() - started, time.process_time() - cpu
 
 
-def time_page(db: Path, page: str, repeat: int) -> tuple[float, float, float, float]:
+Timing = tuple[float, float, float, float]  # cold wall, cold CPU, warm wall, warm CPU
+
+
+def _cells(figure: Timing | str) -> str:
+    if isinstance(figure, str):
+        return f"{figure[:31]:>32}"
+    return f"{figure[0]:>8.2f}/{figure[1]:<7.2f}{figure[2]:>8.2f}/{figure[3]:<7.2f}"
+
+
+# A page's row as this script prints it: name, then cold and warm wall/CPU per mode.
+_ROW = re.compile(r"^(\w+)\s+([\d.]+)/([\d.]+)\s+([\d.]+)/([\d.]+)")
+
+
+def baseline_timings(code: Path, db: Path, args: argparse.Namespace) -> dict[str, Timing | str]:
+    """Each page's agg-mode timing with the code in `code` (its own bench_pages.py, run in a
+    child process on the same warehouse); a page the child could not time is "failed"."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")}
+    env["PYTHONPATH"] = str(code)
+    found: dict[str, Timing | str] = {}
+    for page in args.pages:  # one child per page: a page that dies takes only itself
+        command = [sys.executable, str(code / "bench" / "bench_pages.py"), "--db", str(db),
+                   "--modes", "agg", "--repeat", str(args.repeat), "--pages", page,
+                   "--work", str(RESULTS / "baseline")]  # fmt: skip
+        done = subprocess.run(command, env=env, cwd=code, capture_output=True, text=True)
+        row = next((m for line in done.stdout.splitlines() if (m := _ROW.match(line))), None)
+        if row and row.group(1) == page:
+            found[page] = tuple(float(row.group(i)) for i in range(2, 6))  # type: ignore[assignment]
+        else:
+            error = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+            found[page] = f"failed: {error[:60]}"
+    return found
+
+
+def compare(
+    db: Path,
+    args: argparse.Namespace,
+    results: dict[str, dict[str, Timing | str]],
+    pages: list[str],
+    target: float,
+) -> None:
+    """The baseline code's table beside this code's (agg mode), with cold and warm ratios."""
+    base = baseline_timings(args.baseline_code, db, args)
+    print(f"\n{db}: baseline code {args.baseline_code} against this checkout (agg), wall / CPU")
+    print(f"{'page':<14}{'base cold':>16}{'base warm':>16}{'new cold':>16}{'new warm':>16}"
+          f"{'cold base÷new':>15}{'warm base÷new':>15}")  # fmt: skip
+    for page in pages:
+        old, new = base.get(page, "failed: not run"), results[page].get("agg", "not timed")
+        ratios = ""
+        if not isinstance(old, str) and not isinstance(new, str):
+            ratios = f"{old[0] / new[0]:>15.1f}{old[2] / new[2]:>15.1f}"
+        mark = "met" if not isinstance(new, str) and new[0] <= target else "NOT MET"
+        print(f"{page:<14}{_cells(old)}{_cells(new)}{ratios}   new cold ≤ {target:g} s: {mark}",
+              flush=True)  # fmt: skip
+
+
+def time_page(db: Path, page: str, repeat: int) -> Timing:
     """(cold wall, cold CPU, best warm wall, its CPU) seconds for one page."""
     _clear()
     app = _app(db)
@@ -182,7 +252,12 @@ def main() -> None:
     parser.add_argument("--pages", nargs="+", default=list(PAGES))
     parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     parser.add_argument("--work", type=Path, default=RESULTS, help="where built warehouses go")
+    parser.add_argument("--baseline-code", type=Path, help="a checkout to time beside this one")
+    parser.add_argument("--memory-gb", type=float, help="cap the address space (GiB)")
     args = parser.parse_args()
+    if args.memory_gb:  # inherited by the baseline's child processes
+        limit = int(args.memory_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     RESULTS = args.work
     RESULTS.mkdir(parents=True, exist_ok=True)
     warehouses = [with_aggregates(db) for db in [*args.db, *map(demo_warehouse, args.tickets)]]
@@ -202,19 +277,27 @@ def main() -> None:
         header = "".join(f"{m + ' cold':>16}{m + ' warm':>16}" for m in args.modes)
         print(f"{'page':<14}{header}{'cold raw÷agg':>14}")
         target = 1.0 if count < 5_000_000 else 2.0
+        results: dict[str, dict[str, Timing | str]] = {}
         for page in available:
-            figures = {}
+            figures: dict[str, Timing | str] = {}
             for mode in args.modes:
                 with _mode(mode):
-                    figures[mode] = time_page(db, page, args.repeat)
-            cells = "".join(
-                f"{f[0]:>8.2f}/{f[1]:<7.2f}{f[2]:>8.2f}/{f[3]:<7.2f}" for f in figures.values()
+                    try:
+                        figures[mode] = time_page(db, page, args.repeat)
+                    except (RuntimeError, MemoryError) as error:
+                        figures[mode] = f"failed: {str(error).splitlines()[0][:60]}"
+            results[page] = figures
+            cells = "".join(_cells(f) for f in figures.values())
+            done = [f for f in figures.values() if not isinstance(f, str)]
+            ratio = (
+                f"{done[0][0] / done[1][0]:>14.1f}" if len(figures) == 2 and len(done) == 2 else ""
             )
-            ratio = f"{figures['raw'][0] / figures['agg'][0]:>14.1f}" if len(figures) == 2 else ""
             last = figures[args.modes[-1]]
-            mark = "met" if last[0] <= target else "NOT MET"
+            mark = "NOT MET" if isinstance(last, str) or last[0] > target else "met"
             print(f"{page:<14}{cells}{ratio}   {args.modes[-1]} cold ≤ {target:g} s: {mark}",
                   flush=True)  # fmt: skip
+        if args.baseline_code:
+            compare(db, args, results, available, target)
 
 
 if __name__ == "__main__":

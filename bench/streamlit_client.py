@@ -43,6 +43,7 @@ class PageLoad:
     elements: Counter[str] = field(default_factory=Counter)
     headings: list[str] = field(default_factory=list)
     error: str | None = None
+    worker: str = ""  # X-Govdash-Worker of the websocket's handshake (with --workers N > 1)
 
     @property
     def ok(self) -> bool:
@@ -105,6 +106,8 @@ class Session:
         to `script_finished`."""
         assert self._socket is not None, "use `async with Session(...)`"
         load = PageLoad(page)
+        if self._socket.response is not None:
+            load.worker = self._socket.response.headers.get("X-Govdash-Worker", "")
         started = time.perf_counter()
         try:
             await self._socket.send(rerun_message(page, query, self.base))

@@ -36,6 +36,8 @@ from govdash.etl.vocab import (
 )
 
 FREE_TEXT = ("description", "comment", "note")
+# 物业企业 written as one of these: no property company (a self-governed compound).
+NO_COMPANY = ("无", "暂无", "无物业", "自管", "自治", "/", "-", "—", "／")  # fmt: skip
 MAX_COMMITTED_HOURS = 8760  # a sheet's own 承诺时限 beyond a year is a typing error
 _FULL_WIDTH = "".join(chr(code) for code in range(0xFF01, 0xFF5F)) + "\u3000\u00a0"
 _HALF_WIDTH = "".join(chr(code) for code in range(0x21, 0x7F)) + "  "
@@ -46,14 +48,19 @@ def literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def one_of(expression: str, words: Iterable[str]) -> str:
+    """`expression IN (words…)` written as list_contains: DuckDB 1.5 plans every IN list of six
+    or more constants as a MARK hash join of its own (the tickets statement had 131 of them,
+    ~4 s CPU and ~750 MB of buffers for any file), a constant list as one expression (2.0 may
+    still choose a small join for a few on a big table). NULL in gives NULL out, as IN does."""
+    return f"list_contains([{', '.join(literal(w) for w in words)}], {expression})"
+
+
 def _case_map(expression: str, table: Mapping[str, Iterable[str]], lower: bool = False) -> str:
     arms = []
     for canonical, spellings in table.items():
         keys = {s.lower() if lower else s for s in (canonical, *spellings)}
-        arms.append(
-            f"WHEN {expression} IN ({', '.join(literal(k) for k in sorted(keys))}) "
-            f"THEN {literal(canonical)}"
-        )
+        arms.append(f"WHEN {one_of(expression, sorted(keys))} THEN {literal(canonical)}")
     return "CASE " + " ".join(arms) + " END"
 
 
@@ -96,8 +103,8 @@ def install_macros(con: duckdb.DuckDBPyConnection, config: Config, hash_key: str
         END""",
         "gd_bool(s)": f"""CASE
             WHEN s IS NULL THEN NULL
-            WHEN lower(s) IN ({", ".join(literal(w) for w in TRUE_WORDS)}) THEN true
-            WHEN lower(s) IN ({", ".join(literal(w) for w in FALSE_WORDS)}) THEN false END""",
+            WHEN {one_of("lower(s)", TRUE_WORDS)} THEN true
+            WHEN {one_of("lower(s)", FALSE_WORDS)} THEN false END""",
         "gd_number(s)": "TRY_CAST(replace(regexp_replace(s, '[分户栋个人元\\s]', '', 'g'), ',', '') "
         "AS DOUBLE)",
         "gd_hours(s)": """CASE
@@ -109,8 +116,7 @@ def install_macros(con: duckdb.DuckDBPyConnection, config: Config, hash_key: str
             WHEN regexp_full_match(s, '\\d+(\\.\\d+)?\\s*(分钟|分|min)') THEN
                 TRY_CAST(regexp_extract(s, '\\d+(\\.\\d+)?') AS DOUBLE) / 60 END""",
         # 无 / 自管 / - mean "no property company" (self-governed compounds).
-        "gd_company(s)": "CASE WHEN s IN ('无', '暂无', '无物业', '自管', '自治', '/', '-', '—', '／') "
-        "THEN NULL ELSE s END",
+        "gd_company(s)": f"CASE WHEN {one_of('s', NO_COMPANY)} THEN NULL ELSE s END",
         "gd_priority(s)": _case_map("s", PRIORITY),
         "gd_request_type(s)": _case_map("s", REQUEST_TYPE),
         "gd_channel(s)": _case_map(
@@ -124,7 +130,9 @@ def install_macros(con: duckdb.DuckDBPyConnection, config: Config, hash_key: str
         "gd_unit_level(s)": _case_map("s", UNIT_LEVEL),
         "gd_score(s)": f"""CASE
             WHEN s IS NULL THEN NULL
-            WHEN TRY_CAST(s AS DOUBLE) IN (1, 2, 3, 4, 5) THEN CAST(CAST(s AS DOUBLE) AS TINYINT)
+            WHEN TRY_CAST(s AS DOUBLE) BETWEEN 1 AND 5
+                AND TRY_CAST(s AS DOUBLE) = floor(TRY_CAST(s AS DOUBLE))
+                THEN CAST(CAST(s AS DOUBLE) AS TINYINT)
             ELSE CAST({_case_map("s", score_words)} AS TINYINT) END""",
         "gd_keyed_hash(s)": f"sha256({literal(hash_key)} || '|' || s)",
         "gd_scrub(s)": scrub_sql("s"),
@@ -186,17 +194,19 @@ class Classification:
     no_answer: tuple[str, ...] = ()  # words meaning "no value": stored empty without a note
 
     @property
+    def lookup(self) -> str:
+        """The cell's known value (NULL when unknown), looked up once per row into the column
+        `known` names, before parsing: the value, the note and unmapped_values all read it."""
+        return f"{self.macro}({_quoted(self.field)}) AS {self.known}"
+
+    @property
     def known(self) -> str:
-        return f"{self.macro}({_quoted(self.field)})"
+        return _quoted("k:" + self.field)
 
     @property
     def parsed(self) -> str:
         column = _quoted(self.field)
-        answers = (
-            f"WHEN {column} IN ({', '.join(literal(w) for w in self.no_answer)}) THEN NULL "
-            if self.no_answer
-            else ""
-        )
+        answers = f"WHEN {one_of(column, self.no_answer)} THEN NULL " if self.no_answer else ""
         return (
             f"CASE WHEN {column} IS NULL THEN {self.blank} {answers}"
             f"ELSE coalesce({self.known}, {self.fallback}) END AS v_{self.field}"
@@ -205,11 +215,7 @@ class Classification:
     @property
     def unknown(self) -> str:
         column = _quoted(self.field)
-        answers = (
-            f" AND {column} NOT IN ({', '.join(literal(w) for w in self.no_answer)})"
-            if self.no_answer
-            else ""
-        )
+        answers = f" AND NOT {one_of(column, self.no_answer)}" if self.no_answer else ""
         return f"{column} IS NOT NULL AND {self.known} IS NULL{answers}"
 
     @property
@@ -301,8 +307,12 @@ def unmapped_values(classifications: list[Classification]) -> str:
         f"{{'k': {literal(c.field)}, 'v': CASE WHEN {c.unknown} THEN gd_scrub({_quoted(c.field)}) END}}"
         for c in classifications
     )
+    # Nearly every row knows all its words: the list is built only for the rows that do not.
+    any_unknown = " OR ".join(f"coalesce({c.unknown}, false)" for c in classifications)
     return (
-        f"map_from_entries(list_filter([{entries}], lambda e: e.v IS NOT NULL)) AS unmapped_values"
+        f"CASE WHEN {any_unknown} "
+        f"THEN map_from_entries(list_filter([{entries}], lambda e: e.v IS NOT NULL)) "
+        "ELSE CAST(MAP {} AS MAP(VARCHAR, VARCHAR)) END AS unmapped_values"
     )
 
 
@@ -431,12 +441,12 @@ class Cleaner:
         con = self.con
         # A formula that failed (#N/A, #DIV/0! …) in any column rejects the row: loading it
         # would turn a broken 办结时间 into an open ticket or a lookup error into a place name.
-        codes = ", ".join(literal(code) for code in EXCEL_ERRORS)
         error_field = " ".join(
-            f"WHEN normalized.{_quoted(c)} IN ({codes}) THEN {literal(c)}" for c in sql.texts
+            f"WHEN {one_of(f'normalized.{_quoted(c)}', EXCEL_ERRORS)} THEN {literal(c)}"
+            for c in sql.texts
         )
         error_value = " ".join(
-            f"WHEN normalized.{_quoted(c)} IN ({codes}) THEN normalized.{_quoted(c)}"
+            f"WHEN {one_of(f'normalized.{_quoted(c)}', EXCEL_ERRORS)} THEN normalized.{_quoted(c)}"
             for c in sql.texts
         )
         # Every error value starts with "#": one cheap test per cell, the list only where it holds.
@@ -465,6 +475,7 @@ class Cleaner:
             sql.classifications,
         )
         texts = ", ".join(f"{self._text_sql(c)} AS {_quoted(c)}" for c in sql.texts)
+        lookups = "".join(f", {c.lookup}" for c in sql.classifications)
         all_blank = " AND ".join(f"{_quoted(c)} IS NULL" for c in sql.texts)
         any_problem = " OR ".join(f"coalesce({c.condition}, false)" for c in sql.checks)
         problems = ", ".join(
@@ -473,17 +484,20 @@ class Cleaner:
             for c in sql.checks
         )
         notes = [*sql.notes, *(c.note for c in sql.classifications)]
+        # Few rows have a note: the list is built only for those. The empty list is typed
+        # (DuckDB 1.5 cannot read fields of an untyped [] when a kind has no notes at all).
+        no_notes = "CAST([] AS STRUCT(field VARCHAR, raw VARCHAR, reason VARCHAR)[])"
+        any_note = " OR ".join(f"coalesce({n.condition}, false)" for n in notes)
         note_list = (
-            "list_filter(["
+            f"CASE WHEN {any_note} THEN list_filter(["
             + ", ".join(
                 f"CASE WHEN {n.condition} THEN {{'field': {literal(n.field)}, 'raw': "
                 f"CAST({n.raw} AS VARCHAR), 'reason': {literal(n.note)}}} END"
                 for n in notes
             )
-            + "], lambda p: p IS NOT NULL)"
+            + f"], lambda p: p IS NOT NULL) ELSE {no_notes} END"
             if notes
-            # typed: DuckDB 1.5 binds `p.field` of an untyped [] as a NULL, not a struct
-            else "CAST([] AS STRUCT(field VARCHAR, raw VARCHAR, reason VARCHAR)[])"
+            else no_notes
         )
         # A value a note sets aside is emptied before the output is shaped.
         emptied: dict[str, list[str]] = {}
@@ -515,6 +529,7 @@ class Cleaner:
                             SELECT *, {", ".join(sql.parsed)}
                             FROM (
                                 SELECT *, gd_skip(_first, _header_first, {all_blank}) AS _skip
+                                    {lookups}
                                 FROM (
                                     SELECT _sheet, _row, _seq, _header_first,
                                         gd_text(coalesce(nullif(trim(_c0), ''),
@@ -858,15 +873,15 @@ class Cleaner:
         ]
         pairs.append("{'indicator': indicator, 'raw': score}")
         points_map = "MAP {" + ", ".join(f"{literal(k)}: {v}" for k, v in points.items()) + "}"
-        adjustment_names = "('加分', '加分项', '扣分', '扣分项', '一票否决')"
+        adjustments = one_of("indicator", ("加分", "加分项", "扣分", "扣分项", "一票否决"))
         max_bonus = self.config.max_bonus
         total_points = sum(indicator.points for indicator in self.config.indicators)
         parsed = [
             f"{points_map} AS pts",
             "TRY_CAST(regexp_extract(year, '(\\d{4})', 1) AS INTEGER) AS v_year",
             "coalesce(gd_unit_level(unit_level), ref.level) AS v_level",
-            f"coalesce(indicator IN {adjustment_names}, false) AS is_adjustment_row",
-            f"""CASE WHEN indicator IN {adjustment_names} THEN []
+            f"coalesce({adjustments}, false) AS is_adjustment_row",
+            f"""CASE WHEN {adjustments} THEN []
                 ELSE list_filter([{", ".join(pairs)}],
                                  lambda s: s.indicator IS NOT NULL OR s.raw IS NOT NULL) END
                 AS scores""",

@@ -1525,6 +1525,9 @@ def remap_loaded(
     check_not_legacy(db_path)
     with writer_lock(db_path), work_connection(db_path, config) as con:
         install_macros(con, config, hash_key(db_path))
+        # One lake transaction: the marker column, the updates and the derived tables are one
+        # snapshot, and readers never see _remapped. (The single-file warehouse's 1.5 refusal
+        # to commit updates of a table altered in the same transaction does not apply here.)
         con.execute("BEGIN TRANSACTION")
         ensure_schema(con)
         con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS _remapped BOOLEAN")

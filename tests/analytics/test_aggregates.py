@@ -23,7 +23,7 @@ import pytest
 
 import govdash.analytics.queries.aggregated as aggregated
 import govdash.etl.aggregates as aggregates
-from govdash.analytics.queries import surveys, tickets, units
+from govdash.analytics.queries import effect, surveys, tickets, units
 from govdash.analytics.queries.aggregated import aggregate_rows
 from govdash.analytics.queries.filters import Filters
 from govdash.core.access import Scope
@@ -104,11 +104,26 @@ def expected(main: Any) -> pd.DataFrame:
     return expected_tickets([*history_tickets(), *generate_tickets()])
 
 
+# Every module that asks whether the stored aggregates are ready (by the imported name).
+READY_USERS = (aggregated, surveys, tickets, effect)
+
+
 def _raw(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """`function` with the stored aggregates switched off: the raw query over the tickets."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(aggregated, "aggregates_ready", lambda con: False)
+        for module in READY_USERS:
+            patch.setattr(module, "aggregates_ready", lambda con: False)
         return function(*args, **kwargs)
+
+
+def test_switching_off_reaches_every_reader() -> None:
+    """Each module in READY_USERS holds the name, and no other analytics module does (else
+    _raw would compare the stored path with itself)."""
+    holders = set()
+    for path in Path(tickets.__file__).parent.glob("*.py"):
+        if "aggregates_ready" in path.read_text(encoding="utf-8"):
+            holders.add(path.stem)
+    assert holders == {module.__name__.rsplit(".", 1)[1] for module in READY_USERS}
 
 
 def _filters(period: Filters, scope: Scope, places: dict[str, list[str]]) -> Filters:
@@ -553,3 +568,79 @@ def test_quarters_and_years_over_the_load_budget_wait_and_read_raw(
         assert con.execute("SELECT count(*) FROM agg_stale_periods").fetchone() == (0,)
         refreshed = _agg_rows_of(con)
     assert refreshed == _full_build(db)
+
+
+@pytest.mark.parametrize(("scope", "places"), SHAPES, ids=SHAPE_IDS)
+def test_filter_options_from_the_stored_places_equal_the_tickets(
+    main: Any, scope: Scope, places: dict[str, list[str]]
+) -> None:
+    """The pickers' lists (places narrowed by the chosen streets and communities, in the
+    scope) read from the stored month rows equal those read from the tickets."""
+    con, _ = main
+    filters = _filters(Filters.for_year(2025), scope, places)
+    stored = tickets.filter_options(con, filters)
+    assert stored == _raw(tickets.filter_options, con, filters)
+    assert stored["category"] and (stored["street"] or scope.is_restricted)
+
+
+def test_filter_options_list_the_places_of_the_register_and_the_tickets(main: Any) -> None:
+    """Unfiltered, each list is every value the register or any ticket holds, sorted."""
+    con, _ = main
+    options = tickets.filter_options(con, None)
+    for column in ("street", "community", "compound", "property_company"):
+        values = {
+            row[0]
+            for table in ("compounds", "tickets")
+            for row in con.execute(f"SELECT DISTINCT {column} FROM {table}").fetchall()
+            if row[0] is not None
+        }
+        assert options[column] == sorted(values), column
+
+
+@pytest.mark.parametrize(("scope", "places"), SHAPES, ids=SHAPE_IDS)
+def test_effect_panels_from_the_stored_rows_equal_the_raw_queries(
+    main: Any, scope: Scope, places: dict[str, list[str]]
+) -> None:
+    """治理成效's compound figures (the period's, and every month's for the before/after
+    panel) and its survey counts per compound × wave, stored against raw."""
+    con, _ = main
+    everything = dataclasses.replace(
+        _filters(Filters.for_year(2025), scope, places),
+        start=date(1900, 1, 1),
+        end=date(2999, 12, 31),
+        period_kind="range",
+    )
+    for filters, by_month in ((_filters(Filters.for_year(2025), scope, places), False),
+                              (everything, True)):  # fmt: skip
+        if not places:  # a scope's own panel is read from the stored rows
+            assert aggregate_rows(con, filters, ("community", "compound"), by_month) is not None
+        stored = effect.compound_ticket_figures(con, filters, CONFIG, by_month)
+        raw = _raw(effect.compound_ticket_figures, con, filters, CONFIG, by_month)
+        pd.testing.assert_frame_equal(stored, raw, check_exact=True)
+        assert len(stored) > 0 or places or scope.is_restricted
+    for keys in (None, surveys.wave_keys_in_period(con, Filters.for_year(2025))):
+        stored = effect.compound_survey_figures(con, everything, CONFIG, keys)
+        raw = _raw(effect.compound_survey_figures, con, everything, CONFIG, keys)
+        pd.testing.assert_frame_equal(stored, raw, check_exact=True)
+
+
+def test_effect_figures_read_the_tickets_where_two_stored_rows_meet(main: Any) -> None:
+    """Tickets without a community are matched to a register compound by name beside the
+    compound's own tickets: two stored rows for one compound, whose quantiles cannot be
+    combined, so the figures come from the tickets (and still equal the raw query)."""
+    con, _ = main
+    filters = Filters.for_year(2025)
+    stored = effect._stored_compound_figures(con, filters, by_month=False)
+    nameless = con.execute(
+        """SELECT count(*) FROM tickets AS t JOIN compounds AS reg ON reg.compound = t.compound
+        WHERE t.community IS NULL AND year(t.accepted_at) = 2025"""
+    ).fetchone()
+    if nameless and nameless[0]:
+        assert stored is None
+    else:
+        assert stored is not None
+    pd.testing.assert_frame_equal(
+        effect.compound_ticket_figures(con, filters, CONFIG, False),
+        _raw(effect.compound_ticket_figures, con, filters, CONFIG, False),
+        check_exact=True,
+    )

@@ -778,3 +778,26 @@ def test_rules_text_prints_the_tie_break_order(small_config: Config) -> None:
 
 def test_metric_columns_are_the_unit_tables() -> None:
     assert ev.METRIC_COLUMNS == units.COMPOSITE_SOURCES
+
+
+def test_kendall_tau_b_equals_the_pairs_counted_out() -> None:
+    """τ-b = (concordant − discordant) ÷ √((pairs untied in x) × (pairs untied in y)), every
+    pair written out, with ties on either side and both."""
+    rng = np.random.default_rng(9)
+    for _ in range(10):
+        a = rng.integers(0, 6, 30).astype(float)
+        b = a + rng.integers(-2, 3, 30)
+        signs = [
+            (np.sign(a[i] - a[j]), np.sign(b[i] - b[j]))
+            for i in range(len(a))
+            for j in range(i + 1, len(a))
+        ]
+        concordance = sum(sx * sy for sx, sy in signs)
+        untied_a = sum(1 for sx, _ in signs if sx != 0)
+        untied_b = sum(1 for _, sy in signs if sy != 0)
+        expected = concordance / math.sqrt(untied_a * untied_b)
+        assert ev.kendall_tau_b(a, b) == pytest.approx(expected, abs=1e-12)
+        with pytest.MonkeyPatch.context() as patch:  # the count for many units, on the same
+            patch.setattr(ev, "PAIRWISE_UNITS", 2)
+            assert ev.kendall_tau_b(a, b) == pytest.approx(expected, abs=1e-12)
+    assert math.isnan(ev.kendall_tau_b([2, 2, 2], [1, 2, 3]))

@@ -161,15 +161,14 @@ def _tail(log: Path) -> str:
 
 
 def _route_for(site: Site, number: int, *, fail: bool = True) -> str | None:
-    """A route cookie value that nginx sends to worker `number` (found by asking nginx: the
-    hash is consistent, so the same value always leads to the same worker)."""
-    for candidate in range(64):
-        route = f"test-route-{candidate}"
-        status, headers = _get(f"{site.base}/_stcore/health", route)
-        if status == 200 and headers.get("x-govdash-worker") == str(number):
-            return route
+    """The route cookie value of a browser on worker `number`, once nginx answers from it
+    (the cookie names the worker: "2.<anything>" always leads to worker 2)."""
+    route = f"{number}.test-route"
+    status, headers = _get(f"{site.base}/_stcore/health", route)
+    if status == 200 and headers.get("x-govdash-worker") == str(number):
+        return route
     if fail:
-        pytest.fail(f"no route leads to worker {number}:\n{_tail(site.log)}")
+        pytest.fail(f"route {route} does not lead to worker {number}:\n{_tail(site.log)}")
     return None
 
 
@@ -262,11 +261,29 @@ def test_the_route_cookie_is_secure_when_a_trusted_proxy_says_https(site: Site) 
 
     (secure,) = route_cookies(**{"X-Forwarded-Proto": "https"})
     assert re.fullmatch(
-        rf"{ROUTE}=[0-9a-f]{{32}}; Path=/dashboard; HttpOnly; SameSite=Lax; Secure", secure
+        rf"{ROUTE}=[12]\.[0-9a-f]{{32}}; Path=/dashboard; HttpOnly; SameSite=Lax; Secure", secure
     )
     (plain,) = route_cookies()
-    assert re.fullmatch(rf"{ROUTE}=[0-9a-f]{{32}}; Path=/dashboard; HttpOnly; SameSite=Lax", plain)
-    assert route_cookies(Cookie=f"{ROUTE}=kept") == [], "a browser with a route keeps it"
+    assert re.fullmatch(
+        rf"{ROUTE}=[12]\.[0-9a-f]{{32}}; Path=/dashboard; HttpOnly; SameSite=Lax", plain
+    )
+    assert route_cookies(Cookie=f"{ROUTE}=2.kept") == [], "a browser with a route keeps it"
+    # A cookie naming no worker of this start (an old one, or made up) is replaced.
+    for stale in ("3.old", "kept", "12.x"):
+        (replaced,) = route_cookies(Cookie=f"{ROUTE}={stale}")
+        assert re.match(rf"{ROUTE}=[12]\.[0-9a-f]{{32}};", replaced), (stale, replaced)
+
+
+def test_browsers_arriving_together_are_spread_evenly(site: Site) -> None:
+    """New browsers go to the worker with the fewest open connections, so 40 arriving one
+    after the other split 20/20 (by a random hash, as before, a 20/20 split is the exception:
+    the binomial puts 7 in 8 runs further apart)."""
+    workers = []
+    for _ in range(40):
+        (cookie,) = _route_cookies(site)
+        workers.append(cookie.split("=", 1)[1].split(".", 1)[0])
+    assert sorted(set(workers)) == ["1", "2"]
+    assert abs(workers.count("1") - workers.count("2")) <= 1, workers
 
 
 def test_both_workers_serve_and_a_sign_in_holds_on_either(site: Site, browser: Browser) -> None:

@@ -16,12 +16,13 @@ Two comparisons, both observational (DOMAIN.md §1: signing is not assigned at r
   per-ticket change. With never-signed controls (the default) these are Callaway and
   Sant'Anna's group-time effects against never-treated units with the month before signing as
   base; with not-yet-signed controls, the imputation estimator of Borusyak, Jaravel and
-  Spiess. Both are fitted with pyfixest's two-stage `did2s`, errors clustered by compound.
+  Spiess. Both are Gardner's two-stage fit as pyfixest's `did2s` defines it, errors clustered
+  by compound, computed here in time linear in compound-months (`_two_stage`).
   The event path gives the same average per month relative to signing, and its months before
   signing are tested jointly (pre-trend). The plain two-way fixed-effects regression with one
-  "after" dummy (`difference_in_differences`, pyfixest `feols`) is kept as a labelled
-  comparison: with staggered signing and effects that grow, already-signed compounds serve as
-  controls for later signers and pull it toward zero (Goodman-Bacon 2021).
+  "after" dummy (`difference_in_differences`, pyfixest `feols`'s fit, computed directly) is
+  kept as a labelled comparison: with staggered signing and effects that grow, already-signed
+  compounds serve as controls for later signers and pull it toward zero (Goodman-Bacon 2021).
 """
 
 from __future__ import annotations
@@ -32,14 +33,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pyfixest as pf
-from pyfixest.estimation.models.feols_ import Feols
-from scipy import stats
+from scipy import special
+from scipy.sparse import coo_matrix
 
 from govdash.i18n import t
+
+if TYPE_CHECKING:  # pyfixest is imported where a fit needs it: seconds to import (numba)
+    from pyfixest.estimation.models.feols_ import Feols
 
 Z_95 = 1.959963984540054
 REFERENCE_BIN = -1
@@ -178,7 +182,13 @@ def stratified_difference(
     if frame.empty:
         return _no_estimate(), pd.DataFrame(columns=STRATUM_COLUMNS)
     key = frame[list(strata)].astype(object).where(frame[list(strata)].notna(), UNKNOWN_STRATUM)
-    frame["stratum"] = key.astype(str).agg(" · ".join, axis=1) if strata else ALL_STRATA
+    if strata:
+        joined = key[strata[0]].astype(str)
+        for part in strata[1:]:
+            joined = joined + " · " + key[part].astype(str)
+        frame["stratum"] = joined
+    else:
+        frame["stratum"] = ALL_STRATA
     frame["side"] = np.where(frame[treated].astype(bool), "treated", "control")
     stats = frame.groupby(["stratum", "side"])[value].agg(["count", "mean", "var"]).unstack("side")
     table = pd.DataFrame(index=stats.index)
@@ -440,13 +450,132 @@ def _without_singletons(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _two_stage(
-    frame: pd.DataFrame, outcome: str, second_stage: str
+    frame: pd.DataFrame, outcome: str, regressor: str
 ) -> tuple[np.ndarray, np.ndarray, list[str], int]:
-    """pyfixest's did2s (Gardner's two-stage estimator: compound and month effects fitted on
-    untreated rows, the second stage on what is left; GMM covariance clustered by compound).
-    Returns coefficients, covariance, their names and the number of compounds."""
+    """Gardner's two-stage estimator, as pyfixest's `did2s` defines it: compound and month
+    effects fitted by weighted least squares on the untreated rows; the second stage regresses
+    what is left of every row on `regressor` (AFTER: the 0/1 column `after`; PERIOD_BIN: one
+    dummy per relative period of `period_bin` but the reference); the GMM covariance clustered
+    by compound, which counts the first stage's own estimation error. Returns coefficients,
+    covariance, their names (pyfixest's: "after", "period_bin::-3") and the number of compounds.
+
+    Computed here rather than by `pf.did2s`, which builds the compound dummies as a dense
+    matrix and loops over compounds scanning every row (rows × compounds: minutes at 2,000
+    compounds, out of reach at 20,000). The first stage's normal equations are solved exactly
+    by eliminating the compound effects (a months × months system), so the cost is linear in
+    compound-months; the figures equal pyfixest's to its demeaning tolerance
+    (tests/analytics/test_effect.py compares the two).
+    """
+    data = _without_singletons(frame)
+    y = data[outcome].to_numpy(float)
+    w = data["w"].to_numpy(float)
+    untreated = ~data["is_treated"].to_numpy(bool)
+    design, names = _second_stage_design(data, regressor)
+    # First stage: compound and month effects on the untreated rows.
+    fe = _TwoWay(data, np.where(untreated, w, 0.0))
+    if not fe.complete:
+        # A compound or month without untreated rows has no fitted effect (pyfixest: NaN).
+        return _two_stage_pyfixest(frame, outcome, regressor)
+    alpha, lam = fe.solve(fe.by_unit(fe.weights * y), fe.by_period(fe.weights * y))
+    first = y - alpha[fe.units] - lam[fe.periods]
+    # Second stage on every row.
+    weighted = design * w[:, None]
+    normal = design.T @ weighted
+    coefficients = np.linalg.solve(normal, weighted.T @ first)
+    second = first - design @ coefficients
+    # Covariance: per compound, its second-stage score less the first stage's part in it.
+    influence_units, influence_months = fe.solve(fe.by_unit(weighted), fe.by_period(weighted))
+    first_scores = fe.weights * first
+    per_cell = coo_matrix(
+        (first_scores, (fe.units, fe.periods)), shape=(fe.n_units, fe.n_periods)
+    ).tocsr()
+    correction = fe.by_unit(first_scores)[:, None] * influence_units + per_cell @ influence_months
+    scores = fe.by_unit(weighted * second[:, None]) - correction
+    inverse = np.linalg.inv(normal)
+    covariance = inverse @ (scores.T @ scores) @ inverse
+    return coefficients, covariance, names, int(frame["unit"].nunique())
+
+
+class _TwoWay:
+    """Weighted least squares on compound and month effects, solved exactly: the normal
+    equations [[D_u, C], [C', D_t]] (α, λ) = (b_u, b_t) with the compound effects eliminated
+    (a months × months system), the first month's effect fixed at 0 (as the model matrix of
+    pyfixest's covariance has it). Rows of weight 0 take no part in the fit."""
+
+    def __init__(self, data: pd.DataFrame, weights: np.ndarray) -> None:
+        self.units, unit_names = pd.factorize(data["unit"])
+        self.periods, period_names = pd.factorize(data["period"], sort=True)
+        self.n_units, self.n_periods = len(unit_names), len(period_names)
+        self.weights = weights
+        self.unit_weight = self.by_unit(weights)
+        self.period_weight = self.by_period(weights)
+        self.complete = bool((self.unit_weight > 0).all() and (self.period_weight > 0).all())
+        fitted = weights > 0
+        self.cross = coo_matrix(
+            (weights[fitted], (self.units[fitted], self.periods[fitted])),
+            shape=(self.n_units, self.n_periods),
+        ).tocsr()
+        if self.complete:
+            scaled = self.cross.multiply(1.0 / self.unit_weight[:, None]).tocsr()
+            self.schur = np.diag(self.period_weight) - np.asarray((self.cross.T @ scaled).todense())
+
+    def by_unit(self, values: np.ndarray) -> np.ndarray:
+        """Sums per compound (of each column)."""
+        if values.ndim == 1:
+            return np.bincount(self.units, values, minlength=self.n_units)
+        return np.stack([self.by_unit(column) for column in values.T], axis=1)
+
+    def by_period(self, values: np.ndarray) -> np.ndarray:
+        """Sums per month (of each column)."""
+        if values.ndim == 1:
+            return np.bincount(self.periods, values, minlength=self.n_periods)
+        return np.stack([self.by_period(column) for column in values.T], axis=1)
+
+    def solve(
+        self, unit_side: np.ndarray, period_side: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(α, λ) of the normal equations for the right-hand sides given (vectors or columns)."""
+        unit_weight = self.unit_weight if unit_side.ndim == 1 else self.unit_weight[:, None]
+        reduced = period_side - self.cross.T @ (unit_side / unit_weight)
+        months = np.zeros(np.shape(period_side), dtype=float)
+        try:
+            months[1:] = np.linalg.solve(self.schur[1:, 1:], reduced[1:])
+        except np.linalg.LinAlgError:
+            months[1:] = np.linalg.lstsq(self.schur[1:, 1:], reduced[1:], rcond=None)[0]
+        return (unit_side - self.cross @ months) / unit_weight, months
+
+    def residuals(self, values: np.ndarray) -> np.ndarray:
+        """`values` (rows, or rows × columns) less their fitted compound and month effects."""
+        weighted = values * (self.weights if values.ndim == 1 else self.weights[:, None])
+        alpha, lam = self.solve(self.by_unit(weighted), self.by_period(weighted))
+        return values - alpha[self.units] - lam[self.periods]
+
+
+AFTER = "after"
+PERIOD_BIN = "period_bin"
+
+
+def _second_stage_design(data: pd.DataFrame, regressor: str) -> tuple[np.ndarray, list[str]]:
+    """The second stage's regressors as a dense rows × k matrix, and pyfixest's names."""
+    if regressor == AFTER:
+        return data[AFTER].to_numpy(float)[:, None], [AFTER]
+    if regressor != PERIOD_BIN:
+        raise ValueError(f"regressor must be {AFTER} or {PERIOD_BIN}, got {regressor!r}")
+    bins = data[PERIOD_BIN].to_numpy("int64")
+    levels = sorted(int(b) for b in np.unique(bins) if b != REFERENCE_BIN)
+    design = (bins[:, None] == np.array(levels, dtype="int64")[None, :]).astype(float)
+    return design, [f"{PERIOD_BIN}::{level}" for level in levels]
+
+
+def _two_stage_pyfixest(
+    frame: pd.DataFrame, outcome: str, regressor: str
+) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    """The same figures from pyfixest's `did2s` (rows × compounds: small panels only)."""
     data = _without_singletons(frame)
     data = data.assign(y=data[outcome].astype(float), treat=data["is_treated"].astype(int))
+    second_stage = f"~ {AFTER}" if regressor == AFTER else f"~ i({PERIOD_BIN}, ref={REFERENCE_BIN})"
+    import pyfixest as pf
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = pf.did2s(
@@ -473,7 +602,9 @@ def _bin_of(name: str) -> int:
 
 
 def _interval(estimate: float, error: float, clusters: int) -> tuple[float, float]:
-    half = float(stats.t.ppf(0.975, max(clusters - 1, 1))) * error
+    # scipy.special's functions, which stats.t.ppf and stats.f.sf call: importing scipy.stats
+    # costs a second and a half on a page's first visit.
+    half = float(special.stdtrit(max(clusters - 1, 1), 0.975)) * error
     return estimate - half, estimate + half
 
 
@@ -482,7 +613,7 @@ def _joint_p_value(coefficients: np.ndarray, covariance: np.ndarray, clusters: i
     if not len(coefficients):
         return math.nan
     statistic = float(coefficients @ np.linalg.pinv(covariance) @ coefficients) / len(coefficients)
-    return float(stats.f.sf(statistic, len(coefficients), max(clusters - 1, 1)))
+    return float(special.fdtrc(len(coefficients), max(clusters - 1, 1), statistic))
 
 
 def _event_path(frame: pd.DataFrame, outcome: str) -> EventStudy:
@@ -492,9 +623,7 @@ def _event_path(frame: pd.DataFrame, outcome: str) -> EventStudy:
     present = sorted(int(b) for b in data.loc[data["is_treated"], "period_bin"].unique())
     if not present:
         return _no_events()
-    coefficients, covariance, names, clusters = _two_stage(
-        data, outcome, f"~ i(period_bin, ref={REFERENCE_BIN})"
-    )
+    coefficients, covariance, names, clusters = _two_stage(data, outcome, PERIOD_BIN)
     index = {_bin_of(name): i for i, name in enumerate(names)}
     treated = frame[frame["is_treated_unit"]]
     counts = treated.groupby("bin")["unit"].nunique()
@@ -542,7 +671,7 @@ def robust_effect(
             control,
         )
     coefficients, covariance, names, clusters = _two_stage(
-        fit_frame.assign(after=fit_frame["is_after"].astype(int)), outcome, "~ after"
+        fit_frame.assign(after=fit_frame["is_after"].astype(int)), outcome, AFTER
     )
     i = names.index("after")
     error = math.sqrt(covariance[i, i])
@@ -592,14 +721,43 @@ def difference_in_differences(
         after=(sample["is_treated_unit"] & (sample["relative"] >= 1)).astype(float),
         w=sample[weight].astype(float) if weight else 1.0,
     )
-    fit = _feols(data, "y ~ after | unit + period")
-    coefficient = float(fit.coef()["after"])
-    error = float(fit.se()["after"])
+    coefficient, error = _twfe_after(data)
     low, high = _interval(coefficient, error, treated_units + control_units)
     return Estimate(coefficient, low, high, error, treated_units, control_units, len(sample))
 
 
+def _twfe_after(data: pd.DataFrame) -> tuple[float, float]:
+    """β of `after` in y = compound effect + month effect + β · after (weights w) and its CRV1
+    error clustered by compound, with fixest's small-sample factors as pyfixest's
+    ssc(k_adj=True, k_fixef="nonnested", G_adj=True) has them: G/(G − 1) · (n − 1)/(n − K),
+    K = 1 + the months (compound effects, nested in the clusters, are not counted).
+
+    By Frisch–Waugh–Lovell on exactly solved two-way effects (_TwoWay): linear in
+    compound-months, where pyfixest's feols demeans iteratively; pyfixest is used only when
+    `after` is spanned by the effects (no estimate to make)."""
+    w = data["w"].to_numpy(float)
+    fe = _TwoWay(data, w)
+    after = data["after"].to_numpy(float)
+    if fe.complete:
+        columns = fe.residuals(np.column_stack([data["y"].to_numpy(float), after]))
+        y_tilde, after_tilde = columns[:, 0], columns[:, 1]
+        denominator = float(np.sum(w * after_tilde**2))
+    if not fe.complete or denominator <= 1e-9 * float(np.sum(w * after**2)):
+        fit = _feols(data, "y ~ after | unit + period")
+        return float(fit.coef()["after"]), float(fit.se()["after"])
+    coefficient = float(np.sum(w * after_tilde * y_tilde)) / denominator
+    residual = y_tilde - coefficient * after_tilde
+    scores = fe.by_unit(w * after_tilde * residual)
+    groups, n, k = fe.n_units, len(data), 1 + fe.n_periods
+    variance = float(np.sum(scores**2)) / denominator**2
+    variance *= groups / (groups - 1) * (n - 1) / (n - k)
+    return coefficient, math.sqrt(variance)
+
+
 def _feols(data: pd.DataFrame, formula: str) -> Feols:
+    import pyfixest as pf
+    from pyfixest.estimation.models.feols_ import Feols
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = pf.feols(

@@ -37,6 +37,7 @@ The rules this module decides (DOMAIN.md leaves them open); `rules_text` prints 
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -377,9 +378,23 @@ def _checked_weights(config: Config, weights: Mapping[str, float] | None) -> dic
 
 def _unit_list(inputs: EvaluationInput) -> list[str]:
     listed = list(inputs.units) or [str(u) for u in inputs.metrics["unit"].dropna()]
-    extra = [str(u) for u in inputs.scores["unit"].dropna()]
-    extra += [str(u) for u in inputs.adjustments["unit"].dropna()]
+    extra = [str(u) for u in pd.unique(inputs.scores["unit"].dropna())]
+    extra += [str(u) for u in pd.unique(inputs.adjustments["unit"].dropna())]
     return sorted(set(listed) | set(extra))
+
+
+def _as_text(values: pd.Series) -> np.ndarray:
+    """str() of every value (as `.astype(object).map(str)`), computed once per distinct value:
+    a city's scores repeat a few thousand names over a million rows."""
+    codes, distinct = pd.factorize(values.astype(object), use_na_sentinel=False)
+    return np.array([str(value) for value in distinct], dtype=object)[codes]
+
+
+def _mapped(values: np.ndarray, mapping: Mapping[str, Any]) -> np.ndarray:
+    """mapping[v] per value (NaN where absent), looked up once per distinct value."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    looked = np.array([mapping.get(value, np.nan) for value in distinct], dtype=float)
+    return looked[codes]
 
 
 def _evaluator_indicators(config: Config) -> list[Indicator]:
@@ -399,9 +414,9 @@ def _evaluator_part(
     order_of = {name: i for i, name in enumerate(indicator_names(config))}
     frame = pd.DataFrame(
         {
-            "unit": scores["unit"].astype(object).map(str).to_numpy(object),
-            "indicator": scores["indicator"].astype(object).map(str).to_numpy(object),
-            "evaluator": scores["evaluator"].astype(object).map(str).to_numpy(object),
+            "unit": _as_text(scores["unit"]),
+            "indicator": _as_text(scores["indicator"]),
+            "evaluator": _as_text(scores["evaluator"]),
             "score": pd.to_numeric(scores["score"], errors="coerce").to_numpy(float),
         }
     )
@@ -416,15 +431,17 @@ def _evaluator_part(
         & frame["score"].notna()
         & frame["unit"].isin(units)
     ]
-    frame = frame.groupby(["unit", "indicator", "evaluator"], as_index=False, sort=False).agg(
-        score=("score", "mean")
-    )
+    key = ["unit", "indicator", "evaluator"]
+    if frame.duplicated(key).any():  # one evaluator's repeated scores: their mean
+        frame = frame.groupby(key, as_index=False, sort=False).agg(score=("score", "mean"))
+    else:
+        frame = frame.reset_index(drop=True)
     points_of = {name: float(i.points) for name, i in indicators.items()}
-    points = frame["indicator"].map(points_of).to_numpy(float)
+    points = _mapped(frame["indicator"].to_numpy(object), points_of)
     outside = int(((frame["score"] < 0) | (frame["score"] > points + 1e-9)).sum())
     if outside:
         notes.append(f"{outside} 条评分超出 0 到该指标分值的范围，已按原值计入")
-    frame["_order"] = frame["indicator"].map(order_of)
+    frame["_order"] = _mapped(frame["indicator"].to_numpy(object), order_of).astype("int64")
     frame = frame.sort_values(["unit", "_order", "score", "evaluator"], kind="stable")
     frame = frame.reset_index(drop=True)
     unit = frame["unit"].to_numpy(object)
@@ -449,8 +466,10 @@ def _evaluator_part(
         trimmed_sums = np.add.reduceat(np.where(is_trimmed, score, 0.0), first)
     else:
         sums = trimmed_sums = np.zeros(0)
-    texts = [f"{value:g}" for value in score]
-    texts = [f"（{text}）" if cut else text for text, cut in zip(texts, is_trimmed, strict=True)]
+    distinct, where = np.unique(score, return_inverse=True)
+    plain = np.array([f"{value:g}" for value in distinct], dtype=object)
+    cut = np.array([f"（{text}）" for text in plain], dtype=object)
+    texts = np.where(is_trimmed, cut[where.ravel()], plain[where.ravel()]).tolist()
     detail = pd.DataFrame(
         {
             "unit": unit[first],
@@ -476,10 +495,30 @@ def _evaluator_part(
     detail = detail[EVALUATOR_DETAIL_COLUMNS]
     shares = detail.pivot(index="unit", columns="indicator", values="aggregate")
     shares = shares.div(pd.Series(points_of), axis=1)
-    evidence = detail.assign(evidence=[_evaluator_sentence(row) for row in detail.itertuples()])
+    fields = list(_SENTENCE_FIELDS)
+    rows = zip(*(detail[name].tolist() for name in fields), strict=True)
+    evidence = detail.assign(
+        evidence=[_evaluator_sentence(_SentenceRow(*values)) for values in rows]
+    )
     evidence = evidence.pivot(index="unit", columns="indicator", values="evidence")
     used = frame.sort_values(["unit", "_order", "evaluator"], kind="stable")
     return used[EVALUATOR_SCORE_COLUMNS].reset_index(drop=True), detail, shares, evidence
+
+
+_SENTENCE_FIELDS = (
+    "evaluators",
+    "method",
+    "aggregate",
+    "points_max",
+    "high",
+    "low",
+    "trimmed_high_evaluator",
+    "trimmed_low_evaluator",
+    "scores_text",
+    "is_disputed",
+    "score_range",
+)
+_SentenceRow = namedtuple("_SentenceRow", _SENTENCE_FIELDS)  # type: ignore[misc]
 
 
 def _evaluator_sentence(row: Any) -> str:
@@ -648,14 +687,29 @@ def _adjustments_per_unit(adjustments: pd.DataFrame, config: Config) -> pd.DataF
     frame["bonus"] = pd.to_numeric(frame["bonus"], errors="coerce").astype(float)
     frame["penalty"] = pd.to_numeric(frame["penalty"], errors="coerce").astype(float)
     frame["is_veto"] = frame["is_veto"].astype("boolean").fillna(False).astype(bool)
+    # Per unit (sorted by name, rows in their order), on plain arrays: pandas per group
+    # costs a millisecond, thousands of units a page.
+    names = frame["unit"].to_numpy(object)
+    order = np.argsort(names, kind="stable")
+    names = names[order]
+    bonuses = frame["bonus"].to_numpy(float)[order]
+    penalties = frame["penalty"].to_numpy(float)[order]
+    vetoes = frame["is_veto"].to_numpy(bool)[order]
+    evaluators = frame["evaluator"].to_numpy(object)[order]
+    remarks = frame["note"].to_numpy(object)[order]
+    starts = np.flatnonzero(np.r_[True, names[1:] != names[:-1]]).tolist() if len(names) else []
+    ends = [*starts[1:], len(names)] if starts else []
     rows = []
-    for unit, group in frame.groupby("unit", sort=True):
-        bonus_values = sorted(group["bonus"].dropna().unique())
-        penalty_values = sorted(group["penalty"].dropna().unique())
-        recorded_bonus = float(group["bonus"].dropna().mean()) if bonus_values else 0.0
+    for first, last in zip(starts, ends, strict=True):
+        unit = names[first]
+        bonus_given = bonuses[first:last][~np.isnan(bonuses[first:last])]
+        penalty_given = penalties[first:last][~np.isnan(penalties[first:last])]
+        bonus_values = sorted(np.unique(bonus_given))
+        penalty_values = sorted(np.unique(penalty_given))
+        recorded_bonus = float(bonus_given.sum() / len(bonus_given)) if bonus_values else 0.0
         bonus = min(recorded_bonus, config.max_bonus)
-        penalty = float(group["penalty"].dropna().mean()) if penalty_values else 0.0
-        is_veto = bool(group["is_veto"].any())
+        penalty = float(penalty_given.sum() / len(penalty_given)) if penalty_values else 0.0
+        is_veto = bool(vetoes[first:last].any())
         parts = []
         if recorded_bonus:
             part = f"加分 {bonus:g}"
@@ -670,15 +724,20 @@ def _adjustments_per_unit(adjustments: pd.DataFrame, config: Config) -> pd.DataF
                 part += f"（各评委记录不一：{'、'.join(f'{v:g}' for v in penalty_values)}，取平均）"
             parts.append(part)
         if is_veto:
-            vetoers = group.loc[group["is_veto"], "evaluator"].astype(str)
-            parts.append(f"{VETO}（{'、'.join(sorted(set(vetoers)))}）")
-        notes = sorted({str(n) for n in group["note"].dropna() if str(n).strip()})
+            vetoers = evaluators[first:last][vetoes[first:last]]
+            parts.append(f"{VETO}（{'、'.join(sorted({str(e) for e in vetoers}))}）")
+        notes = sorted({str(n) for n in remarks[first:last] if not _missing(n) and str(n).strip()})
         if notes:
             parts.append("备注：" + "；".join(notes))
         rows.append((unit, bonus, penalty, is_veto, "；".join(parts)))
     return pd.DataFrame(
         rows, columns=["unit", "bonus", "penalty", "is_veto", "adjustment_note"]
     ).set_index("unit")
+
+
+def _missing(value: Any) -> bool:
+    """What Series.dropna drops: None, NaN, NA, NaT."""
+    return value is None or bool(pd.isna(value))
 
 
 def _evidence_frame(
@@ -800,7 +859,9 @@ def _finish(
     order = np.lexsort([np.arange(len(total)), *[-v for v in reversed(key_values)]])
     table = pd.DataFrame({name: np.asarray(values)[order] for name, values in columns.items()})
     table["position"] = np.arange(1, len(table) + 1, dtype="int64")
-    table["tie_note"] = _tie_notes(table, config, keys)
+    # One note per tie, the same string object for every unit in it (an object column, not
+    # copied per unit: a city's tie of 300 compounds has a note of 9,000 characters).
+    table["tie_note"] = pd.Series(_tie_notes(table, config, keys), index=table.index, dtype=object)
     table["award"] = _awards(table, config, keys)
     table = table[table_columns(config)]
     return table, _breakdown(evidence, table, weights)
@@ -1150,19 +1211,25 @@ def spearman(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
 
 
 def kendall_tau_b(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
-    """Kendall's τ-b (ties corrected); NaN when either side is constant. O(n²) pairs, fine for
-    the few hundred units of an evaluation."""
+    """Kendall's τ-b (ties corrected); NaN when either side is constant. Every pair written
+    out for the few hundred units of an evaluation; past PAIRWISE_UNITS, scipy's O(n log n)
+    count (a city's 20,000 compounds would need 200 million pairs in memory)."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    if len(x) < 2:
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
+    if len(x) > PAIRWISE_UNITS:
+        from scipy import stats  # a second and a half to import: only where it is needed
+
+        return float(stats.kendalltau(x, y, variant="b").statistic)
     upper = np.triu_indices(len(x), k=1)
     dx = np.sign(x[:, None] - x[None, :])[upper]
     dy = np.sign(y[:, None] - y[None, :])[upper]
     concordance = float((dx * dy).sum())
     untied_x, untied_y = float(np.count_nonzero(dx)), float(np.count_nonzero(dy))
-    if untied_x == 0 or untied_y == 0:
-        return math.nan
     return concordance / math.sqrt(untied_x * untied_y)
+
+
+PAIRWISE_UNITS = 3000
 
 
 @dataclass(frozen=True, eq=False)

@@ -31,6 +31,7 @@ from govdash.analytics.metrics.effect import (
     stratified_difference,
     twfe_event_study,
 )
+from govdash.analytics.queries.aggregated import aggregate_rows, aggregates_ready
 from govdash.analytics.queries.filters import Filters, run_query
 from govdash.analytics.queries.surveys import wave_keys_in_period
 from govdash.analytics.queries.tickets import (
@@ -40,6 +41,7 @@ from govdash.analytics.queries.tickets import (
     ticket_scope_cte,
 )
 from govdash.core.config import Config
+from govdash.etl.aggregates import FIGURE_COLUMNS
 
 # Page value → (flag column, date column) of `compounds`. Identifiers in SQL come only from here.
 TREATMENTS: dict[str, tuple[str, str]] = {
@@ -94,7 +96,20 @@ def compound_ticket_figures(
     con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, by_month: bool
 ) -> pd.DataFrame:
     """Ticket figures per register compound (× month when by_month) of the filters' tickets:
-    unit, [month,] tickets and the ticket metrics of finish_ticket_stats."""
+    unit, [month,] tickets and the ticket metrics of finish_ticket_stats.
+
+    Read from the stored per-compound figures (agg_units) where they answer the filters
+    exactly (each register compound taking exactly one stored row a month), else from the
+    tickets."""
+    frame = _stored_compound_figures(con, filters, by_month)
+    if frame is None:
+        frame = _raw_compound_figures(con, filters, by_month)
+    return finish_ticket_stats(frame, config)
+
+
+def _raw_compound_figures(
+    con: duckdb.DuckDBPyConnection, filters: Filters, by_month: bool
+) -> pd.DataFrame:
     scope, params = ticket_scope_cte(filters)
     place_where, place_params = filters.place_where("reg")
     month = "date_trunc('month', scope.accepted_at) AS month," if by_month else ""
@@ -105,8 +120,50 @@ def compound_ticket_figures(
         WHERE {place_where}
         GROUP BY ALL)
     SELECT {UNPACK_QUANTILES} FROM stats ORDER BY ALL"""
-    frame = finish_ticket_stats(run_query(con, sql, params | place_params), config)
-    return frame
+    return run_query(con, sql, params | place_params)
+
+
+# The stored figures the raw query above selects, in its order (TICKET_AGGREGATES, then the
+# unpacked quantiles).
+_COMPOUND_FIGURES = tuple(
+    column
+    for column in FIGURE_COLUMNS
+    if column not in ("response_n", "resolution_n", "dissatisfied", "parent_street")
+)
+
+
+def _stored_compound_figures(
+    con: duckdb.DuckDBPyConnection, filters: Filters, by_month: bool
+) -> pd.DataFrame | None:
+    """The raw query's rows from agg_units, or None where the stored rows cannot give them
+    exactly: filters they do not answer, or a register compound that two stored rows join
+    (tickets without a community matched by name beside the compound's own): quantiles do
+    not add up."""
+    stored = aggregate_rows(con, filters, ("community", "compound"), per_month=by_month)
+    if stored is None:
+        return None
+    # Two stored rows reach one register compound only where the register repeats a compound
+    # or tickets without a community share a register compound's name (the filters fix every
+    # other place column of the stored rows).
+    meeting = con.execute(
+        f"""SELECT (SELECT count(*) FROM compounds)
+                   - (SELECT count(*) FROM (SELECT DISTINCT community, compound FROM compounds)),
+                   (SELECT count(*) FROM agg_units AS a WHERE {stored.where}
+                       AND a.community IS NULL
+                       AND a.compound IN (SELECT compound FROM compounds))""",
+        stored.params,
+    ).fetchone()
+    if meeting is None or any(meeting):
+        return None
+    place_where, place_params = filters.place_where("reg")
+    month = "CAST(a.period_start AS TIMESTAMP) AS month," if by_month else ""
+    figures = ", ".join(f"a.{column}" for column in _COMPOUND_FIGURES)
+    sql = f"""SELECT reg.community || '/' || reg.compound AS unit, {month} {figures}
+        FROM agg_units AS a JOIN compounds AS reg ON reg.compound = a.compound
+            AND (a.community IS NULL OR reg.community = a.community)
+        WHERE {stored.where} AND {place_where}
+        ORDER BY ALL"""
+    return run_query(con, sql, stored.params | place_params)
 
 
 def compound_survey_figures(
@@ -120,6 +177,18 @@ def compound_survey_figures(
     survey_satisfaction_rate. wave_keys None = every wave."""
     place_where, params = filters.place_where("reg")
     wave_condition = "TRUE" if wave_keys is None else "w.wave_key = ANY($wave_keys)"
+    if aggregates_ready(con):  # the answers counted per wave × compound × item × score
+        counts = """CAST(sum(r.answers) AS BIGINT) AS n,
+               CAST(coalesce(sum(r.answers) FILTER (WHERE r.score >= $satisfied_min_score), 0)
+                    AS BIGINT) AS satisfied"""
+        answers = """FROM agg_survey_answers AS r
+        JOIN waves AS w ON w.wave_key = r.wave_key AND r.item = $overall_item"""
+    else:
+        counts = """count(*) AS n,
+               count(*) FILTER (WHERE a.score >= $satisfied_min_score) AS satisfied"""
+        answers = """FROM survey_responses AS r
+        JOIN waves AS w ON w.wave_year = r.wave_year AND w.wave_index = r.wave_index
+        JOIN survey_answers AS a ON a.response_id = r.response_id AND a.item = $overall_item"""
     sql = f"""WITH waves AS (
             SELECT wave_year, wave_index, wave_year * 100 + wave_index AS wave_key,
                    coalesce(min(surveyed_on), make_date(wave_year,
@@ -128,11 +197,8 @@ def compound_survey_figures(
             WHERE wave_year IS NOT NULL AND wave_index IS NOT NULL
             GROUP BY wave_year, wave_index)
         SELECT reg.community || '/' || reg.compound AS unit, w.wave_key, w.wave_start,
-               count(*) AS n,
-               count(*) FILTER (WHERE a.score >= $satisfied_min_score) AS satisfied
-        FROM survey_responses AS r
-        JOIN waves AS w ON w.wave_year = r.wave_year AND w.wave_index = r.wave_index
-        JOIN survey_answers AS a ON a.response_id = r.response_id AND a.item = $overall_item
+               {counts}
+        {answers}
         JOIN compounds AS reg ON reg.compound = r.compound
             AND (r.community IS NULL OR reg.community = r.community)
         WHERE {wave_condition} AND {place_where}
@@ -268,13 +334,20 @@ def _scaled_events(study: EventStudy, scale: float) -> EventStudy:
 @dataclass(frozen=True)
 class Panels:
     """The before/after panels of every month of the data: compound × month ticket figures
-    and compound × wave survey figures, each with unit, period (month number) and onset."""
+    and compound × wave survey figures, each with unit (a number per compound), period
+    (month number) and onset."""
 
     monthly: pd.DataFrame
     waves: pd.DataFrame
 
     def for_metric(self, metric: EffectMetric) -> pd.DataFrame:
         return self.monthly if metric.source == "tickets" else self.waves
+
+
+def _month_numbers(days: pd.Series) -> pd.Series:
+    """month_number of every date, as whole columns (int64)."""
+    stamps = pd.to_datetime(days)
+    return (stamps.dt.year * 12 + stamps.dt.month - 1).astype("int64")
 
 
 def before_after_panels(
@@ -287,11 +360,16 @@ def before_after_panels(
         filters, start=date(1900, 1, 1), end=date(2999, 12, 31), period_kind="range"
     )
     monthly = compound_ticket_figures(con, everything, config, by_month=True)
-    monthly["period"] = [month_number(m) for m in pd.to_datetime(monthly["month"])]
+    monthly["period"] = _month_numbers(monthly["month"])
     monthly = monthly.merge(onsets, on="unit", how="inner")
     waves = compound_survey_figures(con, everything, config, None)
-    waves["period"] = [month_number(m) for m in waves["wave_start"]]
+    waves["period"] = _month_numbers(waves["wave_start"])
     waves = waves.merge(onsets, on="unit", how="inner")
+    # The estimators only tell compounds apart: numbered, a city's 700,000 compound-months
+    # are grouped and matched on integers rather than on their names.
+    numbers = pd.Index(onsets["unit"])
+    for panel in (monthly, waves):
+        panel["unit"] = numbers.get_indexer(panel["unit"]).astype("int64")
     return Panels(monthly, waves)
 
 

@@ -16,8 +16,14 @@ from govdash.analytics.metrics.rates import (
     hide_small_groups,
     rate,
 )
-from govdash.analytics.queries.aggregated import STORED_FIGURES, AggregateRows, aggregate_rows
+from govdash.analytics.queries.aggregated import (
+    STORED_FIGURES,
+    AggregateRows,
+    aggregate_rows,
+    aggregates_ready,
+)
 from govdash.analytics.queries.filters import (
+    PLACE_COLUMNS,
     SELECTION_COLUMNS,
     Filters,
     bound_parameters,
@@ -27,9 +33,9 @@ from govdash.core.access import TICKET_ROWS, requires
 from govdash.core.config import Config
 
 # The figures' SQL is defined once, with the stored aggregates (re-exported for the queries).
+from govdash.etl.aggregates import GROUPINGS, scope_cte
 from govdash.etl.aggregates import TICKET_AGGREGATES as TICKET_AGGREGATES
 from govdash.etl.aggregates import UNPACK_QUANTILES as UNPACK_QUANTILES
-from govdash.etl.aggregates import scope_cte
 
 # Grouping choices of response_distribution: page value → warehouse column (code constants).
 DISTRIBUTION_COLUMNS = {
@@ -121,7 +127,12 @@ def filter_options(
 ) -> dict[str, list[str]]:
     """Values for each multi-select. Communities narrow to the chosen streets, compounds to the
     chosen streets and communities, so the pickers cascade. Only places (and ticket codes) in
-    the filters' scope are offered."""
+    the filters' scope are offered.
+
+    The tickets' places come from the stored month figures (agg_units) where a stored grouping
+    holds every column a list needs (the list's own, the selections it narrows by, the scope's):
+    each ticket is in its month's row of every grouping, so their distinct places are the same
+    as the tickets'; a list no grouping serves reads the tickets."""
     street_where = "street = ANY($street)" if filters and filters.street else "TRUE"
     community_where = "community = ANY($community)" if filters and filters.community else "TRUE"
     params: dict[str, object] = {}
@@ -130,20 +141,31 @@ def filter_options(
         params = {"street": list(filters.street), "community": list(filters.community)}
         scope_where, scope_params = filters.scope_where("")
         params |= scope_params
-    sql = f"""WITH places AS (
-            SELECT DISTINCT street, community, compound, property_company FROM compounds
-                WHERE {scope_where}
-            UNION SELECT DISTINCT street, community, compound, property_company FROM tickets
-                WHERE {scope_where}),
-        codes AS (SELECT DISTINCT category, priority, channel FROM tickets WHERE {scope_where})
+    scope_columns = {filters.scope.level} if filters and filters.scope.is_restricted else set()
+    narrowing = {"street": [], "community": ["street"], "compound": ["street", "community"]}
+    narrowing["property_company"] = narrowing["compound"]
+    stored = aggregates_ready(con)
+    lists = []
+    for column in PLACE_COLUMNS:
+        used = [c for c in narrowing[column] if filters and getattr(filters, c)]
+        where = {"street": street_where, "community": community_where}
+        condition = " AND ".join([where[c] for c in narrowing[column]] or ["TRUE"])
+        level = _covering_grouping({column, *used, *scope_columns}) if stored else None
+        if level is None:
+            tickets = f"SELECT DISTINCT {column} FROM tickets WHERE {scope_where} AND {condition}"
+        else:
+            tickets = f"""SELECT DISTINCT {column} FROM agg_units
+                WHERE period_kind = 'month' AND level = '{level}' AND {scope_where}
+                  AND {condition}"""
+        lists.append(
+            f"""(SELECT list(DISTINCT {column} ORDER BY {column}) FROM (
+                SELECT {column} FROM compounds WHERE {scope_where} AND {condition}
+                UNION {tickets})) AS {column}"""
+        )
+    sql = f"""WITH codes AS (SELECT DISTINCT category, priority, channel FROM tickets
+            WHERE {scope_where})
     SELECT
-        (SELECT list(DISTINCT street ORDER BY street) FROM places) AS street,
-        (SELECT list(DISTINCT community ORDER BY community) FROM places
-            WHERE {street_where}) AS community,
-        (SELECT list(DISTINCT compound ORDER BY compound) FROM places
-            WHERE {street_where} AND {community_where}) AS compound,
-        (SELECT list(DISTINCT property_company ORDER BY property_company) FROM places
-            WHERE {street_where} AND {community_where}) AS property_company,
+        {", ".join(lists)},
         (SELECT list(DISTINCT category ORDER BY category) FROM codes) AS category,
         (SELECT list(DISTINCT priority ORDER BY priority) FROM codes) AS priority,
         (SELECT list(DISTINCT channel ORDER BY channel) FROM codes) AS channel"""
@@ -155,6 +177,12 @@ def filter_options(
         name: [str(v) for v in (values or []) if v is not None]
         for name, values in zip(names, row, strict=True)
     }
+
+
+def _covering_grouping(columns: set[str]) -> str | None:
+    """The stored grouping with the fewest place columns that holds all of `columns`."""
+    found = [(len(grouped), name) for name, grouped in GROUPINGS.items() if columns <= set(grouped)]
+    return min(found)[1] if found else None
 
 
 # --- KPIs -------------------------------------------------------------------------------------
