@@ -133,10 +133,21 @@ def find_nginx() -> Path:
     return Path(found)
 
 
-def _free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+def _free_ports(count: int, taken: int, host: str = "127.0.0.1") -> list[int]:
+    """`count` distinct free ports, none equal to `taken` (nginx's own).
+
+    The probes stay bound until all are chosen: a port probed and released at once can be
+    handed out again by the very next probe, and two workers on one port make nginx refuse
+    its config ("conflicting parameter")."""
+    with contextlib.ExitStack() as probes:
+        ports: list[int] = []
+        while len(ports) < count:
+            probe = probes.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            probe.bind((host, 0))
+            chosen = int(probe.getsockname()[1])
+            if chosen != taken:
+                ports.append(chosen)
+        return ports
 
 
 def trusted_proxy_lines(forwarded_allow_ips: str) -> list[str]:
@@ -191,7 +202,8 @@ def nginx_config(
         for index in range(1, len(worker_ports) + 1)
     )
     kept = "\n".join(
-        f'        "~^{index}\\." $cookie_{ROUTE_COOKIE};' for index in range(1, len(worker_ports) + 1)
+        f'        "~^{index}\\." $cookie_{ROUTE_COOKIE};'
+        for index in range(1, len(worker_ports) + 1)
     )
     single = "\n".join(
         f"    upstream govdash_worker_{index} {{\n"
@@ -372,7 +384,7 @@ def run_workers(
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (run_dir / "nginx-temp" / name).mkdir(parents=True, exist_ok=True, mode=0o700)
-    ports = [_free_port() for _ in range(workers)]
+    ports = _free_ports(workers, taken=port)
     for log in ("nginx-access.log", "nginx-error.log"):  # this start's and the one before
         if (run_dir / log).exists():
             os.replace(run_dir / log, run_dir / f"{log}.1")

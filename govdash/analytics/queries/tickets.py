@@ -144,11 +144,11 @@ def filter_options(
     scope_columns = {filters.scope.level} if filters and filters.scope.is_restricted else set()
     narrowing = {"street": [], "community": ["street"], "compound": ["street", "community"]}
     narrowing["property_company"] = narrowing["compound"]
+    where = {"street": street_where, "community": community_where}
     stored = aggregates_ready(con)
     lists = []
     for column in PLACE_COLUMNS:
         used = [c for c in narrowing[column] if filters and getattr(filters, c)]
-        where = {"street": street_where, "community": community_where}
         condition = " AND ".join([where[c] for c in narrowing[column]] or ["TRUE"])
         level = _covering_grouping({column, *used, *scope_columns}) if stored else None
         if level is None:
