@@ -283,12 +283,20 @@ class Lake:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def reader(self, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
+    def reader(
+        self, snapshot: int | None = None, local_bytes: int = 0
+    ) -> duckdb.DuckDBPyConnection:
         """A read-only connection pinned to `snapshot` (default: the current one).
 
-        `USE lake` is set on it; take cursors with `cursor(con)` (a bare `con.cursor()` does not
-        inherit `USE` and must name `lake.` itself). Raises FileNotFoundError when nothing is
-        published.
+        Unqualified table names read that snapshot; take cursors with `cursor(con)` (a bare
+        `con.cursor()` does not inherit `USE` and must name `lake.` itself). Raises
+        FileNotFoundError when nothing is published.
+
+        With `local_bytes`, every table whose data files hold at most that many bytes is copied
+        once into the connection's own in-memory database, and the others are views of the lake
+        there (`_localise`): a page's queries of the small tables (the per-period aggregates,
+        compounds, surveys, scores) then skip DuckLake's catalog lookups, which cost 5–8 ms per
+        table scan whatever its size. The copies are of the same pinned snapshot.
         """
         if snapshot is None:
             snapshot = self.current_snapshot()
@@ -299,7 +307,10 @@ class Lake:
         con = connect(self._extensions())
         try:
             self._attach(con, read_only=True, snapshot=snapshot)
-            con.execute(f"USE {ALIAS}")
+            if local_bytes > 0:
+                _localise(con, local_bytes)
+            else:
+                con.execute(f"USE {ALIAS}")
         except BaseException:
             con.close()
             raise
@@ -362,10 +373,31 @@ class Lake:
 
 
 def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """A cursor of a lake connection with `USE lake` set (cursors do not inherit it)."""
+    """A cursor of a lake connection that resolves table names as `con` does (cursors do not
+    inherit `USE`): in the lake, or in a reader's local database (`Lake.reader(local_bytes=…)`)."""
+    found = con.execute("SELECT current_database()").fetchone()
     handed = con.cursor()
-    handed.execute(f"USE {ALIAS}")
+    handed.execute(f"USE {found[0] if found else ALIAS}")
     return handed
+
+
+def _localise(con: duckdb.DuckDBPyConnection, local_bytes: int) -> None:
+    """In the reader's own in-memory database (its default, which cursors share): a copy of
+    each lake table of at most `local_bytes` in data files, a view of the lake for the rest."""
+    local = con.execute("SELECT current_database()").fetchone()
+    assert local is not None
+    tables = con.execute(
+        f"""SELECT table_name, file_size_bytes + delete_file_size_bytes
+        FROM ducklake_table_info('{ALIAS}')"""
+    ).fetchall()
+    for name, size in tables:
+        quoted = '"' + str(name).replace('"', '""') + '"'
+        source = f"{ALIAS}.main.{quoted}"
+        if int(size or 0) <= local_bytes:
+            con.execute(f"CREATE TABLE {quoted} AS FROM {source}")
+        else:
+            con.execute(f"CREATE VIEW {quoted} AS FROM {source}")
+    con.execute(f"USE {local[0]}")
 
 
 def _naive(moment: Any) -> datetime:

@@ -67,13 +67,18 @@ def _lake() -> Lake:
     return lake_of(default_db_path())
 
 
+# Tables up to this size in data files are copied into each process's pinned connection (see
+# Lake.reader); the tickets, and a city's surveys, stay in the lake.
+LOCAL_TABLE_BYTES = 16 << 20
+
+
 @st.cache_resource(max_entries=2, show_spinner=False)
 def _connection(version: WarehouseVersion) -> duckdb.DuckDBPyConnection:
     """A read-only connection pinned to `version`'s snapshot; take cursors with `cursor()`."""
     lake = _lake()
     if lake.identity != version.catalog:  # $GOVDASH_CATALOG changed under a running process
         raise RuntimeError(f"warehouse catalog changed: {version.catalog} → {lake.identity}")
-    return lake.reader(version.snapshot)
+    return lake.reader(version.snapshot, local_bytes=LOCAL_TABLE_BYTES)
 
 
 def snapshot_stamp() -> tuple[int, str] | None:

@@ -179,6 +179,50 @@ def test_the_same_with_a_postgresql_catalog(tmp_path: Path, pg_catalog: str) -> 
     assert not (tmp_path / "warehouse.sqlite").exists()
 
 
+def test_a_reader_with_local_copies_reads_the_same_snapshot_from_memory(tmp_path: Path) -> None:
+    """`local_bytes`: small tables copied into the reader's memory, big ones left as views of
+    the lake; both at the pinned snapshot, for the connection and for its cursors."""
+    lake = _embedded(tmp_path)
+    _commit(
+        lake,
+        [
+            "CREATE TABLE small AS SELECT range AS n FROM range(5)",  # 0..4
+            "CREATE TABLE big AS SELECT range AS n, repeat('x', 200) || range AS pad "
+            "FROM range(20000)",
+        ],
+        "one",
+    )
+    first = lake.current_snapshot()
+    sizes = dict(
+        lake.reader().execute("SELECT table_name, file_size_bytes FROM ducklake_table_info('lake')")
+        .fetchall()
+    )
+    assert sizes["small"] < 2_000 < sizes["big"]
+    reader = lake.reader(local_bytes=2_000)
+    try:
+        _commit(lake, ["INSERT INTO small VALUES (100)", "DELETE FROM big WHERE n < 10"], "two")
+        kinds = dict(
+            reader.execute(
+                "SELECT table_name, table_type FROM information_schema.tables "
+                "WHERE table_catalog = current_database()"
+            ).fetchall()
+        )
+        assert kinds == {"small": "BASE TABLE", "big": "VIEW"}
+        assert reader.execute("SELECT current_database()").fetchone() != ("lake",)
+        for handed in (reader, cursor(reader)):  # the first snapshot, from both kinds
+            assert handed.execute("SELECT count(*), sum(n) FROM small").fetchone() == (5, 10)
+            assert handed.execute("SELECT count(*), min(n) FROM big").fetchone() == (20000, 0)
+    finally:
+        reader.close()
+    assert first is not None and lake.current_snapshot() == first + 1
+    later = lake.reader(local_bytes=2_000)
+    try:
+        assert cursor(later).execute("SELECT count(*), sum(n) FROM small").fetchone() == (6, 110)
+        assert cursor(later).execute("SELECT count(*), min(n) FROM big").fetchone() == (19990, 10)
+    finally:
+        later.close()
+
+
 def test_connect_readonly_names_a_missing_snapshot_and_an_old_warehouse(tmp_path: Path) -> None:
     db = tmp_path / "data" / "warehouse.duckdb"
     with pytest.raises(FileNotFoundError, match="govdash load"):
