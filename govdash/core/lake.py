@@ -47,6 +47,8 @@ import duckdb
 CATALOG_ENV = "GOVDASH_CATALOG"
 DATA_PATH_ENV = "GOVDASH_DATA_PATH"
 ALIAS = "lake"
+# A reader's own in-memory database (its default) holds one row saying what it reads.
+READER_INFO = "memory.govdash_reader.info"
 CATALOG_SUFFIX = ".sqlite"
 FILES_SUFFIX = ".files"
 # DuckDB derives an extension's entry point from its file name; these two binaries are named
@@ -307,6 +309,13 @@ class Lake:
         con = connect(self._extensions())
         try:
             self._attach(con, read_only=True, snapshot=snapshot)
+            # What the connection reads, for code that has only the connection (the rounds
+            # file beside the installation: `reader_folder`).
+            con.execute(f"CREATE SCHEMA {READER_INFO.rsplit('.', 1)[0]}")
+            con.execute(
+                f"CREATE TABLE {READER_INFO} AS SELECT $folder AS folder, $snapshot AS snapshot",
+                {"folder": str(self.scratch), "snapshot": int(snapshot)},
+            )
             if local_bytes > 0:
                 _localise(con, local_bytes)
             else:
@@ -370,6 +379,16 @@ class Lake:
 
     def snapshot(self, snapshot_id: int) -> Snapshot | None:
         return next((s for s in self.snapshots() if s.snapshot_id == snapshot_id), None)
+
+
+def reader_folder(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The installation folder of the warehouse a reader (`Lake.reader`) reads — where its
+    accounts, rounds and audit files are — or None for another connection."""
+    try:
+        found = con.execute(f"SELECT folder FROM {READER_INFO}").fetchone()
+    except duckdb.CatalogException:
+        return None
+    return Path(str(found[0])) if found else None
 
 
 def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:

@@ -204,11 +204,14 @@ def test_a_reader_with_local_copies_reads_the_same_snapshot_from_memory(tmp_path
         kinds = dict(
             reader.execute(
                 "SELECT table_name, table_type FROM information_schema.tables "
-                "WHERE table_catalog = current_database()"
+                "WHERE table_catalog = current_database() AND table_schema = 'main'"
             ).fetchall()
         )
         assert kinds == {"small": "BASE TABLE", "big": "VIEW"}
         assert reader.execute("SELECT current_database()").fetchone() != ("lake",)
+        # what it reads, for code that has only the connection (the rounds file's folder)
+        assert lake_module.reader_folder(reader) == tmp_path / "data"
+        assert lake_module.reader_folder(cursor(reader)) == tmp_path / "data"
         for handed in (reader, cursor(reader)):  # the first snapshot, from both kinds
             assert handed.execute("SELECT count(*), sum(n) FROM small").fetchone() == (5, 10)
             assert handed.execute("SELECT count(*), min(n) FROM big").fetchone() == (20000, 0)
