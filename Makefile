@@ -21,12 +21,13 @@ run: $(VENV)/.installed
 	$(VENV)/bin/govdash demo --if-missing
 	$(VENV)/bin/govdash serve
 
-## Install what the tests need (chromium, LibreOffice Writer) and run lint, types and the whole suite,
+## Install what the tests need (chromium, LibreOffice, PostgreSQL) and run lint, types and the whole suite,
 ## then the browser suite once more against two server processes
 test: $(VENV)/.installed-test
 	bash scripts/install-browser.sh
 	bash scripts/install-deploy-tools.sh  # nginx, openssl, systemd-analyze for tests/deploy
 	bash scripts/install-office.sh  # LibreOffice Calc and Writer: re-save round trips, the bulletin
+	bash scripts/install-postgres.sh  # PostgreSQL: the replica tests' throwaway DuckLake catalog
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -q

@@ -53,7 +53,10 @@ def _one(args: argparse.Namespace) -> None:
     from govdash.core.config import load_config
 
     spent = {"copy": 0.0, "finalize": 0.0}
-    copyfile = warehouse.shutil.copyfile
+    # A tree with copy-on-write publishing copies the published file (shutil.copyfile in
+    # core/warehouse.py); the lake has no such copy (0 s).
+    copying = getattr(warehouse, "shutil", None)
+    copyfile = copying.copyfile if copying is not None else None
     finalize = loader.finalize
 
     def timed_copy(*a: Any, **k: Any) -> Any:
@@ -70,7 +73,8 @@ def _one(args: argparse.Namespace) -> None:
         finally:
             spent["finalize"] += time.perf_counter() - started
 
-    warehouse.shutil.copyfile = timed_copy  # type: ignore[attr-defined]
+    if copying is not None:
+        copying.copyfile = timed_copy
     loader.finalize = timed_finalize  # type: ignore[assignment]
     started, cpu = time.perf_counter(), time.process_time()
     report = loader.load_paths(
@@ -114,10 +118,9 @@ def _measured(code: Path, files: list[Path], db: Path, config: Path, log: Path) 
 def write_small_csv(db: Path, path: Path, rows: int = 1000) -> dict[str, int]:
     """`rows` tickets from the warehouse: 70% new ones in its newest month (copies of stored
     ones an hour later), 30% open ones closed a day after their last step."""
-    import duckdb
 
     new, closing = rows * 7 // 10, rows - rows * 7 // 10
-    con = duckdb.connect(str(db.resolve()), read_only=True)
+    con = _read(db)
     try:
         newest = con.execute("SELECT date_trunc('month', max(accepted_at)) FROM tickets").fetchone()
         con.execute(
@@ -142,6 +145,20 @@ def write_small_csv(db: Path, path: Path, rows: int = 1000) -> dict[str, int]:
     finally:
         con.close()
     return {"rows": int(counts[0]) if counts else 0}
+
+
+def _read(db: Path) -> Any:
+    """The warehouse of either tree read-only: a DuckLake (this checkout's reader, pinned to
+    its current snapshot) or a single published file."""
+    import duckdb
+
+    try:
+        from govdash.core.warehouse import connect_readonly, lake_of
+    except ImportError:  # run by a tree before the lake
+        return duckdb.connect(str(db.resolve()), read_only=True)
+    if lake_of(db).current_snapshot() is not None:
+        return connect_readonly(db)
+    return duckdb.connect(str(db.resolve()), read_only=True)
 
 
 def split_by_month(csv: Path, folder: Path) -> list[Path]:
@@ -211,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             results.setdefault(label, {})["bulk"] = bulk
             print(_row(label, "bulk", bulk), flush=True)
         small_csv = folder / "small.csv"
-        if db.exists():
+        if db.exists() or db.with_suffix(".sqlite").exists():  # a file, or a lake's catalog
             write_small_csv(db, small_csv, args.small_rows)
             small = _measured(Path(code), [small_csv], db, config, folder / "small.log")
             results.setdefault(label, {})["small"] = small

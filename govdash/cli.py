@@ -16,9 +16,12 @@ from govdash.core.access import ROLES, AccessError, Scope
 from govdash.core.accounts import AccountError, AccountStore, accounts_path, check_username
 from govdash.core.audit import AuditLog, audit_path, os_user
 from govdash.core.config import Config, ConfigError, load_config
+from govdash.core.lake import LakeError
 from govdash.core.warehouse import (
     DB_ENV,
-    current_version,
+    LegacyWarehouseError,
+    SnapshotNotFoundError,
+    current_snapshot,
     data_dir,
     default_db_path,
     warehouse_location,
@@ -225,6 +228,25 @@ def build_parser() -> argparse.ArgumentParser:
     _backup_arguments(commands)
     _fixup_arguments(commands)
 
+    migrate = commands.add_parser(
+        "migrate",
+        help="把旧版单文件数据仓库迁移为 DuckLake / move an old single-file warehouse to the lake",
+    )
+    migrate.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        default=None,
+        help="旧仓库文件（默认 --db 所指的旧版本文件）/ the old warehouse file",
+    )
+    migrate.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="不读旧文件，直接用 data/raw 中的原始文件重建 / replay data/raw instead",
+    )
+    _actor(migrate)
+    _common(migrate)
+
     users = commands.add_parser("users", help="管理本地账号 / manage local accounts")
     actions = users.add_subparsers(dest="users_command", required=True)
     add = actions.add_parser("add", help="新增账号（提示输入密码）/ add an account")
@@ -261,6 +283,14 @@ def _evaluation_arguments(parser: argparse.ArgumentParser) -> None:
         default="compound",
         help="考评层级：compound 小区、community 社区、property_company 物业企业（默认 compound）",
     )
+    parser.add_argument(
+        "--snapshot",
+        type=int,
+        default=None,
+        metavar="N",
+        help="按数据快照 #N 重现（导出文件的来源行注明其快照号；默认当前快照）"
+        " / reproduce from warehouse snapshot N (default: the current one)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,8 +322,14 @@ def main(argv: list[str] | None = None) -> int:
         "backup": _cmd_backup,
         "restore": _cmd_restore,
         "fixup": _cmd_fixup,
+        "migrate": _cmd_migrate,
     }[args.command]
-    return handler(args, db_path, config)
+    try:
+        return handler(args, db_path, config)
+    except (LegacyWarehouseError, SnapshotNotFoundError, LakeError) as error:
+        message = error.args[0] if error.args else str(error)
+        print(f"✗ {message}", file=sys.stderr)
+        return 1
 
 
 def _cmd_load(args: argparse.Namespace, db_path: Path, config: Config) -> int:
@@ -425,12 +461,17 @@ def _cmd_profiles(args: argparse.Namespace, db_path: Path, config: Config) -> in
 
 
 def _cmd_demo(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    from govdash.core.warehouse import legacy_message, legacy_warehouse
     from govdash.etl.demo import write_demo
     from govdash.etl.load import format_report, load_paths
 
-    if args.if_missing and current_version(db_path) is not None:
+    if args.if_missing and current_snapshot(db_path) is not None:
         print(f"数据仓库已存在：{db_path}")
         return 0
+    legacy = legacy_warehouse(db_path)
+    if legacy is not None:  # never cover an installation's own data with the demo
+        print(f"✗ {legacy_message(db_path, legacy)}", file=sys.stderr)
+        return 1
     started = time.perf_counter()
     files = write_demo(args.out, seed=args.seed, tickets=args.tickets)
     _progress(
@@ -586,12 +627,12 @@ def _evaluation(
     from govdash.core.warehouse import connect_readonly
     from govdash.i18n import t
 
-    if current_version(db_path) is None:
+    if current_snapshot(db_path) is None:
         print(
             f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr
         )
         return 1
-    con = connect_readonly(db_path)
+    con = connect_readonly(db_path, args.snapshot)
     try:
         years = available_years(con, args.level)
         if args.year not in years:
@@ -608,9 +649,23 @@ def _evaluation(
             if args.year - 1 in years
             else None
         )
-        return result, previous, load_history(con)
+        history = load_history(con)
+        history.attrs["snapshot"] = _snapshot_line(db_path, args.snapshot)
+        return result, previous, history
     finally:
         con.close()
+
+
+def _snapshot_line(db_path: Path, snapshot: int | None) -> str:
+    """数据快照 #n（yyyy-mm-dd hh:mm）: which state of the warehouse an export was made from."""
+    from govdash.core.warehouse import lake_of
+
+    lake = lake_of(db_path)
+    chosen = snapshot if snapshot is not None else lake.current_snapshot()
+    found = lake.snapshot(chosen) if chosen is not None else None
+    if found is None:
+        return ""
+    return f"数据快照 #{found.snapshot_id}（{found.time:%Y-%m-%d %H:%M}）"
 
 
 def _cmd_rank(args: argparse.Namespace, db_path: Path, config: Config) -> int:
@@ -690,9 +745,11 @@ def _cmd_report(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     if isinstance(found, int):
         return found
     result, previous, history = found
+    snapshot_line = history.attrs.get("snapshot") or ""
     provenance = Provenance(
         filters_text=f"{args.year}年度 · {t(f'level.{args.level}')}",
-        sources=[
+        sources=[snapshot_line] * bool(snapshot_line)
+        + [
             f"批次 {row.batch_id}：{row.file_name}（{row.loaded_at:%Y-%m-%d %H:%M}）"
             for row in history.itertuples()
         ],
@@ -806,7 +863,7 @@ def _end_sessions(db_path: Path, config: Config, username: str) -> int:
 def _warn_unknown_place(db_path: Path, scope: Scope) -> None:
     """A scope naming a street or community the warehouse does not know is allowed (data may
     come later) but said, since a typo would show the account nothing."""
-    if not scope.is_restricted or current_version(db_path) is None:
+    if not scope.is_restricted or current_snapshot(db_path) is None:
         return
     from govdash.core.warehouse import connect_readonly
 
@@ -894,7 +951,7 @@ def _cmd_effect(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     if args.window is not None and not 1 <= args.window <= 60:
         print(f"✗ --window 应在 1 到 60 之间，实际为 {args.window}", file=sys.stderr)
         return 2
-    if current_version(db_path) is None:
+    if current_snapshot(db_path) is None:
         print(
             f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr
         )
@@ -1041,7 +1098,7 @@ def _cmd_bulletin(args: argparse.Namespace, db_path: Path, config: Config) -> in
             file=sys.stderr,
         )
         return 2
-    if current_version(db_path) is None:
+    if current_snapshot(db_path) is None:
         print(
             f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr
         )
@@ -1228,7 +1285,7 @@ def _round_open(
     except ValueError:
         print(f"✗ --deadline 应写成 YYYY-MM-DD，实际为“{args.deadline}”。", file=sys.stderr)
         return 2
-    if current_version(db_path) is None:
+    if current_snapshot(db_path) is None:
         print(
             f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr
         )
@@ -1362,9 +1419,15 @@ def _cmd_backup(args: argparse.Namespace, db_path: Path, config: Config) -> int:
         f"已备份到 {result.path}（{result.size / 1e6:.1f} MB，"
         f"{len(result.manifest['members'])} 个文件，"
         f"{'已加密' if result.encrypted else '未加密'}，"
-        f"数据仓库版本 {warehouse.get('version_file', '无')}）"
+        f"数据仓库：{_held_snapshot(warehouse)}）"
     )
     return 0
+
+
+def _held_snapshot(warehouse: dict[str, Any]) -> str:
+    if warehouse.get("snapshot") is not None:
+        return f"数据快照 #{warehouse['snapshot']}"
+    return f"旧版仓库文件 {warehouse['version_file']}" if warehouse.get("version_file") else "无"
 
 
 def _cmd_restore(args: argparse.Namespace, db_path: Path, config: Config) -> int:
@@ -1380,7 +1443,7 @@ def _cmd_restore(args: argparse.Namespace, db_path: Path, config: Config) -> int
     warehouse = result.manifest.get("warehouse") or {}
     print(
         f"已恢复到 {result.data_dir}：数据仓库 {result.db_path}"
-        f"（版本 {warehouse.get('version_file', '无')}，备份于 {result.manifest['created_at']}，"
+        f"（{_held_snapshot(warehouse)}，备份于 {result.manifest['created_at']}，"
         f"govdash {result.manifest['product_version']}）"
     )
     for note in result.notes:
@@ -1421,7 +1484,7 @@ def _cmd_fixup(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     from govdash.etl.fixup import fixup_available
     from govdash.etl.load import fixup_for_batch
 
-    if current_version(db_path) is None:
+    if current_snapshot(db_path) is None:
         print(f"数据仓库不存在：{db_path}（请先运行 govdash load）。", file=sys.stderr)
         return 1
     con = connect_readonly(db_path)
@@ -1459,3 +1522,32 @@ def _cmd_fixup(args: argparse.Namespace, db_path: Path, config: Config) -> int:
         written += 1
         print(f"✓ 批次 {batch_id}（{file_name}）：{rows} 行待改正 → {target}")
     return 0 if written else 1
+
+
+def _cmd_migrate(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    """An old release's single-file warehouse into the lake: copied table by table in one
+    transaction when this DuckDB can read the file, otherwise rebuilt from data/raw."""
+    from govdash.core.warehouse import legacy_warehouse
+    from govdash.etl.load import format_report
+    from govdash.etl.migrate import MigrationError, migrate
+    from govdash.etl.rebuild import RebuildError, rebuild
+
+    if current_snapshot(db_path) is not None:
+        print(f"数据仓库已是 DuckLake（快照 #{current_snapshot(db_path)}），无需迁移。")
+        return 0
+    source = args.source or legacy_warehouse(db_path)
+    if source is not None and not args.rebuild:
+        try:
+            snapshot = migrate(Path(source), db_path, config, actor=args.actor)
+        except MigrationError as error:
+            print(f"⚠ {error}", file=sys.stderr)
+        else:
+            print(f"已迁移：{source} → 数据快照 #{snapshot}（旧文件保留，确认无误后可自行删除）。")
+            return 0
+    try:
+        report = rebuild(db_path, config, progress=_progress, actor=args.actor)
+    except RebuildError as error:
+        print(f"✗ {error}", file=sys.stderr)
+        return 1
+    print(format_report(report))
+    return 0 if report.ok else 1

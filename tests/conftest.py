@@ -9,14 +9,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import openpyxl
 import pytest
 import xlwt
 from openpyxl.utils.cell import range_boundaries
 
 from govdash.core.config import Config, load_config
+from govdash.core.warehouse import connect_readonly
 from govdash.etl.load import LoadReport, load_paths
+
+pytest_plugins = ["tests.pg"]  # pg_server, pg_catalog: a throwaway PostgreSQL cluster
 
 Rows = Sequence[Sequence[Any]]
 TABLES = (
@@ -132,8 +134,8 @@ def ticket_sheet(*rows: Sequence[Any], header: Sequence[Any] = TICKET_HEADER) ->
 def rows(
     db_path: Path, sql: str, params: dict[str, Any] | Sequence[Any] | None = None
 ) -> list[tuple]:
-    """Run a query on the published version, read-only, and close the connection."""
-    con = duckdb.connect(str(db_path.resolve()), read_only=True)
+    """Run a query on the current snapshot, read-only, and close the connection."""
+    con = connect_readonly(db_path)
     try:
         return (
             con.execute(sql, params).fetchall() if params is not None else con.sql(sql).fetchall()
@@ -144,7 +146,7 @@ def rows(
 
 def snapshot(db_path: Path, tables: Iterable[str] = TABLES) -> dict[str, list[tuple]]:
     """Every row of every table, sorted, to compare whole warehouses."""
-    con = duckdb.connect(str(db_path.resolve()), read_only=True)
+    con = connect_readonly(db_path)
     try:
         return {
             table: sorted(con.sql(f"SELECT * FROM {table}").fetchall(), key=repr)
@@ -161,7 +163,7 @@ def varchar_columns(db_path: Path) -> list[tuple[str, str]]:
         for table, column in rows(
             db_path,
             "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE data_type IN ('VARCHAR', 'VARCHAR[]') ORDER BY ALL",
+            "WHERE table_catalog = 'lake' AND data_type IN ('VARCHAR', 'VARCHAR[]') ORDER BY ALL",
         )
     ]
 
@@ -172,7 +174,7 @@ def text_hits(
     """(table, column, value) of every text value holding a needle or matching a regex."""
     needles, patterns = list(needles), list(patterns)
     columns = varchar_columns(db_path)
-    con = duckdb.connect(str(db_path.resolve()), read_only=True)
+    con = connect_readonly(db_path)
     try:
         hits: list[tuple[str, str, str]] = []
         conditions = []
@@ -222,6 +224,8 @@ def config(monkeypatch: pytest.MonkeyPatch) -> Config:
     monkeypatch.delenv("GOVDASH_CONFIG", raising=False)
     monkeypatch.delenv("GOVDASH_HASH_KEY", raising=False)
     monkeypatch.delenv("GOVDASH_DB", raising=False)
+    monkeypatch.delenv("GOVDASH_CATALOG", raising=False)  # the embedded lake, unless a test
+    monkeypatch.delenv("GOVDASH_DATA_PATH", raising=False)  # names the PostgreSQL one
     return load_config()
 
 

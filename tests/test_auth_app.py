@@ -19,6 +19,7 @@ from govdash.analytics.queries.evaluation import evaluation_result
 from govdash.core.access import Principal, Scope
 from govdash.core.accounts import AccountStore
 from govdash.core.audit import AuditLog
+from govdash.core.warehouse import connect_readonly
 from tests.analytics.test_report import build_evaluation_warehouse
 from tests.analytics.warehouse_data import (
     REGISTER,
@@ -531,7 +532,6 @@ def test_an_admins_upload_and_rebuild_record_the_admin(
     tmp_path_factory: pytest.TempPathFactory,
     tmp_path: Path,
 ) -> None:
-    import duckdb
 
     from tests.conftest import ticket_row, ticket_sheet, write_xlsx
 
@@ -545,7 +545,7 @@ def test_an_admins_upload_and_rebuild_record_the_admin(
     assert not app.exception, [e.value for e in app.exception]
 
     def batches() -> list[tuple[str, str]]:
-        con = duckdb.connect(str(db.resolve()), read_only=True)
+        con = connect_readonly(db)
         try:
             return con.execute(
                 "SELECT file_name, loaded_by FROM load_batches ORDER BY batch_id"

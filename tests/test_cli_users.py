@@ -11,13 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from govdash.cli import main as cli_main
 from govdash.core.access import Scope
 from govdash.core.accounts import AccountStore
 from govdash.core.audit import AuditLog
+from govdash.core.warehouse import connect_readonly
 from tests.conftest import ticket_row, ticket_sheet, write_xlsx
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -108,7 +108,7 @@ def test_the_installed_command_reads_the_password_from_stdin(tmp_path: Path) -> 
 
 
 def _loaded_by(db: Path) -> list[tuple[str, str | None]]:
-    con = duckdb.connect(str(db.resolve()), read_only=True)
+    con = connect_readonly(db)
     try:
         return con.execute("SELECT file_name, loaded_by FROM load_batches ORDER BY batch_id").fetchall()
     finally:

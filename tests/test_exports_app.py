@@ -19,7 +19,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import openpyxl
 import pandas as pd
 import pytest
@@ -28,6 +27,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Dataframe
 
 from govdash.core.config import load_config
+from govdash.core.warehouse import connect_readonly
 from govdash.etl.demo import write_demo
 from govdash.etl.load import load_paths
 from tests.analytics.warehouse_data import (
@@ -222,15 +222,21 @@ def two_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFr
 
 
 def batch_lines(db: Path, *files: str) -> list[str]:
-    """The provenance lines that name these files' batches, in batch order."""
-    con = duckdb.connect(str(db.resolve()), read_only=True)
+    """The provenance lines: the warehouse snapshot the export was made from, then these
+    files' batches in batch order."""
+    con = connect_readonly(db)
     try:
         rows = con.execute(
             "SELECT batch_id, file_name, loaded_at FROM load_batches ORDER BY batch_id"
         ).fetchall()
+        snapshot, made = con.execute(
+            "SELECT snapshot_id, snapshot_time FROM lake.snapshots() "
+            "WHERE snapshot_id = (SELECT max(snapshot_id) FROM lake.snapshots())"
+        ).fetchone()
     finally:
         con.close()
-    return [
+    made = made.astimezone().replace(tzinfo=None)
+    return [f"数据来源：数据快照 #{snapshot}（{made:%Y-%m-%d %H:%M}）"] + [
         f"数据来源：批次 {batch}：{name}（{loaded_at:%Y-%m-%d %H:%M}）"
         for batch, name, loaded_at in rows
         if name in files
@@ -336,7 +342,7 @@ def test_trend_downloads_name_the_batches_of_the_whole_window(
     survey file), are stamped with the window and write its months as 2024-12 … 2025-03."""
     db, frame = two_files
     both = batch_lines(db, *TICKET_FILES)
-    assert len(both) == 2 and batch_lines(db, TICKET_FILES[1]) == both[1:]
+    assert len(both) == 3 and batch_lines(db, TICKET_FILES[1]) == [both[0], both[2]]
     months = ["2024-12", "2025-01", "2025-02", "2025-03"]
     counts = {
         month: len(rows) for month, rows in frame.groupby(frame.accepted_at.dt.strftime("%Y-%m"))

@@ -139,7 +139,7 @@ def test_a_narrower_scope_never_gets_a_wider_scopes_figures(
 def test_the_cache_key_tells_frames_apart_by_values_and_column_formats() -> None:
     """Streamlit's own hash of a frame leaves out its attrs (the columns' formats, which
     change a table as shown) and samples big frames: the shared cache's key does neither."""
-    version = Path("v1.duckdb")
+    version = cache.WarehouseVersion("sqlite:/srv/w.sqlite", 1)
     frame = pd.DataFrame({"month": ["2025-03", "2025-04"], "rate": [0.5, 0.25]})
 
     def key(value: pd.DataFrame, **options: Any) -> str | None:
@@ -153,9 +153,10 @@ def test_the_cache_key_tells_frames_apart_by_values_and_column_formats() -> None
     assert key(frame) != cache._key(plots.line_trend, (frame,), {"lang": "en"}, version=version), (
         "the language is part of the key"
     )
-    assert key(frame) != cache._key(
-        plots.line_trend, (frame,), {"lang": "zh"}, version=Path("v2.duckdb")
-    ), "a new warehouse version is a new key"
+    for other in (version._replace(snapshot=2), version._replace(catalog="sqlite:/srv/x.sqlite")):
+        assert key(frame) != cache._key(
+            plots.line_trend, (frame,), {"lang": "zh"}, version=other
+        ), "a new snapshot, or another catalog, is a new key"
     big = pd.DataFrame({"n": range(cache._LARGEST_SHARED_ROWS + 1)})
     assert key(big) is None, "a frame this big is built, never kept"
     with pytest.raises(TypeError, match="module-level function"):

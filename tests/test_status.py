@@ -79,11 +79,15 @@ def test_a_working_installation_passes_and_reports_its_facts(
     assert document["versions"]["python"] == ".".join(map(str, sys.version_info[:3]))
     warehouse = document["warehouse"]
     assert warehouse["path"] == str(installation)
-    assert warehouse["version_file"] == installation.resolve().name
+    catalog = installation.parent / "warehouse.sqlite"
+    assert warehouse["catalog"] == f"sqlite:{catalog}"
+    assert warehouse["snapshot"] == 1  # the one load
+    assert warehouse["snapshot_message"] == "load"
     assert warehouse["schema_version"] == "1"
     assert warehouse["tables"]["tickets"] == len(PHONES)
     assert warehouse["tables"]["load_batches"] == 1
-    assert warehouse["size_bytes"] == installation.resolve().stat().st_size
+    stored = [catalog, *(installation.parent / "warehouse.files").rglob("*")]
+    assert warehouse["size_bytes"] == sum(p.stat().st_size for p in stored if p.is_file())
     assert document["last_load"]["file_name"] == "工单.xlsx"
     assert document["last_load"]["rows_loaded"] == len(PHONES)
     assert document["accounts"] == {
@@ -109,7 +113,7 @@ def test_the_text_form_says_what_it_found(
     assert main(["status", "--check", "--db", str(installation)]) == 0
     text = capsys.readouterr().out
     assert f"govdash {metadata.version('govdash')}" in text
-    assert f"→ {installation.resolve().name}" in text
+    assert "→ 数据快照 #1" in text
     assert "1 个本地账号" in text and "工单.xlsx" in text and "检查通过" in text
     assert f"  tickets{len(PHONES):>29,}" in text
 
@@ -186,24 +190,32 @@ def test_an_unreadable_hash_key_fails_the_check(
     assert "无法读取电话号码散列密钥" in document["problems"][0]["message"]
 
 
-def test_a_damaged_warehouse_version_fails_the_check(
+def test_a_damaged_warehouse_catalog_fails_the_check(
     installation: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    version = installation.resolve()
-    version.write_bytes(b"\0" * 4096)
+    catalog = installation.parent / "warehouse.sqlite"
+    for leftover in ("-wal", "-shm"):
+        Path(f"{catalog}{leftover}").unlink(missing_ok=True)
+    catalog.write_bytes(b"\0" * 4096)
     code, document = _status(installation, capsys=capsys)
     assert code == 1 and _checks(document) == ["warehouse"]
-    assert str(version) in document["problems"][0]["message"]
+    assert str(catalog) in document["problems"][0]["message"]
     assert document["warehouse"] is None
 
 
-def test_a_warehouse_link_to_a_lost_version_fails_the_check(
-    installation: Path, capsys: pytest.CaptureFixture[str]
+def test_an_old_single_file_warehouse_fails_the_check_and_names_the_migration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    installation.resolve().unlink()
-    code, document = _status(installation, capsys=capsys)
-    assert code == 1 and _checks(document) == ["warehouse"]
-    assert "指向的版本文件" in document["problems"][0]["message"]
+    folder = tmp_path / "old"
+    version = folder / "warehouse.duckdb.versions" / "v1.duckdb"
+    version.parent.mkdir(parents=True, mode=0o700)
+    folder.chmod(0o700)
+    version.write_bytes(b"an old release's version file")
+    (folder / "warehouse.duckdb").symlink_to(Path("warehouse.duckdb.versions") / "v1.duckdb")
+    code, document = _status(folder / "warehouse.duckdb", capsys=capsys)
+    assert code == 1 and "warehouse" in _checks(document)
+    message = next(p["message"] for p in document["problems"] if p["check"] == "warehouse")
+    assert "govdash migrate" in message and str(version) in message
 
 
 def test_no_warehouse_at_all_fails_the_check(

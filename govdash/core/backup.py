@@ -54,16 +54,18 @@ import govdash
 from govdash.core.accounts import ACCOUNTS_ENV, accounts_path
 from govdash.core.audit import AUDIT_ENV, AuditLog, audit_path
 from govdash.core.config import DEFAULT_CONFIG_PATH, Config
+from govdash.core.lake import Lake, LakeError
 from govdash.core.profiles import PROFILES_ENV, profiles_path
 from govdash.core.rounds import ROUNDS_ENV, rounds_path
 from govdash.core.warehouse import (
     KEY_ENV,
     VERSIONS_SUFFIX,
-    current_version,
     data_dir,
     hash_key_path,
+    lake_of,
     raw_dir,
     warehouse_location,
+    writer_lock,
 )
 
 FORMAT = "govdash-backup"
@@ -157,8 +159,8 @@ def _say(progress: Progress | None, message: str) -> None:
 class WarehouseSnapshot:
     """The warehouse part of an archive: its members, open, and what the manifest says of it.
 
-    Today one immutable DuckDB version file; the DuckLake warehouse (catalog + Parquet files)
-    replaces `hold_warehouse` and `place_warehouse` and nothing else.
+    The embedded DuckLake: a consistent copy of the SQLite catalog (`warehouse/catalog.sqlite`)
+    and every data file (`warehouse/files/…`) it may reference, all opened at once.
     """
 
     sources: list[_Source]
@@ -166,51 +168,74 @@ class WarehouseSnapshot:
     batch_hashes: dict[str, datetime]  # file_sha256 → loaded_at of the batches it holds
 
 
+LAKE_CATALOG = "warehouse/catalog.sqlite"
+LAKE_FILES = "warehouse/files"
+
+
 @contextmanager
 def hold_warehouse(db_path: Path) -> Iterator[WarehouseSnapshot]:
-    """Open the published version and keep it open: a load that prunes it afterwards removes
-    only its name, and a version file is never written once published."""
-    handle: BinaryIO | None = None
-    version: Path | None = None
-    for _ in range(20):  # a version pruned between resolving the link and opening it: again
-        version = current_version(db_path)
-        if version is None:
-            break
-        try:
-            handle = open(version, "rb")  # noqa: SIM115 - closed below, after the archive is written
-            break
-        except FileNotFoundError:
-            continue
-    if handle is None or version is None:
+    """Copy the catalog and open every data file, under the loader's lock (a load waits a
+    moment; readers do not). A load only adds Parquet files and nothing here deletes any, so
+    the files open then are all the copied catalog's snapshot can reference; once open, the
+    copy stays whole whatever happens to the folder afterwards."""
+    lake = lake_of(db_path)
+    if not lake.embedded:
+        raise BackupError(
+            f"数据仓库目录在 {lake.identity}（多副本部署）：govdash backup 只备份嵌入式仓库。"
+            "请用 pg_dump 备份目录库、再复制数据文件目录（README“多副本部署”一节）。"
+        )
+    if lake.current_snapshot() is None:
         yield WarehouseSnapshot([], None, {})
         return
+    with ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".govdash-lake-")))
+        sources: list[_Source] = []
+        with writer_lock(db_path):
+            # The copy is made by Python's sqlite3, another SQLite than DuckDB's: nothing of
+            # DuckDB may hold the catalog open in this process meanwhile (lake._WATCHERS).
+            lake.release()
+            catalog = _sqlite_copy(Path(lake.target), scratch, "catalog.sqlite", "warehouse")
+            if catalog is None:  # gone between the check and the copy
+                yield WarehouseSnapshot([], None, {})
+                return
+            catalog.name = LAKE_CATALOG
+            sources.append(catalog)
+            root = Path(lake.data_path)
+            for folder, _, names in os.walk(root):
+                for name in sorted(names):
+                    path = Path(folder) / name
+                    handle = open(path, "rb")  # noqa: SIM115 - closed with the ExitStack
+                    stack.callback(handle.close)
+                    relative = path.relative_to(root).as_posix()
+                    size = os.fstat(handle.fileno()).st_size
+                    sources.append(_Source(f"{LAKE_FILES}/{relative}", "warehouse", size, handle))
+        stack.callback(catalog.handle.close if catalog.handle else (lambda: None))
+        copied = Lake("sqlite", str(scratch / "catalog.sqlite"), lake.data_path, scratch)
+        try:
+            info, batches = _describe_lake(copied)
+        finally:
+            copied.release()
+        yield WarehouseSnapshot(sources, info, batches)
+
+
+def _describe_lake(lake: Lake) -> tuple[dict[str, Any], dict[str, datetime]]:
+    """Kind, snapshot, schema version, as-of time and batches of the copied catalog."""
+    snapshot = lake.current_snapshot()
+    con = lake.reader(snapshot)
     try:
-        size = os.fstat(handle.fileno()).st_size
-        info, batches = _describe_version(version)
-        info["version_file"] = version.name
-        yield WarehouseSnapshot(
-            [_Source(f"warehouse/{version.name}", "warehouse", size, handle)], info, batches
-        )
+        info = dict(con.execute("SELECT key, value FROM warehouse_info").fetchall())
+        batches = {
+            str(sha): loaded_at
+            for sha, loaded_at in con.execute(
+                "SELECT file_sha256, max(loaded_at) FROM load_batches GROUP BY ALL"
+            ).fetchall()
+        }
     finally:
-        handle.close()
-
-
-def _describe_version(version: Path) -> tuple[dict[str, Any], dict[str, datetime]]:
-    """Schema version, as-of time and batches of the held version (read by its name, a moment
-    after opening it; if a load pruned it in that moment the archive still holds it whole)."""
-    try:
-        with closing(duckdb.connect(str(version), read_only=True)) as con:
-            info = dict(con.execute("SELECT key, value FROM warehouse_info").fetchall())
-            batches = {
-                str(sha): loaded_at
-                for sha, loaded_at in con.execute(
-                    "SELECT file_sha256, max(loaded_at) FROM load_batches GROUP BY ALL"
-                ).fetchall()
-            }
-    except duckdb.Error:
-        return {"kind": "duckdb-file"}, {}
+        con.close()
     return {
-        "kind": "duckdb-file",
+        "kind": "ducklake-sqlite",
+        "catalog_file": LAKE_CATALOG,
+        "snapshot": snapshot,
         "schema_version": info.get("schema_version"),
         "as_of": info.get("as_of"),
     }, batches
@@ -219,18 +244,41 @@ def _describe_version(version: Path) -> tuple[dict[str, Any], dict[str, datetime
 def place_warehouse(
     unpacked: Path, installation: Path, link_name: str, info: dict[str, Any]
 ) -> None:
-    """Put the archive's warehouse into the new installation: the version file in the versions
-    folder and the published link to it, as `govdash.core.warehouse` publishes one."""
+    """Put the archive's warehouse into the new installation: the catalog and the data files
+    where the embedded lake of `link_name` keeps them; then open the backed-up snapshot."""
+    if info.get("kind") != "ducklake-sqlite":  # an archive of an old release: its version file
+        _place_version_file(unpacked, installation, link_name, info)
+        return
+    lake = Lake.from_location(installation / link_name, environ={})
+    os.replace(unpacked / LAKE_CATALOG, lake.target)
+    with closing(sqlite3.connect(lake.target)) as catalog:
+        catalog.execute("PRAGMA journal_mode=WAL")
+    files = unpacked / LAKE_FILES
+    if files.is_dir():
+        os.replace(files, lake.data_path.rstrip("/"))
+    else:
+        Path(lake.data_path).mkdir(mode=0o700)
+    try:
+        con = lake.reader(int(info["snapshot"]))
+        try:
+            con.execute("SELECT count(*) FROM warehouse_info").fetchall()
+            con.execute("SELECT count(*) FROM tickets").fetchall()
+        finally:
+            con.close()
+    except (duckdb.Error, LakeError, FileNotFoundError, KeyError, ValueError) as error:
+        raise BackupError(f"备份中的数据仓库无法打开：{error}") from error
+
+
+def _place_version_file(
+    unpacked: Path, installation: Path, link_name: str, info: dict[str, Any]
+) -> None:
+    """An old release's archive: the version file and its link, as that release laid them out
+    (`govdash migrate` then moves it into the lake, or rebuilds from the restored raw/)."""
     version_name = str(info["version_file"])
     folder = installation / (link_name + VERSIONS_SUFFIX)
     folder.mkdir(mode=0o700)
     os.replace(unpacked / "warehouse" / version_name, folder / version_name)
     os.symlink(os.path.relpath(folder / version_name, installation), installation / link_name)
-    try:
-        with closing(duckdb.connect(str(folder / version_name), read_only=True)) as con:
-            con.execute("SELECT count(*) FROM warehouse_info").fetchall()
-    except duckdb.Error as error:
-        raise BackupError(f"备份中的数据仓库文件无法打开：{error}") from error
 
 
 def _sqlite_copy(source: Path, scratch: Path, name: str, role: str) -> _Source | None:
@@ -397,7 +445,8 @@ def backup(
         snapshot = stack.enter_context(hold_warehouse(db_path))
         if snapshot.info is None:
             warnings.append("还没有发布过数据仓库：备份中没有数据，只有账号、密钥等")
-        _say(progress, f"数据仓库版本：{(snapshot.info or {}).get('version_file', '（无）')}")
+        held = snapshot.info or {}
+        _say(progress, f"数据仓库：数据快照 #{held['snapshot']}" if held else "数据仓库：（无）")
         scratch = Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix=".govdash-backup-", dir=folder))
         )
@@ -596,9 +645,12 @@ _TOP_LEVEL = ("accounts.json", "audit.sqlite3", "rounds.sqlite3", "profiles.json
 def _installation_paths(location: Path) -> list[Path]:
     """What in the target folder would mean an installation is already there."""
     folder = location.parent
+    lake = Lake.from_location(location, environ={})
     return [
         location,
         folder / (location.name + VERSIONS_SUFFIX),
+        Path(lake.target),
+        Path(lake.data_path.rstrip("/")),
         *(folder / name for name in _TOP_LEVEL),
         folder / "sessions.sqlite3",
         folder / "session.key",
@@ -616,6 +668,7 @@ def _safe_name(name: str) -> bool:
         and (
             name in (*_TOP_LEVEL, MANIFEST, ".streamlit/secrets.toml")
             or (len(path.parts) == 2 and path.parts[0] in ("warehouse", "raw"))
+            or (len(path.parts) >= 3 and path.parts[:2] == ("warehouse", "files"))
             or (len(path.parts) >= 2 and path.parts[0] == "config")
         )
     )
@@ -689,7 +742,7 @@ def _record(
             "bytes": size,
             "encrypted": manifest.get("encrypted"),
             "created_at": manifest.get("created_at"),
-            "warehouse_version": (manifest.get("warehouse") or {}).get("version_file"),
+            "warehouse_snapshot": (manifest.get("warehouse") or {}).get("snapshot"),
             "members": len(manifest.get("members", [])),
         },
         method="cli",
@@ -802,7 +855,10 @@ def _verify(unpacked: Path, archive: Path, found: dict[str, tuple[int, str]]) ->
     ):
         raise BackupError(f"备份文件 {archive} 的清单内容不完整，无法恢复")
     listed = {str(m["name"]): m for m in members}
-    if warehouse is not None and f"warehouse/{warehouse.get('version_file')}" not in listed:
+    held = None
+    if warehouse is not None:
+        held = warehouse.get("catalog_file") or f"warehouse/{warehouse.get('version_file')}"
+    if held is not None and held not in listed:
         raise BackupError(f"备份文件 {archive} 的清单没有列出数据仓库文件，无法恢复")
     for name, member in listed.items():
         if name not in found:

@@ -17,7 +17,7 @@ import shutil
 import sqlite3
 import stat
 from collections.abc import Callable
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -28,13 +28,16 @@ import duckdb
 from govdash.core.accounts import accounts_path
 from govdash.core.audit import audit_path
 from govdash.core.config import Config
+from govdash.core.lake import Lake, LakeError
 from govdash.core.sessions import sessions_path
 from govdash.core.signin import SignInUnavailable, local_accounts
 from govdash.core.warehouse import (
     KEY_ENV,
-    current_version,
     data_dir,
     hash_key_path,
+    lake_of,
+    legacy_message,
+    legacy_warehouse,
     warehouse_location,
 )
 
@@ -135,35 +138,61 @@ def _check_data_dir(health: Health, db: Path, config: Config, oidc: bool) -> Non
 
 
 def _check_warehouse(health: Health, db: Path, config: Config, oidc: bool) -> None:
-    version = current_version(db)
-    if version is None:
-        if db.is_symlink():
-            health.problem(
-                "warehouse",
-                f"数据仓库 {db} 指向的版本文件 {os.readlink(db)} 不存在。"
-                f"请从备份恢复 {db.name}.versions/，或运行 govdash rebuild 从原始文件重建。",
-            )
+    try:
+        lake = lake_of(db)
+        snapshot = lake.current_snapshot()
+    except LakeError as error:
+        health.problem("warehouse", str(error))
+        return
+    if snapshot is None:
+        legacy = legacy_warehouse(db)
+        if legacy is not None:
+            health.problem("warehouse", legacy_message(db, legacy))
         else:
             health.problem(
                 "warehouse",
-                f"数据仓库不存在：{db}。请先运行 govdash load（或 govdash demo）加载数据。",
+                f"数据仓库不存在：{db}（目录 {lake.describe()}）。"
+                "请先运行 govdash load（或 govdash demo）加载数据。",
             )
         return
     try:
-        health.warehouse, health.last_load, health._hashed_tickets = _read_warehouse(version)
-    except (duckdb.Error, OSError) as error:
+        health.warehouse, health.last_load, health._hashed_tickets = _read_warehouse(
+            lake, snapshot
+        )
+    except (duckdb.Error, OSError, LakeError) as error:
         health.problem(
             "warehouse",
-            f"无法读取数据仓库版本 {version}：{error}。"
-            "请检查该文件的权限，或运行 govdash rebuild 从原始文件重建。",
+            f"无法读取数据仓库快照 #{snapshot}（{lake.describe()}）：{error}。"
+            "请检查目录与数据文件的权限，或运行 govdash rebuild 从原始文件重建。",
         )
         return
-    health.warehouse = {"path": str(db), "version_file": version.name, **health.warehouse}
+    health.warehouse = {
+        "path": str(db),
+        "catalog": lake.identity,
+        "data_path": lake.data_path,
+        "snapshot": snapshot,
+        **health.warehouse,
+    }
 
 
-def _read_warehouse(version: Path) -> tuple[dict[str, Any], dict[str, Any] | None, int]:
-    """(facts, the last load, tickets with a caller hash) of one published version."""
-    con = duckdb.connect(str(version), read_only=True)
+def _lake_size(lake: Lake) -> int:
+    """Bytes of the catalog (embedded) and the data files (a local data path)."""
+    total = 0
+    if lake.embedded:
+        for suffix in ("", "-wal"):
+            with suppress(OSError):
+                total += Path(lake.target + suffix).stat().st_size
+    if "://" not in lake.data_path:
+        for folder, _, names in os.walk(lake.data_path):
+            for name in names:
+                with suppress(OSError):
+                    total += (Path(folder) / name).stat().st_size
+    return total
+
+
+def _read_warehouse(lake: Lake, snapshot: int) -> tuple[dict[str, Any], dict[str, Any] | None, int]:
+    """(facts, the last load, tickets with a caller hash) of one snapshot."""
+    con = lake.reader(snapshot)
     try:
         info = dict(con.execute("SELECT key, value FROM warehouse_info").fetchall())
         counts = {}
@@ -177,6 +206,10 @@ def _read_warehouse(version: Path) -> tuple[dict[str, Any], dict[str, Any] | Non
         )
         columns = [column[0] for column in last.description or []]
         last_row = last.fetchone()
+        made = con.execute(
+            "SELECT snapshot_time, commit_message FROM lake.snapshots() WHERE snapshot_id = $n",
+            {"n": snapshot},
+        ).fetchone()
     finally:
         con.close()
     last_load = None
@@ -193,7 +226,9 @@ def _read_warehouse(version: Path) -> tuple[dict[str, Any], dict[str, Any] | Non
         "schema_version": info.get("schema_version"),
         "updated_at": info.get("updated_at"),
         "as_of": info.get("as_of"),
-        "size_bytes": version.stat().st_size,
+        "size_bytes": _lake_size(lake),
+        "snapshot_at": str(made[0].replace(tzinfo=None) if made else ""),
+        "snapshot_message": made[1] if made else None,
         "tables": counts,
     }
     return facts, last_load, int(hashed_row[0]) if hashed_row else 0
@@ -310,8 +345,7 @@ def _check_disk(health: Health, db: Path, config: Config, oidc: bool) -> None:
         folder = folder.parent
     usage = shutil.disk_usage(folder)
     threshold = int(config.min_free_disk_mb * MB)
-    version_size = int((health.warehouse or {}).get("size_bytes") or 0)
-    needed = max(threshold, version_size)
+    needed = threshold
     health.disk = {
         "path": str(folder),
         "free_bytes": usage.free,
@@ -320,11 +354,7 @@ def _check_disk(health: Health, db: Path, config: Config, oidc: bool) -> None:
         "needed_bytes": needed,
     }
     if usage.free < needed:
-        because = (
-            f"配置项 server.min_free_disk_mb = {config.min_free_disk_mb:g}"
-            if needed == threshold
-            else f"一次加载要复制当前数据仓库版本，{format_bytes(version_size)}"
-        )
+        because = f"配置项 server.min_free_disk_mb = {config.min_free_disk_mb:g}"
         health.problem(
             "disk",
             f"数据目录所在磁盘 {folder} 只剩 {format_bytes(usage.free)}，少于 {format_bytes(needed)}"
@@ -364,8 +394,8 @@ def format_text(health: Health) -> str:
     warehouse = health.warehouse
     if warehouse is not None:
         lines.append(
-            f"数据仓库：{warehouse['path']} → {warehouse['version_file']}"
-            f"（结构版本 {warehouse['schema_version']}，更新于 {warehouse['updated_at']}，"
+            f"数据仓库：{warehouse['path']} → 数据快照 #{warehouse['snapshot']}"
+            f"（{warehouse['snapshot_at'][:16]}；目录 {warehouse['catalog']}；结构版本 {warehouse['schema_version']}，更新于 {warehouse['updated_at']}，"
             f"数据截至 {warehouse['as_of']}，{format_bytes(warehouse['size_bytes'])}）"
         )
     else:

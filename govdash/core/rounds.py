@@ -135,7 +135,12 @@ class RoundError(ValueError):
 
 def rounds_path(db_path: Path) -> Path:
     """$GOVDASH_ROUNDS, else `rounds.sqlite3` in the warehouse's folder."""
-    return Path(os.environ.get(ROUNDS_ENV) or data_dir(db_path) / "rounds.sqlite3")
+    return rounds_path_in(data_dir(db_path))
+
+
+def rounds_path_in(folder: Path) -> Path:
+    """$GOVDASH_ROUNDS, else `rounds.sqlite3` in the installation folder `folder`."""
+    return Path(os.environ.get(ROUNDS_ENV) or folder / "rounds.sqlite3")
 
 
 def evaluator_pseudonym(name: str, key: str) -> str:

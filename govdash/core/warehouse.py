@@ -1,14 +1,16 @@
-"""Where the warehouse lives and how a new version is published beside running readers.
+"""Where the warehouse lives, and read-only connections to one snapshot of it.
 
-The path users name (`data/warehouse.duckdb`) is a symlink to one immutable version file in
-`data/warehouse.duckdb.versions/`. A load copies the current version, writes the copy in one
-transaction, closes it, and swaps the symlink with os.replace: readers never see a half-written
-file, never meet DuckDB's write lock, and pick up the new version by its resolved path.
+The path users name (`data/warehouse.duckdb`, or $GOVDASH_DB) names the installation. The
+warehouse itself is a DuckLake (govdash/core/lake.py): embedded, its catalog is
+`data/warehouse.sqlite` and its Parquet files are in `data/warehouse.files/`; for replicas,
+$GOVDASH_CATALOG and $GOVDASH_DATA_PATH name a shared one. A load is one lake transaction,
+published as one snapshot; readers open one snapshot and never see a half load.
 
-Everything an installation keeps beside the warehouse — the versions, the originals (`raw/`),
-the phone-hash key, accounts, the audit log, sign-in sessions — is found from ONE path, the
-published link, made absolute by `warehouse_location`. A --db given relative, through a
-symlink of its own, or as the version file the link points to means the same installation.
+Everything an installation keeps beside the warehouse — the catalog, the originals (`raw/`),
+the phone-hash key, accounts, the audit log, sign-in sessions — is found from ONE path, made
+absolute by `warehouse_location`. A --db given relative or through a symlink of its own means
+the same installation. An old release's `warehouse.duckdb` link into `warehouse.duckdb.versions/`
+is still recognised (and its version file mapped back to it) so the migration can find it.
 """
 
 from __future__ import annotations
@@ -16,13 +18,13 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
+
+from govdash.core.lake import Lake
 
 DB_ENV = "GOVDASH_DB"
 KEY_ENV = "GOVDASH_HASH_KEY"
@@ -85,22 +87,74 @@ def hash_key_path(db_path: Path) -> Path:
     return data_dir(db_path) / "hash.key"
 
 
-def current_version(db_path: Path) -> Path | None:
-    """The version file readers should open now, or None when nothing was ever published."""
+def lake_of(db_path: Path) -> Lake:
+    """The DuckLake of the warehouse named by `db_path` (embedded beside it, or the shared one
+    $GOVDASH_CATALOG / $GOVDASH_DATA_PATH name)."""
+    return Lake.from_location(warehouse_location(db_path))
+
+
+def current_snapshot(db_path: Path) -> int | None:
+    """The snapshot readers should open now, or None when nothing was ever published."""
+    return lake_of(db_path).current_snapshot()
+
+
+def legacy_warehouse(db_path: Path) -> Path | None:
+    """An old single-file warehouse (`warehouse.duckdb` → `.versions/…`) with no lake beside
+    it yet: the version file it points to, for the migration message."""
     location = warehouse_location(db_path)
-    if location.is_symlink() or location.is_file():
-        resolved = location.resolve()
-        return resolved if resolved.is_file() else None
-    return None
+    if location.suffix != ".duckdb" or not (location.is_symlink() or location.is_file()):
+        return None
+    if lake_of(db_path).current_snapshot() is not None:
+        return None
+    resolved = location.resolve()
+    return resolved if resolved.is_file() else None
 
 
-def connect_readonly(db_path: Path) -> duckdb.DuckDBPyConnection:
-    version = current_version(db_path)
-    if version is None:
-        raise FileNotFoundError(
-            f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）"
+class LegacyWarehouseError(FileNotFoundError):
+    """The installation still has an old single-file warehouse; the message says what to do."""
+
+
+def legacy_message(db_path: Path, version: Path) -> str:
+    return (
+        f"这里是旧版单文件数据仓库（{version}），新版本的数据仓库改为 DuckLake（目录 + Parquet 数据文件），"
+        f"需要迁移一次：运行 govdash migrate --db {warehouse_location(db_path)}，"
+        f"它尝试直接读取旧文件；旧文件若由 DuckDB 2.x 写成（本版本读不了），它会改为用 data/raw 中保存的原始文件"
+        "重建（govdash rebuild 同样可行）。旧文件不会被删除。"
+    )
+
+
+def check_not_legacy(db_path: Path) -> None:
+    """Raise LegacyWarehouseError when only an old single-file warehouse is there."""
+    version = legacy_warehouse(db_path)
+    if version is not None:
+        raise LegacyWarehouseError(legacy_message(db_path, version))
+
+
+def connect_readonly(db_path: Path, snapshot: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the warehouse at `snapshot` (default: the current one).
+
+    Unqualified table names read the lake at that snapshot, from the connection and from its
+    cursors; a later load does not change what it sees.
+    """
+    lake = lake_of(db_path)
+    if snapshot is None:
+        snapshot = lake.current_snapshot()
+        if snapshot is None:
+            check_not_legacy(db_path)
+            raise FileNotFoundError(
+                f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）"
+            )
+    elif snapshot <= 0 or lake.snapshot(snapshot) is None:
+        latest = lake.current_snapshot()
+        raise SnapshotNotFoundError(
+            f"数据仓库中没有快照 #{snapshot}"
+            + (f"（现有快照至 #{latest}；较早的快照可能已按保留期清理）" if latest else "（仓库为空）")
         )
-    return duckdb.connect(str(version), read_only=True)
+    return lake.reader(snapshot)
+
+
+class SnapshotNotFoundError(LookupError):
+    """A snapshot id that the warehouse does not hold (never made, or expired)."""
 
 
 def hash_key(db_path: Path) -> str:
@@ -133,60 +187,3 @@ def writer_lock(db_path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextmanager
-def new_version(db_path: Path, keep: int = 3, fresh: bool = False) -> Iterator[Path]:
-    """Yield a private copy of the current version to write; publish it if the block succeeds.
-
-    On any exception (or if the process dies) the copy is discarded and the published
-    warehouse is exactly as it was. `fresh` starts from an empty file instead of a copy.
-    """
-    with writer_lock(db_path):
-        folder = versions_dir(db_path)
-        folder.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temporaries(folder)
-        stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
-        target = folder / f"v{stamp}-{secrets.token_hex(3)}.duckdb"
-        work = target.with_suffix(".tmp")
-        source = current_version(db_path)
-        if source is not None and not fresh:
-            shutil.copyfile(source, work)
-        try:
-            yield work
-            shutil.rmtree(Path(str(work) + ".tmp"), ignore_errors=True)
-            os.replace(work, target)
-            _publish(db_path, target)
-        except BaseException:
-            for leftover in (work, Path(str(work) + ".wal")):
-                leftover.unlink(missing_ok=True)
-            shutil.rmtree(Path(str(work) + ".tmp"), ignore_errors=True)
-            raise
-        _prune(folder, keep=keep, current=target)
-
-
-def _publish(db_path: Path, target: Path) -> None:
-    if db_path.exists() and not db_path.is_symlink():
-        # A plain database file from elsewhere: keep it as a version, then link.
-        adopted = versions_dir(db_path) / f"adopted-{secrets.token_hex(3)}.duckdb"
-        os.replace(db_path, adopted)
-    link = db_path.with_name(f".{db_path.name}.{secrets.token_hex(4)}.link")
-    os.symlink(os.path.relpath(target, db_path.parent), link)
-    os.replace(link, db_path)
-
-
-def _remove_stale_temporaries(folder: Path) -> None:
-    """Work files of loads that died (and DuckDB's spill folders beside them)."""
-    for leftover in folder.glob("*.tmp*"):
-        if leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)
-
-
-def _prune(folder: Path, keep: int, current: Path) -> None:
-    """Keep the newest versions; readers holding an older file keep their open handle."""
-    versions = sorted(folder.glob("*.duckdb"), key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in versions[keep + 1 :]:
-        if old != current:
-            old.unlink(missing_ok=True)

@@ -85,7 +85,7 @@ EXTRA_AGGREGATES = """
     count(response_minutes) AS response_n,
     count(resolution_hours) AS resolution_n,
     count_if(in_callback_base AND callback_satisfaction = '不满意') AS dissatisfied,
-    any_value(street) AS parent_street"""
+    min(street) AS parent_street"""
 
 UNPACK_QUANTILES = """* EXCLUDE (response_quantiles, resolution_quantiles),
     response_quantiles[1] AS response_median_minutes,
@@ -144,7 +144,7 @@ GROUPING_BY_COLUMNS = {frozenset(columns): name for name, columns in GROUPINGS.i
 
 # Bumped whenever the stored figures or groupings change: a warehouse whose aggregates carry
 # another version is built again at its next load, and read raw until then.
-AGGREGATES_VERSION = "1"
+AGGREGATES_VERSION = "2"  # 2: parent_street is min(street), not any_value
 VERSION_KEY = "aggregates_version"
 AS_OF_KEY = "aggregates_as_of"
 WINDOW_KEY = "repeat_window_days"  # written by govdash.etl.derive
@@ -267,6 +267,13 @@ def touched_waves(con: duckdb.DuckDBPyConnection) -> list[int]:
 def _info(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
     row = con.execute("SELECT value FROM warehouse_info WHERE key = $key", {"key": key}).fetchone()
     return None if row is None or row[0] is None else str(row[0])
+
+
+def current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the stored aggregates are of this definition and the warehouse's as-of time
+    (what the read side checks before using them: analytics.queries.aggregated)."""
+    made_at = _info(con, AS_OF_KEY)
+    return _info(con, VERSION_KEY) == AGGREGATES_VERSION and made_at == _info(con, "as_of")
 
 
 def _set_info(con: duckdb.DuckDBPyConnection, key: str, value: str | None) -> None:

@@ -150,8 +150,14 @@ def derive(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     # Recomputing everything, the as-of time is the latest moment of all rows (all changed).
     previous = None if everything else _stored(con, "as_of")
     as_of = _as_of(con, previous)
+    # DuckLake has no keys: replace the rows by delete + insert (one load transaction).
     con.execute(
-        """INSERT OR REPLACE INTO warehouse_info VALUES ('as_of', $as_of),
+        """DELETE FROM warehouse_info WHERE key IN
+        ('as_of', 'updated_at', 'config_fingerprint', 'schema_version', $window_key)""",
+        {"window_key": WINDOW_KEY},
+    )
+    con.execute(
+        """INSERT INTO warehouse_info VALUES ('as_of', $as_of),
             ('updated_at', CAST(current_localtimestamp() AS VARCHAR)),
             ('config_fingerprint', $fingerprint), ('schema_version', '1'), ($window_key, $window)""",
         {

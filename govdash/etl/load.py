@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import hashlib
 import itertools
 import json
@@ -23,14 +25,17 @@ import pyarrow as pa
 from govdash import __version__
 from govdash.core.audit import AuditLog, audit_path, os_user
 from govdash.core.config import Config
+from govdash.core.lake import ALIAS
 from govdash.core.profiles import Profile, ProfileError, ProfileStore, profiles_path
 from govdash.core.warehouse import (
+    check_not_legacy,
     connect_readonly,
-    current_version,
+    current_snapshot,
     hash_key,
-    new_version,
+    lake_of,
     raw_dir,
     warehouse_location,
+    writer_lock,
 )
 from govdash.etl import aggregates, derive
 from govdash.etl.clean import (
@@ -154,7 +159,7 @@ class FileReport:
 @dataclass
 class LoadReport:
     files: list[FileReport]
-    version: Path | None = None
+    snapshot: int | None = None  # the warehouse snapshot after the load (None: nothing published)
     skipped_files: list[SkippedFile] = field(default_factory=list)
 
     @property
@@ -234,18 +239,18 @@ def file_sha256(path: Path) -> str:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """The warehouse's tables in the lake (`CREATE TABLE IF NOT EXISTS`: a no-op once there)."""
     con.execute(resources.files("govdash.etl").joinpath("schema.sql").read_text(encoding="utf-8"))
-    # Versions written before a column existed gain it (NULL = unknown).
-    for table, column, sql_type in (
-        ("load_batches", "loaded_by", "VARCHAR"),
-        ("tickets", "dispatched_at", "TIMESTAMP"),
-        ("tickets", "signed_at", "TIMESTAMP"),
-        ("tickets", "handling_unit", "VARCHAR"),
-        ("tickets", "takeup_minutes", "DOUBLE"),
-        ("tickets", "unmapped_values", "MAP(VARCHAR, VARCHAR)"),
-        ("compounds", "unmapped_values", "MAP(VARCHAR, VARCHAR)"),
-    ):
-        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {sql_type}")
+
+
+def _lake_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [
+        str(name)
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = $db ORDER BY 1",
+            {"db": ALIAS},
+        ).fetchall()
+    ]
 
 
 def load_paths(
@@ -279,22 +284,29 @@ def load_paths(
     except ProfileError as error:  # the data still loads; the clerk learns why no profile applied
         say(f"⚠ 对照方案未能读取，本次按内置表头识别：{error}")
     try:
-        _load_into_new_version(reports, db_path, config, say, loaded_at, fresh, who, choice)
+        snapshot = _load_into_new_version(
+            reports, db_path, config, say, loaded_at, fresh, who, choice
+        )
     except _NothingWritten:
         _audit_load(db_path, reports, who, published=False, say=say)
-        return LoadReport(reports, current_version(db_path), skipped)
+        return LoadReport(reports, current_snapshot(db_path), skipped)
     except BaseException:
         _audit_load(db_path, reports, who, published=False, say=say)
         raise
-    _audit_load(db_path, reports, who, published=True, say=say)
-    if keep_raw:  # only once the version that holds them is published
+    _audit_load(db_path, reports, who, published=True, say=say, snapshot=snapshot)
+    if keep_raw:  # only once the snapshot that holds them is published
         for report in reports:
             _keep_original(db_path, report, report.name)
-    return LoadReport(reports, current_version(db_path), skipped)
+    return LoadReport(reports, snapshot, skipped)
 
 
 def _audit_load(
-    db_path: Path, reports: list[FileReport], actor: str, published: bool, say: Progress
+    db_path: Path,
+    reports: list[FileReport],
+    actor: str,
+    published: bool,
+    say: Progress,
+    snapshot: int | None = None,
 ) -> None:
     log = AuditLog(audit_path(db_path))
     try:
@@ -305,6 +317,7 @@ def _audit_load(
                 target=report.name,
                 detail={
                     "published": published,
+                    "snapshot": snapshot if published else None,
                     "batch_id": report.batch_id,
                     "already_loaded_as": report.already_loaded_as,
                     "sha256": report.sha256,
@@ -321,31 +334,29 @@ def _audit_load(
 
 
 @contextmanager
-def work_connection(work: Path, config: Config) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The loader's DuckDB connection to a private work file, memory-capped.
+def work_connection(db_path: Path, config: Config) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The loader's DuckDB connection: the warehouse's lake attached read-write and in use.
 
-    `[loader] memory_limit_mb` caps DuckDB's buffers: beyond it, DuckDB spills to a scratch
-    folder beside the work file (removed afterwards, also when the load fails; a killed
-    load's folder goes with the next load's leftovers). Insertion order is not kept (no
-    query relies on it), which lets big inserts stream instead of buffering.
+    `[loader] memory_limit_mb` caps DuckDB's buffers: beyond it, DuckDB spills to a private
+    scratch folder in the data folder (removed afterwards, also when the load fails).
+    Insertion order is not kept (no query relies on it), which lets big inserts stream. The
+    caller owns the transaction: nothing is published before its COMMIT.
     """
-    scratch = Path(f"{work}.scratch")
-    scratch.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(
-            str(work),
-            config={
-                "memory_limit": f"{config.memory_limit_mb}MB",
-                "temp_directory": str(scratch),
-                "preserve_insertion_order": False,
-            },
-        )
-        try:
-            yield con
-        finally:
-            con.close()
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    lake = lake_of(db_path)
+    # Called under the writer lock: a spill folder still there is a killed load's.
+    for stale in lake.scratch.glob(".govdash-load-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    with lake.writer(config.memory_limit_mb) as con:
+        yield con
+
+
+class _FileFailed(Exception):
+    """One file's write failed inside the load's transaction: the load starts again without it."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.message = message
 
 
 def _load_into_new_version(
@@ -357,40 +368,108 @@ def _load_into_new_version(
     fresh: bool,
     actor: str,
     profiles: ProfileChoice | None = None,
-) -> None:
-    with (
-        new_version(db_path, keep=config.keep_versions, fresh=fresh) as work,
-        work_connection(work, config) as con,
-    ):
-        ensure_schema(con)
+) -> int:
+    """Write every file in ONE lake transaction and publish it as one snapshot (its id).
+
+    A file whose write fails (its cleaning or upsert raised) must leave no trace while the
+    others publish: the transaction is rolled back and the load runs again without that file
+    (its report keeps the error). `fresh` empties every table first, in the same transaction
+    (a rebuild): readers keep the previous snapshot until it commits.
+    """
+    if not fresh:
+        check_not_legacy(db_path)
+    pristine = [copy.deepcopy(report) for report in reports]
+    failed: dict[int, str] = {}
+    with writer_lock(db_path), work_connection(db_path, config) as con:
         install_macros(con, config, hash_key(db_path))
-        derive.begin(con)  # the upserts record what they change; finalize derives from it
-        locator = HeaderLocator(config)
-        deferred: list[tuple[FileReport, str, Staged]] = []
-        for report in reports:
-            display = report.name
-            started = time.perf_counter()
-            staged = _stage_one(con, report, display, config, locator, say, profiles, db_path)
-            report.seconds = time.perf_counter() - started
-            if staged is None:
-                continue
-            if EVALUATION in staged:  # after the others: it looks units up in the register
-                deferred.append((report, display, staged))
-                continue
-            _write_one(con, report, display, staged, config, loaded_at, say)
-        for report, display, staged in deferred:
-            _write_one(con, report, display, staged, config, loaded_at, say)
-        if not fresh and not any(r.batch_id is not None for r in reports):
-            raise _NothingWritten
-        batches = [r.batch_id for r in reports if r.batch_id is not None]
-        con.execute(
-            "UPDATE load_batches SET loaded_by = $actor WHERE batch_id = ANY($batches)",
-            {"actor": actor, "batches": batches},
-        )
-        say("更新派生字段（时效状态、重复诉求）…")
-        finalize(con, config)
-        say("保存新版本 …")
-        con.execute("CHECKPOINT")
+        while True:
+            for index, report in enumerate(reports):  # a retry starts from the reports as given
+                report.__dict__.update(copy.deepcopy(pristine[index]).__dict__)
+                report.error = failed.get(index)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                _write_all(con, reports, failed, db_path, config, say, loaded_at, fresh, profiles)
+                batches = [r.batch_id for r in reports if r.batch_id is not None]
+                con.execute(
+                    "UPDATE load_batches SET loaded_by = $actor WHERE batch_id = ANY($batches)",
+                    {"actor": actor, "batches": batches},
+                )
+                say("更新派生字段（时效状态、重复诉求）…")
+                finalize(con, config)
+                say("发布新快照 …")
+                return _commit(con, "rebuild" if fresh else "load", actor, reports)
+            except _FileFailed as failure:
+                con.execute("ROLLBACK")
+                failed[failure.index] = failure.message
+                say(failure.message)
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise
+
+
+def _write_all(
+    con: duckdb.DuckDBPyConnection,
+    reports: list[FileReport],
+    failed: Mapping[int, str],
+    db_path: Path,
+    config: Config,
+    say: Progress,
+    loaded_at: datetime,
+    fresh: bool,
+    profiles: ProfileChoice | None,
+) -> None:
+    ensure_schema(con)
+    if fresh:
+        for table in _lake_tables(con):
+            con.execute(f'DELETE FROM "{table}"')
+    derive.begin(con)  # the upserts record what they change; finalize derives from it
+    locator = HeaderLocator(config)
+    deferred: list[tuple[int, FileReport, Staged]] = []
+    for index, report in enumerate(reports):
+        if index in failed:
+            continue
+        started = time.perf_counter()
+        staged = _stage_one(con, report, report.name, config, locator, say, profiles, db_path)
+        report.seconds = time.perf_counter() - started
+        if staged is None:
+            continue
+        if EVALUATION in staged:  # after the others: it looks units up in the register
+            deferred.append((index, report, staged))
+            continue
+        _write_one(con, index, report, report.name, staged, config, loaded_at, say)
+    for index, report, staged in deferred:
+        _write_one(con, index, report, report.name, staged, config, loaded_at, say)
+    if not fresh and not any(r.batch_id is not None for r in reports):
+        raise _NothingWritten
+
+
+def _commit(
+    con: duckdb.DuckDBPyConnection, what: str, actor: str, reports: Sequence[FileReport]
+) -> int:
+    """COMMIT the load's transaction with its commit message; the snapshot id it became."""
+    token = secrets.token_hex(8)
+    extra = {
+        "load_id": token,
+        "actor": actor,
+        "batches": [r.batch_id for r in reports if r.batch_id is not None],
+        "files": [r.name for r in reports if r.batch_id is not None],
+        "loader_version": __version__,
+    }
+    con.execute(
+        f"CALL {ALIAS}.set_commit_message($author, $message, extra_info => $extra)",
+        {"author": actor, "message": what, "extra": json.dumps(extra, ensure_ascii=False)},
+    )
+    con.execute("COMMIT")
+    found = con.execute(
+        f"""SELECT max(snapshot_id) FROM {ALIAS}.snapshots()
+        WHERE json_extract_string(commit_extra_info, '$.load_id') = $token""",
+        {"token": token},
+    ).fetchone()
+    if found is None or found[0] is None:  # committed, but the message did not come back
+        row = con.execute(f"SELECT id FROM {ALIAS}.current_snapshot()").fetchone()
+        return int(row[0]) if row else 0
+    return int(found[0])
 
 
 def _already_loaded(con: duckdb.DuckDBPyConnection, report: FileReport) -> bool:
@@ -472,6 +551,7 @@ def _header_hint(sheet: RawSheet) -> tuple[int, str] | None:
 
 def _write_one(
     con: duckdb.DuckDBPyConnection,
+    index: int,
     report: FileReport,
     display: str,
     staged: Staged,
@@ -479,7 +559,8 @@ def _write_one(
     loaded_at: datetime,
     say: Progress,
 ) -> None:
-    """Clean and upsert one file in its own transaction; on any error nothing of it stays."""
+    """Clean and upsert one file inside the load's transaction; on any error it raises
+    _FileFailed, and the load starts again without it (nothing of it stays)."""
     if _already_loaded(con, report):  # the same content twice in one load
         return
     started = time.perf_counter()
@@ -499,7 +580,6 @@ def _write_one(
             )
             return
         original = (int(found[0]), str(found[1]))
-    con.execute("BEGIN TRANSACTION")
     try:
         batch_id = original[0] if original else _next_batch_id(con)
         create_bad_rows(con)
@@ -537,12 +617,11 @@ def _write_one(
         else:
             _record_rejections(con, report, display, batch_id, header_rows)
             _record_batch(con, report, display, batch_id, config, loaded_at)
-        con.execute("COMMIT")
         report.batch_id = batch_id
     except Exception as error:
-        con.execute("ROLLBACK")
-        report.error = str(LoadError(display, f"写入失败，本文件未写入任何数据：{error}"))
-    for rows, _, _ in staged.values():
+        message = str(LoadError(display, f"写入失败，本文件未写入任何数据：{error}"))
+        raise _FileFailed(index, message) from error
+    for rows, _, _ in staged.values():  # a failed write's are gone with its ROLLBACK
         rows.drop(con)
     report.seconds += time.perf_counter() - started
 
@@ -1432,7 +1511,7 @@ def remap_loaded(
     progress: Progress | None = None,
 ) -> int:
     """Give the rows already loaded with an unknown word (kept in unmapped_values) the known
-    value it is now mapped to, in a new published version; returns the rows changed.
+    value it is now mapped to, in one new snapshot; returns the rows changed.
 
     Limits, open state and repeat flags that depend on the field are derived again.
     """
@@ -1443,17 +1522,15 @@ def remap_loaded(
     table, _ = REMAP_TABLES[kind]
     macros = {c.field: c.macro for c in classifications_of(kind, config)}
     changed = 0
-    with (
-        new_version(db_path, keep=config.keep_versions) as work,
-        work_connection(work, config) as con,
-    ):
-        ensure_schema(con)
+    check_not_legacy(db_path)
+    with writer_lock(db_path), work_connection(db_path, config) as con:
         install_macros(con, config, hash_key(db_path))
-        # The marker column is added and dropped outside the transaction: DuckDB 1.5 refuses to
-        # commit updates of a table altered in the same transaction (the work file is private
-        # until published, and a failure discards it whole).
-        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS _remapped BOOLEAN")
+        # One lake transaction: the marker column, the updates and the derived tables are one
+        # snapshot, and readers never see _remapped. (The single-file warehouse's 1.5 refusal
+        # to commit updates of a table altered in the same transaction does not apply here.)
         con.execute("BEGIN TRANSACTION")
+        ensure_schema(con)
+        con.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS _remapped BOOLEAN")
         for name, words in values.items():
             if name not in macros:
                 raise ValueError(f"{name} is not a classification field of {kind}")
@@ -1479,11 +1556,10 @@ def remap_loaded(
                         {sla_case(config, "resolve")})
                 WHERE _remapped"""
             )
-        con.execute("COMMIT")
         con.execute(f"ALTER TABLE {table} DROP COLUMN _remapped")
         say(f"已按对照更新 {changed:,} 行已加载的数据，正在更新派生字段 …")
         finalize(con, config)
-        con.execute("CHECKPOINT")
+        _commit(con, "remap", who, [])
     AuditLog(audit_path(db_path)).record(
         who,
         "values_remapped",

@@ -21,7 +21,8 @@ class RebuildError(RuntimeError):
 def rebuild(
     db_path: Path, config: Config, progress: Progress | None = None, actor: str | None = None
 ) -> LoadReport:
-    """Replay every original in data/raw into a fresh warehouse version and publish it.
+    """Replay every original in data/raw into the warehouse, emptied first, in ONE lake
+    transaction: readers keep the previous snapshot until the rebuilt one is published.
 
     `actor` (default: the OS user) is recorded as the loader of every batch.
     """

@@ -1,8 +1,10 @@
 -- The warehouse contract: tables analysts may query directly. English field names per
 -- DOMAIN.md; timestamps end in _at, dates in _on, booleans start with is_/has_.
+-- The tables live in a DuckLake (govdash/core/lake.py): no PRIMARY KEY or UNIQUE constraints
+-- there, so the loader keeps keys unique itself (upserts delete the old version first).
 
 CREATE TABLE IF NOT EXISTS load_batches (
-    batch_id            INTEGER PRIMARY KEY,
+    batch_id            INTEGER NOT NULL,  -- unique: the loader numbers batches
     file_name           VARCHAR NOT NULL,   -- the name the file had when loaded
     file_sha256         VARCHAR NOT NULL,   -- content hash; the original is kept as raw/<hash>
     file_bytes          BIGINT,
@@ -154,7 +156,7 @@ CREATE TABLE IF NOT EXISTS evaluation_adjustments (
 );
 
 CREATE TABLE IF NOT EXISTS warehouse_info (
-    key    VARCHAR PRIMARY KEY,
+    key    VARCHAR NOT NULL,  -- one row per key (DuckLake has no keys: replaced by delete + insert)
     value  VARCHAR
 );
 
@@ -185,7 +187,7 @@ CREATE TABLE IF NOT EXISTS agg_units (
     response_n               BIGINT,            -- tickets with a response time
     resolution_n             BIGINT,            -- tickets with a resolution time
     dissatisfied             BIGINT,
-    parent_street            VARCHAR,           -- any_value(street): a community's street in unit tables
+    parent_street            VARCHAR,           -- min(street): a community's (first) street in unit tables
     response_median_minutes  DOUBLE,            -- exact, as quantile_cont over the period's tickets
     response_p90_minutes     DOUBLE,
     resolution_median_hours  DOUBLE,

@@ -1,7 +1,8 @@
 """The one module that owns Streamlit caching: a read-only connection and results per version.
 
-Results are cached per warehouse version (the resolved file a load publishes), so a new load
-invalidates them without a restart, and per config fingerprint. What pages build from those
+Results are cached per warehouse version — (catalog, snapshot id): every load publishes a new
+snapshot — so a new load invalidates them without a restart, and per config fingerprint. Each
+connection is pinned to its snapshot, so every query of a page run sees one whole load. What pages build from those
 results (figures, tables as shown) is cached too, per version and per everything it is built
 from (`shared`), so a second user with the same filters gets it without rebuilding.
 """
@@ -11,9 +12,12 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import threading
+import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import pandas as pd
@@ -22,17 +26,82 @@ import streamlit as st
 from govdash.analytics.queries.filters import Filters
 from govdash.core.access import REQUIRED_PERMISSION, Principal, Scope, can
 from govdash.core.config import CONFIG_ENV, Config, load_config
-from govdash.core.warehouse import current_version, default_db_path
+from govdash.core.lake import Lake, cursor
+from govdash.core.warehouse import default_db_path, lake_of
 
 
-def warehouse_version() -> Path | None:
-    """The version file now published; a new load changes it, which invalidates the caches."""
-    return current_version(default_db_path())
+class WarehouseVersion(NamedTuple):
+    """What the caches are keyed on: which catalog, and which snapshot of it."""
+
+    catalog: str
+    snapshot: int
+
+    def __str__(self) -> str:
+        return f"{self.catalog}#{self.snapshot}"
+
+
+# A PostgreSQL catalog is asked at most once a second per process (a page run makes ~20
+# queries); SQLite's answer costs microseconds and is read every time.
+_PG_MEMO_SECONDS = 1.0
+_memo: dict[str, tuple[float, int | None]] = {}
+_memo_lock = threading.Lock()
+
+
+def warehouse_version() -> WarehouseVersion | None:
+    """The snapshot now published; a new load changes it, which invalidates the caches."""
+    lake = _lake()
+    if lake.embedded:
+        snapshot = lake.current_snapshot()
+    else:
+        now = time.monotonic()
+        with _memo_lock:
+            seen = _memo.get(lake.identity)
+            if seen is None or now - seen[0] >= _PG_MEMO_SECONDS:
+                seen = (now, lake.current_snapshot())
+                _memo[lake.identity] = seen
+        snapshot = seen[1]
+    return None if snapshot is None else WarehouseVersion(lake.identity, snapshot)
+
+
+def _lake() -> Lake:
+    return lake_of(default_db_path())
+
+
+# Tables up to this size in data files are copied into each process's pinned connection (see
+# Lake.reader); the tickets, and a city's surveys, stay in the lake.
+LOCAL_TABLE_BYTES = 16 << 20
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
-def _connection(version: str) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(version, read_only=True)
+def _connection(version: WarehouseVersion) -> duckdb.DuckDBPyConnection:
+    """A read-only connection pinned to `version`'s snapshot; take cursors with `cursor()`."""
+    lake = _lake()
+    if lake.identity != version.catalog:  # $GOVDASH_CATALOG changed under a running process
+        raise RuntimeError(f"warehouse catalog changed: {version.catalog} → {lake.identity}")
+    return lake.reader(version.snapshot, local_bytes=LOCAL_TABLE_BYTES)
+
+
+def snapshot_stamp() -> tuple[int, str] | None:
+    """(snapshot id, its commit time "yyyy-mm-dd hh:mm") of the warehouse pages read now:
+    exports stamp it, and `govdash rank/report --snapshot N` re-opens it."""
+    version = warehouse_version()
+    return None if version is None else _snapshot_stamp(version)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _snapshot_stamp(version: WarehouseVersion) -> tuple[int, str]:
+    handed = cursor(_connection(version))
+    try:
+        row = handed.execute(
+            "SELECT snapshot_time FROM lake.snapshots() WHERE snapshot_id = $n",
+            {"n": version.snapshot},
+        ).fetchone()
+    finally:
+        handed.close()
+    moment = row[0] if row else None
+    if isinstance(moment, datetime) and moment.tzinfo is not None:
+        moment = moment.astimezone().replace(tzinfo=None)
+    return version.snapshot, f"{moment:%Y-%m-%d %H:%M}" if moment else "?"
 
 
 def _config_stamp() -> tuple[str, float]:
@@ -85,8 +154,8 @@ def query(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return None
     key = _key(function, args, kwargs, version=version, fingerprint=config_fingerprint())
     if key is None:  # arguments that cannot be pickled: run it, uncached
-        return _run(str(version), function, args, kwargs)
-    return _cached(key, str(version), function, args, kwargs)
+        return _run(version, function, args, kwargs)
+    return _cached(key, version, function, args, kwargs)
 
 
 def config_fingerprint() -> str:
@@ -103,7 +172,7 @@ def _fingerprint(path: str, modified: float) -> str:
 @st.cache_data(max_entries=512, show_spinner=False)
 def _cached(
     key: str,
-    _version: str,
+    _version: WarehouseVersion,
     _function: Callable[..., Any],
     _args: tuple[Any, ...],
     _kwargs: dict[str, Any],
@@ -115,15 +184,18 @@ def _cached(
 
 
 def _run(
-    version: str, function: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    version: WarehouseVersion,
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> Any:
-    cursor = _connection(version).cursor()
+    handed = cursor(_connection(version))
     try:
         if "config" in function.__code__.co_varnames[: function.__code__.co_argcount]:
-            return function(cursor, *args, config=active_config(), **kwargs)
-        return function(cursor, *args, **kwargs)
+            return function(handed, *args, config=active_config(), **kwargs)
+        return function(handed, *args, **kwargs)
     finally:
-        cursor.close()
+        handed.close()
 
 
 # Frames bigger than this (a drill-down's ticket list, not a chart's table) are built, never
@@ -137,7 +209,7 @@ def _key(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     *,
-    version: Path | None = None,
+    version: WarehouseVersion | None = None,
     fingerprint: str = "",
 ) -> str | None:
     """A digest of the warehouse version (the current one unless given), the config's

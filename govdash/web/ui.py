@@ -46,7 +46,7 @@ from govdash.core.access import Principal, Scope
 from govdash.core.audit import AuditLog
 from govdash.i18n import LANGUAGES, t
 from govdash.web.auth import account_box, audit_log, current_principal
-from govdash.web.cache import config_fingerprint, query, shared, warehouse_version
+from govdash.web.cache import config_fingerprint, query, shared, snapshot_stamp, warehouse_version
 
 PERIOD_KINDS = ("year", "quarter", "month", "range")
 _PERIOD_LABEL = {
@@ -263,9 +263,13 @@ def provenance(filters: Filters, download: Download | None = None) -> Provenance
         batches = history[history["batch_id"].isin(spec.batch_ids)] if history is not None else None
     else:
         batches = query(batches_used, spec.filters or filters, spec.sources, spec.level)
+    stamp = snapshot_stamp()
+    snapshot_line = (
+        [t("provenance.snapshot", lang(), snapshot=stamp[0], at=stamp[1])] if stamp else []
+    )
     return Provenance(
         filters_text=describe_filters(filters),
-        sources=list(shared(batch_lines, batches, lang())),
+        sources=snapshot_line + list(shared(batch_lines, batches, lang())),
         generated_at=datetime.now().replace(microsecond=0),
         config_fingerprint=config_fingerprint(),
     )

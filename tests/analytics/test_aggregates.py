@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import shutil
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from govdash.analytics.queries import effect, surveys, tickets, units
 from govdash.analytics.queries.aggregated import aggregate_rows
 from govdash.analytics.queries.filters import Filters
 from govdash.core.access import Scope
-from govdash.core.warehouse import KEY_ENV, current_version
+from govdash.core.warehouse import KEY_ENV, connect_readonly, current_snapshot, lake_of
 from govdash.etl.load import load_paths
 from tests.analytics.warehouse_data import REGISTER as MAIN_REGISTER
 from tests.analytics.warehouse_data import REGISTER_HEADER as MAIN_REGISTER_HEADER
@@ -322,23 +322,36 @@ def test_stored_figures_match_pandas(main: Any, expected: pd.DataFrame) -> None:
 
 
 def _agg_rows(db: Path) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect_readonly(db)
     try:
-        return con.execute("SELECT * FROM agg_units ORDER BY ALL").fetchall()
+        return _agg_rows_of(con)
     finally:
         con.close()
 
 
-def _full_build(published: Path, folder: Path) -> list[tuple[Any, ...]]:
-    """The aggregates a full build gives over a copy of the published warehouse."""
-    copy = folder / "copy.duckdb"
-    shutil.copyfile(published, copy)
-    con = duckdb.connect(str(copy))
-    try:
+def _agg_rows_of(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    return con.execute("SELECT * FROM agg_units ORDER BY ALL").fetchall()
+
+
+@contextmanager
+def _unpublished(db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A writer on the published warehouse inside a transaction that is rolled back: what is
+    done in it is seen by its own queries and never published."""
+    snapshot = current_snapshot(db)
+    with lake_of(db).writer() as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        finally:
+            con.execute("ROLLBACK")
+    assert current_snapshot(db) == snapshot
+
+
+def _full_build(db: Path) -> list[tuple[Any, ...]]:
+    """The aggregates a full build gives over the published warehouse (not published)."""
+    with _unpublished(db) as con:
         FULL_BUILD(con)
-    finally:
-        con.close()
-    return _agg_rows(copy)
+        return _agg_rows_of(con)
 
 
 def test_loads_one_by_one_refresh_what_a_full_build_gives(
@@ -366,23 +379,16 @@ def test_loads_one_by_one_refresh_what_a_full_build_gives(
 
     monkeypatch.setattr(aggregates, "touched_months", recording)
     monkeypatch.setattr(aggregates, "build_all", counted)
-    published: Path | None = None
-    for index, path in enumerate(files):
+    for path in files:
         assert load_paths([path], db, config, keep_raw=False).ok
-        published = current_version(db)
-        assert published is not None
-        folder = tmp_path / f"full{index}"
-        folder.mkdir()
-        assert _agg_rows(published) == _full_build(published, folder), path.name
+        assert _agg_rows(db) == _full_build(db), path.name
     # only the first load (the register: an empty warehouse) built everything
     assert full_builds == ["load"]
     assert len(refreshed) == len(files) - 1 and all(refreshed), refreshed
     once = tmp_path / "once" / "warehouse.duckdb"
     assert load_paths(files, once, config, keep_raw=False).ok
-    once_published = current_version(once)
-    assert once_published is not None and published is not None
-    assert _agg_rows(published) == _agg_rows(once_published)
-    assert len(_agg_rows(published)) > 50
+    assert _agg_rows(db) == _agg_rows(once)
+    assert len(_agg_rows(db)) > 50
 
 
 FULL_BUILD = aggregates.build_all
@@ -450,22 +456,15 @@ def test_each_rule_of_the_touched_months_is_needed(
     )
     db = tmp_path / "w" / "warehouse.duckdb"
     assert load_paths([register, first], db, config, keep_raw=False).ok
-    for index, (path, month) in enumerate(
-        [(later, "2025-02-01"), (earlier, "2025-01-01"), (without, "2024-11-01")]
-    ):
-        before = _month_row(current_version(db), month)
+    for path, month in [(later, "2025-02-01"), (earlier, "2025-01-01"), (without, "2024-11-01")]:
+        before = _month_row(db, month)
         assert load_paths([path], db, config, keep_raw=False).ok
-        published = current_version(db)
-        assert published is not None
-        assert _month_row(published, month) != before, path.name  # the month did change
-        full = tmp_path / f"full{index}"
-        full.mkdir()
-        assert _agg_rows(published) == _full_build(published, full), path.name
+        assert _month_row(db, month) != before, path.name  # the month did change
+        assert _agg_rows(db) == _full_build(db), path.name
 
 
-def _month_row(db: Path | None, month: str) -> tuple[Any, ...]:
-    assert db is not None
-    con = duckdb.connect(str(db), read_only=True)
+def _month_row(db: Path, month: str) -> tuple[Any, ...]:
+    con = connect_readonly(db)
     try:
         row = con.execute(
             """SELECT * EXCLUDE (period_kind, period_start, level) FROM agg_units
@@ -479,14 +478,18 @@ def _month_row(db: Path | None, month: str) -> tuple[Any, ...]:
 
 
 def _survey_rows(db: Path) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(db), read_only=True)
+    con = connect_readonly(db)
     try:
-        return [
-            *con.execute("SELECT * FROM agg_survey_respondents ORDER BY ALL").fetchall(),
-            *con.execute("SELECT * FROM agg_survey_answers ORDER BY ALL").fetchall(),
-        ]
+        return _survey_rows_of(con)
     finally:
         con.close()
+
+
+def _survey_rows_of(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    return [
+        *con.execute("SELECT * FROM agg_survey_respondents ORDER BY ALL").fetchall(),
+        *con.execute("SELECT * FROM agg_survey_answers ORDER BY ALL").fetchall(),
+    ]
 
 
 def test_survey_loads_refresh_the_waves_they_change(
@@ -519,19 +522,12 @@ def test_survey_loads_refresh_the_waves_they_change(
     previous: list[tuple[Any, ...]] = []
     for index, path in enumerate(files):
         assert load_paths([path], db, config, keep_raw=False).ok
-        published = current_version(db)
-        assert published is not None
-        found = _survey_rows(published)
+        found = _survey_rows(db)
         assert found != previous or index == 0, path.name
         previous = found
-        copy = tmp_path / f"full{index}.duckdb"
-        shutil.copyfile(published, copy)
-        con = duckdb.connect(str(copy))
-        try:
+        with _unpublished(db) as con:
             FULL_BUILD(con)
-        finally:
-            con.close()
-        assert found == _survey_rows(copy), path.name
+            assert found == _survey_rows_of(con), path.name
     assert len(previous) > 10
 
 
@@ -548,9 +544,7 @@ def test_quarters_and_years_over_the_load_budget_wait_and_read_raw(
     assert load_paths(files[:2], db, config, keep_raw=False).ok
     monkeypatch.setattr(aggregates, "LOAD_ROW_GROUPINGS", 0)
     assert load_paths([files[2]], db, config, keep_raw=False).ok
-    published = current_version(db)
-    assert published is not None
-    con = duckdb.connect(str(published), read_only=True)
+    con = connect_readonly(db)
     try:
         stale = con.execute("SELECT * FROM agg_stale_periods ORDER BY ALL").fetchall()
         assert ("quarter", date(2025, 1, 1)) in stale and ("year", date(2025, 1, 1)) in stale
@@ -569,17 +563,11 @@ def test_quarters_and_years_over_the_load_budget_wait_and_read_raw(
         )
     finally:
         con.close()
-    copy = tmp_path / "refreshed.duckdb"
-    shutil.copyfile(published, copy)
-    con = duckdb.connect(str(copy))
-    try:
+    with _unpublished(db) as con:
         assert aggregates.refresh_stale(con) == len(stale)
         assert con.execute("SELECT count(*) FROM agg_stale_periods").fetchone() == (0,)
-    finally:
-        con.close()
-    full = tmp_path / "full"
-    full.mkdir()
-    assert _agg_rows(copy) == _full_build(published, full)
+        refreshed = _agg_rows_of(con)
+    assert refreshed == _full_build(db)
 
 
 @pytest.mark.parametrize(("scope", "places"), SHAPES, ids=SHAPE_IDS)

@@ -38,6 +38,7 @@ from govdash.analytics.reports.bulletin_template import build_template
 from govdash.core.access import Scope
 from govdash.core.audit import AuditLog
 from govdash.core.config import ConfigError, load_config
+from govdash.core.warehouse import current_snapshot
 from tests.analytics.warehouse_data import (
     REGISTER,
     REGISTER_HEADER,
@@ -164,6 +165,7 @@ def march(warehouse: tuple[Path, pd.DataFrame]) -> dict[str, Any]:
     finally:
         con.close()
     return {
+        "db": db,
         "data": data,
         "content": {
             level: bulletin_content(data[level], CONFIG, generated_at=GENERATED, charts=False)
@@ -353,7 +355,8 @@ def test_method_note_and_sources_name_the_warehouse_version(march: dict[str, Any
     content: BulletinContent = march["content"]["community"]
     data = march["data"]["community"]
     text = body_text(read_docx(bulletin_docx(content)))
-    assert data.version.startswith("v") and data.version.endswith(".duckdb")
+    # the snapshot the module's warehouse is at (its last load)
+    assert data.version == f"数据快照 #{current_snapshot(march['db'])}"
     assert f"数据仓库版本：{data.version}（数据截至2025-03-31 23:00）" in text
     assert f"配置指纹 {CONFIG.fingerprint}" in text
     for file_name in ("台账.xlsx", "工单.csv", "问卷.xlsx"):

@@ -4,6 +4,8 @@ warehouse, and nothing selected that the warehouse does not hold."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 
 from govdash.analytics.queries import surveys, tickets, units
 from govdash.analytics.queries.filters import SELECTION_COLUMNS, Filters
+from govdash.core.warehouse import lake_of
 from tests.analytics.warehouse_data import build_main, open_db, shipped_config
 
 CONFIG = shipped_config()
@@ -46,7 +49,16 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _digest(db: Path) -> str:
-    return hashlib.sha256(db.resolve().read_bytes()).hexdigest()
+    """The warehouse's content: the catalog's rows (SQLite's own dump) and every data file."""
+    lake = lake_of(db)
+    digest = hashlib.sha256()
+    with closing(sqlite3.connect(f"file:{lake.target}?mode=ro", uri=True)) as catalog:
+        for line in catalog.iterdump():
+            digest.update(line.encode())
+    for path in sorted(Path(lake.data_path).rglob("*")):
+        if path.is_file():
+            digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _size(result: Any) -> int:

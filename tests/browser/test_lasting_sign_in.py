@@ -41,7 +41,7 @@ SINGLE_USER = "本地单用户模式"
 @dataclass(frozen=True)
 class Site:
     base: str
-    db: Path  # the warehouse link; beside it: versions, accounts, audit, key, raw/
+    db: Path  # the warehouse location; beside it: the lake, accounts, audit, key, raw/
 
 
 def _copy_installation(warehouse: Warehouse, parent: Path) -> Path:
@@ -76,8 +76,8 @@ def _spell(folder: Path, name: str, spelling: str) -> tuple[str, Path]:
         own.mkdir()
         (own / "govdash.duckdb").symlink_to(link)
         return str(own / "govdash.duckdb"), ROOT
-    assert spelling == "version_file"
-    return str(link.resolve()), ROOT  # what `resolve()` handed the app before the fix
+    assert spelling == "catalog_file"
+    return str(link.with_suffix(".sqlite")), ROOT  # the lake's catalog file itself
 
 
 def _sign_in(page: Page, username: str = ADMIN, password: str = PASSWORD) -> None:
@@ -109,13 +109,13 @@ def _state_files(folder: Path) -> dict[str, list[str]]:
     found["raw"] = sorted(
         str(p.relative_to(folder.parent)) for p in folder.parent.rglob("raw") if p.is_dir()
     )
-    found["versions"] = sorted(
-        str(p.relative_to(folder.parent)) for p in folder.parent.rglob("*.versions")
+    found["catalog"] = sorted(
+        str(p.relative_to(folder.parent)) for p in folder.parent.rglob("*.sqlite")
     )
     return found
 
 
-@pytest.mark.parametrize("spelling", ["absolute", "relative", "symlink", "version_file"])
+@pytest.mark.parametrize("spelling", ["absolute", "relative", "symlink", "catalog_file"])
 def test_serve_requires_sign_in_however_db_is_named(
     spelling: str,
     warehouse: Warehouse,
@@ -143,8 +143,8 @@ def test_serve_requires_sign_in_however_db_is_named(
             wait_for_app(page)
             assert SIGNED_IN in page.locator('[data-testid="stSidebar"]').inner_text()
             assert h1(page) == "总览", "a reload keeps the sign-in"
-            if spelling == "version_file":
-                # An upload through the data page publishes beside the link, with the same key.
+            if spelling == "catalog_file":
+                # An upload through the data page publishes to the same lake, with the same key.
                 page.goto(f"{base}/data", wait_until="domcontentloaded")
                 wait_for_app(page)
                 page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(
@@ -164,13 +164,11 @@ def test_serve_requires_sign_in_however_db_is_named(
         "sessions.sqlite3": ["data/sessions.sqlite3"],
         "session.key": ["data/session.key"],
         "raw": ["data/raw"],
-        "versions": [f"data/{warehouse.db.name}.versions"],
+        "catalog": [f"data/{warehouse.db.stem}.sqlite"],
     }, files
     assert (folder / "hash.key").read_text() == key, "phone hashes keep matching earlier loads"
-    versions = folder / f"{warehouse.db.name}.versions"
-    assert all(p.suffix == ".duckdb" and p.is_file() for p in versions.iterdir())
-    assert (folder / warehouse.db.name).resolve().parent == versions
-    if spelling == "version_file":
+    assert not (folder / f"{warehouse.db.name}.versions").exists()
+    if spelling == "catalog_file":
         manifest = (folder / "raw" / "manifest.jsonl").read_text(encoding="utf-8")
         assert "4月工单.xlsx" in manifest, "the upload's original is kept with the others"
 

@@ -27,7 +27,13 @@ from govdash.core.audit import AuditLog, audit_path
 from govdash.core.backup import MAGIC, BackupError, backup, restore
 from govdash.core.config import load_config
 from govdash.core.profiles import Profile, ProfileStore, profiles_path
-from govdash.core.warehouse import connect_readonly, current_version, hash_key_path, raw_dir
+from govdash.core.warehouse import (
+    connect_readonly,
+    current_snapshot,
+    hash_key_path,
+    lake_of,
+    raw_dir,
+)
 from govdash.etl.load import load_paths
 from tests.analytics.warehouse_data import (
     REGISTER,
@@ -157,7 +163,8 @@ def test_a_restore_has_the_same_figures_accounts_and_phone_matching(
 
     # The same figures: the whole warehouse, and a page's KPIs against pandas' own count.
     assert snapshot(new_db) == snapshot(installation.db)
-    assert current_version(new_db).name == current_version(installation.db).name  # type: ignore[union-attr]
+    assert current_snapshot(new_db) == current_snapshot(installation.db)
+    assert lake_of(new_db).target == str(new_db.parent / "warehouse.sqlite")
     expected = select(expected_tickets(installation.tickets), Q1.start, Q1.end)
     config = load_config()
     for db in (installation.db, new_db):
@@ -222,13 +229,18 @@ def test_the_manifest_lists_every_member_with_size_and_checksum(
     assert names[-1] == "manifest.json"
     assert manifest == result.manifest
     assert manifest["format_version"] == 1 and manifest["encrypted"] is False
-    version = current_version(installation.db)
-    assert version is not None
-    assert manifest["warehouse"]["version_file"] == version.name
+    assert manifest["warehouse"]["snapshot"] == current_snapshot(installation.db)
+    assert manifest["warehouse"]["kind"] == "ducklake-sqlite"
     roles = {m["name"]: m["role"] for m in manifest["members"]}
     raw_files = {p.name for p in raw_dir(installation.db).iterdir()} - {"manifest.jsonl"}
+    files = installation.db.parent / "warehouse.files"
     assert roles == {
-        f"warehouse/{version.name}": "warehouse",
+        "warehouse/catalog.sqlite": "warehouse",
+        **{
+            f"warehouse/files/{p.relative_to(files).as_posix()}": "warehouse"
+            for p in files.rglob("*")
+            if p.is_file()
+        },
         "audit.sqlite3": "audit",
         "accounts.json": "accounts",
         "profiles.json": "profiles",
@@ -240,19 +252,17 @@ def test_the_manifest_lists_every_member_with_size_and_checksum(
     assert out.stat().st_mode & 0o077 == 0
 
 
-def test_a_version_pruned_while_the_backup_runs_is_archived_whole(
+def test_loads_during_a_backup_leave_the_snapshot_it_started_with(
     installation: Installation, tmp_path: Path
 ) -> None:
-    """The backup holds the version it started with: loads that publish two newer versions and
-    prune it (keep_versions = 1) in the middle of the backup change nothing in the archive."""
+    """The backup holds the snapshot it started with: two loads that publish newer snapshots in
+    the middle of the backup change nothing in the archive."""
     db = tmp_path / "data" / "warehouse.duckdb"
     restore(_plain_backup(installation, tmp_path), db, None)
     before = snapshot(db)
-    held = current_version(db)
+    held = current_snapshot(db)
     assert held is not None
-    config_file = tmp_path / "keep-one.toml"
-    config_file.write_text("[loader]\nkeep_versions = 1\n", encoding="utf-8")
-    config = load_config(config_file)
+    config = load_config()
     extra = [
         write_csv(
             tmp_path / f"extra{n}.csv",
@@ -271,11 +281,12 @@ def test_a_version_pruned_while_the_backup_runs_is_archived_whole(
     out = tmp_path / "during.tar"
     backup(db, out, None, config, progress=meanwhile)
     assert loads_done == ["extra0.csv", "extra1.csv"]
-    assert not held.exists()  # pruned while the backup held it
+    assert current_snapshot(db) == held + 2  # both published while the backup held its copy
     assert rows(db, "SELECT count(*) FROM tickets WHERE ticket_id LIKE 'X%'") == [(2,)]
     restored = tmp_path / "restored" / "warehouse.duckdb"
     restore(out, restored, None)
     assert snapshot(restored) == before
+    assert current_snapshot(restored) == held
 
 
 def _plain_backup(installation: Installation, tmp_path: Path) -> Path:
@@ -343,7 +354,7 @@ def test_a_backup_taken_while_another_process_loads_restores_a_whole_version(
             restored, "SELECT count(*) FROM load_batches WHERE file_name LIKE 'load%'"
         )[0][0]
         assert count in whole_states
-        assert count == start + 3002 * batches_loaded  # the version and its batches agree
+        assert count == start + 3002 * batches_loaded  # the snapshot and its batches agree
         seen.add(count)
     assert max(seen) == start + 3002 * 4  # the last backup, after the loads, has them all
 
@@ -402,7 +413,7 @@ def test_a_tampered_archive_is_named_and_changes_nothing(
     _assert_refused(changed, target, PASSPHRASE, "已损坏或被改动")
     plain = _plain_backup(installation, tmp_path)
     data = bytearray(plain.read_bytes())
-    data[2048] ^= 0x01  # inside the first member's data (the warehouse version)
+    data[2048] ^= 0x01  # inside the first member's data (the warehouse catalog)
     plain.write_bytes(bytes(data))
     _assert_refused(plain, target, None, "校验和与清单不符")
 

@@ -20,16 +20,24 @@ from govdash.core.audit import audit_path
 from govdash.core.sessions import sessions_path
 from govdash.core.warehouse import (
     WarehouseLocationError,
-    current_version,
+    current_snapshot,
     hash_key_path,
+    lake_of,
     raw_dir,
-    versions_dir,
     warehouse_location,
 )
 from govdash.etl.load import LoadReport
 from tests.conftest import ticket_row, ticket_sheet, write_xlsx
 
-BESIDE = ("GOVDASH_ACCOUNTS", "GOVDASH_AUDIT", "GOVDASH_SESSIONS", "GOVDASH_HASH_KEY", "GOVDASH_DB")
+BESIDE = (
+    "GOVDASH_ACCOUNTS",
+    "GOVDASH_AUDIT",
+    "GOVDASH_SESSIONS",
+    "GOVDASH_HASH_KEY",
+    "GOVDASH_DB",
+    "GOVDASH_CATALOG",
+    "GOVDASH_DATA_PATH",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -46,35 +54,35 @@ def published(tmp_path: Path, load: Callable[..., tuple[LoadReport, Path]]) -> P
     return db
 
 
-def test_every_spelling_of_the_warehouse_names_the_published_link(
+def test_every_spelling_of_the_warehouse_names_the_same_installation_and_lake(
     published: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    link = tmp_path / "data" / "warehouse.duckdb"
-    assert published == link and link.is_symlink()
-    version = link.resolve()
-    assert version.parent == tmp_path / "data" / "warehouse.duckdb.versions"
+    location = tmp_path / "data" / "warehouse.duckdb"
+    assert published == location
+    assert (tmp_path / "data" / "warehouse.sqlite").is_file()  # the catalog beside it
+    assert (tmp_path / "data" / "warehouse.files").is_dir()  # and its data files
     elsewhere = tmp_path / "srv"
     elsewhere.mkdir()
-    (elsewhere / "wh.duckdb").symlink_to(link)  # an admin's own link to the link
+    (elsewhere / "wh.duckdb").symlink_to(location)  # an admin's own link to the location
     (elsewhere / "chain.duckdb").symlink_to(elsewhere / "wh.duckdb")
     monkeypatch.chdir(tmp_path)
     for spelling in (
-        link,
+        location,
         Path("data/warehouse.duckdb"),
         Path("data/../data/warehouse.duckdb"),
         elsewhere / "wh.duckdb",
         elsewhere / "chain.duckdb",
-        version,  # the version file the link points to (what resolve() gives)
-        Path("data/warehouse.duckdb.versions") / version.name,
+        Path("data/warehouse.sqlite"),  # the catalog file itself
     ):
-        assert warehouse_location(spelling) == link, spelling
         assert raw_dir(spelling) == tmp_path / "data" / "raw"
         assert hash_key_path(spelling) == tmp_path / "data" / "hash.key"
         assert accounts_path(spelling) == tmp_path / "data" / "accounts.json"
         assert audit_path(spelling) == tmp_path / "data" / "audit.sqlite3"
         assert sessions_path(spelling) == tmp_path / "data" / "sessions.sqlite3"
-        assert versions_dir(spelling) == tmp_path / "data" / "warehouse.duckdb.versions"
-        assert current_version(spelling) == version
+        assert lake_of(spelling).target == str(tmp_path / "data" / "warehouse.sqlite")
+        assert current_snapshot(spelling) == 1  # the one load
+    for spelling in (Path("data/warehouse.duckdb"), elsewhere / "chain.duckdb"):
+        assert warehouse_location(spelling) == location, spelling
 
 
 def test_a_new_warehouse_is_named_by_its_absolute_path(
@@ -91,23 +99,21 @@ def test_a_symlink_loop_is_an_error_with_the_path(tmp_path: Path) -> None:
         warehouse_location(tmp_path / "a.duckdb")
 
 
-def test_loading_through_the_version_file_publishes_beside_the_link_and_keeps_one_key(
+def test_loading_through_the_catalog_file_publishes_in_the_same_lake_and_keeps_one_key(
     published: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The bug of issue 12: a load given the version file made a nested .versions folder,
-    a second hash.key and a second raw/ inside the versions folder."""
+    """The bug of issue 12 (a load given another spelling made a second hash.key and raw/
+    elsewhere), with the lake: --db naming the catalog file is the same installation."""
     data = tmp_path / "data"
     key = (data / "hash.key").read_text()
-    version = published.resolve()
+    catalog = data / "warehouse.sqlite"
     book = write_xlsx(tmp_path / "in" / "4月.xlsx", {"4月": ticket_sheet(ticket_row("GD002"))})
     monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
-    add = ["users", "add", "li", "--role", "admin", "--password-stdin", "--db", str(version)]
+    add = ["users", "add", "li", "--role", "admin", "--password-stdin", "--db", str(catalog)]
     assert govdash(add) == 0
-    assert govdash(["load", str(book), "--db", str(version)]) == 0
-    assert published.is_symlink() and published.resolve() != version, "a new version is published"
-    assert published.resolve().parent == data / "warehouse.duckdb.versions"
-    inside = sorted(p.name for p in (data / "warehouse.duckdb.versions").iterdir())
-    assert all(name.endswith(".duckdb") for name in inside), inside  # nothing but versions
+    assert govdash(["load", str(book), "--db", str(catalog)]) == 0
+    assert current_snapshot(published) == 2, "a new snapshot of the same lake"
+    assert sorted(p.name for p in data.glob("*.sqlite")) == ["warehouse.sqlite"]
     assert (data / "hash.key").read_text() == key
     assert sorted(p.name for p in data.rglob("hash.key")) == ["hash.key"]
     assert [p for p in data.rglob("raw") if p.is_dir()] == [data / "raw"]

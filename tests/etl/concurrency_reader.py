@@ -39,6 +39,7 @@ def main(db: str, stop_file: str, out_file: str, threads: int) -> None:
     set_log_level("error")
 
     from govdash.core.access import Principal, Scope
+    from govdash.core.lake import cursor as lake_cursor
     from govdash.web import cache  # the app's read path: version-keyed connection and results
 
     # The query gate wants a signed-in principal, as a dashboard session has (govdash/web/auth.py).
@@ -59,7 +60,7 @@ def main(db: str, stop_file: str, out_file: str, threads: int) -> None:
                 cached = cache.query(importable_consistency)
                 # … and uncached, on a fresh cursor of the same version-keyed connection.
                 version = cache.warehouse_version()
-                cursor = cache._connection(str(version)).cursor()
+                cursor = lake_cursor(cache._connection(version))
                 try:
                     direct = consistency(cursor)
                 finally:

@@ -16,7 +16,8 @@ import pytest
 
 import govdash.etl.load as loader
 from govdash.cli import main as cli_main
-from govdash.core.warehouse import connect_readonly, versions_dir
+from govdash.core.lake import cursor as lake_cursor
+from govdash.core.warehouse import connect_readonly, current_snapshot, lake_of
 from tests.conftest import (
     TABLES,
     only_file,
@@ -57,8 +58,21 @@ def cli_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")}
 
 
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def catalog_digest(db: Path) -> str:
+    """The catalog's committed content (SQLite's own dump: WAL pages included)."""
+    import sqlite3
+
+    with sqlite3.connect(lake_of(db).target) as catalog:
+        return hashlib.sha256("\n".join(catalog.iterdump()).encode()).hexdigest()
+
+
+def scratch_folders(db: Path) -> list[Path]:
+    """The loader's private spill folders in the data folder (gone after every load)."""
+    return sorted(db.parent.glob(".govdash-load-*"))
+
+
+def data_files(db: Path) -> list[Path]:
+    return sorted(Path(lake_of(db).data_path).rglob("*.parquet"))
 
 
 def _first_load(tmp_path, load):
@@ -79,8 +93,8 @@ def _first_load(tmp_path, load):
 
 def test_a_load_that_raises_midway_leaves_the_published_warehouse(tmp_path, load, monkeypatch):
     db = _first_load(tmp_path, load)
-    version = db.resolve()
-    digest = file_digest(version)
+    published = current_snapshot(db)
+    digest = catalog_digest(db)
     before = snapshot(db)
 
     def broken_finalize(con, config):
@@ -92,10 +106,10 @@ def test_a_load_that_raises_midway_leaves_the_published_warehouse(tmp_path, load
     with pytest.raises(RuntimeError, match="disk on fire"):
         load(second)
 
-    assert db.resolve() == version
-    assert file_digest(version) == digest
+    assert current_snapshot(db) == published
+    assert catalog_digest(db) == digest  # the catalog is exactly as it was
     assert snapshot(db) == before
-    assert list(versions_dir(db).glob("*.tmp*")) == []
+    assert scratch_folders(db) == []
 
     monkeypatch.undo()
     report, _ = load(second)
@@ -105,7 +119,8 @@ def test_a_load_that_raises_midway_leaves_the_published_warehouse(tmp_path, load
         ("GD002",),
         ("GD010",),
     ]
-    assert list(versions_dir(db).glob("*.tmp*")) == []
+    assert current_snapshot(db) == (published or 0) + 1
+    assert scratch_folders(db) == []
 
 
 def test_a_file_whose_write_fails_leaves_no_trace_and_the_next_file_loads(
@@ -175,31 +190,25 @@ def big_csv(tmp_path_factory):
     return generated_tickets_csv(tmp_path_factory.mktemp("big") / "big.csv", 300_000)
 
 
-def _work_file_exists(folder: Path, initial_size: int) -> bool:
-    return any(folder.glob("*.tmp"))
+def _load_started(db: Path, files_before: int) -> bool:
+    return bool(scratch_folders(db))
 
 
-def _work_file_grew(folder: Path, initial_size: int) -> bool:
-    """The copy of the old version has grown: the load's transaction is writing into it."""
-    for path in folder.glob("*.tmp"):
-        try:
-            if path.stat().st_size > initial_size:
-                return True
-        except FileNotFoundError:  # published (or discarded) between glob and stat
-            pass
-    return False
+def _load_writing(db: Path, files_before: int) -> bool:
+    """The load's transaction has written Parquet files (not yet committed)."""
+    return len(data_files(db)) > files_before
 
 
 @pytest.mark.parametrize(
     "moment",
-    [_work_file_exists, _work_file_grew],
-    ids=["while-reading", "while-writing-the-new-version"],
+    [_load_started, _load_writing],
+    ids=["while-reading", "while-writing-the-new-snapshot"],
 )
 def test_a_load_killed_with_sigkill_leaves_the_old_warehouse(tmp_path, load, big_csv, moment):
     db = _first_load(tmp_path, load)
-    version = db.resolve()
+    published = current_snapshot(db)
     before = snapshot(db)
-    folder = versions_dir(db)
+    files_before = len(data_files(db))
 
     process = subprocess.Popen(
         [sys.executable, "-m", "govdash", "load", str(big_csv), "--db", str(db)],
@@ -210,7 +219,7 @@ def test_a_load_killed_with_sigkill_leaves_the_old_warehouse(tmp_path, load, big
     )
     try:
         deadline = time.monotonic() + 240
-        while not moment(folder, version.stat().st_size):
+        while not moment(db, files_before):
             assert process.poll() is None, "the load ended before it could be killed"
             assert time.monotonic() < deadline, "the moment to kill never came"
             time.sleep(0.005)
@@ -219,9 +228,9 @@ def test_a_load_killed_with_sigkill_leaves_the_old_warehouse(tmp_path, load, big
     finally:
         process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
-    assert list(folder.glob("*.tmp"))  # the dead loader's work file is still there
+    assert scratch_folders(db)  # the dead loader's spill folder is still there
 
-    assert db.resolve() == version
+    assert current_snapshot(db) == published
     assert snapshot(db) == before
     con = connect_readonly(db)
     try:
@@ -232,13 +241,13 @@ def test_a_load_killed_with_sigkill_leaves_the_old_warehouse(tmp_path, load, big
     next_file = write_csv(tmp_path / "in" / "2月.csv", ticket_sheet(ticket_row("GD010")), "utf-8")
     report, _ = load(next_file)
     assert report.ok
-    assert db.resolve() != version
+    assert current_snapshot(db) == (published or 0) + 1
     assert rows(db, "SELECT ticket_id FROM tickets ORDER BY 1") == [
         ("GD001",),
         ("GD002",),
         ("GD010",),
     ]
-    assert list(folder.glob("*.tmp*")) == []
+    assert scratch_folders(db) == []  # the next load cleared the dead one's spill folder
 
 
 def test_a_reader_keeps_working_while_a_load_publishes(tmp_path, load):
@@ -252,7 +261,7 @@ def test_a_reader_keeps_working_while_a_load_publishes(tmp_path, load):
     def poll() -> None:
         while not stop.is_set():
             try:
-                cursor = reader.cursor()
+                cursor = lake_cursor(reader)
                 (count,) = cursor.execute(
                     "SELECT count(*) FROM tickets t JOIN load_batches b USING (batch_id)"
                 ).fetchone()
@@ -282,8 +291,8 @@ def test_a_reader_keeps_working_while_a_load_publishes(tmp_path, load):
         assert result.returncode == 0, result.stdout + result.stderr
         assert errors == []
         assert counts, "the reader never ran"
-        assert set(counts) == {2}  # the open connection keeps the version it opened
-        # While the old connection still lives, a new one on the re-resolved path sees the load.
+        assert set(counts) == {2}  # the open connection keeps the snapshot it opened
+        # While the old connection still lives, a new one opens the new snapshot.
         fresh = connect_readonly(db)
         try:
             assert fresh.execute("SELECT count(*) FROM tickets").fetchone() == (10_002,)
@@ -322,7 +331,7 @@ def test_two_loads_at_once_both_land(tmp_path, load):
         _, err = process.communicate(timeout=300)
         assert process.returncode == 0, err.decode()
 
-    # The second writer waits for the first and starts from its version: no lost update.
+    # The second writer waits for the first and starts from its snapshot: no lost update.
     assert rows(db, "SELECT left(ticket_id, 2), count(*) FROM tickets GROUP BY 1 ORDER BY 1") == [
         ("A-", 3),
         ("B-", 3),

@@ -1,5 +1,5 @@
 """Readers in several processes and threads, through the app's read path, while loads publish
-new versions in another process and one load is killed: no read error, no torn state."""
+new snapshots in another process and one load is killed: no read error, no torn state."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+from govdash.core.warehouse import current_snapshot
 from tests.conftest import snapshot, ticket_row, ticket_sheet, write_csv
-from tests.etl.test_atomicity import PROJECT, _work_file_exists, cli_env, generated_tickets_csv
+from tests.etl.test_atomicity import PROJECT, _load_started, cli_env, generated_tickets_csv
 
 BASELINE = 3
 LOADS = [10, 20, 30]  # tickets per file, each a new set of ids
@@ -78,7 +79,7 @@ def test_readers_never_fail_nor_see_a_torn_warehouse_while_loads_run_and_die(tmp
             cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert loader.returncode == 0, loader.stderr
-        last_good = db.resolve()
+        last_good = current_snapshot(db)
         before_kill = snapshot(db)
 
         killed = subprocess.Popen(
@@ -86,19 +87,18 @@ def test_readers_never_fail_nor_see_a_torn_warehouse_while_loads_run_and_die(tmp
             cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            size = last_good.stat().st_size
-            _wait_for(lambda: _work_file_exists(last_good.parent, size) or killed.poll() is not None,
+            _wait_for(lambda: _load_started(db, 0) or killed.poll() is not None,
                       "the killed load under way")  # fmt: skip
             assert killed.poll() is None, "the load ended before it could be killed"
             os.kill(killed.pid, signal.SIGKILL)
         finally:
             killed.wait(timeout=60)
         assert killed.returncode == -signal.SIGKILL
-        assert db.resolve() == last_good
+        assert current_snapshot(db) == last_good
         assert snapshot(db) == before_kill
         final = max(_states())[0]
         _wait_for(lambda: all(Path(f"{out}.saw-{final}").exists() for out in outs),
-                  "every reader process reading the last published version")  # fmt: skip
+                  "every reader process reading the last published snapshot")  # fmt: skip
     finally:
         stop.touch()
         for reader in readers:

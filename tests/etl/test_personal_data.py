@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 import stat
+from pathlib import Path
 
 import pytest
 
-from govdash.core.warehouse import versions_dir
+from govdash.core.warehouse import lake_of
 from govdash.etl.load import load_paths
 from tests.conftest import only_file, rows, text_hits, write_csv, write_xlsx
 
@@ -164,10 +165,12 @@ def test_the_hash_key_lives_outside_the_database(loaded):
     key = key_file.read_text().strip()
     assert len(key) >= 32
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert versions_dir(db) not in key_file.parents
+    lake = lake_of(db)
+    assert Path(lake.data_path) not in key_file.parents
     assert text_hits(db, [key]) == []
-    for version in versions_dir(db).glob("*.duckdb"):
-        assert key.encode() not in version.read_bytes()
+    for stored in [Path(lake.target), *Path(lake.data_path).rglob("*")]:  # catalog and files
+        if stored.is_file():
+            assert key.encode() not in stored.read_bytes()
 
 
 def test_originals_kept_for_rebuild_are_private(loaded):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -66,11 +65,14 @@ def month_filters(year: int, month: int, scope: Scope | None = None) -> Filters:
 
 
 def warehouse_version_name(con: duckdb.DuckDBPyConnection) -> str:
-    """The file name of the warehouse version `con` reads ("" for an in-memory database)."""
-    row = con.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    """The warehouse snapshot `con` reads, "数据快照 #n" ("" when it reads no lake)."""
+    attached = con.execute(
+        "SELECT count(*) FROM duckdb_databases() WHERE database_name = 'lake' AND type = 'ducklake'"
     ).fetchone()
-    return Path(str(row[0])).name if row and row[0] else ""
+    if not attached or not attached[0]:
+        return ""
+    row = con.execute("SELECT id FROM lake.current_snapshot()").fetchone()
+    return f"数据快照 #{row[0]}" if row and row[0] is not None else ""
 
 
 def backlog_by_unit(

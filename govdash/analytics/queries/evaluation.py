@@ -41,7 +41,8 @@ from govdash.analytics.queries.filters import Filters, run_query
 from govdash.analytics.queries.units import unit_table
 from govdash.core.access import Scope
 from govdash.core.config import Config
-from govdash.core.rounds import RoundStore, rounds_path
+from govdash.core.lake import reader_folder
+from govdash.core.rounds import RoundStore, rounds_path_in
 from govdash.i18n import t
 
 WORKBOOK_SOURCE = "工作簿"
@@ -76,12 +77,16 @@ _COMPANIES_SQL = """SELECT community, compound, any_value(street) AS street,
     FROM compounds WHERE compound IS NOT NULL GROUP BY community, compound"""
 
 
-def warehouse_file(con: duckdb.DuckDBPyConnection) -> Path | None:
-    """The database file `con` reads (a version file of the warehouse), None in memory."""
+def warehouse_folder(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The installation folder of the warehouse `con` reads (a lake reader's, or a database
+    file's folder); None for a database in memory."""
+    folder = reader_folder(con)
+    if folder is not None:
+        return folder
     row = con.execute(
         "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
     ).fetchone()
-    return Path(str(row[0])) if row and row[0] else None
+    return Path(str(row[0])).parent if row and row[0] else None
 
 
 def online_scores(
@@ -89,10 +94,10 @@ def online_scores(
 ) -> pd.DataFrame:
     """Locked rounds' scores (ONLINE_COLUMNS) from the rounds file beside the warehouse `con`
     reads ($GOVDASH_ROUNDS, else rounds.sqlite3 in its folder); empty without one."""
-    found = warehouse_file(con)
-    if found is None:
+    folder = warehouse_folder(con)
+    if folder is None:
         return pd.DataFrame(columns=ONLINE_COLUMNS)
-    return RoundStore(rounds_path(found)).final_scores(year, level)
+    return RoundStore(rounds_path_in(folder)).final_scores(year, level)
 
 
 def available_years(

@@ -449,7 +449,24 @@ def bound_parameters(sql: str, params: Mapping[str, object]) -> dict[str, object
     missing = used - set(params)
     if missing:
         raise KeyError(f"SQL names parameters that were not given: {sorted(missing)}")
-    return {name: value for name, value in params.items() if name in used}
+    return {name: _without_nul(value) for name, value in params.items() if name in used}
+
+
+# DuckLake 1.5.5 writes a string constant of a filter into the SQL it sends to the catalog to
+# prune data files, and DuckDB's parser stops reading at a NUL character: the catalog query is
+# cut inside the quoted constant and the page's query fails ("unterminated quoted string").
+# Quotes, backslashes and semicolons are escaped correctly (tests/analytics/test_lake_constants).
+# A NUL is never part of a real name, code or word: such a value is sent with U+FFFD (the
+# replacement character) in the NUL's place, so it still selects nothing real and never fails.
+_NUL, _REPLACEMENT = "\x00", "\ufffd"
+
+
+def _without_nul(value: object) -> object:
+    if isinstance(value, str):
+        return value.replace(_NUL, _REPLACEMENT) if _NUL in value else value
+    if isinstance(value, list | tuple) and any(isinstance(v, str) and _NUL in v for v in value):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def run_query(

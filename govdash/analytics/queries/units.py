@@ -97,8 +97,10 @@ def unit_table(
         parent, keys = parent_column, "unit, parent"
         join = "s.unit = r.unit AND s.parent IS NOT DISTINCT FROM r.parent"
     else:
-        parent, keys, join = f"any_value({parent_column})", "unit", "s.unit = r.unit"
-    # The stored rows grouped by the unit's key (a community's parent is any of its streets).
+        # A community in two streets shows the first street by name (any_value would show
+        # whichever the scan met first, which changes with the files' row order).
+        parent, keys, join = f"min({parent_column})", "unit", "s.unit = r.unit"
+    # The stored rows grouped by the unit's key (a community's parent is its first street).
     stored = aggregate_rows(con, filters, AGGREGATE_KEYS[level])
     if stored is None:
         scope, params = ticket_scope_cte(filters)
