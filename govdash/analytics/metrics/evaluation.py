@@ -37,7 +37,6 @@ The rules this module decides (DOMAIN.md leaves them open); `rules_text` prints 
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +44,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 
 from govdash.analytics.metrics.rates import indicator_points, red_black_size
 from govdash.core.config import Config, Indicator
@@ -305,15 +305,11 @@ def evaluate(
     chosen = _checked_weights(config, weights)
     notes: list[str] = list(inputs.notes)
     units = _unit_list(inputs)
-    evaluator_scores, detail, evaluator_shares, evaluator_evidence = _evaluator_part(
-        inputs.scores, units, config, notes
-    )
+    evaluator = _evaluator_part(inputs.scores, units, config, notes)
     metric_values, metric_evidence = _metric_part(inputs.metrics, units, config, notes)
-    shares = _shares(units, config, evaluator_shares, metric_values)
-    facts = _unit_facts(units, inputs, config, shares, detail, metric_values)
-    evidence = _evidence_frame(
-        units, config, shares, detail, metric_values, evaluator_evidence, metric_evidence
-    )
+    shares = _shares(units, config, evaluator, metric_values)
+    facts = _unit_facts(units, inputs, config, shares, evaluator, metric_values)
+    evidence = _evidence_frame(units, config, shares, evaluator, metric_values, metric_evidence)
     table, breakdown = _finish(config, chosen, shares, facts, evidence)
     return EvaluationResult(
         inputs=inputs,
@@ -321,8 +317,8 @@ def evaluate(
         weights=chosen,
         table=table,
         breakdown=breakdown,
-        evaluator_detail=detail,
-        evaluator_scores=evaluator_scores,
+        evaluator_detail=evaluator.detail,
+        evaluator_scores=evaluator.scores,
         shares=shares,
         unit_facts=facts,
         evidence=evidence,
@@ -378,77 +374,141 @@ def _checked_weights(config: Config, weights: Mapping[str, float] | None) -> dic
 
 def _unit_list(inputs: EvaluationInput) -> list[str]:
     listed = list(inputs.units) or [str(u) for u in inputs.metrics["unit"].dropna()]
-    extra = [str(u) for u in pd.unique(inputs.scores["unit"].dropna())]
-    extra += [str(u) for u in pd.unique(inputs.adjustments["unit"].dropna())]
+    extra = _distinct_texts(inputs.scores["unit"].dropna())
+    extra += _distinct_texts(inputs.adjustments["unit"].dropna())
     return sorted(set(listed) | set(extra))
 
 
-def _as_text(values: pd.Series) -> np.ndarray:
-    """str() of every value (as `.astype(object).map(str)`), computed once per distinct value:
-    a city's scores repeat a few thousand names over a million rows."""
-    codes, distinct = pd.factorize(values.astype(object), use_na_sentinel=False)
-    return np.array([str(value) for value in distinct], dtype=object)[codes]
+def _distinct_texts(values: pd.Series) -> list[str]:
+    """str() of the distinct values, each computed once (a city's scores repeat a few thousand
+    names over a million rows)."""
+    return _text_codes(values)[1].tolist()
 
 
-def _mapped(values: np.ndarray, mapping: Mapping[str, Any]) -> np.ndarray:
-    """mapping[v] per value (NaN where absent), looked up once per distinct value."""
+def _text_codes(values: pd.Series) -> tuple[IntArray, np.ndarray]:
+    """Per value the code of str(value) (as `.astype(object).map(str)` gives it) and the
+    distinct texts the codes index (an object array), computed once per distinct value."""
     codes, distinct = pd.factorize(values, use_na_sentinel=False)
-    looked = np.array([mapping.get(value, np.nan) for value in distinct], dtype=float)
-    return looked[codes]
+    texts = np.array([str(value) for value in np.asarray(distinct, dtype=object)], dtype=object)
+    merged, unique = pd.factorize(texts)  # two values may print alike (1 and "1")
+    found = np.asarray(merged, dtype=np.int64)[np.asarray(codes, dtype=np.int64)]
+    return found, np.asarray(unique, dtype=object)
+
+
+def _as_text(values: pd.Series) -> np.ndarray:
+    """str() of every value (as `.astype(object).map(str)`), computed once per distinct value."""
+    codes, texts = _text_codes(values)
+    return texts[codes]
+
+
+def _formatted(values: npt.ArrayLike, spec: str) -> np.ndarray:
+    """format(value, spec) of every value (an object array), formatted once per distinct value
+    (distinct by bit pattern, so −0.0 and NaN print as a row-by-row f-string prints them)."""
+    array = np.asarray(values)
+    if array.dtype.kind == "f":
+        array = array.astype(np.float64)
+        codes, distinct = pd.factorize(array.view(np.int64))
+        numbers = np.asarray(distinct, dtype=np.int64).view(np.float64)
+    else:
+        codes, numbers = pd.factorize(array)
+    texts = np.array([format(value, spec) for value in numbers.tolist()], dtype=object)
+    return texts[np.asarray(codes, dtype=np.int64)] if len(array) else np.zeros(0, dtype=object)
+
+
+def _text_column(texts: npt.ArrayLike) -> pd.api.extensions.ExtensionArray:
+    """An object array of str as the `str` column pandas would infer for it (built through
+    Arrow, which is several times faster than pandas' inference for a million rows)."""
+    return pd.array(pa.array(np.asarray(texts, dtype=object), type=pa.string()), dtype="str")
+
+
+def _taken(codes: npt.ArrayLike, names: npt.ArrayLike) -> pd.api.extensions.ExtensionArray:
+    """names[codes] as a `str` column (Arrow take: no Python string per row)."""
+    dictionary = pa.array(np.asarray(names, dtype=object), type=pa.string())
+    return pd.array(dictionary.take(pa.array(np.asarray(codes, dtype=np.int64))), dtype="str")
+
+
+def _joined(parts: list[np.ndarray], where: npt.NDArray[np.bool_] | None = None) -> np.ndarray:
+    """Row-wise concatenation of object arrays of str; "" where `where` is False."""
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    if where is not None:
+        total = np.where(where, total, "")
+    return np.asarray(total, dtype=object)
 
 
 def _evaluator_indicators(config: Config) -> list[Indicator]:
     return [indicator for indicator in config.indicators if indicator.source == "evaluator"]
 
 
+@dataclass(frozen=True, eq=False)
+class _EvaluatorPart:
+    """What `_evaluator_part` returns: the long scores used (EVALUATOR_SCORE_COLUMNS), the
+    detail per unit × indicator (EVALUATOR_DETAIL_COLUMNS), and unit × indicator matrices over
+    (units, config.indicators): share, aggregate, number of evaluators (0 = none), evidence."""
+
+    scores: pd.DataFrame
+    detail: pd.DataFrame
+    shares: FloatArray
+    aggregate: FloatArray
+    evaluators: IntArray
+    disputed: npt.NDArray[np.bool_]
+    evidence: np.ndarray
+
+
 def _evaluator_part(
     scores: pd.DataFrame, units: list[str], config: Config, notes: list[str]
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The long scores with is_trimmed, the per unit × indicator detail, the shares (unit ×
-    indicator, evaluator indicators only) and an evidence sentence per unit × indicator.
-
-    Rows are sorted so that each unit × indicator is one contiguous run, lowest score first;
-    the aggregates are then sums over runs (numpy), not a Python call per group.
-    """
+) -> _EvaluatorPart:
+    """The evaluator indicators on integer codes: units, indicators and evaluators become
+    codes once (per distinct value), the rows are sorted once so each unit × indicator is one
+    contiguous run, lowest score first (then by evaluator), and the aggregates are sums over
+    runs (numpy), not a Python call per group."""
+    names = indicator_names(config)
     indicators = {i.name: i for i in _evaluator_indicators(config)}
-    order_of = {name: i for i, name in enumerate(indicator_names(config))}
-    frame = pd.DataFrame(
-        {
-            "unit": _as_text(scores["unit"]),
-            "indicator": _as_text(scores["indicator"]),
-            "evaluator": _as_text(scores["evaluator"]),
-            "score": pd.to_numeric(scores["score"], errors="coerce").to_numpy(float),
-        }
-    )
-    unknown = sorted(set(frame["indicator"]) - set(indicators))
+    width = len(names)
+    unit_code, unit_texts = _text_codes(scores["unit"])
+    indicator_code, indicator_texts = _text_codes(scores["indicator"])
+    evaluator_code, evaluator_texts = _text_codes(scores["evaluator"])
+    score = pd.to_numeric(scores["score"], errors="coerce").to_numpy(float)
+    unknown = sorted(set(indicator_texts.tolist()) - set(indicators))
     if unknown:
         notes.append(f"评分表中的指标不在配置的评委打分指标中，未计分：{'、'.join(unknown)}")
-    blank = int(frame["score"].isna().sum())
+    blank = int(np.isnan(score).sum())
     if blank:
         notes.append(f"{blank} 条评分没有数值，未计分")
-    frame = frame[
-        frame["indicator"].isin(list(indicators))
-        & frame["score"].notna()
-        & frame["unit"].isin(units)
-    ]
-    key = ["unit", "indicator", "evaluator"]
-    if frame.duplicated(key).any():  # one evaluator's repeated scores: their mean
-        frame = frame.groupby(key, as_index=False, sort=False).agg(score=("score", "mean"))
-    else:
-        frame = frame.reset_index(drop=True)
-    points_of = {name: float(i.points) for name, i in indicators.items()}
-    points = _mapped(frame["indicator"].to_numpy(object), points_of)
-    outside = int(((frame["score"] < 0) | (frame["score"] > points + 1e-9)).sum())
+    # Codes that sort as the texts do: units by their place in the sorted unit list,
+    # indicators by their place in the config, evaluators by name.
+    position_of = {name: i for i, name in enumerate(units)}
+    unit_of = np.array([position_of.get(t, -1) for t in unit_texts.tolist()], dtype=np.int64)
+    order_of = {name: i for i, name in enumerate(names)}
+    indicator_of = np.array(
+        [order_of[t] if t in indicators else -1 for t in indicator_texts.tolist()], dtype=np.int64
+    )
+    evaluator_names = np.array(sorted(evaluator_texts.tolist()), dtype=object)
+    evaluator_rank = {name: i for i, name in enumerate(evaluator_names.tolist())}
+    evaluator_of = np.array([evaluator_rank[t] for t in evaluator_texts.tolist()], dtype=np.int64)
+    unit, indicator = unit_of[unit_code], indicator_of[indicator_code]
+    evaluator = evaluator_of[evaluator_code]
+    kept = (indicator >= 0) & ~np.isnan(score) & (unit >= 0)
+    unit, indicator, evaluator, score = unit[kept], indicator[kept], evaluator[kept], score[kept]
+    evaluators_count = max(len(evaluator_names), 1)
+    key = (unit * width + indicator) * evaluators_count + evaluator
+    repeated = pd.Series(key).duplicated().to_numpy(bool)
+    if repeated.any():  # one evaluator's repeated scores: their mean (pandas' mean, as before)
+        means = pd.Series(score).groupby(key, sort=False).mean()
+        key = means.index.to_numpy(np.int64)
+        score = means.to_numpy(float)
+        evaluator = key % evaluators_count
+        indicator = (key // evaluators_count) % width
+        unit = key // evaluators_count // width
+    points_by_order = np.array([float(i.points) for i in config.indicators], dtype=float)
+    points = points_by_order[indicator]
+    outside = int(((score < 0) | (score > points + 1e-9)).sum())
     if outside:
         notes.append(f"{outside} 条评分超出 0 到该指标分值的范围，已按原值计入")
-    frame["_order"] = _mapped(frame["indicator"].to_numpy(object), order_of).astype("int64")
-    frame = frame.sort_values(["unit", "_order", "score", "evaluator"], kind="stable")
-    frame = frame.reset_index(drop=True)
-    unit = frame["unit"].to_numpy(object)
-    indicator = frame["indicator"].to_numpy(object)
-    evaluator = frame["evaluator"].to_numpy(object)
-    score = frame["score"].to_numpy(float)
-    count = len(frame)
+    order = np.lexsort((evaluator, score, indicator, unit))
+    unit, indicator, evaluator, score = unit[order], indicator[order], evaluator[order], score[order]
+    count = len(score)
     starts = np.ones(count, dtype=bool)
     if count:
         starts[1:] = (unit[1:] != unit[:-1]) | (indicator[1:] != indicator[:-1])
@@ -458,7 +518,6 @@ def _evaluator_part(
     position = np.arange(count) - first[group]
     size = sizes[group]
     is_trimmed = (size >= config.trim_from_evaluators) & ((position == 0) | (position == size - 1))
-    frame["is_trimmed"] = is_trimmed
     trims = sizes >= config.trim_from_evaluators
     last = first + sizes - 1
     if count:
@@ -466,74 +525,115 @@ def _evaluator_part(
         trimmed_sums = np.add.reduceat(np.where(is_trimmed, score, 0.0), first)
     else:
         sums = trimmed_sums = np.zeros(0)
-    distinct, where = np.unique(score, return_inverse=True)
-    plain = np.array([f"{value:g}" for value in distinct], dtype=object)
-    cut = np.array([f"（{text}）" for text in plain], dtype=object)
-    texts = np.where(is_trimmed, cut[where.ravel()], plain[where.ravel()]).tolist()
+    aggregate = (sums - trimmed_sums) / np.where(trims, sizes - 2, sizes)
+    scores_text = _run_texts(score, is_trimmed, first, sizes)
+    group_unit, group_indicator = unit[first], indicator[first]
+    blocks = np.array([i.block for i in config.indicators], dtype=object)
+    points_max = points_by_order[group_indicator]
+    low, high = score[first], score[last]
+    score_range = high - low
+    disputed = score_range > config.disagreement_share * points_max + 1e-9
+    units_array = np.array(units, dtype=object)
+    names_array = np.array(names, dtype=object)
+    method = np.where(trims, "去掉一个最高分和一个最低分后平均", "平均")
+    low_evaluator = np.where(trims, evaluator_names[evaluator[first]], "")
+    high_evaluator = np.where(trims, evaluator_names[evaluator[last]], "")
     detail = pd.DataFrame(
         {
-            "unit": unit[first],
-            "block": [indicators[name].block for name in indicator[first]],
-            "indicator": indicator[first],
-            "points_max": [points_of[name] for name in indicator[first]],
+            "unit": _taken(group_unit, units_array),
+            "block": _taken(group_indicator, blocks),
+            "indicator": _taken(group_indicator, names_array),
+            "points_max": points_max,
             "evaluators": sizes,
-            "method": np.where(trims, "去掉一个最高分和一个最低分后平均", "平均"),
-            "aggregate": (sums - trimmed_sums) / np.where(trims, sizes - 2, sizes),
-            "low": score[first],
-            "high": score[last],
+            "method": method,
+            "aggregate": aggregate,
+            "low": low,
+            "high": high,
+            "score_range": score_range,
+            "is_disputed": disputed,
+            "trimmed_low_evaluator": _text_column(low_evaluator),
+            "trimmed_high_evaluator": _text_column(high_evaluator),
+            "scores_text": _text_column(scores_text),
+        }
+    )[EVALUATOR_DETAIL_COLUMNS]
+    evidence_texts = _evaluator_sentences(
+        sizes, trims, aggregate, points_max, high, low, high_evaluator, low_evaluator,
+        scores_text, disputed, score_range,
+    )  # fmt: skip
+    shape = (len(units), width)
+    shares = np.full(shape, np.nan)
+    shares[group_unit, group_indicator] = aggregate / points_max
+    aggregates = np.full(shape, np.nan)
+    aggregates[group_unit, group_indicator] = aggregate
+    counts = np.zeros(shape, dtype=np.int64)
+    counts[group_unit, group_indicator] = sizes
+    is_disputed = np.zeros(shape, dtype=bool)
+    is_disputed[group_unit, group_indicator] = disputed
+    evidence = np.full(shape, "无评委评分", dtype=object)
+    evidence[group_unit, group_indicator] = evidence_texts
+    used = np.lexsort((evaluator, indicator, unit))
+    frame = pd.DataFrame(
+        {
+            "unit": _taken(unit[used], units_array),
+            "indicator": _taken(indicator[used], names_array),
+            "evaluator": _taken(evaluator[used], evaluator_names),
+            "score": score[used],
+            "is_trimmed": is_trimmed[used],
         }
     )
-    detail["score_range"] = detail["high"] - detail["low"]
-    detail["is_disputed"] = (
-        detail["score_range"] > config.disagreement_share * detail["points_max"] + 1e-9
+    return _EvaluatorPart(frame, detail, shares, aggregates, counts, is_disputed, evidence)
+
+
+def _run_texts(
+    score: FloatArray, is_trimmed: npt.NDArray[np.bool_], first: IntArray, sizes: IntArray
+) -> np.ndarray:
+    """Per run, its scores as "3、（2.5）、4" (trimmed ones in brackets): every score's text once,
+    all joined into one string, each run's text a slice of it."""
+    if len(score) == 0:
+        return np.zeros(0, dtype=object)
+    plain = _formatted(score, "g")
+    texts = np.where(is_trimmed, "（" + plain + "）", plain)
+    lengths = np.fromiter((len(text) for text in texts.tolist()), dtype=np.int64, count=len(texts))
+    begins = np.r_[0, np.cumsum(lengths + 1)[:-1]]  # each text and the 、 after it
+    whole = "、".join(texts.tolist())
+    ends = begins[first + sizes - 1] + lengths[first + sizes - 1]
+    return np.array(
+        [whole[a:b] for a, b in zip(begins[first].tolist(), ends.tolist(), strict=True)],
+        dtype=object,
     )
-    detail["trimmed_low_evaluator"] = np.where(trims, evaluator[first], "")
-    detail["trimmed_high_evaluator"] = np.where(trims, evaluator[last], "")
-    detail["scores_text"] = [
-        "、".join(texts[a : a + n]) for a, n in zip(first.tolist(), sizes.tolist(), strict=True)
-    ]
-    detail = detail[EVALUATOR_DETAIL_COLUMNS]
-    shares = detail.pivot(index="unit", columns="indicator", values="aggregate")
-    shares = shares.div(pd.Series(points_of), axis=1)
-    fields = list(_SENTENCE_FIELDS)
-    rows = zip(*(detail[name].tolist() for name in fields), strict=True)
-    evidence = detail.assign(
-        evidence=[_evaluator_sentence(_SentenceRow(*values)) for values in rows]
+
+
+def _evaluator_sentences(
+    evaluators: IntArray,
+    trims: npt.NDArray[np.bool_],
+    aggregate: FloatArray,
+    points_max: FloatArray,
+    high: FloatArray,
+    low: FloatArray,
+    high_evaluator: np.ndarray,
+    low_evaluator: np.ndarray,
+    scores_text: np.ndarray,
+    disputed: npt.NDArray[np.bool_],
+    score_range: FloatArray,
+) -> np.ndarray:
+    """Per unit × indicator, e.g. "5 位评委，去掉最高 4（评委-B）与最低 2（评委-A）后平均
+    3.00/5；评分 （2）、3、3、3、（4）；评委分歧（极差 2）"."""
+    if len(evaluators) == 0:
+        return np.zeros(0, dtype=object)
+    mean = _formatted(aggregate, ".2f") + "/" + _formatted(points_max, "g")
+    trimmed = _joined(
+        [
+            "，去掉最高 " + _formatted(high, "g"),
+            "（" + np.asarray(high_evaluator, dtype=object) + "）与最低 ",
+            _formatted(low, "g"),
+            "（" + np.asarray(low_evaluator, dtype=object) + "）后平均 " + mean,
+        ],
+        trims,
     )
-    evidence = evidence.pivot(index="unit", columns="indicator", values="evidence")
-    used = frame.sort_values(["unit", "_order", "evaluator"], kind="stable")
-    return used[EVALUATOR_SCORE_COLUMNS].reset_index(drop=True), detail, shares, evidence
-
-
-_SENTENCE_FIELDS = (
-    "evaluators",
-    "method",
-    "aggregate",
-    "points_max",
-    "high",
-    "low",
-    "trimmed_high_evaluator",
-    "trimmed_low_evaluator",
-    "scores_text",
-    "is_disputed",
-    "score_range",
-)
-_SentenceRow = namedtuple("_SentenceRow", _SENTENCE_FIELDS)  # type: ignore[misc]
-
-
-def _evaluator_sentence(row: Any) -> str:
-    text = f"{row.evaluators} 位评委"
-    if row.method == "平均":
-        text += f"平均 {row.aggregate:.2f}/{row.points_max:g}"
-    else:
-        text += (
-            f"，去掉最高 {row.high:g}（{row.trimmed_high_evaluator}）与最低 {row.low:g}"
-            f"（{row.trimmed_low_evaluator}）后平均 {row.aggregate:.2f}/{row.points_max:g}"
-        )
-    text += f"；评分 {row.scores_text}"
-    if row.is_disputed:
-        text += f"；评委分歧（极差 {row.score_range:g}）"
-    return text
+    plain = np.where(trims, "", "平均 " + mean)
+    split = _joined(["；评委分歧（极差 ", _formatted(score_range, "g"), "）"], disputed)
+    head = _formatted(evaluators, "d") + " 位评委"
+    return _joined([head, plain, trimmed, "；评分 " + scores_text, split])
 
 
 def _metric_indicators(config: Config) -> list[tuple[Indicator, str]]:
@@ -547,10 +647,10 @@ def _metric_indicators(config: Config) -> list[tuple[Indicator, str]]:
 
 def _metric_part(
     metrics: pd.DataFrame, units: list[str], config: Config, notes: list[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Per unit: the metric columns (index unit), and an evidence sentence per indicator."""
     frame = metrics.copy()
-    frame["unit"] = frame["unit"].astype(object).map(str)
+    frame["unit"] = _text_column(_as_text(frame["unit"]))
     duplicated = sorted(set(frame.loc[frame["unit"].duplicated(), "unit"]))
     if duplicated:
         raise ValueError(f"metrics 中同一单位有多行：{'、'.join(duplicated)}")
@@ -561,24 +661,19 @@ def _metric_part(
         frame[column] = _numbers(frame, column).fillna(0).astype("int64")
     if "parent" not in frame.columns:
         frame["parent"] = None
-    evidence = pd.DataFrame(index=pd.Index(units, name="unit"))
+    evidence: dict[str, np.ndarray] = {}
     for indicator, column in _metric_indicators(config):
         values = frame[column].to_numpy(float)
-        n = frame[METRIC_N_COLUMNS[column]].to_numpy()
+        n = _formatted(frame[METRIC_N_COLUMNS[column]].to_numpy(np.int64), "d")
         suffix = _roll_up_suffix(frame, column)
-        sentences = []
-        for i, value in enumerate(values):
-            if math.isnan(value):
-                sentences.append("无数据")
-            elif column == "survey_satisfaction_rate":
-                respondents = int(frame["survey_respondents"].iloc[i])
-                sentences.append(
-                    f"{indicator.name} {value:.3f}（{respondents} 人作答，n={n[i]} 份有效答案"
-                    f"{suffix[i]}）"
-                )
-            else:
-                sentences.append(f"{indicator.name} {value:.3f}（n={n[i]} 次回访{suffix[i]}）")
-        evidence[indicator.name] = sentences
+        value = f"{indicator.name} " + _formatted(values, ".3f")
+        if column == "survey_satisfaction_rate":
+            respondents = _formatted(frame["survey_respondents"].to_numpy(np.int64), "d")
+            parts = [value, "（", respondents, " 人作答，n=", n, " 份有效答案", suffix, "）"]
+        else:
+            parts = [value, "（n=", n, " 次回访", suffix, "）"]
+        known = _joined(parts) if len(values) else np.zeros(0, dtype=object)
+        evidence[indicator.name] = np.where(np.isnan(values), "无数据", known).astype(object)
     return frame, evidence
 
 
@@ -588,44 +683,55 @@ def _numbers(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(frame[column], errors="coerce").astype(float)
 
 
-def _roll_up_suffix(frame: pd.DataFrame, column: str) -> list[str]:
+def _roll_up_suffix(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Per unit "；3 个小区按户数加权" where the rate is a roll-up, else ""."""
     counts, ways = f"{column}_compounds", f"{column}_weighting"
     if counts not in frame.columns:
-        return [""] * len(frame)
-    result = []
-    for count, way in zip(frame[counts], frame.get(ways, [""] * len(frame)), strict=True):
-        if pd.isna(count) or int(count) == 0:
-            result.append("")
-        elif way:
-            result.append(f"；{int(count)} 个小区{way}")
-        else:
-            result.append("")
-    return result
+        return np.full(len(frame), "", dtype=object)
+    number = pd.to_numeric(frame[counts], errors="coerce").to_numpy(float)
+    way = frame[ways] if ways in frame.columns else pd.Series([""] * len(frame), dtype=object)
+    codes, distinct = pd.factorize(way.to_numpy(object), use_na_sentinel=False)
+    truthy = np.array([bool(w) for w in distinct.tolist()], dtype=bool)[codes]
+    texts = np.array([str(w) for w in distinct.tolist()], dtype=object)[codes]
+    known = ~np.isnan(number)
+    whole = np.zeros(len(number), dtype=np.int64)
+    whole[known] = number[known].astype(np.int64)  # int(count), as before
+    shown = known & (whole != 0) & truthy
+    if not shown.any():
+        return np.full(len(frame), "", dtype=object)
+    return _joined(["；" + _formatted(whole, "d"), " 个小区", texts], shown)
 
 
 def _shares(
     units: list[str],
     config: Config,
-    evaluator_shares: pd.DataFrame,
+    evaluator: _EvaluatorPart,
     metric_values: pd.DataFrame,
 ) -> pd.DataFrame:
-    shares = pd.DataFrame(index=pd.Index(units, name="unit"), dtype=float)
     metric_columns = dict(_metric_indicators(config))
-    for indicator in config.indicators:
+    columns: dict[str, FloatArray] = {}
+    for j, indicator in enumerate(config.indicators):
         if indicator.source == "evaluator":
-            column = evaluator_shares.get(indicator.name)
-            shares[indicator.name] = (
-                column.reindex(units).to_numpy(float) if column is not None else np.nan
-            )
+            columns[indicator.name] = evaluator.shares[:, j]
         elif indicator in metric_columns:
             assert indicator.floor is not None and indicator.target is not None
             values = metric_values[metric_columns[indicator]].to_numpy(float)
-            shares[indicator.name] = indicator_points(
+            columns[indicator.name] = indicator_points(
                 values, indicator.floor, indicator.target, 1.0
             )
         else:
-            shares[indicator.name] = np.nan
-    return shares
+            columns[indicator.name] = np.full(len(units), np.nan)
+    return pd.DataFrame(columns, index=pd.Index(units, name="unit"), dtype=float)
+
+
+def _listed_names(flags: npt.NDArray[np.bool_], names: list[str]) -> np.ndarray:
+    """Per row "a、b" of the names whose column is True (in column order)."""
+    text = np.full(flags.shape[0], "", dtype=object)
+    for j, name in enumerate(names):
+        column = flags[:, j]
+        if column.any():
+            text = np.where(column, np.where(text == "", name, text + ("、" + name)), text)
+    return np.asarray(text, dtype=object)
 
 
 def _unit_facts(
@@ -633,7 +739,7 @@ def _unit_facts(
     inputs: EvaluationInput,
     config: Config,
     shares: pd.DataFrame,
-    detail: pd.DataFrame,
+    evaluator: _EvaluatorPart,
     metric_values: pd.DataFrame,
 ) -> pd.DataFrame:
     facts = pd.DataFrame(index=pd.Index(units, name="unit"))
@@ -649,33 +755,29 @@ def _unit_facts(
     has_survey = any(i.source == "survey" for i in config.indicators)
     respondents = metric_values["survey_respondents"].to_numpy()
     facts["survey_respondents"] = respondents.astype("int64")
-    facts["is_small_sample"] = (respondents < config.min_sample) & has_survey
-    missing = shares.isna().to_numpy(bool)
+    is_small = (respondents < config.min_sample) & has_survey
+    facts["is_small_sample"] = is_small
     names = list(shares.columns)
-    facts["missing_indicators"] = [
-        "、".join(name for name, absent in zip(names, row, strict=True) if absent)
-        for row in missing
-    ]
-    disputed = detail[detail["is_disputed"]].groupby("unit", sort=False)["indicator"].agg("、".join)
-    facts["disputed_indicators"] = disputed.reindex(units).fillna("").astype(object)
-    facts["is_disputed"] = facts["disputed_indicators"] != ""
-    reasons = []
-    for is_veto, is_small, count, missing_text in zip(
-        facts["is_veto"].tolist(),
-        facts["is_small_sample"].tolist(),
-        facts["survey_respondents"].tolist(),
-        facts["missing_indicators"].tolist(),
-        strict=True,
-    ):
-        parts = []
-        if is_veto:
-            parts.append(VETO)
-        if is_small:
-            parts.append(f"{SMALL_SAMPLE}（问卷 {count} 人，少于 {config.min_sample} 人）")
-        if missing_text:
-            parts.append(f"{MISSING}：{missing_text}")
-        reasons.append("；".join(parts))
-    facts["ineligible_reason"] = reasons
+    missing = _listed_names(shares.isna().to_numpy(bool), names)
+    facts["missing_indicators"] = _text_column(missing)
+    disputed = _listed_names(evaluator.disputed, names)
+    facts["disputed_indicators"] = pd.Series(disputed, index=facts.index, dtype=object)
+    facts["is_disputed"] = disputed != ""
+    is_veto = facts["is_veto"].to_numpy(bool)
+    veto = np.where(is_veto, VETO, "").astype(object)
+    small = _joined(
+        [
+            f"{SMALL_SAMPLE}（问卷 ",
+            _formatted(facts["survey_respondents"].to_numpy(np.int64), "d"),
+            f" 人，少于 {config.min_sample} 人）",
+        ],
+        np.asarray(is_small, dtype=bool),
+    ) if len(units) else np.zeros(0, dtype=object)  # fmt: skip
+    absent = np.where(missing != "", f"{MISSING}：" + missing, "").astype(object)
+    reasons = veto
+    for part in (small, absent):
+        reasons = np.where(part == "", reasons, np.where(reasons == "", part, reasons + "；" + part))
+    facts["ineligible_reason"] = _text_column(np.asarray(reasons, dtype=object))
     facts["is_eligible"] = facts["ineligible_reason"] == ""
     return facts
 
@@ -744,62 +846,58 @@ def _evidence_frame(
     units: list[str],
     config: Config,
     shares: pd.DataFrame,
-    detail: pd.DataFrame,
+    evaluator: _EvaluatorPart,
     metric_values: pd.DataFrame,
-    evaluator_evidence: pd.DataFrame,
-    metric_evidence: pd.DataFrame,
+    metric_evidence: dict[str, np.ndarray],
 ) -> pd.DataFrame:
-    """Long per unit × indicator: block, source, value (a rate, or the evaluators' aggregate on
-    their scale), n (callbacks, survey answers or evaluators), share and evidence."""
+    """Long per unit × indicator (indicator by indicator, units in order): block, source, value
+    (a rate, or the evaluators' aggregate on their scale), n (callbacks, survey answers or
+    evaluators), share and evidence."""
     metric_columns = dict(_metric_indicators(config))
-    found = {
-        (unit, indicator): (aggregate, evaluators)
-        for unit, indicator, aggregate, evaluators in zip(
-            detail["unit"].tolist(),
-            detail["indicator"].tolist(),
-            detail["aggregate"].tolist(),
-            detail["evaluators"].tolist(),
-            strict=True,
-        )
-    }
-    columns: dict[str, list[Any]] = {
-        name: [] for name in ("unit", "block", "indicator", "source", "value", "n", "floor")
-    }
-    columns.update({"target": [], "share": [], "evidence": []})
-    for indicator in config.indicators:
+    count = len(units)
+    values: list[FloatArray] = []
+    counts: list[IntArray] = []
+    texts: list[np.ndarray] = []
+    for j, indicator in enumerate(config.indicators):
         if indicator.source == "evaluator":
-            sentences = evaluator_evidence.get(indicator.name)
-            texts = (
-                sentences.reindex(units).fillna("无评委评分").tolist()
-                if sentences is not None
-                else ["无评委评分"] * len(units)
-            )
-            pairs = [found.get((unit, indicator.name), (math.nan, 0)) for unit in units]
-            values = [pair[0] for pair in pairs]
-            counts = [pair[1] for pair in pairs]
+            values.append(evaluator.aggregate[:, j])
+            counts.append(evaluator.evaluators[:, j])
+            texts.append(evaluator.evidence[:, j])
+            continue
+        texts.append(np.asarray(metric_evidence[indicator.name], dtype=object))
+        column = metric_columns.get(indicator)
+        if column is None:
+            values.append(np.full(count, np.nan))
+            counts.append(np.zeros(count, dtype=np.int64))
         else:
-            texts = metric_evidence[indicator.name].tolist()
-            column = metric_columns.get(indicator)
-            if column is None:
-                values, counts = [math.nan] * len(units), [0] * len(units)
-            else:
-                values = metric_values[column].tolist()
-                counts = metric_values[METRIC_N_COLUMNS[column]].tolist()
-        columns["unit"] += units
-        columns["block"] += [indicator.block] * len(units)
-        columns["indicator"] += [indicator.name] * len(units)
-        columns["source"] += [indicator.source] * len(units)
-        columns["value"] += values
-        columns["n"] += counts
-        columns["floor"] += [math.nan if indicator.floor is None else indicator.floor] * len(units)
-        columns["target"] += [math.nan if indicator.target is None else indicator.target] * len(
-            units
-        )
-        columns["share"] += shares[indicator.name].tolist()
-        columns["evidence"] += texts
-    frame = pd.DataFrame(columns)
-    frame["value"] = frame["value"].astype(float)
-    frame["n"] = frame["n"].astype("int64")
+            values.append(metric_values[column].to_numpy(float))
+            counts.append(metric_values[METRIC_N_COLUMNS[column]].to_numpy(np.int64))
+    width = len(config.indicators)
+    indicator_index = np.repeat(np.arange(width, dtype=np.int64), count)
+    unit_index = np.tile(np.arange(count, dtype=np.int64), width)
+    floors = np.array(
+        [math.nan if i.floor is None else i.floor for i in config.indicators], dtype=float
+    )
+    targets = np.array(
+        [math.nan if i.target is None else i.target for i in config.indicators], dtype=float
+    )
+    blocks = np.array([i.block for i in config.indicators], dtype=object)
+    sources = np.array([i.source for i in config.indicators], dtype=object)
+    names = np.array(indicator_names(config), dtype=object)
+    frame = pd.DataFrame(
+        {
+            "unit": _taken(unit_index, np.array(units, dtype=object)),
+            "block": _taken(indicator_index, blocks),
+            "indicator": _taken(indicator_index, names),
+            "source": _taken(indicator_index, sources),
+            "value": np.concatenate(values) if values else np.zeros(0),
+            "n": np.concatenate(counts).astype("int64") if counts else np.zeros(0, np.int64),
+            "floor": floors[indicator_index],
+            "target": targets[indicator_index],
+            "share": shares[list(names)].to_numpy(float).T.ravel(),
+            "evidence": _text_column(np.concatenate(texts) if texts else np.zeros(0, object)),
+        }
+    )
     return frame
 
 
@@ -1002,38 +1100,40 @@ def _breakdown(
     evidence: pd.DataFrame, table: pd.DataFrame, weights: dict[str, float]
 ) -> pd.DataFrame:
     """The evidence with this weighting's points and a sentence ending in them."""
-    points_max = np.array([weights[name] for name in evidence["indicator"].tolist()], dtype=float)
+    codes, names = pd.factorize(evidence["indicator"])
+    weight_of = np.array([weights[name] for name in np.asarray(names, dtype=object)], dtype=float)
+    points_max = weight_of[codes] if len(codes) else np.zeros(0)
     share = evidence["share"].to_numpy(float)
     points = share * points_max
     is_missing = np.isnan(share)
-    explanations = []
-    for text, source, floor, target, top, got, missing in zip(
-        evidence["evidence"].tolist(),
-        evidence["source"].tolist(),
-        evidence["floor"].tolist(),
-        evidence["target"].tolist(),
-        points_max.tolist(),
-        points.tolist(),
-        is_missing.tolist(),
-        strict=True,
-    ):
-        if missing:
-            explanations.append(f"{text} → 0/{top:g} 分（{MISSING}）")
-        elif source == "evaluator":
-            explanations.append(f"{text} → {got:.2f}/{top:g} 分")
-        else:
-            explanations.append(
-                f"{text} → {top:g} × clamp((x − {floor:g}) ÷ ({target:g} − {floor:g}), 0, 1)"
-                f" = {got:.2f} 分"
-            )
-    position = dict(zip(table["unit"].tolist(), table["position"].tolist(), strict=True))
-    order = np.argsort(
-        np.array([position[unit] for unit in evidence["unit"].tolist()]), kind="stable"
-    )
+    text = evidence["evidence"].to_numpy(object)
+    source = evidence["source"].to_numpy(object)
+    explanation = np.empty(len(evidence), dtype=object)
+    top = _formatted(points_max, "g")
+    got = _formatted(points, ".2f")
+    missing = is_missing
+    scored = ~missing & (source == "evaluator")
+    metric = ~missing & ~scored
+    explanation[missing] = text[missing] + " → 0/" + top[missing] + f" 分（{MISSING}）"
+    explanation[scored] = _joined([text[scored], " → ", got[scored], "/", top[scored], " 分"])
+    if metric.any():
+        floor = _formatted(evidence["floor"].to_numpy(float)[metric], "g")
+        target = _formatted(evidence["target"].to_numpy(float)[metric], "g")
+        explanation[metric] = _joined(
+            [
+                text[metric], " → ", top[metric], " × clamp((x − ", floor, ") ÷ (", target,
+                " − ", floor, "), 0, 1) = ", got[metric], " 分",
+            ]  # fmt: skip
+        )
+    rows = pd.Index(table["unit"]).get_indexer(evidence["unit"])
+    order = np.argsort(table["position"].to_numpy(np.int64)[rows], kind="stable")
     frame = evidence.assign(
-        points_max=points_max, points=points, is_missing=is_missing, explanation=explanations
+        points_max=points_max,
+        points=points,
+        is_missing=is_missing,
+        explanation=_text_column(explanation),
     )
-    return frame.iloc[order][BREAKDOWN_COLUMNS].reset_index(drop=True)
+    return frame.take(order)[BREAKDOWN_COLUMNS].reset_index(drop=True)
 
 
 # --- levels ---------------------------------------------------------------------------------
