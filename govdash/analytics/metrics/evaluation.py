@@ -37,8 +37,8 @@ The rules this module decides (DOMAIN.md leaves them open); `rules_text` prints 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -227,19 +227,32 @@ class EvaluationResult:
         `rescore` and `robustness` re-weight it.
     unit_facts: per unit (index) the facts that do not depend on weights.
     warnings: input rows the engine could not use, and the data layer's notes.
+
+    The sentences (breakdown, evaluator_detail, evidence) and the long evaluator_scores are
+    built from compact arrays when first read, and not pickled: a city's are hundreds of
+    megabytes, a page shows one unit's (`unit_breakdown`, `unit_evaluator_detail`), and only
+    a report needs them all. `table_only()` keeps the table alone.
     """
 
     inputs: EvaluationInput
     config: Config
     weights: dict[str, float]
     table: pd.DataFrame
-    breakdown: pd.DataFrame
-    evaluator_detail: pd.DataFrame
-    evaluator_scores: pd.DataFrame
     shares: pd.DataFrame
     unit_facts: pd.DataFrame
-    evidence: pd.DataFrame = field(repr=False)
+    parts: _Parts | None = field(default=None, repr=False)
     warnings: tuple[str, ...] = ()
+    _built: dict[str, pd.DataFrame] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_built"] = {}  # rebuilt when read
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     @property
     def year(self) -> int | None:
@@ -248,6 +261,60 @@ class EvaluationResult:
     @property
     def level(self) -> str:
         return self.inputs.level
+
+    def _once(self, name: str, build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        if name not in self._built:
+            self._built[name] = build()
+        return self._built[name]
+
+    def _all_units(self) -> IntArray:
+        return np.arange(len(self.shares), dtype=np.int64) if self.parts else np.zeros(0, np.int64)
+
+    @property
+    def evidence(self) -> pd.DataFrame:
+        """Per indicator × unit: block, source, value, n, floor, target, share, evidence."""
+        return self._once(
+            "evidence", lambda: _evidence_frame(self.parts, self.config, self.shares, None)
+        )
+
+    @property
+    def breakdown(self) -> pd.DataFrame:
+        return self._once(
+            "breakdown", lambda: _breakdown(self.evidence, self.table, self.weights)
+        )
+
+    @property
+    def evaluator_detail(self) -> pd.DataFrame:
+        return self._once("detail", lambda: _detail_frame(self.parts, None))
+
+    @property
+    def evaluator_scores(self) -> pd.DataFrame:
+        return self._once("scores", lambda: _scores_frame(self.parts))
+
+    def unit_breakdown(self, unit: str) -> pd.DataFrame:
+        """The breakdown's rows of one unit (what `breakdown` holds for it), built alone."""
+        rows = self._unit_rows(unit)
+        evidence = _evidence_frame(self.parts, self.config, self.shares, rows)
+        return _breakdown(evidence, self.table, self.weights)
+
+    def unit_evaluator_detail(self, unit: str) -> pd.DataFrame:
+        """The evaluator_detail rows of one unit, built alone."""
+        return _detail_frame(self.parts, self._unit_rows(unit))
+
+    def _unit_rows(self, unit: str) -> IntArray:
+        found = self.shares.index.get_indexer(pd.Index([unit])) if self.parts else np.array([-1])
+        return found[found >= 0].astype(np.int64)
+
+    def table_only(self) -> EvaluationResult:
+        """This result with its table, weights and facts only: no inputs' rows, no sentences
+        or scores (they read empty) — what year over year needs of last year."""
+        inputs = replace(
+            self.inputs,
+            scores=self.inputs.scores.iloc[:0],
+            adjustments=self.inputs.adjustments.iloc[:0],
+            metrics=self.inputs.metrics.iloc[:0],
+        )
+        return replace(self, inputs=inputs, parts=None)
 
 
 def indicator_names(config: Config) -> list[str]:
@@ -305,23 +372,26 @@ def evaluate(
     chosen = _checked_weights(config, weights)
     notes: list[str] = list(inputs.notes)
     units = _unit_list(inputs)
-    evaluator = _evaluator_part(inputs.scores, units, config, notes)
-    metric_values, metric_evidence = _metric_part(inputs.metrics, units, config, notes)
-    shares = _shares(units, config, evaluator, metric_values)
-    facts = _unit_facts(units, inputs, config, shares, evaluator, metric_values)
-    evidence = _evidence_frame(units, config, shares, evaluator, metric_values, metric_evidence)
-    table, breakdown = _finish(config, chosen, shares, facts, evidence)
+    core = _evaluator_core(inputs.scores, units, config, notes)
+    metric_values = _metric_values(inputs.metrics, units)
+    shares = _shares(units, config, core, metric_values)
+    facts = _unit_facts(units, inputs, config, shares, core, metric_values)
+    table = _finish(config, chosen, shares, facts)
     return EvaluationResult(
         inputs=inputs,
         config=config,
         weights=chosen,
         table=table,
-        breakdown=breakdown,
-        evaluator_detail=evaluator.detail,
-        evaluator_scores=evaluator.scores,
         shares=shares,
         unit_facts=facts,
-        evidence=evidence,
+        parts=_Parts(
+            units=np.array(units, dtype=object),
+            names=np.array(indicator_names(config), dtype=object),
+            blocks=np.array([i.block for i in config.indicators], dtype=object),
+            points=np.array([float(i.points) for i in config.indicators], dtype=float),
+            core=core,
+            metric_values=metric_values,
+        ),
         warnings=tuple(notes),
     )
 
@@ -337,22 +407,8 @@ def rescore(result: EvaluationResult, weights: Mapping[str, float]) -> Evaluatio
     if unknown:
         raise ValueError(f"未知指标：{'、'.join(sorted(unknown))}")
     chosen = _checked_weights(result.config, merged)
-    table, breakdown = _finish(
-        result.config, chosen, result.shares, result.unit_facts, result.evidence
-    )
-    return EvaluationResult(
-        inputs=result.inputs,
-        config=result.config,
-        weights=chosen,
-        table=table,
-        breakdown=breakdown,
-        evaluator_detail=result.evaluator_detail,
-        evaluator_scores=result.evaluator_scores,
-        shares=result.shares,
-        unit_facts=result.unit_facts,
-        evidence=result.evidence,
-        warnings=result.warnings,
-    )
+    table = _finish(result.config, chosen, result.shares, result.unit_facts)
+    return replace(result, weights=chosen, table=table)
 
 
 def _checked_weights(config: Config, weights: Mapping[str, float] | None) -> dict[str, float]:
@@ -427,9 +483,12 @@ def _taken(codes: npt.ArrayLike, names: npt.ArrayLike) -> pd.api.extensions.Exte
     return pd.array(dictionary.take(pa.array(np.asarray(codes, dtype=np.int64))), dtype="str")
 
 
-def _joined(parts: list[np.ndarray], where: npt.NDArray[np.bool_] | None = None) -> np.ndarray:
-    """Row-wise concatenation of object arrays of str; "" where `where` is False."""
-    total = parts[0]
+def _joined(
+    parts: Sequence[np.ndarray | str], where: npt.NDArray[np.bool_] | None = None
+) -> np.ndarray:
+    """Row-wise concatenation of object arrays of str (and str, repeated); "" where `where`
+    is False."""
+    total: Any = parts[0]
     for part in parts[1:]:
         total = total + part
     if where is not None:
@@ -442,23 +501,47 @@ def _evaluator_indicators(config: Config) -> list[Indicator]:
 
 
 @dataclass(frozen=True, eq=False)
-class _EvaluatorPart:
-    """What `_evaluator_part` returns: the long scores used (EVALUATOR_SCORE_COLUMNS), the
-    detail per unit × indicator (EVALUATOR_DETAIL_COLUMNS), and unit × indicator matrices over
-    (units, config.indicators): share, aggregate, number of evaluators (0 = none), evidence."""
+class _EvaluatorCore:
+    """The evaluator indicators as arrays. Rows (the scores used) sorted by unit, indicator,
+    score, evaluator: codes into the unit list, config.indicators and `evaluator_names`.
+    Groups (one per unit × indicator scored): their first row and size, the aggregate, whether
+    trimmed and disputed. Matrices over units × config.indicators: share, aggregate, number of
+    evaluators (0 = none), disputed."""
 
-    scores: pd.DataFrame
-    detail: pd.DataFrame
-    shares: FloatArray
+    evaluator_names: np.ndarray
+    unit: npt.NDArray[np.int32]
+    indicator: npt.NDArray[np.int16]
+    evaluator: npt.NDArray[np.int32]
+    score: FloatArray
+    is_trimmed: npt.NDArray[np.bool_]
+    first: IntArray
+    sizes: IntArray
     aggregate: FloatArray
-    evaluators: IntArray
+    trims: npt.NDArray[np.bool_]
     disputed: npt.NDArray[np.bool_]
-    evidence: np.ndarray
+    shares: FloatArray
+    aggregates: FloatArray
+    evaluators: IntArray
+    disputed_matrix: npt.NDArray[np.bool_]
 
 
-def _evaluator_part(
+@dataclass(frozen=True, eq=False)
+class _Parts:
+    """What a result's sentences and long frames are built from: the units (sorted names, the
+    order of `shares`), the indicators' names, blocks and config points (config order), the
+    evaluator core and the metric values (index unit)."""
+
+    units: np.ndarray
+    names: np.ndarray
+    blocks: np.ndarray
+    points: FloatArray
+    core: _EvaluatorCore
+    metric_values: pd.DataFrame
+
+
+def _evaluator_core(
     scores: pd.DataFrame, units: list[str], config: Config, notes: list[str]
-) -> _EvaluatorPart:
+) -> _EvaluatorCore:
     """The evaluator indicators on integer codes: units, indicators and evaluators become
     codes once (per distinct value), the rows are sorted once so each unit × indicator is one
     contiguous run, lowest score first (then by evaluator), and the aggregates are sums over
@@ -526,40 +609,9 @@ def _evaluator_part(
     else:
         sums = trimmed_sums = np.zeros(0)
     aggregate = (sums - trimmed_sums) / np.where(trims, sizes - 2, sizes)
-    scores_text = _run_texts(score, is_trimmed, first, sizes)
     group_unit, group_indicator = unit[first], indicator[first]
-    blocks = np.array([i.block for i in config.indicators], dtype=object)
     points_max = points_by_order[group_indicator]
-    low, high = score[first], score[last]
-    score_range = high - low
-    disputed = score_range > config.disagreement_share * points_max + 1e-9
-    units_array = np.array(units, dtype=object)
-    names_array = np.array(names, dtype=object)
-    method = np.where(trims, "去掉一个最高分和一个最低分后平均", "平均")
-    low_evaluator = np.where(trims, evaluator_names[evaluator[first]], "")
-    high_evaluator = np.where(trims, evaluator_names[evaluator[last]], "")
-    detail = pd.DataFrame(
-        {
-            "unit": _taken(group_unit, units_array),
-            "block": _taken(group_indicator, blocks),
-            "indicator": _taken(group_indicator, names_array),
-            "points_max": points_max,
-            "evaluators": sizes,
-            "method": method,
-            "aggregate": aggregate,
-            "low": low,
-            "high": high,
-            "score_range": score_range,
-            "is_disputed": disputed,
-            "trimmed_low_evaluator": _text_column(low_evaluator),
-            "trimmed_high_evaluator": _text_column(high_evaluator),
-            "scores_text": _text_column(scores_text),
-        }
-    )[EVALUATOR_DETAIL_COLUMNS]
-    evidence_texts = _evaluator_sentences(
-        sizes, trims, aggregate, points_max, high, low, high_evaluator, low_evaluator,
-        scores_text, disputed, score_range,
-    )  # fmt: skip
+    disputed = (score[last] - score[first]) > config.disagreement_share * points_max + 1e-9
     shape = (len(units), width)
     shares = np.full(shape, np.nan)
     shares[group_unit, group_indicator] = aggregate / points_max
@@ -567,73 +619,182 @@ def _evaluator_part(
     aggregates[group_unit, group_indicator] = aggregate
     counts = np.zeros(shape, dtype=np.int64)
     counts[group_unit, group_indicator] = sizes
-    is_disputed = np.zeros(shape, dtype=bool)
-    is_disputed[group_unit, group_indicator] = disputed
-    evidence = np.full(shape, "无评委评分", dtype=object)
-    evidence[group_unit, group_indicator] = evidence_texts
-    used = np.lexsort((evaluator, indicator, unit))
-    frame = pd.DataFrame(
+    disputed_matrix = np.zeros(shape, dtype=bool)
+    disputed_matrix[group_unit, group_indicator] = disputed
+    return _EvaluatorCore(
+        evaluator_names=evaluator_names,
+        unit=unit.astype(np.int32),
+        indicator=indicator.astype(np.int16),
+        evaluator=evaluator.astype(np.int32),
+        score=score,
+        is_trimmed=is_trimmed,
+        first=first.astype(np.int64),
+        sizes=sizes,
+        aggregate=aggregate,
+        trims=trims,
+        disputed=disputed,
+        shares=shares,
+        aggregates=aggregates,
+        evaluators=counts,
+        disputed_matrix=disputed_matrix,
+    )
+
+
+def _groups_of(core: _EvaluatorCore, rows: IntArray | None) -> IntArray:
+    """The groups (unit × indicator runs) of the units at `rows` (positions in the unit list),
+    all of them for None; in order."""
+    if rows is None:
+        return np.arange(len(core.first), dtype=np.int64)
+    group_unit = core.unit[core.first]
+    return np.flatnonzero(np.isin(group_unit, rows)).astype(np.int64)
+
+
+def _detail_frame(parts: _Parts | None, rows: IntArray | None) -> pd.DataFrame:
+    """evaluator_detail (EVALUATOR_DETAIL_COLUMNS) of the units at `rows` (None: all)."""
+    if parts is None:
+        return _empty_frame(EVALUATOR_DETAIL_COLUMNS)
+    core = parts.core
+    groups = _groups_of(core, rows)
+    texts = _group_texts(parts, groups)
+    return pd.DataFrame(
         {
-            "unit": _taken(unit[used], units_array),
-            "indicator": _taken(indicator[used], names_array),
-            "evaluator": _taken(evaluator[used], evaluator_names),
-            "score": score[used],
-            "is_trimmed": is_trimmed[used],
+            "unit": _taken(texts.unit, parts.units),
+            "block": _taken(texts.indicator, parts.blocks),
+            "indicator": _taken(texts.indicator, parts.names),
+            "points_max": texts.points_max,
+            "evaluators": texts.sizes,
+            "method": texts.method,
+            "aggregate": texts.aggregate,
+            "low": texts.low,
+            "high": texts.high,
+            "score_range": texts.score_range,
+            "is_disputed": texts.disputed,
+            "trimmed_low_evaluator": _text_column(texts.low_evaluator),
+            "trimmed_high_evaluator": _text_column(texts.high_evaluator),
+            "scores_text": _text_column(texts.scores_text),
+        }
+    )[EVALUATOR_DETAIL_COLUMNS]
+
+
+@dataclass(frozen=True)
+class _GroupTexts:
+    """Per group (unit × evaluator indicator) what the detail and the sentence show."""
+
+    unit: IntArray
+    indicator: IntArray
+    points_max: FloatArray
+    sizes: IntArray
+    trims: npt.NDArray[np.bool_]
+    method: np.ndarray
+    aggregate: FloatArray
+    low: FloatArray
+    high: FloatArray
+    score_range: FloatArray
+    disputed: npt.NDArray[np.bool_]
+    low_evaluator: np.ndarray
+    high_evaluator: np.ndarray
+    scores_text: np.ndarray
+
+
+def _group_texts(parts: _Parts, groups: IntArray) -> _GroupTexts:
+    core = parts.core
+    first, sizes = core.first[groups], core.sizes[groups]
+    last = first + sizes - 1
+    trims = core.trims[groups]
+    indicator = core.indicator[first].astype(np.int64)
+    low, high = core.score[first], core.score[last]
+    return _GroupTexts(
+        unit=core.unit[first].astype(np.int64),
+        indicator=indicator,
+        points_max=parts.points[indicator],
+        trims=trims,
+        sizes=sizes,
+        method=np.where(trims, "去掉一个最高分和一个最低分后平均", "平均"),
+        aggregate=core.aggregate[groups],
+        low=low,
+        high=high,
+        score_range=high - low,
+        disputed=core.disputed[groups],
+        low_evaluator=np.where(trims, core.evaluator_names[core.evaluator[first]], ""),
+        high_evaluator=np.where(trims, core.evaluator_names[core.evaluator[last]], ""),
+        scores_text=_run_texts(core, first, sizes),
+    )
+
+
+def _scores_frame(parts: _Parts | None) -> pd.DataFrame:
+    """evaluator_scores (EVALUATOR_SCORE_COLUMNS), by unit, indicator, evaluator."""
+    if parts is None:
+        return _empty_frame(EVALUATOR_SCORE_COLUMNS)
+    core = parts.core
+    used = np.lexsort((core.evaluator, core.indicator, core.unit))
+    return pd.DataFrame(
+        {
+            "unit": _taken(core.unit[used], parts.units),
+            "indicator": _taken(core.indicator[used], parts.names),
+            "evaluator": _taken(core.evaluator[used], core.evaluator_names),
+            "score": core.score[used],
+            "is_trimmed": core.is_trimmed[used],
         }
     )
-    return _EvaluatorPart(frame, detail, shares, aggregates, counts, is_disputed, evidence)
 
 
-def _run_texts(
-    score: FloatArray, is_trimmed: npt.NDArray[np.bool_], first: IntArray, sizes: IntArray
-) -> np.ndarray:
-    """Per run, its scores as "3、（2.5）、4" (trimmed ones in brackets): every score's text once,
-    all joined into one string, each run's text a slice of it."""
-    if len(score) == 0:
-        return np.zeros(0, dtype=object)
-    plain = _formatted(score, "g")
-    texts = np.where(is_trimmed, "（" + plain + "）", plain)
-    lengths = np.fromiter((len(text) for text in texts.tolist()), dtype=np.int64, count=len(texts))
+_FRAME_KINDS = {
+    "points_max": float, "evaluators": "int64", "aggregate": float, "low": float,
+    "high": float, "score_range": float, "is_disputed": bool, "score": float,
+    "is_trimmed": bool, "value": float, "n": "int64", "floor": float, "target": float,
+    "share": float, "points": float, "is_missing": bool,
+}  # fmt: skip
+
+
+def _empty_frame(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {c: pd.Series(dtype=_FRAME_KINDS.get(c, "str")) for c in columns}  # type: ignore[call-overload]
+    )
+
+
+def _run_texts(core: _EvaluatorCore, first: IntArray, sizes: IntArray) -> np.ndarray:
+    """Per run (first row, size), its scores as "3、（2.5）、4" (trimmed ones in brackets):
+    every score's text once, all joined into one string, each run's text a slice of it."""
+    total = int(sizes.sum())
+    if total == 0:
+        return np.zeros(len(first), dtype=object) if len(first) == 0 else np.full(
+            len(first), "", dtype=object
+        )
+    offsets = np.cumsum(np.r_[0, sizes[:-1]])
+    rows = np.repeat(first - offsets, sizes) + np.arange(total)
+    plain = _formatted(core.score[rows], "g")
+    texts = np.where(core.is_trimmed[rows], "（" + plain + "）", plain)
+    lengths = np.fromiter((len(text) for text in texts.tolist()), dtype=np.int64, count=total)
     begins = np.r_[0, np.cumsum(lengths + 1)[:-1]]  # each text and the 、 after it
     whole = "、".join(texts.tolist())
-    ends = begins[first + sizes - 1] + lengths[first + sizes - 1]
+    lasts = offsets + sizes - 1
+    ends = begins[lasts] + lengths[lasts]
     return np.array(
-        [whole[a:b] for a, b in zip(begins[first].tolist(), ends.tolist(), strict=True)],
+        [whole[a:b] for a, b in zip(begins[offsets].tolist(), ends.tolist(), strict=True)],
         dtype=object,
     )
 
 
-def _evaluator_sentences(
-    evaluators: IntArray,
-    trims: npt.NDArray[np.bool_],
-    aggregate: FloatArray,
-    points_max: FloatArray,
-    high: FloatArray,
-    low: FloatArray,
-    high_evaluator: np.ndarray,
-    low_evaluator: np.ndarray,
-    scores_text: np.ndarray,
-    disputed: npt.NDArray[np.bool_],
-    score_range: FloatArray,
-) -> np.ndarray:
+def _evaluator_sentences(texts: _GroupTexts) -> np.ndarray:
     """Per unit × indicator, e.g. "5 位评委，去掉最高 4（评委-B）与最低 2（评委-A）后平均
     3.00/5；评分 （2）、3、3、3、（4）；评委分歧（极差 2）"."""
-    if len(evaluators) == 0:
+    if len(texts.sizes) == 0:
         return np.zeros(0, dtype=object)
-    mean = _formatted(aggregate, ".2f") + "/" + _formatted(points_max, "g")
+    trims = texts.trims
+    mean = _formatted(texts.aggregate, ".2f") + "/" + _formatted(texts.points_max, "g")
     trimmed = _joined(
         [
-            "，去掉最高 " + _formatted(high, "g"),
-            "（" + np.asarray(high_evaluator, dtype=object) + "）与最低 ",
-            _formatted(low, "g"),
-            "（" + np.asarray(low_evaluator, dtype=object) + "）后平均 " + mean,
+            "，去掉最高 " + _formatted(texts.high, "g"),
+            "（" + np.asarray(texts.high_evaluator, dtype=object) + "）与最低 ",
+            _formatted(texts.low, "g"),
+            "（" + np.asarray(texts.low_evaluator, dtype=object) + "）后平均 " + mean,
         ],
         trims,
     )
     plain = np.where(trims, "", "平均 " + mean)
-    split = _joined(["；评委分歧（极差 ", _formatted(score_range, "g"), "）"], disputed)
-    head = _formatted(evaluators, "d") + " 位评委"
-    return _joined([head, plain, trimmed, "；评分 " + scores_text, split])
+    split = _joined(["；评委分歧（极差 ", _formatted(texts.score_range, "g"), "）"], texts.disputed)
+    head = _formatted(texts.sizes, "d") + " 位评委"
+    return _joined([head, plain, trimmed, "；评分 " + texts.scores_text, split])
 
 
 def _metric_indicators(config: Config) -> list[tuple[Indicator, str]]:
@@ -645,10 +806,8 @@ def _metric_indicators(config: Config) -> list[tuple[Indicator, str]]:
     return found
 
 
-def _metric_part(
-    metrics: pd.DataFrame, units: list[str], config: Config, notes: list[str]
-) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Per unit: the metric columns (index unit), and an evidence sentence per indicator."""
+def _metric_values(metrics: pd.DataFrame, units: list[str]) -> pd.DataFrame:
+    """Per unit (index, in `units` order): the metric columns, numbers as numbers."""
     frame = metrics.copy()
     frame["unit"] = _text_column(_as_text(frame["unit"]))
     duplicated = sorted(set(frame.loc[frame["unit"].duplicated(), "unit"]))
@@ -661,20 +820,31 @@ def _metric_part(
         frame[column] = _numbers(frame, column).fillna(0).astype("int64")
     if "parent" not in frame.columns:
         frame["parent"] = None
+    return frame
+
+
+def _metric_sentences(frame: pd.DataFrame, config: Config) -> dict[str, np.ndarray]:
+    """Per metric indicator, per row of `frame` (metric values), where its value came from,
+    e.g. "响应率 0.962（n=412 次回访）"; "无数据" where there is none."""
     evidence: dict[str, np.ndarray] = {}
     for indicator, column in _metric_indicators(config):
         values = frame[column].to_numpy(float)
+        if len(values) == 0:
+            evidence[indicator.name] = np.zeros(0, dtype=object)
+            continue
         n = _formatted(frame[METRIC_N_COLUMNS[column]].to_numpy(np.int64), "d")
         suffix = _roll_up_suffix(frame, column)
         value = f"{indicator.name} " + _formatted(values, ".3f")
+        parts: list[np.ndarray | str]
         if column == "survey_satisfaction_rate":
             respondents = _formatted(frame["survey_respondents"].to_numpy(np.int64), "d")
             parts = [value, "（", respondents, " 人作答，n=", n, " 份有效答案", suffix, "）"]
         else:
             parts = [value, "（n=", n, " 次回访", suffix, "）"]
-        known = _joined(parts) if len(values) else np.zeros(0, dtype=object)
-        evidence[indicator.name] = np.where(np.isnan(values), "无数据", known).astype(object)
-    return frame, evidence
+        evidence[indicator.name] = np.where(np.isnan(values), "无数据", _joined(parts)).astype(
+            object
+        )
+    return evidence
 
 
 def _numbers(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -705,7 +875,7 @@ def _roll_up_suffix(frame: pd.DataFrame, column: str) -> np.ndarray:
 def _shares(
     units: list[str],
     config: Config,
-    evaluator: _EvaluatorPart,
+    evaluator: _EvaluatorCore,
     metric_values: pd.DataFrame,
 ) -> pd.DataFrame:
     metric_columns = dict(_metric_indicators(config))
@@ -739,7 +909,7 @@ def _unit_facts(
     inputs: EvaluationInput,
     config: Config,
     shares: pd.DataFrame,
-    evaluator: _EvaluatorPart,
+    evaluator: _EvaluatorCore,
     metric_values: pd.DataFrame,
 ) -> pd.DataFrame:
     facts = pd.DataFrame(index=pd.Index(units, name="unit"))
@@ -760,7 +930,7 @@ def _unit_facts(
     names = list(shares.columns)
     missing = _listed_names(shares.isna().to_numpy(bool), names)
     facts["missing_indicators"] = _text_column(missing)
-    disputed = _listed_names(evaluator.disputed, names)
+    disputed = _listed_names(evaluator.disputed_matrix, names)
     facts["disputed_indicators"] = pd.Series(disputed, index=facts.index, dtype=object)
     facts["is_disputed"] = disputed != ""
     is_veto = facts["is_veto"].to_numpy(bool)
@@ -842,29 +1012,39 @@ def _missing(value: Any) -> bool:
     return value is None or bool(pd.isna(value))
 
 
+EVIDENCE_COLUMNS = [
+    "unit", "block", "indicator", "source", "value", "n", "floor", "target", "share", "evidence",
+]  # fmt: skip
+
+
 def _evidence_frame(
-    units: list[str],
-    config: Config,
-    shares: pd.DataFrame,
-    evaluator: _EvaluatorPart,
-    metric_values: pd.DataFrame,
-    metric_evidence: dict[str, np.ndarray],
+    parts: _Parts | None, config: Config, shares: pd.DataFrame, rows: IntArray | None
 ) -> pd.DataFrame:
-    """Long per unit × indicator (indicator by indicator, units in order): block, source, value
-    (a rate, or the evaluators' aggregate on their scale), n (callbacks, survey answers or
-    evaluators), share and evidence."""
+    """Long per indicator × unit (indicator by indicator, units in order) for the units at
+    `rows` (None: all): block, source, value (a rate, or the evaluators' aggregate on their
+    scale), n (callbacks, survey answers or evaluators), share and evidence."""
+    if parts is None:
+        return _empty_frame(EVIDENCE_COLUMNS)
+    core = parts.core
+    chosen = np.arange(len(parts.units), dtype=np.int64) if rows is None else rows
+    count = len(chosen)
+    width = len(config.indicators)
+    texts = _group_texts(parts, _groups_of(core, rows))
+    said = np.full((count, width), "无评委评分", dtype=object)
+    said[np.searchsorted(chosen, texts.unit), texts.indicator] = _evaluator_sentences(texts)
+    metric_values = parts.metric_values.iloc[chosen]
+    metric_text = _metric_sentences(metric_values, config)
     metric_columns = dict(_metric_indicators(config))
-    count = len(units)
     values: list[FloatArray] = []
     counts: list[IntArray] = []
-    texts: list[np.ndarray] = []
+    sentences: list[np.ndarray] = []
     for j, indicator in enumerate(config.indicators):
         if indicator.source == "evaluator":
-            values.append(evaluator.aggregate[:, j])
-            counts.append(evaluator.evaluators[:, j])
-            texts.append(evaluator.evidence[:, j])
+            values.append(core.aggregates[chosen, j])
+            counts.append(core.evaluators[chosen, j])
+            sentences.append(said[:, j])
             continue
-        texts.append(np.asarray(metric_evidence[indicator.name], dtype=object))
+        sentences.append(np.asarray(metric_text[indicator.name], dtype=object))
         column = metric_columns.get(indicator)
         if column is None:
             values.append(np.full(count, np.nan))
@@ -872,33 +1052,30 @@ def _evidence_frame(
         else:
             values.append(metric_values[column].to_numpy(float))
             counts.append(metric_values[METRIC_N_COLUMNS[column]].to_numpy(np.int64))
-    width = len(config.indicators)
     indicator_index = np.repeat(np.arange(width, dtype=np.int64), count)
-    unit_index = np.tile(np.arange(count, dtype=np.int64), width)
     floors = np.array(
         [math.nan if i.floor is None else i.floor for i in config.indicators], dtype=float
     )
     targets = np.array(
         [math.nan if i.target is None else i.target for i in config.indicators], dtype=float
     )
-    blocks = np.array([i.block for i in config.indicators], dtype=object)
     sources = np.array([i.source for i in config.indicators], dtype=object)
-    names = np.array(indicator_names(config), dtype=object)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "unit": _taken(unit_index, np.array(units, dtype=object)),
-            "block": _taken(indicator_index, blocks),
-            "indicator": _taken(indicator_index, names),
+            "unit": _taken(np.tile(chosen, width), parts.units),
+            "block": _taken(indicator_index, parts.blocks),
+            "indicator": _taken(indicator_index, parts.names),
             "source": _taken(indicator_index, sources),
             "value": np.concatenate(values) if values else np.zeros(0),
             "n": np.concatenate(counts).astype("int64") if counts else np.zeros(0, np.int64),
             "floor": floors[indicator_index],
             "target": targets[indicator_index],
-            "share": shares[list(names)].to_numpy(float).T.ravel(),
-            "evidence": _text_column(np.concatenate(texts) if texts else np.zeros(0, object)),
+            "share": shares[list(parts.names)].to_numpy(float)[chosen].T.ravel(),
+            "evidence": _text_column(
+                np.concatenate(sentences) if sentences else np.zeros(0, object)
+            ),
         }
     )
-    return frame
 
 
 def _finish(
@@ -906,8 +1083,7 @@ def _finish(
     weights: dict[str, float],
     shares: pd.DataFrame,
     facts: pd.DataFrame,
-    evidence: pd.DataFrame,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> pd.DataFrame:
     """Weighting, totals, grades, ranks, tie-break and awards (eligibility is in `facts`).
 
     Works on arrays and builds the table once: the page's sliders call this on every move.
@@ -961,8 +1137,7 @@ def _finish(
     # copied per unit: a city's tie of 300 compounds has a note of 9,000 characters).
     table["tie_note"] = pd.Series(_tie_notes(table, config, keys), index=table.index, dtype=object)
     table["award"] = _awards(table, config, keys)
-    table = table[table_columns(config)]
-    return table, _breakdown(evidence, table, weights)
+    return table[table_columns(config)]
 
 
 def _sort_keys(config: Config) -> list[str]:
@@ -992,18 +1167,22 @@ def _grade(total: float, is_veto: bool, config: Config) -> str:
 
 def _min_ranks(values: npt.ArrayLike) -> IntArray:
     """Per row, rank 1 = highest; equal values (at TOTAL_DECIMALS) share the smallest rank
-    (1, 2, 2, 4). Sorting, not pairwise comparison, so many draws × units stay cheap."""
+    (1, 2, 2, 4). Sorting, not pairwise comparison, so many draws × units stay cheap: columns
+    given in the base ranking's order (robustness) leave each perturbed row nearly sorted,
+    which the stable sort finds in place; the rest is a few passes over the matrix."""
     rounded = np.round(np.atleast_2d(np.asarray(values, dtype=float)), TOTAL_DECIMALS)
     if rounded.shape[1] == 0:
         return np.zeros(rounded.shape, dtype=np.int64)
-    order = np.argsort(-rounded, axis=1, kind="stable")
-    ordered = np.take_along_axis(rounded, order, axis=1)
-    starts = np.ones(rounded.shape, dtype=bool)
+    keys = -rounded
+    order = np.argsort(keys, axis=1, kind="stable")
+    ordered = np.take_along_axis(keys, order, axis=1)
+    starts = np.ones(keys.shape, dtype=bool)
     starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    index = np.broadcast_to(np.arange(rounded.shape[1]), rounded.shape)
-    first = np.maximum.accumulate(np.where(starts, index, 0), axis=1)
-    ranks = np.empty(rounded.shape, dtype=np.int64)
-    np.put_along_axis(ranks, order, first + 1, axis=1)
+    first = np.where(starts, np.arange(keys.shape[1]), 0)
+    np.maximum.accumulate(first, axis=1, out=first)
+    first += 1
+    ranks = np.empty(keys.shape, dtype=np.int64)
+    ranks[np.arange(keys.shape[0])[:, None], order] = first
     return ranks
 
 
@@ -1119,11 +1298,9 @@ def _breakdown(
     if metric.any():
         floor = _formatted(evidence["floor"].to_numpy(float)[metric], "g")
         target = _formatted(evidence["target"].to_numpy(float)[metric], "g")
+        formula = _joined([" × clamp((x − ", floor, ") ÷ (", target, " − ", floor, "), 0, 1)"])
         explanation[metric] = _joined(
-            [
-                text[metric], " → ", top[metric], " × clamp((x − ", floor, ") ÷ (", target,
-                " − ", floor, "), 0, 1) = ", got[metric], " 分",
-            ]  # fmt: skip
+            [text[metric], " → ", top[metric], formula, " = ", got[metric], " 分"]
         )
     rows = pd.Index(table["unit"]).get_indexer(evidence["unit"])
     order = np.argsort(table["position"].to_numpy(np.int64)[rows], kind="stable")
@@ -1318,9 +1495,7 @@ def kendall_tau_b(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
     if len(x) > PAIRWISE_UNITS:
-        from scipy import stats  # a second and a half to import: only where it is needed
-
-        return float(stats.kendalltau(x, y, variant="b").statistic)
+        return _kendall_tau_b_by_sorting(x, y)
     upper = np.triu_indices(len(x), k=1)
     dx = np.sign(x[:, None] - x[None, :])[upper]
     dy = np.sign(y[:, None] - y[None, :])[upper]
@@ -1330,6 +1505,59 @@ def kendall_tau_b(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
 
 
 PAIRWISE_UNITS = 3000
+
+
+def _kendall_tau_b_by_sorting(x: FloatArray, y: FloatArray) -> float:
+    """Kendall's τ-b in O(n log n), as scipy.stats.kendalltau(variant="b") computes it (the same
+    counts and the same formula, so the same float), without importing scipy (a second and a
+    half) for a page: sorted by x then y, the discordant pairs are the inversions of y."""
+    order = np.lexsort((y, x))
+    xs, ys = x[order], y[order]
+    x_rank = np.cumsum(np.r_[True, xs[1:] != xs[:-1]])
+    y_dense = np.unique(ys, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    discordant = _inversions(y_dense)
+    joint = np.r_[True, (x_rank[1:] != x_rank[:-1]) | (y_dense[1:] != y_dense[:-1]), True]
+    runs = np.diff(np.flatnonzero(joint)).astype(np.int64)
+    joint_ties = int((runs * (runs - 1) // 2).sum())
+    x_ties, y_ties = _tied_pairs(x_rank), _tied_pairs(y_dense)
+    size = len(x)
+    pairs = size * (size - 1) // 2
+    if x_ties == pairs or y_ties == pairs:
+        return math.nan
+    difference = pairs - x_ties - y_ties + joint_ties - 2 * discordant
+    tau = difference / np.sqrt(pairs - x_ties) / np.sqrt(pairs - y_ties)
+    return float(np.minimum(1.0, max(-1.0, tau)))
+
+
+def _tied_pairs(ranks: IntArray) -> int:
+    counts = np.bincount(ranks).astype(np.int64)
+    counts = counts[counts > 1]
+    return int((counts * (counts - 1) // 2).sum())
+
+
+def _inversions(values: IntArray) -> int:
+    """Pairs i < j with values[i] > values[j] (non-negative integers): a bottom-up merge sort
+    whose every level is counted for all blocks at once (searchsorted on block-offset keys)."""
+    current = np.asarray(values, dtype=np.int64)
+    count = len(current)
+    if count < 2:
+        return 0
+    span = int(current.max()) + 1
+    index = np.arange(count, dtype=np.int64)
+    found = 0
+    width = 1
+    while width < count:
+        block = index // (2 * width)
+        in_left = (index % (2 * width)) < width
+        keys = block * span + current
+        left = keys[in_left]  # sorted: blocks in order, each half sorted
+        right, right_block = keys[~in_left], block[~in_left]
+        block_end = np.searchsorted(left, (right_block + 1) * span, side="left")
+        not_greater = np.searchsorted(left, right, side="right")
+        found += int((block_end - not_greater).sum())
+        current = np.sort(keys) % span
+        width *= 2
+    return found
 
 
 @dataclass(frozen=True, eq=False)
@@ -1433,7 +1661,7 @@ def robustness(result: EvaluationResult, config: Config | None = None) -> Robust
     shares = result.shares.reindex(table["unit"].tolist())[names].fillna(0.0).to_numpy(float)
     adjustment = (table["bonus"] - table["penalty"]).to_numpy(float)
     totals = drawn.to_numpy(float) @ shares.T + adjustment  # draws × units
-    ranks = _min_ranks(totals)
+    ranks = _min_ranks(totals)  # units in position order: each draw's row nearly sorted
     quantiles = _empirical_quantiles(ranks)
     in_pool = _in_award_pool(table, result.config)
     pool_index = np.flatnonzero(in_pool)
@@ -1488,7 +1716,10 @@ def _empirical_quantiles(ranks: IntArray) -> tuple[IntArray, IntArray, IntArray]
     if ranks.shape[1] == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
-    found = np.quantile(ranks, [0.05, 0.5, 0.95], axis=0, method="inverted_cdf")
+    # Along rows of the transposed copy: each unit's draws contiguous in memory.
+    found = np.quantile(
+        np.ascontiguousarray(ranks.T), [0.05, 0.5, 0.95], axis=1, method="inverted_cdf"
+    )
     low, middle, high = (np.asarray(row).astype(np.int64) for row in found)
     return low, middle, high
 

@@ -23,9 +23,11 @@ from the rounds file beside the warehouse the connection reads.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from govdash.analytics.metrics.evaluation import (
@@ -34,10 +36,15 @@ from govdash.analytics.metrics.evaluation import (
     SCORE_COLUMNS,
     EvaluationInput,
     EvaluationResult,
+    MethodComparison,
+    RobustnessResult,
+    compare_methods,
     evaluate,
+    robustness,
     roll_up_metrics,
+    year_over_year,
 )
-from govdash.analytics.queries.filters import Filters, run_query
+from govdash.analytics.queries.filters import Filters, bound_parameters, run_query
 from govdash.analytics.queries.units import unit_table
 from govdash.core.access import Scope
 from govdash.core.config import Config
@@ -113,11 +120,27 @@ def available_years(
     return sorted(years, reverse=True)
 
 
+def _arrow_query(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]
+) -> pd.DataFrame:
+    """Like run_query, through Arrow: text columns arrive as Arrow-backed `str` columns without
+    a Python string per row (a city's year of scores is over a million rows). On a cursor of
+    its own: a relation must not meet a result still open on `con`."""
+    cursor = con.cursor()
+    try:
+        relation = cursor.sql(sql, params=bound_parameters(sql, params))
+        return relation.to_arrow_table().to_pandas()
+    finally:
+        cursor.close()
+
+
 def evaluator_scores(con: duckdb.DuckDBPyConnection, year: int, level: str) -> pd.DataFrame:
-    """year, unit, evaluator, indicator, score of one year and level."""
+    """year, unit, evaluator, indicator, score of one year and level (in no particular order:
+    the engine sorts what it needs, and sorting a million rows here would cost more than the
+    rest of the read)."""
     sql = """SELECT year, unit, evaluator, indicator, score FROM evaluation_scores
-        WHERE year = $year AND unit_level = $level ORDER BY unit, indicator, evaluator"""
-    frame = run_query(con, sql, {"year": year, "level": level})
+        WHERE year = $year AND unit_level = $level"""
+    frame = _arrow_query(con, sql, {"year": year, "level": level})
     frame["score"] = frame["score"].astype(float)
     return frame[["year", *SCORE_COLUMNS]]
 
@@ -337,3 +360,93 @@ def unit_figures(
             con, Filters.for_year(year).within(scope or Scope.district()), config, level
         )
     return table[FIGURE_COLUMNS].reset_index(drop=True)
+
+
+# --- what the 年度考评 page keeps ------------------------------------------------------------------
+
+SOURCE_COUNT_COLUMNS = ["unit", "evaluator", "source", "indicators"]
+
+
+@dataclass(frozen=True, eq=False)
+class EvaluationPage:
+    """What the 年度考评 page shows of one year and level, computed once and cached whole (so a
+    rerun only reads it back): the result, its method comparison and robustness, and year over
+    year against the previous year.
+
+    result: the EvaluationResult, but its inputs keep no score rows (`inputs.scores` is empty,
+        with its columns): the page shows only how many indicators each evaluator scored per
+        source (`sources`), and a city's scores are over a million rows. Its evaluator_scores,
+        adjustments, breakdown and detail stay (the report downloads need them).
+    previous: last year's result slimmed to its table (what year over year and the report's
+        comparison read), or None.
+    sources: SOURCE_COUNT_COLUMNS, per unit × evaluator × source the number of distinct
+        indicators scored; empty when the scores carry no `source`.
+    change: year_over_year(result, previous), or None.
+    """
+
+    result: EvaluationResult
+    previous: EvaluationResult | None
+    sources: pd.DataFrame
+    methods: MethodComparison
+    robust: RobustnessResult
+    change: pd.DataFrame | None
+
+
+def evaluation_page(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    year: int,
+    level: str,
+    scope: Scope | None = None,
+    online: pd.DataFrame | None = None,
+    with_previous: bool = False,
+) -> EvaluationPage:
+    """The page's figures of `year` at `level` (see EvaluationPage); with_previous: compare with
+    `year` − 1 too (the caller knows whether that year has scores)."""
+    result = evaluation_result(con, config, year, level, scope, online)
+    previous = (
+        evaluation_result(con, config, year - 1, level, scope, online) if with_previous else None
+    )
+    sources = score_sources(result.inputs.scores)
+    slim = replace(result, inputs=replace(result.inputs, scores=result.inputs.scores.iloc[:0]))
+    return EvaluationPage(
+        result=slim,
+        previous=previous.table_only() if previous is not None else None,
+        sources=sources,
+        methods=compare_methods(result),
+        robust=robustness(result, config),
+        change=year_over_year(result, previous) if previous is not None else None,
+    )
+
+
+def score_sources(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per unit × evaluator × source (SOURCE_COUNT_COLUMNS, sorted by them): how many distinct
+    indicators that evaluator scored for the unit from that source, counted on integer codes
+    (a string group-by over a million rows costs a second)."""
+    if "source" not in scores.columns or scores.empty:
+        return pd.DataFrame(
+            {c: pd.Series(dtype="int64" if c == "indicators" else "str") for c in SOURCE_COUNT_COLUMNS}
+        )
+    keys = ["unit", "evaluator", "source", "indicator"]
+    codes, names = [], []
+    for column in keys:
+        code, distinct = pd.factorize(scores[column].astype("str"), sort=True)
+        codes.append(np.asarray(code, dtype=np.int64))
+        names.append(np.asarray(distinct, dtype=object))
+    sizes = [max(len(n), 1) for n in names]
+    combined = np.zeros(len(scores), dtype=np.int64)
+    for code, size in zip(codes, sizes, strict=True):
+        combined = combined * size + code
+    distinct_rows = np.unique(combined[(np.stack(codes) >= 0).all(axis=0)])
+    groups, counts = np.unique(distinct_rows // sizes[3], return_counts=True)
+    source = groups % sizes[2]
+    evaluator = groups // sizes[2] % sizes[1]
+    unit = groups // sizes[2] // sizes[1]
+    return pd.DataFrame(
+        {
+            "unit": pd.array(names[0][unit], dtype="str"),
+            "evaluator": pd.array(names[1][evaluator], dtype="str"),
+            "source": pd.array(names[2][source], dtype="str"),
+            "indicators": counts.astype("int64"),
+        }
+    )
