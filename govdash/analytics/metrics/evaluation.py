@@ -1167,23 +1167,91 @@ def _grade(total: float, is_veto: bool, config: Config) -> str:
 
 def _min_ranks(values: npt.ArrayLike) -> IntArray:
     """Per row, rank 1 = highest; equal values (at TOTAL_DECIMALS) share the smallest rank
-    (1, 2, 2, 4). Sorting, not pairwise comparison, so many draws × units stay cheap: columns
-    given in the base ranking's order (robustness) leave each perturbed row nearly sorted,
-    which the stable sort finds in place; the rest is a few passes over the matrix."""
-    rounded = np.round(np.atleast_2d(np.asarray(values, dtype=float)), TOTAL_DECIMALS)
-    if rounded.shape[1] == 0:
-        return np.zeros(rounded.shape, dtype=np.int64)
-    keys = -rounded
-    order = np.argsort(keys, axis=1, kind="stable")
-    ordered = np.take_along_axis(keys, order, axis=1)
-    starts = np.ones(keys.shape, dtype=bool)
-    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    first = np.where(starts, np.arange(keys.shape[1]), 0)
+    (1, 2, 2, 4). Sorting, not pairwise comparison, so many draws × units stay cheap."""
+    return _ranks_and_pool_positions(values, None)[0]
+
+
+def _ranks_and_pool_positions(
+    values: npt.ArrayLike, pool: IntArray | None
+) -> tuple[IntArray, IntArray | None]:
+    """`_min_ranks` of every row, and (pool given: column indices) the same ranks of the pool's
+    columns among themselves — from one sort of the whole matrix.
+
+    Each value (rounded to TOTAL_DECIMALS, as an integer count of 10⁻⁶) and its column index
+    are packed into one int64, so a plain row-wise np.sort (vectorised, no argsort) orders the
+    values highest first with their columns; a tie run's rank is its first position, and a
+    pool column's position is 1 + the pool columns before its run. Where the values are not
+    finite or too spread to pack, the same ranks come from argsort."""
+    matrix = np.atleast_2d(np.asarray(values, dtype=float))
+    rows, width = matrix.shape
+    if width == 0:
+        empty = np.zeros(matrix.shape, dtype=np.int64)
+        return empty, (None if pool is None else np.zeros((rows, len(pool)), dtype=np.int64))
+    # np.round(x, d) is rint(x × 10^d) ÷ 10^d: equal rounded values ⇔ equal rint(x × 10^d).
+    counts = matrix * 10.0**TOTAL_DECIMALS
+    np.rint(counts, out=counts)
+    bits = max(int(width).bit_length(), 1)
+    finite = bool(np.isfinite(counts).all())
+    top = float(counts.max()) if finite else 0.0
+    spread = top - float(counts.min()) if finite else math.inf
+    if not spread < 2.0 ** min(62 - bits, 52):
+        return _ranks_by_argsort(matrix, pool)
+    np.subtract(top, counts, out=counts)
+    packed = counts.astype(np.int64)
+    del counts
+    packed <<= bits
+    packed |= np.arange(width, dtype=np.int64)
+    packed.sort(axis=1)
+    columns = packed & ((1 << bits) - 1)
+    packed >>= bits  # the values, highest first
+    starts = np.ones(packed.shape, dtype=bool)
+    np.not_equal(packed[:, 1:], packed[:, :-1], out=starts[:, 1:])
+    first = packed  # reused: the 0-based start of each tie run
+    np.multiply(starts, np.arange(width, dtype=np.int64), out=first)
+    del starts
     np.maximum.accumulate(first, axis=1, out=first)
+    positions = None
+    if pool is not None:
+        pool = np.asarray(pool, dtype=np.int64)
+        is_pool = np.zeros(width, dtype=bool)
+        is_pool[pool] = True
+        in_pool = is_pool[columns]  # in sorted order
+        before = np.cumsum(in_pool, axis=1, dtype=np.int64)
+        before -= in_pool  # pool columns before each place
+        del in_pool
+        at_start = np.take_along_axis(before, first, axis=1)  # ... before its tie run
+        del before
+        at_start += 1
+        every = np.empty((rows, width), dtype=np.int64)
+        np.put_along_axis(every, columns, at_start, axis=1)
+        del at_start
+        positions = every[:, pool]
     first += 1
-    ranks = np.empty(keys.shape, dtype=np.int64)
-    ranks[np.arange(keys.shape[0])[:, None], order] = first
-    return ranks
+    ranks = np.empty((rows, width), dtype=np.int64)
+    np.put_along_axis(ranks, columns, first, axis=1)
+    return ranks, positions
+
+
+def _ranks_by_argsort(
+    matrix: FloatArray, pool: IntArray | None
+) -> tuple[IntArray, IntArray | None]:
+    """`_ranks_and_pool_positions` for values that cannot be packed (NaN, ±inf, huge spread)."""
+
+    def ranked(values: FloatArray) -> IntArray:
+        rounded = np.round(values, TOTAL_DECIMALS)
+        if rounded.shape[1] == 0:
+            return np.zeros(rounded.shape, dtype=np.int64)
+        order = np.argsort(-rounded, axis=1, kind="stable")
+        ordered = np.take_along_axis(rounded, order, axis=1)
+        starts = np.ones(rounded.shape, dtype=bool)
+        starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+        index = np.broadcast_to(np.arange(rounded.shape[1]), rounded.shape)
+        first = np.maximum.accumulate(np.where(starts, index, 0), axis=1)
+        ranks = np.empty(rounded.shape, dtype=np.int64)
+        np.put_along_axis(ranks, order, first + 1, axis=1)
+        return ranks
+
+    return ranked(matrix), None if pool is None else ranked(matrix[:, pool])
 
 
 def _tie_notes(table: pd.DataFrame, config: Config, keys: list[str]) -> list[str]:
@@ -1661,10 +1729,10 @@ def robustness(result: EvaluationResult, config: Config | None = None) -> Robust
     shares = result.shares.reindex(table["unit"].tolist())[names].fillna(0.0).to_numpy(float)
     adjustment = (table["bonus"] - table["penalty"]).to_numpy(float)
     totals = drawn.to_numpy(float) @ shares.T + adjustment  # draws × units
-    ranks = _min_ranks(totals)  # units in position order: each draw's row nearly sorted
-    quantiles = _empirical_quantiles(ranks)
     in_pool = _in_award_pool(table, result.config)
     pool_index = np.flatnonzero(in_pool)
+    ranks, pool_positions = _ranks_and_pool_positions(totals, pool_index)
+    quantiles = _empirical_quantiles(ranks)
     ends = _tier_ends(len(pool_index), result.config)
     award_names = [*result.config.awards, ""]
     frame = pd.DataFrame(
@@ -1685,7 +1753,8 @@ def robustness(result: EvaluationResult, config: Config | None = None) -> Robust
     frame["same_award_share"] = np.nan
     frame["crosses_tier"] = False
     if len(pool_index):
-        positions = _min_ranks(totals[:, pool_index])
+        assert pool_positions is not None
+        positions = pool_positions
         low, _, high = _empirical_quantiles(positions)
         base_positions = _min_ranks(table["total"].to_numpy(float)[pool_index])[0]
         base_tiers = np.array(
@@ -1712,15 +1781,17 @@ def robustness(result: EvaluationResult, config: Config | None = None) -> Robust
 
 
 def _empirical_quantiles(ranks: IntArray) -> tuple[IntArray, IntArray, IntArray]:
-    """5%, 50% and 95% of each column, as ranks that occurred (inverted CDF)."""
-    if ranks.shape[1] == 0:
+    """5%, 50% and 95% of each column, as ranks that occurred (inverted CDF): each column's
+    draws sorted (one vectorised sort of the transposed matrix), then the order statistics
+    np.quantile(method="inverted_cdf") picks — found by asking it for the indices of 0…n−1."""
+    draws, width = ranks.shape
+    if width == 0 or draws == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
-    # Along rows of the transposed copy: each unit's draws contiguous in memory.
-    found = np.quantile(
-        np.ascontiguousarray(ranks.T), [0.05, 0.5, 0.95], axis=1, method="inverted_cdf"
-    )
-    low, middle, high = (np.asarray(row).astype(np.int64) for row in found)
+    picks = np.quantile(np.arange(draws), [0.05, 0.5, 0.95], method="inverted_cdf")
+    by_unit = np.ascontiguousarray(ranks.T)
+    by_unit.sort(axis=1)
+    low, middle, high = (by_unit[:, int(pick)].astype(np.int64) for pick in picks)
     return low, middle, high
 
 

@@ -437,8 +437,11 @@ def score_sources(scores: pd.DataFrame) -> pd.DataFrame:
     combined = np.zeros(len(scores), dtype=np.int64)
     for code, size in zip(codes, sizes, strict=True):
         combined = combined * size + code
-    distinct_rows = np.unique(combined[(np.stack(codes) >= 0).all(axis=0)])
-    groups, counts = np.unique(distinct_rows // sizes[3], return_counts=True)
+    known = np.ones(len(scores), dtype=bool)
+    for code in codes:
+        known &= code >= 0
+    distinct_rows = pd.unique(combined[known])  # hashing, not sorting a million keys
+    groups, counts = np.unique(np.asarray(distinct_rows) // sizes[3], return_counts=True)
     source = groups % sizes[2]
     evaluator = groups // sizes[2] % sizes[1]
     unit = groups // sizes[2] // sizes[1]
