@@ -430,15 +430,16 @@ def _checked_weights(config: Config, weights: Mapping[str, float] | None) -> dic
 
 def _unit_list(inputs: EvaluationInput) -> list[str]:
     listed = list(inputs.units) or [str(u) for u in inputs.metrics["unit"].dropna()]
-    extra = _distinct_texts(inputs.scores["unit"].dropna())
-    extra += _distinct_texts(inputs.adjustments["unit"].dropna())
+    extra = _distinct_texts(inputs.scores["unit"])
+    extra += _distinct_texts(inputs.adjustments["unit"])
     return sorted(set(listed) | set(extra))
 
 
 def _distinct_texts(values: pd.Series) -> list[str]:
-    """str() of the distinct values, each computed once (a city's scores repeat a few thousand
-    names over a million rows)."""
-    return _text_codes(values)[1].tolist()
+    """str() of the distinct values that are not missing, each computed once (a city's scores
+    repeat a few thousand names over a million rows)."""
+    distinct = pd.unique(values.dropna()) if values.dtype == object else values.unique()
+    return [str(value) for value in np.asarray(distinct, dtype=object) if not _missing(value)]
 
 
 def _text_codes(values: pd.Series) -> tuple[IntArray, np.ndarray]:
@@ -589,7 +590,7 @@ def _evaluator_core(
     outside = int(((score < 0) | (score > points + 1e-9)).sum())
     if outside:
         notes.append(f"{outside} 条评分超出 0 到该指标分值的范围，已按原值计入")
-    order = np.lexsort((evaluator, score, indicator, unit))
+    order = _score_order(unit, indicator, score, evaluator, len(units), width)
     unit, indicator, evaluator, score = unit[order], indicator[order], evaluator[order], score[order]
     count = len(score)
     starts = np.ones(count, dtype=bool)
@@ -638,6 +639,27 @@ def _evaluator_core(
         evaluators=counts,
         disputed_matrix=disputed_matrix,
     )
+
+
+def _score_order(
+    unit: IntArray, indicator: IntArray, score: FloatArray, evaluator: IntArray, units: int,
+    width: int,
+) -> IntArray:
+    """The order of the rows by unit, indicator, score, evaluator (each row's key is unique):
+    one argsort of a packed int64 key (score as its rank among the distinct scores) where it
+    fits, else np.lexsort of the four."""
+    codes, distinct = pd.factorize(score)  # a few dozen distinct scores over a million rows
+    rank_of = np.empty(len(distinct), dtype=np.int64)
+    rank_of[np.argsort(np.asarray(distinct, dtype=float), kind="stable")] = np.arange(len(distinct))
+    scores = max(len(distinct), 1)
+    evaluators = int(evaluator.max()) + 1 if len(evaluator) else 1
+    if float(units) * width * scores * evaluators >= 2.0**62:
+        return np.lexsort((evaluator, score, indicator, unit))
+    key = (unit * width + indicator) * scores
+    key += rank_of[np.asarray(codes, dtype=np.int64)]
+    key *= evaluators
+    key += evaluator
+    return np.argsort(key)
 
 
 def _groups_of(core: _EvaluatorCore, rows: IntArray | None) -> IntArray:
@@ -1258,12 +1280,15 @@ def _tie_notes(table: pd.DataFrame, config: Config, keys: list[str]) -> list[str
     """For units sharing a total: how the tie-break blocks ordered them (in position order)."""
     values = _key_matrix(table, keys)
     notes = [""] * len(table)
+    if len(table) < 2:
+        return notes
     units = table["unit"].tolist()
-    start = 0
-    while start < len(table):
-        end = start
-        while end + 1 < len(table) and values[end + 1, 0] == values[start, 0]:
-            end += 1
+    # Runs of equal totals (the table is in position order); only ties need words.
+    same = values[1:, 0] == values[:-1, 0]
+    begins = np.flatnonzero(np.r_[True, ~same])
+    ends = np.r_[begins[1:], len(table)] - 1
+    tied = ends > begins
+    for start, end in zip(begins[tied].tolist(), ends[tied].tolist(), strict=True):
         if end > start:
             steps = []
             for a in range(start, end):
@@ -1287,7 +1312,6 @@ def _tie_notes(table: pd.DataFrame, config: Config, keys: list[str]) -> list[str
             )
             for i in range(start, end + 1):
                 notes[i] = note
-        start = end + 1
     return notes
 
 
