@@ -1580,14 +1580,28 @@ def spearman(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
 
 
 def kendall_tau_b(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
-    """Kendall's τ-b (ties corrected); NaN when either side is constant. Every pair written
-    out for the few hundred units of an evaluation; past PAIRWISE_UNITS, scipy's O(n log n)
-    count (a city's 20,000 compounds would need 200 million pairs in memory)."""
+    """Kendall's τ-b (ties corrected); NaN when either side is constant.
+
+    The pair counts come from sorting (O(n log n): a city's 20,000 compounds would need 200
+    million pairs written out): concordant − discordant pairs, and the pairs not tied in x and
+    in y. Up to PAIRWISE_UNITS units the τ is formed as counting every pair formed it
+    (C ÷ √(Tx × Ty)); past it as scipy.stats.kendalltau(variant="b") forms it, so the figures
+    are what they were to the last bit. Values that are not finite: every pair counted."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        return _kendall_tau_b_pairwise(x, y)
+    difference, pairs, x_ties, y_ties = _kendall_counts(x, y)
     if len(x) > PAIRWISE_UNITS:
-        return _kendall_tau_b_by_sorting(x, y)
+        if x_ties == pairs or y_ties == pairs:
+            return math.nan
+        tau = difference / np.sqrt(pairs - x_ties) / np.sqrt(pairs - y_ties)
+        return float(np.minimum(1.0, max(-1.0, tau)))
+    return float(difference) / math.sqrt(float(pairs - x_ties) * float(pairs - y_ties))
+
+
+def _kendall_tau_b_pairwise(x: FloatArray, y: FloatArray) -> float:
     upper = np.triu_indices(len(x), k=1)
     dx = np.sign(x[:, None] - x[None, :])[upper]
     dy = np.sign(y[:, None] - y[None, :])[upper]
@@ -1599,10 +1613,9 @@ def kendall_tau_b(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
 PAIRWISE_UNITS = 3000
 
 
-def _kendall_tau_b_by_sorting(x: FloatArray, y: FloatArray) -> float:
-    """Kendall's τ-b in O(n log n), as scipy.stats.kendalltau(variant="b") computes it (the same
-    counts and the same formula, so the same float), without importing scipy (a second and a
-    half) for a page: sorted by x then y, the discordant pairs are the inversions of y."""
+def _kendall_counts(x: FloatArray, y: FloatArray) -> tuple[int, int, int, int]:
+    """(concordant − discordant pairs, all pairs, pairs tied in x, pairs tied in y), counted as
+    scipy counts them: sorted by x then y, the discordant pairs are the inversions of y."""
     order = np.lexsort((y, x))
     xs, ys = x[order], y[order]
     x_rank = np.cumsum(np.r_[True, xs[1:] != xs[:-1]])
@@ -1612,13 +1625,8 @@ def _kendall_tau_b_by_sorting(x: FloatArray, y: FloatArray) -> float:
     runs = np.diff(np.flatnonzero(joint)).astype(np.int64)
     joint_ties = int((runs * (runs - 1) // 2).sum())
     x_ties, y_ties = _tied_pairs(x_rank), _tied_pairs(y_dense)
-    size = len(x)
-    pairs = size * (size - 1) // 2
-    if x_ties == pairs or y_ties == pairs:
-        return math.nan
-    difference = pairs - x_ties - y_ties + joint_ties - 2 * discordant
-    tau = difference / np.sqrt(pairs - x_ties) / np.sqrt(pairs - y_ties)
-    return float(np.minimum(1.0, max(-1.0, tau)))
+    pairs = len(x) * (len(x) - 1) // 2
+    return pairs - x_ties - y_ties + joint_ties - 2 * discordant, pairs, x_ties, y_ties
 
 
 def _tied_pairs(ranks: IntArray) -> int:
