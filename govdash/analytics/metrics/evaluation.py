@@ -1190,20 +1190,19 @@ def _grade(total: float, is_veto: bool, config: Config) -> str:
 def _min_ranks(values: npt.ArrayLike) -> IntArray:
     """Per row, rank 1 = highest; equal values (at TOTAL_DECIMALS) share the smallest rank
     (1, 2, 2, 4). Sorting, not pairwise comparison, so many draws × units stay cheap."""
-    return _ranks_and_pool_positions(values, None)[0]
+    return _ranks_and_pool_positions(values, None)[0].astype(np.int64)
 
 
 def _ranks_and_pool_positions(
     values: npt.ArrayLike, pool: IntArray | None
-) -> tuple[IntArray, IntArray | None]:
+) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer] | None]:
     """`_min_ranks` of every row, and (pool given: column indices) the same ranks of the pool's
-    columns among themselves — from one sort of the whole matrix.
+    columns among themselves.
 
     Each value (rounded to TOTAL_DECIMALS, as an integer count of 10⁻⁶) and its column index
     are packed into one int64, so a plain row-wise np.sort (vectorised, no argsort) orders the
-    values highest first with their columns; a tie run's rank is its first position, and a
-    pool column's position is 1 + the pool columns before its run. Where the values are not
-    finite or too spread to pack, the same ranks come from argsort."""
+    values highest first with their columns, and a tie run's rank is its first position.
+    Where the values are not finite or too spread to pack, the same ranks come from argsort."""
     matrix = np.atleast_2d(np.asarray(values, dtype=float))
     rows, width = matrix.shape
     if width == 0:
@@ -1212,46 +1211,37 @@ def _ranks_and_pool_positions(
     # np.round(x, d) is rint(x × 10^d) ÷ 10^d: equal rounded values ⇔ equal rint(x × 10^d).
     counts = matrix * 10.0**TOTAL_DECIMALS
     np.rint(counts, out=counts)
+    top, bottom = float(counts.max()), float(counts.min())  # NaN or ±inf if any is
     bits = max(int(width).bit_length(), 1)
-    finite = bool(np.isfinite(counts).all())
-    top = float(counts.max()) if finite else 0.0
-    spread = top - float(counts.min()) if finite else math.inf
+    spread = top - bottom if math.isfinite(top) and math.isfinite(bottom) else math.inf
     if not spread < 2.0 ** min(62 - bits, 52):
         return _ranks_by_argsort(matrix, pool)
-    np.subtract(top, counts, out=counts)
+    np.subtract(top, counts, out=counts)  # ≥ 0, highest value first
+    ranks = _packed_ranks(counts, bits)
+    if pool is None:
+        return ranks, None
+    return ranks, _packed_ranks(counts[:, np.asarray(pool, dtype=np.int64)], bits)
+
+
+def _packed_ranks(counts: FloatArray, bits: int) -> npt.NDArray[np.int32]:
+    """Min ranks (1 = the smallest count) along each row of non-negative whole numbers held as
+    floats, each packed with its column index (`bits` wide) into one int64 and sorted."""
+    rows, width = counts.shape
     packed = counts.astype(np.int64)
-    del counts
     packed <<= bits
     packed |= np.arange(width, dtype=np.int64)
     packed.sort(axis=1)
-    columns = packed & ((1 << bits) - 1)
-    packed >>= bits  # the values, highest first
+    columns = (packed & ((1 << bits) - 1)).astype(np.int32)
+    packed >>= bits  # the values in order
     starts = np.ones(packed.shape, dtype=bool)
     np.not_equal(packed[:, 1:], packed[:, :-1], out=starts[:, 1:])
-    first = packed  # reused: the 0-based start of each tie run
-    np.multiply(starts, np.arange(width, dtype=np.int64), out=first)
+    del packed
+    first = np.multiply(starts, np.arange(1, width + 1, dtype=np.int32))  # 1-based
     del starts
-    np.maximum.accumulate(first, axis=1, out=first)
-    positions = None
-    if pool is not None:
-        pool = np.asarray(pool, dtype=np.int64)
-        is_pool = np.zeros(width, dtype=bool)
-        is_pool[pool] = True
-        in_pool = is_pool[columns]  # in sorted order
-        before = np.cumsum(in_pool, axis=1, dtype=np.int64)
-        before -= in_pool  # pool columns before each place
-        del in_pool
-        at_start = np.take_along_axis(before, first, axis=1)  # ... before its tie run
-        del before
-        at_start += 1
-        every = np.empty((rows, width), dtype=np.int64)
-        np.put_along_axis(every, columns, at_start, axis=1)
-        del at_start
-        positions = every[:, pool]
-    first += 1
-    ranks = np.empty((rows, width), dtype=np.int64)
+    np.maximum.accumulate(first, axis=1, out=first)  # each tie run's start
+    ranks = np.empty((rows, width), dtype=np.int32)  # (a city's units fit in 32 bits)
     np.put_along_axis(ranks, columns, first, axis=1)
-    return ranks, positions
+    return ranks
 
 
 def _ranks_by_argsort(
@@ -1760,7 +1750,8 @@ def robustness(result: EvaluationResult, config: Config | None = None) -> Robust
     )
     shares = result.shares.reindex(table["unit"].tolist())[names].fillna(0.0).to_numpy(float)
     adjustment = (table["bonus"] - table["penalty"]).to_numpy(float)
-    totals = drawn.to_numpy(float) @ shares.T + adjustment  # draws × units
+    totals = drawn.to_numpy(float) @ shares.T  # draws × units
+    totals += adjustment
     in_pool = _in_award_pool(table, result.config)
     pool_index = np.flatnonzero(in_pool)
     ranks, pool_positions = _ranks_and_pool_positions(totals, pool_index)
@@ -1812,7 +1803,9 @@ def robustness(result: EvaluationResult, config: Config | None = None) -> Robust
     )
 
 
-def _empirical_quantiles(ranks: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+def _empirical_quantiles(
+    ranks: npt.NDArray[np.integer],
+) -> tuple[IntArray, IntArray, IntArray]:
     """5%, 50% and 95% of each column, as ranks that occurred (inverted CDF): each column's
     draws sorted (one vectorised sort of the transposed matrix), then the order statistics
     np.quantile(method="inverted_cdf") picks — found by asking it for the indices of 0…n−1."""
