@@ -1209,18 +1209,28 @@ def _ranks_and_pool_positions(
         empty = np.zeros(matrix.shape, dtype=np.int64)
         return empty, (None if pool is None else np.zeros((rows, len(pool)), dtype=np.int64))
     # np.round(x, d) is rint(x × 10^d) ÷ 10^d: equal rounded values ⇔ equal rint(x × 10^d).
-    counts = matrix * 10.0**TOTAL_DECIMALS
-    np.rint(counts, out=counts)
-    top, bottom = float(counts.max()), float(counts.min())  # NaN or ±inf if any is
+    scale = 10.0**TOTAL_DECIMALS
+    top, bottom = float(np.rint(matrix.max() * scale)), float(np.rint(matrix.min() * scale))
     bits = max(int(width).bit_length(), 1)
     spread = top - bottom if math.isfinite(top) and math.isfinite(bottom) else math.inf
-    if not spread < 2.0 ** min(62 - bits, 52):
+    if not spread < 2.0 ** min(62 - bits, 52):  # NaN, ±inf, or too spread to pack
         return _ranks_by_argsort(matrix, pool)
-    np.subtract(top, counts, out=counts)  # ≥ 0, highest value first
-    ranks = _packed_ranks(counts, bits)
-    if pool is None:
-        return ranks, None
-    return ranks, _packed_ranks(counts[:, np.asarray(pool, dtype=np.int64)], bits)
+    ranks = np.empty((rows, width), dtype=np.int32)  # (a city's units fit in 32 bits)
+    chosen = None if pool is None else np.asarray(pool, dtype=np.int64)
+    positions = None if chosen is None else np.empty((rows, len(chosen)), dtype=np.int32)
+    # A block of draws at a time: its temporaries stay in cache and are reused.
+    for start in range(0, rows, RANK_BLOCK_ROWS):
+        block = slice(start, min(start + RANK_BLOCK_ROWS, rows))
+        counts = matrix[block] * scale
+        np.rint(counts, out=counts)
+        np.subtract(top, counts, out=counts)  # ≥ 0, highest value first
+        ranks[block] = _packed_ranks(counts, bits)
+        if positions is not None and chosen is not None:
+            positions[block] = _packed_ranks(counts[:, chosen], bits)
+    return ranks, positions
+
+
+RANK_BLOCK_ROWS = 64
 
 
 def _packed_ranks(counts: FloatArray, bits: int) -> npt.NDArray[np.int32]:
