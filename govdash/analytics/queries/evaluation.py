@@ -29,6 +29,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from govdash.analytics.metrics.evaluation import (
     ADJUSTMENT_COLUMNS,
@@ -376,11 +377,19 @@ def evaluation_units(
     return pd.DataFrame(rows, columns=["unit", "parent", "communities", "streets"])
 
 
+def _repeated(text: str, count: int) -> pd.api.extensions.ExtensionArray:
+    """`text` `count` times as a `str` column, built by Arrow (a million Python strings
+    otherwise)."""
+    codes = pa.array(np.zeros(count, dtype=np.int8))
+    column = pa.DictionaryArray.from_arrays(codes, pa.array([text])).dictionary_decode()
+    return pd.array(column, dtype="str")
+
+
 def merged_scores(workbook: pd.DataFrame, online: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Workbook and locked online scores as one set with a `source` column; an online score
     replaces the workbook score of the same unit, evaluator and indicator. Notes say how many
     came from where (and how many were replaced)."""
-    books = workbook.assign(source=WORKBOOK_SOURCE)
+    books = workbook.assign(source=_repeated(WORKBOOK_SOURCE, len(workbook)))
     if online.empty:
         return books, []
     typed = online.assign(
@@ -574,7 +583,9 @@ def score_sources(scores: pd.DataFrame) -> pd.DataFrame:
     keys = ["unit", "evaluator", "source", "indicator"]
     codes, names = [], []
     for column in keys:
-        code, distinct = pd.factorize(scores[column].astype("str"), sort=True)
+        values = scores[column]
+        values = values if values.dtype == "str" else values.astype("str")
+        code, distinct = pd.factorize(values, sort=True)
         codes.append(np.asarray(code, dtype=np.int64))
         names.append(np.asarray(distinct, dtype=object))
     sizes = [max(len(n), 1) for n in names]
