@@ -1,12 +1,18 @@
 """Gathers one year's evaluation inputs from the warehouse for govdash.analytics.metrics.evaluation.
 
 Evaluator scores and adjustments come from evaluation_scores / evaluation_adjustments at the
-chosen level. Metric values come from the existing read side: `units.unit_table` at compound
-level for the calendar year (tickets accepted in it; survey waves overlapping it, see
-govdash.analytics.queries.surveys), rolled up to communities and property companies by household-weighted
+chosen level (the scores through Arrow: a city's year is over a million rows). Metric values
+come from the existing read side: `units.unit_table` at compound level for the calendar year
+(tickets accepted in it; survey waves overlapping it, see govdash.analytics.queries.surveys),
+read as `compound_rates` (the same rows and numbers, the survey's overall item only) where the
+stored aggregates answer, rolled up to communities and property companies by household-weighted
 means of their compounds (`evaluation.roll_up_metrics`). Units to rank are the register's
 units of the level; units that were scored but are not in the register are added by the
 engine (and lack metric indicators).
+
+The 年度考评 page caches one `EvaluationPage` per year, level, scope and locked rounds: the
+result without its score rows (sentences are built from compact arrays when read), last
+year's table, the method comparison, the robustness bands and the score sources.
 
 Scope: with a street or community scope, metrics come from that scope's data only and the
 units ranked are the scope's units (its compounds, its communities, the property companies
