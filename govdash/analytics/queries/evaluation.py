@@ -51,7 +51,7 @@ from govdash.analytics.metrics.evaluation import (
     roll_up_metrics,
     year_over_year,
 )
-from govdash.analytics.queries.aggregated import STORED_FIGURES, aggregate_rows, aggregates_ready
+from govdash.analytics.queries.aggregated import STORED_FIGURES, aggregate_rows
 from govdash.analytics.queries.filters import Filters, bound_parameters, run_query
 from govdash.analytics.queries.surveys import (
     _stored_counts_ctes,
@@ -198,7 +198,7 @@ def compound_rates(
     city's scale, and keeps one). None where the stored aggregates cannot answer `filters`:
     then read unit_table itself."""
     stored = aggregate_rows(con, filters, AGGREGATE_KEYS["compound"])
-    if stored is None or not aggregates_ready(con):
+    if stored is None:  # (only where aggregates_ready: the survey's stored counts are too)
         return None
     register_where, register_params = filters.place_where("reg")
     sql = f"""WITH ticket_stats AS (
