@@ -198,7 +198,7 @@ def compound_rates(
     city's scale, and keeps one). None where the stored aggregates cannot answer `filters`:
     then read unit_table itself."""
     stored = aggregate_rows(con, filters, AGGREGATE_KEYS["compound"])
-    if stored is None:  # (only where aggregates_ready: the survey's stored counts are too)
+    if stored is None:  # (stored rows answer only where the survey's stored counts are ready too)
         return None
     register_where, register_params = filters.place_where("reg")
     sql = f"""WITH ticket_stats AS (
