@@ -29,6 +29,7 @@ from the rounds file beside the warehouse the connection reads.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -138,14 +139,15 @@ def _arrow_query(
     con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]
 ) -> pd.DataFrame:
     """Like run_query, through Arrow: text columns arrive as Arrow-backed `str` columns without
-    a Python string per row (a city's year of scores is over a million rows). On a cursor of
-    its own: a relation must not meet a result still open on `con`."""
-    cursor = con.cursor()
-    try:
-        relation = cursor.sql(sql, params=bound_parameters(sql, params))
-        return relation.to_arrow_table().to_pandas()
-    finally:
-        cursor.close()
+    a Python string per row (a city's year of scores is over a million rows). On `con` itself
+    (a lake reader's bare cursor would not resolve its tables); DuckDB 2.0 warns that an
+    execute() result's Arrow output is a copy, which costs little here."""
+    result = con.execute(sql, bound_parameters(sql, params))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning)
+        table = result.to_arrow_table()
+    assert table is not None  # a statement that returns rows
+    return table.to_pandas()
 
 
 def evaluator_scores(con: duckdb.DuckDBPyConnection, year: int, level: str) -> pd.DataFrame:
