@@ -804,11 +804,12 @@ def _stage_part(con: duckdb.DuckDBPyConnection, rows: StagedRows, table: pa.Tabl
         if name not in rows.columns:
             con.execute(f"ALTER TABLE {rows.table} ADD COLUMN {_quoted(name)} VARCHAR")
             rows.columns.add(name)
-    con.register("_gd_part", table)
-    try:
-        con.execute(f"INSERT INTO {rows.table} BY NAME SELECT * FROM _gd_part")
-    finally:
-        con.unregister("_gd_part")
+    # Read through DuckDB's replacement scan of this local, not `con.register`: a view
+    # registered and dropped inside the load's transaction keeps its Arrow table alive until
+    # COMMIT (the dropped catalog entry holds it), so every part of a 10M-row file stayed in
+    # memory: 6.7 GB at 10M, against 1.4 GB this way (DuckDB 1.5.5).
+    _gd_part = table  # named in the SQL below
+    con.execute(f"INSERT INTO {rows.table} BY NAME SELECT * FROM _gd_part")
     rows.num_rows += table.num_rows
     return table.num_rows
 

@@ -268,3 +268,30 @@ def test_a_file_over_the_row_limit_further_down_is_refused_whole(
     assert error is not None and "超过每个文件 150 行的上限" in error
     assert report.files[0].batch_id is None
     assert snapshot(db_path) == before  # the parts read before the refusal left nothing
+
+
+def test_a_staged_part_is_let_go_once_it_is_in_the_table(config: Config) -> None:
+    """Staging runs inside the load's one transaction. Each part must be released as soon as it
+    is inserted: a view registered and dropped there keeps its Arrow table until COMMIT, which
+    held every part of a 10M-row CSV in memory at once (6.7 GB)."""
+    import gc
+    import weakref
+
+    con = duckdb.connect()
+    rows = load._stage_table(con, TICKETS, config)
+    con.execute("BEGIN")
+    alive = []
+    for start in (0, 3, 6):
+        part = pa.table(
+            {"ticket_id": [f"T{n}" for n in range(start, start + 3)], "_seq": [start] * 3}
+        )
+        assert load._stage_part(con, rows, part) == 3
+        alive.append(weakref.ref(part))
+        del part
+    gc.collect()
+    assert [ref() for ref in alive] == [None, None, None]
+    assert con.execute(f"SELECT count(*), min(ticket_id) FROM {rows.table}").fetchone() == (
+        9,
+        "T0",
+    )
+    con.execute("COMMIT")

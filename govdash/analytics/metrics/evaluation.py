@@ -6,6 +6,13 @@ ranks and awards, and keeps where every number came from. Beside it: the entropy
 TOPSIS alternatives (`compare_methods`), weight robustness (`robustness`), what-if weights
 (`rescore`, `rank_changes`), year over year (`year_over_year`) and the 红黑榜 (`red_black`).
 
+At a city's scale (20,000 compounds, over a million score rows a year) nothing here loops in
+Python per unit or per row: units, indicators and evaluators become integer codes once, the
+scores are sorted once (one packed int64 key) and aggregated over runs; sentences are
+assembled column-wise from each distinct value's text; robustness ranks all draws × units with
+row-wise sorts of packed keys. The sentences and the long score frame are built when first
+read (a page shows one unit's), and a pickled result carries only the arrays they come from.
+
 The rules this module decides (DOMAIN.md leaves them open); `rules_text` prints them:
 
 - Evaluator indicators: per unit × indicator the trimmed mean (one highest and one lowest
@@ -37,14 +44,14 @@ The rules this module decides (DOMAIN.md leaves them open); `rules_text` prints 
 from __future__ import annotations
 
 import math
-from collections import namedtuple
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
 
 from govdash.analytics.metrics.rates import indicator_points, red_black_size
 from govdash.core.config import Config, Indicator
@@ -227,19 +234,32 @@ class EvaluationResult:
         `rescore` and `robustness` re-weight it.
     unit_facts: per unit (index) the facts that do not depend on weights.
     warnings: input rows the engine could not use, and the data layer's notes.
+
+    The sentences (breakdown, evaluator_detail, evidence) and the long evaluator_scores are
+    built from compact arrays when first read, and not pickled: a city's are hundreds of
+    megabytes, a page shows one unit's (`unit_breakdown`, `unit_evaluator_detail`), and only
+    a report needs them all. `table_only()` keeps the table alone.
     """
 
     inputs: EvaluationInput
     config: Config
     weights: dict[str, float]
     table: pd.DataFrame
-    breakdown: pd.DataFrame
-    evaluator_detail: pd.DataFrame
-    evaluator_scores: pd.DataFrame
     shares: pd.DataFrame
     unit_facts: pd.DataFrame
-    evidence: pd.DataFrame = field(repr=False)
+    parts: _Parts | None = field(default=None, repr=False)
     warnings: tuple[str, ...] = ()
+    _built: dict[str, pd.DataFrame] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_built"] = {}  # rebuilt when read
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     @property
     def year(self) -> int | None:
@@ -248,6 +268,60 @@ class EvaluationResult:
     @property
     def level(self) -> str:
         return self.inputs.level
+
+    def _once(self, name: str, build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        if name not in self._built:
+            self._built[name] = build()
+        return self._built[name]
+
+    def _all_units(self) -> IntArray:
+        return np.arange(len(self.shares), dtype=np.int64) if self.parts else np.zeros(0, np.int64)
+
+    @property
+    def evidence(self) -> pd.DataFrame:
+        """Per indicator × unit: block, source, value, n, floor, target, share, evidence."""
+        return self._once(
+            "evidence", lambda: _evidence_frame(self.parts, self.config, self.shares, None)
+        )
+
+    @property
+    def breakdown(self) -> pd.DataFrame:
+        return self._once(
+            "breakdown", lambda: _breakdown(self.evidence, self.table, self.weights)
+        )
+
+    @property
+    def evaluator_detail(self) -> pd.DataFrame:
+        return self._once("detail", lambda: _detail_frame(self.parts, None))
+
+    @property
+    def evaluator_scores(self) -> pd.DataFrame:
+        return self._once("scores", lambda: _scores_frame(self.parts))
+
+    def unit_breakdown(self, unit: str) -> pd.DataFrame:
+        """The breakdown's rows of one unit (what `breakdown` holds for it), built alone."""
+        rows = self._unit_rows(unit)
+        evidence = _evidence_frame(self.parts, self.config, self.shares, rows)
+        return _breakdown(evidence, self.table, self.weights)
+
+    def unit_evaluator_detail(self, unit: str) -> pd.DataFrame:
+        """The evaluator_detail rows of one unit, built alone."""
+        return _detail_frame(self.parts, self._unit_rows(unit))
+
+    def _unit_rows(self, unit: str) -> IntArray:
+        found = self.shares.index.get_indexer(pd.Index([unit])) if self.parts else np.array([-1])
+        return found[found >= 0].astype(np.int64)
+
+    def table_only(self) -> EvaluationResult:
+        """This result with its table, weights and facts only: no inputs' rows, no sentences
+        or scores (they read empty) — what year over year needs of last year."""
+        inputs = replace(
+            self.inputs,
+            scores=self.inputs.scores.iloc[:0],
+            adjustments=self.inputs.adjustments.iloc[:0],
+            metrics=self.inputs.metrics.iloc[:0],
+        )
+        return replace(self, inputs=inputs, parts=None)
 
 
 def indicator_names(config: Config) -> list[str]:
@@ -305,27 +379,26 @@ def evaluate(
     chosen = _checked_weights(config, weights)
     notes: list[str] = list(inputs.notes)
     units = _unit_list(inputs)
-    evaluator_scores, detail, evaluator_shares, evaluator_evidence = _evaluator_part(
-        inputs.scores, units, config, notes
-    )
-    metric_values, metric_evidence = _metric_part(inputs.metrics, units, config, notes)
-    shares = _shares(units, config, evaluator_shares, metric_values)
-    facts = _unit_facts(units, inputs, config, shares, detail, metric_values)
-    evidence = _evidence_frame(
-        units, config, shares, detail, metric_values, evaluator_evidence, metric_evidence
-    )
-    table, breakdown = _finish(config, chosen, shares, facts, evidence)
+    core = _evaluator_core(inputs.scores, units, config, notes)
+    metric_values = _metric_values(inputs.metrics, units)
+    shares = _shares(units, config, core, metric_values)
+    facts = _unit_facts(units, inputs, config, shares, core, metric_values)
+    table = _finish(config, chosen, shares, facts)
     return EvaluationResult(
         inputs=inputs,
         config=config,
         weights=chosen,
         table=table,
-        breakdown=breakdown,
-        evaluator_detail=detail,
-        evaluator_scores=evaluator_scores,
         shares=shares,
         unit_facts=facts,
-        evidence=evidence,
+        parts=_Parts(
+            units=np.array(units, dtype=object),
+            names=np.array(indicator_names(config), dtype=object),
+            blocks=np.array([i.block for i in config.indicators], dtype=object),
+            points=np.array([float(i.points) for i in config.indicators], dtype=float),
+            core=core,
+            metric_values=metric_values,
+        ),
         warnings=tuple(notes),
     )
 
@@ -341,22 +414,8 @@ def rescore(result: EvaluationResult, weights: Mapping[str, float]) -> Evaluatio
     if unknown:
         raise ValueError(f"未知指标：{'、'.join(sorted(unknown))}")
     chosen = _checked_weights(result.config, merged)
-    table, breakdown = _finish(
-        result.config, chosen, result.shares, result.unit_facts, result.evidence
-    )
-    return EvaluationResult(
-        inputs=result.inputs,
-        config=result.config,
-        weights=chosen,
-        table=table,
-        breakdown=breakdown,
-        evaluator_detail=result.evaluator_detail,
-        evaluator_scores=result.evaluator_scores,
-        shares=result.shares,
-        unit_facts=result.unit_facts,
-        evidence=result.evidence,
-        warnings=result.warnings,
-    )
+    table = _finish(result.config, chosen, result.shares, result.unit_facts)
+    return replace(result, weights=chosen, table=table)
 
 
 def _checked_weights(config: Config, weights: Mapping[str, float] | None) -> dict[str, float]:
@@ -378,77 +437,169 @@ def _checked_weights(config: Config, weights: Mapping[str, float] | None) -> dic
 
 def _unit_list(inputs: EvaluationInput) -> list[str]:
     listed = list(inputs.units) or [str(u) for u in inputs.metrics["unit"].dropna()]
-    extra = [str(u) for u in pd.unique(inputs.scores["unit"].dropna())]
-    extra += [str(u) for u in pd.unique(inputs.adjustments["unit"].dropna())]
+    extra = _distinct_texts(inputs.scores["unit"])
+    extra += _distinct_texts(inputs.adjustments["unit"])
     return sorted(set(listed) | set(extra))
 
 
-def _as_text(values: pd.Series) -> np.ndarray:
-    """str() of every value (as `.astype(object).map(str)`), computed once per distinct value:
-    a city's scores repeat a few thousand names over a million rows."""
-    codes, distinct = pd.factorize(values.astype(object), use_na_sentinel=False)
-    return np.array([str(value) for value in distinct], dtype=object)[codes]
+def _distinct_texts(values: pd.Series) -> list[str]:
+    """str() of the distinct values that are not missing, each computed once (a city's scores
+    repeat a few thousand names over a million rows)."""
+    distinct = pd.unique(values.dropna()) if values.dtype == object else values.unique()
+    return [str(value) for value in np.asarray(distinct, dtype=object) if not _missing(value)]
 
 
-def _mapped(values: np.ndarray, mapping: Mapping[str, Any]) -> np.ndarray:
-    """mapping[v] per value (NaN where absent), looked up once per distinct value."""
+def _text_codes(values: pd.Series) -> tuple[IntArray, np.ndarray]:
+    """Per value the code of str(value) (as `.astype(object).map(str)` gives it) and the
+    distinct texts the codes index (an object array), computed once per distinct value."""
     codes, distinct = pd.factorize(values, use_na_sentinel=False)
-    looked = np.array([mapping.get(value, np.nan) for value in distinct], dtype=float)
-    return looked[codes]
+    texts = np.array([str(value) for value in np.asarray(distinct, dtype=object)], dtype=object)
+    merged, unique = pd.factorize(texts)  # two values may print alike (1 and "1")
+    found = np.asarray(merged, dtype=np.int64)[np.asarray(codes, dtype=np.int64)]
+    return found, np.asarray(unique, dtype=object)
+
+
+def _as_text(values: pd.Series) -> np.ndarray:
+    """str() of every value (as `.astype(object).map(str)`), computed once per distinct value."""
+    codes, texts = _text_codes(values)
+    return texts[codes]
+
+
+def _formatted(values: npt.ArrayLike, spec: str) -> np.ndarray:
+    """format(value, spec) of every value (an object array), formatted once per distinct value
+    (distinct by bit pattern, so −0.0 and NaN print as a row-by-row f-string prints them)."""
+    array = np.asarray(values)
+    if array.dtype.kind == "f":
+        array = array.astype(np.float64)
+        codes, distinct = pd.factorize(array.view(np.int64))
+        numbers = np.asarray(distinct, dtype=np.int64).view(np.float64)
+    else:
+        codes, numbers = pd.factorize(array)
+    texts = np.array([format(value, spec) for value in numbers.tolist()], dtype=object)
+    return texts[np.asarray(codes, dtype=np.int64)] if len(array) else np.zeros(0, dtype=object)
+
+
+def _text_column(texts: npt.ArrayLike) -> pd.api.extensions.ExtensionArray:
+    """An object array of str as the `str` column pandas would infer for it (built through
+    Arrow, which is several times faster than pandas' inference for a million rows)."""
+    return pd.array(pa.array(np.asarray(texts, dtype=object), type=pa.string()), dtype="str")
+
+
+def _taken(codes: npt.ArrayLike, names: npt.ArrayLike) -> pd.api.extensions.ExtensionArray:
+    """names[codes] as a `str` column (Arrow take: no Python string per row)."""
+    dictionary = pa.array(np.asarray(names, dtype=object), type=pa.string())
+    return pd.array(dictionary.take(pa.array(np.asarray(codes, dtype=np.int64))), dtype="str")
+
+
+def _joined(
+    parts: Sequence[np.ndarray | str], where: npt.NDArray[np.bool_] | None = None
+) -> np.ndarray:
+    """Row-wise concatenation of object arrays of str (and str, repeated); "" where `where`
+    is False."""
+    total: Any = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    if where is not None:
+        total = np.where(where, total, "")
+    return np.asarray(total, dtype=object)
 
 
 def _evaluator_indicators(config: Config) -> list[Indicator]:
     return [indicator for indicator in config.indicators if indicator.source == "evaluator"]
 
 
-def _evaluator_part(
-    scores: pd.DataFrame, units: list[str], config: Config, notes: list[str]
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The long scores with is_trimmed, the per unit × indicator detail, the shares (unit ×
-    indicator, evaluator indicators only) and an evidence sentence per unit × indicator.
+@dataclass(frozen=True, eq=False)
+class _EvaluatorCore:
+    """The evaluator indicators as arrays. Rows (the scores used) sorted by unit, indicator,
+    score, evaluator: codes into the unit list, config.indicators and `evaluator_names`.
+    Groups (one per unit × indicator scored): their first row and size, the aggregate, whether
+    trimmed and disputed. Matrices over units × config.indicators: share, aggregate, number of
+    evaluators (0 = none), disputed."""
 
-    Rows are sorted so that each unit × indicator is one contiguous run, lowest score first;
-    the aggregates are then sums over runs (numpy), not a Python call per group.
-    """
+    evaluator_names: np.ndarray
+    unit: npt.NDArray[np.int32]
+    indicator: npt.NDArray[np.int16]
+    evaluator: npt.NDArray[np.int32]
+    score: FloatArray
+    is_trimmed: npt.NDArray[np.bool_]
+    first: IntArray
+    sizes: IntArray
+    aggregate: FloatArray
+    trims: npt.NDArray[np.bool_]
+    disputed: npt.NDArray[np.bool_]
+    shares: FloatArray
+    aggregates: FloatArray
+    evaluators: IntArray
+    disputed_matrix: npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, eq=False)
+class _Parts:
+    """What a result's sentences and long frames are built from: the units (sorted names, the
+    order of `shares`), the indicators' names, blocks and config points (config order), the
+    evaluator core and the metric values (index unit)."""
+
+    units: np.ndarray
+    names: np.ndarray
+    blocks: np.ndarray
+    points: FloatArray
+    core: _EvaluatorCore
+    metric_values: pd.DataFrame
+
+
+def _evaluator_core(
+    scores: pd.DataFrame, units: list[str], config: Config, notes: list[str]
+) -> _EvaluatorCore:
+    """The evaluator indicators on integer codes: units, indicators and evaluators become
+    codes once (per distinct value), the rows are sorted once so each unit × indicator is one
+    contiguous run, lowest score first (then by evaluator), and the aggregates are sums over
+    runs (numpy), not a Python call per group."""
+    names = indicator_names(config)
     indicators = {i.name: i for i in _evaluator_indicators(config)}
-    order_of = {name: i for i, name in enumerate(indicator_names(config))}
-    frame = pd.DataFrame(
-        {
-            "unit": _as_text(scores["unit"]),
-            "indicator": _as_text(scores["indicator"]),
-            "evaluator": _as_text(scores["evaluator"]),
-            "score": pd.to_numeric(scores["score"], errors="coerce").to_numpy(float),
-        }
-    )
-    unknown = sorted(set(frame["indicator"]) - set(indicators))
+    width = len(names)
+    unit_code, unit_texts = _text_codes(scores["unit"])
+    indicator_code, indicator_texts = _text_codes(scores["indicator"])
+    evaluator_code, evaluator_texts = _text_codes(scores["evaluator"])
+    score = pd.to_numeric(scores["score"], errors="coerce").to_numpy(float)
+    unknown = sorted(set(indicator_texts.tolist()) - set(indicators))
     if unknown:
         notes.append(f"评分表中的指标不在配置的评委打分指标中，未计分：{'、'.join(unknown)}")
-    blank = int(frame["score"].isna().sum())
+    blank = int(np.isnan(score).sum())
     if blank:
         notes.append(f"{blank} 条评分没有数值，未计分")
-    frame = frame[
-        frame["indicator"].isin(list(indicators))
-        & frame["score"].notna()
-        & frame["unit"].isin(units)
-    ]
-    key = ["unit", "indicator", "evaluator"]
-    if frame.duplicated(key).any():  # one evaluator's repeated scores: their mean
-        frame = frame.groupby(key, as_index=False, sort=False).agg(score=("score", "mean"))
-    else:
-        frame = frame.reset_index(drop=True)
-    points_of = {name: float(i.points) for name, i in indicators.items()}
-    points = _mapped(frame["indicator"].to_numpy(object), points_of)
-    outside = int(((frame["score"] < 0) | (frame["score"] > points + 1e-9)).sum())
+    # Codes that sort as the texts do: units by their place in the sorted unit list,
+    # indicators by their place in the config, evaluators by name.
+    position_of = {name: i for i, name in enumerate(units)}
+    unit_of = np.array([position_of.get(t, -1) for t in unit_texts.tolist()], dtype=np.int64)
+    order_of = {name: i for i, name in enumerate(names)}
+    indicator_of = np.array(
+        [order_of[t] if t in indicators else -1 for t in indicator_texts.tolist()], dtype=np.int64
+    )
+    evaluator_names = np.array(sorted(evaluator_texts.tolist()), dtype=object)
+    evaluator_rank = {name: i for i, name in enumerate(evaluator_names.tolist())}
+    evaluator_of = np.array([evaluator_rank[t] for t in evaluator_texts.tolist()], dtype=np.int64)
+    unit, indicator = unit_of[unit_code], indicator_of[indicator_code]
+    evaluator = evaluator_of[evaluator_code]
+    kept = (indicator >= 0) & ~np.isnan(score) & (unit >= 0)
+    unit, indicator, evaluator, score = unit[kept], indicator[kept], evaluator[kept], score[kept]
+    evaluators_count = max(len(evaluator_names), 1)
+    key = (unit * width + indicator) * evaluators_count + evaluator
+    repeated = pd.Series(key).duplicated().to_numpy(bool)
+    if repeated.any():  # one evaluator's repeated scores: their mean (pandas' mean, as before)
+        means = pd.Series(score).groupby(key, sort=False).mean()
+        key = means.index.to_numpy(np.int64)
+        score = means.to_numpy(float)
+        evaluator = key % evaluators_count
+        indicator = (key // evaluators_count) % width
+        unit = key // evaluators_count // width
+    points_by_order = np.array([float(i.points) for i in config.indicators], dtype=float)
+    points = points_by_order[indicator]
+    outside = int(((score < 0) | (score > points + 1e-9)).sum())
     if outside:
         notes.append(f"{outside} 条评分超出 0 到该指标分值的范围，已按原值计入")
-    frame["_order"] = _mapped(frame["indicator"].to_numpy(object), order_of).astype("int64")
-    frame = frame.sort_values(["unit", "_order", "score", "evaluator"], kind="stable")
-    frame = frame.reset_index(drop=True)
-    unit = frame["unit"].to_numpy(object)
-    indicator = frame["indicator"].to_numpy(object)
-    evaluator = frame["evaluator"].to_numpy(object)
-    score = frame["score"].to_numpy(float)
-    count = len(frame)
+    order = _score_order(unit, indicator, score, evaluator, len(units), width)
+    unit, indicator, evaluator, score = unit[order], indicator[order], evaluator[order], score[order]
+    count = len(score)
     starts = np.ones(count, dtype=bool)
     if count:
         starts[1:] = (unit[1:] != unit[:-1]) | (indicator[1:] != indicator[:-1])
@@ -458,7 +609,6 @@ def _evaluator_part(
     position = np.arange(count) - first[group]
     size = sizes[group]
     is_trimmed = (size >= config.trim_from_evaluators) & ((position == 0) | (position == size - 1))
-    frame["is_trimmed"] = is_trimmed
     trims = sizes >= config.trim_from_evaluators
     last = first + sizes - 1
     if count:
@@ -466,74 +616,214 @@ def _evaluator_part(
         trimmed_sums = np.add.reduceat(np.where(is_trimmed, score, 0.0), first)
     else:
         sums = trimmed_sums = np.zeros(0)
-    distinct, where = np.unique(score, return_inverse=True)
-    plain = np.array([f"{value:g}" for value in distinct], dtype=object)
-    cut = np.array([f"（{text}）" for text in plain], dtype=object)
-    texts = np.where(is_trimmed, cut[where.ravel()], plain[where.ravel()]).tolist()
-    detail = pd.DataFrame(
+    aggregate = (sums - trimmed_sums) / np.where(trims, sizes - 2, sizes)
+    group_unit, group_indicator = unit[first], indicator[first]
+    points_max = points_by_order[group_indicator]
+    disputed = (score[last] - score[first]) > config.disagreement_share * points_max + 1e-9
+    shape = (len(units), width)
+    shares = np.full(shape, np.nan)
+    shares[group_unit, group_indicator] = aggregate / points_max
+    aggregates = np.full(shape, np.nan)
+    aggregates[group_unit, group_indicator] = aggregate
+    counts = np.zeros(shape, dtype=np.int64)
+    counts[group_unit, group_indicator] = sizes
+    disputed_matrix = np.zeros(shape, dtype=bool)
+    disputed_matrix[group_unit, group_indicator] = disputed
+    return _EvaluatorCore(
+        evaluator_names=evaluator_names,
+        unit=unit.astype(np.int32),
+        indicator=indicator.astype(np.int16),
+        evaluator=evaluator.astype(np.int32),
+        score=score,
+        is_trimmed=is_trimmed,
+        first=first.astype(np.int64),
+        sizes=sizes,
+        aggregate=aggregate,
+        trims=trims,
+        disputed=disputed,
+        shares=shares,
+        aggregates=aggregates,
+        evaluators=counts,
+        disputed_matrix=disputed_matrix,
+    )
+
+
+def _score_order(
+    unit: IntArray, indicator: IntArray, score: FloatArray, evaluator: IntArray, units: int,
+    width: int,
+) -> IntArray:
+    """The order of the rows by unit, indicator, score, evaluator (each row's key is unique):
+    one argsort of a packed int64 key (score as its rank among the distinct scores) where it
+    fits, else np.lexsort of the four."""
+    codes, distinct = pd.factorize(score)  # a few dozen distinct scores over a million rows
+    rank_of = np.empty(len(distinct), dtype=np.int64)
+    rank_of[np.argsort(np.asarray(distinct, dtype=float), kind="stable")] = np.arange(len(distinct))
+    scores = max(len(distinct), 1)
+    evaluators = int(evaluator.max()) + 1 if len(evaluator) else 1
+    if float(units) * width * scores * evaluators >= 2.0**62:
+        return np.lexsort((evaluator, score, indicator, unit))
+    key = (unit * width + indicator) * scores
+    key += rank_of[np.asarray(codes, dtype=np.int64)]
+    key *= evaluators
+    key += evaluator
+    return np.argsort(key)
+
+
+def _groups_of(core: _EvaluatorCore, rows: IntArray | None) -> IntArray:
+    """The groups (unit × indicator runs) of the units at `rows` (positions in the unit list),
+    all of them for None; in order."""
+    if rows is None:
+        return np.arange(len(core.first), dtype=np.int64)
+    group_unit = core.unit[core.first]
+    return np.flatnonzero(np.isin(group_unit, rows)).astype(np.int64)
+
+
+def _detail_frame(parts: _Parts | None, rows: IntArray | None) -> pd.DataFrame:
+    """evaluator_detail (EVALUATOR_DETAIL_COLUMNS) of the units at `rows` (None: all)."""
+    if parts is None:
+        return _empty_frame(EVALUATOR_DETAIL_COLUMNS)
+    core = parts.core
+    groups = _groups_of(core, rows)
+    texts = _group_texts(parts, groups)
+    return pd.DataFrame(
         {
-            "unit": unit[first],
-            "block": [indicators[name].block for name in indicator[first]],
-            "indicator": indicator[first],
-            "points_max": [points_of[name] for name in indicator[first]],
-            "evaluators": sizes,
-            "method": np.where(trims, "去掉一个最高分和一个最低分后平均", "平均"),
-            "aggregate": (sums - trimmed_sums) / np.where(trims, sizes - 2, sizes),
-            "low": score[first],
-            "high": score[last],
+            "unit": _taken(texts.unit, parts.units),
+            "block": _taken(texts.indicator, parts.blocks),
+            "indicator": _taken(texts.indicator, parts.names),
+            "points_max": texts.points_max,
+            "evaluators": texts.sizes,
+            "method": texts.method,
+            "aggregate": texts.aggregate,
+            "low": texts.low,
+            "high": texts.high,
+            "score_range": texts.score_range,
+            "is_disputed": texts.disputed,
+            "trimmed_low_evaluator": _text_column(texts.low_evaluator),
+            "trimmed_high_evaluator": _text_column(texts.high_evaluator),
+            "scores_text": _text_column(texts.scores_text),
+        }
+    )[EVALUATOR_DETAIL_COLUMNS]
+
+
+@dataclass(frozen=True)
+class _GroupTexts:
+    """Per group (unit × evaluator indicator) what the detail and the sentence show."""
+
+    unit: IntArray
+    indicator: IntArray
+    points_max: FloatArray
+    sizes: IntArray
+    trims: npt.NDArray[np.bool_]
+    method: np.ndarray
+    aggregate: FloatArray
+    low: FloatArray
+    high: FloatArray
+    score_range: FloatArray
+    disputed: npt.NDArray[np.bool_]
+    low_evaluator: np.ndarray
+    high_evaluator: np.ndarray
+    scores_text: np.ndarray
+
+
+def _group_texts(parts: _Parts, groups: IntArray) -> _GroupTexts:
+    core = parts.core
+    first, sizes = core.first[groups], core.sizes[groups]
+    last = first + sizes - 1
+    trims = core.trims[groups]
+    indicator = core.indicator[first].astype(np.int64)
+    low, high = core.score[first], core.score[last]
+    return _GroupTexts(
+        unit=core.unit[first].astype(np.int64),
+        indicator=indicator,
+        points_max=parts.points[indicator],
+        trims=trims,
+        sizes=sizes,
+        method=np.where(trims, "去掉一个最高分和一个最低分后平均", "平均"),
+        aggregate=core.aggregate[groups],
+        low=low,
+        high=high,
+        score_range=high - low,
+        disputed=core.disputed[groups],
+        low_evaluator=np.where(trims, core.evaluator_names[core.evaluator[first]], ""),
+        high_evaluator=np.where(trims, core.evaluator_names[core.evaluator[last]], ""),
+        scores_text=_run_texts(core, first, sizes),
+    )
+
+
+def _scores_frame(parts: _Parts | None) -> pd.DataFrame:
+    """evaluator_scores (EVALUATOR_SCORE_COLUMNS), by unit, indicator, evaluator."""
+    if parts is None:
+        return _empty_frame(EVALUATOR_SCORE_COLUMNS)
+    core = parts.core
+    used = np.lexsort((core.evaluator, core.indicator, core.unit))
+    return pd.DataFrame(
+        {
+            "unit": _taken(core.unit[used], parts.units),
+            "indicator": _taken(core.indicator[used], parts.names),
+            "evaluator": _taken(core.evaluator[used], core.evaluator_names),
+            "score": core.score[used],
+            "is_trimmed": core.is_trimmed[used],
         }
     )
-    detail["score_range"] = detail["high"] - detail["low"]
-    detail["is_disputed"] = (
-        detail["score_range"] > config.disagreement_share * detail["points_max"] + 1e-9
+
+
+_FRAME_KINDS = {
+    "points_max": float, "evaluators": "int64", "aggregate": float, "low": float,
+    "high": float, "score_range": float, "is_disputed": bool, "score": float,
+    "is_trimmed": bool, "value": float, "n": "int64", "floor": float, "target": float,
+    "share": float, "points": float, "is_missing": bool,
+}  # fmt: skip
+
+
+def _empty_frame(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {c: pd.Series(dtype=_FRAME_KINDS.get(c, "str")) for c in columns}  # type: ignore[call-overload]
     )
-    detail["trimmed_low_evaluator"] = np.where(trims, evaluator[first], "")
-    detail["trimmed_high_evaluator"] = np.where(trims, evaluator[last], "")
-    detail["scores_text"] = [
-        "、".join(texts[a : a + n]) for a, n in zip(first.tolist(), sizes.tolist(), strict=True)
-    ]
-    detail = detail[EVALUATOR_DETAIL_COLUMNS]
-    shares = detail.pivot(index="unit", columns="indicator", values="aggregate")
-    shares = shares.div(pd.Series(points_of), axis=1)
-    fields = list(_SENTENCE_FIELDS)
-    rows = zip(*(detail[name].tolist() for name in fields), strict=True)
-    evidence = detail.assign(
-        evidence=[_evaluator_sentence(_SentenceRow(*values)) for values in rows]
-    )
-    evidence = evidence.pivot(index="unit", columns="indicator", values="evidence")
-    used = frame.sort_values(["unit", "_order", "evaluator"], kind="stable")
-    return used[EVALUATOR_SCORE_COLUMNS].reset_index(drop=True), detail, shares, evidence
 
 
-_SENTENCE_FIELDS = (
-    "evaluators",
-    "method",
-    "aggregate",
-    "points_max",
-    "high",
-    "low",
-    "trimmed_high_evaluator",
-    "trimmed_low_evaluator",
-    "scores_text",
-    "is_disputed",
-    "score_range",
-)
-_SentenceRow = namedtuple("_SentenceRow", _SENTENCE_FIELDS)  # type: ignore[misc]
-
-
-def _evaluator_sentence(row: Any) -> str:
-    text = f"{row.evaluators} 位评委"
-    if row.method == "平均":
-        text += f"平均 {row.aggregate:.2f}/{row.points_max:g}"
-    else:
-        text += (
-            f"，去掉最高 {row.high:g}（{row.trimmed_high_evaluator}）与最低 {row.low:g}"
-            f"（{row.trimmed_low_evaluator}）后平均 {row.aggregate:.2f}/{row.points_max:g}"
+def _run_texts(core: _EvaluatorCore, first: IntArray, sizes: IntArray) -> np.ndarray:
+    """Per run (first row, size), its scores as "3、（2.5）、4" (trimmed ones in brackets):
+    every score's text once, all joined into one string, each run's text a slice of it."""
+    total = int(sizes.sum())
+    if total == 0:
+        return np.zeros(len(first), dtype=object) if len(first) == 0 else np.full(
+            len(first), "", dtype=object
         )
-    text += f"；评分 {row.scores_text}"
-    if row.is_disputed:
-        text += f"；评委分歧（极差 {row.score_range:g}）"
-    return text
+    offsets = np.cumsum(np.r_[0, sizes[:-1]])
+    rows = np.repeat(first - offsets, sizes) + np.arange(total)
+    plain = _formatted(core.score[rows], "g")
+    texts = np.where(core.is_trimmed[rows], "（" + plain + "）", plain)
+    lengths = np.fromiter((len(text) for text in texts.tolist()), dtype=np.int64, count=total)
+    begins = np.r_[0, np.cumsum(lengths + 1)[:-1]]  # each text and the 、 after it
+    whole = "、".join(texts.tolist())
+    lasts = offsets + sizes - 1
+    ends = begins[lasts] + lengths[lasts]
+    return np.array(
+        [whole[a:b] for a, b in zip(begins[offsets].tolist(), ends.tolist(), strict=True)],
+        dtype=object,
+    )
+
+
+def _evaluator_sentences(texts: _GroupTexts) -> np.ndarray:
+    """Per unit × indicator, e.g. "5 位评委，去掉最高 4（评委-B）与最低 2（评委-A）后平均
+    3.00/5；评分 （2）、3、3、3、（4）；评委分歧（极差 2）"."""
+    if len(texts.sizes) == 0:
+        return np.zeros(0, dtype=object)
+    trims = texts.trims
+    mean = _formatted(texts.aggregate, ".2f") + "/" + _formatted(texts.points_max, "g")
+    trimmed = _joined(
+        [
+            "，去掉最高 " + _formatted(texts.high, "g"),
+            "（" + np.asarray(texts.high_evaluator, dtype=object) + "）与最低 ",
+            _formatted(texts.low, "g"),
+            "（" + np.asarray(texts.low_evaluator, dtype=object) + "）后平均 " + mean,
+        ],
+        trims,
+    )
+    plain = np.where(trims, "", "平均 " + mean)
+    split = _joined(["；评委分歧（极差 ", _formatted(texts.score_range, "g"), "）"], texts.disputed)
+    head = _formatted(texts.sizes, "d") + " 位评委"
+    return _joined([head, plain, trimmed, "；评分 " + texts.scores_text, split])
 
 
 def _metric_indicators(config: Config) -> list[tuple[Indicator, str]]:
@@ -545,12 +835,10 @@ def _metric_indicators(config: Config) -> list[tuple[Indicator, str]]:
     return found
 
 
-def _metric_part(
-    metrics: pd.DataFrame, units: list[str], config: Config, notes: list[str]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per unit: the metric columns (index unit), and an evidence sentence per indicator."""
+def _metric_values(metrics: pd.DataFrame, units: list[str]) -> pd.DataFrame:
+    """Per unit (index, in `units` order): the metric columns, numbers as numbers."""
     frame = metrics.copy()
-    frame["unit"] = frame["unit"].astype(object).map(str)
+    frame["unit"] = _text_column(_as_text(frame["unit"]))
     duplicated = sorted(set(frame.loc[frame["unit"].duplicated(), "unit"]))
     if duplicated:
         raise ValueError(f"metrics 中同一单位有多行：{'、'.join(duplicated)}")
@@ -561,25 +849,31 @@ def _metric_part(
         frame[column] = _numbers(frame, column).fillna(0).astype("int64")
     if "parent" not in frame.columns:
         frame["parent"] = None
-    evidence = pd.DataFrame(index=pd.Index(units, name="unit"))
+    return frame
+
+
+def _metric_sentences(frame: pd.DataFrame, config: Config) -> dict[str, np.ndarray]:
+    """Per metric indicator, per row of `frame` (metric values), where its value came from,
+    e.g. "响应率 0.962（n=412 次回访）"; "无数据" where there is none."""
+    evidence: dict[str, np.ndarray] = {}
     for indicator, column in _metric_indicators(config):
         values = frame[column].to_numpy(float)
-        n = frame[METRIC_N_COLUMNS[column]].to_numpy()
+        if len(values) == 0:
+            evidence[indicator.name] = np.zeros(0, dtype=object)
+            continue
+        n = _formatted(frame[METRIC_N_COLUMNS[column]].to_numpy(np.int64), "d")
         suffix = _roll_up_suffix(frame, column)
-        sentences = []
-        for i, value in enumerate(values):
-            if math.isnan(value):
-                sentences.append("无数据")
-            elif column == "survey_satisfaction_rate":
-                respondents = int(frame["survey_respondents"].iloc[i])
-                sentences.append(
-                    f"{indicator.name} {value:.3f}（{respondents} 人作答，n={n[i]} 份有效答案"
-                    f"{suffix[i]}）"
-                )
-            else:
-                sentences.append(f"{indicator.name} {value:.3f}（n={n[i]} 次回访{suffix[i]}）")
-        evidence[indicator.name] = sentences
-    return frame, evidence
+        value = f"{indicator.name} " + _formatted(values, ".3f")
+        parts: list[np.ndarray | str]
+        if column == "survey_satisfaction_rate":
+            respondents = _formatted(frame["survey_respondents"].to_numpy(np.int64), "d")
+            parts = [value, "（", respondents, " 人作答，n=", n, " 份有效答案", suffix, "）"]
+        else:
+            parts = [value, "（n=", n, " 次回访", suffix, "）"]
+        evidence[indicator.name] = np.where(np.isnan(values), "无数据", _joined(parts)).astype(
+            object
+        )
+    return evidence
 
 
 def _numbers(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -588,44 +882,55 @@ def _numbers(frame: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(frame[column], errors="coerce").astype(float)
 
 
-def _roll_up_suffix(frame: pd.DataFrame, column: str) -> list[str]:
+def _roll_up_suffix(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Per unit "；3 个小区按户数加权" where the rate is a roll-up, else ""."""
     counts, ways = f"{column}_compounds", f"{column}_weighting"
     if counts not in frame.columns:
-        return [""] * len(frame)
-    result = []
-    for count, way in zip(frame[counts], frame.get(ways, [""] * len(frame)), strict=True):
-        if pd.isna(count) or int(count) == 0:
-            result.append("")
-        elif way:
-            result.append(f"；{int(count)} 个小区{way}")
-        else:
-            result.append("")
-    return result
+        return np.full(len(frame), "", dtype=object)
+    number = pd.to_numeric(frame[counts], errors="coerce").to_numpy(float)
+    way = frame[ways] if ways in frame.columns else pd.Series([""] * len(frame), dtype=object)
+    codes, distinct = pd.factorize(way.to_numpy(object), use_na_sentinel=False)
+    truthy = np.array([bool(w) for w in distinct.tolist()], dtype=bool)[codes]
+    texts = np.array([str(w) for w in distinct.tolist()], dtype=object)[codes]
+    known = ~np.isnan(number)
+    whole = np.zeros(len(number), dtype=np.int64)
+    whole[known] = number[known].astype(np.int64)  # int(count), as before
+    shown = known & (whole != 0) & truthy
+    if not shown.any():
+        return np.full(len(frame), "", dtype=object)
+    return _joined(["；" + _formatted(whole, "d"), " 个小区", texts], shown)
 
 
 def _shares(
     units: list[str],
     config: Config,
-    evaluator_shares: pd.DataFrame,
+    evaluator: _EvaluatorCore,
     metric_values: pd.DataFrame,
 ) -> pd.DataFrame:
-    shares = pd.DataFrame(index=pd.Index(units, name="unit"), dtype=float)
     metric_columns = dict(_metric_indicators(config))
-    for indicator in config.indicators:
+    columns: dict[str, FloatArray] = {}
+    for j, indicator in enumerate(config.indicators):
         if indicator.source == "evaluator":
-            column = evaluator_shares.get(indicator.name)
-            shares[indicator.name] = (
-                column.reindex(units).to_numpy(float) if column is not None else np.nan
-            )
+            columns[indicator.name] = evaluator.shares[:, j]
         elif indicator in metric_columns:
             assert indicator.floor is not None and indicator.target is not None
             values = metric_values[metric_columns[indicator]].to_numpy(float)
-            shares[indicator.name] = indicator_points(
+            columns[indicator.name] = indicator_points(
                 values, indicator.floor, indicator.target, 1.0
             )
         else:
-            shares[indicator.name] = np.nan
-    return shares
+            columns[indicator.name] = np.full(len(units), np.nan)
+    return pd.DataFrame(columns, index=pd.Index(units, name="unit"), dtype=float)
+
+
+def _listed_names(flags: npt.NDArray[np.bool_], names: list[str]) -> np.ndarray:
+    """Per row "a、b" of the names whose column is True (in column order)."""
+    text = np.full(flags.shape[0], "", dtype=object)
+    for j, name in enumerate(names):
+        column = flags[:, j]
+        if column.any():
+            text = np.where(column, np.where(text == "", name, text + ("、" + name)), text)
+    return np.asarray(text, dtype=object)
 
 
 def _unit_facts(
@@ -633,7 +938,7 @@ def _unit_facts(
     inputs: EvaluationInput,
     config: Config,
     shares: pd.DataFrame,
-    detail: pd.DataFrame,
+    evaluator: _EvaluatorCore,
     metric_values: pd.DataFrame,
 ) -> pd.DataFrame:
     facts = pd.DataFrame(index=pd.Index(units, name="unit"))
@@ -649,33 +954,29 @@ def _unit_facts(
     has_survey = any(i.source == "survey" for i in config.indicators)
     respondents = metric_values["survey_respondents"].to_numpy()
     facts["survey_respondents"] = respondents.astype("int64")
-    facts["is_small_sample"] = (respondents < config.min_sample) & has_survey
-    missing = shares.isna().to_numpy(bool)
+    is_small = (respondents < config.min_sample) & has_survey
+    facts["is_small_sample"] = is_small
     names = list(shares.columns)
-    facts["missing_indicators"] = [
-        "、".join(name for name, absent in zip(names, row, strict=True) if absent)
-        for row in missing
-    ]
-    disputed = detail[detail["is_disputed"]].groupby("unit", sort=False)["indicator"].agg("、".join)
-    facts["disputed_indicators"] = disputed.reindex(units).fillna("").astype(object)
-    facts["is_disputed"] = facts["disputed_indicators"] != ""
-    reasons = []
-    for is_veto, is_small, count, missing_text in zip(
-        facts["is_veto"].tolist(),
-        facts["is_small_sample"].tolist(),
-        facts["survey_respondents"].tolist(),
-        facts["missing_indicators"].tolist(),
-        strict=True,
-    ):
-        parts = []
-        if is_veto:
-            parts.append(VETO)
-        if is_small:
-            parts.append(f"{SMALL_SAMPLE}（问卷 {count} 人，少于 {config.min_sample} 人）")
-        if missing_text:
-            parts.append(f"{MISSING}：{missing_text}")
-        reasons.append("；".join(parts))
-    facts["ineligible_reason"] = reasons
+    missing = _listed_names(shares.isna().to_numpy(bool), names)
+    facts["missing_indicators"] = _text_column(missing)
+    disputed = _listed_names(evaluator.disputed_matrix, names)
+    facts["disputed_indicators"] = pd.Series(disputed, index=facts.index, dtype=object)
+    facts["is_disputed"] = disputed != ""
+    is_veto = facts["is_veto"].to_numpy(bool)
+    veto = np.where(is_veto, VETO, "").astype(object)
+    small = _joined(
+        [
+            f"{SMALL_SAMPLE}（问卷 ",
+            _formatted(facts["survey_respondents"].to_numpy(np.int64), "d"),
+            f" 人，少于 {config.min_sample} 人）",
+        ],
+        np.asarray(is_small, dtype=bool),
+    ) if len(units) else np.zeros(0, dtype=object)  # fmt: skip
+    absent = np.where(missing != "", f"{MISSING}：" + missing, "").astype(object)
+    reasons = veto
+    for part in (small, absent):
+        reasons = np.where(part == "", reasons, np.where(reasons == "", part, reasons + "；" + part))
+    facts["ineligible_reason"] = _text_column(np.asarray(reasons, dtype=object))
     facts["is_eligible"] = facts["ineligible_reason"] == ""
     return facts
 
@@ -740,67 +1041,70 @@ def _missing(value: Any) -> bool:
     return value is None or bool(pd.isna(value))
 
 
+EVIDENCE_COLUMNS = [
+    "unit", "block", "indicator", "source", "value", "n", "floor", "target", "share", "evidence",
+]  # fmt: skip
+
+
 def _evidence_frame(
-    units: list[str],
-    config: Config,
-    shares: pd.DataFrame,
-    detail: pd.DataFrame,
-    metric_values: pd.DataFrame,
-    evaluator_evidence: pd.DataFrame,
-    metric_evidence: pd.DataFrame,
+    parts: _Parts | None, config: Config, shares: pd.DataFrame, rows: IntArray | None
 ) -> pd.DataFrame:
-    """Long per unit × indicator: block, source, value (a rate, or the evaluators' aggregate on
-    their scale), n (callbacks, survey answers or evaluators), share and evidence."""
+    """Long per indicator × unit (indicator by indicator, units in order) for the units at
+    `rows` (None: all): block, source, value (a rate, or the evaluators' aggregate on their
+    scale), n (callbacks, survey answers or evaluators), share and evidence."""
+    if parts is None:
+        return _empty_frame(EVIDENCE_COLUMNS)
+    core = parts.core
+    chosen = np.arange(len(parts.units), dtype=np.int64) if rows is None else rows
+    count = len(chosen)
+    width = len(config.indicators)
+    texts = _group_texts(parts, _groups_of(core, rows))
+    said = np.full((count, width), "无评委评分", dtype=object)
+    said[np.searchsorted(chosen, texts.unit), texts.indicator] = _evaluator_sentences(texts)
+    metric_values = parts.metric_values.iloc[chosen]
+    metric_text = _metric_sentences(metric_values, config)
     metric_columns = dict(_metric_indicators(config))
-    found = {
-        (unit, indicator): (aggregate, evaluators)
-        for unit, indicator, aggregate, evaluators in zip(
-            detail["unit"].tolist(),
-            detail["indicator"].tolist(),
-            detail["aggregate"].tolist(),
-            detail["evaluators"].tolist(),
-            strict=True,
-        )
-    }
-    columns: dict[str, list[Any]] = {
-        name: [] for name in ("unit", "block", "indicator", "source", "value", "n", "floor")
-    }
-    columns.update({"target": [], "share": [], "evidence": []})
-    for indicator in config.indicators:
+    values: list[FloatArray] = []
+    counts: list[IntArray] = []
+    sentences: list[np.ndarray] = []
+    for j, indicator in enumerate(config.indicators):
         if indicator.source == "evaluator":
-            sentences = evaluator_evidence.get(indicator.name)
-            texts = (
-                sentences.reindex(units).fillna("无评委评分").tolist()
-                if sentences is not None
-                else ["无评委评分"] * len(units)
-            )
-            pairs = [found.get((unit, indicator.name), (math.nan, 0)) for unit in units]
-            values = [pair[0] for pair in pairs]
-            counts = [pair[1] for pair in pairs]
+            values.append(core.aggregates[chosen, j])
+            counts.append(core.evaluators[chosen, j])
+            sentences.append(said[:, j])
+            continue
+        sentences.append(np.asarray(metric_text[indicator.name], dtype=object))
+        column = metric_columns.get(indicator)
+        if column is None:
+            values.append(np.full(count, np.nan))
+            counts.append(np.zeros(count, dtype=np.int64))
         else:
-            texts = metric_evidence[indicator.name].tolist()
-            column = metric_columns.get(indicator)
-            if column is None:
-                values, counts = [math.nan] * len(units), [0] * len(units)
-            else:
-                values = metric_values[column].tolist()
-                counts = metric_values[METRIC_N_COLUMNS[column]].tolist()
-        columns["unit"] += units
-        columns["block"] += [indicator.block] * len(units)
-        columns["indicator"] += [indicator.name] * len(units)
-        columns["source"] += [indicator.source] * len(units)
-        columns["value"] += values
-        columns["n"] += counts
-        columns["floor"] += [math.nan if indicator.floor is None else indicator.floor] * len(units)
-        columns["target"] += [math.nan if indicator.target is None else indicator.target] * len(
-            units
-        )
-        columns["share"] += shares[indicator.name].tolist()
-        columns["evidence"] += texts
-    frame = pd.DataFrame(columns)
-    frame["value"] = frame["value"].astype(float)
-    frame["n"] = frame["n"].astype("int64")
-    return frame
+            values.append(metric_values[column].to_numpy(float))
+            counts.append(metric_values[METRIC_N_COLUMNS[column]].to_numpy(np.int64))
+    indicator_index = np.repeat(np.arange(width, dtype=np.int64), count)
+    floors = np.array(
+        [math.nan if i.floor is None else i.floor for i in config.indicators], dtype=float
+    )
+    targets = np.array(
+        [math.nan if i.target is None else i.target for i in config.indicators], dtype=float
+    )
+    sources = np.array([i.source for i in config.indicators], dtype=object)
+    return pd.DataFrame(
+        {
+            "unit": _taken(np.tile(chosen, width), parts.units),
+            "block": _taken(indicator_index, parts.blocks),
+            "indicator": _taken(indicator_index, parts.names),
+            "source": _taken(indicator_index, sources),
+            "value": np.concatenate(values) if values else np.zeros(0),
+            "n": np.concatenate(counts).astype("int64") if counts else np.zeros(0, np.int64),
+            "floor": floors[indicator_index],
+            "target": targets[indicator_index],
+            "share": shares[list(parts.names)].to_numpy(float)[chosen].T.ravel(),
+            "evidence": _text_column(
+                np.concatenate(sentences) if sentences else np.zeros(0, object)
+            ),
+        }
+    )
 
 
 def _finish(
@@ -808,8 +1112,7 @@ def _finish(
     weights: dict[str, float],
     shares: pd.DataFrame,
     facts: pd.DataFrame,
-    evidence: pd.DataFrame,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> pd.DataFrame:
     """Weighting, totals, grades, ranks, tie-break and awards (eligibility is in `facts`).
 
     Works on arrays and builds the table once: the page's sliders call this on every move.
@@ -863,8 +1166,7 @@ def _finish(
     # copied per unit: a city's tie of 300 compounds has a note of 9,000 characters).
     table["tie_note"] = pd.Series(_tie_notes(table, config, keys), index=table.index, dtype=object)
     table["award"] = _awards(table, config, keys)
-    table = table[table_columns(config)]
-    return table, _breakdown(evidence, table, weights)
+    return table[table_columns(config)]
 
 
 def _sort_keys(config: Config) -> list[str]:
@@ -895,30 +1197,105 @@ def _grade(total: float, is_veto: bool, config: Config) -> str:
 def _min_ranks(values: npt.ArrayLike) -> IntArray:
     """Per row, rank 1 = highest; equal values (at TOTAL_DECIMALS) share the smallest rank
     (1, 2, 2, 4). Sorting, not pairwise comparison, so many draws × units stay cheap."""
-    rounded = np.round(np.atleast_2d(np.asarray(values, dtype=float)), TOTAL_DECIMALS)
-    if rounded.shape[1] == 0:
-        return np.zeros(rounded.shape, dtype=np.int64)
-    order = np.argsort(-rounded, axis=1, kind="stable")
-    ordered = np.take_along_axis(rounded, order, axis=1)
-    starts = np.ones(rounded.shape, dtype=bool)
-    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    index = np.broadcast_to(np.arange(rounded.shape[1]), rounded.shape)
-    first = np.maximum.accumulate(np.where(starts, index, 0), axis=1)
-    ranks = np.empty(rounded.shape, dtype=np.int64)
-    np.put_along_axis(ranks, order, first + 1, axis=1)
+    return _ranks_and_pool_positions(values, None)[0].astype(np.int64)
+
+
+def _ranks_and_pool_positions(
+    values: npt.ArrayLike, pool: IntArray | None
+) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.integer] | None]:
+    """`_min_ranks` of every row, and (pool given: column indices) the same ranks of the pool's
+    columns among themselves.
+
+    Each value (rounded to TOTAL_DECIMALS, as an integer count of 10⁻⁶) and its column index
+    are packed into one int64, so a plain row-wise np.sort (vectorised, no argsort) orders the
+    values highest first with their columns, and a tie run's rank is its first position.
+    Where the values are not finite or too spread to pack, the same ranks come from argsort."""
+    matrix = np.atleast_2d(np.asarray(values, dtype=float))
+    rows, width = matrix.shape
+    if width == 0:
+        empty = np.zeros(matrix.shape, dtype=np.int64)
+        return empty, (None if pool is None else np.zeros((rows, len(pool)), dtype=np.int64))
+    # np.round(x, d) is rint(x × 10^d) ÷ 10^d: equal rounded values ⇔ equal rint(x × 10^d).
+    scale = 10.0**TOTAL_DECIMALS
+    top, bottom = float(np.rint(matrix.max() * scale)), float(np.rint(matrix.min() * scale))
+    bits = max(int(width).bit_length(), 1)
+    spread = top - bottom if math.isfinite(top) and math.isfinite(bottom) else math.inf
+    if not spread < 2.0 ** min(62 - bits, 52):  # NaN, ±inf, or too spread to pack
+        return _ranks_by_argsort(matrix, pool)
+    ranks = np.empty((rows, width), dtype=np.int32)  # (a city's units fit in 32 bits)
+    chosen = None if pool is None else np.asarray(pool, dtype=np.int64)
+    positions = None if chosen is None else np.empty((rows, len(chosen)), dtype=np.int32)
+    # A block of draws at a time: its temporaries stay in cache and are reused.
+    for start in range(0, rows, RANK_BLOCK_ROWS):
+        block = slice(start, min(start + RANK_BLOCK_ROWS, rows))
+        counts = matrix[block] * scale
+        np.rint(counts, out=counts)
+        np.subtract(top, counts, out=counts)  # ≥ 0, highest value first
+        ranks[block] = _packed_ranks(counts, bits)
+        if positions is not None and chosen is not None:
+            positions[block] = _packed_ranks(counts[:, chosen], bits)
+    return ranks, positions
+
+
+RANK_BLOCK_ROWS = 64
+
+
+def _packed_ranks(counts: FloatArray, bits: int) -> npt.NDArray[np.int32]:
+    """Min ranks (1 = the smallest count) along each row of non-negative whole numbers held as
+    floats, each packed with its column index (`bits` wide) into one int64 and sorted."""
+    rows, width = counts.shape
+    packed = counts.astype(np.int64)
+    packed <<= bits
+    packed |= np.arange(width, dtype=np.int64)
+    packed.sort(axis=1)
+    columns = (packed & ((1 << bits) - 1)).astype(np.int32)
+    packed >>= bits  # the values in order
+    starts = np.ones(packed.shape, dtype=bool)
+    np.not_equal(packed[:, 1:], packed[:, :-1], out=starts[:, 1:])
+    del packed
+    first = np.multiply(starts, np.arange(1, width + 1, dtype=np.int32))  # 1-based
+    del starts
+    np.maximum.accumulate(first, axis=1, out=first)  # each tie run's start
+    ranks = np.empty((rows, width), dtype=np.int32)  # (a city's units fit in 32 bits)
+    np.put_along_axis(ranks, columns, first, axis=1)
     return ranks
+
+
+def _ranks_by_argsort(
+    matrix: FloatArray, pool: IntArray | None
+) -> tuple[IntArray, IntArray | None]:
+    """`_ranks_and_pool_positions` for values that cannot be packed (NaN, ±inf, huge spread)."""
+
+    def ranked(values: FloatArray) -> IntArray:
+        rounded = np.round(values, TOTAL_DECIMALS)
+        if rounded.shape[1] == 0:
+            return np.zeros(rounded.shape, dtype=np.int64)
+        order = np.argsort(-rounded, axis=1, kind="stable")
+        ordered = np.take_along_axis(rounded, order, axis=1)
+        starts = np.ones(rounded.shape, dtype=bool)
+        starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+        index = np.broadcast_to(np.arange(rounded.shape[1]), rounded.shape)
+        first = np.maximum.accumulate(np.where(starts, index, 0), axis=1)
+        ranks = np.empty(rounded.shape, dtype=np.int64)
+        np.put_along_axis(ranks, order, first + 1, axis=1)
+        return ranks
+
+    return ranked(matrix), None if pool is None else ranked(matrix[:, pool])
 
 
 def _tie_notes(table: pd.DataFrame, config: Config, keys: list[str]) -> list[str]:
     """For units sharing a total: how the tie-break blocks ordered them (in position order)."""
     values = _key_matrix(table, keys)
     notes = [""] * len(table)
+    if len(table) < 2:
+        return notes
     units = table["unit"].tolist()
-    start = 0
-    while start < len(table):
-        end = start
-        while end + 1 < len(table) and values[end + 1, 0] == values[start, 0]:
-            end += 1
+    # Runs of equal totals (the table is in position order); only ties need words.
+    same = values[1:, 0] == values[:-1, 0]
+    begins = np.flatnonzero(np.r_[True, ~same])
+    ends = np.r_[begins[1:], len(table)] - 1
+    tied = ends > begins
+    for start, end in zip(begins[tied].tolist(), ends[tied].tolist(), strict=True):
         if end > start:
             steps = []
             for a in range(start, end):
@@ -942,7 +1319,6 @@ def _tie_notes(table: pd.DataFrame, config: Config, keys: list[str]) -> list[str
             )
             for i in range(start, end + 1):
                 notes[i] = note
-        start = end + 1
     return notes
 
 
@@ -1002,38 +1378,38 @@ def _breakdown(
     evidence: pd.DataFrame, table: pd.DataFrame, weights: dict[str, float]
 ) -> pd.DataFrame:
     """The evidence with this weighting's points and a sentence ending in them."""
-    points_max = np.array([weights[name] for name in evidence["indicator"].tolist()], dtype=float)
+    codes, names = pd.factorize(evidence["indicator"])
+    weight_of = np.array([weights[name] for name in np.asarray(names, dtype=object)], dtype=float)
+    points_max = weight_of[codes] if len(codes) else np.zeros(0)
     share = evidence["share"].to_numpy(float)
     points = share * points_max
     is_missing = np.isnan(share)
-    explanations = []
-    for text, source, floor, target, top, got, missing in zip(
-        evidence["evidence"].tolist(),
-        evidence["source"].tolist(),
-        evidence["floor"].tolist(),
-        evidence["target"].tolist(),
-        points_max.tolist(),
-        points.tolist(),
-        is_missing.tolist(),
-        strict=True,
-    ):
-        if missing:
-            explanations.append(f"{text} → 0/{top:g} 分（{MISSING}）")
-        elif source == "evaluator":
-            explanations.append(f"{text} → {got:.2f}/{top:g} 分")
-        else:
-            explanations.append(
-                f"{text} → {top:g} × clamp((x − {floor:g}) ÷ ({target:g} − {floor:g}), 0, 1)"
-                f" = {got:.2f} 分"
-            )
-    position = dict(zip(table["unit"].tolist(), table["position"].tolist(), strict=True))
-    order = np.argsort(
-        np.array([position[unit] for unit in evidence["unit"].tolist()]), kind="stable"
-    )
+    text = evidence["evidence"].to_numpy(object)
+    source = evidence["source"].to_numpy(object)
+    explanation = np.empty(len(evidence), dtype=object)
+    top = _formatted(points_max, "g")
+    got = _formatted(points, ".2f")
+    missing = is_missing
+    scored = ~missing & (source == "evaluator")
+    metric = ~missing & ~scored
+    explanation[missing] = text[missing] + " → 0/" + top[missing] + f" 分（{MISSING}）"
+    explanation[scored] = _joined([text[scored], " → ", got[scored], "/", top[scored], " 分"])
+    if metric.any():
+        floor = _formatted(evidence["floor"].to_numpy(float)[metric], "g")
+        target = _formatted(evidence["target"].to_numpy(float)[metric], "g")
+        formula = _joined([" × clamp((x − ", floor, ") ÷ (", target, " − ", floor, "), 0, 1)"])
+        explanation[metric] = _joined(
+            [text[metric], " → ", top[metric], formula, " = ", got[metric], " 分"]
+        )
+    rows = pd.Index(table["unit"]).get_indexer(evidence["unit"])
+    order = np.argsort(table["position"].to_numpy(np.int64)[rows], kind="stable")
     frame = evidence.assign(
-        points_max=points_max, points=points, is_missing=is_missing, explanation=explanations
+        points_max=points_max,
+        points=points,
+        is_missing=is_missing,
+        explanation=_text_column(explanation),
     )
-    return frame.iloc[order][BREAKDOWN_COLUMNS].reset_index(drop=True)
+    return frame.take(order)[BREAKDOWN_COLUMNS].reset_index(drop=True)
 
 
 # --- levels ---------------------------------------------------------------------------------
@@ -1211,16 +1587,28 @@ def spearman(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
 
 
 def kendall_tau_b(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
-    """Kendall's τ-b (ties corrected); NaN when either side is constant. Every pair written
-    out for the few hundred units of an evaluation; past PAIRWISE_UNITS, scipy's O(n log n)
-    count (a city's 20,000 compounds would need 200 million pairs in memory)."""
+    """Kendall's τ-b (ties corrected); NaN when either side is constant.
+
+    The pair counts come from sorting (O(n log n): a city's 20,000 compounds would need 200
+    million pairs written out): concordant − discordant pairs, and the pairs not tied in x and
+    in y. Up to PAIRWISE_UNITS units the τ is formed as counting every pair formed it
+    (C ÷ √(Tx × Ty)); past it as scipy.stats.kendalltau(variant="b") forms it, so the figures
+    are what they were to the last bit. Values that are not finite: every pair counted."""
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        return _kendall_tau_b_pairwise(x, y)
+    difference, pairs, x_ties, y_ties = _kendall_counts(x, y)
     if len(x) > PAIRWISE_UNITS:
-        from scipy import stats  # a second and a half to import: only where it is needed
+        if x_ties == pairs or y_ties == pairs:
+            return math.nan
+        tau = difference / np.sqrt(pairs - x_ties) / np.sqrt(pairs - y_ties)
+        return float(np.minimum(1.0, max(-1.0, tau)))
+    return float(difference) / math.sqrt(float(pairs - x_ties) * float(pairs - y_ties))
 
-        return float(stats.kendalltau(x, y, variant="b").statistic)
+
+def _kendall_tau_b_pairwise(x: FloatArray, y: FloatArray) -> float:
     upper = np.triu_indices(len(x), k=1)
     dx = np.sign(x[:, None] - x[None, :])[upper]
     dy = np.sign(y[:, None] - y[None, :])[upper]
@@ -1230,6 +1618,53 @@ def kendall_tau_b(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
 
 
 PAIRWISE_UNITS = 3000
+
+
+def _kendall_counts(x: FloatArray, y: FloatArray) -> tuple[int, int, int, int]:
+    """(concordant − discordant pairs, all pairs, pairs tied in x, pairs tied in y), counted as
+    scipy counts them: sorted by x then y, the discordant pairs are the inversions of y."""
+    order = np.lexsort((y, x))
+    xs, ys = x[order], y[order]
+    x_rank = np.cumsum(np.r_[True, xs[1:] != xs[:-1]])
+    y_dense = np.unique(ys, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    discordant = _inversions(y_dense)
+    joint = np.r_[True, (x_rank[1:] != x_rank[:-1]) | (y_dense[1:] != y_dense[:-1]), True]
+    runs = np.diff(np.flatnonzero(joint)).astype(np.int64)
+    joint_ties = int((runs * (runs - 1) // 2).sum())
+    x_ties, y_ties = _tied_pairs(x_rank), _tied_pairs(y_dense)
+    pairs = len(x) * (len(x) - 1) // 2
+    return pairs - x_ties - y_ties + joint_ties - 2 * discordant, pairs, x_ties, y_ties
+
+
+def _tied_pairs(ranks: IntArray) -> int:
+    counts = np.bincount(ranks).astype(np.int64)
+    counts = counts[counts > 1]
+    return int((counts * (counts - 1) // 2).sum())
+
+
+def _inversions(values: IntArray) -> int:
+    """Pairs i < j with values[i] > values[j] (non-negative integers): a bottom-up merge sort
+    whose every level is counted for all blocks at once (searchsorted on block-offset keys)."""
+    current = np.asarray(values, dtype=np.int64)
+    count = len(current)
+    if count < 2:
+        return 0
+    span = int(current.max()) + 1
+    index = np.arange(count, dtype=np.int64)
+    found = 0
+    width = 1
+    while width < count:
+        block = index // (2 * width)
+        in_left = (index % (2 * width)) < width
+        keys = block * span + current
+        left = keys[in_left]  # sorted: blocks in order, each half sorted
+        right, right_block = keys[~in_left], block[~in_left]
+        block_end = np.searchsorted(left, (right_block + 1) * span, side="left")
+        not_greater = np.searchsorted(left, right, side="right")
+        found += int((block_end - not_greater).sum())
+        current = np.sort(keys) % span
+        width *= 2
+    return found
 
 
 @dataclass(frozen=True, eq=False)
@@ -1332,11 +1767,12 @@ def robustness(result: EvaluationResult, config: Config | None = None) -> Robust
     )
     shares = result.shares.reindex(table["unit"].tolist())[names].fillna(0.0).to_numpy(float)
     adjustment = (table["bonus"] - table["penalty"]).to_numpy(float)
-    totals = drawn.to_numpy(float) @ shares.T + adjustment  # draws × units
-    ranks = _min_ranks(totals)
-    quantiles = _empirical_quantiles(ranks)
+    totals = drawn.to_numpy(float) @ shares.T  # draws × units
+    totals += adjustment
     in_pool = _in_award_pool(table, result.config)
     pool_index = np.flatnonzero(in_pool)
+    ranks, pool_positions = _ranks_and_pool_positions(totals, pool_index)
+    quantiles = _empirical_quantiles(ranks)
     ends = _tier_ends(len(pool_index), result.config)
     award_names = [*result.config.awards, ""]
     frame = pd.DataFrame(
@@ -1357,7 +1793,8 @@ def robustness(result: EvaluationResult, config: Config | None = None) -> Robust
     frame["same_award_share"] = np.nan
     frame["crosses_tier"] = False
     if len(pool_index):
-        positions = _min_ranks(totals[:, pool_index])
+        assert pool_positions is not None
+        positions = pool_positions
         low, _, high = _empirical_quantiles(positions)
         base_positions = _min_ranks(table["total"].to_numpy(float)[pool_index])[0]
         base_tiers = np.array(
@@ -1383,13 +1820,20 @@ def robustness(result: EvaluationResult, config: Config | None = None) -> Robust
     )
 
 
-def _empirical_quantiles(ranks: IntArray) -> tuple[IntArray, IntArray, IntArray]:
-    """5%, 50% and 95% of each column, as ranks that occurred (inverted CDF)."""
-    if ranks.shape[1] == 0:
+def _empirical_quantiles(
+    ranks: npt.NDArray[np.integer],
+) -> tuple[IntArray, IntArray, IntArray]:
+    """5%, 50% and 95% of each column, as ranks that occurred (inverted CDF): each column's
+    draws sorted (one vectorised sort of the transposed matrix), then the order statistics
+    np.quantile(method="inverted_cdf") picks — found by asking it for the indices of 0…n−1."""
+    draws, width = ranks.shape
+    if width == 0 or draws == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
-    found = np.quantile(ranks, [0.05, 0.5, 0.95], axis=0, method="inverted_cdf")
-    low, middle, high = (np.asarray(row).astype(np.int64) for row in found)
+    picks = np.quantile(np.arange(draws), [0.05, 0.5, 0.95], method="inverted_cdf")
+    by_unit = np.ascontiguousarray(ranks.T)
+    by_unit.sort(axis=1)
+    low, middle, high = (by_unit[:, int(pick)].astype(np.int64) for pick in picks)
     return low, middle, high
 
 

@@ -1,12 +1,18 @@
 """Gathers one year's evaluation inputs from the warehouse for govdash.analytics.metrics.evaluation.
 
 Evaluator scores and adjustments come from evaluation_scores / evaluation_adjustments at the
-chosen level. Metric values come from the existing read side: `units.unit_table` at compound
-level for the calendar year (tickets accepted in it; survey waves overlapping it, see
-govdash.analytics.queries.surveys), rolled up to communities and property companies by household-weighted
+chosen level (the scores through Arrow: a city's year is over a million rows). Metric values
+come from the existing read side: `units.unit_table` at compound level for the calendar year
+(tickets accepted in it; survey waves overlapping it, see govdash.analytics.queries.surveys),
+read as `compound_rates` (the same rows and numbers, the survey's overall item only) where the
+stored aggregates answer, rolled up to communities and property companies by household-weighted
 means of their compounds (`evaluation.roll_up_metrics`). Units to rank are the register's
 units of the level; units that were scored but are not in the register are added by the
 engine (and lack metric indicators).
+
+The 年度考评 page caches one `EvaluationPage` per year, level, scope and locked rounds: the
+result without its score rows (sentences are built from compact arrays when read), last
+year's table, the method comparison, the robustness bands and the score sources.
 
 Scope: with a street or community scope, metrics come from that scope's data only and the
 units ranked are the scope's units (its compounds, its communities, the property companies
@@ -23,10 +29,14 @@ from the rounds file beside the warehouse the connection reads.
 from __future__ import annotations
 
 import re
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from govdash.analytics.metrics.evaluation import (
     ADJUSTMENT_COLUMNS,
@@ -34,11 +44,23 @@ from govdash.analytics.metrics.evaluation import (
     SCORE_COLUMNS,
     EvaluationInput,
     EvaluationResult,
+    MethodComparison,
+    RobustnessResult,
+    compare_methods,
     evaluate,
+    robustness,
     roll_up_metrics,
+    year_over_year,
 )
-from govdash.analytics.queries.filters import Filters, run_query
-from govdash.analytics.queries.units import unit_table
+from govdash.analytics.queries.aggregated import STORED_FIGURES, aggregate_rows
+from govdash.analytics.queries.filters import Filters, bound_parameters, run_query
+from govdash.analytics.queries.surveys import (
+    _stored_counts_ctes,
+    roll_up_item_rates,
+    wave_keys_in_period,
+)
+from govdash.analytics.queries.tickets import finish_ticket_stats
+from govdash.analytics.queries.units import AGGREGATE_KEYS, composite_score, unit_table
 from govdash.core.access import Scope
 from govdash.core.config import Config
 from govdash.core.lake import reader_folder
@@ -118,11 +140,28 @@ def available_years(
     return sorted(years, reverse=True)
 
 
+def _arrow_query(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]
+) -> pd.DataFrame:
+    """Like run_query, through Arrow: text columns arrive as Arrow-backed `str` columns without
+    a Python string per row (a city's year of scores is over a million rows). On `con` itself
+    (a lake reader's bare cursor would not resolve its tables); DuckDB 2.0 warns that an
+    execute() result's Arrow output is a copy, which costs little here."""
+    result = con.execute(sql, bound_parameters(sql, params))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning)
+        table = result.to_arrow_table()
+    assert table is not None  # a statement that returns rows
+    return table.to_pandas()
+
+
 def evaluator_scores(con: duckdb.DuckDBPyConnection, year: int, level: str) -> pd.DataFrame:
-    """year, unit, evaluator, indicator, score of one year and level."""
+    """year, unit, evaluator, indicator, score of one year and level (in no particular order:
+    the engine sorts what it needs, and sorting a million rows here would cost more than the
+    rest of the read)."""
     sql = """SELECT year, unit, evaluator, indicator, score FROM evaluation_scores
-        WHERE year = $year AND unit_level = $level ORDER BY unit, indicator, evaluator"""
-    frame = run_query(con, sql, {"year": year, "level": level})
+        WHERE year = $year AND unit_level = $level"""
+    frame = _arrow_query(con, sql, {"year": year, "level": level})
     frame["score"] = frame["score"].astype(float)
     return frame[["year", *SCORE_COLUMNS]]
 
@@ -138,18 +177,155 @@ def evaluation_adjustments(con: duckdb.DuckDBPyConnection, year: int, level: str
     return frame[ADJUSTMENT_COLUMNS]
 
 
+# What the evaluation reads of unit_table's compound rows (roll_up_metrics, the units).
+RATE_TABLE_COLUMNS = [
+    "unit",
+    "parent",
+    "compounds",
+    "households",
+    "response_rate",
+    "resolution_rate",
+    "satisfaction_rate",
+    "callback_n",
+    "survey_satisfaction_rate",
+    "survey_n",
+    "survey_respondents",
+    "survey_is_small_sample",
+    "composite",
+]
+
+
+def compound_rates(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config
+) -> pd.DataFrame | None:
+    """unit_table(con, filters, config, "compound")[RATE_TABLE_COLUMNS] — the same rows in the
+    same order, the same numbers (a test holds them equal) — read more cheaply: the tickets'
+    figures from the stored aggregates as unit_table reads them, and the survey's counts of
+    config.overall_item only (unit_table rolls up every item, over a million answer rows at a
+    city's scale, and keeps one). None where the stored aggregates cannot answer `filters`:
+    then read unit_table itself."""
+    stored = aggregate_rows(con, filters, AGGREGATE_KEYS["compound"])
+    if stored is None:  # (stored rows answer only where the survey's stored counts are ready too)
+        return None
+    register_where, register_params = filters.place_where("reg")
+    sql = f"""WITH ticket_stats AS (
+        SELECT a.compound AS unit, a.community AS parent, {STORED_FIGURES}
+        FROM agg_units AS a WHERE {stored.where} AND a.compound IS NOT NULL),
+    register AS (
+        SELECT compound AS unit, community AS parent, count(*) AS compounds,
+               sum(households) AS households
+        FROM compounds AS reg WHERE {register_where} AND compound IS NOT NULL
+        GROUP BY unit, parent)
+    SELECT coalesce(r.unit, s.unit) AS unit, coalesce(r.parent, s.parent) AS parent,
+           coalesce(r.compounds, 0) AS compounds, r.households,
+           s.* EXCLUDE (unit, parent)
+    FROM register AS r FULL OUTER JOIN ticket_stats AS s
+        ON s.unit = r.unit AND s.parent IS NOT DISTINCT FROM r.parent"""
+    frame = finish_ticket_stats(run_query(con, sql, dict(stored.params) | register_params), config)
+    frame["compounds"] = frame["compounds"].astype("int64")
+    frame["households"] = frame["households"].astype("Float64").astype(float)
+    frame = _with_overall_survey(frame, _overall_item_rates(con, filters, config), config)
+    frame["composite"] = composite_score(frame, config)
+    frame = frame.sort_values(["composite", "unit"], ascending=[False, True], na_position="last")
+    return frame[RATE_TABLE_COLUMNS].reset_index(drop=True)
+
+
+def _overall_item_rates(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config
+) -> pd.DataFrame:
+    """surveys.survey_item_rates(…, "compound") of config.overall_item alone: the stored
+    counts picked as compound_item_counts picks them, the answers of that item only, rolled
+    up by surveys.roll_up_item_rates."""
+    wave_keys = wave_keys_in_period(con, filters)
+    counts, params = _stored_counts_ctes(filters)
+    register_where, register_params = filters.place_where("reg")
+    sql = f"""WITH {counts},
+    overall AS (SELECT * FROM answers WHERE item = $overall_item),
+    register AS (
+        SELECT street, community, compound, property_company, households
+        FROM compounds AS reg WHERE {register_where}),
+    units AS (
+        SELECT coalesce(g.street, s.street) AS street,
+               coalesce(g.community, s.community) AS community,
+               coalesce(g.compound, s.compound) AS compound,
+               coalesce(g.property_company, s.property_company) AS property_company,
+               g.households, coalesce(s.respondents, 0) AS respondents
+        FROM register AS g FULL OUTER JOIN respondents AS s
+            ON g.compound = s.compound AND g.community IS NOT DISTINCT FROM s.community)
+    SELECT u.*, a.item, coalesce(a.n, 0) AS n, coalesce(a.satisfied, 0) AS satisfied,
+           coalesce(a.score_sum, 0) AS score_sum
+    FROM units AS u LEFT JOIN overall AS a
+        ON a.compound = u.compound AND a.community IS NOT DISTINCT FROM u.community
+    ORDER BY u.community, u.compound, a.item"""
+    params = params | register_params
+    params["wave_keys"] = list(wave_keys)
+    params["satisfied_min_score"] = config.satisfied_min_score
+    params["overall_item"] = config.overall_item
+    frame = run_query(con, sql, params)
+    for column in ("respondents", "n", "satisfied"):
+        frame[column] = frame[column].astype("int64")
+    frame["households"] = frame["households"].astype("Float64").astype(float)
+    frame["score_sum"] = frame["score_sum"].astype(float)
+    return roll_up_item_rates(frame, "compound", config, waves=len(wave_keys))
+
+
+def _with_overall_survey(
+    frame: pd.DataFrame, item_rates: pd.DataFrame, config: Config
+) -> pd.DataFrame:
+    """The survey columns beside the compounds, as unit_table joins them."""
+    overall = item_rates[item_rates["item"] == config.overall_item]
+    survey = overall.rename(
+        columns={
+            "rate": "survey_satisfaction_rate",
+            "n": "survey_n",
+            "respondents": "survey_respondents",
+            "is_small_sample": "survey_is_small_sample",
+        }
+    )[
+        [
+            "unit",
+            "parent",
+            "survey_satisfaction_rate",
+            "survey_n",
+            "survey_respondents",
+            "survey_is_small_sample",
+        ]
+    ]
+    left = frame.assign(_parent=frame["parent"].astype(object).where(frame["parent"].notna(), ""))
+    right = survey.assign(
+        _parent=survey["parent"].astype(object).where(survey["parent"].notna(), "")
+    ).drop(columns="parent")
+    merged = left.merge(right, on=["unit", "_parent"], how="left").drop(columns="_parent")
+    merged["survey_n"] = merged["survey_n"].fillna(0).astype("int64")
+    merged["survey_respondents"] = merged["survey_respondents"].fillna(0).astype("int64")
+    merged["survey_is_small_sample"] = (
+        merged["survey_is_small_sample"].astype("boolean").fillna(True).astype(bool)
+    )
+    merged["survey_satisfaction_rate"] = merged["survey_satisfaction_rate"].astype(float)
+    return merged
+
+
 def compound_metrics(
-    con: duckdb.DuckDBPyConnection, config: Config, year: int, scope: Scope | None = None
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    year: int,
+    scope: Scope | None = None,
+    rates_only: bool = False,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Per compound of the year: `unit_table` at compound level plus its street and property
-    company from the register, and is_registered.
+    company from the register, and is_registered. rates_only: only RATE_TABLE_COLUMNS of
+    unit_table (what the evaluation reads; `compound_rates`, much cheaper at a city's scale).
 
     A compound name used in several communities is renamed "小区（社区）" so each row has its
     own unit; evaluation sheets name units without their community, so such scores cannot be
     matched and the returned notes say so.
     """
     filters = Filters.for_year(year).within(scope or Scope.district())
-    table = unit_table(con, filters, config, "compound")
+    table = compound_rates(con, filters, config) if rates_only else None
+    if table is None:
+        table = unit_table(con, filters, config, "compound")
+        if rates_only:
+            table = table[RATE_TABLE_COLUMNS]
     companies = run_query(con, _COMPANIES_SQL, {}).rename(
         columns={"community": "parent", "compound": "unit"}
     )
@@ -214,11 +390,19 @@ def evaluation_units(
     return pd.DataFrame(rows, columns=["unit", "parent", "communities", "streets"])
 
 
+def _repeated(text: str, count: int) -> pd.api.extensions.ExtensionArray:
+    """`text` `count` times as a `str` column, built by Arrow (a million Python strings
+    otherwise)."""
+    codes = pa.array(np.zeros(count, dtype=np.int8))
+    column = pa.DictionaryArray.from_arrays(codes, pa.array([text])).dictionary_decode()
+    return pd.array(column, dtype="str")
+
+
 def merged_scores(workbook: pd.DataFrame, online: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Workbook and locked online scores as one set with a `source` column; an online score
     replaces the workbook score of the same unit, evaluator and indicator. Notes say how many
     came from where (and how many were replaced)."""
-    books = workbook.assign(source=WORKBOOK_SOURCE)
+    books = workbook.assign(source=_repeated(WORKBOOK_SOURCE, len(workbook)))
     if online.empty:
         return books, []
     typed = online.assign(
@@ -261,7 +445,7 @@ def evaluation_input(
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
     scope = scope or Scope.district()
-    compounds, notes = compound_metrics(con, config, year, scope)
+    compounds, notes = compound_metrics(con, config, year, scope, rates_only=True)
     metrics = roll_up_metrics(compounds, level, config)
     registered = compounds[compounds["is_registered"]]
     if level == "compound":
@@ -342,3 +526,98 @@ def unit_figures(
             con, Filters.for_year(year).within(scope or Scope.district()), config, level
         )
     return table[FIGURE_COLUMNS].reset_index(drop=True)
+
+
+# --- what the 年度考评 page keeps ------------------------------------------------------------------
+
+SOURCE_COUNT_COLUMNS = ["unit", "evaluator", "source", "indicators"]
+
+
+@dataclass(frozen=True, eq=False)
+class EvaluationPage:
+    """What the 年度考评 page shows of one year and level, computed once and cached whole (so a
+    rerun only reads it back): the result, its method comparison and robustness, and year over
+    year against the previous year.
+
+    result: the EvaluationResult, but its inputs keep no score rows (`inputs.scores` is empty,
+        with its columns): the page shows only how many indicators each evaluator scored per
+        source (`sources`), and a city's scores are over a million rows. Its evaluator_scores,
+        adjustments, breakdown and detail stay (the report downloads need them).
+    previous: last year's result slimmed to its table (what year over year and the report's
+        comparison read), or None.
+    sources: SOURCE_COUNT_COLUMNS, per unit × evaluator × source the number of distinct
+        indicators scored; empty when the scores carry no `source`.
+    change: year_over_year(result, previous), or None.
+    """
+
+    result: EvaluationResult
+    previous: EvaluationResult | None
+    sources: pd.DataFrame
+    methods: MethodComparison
+    robust: RobustnessResult
+    change: pd.DataFrame | None
+
+
+def evaluation_page(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    year: int,
+    level: str,
+    scope: Scope | None = None,
+    online: pd.DataFrame | None = None,
+    with_previous: bool = False,
+) -> EvaluationPage:
+    """The page's figures of `year` at `level` (see EvaluationPage); with_previous: compare with
+    `year` − 1 too (the caller knows whether that year has scores)."""
+    result = evaluation_result(con, config, year, level, scope, online)
+    previous = (
+        evaluation_result(con, config, year - 1, level, scope, online) if with_previous else None
+    )
+    sources = score_sources(result.inputs.scores)
+    slim = replace(result, inputs=replace(result.inputs, scores=result.inputs.scores.iloc[:0]))
+    return EvaluationPage(
+        result=slim,
+        previous=previous.table_only() if previous is not None else None,
+        sources=sources,
+        methods=compare_methods(result),
+        robust=robustness(result, config),
+        change=year_over_year(result, previous) if previous is not None else None,
+    )
+
+
+def score_sources(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per unit × evaluator × source (SOURCE_COUNT_COLUMNS, sorted by them): how many distinct
+    indicators that evaluator scored for the unit from that source, counted on integer codes
+    (a string group-by over a million rows costs a second)."""
+    if "source" not in scores.columns or scores.empty:
+        return pd.DataFrame(
+            {c: pd.Series(dtype="int64" if c == "indicators" else "str") for c in SOURCE_COUNT_COLUMNS}
+        )
+    keys = ["unit", "evaluator", "source", "indicator"]
+    codes, names = [], []
+    for column in keys:
+        values = scores[column]
+        values = values if values.dtype == "str" else values.astype("str")
+        code, distinct = pd.factorize(values, sort=True)
+        codes.append(np.asarray(code, dtype=np.int64))
+        names.append(np.asarray(distinct, dtype=object))
+    sizes = [max(len(n), 1) for n in names]
+    combined = np.zeros(len(scores), dtype=np.int64)
+    for code, size in zip(codes, sizes, strict=True):
+        combined = combined * size + code
+    known = np.ones(len(scores), dtype=bool)
+    for code in codes:
+        known &= code >= 0
+    distinct_rows = pd.unique(combined[known])  # hashing, not sorting a million keys
+    groups, counts = np.unique(np.asarray(distinct_rows) // sizes[3], return_counts=True)
+    source = groups % sizes[2]
+    evaluator = groups // sizes[2] % sizes[1]
+    unit = groups // sizes[2] // sizes[1]
+    return pd.DataFrame(
+        {
+            "unit": pd.array(names[0][unit], dtype="str"),
+            "evaluator": pd.array(names[1][evaluator], dtype="str"),
+            "source": pd.array(names[2][source], dtype="str"),
+            "indicators": counts.astype("int64"),
+        }
+    )

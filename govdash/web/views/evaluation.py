@@ -9,19 +9,16 @@ import streamlit as st
 from govdash.analytics.charts.plots import bar_ranking, rank_bands
 from govdash.analytics.charts.style import ChartContext
 from govdash.analytics.metrics.evaluation import (
-    compare_methods,
     default_weights,
     normalised_weights,
     rank_changes,
     red_black,
     rescore,
-    robustness,
     rules_text,
-    year_over_year,
 )
 from govdash.analytics.queries.evaluation import (
     available_years,
-    evaluation_result,
+    evaluation_page,
     source_label,
 )
 from govdash.analytics.queries.filters import Filters
@@ -79,13 +76,18 @@ if not years:
     st.stop()
 year = left.selectbox(t("evaluation.year", language), years, key="evaluation_year")
 filters = Filters.for_year(int(year)).within(scope)
+# One cached call: the ranking, last year's beside it, methods and robustness (the page keeps
+# only what it shows; a unit's sentences are built when it is chosen).
 with st.spinner(t("evaluation.computing", language)):
-    result = query(evaluation_result, year=int(year), level=level, scope=scope, online=online)
-    previous = (
-        query(evaluation_result, year=int(year) - 1, level=level, scope=scope, online=online)
-        if year - 1 in years
-        else None
+    page = query(
+        evaluation_page,
+        year=int(year),
+        level=level,
+        scope=scope,
+        online=online,
+        with_previous=year - 1 in years,
     )
+result, previous = page.result, page.previous
 if result.table.empty:
     st.info(t("state.empty", language))
     st.stop()
@@ -118,8 +120,8 @@ st.caption(
     )
 )
 ranking = table[["rank", "unit", "total", "grade", "award", "is_eligible", "ineligible_reason"]]
-if previous is not None:
-    change = year_over_year(result, previous)[["unit", "rank_change", "total_change"]]
+if page.change is not None:
+    change = page.change[["unit", "rank_change", "total_change"]]
     ranking = ranking.merge(change, on="unit", how="left")
 columns = {
     c: t(f"column.{c}", language)
@@ -155,14 +157,14 @@ st.subheader(t("evaluation.breakdown", language))
 unit = st.selectbox(
     t("evaluation.choose_unit", language), table["unit"].tolist(), key=f"evaluation_unit_{level}"
 )
-breakdown = result.breakdown[result.breakdown["unit"] == unit]
+breakdown = result.unit_breakdown(unit)
 show_table(
     localised_table(
         breakdown[["block", "indicator", "points", "points_max", "explanation"]], language
     ),
     key="evaluation_breakdown",
 )
-detail = result.evaluator_detail[result.evaluator_detail["unit"] == unit]
+detail = result.unit_evaluator_detail(unit)
 st.caption(t("evaluation.evaluators", language))
 show_table(
     localised_table(
@@ -172,14 +174,11 @@ show_table(
     key="evaluation_evaluators",
 )
 # Workbook and online scores are one set; each evaluator's source is shown.
-sources = result.inputs.scores
-if "source" in sources.columns:
-    own = sources[sources["unit"] == unit]
+if "source" in result.inputs.scores.columns:
+    own = page.sources[page.sources["unit"] == unit]
     if not own.empty:
         st.caption(t("evaluation.sources", language))
-        counted = own.groupby(["evaluator", "source"], as_index=False).agg(
-            indicators=("indicator", "nunique")
-        )
+        counted = own[["evaluator", "source", "indicators"]].reset_index(drop=True)
         counted["source"] = [source_label(s, language) for s in counted["source"]]
         show_table(
             localised_table(
@@ -200,7 +199,7 @@ if "source" in sources.columns:
 
 # --- three methods and robustness ------------------------------------------------------------
 st.subheader(t("evaluation.methods", language))
-methods = compare_methods(result)
+methods = page.methods
 correlations = methods.correlations.assign(
     method_a=[t(f"method.{m}", language) for m in methods.correlations["method_a"]],
     method_b=[t(f"method.{m}", language) for m in methods.correlations["method_b"]],
@@ -217,7 +216,7 @@ st.subheader(
         spread=round(config.robustness_spread * 100),
     )
 )
-robust = robustness(result, config).table
+robust = page.robust.table
 flagged = int(robust["crosses_tier"].sum())
 st.caption(t("evaluation.robust_note", language, n=flagged))
 figure = chart_figure(
