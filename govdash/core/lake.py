@@ -294,11 +294,12 @@ class Lake:
         `con.cursor()` does not inherit `USE` and must name `lake.` itself). Raises
         FileNotFoundError when nothing is published.
 
-        With `local_bytes`, every table whose data files hold at most that many bytes is copied
-        once into the connection's own in-memory database, and the others are views of the lake
-        there (`_localise`): a page's queries of the small tables (the per-period aggregates,
-        compounds, surveys, scores) then skip DuckLake's catalog lookups, which cost 5–8 ms per
-        table scan whatever its size. The copies are of the same pinned snapshot.
+        With `local_bytes`, the smallest tables are copied once into the connection's own
+        in-memory database while they fit in that much memory, and the others are views of the
+        lake there (`_localise`): a page's queries of the copied tables (the per-period
+        aggregates, the register, surveys and scores of a district) then skip DuckLake's catalog
+        lookups, which cost 5–8 ms per table scan whatever its size. The copies are of the same
+        pinned snapshot.
         """
         if snapshot is None:
             snapshot = self.current_snapshot()
@@ -400,23 +401,42 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return handed
 
 
+# What a table's Parquet bytes may become in memory, at most (measured: 20× for a district's
+# tables, 35× for a city's scores and surveys). A table is copied only if this much still fits.
+_MEMORY_PER_PARQUET_BYTE = 40
+
+
 def _localise(con: duckdb.DuckDBPyConnection, local_bytes: int) -> None:
-    """In the reader's own in-memory database (its default, which cursors share): a copy of
-    each lake table of at most `local_bytes` in data files, a view of the lake for the rest."""
+    """In the reader's own in-memory database (its default, which cursors share): copies of the
+    lake's smallest tables while they fit in `local_bytes` of memory, views of the lake for the
+    rest. A table takes ~10–40× its Parquet size in memory (at 10M tickets the register, scores
+    and surveys would take 1.2 GB), so a table is copied only when its estimate fits what is
+    left, and kept only when DuckDB's count of its memory says it did."""
     local = con.execute("SELECT current_database()").fetchone()
     assert local is not None
     tables = con.execute(
-        f"""SELECT table_name, file_size_bytes + delete_file_size_bytes
-        FROM ducklake_table_info('{ALIAS}')"""
+        f"""SELECT table_name, file_size_bytes + delete_file_size_bytes AS size
+        FROM ducklake_table_info('{ALIAS}') ORDER BY size, table_name"""
     ).fetchall()
+    full = False
     for name, size in tables:
         quoted = '"' + str(name).replace('"', '""') + '"'
         source = f"{ALIAS}.main.{quoted}"
-        if int(size or 0) <= local_bytes:
+        if not full:
+            full = _memory_used(con) + int(size or 0) * _MEMORY_PER_PARQUET_BYTE > local_bytes
+        if not full:
             con.execute(f"CREATE TABLE {quoted} AS FROM {source}")
-        else:
-            con.execute(f"CREATE VIEW {quoted} AS FROM {source}")
+            full = _memory_used(con) > local_bytes
+            if not full:
+                continue
+            con.execute(f"DROP TABLE {quoted}")
+        con.execute(f"CREATE VIEW {quoted} AS FROM {source}")
     con.execute(f"USE {local[0]}")
+
+
+def _memory_used(con: duckdb.DuckDBPyConnection) -> int:
+    found = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
+    return int(found[0]) if found and found[0] is not None else 0
 
 
 def _naive(moment: Any) -> datetime:

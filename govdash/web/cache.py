@@ -67,9 +67,10 @@ def _lake() -> Lake:
     return lake_of(default_db_path())
 
 
-# Tables up to this size in data files are copied into each process's pinned connection (see
-# Lake.reader); the tickets, and a city's surveys, stay in the lake.
-LOCAL_TABLE_BYTES = 16 << 20
+# Memory each pinned connection may give to copies of the lake's smallest tables (Lake.reader):
+# a district's stored figures, register, surveys and scores fit; the tickets, and a city's
+# surveys and scores, stay in the lake. A process holds at most two (`_connection`).
+LOCAL_TABLE_BYTES = 128 << 20
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)

@@ -180,25 +180,30 @@ def test_the_same_with_a_postgresql_catalog(tmp_path: Path, pg_catalog: str) -> 
 
 
 def test_a_reader_with_local_copies_reads_the_same_snapshot_from_memory(tmp_path: Path) -> None:
-    """`local_bytes`: small tables copied into the reader's memory, big ones left as views of
-    the lake; both at the pinned snapshot, for the connection and for its cursors."""
+    """`local_bytes`: the small tables copied into the reader's memory while they fit, the big
+    ones left as views of the lake (never copied first: a city's tickets would not fit); both
+    at the pinned snapshot, for the connection and for its cursors."""
     lake = _embedded(tmp_path)
     _commit(
         lake,
         [
             "CREATE TABLE small AS SELECT range AS n FROM range(5)",  # 0..4
-            "CREATE TABLE big AS SELECT range AS n, repeat('x', 200) || range AS pad "
-            "FROM range(20000)",
+            # md5 text does not compress: ~6 MB of Parquet
+            "CREATE TABLE big AS SELECT range AS n, md5(range::VARCHAR) || md5((-range)::VARCHAR)"
+            " AS pad FROM range(100000)",
         ],
         "one",
     )
     first = lake.current_snapshot()
+    budget = 8 << 20
     sizes = dict(
-        lake.reader().execute("SELECT table_name, file_size_bytes FROM ducklake_table_info('lake')")
+        lake.reader()
+        .execute("SELECT table_name, file_size_bytes FROM ducklake_table_info('lake')")
         .fetchall()
     )
-    assert sizes["small"] < 2_000 < sizes["big"]
-    reader = lake.reader(local_bytes=2_000)
+    assert sizes["small"] * lake_module._MEMORY_PER_PARQUET_BYTE < budget
+    assert sizes["big"] < budget < sizes["big"] * lake_module._MEMORY_PER_PARQUET_BYTE
+    reader = lake.reader(local_bytes=budget)
     try:
         _commit(lake, ["INSERT INTO small VALUES (100)", "DELETE FROM big WHERE n < 10"], "two")
         kinds = dict(
@@ -208,22 +213,35 @@ def test_a_reader_with_local_copies_reads_the_same_snapshot_from_memory(tmp_path
             ).fetchall()
         )
         assert kinds == {"small": "BASE TABLE", "big": "VIEW"}
+        assert lake_module._memory_used(reader) < budget
         assert reader.execute("SELECT current_database()").fetchone() != ("lake",)
         # what it reads, for code that has only the connection (the rounds file's folder)
         assert lake_module.reader_folder(reader) == tmp_path / "data"
         assert lake_module.reader_folder(cursor(reader)) == tmp_path / "data"
         for handed in (reader, cursor(reader)):  # the first snapshot, from both kinds
             assert handed.execute("SELECT count(*), sum(n) FROM small").fetchone() == (5, 10)
-            assert handed.execute("SELECT count(*), min(n) FROM big").fetchone() == (20000, 0)
+            assert handed.execute("SELECT count(*), min(n) FROM big").fetchone() == (100000, 0)
     finally:
         reader.close()
     assert first is not None and lake.current_snapshot() == first + 1
-    later = lake.reader(local_bytes=2_000)
+    later = lake.reader(local_bytes=budget)
     try:
         assert cursor(later).execute("SELECT count(*), sum(n) FROM small").fetchone() == (6, 110)
-        assert cursor(later).execute("SELECT count(*), min(n) FROM big").fetchone() == (19990, 10)
+        assert cursor(later).execute("SELECT count(*), min(n) FROM big").fetchone() == (99990, 10)
     finally:
         later.close()
+    roomy = lake.reader(local_bytes=1 << 30)  # both fit: both copied
+    try:
+        kinds = dict(
+            roomy.execute(
+                "SELECT table_name, table_type FROM information_schema.tables "
+                "WHERE table_catalog = current_database() AND table_schema = 'main'"
+            ).fetchall()
+        )
+        assert kinds == {"small": "BASE TABLE", "big": "BASE TABLE"}
+        assert cursor(roomy).execute("SELECT count(*) FROM big").fetchone() == (99990,)
+    finally:
+        roomy.close()
 
 
 def test_connect_readonly_names_a_missing_snapshot_and_an_old_warehouse(tmp_path: Path) -> None:
