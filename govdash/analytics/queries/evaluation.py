@@ -54,13 +54,14 @@ from govdash.analytics.metrics.evaluation import (
 )
 from govdash.analytics.queries.aggregated import STORED_FIGURES, aggregate_rows
 from govdash.analytics.queries.filters import Filters, bound_parameters, run_query
-from govdash.analytics.queries.surveys import (
-    _stored_counts_ctes,
-    roll_up_item_rates,
-    wave_keys_in_period,
-)
+from govdash.analytics.queries.surveys import survey_item_rates
 from govdash.analytics.queries.tickets import finish_ticket_stats
-from govdash.analytics.queries.units import AGGREGATE_KEYS, composite_score, unit_table
+from govdash.analytics.queries.units import (
+    AGGREGATE_KEYS,
+    composite_score,
+    unit_table,
+    with_survey,
+)
 from govdash.core.access import Scope
 from govdash.core.config import Config
 from govdash.core.lake import reader_folder
@@ -224,85 +225,12 @@ def compound_rates(
     frame = finish_ticket_stats(run_query(con, sql, dict(stored.params) | register_params), config)
     frame["compounds"] = frame["compounds"].astype("int64")
     frame["households"] = frame["households"].astype("Float64").astype(float)
-    frame = _with_overall_survey(frame, _overall_item_rates(con, filters, config), config)
+    frame = with_survey(
+        frame, survey_item_rates(con, filters, config, "compound", config.overall_item), config
+    )
     frame["composite"] = composite_score(frame, config)
     frame = frame.sort_values(["composite", "unit"], ascending=[False, True], na_position="last")
     return frame[RATE_TABLE_COLUMNS].reset_index(drop=True)
-
-
-def _overall_item_rates(
-    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config
-) -> pd.DataFrame:
-    """surveys.survey_item_rates(…, "compound") of config.overall_item alone: the stored
-    counts picked as compound_item_counts picks them, the answers of that item only, rolled
-    up by surveys.roll_up_item_rates."""
-    wave_keys = wave_keys_in_period(con, filters)
-    counts, params = _stored_counts_ctes(filters)
-    register_where, register_params = filters.place_where("reg")
-    sql = f"""WITH {counts},
-    overall AS (SELECT * FROM answers WHERE item = $overall_item),
-    register AS (
-        SELECT street, community, compound, property_company, households
-        FROM compounds AS reg WHERE {register_where}),
-    units AS (
-        SELECT coalesce(g.street, s.street) AS street,
-               coalesce(g.community, s.community) AS community,
-               coalesce(g.compound, s.compound) AS compound,
-               coalesce(g.property_company, s.property_company) AS property_company,
-               g.households, coalesce(s.respondents, 0) AS respondents
-        FROM register AS g FULL OUTER JOIN respondents AS s
-            ON g.compound = s.compound AND g.community IS NOT DISTINCT FROM s.community)
-    SELECT u.*, a.item, coalesce(a.n, 0) AS n, coalesce(a.satisfied, 0) AS satisfied,
-           coalesce(a.score_sum, 0) AS score_sum
-    FROM units AS u LEFT JOIN overall AS a
-        ON a.compound = u.compound AND a.community IS NOT DISTINCT FROM u.community
-    ORDER BY u.community, u.compound, a.item"""
-    params = params | register_params
-    params["wave_keys"] = list(wave_keys)
-    params["satisfied_min_score"] = config.satisfied_min_score
-    params["overall_item"] = config.overall_item
-    frame = run_query(con, sql, params)
-    for column in ("respondents", "n", "satisfied"):
-        frame[column] = frame[column].astype("int64")
-    frame["households"] = frame["households"].astype("Float64").astype(float)
-    frame["score_sum"] = frame["score_sum"].astype(float)
-    return roll_up_item_rates(frame, "compound", config, waves=len(wave_keys))
-
-
-def _with_overall_survey(
-    frame: pd.DataFrame, item_rates: pd.DataFrame, config: Config
-) -> pd.DataFrame:
-    """The survey columns beside the compounds, as unit_table joins them."""
-    overall = item_rates[item_rates["item"] == config.overall_item]
-    survey = overall.rename(
-        columns={
-            "rate": "survey_satisfaction_rate",
-            "n": "survey_n",
-            "respondents": "survey_respondents",
-            "is_small_sample": "survey_is_small_sample",
-        }
-    )[
-        [
-            "unit",
-            "parent",
-            "survey_satisfaction_rate",
-            "survey_n",
-            "survey_respondents",
-            "survey_is_small_sample",
-        ]
-    ]
-    left = frame.assign(_parent=frame["parent"].astype(object).where(frame["parent"].notna(), ""))
-    right = survey.assign(
-        _parent=survey["parent"].astype(object).where(survey["parent"].notna(), "")
-    ).drop(columns="parent")
-    merged = left.merge(right, on=["unit", "_parent"], how="left").drop(columns="_parent")
-    merged["survey_n"] = merged["survey_n"].fillna(0).astype("int64")
-    merged["survey_respondents"] = merged["survey_respondents"].fillna(0).astype("int64")
-    merged["survey_is_small_sample"] = (
-        merged["survey_is_small_sample"].astype("boolean").fillna(True).astype(bool)
-    )
-    merged["survey_satisfaction_rate"] = merged["survey_satisfaction_rate"].astype(float)
-    return merged
 
 
 def compound_metrics(

@@ -144,11 +144,16 @@ def _stored_counts_ctes(filters: Filters) -> tuple[str, dict[str, object]]:
 
 
 def compound_item_counts(
-    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, wave_keys: list[int]
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    config: Config,
+    wave_keys: list[int],
+    item: str | None = None,
 ) -> pd.DataFrame:
     """Per compound (register compounds of the selection, plus surveyed ones it lacks) × item:
     street, community, compound, property_company, households, respondents, item, n,
-    satisfied, score_sum. Compounds without answers have one row with item missing."""
+    satisfied, score_sum. Compounds without answers have one row with item missing. With
+    `item`, the answers of that item only (the other items' rows are never built)."""
     if aggregates_ready(con):
         counts, params = _stored_counts_ctes(filters)
     else:
@@ -165,6 +170,8 @@ def compound_item_counts(
         FROM picked AS p JOIN survey_answers AS a ON a.response_id = p.response_id
         GROUP BY p.community, p.compound, a.item)"""
     register_where, register_params = filters.place_where("reg")
+    if item is not None:
+        counts += ",\n    only_item AS (SELECT * FROM answers WHERE item = $only_item)"
     sql = f"""WITH {counts},
     register AS (
         SELECT street, community, compound, property_company, households
@@ -179,12 +186,14 @@ def compound_item_counts(
             ON g.compound = s.compound AND g.community IS NOT DISTINCT FROM s.community)
     SELECT u.*, a.item, coalesce(a.n, 0) AS n, coalesce(a.satisfied, 0) AS satisfied,
            coalesce(a.score_sum, 0) AS score_sum
-    FROM units AS u LEFT JOIN answers AS a
+    FROM units AS u LEFT JOIN {"answers" if item is None else "only_item"} AS a
         ON a.compound = u.compound AND a.community IS NOT DISTINCT FROM u.community
     ORDER BY u.community, u.compound, a.item"""
     params = params | register_params
     params["wave_keys"] = list(wave_keys)
     params["satisfied_min_score"] = config.satisfied_min_score
+    if item is not None:
+        params["only_item"] = item
     frame = run_query(con, sql, params)
     for column in ("respondents", "n", "satisfied"):
         frame[column] = frame[column].astype("int64")
@@ -294,7 +303,11 @@ def _empty_item_rates() -> pd.DataFrame:
 
 
 def survey_item_rates(
-    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, level: str
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    config: Config,
+    level: str,
+    item: str | None = None,
 ) -> pd.DataFrame:
     """Per unit × item of the period's waves (see the module rule).
 
@@ -303,12 +316,13 @@ def survey_item_rates(
     (scores ≥ config.satisfied_min_score), rate, wilson_low, wilson_high, mean_score,
     satisfaction_index (0–100), respondents, households, response_rate, is_small_sample
     (respondents < config.min_sample), sample_label ("样本不足" or ""), effective_n,
-    is_household_weighted. Units with no answers have no rows.
+    is_household_weighted. Units with no answers have no rows. With `item`, that item's rows
+    only, counted from its answers alone (cheaper than rolling up every item).
     """
     if level not in SURVEY_LEVELS:
         raise ValueError(f"level must be one of {sorted(SURVEY_LEVELS)}, got {level!r}")
     wave_keys = wave_keys_in_period(con, filters)
-    counts = compound_item_counts(con, filters, config, wave_keys)
+    counts = compound_item_counts(con, filters, config, wave_keys, item)
     return roll_up_item_rates(counts, level, config, waves=len(wave_keys))
 
 

@@ -132,13 +132,14 @@ def unit_table(
     frame["compounds"] = frame["compounds"].astype("int64")
     frame["households"] = frame["households"].astype("Float64").astype(float)
     frame["tickets_per_100_households"] = rate(frame["tickets"] * 100, frame["households"])
-    frame = _with_survey(frame, survey_item_rates(con, filters, config, level), config)
+    frame = with_survey(frame, survey_item_rates(con, filters, config, level), config)
     frame["composite"] = composite_score(frame, config)
     frame = frame.sort_values(["composite", "unit"], ascending=[False, True], na_position="last")
     return frame[UNIT_TABLE_COLUMNS].reset_index(drop=True)
 
 
-def _with_survey(frame: pd.DataFrame, item_rates: pd.DataFrame, config: Config) -> pd.DataFrame:
+def with_survey(frame: pd.DataFrame, item_rates: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """`frame`'s units with their overall survey columns (`item_rates` of survey_item_rates)."""
     overall = item_rates[item_rates["item"] == config.overall_item]
     survey = overall.rename(
         columns={
