@@ -1528,12 +1528,11 @@ def _cmd_migrate(args: argparse.Namespace, db_path: Path, config: Config) -> int
     """An old release's single-file warehouse into the lake: copied table by table in one
     transaction when this DuckDB can read the file, otherwise rebuilt from data/raw."""
     from govdash.core.warehouse import legacy_warehouse
-    from govdash.etl.load import format_report
     from govdash.etl.migrate import MigrationError, migrate
-    from govdash.etl.rebuild import RebuildError, rebuild
 
-    if current_snapshot(db_path) is not None:
-        print(f"数据仓库已是 DuckLake（快照 #{current_snapshot(db_path)}），无需迁移。")
+    snapshot = current_snapshot(db_path)
+    if snapshot is not None:
+        print(f"数据仓库已是 DuckLake（快照 #{snapshot}），无需迁移。")
         return 0
     source = args.source or legacy_warehouse(db_path)
     if source is not None and not args.rebuild:
@@ -1544,10 +1543,4 @@ def _cmd_migrate(args: argparse.Namespace, db_path: Path, config: Config) -> int
         else:
             print(f"已迁移：{source} → 数据快照 #{snapshot}（旧文件保留，确认无误后可自行删除）。")
             return 0
-    try:
-        report = rebuild(db_path, config, progress=_progress, actor=args.actor)
-    except RebuildError as error:
-        print(f"✗ {error}", file=sys.stderr)
-        return 1
-    print(format_report(report))
-    return 0 if report.ok else 1
+    return _cmd_rebuild(args, db_path, config)
