@@ -47,8 +47,10 @@ import duckdb
 CATALOG_ENV = "GOVDASH_CATALOG"
 DATA_PATH_ENV = "GOVDASH_DATA_PATH"
 ALIAS = "lake"
-# A reader's own in-memory database (its default) holds one row saying what it reads.
-READER_INFO = "memory.govdash_reader.info"
+# A reader's own in-memory database: its default, and every cursor's. It holds one row saying
+# what the reader reads, and (`Lake.reader(local_bytes=…)`) the local copies.
+LOCAL = "memory"
+READER_INFO = f"{LOCAL}.govdash_reader.info"
 CATALOG_SUFFIX = ".sqlite"
 FILES_SUFFIX = ".files"
 # DuckDB derives an extension's entry point from its file name; these two binaries are named
@@ -312,15 +314,17 @@ class Lake:
             self._attach(con, read_only=True, snapshot=snapshot)
             # What the connection reads, for code that has only the connection (the rounds
             # file beside the installation: `reader_folder`).
+            # Which database its table names resolve in, for its cursors (`cursor`).
+            names = LOCAL if local_bytes > 0 else ALIAS
             con.execute(f"CREATE SCHEMA {READER_INFO.rsplit('.', 1)[0]}")
             con.execute(
-                f"CREATE TABLE {READER_INFO} AS SELECT $folder AS folder, $snapshot AS snapshot",
-                {"folder": str(self.scratch), "snapshot": int(snapshot)},
+                f"""CREATE TABLE {READER_INFO} AS
+                SELECT $folder AS folder, $snapshot AS snapshot, $names AS names""",
+                {"folder": str(self.scratch), "snapshot": int(snapshot), "names": names},
             )
             if local_bytes > 0:
                 _localise(con, local_bytes)
-            else:
-                con.execute(f"USE {ALIAS}")
+            con.execute(f"USE {names}")
         except BaseException:
             con.close()
             raise
@@ -395,8 +399,13 @@ def reader_folder(con: duckdb.DuckDBPyConnection) -> Path | None:
 def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """A cursor of a lake connection that resolves table names as `con` does (cursors do not
     inherit `USE`): in the lake, or in a reader's local database (`Lake.reader(local_bytes=…)`)."""
-    found = con.execute("SELECT current_database()").fetchone()
     handed = con.cursor()
+    # Asked on the cursor, never on `con`: the app's threads share `con`, and a DuckDB
+    # connection runs one statement at a time.
+    try:
+        found = handed.execute(f"SELECT names FROM {READER_INFO}").fetchone()
+    except duckdb.CatalogException:  # not a reader's connection
+        found = None
     handed.execute(f"USE {found[0] if found else ALIAS}")
     return handed
 
@@ -412,8 +421,6 @@ def _localise(con: duckdb.DuckDBPyConnection, local_bytes: int) -> None:
     rest. A table takes ~10–40× its Parquet size in memory (at 10M tickets the register, scores
     and surveys would take 1.2 GB), so a table is copied only when its estimate fits what is
     left, and kept only when DuckDB's count of its memory says it did."""
-    local = con.execute("SELECT current_database()").fetchone()
-    assert local is not None
     tables = con.execute(
         f"""SELECT table_name, file_size_bytes + delete_file_size_bytes AS size
         FROM ducklake_table_info('{ALIAS}') ORDER BY size, table_name"""
@@ -431,7 +438,6 @@ def _localise(con: duckdb.DuckDBPyConnection, local_bytes: int) -> None:
                 continue
             con.execute(f"DROP TABLE {quoted}")
         con.execute(f"CREATE VIEW {quoted} AS FROM {source}")
-    con.execute(f"USE {local[0]}")
 
 
 def _memory_used(con: duckdb.DuckDBPyConnection) -> int:
