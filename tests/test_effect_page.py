@@ -160,6 +160,33 @@ def test_the_satisfaction_sentence_and_the_event_study_chart(
     assert sign * combined["x"][0] > 0
 
 
+def test_the_first_metrics_path_comes_with_the_report_and_another_is_fitted_when_chosen(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page's first event path is fitted with the report, on its panels (built once); a
+    metric chosen later is fitted on panels of its own. Its path covers months −12…12 around
+    signing, the signing month left out."""
+    from govdash.analytics.queries import effect
+
+    built: list[str] = []
+    build = effect.before_after_panels
+
+    def counted(*args: object) -> effect.Panels:
+        built.append("panels")
+        return build(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(effect, "before_after_panels", counted)
+    app = _page(demo_db, monkeypatch)
+    assert len(built) == 1  # the report's, which the first metric's path is fitted on too
+    app.selectbox(key="effect_metric").set_value("response_median_minutes").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert len(built) == 2  # `before_after`'s, for the metric chosen later
+    figures = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    figure = next(f for f in figures if "事件研究" in f["layout"]["title"]["text"])
+    months = sorted(x for trace in figure["data"] for x in trace.get("x", []))
+    assert months == [m for m in range(-WINDOW, WINDOW + 1) if m != 0]
+
+
 def test_english_reads_the_same_numbers(demo_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     app = _page(demo_db, monkeypatch)
     chinese = re.search(r"提高 ([\d.]+) 个百分点", _sentences(app)[0])

@@ -316,3 +316,29 @@ def test_the_response_page_states_the_time_limits_in_force(
         and "all others: respond within 30 min, resolve within 72 h." in c
         for c in captions
     ), captions
+
+
+def test_a_ranking_chart_of_more_units_than_it_draws_shows_the_two_ends_and_says_so(
+    long_warehouse: tuple[Path, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for two units, the item chart of the 2025 first-half wave draws the highest
+    and the lowest of its three compounds (东一 8/10, 西一 30/40, 东二 1/4 satisfied, counted
+    in survey_rows), its title says so, and its table keeps all three."""
+    from govdash.analytics.charts import plots
+    from govdash.analytics.reports.export import header_label
+
+    monkeypatch.setattr(plots, "MAX_CHART_UNITS", 2)
+    db, _ = long_warehouse
+    quarter = {"period": "quarter", "start": "2025-04-01", "end": "2025-06-30"}
+    app = _page(_app(db, monkeypatch, quarter), "satisfaction")
+    figure = _figure(app, "survey_item_rates")
+    drawn = [label for trace in figure["data"] if trace["mode"] == "markers"
+             for label in trace["y"]]  # fmt: skip
+    assert sorted(drawn) == ["东一小区", "东二小区"]
+    assert list(figure["layout"]["yaxis"]["categoryarray"]) == ["东二小区", "东一小区"]
+    assert "（3 个中最高、最低各 1 个）" in figure["layout"]["title"]["text"]
+    assert any("全部 3 个单位" in caption.value for caption in app.caption)
+    # The item table is the one with the intervals' columns (st.dataframe in an expander has no key).
+    interval = header_label("wilson_low", "zh")
+    tables = [frame.value for frame in app.dataframe if interval in frame.value.columns]
+    assert len(tables[0]) == 3  # the first on the page: the item chart's

@@ -371,6 +371,36 @@ def test_dumbbell_orders_by_change() -> None:
     assert [before.name, after.name] == ["上一批次", "本批次"]
 
 
+def test_chart_ends_keep_the_highest_and_lowest_in_the_charts_order() -> None:
+    # 40 units, rates written out by hand: ties (0.5 twice, 0.2 twice) keep the frame's order,
+    # a unit without a rate is never drawn nor counted.
+    rates = [0.5, 0.9, None, 0.5, 0.1] + [0.3] * 33 + [0.2, 0.2]
+    frame = pd.DataFrame({"unit": [f"u{i:02d}" for i in range(40)], "rate": rates})
+    drawn, total = plots.chart_ends(frame, frame["rate"], ascending=False)
+    assert total == 39
+    assert plots.MAX_CHART_UNITS == 30
+    # Highest first: u01 (0.9), u00 and u03 (0.5, in frame order), then the 0.3s in order.
+    top = ["u01", "u00", "u03"] + [f"u{i:02d}" for i in range(5, 17)]
+    # The last 15: eleven 0.3s (u27…u37), the two 0.2s in frame order, u04 (0.1) last.
+    bottom = [f"u{i:02d}" for i in range(26, 38)] + ["u38", "u39", "u04"]
+    assert drawn["unit"].tolist() == top + bottom
+    # The bar chart draws them in the same order (best on top: categories listed bottom-up).
+    figure = plots.bar_ranking(drawn, "unit", "rate", title="参与率", context=CONTEXT)
+    assert list(figure.layout.yaxis.categoryarray) == list(reversed(top + bottom))
+
+
+def test_chart_ends_draw_everything_up_to_the_limit() -> None:
+    frame = pd.DataFrame({"unit": ["甲", "乙", "丙"], "before": [0.5, 0.6, 0.4],
+                          "after": [0.55, 0.9, 0.2]})  # fmt: skip
+    drawn, total = plots.chart_ends(
+        frame, frame["after"] - frame["before"], ascending=False, limit=2
+    )
+    assert total == 3
+    assert drawn["unit"].tolist() == ["乙", "丙"]  # +0.30 and −0.20, the ends of the order
+    drawn, total = plots.chart_ends(frame, frame["after"] - frame["before"], ascending=False)
+    assert (total, drawn["unit"].tolist()) == (3, ["乙", "甲", "丙"])
+
+
 def test_empty_frame_gives_the_empty_state() -> None:
     empty = pd.DataFrame({"month": [], "tickets": []})
     for fig in (

@@ -34,6 +34,7 @@ from govdash.analytics.queries.effect import (
     compound_register,
     compound_ticket_figures,
     cross_section_groups,
+    effect_report,
     panel_onsets,
     register_coverage,
 )
@@ -636,6 +637,33 @@ def test_the_planted_staggered_effect_is_recovered_through_the_loader(
     assert [round(after[month] / -4) for month in (1, 6, 12)] == [1, 6, 12]
     # The plain TWFE figure misses by more than the 5% the robust one keeps to.
     assert abs(twfe.estimate.estimate - truth) > 0.05 * abs(truth)
+
+
+def test_the_report_draws_the_asked_metrics_path_on_its_own_panels(
+    staggered: tuple[Path, float],
+) -> None:
+    """The page's first event path comes with the report: the planted −4 minutes a month since
+    signing, the same table as `before_after` fits on panels of its own, and the report's
+    figures are those of a report that draws no path."""
+    db, _ = staggered
+    year = Filters.for_range(date(2025, 1, 1), date(2025, 12, 31))
+    metric = "response_median_minutes"
+    con = open_db(db)
+    try:
+        drawn = effect_report(con, year, shipped_config(), "agreement", path_for=(metric,))
+        plain = effect_report(con, year, shipped_config(), "agreement")
+        alone = before_after(con, year, shipped_config(), "agreement", metric)
+        with pytest.raises(ValueError, match="unknown metrics"):
+            effect_report(con, year, shipped_config(), "agreement", path_for=("no_such",))
+    finally:
+        con.close()
+    assert set(drawn.paths) == {metric} and plain.paths == {}
+    path = drawn.paths[metric].table.set_index("relative")["estimate"]
+    assert [round(path[month] / -4) for month in (1, 6, 12)] == [1, 6, 12]
+    pd.testing.assert_frame_equal(drawn.paths[metric].table, alone.events.table, check_exact=True)
+    assert drawn.paths[metric].pre_trend_p == alone.events.pre_trend_p
+    pd.testing.assert_frame_equal(drawn.before_after, plain.before_after, check_exact=True)
+    pd.testing.assert_frame_equal(drawn.cross_section, plain.cross_section, check_exact=True)
 
 
 @pytest.mark.parametrize("control", [NEVER, NOT_YET])

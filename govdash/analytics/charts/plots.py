@@ -37,6 +37,29 @@ from govdash.analytics.charts.style import (
 from govdash.analytics.metrics import rates as metrics
 from govdash.i18n import t
 
+# Units one ranking chart draws: a city's 19,000 compounds cannot be read as bars (nor drawn in
+# reasonable time); with more, the chart draws the first and the last MAX_CHART_UNITS // 2 of
+# its order, and the page says so in its title. Its table and downloads keep every unit.
+MAX_CHART_UNITS = 30
+
+
+def chart_ends(
+    frame: pd.DataFrame, key: pd.Series, *, ascending: bool, limit: int | None = None
+) -> tuple[pd.DataFrame, int]:
+    """(the rows a ranking chart ordered by `key` draws, how many it could draw): rows with a
+    key, ordered as the chart orders them (stable), all of them up to `limit`, else the first
+    and last limit // 2 (limit: MAX_CHART_UNITS unless given). The chart builders order their
+    rows the same way, so they draw these rows in the same order as among all of them."""
+    limit = MAX_CHART_UNITS if limit is None else limit
+    known = key.notna().to_numpy()
+    ordered = frame[known].assign(_chart_order=key[known].to_numpy())
+    ordered = ordered.sort_values("_chart_order", ascending=ascending, kind="mergesort")
+    ordered = ordered.drop(columns="_chart_order")
+    if len(ordered) <= limit:
+        return ordered, len(ordered)
+    half = limit // 2
+    return pd.concat([ordered.iloc[:half], ordered.iloc[len(ordered) - half :]]), len(ordered)
+
 
 def _empty_figure(title: str, context: ChartContext, lang: str) -> go.Figure:
     fig = go.Figure()

@@ -256,12 +256,15 @@ FIRST_AFTER = 1  # the signing month itself is part before, part after: left out
 MIN_COHORT_COMPOUNDS = 2  # a signing cohort with fewer compounds: its own effects rest on one
 
 
-def _window_rows(
+def window_rows(
     panel: pd.DataFrame, outcome: str, window: int, weight: str | None
 ) -> pd.DataFrame:
-    """Rows with a figure (and a positive count), `relative` months, signed rows within ±window."""
+    """Rows with a figure (and a positive count), `relative` months, signed rows within ±window:
+    what the before/after estimators start from. A report fitting several of them on one
+    metric computes it once and hands it to each (`rows=`); nothing changes it."""
     columns = ["unit", "period", "onset", outcome] + ([weight] if weight else [])
-    frame = panel.dropna(subset=[outcome])[list(dict.fromkeys(columns))].copy()
+    # The few columns first: dropping rows from the panel's every column cost more.
+    frame = panel[list(dict.fromkeys(columns))].dropna(subset=[outcome])
     if weight:
         frame = frame[frame[weight] > 0]
     frame["is_treated_unit"] = frame["onset"].notna()
@@ -276,15 +279,17 @@ def panel_sample(
     window: int,
     keep_signing_month: bool,
     weight: str | None = None,
+    rows: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The rows a before/after comparison uses, with `relative` months and `is_treated_unit`.
 
     panel: unit, period (month number), onset (month number of signing; NaN = never signed),
     outcome. Signed units keep their months −window…window (the signing month only if asked)
     and count only with at least one month before and one after; never-signed units keep the
-    months that signed units are observed in.
+    months that signed units are observed in. rows: window_rows of the same arguments, when
+    already computed.
     """
-    frame = _window_rows(panel, outcome, window, weight)
+    frame = window_rows(panel, outcome, window, weight) if rows is None else rows
     treated = frame[frame["is_treated_unit"]]
     if not keep_signing_month:
         treated = treated[treated["relative"] != 0]
@@ -366,6 +371,7 @@ def _robust_design(
     control: str,
     bin_months: int,
     first_after: int,
+    rows: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, Diagnostics]:
     """Rows for the two-stage fit and the diagnostics.
 
@@ -383,7 +389,7 @@ def _robust_design(
     """
     if control not in CONTROLS:
         raise ValueError(f"control must be one of {CONTROLS}, got {control!r}")
-    frame = _window_rows(panel, outcome, window, weight)
+    frame = window_rows(panel, outcome, window, weight) if rows is None else rows
     if bin_months > 1:
         last = (window // bin_months) * bin_months  # first month of an incomplete bin
         frame = frame[~(frame["relative"] >= last)]
@@ -640,6 +646,7 @@ def robust_effect(
     bin_months: int = 1,
     first_after: int = FIRST_AFTER,
     with_events: bool = True,
+    rows: pd.DataFrame | None = None,
 ) -> RobustEffect:
     """The average effect on signed compound-months first_after…window after signing, robust
     to effects that differ by signing month and grow with time since signing. first_after is
@@ -655,10 +662,11 @@ def robust_effect(
     error clustered by compound. The event path is the same average per period relative to
     signing, against the base period; with not-yet-signed controls its months before signing
     come from the never-signed comparison (their months before signing are its controls).
-    with_events=False skips the path (simulations need the ATT alone).
+    with_events=False skips the path (simulations need the ATT alone). rows: window_rows of
+    the same panel, outcome, window and weight, when already computed.
     """
     frame, diagnostics = _robust_design(
-        panel, outcome, window, weight, control, bin_months, first_after
+        panel, outcome, window, weight, control, bin_months, first_after, rows
     )
     treated_units = int(frame.loc[frame["is_treated_unit"], "unit"].nunique())
     control_units = diagnostics.never_signed
@@ -685,7 +693,7 @@ def robust_effect(
         events = _event_path(frame, outcome)
     else:
         never_frame, _ = _robust_design(
-            panel, outcome, window, weight, NEVER, bin_months, first_after
+            panel, outcome, window, weight, NEVER, bin_months, first_after, rows
         )
         placebo = _event_path(never_frame, outcome)
         after = _event_path(frame, outcome)
@@ -701,7 +709,11 @@ def robust_effect(
 
 
 def difference_in_differences(
-    panel: pd.DataFrame, outcome: str, window: int = 12, weight: str | None = None
+    panel: pd.DataFrame,
+    outcome: str,
+    window: int = 12,
+    weight: str | None = None,
+    sample: pd.DataFrame | None = None,
 ) -> Estimate:
     """The plain two-way fixed-effects figure, kept as a labelled comparison: β of
     y = compound effect + month effect + β · after (months 1…window after signing; months
@@ -710,8 +722,10 @@ def difference_in_differences(
     not counted in the small-sample factor), t with compounds − 1 degrees of freedom. With
     staggered signing and effects that grow it is biased toward zero: already-signed compounds
     serve as controls for later signers. n_treated = signed units with months on both sides,
-    n_control = never-signed units, n_observations = unit-months used."""
-    sample = panel_sample(panel, outcome, window, keep_signing_month=False, weight=weight)
+    n_control = never-signed units, n_observations = unit-months used. sample: panel_sample of
+    the same arguments (signing month left out), when already computed."""
+    if sample is None:
+        sample = panel_sample(panel, outcome, window, keep_signing_month=False, weight=weight)
     treated_units = int(sample.loc[sample["is_treated_unit"], "unit"].nunique())
     control_units = int(sample.loc[~sample["is_treated_unit"], "unit"].nunique())
     if treated_units == 0 or control_units == 0 or sample["unit"].nunique() < 3:

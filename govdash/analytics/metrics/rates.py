@@ -150,7 +150,7 @@ def add_three_rates(
         config,
         recorded,
     )
-    result = frame.copy()
+    result = frame.copy(deep=False)  # copy-on-write: the caller's frame never changes
     for name, values in arrays.items():
         result[name] = values
     return result

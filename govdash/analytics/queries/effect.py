@@ -30,6 +30,7 @@ from govdash.analytics.metrics.effect import (
     size_band,
     stratified_difference,
     twfe_event_study,
+    window_rows,
 )
 from govdash.analytics.queries.aggregated import aggregate_rows, aggregates_ready
 from govdash.analytics.queries.filters import Filters, run_query
@@ -292,6 +293,9 @@ class EffectReport:
     control: str = NEVER
     panel_first: date | None = None
     panel_last: date | None = None
+    # The event path (display units) of the metrics effect_report was asked to draw (path_for),
+    # fitted on the report's own panels; any other metric's comes from `before_after`.
+    paths: dict[str, EventStudy] = field(default_factory=dict)
 
 
 def _status(estimate: Estimate, minimum: int) -> str:
@@ -361,16 +365,22 @@ def before_after_panels(
     )
     monthly = compound_ticket_figures(con, everything, config, by_month=True)
     monthly["period"] = _month_numbers(monthly["month"])
-    monthly = monthly.merge(onsets, on="unit", how="inner")
     waves = compound_survey_figures(con, everything, config, None)
     waves["period"] = _month_numbers(waves["wave_start"])
-    waves = waves.merge(onsets, on="unit", how="inner")
-    # The estimators only tell compounds apart: numbered, a city's 700,000 compound-months
-    # are grouped and matched on integers rather than on their names.
-    numbers = pd.Index(onsets["unit"])
-    for panel in (monthly, waves):
-        panel["unit"] = numbers.get_indexer(panel["unit"]).astype("int64")
-    return Panels(monthly, waves)
+    return Panels(_with_onsets(monthly, onsets), _with_onsets(waves, onsets))
+
+
+def _with_onsets(panel: pd.DataFrame, onsets: pd.DataFrame) -> pd.DataFrame:
+    """The panel's rows of the onsets' compounds, in the panel's order, with their onset, each
+    compound numbered by its row in `onsets`: the estimators only tell compounds apart, so a
+    city's 700,000 compound-months are grouped and matched on integers, not on names. (What an
+    inner merge on the names and numbering them after gives, without the merge.)"""
+    codes = pd.Index(onsets["unit"]).get_indexer(panel["unit"])
+    found = codes >= 0
+    kept = panel[found].reset_index(drop=True)
+    kept["unit"] = codes[found].astype("int64")
+    kept["onset"] = onsets["onset"].to_numpy()[codes[found]]
+    return kept
 
 
 @dataclass(frozen=True)
@@ -395,15 +405,24 @@ def estimate_before_after(
     minimum: int,
     control: str = NEVER,
     with_events: bool = True,
+    rows: pd.DataFrame | None = None,
 ) -> BeforeAfter:
     """The robust (or, for comparison, the plain TWFE) before/after figure of one metric;
-    with_events=False leaves out the event-time path (half the work of a robust fit)."""
+    with_events=False leaves out the event-time path (half the work of a robust fit). rows:
+    the metric's window_rows of these panels and window, when already computed (robust)."""
     panel = panels.for_metric(metric)
     bin_months = 1 if metric.source == "tickets" else SURVEY_BIN_MONTHS
     diagnostics: Diagnostics | None = None
     if method == ROBUST:
         robust = robust_effect(
-            panel, metric.name, window, metric.weight, control, bin_months, with_events=with_events
+            panel,
+            metric.name,
+            window,
+            metric.weight,
+            control,
+            bin_months,
+            with_events=with_events,
+            rows=rows,
         )
         estimate, study, diagnostics = robust.estimate, robust.events, robust.diagnostics
     else:
@@ -456,9 +475,15 @@ def effect_report(
     config: Config,
     treatment: str,
     control: str = NEVER,
+    path_for: tuple[str, ...] = (),
 ) -> EffectReport:
     """The with/without comparison over the filters' period and the before/after comparison
-    over every month of the data (same place and ticket selections)."""
+    over every month of the data (same place and ticket selections). The event paths of the
+    metrics in `path_for` (the page's first metric) are fitted on the same panels: the same
+    figures as `before_after(…).events`, without building the panels twice."""
+    unknown = sorted(set(path_for) - set(METRICS_BY_NAME))
+    if unknown:
+        raise ValueError(f"path_for names unknown metrics {unknown}")
     compounds, flags, dates = register_coverage(con, treatment)
     minimum = config.effect_min_compounds
     window = config.effect_window_months
@@ -495,16 +520,30 @@ def effect_report(
     panels = before_after_panels(con, filters, config, register)
     did_rows = []
     diagnostics: dict[str, Diagnostics] = {}
+    paths: dict[str, EventStudy] = {}
     for metric in EFFECT_METRICS:
         panel = panels.for_metric(metric)
-        # The event path is drawn for one metric at a time: the page asks `before_after` for it.
+        # The event path is drawn for one metric at a time: the page's first metric's here,
+        # any other's from `before_after`.
+        # The rows every estimator below starts from, computed once per metric.
+        rows = window_rows(panel, metric.name, window, metric.weight)
         robust = estimate_before_after(
-            panels, metric, ROBUST, window, minimum, control, with_events=False
+            panels,
+            metric,
+            ROBUST,
+            window,
+            minimum,
+            control,
+            with_events=metric.name in path_for,
+            rows=rows,
         )
-        twfe = difference_in_differences(panel, metric.name, window, metric.weight)
+        if metric.name in path_for:
+            paths[metric.name] = robust.events
+        # The TWFE comparison and the signed compounds' means use the same sample.
+        sample = panel_sample(panel, metric.name, window, False, metric.weight, rows=rows)
+        twfe = difference_in_differences(panel, metric.name, window, metric.weight, sample)
         twfe_shown = twfe.scaled(metric.scale)
         twfe_kept = _status(twfe, minimum) == ESTIMATED
-        sample = panel_sample(panel, metric.name, window, False, metric.weight)
         treated = sample[sample["is_treated_unit"]]
         means = {
             "mean_before": _mean(treated.loc[treated["relative"] < 0, metric.name]),
@@ -539,4 +578,5 @@ def effect_report(
         control=control,
         panel_first=months.min().date() if len(months) else None,
         panel_last=months.max().date() if len(months) else None,
+        paths=paths,
     )

@@ -117,9 +117,10 @@ def _backlog_batches(
 def _survey_batches_of(filters: Filters, wave_keys: list[int]) -> _Fragment:
     if not wave_keys:
         return None
+    # The picked rows carry their batch (a response is one row: the loader upserts on its id),
+    # so no second pass over a city's survey_responses is needed to look it up.
     picked, params = _picked_responses_cte(filters)
-    sql = f"""SELECT s.batch_id FROM (WITH {picked} SELECT response_id FROM picked) AS p
-        JOIN survey_responses AS s ON s.response_id = p.response_id"""
+    sql = f"SELECT batch_id FROM (WITH {picked} SELECT batch_id FROM picked)"
     return sql, params | {"wave_keys": wave_keys}
 
 

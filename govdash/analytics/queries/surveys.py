@@ -102,10 +102,11 @@ def wave_labels(con: duckdb.DuckDBPyConnection) -> dict[int, str]:
 
 def _picked_responses_cte(filters: Filters) -> tuple[str, dict[str, object]]:
     """CTE `picked`: responses of the chosen waves in the place selection, with the register's
-    street and property company (a survey sheet has no company column)."""
+    street and property company (a survey sheet has no company column), and the batch that
+    wrote each."""
     place_where, params = filters.place_where("resp")
     sql = f"""responses AS (
-        SELECT r.response_id, r.comment, coalesce(r.street, reg.street) AS street,
+        SELECT r.response_id, r.batch_id, r.comment, coalesce(r.street, reg.street) AS street,
                r.community, r.compound, reg.property_company
         FROM survey_responses AS r
         LEFT JOIN compounds AS reg ON reg.compound = r.compound AND reg.community = r.community

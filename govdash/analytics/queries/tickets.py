@@ -75,7 +75,7 @@ _COUNT_COLUMNS = (
 
 def finish_ticket_stats(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
     """Zero-fill counts and add the on-time rates and the 三率 to per-group ticket counts."""
-    result = frame.copy()
+    result = frame.copy(deep=False)  # copy-on-write: the caller's frame never changes
     for column in _COUNT_COLUMNS:
         result[column] = result[column].fillna(0).astype("int64")
     for column in ("contacted", "resolved"):

@@ -132,7 +132,12 @@ def unit_table(
     frame["compounds"] = frame["compounds"].astype("int64")
     frame["households"] = frame["households"].astype("Float64").astype(float)
     frame["tickets_per_100_households"] = rate(frame["tickets"] * 100, frame["households"])
-    frame = with_survey(frame, survey_item_rates(con, filters, config, level), config)
+    # with_survey reads the overall item's rows alone. A compound is its own group, so counting
+    # that item's answers alone gives it the same figures, bit for bit; a community's or
+    # company's sums over its compounds are left to the roll-up of every item, whose float
+    # sums the other items' rows take part in (pandas' grouped sums).
+    item = config.overall_item if level == "compound" else None
+    frame = with_survey(frame, survey_item_rates(con, filters, config, level, item), config)
     frame["composite"] = composite_score(frame, config)
     frame = frame.sort_values(["composite", "unit"], ascending=[False, True], na_position="last")
     return frame[UNIT_TABLE_COLUMNS].reset_index(drop=True)

@@ -110,7 +110,11 @@ metric = right.selectbox(
     key=labelled("effect_metric"),
     format_func=metric_label,
 )
-report: EffectReport = query(effect_report, filters, treatment=treatment)
+# The default metric's event path comes with the report (one build of the panels); another
+# metric's is asked for when it is chosen.
+report: EffectReport = query(
+    effect_report, filters, treatment=treatment, path_for=(DEFAULT_METRIC,)
+)
 waiting.empty()
 side = t(f"effect.side.{treatment}", language)
 event_short = t(f"effect.event_short.{treatment}", language)
@@ -294,8 +298,10 @@ else:
                 )
             )
         # One metric's event path, computed when it is shown (the report holds every ATT).
-        with st.spinner(t("effect.computing_path", language)):
-            study = query(before_after, filters, treatment=treatment, metric=metric).events
+        study = report.paths.get(metric)
+        if study is None:
+            with st.spinner(t("effect.computing_path", language)):
+                study = query(before_after, filters, treatment=treatment, metric=metric).events
         events = study.table
         is_survey = METRICS_BY_NAME[metric].source == "survey"
         span = (

@@ -4,7 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from govdash.analytics.charts.plots import (
+    MAX_CHART_UNITS,
     bar_ranking,
+    chart_ends,
     dumbbell,
     interval_dots,
     profile_vs_average,
@@ -47,6 +49,18 @@ st.caption(t("satisfaction.period_rule", language))
 
 def context(n: int) -> ChartContext:
     return ChartContext(period, int(n), filters_text)
+
+
+def ends_title(title: str, drawn: pd.DataFrame, total: int, key: str = "chart.ends_title") -> str:
+    """The chart's title, saying so when it draws only the two ends of its order (chart_ends)."""
+    if len(drawn) == total:
+        return title
+    return t(key, language, title=title, n=MAX_CHART_UNITS // 2, total=f"{total:,}")
+
+
+def ends_note(drawn: pd.DataFrame, total: int) -> None:
+    if len(drawn) < total:
+        st.caption(t("chart.ends_note", language, n=MAX_CHART_UNITS // 2, total=f"{total:,}"))
 
 
 SURVEYS = ("surveys", "register")  # the period's waves; households from the register
@@ -115,16 +129,19 @@ elif chosen.empty:
     st.info(t("satisfaction.no_item", language, item=item))
 else:
     chosen["label"] = chosen["unit"].astype(str)
+    # A city's compounds cannot be drawn as 19,000 rows: the highest and lowest rates are,
+    # the table below keeps every unit.
+    drawn, total = chart_ends(chosen, chosen["rate"], ascending=False)
     figure = chart_figure(
         interval_dots,
-        chosen,
+        drawn,
         "label",
         "rate",
         "wilson_low",
         "wilson_high",
         n_col="respondents",
         min_sample=config.min_sample,
-        title=t("satisfaction.item_title", language, item=item),
+        title=ends_title(t("satisfaction.item_title", language, item=item), drawn, total),
         context=context(chosen["n"].sum()),
         lang=language,
         value_title=t("axis.satisfaction_rate", language),
@@ -140,6 +157,7 @@ else:
             sources=SURVEYS,
         ),
     )
+    ends_note(drawn, total)
     small = int(chosen["is_small_sample"].sum())
     if small:
         st.caption(t("satisfaction.small_note", language, n=small, minimum=config.min_sample))
@@ -151,12 +169,13 @@ else:
     if participation.empty:
         st.info(t("satisfaction.no_households", language))
     else:
+        drawn, total = chart_ends(participation, participation["response_rate"], ascending=False)
         figure = chart_figure(
             bar_ranking,
-            participation,
+            drawn,
             "unit",
             "response_rate",
-            title=t("chart.response_rate", language),
+            title=ends_title(t("chart.response_rate", language), drawn, total),
             context=context(participation["respondents"].sum()),
             lang=language,
             value_title=t("axis.response_rate", language),
@@ -174,6 +193,7 @@ else:
                 sources=SURVEYS,
             ),
         )
+        ends_note(drawn, total)
 
     unit_profile_section(rates, level)
 
@@ -189,13 +209,21 @@ else:
         st.info(t("satisfaction.no_item", language, item=item))
     else:
         first = chosen.iloc[0]
+        drawn, total = chart_ends(
+            chosen, chosen["current_rate"] - chosen["previous_rate"], ascending=False
+        )
         figure = chart_figure(
             dumbbell,
-            chosen,
+            drawn,
             "unit",
             "previous_rate",
             "current_rate",
-            title=t("satisfaction.wave_title", language, item=item),
+            title=ends_title(
+                t("satisfaction.wave_title", language, item=item),
+                drawn,
+                total,
+                "chart.ends_change_title",
+            ),
             context=context(chosen["current_n"].sum()),
             lang=language,
             before_label=str(first["previous_wave"]),
@@ -212,6 +240,7 @@ else:
                 sources=(*SURVEYS, "previous_wave"),
             ),
         )
+        ends_note(drawn, total)
 
 left, right = st.columns(2)
 with left:
