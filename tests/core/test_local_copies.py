@@ -14,10 +14,22 @@ import pytest
 
 from govdash.analytics.queries import surveys, tickets
 from govdash.analytics.queries.filters import Filters
+from govdash.cli import main as cli_main
 from govdash.core import lake as lake_module
 from govdash.core.lake import cursor
 from govdash.core.warehouse import lake_of
-from tests.analytics.warehouse_data import build_main, expected_tickets, select, shipped_config
+from tests.analytics.warehouse_data import (
+    REGISTER,
+    REGISTER_HEADER,
+    TICKET_HEADER,
+    build_main,
+    clean_environment,
+    expected_tickets,
+    generate_tickets,
+    select,
+    shipped_config,
+)
+from tests.conftest import write_csv, write_xlsx
 
 CONFIG = shipped_config()
 FILTERS = [Filters.for_year(2025), Filters.for_quarter(2025, 1), Filters.for_month(2025, 3)]
@@ -104,3 +116,33 @@ def test_local_copies_live_in_the_installation_folder(readers: Readers) -> None:
         .fetchall()
     }
     assert len(files) == 1 and next(iter(files)).name == "w.local"
+
+
+def test_govdash_load_builds_the_new_snapshots_copies_unless_told_not_to(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a load the CLI builds this machine's copies of the new snapshot, so the first page
+    read does not; `--no-local-copies` leaves them to the server."""
+    register = write_xlsx(
+        tmp_path / "台账.xlsx", {"台账": [REGISTER_HEADER, *[list(r) for r in REGISTER]]}
+    )
+    db = tmp_path / "data" / "warehouse.duckdb"
+    with clean_environment():
+        assert cli_main(["load", str(register), "--db", str(db), "--no-local-copies"]) == 0
+        assert not (tmp_path / "data" / "warehouse.local").exists()
+        tickets_file = write_csv(
+            tmp_path / "工单.csv",
+            [TICKET_HEADER, *[t.row() for t in generate_tickets(60)]],
+            "utf-8-sig",
+        )
+        capsys.readouterr()
+        assert cli_main(["load", str(tickets_file), "--db", str(db)]) == 0
+    said = capsys.readouterr().out
+    lake = lake_of(db)
+    snapshot = lake.current_snapshot()
+    assert f"本地副本（快照 #{snapshot}" in said
+    assert lake.local is not None and list(lake.local.glob(f"snapshot-*-{snapshot}.json"))
+    # the server's reader finds them all: nothing left to build
+    copies = lake.prepare_local_copies(snapshot)
+    assert copies.built == [] and "tickets" in copies.copied  # 60 tickets: under 8 MB
+    assert copies.views == []
