@@ -656,7 +656,9 @@ def _attach_files(con: duckdb.DuckDBPyConnection, plans: list[_Plan]) -> dict[st
 
 def _write_manifest(manifest: Path, snapshot: int, files: list[Path]) -> None:
     partial = manifest.with_name(f".{manifest.name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps({"snapshot": snapshot, "files": [f.name for f in files]}))
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({"snapshot": snapshot, "files": [f.name for f in files]}, handle)
     os.replace(partial, manifest)
 
 
