@@ -473,6 +473,10 @@ LOCAL_ALWAYS_PARQUET_BYTES = 8 << 20
 # What is in a file and how it is written; a change of either gives every table a new file.
 _LOCAL_FORMAT = f"govdash-local-1/duckdb-{duckdb.__version__}"
 _KEEP_SNAPSHOTS = 2
+# DuckDB's memory while it builds copies, in the server's process when no `govdash load` built
+# them first. Measured at 10M (agg_units and the survey answers): the process peaks at ~1.0–1.1
+# GB without a limit, ~0.74 GB with 512 MB at the same CPU, ~0.43 GB with 256 MB at 1.5× it.
+_BUILD_MEMORY = "512MB"
 _log = logging.getLogger(__name__)
 
 
@@ -592,7 +596,7 @@ def _attach_copies(
     with _folder_lock(folder, exclusive=False):
         if manifest.exists() and all(p.file is not None and p.file.exists() for p in wanted):
             return _attach_files(con, wanted)
-    with _folder_lock(folder, exclusive=True):
+    with _folder_lock(folder, exclusive=True), _memory_capped(con, _BUILD_MEMORY):
         usable = []
         for plan in wanted:
             assert plan.file is not None
@@ -610,6 +614,17 @@ def _attach_copies(
         attached = _attach_files(con, usable)
         _clean(lake, keep=set(attached.values()))
         return attached
+
+
+@contextmanager
+def _memory_capped(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """DuckDB's memory limit of `con` for a while, then its default again (a reader has no
+    limit of its own, and is not yet shared while it is being opened)."""
+    con.execute(f"SET memory_limit = '{limit}'")
+    try:
+        yield
+    finally:
+        con.execute("RESET memory_limit")
 
 
 def _build(con: duckdb.DuckDBPyConnection, name: str, file: Path) -> None:

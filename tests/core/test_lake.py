@@ -239,6 +239,9 @@ def test_a_reader_with_local_copies_reads_the_same_snapshot_from_a_local_file(
         with duckdb.connect(str(lake.local / files[0]), read_only=True) as copy:
             assert copy.execute("SELECT sum(n) FROM small").fetchone() == (10,)
         assert reader.execute("SELECT current_database()").fetchone() != ("lake",)
+        # the build's memory cap is lifted again: the reader has DuckDB's default
+        default = duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchone()
+        assert reader.execute("SELECT current_setting('memory_limit')").fetchone() == default
         # what it reads, for code that has only the connection (the rounds file's folder)
         assert lake_module.reader_folder(reader) == tmp_path / "data"
         assert lake_module.reader_folder(cursor(reader)) == tmp_path / "data"
