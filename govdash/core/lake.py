@@ -27,9 +27,13 @@ exist"); `cursor()` here hands out cursors that have it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import importlib.util
 import json
+import logging
 import os
+import secrets
 import shutil
 import sqlite3
 import tempfile
@@ -37,7 +41,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,11 +52,14 @@ CATALOG_ENV = "GOVDASH_CATALOG"
 DATA_PATH_ENV = "GOVDASH_DATA_PATH"
 ALIAS = "lake"
 # A reader's own in-memory database: its default, and every cursor's. It holds one row saying
-# what the reader reads, and (`Lake.reader(local_bytes=…)`) the local copies.
+# what the reader reads, and (`Lake.reader(local_copies=True)`) a view per table: of its local
+# copy or of the lake.
 LOCAL = "memory"
 READER_INFO = f"{LOCAL}.govdash_reader.info"
 CATALOG_SUFFIX = ".sqlite"
 FILES_SUFFIX = ".files"
+# The machine-local folder of the tables' local copies (`_localise`), beside the installation.
+LOCAL_SUFFIX = ".local"
 # DuckDB derives an extension's entry point from its file name; these two binaries are named
 # after the extension but export `<name>_scanner_duckdb_cpp_init`.
 _ENTRY_NAMES = {"postgres": "postgres_scanner", "sqlite": "sqlite_scanner"}
@@ -152,6 +159,8 @@ class Lake:
     target: str  # the SQLite file (absolute) or the libpq DSN
     data_path: str  # absolute folder of the Parquet files, ending in "/"
     scratch: Path  # a local folder for the loader's lock and spills
+    # This machine's folder of local copies of the lake's tables (`Lake.reader(local_copies=…)`)
+    local: Path | None = field(default=None, compare=False)
 
     # --- where ---------------------------------------------------------------------------
 
@@ -168,9 +177,12 @@ class Lake:
         stem = location.stem if location.suffix in (".duckdb", CATALOG_SUFFIX) else location.name
         catalog = (env.get(CATALOG_ENV) or "").strip()
         data = (env.get(DATA_PATH_ENV) or "").strip()
+        local = folder / f"{stem}{LOCAL_SUFFIX}"
         if not catalog:
             files = folder / f"{stem}{FILES_SUFFIX}"
-            return cls("sqlite", str(folder / f"{stem}{CATALOG_SUFFIX}"), f"{files}/", folder)
+            return cls(
+                "sqlite", str(folder / f"{stem}{CATALOG_SUFFIX}"), f"{files}/", folder, local
+            )
         kind, _, target = catalog.partition(":")
         if kind not in ("postgres", "sqlite") or not target.strip():
             raise LakeError(
@@ -194,7 +206,7 @@ class Lake:
             data = str(Path(target).with_suffix(FILES_SUFFIX))
         if "://" not in data:
             data = os.path.abspath(data)
-        return cls(kind, target.strip(), data.rstrip("/") + "/", folder)
+        return cls(kind, target.strip(), data.rstrip("/") + "/", folder, local)
 
     @property
     def identity(self) -> str:
@@ -288,7 +300,7 @@ class Lake:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def reader(
-        self, snapshot: int | None = None, local_bytes: int = 0
+        self, snapshot: int | None = None, local_copies: bool = False
     ) -> duckdb.DuckDBPyConnection:
         """A read-only connection pinned to `snapshot` (default: the current one).
 
@@ -296,13 +308,25 @@ class Lake:
         `con.cursor()` does not inherit `USE` and must name `lake.` itself). Raises
         FileNotFoundError when nothing is published.
 
-        With `local_bytes`, the smallest tables are copied once into the connection's own
-        in-memory database while they fit in that much memory, and the others are views of the
-        lake there (`_localise`): a page's queries of the copied tables (the per-period
-        aggregates, the register, surveys and scores of a district) then skip DuckLake's catalog
-        lookups, which cost 5–8 ms per table scan whatever its size. The copies are of the same
-        pinned snapshot.
+        With `local_copies`, every table but the biggest is read from a DuckDB file of this
+        machine holding it as it is at that snapshot (`_localise`: built by the first reader
+        that needs it, then shared by every process through the page cache), and the rest from
+        the lake: a page's queries then skip DuckLake's catalog lookups, 5–8 ms per table scan
+        whatever its size, and read native storage instead of Parquet.
         """
+        return self._reader(snapshot, local_copies)[0]
+
+    def prepare_local_copies(self, snapshot: int | None = None) -> LocalCopies:
+        """Build (or find) the local copies of `snapshot` (default: the current one), so the
+        first page read after a load does not pay for them (`govdash load`)."""
+        con, copies = self._reader(snapshot, local_copies=True)
+        con.close()
+        assert copies is not None
+        return copies
+
+    def _reader(
+        self, snapshot: int | None, local_copies: bool
+    ) -> tuple[duckdb.DuckDBPyConnection, LocalCopies | None]:
         if snapshot is None:
             snapshot = self.current_snapshot()
             if snapshot is None:
@@ -310,25 +334,26 @@ class Lake:
                     f"数据仓库不存在：{self.describe()}（请先运行 govdash load 或 govdash demo）"
                 )
         con = connect(self._extensions())
+        copies = None
         try:
             self._attach(con, read_only=True, snapshot=snapshot)
             # What the connection reads, for code that has only the connection (the rounds
             # file beside the installation: `reader_folder`).
             # Which database its table names resolve in, for its cursors (`cursor`).
-            names = LOCAL if local_bytes > 0 else ALIAS
+            names = LOCAL if local_copies else ALIAS
             con.execute(f"CREATE SCHEMA {READER_INFO.rsplit('.', 1)[0]}")
             con.execute(
                 f"""CREATE TABLE {READER_INFO} AS
                 SELECT $folder AS folder, $snapshot AS snapshot, $names AS names""",
                 {"folder": str(self.scratch), "snapshot": int(snapshot), "names": names},
             )
-            if local_bytes > 0:
-                _localise(con, local_bytes)
+            if local_copies:
+                copies = _localise(con, self, int(snapshot))
             con.execute(f"USE {names}")
         except BaseException:
             con.close()
             raise
-        return con
+        return con, copies
 
     # --- snapshots -----------------------------------------------------------------------
 
@@ -398,7 +423,7 @@ def reader_folder(con: duckdb.DuckDBPyConnection) -> Path | None:
 
 def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """A cursor of a lake connection that resolves table names as `con` does (cursors do not
-    inherit `USE`): in the lake, or in a reader's local database (`Lake.reader(local_bytes=…)`)."""
+    inherit `USE`): in the lake, or in a reader's local database (`Lake.reader(local_copies=…)`)."""
     handed = con.cursor()
     # Asked on the cursor, never on `con`: the app's threads share `con`, and a DuckDB
     # connection runs one statement at a time.
@@ -410,39 +435,275 @@ def cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return handed
 
 
-# What a table's Parquet bytes may become in memory, at most (measured: 20× for a district's
-# tables, 35× for a city's scores and surveys). A table is copied only if this much still fits.
-_MEMORY_PER_PARQUET_BYTE = 40
+# --- local copies ------------------------------------------------------------------------------
+#
+# Every scan of a lake table runs DuckLake's catalog queries (5–8 ms of CPU through the sqlite
+# extension, whatever the table's size), and DuckDB 1.5.5 reads Parquet slower than its own
+# storage. So a reader with `local_copies` reads every table but the biggest from a DuckDB file
+# on this machine: one file per table and content, `<table>-<key>.duckdb` in `Lake.local`.
+#
+# The key names the table's content at the snapshot: its DuckLake uuid (new when a table is
+# created again), the last snapshot that changed it (id and commit time) and its data and delete
+# files' count and bytes. DuckLake names every table a snapshot changes in that snapshot's
+# changes (`snapshots()`; its conflict detection relies on it), inlined rows and inlined deletes
+# too, which change no file. So a load writes new files for the tables it changed only, and
+# every other table's file is reused from the snapshot before: a 1,000-row load of tickets into
+# a city rebuilds `agg_units` (~5–8 s of CPU at 10M) and the small bookkeeping tables, not the
+# surveys and scores (~25 s).
+#
+# A file is built under an exclusive lock of the folder (the second process waits, then finds
+# it), written under a temporary name, checkpointed and closed, then renamed: a half-written file
+# never has a final name. A manifest per snapshot (`snapshot-<lake>-<n>.json`) lists its files;
+# the builder keeps the newest two snapshots' files and the ones it attaches, and removes the
+# rest and any temporary file (no other builder runs meanwhile). Processes that still read a
+# removed file keep it open (Linux). A reader whose files are all there attaches them under a
+# shared lock, which no cleanup runs through. Any failure (disk full, no permission, a file
+# DuckDB refuses) leaves that table a view of the lake, with a warning in the log.
+
+# Which tables are copied: every one but the biggest. A table is left in the lake when it holds
+# more than a third of the lake's Parquet bytes (the tickets: 97 % at 1M, 64 % at 10M; the
+# next biggest, a city's `agg_units` and survey answers, ~11 % each) or more than 256 MB of it
+# (a copy takes ~3× its Parquet bytes on disk and ~0.3 s of CPU per MB to write) — unless it
+# is under 8 MB, which is cheap to copy whatever its share (a small district's tickets). The
+# tickets also change with every load, so copying a city's would rebuild the biggest file on
+# every load.
+LOCAL_SHARE = 1 / 3
+LOCAL_MAX_PARQUET_BYTES = 256 << 20
+LOCAL_ALWAYS_PARQUET_BYTES = 8 << 20
+# What is in a file and how it is written; a change of either gives every table a new file.
+_LOCAL_FORMAT = f"govdash-local-1/duckdb-{duckdb.__version__}"
+_KEEP_SNAPSHOTS = 2
+# DuckDB's memory while it builds copies, in the server's process when no `govdash load` built
+# them first. Measured at 10M (agg_units and the survey answers): the process peaks at ~1.0–1.1
+# GB without a limit, ~0.74 GB with 512 MB at the same CPU, ~0.43 GB with 256 MB at 1.5× it.
+_BUILD_MEMORY = "512MB"
+_log = logging.getLogger(__name__)
 
 
-def _localise(con: duckdb.DuckDBPyConnection, local_bytes: int) -> None:
-    """In the reader's own in-memory database (its default, which cursors share): copies of the
-    lake's smallest tables while they fit in `local_bytes` of memory, views of the lake for the
-    rest. A table takes ~10–40× its Parquet size in memory (at 10M tickets the register, scores
-    and surveys would take 1.2 GB), so a table is copied only when its estimate fits what is
-    left, and kept only when DuckDB's count of its memory says it did."""
+@dataclass
+class LocalCopies:
+    """What `_localise` did for one reader: which tables it reads from local files (`copied`:
+    table → file), of those the ones it built now (`built`), the tables read from the lake
+    (`views`) and the seconds it took."""
+
+    copied: dict[str, Path] = field(default_factory=dict)
+    built: list[str] = field(default_factory=list)
+    views: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Plan:
+    name: str
+    file: Path | None  # None: read from the lake
+    alias: str = ""  # the database name its file is attached as
+
+
+def _localise(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: int) -> LocalCopies:
+    """In the reader's own database (its default, which cursors share), a view per lake table:
+    of its local copy at this snapshot (built when missing) or of the lake."""
+    started = time.perf_counter()
+    plans = _plans(con, lake, snapshot)
+    done = LocalCopies()
+    wanted = [p for p in plans if p.file is not None]
+    attached: dict[str, Path] = {}
+    if wanted and lake.local is not None:
+        try:
+            attached = _attach_copies(con, lake, snapshot, wanted, done)
+        except (OSError, duckdb.Error) as error:  # the folder or its lock cannot be used
+            _log.warning("本地副本不可用，改为直接读取数据仓库（%s）：%s", lake.local, error)
+    for plan in plans:
+        quoted = _quoted(plan.name)
+        if plan.name in attached:
+            source = f"{plan.alias}.main.{quoted}"
+            done.copied[plan.name] = attached[plan.name]
+        else:
+            source = f"{ALIAS}.main.{quoted}"
+            done.views.append(plan.name)
+        con.execute(f"CREATE VIEW {LOCAL}.main.{quoted} AS FROM {source}")
+    done.seconds = time.perf_counter() - started
+    return done
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _plans(con: duckdb.DuckDBPyConnection, lake: Lake, snapshot: int) -> list[_Plan]:
+    """Every table of the snapshot, with the file of its local copy when it is to be copied."""
     tables = con.execute(
-        f"""SELECT table_name, file_size_bytes + delete_file_size_bytes AS size
-        FROM ducklake_table_info('{ALIAS}') ORDER BY size, table_name"""
+        f"""SELECT table_name, table_id, table_uuid::VARCHAR, file_count, file_size_bytes,
+            delete_file_count, delete_file_size_bytes
+        FROM ducklake_table_info('{ALIAS}') ORDER BY table_name"""
     ).fetchall()
-    full = False
-    for name, size in tables:
-        quoted = '"' + str(name).replace('"', '""') + '"'
-        source = f"{ALIAS}.main.{quoted}"
-        if not full:
-            full = _memory_used(con) + int(size or 0) * _MEMORY_PER_PARQUET_BYTE > local_bytes
-        if not full:
-            con.execute(f"CREATE TABLE {quoted} AS FROM {source}")
-            full = _memory_used(con) > local_bytes
-            if not full:
-                continue
-            con.execute(f"DROP TABLE {quoted}")
-        con.execute(f"CREATE VIEW {quoted} AS FROM {source}")
+    total = sum(int(t[4] or 0) + int(t[6] or 0) for t in tables)
+    # The last snapshot (≤ this one) that names each table among its changes: by id (inserts,
+    # deletes, inlined rows, alterations, compaction) or by name (creation).
+    last: dict[str, tuple[int, str]] = {}
+    for snapshot_id, moment, changes in con.execute(
+        f"""SELECT snapshot_id, snapshot_time::VARCHAR, changes FROM {ALIAS}.snapshots()
+        WHERE snapshot_id <= $n ORDER BY snapshot_id""",
+        {"n": snapshot},
+    ).fetchall():
+        for values in (changes or {}).values():
+            for value in values or ():
+                last[str(value)] = (int(snapshot_id), str(moment))
+    plans = []
+    for index, (name, table_id, uuid, files, size, deletes, delete_size) in enumerate(tables):
+        parquet = int(size or 0) + int(delete_size or 0)
+        limit = min(max(total * LOCAL_SHARE, LOCAL_ALWAYS_PARQUET_BYTES), LOCAL_MAX_PARQUET_BYTES)
+        if lake.local is None or parquet > limit:
+            plans.append(_Plan(str(name), None))
+            continue
+        changed = max(last.get(str(table_id), (-1, "")), last.get(f"main.{name}", (-1, "")))
+        material = [_LOCAL_FORMAT, lake.identity, uuid, int(table_id), str(name), *changed]
+        material += [int(files or 0), int(size or 0), int(deletes or 0), int(delete_size or 0)]
+        key = hashlib.sha256(json.dumps(material).encode()).hexdigest()[:24]
+        plans.append(
+            _Plan(str(name), lake.local / f"{name}-{key}.duckdb", f"govdash_local_{index}")
+        )
+    return plans
 
 
-def _memory_used(con: duckdb.DuckDBPyConnection) -> int:
-    found = con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchone()
-    return int(found[0]) if found and found[0] is not None else 0
+@contextmanager
+def _folder_lock(folder: Path, exclusive: bool) -> Iterator[None]:
+    descriptor = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _manifest(lake: Lake, snapshot: int) -> Path:
+    assert lake.local is not None
+    catalog = hashlib.sha256(lake.identity.encode()).hexdigest()[:12]
+    return lake.local / f"snapshot-{catalog}-{snapshot}.json"
+
+
+def _attach_copies(
+    con: duckdb.DuckDBPyConnection,
+    lake: Lake,
+    snapshot: int,
+    wanted: list[_Plan],
+    done: LocalCopies,
+) -> dict[str, Path]:
+    """Attach the local copies of `wanted` (building the missing ones): table → file."""
+    assert lake.local is not None
+    folder = lake.local
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    manifest = _manifest(lake, snapshot)
+    with _folder_lock(folder, exclusive=False):
+        if manifest.exists() and all(p.file is not None and p.file.exists() for p in wanted):
+            return _attach_files(con, wanted)
+    with _folder_lock(folder, exclusive=True), _memory_capped(con, _BUILD_MEMORY):
+        usable = []
+        for plan in wanted:
+            assert plan.file is not None
+            if not plan.file.exists():
+                try:
+                    _build(con, plan.name, plan.file)
+                except (OSError, duckdb.Error) as error:
+                    _log.warning(
+                        "表 %s 的本地副本未能生成，改为直接读取数据仓库：%s", plan.name, error
+                    )
+                    continue
+                done.built.append(plan.name)
+            usable.append(plan)
+        _write_manifest(manifest, snapshot, [p.file for p in usable if p.file is not None])
+        attached = _attach_files(con, usable)
+        _clean(lake, keep=set(attached.values()))
+        return attached
+
+
+@contextmanager
+def _memory_capped(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """DuckDB's memory limit of `con` for a while, then its default again (a reader has no
+    limit of its own, and is not yet shared while it is being opened)."""
+    con.execute(f"SET memory_limit = '{limit}'")
+    try:
+        yield
+    finally:
+        con.execute("RESET memory_limit")
+
+
+def _build(con: duckdb.DuckDBPyConnection, name: str, file: Path) -> None:
+    """`name` as the reader sees it, into `file`: written under a temporary name beside it,
+    checkpointed, closed and synced, then renamed (a half-written copy never has the name)."""
+    partial = file.with_name(f".{file.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
+    alias = "govdash_local_build"
+    try:
+        con.execute(f"ATTACH '{_quote(str(partial))}' AS {alias}")
+        try:
+            con.execute(
+                f"CREATE TABLE {alias}.main.{_quoted(name)} AS FROM {ALIAS}.main.{_quoted(name)}"
+            )
+            con.execute(f"CHECKPOINT {alias}")
+        finally:
+            con.execute(f"DETACH {alias}")
+        if Path(f"{partial}.wal").exists():  # not all of it in the file: never use it
+            raise OSError(f"{partial}.wal left after CHECKPOINT")
+        os.chmod(partial, 0o600)
+        descriptor = os.open(partial, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(partial, file)
+    finally:
+        for leftover in (partial, Path(f"{partial}.wal")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+
+
+def _attach_files(con: duckdb.DuckDBPyConnection, plans: list[_Plan]) -> dict[str, Path]:
+    attached: dict[str, Path] = {}
+    for plan in plans:
+        assert plan.file is not None
+        try:
+            con.execute(f"ATTACH '{_quote(str(plan.file))}' AS {plan.alias} (READ_ONLY)")
+        except duckdb.Error as error:
+            _log.warning("表 %s 的本地副本无法打开，改为直接读取数据仓库：%s", plan.name, error)
+            continue
+        attached[plan.name] = plan.file
+    return attached
+
+
+def _write_manifest(manifest: Path, snapshot: int, files: list[Path]) -> None:
+    partial = manifest.with_name(f".{manifest.name}.{os.getpid()}.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({"snapshot": snapshot, "files": [f.name for f in files]}, handle)
+    os.replace(partial, manifest)
+
+
+def _clean(lake: Lake, keep: set[Path]) -> None:
+    """Under the folder's exclusive lock: remove every copy that neither the newest snapshots'
+    manifests (per catalog) nor this reader name, and every temporary file."""
+    assert lake.local is not None
+    folder = lake.local
+    manifests: dict[str, list[tuple[int, Path]]] = {}
+    for path in folder.glob("snapshot-*-*.json"):
+        catalog, _, number = path.stem.removeprefix("snapshot-").rpartition("-")
+        if number.isdigit():
+            manifests.setdefault(catalog, []).append((int(number), path))
+    names = {path.name for path in keep}
+    for found in manifests.values():
+        found.sort(reverse=True)
+        for _, path in found[_KEEP_SNAPSHOTS:]:
+            path.unlink(missing_ok=True)
+        for _, path in found[:_KEEP_SNAPSHOTS]:
+            try:
+                names.update(json.loads(path.read_text()).get("files", []))
+            except (OSError, ValueError):
+                path.unlink(missing_ok=True)
+    for path in folder.iterdir():
+        stale = path.name.endswith(".partial") or (
+            path.suffix in (".duckdb", ".wal") and path.name not in names
+        )
+        if stale:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 def _naive(moment: Any) -> datetime:

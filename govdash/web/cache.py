@@ -67,10 +67,11 @@ def _lake() -> Lake:
     return lake_of(default_db_path())
 
 
-# Memory each pinned connection may give to copies of the lake's smallest tables (Lake.reader):
-# a district's stored figures, register, surveys and scores fit; the tickets, and a city's
-# surveys and scores, stay in the lake. A process holds at most two (`_connection`).
-LOCAL_TABLE_BYTES = 128 << 20
+# Pinned connections read every table but the biggest (the tickets) from this machine's local
+# copies of the snapshot (Lake.reader(local_copies=True)): DuckDB files shared by every worker
+# through the page cache, built once per changed table after a load (by `govdash load`, or by
+# the first worker that opens the snapshot). False reads everything from the lake.
+LOCAL_COPIES = True
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
@@ -79,7 +80,7 @@ def _connection(version: WarehouseVersion) -> duckdb.DuckDBPyConnection:
     lake = _lake()
     if lake.identity != version.catalog:  # $GOVDASH_CATALOG changed under a running process
         raise RuntimeError(f"warehouse catalog changed: {version.catalog} → {lake.identity}")
-    return lake.reader(version.snapshot, local_bytes=LOCAL_TABLE_BYTES)
+    return lake.reader(version.snapshot, local_copies=LOCAL_COPIES)
 
 
 def snapshot_stamp() -> tuple[int, str] | None:

@@ -3,6 +3,7 @@ readers pinned to a snapshot — embedded (SQLite) and with a real PostgreSQL ca
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -160,6 +161,15 @@ def _pinned_reader_check(lake: Lake) -> None:
         assert old.execute("SELECT count(*), sum(n) FROM t").fetchone() == (10, 45)
     finally:
         old.close()
+    for pinned, expected in ((first, (10, 45)), (second, (22, 297))):  # from local copies
+        local = lake.reader(pinned, local_copies=True)
+        try:
+            assert cursor(local).execute("SELECT count(*), sum(n) FROM t").fetchone() == expected
+            assert local.execute(
+                "SELECT count(*) FROM duckdb_databases() WHERE database_name LIKE 'govdash_local%'"
+            ).fetchone() == (1,)
+        finally:
+            local.close()
     messages = [(s.snapshot_id, s.message) for s in lake.snapshots()]
     assert messages == [(first, "one"), (second, "two")]
 
@@ -179,42 +189,59 @@ def test_the_same_with_a_postgresql_catalog(tmp_path: Path, pg_catalog: str) -> 
     assert not (tmp_path / "warehouse.sqlite").exists()
 
 
-def test_a_reader_with_local_copies_reads_the_same_snapshot_from_memory(tmp_path: Path) -> None:
-    """`local_bytes`: the small tables copied into the reader's memory while they fit, the big
-    ones left as views of the lake (never copied first: a city's tickets would not fit); both
-    at the pinned snapshot, for the connection and for its cursors."""
-    lake = _embedded(tmp_path)
+def _kinds(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Each table name of the reader's own database → the database its view reads."""
+    found = {}
+    for name, sql in con.execute(
+        "SELECT view_name, sql FROM duckdb_views() WHERE database_name = 'memory' AND NOT internal"
+    ).fetchall():
+        found[name] = "lake" if " lake.main." in sql else "local"
+    return found
+
+
+@pytest.fixture
+def small_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables under 1 MB of Parquet always copied (8 MB as shipped), so that a table of a few
+    MB written here is left in the lake, as a city's tickets are."""
+    monkeypatch.setattr(lake_module, "LOCAL_ALWAYS_PARQUET_BYTES", 1 << 20)
+
+
+def _two_tables(lake: Lake) -> None:
     _commit(
         lake,
         [
             "CREATE TABLE small AS SELECT range AS n FROM range(5)",  # 0..4
-            # md5 text does not compress: ~6 MB of Parquet
+            # md5 text does not compress: ~6 MB of Parquet, all but all of the lake
             "CREATE TABLE big AS SELECT range AS n, md5(range::VARCHAR) || md5((-range)::VARCHAR)"
             " AS pad FROM range(100000)",
         ],
         "one",
     )
+
+
+def test_a_reader_with_local_copies_reads_the_same_snapshot_from_a_local_file(
+    tmp_path: Path,
+    small_floor: None,
+) -> None:
+    """`local_copies`: every table but the biggest read from a DuckDB file of its own in the
+    installation's `.local` folder, the biggest from the lake; both at the pinned snapshot,
+    for the connection and for its cursors, also after a later commit."""
+    lake = _embedded(tmp_path)
+    _two_tables(lake)
     first = lake.current_snapshot()
-    budget = 8 << 20
-    sizes = dict(
-        lake.reader()
-        .execute("SELECT table_name, file_size_bytes FROM ducklake_table_info('lake')")
-        .fetchall()
-    )
-    assert sizes["small"] * lake_module._MEMORY_PER_PARQUET_BYTE < budget
-    assert sizes["big"] < budget < sizes["big"] * lake_module._MEMORY_PER_PARQUET_BYTE
-    reader = lake.reader(local_bytes=budget)
+    assert lake.local == tmp_path / "data" / "warehouse.local"
+    reader = lake.reader(local_copies=True)
     try:
         _commit(lake, ["INSERT INTO small VALUES (100)", "DELETE FROM big WHERE n < 10"], "two")
-        kinds = dict(
-            reader.execute(
-                "SELECT table_name, table_type FROM information_schema.tables "
-                "WHERE table_catalog = current_database() AND table_schema = 'main'"
-            ).fetchall()
-        )
-        assert kinds == {"small": "BASE TABLE", "big": "VIEW"}
-        assert lake_module._memory_used(reader) < budget
+        assert _kinds(reader) == {"small": "local", "big": "lake"}
+        files = sorted(p.name for p in lake.local.glob("*.duckdb"))
+        assert len(files) == 1 and files[0].startswith("small-")
+        with duckdb.connect(str(lake.local / files[0]), read_only=True) as copy:
+            assert copy.execute("SELECT sum(n) FROM small").fetchone() == (10,)
         assert reader.execute("SELECT current_database()").fetchone() != ("lake",)
+        # the build's memory cap is lifted again: the reader has DuckDB's default
+        default = duckdb.connect().execute("SELECT current_setting('memory_limit')").fetchone()
+        assert reader.execute("SELECT current_setting('memory_limit')").fetchone() == default
         # what it reads, for code that has only the connection (the rounds file's folder)
         assert lake_module.reader_folder(reader) == tmp_path / "data"
         assert lake_module.reader_folder(cursor(reader)) == tmp_path / "data"
@@ -224,24 +251,163 @@ def test_a_reader_with_local_copies_reads_the_same_snapshot_from_memory(tmp_path
     finally:
         reader.close()
     assert first is not None and lake.current_snapshot() == first + 1
-    later = lake.reader(local_bytes=budget)
+    later = lake.reader(local_copies=True)
     try:
         assert cursor(later).execute("SELECT count(*), sum(n) FROM small").fetchone() == (6, 110)
         assert cursor(later).execute("SELECT count(*), min(n) FROM big").fetchone() == (99990, 10)
     finally:
         later.close()
-    roomy = lake.reader(local_bytes=1 << 30)  # both fit: both copied
+    old = lake.reader(first, local_copies=True)  # time travel reads its own copy
     try:
-        kinds = dict(
-            roomy.execute(
-                "SELECT table_name, table_type FROM information_schema.tables "
-                "WHERE table_catalog = current_database() AND table_schema = 'main'"
-            ).fetchall()
-        )
-        assert kinds == {"small": "BASE TABLE", "big": "BASE TABLE"}
-        assert cursor(roomy).execute("SELECT count(*) FROM big").fetchone() == (99990,)
+        assert cursor(old).execute("SELECT count(*), sum(n) FROM small").fetchone() == (5, 10)
     finally:
-        roomy.close()
+        old.close()
+
+
+def test_a_load_gets_new_copies_of_the_tables_it_changed_and_reuses_the_others(
+    tmp_path: Path,
+    small_floor: None,
+) -> None:
+    """One file per table and content: a commit that changes one table (here by a few rows,
+    which DuckLake inlines into its catalog and so changes no data file) gets that table a new
+    file, and the other table's file is the same file, not built again. The newest two
+    snapshots' files are kept, older ones removed."""
+    lake = _embedded(tmp_path)
+    _commit(
+        lake,
+        ["CREATE TABLE a AS FROM range(1000) t(n)", "CREATE TABLE b AS FROM range(2000) t(n)",
+         "CREATE TABLE c AS SELECT range AS n, md5(range::VARCHAR) AS pad FROM range(200000)"],
+        "one",
+    )  # fmt: skip
+    one = lake.prepare_local_copies()
+    assert sorted(one.built) == ["a", "b"] and one.views == ["c"]
+    b_file = one.copied["b"]
+    b_inode = b_file.stat().st_ino
+    assert lake.prepare_local_copies().built == []  # found, not built again
+    _commit(lake, ["INSERT INTO a VALUES (-1), (-2)"], "two: two rows, inlined")
+    assert sorted(lake.reader().execute("FROM ducklake_list_files('lake', 'a')").fetchall()) == (
+        sorted(lake.reader(1).execute("FROM ducklake_list_files('lake', 'a')").fetchall())
+    )  # no new data file: only the catalog knows of the two rows
+    two = lake.prepare_local_copies()
+    assert two.built == ["a"]
+    assert two.copied["b"] == b_file and b_file.stat().st_ino == b_inode
+    assert two.copied["a"] != one.copied["a"]
+    reader = lake.reader(local_copies=True)
+    try:
+        assert reader.execute("SELECT count(*), sum(n) FROM a").fetchone() == (1002, 499497)
+    finally:
+        reader.close()
+    _commit(lake, ["DELETE FROM b WHERE n >= 1000"], "three")
+    three = lake.prepare_local_copies()
+    assert three.built == ["b"] and three.copied["a"] == two.copied["a"]
+    # the newest two snapshots' files are kept; the first's copy of `a` is gone
+    assert not one.copied["a"].exists()
+    assert two.copied["a"].exists() and b_file.exists() and three.copied["b"].exists()
+    assert len(list(lake.local.glob("snapshot-*.json"))) == 2
+
+
+def test_an_interrupted_build_is_never_used(tmp_path: Path, small_floor: None) -> None:
+    """A build killed before its rename leaves only a temporary file: the next reader builds the
+    copy again (the leftover removed), and a reader never takes a temporary file for a copy."""
+    lake = _embedded(tmp_path)
+    _two_tables(lake)
+    con = lake.reader()
+    plans = lake_module._plans(con, lake, lake.current_snapshot() or 0)
+    con.close()
+    small = next(p.file for p in plans if p.name == "small")
+    assert small is not None
+    small.parent.mkdir(parents=True)
+    # what a killed build leaves: the copy under its temporary name, a wrong one here
+    leftover = small.with_name(f".{small.name}.123.abcd1234.partial")
+    with duckdb.connect(str(leftover)) as partial:
+        partial.execute("CREATE TABLE small AS SELECT 999 AS n")
+    copies = lake.prepare_local_copies()
+    assert copies.built == ["small"] and copies.copied["small"] == small
+    assert not leftover.exists()
+    reader = lake.reader(local_copies=True)
+    try:
+        assert reader.execute("SELECT count(*), sum(n) FROM small").fetchone() == (5, 10)
+    finally:
+        reader.close()
+
+
+def test_copies_that_cannot_be_built_fall_back_to_the_lake(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A folder that cannot be written (no permission, a full disk): every table is read from
+    the lake, with a warning in the log, and the figures are the lake's."""
+    lake = _embedded(tmp_path)
+    _two_tables(lake)
+    assert lake.local is not None
+    lake.local.write_text("not a folder")  # mkdir and every write in it fail
+    with caplog.at_level("WARNING", logger="govdash.core.lake"):
+        reader = lake.reader(local_copies=True)
+    try:
+        assert _kinds(reader) == {"small": "lake", "big": "lake"}
+        assert reader.execute("SELECT count(*), sum(n) FROM small").fetchone() == (5, 10)
+    finally:
+        reader.close()
+    assert "本地副本不可用" in caplog.text
+
+
+_OPEN_TWICE = """
+import json, sys, time
+from pathlib import Path
+from govdash.core import lake as lake_module
+from govdash.core.lake import Lake
+lake_module.LOCAL_ALWAYS_PARQUET_BYTES = 1 << 20  # as the test's small_floor
+lake = Lake.from_location(Path(sys.argv[1]), environ={})
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.01)
+copies = lake.prepare_local_copies()
+con = lake.reader(local_copies=True)
+print(json.dumps({"built": copies.built, "copied": {k: str(v) for k, v in copies.copied.items()},
+                  "sum": con.execute("SELECT sum(n) FROM small").fetchone()[0]}))
+"""
+
+
+def test_two_processes_opening_the_same_snapshot_share_one_build(
+    tmp_path: Path, small_floor: None
+) -> None:
+    lake = _embedded(tmp_path)
+    _commit(
+        lake,
+        [f"CREATE TABLE t{i} AS SELECT range AS n FROM range({i * 1000})" for i in range(1, 7)]
+        + ["CREATE TABLE small AS SELECT range AS n FROM range(5)",
+           "CREATE TABLE big AS SELECT range AS n, md5(range::VARCHAR) AS pad FROM range(300000)"],
+        "one",
+    )  # fmt: skip
+    go = tmp_path / "go"
+    children = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _OPEN_TWICE,
+                str(tmp_path / "data" / "warehouse.duckdb"),
+                str(go),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    go.touch()
+    found = []
+    for child in children:
+        out, err = child.communicate(timeout=300)
+        assert child.returncode == 0, err
+        found.append(json.loads(out))
+    copied = {"small", *(f"t{i}" for i in range(1, 7))}
+    # every copy built once, by one of them; both read the same files
+    assert sorted(found[0]["built"] + found[1]["built"]) == sorted(copied)
+    assert found[0]["copied"] == found[1]["copied"] and set(found[0]["copied"]) == copied
+    assert [f["sum"] for f in found] == [10, 10]
+    assert lake.local is not None
+    assert len(list(lake.local.glob("*.duckdb"))) == len(copied)
+    assert not list(lake.local.glob("*.partial"))
 
 
 def test_connect_readonly_names_a_missing_snapshot_and_an_old_warehouse(tmp_path: Path) -> None:
