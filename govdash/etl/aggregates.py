@@ -369,11 +369,27 @@ def _write_all(
         _write_periods(con, kind, sorted({_period_start(kind, m) for m in months}), budget)
 
 
-def _store_callback_batches(con: duckdb.DuckDBPyConnection) -> None:
+def _callback_batches(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """The files whose callback columns decide the 三率 base now (one scan of the tickets)."""
+    return sorted(int(row[0]) for row in con.execute(CALLBACK_BATCHES).fetchall())
+
+
+def _stored_callback_batches(con: duckdb.DuckDBPyConnection) -> list[int]:
+    rows = con.execute("SELECT batch_id FROM agg_callback_batches").fetchall()
+    return sorted(int(row[0]) for row in rows)
+
+
+def _store_callback_batches(
+    con: duckdb.DuckDBPyConnection, now: list[int] | None = None, stored: list[int] | None = None
+) -> None:
     """The files whose callback columns decide the 三率 base now (read by aggregate_sql, and
-    by the next refresh to see which files changed)."""
+    by the next refresh to see which files changed); rewritten only when they changed."""
+    now = _callback_batches(con) if now is None else now
+    if stored is not None and stored == now:
+        return
     con.execute("DELETE FROM agg_callback_batches")
-    con.execute(f"INSERT INTO agg_callback_batches {CALLBACK_BATCHES}")
+    if now:
+        con.execute("INSERT INTO agg_callback_batches SELECT unnest($now)", {"now": now})
 
 
 def _remember(con: duckdb.DuckDBPyConnection) -> None:
@@ -391,12 +407,23 @@ def _recording(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(found and found[0])
 
 
-def touched_months(con: duckdb.DuckDBPyConnection) -> list[date]:
+def touched_months(
+    con: duckdb.DuckDBPyConnection,
+    callback_now: list[int] | None = None,
+    callback_stored: list[int] | None = None,
+) -> list[date]:
     """The months whose tickets or derived fields this load may have changed (a superset of
-    the months whose figures differ from the stored ones), from derive's record."""
+    the months whose figures differ from the stored ones), from derive's record.
+
+    `callback_now` and `callback_stored`: the files with callback columns now and as the
+    stored figures were made (read here when not given). A source that cannot hold a row
+    (no register change, no file whose callback columns moved) is not scanned at all: at a
+    city's size each scan of the tickets is a cost that grows with the warehouse."""
     window = int(_info(con, WINDOW_KEY) or 0)
     previous = _info(con, AS_OF_KEY)
     current = _info(con, "as_of")
+    now = _callback_batches(con) if callback_now is None else callback_now
+    stored = _stored_callback_batches(con) if callback_stored is None else callback_stored
     sources = [
         # the changed rows, and the positions their old versions held
         "SELECT accepted_at FROM derive_changed",
@@ -409,15 +436,20 @@ def touched_months(con: duckdb.DuckDBPyConnection) -> list[date]:
                   FROM (SELECT accepted_at, caller_hash FROM derive_changed
                         UNION ALL SELECT accepted_at, caller_hash FROM derive_old)
                   WHERE caller_hash IS NOT NULL)""",
-        # places filled from register rows this load changed
-        """SELECT accepted_at FROM tickets
-            WHERE compound IN (SELECT compound FROM derive_compounds)""",
-        # tickets of files whose callback columns appeared or went (their 三率 base moved)
-        f"""SELECT accepted_at FROM tickets WHERE batch_id IN (
-                (SELECT batch_id FROM agg_callback_batches EXCEPT {CALLBACK_BATCHES})
-                UNION ({CALLBACK_BATCHES} EXCEPT SELECT batch_id FROM agg_callback_batches))""",
     ]
     params: dict[str, object] = {}
+    compounds = con.execute("SELECT count(*) FROM derive_compounds").fetchone()
+    if compounds and compounds[0]:
+        # places filled from register rows this load changed
+        sources.append(
+            """SELECT accepted_at FROM tickets
+            WHERE compound IN (SELECT compound FROM derive_compounds)"""
+        )
+    moved = sorted(set(now) ^ set(stored))
+    if moved:
+        # tickets of files whose callback columns appeared or went (their 三率 base moved)
+        sources.append("SELECT accepted_at FROM tickets WHERE batch_id = ANY($moved)")
+        params["moved"] = moved
     if previous != current and previous is not None and current is not None:
         # Statuses of rows not yet responded or closed whose limit falls between the as-of
         # time the aggregates were made at and the new one (late ⇄ not yet due).
@@ -431,7 +463,7 @@ def touched_months(con: duckdb.DuckDBPyConnection) -> list[date]:
                    BETWEEN $low AND $high)"""
         )
         low, high = sorted([datetime.fromisoformat(previous), datetime.fromisoformat(current)])
-        params = {"low": low, "high": high}
+        params |= {"low": low, "high": high}
     union = " UNION ALL ".join(f"({source})" for source in sources)
     rows = con.execute(
         f"""SELECT DISTINCT CAST(date_trunc('month', accepted_at) AS DATE) AS m
@@ -448,8 +480,9 @@ def refresh(con: duckdb.DuckDBPyConnection) -> None:
     if _info(con, VERSION_KEY) != AGGREGATES_VERSION or not _recording(con):
         build_all(con)
         return
-    months = touched_months(con)  # before the callback files are stored anew
-    _store_callback_batches(con)
+    now, stored = _callback_batches(con), _stored_callback_batches(con)
+    months = touched_months(con, now, stored)  # before the callback files are stored anew
+    _store_callback_batches(con, now, stored)
     _write_all(con, months, LOAD_ROW_GROUPINGS)
     _write_waves(con, touched_waves(con))
     _remember(con)

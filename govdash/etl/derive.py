@@ -28,9 +28,13 @@ by `begin`, filled inside each file's transaction so a file that fails leaves no
 
 Work that needs history is done in steps of whole, consecutive months holding changed rows
 (at most CHUNK_ROWS changed rows a step; months without a change are never touched), each
-step one statement committed on its own: the memory a step holds is its months' rows, never
-all history. The work file is private until published, so committing steps publishes nothing; a
-failure discards the whole copy.
+step one statement: what a step reads is its months' rows, never all history.
+
+All of it runs inside the load's one lake transaction, where every row a statement rewrites
+is held (DuckLake's record of the deletions, the new files) until COMMIT, and so is every old
+version of a work table replaced or emptied: so a new ticket is written with its statuses
+already (`initial_fields`), a step rewrites only the rows that differ, and no work table is
+replaced or rebuilt (a step's pairs are a subquery of its statement).
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ CHANGE_TABLES = {
 MOMENT = """greatest(accepted_at, coalesce(first_response_at, accepted_at),
     coalesce(arrived_at, accepted_at), coalesce(closed_at, accepted_at))"""
 WINDOW_KEY = "repeat_window_days"
+# The derived fields a ticket is first written with (`initial_fields`).
+INITIAL_FIELDS = ("response_status", "resolution_status", "is_repeat")
 
 # On-time status per DOMAIN.md §4: open tickets past their limit at the as-of time are late.
 RESPONSE_STATUS = """CASE
@@ -131,22 +137,55 @@ def after_register_write(con: duckdb.DuckDBPyConnection) -> None:
 
 def mark_everything(con: duckdb.DuckDBPyConnection) -> None:
     """Treat every stored row as changed: `derive` then recomputes all of history (month by
-    month), as after a config change of the repeat window or a remap of stored words."""
-    begin(con)
+    month), as after a config change of the repeat window or a remap of stored words.
+
+    Only the rows not yet recorded are added: inside the load's one transaction a replaced or
+    emptied table keeps its old rows until COMMIT, so the record is never rebuilt. A first
+    load has recorded every ticket already (each key once, the version stored), and then
+    nothing is copied."""
+    if not recording(con):
+        begin(con)
+    counts = con.execute(
+        "SELECT (SELECT count(*) FROM tickets), (SELECT count(*) FROM derive_changed)"
+    ).fetchone()
+    if counts is None or counts[0] != counts[1]:
+        con.execute(
+            f"""INSERT INTO derive_changed
+            SELECT ticket_id, accepted_at, caller_hash, category, compound, {MOMENT} FROM tickets
+            WHERE ticket_id NOT IN (SELECT ticket_id FROM derive_changed)"""
+        )
     con.execute(
-        f"""INSERT INTO derive_changed
-        SELECT ticket_id, accepted_at, caller_hash, category, compound, {MOMENT} FROM tickets"""
+        """INSERT INTO derive_surveys SELECT response_id FROM survey_responses
+        WHERE response_id NOT IN (SELECT response_id FROM derive_surveys)"""
     )
-    con.execute("INSERT INTO derive_surveys SELECT response_id FROM survey_responses")
 
 
-def derive(con: duckdb.DuckDBPyConnection, config: Config) -> None:
-    """Bring places, as-of time, statuses and repeat flags up to date for what changed."""
+def initial_fields(con: duckdb.DuckDBPyConnection, source: str) -> str:
+    """SQL of the derived fields a ticket is first written with (over `source`'s columns):
+    statuses at the as-of time the load reaches so far, and no repeat. `derive` corrects what
+    differs, and writes only that: usually nothing but repeats and rows an as-of move reaches,
+    where a recompute would rewrite every new row again inside the load's transaction."""
+    previous = _stored(con, "as_of") if recording(con) else None
+    so_far = "(SELECT max(moment) FROM derive_changed)" if recording(con) else "NULL"
+    row = con.execute(
+        f"""SELECT CAST(greatest((SELECT max({MOMENT}) FROM {source}), {so_far},
+            CAST($previous AS TIMESTAMP)) AS VARCHAR)""",
+        {"previous": previous},
+    ).fetchone()
+    as_of = "NULL" if row is None or row[0] is None else f"'{row[0]}'"
+    return f"""{RESPONSE_STATUS.replace("$as_of", as_of)} AS response_status,
+        {RESOLUTION_STATUS.replace("$as_of", as_of)} AS resolution_status,
+        false AS is_repeat"""
+
+
+def derive(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, int]:
+    """Bring places, as-of time, statuses and repeat flags up to date for what changed; the
+    number of ticket rows rewritten for each (every rewritten row is held until COMMIT)."""
     window = int(config.repeat_window_days)
     everything = not recording(con) or _stored(con, WINDOW_KEY) != str(window)
     if everything:
         mark_everything(con)  # no record of the changes, or flags made with another window
-    _fill_places(con)
+    places = _fill_places(con)
     # Recomputing everything, the as-of time is the latest moment of all rows (all changed).
     previous = None if everything else _stored(con, "as_of")
     as_of = _as_of(con, previous)
@@ -167,8 +206,11 @@ def derive(con: duckdb.DuckDBPyConnection, config: Config) -> None:
             "window": str(window),
         },
     )
-    _statuses(con, previous, as_of)
-    _repeats(con, window)
+    return {
+        "places": places,
+        "statuses": _statuses(con, previous, as_of),
+        "repeats": _repeats(con, window),
+    }
 
 
 def _stored(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
@@ -194,11 +236,17 @@ def _chunks(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[datetime, da
     return [(start, end) for start, end, _ in chunks]
 
 
+def _written(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]) -> int:
+    """Run an UPDATE; the rows it rewrote."""
+    row = con.execute(sql, params).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
 def _next_month(month: datetime) -> datetime:
     return month.replace(year=month.year + month.month // 12, month=month.month % 12 + 1)
 
 
-def _fill_places(con: duckdb.DuckDBPyConnection) -> None:
+def _fill_places(con: duckdb.DuckDBPyConnection) -> int:
     """Blank places from the register where the compound's name is unambiguous, in the
     months of the changed rows and of the rows of changed compounds; only rows it fills are
     written. Other rows in those months have nothing to fill: every load fills what its
@@ -211,7 +259,8 @@ def _fill_places(con: duckdb.DuckDBPyConnection) -> None:
     )
     registered = con.execute("SELECT count(*) FROM derive_register").fetchone()
     if not registered or not registered[0]:
-        return
+        return 0
+    written = 0
     fillable = "compound IN (SELECT compound FROM derive_register)"
     touched = "compound IN (SELECT compound FROM derive_compounds)"
     compounds_changed = con.execute("SELECT count(*) FROM derive_compounds").fetchone()
@@ -236,7 +285,8 @@ def _fill_places(con: duckdb.DuckDBPyConnection) -> None:
         if compounds_changed and compounds_changed[0]:
             sources.append(f"SELECT accepted_at FROM tickets WHERE {touched} AND {fillable}")
         for start, end in _chunks(con, " UNION ALL ".join(sources)):
-            con.execute(f"{update} AND t.{IN_CHUNK}", {"start": start, "end": end})
+            written += _written(con, f"{update} AND t.{IN_CHUNK}", {"start": start, "end": end})
+    return written
 
 
 def _as_of(con: duckdb.DuckDBPyConnection, previous: str | None) -> str | None:
@@ -259,22 +309,24 @@ def _as_of(con: duckdb.DuckDBPyConnection, previous: str | None) -> str | None:
     return None if full is None or full[0] is None else str(full[0])
 
 
-def _statuses(con: duckdb.DuckDBPyConnection, previous: str | None, as_of: str | None) -> None:
+def _statuses(con: duckdb.DuckDBPyConnection, previous: str | None, as_of: str | None) -> int:
     set_statuses = f"""UPDATE tickets SET response_status = {RESPONSE_STATUS},
             resolution_status = {RESOLUTION_STATUS},
             is_repeat = CASE WHEN caller_hash IS NULL THEN false ELSE is_repeat END"""
     differs = f"({STATUS_DIFFERS} OR (caller_hash IS NULL AND is_repeat IS DISTINCT FROM false))"
     # Per month of the changed rows; the month's other rows are recomputed alongside (only
     # what differs is written): cheaper than picking the changed ones out, and exact.
+    written = 0
     for start, end in _chunks(con, "SELECT accepted_at FROM derive_changed"):
-        con.execute(
+        written += _written(
+            con,
             f"{set_statuses} WHERE {IN_CHUNK} AND {differs}",
             {"start": start, "end": end, "as_of": as_of},
         )
     if previous == as_of:
-        return
+        return written
     if previous is None:
-        return  # the first tickets: every row is a changed row, done above
+        return written  # the first tickets: every row is a changed row, done above
     # The as-of time moved: rows that were not yet due may now be late; if it fell (a
     # corrected time), a late open row may be not yet due again.
     found = con.execute(
@@ -287,10 +339,10 @@ def _statuses(con: duckdb.DuckDBPyConnection, previous: str | None, as_of: str |
         if advanced
         else DEPENDS_ON_AS_OF
     )
-    con.execute(f"{set_statuses} WHERE {moving} AND {differs}", {"as_of": as_of})
+    return written + _written(con, f"{set_statuses} WHERE {moving} AND {differs}", {"as_of": as_of})
 
 
-def _repeats(con: duckdb.DuckDBPyConnection, window: int) -> None:
+def _repeats(con: duckdb.DuckDBPyConnection, window: int) -> int:
     """Repeat flags of the rows within `window` days after the changed positions, per chunk
     [start, end) of those positions, from the rows of the same pairs in
     [start − window, end + window): every row that may change lies in [start, end + window),
@@ -300,13 +352,10 @@ def _repeats(con: duckdb.DuckDBPyConnection, window: int) -> None:
         UNION ALL SELECT accepted_at, caller_hash, category FROM derive_old
         WHERE caller_hash IS NOT NULL"""
     days = f"INTERVAL {window} DAY"
+    written = 0
     for start, end in _chunks(con, marks):
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE derive_pairs AS
-            SELECT DISTINCT caller_hash, category FROM ({marks}) WHERE {IN_CHUNK}""",
-            {"start": start, "end": end},
-        )
-        con.execute(
+        written += _written(
+            con,
             f"""UPDATE tickets SET is_repeat = f.is_repeat
             FROM (
                 SELECT ticket_id, is_repeat FROM (
@@ -314,7 +363,9 @@ def _repeats(con: duckdb.DuckDBPyConnection, window: int) -> None:
                         coalesce(t.accepted_at - lag(t.accepted_at) OVER (
                             PARTITION BY t.caller_hash, t.category
                             ORDER BY t.accepted_at, t.ticket_id) <= {days}, false) AS is_repeat
-                    FROM tickets t JOIN derive_pairs p ON t.caller_hash = p.caller_hash
+                    FROM tickets t JOIN (
+                        SELECT DISTINCT caller_hash, category FROM ({marks}) WHERE {IN_CHUNK}
+                    ) p ON t.caller_hash = p.caller_hash
                         AND t.category IS NOT DISTINCT FROM p.category
                     WHERE t.accepted_at >= $start - {days} AND t.accepted_at < $end + {days}
                 ) WHERE accepted_at >= $start AND is_repeat IS DISTINCT FROM stored
@@ -323,3 +374,4 @@ def _repeats(con: duckdb.DuckDBPyConnection, window: int) -> None:
               AND tickets.accepted_at >= $start AND tickets.accepted_at < $end + {days}""",
             {"start": start, "end": end},
         )
+    return written

@@ -1049,6 +1049,9 @@ def _upsert_tickets(
         {sla_case(config, "respond")} AS response_limit_minutes,
         coalesce(committed_hours, {sla_case(config, "resolve")}) AS resolution_limit_hours
         FROM ok_tickets"""
+    # Written with their statuses at the as-of time reached so far: finalize then rewrites
+    # only the rows whose derived fields differ, not every new row a second time.
+    source = f"SELECT *, {derive.initial_fields(con, 'ok_tickets')} FROM ({source})"
     counts = _upsert(
         con,
         "tickets",
@@ -1056,7 +1059,7 @@ def _upsert_tickets(
         ["ticket_id"],
         TICKET_VALUES,
         batch_id,
-        TICKET_DERIVED,
+        [*TICKET_DERIVED, *derive.INITIAL_FIELDS],
         before_write=derive.before_tickets_write,
     )
     derive.after_tickets_write(con)

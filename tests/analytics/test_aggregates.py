@@ -368,8 +368,8 @@ def test_loads_one_by_one_refresh_what_a_full_build_gives(
     full_builds: list[str] = []
     touched = aggregates.touched_months
 
-    def recording(con: duckdb.DuckDBPyConnection) -> list[date]:
-        months = touched(con)
+    def recording(con: duckdb.DuckDBPyConnection, *given: list[int]) -> list[date]:
+        months = touched(con, *given)
         refreshed.append(months)
         return months
 
