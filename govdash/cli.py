@@ -9,6 +9,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -390,35 +391,27 @@ def _cmd_load(args: argparse.Namespace, db_path: Path, config: Config) -> int:
                     db_path, config, profile.kind, profile.values, args.actor, progress
                 )
                 print(f"已按对照方案“{profile.name}”的取值对照更新已加载的数据：{changed:,} 行。")
-    if report.snapshot is not None and not args.no_local_copies:
-        _prepare_local_copies(db_path)
+    if report.snapshot is not None:
+        _settle(args, db_path, config, progress)
     if not report.files:  # the summary names every file it skipped and why
         return 1
     return 0 if report.ok else 1
 
 
-def _prepare_local_copies(db_path: Path) -> None:
-    """After a load: this machine's local copies of the new snapshot (the tables it changed),
-    so the first page read after the load does not build them. A failure costs only that."""
-    import duckdb
-
-    from govdash.core.lake import LakeError
-    from govdash.core.warehouse import lake_of
+def _settle(
+    args: argparse.Namespace, db_path: Path, config: Config, progress: Callable[[str], None]
+) -> None:
+    """After a published load: the quarters and years it left stale, as a second snapshot, and
+    this machine's local copies (govdash.etl.settle). A failure costs only speed, and says so."""
+    from govdash.etl.settle import settle
 
     started = time.perf_counter()
-    try:
-        lake = lake_of(db_path)
-        snapshot = lake.current_snapshot()
-        copies = lake.prepare_local_copies(snapshot)
-    except (LakeError, OSError, duckdb.Error) as error:
-        print(f"⚠ 本机的本地副本未能生成（服务器首次打开新数据时再生成）：{error}", file=sys.stderr)
-        return
-    seconds = time.perf_counter() - started
-    reused = len(copies.copied) - len(copies.built)
-    print(
-        f"本地副本（快照 #{snapshot}，{lake.local}）：新建 {len(copies.built)} 张表、"
-        f"沿用 {reused} 张，{len(copies.views)} 张直接读取数据仓库；{seconds:.1f} 秒。"
-    )
+    done = settle(db_path, config, progress, args.actor, local_copies=not args.no_local_copies)
+    for line in done.lines:
+        print(line)
+    for warning in done.warnings:
+        print(warning, file=sys.stderr)
+    print(f"加载后的整理用时 {time.perf_counter() - started:.1f} 秒。")
 
 
 def _cmd_profiles(args: argparse.Namespace, db_path: Path, config: Config) -> int:

@@ -44,6 +44,7 @@ ACTIONS = (
     "profile_deleted",
     "profile_imported",
     "values_remapped",
+    "figures_refreshed",  # govdash.etl.settle: stale quarters and years, as their own snapshot
     # online scoring rounds (govdash.core.rounds); score values are never written here
     "round_opened",
     "round_changed",

@@ -397,7 +397,7 @@ def _load_into_new_version(
                 say("更新派生字段（时效状态、重复诉求）…")
                 finalize(con, config)
                 say("发布新快照 …")
-                return _commit(con, "rebuild" if fresh else "load", actor, reports)
+                return commit_snapshot(con, "rebuild" if fresh else "load", actor, reports)
             except _FileFailed as failure:
                 con.execute("ROLLBACK")
                 failed[failure.index] = failure.message
@@ -444,10 +444,15 @@ def _write_all(
         raise _NothingWritten
 
 
-def _commit(
-    con: duckdb.DuckDBPyConnection, what: str, actor: str, reports: Sequence[FileReport]
+def commit_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    what: str,
+    actor: str,
+    reports: Sequence[FileReport] = (),
+    details: Mapping[str, object] | None = None,
 ) -> int:
-    """COMMIT the load's transaction with its commit message; the snapshot id it became."""
+    """COMMIT the writer's transaction with its commit message (`what`: load, rebuild,
+    migrate, remap, refresh) and the files and `details` it wrote; the snapshot id it became."""
     token = secrets.token_hex(8)
     extra = {
         "load_id": token,
@@ -455,6 +460,7 @@ def _commit(
         "batches": [r.batch_id for r in reports if r.batch_id is not None],
         "files": [r.name for r in reports if r.batch_id is not None],
         "loader_version": __version__,
+        **(details or {}),
     }
     con.execute(
         f"CALL {ALIAS}.set_commit_message($author, $message, extra_info => $extra)",
@@ -1563,7 +1569,7 @@ def remap_loaded(
         con.execute(f"ALTER TABLE {table} DROP COLUMN _remapped")
         say(f"已按对照更新 {changed:,} 行已加载的数据，正在更新派生字段 …")
         finalize(con, config)
-        _commit(con, "remap", who, [])
+        commit_snapshot(con, "remap", who)
     AuditLog(audit_path(db_path)).record(
         who,
         "values_remapped",

@@ -20,7 +20,7 @@ from govdash.core.config import Config
 from govdash.core.lake import ALIAS
 from govdash.core.warehouse import writer_lock
 from govdash.etl import aggregates
-from govdash.etl.load import _commit, _lake_tables, ensure_schema, work_connection
+from govdash.etl.load import _lake_tables, commit_snapshot, ensure_schema, work_connection
 
 
 class MigrationError(RuntimeError):
@@ -73,7 +73,7 @@ def migrate(source: Path, db_path: Path, config: Config, actor: str | None = Non
                     )
             if not aggregates.current(con):  # an older release's, or none: built here
                 aggregates.build_all(con)
-            return _commit(con, "migrate", actor or os_user(), [])
+            return commit_snapshot(con, "migrate", actor or os_user())
         except BaseException:
             con.execute("ROLLBACK")
             raise

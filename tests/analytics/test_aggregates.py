@@ -23,12 +23,14 @@ import pytest
 
 import govdash.analytics.queries.aggregated as aggregated
 import govdash.etl.aggregates as aggregates
+from govdash import cli
 from govdash.analytics.queries import effect, surveys, tickets, units
 from govdash.analytics.queries.aggregated import aggregate_rows
 from govdash.analytics.queries.filters import Filters
 from govdash.core.access import Scope
 from govdash.core.warehouse import KEY_ENV, connect_readonly, current_snapshot, lake_of
 from govdash.etl.load import load_paths
+from govdash.etl.settle import settle
 from tests.analytics.warehouse_data import REGISTER as MAIN_REGISTER
 from tests.analytics.warehouse_data import REGISTER_HEADER as MAIN_REGISTER_HEADER
 from tests.analytics.warehouse_data import (
@@ -568,6 +570,89 @@ def test_quarters_and_years_over_the_load_budget_wait_and_read_raw(
         assert con.execute("SELECT count(*) FROM agg_stale_periods").fetchone() == (0,)
         refreshed = _agg_rows_of(con)
     assert refreshed == _full_build(db)
+
+
+def _stale_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[Path]]:
+    """A warehouse whose last load left its quarters and years stale (budget 0)."""
+    monkeypatch.setenv(KEY_ENV, "the-same-phone-hash-key-for-both")
+    files, _ = incremental_files(tmp_path / "in")
+    db = tmp_path / "w" / "warehouse.duckdb"
+    assert load_paths(files[:2], db, CONFIG, keep_raw=False).ok
+    monkeypatch.setattr(aggregates, "LOAD_ROW_GROUPINGS", 0)
+    assert load_paths([files[2]], db, CONFIG, keep_raw=False).ok
+    return db, files
+
+
+def _stale_of(db: Path, snapshot: int | None = None) -> list[tuple[Any, ...]]:
+    con = connect_readonly(db, snapshot)
+    try:
+        return con.execute("SELECT * FROM agg_stale_periods ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+
+
+def test_settle_publishes_the_stale_quarters_and_years_as_a_second_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a load that left 2025 and its first quarter stale, `settle` publishes one more
+    snapshot (`refresh`) holding what a full build stores, with nothing stale; the load's own
+    snapshot keeps its marks (time travel); a second settle has nothing to do."""
+    db, _ = _stale_load(tmp_path, monkeypatch)
+    loaded = current_snapshot(db)
+    stale = _stale_of(db)
+    assert ("quarter", date(2025, 1, 1)) in stale and ("year", date(2025, 1, 1)) in stale
+    said: list[str] = []
+    done = settle(db, CONFIG, said.append, "tester", local_copies=False)
+    assert done.warnings == []
+    assert loaded is not None and done.snapshot == loaded + 1 == current_snapshot(db)
+    assert "2025年" in done.periods and "2025年第1季度" in done.periods
+    assert any("补算" in line for line in said)
+    assert _stale_of(db) == []
+    assert _agg_rows(db) == _full_build(db)
+    assert _stale_of(db, loaded) == stale
+    made = lake_of(db).snapshot(done.snapshot)
+    assert made is not None and made.message == "refresh"
+    assert made.extra["actor"] == "tester" and "2025年" in made.extra["periods"]
+    again = settle(db, CONFIG, said.append, "tester", local_copies=False)
+    assert again.snapshot is None and current_snapshot(db) == done.snapshot
+
+
+def test_a_settle_that_fails_leaves_the_load_and_its_stale_marks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refresh that fails inside its transaction publishes nothing: the load's snapshot stays
+    current with its stale marks (read raw, correct), and the clerk is told why."""
+    db, _ = _stale_load(tmp_path, monkeypatch)
+    loaded, stale, rows = current_snapshot(db), _stale_of(db), _agg_rows(db)
+
+    def broken(con: duckdb.DuckDBPyConnection) -> int:
+        con.execute("DELETE FROM agg_stale_periods")  # half done, then the disk fills
+        raise duckdb.IOException("No space left on device")
+
+    monkeypatch.setattr(aggregates, "refresh_stale", broken)
+    done = settle(db, CONFIG, lambda message: None, local_copies=False)
+    assert done.snapshot is None and len(done.warnings) == 1
+    assert "No space left on device" in done.warnings[0] and "下次加载时再补算" in done.warnings[0]
+    assert current_snapshot(db) == loaded
+    assert _stale_of(db) == stale and _agg_rows(db) == rows
+
+
+def test_govdash_load_settles_after_publishing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`govdash load` refreshes what its load left stale, as its own snapshot, and says so."""
+    monkeypatch.setenv(KEY_ENV, "the-same-phone-hash-key-for-both")
+    files, _ = incremental_files(tmp_path / "in")
+    db = tmp_path / "w" / "warehouse.duckdb"
+    assert load_paths(files[:2], db, CONFIG, keep_raw=False).ok
+    before = current_snapshot(db)
+    monkeypatch.setattr(aggregates, "LOAD_ROW_GROUPINGS", 0)
+    assert cli.main(["load", str(files[2]), "--db", str(db), "--no-local-copies"]) == 0
+    out = capsys.readouterr().out
+    assert before is not None and current_snapshot(db) == before + 2
+    assert f"发布为快照 #{before + 2}" in out and "2025年第1季度" in out
+    assert _stale_of(db) == [] and _stale_of(db, before + 1) != []
+    assert _agg_rows(db) == _full_build(db)
 
 
 @pytest.mark.parametrize(("scope", "places"), SHAPES, ids=SHAPE_IDS)

@@ -47,6 +47,7 @@ from govdash.etl.prepare import (
     save_profile,
 )
 from govdash.etl.rebuild import RebuildError, rebuild
+from govdash.etl.settle import Settled, settle
 from govdash.etl.templates import template_workbook
 from govdash.etl.vocab import UNCLASSIFIED
 from govdash.i18n import t
@@ -265,11 +266,14 @@ def run_load(files: list, confirmed: dict[str, list[tuple[LocatedSheet, str]]]) 
             report = load_paths(
                 paths, db_path, config, progress=status.write, names=names, actor=principal.name
             )
+            settled = Settled()
+            if report.snapshot is not None:
+                settled = settle(db_path, config, status.write, principal.name)
             status.update(
                 label=t("data.loaded" if report.ok else "data.load_failed", language),
                 state="complete" if report.ok else "error",
             )
-    summary = format_report(report)
+    summary = "\n".join([format_report(report), *settled.lines, *settled.warnings])
     for path, name in names.items():
         summary = summary.replace(path.name, name)
     st.session_state[LAST_LOAD] = {
@@ -349,6 +353,10 @@ def value_mapping_form(unknown: list[tuple[str, str | None, str, str, int, str]]
         if apply:
             changed = remap_loaded(db_path, config, kind, values, principal.name)
             st.success(t("data.values_applied", language, n=changed))
+            with st.spinner(t("data.settling", language)):
+                settled = settle(db_path, config, lambda message: None, principal.name)
+            for warning in settled.warnings:
+                st.warning(warning)
     st.session_state[LAST_LOAD]["unknown"] = []
 
 
