@@ -1,4 +1,4 @@
-"""Where one page run's time goes: a warm page run (cached queries) under pyinstrument.
+"""Where one page run's time goes: warm page runs (cached queries), or cold (--cold), under pyinstrument.
 
 The page runs through AppTest in this process (its script thread is profiled), as bench_pages.py runs it; the first run fills
 the caches and is not profiled, then --runs warm runs are. Prints pyinstrument's call tree
@@ -25,9 +25,18 @@ def main() -> None:
     parser.add_argument("--page", default="overview", help="a file name under views/, no .py")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--all", action="store_true", help="every frame, library ones too")
+    parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="clear the results and figures before each run (bench_pages.py's cold: the "
+        "connection to the snapshot stays open)",
+    )
     args = parser.parse_args()
 
+    import streamlit as st
     from streamlit.testing.v1 import AppTest
+
+    from govdash.web import cache
 
     os.environ["GOVDASH_DB"] = str(args.db.resolve())
     app = AppTest.from_file(str(ROOT / "govdash" / "web" / "app.py"), default_timeout=300)
@@ -54,8 +63,11 @@ def main() -> None:
 
     LocalScriptRunner._run_script_thread = profiled  # type: ignore[method-assign]
     for _ in range(args.runs):
+        if args.cold:
+            st.cache_data.clear()
+            cache._shared.clear()
         app.run()
-    print(f"{args.page}: {args.runs} warm runs")
+    print(f"{args.page}: {args.runs} {'cold' if args.cold else 'warm'} runs")
     print(profiler.output_text(color=False, show_all=args.all, time="percent_of_total"))
 
 
