@@ -176,3 +176,27 @@ def test_the_effect_page_shows_its_status_at_once_and_clears_it(
     assert not app.status, "the status is still shown after the report came"
     assert [t.value for t in app.title] == ["治理成效"]
     assert app.radio(key="effect_treatment").value is not None
+
+
+def test_a_shared_figure_is_the_built_figure_itself_with_its_dict_made_once() -> None:
+    """The builder's figure becomes the shared one (no validated copy of every trace): it is
+    the same object, draws what an independently built figure draws, and its dict (asked by
+    st.plotly_chart on every run) is made once."""
+    import plotly.graph_objects as go
+
+    from govdash.web.ui import SharedFigure, _shared_figure
+
+    built: list[go.Figure] = []
+
+    def builder(values: list[int]) -> go.Figure:
+        figure = go.Figure(go.Bar(x=[f"小区{v}" for v in values], y=values))
+        figure.update_layout(title="各小区工单量")
+        built.append(figure)
+        return figure
+
+    shared = _shared_figure(builder, [3, 1, 2])
+    assert isinstance(shared, SharedFigure) and shared is built[0]
+    plain = go.Figure(go.Bar(x=["小区3", "小区1", "小区2"], y=[3, 1, 2]))
+    plain.update_layout(title="各小区工单量")
+    assert shared.to_dict() == plain.to_dict()
+    assert shared.to_dict() is shared.to_dict()
