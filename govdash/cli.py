@@ -1152,7 +1152,7 @@ def _cmd_bulletin(args: argparse.Namespace, db_path: Path, config: Config) -> in
             file=sys.stderr,
         )
         return 1
-    out: Path = args.out or Path(bulletin_file_name(data, "docx"))
+    out: Path = args.out or Path(bulletin_file_name(data.filters, "docx"))
     try:
         content = bulletin_content(data, config)
         document = (

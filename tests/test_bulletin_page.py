@@ -12,7 +12,9 @@ from govdash.analytics.queries.bulletin import month_filters
 from govdash.core.access import Scope
 from govdash.core.accounts import AccountStore
 from govdash.web.bulletin import bulletin_month
-from tests.analytics.warehouse_data import build_main
+from tests.analytics.warehouse_data import build_main, open_db, shipped_config
+
+CONFIG = shipped_config()
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,3 +85,32 @@ def test_a_community_account_gets_its_communitys_bulletin(
     app.button[0].click().run()
     assert not app.exception, [e.value for e in app.exception]
     assert any("通报月份：2025年3月；范围：东社区（社区）" in c.value for c in app.caption)
+
+
+def test_showing_the_overview_reads_none_of_the_bulletins_figures(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The month's figures are read when a bulletin button is clicked (cache.deferred; the
+    browser test downloads one), not on every visit to 总览: they cost more than the rest of
+    the page at a city's size."""
+    import govdash.analytics.queries.bulletin as bulletin
+
+    calls: list[object] = []
+    real = bulletin.warehouse_version_name  # read by bulletin_data alone
+
+    def counted(con: object) -> str:
+        calls.append(con)
+        return real(con)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bulletin, "warehouse_version_name", counted)
+    con = open_db(db)
+    try:
+        assert len(bulletin.bulletin_data(con, month_filters(2025, 3), CONFIG).units) > 0
+    finally:
+        con.close()
+    assert len(calls) == 1  # the counter counts
+    calls.clear()
+    app = _overview(db, monkeypatch, {"period": "month", "start": "2025-03-01", "end": "2025-03-31"})
+    labels = [button.proto.label for button in app.get("download_button")]
+    assert "生成月度通报（Word）" in labels
+    assert calls == []

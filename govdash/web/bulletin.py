@@ -1,8 +1,11 @@
 """The 月度通报 block of 总览: the month's bulletin as Word or PDF, one click each.
 
-The figures are read through the query gate (cached per warehouse version, limited to the
-session's scope) when the page runs; the document itself is written only when a button is
-clicked (download buttons with a callable), and the click is recorded in the audit log.
+The month's figures and the document are made only when a button is clicked (download
+buttons with a callable): reading them costs more than the rest of 总览 (a city's month, every
+unit, three months of KPIs), and most visits download nothing. The session's access and scope
+are checked, and the warehouse version taken, when the page runs (`cache.deferred`); the
+figures are cached per version like every query, and the click is recorded in the audit log
+with the units it held.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from govdash.analytics.reports.bulletin import (
 )
 from govdash.analytics.reports.pdf import pdf_export_available
 from govdash.i18n import t
-from govdash.web.cache import active_config, query
+from govdash.web.cache import active_config, deferred, query
 from govdash.web.ui import labelled, recorded
 
 
@@ -61,21 +64,25 @@ def bulletin_block(filters: Filters, language: str) -> None:
             scope=month.scope.label(language),
         )
     )
-    data = query(bulletin_data, month, level=level)
+    fetch = deferred(bulletin_data, month, level=level)
     config = active_config()
     filters_text = f"{month.label(language)} · {month.scope.label(language)}"
     name = f"bulletin_{month.start:%Y-%m}_{level}"
+
+    def units() -> int:
+        return len(fetch().units)
+
     docx_column, pdf_column = st.columns(2)
     docx_column.download_button(
         t("bulletin.docx", language),
         data=recorded(
-            lambda: bulletin_docx(bulletin_content(data, config), template_path(config)),
+            lambda: bulletin_docx(bulletin_content(fetch(), config), template_path(config)),
             name,
             "docx",
             filters_text,
-            len(data.units),
+            units,
         ),
-        file_name=bulletin_file_name(data, "docx"),
+        file_name=bulletin_file_name(month, "docx"),
         mime=DOCX_MIME,
         on_click="ignore",
         key="bulletin_docx",
@@ -85,13 +92,13 @@ def bulletin_block(filters: Filters, language: str) -> None:
         pdf_column.download_button(
             t("bulletin.pdf", language),
             data=recorded(
-                lambda: bulletin_pdf(bulletin_content(data, config)),
+                lambda: bulletin_pdf(bulletin_content(fetch(), config)),
                 name,
                 "pdf",
                 filters_text,
-                len(data.units),
+                units,
             ),
-            file_name=bulletin_file_name(data, "pdf"),
+            file_name=bulletin_file_name(month, "pdf"),
             mime=PDF_MIME,
             on_click="ignore",
             key="bulletin_pdf",

@@ -160,6 +160,29 @@ def query(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     return _cached(key, version, function, args, kwargs)
 
 
+def deferred(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:
+    """`query(function, *args, **kwargs)`, run only when the returned callable is called.
+
+    For what only a download needs (its file is built when the button is clicked, on a server
+    thread outside the page script, where there is no session): the session's access and scope
+    are checked now, and the warehouse version and config are taken now, so the file holds
+    what the page showed even after a later load. The result is cached like `query`'s.
+    """
+    _check_access(function, args, kwargs)
+    version = warehouse_version()
+    if version is None:
+        raise FileNotFoundError("数据仓库不存在（请先加载数据）")
+    key = _key(function, args, kwargs, version=version, fingerprint=config_fingerprint())
+    config = active_config()
+
+    def run() -> Any:
+        if key is None:
+            return _run(version, function, args, kwargs, config)
+        return _cached(key, version, function, args, kwargs, config)
+
+    return run
+
+
 def config_fingerprint() -> str:
     """The active config's fingerprint, computed once per config file version."""
     return _fingerprint(*_config_stamp())
@@ -178,11 +201,12 @@ def _cached(
     _function: Callable[..., Any],
     _args: tuple[Any, ...],
     _kwargs: dict[str, Any],
+    _settings: Config | None = None,
 ) -> Any:
     # Later calls get an unpickled copy of what is returned now. Returning such a copy now too
     # makes the first caller's frames pickle to the same bytes as everyone's after it, so the
     # figures and tables built from them (keyed by those bytes, `_key`) are built once, not twice.
-    return pickle.loads(pickle.dumps(_run(_version, _function, _args, _kwargs)))
+    return pickle.loads(pickle.dumps(_run(_version, _function, _args, _kwargs, _settings)))
 
 
 def _run(
@@ -190,11 +214,14 @@ def _run(
     function: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    config: Config | None = None,
 ) -> Any:
+    """`function` on a cursor of `version`'s connection, with `config` (default: the active
+    one; `key` holds its fingerprint) where its signature takes one."""
     handed = cursor(_connection(version))
     try:
         if "config" in function.__code__.co_varnames[: function.__code__.co_argcount]:
-            return function(handed, *args, config=active_config(), **kwargs)
+            return function(handed, *args, config=config or active_config(), **kwargs)
         return function(handed, *args, **kwargs)
     finally:
         handed.close()

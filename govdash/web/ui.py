@@ -566,7 +566,7 @@ def recorded(
     name: str,
     file_format: str,
     filters_text: str,
-    rows: int,
+    rows: int | Callable[[], int],
     file_name: str = "",
     *,
     audit: AuditLog | None = None,

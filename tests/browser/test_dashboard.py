@@ -311,6 +311,31 @@ def test_the_first_charts_svg_carries_the_provenance_footer(overview: Page) -> N
     assert "2025年3月" in svg
 
 
+def test_the_months_bulletin_is_read_and_written_when_its_button_is_clicked(
+    overview: Page, warehouse: Warehouse
+) -> None:
+    """The bulletin's figures are read only on the click (on a server thread, outside the page
+    script): the Word file holds March 2025 with every community's tickets of the month."""
+    import docx
+
+    download, data = _download(overview, "生成月度通报（Word）", key="bulletin_docx")
+    assert download.suggested_filename == "2025年3月通报.docx"
+    document = docx.Document(io.BytesIO(data))
+    assert "2025年3月" in "\n".join(paragraph.text for paragraph in document.paragraphs)
+    table = next(
+        [[cell.text for cell in row.cells] for row in t.rows]
+        for t in document.tables
+        if [cell.text for cell in t.rows[0].cells][:2] == ["排名", "社区"]
+    )
+    counts = {row[1]: int(row[3]) for row in table[1:]}
+    expected = {
+        community: len(select(warehouse.tickets, MARCH_START, MARCH_END, community=[community]))
+        for community in ("东社区", "西社区", "南社区")
+    }
+    assert counts == expected and sum(expected.values()) > 0
+    assert not exceptions(overview)
+
+
 def test_the_xlsx_download_of_a_table(red_black_xlsx: bytes, warehouse: Warehouse) -> None:
     workbook = openpyxl.load_workbook(io.BytesIO(red_black_xlsx))
     data_sheet = workbook.worksheets[0]

@@ -33,6 +33,7 @@ from govdash.analytics.charts.plots import bar_ranking, line_trend
 from govdash.analytics.charts.style import ChartContext, Highlight
 from govdash.analytics.metrics.rates import change, shown_difference
 from govdash.analytics.queries.bulletin import BulletinData
+from govdash.analytics.queries.filters import Filters
 from govdash.analytics.queries.units import red_black_list
 from govdash.analytics.reports.export import (
     ImageExportError,
@@ -239,10 +240,11 @@ def bulletin_title(data: BulletinData) -> str:
     return f"{prefix}{month.year}年{month.month}月物业服务诉求办理情况通报"
 
 
-def bulletin_file_name(data: BulletinData, suffix: str) -> str:
-    """ "2025年3月通报.docx" (with the scope's name in front for a street or community)."""
-    month = data.filters.start
-    prefix = "" if data.filters.scope.name is None else data.filters.scope.name
+def bulletin_file_name(filters: Filters, suffix: str) -> str:
+    """ "2025年3月通报.docx" for the month `filters` names (a bulletin's `data.filters`), with
+    the scope's name in front for a street or community."""
+    month = filters.start
+    prefix = "" if filters.scope.name is None else filters.scope.name
     return f"{prefix}{month.year}年{month.month}月通报.{suffix.lstrip('.')}"
 
 

@@ -868,7 +868,7 @@ class ExportRecord:
     name: str
     file_format: str
     filters_text: str
-    rows: int
+    rows: int | Callable[[], int]  # or counted once the file is built (a deferred download)
     scope: str = "district"
     file_name: str = ""  # the name the file was downloaded under
 
@@ -906,7 +906,7 @@ def recorded_export(
                 "name": record.name,
                 "format": record.file_format,
                 "filters": record.filters_text,
-                "rows": record.rows,
+                "rows": record.rows() if callable(record.rows) else record.rows,
                 "bytes": len(data),
                 "scope": record.scope,
                 **({"file": record.file_name} if record.file_name else {}),
