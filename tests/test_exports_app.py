@@ -321,6 +321,34 @@ def test_sources_name_only_the_batches_a_figure_used(
     assert footer(xlsx_sheet(build_file()), "数据来源") == batch_lines(db, *TICKET_FILES)
 
 
+def test_a_page_looks_up_its_sources_only_when_a_file_is_made(
+    two_files: tuple[Path, pd.DataFrame],
+    monkeypatch: pytest.MonkeyPatch,
+    offered: dict[str, tuple[str, Build]],
+) -> None:
+    """The batches behind a download (a scan of the period's rows, ~0.3 s a page at a city's
+    size) are looked up when its button is clicked, not on every page run; the file still
+    names them."""
+    import govdash.analytics.queries.loads as loads
+
+    calls: list[object] = []
+    real = loads._SOURCES["tickets"]
+
+    def counted(*args: Any) -> Any:
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setitem(loads._SOURCES, "tickets", counted)
+    db, _ = two_files
+    app = _page(_app(db, monkeypatch, MARCH), "response")
+    files = downloads(app, offered)
+    assert "download_repeat_requests_xlsx" in files
+    assert calls == []
+    _, build_file = files["download_repeat_requests_xlsx"]
+    assert footer(xlsx_sheet(build_file()), "数据来源") == batch_lines(db, TICKET_FILES[1])
+    assert len(calls) == 1
+
+
 # The trend charts of each page: (page, download key, file title). Each shows the months up to
 # the selected period's end, so its rows come from every ticket file of those months.
 TREND_DOWNLOADS = (

@@ -46,7 +46,14 @@ from govdash.core.access import Principal, Scope
 from govdash.core.audit import AuditLog
 from govdash.i18n import LANGUAGES, t
 from govdash.web.auth import account_box, audit_log, current_principal
-from govdash.web.cache import config_fingerprint, query, shared, snapshot_stamp, warehouse_version
+from govdash.web.cache import (
+    config_fingerprint,
+    deferred,
+    query,
+    shared,
+    snapshot_stamp,
+    warehouse_version,
+)
 
 PERIOD_KINDS = ("year", "quarter", "month", "range")
 _PERIOD_LABEL = {
@@ -257,22 +264,50 @@ class Download:
 def provenance(filters: Filters, download: Download | None = None) -> Provenance:
     """The stamp of an export: the filters, the load batches its rows came from (only those),
     the time and the config."""
+    return provenance_later(filters, download, later=False)()
+
+
+def provenance_later(
+    filters: Filters, download: Download | None = None, *, later: bool = True
+) -> Callable[[], Provenance]:
+    """`provenance`, made when called: a download's file is built when its button is clicked,
+    so the batches behind it (a scan of the period's rows) are looked up then, not on every
+    page run. The page's snapshot, language, filters and config are taken now (`deferred`)."""
     spec = download or Download()
-    if spec.batch_ids is not None:
-        history = query(load_history)
-        batches = history[history["batch_id"].isin(spec.batch_ids)] if history is not None else None
-    else:
-        batches = query(batches_used, spec.filters or filters, spec.sources, spec.level)
+    language = lang()
+    filters_text = describe_filters(filters)
     stamp = snapshot_stamp()
+    fingerprint = config_fingerprint()
+    run = deferred if later else _now
+    if spec.batch_ids is not None:
+        history = run(load_history)
+        chosen = list(spec.batch_ids)
+
+        def batches() -> pd.DataFrame | None:
+            rows = history()
+            return rows[rows["batch_id"].isin(chosen)] if rows is not None else None
+
+    else:
+        batches = run(batches_used, spec.filters or filters, spec.sources, spec.level)
     snapshot_line = (
-        [t("provenance.snapshot", lang(), snapshot=stamp[0], at=stamp[1])] if stamp else []
+        [t("provenance.snapshot", language, snapshot=stamp[0], at=stamp[1])] if stamp else []
     )
-    return Provenance(
-        filters_text=describe_filters(filters),
-        sources=snapshot_line + list(shared(batch_lines, batches, lang())),
-        generated_at=datetime.now().replace(microsecond=0),
-        config_fingerprint=config_fingerprint(),
-    )
+
+    def made() -> Provenance:
+        return Provenance(
+            filters_text=filters_text,
+            sources=snapshot_line + list(batch_lines(batches(), language)),
+            generated_at=datetime.now().replace(microsecond=0),
+            config_fingerprint=fingerprint,
+        )
+
+    return made
+
+
+def _now(function: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    """`query` run now, its result handed back by the returned callable (`deferred`'s twin)."""
+    result = query(function, *args)
+    return lambda: result
 
 
 def batch_lines(batches: pd.DataFrame | None, language: str) -> tuple[str, ...]:
@@ -516,18 +551,23 @@ def download_buttons(
     月度工单量_2025年3月.xlsx, stamped with the batches `download` says the rows came from."""
     language = lang()
     spec = download or Download()
-    source = provenance(filters, spec)
+    source = provenance_later(filters, spec)  # the batches are looked up on a click
     title = spec.title or figure_title(figure) or name
     period = filters.label(language) if spec.period is None else spec.period
     formats = column_formats(table)
     columns = st.columns(4)
     builders: list[tuple[str, str, str, Callable[[], bytes]]] = [
-        ("csv", "text/csv", "download.csv", lambda: to_csv_bytes(table, source, language, formats)),
+        (
+            "csv",
+            "text/csv",
+            "download.csv",
+            lambda: to_csv_bytes(table, source(), language, formats),
+        ),
         (
             "xlsx",
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             "download.xlsx",
-            lambda: to_xlsx_bytes(table, source, language, title, formats),
+            lambda: to_xlsx_bytes(table, source(), language, title, formats),
         ),
     ]
     if figure is not None:
@@ -536,24 +576,23 @@ def download_buttons(
                 "png",
                 "image/png",
                 "download.png",
-                lambda: figure_to_image(figure, "png", source, language),
+                lambda: figure_to_image(figure, "png", source(), language),
             ),
             (
                 "svg",
                 "image/svg+xml",
                 "download.svg",
-                lambda: figure_to_image(figure, "svg", source, language),
+                lambda: figure_to_image(figure, "svg", source(), language),
             ),
             *builders,
         ]
     log = audit_log()
+    filters_text = describe_filters(filters)
     for column, (suffix, mime, label, build) in zip(columns, builders, strict=False):
         file_name = export_file_name(title, period, suffix)
         column.download_button(
             t(label, language),
-            data=recorded(
-                build, name, suffix, source.filters_text, len(table), file_name, audit=log
-            ),
+            data=recorded(build, name, suffix, filters_text, len(table), file_name, audit=log),
             file_name=file_name,
             mime=mime,
             on_click="ignore",
