@@ -17,7 +17,9 @@ derived fields): the months of the rows it changed and of the rows those changes
 repeat flags within the repeat window, places filled from a changed register, statuses moved
 by the as-of time, tickets of files whose callback columns the 三率 base depends on — and their
 quarters and years; a quarter or year too big to recompute within a load (LOAD_ROW_GROUPINGS)
-is marked stale instead and read raw until `refresh_stale`. Survey answers are counted per
+is marked stale instead and read raw until `refresh_stale`. The code combinations (category,
+priority, channel) of each street and community are kept for the sidebar's lists
+(agg_ticket_codes): a load adds those of the months it touched. Survey answers are counted per
 wave, compound, item and score (agg_survey_answers) for the waves a load changed. Without a
 record of the changes, or when the stored aggregates were made by another definition,
 everything is built again, period by period so that memory holds one period's tickets at a
@@ -144,7 +146,7 @@ GROUPING_BY_COLUMNS = {frozenset(columns): name for name, columns in GROUPINGS.i
 
 # Bumped whenever the stored figures or groupings change: a warehouse whose aggregates carry
 # another version is built again at its next load, and read raw until then.
-AGGREGATES_VERSION = "2"  # 2: parent_street is min(street), not any_value
+AGGREGATES_VERSION = "3"  # 2: parent_street is min(street), not any_value; 3: agg_ticket_codes
 VERSION_KEY = "aggregates_version"
 AS_OF_KEY = "aggregates_as_of"
 WINDOW_KEY = "repeat_window_days"  # written by govdash.etl.derive
@@ -356,8 +358,32 @@ def build_all(con: duckdb.DuckDBPyConnection) -> None:
     ]
     _store_callback_batches(con)
     _write_all(con, months)
+    _write_codes(con, None)
     _write_waves(con, None)
     _remember(con)
+
+
+CODE_COLUMNS = ("street", "community", "category", "priority", "channel")
+
+
+def _write_codes(con: duckdb.DuckDBPyConnection, months: list[date] | None) -> None:
+    """agg_ticket_codes: every code combination (None: built anew from all tickets), or those
+    the tickets of `months` bring that are not stored yet (a load: the months it touched)."""
+    columns = ", ".join(CODE_COLUMNS)
+    if months is None:
+        con.execute("DELETE FROM agg_ticket_codes")
+        con.execute(f"INSERT INTO agg_ticket_codes SELECT DISTINCT {columns} FROM tickets")
+        return
+    if not months:
+        return
+    con.execute(
+        f"""INSERT INTO agg_ticket_codes
+        SELECT DISTINCT {columns} FROM tickets
+        WHERE CAST(date_trunc('month', accepted_at) AS DATE) = ANY($months)
+          AND accepted_at >= $first AND accepted_at < $last + INTERVAL 1 MONTH
+        EXCEPT SELECT {columns} FROM agg_ticket_codes""",
+        {"months": months, "first": min(months), "last": max(months)},
+    )
 
 
 def _write_all(
@@ -484,5 +510,6 @@ def refresh(con: duckdb.DuckDBPyConnection) -> None:
     months = touched_months(con, now, stored)  # before the callback files are stored anew
     _store_callback_batches(con, now, stored)
     _write_all(con, months, LOAD_ROW_GROUPINGS)
+    _write_codes(con, months)
     _write_waves(con, touched_waves(con))
     _remember(con)

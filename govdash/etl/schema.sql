@@ -220,6 +220,18 @@ CREATE TABLE IF NOT EXISTS agg_survey_respondents (
     respondents  BIGINT
 );
 
+-- The ticket codes seen in each place the accounts' scopes name (street, community): the
+-- sidebar's category, priority and channel lists, without a scan of every ticket. A code
+-- combination is added by the load that brings it and kept while the aggregates live (a full
+-- build drops those no ticket has any more).
+CREATE TABLE IF NOT EXISTS agg_ticket_codes (
+    street     VARCHAR,
+    community  VARCHAR,
+    category   VARCHAR,
+    priority   VARCHAR,
+    channel    VARCHAR
+);
+
 -- Quarters and years a load changed but left for later (too many tickets to recompute within
 -- the load): pages read them from the tickets until aggregates.refresh_stale recomputes them.
 CREATE TABLE IF NOT EXISTS agg_stale_periods (

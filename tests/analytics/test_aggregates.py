@@ -335,6 +335,18 @@ def _agg_rows_of(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
     return con.execute("SELECT * FROM agg_units ORDER BY ALL").fetchall()
 
 
+def _codes(db: Path, table: str = "agg_ticket_codes") -> list[tuple[Any, ...]]:
+    """The sidebar's code combinations per street and community: stored, or the tickets'."""
+    con = connect_readonly(db)
+    try:
+        return con.execute(
+            f"""SELECT DISTINCT street, community, category, priority, channel FROM {table}
+            ORDER BY ALL"""
+        ).fetchall()
+    finally:
+        con.close()
+
+
 @contextmanager
 def _unpublished(db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A writer on the published warehouse inside a transaction that is rolled back: what is
@@ -381,9 +393,13 @@ def test_loads_one_by_one_refresh_what_a_full_build_gives(
 
     monkeypatch.setattr(aggregates, "touched_months", recording)
     monkeypatch.setattr(aggregates, "build_all", counted)
+    codes: list[int] = []
     for path in files:
         assert load_paths([path], db, config, keep_raw=False).ok
         assert _agg_rows(db) == _full_build(db), path.name
+        assert _codes(db) == _codes(db, "tickets"), path.name
+        codes.append(len(_codes(db)))
+    assert codes[-1] > codes[1], codes  # later loads added code combinations
     # only the first load (the register: an empty warehouse) built everything
     assert full_builds == ["load"]
     assert len(refreshed) == len(files) - 1 and all(refreshed), refreshed

@@ -132,7 +132,8 @@ def filter_options(
     The tickets' places come from the stored month figures (agg_units) where a stored grouping
     holds every column a list needs (the list's own, the selections it narrows by, the scope's):
     each ticket is in its month's row of every grouping, so their distinct places are the same
-    as the tickets'; a list no grouping serves reads the tickets."""
+    as the tickets'; a list no grouping serves reads the tickets. The codes' lists come from
+    the combinations stored per street and community (agg_ticket_codes) the same way."""
     street_where = "street = ANY($street)" if filters and filters.street else "TRUE"
     community_where = "community = ANY($community)" if filters and filters.community else "TRUE"
     params: dict[str, object] = {}
@@ -162,7 +163,9 @@ def filter_options(
                 SELECT {column} FROM compounds WHERE {scope_where} AND {condition}
                 UNION {tickets})) AS {column}"""
         )
-    sql = f"""WITH codes AS (SELECT DISTINCT category, priority, channel FROM tickets
+    # The codes: stored per street and community (agg_ticket_codes), else the tickets'.
+    codes = "agg_ticket_codes" if stored else "tickets"
+    sql = f"""WITH codes AS (SELECT DISTINCT category, priority, channel FROM {codes}
             WHERE {scope_where})
     SELECT
         {", ".join(lists)},
