@@ -102,12 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="把对照方案中的取值对照也用于已加载的数据 / also map the words in rows already loaded",
     )
-    load.add_argument(
-        "--no-local-copies",
-        action="store_true",
-        help="加载后不为本机生成新快照的本地副本（由服务器首次打开时生成）/ "
-        "do not build this machine's local copies of the new snapshot after the load",
-    )
+    _no_local_copies(load)
     _actor(load)
     _common(load)
 
@@ -237,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser(
         "migrate",
-        help="把旧版单文件数据仓库迁移为 DuckLake / move an old single-file warehouse to the lake",
+        help="把旧版单文件数据仓库迁移为 DuckLake；已是 DuckLake 时，把旧版本存下的汇总按本版本重算 / "
+        "move an old single-file warehouse to the lake; on a lake, rebuild an older release's "
+        "stored figures",
     )
     migrate.add_argument(
         "--from",
@@ -251,6 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="不读旧文件，直接用 data/raw 中的原始文件重建 / replay data/raw instead",
     )
+    _no_local_copies(migrate)
     _actor(migrate)
     _common(migrate)
 
@@ -297,6 +295,15 @@ def _evaluation_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="按数据快照 #N 重现（导出文件的来源行注明其快照号；默认当前快照）"
         " / reproduce from warehouse snapshot N (default: the current one)",
+    )
+
+
+def _no_local_copies(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-local-copies",
+        action="store_true",
+        help="完成后不为本机生成新快照的本地副本（由服务器首次打开时生成）/ "
+        "do not build this machine's local copies of the new snapshot",
     )
 
 
@@ -1558,6 +1565,8 @@ def _cmd_migrate(args: argparse.Namespace, db_path: Path, config: Config) -> int
     snapshot = current_snapshot(db_path)
     if snapshot is not None:
         print(f"数据仓库已是 DuckLake（快照 #{snapshot}），无需迁移。")
+        # After an upgrade: figures stored by another release's definition are built anew.
+        _settle(args, db_path, config, _progress)
         return 0
     source = args.source or legacy_warehouse(db_path)
     if source is not None and not args.rebuild:

@@ -9,6 +9,8 @@ loader instead of by the pages' first reader.
    its own snapshot (`refresh`): the load's snapshot is already served meanwhile, and a
    refresh that fails or is killed leaves both the load and the stale marks as they were
    (the next load's settle tries again).
+   Stored figures of another release's definition (after an upgrade, read raw until then)
+   are built anew the same way, every period (`govdash migrate` runs this on a lake).
 2. This machine's local copies of the newest snapshot (govdash.core.lake, `_localise`).
 
 Each step is optional to the data's correctness, so a failure is reported, never raised.
@@ -30,7 +32,7 @@ from govdash.core.config import Config
 from govdash.core.lake import LakeError
 from govdash.core.warehouse import lake_of, writer_lock
 from govdash.etl import aggregates
-from govdash.etl.load import commit_snapshot, work_connection
+from govdash.etl.load import commit_snapshot, ensure_schema, work_connection
 
 Progress = Callable[[str], None]
 
@@ -44,6 +46,9 @@ class Settled:
     periods: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+ALL_PERIODS = "全部时段"
 
 
 def period_name(kind: str, start: date) -> str:
@@ -63,16 +68,24 @@ def refresh_stale(
     writer lock), and reads the stale marks under it, so it never undoes a later load's."""
     who = actor or os_user()
     with writer_lock(db_path), work_connection(db_path, config) as con:
-        stale = con.execute(
-            "SELECT period_kind, period_start FROM agg_stale_periods ORDER BY ALL"
-        ).fetchall()
-        if not stale:
-            return None, []
-        names = [period_name(str(kind), start) for kind, start in stale]
-        say(f"补算季度、年度汇总（{'、'.join(names)}）…")
+        if not aggregates.current(con):
+            # Figures of another release's definition (an upgrade): read raw until built anew.
+            names = [ALL_PERIODS]
+            work: Callable[[duckdb.DuckDBPyConnection], object] = aggregates.build_all
+            say("按本版本的定义重算全部汇总 …")
+        else:
+            stale = con.execute(
+                "SELECT period_kind, period_start FROM agg_stale_periods ORDER BY ALL"
+            ).fetchall()
+            if not stale:
+                return None, []
+            names = [period_name(str(kind), start) for kind, start in stale]
+            work = aggregates.refresh_stale
+            say(f"补算季度、年度汇总（{'、'.join(names)}）…")
         con.execute("BEGIN TRANSACTION")
         try:
-            aggregates.refresh_stale(con)
+            ensure_schema(con)  # the tables a newer release keeps its figures in
+            work(con)
             snapshot = commit_snapshot(con, "refresh", who, details={"periods": names})
         except BaseException:
             with contextlib.suppress(duckdb.Error):

@@ -671,6 +671,41 @@ def test_govdash_load_settles_after_publishing(
     assert _agg_rows(db) == _full_build(db)
 
 
+def test_migrate_on_a_lake_builds_an_older_releases_figures_anew(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After an upgrade, the stored figures of the older release's definition (another
+    version, without a table this release keeps) are read raw; `govdash migrate` builds them
+    anew as one snapshot, and a second run has nothing to do."""
+    monkeypatch.setenv(KEY_ENV, "the-same-phone-hash-key-for-both")
+    files, _ = incremental_files(tmp_path / "in")
+    db = tmp_path / "w" / "warehouse.duckdb"
+    with monkeypatch.context() as older:
+        older.setattr(aggregates, "AGGREGATES_VERSION", "older")
+        assert load_paths(files, db, CONFIG, keep_raw=False).ok
+    with lake_of(db).writer() as con:
+        con.execute("DROP TABLE agg_ticket_codes")
+    con = connect_readonly(db)
+    try:
+        assert not aggregated.aggregates_ready(con)
+    finally:
+        con.close()
+    before = current_snapshot(db)
+    assert cli.main(["migrate", "--db", str(db), "--no-local-copies"]) == 0
+    out = capsys.readouterr().out
+    assert before is not None and current_snapshot(db) == before + 1
+    assert f"已补算全部时段的汇总，发布为快照 #{before + 1}" in out
+    con = connect_readonly(db)
+    try:
+        assert aggregated.aggregates_ready(con)
+    finally:
+        con.close()
+    assert _agg_rows(db) == _full_build(db) and len(_agg_rows(db)) > 50
+    assert _codes(db) == _codes(db, "tickets") != []
+    assert cli.main(["migrate", "--db", str(db), "--no-local-copies"]) == 0
+    assert current_snapshot(db) == before + 1
+
+
 @pytest.mark.parametrize(("scope", "places"), SHAPES, ids=SHAPE_IDS)
 def test_filter_options_from_the_stored_places_equal_the_tickets(
     main: Any, scope: Scope, places: dict[str, list[str]]
