@@ -878,3 +878,21 @@ def test_adjustments_of_many_units_at_once_are_each_units_own(rows: list[tuple[A
         check_dtype=False,  # (no rows: the expected frame's columns are object)
         check_index_type=False,
     )
+
+
+def test_grades_of_many_units_at_once_are_each_units_own_at_the_cut_offs() -> None:
+    cuts = np.array([float(cut) for cut in CONFIG.grades.values()])
+    # Totals at, just over and just under every cut-off (where rounding to 6 decimals decides),
+    # and ones that are not finite, each with and without 一票否决.
+    offsets = np.array([0.0, 4e-7, 5e-7, 6e-7, 1e-6, 1.1e-6, 0.01])
+    near = (cuts[:, None] + np.r_[offsets, -offsets][None, :]).ravel()
+    total = np.r_[near, [math.nan, math.inf, -math.inf, 0.0, 100.0]]
+    total = np.r_[total, total]
+    is_veto = np.r_[np.zeros(len(total) // 2, bool), np.ones(len(total) // 2, bool)]
+    expected = []
+    for value, veto in zip(total.tolist(), is_veto.tolist(), strict=True):
+        rounded = round(value, 6)
+        passed = [name for name, cut in CONFIG.grades.items() if rounded >= cut]
+        expected.append(ev.NOT_PASSED if veto or not passed else passed[0])
+    assert ev._grades(total, is_veto, CONFIG) == expected
+    assert expected.count(ev.NOT_PASSED) > len(total) // 2  # (the vetoed half and more)

@@ -1178,7 +1178,7 @@ def _finish(
             "penalty": penalty,
             "total": total,
             "is_veto": is_veto,
-            "grade": [_grade(t, v, config) for t, v in zip(total, is_veto, strict=True)],
+            "grade": _grades(total, is_veto, config),
             "rank": _min_ranks(total)[0],
         }
     )
@@ -1229,6 +1229,24 @@ def _grade(total: float, is_veto: bool, config: Config) -> str:
         if rounded >= cut:
             return name
     return NOT_PASSED
+
+
+def _grades(total: FloatArray, is_veto: npt.NDArray[np.bool_], config: Config) -> list[str]:
+    """`_grade` of every unit: compared on arrays where the total lies over 1e-6 from every
+    cut-off (rounding to TOTAL_DECIMALS moves it by at most 5e-7, so the comparison is the
+    same), by `_grade` itself for the rest (and for totals that are not finite)."""
+    grades = np.full(len(total), NOT_PASSED, dtype=object)
+    undecided = ~np.asarray(is_veto, dtype=bool)
+    near = ~np.isfinite(total)
+    for cut in config.grades.values():
+        near |= np.abs(total - float(cut)) <= 1e-6
+    for name, cut in config.grades.items():
+        passed = undecided & ~near & (total >= float(cut))
+        grades[passed] = name
+        undecided &= ~passed
+    for i in np.flatnonzero(near).tolist():
+        grades[i] = _grade(float(total[i]), bool(is_veto[i]), config)
+    return grades.tolist()
 
 
 def _min_ranks(values: npt.ArrayLike) -> IntArray:
@@ -1327,31 +1345,35 @@ def _tie_notes(table: pd.DataFrame, config: Config, keys: list[str]) -> list[str
     if len(table) < 2:
         return notes
     units = table["unit"].tolist()
+    ranks = table["rank"].tolist()
     # Runs of equal totals (the table is in position order); only ties need words.
     same = values[1:, 0] == values[:-1, 0]
     begins = np.flatnonzero(np.r_[True, ~same])
     ends = np.r_[begins[1:], len(table)] - 1
     tied = ends > begins
+    if not tied.any():
+        return notes
+    # Python floats, not numpy scalars: a city's ties are thousands of pairs.
+    rows = values.tolist()
     for start, end in zip(begins[tied].tolist(), ends[tied].tolist(), strict=True):
         if end > start:
             steps = []
             for a in range(start, end):
                 b = a + 1
-                decided = next(
-                    (k for k in range(1, len(keys)) if values[a, k] != values[b, k]), None
-                )
+                first, second = rows[a], rows[b]
+                decided = next((k for k in range(1, len(keys)) if first[k] != second[k]), None)
                 if decided is None:
                     steps.append(
                         f"{units[a]} 与 {units[b]} 各比较板块亦相同，完全并列（按名称列出）"
                     )
                 else:
                     steps.append(
-                        f"{units[a]} 先于 {units[b]}（{keys[decided]} {values[a, decided]:.2f} > "
-                        f"{values[b, decided]:.2f}）"
+                        f"{units[a]} 先于 {units[b]}（{keys[decided]} {first[decided]:.2f} > "
+                        f"{second[decided]:.2f}）"
                     )
             order_text = "、".join(config.tie_break) or "（未配置比较板块）"
             note = (
-                f"总分 {values[start, 0]:.2f} 并列第 {table['rank'].iloc[start]} 名，"
+                f"总分 {rows[start][0]:.2f} 并列第 {ranks[start]} 名，"
                 f"依次比较 {order_text} 小计：" + "；".join(steps)
             )
             for i in range(start, end + 1):
