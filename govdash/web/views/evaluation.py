@@ -229,6 +229,7 @@ if robust is None:
     asked = (
         str(warehouse_version()),
         config.fingerprint,
+        scope.to_text(),  # (another account signed in to this session sees its own)
         int(year),
         level,
         hashlib.blake2b(pickle.dumps(online), digest_size=16).hexdigest(),
