@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from govdash.analytics.metrics import evaluation as engine
 from govdash.analytics.metrics.evaluation import (
     EvaluationResult,
     default_weights,
@@ -21,6 +22,7 @@ from govdash.analytics.metrics.evaluation import (
     rescore,
     year_over_year,
 )
+from govdash.analytics.queries import evaluation as queries
 from govdash.analytics.queries.evaluation import evaluation_result
 from tests.analytics.test_report import UNITS, build_evaluation_warehouse
 from tests.analytics.warehouse_data import open_db, shipped_config
@@ -127,3 +129,59 @@ def test_the_report_downloads_are_offered(db: Path, monkeypatch: pytest.MonkeyPa
     assert any(s.value == "下载考评报告" for s in app.subheader)
     assert app.download_button(key="evaluation_report_xlsx").label == "下载考评报告（XLSX）"
     assert app.download_button(key="evaluation_report_pdf").label == "下载考评报告（PDF）"
+
+
+ROBUSTNESS = engine.robustness  # the engine's own, whatever a test counts
+MEDIAN_RANK = "名次中位数"  # the robustness table's column, as the page shows it
+ROBUSTNESS_COLUMNS = {
+    "unit": "单位",
+    "median_rank": MEDIAN_RANK,
+    "rank_p05": "名次 5% 分位",
+    "rank_p95": "名次 95% 分位",
+    "crosses_tier": "跨越奖项分界",
+}
+
+
+def _robustness_shown(app: AppTest, current: EvaluationResult) -> None:
+    """The page's robustness table holds the engine's bands of `current`, row for row."""
+    shown = _frame_with(app, MEDIAN_RANK)
+    assert shown is not None
+    expected = ROBUSTNESS(current, CONFIG).table
+    assert shown[list(ROBUSTNESS_COLUMNS.values())].astype(object).values.tolist() == (
+        expected[list(ROBUSTNESS_COLUMNS)].astype(object).values.tolist()
+    )
+
+
+def test_a_districts_robustness_is_shown_at_once(
+    db: Path, results: tuple[EvaluationResult, EvaluationResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = _page(db, monkeypatch)
+    _robustness_shown(app, results[0])
+    assert not [b for b in app.button if b.key == "evaluation_robust_run"]
+
+
+def test_a_citys_robustness_is_computed_when_asked_and_kept_for_the_session(
+    db: Path, results: tuple[EvaluationResult, EvaluationResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Four units × 1,000 draws stand for a city's 20,000 compounds: nothing is computed at once.
+    monkeypatch.setattr(queries, "ROBUSTNESS_AT_ONCE_CELLS", 3 * CONFIG.robustness_draws)
+    computed = []
+
+    def counted(*args: object, **kwargs: object) -> engine.RobustnessResult:
+        computed.append(1)
+        return ROBUSTNESS(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "robustness", counted)
+    app = _page(db, monkeypatch)
+    assert _frame_with(app, MEDIAN_RANK) is None
+    assert any("点击“计算排名稳健性”" in c.value for c in app.caption)
+    assert computed == []
+    app.button(key="evaluation_robust_run").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    _robustness_shown(app, results[0])
+    assert computed == [1]
+    # Another run of the page (a slider moved) shows it again without computing it again.
+    app.slider(key=f"weight_{MOVED_SLIDER}").set_value(0.0).run()
+    assert not app.exception, [e.value for e in app.exception]
+    _robustness_shown(app, results[0])
+    assert computed == [1]

@@ -801,3 +801,98 @@ def test_kendall_tau_b_equals_the_pairs_counted_out() -> None:
             patch.setattr(ev, "PAIRWISE_UNITS", 2)
             assert ev.kendall_tau_b(a, b) == pytest.approx(expected, abs=1e-12)
     assert math.isnan(ev.kendall_tau_b([2, 2, 2], [1, 2, 3]))
+
+
+def _adjustments_one_unit_at_a_time(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """The module rule for 加分/扣分/一票否决, written out per unit with plain Python lists."""
+    rows = []
+    for unit in sorted({str(u) for u in frame["unit"]}):
+        own = frame[frame["unit"].astype(str) == unit]
+        bonuses = [float(b) for b in own["bonus"] if not pd.isna(b)]
+        penalties = [float(p) for p in own["penalty"] if not pd.isna(p)]
+        # The mean as numpy sums an array of the recorded values (its pairwise order).
+        recorded = float(np.array(bonuses).sum() / len(bonuses)) if bonuses else 0.0
+        bonus = min(recorded, config.max_bonus)
+        penalty = float(np.array(penalties).sum() / len(penalties)) if penalties else 0.0
+        vetoes = zip(own["evaluator"], own["is_veto"], strict=True)
+        vetoers = sorted({str(e) for e, v in vetoes if not pd.isna(v) and bool(v)})
+        parts = []
+        if recorded:
+            part = f"加分 {bonus:g}"
+            if recorded > config.max_bonus:
+                part += f"（记录 {recorded:g}，上限 {config.max_bonus:g}）"
+            if len(set(bonuses)) > 1:
+                listed = "、".join(f"{v:g}" for v in sorted(set(bonuses)))
+                part += f"（各评委记录不一：{listed}，取平均）"
+            parts.append(part)
+        if penalty:
+            part = f"扣分 {penalty:g}"
+            if len(set(penalties)) > 1:
+                listed = "、".join(f"{v:g}" for v in sorted(set(penalties)))
+                part += f"（各评委记录不一：{listed}，取平均）"
+            parts.append(part)
+        if vetoers:
+            parts.append(f"一票否决（{'、'.join(vetoers)}）")
+        notes = sorted({str(n) for n in own["note"] if isinstance(n, str) and n.strip()})
+        if notes:
+            parts.append("备注：" + "；".join(notes))
+        rows.append((unit, bonus, penalty, bool(vetoers), "；".join(parts)))
+    return pd.DataFrame(
+        rows, columns=["unit", "bonus", "penalty", "is_veto", "adjustment_note"]
+    ).set_index("unit")
+
+
+ADJUSTMENT_VALUES = st.sampled_from([math.nan, 0.0, 0.1, 0.2, 0.7, 1.5, 3.3, 6.0, 2.5])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 12),
+            st.integers(0, 6),
+            ADJUSTMENT_VALUES,
+            ADJUSTMENT_VALUES,
+            st.sampled_from([True, False, None]),
+            st.sampled_from([None, "", " ", "整改到位", "表扬"]),
+        ),
+        max_size=120,
+    )
+)
+def test_adjustments_of_many_units_at_once_are_each_units_own(rows: list[tuple[Any, ...]]) -> None:
+    frame = pd.DataFrame(
+        {
+            "unit": [f"小区{u}" for u, *_ in rows],
+            "evaluator": [f"评委{e}" for _, e, *_ in rows],
+            "bonus": [r[2] for r in rows],
+            "penalty": [r[3] for r in rows],
+            "is_veto": pd.array([r[4] for r in rows], dtype="boolean"),
+            "note": pd.Series([r[5] for r in rows], dtype=object),
+        },
+        columns=ev.ADJUSTMENT_COLUMNS,
+    )
+    assert_frame_equal(
+        ev._adjustments_per_unit(frame, CONFIG),
+        _adjustments_one_unit_at_a_time(frame, CONFIG),
+        check_exact=True,
+        check_dtype=False,  # (no rows: the expected frame's columns are object)
+        check_index_type=False,
+    )
+
+
+def test_grades_of_many_units_at_once_are_each_units_own_at_the_cut_offs() -> None:
+    cuts = np.array([float(cut) for cut in CONFIG.grades.values()])
+    # Totals at, just over and just under every cut-off (where rounding to 6 decimals decides),
+    # and ones that are not finite, each with and without 一票否决.
+    offsets = np.array([0.0, 4e-7, 5e-7, 6e-7, 1e-6, 1.1e-6, 0.01])
+    near = (cuts[:, None] + np.r_[offsets, -offsets][None, :]).ravel()
+    total = np.r_[near, [math.nan, math.inf, -math.inf, 0.0, 100.0]]
+    total = np.r_[total, total]
+    is_veto = np.r_[np.zeros(len(total) // 2, bool), np.ones(len(total) // 2, bool)]
+    expected = []
+    for value, veto in zip(total.tolist(), is_veto.tolist(), strict=True):
+        rounded = round(value, 6)
+        passed = [name for name, cut in CONFIG.grades.items() if rounded >= cut]
+        expected.append(ev.NOT_PASSED if veto or not passed else passed[0])
+    assert ev._grades(total, is_veto, CONFIG) == expected
+    assert expected.count(ev.NOT_PASSED) > len(total) // 2  # (the vetoed half and more)

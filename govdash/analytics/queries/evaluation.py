@@ -12,7 +12,8 @@ engine (and lack metric indicators).
 
 The 年度考评 page caches one `EvaluationPage` per year, level, scope and locked rounds: the
 result without its score rows (sentences are built from compact arrays when read), last
-year's table, the method comparison, the robustness bands and the score sources.
+year's table, the method comparison, the robustness bands (where they are cheap: see
+`robustness_at_once`) and the score sources.
 
 Scope: with a street or community scope, metrics come from that scope's data only and the
 units ranked are the scope's units (its compounds, its communities, the property companies
@@ -475,6 +476,8 @@ class EvaluationPage:
         comparison read), or None.
     sources: SOURCE_COUNT_COLUMNS, per unit × evaluator × source the number of distinct
         indicators scored; empty when the scores carry no `source`.
+    robust: robustness(result), or None where it is not computed at once
+        (`robustness_at_once`): the page computes it from `result` when asked.
     change: year_over_year(result, previous), or None.
     """
 
@@ -482,8 +485,21 @@ class EvaluationPage:
     previous: EvaluationResult | None
     sources: pd.DataFrame
     methods: MethodComparison
-    robust: RobustnessResult
+    robust: RobustnessResult | None
     change: pd.DataFrame | None
+
+
+# Robustness re-ranks every unit in every draw. A district's few hundred units × 1,000 draws
+# cost milliseconds, so the page shows it at once; a city's 20,000 compounds × 1,000 draws cost
+# over a CPU second (a fifth of a cold 年度考评 at 10M tickets) for a section an evaluator reads
+# when checking the ranking, so the page computes it when asked, from the result it holds.
+ROBUSTNESS_AT_ONCE_CELLS = 2_000_000
+
+
+def robustness_at_once(units: int, config: Config) -> bool:
+    """Whether `evaluation_page` computes the robustness of `units` units with the page:
+    draws × units ≤ ROBUSTNESS_AT_ONCE_CELLS."""
+    return units * config.robustness_draws <= ROBUSTNESS_AT_ONCE_CELLS
 
 
 def evaluation_page(
@@ -496,7 +512,8 @@ def evaluation_page(
     with_previous: bool = False,
 ) -> EvaluationPage:
     """The page's figures of `year` at `level` (see EvaluationPage); with_previous: compare with
-    `year` − 1 too (the caller knows whether that year has scores)."""
+    `year` − 1 too (the caller knows whether that year has scores). The robustness is left
+    out (None) where `robustness_at_once` says it is too costly to compute unasked."""
     result = evaluation_result(con, config, year, level, scope, online)
     previous = (
         evaluation_result(con, config, year - 1, level, scope, online) if with_previous else None
@@ -508,7 +525,9 @@ def evaluation_page(
         previous=previous.table_only() if previous is not None else None,
         sources=sources,
         methods=compare_methods(result),
-        robust=robustness(result, config),
+        robust=robustness(result, config)
+        if robustness_at_once(len(result.table), config)
+        else None,
         change=year_over_year(result, previous) if previous is not None else None,
     )
 

@@ -1,5 +1,7 @@
 """年度考评: the year's ranking, where each score came from, its robustness, and what-if weights."""
 
+import hashlib
+import pickle
 from dataclasses import replace
 from datetime import date
 
@@ -14,6 +16,7 @@ from govdash.analytics.metrics.evaluation import (
     rank_changes,
     red_black,
     rescore,
+    robustness,
     rules_text,
 )
 from govdash.analytics.queries.evaluation import (
@@ -48,6 +51,9 @@ from govdash.web.ui import (
     recorded,
     show_table,
 )
+
+# Where a robustness computed on request is kept for the session: (what it is of, the result).
+ROBUSTNESS_STATE = "evaluation_robustness"
 
 language = lang()
 principal = require(EVALUATION, language)
@@ -216,33 +222,63 @@ st.subheader(
         spread=round(config.robustness_spread * 100),
     )
 )
-robust = page.robust.table
-flagged = int(robust["crosses_tier"].sum())
-st.caption(t("evaluation.robust_note", language, n=flagged))
-figure = chart_figure(
-    rank_bands,
-    robust.sort_values("rank").head(40),
-    "unit",
-    "median_rank",
-    "rank_p05",
-    "rank_p95",
-    title=t(
-        "evaluation.robustness",
-        language,
-        draws=config.robustness_draws,
-        spread=round(config.robustness_spread * 100),
-    ),
-    context=context,
-    lang=language,
-    flag_col="crosses_tier",
-)
-chart_block(
-    figure,
-    robust,
-    f"robustness_{year}_{level}",
-    filters,
-    download=replace(this_year, title=t("file.robustness", language, level=level_name)),
-)
+# A city's robustness (every unit re-ranked in every draw) is computed when asked, from the
+# result the page holds, and kept for this session's later runs of the same ranking.
+robust = page.robust
+if robust is None:
+    asked = (
+        str(warehouse_version()),
+        config.fingerprint,
+        scope.to_text(),  # (another account signed in to this session sees its own)
+        int(year),
+        level,
+        hashlib.blake2b(pickle.dumps(online), digest_size=16).hexdigest(),
+    )
+    held = st.session_state.get(ROBUSTNESS_STATE)
+    if held is not None and held[0] == asked:
+        robust = held[1]
+    elif st.button(t("evaluation.robust_run", language), key="evaluation_robust_run"):
+        with st.spinner(t("evaluation.robust_computing", language)):
+            robust = robustness(result, config)
+        st.session_state[ROBUSTNESS_STATE] = (asked, robust)
+    else:
+        st.caption(
+            t(
+                "evaluation.robust_deferred",
+                language,
+                n=len(table),
+                level=level_name,
+                draws=config.robustness_draws,
+            )
+        )
+if robust is not None:
+    bands = robust.table
+    flagged = int(bands["crosses_tier"].sum())
+    st.caption(t("evaluation.robust_note", language, n=flagged))
+    figure = chart_figure(
+        rank_bands,
+        bands.sort_values("rank").head(40),
+        "unit",
+        "median_rank",
+        "rank_p05",
+        "rank_p95",
+        title=t(
+            "evaluation.robustness",
+            language,
+            draws=config.robustness_draws,
+            spread=round(config.robustness_spread * 100),
+        ),
+        context=context,
+        lang=language,
+        flag_col="crosses_tier",
+    )
+    chart_block(
+        figure,
+        bands,
+        f"robustness_{year}_{level}",
+        filters,
+        download=replace(this_year, title=t("file.robustness", language, level=level_name)),
+    )
 
 # --- what-if weights --------------------------------------------------------------------------
 st.subheader(t("evaluation.whatif", language))
