@@ -38,16 +38,17 @@ from govdash.analytics.reports.pdf import pdf_export_available
 from govdash.core.access import EVALUATION
 from govdash.i18n import t
 from govdash.web.auth import require
-from govdash.web.cache import active_config, query, warehouse_version
+from govdash.web.cache import active_config, deferred, query, warehouse_version
 from govdash.web.rounds import round_store
 from govdash.web.ui import (
     Download,
     chart_block,
     chart_figure,
+    describe_filters,
     download_buttons,
     labelled,
     lang,
-    provenance,
+    provenance_later,
     recorded,
     show_table,
 )
@@ -332,20 +333,22 @@ with st.expander(t("evaluation.rules", language)):
 # --- the report to take away ---------------------------------------------------------------------
 st.subheader(t("evaluation.report", language))
 st.caption(t("evaluation.report_caption", language))
-report_source = provenance(filters, both_years)
-report_batches = query(
+# The batches behind the report are looked up when a report is made, not on every page run.
+report_source = provenance_later(filters, both_years)
+report_batches = deferred(
     batches_used, both_years.filters or filters, both_years.sources, both_years.level
 )
+report_filters = describe_filters(filters)
 xlsx_column, pdf_column = st.columns(2)
 xlsx_column.download_button(
     t("evaluation.report_xlsx", language),
     data=recorded(
         lambda: report_workbook(
-            result, config, report_source, language, previous, batches=report_batches
+            result, config, report_source(), language, previous, batches=report_batches()
         ),
         f"evaluation_report_{year}_{level}",
         "xlsx",
-        report_source.filters_text,
+        report_filters,
         len(result.table),
     ),
     file_name=report_file_name(result, "xlsx", language),
@@ -358,11 +361,11 @@ if pdf_export_available():
         t("evaluation.report_pdf", language),
         data=recorded(
             lambda: report_pdf(
-                result, config, report_source, language, previous, batches=report_batches
+                result, config, report_source(), language, previous, batches=report_batches()
             ),
             f"evaluation_report_{year}_{level}",
             "pdf",
-            report_source.filters_text,
+            report_filters,
             len(result.table),
         ),
         file_name=report_file_name(result, "pdf", language),
