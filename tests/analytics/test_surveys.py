@@ -205,6 +205,42 @@ def test_wave_change_compares_with_the_wave_before(main: Any) -> None:
     assert surveys.wave_change(con, Filters.for_quarter(2025, 1), CONFIG, "compound").empty
 
 
+@pytest.mark.parametrize(
+    ("filters", "reads"),
+    [
+        (Filters.for_quarter(2025, 2), 2),  # the period's wave is the latest: read once
+        (Filters.for_range(date(2024, 7, 1), date(2025, 6, 30)), 3),  # two waves, then each
+        (Filters.for_quarter(2025, 1), 0),  # no wave
+    ],
+)
+@pytest.mark.parametrize("level", ["compound", "community", "property_company"])
+def test_satisfaction_rates_equal_item_rates_and_wave_change(
+    main: Any, monkeypatch: pytest.MonkeyPatch, filters: Filters, reads: int, level: str
+) -> None:
+    """The 满意度 page's one call gives exactly what the two queries give, reading each set of
+    waves once: the period's own wave is the wave change's latest."""
+    con, _ = main
+    expected_rates = surveys.survey_item_rates(con, filters, CONFIG, level)
+    expected_change = surveys.wave_change(con, filters, CONFIG, level)
+    read: list[tuple[int, ...]] = []
+    counts = surveys.compound_item_counts
+
+    def counted(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        read.append(tuple(args[3]))
+        return counts(*args, **kwargs)
+
+    monkeypatch.setattr(surveys, "compound_item_counts", counted)
+    rates, change = surveys.satisfaction_rates(con, filters, CONFIG, level)
+    pd.testing.assert_frame_equal(rates, expected_rates, check_exact=True)
+    pd.testing.assert_frame_equal(change, expected_change, check_exact=True)
+    # the period's waves, then the previous and latest wave for the change: each set once
+    assert len(read) == len(set(read)) == max(reads, 1)
+    if reads == 2 and level == "compound":  # 东一小区: 8 of 10 satisfied, after 3 of 5
+        east_one = row_of(change, "东一小区")
+        assert (east_one["previous_rate"], east_one["current_rate"]) == (0.6, 0.8)
+        assert row_of(rates, "东一小区")["rate"] == 0.8
+
+
 def test_callback_satisfaction_trend(main: Any) -> None:
     con, frame = main
     trend = surveys.callback_satisfaction_trend(con, Filters.for_quarter(2025, 1), CONFIG)

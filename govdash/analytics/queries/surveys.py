@@ -27,6 +27,7 @@ from govdash.analytics.queries.aggregated import aggregate_rows, aggregates_read
 from govdash.analytics.queries.filters import PLACE_COLUMNS, Filters, run_query
 from govdash.analytics.queries.tickets import ticket_scope_cte
 from govdash.core.config import Config
+from govdash.etl.aggregates import SURVEY_SCORES
 
 # Survey roll-up levels → (unit column, parent column, whether the parent is part of the
 # unit's key) of the per-compound rows: a compound is known by community + name.
@@ -115,10 +116,11 @@ def _picked_responses_cte(filters: Filters) -> tuple[str, dict[str, object]]:
     return sql, params
 
 
-def _stored_counts_ctes(filters: Filters) -> tuple[str, dict[str, object]]:
+def _stored_counts_ctes(filters: Filters, config: Config) -> tuple[str, dict[str, object]]:
     """CTEs `respondents` and `answers` of compound_item_counts from the stored per-wave counts
     (govdash.etl.aggregates): the same responses picked the same way (the register gives the
-    street where the response has none, and the company), counted per compound beforehand."""
+    street where the response has none, and the company), counted per compound beforehand,
+    the answers with one column per score (agg_survey_items)."""
     place_where, params = filters.place_where("resp")
 
     def picked(table: str) -> str:  # the stored rows of the chosen waves in the selection
@@ -130,17 +132,19 @@ def _stored_counts_ctes(filters: Filters) -> tuple[str, dict[str, object]]:
                 ON reg.compound = s.compound AND reg.community = s.community
             WHERE s.wave_key = ANY($wave_keys)) AS resp WHERE {place_where})"""
 
+    scores = [f"score_{score}" for score in SURVEY_SCORES]
+    satisfied = [f"score_{s}" for s in SURVEY_SCORES if s >= config.satisfied_min_score]
+    weighted = [f"{score} * score_{score}" for score in SURVEY_SCORES]
     sql = f"""respondents AS (
         SELECT community, compound, any_value(street) AS street,
                any_value(property_company) AS property_company,
                CAST(sum(respondents) AS BIGINT) AS respondents
         FROM {picked("agg_survey_respondents")} GROUP BY community, compound),
     answers AS (
-        SELECT community, compound, item, CAST(sum(answers) AS BIGINT) AS n,
-               CAST(coalesce(sum(answers) FILTER (WHERE score >= $satisfied_min_score), 0)
-                    AS BIGINT) AS satisfied,
-               sum(score * answers) AS score_sum
-        FROM {picked("agg_survey_answers")} GROUP BY community, compound, item)"""
+        SELECT community, compound, item, CAST(sum({" + ".join(scores)}) AS BIGINT) AS n,
+               CAST(sum({" + ".join(satisfied) or "0"}) AS BIGINT) AS satisfied,
+               sum({" + ".join(weighted)}) AS score_sum
+        FROM {picked("agg_survey_items")} GROUP BY community, compound, item)"""
     return sql, params
 
 
@@ -156,7 +160,7 @@ def compound_item_counts(
     satisfied, score_sum. Compounds without answers have one row with item missing. With
     `item`, the answers of that item only (the other items' rows are never built)."""
     if aggregates_ready(con):
-        counts, params = _stored_counts_ctes(filters)
+        counts, params = _stored_counts_ctes(filters, config)
     else:
         picked, params = _picked_responses_cte(filters)
         counts = f"""{picked},
@@ -390,9 +394,47 @@ def wave_change(
     change (current − previous, in points of the rate), previous_n, current_n. Empty when the
     period holds no wave.
     """
+    rates_of = _WaveRates(con, filters, config, level)
+    return _wave_change(con, rates_of, wave_keys_in_period(con, filters))
+
+
+def satisfaction_rates(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, level: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`survey_item_rates(level)` and `wave_change(level)` of the period at once (the
+    满意度 page shows both): each wave's per-compound counts are read and rolled up once, so
+    a period holding just its latest wave (a month or quarter) reads that wave once, not
+    twice. The frames equal those two functions' exactly."""
+    if level not in SURVEY_LEVELS:
+        raise ValueError(f"level must be one of {sorted(SURVEY_LEVELS)}, got {level!r}")
+    in_period = wave_keys_in_period(con, filters)
+    rates_of = _WaveRates(con, filters, config, level)
+    return rates_of(in_period), _wave_change(con, rates_of, in_period)
+
+
+class _WaveRates:
+    """Item rates of a level for a set of waves, each set read and rolled up once (the
+    rate's response rate is per wave of the set, as survey_item_rates computes it)."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, level: str
+    ) -> None:
+        self.con, self.filters, self.config, self.level = con, filters, config, level
+        self.done: dict[tuple[int, ...], pd.DataFrame] = {}
+
+    def __call__(self, wave_keys: list[int]) -> pd.DataFrame:
+        key = tuple(wave_keys)
+        if key not in self.done:
+            counts = compound_item_counts(self.con, self.filters, self.config, list(key))
+            self.done[key] = roll_up_item_rates(counts, self.level, self.config, len(key))
+        return self.done[key]
+
+
+def _wave_change(
+    con: duckdb.DuckDBPyConnection, rates_of: _WaveRates, in_period: list[int]
+) -> pd.DataFrame:
     columns = ["unit", "parent", "item", "previous_wave", "current_wave", "previous_rate"]
     columns += ["current_rate", "change", "previous_n", "current_n"]
-    in_period = wave_keys_in_period(con, filters)
     if not in_period:
         return pd.DataFrame({column: [] for column in columns})
     labels = wave_labels(con)
@@ -400,8 +442,7 @@ def wave_change(
     earlier = [key for key in labels if key < current]
     frames = []
     for key in ([earlier[-1]] if earlier else []) + [current]:
-        rates = roll_up_item_rates(compound_item_counts(con, filters, config, [key]), level, config)
-        frames.append(rates[["unit", "parent", "item", "rate", "n"]])
+        frames.append(rates_of([key])[["unit", "parent", "item", "rate", "n"]])
     current_rates = frames[-1].rename(columns={"rate": "current_rate", "n": "current_n"})
     if len(frames) == 2:
         previous_rates = frames[0].rename(columns={"rate": "previous_rate", "n": "previous_n"})
