@@ -241,6 +241,25 @@ def test_satisfaction_rates_equal_item_rates_and_wave_change(
         assert row_of(rates, "东一小区")["rate"] == 0.8
 
 
+@pytest.mark.parametrize(
+    "filters",
+    [YEAR_2025, Filters.for_year(2024), Filters.for_quarter(2025, 1)],  # Q1: no wave, no item
+    ids=["2025", "2024", "no-wave"],
+)
+def test_counts_read_through_arrow_equal_duckdbs_own_frame(
+    main: Any, monkeypatch: pytest.MonkeyPatch, filters: Filters
+) -> None:
+    """The per-compound counts taken through Arrow are the frame DuckDB's own conversion
+    gives, dtypes included (a text column with no value at all is objects, not strings)."""
+    con, _ = main
+    wave_keys = surveys.wave_keys_in_period(con, filters)
+    through_arrow = surveys.compound_item_counts(con, filters, CONFIG, wave_keys)
+    monkeypatch.setattr(surveys, "_frame_through_arrow", surveys.run_query)
+    plain = surveys.compound_item_counts(con, filters, CONFIG, wave_keys)
+    pd.testing.assert_frame_equal(through_arrow, plain, check_exact=True)
+    assert len(plain) >= 3 and (plain["item"].isna().all() == (not wave_keys))
+
+
 def test_callback_satisfaction_trend(main: Any) -> None:
     con, frame = main
     trend = surveys.callback_satisfaction_trend(con, Filters.for_quarter(2025, 1), CONFIG)

@@ -21,10 +21,16 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from govdash.analytics.metrics.rates import rate, survey_index, wilson_bounds
 from govdash.analytics.queries.aggregated import aggregate_rows, aggregates_ready
-from govdash.analytics.queries.filters import PLACE_COLUMNS, Filters, run_query
+from govdash.analytics.queries.filters import (
+    PLACE_COLUMNS,
+    Filters,
+    bound_parameters,
+    run_query,
+)
 from govdash.analytics.queries.tickets import ticket_scope_cte
 from govdash.core.config import Config
 from govdash.etl.aggregates import SURVEY_SCORES
@@ -190,7 +196,7 @@ def compound_item_counts(
         FROM register AS g FULL OUTER JOIN respondents AS s
             ON g.compound = s.compound AND g.community IS NOT DISTINCT FROM s.community)
     SELECT u.*, a.item, coalesce(a.n, 0) AS n, coalesce(a.satisfied, 0) AS satisfied,
-           coalesce(a.score_sum, 0) AS score_sum
+           CAST(coalesce(a.score_sum, 0) AS DOUBLE) AS score_sum
     FROM units AS u LEFT JOIN {"answers" if item is None else "only_item"} AS a
         ON a.compound = u.compound AND a.community IS NOT DISTINCT FROM u.community
     ORDER BY u.community, u.compound, a.item"""
@@ -199,11 +205,27 @@ def compound_item_counts(
     params["satisfied_min_score"] = config.satisfied_min_score
     if item is not None:
         params["only_item"] = item
-    frame = run_query(con, sql, params)
+    frame = _frame_through_arrow(con, sql, params)
     for column in ("respondents", "n", "satisfied"):
         frame[column] = frame[column].astype("int64")
     frame["households"] = frame["households"].astype("Float64").astype(float)
     frame["score_sum"] = frame["score_sum"].astype(float)
+    return frame
+
+
+def _frame_through_arrow(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]
+) -> pd.DataFrame:
+    """`run_query`'s frame, taken through Arrow: pandas builds its strings (a city's ~170k
+    rows × 5 place and item columns) from Arrow's buffers ~2× cheaper than from DuckDB's own
+    conversion. Column for column the same frame: a text column without a single value,
+    which DuckDB hands over as objects (None), is made so here too."""
+    table = con.execute(sql, bound_parameters(sql, params)).to_arrow_table()
+    frame = table.to_pandas()
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+        if text and column.null_count == len(column):
+            frame[name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
     return frame
 
 
@@ -281,10 +303,19 @@ def roll_up_item_rates(
     result["response_rate"] = rate(result["respondents"], result["households"] * max(waves, 1))
     result["is_small_sample"] = result["respondents"] < config.min_sample
     result["sample_label"] = np.where(result["is_small_sample"], SMALL_SAMPLE_LABEL, "")
-    order = {item: i for i, item in enumerate(config.survey_items)}
-    result["_order"] = result["item"].map(order).fillna(len(order))
-    result = result.sort_values(["unit", "_order", "item"], kind="stable")
+    result = result.iloc[_item_order(result, config)]
     return result[ITEM_RATE_COLUMNS].reset_index(drop=True)
+
+
+def _item_order(result: pd.DataFrame, config: Config) -> np.ndarray:
+    """The rows' positions sorted by unit, then the config's item order (items it does not
+    list last), then item: a stable sort, so rows equal in all three keep their order. On
+    the columns' sorted codes, not their strings (a city's compounds × items are ~170k)."""
+    position = {item: i for i, item in enumerate(config.survey_items)}
+    units = pd.factorize(result["unit"], sort=True, use_na_sentinel=False)[0]
+    items, names = pd.factorize(result["item"], sort=True, use_na_sentinel=False)
+    ranks = np.array([position.get(name, len(position)) for name in names], dtype=np.int64)
+    return np.lexsort((items, ranks[items], units))
 
 
 def _empty_item_rates() -> pd.DataFrame:
