@@ -242,6 +242,42 @@ def test_satisfaction_rates_equal_item_rates_and_wave_change(
 
 
 @pytest.mark.parametrize(
+    ("filters", "reads"),
+    [
+        (Filters.for_month(2025, 6), 1),  # May and June both hold the survey of 20 May–10 June
+        (YEAR_2025, 2),  # 2024 holds another wave
+        (Filters.for_month(2025, 6).with_selection(community=["东社区"]), 1),
+    ],
+)
+def test_rates_now_and_before_equal_two_calls(
+    main: Any, monkeypatch: pytest.MonkeyPatch, filters: Filters, reads: int
+) -> None:
+    """总览's period and the one before: the frames survey_item_rates gives for each, the
+    counts read once when both periods hold the same waves."""
+    con, _ = main
+    previous = filters.previous()
+    expected_now = surveys.survey_item_rates(con, filters, CONFIG, "all")
+    expected_before = surveys.survey_item_rates(con, previous, CONFIG, "all")
+    read: list[Filters] = []
+    counts = surveys.compound_item_counts
+
+    def counted(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        read.append(args[1])
+        return counts(*args, **kwargs)
+
+    monkeypatch.setattr(surveys, "compound_item_counts", counted)
+    now, before = surveys.survey_item_rates_now_and_before(con, filters, previous, CONFIG, "all")
+    pd.testing.assert_frame_equal(now, expected_now, check_exact=True)
+    pd.testing.assert_frame_equal(before, expected_before, check_exact=True)
+    assert len(read) == reads
+    if reads == 1:  # the same waves: the same rates (东一 8/10 … in June and in May)
+        pd.testing.assert_frame_equal(before, now, check_exact=True)
+        assert not now.empty
+    else:
+        assert row_of(before, "全部")["n"] == 5  # 2024年下半年: 东一小区's five answers
+
+
+@pytest.mark.parametrize(
     "filters",
     [YEAR_2025, Filters.for_year(2024), Filters.for_quarter(2025, 1)],  # Q1: no wave, no item
     ids=["2025", "2024", "no-wave"],

@@ -362,6 +362,34 @@ def survey_item_rates(
     return roll_up_item_rates(counts, level, config, waves=len(wave_keys))
 
 
+def survey_item_rates_now_and_before(
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    previous: Filters,
+    config: Config,
+    level: str,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`survey_item_rates(level)` of `filters` and of `previous` (总览's period and the one
+    before it), the same frames. Periods holding the same waves in the same places (two
+    months of one half-year's survey) give the same rates: they are read and rolled up once."""
+    if level not in SURVEY_LEVELS:
+        raise ValueError(f"level must be one of {sorted(SURVEY_LEVELS)}, got {level!r}")
+    now_waves = wave_keys_in_period(con, filters)
+    now = roll_up_item_rates(
+        compound_item_counts(con, filters, config, now_waves), level, config, len(now_waves)
+    )
+    before_waves = wave_keys_in_period(con, previous)
+    if before_waves == now_waves and previous.place_where("p") == filters.place_where("p"):
+        return now, now.copy()
+    before = roll_up_item_rates(
+        compound_item_counts(con, previous, config, before_waves),
+        level,
+        config,
+        len(before_waves),
+    )
+    return now, before
+
+
 def unit_profile(
     con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, level: str, unit: str
 ) -> pd.DataFrame:
