@@ -582,9 +582,7 @@ def _cmd_serve(args: argparse.Namespace, db_path: Path, config: Config) -> int:
                 base_path=base_path,
                 forwarded_allow_ips=forwarded_allow_ips,
                 max_body_mb=max(1, math.ceil(config.max_upload_mb)),
-                run_dir=data_dir(db_path)
-                / "run"
-                / str(args.port),  # two servers on one folder: two ports
+                run_dir=data_dir(db_path) / "run" / str(args.port),  # two servers on one folder: two ports
                 worker_args=worker_args,
             )
         except WorkersError as error:

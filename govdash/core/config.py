@@ -362,7 +362,7 @@ def _workers(read: _Reader) -> int | None:
         return None
     value = read.integer("server.workers", 1)
     if value > 64:
-        raise read.fail("server.workers", '最多 64 个，或 "auto" / at most 64, or "auto"')
+        raise read.fail("server.workers", "最多 64 个，或 \"auto\" / at most 64, or \"auto\"")
     return value
 
 

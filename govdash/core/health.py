@@ -156,7 +156,9 @@ def _check_warehouse(health: Health, db: Path, config: Config, oidc: bool) -> No
             )
         return
     try:
-        health.warehouse, health.last_load, health._hashed_tickets = _read_warehouse(lake, snapshot)
+        health.warehouse, health.last_load, health._hashed_tickets = _read_warehouse(
+            lake, snapshot
+        )
     except (duckdb.Error, OSError, LakeError) as error:
         health.problem(
             "warehouse",

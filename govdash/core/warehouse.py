@@ -148,11 +148,7 @@ def connect_readonly(db_path: Path, snapshot: int | None = None) -> duckdb.DuckD
         latest = lake.current_snapshot()
         raise SnapshotNotFoundError(
             f"数据仓库中没有快照 #{snapshot}"
-            + (
-                f"（现有快照至 #{latest}；较早的快照可能已按保留期清理）"
-                if latest
-                else "（仓库为空）"
-            )
+            + (f"（现有快照至 #{latest}；较早的快照可能已按保留期清理）" if latest else "（仓库为空）")
         )
     return lake.reader(snapshot)
 

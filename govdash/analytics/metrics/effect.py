@@ -256,7 +256,9 @@ FIRST_AFTER = 1  # the signing month itself is part before, part after: left out
 MIN_COHORT_COMPOUNDS = 2  # a signing cohort with fewer compounds: its own effects rest on one
 
 
-def window_rows(panel: pd.DataFrame, outcome: str, window: int, weight: str | None) -> pd.DataFrame:
+def window_rows(
+    panel: pd.DataFrame, outcome: str, window: int, weight: str | None
+) -> pd.DataFrame:
     """Rows with a figure (and a positive count), `relative` months, signed rows within ±window:
     what the before/after estimators start from. A report fitting several of them on one
     metric computes it once and hands it to each (`rows=`); nothing changes it."""

@@ -286,7 +286,9 @@ class EvaluationResult:
 
     @property
     def breakdown(self) -> pd.DataFrame:
-        return self._once("breakdown", lambda: _breakdown(self.evidence, self.table, self.weights))
+        return self._once(
+            "breakdown", lambda: _breakdown(self.evidence, self.table, self.weights)
+        )
 
     @property
     def evaluator_detail(self) -> pd.DataFrame:
@@ -596,12 +598,7 @@ def _evaluator_core(
     if outside:
         notes.append(f"{outside} 条评分超出 0 到该指标分值的范围，已按原值计入")
     order = _score_order(unit, indicator, score, evaluator, len(units), width)
-    unit, indicator, evaluator, score = (
-        unit[order],
-        indicator[order],
-        evaluator[order],
-        score[order],
-    )
+    unit, indicator, evaluator, score = unit[order], indicator[order], evaluator[order], score[order]
     count = len(score)
     starts = np.ones(count, dtype=bool)
     if count:
@@ -652,11 +649,7 @@ def _evaluator_core(
 
 
 def _score_order(
-    unit: IntArray,
-    indicator: IntArray,
-    score: FloatArray,
-    evaluator: IntArray,
-    units: int,
+    unit: IntArray, indicator: IntArray, score: FloatArray, evaluator: IntArray, units: int,
     width: int,
 ) -> IntArray:
     """The order of the rows by unit, indicator, score, evaluator (each row's key is unique):
@@ -793,10 +786,8 @@ def _run_texts(core: _EvaluatorCore, first: IntArray, sizes: IntArray) -> np.nda
     every score's text once, all joined into one string, each run's text a slice of it."""
     total = int(sizes.sum())
     if total == 0:
-        return (
-            np.zeros(len(first), dtype=object)
-            if len(first) == 0
-            else np.full(len(first), "", dtype=object)
+        return np.zeros(len(first), dtype=object) if len(first) == 0 else np.full(
+            len(first), "", dtype=object
         )
     offsets = np.cumsum(np.r_[0, sizes[:-1]])
     rows = np.repeat(first - offsets, sizes) + np.arange(total)
@@ -984,9 +975,7 @@ def _unit_facts(
     absent = np.where(missing != "", f"{MISSING}：" + missing, "").astype(object)
     reasons = veto
     for part in (small, absent):
-        reasons = np.where(
-            part == "", reasons, np.where(reasons == "", part, reasons + "；" + part)
-        )
+        reasons = np.where(part == "", reasons, np.where(reasons == "", part, reasons + "；" + part))
     facts["ineligible_reason"] = _text_column(np.asarray(reasons, dtype=object))
     facts["is_eligible"] = facts["ineligible_reason"] == ""
     return facts

@@ -519,10 +519,7 @@ def score_sources(scores: pd.DataFrame) -> pd.DataFrame:
     (a string group-by over a million rows costs a second)."""
     if "source" not in scores.columns or scores.empty:
         return pd.DataFrame(
-            {
-                c: pd.Series(dtype="int64" if c == "indicators" else "str")
-                for c in SOURCE_COUNT_COLUMNS
-            }
+            {c: pd.Series(dtype="int64" if c == "indicators" else "str") for c in SOURCE_COUNT_COLUMNS}
         )
     keys = ["unit", "evaluator", "source", "indicator"]
     codes, names = [], []
