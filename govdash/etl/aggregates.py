@@ -20,11 +20,11 @@ quarters and years; a quarter or year too big to recompute within a load (LOAD_R
 is marked stale instead and read raw until `refresh_stale`. The code combinations (category,
 priority, channel) of each street and community are kept for the sidebar's lists
 (agg_ticket_codes): a load adds those of the months it touched. Survey answers are counted per
-wave, compound, item and score (agg_survey_answers) for the waves a load changed. Without a
-record of the changes, or when the stored aggregates were made by another definition,
-everything is built again, period by period so that memory holds one period's tickets at a
-time. Plain tables written with DELETE + INSERT (no keys or constraints), so the same SQL
-works in a DuckLake.
+wave, compound, item and score (agg_survey_answers, and agg_survey_items with one column per
+score) for the waves a load changed. Without a record of the changes, or when the stored
+aggregates were made by another definition, everything is built again, period by period so
+that memory holds one period's tickets at a time. Plain tables written with DELETE + INSERT
+(no keys or constraints), so the same SQL works in a DuckLake.
 """
 
 from __future__ import annotations
@@ -146,7 +146,8 @@ GROUPING_BY_COLUMNS = {frozenset(columns): name for name, columns in GROUPINGS.i
 
 # Bumped whenever the stored figures or groupings change: a warehouse whose aggregates carry
 # another version is built again at its next load, and read raw until then.
-AGGREGATES_VERSION = "3"  # 2: parent_street is min(street), not any_value; 3: agg_ticket_codes
+# 2: parent_street is min(street), not any_value; 3: agg_ticket_codes; 4: agg_survey_items
+AGGREGATES_VERSION = "4"
 VERSION_KEY = "aggregates_version"
 AS_OF_KEY = "aggregates_as_of"
 WINDOW_KEY = "repeat_window_days"  # written by govdash.etl.derive
@@ -218,6 +219,19 @@ SURVEY_ANSWERS_SQL = f"""SELECT {WAVE_KEY} AS wave_key, r.street, r.community, r
     FROM survey_responses AS r JOIN survey_answers AS a ON a.response_id = r.response_id
     WHERE r.wave_year IS NOT NULL AND r.wave_index IS NOT NULL AND {{where}}
     GROUP BY ALL"""
+# Survey scores are 1–5 (the loader's gd_score): one column of agg_survey_items per score.
+SURVEY_SCORES = (1, 2, 3, 4, 5)
+# agg_survey_items from the rows just written to agg_survey_answers (the same counts, one row
+# per wave × compound × item): what govdash.analytics.queries.surveys reads.
+SURVEY_ITEMS_SQL = f"""SELECT wave_key, street, community, compound, item,
+        {
+    ", ".join(
+        f"CAST(coalesce(sum(answers) FILTER (WHERE score = {s}), 0) AS BIGINT) AS score_{s}"
+        for s in SURVEY_SCORES
+    )
+}
+    FROM agg_survey_answers WHERE {{where}}
+    GROUP BY wave_key, street, community, compound, item"""
 
 
 def _write_waves(con: duckdb.DuckDBPyConnection, wave_keys: list[int] | None) -> None:
@@ -225,6 +239,7 @@ def _write_waves(con: duckdb.DuckDBPyConnection, wave_keys: list[int] | None) ->
     if wave_keys is None:
         con.execute("DELETE FROM agg_survey_respondents")
         con.execute("DELETE FROM agg_survey_answers")
+        con.execute("DELETE FROM agg_survey_items")
         where, params = "TRUE", {}
     elif not wave_keys:
         return
@@ -232,6 +247,7 @@ def _write_waves(con: duckdb.DuckDBPyConnection, wave_keys: list[int] | None) ->
         params = {"waves": wave_keys}
         con.execute("DELETE FROM agg_survey_respondents WHERE wave_key = ANY($waves)", params)
         con.execute("DELETE FROM agg_survey_answers WHERE wave_key = ANY($waves)", params)
+        con.execute("DELETE FROM agg_survey_items WHERE wave_key = ANY($waves)", params)
         where = f"{WAVE_KEY} = ANY($waves)"
     con.execute(
         "INSERT INTO agg_survey_respondents BY NAME " + SURVEY_RESPONDENTS_SQL.format(where=where),
@@ -239,6 +255,11 @@ def _write_waves(con: duckdb.DuckDBPyConnection, wave_keys: list[int] | None) ->
     )
     con.execute(
         "INSERT INTO agg_survey_answers BY NAME " + SURVEY_ANSWERS_SQL.format(where=where),
+        params,
+    )
+    items_where = "TRUE" if wave_keys is None else "wave_key = ANY($waves)"
+    con.execute(
+        "INSERT INTO agg_survey_items BY NAME " + SURVEY_ITEMS_SQL.format(where=items_where),
         params,
     )
 

@@ -212,6 +212,21 @@ CREATE TABLE IF NOT EXISTS agg_survey_answers (
     answers      BIGINT
 );
 
+-- The same answers with one column per score (1–5), one row per wave × compound × item: what
+-- the satisfaction pages read (a fifth of the rows, nothing to pivot).
+CREATE TABLE IF NOT EXISTS agg_survey_items (
+    wave_key     INTEGER,
+    street       VARCHAR,
+    community    VARCHAR,
+    compound     VARCHAR,
+    item         VARCHAR,
+    score_1      BIGINT,
+    score_2      BIGINT,
+    score_3      BIGINT,
+    score_4      BIGINT,
+    score_5      BIGINT
+);
+
 CREATE TABLE IF NOT EXISTS agg_survey_respondents (
     wave_key     INTEGER,
     street       VARCHAR,

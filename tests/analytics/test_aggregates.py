@@ -282,6 +282,40 @@ def test_survey_rates_follow_the_config_threshold(main: Any) -> None:
     assert (overall["satisfied"], overall["n"]) == (3, 10)  # the fives of (5,5,4,4,4,4,5,4,2,3)
 
 
+def test_survey_items_hold_each_score_per_wave_compound_and_item(main: Any) -> None:
+    """agg_survey_items against the generated survey sheet (survey_rows), counted in pandas."""
+    con, _ = main
+    sheet = pd.DataFrame(survey_rows(), columns=SURVEY_HEADER)
+    words = {"满意": 4, "非常满意": 5}  # the two worded scores of the sheet
+    answers = sheet.melt(
+        id_vars=["调查批次", "社区", "小区"],
+        value_vars=["客户服务", "总体满意度"],
+        var_name="item",
+        value_name="score",
+    ).dropna(subset=["score"])
+    answers["score"] = answers["score"].map(lambda s: words.get(s, s)).astype(int)
+    wave_keys = {"2023年下半年": 202302, "2024年下半年": 202402, "2025年上半年": 202501}
+    answers["wave_key"] = answers["调查批次"].map(wave_keys)
+    expected = (
+        answers.pivot_table(
+            index=["wave_key", "社区", "小区", "item"],
+            columns="score",
+            values="调查批次",
+            aggfunc="count",
+            fill_value=0,
+        )
+        .reindex(columns=range(1, 6), fill_value=0)
+        .reset_index()
+    )
+    stored = con.execute(
+        """SELECT wave_key, community, compound, item, score_1, score_2, score_3, score_4,
+                  score_5
+        FROM agg_survey_items ORDER BY wave_key, community, compound, item"""
+    ).fetchall()
+    assert stored == [tuple(row) for row in expected.itertuples(index=False)]
+    assert len(stored) == 8  # 2 items × 3 compounds of 2025, 1 item in 2024 and in 2023
+
+
 def _stored(con: duckdb.DuckDBPyConnection, kind: str, level: str) -> pd.DataFrame:
     return con.execute(
         "SELECT * FROM agg_units WHERE period_kind = $kind AND level = $level",
@@ -507,6 +541,7 @@ def _survey_rows_of(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
     return [
         *con.execute("SELECT * FROM agg_survey_respondents ORDER BY ALL").fetchall(),
         *con.execute("SELECT * FROM agg_survey_answers ORDER BY ALL").fetchall(),
+        *con.execute("SELECT * FROM agg_survey_items ORDER BY ALL").fetchall(),
     ]
 
 

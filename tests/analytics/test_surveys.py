@@ -205,6 +205,97 @@ def test_wave_change_compares_with_the_wave_before(main: Any) -> None:
     assert surveys.wave_change(con, Filters.for_quarter(2025, 1), CONFIG, "compound").empty
 
 
+@pytest.mark.parametrize(
+    ("filters", "reads"),
+    [
+        (Filters.for_quarter(2025, 2), 2),  # the period's wave is the latest: read once
+        (Filters.for_range(date(2024, 7, 1), date(2025, 6, 30)), 3),  # two waves, then each
+        (Filters.for_quarter(2025, 1), 0),  # no wave
+    ],
+)
+@pytest.mark.parametrize("level", ["compound", "community", "property_company"])
+def test_satisfaction_rates_equal_item_rates_and_wave_change(
+    main: Any, monkeypatch: pytest.MonkeyPatch, filters: Filters, reads: int, level: str
+) -> None:
+    """The 满意度 page's one call gives exactly what the two queries give, reading each set of
+    waves once: the period's own wave is the wave change's latest."""
+    con, _ = main
+    expected_rates = surveys.survey_item_rates(con, filters, CONFIG, level)
+    expected_change = surveys.wave_change(con, filters, CONFIG, level)
+    read: list[tuple[int, ...]] = []
+    counts = surveys.compound_item_counts
+
+    def counted(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        read.append(tuple(args[3]))
+        return counts(*args, **kwargs)
+
+    monkeypatch.setattr(surveys, "compound_item_counts", counted)
+    rates, change = surveys.satisfaction_rates(con, filters, CONFIG, level)
+    pd.testing.assert_frame_equal(rates, expected_rates, check_exact=True)
+    pd.testing.assert_frame_equal(change, expected_change, check_exact=True)
+    # the period's waves, then the previous and latest wave for the change: each set once
+    assert len(read) == len(set(read)) == max(reads, 1)
+    if reads == 2 and level == "compound":  # 东一小区: 8 of 10 satisfied, after 3 of 5
+        east_one = row_of(change, "东一小区")
+        assert (east_one["previous_rate"], east_one["current_rate"]) == (0.6, 0.8)
+        assert row_of(rates, "东一小区")["rate"] == 0.8
+
+
+@pytest.mark.parametrize(
+    ("filters", "reads"),
+    [
+        (Filters.for_month(2025, 6), 1),  # May and June both hold the survey of 20 May–10 June
+        (YEAR_2025, 2),  # 2024 holds another wave
+        (Filters.for_month(2025, 6).with_selection(community=["东社区"]), 1),
+    ],
+)
+def test_rates_now_and_before_equal_two_calls(
+    main: Any, monkeypatch: pytest.MonkeyPatch, filters: Filters, reads: int
+) -> None:
+    """总览's period and the one before: the frames survey_item_rates gives for each, the
+    counts read once when both periods hold the same waves."""
+    con, _ = main
+    previous = filters.previous()
+    expected_now = surveys.survey_item_rates(con, filters, CONFIG, "all")
+    expected_before = surveys.survey_item_rates(con, previous, CONFIG, "all")
+    read: list[Filters] = []
+    counts = surveys.compound_item_counts
+
+    def counted(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        read.append(args[1])
+        return counts(*args, **kwargs)
+
+    monkeypatch.setattr(surveys, "compound_item_counts", counted)
+    now, before = surveys.survey_item_rates_now_and_before(con, filters, previous, CONFIG, "all")
+    pd.testing.assert_frame_equal(now, expected_now, check_exact=True)
+    pd.testing.assert_frame_equal(before, expected_before, check_exact=True)
+    assert len(read) == reads
+    if reads == 1:  # the same waves: the same rates (东一 8/10 … in June and in May)
+        pd.testing.assert_frame_equal(before, now, check_exact=True)
+        assert not now.empty
+    else:
+        assert row_of(before, "全部")["n"] == 5  # 2024年下半年: 东一小区's five answers
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [YEAR_2025, Filters.for_year(2024), Filters.for_quarter(2025, 1)],  # Q1: no wave, no item
+    ids=["2025", "2024", "no-wave"],
+)
+def test_counts_read_through_arrow_equal_duckdbs_own_frame(
+    main: Any, monkeypatch: pytest.MonkeyPatch, filters: Filters
+) -> None:
+    """The per-compound counts taken through Arrow are the frame DuckDB's own conversion
+    gives, dtypes included (a text column with no value at all is objects, not strings)."""
+    con, _ = main
+    wave_keys = surveys.wave_keys_in_period(con, filters)
+    through_arrow = surveys.compound_item_counts(con, filters, CONFIG, wave_keys)
+    monkeypatch.setattr(surveys, "_frame_through_arrow", surveys.run_query)
+    plain = surveys.compound_item_counts(con, filters, CONFIG, wave_keys)
+    pd.testing.assert_frame_equal(through_arrow, plain, check_exact=True)
+    assert len(plain) >= 3 and (plain["item"].isna().all() == (not wave_keys))
+
+
 def test_callback_satisfaction_trend(main: Any) -> None:
     con, frame = main
     trend = surveys.callback_satisfaction_trend(con, Filters.for_quarter(2025, 1), CONFIG)

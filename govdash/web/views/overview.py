@@ -7,7 +7,7 @@ import streamlit as st
 
 from govdash.analytics.charts.plots import bar_ranking, line_trend
 from govdash.analytics.charts.style import ChartContext
-from govdash.analytics.queries.surveys import survey_item_rates
+from govdash.analytics.queries.surveys import survey_item_rates_now_and_before
 from govdash.analytics.queries.tickets import monthly_trend, ticket_kpis, ticket_rows
 from govdash.analytics.queries.units import (
     CHILD_LEVEL,
@@ -45,8 +45,9 @@ st.caption(f"{t('provenance.filters', language)}：{describe_filters(filters)}")
 
 kpis = query(ticket_kpis, filters)
 previous = query(ticket_kpis, filters.previous())
-survey = query(survey_item_rates, filters, level="all")
-survey_before = query(survey_item_rates, filters.previous(), level="all")
+survey, survey_before = query(
+    survey_item_rates_now_and_before, filters, filters.previous(), level="all"
+)
 
 
 def _overall(frame: pd.DataFrame) -> tuple[float, int]:

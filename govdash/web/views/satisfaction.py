@@ -16,9 +16,8 @@ from govdash.analytics.charts.style import ChartContext
 from govdash.analytics.queries.surveys import (
     callback_satisfaction_trend,
     comment_words,
-    survey_item_rates,
+    satisfaction_rates,
     unit_profile,
-    wave_change,
 )
 from govdash.core.access import VIEW
 from govdash.i18n import t
@@ -119,7 +118,8 @@ items = list(config.survey_items)
 item = st.selectbox(
     t("axis.item", language), items, index=items.index(config.overall_item), key="satisfaction_item"
 )
-rates = query(survey_item_rates, filters, level=level)
+# The item rates and the wave change, each wave read once (the period's wave is the latest).
+rates, changes = query(satisfaction_rates, filters, level=level)
 
 st.subheader(t("chart.survey_item_rates", language))
 chosen = rates[rates["item"] == item].copy()
@@ -198,7 +198,6 @@ else:
     unit_profile_section(rates, level)
 
 st.subheader(t("chart.wave_change", language))
-changes = query(wave_change, filters, level=level)
 if changes.empty:
     st.info(t("satisfaction.no_wave", language, period=period))
 else:
