@@ -25,7 +25,6 @@ from govdash.analytics.metrics.effect import (
     Estimate,
     EventStudy,
     difference_in_differences,
-    month_number,
     panel_sample,
     robust_effect,
     size_band,
@@ -98,6 +97,7 @@ def _register_positions(where: str) -> str:
     return f"""SELECT reg.community, reg.compound,
             row_number() OVER (ORDER BY reg.community || '/' || reg.compound) - 1 AS position
         FROM compounds AS reg WHERE {where}"""
+
 
 # Tickets matched to the register: by compound name within the ticket's community (a ticket
 # without a community matches by name alone).
@@ -606,9 +606,7 @@ def effect_report(
     fitted = [
         metric
         for metric in EFFECT_METRICS
-        if before_after_for is None
-        or metric.name in before_after_for
-        or metric.name in path_for
+        if before_after_for is None or metric.name in before_after_for or metric.name in path_for
     ]
     compounds, flags, dates = register_coverage(con, treatment)
     minimum = config.effect_min_compounds
@@ -625,8 +623,10 @@ def effect_report(
     units = register.merge(period_tickets, on="unit", how="left").merge(
         survey_totals[["survey_satisfaction_rate"]], left_on="unit", right_index=True, how="left"
     )
-    sides = units[units["group"].isin(["treated", "control"])].copy()
-    sides["is_treated"] = sides["group"] == "treated"
+    # The columns the comparison reads, not the register's and the figures' every one.
+    compared = ["compound_type", "size_band", *(metric.name for metric in EFFECT_METRICS)]
+    sides = units.loc[units["group"].isin(["treated", "control"]).to_numpy(), compared].copy()
+    sides["is_treated"] = (units["group"] == "treated")[sides.index]
     cross_rows = []
     strata: dict[str, pd.DataFrame] = {}
     for metric in EFFECT_METRICS:
