@@ -441,14 +441,22 @@ def _without_singletons(frame: pd.DataFrame) -> pd.DataFrame:
     compound whose level rests on one base month unimputed; two half-weight copies fit the
     same (weighted least squares sums w·e²) and add the same cluster score.
     """
-    untreated = ~frame["is_treated"]
-    counted = frame.assign(untreated=untreated.astype(int))
-    alone = untreated & (
-        counted.groupby("unit")["untreated"].transform("sum").eq(1)
-        | counted.groupby("period")["untreated"].transform("sum").eq(1)
-    )
-    if not alone.any():
+    untreated = ~frame["is_treated"].to_numpy(bool)
+    units = pd.factorize(frame["unit"])[0]
+    periods = pd.factorize(frame["period"])[0]
+    if (units < 0).any() or (periods < 0).any():  # a missing compound or month: no group
+        counted = frame.assign(untreated=untreated.astype(int))
+        alone_rows = untreated & (
+            counted.groupby("unit")["untreated"].transform("sum").eq(1)
+            | counted.groupby("period")["untreated"].transform("sum").eq(1)
+        ).to_numpy()
+    else:  # the untreated rows of each compound and month, counted
+        per_unit = np.bincount(units, untreated)
+        per_period = np.bincount(periods, untreated)
+        alone_rows = untreated & ((per_unit[units] == 1) | (per_period[periods] == 1))
+    if not alone_rows.any():
         return frame
+    alone = pd.Series(alone_rows, index=frame.index)
     halved = frame.assign(w=frame["w"].where(~alone, frame["w"] / 2))
     return pd.concat([halved, halved[alone]], ignore_index=True)
 
