@@ -110,8 +110,8 @@ metric = right.selectbox(
     format_func=metric_label,
 )
 # The report fits the chosen metric's before/after figures and event path (one build of the
-# panels; at a city's size each metric's fit costs about a second); every metric's, for the
-# summary table, when that is asked for (all_metrics_block).
+# panels; at a city's size each metric's fits cost half a second or more); every metric's, for
+# the summary table, when that is asked for (all_metrics_block).
 report: EffectReport = query(
     effect_report,
     filters,
