@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -262,3 +263,35 @@ def test_staggered_signings_through_the_loader_are_recovered_on_the_page(
     twfe = re.search(r"传统双向固定效应.*?估计为 (-?[\d.]+) 分钟", captions)
     assert twfe and abs(float(twfe.group(1)) - truth) > 0.05 * abs(truth)
     assert any("方法说明" in e.label for e in app.expander)
+
+
+def test_the_page_fits_the_shown_metric_and_every_metric_when_the_summary_is_asked(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each metric's before/after fit reads a city's whole panel: the first view fits the
+    metric it shows, and the eight only when the summary table is switched on. That table's
+    median first response row holds the robust figure computed here from the raw rows."""
+    from govdash.analytics.metrics.effect import EFFECT_METRICS
+    from govdash.analytics.queries import effect
+
+    fitted: list[str] = []
+    fit = effect.estimate_before_after
+
+    def counted(panels: effect.Panels, metric: Any, *args: Any, **kwargs: Any) -> Any:
+        fitted.append(metric.name)
+        return fit(panels, metric, *args, **kwargs)
+
+    monkeypatch.setattr(effect, "estimate_before_after", counted)
+    app = _page(demo_db, monkeypatch)
+    assert fitted == ["satisfaction_rate"]
+    assert "**各指标前后对比**" not in [m.value for m in app.markdown]
+    assert any("打开开关可逐一估计全部 8 项指标" in c.value for c in app.caption)
+    app.toggle(key="effect_all_metrics").set_value(True).run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert sorted(fitted[1:]) == sorted(metric.name for metric in EFFECT_METRICS)
+    assert "**各指标前后对比**" in [m.value for m in app.markdown]
+    table = next(d.value for d in app.dataframe if "签约前均值" in d.value.columns)
+    assert len(table) == len(EFFECT_METRICS)
+    row = table[table["指标"] == "首次响应中位数"]
+    robust = hand_robust(median_response_cells(demo_db), "never")
+    assert float(row["差异"].iloc[0]) == pytest.approx(robust, abs=1e-6)

@@ -40,7 +40,7 @@ from govdash.analytics.queries.effect import (
 )
 from govdash.analytics.queries.filters import Filters
 from tests.analytics.effect_simulation import staggered_panel, true_average_effect
-from tests.analytics.warehouse_data import build, open_db, shipped_config
+from tests.analytics.warehouse_data import build, build_main, open_db, shipped_config
 from tests.conftest import TICKET_HEADER, ticket_row, ticket_sheet, write_csv, write_xlsx
 
 MONTHS = 36
@@ -715,3 +715,148 @@ def test_the_direct_twfe_fit_equals_pyfixests_feols(weight: str | None) -> None:
     fit = _feols(data, "y ~ after | unit + period")
     assert coefficient == pytest.approx(float(fit.coef()["after"]), abs=1e-6)
     assert error == pytest.approx(float(fit.se()["after"]), rel=1e-5)
+
+
+def test_a_report_of_one_metric_holds_the_full_reports_figures_for_it(
+    staggered: tuple[Path, float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page fits the metric it shows: a report asked for one metric's before/after figures
+    has exactly the full report's row, event path and diagnostics for it, and every metric's
+    with/without comparison; for a ticket metric it reads no survey panel."""
+    from govdash.analytics.queries import effect
+
+    db, _ = staggered
+    year = Filters.for_range(date(2025, 1, 1), date(2025, 12, 31))
+    metric = "response_median_minutes"
+    surveys: list[object] = []
+    read = effect.compound_survey_figures
+
+    def counted(*args: object, **kwargs: object) -> pd.DataFrame:
+        surveys.append(args[3])  # the wave keys: None for the panel of every wave
+        return read(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(effect, "compound_survey_figures", counted)
+    con = open_db(db)
+    try:
+        full = effect_report(con, year, shipped_config(), "agreement", path_for=(metric,))
+        assert None in surveys  # the full report fits the survey metric too
+        surveys.clear()
+        one = effect_report(
+            con,
+            year,
+            shipped_config(),
+            "agreement",
+            path_for=(metric,),
+            before_after_for=(metric,),
+        )
+        with pytest.raises(ValueError, match="unknown metrics"):
+            effect_report(con, year, shipped_config(), "agreement", before_after_for=("nope",))
+        span = con.execute("SELECT min(accepted_at), max(accepted_at) FROM tickets").fetchone()
+    finally:
+        con.close()
+    assert None not in surveys and len(surveys) == 1  # the period's waves only
+    assert list(one.before_after["metric"]) == [metric]
+    assert len(full.before_after) == 8
+    row = full.before_after[full.before_after["metric"] == metric].reset_index(drop=True)
+    pd.testing.assert_frame_equal(one.before_after, row, check_exact=True)
+    pd.testing.assert_frame_equal(one.cross_section, full.cross_section, check_exact=True)
+    pd.testing.assert_frame_equal(
+        one.paths[metric].table, full.paths[metric].table, check_exact=True
+    )
+    assert set(one.diagnostics) == {metric}
+    pd.testing.assert_frame_equal(
+        one.diagnostics[metric].cohorts, full.diagnostics[metric].cohorts, check_exact=True
+    )
+    assert (one.panel_first, one.panel_last) == (full.panel_first, full.panel_last)
+    assert span is not None
+    assert (one.panel_first, one.panel_last) == (
+        span[0].date().replace(day=1),
+        span[1].date().replace(day=1),
+    )
+
+
+def test_the_panels_read_by_register_position_equal_those_read_by_name(
+    staggered: tuple[Path, float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A city's compound-months are fetched as register positions, not names: the same rows in
+    the same order with the same figures as the names' query gives, and so the same report to
+    the bit; the survey rows' positions name the compounds the names' query names."""
+    from govdash.analytics.queries import effect
+
+    db, _ = staggered
+    config = shipped_config()
+    year = Filters.for_range(date(2025, 1, 1), date(2025, 12, 31))
+    everything = Filters.for_range(date(1900, 1, 1), date(2999, 12, 31))
+    con = open_db(db)
+    try:
+        register = compound_register(con, year, "agreement")
+        assert effect._stored_monthly_panel(con, everything, config) is not None
+        by_position = effect.before_after_panels(con, year, config, register)
+        positioned = effect_report(con, year, config, "agreement", path_for=("satisfaction_rate",))
+        monkeypatch.setattr(effect, "_stored_monthly_panel", lambda *args: None)
+        by_name = effect.before_after_panels(con, year, config, register)
+        named = effect_report(con, year, config, "agreement", path_for=("satisfaction_rate",))
+    finally:
+        con.close()
+    assert len(by_position.monthly) > 1000 and "month" not in by_position.monthly
+    pd.testing.assert_frame_equal(
+        by_position.monthly, by_name.monthly[list(by_position.monthly.columns)], check_exact=True
+    )
+    pd.testing.assert_frame_equal(
+        by_position.waves, by_name.waves[list(by_position.waves.columns)], check_exact=True
+    )
+    pd.testing.assert_frame_equal(positioned.before_after, named.before_after, check_exact=True)
+    pd.testing.assert_frame_equal(
+        positioned.paths["satisfaction_rate"].table,
+        named.paths["satisfaction_rate"].table,
+        check_exact=True,
+    )
+
+
+def test_survey_rows_by_register_position_are_the_rows_by_name(tmp_path: Path) -> None:
+    """The survey figures keyed by register position: the same rows, in the same order, with
+    the same counts as those keyed by name, each position naming its row's compound."""
+    from govdash.analytics.queries import effect
+
+    db, _ = build_main(tmp_path)
+    everything = Filters.for_range(date(1900, 1, 1), date(2999, 12, 31))
+    con = open_db(db)
+    try:
+        register = compound_register(con, everything, "agreement")
+        survey = effect.compound_survey_figures(
+            con, everything, shipped_config(), None, positions=True
+        )
+        named = effect.compound_survey_figures(con, everything, shipped_config(), None)
+    finally:
+        con.close()
+    assert len(survey) == len(named) > 2
+    assert list(register["unit"].to_numpy()[survey["position"]]) == list(named["unit"])
+    pd.testing.assert_frame_equal(
+        survey.drop(columns="position"), named.drop(columns="unit"), check_exact=True
+    )
+
+
+@pytest.mark.parametrize("control", [NEVER, NOT_YET])
+def test_the_event_paths_second_stage_per_period_equals_the_dense_one(
+    control: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event path's second stage taken period by period (no rows × periods dummies) gives
+    the dense design's figures to the bit while the weights are halves of counts, and the
+    dense design is used for any other weights."""
+    from govdash.analytics.metrics import effect as metrics
+
+    panel = synthetic_panel(-5.0, seed=11)
+    frame, _ = metrics._robust_design(panel, "outcome", WINDOW, "tickets", control, 1, 1)
+    frame = frame.copy()
+    frame.loc[frame.index[::7], "w"] = frame.loc[frame.index[::7], "w"] / 2  # halves too
+    assert metrics._sums_exactly(frame["w"].to_numpy(float))
+    assert not metrics._sums_exactly(frame["w"].to_numpy(float) * 0.3)
+    binned = metrics._event_path(frame, "outcome")
+    monkeypatch.setattr(metrics, "_sums_exactly", lambda w: False)
+    dense = metrics._event_path(frame, "outcome")
+    # Never-signed controls: months −12…12 but the signing month; not yet signed: the
+    # reference and the months after (its months before come from the never-signed fit).
+    periods, before = (2 * WINDOW, WINDOW - 1) if control == NEVER else (WINDOW + 1, 0)
+    assert len(binned.table) == periods and binned.pre_periods == before
+    pd.testing.assert_frame_equal(binned.table, dense.table, check_exact=True)
+    assert repr(binned.pre_trend_p) == repr(dense.pre_trend_p)

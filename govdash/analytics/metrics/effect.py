@@ -256,9 +256,7 @@ FIRST_AFTER = 1  # the signing month itself is part before, part after: left out
 MIN_COHORT_COMPOUNDS = 2  # a signing cohort with fewer compounds: its own effects rest on one
 
 
-def window_rows(
-    panel: pd.DataFrame, outcome: str, window: int, weight: str | None
-) -> pd.DataFrame:
+def window_rows(panel: pd.DataFrame, outcome: str, window: int, weight: str | None) -> pd.DataFrame:
     """Rows with a figure (and a positive count), `relative` months, signed rows within ±window:
     what the before/after estimators start from. A report fitting several of them on one
     metric computes it once and hands it to each (`rows=`); nothing changes it."""
@@ -443,14 +441,22 @@ def _without_singletons(frame: pd.DataFrame) -> pd.DataFrame:
     compound whose level rests on one base month unimputed; two half-weight copies fit the
     same (weighted least squares sums w·e²) and add the same cluster score.
     """
-    untreated = ~frame["is_treated"]
-    counted = frame.assign(untreated=untreated.astype(int))
-    alone = untreated & (
-        counted.groupby("unit")["untreated"].transform("sum").eq(1)
-        | counted.groupby("period")["untreated"].transform("sum").eq(1)
-    )
-    if not alone.any():
+    untreated = ~frame["is_treated"].to_numpy(bool)
+    units = pd.factorize(frame["unit"])[0]
+    periods = pd.factorize(frame["period"])[0]
+    if (units < 0).any() or (periods < 0).any():  # a missing compound or month: no group
+        counted = frame.assign(untreated=untreated.astype(int))
+        alone_rows = untreated & (
+            counted.groupby("unit")["untreated"].transform("sum").eq(1)
+            | counted.groupby("period")["untreated"].transform("sum").eq(1)
+        ).to_numpy()
+    else:  # the untreated rows of each compound and month, counted
+        per_unit = np.bincount(units, untreated)
+        per_period = np.bincount(periods, untreated)
+        alone_rows = untreated & ((per_unit[units] == 1) | (per_period[periods] == 1))
+    if not alone_rows.any():
         return frame
+    alone = pd.Series(alone_rows, index=frame.index)
     halved = frame.assign(w=frame["w"].where(~alone, frame["w"] / 2))
     return pd.concat([halved, halved[alone]], ignore_index=True)
 
@@ -476,7 +482,6 @@ def _two_stage(
     y = data[outcome].to_numpy(float)
     w = data["w"].to_numpy(float)
     untreated = ~data["is_treated"].to_numpy(bool)
-    design, names = _second_stage_design(data, regressor)
     # First stage: compound and month effects on the untreated rows.
     fe = _TwoWay(data, np.where(untreated, w, 0.0))
     if not fe.complete:
@@ -485,21 +490,85 @@ def _two_stage(
     alpha, lam = fe.solve(fe.by_unit(fe.weights * y), fe.by_period(fe.weights * y))
     first = y - alpha[fe.units] - lam[fe.periods]
     # Second stage on every row.
-    weighted = design * w[:, None]
-    normal = design.T @ weighted
-    coefficients = np.linalg.solve(normal, weighted.T @ first)
-    second = first - design @ coefficients
+    if regressor == PERIOD_BIN and _sums_exactly(w):
+        second_stage = _binned_second_stage(data, w, first, fe)
+    else:
+        second_stage = _dense_second_stage(data, regressor, w, first, fe)
+    coefficients, normal, influence_units, influence_months, second_scores, names = second_stage
     # Covariance: per compound, its second-stage score less the first stage's part in it.
-    influence_units, influence_months = fe.solve(fe.by_unit(weighted), fe.by_period(weighted))
     first_scores = fe.weights * first
     per_cell = coo_matrix(
         (first_scores, (fe.units, fe.periods)), shape=(fe.n_units, fe.n_periods)
     ).tocsr()
     correction = fe.by_unit(first_scores)[:, None] * influence_units + per_cell @ influence_months
-    scores = fe.by_unit(weighted * second[:, None]) - correction
+    scores = second_scores - correction
     inverse = np.linalg.inv(normal)
     covariance = inverse @ (scores.T @ scores) @ inverse
     return coefficients, covariance, names, int(frame["unit"].nunique())
+
+
+_SecondStage = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]
+
+
+def _dense_second_stage(
+    data: pd.DataFrame, regressor: str, w: np.ndarray, first: np.ndarray, fe: _TwoWay
+) -> _SecondStage:
+    """The second stage on the dense design: coefficients, the normal matrix, the first
+    stage's influence on them (per compound, per month), each compound's second-stage score,
+    and the coefficients' names."""
+    design, names = _second_stage_design(data, regressor)
+    weighted = design * w[:, None]
+    normal = design.T @ weighted
+    coefficients = np.linalg.solve(normal, weighted.T @ first)
+    second = first - design @ coefficients
+    influence_units, influence_months = fe.solve(fe.by_unit(weighted), fe.by_period(weighted))
+    scores = fe.by_unit(weighted * second[:, None])
+    return coefficients, normal, influence_units, influence_months, scores, names
+
+
+def _sums_exactly(w: np.ndarray) -> bool:
+    """Whether every sum of the weights is exact in any order: halves of whole counts (the
+    rates' denominators, halved by _without_singletons) whose total stays within 2⁵²."""
+    doubled = w * 2.0
+    return bool(np.all(doubled == np.floor(doubled)) and np.sum(np.abs(w)) < 2.0**52)
+
+
+def _binned_second_stage(
+    data: pd.DataFrame, w: np.ndarray, first: np.ndarray, fe: _TwoWay
+) -> _SecondStage:
+    """_dense_second_stage for one dummy per relative period, without the rows × periods
+    dummies: each row has at most one, so the dense products are sums of each row's own
+    term, here taken per period (and compound) in the same row order. The same figures to
+    the bit: the sums of weights are exact in any order (`_sums_exactly`), the other sums run
+    over the same terms in the same order, and the one product whose order BLAS decides
+    (the weighted dummies times the first-stage residuals) is still BLAS's."""
+    bins = data[PERIOD_BIN].to_numpy("int64")
+    levels = np.array(sorted(int(b) for b in np.unique(bins) if b != REFERENCE_BIN), dtype="int64")
+    names = [f"{PERIOD_BIN}::{level}" for level in levels]
+    k = len(levels)
+    column = np.searchsorted(levels, bins)
+    rows = np.flatnonzero(bins != REFERENCE_BIN)
+    column = column[rows]
+    weighted = np.zeros((len(bins), k))
+    weighted[rows, column] = w[rows]
+    normal = np.diag(np.bincount(column, w[rows], minlength=k))
+    coefficients = np.linalg.solve(normal, weighted.T @ first)
+    second = first.copy()
+    second[rows] = first[rows] - coefficients[column]
+    units = fe.units[rows] * k + column
+    periods = fe.periods[rows] * k + column
+    by_unit = np.bincount(units, w[rows], minlength=fe.n_units * k).reshape(fe.n_units, k)
+    by_period = np.bincount(periods, w[rows], minlength=fe.n_periods * k)
+    influence_units, influence_months = fe.solve(by_unit, by_period.reshape(fe.n_periods, k))
+    scores = np.bincount(units, w[rows] * second[rows], minlength=fe.n_units * k)
+    return (
+        coefficients,
+        normal,
+        influence_units,
+        influence_months,
+        scores.reshape(fe.n_units, k),
+        names,
+    )
 
 
 class _TwoWay:

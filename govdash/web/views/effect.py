@@ -53,7 +53,6 @@ from govdash.analytics.metrics.effect import (  # noqa: E402
 from govdash.analytics.queries.effect import (  # noqa: E402
     TREATMENTS,
     EffectReport,
-    before_after,
     effect_report,
 )
 from govdash.etl.fields import FIELDS, KIND_LABELS, REGISTER  # noqa: E402
@@ -110,10 +109,15 @@ metric = right.selectbox(
     key=labelled("effect_metric"),
     format_func=metric_label,
 )
-# The default metric's event path comes with the report (one build of the panels); another
-# metric's is asked for when it is chosen.
+# The report fits the chosen metric's before/after figures and event path (one build of the
+# panels; at a city's size each metric's fits cost half a second or more); every metric's, for
+# the summary table, when that is asked for (all_metrics_block).
 report: EffectReport = query(
-    effect_report, filters, treatment=treatment, path_for=(DEFAULT_METRIC,)
+    effect_report,
+    filters,
+    treatment=treatment,
+    path_for=(metric,),
+    before_after_for=(metric,),
 )
 waiting.empty()
 side = t(f"effect.side.{treatment}", language)
@@ -254,6 +258,27 @@ def diagnostics_block(name: str) -> None:
         )
 
 
+def all_metrics_block() -> None:
+    """Every metric's before/after figure in one table, fitted when asked for: eight fits on
+    a city's whole panel, which the chosen metric's figures above do not need."""
+    if not st.toggle(t("effect.all_metrics", language), key="effect_all_metrics"):
+        st.caption(t("effect.all_metrics_note", language))
+        return
+    with st.spinner(t("effect.computing_all", language)):
+        every: EffectReport = query(effect_report, filters, treatment=treatment)
+    summary_block(
+        "effect.summary_before_after",
+        every.before_after,
+        "effect_before_after",
+        Download(
+            t("file.effect_before_after", language, event_short=event_short),
+            sources=ALL_SOURCES,
+            filters=panel_download_filters(),
+            period=panel_period(),
+        ),
+    )
+
+
 st.info(t("effect.caveat", language))
 if report.register_flags == 0 and report.register_dates == 0:
     st.warning(missing_text("effect.missing_flags", flag_column))
@@ -297,11 +322,7 @@ else:
                     high=number(row["twfe_high"]),
                 )
             )
-        # One metric's event path, computed when it is shown (the report holds every ATT).
-        study = report.paths.get(metric)
-        if study is None:
-            with st.spinner(t("effect.computing_path", language)):
-                study = query(before_after, filters, treatment=treatment, metric=metric).events
+        study = report.paths[metric]
         events = study.table
         is_survey = METRICS_BY_NAME[metric].source == "survey"
         span = (
@@ -366,17 +387,7 @@ else:
             window=report.window_months,
         )
     )
-    summary_block(
-        "effect.summary_before_after",
-        report.before_after,
-        "effect_before_after",
-        Download(
-            t("file.effect_before_after", language, event_short=event_short),
-            sources=ALL_SOURCES,
-            filters=panel_download_filters(),
-            period=panel_period(),
-        ),
-    )
+    all_metrics_block()
     with st.expander(t("effect.method_title", language)):
         st.markdown(t("effect.method_note", language, window=report.window_months))
 
