@@ -282,6 +282,11 @@ def panel_onsets(register: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"unit": usable["unit"], "onset": onset.where(days.notna(), math.nan)})
 
 
+# Up to this many register compounds (a street's or a district's), the page fits every metric's
+# before/after figure for its summary table at once; beyond it (a city: ~0.6–0.9 CPU s a metric
+# at 19k compounds) the table waits for its switch.
+ALL_METRICS_AT_ONCE = 1_000
+
 ESTIMATE_COLUMNS = [
     "metric",
     "status",

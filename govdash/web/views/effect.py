@@ -50,6 +50,7 @@ from govdash.analytics.metrics.effect import (  # noqa: E402
     NO_DATA,
     localise_strata,
 )
+from govdash.analytics.queries import effect as effect_queries  # noqa: E402
 from govdash.analytics.queries.effect import (  # noqa: E402
     TREATMENTS,
     EffectReport,
@@ -261,7 +262,8 @@ def diagnostics_block(name: str) -> None:
 def all_metrics_block() -> None:
     """Every metric's before/after figure in one table, fitted when asked for: eight fits on
     a city's whole panel, which the chosen metric's figures above do not need."""
-    if not st.toggle(t("effect.all_metrics", language), key="effect_all_metrics"):
+    at_once = report.register_compounds <= effect_queries.ALL_METRICS_AT_ONCE
+    if not st.toggle(t("effect.all_metrics", language), value=at_once, key="effect_all_metrics"):
         st.caption(t("effect.all_metrics_note", language))
         return
     with st.spinner(t("effect.computing_all", language)):
