@@ -290,8 +290,64 @@ def test_a_staged_part_is_let_go_once_it_is_in_the_table(config: Config) -> None
         del part
     gc.collect()
     assert [ref() for ref in alive] == [None, None, None]
-    assert con.execute(f"SELECT count(*), min(ticket_id) FROM {rows.table}").fetchone() == (
-        9,
-        "T0",
-    )
+    assert rows.scratch.execute(
+        f"SELECT count(*), min(ticket_id) FROM {rows.table}"
+    ).fetchone() == (9, "T0")
     con.execute("COMMIT")
+    rows.drop()
+
+
+def test_staged_rows_are_dropped_before_the_load_commits(
+    tmp_path: Path, config: Config, small_parts: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The staged rows live outside the load's lake transaction and are gone before its COMMIT:
+    a table dropped inside that transaction stays (memory, then spill files) until the COMMIT,
+    ~50 GB for a 50M-row file. While staged, the table is its own transaction's alone (never
+    committed, so no other transaction's snapshot can keep it: a second connection does not
+    see it); by finalize (every file written, before the COMMIT) that transaction is over (its
+    cursor closed, the table rolled back) and the scratch database holds no staged table."""
+    expected = tickets_file(200)
+    path = write(tmp_path / f"{SHEET}.csv", expected, "utf-8")
+    staged: list[load.StagedRows] = []
+    stage_part = load._stage_part
+
+    def staged_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str]]:
+        other = con.cursor()  # another connection to the scratch database, in autocommit
+        try:
+            return other.execute(
+                """SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()
+                AND starts_with(table_name, 'gd_stage_')"""
+            ).fetchall()
+        finally:
+            other.close()
+
+    def recorded(con: duckdb.DuckDBPyConnection, rows: load.StagedRows, table: pa.Table) -> int:
+        if rows not in staged:
+            staged.append(rows)
+        count = stage_part(con, rows, table)
+        found = rows.scratch.execute(f"SELECT count(*) FROM {rows.table}").fetchone()
+        assert found is not None and found[0] == rows.num_rows  # its own cursor sees them
+        assert staged_tables(con) == []  # nobody else does
+        return count
+
+    seen: dict[str, object] = {}
+    finalize = load.finalize
+
+    def checked(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+        seen["tables"] = staged_tables(con)
+        closed = []
+        for one in staged:
+            try:
+                one.scratch.execute("SELECT 1")
+                closed.append(False)
+            except duckdb.ConnectionException:
+                closed.append(True)
+        seen["closed"] = closed
+        finalize(con, config)
+
+    monkeypatch.setattr(load, "_stage_part", recorded)
+    monkeypatch.setattr(load, "finalize", checked)
+    load_one(path, tmp_path / "warehouse.duckdb", config)
+    assert len(staged) == 1  # one kind: tickets
+    assert seen == {"tables": [], "closed": [True]}
+    check_warehouse(tmp_path / "warehouse.duckdb", expected)
