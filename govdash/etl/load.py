@@ -44,6 +44,7 @@ from govdash.etl.clean import (
     Duplicate,
     classifications_of,
     create_bad_rows,
+    drop_cleaned,
     install_macros,
     refresh_unit_levels,
 )
@@ -99,14 +100,16 @@ class StagedRows:
     is never committed: no other transaction can see it, so none can keep it (a committed
     table dropped later stays while any transaction that read its database before is open,
     as the lake transaction is), and rolling its own transaction back frees it at once, right
-    after it is cleaned (DuckDB 1.5.5). The lake transaction reads it as an Arrow stream
-    (`stream`). Uncommitted, its rows go to the scratch database's file, not to its log.
+    after it is cleaned (DuckDB 1.5.5). The cleaning reads it on the same cursor and writes
+    the parsed rows to a Parquet file in the scratch folder, which the lake transaction reads
+    (Cleaner.clean). Uncommitted, its rows go to the scratch database's file, not to its log.
     """
 
     table: str
     scratch: duckdb.DuckDBPyConnection
     num_rows: int = 0
     columns: set[str] = field(default_factory=set)
+    parsed: Path = Path()  # the Parquet file of its cleaned rows, in the load's scratch folder
 
     def places(self) -> list[tuple[str, int]]:
         """(sheet, row number) of every staged row, in file order."""
@@ -115,10 +118,6 @@ class StagedRows:
         ).fetchall()
         return [(str(sheet), int(row)) for sheet, row in found]
 
-    def stream(self) -> pa.RecordBatchReader:
-        """The staged rows, read part by part (for the cleaning's one pass over them)."""
-        return self.scratch.execute(f"SELECT * FROM {self.table}").to_arrow_reader(_STREAM_ROWS)
-
     def drop(self) -> None:
         """Drop the table now (its transaction rolled back: DuckDB frees it at once)."""
         with contextlib.suppress(duckdb.Error):
@@ -126,9 +125,6 @@ class StagedRows:
         self.scratch.close()
 
 
-# Rows per part of the stream the cleaning reads: each part is Arrow, outside DuckDB's memory
-# limit (at 500k rows, 122,880 a part: peak RSS 1,197 MB; 8,192: 1,044 MB).
-_STREAM_ROWS = 8_192
 _STAGE_PREFIX = "gd_stage_"
 
 
@@ -473,6 +469,7 @@ def _write_files(
     deferred: list[tuple[int, FileReport, Staged]],
 ) -> None:
     locator = HeaderLocator(config)
+    key = hash_key(db_path)
     for index, report in enumerate(reports):
         if index in failed:
             continue
@@ -484,9 +481,9 @@ def _write_files(
         if EVALUATION in staged:  # after the others: it looks units up in the register
             deferred.append((index, report, staged))
             continue
-        _write_one(con, index, report, report.name, staged, config, loaded_at, say)
+        _write_one(con, index, report, report.name, staged, config, loaded_at, say, key)
     for index, report, staged in deferred:
-        _write_one(con, index, report, report.name, staged, config, loaded_at, say)
+        _write_one(con, index, report, report.name, staged, config, loaded_at, say, key)
 
 
 def commit_snapshot(
@@ -609,15 +606,17 @@ def _write_one(
     config: Config,
     loaded_at: datetime,
     say: Progress,
+    key: str,
 ) -> None:
     """Clean and upsert one file inside the load's transaction; on any error it raises
     _FileFailed, and the load starts again without it (nothing of it stays). Its staged rows
-    are dropped in any case (each kind's once it is cleaned)."""
+    are dropped in any case (each kind's once it is cleaned), and its parsed rows' files."""
     try:
-        _write_staged(con, index, report, display, staged, config, loaded_at, say)
+        _write_staged(con, index, report, display, staged, config, loaded_at, say, key)
     finally:
         for rows, _, _ in staged.values():
             rows.drop()
+            rows.parsed.unlink(missing_ok=True)
 
 
 def _write_staged(
@@ -629,6 +628,7 @@ def _write_staged(
     config: Config,
     loaded_at: datetime,
     say: Progress,
+    key: str,
 ) -> None:
     if _already_loaded(con, report):  # the same content twice in one load
         return
@@ -664,7 +664,7 @@ def _write_staged(
             rows, present, headers = staged[kind]
             header_rows.extend(headers)
             say(f"清洗 {KIND_LABELS[kind]} {rows.num_rows:,} 行 …")
-            _clean_staged(con, cleaner, kind, rows, present)
+            _clean_staged(con, cleaner, kind, rows, present, key)
             report.duplicates.extend(cleaner.separate_duplicates(kind))
             report.unknown_values.update(cleaner.collect_notes(kind))
             say(f"写入 {KIND_LABELS[kind]}（新增或更新）…")
@@ -701,19 +701,20 @@ def _clean_staged(
     kind: str,
     rows: StagedRows,
     present: set[str],
+    key: str,
 ) -> None:
-    """Clean a kind's staged rows inside the load's transaction, then drop them at once.
+    """Clean a kind's staged rows OUTSIDE the load's transaction, then drop them at once.
 
-    The transaction cannot see the table (never committed, it is the cursor's own): it reads
-    the rows as an Arrow stream from the cursor, registered under the table's name.
+    The cleaning pass runs on the staged rows' own cursor (its never-committed transaction,
+    given the macros and small lookups it needs) and writes the parsed rows to a Parquet file
+    in the scratch folder; the load's transaction reads that file (parsed_<kind> is a view),
+    so neither the staged nor the parsed rows are kept until its COMMIT. The file is deleted
+    once the file's load is written (_write_one).
     """
-    stream = rows.stream()
-    con.register(rows.table, stream)
     try:
-        cleaner.clean(kind, rows.table, present)
+        cleaner.prepare_source(rows.scratch, key)
+        cleaner.clean(kind, rows.table, present, rows.scratch, rows.parsed)
     finally:
-        con.unregister(rows.table)
-        stream.close()
         rows.drop()
 
 
@@ -885,6 +886,9 @@ def _stage_table(con: duckdb.DuckDBPyConnection, kind: str, config: Config) -> S
     columns.update({f"_c{j}": "VARCHAR" for j in range(LEADING_COLUMNS)})
     columns.update(_MARKERS)
     rows = StagedRows(f"{_STAGE_PREFIX}{next(_STAGE_NAMES)}_{kind}", con.cursor(), 0, set(columns))
+    # Beside DuckDB's spill folder, in the load's scratch folder (removed with it).
+    found = con.execute("SELECT current_setting('temp_directory')").fetchone()
+    rows.parsed = Path(str(found[0] if found else ".")).parent / f"{rows.table}.parquet"
     listed = ", ".join(f"{_quoted(name)} {kind_of}" for name, kind_of in columns.items())
     rows.scratch.execute("BEGIN TRANSACTION")
     rows.scratch.execute(f"CREATE TABLE {rows.table} ({listed})")
@@ -1299,15 +1303,13 @@ def _record_rejections(
     report.rows_rejected = int(row[0]) if row else 0
     per_kind_ok = 0
     for kind in KIND_ORDER:
-        if _temp_exists(con, f"parsed_{kind}"):
+        if _temp_view_exists(con, f"ok_{kind}"):
             counted = con.execute(f"SELECT count(*) FROM ok_{kind}").fetchone()
             per_kind_ok += int(counted[0]) if counted else 0
     con.execute("DROP VIEW IF EXISTS incoming")
     con.execute("DROP TABLE IF EXISTS incoming_rows")
     for kind in KIND_ORDER:
-        if _temp_exists(con, f"parsed_{kind}"):
-            con.execute(f"DROP VIEW ok_{kind}")
-            con.execute(f"DROP TABLE parsed_{kind}")
+        drop_cleaned(con, kind)
     report.rows_loaded = per_kind_ok
     report.rows_read = sum(s.rows_read for s in report.sheets)
     report.rows_skipped = report.rows_read - report.rows_loaded - report.rows_rejected
@@ -1315,9 +1317,9 @@ def _record_rejections(
         sheet.rows_skipped = 0
 
 
-def _temp_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+def _temp_view_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     found = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = $name",
+        "SELECT count(*) FROM duckdb_views() WHERE temporary AND view_name = $name",
         {"name": name},
     ).fetchone()
     return bool(found and found[0])
