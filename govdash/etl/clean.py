@@ -6,9 +6,10 @@ Every staged row ends in exactly one place: skipped (blank, footer, repeated hea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import duckdb
 
@@ -427,16 +428,47 @@ class Cleaner:
                 },
             )
 
-    def clean(self, kind: str, stage: str, present: set[str]) -> None:
-        """Create temp table ok_<kind> (clean rows) and append problems to bad_rows."""
-        sql: KindSql = getattr(self, f"_{kind}_sql")(present)
-        self._run(kind, stage, sql)
+    def clean(
+        self,
+        kind: str,
+        stage: str,
+        present: set[str],
+        source: duckdb.DuckDBPyConnection | None = None,
+        into: Path | None = None,
+    ) -> None:
+        """Create view ok_<kind> (clean rows) and append problems to bad_rows.
 
-    def _run(self, kind: str, stage: str, sql: KindSql) -> None:
+        By default the staged table `stage` is read and the parsed rows stored on this
+        cleaner's connection (temp table parsed_<kind>). With `source` and `into`, `stage` is
+        read on `source`, another connection of the same database (the load's scratch cursor,
+        outside the load's lake transaction; see `prepare_source`), and the parsed rows are
+        written to the Parquet file `into`, which parsed_<kind> then reads: nothing of their
+        size is created inside this connection's transaction.
+        """
+        sql: KindSql = getattr(self, f"_{kind}_sql")(present)
+        self._run(kind, stage, sql, source, into)
+
+    def prepare_source(self, source: duckdb.DuckDBPyConnection, hash_key: str) -> None:
+        """Give `source` what the cleaning reads besides the staged rows: the macros (with the
+        hashing key), this file's value_map and the register's unit_levels, copied from this
+        connection (small lookups; temp tables of `source`'s own transaction)."""
+        install_macros(source, self.config, hash_key)
+        for table in ("value_map", "unit_levels"):
+            rows = self.con.execute(f"SELECT * FROM {table}").to_arrow_table()  # noqa: F841
+            source.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM rows")
+
+    def _run(
+        self,
+        kind: str,
+        stage: str,
+        sql: KindSql,
+        source: duckdb.DuckDBPyConnection | None = None,
+        into: Path | None = None,
+    ) -> None:
         """One materialised pass: normalise → skip → parse → check → shape.
 
         Only the shaped output, a `_bad` flag and (for bad rows) the list of problems are
-        stored; strings are copied once. Good rows are a view over that table.
+        stored; strings are copied once. Good rows are a view over them.
         """
         con = self.con
         # A formula that failed (#N/A, #DIV/0! …) in any column rejects the row: loading it
@@ -514,9 +546,7 @@ class Cleaner:
             if emptied
             else ""
         )
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE parsed_{kind} AS
-            SELECT _sheet, _row, _seq, {", ".join(sql.output)}, _bad, _problems, _notes
+        parsed = f"""SELECT _sheet, _row, _seq, {", ".join(sql.output)}, _bad, _problems, _notes
             FROM (
                 SELECT * {unused} FROM (
                     SELECT *,
@@ -544,15 +574,42 @@ class Cleaner:
                     )
                 )
             )"""
-        )
+        drop_cleaned(con, kind)
+        if into is None or source is None:
+            con.execute(f"CREATE TEMP TABLE parsed_{kind} AS {parsed}")
+        else:
+            source.execute(f"COPY ({parsed}) TO {literal(str(into))} (FORMAT parquet)")
+            con.execute(
+                f"CREATE TEMP VIEW parsed_{kind} AS SELECT * FROM read_parquet({literal(str(into))})"
+            )
         con.execute(
             f"""INSERT INTO bad_rows
             SELECT {literal(kind)}, _sheet, _row, p.field, p.raw, p.reason
             FROM (SELECT _sheet, _row, unnest(_problems) AS p FROM parsed_{kind} WHERE _bad)"""
         )
+        self._good_rows(kind, [])
+
+    def _good_rows(self, kind: str, conflicts: Sequence[str]) -> None:
+        """Views good_<kind> (the rows that load, with their notes) and ok_<kind> (their
+        fields): the rows without problems, less those whose ID is in `conflicts` (rejected
+        by separate_duplicates; parsed_<kind> is never changed, it may be a Parquet file)."""
+        con = self.con
+        con.execute(f"DROP TABLE IF EXISTS conflicts_{kind}")
+        excluded = ""
+        if conflicts:
+            key = DUPLICATE_KEYS[kind][0]
+            con.execute(
+                f"CREATE TEMP TABLE conflicts_{kind} AS SELECT unnest($keys) AS conflict",
+                {"keys": list(conflicts)},
+            )
+            excluded = f" AND NOT coalesce({key} IN (SELECT conflict FROM conflicts_{kind}), false)"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP VIEW good_{kind} AS
+            SELECT * FROM parsed_{kind} WHERE NOT _bad{excluded}"""
+        )
         con.execute(
             f"""CREATE OR REPLACE TEMP VIEW ok_{kind} AS
-            SELECT * EXCLUDE (_bad, _problems, _notes) FROM parsed_{kind} WHERE NOT _bad"""
+            SELECT * EXCLUDE (_bad, _problems, _notes) FROM good_{kind}"""
         )
 
     def _text_sql(self, column: str) -> str:
@@ -568,7 +625,7 @@ class Cleaner:
         self.con.execute(
             f"""INSERT INTO value_notes
             SELECT {literal(kind)}, _sheet, _row, p.field, gd_scrub(p.raw), p.reason
-            FROM (SELECT _sheet, _row, unnest(_notes) AS p FROM parsed_{kind} WHERE NOT _bad)"""
+            FROM (SELECT _sheet, _row, unnest(_notes) AS p FROM good_{kind})"""
         )
         reasons = [c.note.note for c in classifications_of(kind, self.config)]
         if not reasons:
@@ -608,11 +665,7 @@ class Cleaner:
                 FROM parsed_{kind} WHERE NOT _bad AND {key} IN (SELECT unnest($keys))""",
                 {"keys": conflicts},
             )
-            con.execute(
-                f"UPDATE parsed_{kind} SET _bad = true "
-                f"WHERE NOT _bad AND {key} IN (SELECT unnest($keys))",
-                {"keys": conflicts},
-            )
+            self._good_rows(kind, conflicts)
         return [
             Duplicate(
                 kind,
@@ -1007,6 +1060,20 @@ def create_bad_rows(con: duckdb.DuckDBPyConnection) -> None:
                 kind VARCHAR, _sheet VARCHAR, _row BIGINT, field VARCHAR, raw VARCHAR,
                 reason VARCHAR)"""
         )
+
+
+def drop_cleaned(con: duckdb.DuckDBPyConnection, kind: str) -> None:
+    """Drop what Cleaner.clean made for `kind` on `con` (its views, parsed rows, conflicts)."""
+    for view in (f"ok_{kind}", f"good_{kind}"):
+        con.execute(f"DROP VIEW IF EXISTS {view}")
+    for name, kind_of in con.execute(
+        """SELECT table_name, 'TABLE' FROM duckdb_tables()
+            WHERE temporary AND table_name IN ($parsed, $conflicts)
+        UNION ALL SELECT view_name, 'VIEW' FROM duckdb_views()
+            WHERE temporary AND view_name = $parsed""",
+        {"parsed": f"parsed_{kind}", "conflicts": f"conflicts_{kind}"},
+    ).fetchall():
+        con.execute(f"DROP {kind_of} {name}")
 
 
 def normalize_cell(value: str) -> str:

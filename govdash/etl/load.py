@@ -44,6 +44,7 @@ from govdash.etl.clean import (
     Duplicate,
     classifications_of,
     create_bad_rows,
+    drop_cleaned,
     install_macros,
     refresh_unit_levels,
 )
@@ -90,20 +91,41 @@ Progress = Callable[[str], None]
 
 @dataclass
 class StagedRows:
-    """One kind's rows of a file, staged part by part in a temp table of the load's work
-    connection (beyond its memory limit DuckDB moves it to the scratch folder)."""
+    """One kind's rows of a file, staged part by part in a table of the load's scratch
+    database, written and read through `scratch`: a cursor of the load's connection, with its
+    own transaction, OUTSIDE the load's lake transaction, and rolled back to drop it.
+
+    A table created and dropped inside the lake transaction stays (in memory, then spilled to
+    the scratch folder) until its COMMIT, as every dropped or replaced version does. This one
+    is never committed: no other transaction can see it, so none can keep it (a committed
+    table dropped later stays while any transaction that read its database before is open,
+    as the lake transaction is), and rolling its own transaction back frees it at once, right
+    after it is cleaned (DuckDB 1.5.5). The cleaning reads it on the same cursor and writes
+    the parsed rows to a Parquet file in the scratch folder, which the lake transaction reads
+    (Cleaner.clean). Uncommitted, its rows go to the scratch database's file, not to its log.
+    """
 
     table: str
+    scratch: duckdb.DuckDBPyConnection
     num_rows: int = 0
     columns: set[str] = field(default_factory=set)
+    parsed: Path = Path()  # the Parquet file of its cleaned rows, in the load's scratch folder
 
-    def places(self, con: duckdb.DuckDBPyConnection) -> list[tuple[str, int]]:
+    def places(self) -> list[tuple[str, int]]:
         """(sheet, row number) of every staged row, in file order."""
-        found = con.execute(f"SELECT _sheet, _row FROM {self.table} ORDER BY _seq").fetchall()
+        found = self.scratch.execute(
+            f"SELECT _sheet, _row FROM {self.table} ORDER BY _seq"
+        ).fetchall()
         return [(str(sheet), int(row)) for sheet, row in found]
 
-    def drop(self, con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(f"DROP TABLE IF EXISTS {self.table}")
+    def drop(self) -> None:
+        """Drop the table now (its transaction rolled back: DuckDB frees it at once)."""
+        with contextlib.suppress(duckdb.Error):
+            self.scratch.execute("ROLLBACK")
+        self.scratch.close()
+
+
+_STAGE_PREFIX = "gd_stage_"
 
 
 # Per kind: the union of a file's staged sheets, the fields present, (sheet, field, header).
@@ -424,8 +446,30 @@ def _write_all(
         for table in _lake_tables(con):
             con.execute(f'DELETE FROM "{table}"')
     derive.begin(con)  # the upserts record what they change; finalize derives from it
-    locator = HeaderLocator(config)
     deferred: list[tuple[int, FileReport, Staged]] = []
+    try:
+        _write_files(con, reports, failed, db_path, config, say, loaded_at, profiles, deferred)
+    finally:  # a failed attempt's staged files it did not reach (the written ones are gone)
+        for _, _, staged in deferred:
+            for rows, _, _ in staged.values():
+                rows.drop()
+    if not fresh and not any(r.batch_id is not None for r in reports):
+        raise _NothingWritten
+
+
+def _write_files(
+    con: duckdb.DuckDBPyConnection,
+    reports: list[FileReport],
+    failed: Mapping[int, str],
+    db_path: Path,
+    config: Config,
+    say: Progress,
+    loaded_at: datetime,
+    profiles: ProfileChoice | None,
+    deferred: list[tuple[int, FileReport, Staged]],
+) -> None:
+    locator = HeaderLocator(config)
+    key = hash_key(db_path)
     for index, report in enumerate(reports):
         if index in failed:
             continue
@@ -437,11 +481,9 @@ def _write_all(
         if EVALUATION in staged:  # after the others: it looks units up in the register
             deferred.append((index, report, staged))
             continue
-        _write_one(con, index, report, report.name, staged, config, loaded_at, say)
+        _write_one(con, index, report, report.name, staged, config, loaded_at, say, key)
     for index, report, staged in deferred:
-        _write_one(con, index, report, report.name, staged, config, loaded_at, say)
-    if not fresh and not any(r.batch_id is not None for r in reports):
-        raise _NothingWritten
+        _write_one(con, index, report, report.name, staged, config, loaded_at, say, key)
 
 
 def commit_snapshot(
@@ -564,9 +606,30 @@ def _write_one(
     config: Config,
     loaded_at: datetime,
     say: Progress,
+    key: str,
 ) -> None:
     """Clean and upsert one file inside the load's transaction; on any error it raises
-    _FileFailed, and the load starts again without it (nothing of it stays)."""
+    _FileFailed, and the load starts again without it (nothing of it stays). Its staged rows
+    are dropped in any case (each kind's once it is cleaned), and its parsed rows' files."""
+    try:
+        _write_staged(con, index, report, display, staged, config, loaded_at, say, key)
+    finally:
+        for rows, _, _ in staged.values():
+            rows.drop()
+            rows.parsed.unlink(missing_ok=True)
+
+
+def _write_staged(
+    con: duckdb.DuckDBPyConnection,
+    index: int,
+    report: FileReport,
+    display: str,
+    staged: Staged,
+    config: Config,
+    loaded_at: datetime,
+    say: Progress,
+    key: str,
+) -> None:
     if _already_loaded(con, report):  # the same content twice in one load
         return
     started = time.perf_counter()
@@ -587,6 +650,9 @@ def _write_one(
             return
         original = (int(found[0]), str(found[1]))
     try:
+        # A fix-up's rows replace their earlier rejections: their places, read before the
+        # staged rows are dropped (each once it is cleaned).
+        fixed = [p for rows, _, _ in staged.values() for p in rows.places()] if original else []
         batch_id = original[0] if original else _next_batch_id(con)
         create_bad_rows(con)
         refresh_unit_levels(con)
@@ -598,7 +664,7 @@ def _write_one(
             rows, present, headers = staged[kind]
             header_rows.extend(headers)
             say(f"清洗 {KIND_LABELS[kind]} {rows.num_rows:,} 行 …")
-            cleaner.clean(kind, rows.table, present)
+            _clean_staged(con, cleaner, kind, rows, present, key)
             report.duplicates.extend(cleaner.separate_duplicates(kind))
             report.unknown_values.update(cleaner.collect_notes(kind))
             say(f"写入 {KIND_LABELS[kind]}（新增或更新）…")
@@ -612,7 +678,6 @@ def _write_one(
         if original is not None:
             # The rows of the fix-up replace their earlier rejections; those still wrong are
             # recorded again below, under the original file's name.
-            fixed = [place for rows, _, _ in staged.values() for place in rows.places(con)]
             con.execute(
                 """DELETE FROM rejected_rows WHERE batch_id = $batch
                 AND (sheet, row_number) IN (SELECT unnest($sheets), unnest($rows))""",
@@ -627,9 +692,30 @@ def _write_one(
     except Exception as error:
         message = str(LoadError(display, f"写入失败，本文件未写入任何数据：{error}"))
         raise _FileFailed(index, message) from error
-    for rows, _, _ in staged.values():  # a failed write's are gone with its ROLLBACK
-        rows.drop(con)
     report.seconds += time.perf_counter() - started
+
+
+def _clean_staged(
+    con: duckdb.DuckDBPyConnection,
+    cleaner: Cleaner,
+    kind: str,
+    rows: StagedRows,
+    present: set[str],
+    key: str,
+) -> None:
+    """Clean a kind's staged rows OUTSIDE the load's transaction, then drop them at once.
+
+    The cleaning pass runs on the staged rows' own cursor (its never-committed transaction,
+    given the macros and small lookups it needs) and writes the parsed rows to a Parquet file
+    in the scratch folder; the load's transaction reads that file (parsed_<kind> is a view),
+    so neither the staged nor the parsed rows are kept until its COMMIT. The file is deleted
+    once the file's load is written (_write_one).
+    """
+    try:
+        cleaner.prepare_source(rows.scratch, key)
+        cleaner.clean(kind, rows.table, present, rows.scratch, rows.parsed)
+    finally:
+        rows.drop()
 
 
 @dataclass
@@ -698,7 +784,7 @@ def _stage_file(
         )  # fmt: skip
     except BaseException:
         for rows in staged.values():
-            rows.drop(con)
+            rows.drop()
         raise
     finally:
         for parts in sheets:
@@ -793,29 +879,34 @@ _MARKERS = {"_row": "BIGINT", "_seq": "BIGINT", "_sheet": "VARCHAR", "_header_fi
 
 
 def _stage_table(con: duckdb.DuckDBPyConnection, kind: str, config: Config) -> StagedRows:
-    """An empty temp table for a kind's staged rows: every field of the kind as text (NULL
-    where the file lacks it), the leading raw cells and the row markers."""
+    """An empty table for a kind's staged rows, in the scratch database outside the load's
+    transaction (StagedRows): every field of the kind as text (NULL where the file lacks it),
+    the leading raw cells and the row markers."""
     columns = {spec.name: "VARCHAR" for spec in kind_fields(kind, config)}
     columns.update({f"_c{j}": "VARCHAR" for j in range(LEADING_COLUMNS)})
     columns.update(_MARKERS)
-    rows = StagedRows(f"stage_{next(_STAGE_NAMES)}_{kind}", 0, set(columns))
+    rows = StagedRows(f"{_STAGE_PREFIX}{next(_STAGE_NAMES)}_{kind}", con.cursor(), 0, set(columns))
+    # Beside DuckDB's spill folder, in the load's scratch folder (removed with it).
+    found = con.execute("SELECT current_setting('temp_directory')").fetchone()
+    rows.parsed = Path(str(found[0] if found else ".")).parent / f"{rows.table}.parquet"
     listed = ", ".join(f"{_quoted(name)} {kind_of}" for name, kind_of in columns.items())
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {rows.table} ({listed})")
+    rows.scratch.execute("BEGIN TRANSACTION")
+    rows.scratch.execute(f"CREATE TABLE {rows.table} ({listed})")
     return rows
 
 
 def _stage_part(con: duckdb.DuckDBPyConnection, rows: StagedRows, table: pa.Table) -> int:
-    """Append a staged part to the kind's temp table; returns its row count."""
+    """Append a staged part to the kind's table (through its cursor); its row count."""
     for name in table.column_names:
         if name not in rows.columns:
-            con.execute(f"ALTER TABLE {rows.table} ADD COLUMN {_quoted(name)} VARCHAR")
+            rows.scratch.execute(f"ALTER TABLE {rows.table} ADD COLUMN {_quoted(name)} VARCHAR")
             rows.columns.add(name)
     # Read through DuckDB's replacement scan of this local, not `con.register`: a view
     # registered and dropped inside the load's transaction keeps its Arrow table alive until
     # COMMIT (the dropped catalog entry holds it), so every part of a 10M-row file stayed in
     # memory: 6.7 GB at 10M, against 1.4 GB this way (DuckDB 1.5.5).
     _gd_part = table  # named in the SQL below
-    con.execute(f"INSERT INTO {rows.table} BY NAME SELECT * FROM _gd_part")
+    rows.scratch.execute(f"INSERT INTO {rows.table} BY NAME SELECT * FROM _gd_part")
     rows.num_rows += table.num_rows
     return table.num_rows
 
@@ -1212,15 +1303,13 @@ def _record_rejections(
     report.rows_rejected = int(row[0]) if row else 0
     per_kind_ok = 0
     for kind in KIND_ORDER:
-        if _temp_exists(con, f"parsed_{kind}"):
+        if _temp_view_exists(con, f"ok_{kind}"):
             counted = con.execute(f"SELECT count(*) FROM ok_{kind}").fetchone()
             per_kind_ok += int(counted[0]) if counted else 0
     con.execute("DROP VIEW IF EXISTS incoming")
     con.execute("DROP TABLE IF EXISTS incoming_rows")
     for kind in KIND_ORDER:
-        if _temp_exists(con, f"parsed_{kind}"):
-            con.execute(f"DROP VIEW ok_{kind}")
-            con.execute(f"DROP TABLE parsed_{kind}")
+        drop_cleaned(con, kind)
     report.rows_loaded = per_kind_ok
     report.rows_read = sum(s.rows_read for s in report.sheets)
     report.rows_skipped = report.rows_read - report.rows_loaded - report.rows_rejected
@@ -1228,9 +1317,9 @@ def _record_rejections(
         sheet.rows_skipped = 0
 
 
-def _temp_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+def _temp_view_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     found = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = $name",
+        "SELECT count(*) FROM duckdb_views() WHERE temporary AND view_name = $name",
         {"name": name},
     ).fetchone()
     return bool(found and found[0])

@@ -290,8 +290,137 @@ def test_a_staged_part_is_let_go_once_it_is_in_the_table(config: Config) -> None
         del part
     gc.collect()
     assert [ref() for ref in alive] == [None, None, None]
-    assert con.execute(f"SELECT count(*), min(ticket_id) FROM {rows.table}").fetchone() == (
-        9,
-        "T0",
-    )
+    assert rows.scratch.execute(
+        f"SELECT count(*), min(ticket_id) FROM {rows.table}"
+    ).fetchone() == (9, "T0")
     con.execute("COMMIT")
+    rows.drop()
+
+
+def test_staged_rows_are_dropped_before_the_load_commits(
+    tmp_path: Path, config: Config, small_parts: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The staged rows live outside the load's lake transaction and are gone before its COMMIT:
+    a table dropped inside that transaction stays (memory, then spill files) until the COMMIT,
+    ~50 GB for a 50M-row file. While staged, the table is its own transaction's alone (never
+    committed, so no other transaction's snapshot can keep it: a second connection does not
+    see it); by finalize (every file written, before the COMMIT) that transaction is over (its
+    cursor closed, the table rolled back) and the scratch database holds no staged table."""
+    expected = tickets_file(200)
+    path = write(tmp_path / f"{SHEET}.csv", expected, "utf-8")
+    staged: list[load.StagedRows] = []
+    stage_part = load._stage_part
+
+    def staged_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str]]:
+        other = con.cursor()  # another connection to the scratch database, in autocommit
+        try:
+            return other.execute(
+                """SELECT table_name FROM duckdb_tables() WHERE database_name = current_database()
+                AND starts_with(table_name, 'gd_stage_')"""
+            ).fetchall()
+        finally:
+            other.close()
+
+    def recorded(con: duckdb.DuckDBPyConnection, rows: load.StagedRows, table: pa.Table) -> int:
+        if rows not in staged:
+            staged.append(rows)
+        count = stage_part(con, rows, table)
+        found = rows.scratch.execute(f"SELECT count(*) FROM {rows.table}").fetchone()
+        assert found is not None and found[0] == rows.num_rows  # its own cursor sees them
+        assert staged_tables(con) == []  # nobody else does
+        return count
+
+    seen: dict[str, object] = {}
+    finalize = load.finalize
+
+    def checked(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+        seen["tables"] = staged_tables(con)
+        closed = []
+        for one in staged:
+            try:
+                one.scratch.execute("SELECT 1")
+                closed.append(False)
+            except duckdb.ConnectionException:
+                closed.append(True)
+        seen["closed"] = closed
+        finalize(con, config)
+
+    monkeypatch.setattr(load, "_stage_part", recorded)
+    monkeypatch.setattr(load, "finalize", checked)
+    load_one(path, tmp_path / "warehouse.duckdb", config)
+    assert len(staged) == 1  # one kind: tickets
+    assert seen == {"tables": [], "closed": [True]}
+    check_warehouse(tmp_path / "warehouse.duckdb", expected)
+
+
+def test_cleaned_rows_are_a_scratch_file_not_kept_until_the_load_commits(
+    tmp_path: Path, config: Config, small_parts: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cleaning writes its parsed rows to a Parquet file in the load's scratch folder, on
+    the staged rows' own cursor, not to a table of the load's lake transaction (a table made
+    there stays until its COMMIT, ~1 GB per million rows). While the file's rows are written,
+    parsed_tickets is a view of that file holding every row the cleaning parsed (the ID on two
+    disagreeing rows still in it, the re-listed record twice) and ok_tickets its good rows less
+    the disagreeing ID; by finalize (before the COMMIT) the view and the file are gone, and the
+    transaction made no parsed table at all."""
+    expected = tickets_file(200)
+    path = write(tmp_path / f"{SHEET}.csv", expected, "utf-8")
+    seen: dict[str, object] = {}
+    upsert = load.UPSERTS[TICKETS]
+
+    def scratch_files(con: duckdb.DuckDBPyConnection) -> list[Path]:
+        found = con.execute("SELECT current_setting('temp_directory')").fetchone()
+        assert found is not None
+        return sorted(Path(str(found[0])).parent.glob("*.parquet"))
+
+    def temp_tables(con: duckdb.DuckDBPyConnection) -> list[str]:
+        found = con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE temporary ORDER BY table_name"
+        ).fetchall()
+        return [str(name) for (name,) in found]
+
+    def watched(
+        con: duckdb.DuckDBPyConnection, config: Config, batch_id: int
+    ) -> tuple[int, int, int]:
+        files = scratch_files(con)
+        seen["files"] = len(files)
+        seen["in file"] = duckdb.sql(
+            f"SELECT count(*), count(DISTINCT ticket_id) FROM read_parquet('{files[0]}')"
+        ).fetchone()
+        seen["parsed is"] = con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE temporary AND view_name = 'parsed_tickets'"
+        ).fetchone()
+        seen["ok"] = con.execute(
+            "SELECT count(*), count(DISTINCT ticket_id), count(*) FILTER (ticket_id = 'GD-DUP') "
+            "FROM ok_tickets"
+        ).fetchone()
+        seen["tables while writing"] = temp_tables(con)
+        return upsert(con, config, batch_id)
+
+    finalize = load.finalize
+
+    def checked(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+        seen["files at finalize"] = scratch_files(con)
+        seen["views at finalize"] = con.execute(
+            "SELECT view_name FROM duckdb_views() WHERE temporary "
+            "AND regexp_matches(view_name, '^(parsed|good|ok)_')"
+        ).fetchall()
+        seen["tables at finalize"] = temp_tables(con)
+        finalize(con, config)
+
+    monkeypatch.setitem(load.UPSERTS, TICKETS, watched)
+    monkeypatch.setattr(load, "finalize", checked)
+    load_one(path, tmp_path / "warehouse.duckdb", config)
+    # Parsed: the 200 data rows (title, header and footer skipped): 2 rejected for their cells,
+    # 2 with the disagreeing ID, 2 of the re-listed record; 197 distinct IDs (one missing).
+    assert seen["files"] == 1
+    assert seen["in file"] == (200, 197)
+    assert seen["parsed is"] == (1,)  # a view (of the file), not a table
+    # Good: 200 less the 2 rejected and the 2 disagreeing rows; the re-listed record twice.
+    assert seen["ok"] == (196, 195, 0)
+    for tables in (seen["tables while writing"], seen["tables at finalize"]):
+        assert isinstance(tables, list)
+        assert not [t for t in tables if t.startswith(("parsed_", "gd_stage_"))], tables
+    assert seen["files at finalize"] == []
+    assert seen["views at finalize"] == []
+    check_warehouse(tmp_path / "warehouse.duckdb", expected)
