@@ -179,6 +179,57 @@ def test_roll_up_by_hand_with_missing_households() -> None:
     assert street["rate"] == pytest.approx(0.5)  # only a is weighted
 
 
+def test_compound_rates_without_grouping_by_hand() -> None:
+    """Compound rows rolled up row by row (from_query) give the grouped frame exactly, and the
+    values worked out by hand: a compound's rate is its own (households or not), its Wilson
+    interval that of its n, its response rate respondents ÷ (households × waves)."""
+    counts = pd.DataFrame(
+        [
+            # street, community, compound, company, households, respondents, item, n, satisfied, score_sum
+            ("s", "c1", "a", "p", 100.0, 10, "总体满意度", 10, 5, 35.0),
+            ("s", "c1", "a", "p", 100.0, 10, "环境卫生", 8, 6, 30.0),
+            ("s", "c1", "b", "p", None, 20, "总体满意度", 20, 20, 90.0),  # no household count
+            ("s", "c1", "b", "p", None, 20, "环境卫生", 0, 0, 0.0),  # blank answers only
+            ("s", "c1", "z", "p", 0.0, 6, "总体满意度", 6, 3, 18.0),  # 0 households
+            ("s", "c2", "a", "p", 40.0, 4, "总体满意度", 4, 1, 10.0),  # the same name elsewhere
+            ("s", None, "f", None, 50.0, 3, "总体满意度", 3, 3, 15.0),  # no community
+            ("s", None, "g", None, 50.0, 0, None, 0, 0, 0.0),  # no answers at all
+        ],
+        columns=[
+            *("street", "community", "compound", "property_company", "households"),
+            *("respondents", "item", "n", "satisfied", "score_sum"),
+        ],
+    )
+    grouped = surveys.roll_up_item_rates(counts, "compound", CONFIG, waves=2)
+    rows = surveys.roll_up_item_rates(counts, "compound", CONFIG, waves=2, from_query=True)
+    pd.testing.assert_frame_equal(rows, grouped, check_exact=True)
+    assert list(zip(rows["unit"], rows["parent"].fillna("-"), rows["item"], strict=True)) == [
+        ("a", "c1", "环境卫生"),  # the config's item order: 环境卫生 before 总体满意度
+        ("a", "c1", "总体满意度"),
+        ("a", "c2", "总体满意度"),
+        ("b", "c1", "总体满意度"),
+        ("f", "-", "总体满意度"),
+        ("z", "c1", "总体满意度"),
+    ]
+    a_c2 = rows.iloc[2]
+    assert (a_c2["rate"], a_c2["mean_score"], a_c2["response_rate"]) == (0.25, 2.5, 4 / 80)
+    low, high = wilson(0.25, 4)
+    assert a_c2["wilson_low"] == pytest.approx(low) and a_c2["wilson_high"] == pytest.approx(high)
+    assert bool(a_c2["is_household_weighted"]) and a_c2["effective_n"] == pytest.approx(4)
+    b = rows.iloc[3]  # pooled: no household count
+    assert (b["rate"], b["n"], bool(b["is_household_weighted"])) == (1.0, 20, False)
+    z = rows.iloc[5]
+    assert z["rate"] == 0.5 and not bool(z["is_household_weighted"])
+    assert math.isnan(z["response_rate"])
+    # a compound × item twice is grouped after all (their counts added)
+    twice = pd.concat([counts.iloc[:1], counts], ignore_index=True)
+    added = surveys.roll_up_item_rates(twice, "compound", CONFIG, from_query=True)
+    pd.testing.assert_frame_equal(
+        added, surveys.roll_up_item_rates(twice, "compound", CONFIG), check_exact=True
+    )
+    assert (added.iloc[1]["n"], added.iloc[1]["satisfied"]) == (20, 10)
+
+
 def test_unit_profile_against_the_street(main: Any) -> None:
     con, _ = main
     profile = surveys.unit_profile(con, YEAR_2025, CONFIG, "compound", "东一小区").set_index("item")

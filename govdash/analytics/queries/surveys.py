@@ -389,7 +389,7 @@ def _unit_keys(frame: pd.DataFrame, level: str) -> pd.DataFrame:
 
 
 def roll_up_item_rates(
-    counts: pd.DataFrame, level: str, config: Config, waves: int = 1
+    counts: pd.DataFrame, level: str, config: Config, waves: int = 1, from_query: bool = False
 ) -> pd.DataFrame:
     """Item rates per unit from per-compound counts (as `compound_item_counts` returns).
 
@@ -400,9 +400,16 @@ def roll_up_item_rates(
     one compound. A unit where no answering compound has a household count falls back to the
     pooled rate Σ satisfied ÷ Σ n (is_household_weighted False). n and satisfied are raw
     answer counts. respondents ÷ (households × waves) is the mean per-wave response rate.
+
+    from_query: `counts` is compound_item_counts' frame (ordered by community, compound,
+    item, one row each): compounds are then rolled up without grouping (`_compound_rates`).
     """
     if level not in SURVEY_LEVELS:
         raise ValueError(f"level must be one of {sorted(SURVEY_LEVELS)}, got {level!r}")
+    if from_query and level == "compound":
+        compound_rates = _compound_rates(counts, config, waves)
+        if compound_rates is not None:
+            return compound_rates
     keyed = _unit_keys(counts, level)
     if keyed.empty:
         return _empty_item_rates()
@@ -447,6 +454,64 @@ def roll_up_item_rates(
     result["wilson_high"] = high
     result["satisfaction_index"] = survey_index(result["mean_score"])
     result = result.merge(totals.reset_index(), on=group, how="left")
+    result["response_rate"] = rate(result["respondents"], result["households"] * max(waves, 1))
+    result["is_small_sample"] = result["respondents"] < config.min_sample
+    result["sample_label"] = np.where(result["is_small_sample"], SMALL_SAMPLE_LABEL, "")
+    result = result.iloc[_item_order(result, config)]
+    return result[ITEM_RATE_COLUMNS].reset_index(drop=True)
+
+
+def _compound_rates(counts: pd.DataFrame, config: Config, waves: int) -> pd.DataFrame | None:
+    """roll_up_item_rates' compound rows, each compound × item being its own group: the
+    group sums are the row's own values (a sum of one number is that number; a missing weight
+    sums to 0), so the rates are computed row by row, in the rows' order (the groups' order
+    of first appearance), then sorted as roll_up_item_rates sorts. None where the frame holds
+    a compound × item twice (to be grouped after all). Needs `counts` ordered by community,
+    compound, item (as compound_item_counts orders), so that a repeated row is adjacent."""
+    columns = ["community", "compound", "item", "households", "respondents"]
+    columns += ["n", "satisfied", "score_sum"]
+    answered = counts[counts["compound"].notna() & counts["item"].notna() & (counts["n"] > 0)]
+    rows = answered[columns].reset_index(drop=True)
+    if rows.empty:
+        return None
+    repeated = np.ones(len(rows) - 1, dtype=bool)
+    for column in ("community", "compound", "item"):
+        after = rows[column].iloc[1:].reset_index(drop=True)
+        before = rows[column].iloc[:-1].reset_index(drop=True)
+        same = after.eq(before).fillna(False) | (after.isna() & before.isna())
+        repeated &= same.to_numpy(dtype=bool)
+    if repeated.any():
+        return None
+    households = rows["households"].to_numpy(dtype=float)
+    n = rows["n"].to_numpy(dtype=np.int64)
+    satisfied = rows["satisfied"].to_numpy(dtype=np.int64)
+    score_sum = rows["score_sum"].to_numpy(dtype=float)
+    weight = pd.Series(np.where(households > 0, households, np.nan))
+    w = weight.fillna(0).to_numpy()
+    w_rate = (weight * satisfied / n).fillna(0).to_numpy()
+    w_mean = (weight * score_sum / n).fillna(0).to_numpy()
+    w_kish = (weight**2 / n).fillna(0).to_numpy()
+    is_weighted = w > 0
+    parent = rows["community"]
+    result = pd.DataFrame(
+        {
+            "unit": rows["compound"],
+            "parent": parent if parent.notna().any() else np.nan,
+            "item": rows["item"],
+            "n": n,
+            "satisfied": satisfied,
+        }
+    )
+    result["is_household_weighted"] = is_weighted
+    result["rate"] = np.where(is_weighted, rate(w_rate, w), rate(satisfied, n))
+    result["mean_score"] = np.where(is_weighted, rate(w_mean, w), rate(score_sum, n))
+    result["effective_n"] = np.where(is_weighted, rate(w**2, w_kish), n.astype(float))
+    low, high = wilson_bounds(result["rate"] * result["effective_n"], result["effective_n"])
+    result["wilson_low"] = low
+    result["wilson_high"] = high
+    result["satisfaction_index"] = survey_index(result["mean_score"])
+    result["respondents"] = rows["respondents"].to_numpy(dtype=np.int64)
+    result["households"] = households
     result["response_rate"] = rate(result["respondents"], result["households"] * max(waves, 1))
     result["is_small_sample"] = result["respondents"] < config.min_sample
     result["sample_label"] = np.where(result["is_small_sample"], SMALL_SAMPLE_LABEL, "")
@@ -621,7 +686,9 @@ def satisfaction_rates(
     for keys, counts in zip(
         wave_sets, compound_item_counts_of_sets(con, filters, config, wave_sets), strict=True
     ):
-        rates_of.done[tuple(keys)] = roll_up_item_rates(counts, level, config, len(keys))
+        rates_of.done[tuple(keys)] = roll_up_item_rates(
+            counts, level, config, len(keys), from_query=True
+        )
     return rates_of(in_period), _wave_change(con, rates_of, in_period, labels)
 
 
@@ -649,7 +716,9 @@ class _WaveRates:
         key = tuple(wave_keys)
         if key not in self.done:
             counts = compound_item_counts(self.con, self.filters, self.config, list(key))
-            self.done[key] = roll_up_item_rates(counts, self.level, self.config, len(key))
+            self.done[key] = roll_up_item_rates(
+                counts, self.level, self.config, len(key), from_query=True
+            )
         return self.done[key]
 
 
