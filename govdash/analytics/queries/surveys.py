@@ -257,8 +257,15 @@ def _per_wave_counts(
         " + ".join(f"score_{s}" for s in SURVEY_SCORES if s >= config.satisfied_min_score) or "0"
     )
     weighted = " + ".join(f"{score} * score_{score}" for score in SURVEY_SCORES)
-    per_unit, per_item, item_columns = [], [], []
+    per_unit, per_item, item_columns, unit_columns = [], [], [], []
     for i, key in enumerate(waves):
+        # the response's street and company count only where the register has none
+        unit_columns += [
+            f"CASE WHEN g.street IS NULL THEN s.street_{i} END AS street_{i}",
+            f"CASE WHEN g.property_company IS NULL THEN s.property_company_{i} END"
+            f" AS property_company_{i}",
+            f"s.respondents_{i}",
+        ]
         of_wave = f"FILTER (WHERE wave_key = {int(key)})"
         per_unit += [
             f"any_value(street) {of_wave} AS street_{i}",
@@ -287,7 +294,7 @@ def _per_wave_counts(
                coalesce(g.compound, s.compound) AS compound,
                g.households, coalesce(g.registered, false) AS registered,
                row_number() OVER () AS unit_number,
-               s.* EXCLUDE (community, compound)
+               {", ".join(unit_columns)}
         FROM register AS g FULL OUTER JOIN surveyed AS s
             ON g.compound = s.compound AND g.community IS NOT DISTINCT FROM s.community)
     SELECT u.*, a.item, {", ".join(item_columns)}
