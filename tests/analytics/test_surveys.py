@@ -179,6 +179,57 @@ def test_roll_up_by_hand_with_missing_households() -> None:
     assert street["rate"] == pytest.approx(0.5)  # only a is weighted
 
 
+def test_compound_rates_without_grouping_by_hand() -> None:
+    """Compound rows rolled up row by row (from_query) give the grouped frame exactly, and the
+    values worked out by hand: a compound's rate is its own (households or not), its Wilson
+    interval that of its n, its response rate respondents ÷ (households × waves)."""
+    counts = pd.DataFrame(
+        [
+            # street, community, compound, company, households, respondents, item, n, satisfied, score_sum
+            ("s", "c1", "a", "p", 100.0, 10, "总体满意度", 10, 5, 35.0),
+            ("s", "c1", "a", "p", 100.0, 10, "环境卫生", 8, 6, 30.0),
+            ("s", "c1", "b", "p", None, 20, "总体满意度", 20, 20, 90.0),  # no household count
+            ("s", "c1", "b", "p", None, 20, "环境卫生", 0, 0, 0.0),  # blank answers only
+            ("s", "c1", "z", "p", 0.0, 6, "总体满意度", 6, 3, 18.0),  # 0 households
+            ("s", "c2", "a", "p", 40.0, 4, "总体满意度", 4, 1, 10.0),  # the same name elsewhere
+            ("s", None, "f", None, 50.0, 3, "总体满意度", 3, 3, 15.0),  # no community
+            ("s", None, "g", None, 50.0, 0, None, 0, 0, 0.0),  # no answers at all
+        ],
+        columns=[
+            *("street", "community", "compound", "property_company", "households"),
+            *("respondents", "item", "n", "satisfied", "score_sum"),
+        ],
+    )
+    grouped = surveys.roll_up_item_rates(counts, "compound", CONFIG, waves=2)
+    rows = surveys.roll_up_item_rates(counts, "compound", CONFIG, waves=2, from_query=True)
+    pd.testing.assert_frame_equal(rows, grouped, check_exact=True)
+    assert list(zip(rows["unit"], rows["parent"].fillna("-"), rows["item"], strict=True)) == [
+        ("a", "c1", "环境卫生"),  # the config's item order: 环境卫生 before 总体满意度
+        ("a", "c1", "总体满意度"),
+        ("a", "c2", "总体满意度"),
+        ("b", "c1", "总体满意度"),
+        ("f", "-", "总体满意度"),
+        ("z", "c1", "总体满意度"),
+    ]
+    a_c2 = rows.iloc[2]
+    assert (a_c2["rate"], a_c2["mean_score"], a_c2["response_rate"]) == (0.25, 2.5, 4 / 80)
+    low, high = wilson(0.25, 4)
+    assert a_c2["wilson_low"] == pytest.approx(low) and a_c2["wilson_high"] == pytest.approx(high)
+    assert bool(a_c2["is_household_weighted"]) and a_c2["effective_n"] == pytest.approx(4)
+    b = rows.iloc[3]  # pooled: no household count
+    assert (b["rate"], b["n"], bool(b["is_household_weighted"])) == (1.0, 20, False)
+    z = rows.iloc[5]
+    assert z["rate"] == 0.5 and not bool(z["is_household_weighted"])
+    assert math.isnan(z["response_rate"])
+    # a compound × item twice is grouped after all (their counts added)
+    twice = pd.concat([counts.iloc[:1], counts], ignore_index=True)
+    added = surveys.roll_up_item_rates(twice, "compound", CONFIG, from_query=True)
+    pd.testing.assert_frame_equal(
+        added, surveys.roll_up_item_rates(twice, "compound", CONFIG), check_exact=True
+    )
+    assert (added.iloc[1]["n"], added.iloc[1]["satisfied"]) == (20, 10)
+
+
 def test_unit_profile_against_the_street(main: Any) -> None:
     con, _ = main
     profile = surveys.unit_profile(con, YEAR_2025, CONFIG, "compound", "东一小区").set_index("item")
@@ -206,39 +257,79 @@ def test_wave_change_compares_with_the_wave_before(main: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("filters", "reads"),
+    ("filters", "waves"),
     [
-        (Filters.for_quarter(2025, 2), 2),  # the period's wave is the latest: read once
-        (Filters.for_range(date(2024, 7, 1), date(2025, 6, 30)), 3),  # two waves, then each
-        (Filters.for_quarter(2025, 1), 0),  # no wave
+        (Filters.for_quarter(2025, 2), [202402, 202501]),  # the latest and the one before
+        (Filters.for_range(date(2024, 7, 1), date(2025, 6, 30)), [202402, 202501]),
+        (Filters.for_year(2024), [202302, 202402]),  # 2024年下半年 and 2023年下半年
+        (
+            Filters.for_range(date(2024, 7, 1), date(2025, 6, 30)).with_selection(
+                community=["东社区"]
+            ),
+            [202402, 202501],
+        ),
+        (Filters.for_quarter(2025, 1), []),  # no wave
     ],
 )
 @pytest.mark.parametrize("level", ["compound", "community", "property_company"])
 def test_satisfaction_rates_equal_item_rates_and_wave_change(
-    main: Any, monkeypatch: pytest.MonkeyPatch, filters: Filters, reads: int, level: str
+    main: Any, monkeypatch: pytest.MonkeyPatch, filters: Filters, waves: list[int], level: str
 ) -> None:
-    """The 满意度 page's one call gives exactly what the two queries give, reading each set of
-    waves once: the period's own wave is the wave change's latest."""
+    """The 满意度 page's one call gives exactly what the two queries give, every wave it needs
+    read by one query (the period's waves, the latest one and the one before it)."""
     con, _ = main
+    assert surveys.aggregates_ready(con)  # the stored counts are what is read once
     expected_rates = surveys.survey_item_rates(con, filters, CONFIG, level)
     expected_change = surveys.wave_change(con, filters, CONFIG, level)
     read: list[tuple[int, ...]] = []
-    counts = surveys.compound_item_counts
+    per_wave, counts = surveys._per_wave_counts, surveys.compound_item_counts
 
     def counted(*args: Any, **kwargs: Any) -> pd.DataFrame:
         read.append(tuple(args[3]))
+        return per_wave(*args, **kwargs)
+
+    def never(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        assert not args[3], "a set of waves read on its own"  # no wave: the register alone
         return counts(*args, **kwargs)
 
-    monkeypatch.setattr(surveys, "compound_item_counts", counted)
+    monkeypatch.setattr(surveys, "_per_wave_counts", counted)
+    monkeypatch.setattr(surveys, "compound_item_counts", never)
     rates, change = surveys.satisfaction_rates(con, filters, CONFIG, level)
     pd.testing.assert_frame_equal(rates, expected_rates, check_exact=True)
     pd.testing.assert_frame_equal(change, expected_change, check_exact=True)
-    # the period's waves, then the previous and latest wave for the change: each set once
-    assert len(read) == len(set(read)) == max(reads, 1)
-    if reads == 2 and level == "compound":  # 东一小区: 8 of 10 satisfied, after 3 of 5
+    assert read == ([tuple(waves)] if waves else [])  # every wave needed, by one query
+    if (
+        filters == Filters.for_quarter(2025, 2) and level == "compound"
+    ):  # 东一小区: 8 of 10 satisfied, after 3 of 5
         east_one = row_of(change, "东一小区")
         assert (east_one["previous_rate"], east_one["current_rate"]) == (0.6, 0.8)
         assert row_of(rates, "东一小区")["rate"] == 0.8
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [{}, {"community": ["东社区"]}, {"street": ["甲街道"]}],
+    ids=["all", "community", "street"],
+)
+def test_counts_of_sets_equal_each_set_read_alone(main: Any, selection: dict[str, Any]) -> None:
+    """Each set's frame, taken from the one query of every wave, is the frame of that set read
+    on its own: the units (register compounds unsurveyed in a set keep a row, item missing),
+    the items answered in the set, counts summed over its waves, the order and the dtypes."""
+    con, _ = main
+    filters = Filters.for_range(date(2023, 1, 1), date(2025, 12, 31)).with_selection(**selection)
+    waves = surveys.wave_keys_in_period(con, filters)
+    assert len(waves) >= 3
+    sets = [waves, *[[key] for key in waves], waves[-2:], [waves[0], waves[-1]]]
+    frames = surveys.compound_item_counts_of_sets(con, filters, CONFIG, sets)
+    for keys, frame in zip(sets, frames, strict=True):
+        alone = surveys.compound_item_counts(con, filters, CONFIG, keys)
+        pd.testing.assert_frame_equal(frame, alone, check_exact=True)
+    # a unit answering in one wave only: a missing item in the others, its answers summed
+    all_waves, *single = frames[: 1 + len(waves)]
+    answered = [set(frame.loc[frame["item"].notna(), "compound"]) for frame in single]
+    assert any(a != b for a in answered for b in answered)
+    n_by_wave = sum(int(frame["n"].sum()) for frame in single)
+    assert int(all_waves["n"].sum()) == n_by_wave > 0
 
 
 @pytest.mark.parametrize(

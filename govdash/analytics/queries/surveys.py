@@ -213,6 +213,160 @@ def compound_item_counts(
     return frame
 
 
+def compound_item_counts_of_sets(
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    config: Config,
+    wave_sets: list[list[int]],
+) -> list[pd.DataFrame]:
+    """`compound_item_counts` of each set of waves, every wave read by ONE query of the stored
+    counts (each wave's counts in columns of its own), each set's frame then taken from it.
+
+    The frames equal compound_item_counts' exactly: counts are whole numbers, so a set's sum
+    of its waves' counts is the sum SQL makes over the set's rows; a set holds the units of
+    the register and those surveyed in one of its waves, one row per item answered in one of
+    its waves (or a row with item missing), in the same order (community, compound, item)."""
+    if not aggregates_ready(con):
+        return [compound_item_counts(con, filters, config, keys) for keys in wave_sets]
+    waves = sorted({key for keys in wave_sets for key in keys})
+    wide = _per_wave_counts(con, filters, config, waves) if waves else None
+    return [
+        compound_item_counts(con, filters, config, keys)
+        if wide is None or wide.empty or not keys
+        else _counts_of_set(wide, [waves.index(key) for key in keys])
+        for keys in wave_sets
+    ]
+
+
+def _per_wave_counts(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, waves: list[int]
+) -> pd.DataFrame:
+    """The register's units and those surveyed in one of `waves` × the items answered in one
+    of them, ordered as compound_item_counts orders, with each wave's counts in columns of
+    its own (suffix _i, the wave's position in `waves`; missing where the wave has none)."""
+    place_where, params = filters.place_where("resp")
+    picked = f"""(SELECT * FROM (
+            SELECT s.* EXCLUDE (street), coalesce(s.street, reg.street) AS street,
+                   reg.property_company
+            FROM {{table}} AS s
+            LEFT JOIN compounds AS reg
+                ON reg.compound = s.compound AND reg.community = s.community
+            WHERE s.wave_key = ANY($wave_keys)) AS resp WHERE {place_where})"""
+    scores = " + ".join(f"score_{score}" for score in SURVEY_SCORES)
+    satisfied = (
+        " + ".join(f"score_{s}" for s in SURVEY_SCORES if s >= config.satisfied_min_score) or "0"
+    )
+    weighted = " + ".join(f"{score} * score_{score}" for score in SURVEY_SCORES)
+    per_unit, per_item, item_columns, unit_columns = [], [], [], []
+    for i, key in enumerate(waves):
+        # the response's street and company count only where the register has none
+        unit_columns += [
+            f"CASE WHEN g.street IS NULL THEN s.street_{i} END AS street_{i}",
+            f"CASE WHEN g.property_company IS NULL THEN s.property_company_{i} END"
+            f" AS property_company_{i}",
+            f"s.respondents_{i}",
+        ]
+        of_wave = f"FILTER (WHERE wave_key = {int(key)})"
+        per_unit += [
+            f"any_value(street) {of_wave} AS street_{i}",
+            f"any_value(property_company) {of_wave} AS property_company_{i}",
+            f"CAST(sum(respondents) {of_wave} AS BIGINT) AS respondents_{i}",
+        ]
+        per_item += [
+            f"CAST(sum({scores}) {of_wave} AS BIGINT) AS n_{i}",
+            f"CAST(sum({satisfied}) {of_wave} AS BIGINT) AS satisfied_{i}",
+            f"CAST(sum({weighted}) {of_wave} AS DOUBLE) AS score_sum_{i}",
+        ]
+        item_columns += [f"a.n_{i}", f"a.satisfied_{i}", f"a.score_sum_{i}"]
+    register_where, register_params = filters.place_where("reg")
+    sql = f"""WITH surveyed AS (
+        SELECT community, compound, {", ".join(per_unit)}
+        FROM {picked.format(table="agg_survey_respondents")} GROUP BY community, compound),
+    answers AS (
+        SELECT community, compound, item, {", ".join(per_item)}
+        FROM {picked.format(table="agg_survey_items")} GROUP BY community, compound, item),
+    register AS (
+        SELECT street, community, compound, property_company, households, true AS registered
+        FROM compounds AS reg WHERE {register_where}),
+    units AS (
+        SELECT g.street AS register_street, g.property_company AS register_company,
+               coalesce(g.community, s.community) AS community,
+               coalesce(g.compound, s.compound) AS compound,
+               g.households, coalesce(g.registered, false) AS registered,
+               row_number() OVER () AS unit_number,
+               {", ".join(unit_columns)}
+        FROM register AS g FULL OUTER JOIN surveyed AS s
+            ON g.compound = s.compound AND g.community IS NOT DISTINCT FROM s.community)
+    SELECT u.*, a.item, {", ".join(item_columns)}
+    FROM units AS u LEFT JOIN answers AS a
+        ON a.compound = u.compound AND a.community IS NOT DISTINCT FROM u.community
+    ORDER BY u.community, u.compound, a.item"""
+    params = params | register_params
+    params["wave_keys"] = list(waves)
+    return _frame_through_arrow(con, sql, params)
+
+
+def _first_known(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Row by row, the first of `columns` that is not missing (None where none is)."""
+    values = np.full(len(frame), None, dtype=object)
+    for column in reversed(columns):
+        known = frame[column].notna().to_numpy()
+        values[known] = frame[column].to_numpy(dtype=object)[known]
+    return values
+
+
+def _counts_of_set(wide: pd.DataFrame, positions: list[int]) -> pd.DataFrame:
+    """compound_item_counts' frame of the waves at `positions` of `_per_wave_counts`' frame."""
+    rows = len(wide)
+    surveyed = np.zeros(rows, dtype=bool)
+    answered = np.zeros(rows, dtype=bool)
+    for i in positions:
+        surveyed |= wide[f"respondents_{i}"].notna().to_numpy()
+        answered |= wide[f"n_{i}"].notna().to_numpy()
+    units = wide["unit_number"].to_numpy(dtype=np.int64)
+    unit_answered = np.bincount(units, weights=answered, minlength=int(units.max()) + 1) > 0
+    unit_first = np.zeros(rows, dtype=bool)
+    unit_first[np.unique(units, return_index=True)[1]] = True
+    # the set's units: the register's and those surveyed in its waves; one row per item
+    # answered in its waves, or the unit's first row with the item missing where none was
+    keep = (wide["registered"].to_numpy(dtype=bool) | surveyed) & (
+        answered | (unit_first & ~unit_answered[units])
+    )
+    picked = wide[keep].reset_index(drop=True)
+    answered = answered[keep]
+
+    def first_known(register: str, column: str) -> pd.Series:
+        value = picked[register]
+        for i in positions:
+            value = value.where(value.notna(), picked[f"{column}_{i}"])
+        return value
+
+    def total(column: str) -> pd.Series:
+        return sum(
+            (picked[f"{column}_{i}"].fillna(0) for i in positions),
+            start=pd.Series(0, index=picked.index),
+        )
+
+    frame = pd.DataFrame(
+        {
+            "street": first_known("register_street", "street"),
+            "community": picked["community"],
+            "compound": picked["compound"],
+            "property_company": first_known("register_company", "property_company"),
+            "households": picked["households"].astype("Float64").astype(float),
+            "respondents": total("respondents").astype("int64"),
+            "item": picked["item"].where(answered),
+            "n": total("n").astype("int64"),
+            "satisfied": total("satisfied").astype("int64"),
+            "score_sum": total("score_sum").astype(float),
+        }
+    )
+    for name in ("street", "community", "compound", "property_company", "item"):
+        if frame[name].isna().all():  # as _frame_through_arrow makes a column without values
+            frame[name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    return frame
+
+
 def _frame_through_arrow(
     con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]
 ) -> pd.DataFrame:
@@ -242,7 +396,7 @@ def _unit_keys(frame: pd.DataFrame, level: str) -> pd.DataFrame:
 
 
 def roll_up_item_rates(
-    counts: pd.DataFrame, level: str, config: Config, waves: int = 1
+    counts: pd.DataFrame, level: str, config: Config, waves: int = 1, from_query: bool = False
 ) -> pd.DataFrame:
     """Item rates per unit from per-compound counts (as `compound_item_counts` returns).
 
@@ -253,9 +407,16 @@ def roll_up_item_rates(
     one compound. A unit where no answering compound has a household count falls back to the
     pooled rate Σ satisfied ÷ Σ n (is_household_weighted False). n and satisfied are raw
     answer counts. respondents ÷ (households × waves) is the mean per-wave response rate.
+
+    from_query: `counts` is compound_item_counts' frame (ordered by community, compound,
+    item, one row each): compounds are then rolled up without grouping (`_compound_rates`).
     """
     if level not in SURVEY_LEVELS:
         raise ValueError(f"level must be one of {sorted(SURVEY_LEVELS)}, got {level!r}")
+    if from_query and level == "compound":
+        compound_rates = _compound_rates(counts, config, waves)
+        if compound_rates is not None:
+            return compound_rates
     keyed = _unit_keys(counts, level)
     if keyed.empty:
         return _empty_item_rates()
@@ -300,6 +461,64 @@ def roll_up_item_rates(
     result["wilson_high"] = high
     result["satisfaction_index"] = survey_index(result["mean_score"])
     result = result.merge(totals.reset_index(), on=group, how="left")
+    result["response_rate"] = rate(result["respondents"], result["households"] * max(waves, 1))
+    result["is_small_sample"] = result["respondents"] < config.min_sample
+    result["sample_label"] = np.where(result["is_small_sample"], SMALL_SAMPLE_LABEL, "")
+    result = result.iloc[_item_order(result, config)]
+    return result[ITEM_RATE_COLUMNS].reset_index(drop=True)
+
+
+def _compound_rates(counts: pd.DataFrame, config: Config, waves: int) -> pd.DataFrame | None:
+    """roll_up_item_rates' compound rows, each compound × item being its own group: the
+    group sums are the row's own values (a sum of one number is that number; a missing weight
+    sums to 0), so the rates are computed row by row, in the rows' order (the groups' order
+    of first appearance), then sorted as roll_up_item_rates sorts. None where the frame holds
+    a compound × item twice (to be grouped after all). Needs `counts` ordered by community,
+    compound, item (as compound_item_counts orders), so that a repeated row is adjacent."""
+    columns = ["community", "compound", "item", "households", "respondents"]
+    columns += ["n", "satisfied", "score_sum"]
+    answered = counts[counts["compound"].notna() & counts["item"].notna() & (counts["n"] > 0)]
+    rows = answered[columns].reset_index(drop=True)
+    if rows.empty:
+        return None
+    repeated = np.ones(len(rows) - 1, dtype=bool)
+    for column in ("community", "compound", "item"):
+        after = rows[column].iloc[1:].reset_index(drop=True)
+        before = rows[column].iloc[:-1].reset_index(drop=True)
+        same = after.eq(before).fillna(False) | (after.isna() & before.isna())
+        repeated &= same.to_numpy(dtype=bool)
+    if repeated.any():
+        return None
+    households = rows["households"].to_numpy(dtype=float)
+    n = rows["n"].to_numpy(dtype=np.int64)
+    satisfied = rows["satisfied"].to_numpy(dtype=np.int64)
+    score_sum = rows["score_sum"].to_numpy(dtype=float)
+    weight = pd.Series(np.where(households > 0, households, np.nan))
+    w = weight.fillna(0).to_numpy()
+    w_rate = (weight * satisfied / n).fillna(0).to_numpy()
+    w_mean = (weight * score_sum / n).fillna(0).to_numpy()
+    w_kish = (weight**2 / n).fillna(0).to_numpy()
+    is_weighted = w > 0
+    parent = rows["community"]
+    result = pd.DataFrame(
+        {
+            "unit": rows["compound"],
+            "parent": parent if parent.notna().any() else np.nan,
+            "item": rows["item"],
+            "n": n,
+            "satisfied": satisfied,
+        }
+    )
+    result["is_household_weighted"] = is_weighted
+    result["rate"] = np.where(is_weighted, rate(w_rate, w), rate(satisfied, n))
+    result["mean_score"] = np.where(is_weighted, rate(w_mean, w), rate(score_sum, n))
+    result["effective_n"] = np.where(is_weighted, rate(w**2, w_kish), n.astype(float))
+    low, high = wilson_bounds(result["rate"] * result["effective_n"], result["effective_n"])
+    result["wilson_low"] = low
+    result["wilson_high"] = high
+    result["satisfaction_index"] = survey_index(result["mean_score"])
+    result["respondents"] = rows["respondents"].to_numpy(dtype=np.int64)
+    result["households"] = households
     result["response_rate"] = rate(result["respondents"], result["households"] * max(waves, 1))
     result["is_small_sample"] = result["respondents"] < config.min_sample
     result["sample_label"] = np.where(result["is_small_sample"], SMALL_SAMPLE_LABEL, "")
@@ -461,14 +680,33 @@ def satisfaction_rates(
     con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, level: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`survey_item_rates(level)` and `wave_change(level)` of the period at once (the
-    满意度 page shows both): each wave's per-compound counts are read and rolled up once, so
-    a period holding just its latest wave (a month or quarter) reads that wave once, not
-    twice. The frames equal those two functions' exactly."""
+    满意度 page shows both): every wave either needs (the period's, the latest one's and the
+    one before it) is read by one query, each set of waves rolled up once. The frames equal
+    those two functions' exactly."""
     if level not in SURVEY_LEVELS:
         raise ValueError(f"level must be one of {sorted(SURVEY_LEVELS)}, got {level!r}")
     in_period = wave_keys_in_period(con, filters)
+    labels = wave_labels(con) if in_period else {}
     rates_of = _WaveRates(con, filters, config, level)
-    return rates_of(in_period), _wave_change(con, rates_of, in_period)
+    wave_sets = [in_period, *([[key] for key in _compared_waves(labels, in_period)])]
+    wave_sets = [keys for i, keys in enumerate(wave_sets) if keys not in wave_sets[:i]]
+    for keys, counts in zip(
+        wave_sets, compound_item_counts_of_sets(con, filters, config, wave_sets), strict=True
+    ):
+        rates_of.done[tuple(keys)] = roll_up_item_rates(
+            counts, level, config, len(keys), from_query=True
+        )
+    return rates_of(in_period), _wave_change(con, rates_of, in_period, labels)
+
+
+def _compared_waves(labels: dict[int, str], in_period: list[int]) -> list[int]:
+    """The waves the wave change compares: the one before the period's latest (in the
+    warehouse), if any, and that latest one."""
+    if not in_period:
+        return []
+    current = in_period[-1]
+    earlier = [key for key in labels if key < current]
+    return [*earlier[-1:], current]
 
 
 class _WaveRates:
@@ -485,30 +723,34 @@ class _WaveRates:
         key = tuple(wave_keys)
         if key not in self.done:
             counts = compound_item_counts(self.con, self.filters, self.config, list(key))
-            self.done[key] = roll_up_item_rates(counts, self.level, self.config, len(key))
+            self.done[key] = roll_up_item_rates(
+                counts, self.level, self.config, len(key), from_query=True
+            )
         return self.done[key]
 
 
 def _wave_change(
-    con: duckdb.DuckDBPyConnection, rates_of: _WaveRates, in_period: list[int]
+    con: duckdb.DuckDBPyConnection,
+    rates_of: _WaveRates,
+    in_period: list[int],
+    labels: dict[int, str] | None = None,
 ) -> pd.DataFrame:
     columns = ["unit", "parent", "item", "previous_wave", "current_wave", "previous_rate"]
     columns += ["current_rate", "change", "previous_n", "current_n"]
     if not in_period:
         return pd.DataFrame({column: [] for column in columns})
-    labels = wave_labels(con)
-    current = in_period[-1]
-    earlier = [key for key in labels if key < current]
-    frames = []
-    for key in ([earlier[-1]] if earlier else []) + [current]:
-        frames.append(rates_of([key])[["unit", "parent", "item", "rate", "n"]])
+    labels = wave_labels(con) if labels is None else labels
+    compared = _compared_waves(labels, in_period)
+    current = compared[-1]
+    previous = compared[0] if len(compared) == 2 else None
+    frames = [rates_of([key])[["unit", "parent", "item", "rate", "n"]] for key in compared]
     current_rates = frames[-1].rename(columns={"rate": "current_rate", "n": "current_n"})
     if len(frames) == 2:
         previous_rates = frames[0].rename(columns={"rate": "previous_rate", "n": "previous_n"})
         merged = previous_rates.merge(current_rates, on=["unit", "parent", "item"], how="outer")
     else:
         merged = current_rates.assign(previous_rate=np.nan, previous_n=0)
-    merged["previous_wave"] = labels.get(earlier[-1], "") if earlier else None
+    merged["previous_wave"] = labels.get(previous, "") if previous is not None else None
     merged["current_wave"] = labels.get(current, "")
     merged["change"] = merged["current_rate"] - merged["previous_rate"]
     for column in ("previous_n", "current_n"):
