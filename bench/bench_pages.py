@@ -24,6 +24,14 @@ here instead of being killed with its neighbours) is reported as failed and the 
 
     .venv/bin/python bench/bench_pages.py --db 1M.duckdb --db 10M.duckdb --modes agg \
         --baseline-code /tmp/base --memory-gb 16
+
+Every timing above keeps results in memory only (the results the server keeps on this
+machine's disk are switched off: govdash.web.cache.RESULTS_ON_DISK), so cold means computed.
+`--first-visit` then times what the first visitor after a load gets: `govdash warm` (which
+`govdash load` runs after publishing) in a child process, timed, then each page's default view
+(no filters in the address) in a fresh session, with results computed (memory and disk empty
+of them) and after the warm-up (read from disk), with the ratio. It writes the warm-up's
+results into the warehouse's folder of local copies, as a load does.
 """
 
 from __future__ import annotations
@@ -50,14 +58,30 @@ PARAMS = {"period": "year", "start": "2025-01-01", "end": "2025-12-31"}
 MODES = ("raw", "agg")
 
 
-def _app(db: Path):  # type: ignore[no-untyped-def]
+def _app(db: Path, params: bool = True):  # type: ignore[no-untyped-def]
     from streamlit.testing.v1 import AppTest
 
     os.environ["GOVDASH_DB"] = str(db)
     app = AppTest.from_file(str(ROOT / "govdash" / "web" / "app.py"), default_timeout=900)
-    for key, value in PARAMS.items():
+    for key, value in PARAMS.items() if params else ():
         app.query_params[key] = value
     return app
+
+
+@contextmanager
+def _on_disk(enabled: bool) -> Iterator[None]:
+    """The pages' results kept on this machine's disk (as served) or in memory only."""
+    from govdash.web import cache
+
+    kept = getattr(cache, "RESULTS_ON_DISK", None)
+    if kept is None:  # code from before the results were kept on disk
+        yield
+        return
+    cache.RESULTS_ON_DISK = enabled
+    try:
+        yield
+    finally:
+        cache.RESULTS_ON_DISK = kept
 
 
 def _clear() -> None:
@@ -179,6 +203,41 @@ def time_page(db: Path, page: str, repeat: int) -> Timing:
     return cold, cold_cpu, warm[0], warm[1]
 
 
+def first_view(db: Path, page: str) -> tuple[float, float]:
+    """(wall, CPU) seconds of `page`'s default view in a fresh session, results forgotten."""
+    _clear()
+    app = _app(db, params=False)
+    started, cpu = time.perf_counter(), time.process_time()
+    app.switch_page(f"views/{page}.py").run()
+    spent = time.perf_counter() - started, time.process_time() - cpu
+    if app.exception:
+        raise RuntimeError(f"{page}: {app.exception[0].value}")
+    return spent
+
+
+def first_visit(db: Path, pages: list[str], target: float) -> None:
+    """`govdash warm` timed, then each page's default view computed and after the warm-up."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "govdash", "warm", "--db", str(db)], env=env,
+                          cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    print(f"\ngovdash warm (after a load): {time.perf_counter() - started:.1f} s wall, "
+          f"{cpu:.1f} s CPU, exit {done.returncode}: {done.stdout.strip().splitlines()[-1:]}")  # fmt: skip
+    print(f"{'page':<14}{'computed':>16}{'after warm':>16}{'CPU ratio':>11}   (default view)")
+    for page in pages:
+        with _on_disk(False):
+            computed = first_view(db, page)
+        with _on_disk(True):
+            warmed = first_view(db, page)
+        mark = "met" if warmed[0] <= target else "NOT MET"
+        print(f"{page:<14}{computed[0]:>8.2f}/{computed[1]:<7.2f}{warmed[0]:>8.2f}/"
+              f"{warmed[1]:<7.2f}{computed[1] / max(warmed[1], 1e-9):>11.1f}"
+              f"   after warm ≤ {target:g} s: {mark}", flush=True)  # fmt: skip
+
+
 def baseline(repeat: int) -> float:
     """AppTest's own cost of running a near-empty script."""
     from streamlit.testing.v1 import AppTest
@@ -273,6 +332,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=RESULTS, help="where built warehouses go")
     parser.add_argument("--baseline-code", type=Path, help="a checkout to time beside this one")
     parser.add_argument("--memory-gb", type=float, help="cap the address space (GiB)")
+    parser.add_argument("--first-visit", action="store_true",
+                        help="time govdash warm and each page's first view after it")  # fmt: skip
     args = parser.parse_args()
     if args.memory_gb:  # inherited by the baseline's child processes
         limit = int(args.memory_gb * 2**30)
@@ -291,7 +352,8 @@ def main() -> None:
         found = con.execute("SELECT count(*) FROM tickets").fetchone()
         con.close()
         count = int(found[0]) if found else 0
-        time_page(db, "overview", 1)  # imports and first-run costs, not counted
+        with _on_disk(False):
+            time_page(db, "overview", 1)  # imports and first-run costs, not counted
         print(f"\n{db} — {count:,} tickets, filters {PARAMS}; seconds, wall / CPU")
         opened = min(open_cost(db) for _ in range(max(1, args.repeat)))
         print(f"opening a new snapshot (once per load and server process): "
@@ -303,7 +365,7 @@ def main() -> None:
         for page in available:
             figures: dict[str, Timing | str] = {}
             for mode in args.modes:
-                with _mode(mode):
+                with _mode(mode), _on_disk(False):
                     try:
                         figures[mode] = time_page(db, page, args.repeat)
                     except (RuntimeError, MemoryError) as error:
@@ -320,6 +382,8 @@ def main() -> None:
                   flush=True)  # fmt: skip
         if args.baseline_code:
             compare(db, args, results, available, target)
+        if args.first_visit:
+            first_visit(db, available, target)
 
 
 if __name__ == "__main__":

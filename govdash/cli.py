@@ -1,5 +1,5 @@
 """The `govdash` command: load, demo, rebuild, serve, status, rank, report, users, profiles,
-effect, bulletin, round, backup, restore."""
+effect, bulletin, round, backup, restore, fixup, migrate, warm."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import argparse
 import getpass
 import math
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -252,6 +253,13 @@ def build_parser() -> argparse.ArgumentParser:
     _actor(migrate)
     _common(migrate)
 
+    warm = commands.add_parser(
+        "warm",
+        help="预先计算各页面首屏，加载后第一位访问者也能很快打开（govdash load 完成后自动运行）/ "
+        "compute the pages' first views ahead (run by govdash load after it publishes)",
+    )
+    _common(warm)
+
     users = commands.add_parser("users", help="管理本地账号 / manage local accounts")
     actions = users.add_subparsers(dest="users_command", required=True)
     add = actions.add_parser("add", help="新增账号（提示输入密码）/ add an account")
@@ -305,6 +313,12 @@ def _no_local_copies(parser: argparse.ArgumentParser) -> None:
         help="完成后不为本机生成新快照的本地副本（由服务器首次打开时生成）/ "
         "do not build this machine's local copies of the new snapshot",
     )
+    parser.add_argument(
+        "--no-warm",
+        action="store_true",
+        help="完成后不预先计算各页面的首屏（由第一位访问者计算）/ "
+        "do not compute the pages' first views ahead (govdash warm)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         "restore": _cmd_restore,
         "fixup": _cmd_fixup,
         "migrate": _cmd_migrate,
+        "warm": _cmd_warm,
     }[args.command]
     try:
         return handler(args, db_path, config)
@@ -408,9 +423,11 @@ def _cmd_load(args: argparse.Namespace, db_path: Path, config: Config) -> int:
 def _settle(
     args: argparse.Namespace, db_path: Path, config: Config, progress: Callable[[str], None]
 ) -> None:
-    """After a published load: the quarters and years it left stale, as a second snapshot, and
-    this machine's local copies (govdash.etl.settle). A failure costs only speed, and says so."""
+    """After a published load: the quarters and years it left stale, as a second snapshot,
+    this machine's local copies (govdash.etl.settle), and the pages' first views computed
+    ahead (`govdash warm`). A failure costs only speed, and says so."""
     from govdash.etl.settle import settle
+    from govdash.web.warm import warm_command
 
     started = time.perf_counter()
     done = settle(db_path, config, progress, args.actor, local_copies=not args.no_local_copies)
@@ -419,6 +436,34 @@ def _settle(
     for warning in done.warnings:
         print(warning, file=sys.stderr)
     print(f"加载后的整理用时 {time.perf_counter() - started:.1f} 秒。")
+    # In a process of its own: the pages run in Streamlit's runtime, and whatever happens
+    # there leaves the published load and this command's outcome alone.
+    command = None if args.no_warm else warm_command(db_path, config)
+    if command is not None and subprocess.run(command, check=False).returncode != 0:
+        print("⚠ 页面未能预热（不影响数据；页面首次打开时计算）。", file=sys.stderr)
+
+
+def _cmd_warm(args: argparse.Namespace, db_path: Path, config: Config) -> int:
+    """Compute every page's first view of the current snapshot into this machine's stored
+    results (govdash.web.warm), so that the first visitor after a load gets a quick page."""
+    from govdash.web.warm import warm
+
+    if current_snapshot(db_path) is None:
+        print(
+            f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr
+        )
+        return 1
+    if not config.warm_scopes or not config.results_cache_mb:
+        print("未预热：配置中 server.warm_scopes 或 server.results_cache_mb 为 0。")
+        return 0
+    done = warm(db_path, config, _progress)
+    for warning in done.warnings:
+        print(warning, file=sys.stderr)
+    print(
+        f"已预热 {len(done.scopes)} 个数据范围的 {done.pages} 个页面首屏"
+        f"（{'、'.join(done.scopes) or '无'}），用时 {done.seconds:.1f} 秒。"
+    )
+    return 1 if done.warnings else 0
 
 
 def _cmd_profiles(args: argparse.Namespace, db_path: Path, config: Config) -> int:
@@ -589,7 +634,9 @@ def _cmd_serve(args: argparse.Namespace, db_path: Path, config: Config) -> int:
                 base_path=base_path,
                 forwarded_allow_ips=forwarded_allow_ips,
                 max_body_mb=max(1, math.ceil(config.max_upload_mb)),
-                run_dir=data_dir(db_path) / "run" / str(args.port),  # two servers on one folder: two ports
+                run_dir=data_dir(db_path)
+                / "run"
+                / str(args.port),  # two servers on one folder: two ports
                 worker_args=worker_args,
             )
         except WorkersError as error:

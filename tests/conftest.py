@@ -247,11 +247,18 @@ def load(config: Config, db_path: Path) -> Callable[..., tuple[LoadReport, Path]
 
 @pytest.fixture
 def fresh_streamlit_caches() -> Iterator[None]:
-    """Empty Streamlit's caches around a test that runs pages (AppTest) or cached queries."""
+    """Empty Streamlit's caches around a test that runs pages (AppTest) or cached queries.
+
+    Results are kept in memory only, as if no page had ever been computed: a test of the
+    results kept on disk (tests/test_results_cache.py) switches them on itself."""
     import streamlit as st
+
+    from govdash.web import cache
 
     st.cache_data.clear()
     st.cache_resource.clear()
+    kept, cache.RESULTS_ON_DISK = cache.RESULTS_ON_DISK, False
     yield
+    cache.RESULTS_ON_DISK = kept
     st.cache_data.clear()
     st.cache_resource.clear()

@@ -121,6 +121,9 @@ class Config:
     base_path: str
     forwarded_allow_ips: str
     min_free_disk_mb: float
+    results_cache_mb: int  # 0: the pages' results are not kept on disk (govdash.web.cache)
+    warm_scopes: int  # 0: no page is computed ahead after a load (govdash.web.warm)
+    warm_min_tickets: int  # nor below this many tickets
     workers: int | None  # None: "auto" (one per core, see govdash.web.workers.auto_workers)
     bulletin_template: str  # "" = the template shipped in the package
     bulletin_issuer: str
@@ -345,6 +348,9 @@ def _build(raw: dict[str, Any], source: str) -> Config:
         base_path=normalise_base_path(_optional_text(read, "server.base_path"), read),
         forwarded_allow_ips=read.text("server.forwarded_allow_ips"),
         min_free_disk_mb=read.number("server.min_free_disk_mb", 0, 100_000_000),
+        results_cache_mb=read.integer("server.results_cache_mb", 0),
+        warm_scopes=read.integer("server.warm_scopes", 0),
+        warm_min_tickets=read.integer("server.warm_min_tickets", 0),
         workers=_workers(read),
         bulletin_template=_bulletin_template(read, source),
         bulletin_issuer=_optional_text(read, "bulletin.issuer"),
@@ -362,7 +368,7 @@ def _workers(read: _Reader) -> int | None:
         return None
     value = read.integer("server.workers", 1)
     if value > 64:
-        raise read.fail("server.workers", "最多 64 个，或 \"auto\" / at most 64, or \"auto\"")
+        raise read.fail("server.workers", '最多 64 个，或 "auto" / at most 64, or "auto"')
     return value
 
 

@@ -5,13 +5,19 @@ snapshot — so a new load invalidates them without a restart, and per config fi
 connection is pinned to its snapshot, so every query of a page run sees one whole load. What pages build from those
 results (figures, tables as shown) is cached too, per version and per everything it is built
 from (`shared`), so a second user with the same filters gets it without rebuilding.
+
+Query results are also kept on this machine's disk (`_stored_result`), under the same key:
+every server process reads what another computed, a restart keeps them, and after a load
+`govdash warm` (govdash/web/warm.py) computes each page's first view ahead of its visitors.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import pickle
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import diskcache
 import duckdb
 import pandas as pd
 import streamlit as st
@@ -206,7 +213,18 @@ def _cached(
     # Later calls get an unpickled copy of what is returned now. Returning such a copy now too
     # makes the first caller's frames pickle to the same bytes as everyone's after it, so the
     # figures and tables built from them (keyed by those bytes, `_key`) are built once, not twice.
-    return pickle.loads(pickle.dumps(_run(_version, _function, _args, _kwargs, _settings)))
+    store = _result_store()
+    if store is not None:
+        found = _stored_result(store, key)
+        if found is not None:
+            return found
+    started = time.perf_counter()
+    data = pickle.dumps(
+        _run(_version, _function, _args, _kwargs, _settings), protocol=pickle.HIGHEST_PROTOCOL
+    )
+    if store is not None and time.perf_counter() - started >= _STORE_SECONDS:
+        _store_result(store, key, data, _version)
+    return pickle.loads(data)
 
 
 def _run(
@@ -225,6 +243,74 @@ def _run(
         return function(handed, *args, **kwargs)
     finally:
         handed.close()
+
+
+# --- results on this machine's disk -------------------------------------------------------
+
+# False: results are kept in this process's memory only (bench/bench_pages.py's cold runs).
+RESULTS_ON_DISK = True
+# Results quicker than this to compute are computed again rather than read from disk (reading
+# costs ~1 ms and a file), and bigger ones are not kept (a drill-down's whole ticket list).
+_STORE_SECONDS = 0.02
+_STORE_BYTES = 256 * 1024 * 1024
+RESULTS_FOLDER = "results"  # inside the lake's folder of local copies (Lake.local)
+_logger = logging.getLogger(__name__)
+# Anything the store can raise: a full or read-only disk, a damaged index, a killed writer.
+_STORE_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout, EOFError, ValueError)
+
+
+def results_folder() -> Path | None:
+    """Where this machine keeps the pages' results for the current warehouse (None: nowhere)."""
+    local = _lake().local
+    return None if local is None else local / RESULTS_FOLDER
+
+
+def _result_store() -> diskcache.Cache | None:
+    """The store of the current warehouse's results, or None when it is off or unusable."""
+    if not RESULTS_ON_DISK:
+        return None
+    size_mb = active_config().results_cache_mb
+    folder = results_folder()
+    if not size_mb or folder is None:
+        return None
+    return _open_store(str(folder), size_mb)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _open_store(folder: str, size_mb: int) -> diskcache.Cache | None:
+    try:
+        Path(folder).mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)  # results of every scope: only the service may read them
+        # The oldest stored go first beyond the limit (earlier snapshots' results, which no
+        # key names any more); a read writes nothing, so workers do not queue on the index.
+        return diskcache.Cache(
+            folder,
+            size_limit=size_mb * 1024 * 1024,
+            eviction_policy="least-recently-stored",
+            timeout=5,
+        )
+    except _STORE_ERRORS as error:
+        _logger.warning("page results are not kept on disk (%s): %s", folder, error)
+        return None
+
+
+def _stored_result(store: diskcache.Cache, key: str) -> Any:
+    """The result stored under `key`, or None (not there, or unreadable: computed again)."""
+    try:
+        data = store.get(key)
+        return None if data is None else pickle.loads(data)
+    except (*_STORE_ERRORS, pickle.UnpicklingError, AttributeError, ImportError) as error:
+        _logger.warning("a stored page result could not be read: %s", error)
+        return None
+
+
+def _store_result(store: diskcache.Cache, key: str, data: bytes, version: WarehouseVersion) -> None:
+    if len(data) > _STORE_BYTES:
+        return
+    try:
+        store.set(key, data, tag=str(version.snapshot))
+    except _STORE_ERRORS as error:
+        _logger.warning("a page result could not be stored: %s", error)
 
 
 # Frames bigger than this (a drill-down's ticket list, not a chart's table) are built, never

@@ -54,6 +54,7 @@ from govdash.i18n import t
 from govdash.web.auth import require
 from govdash.web.cache import active_config, query, warehouse_version
 from govdash.web.ui import Download, download_buttons, labelled, lang, show_table
+from govdash.web.warm import warm_in_background
 
 UPLOAD_TYPES = ["xlsx", "xlsm", "xls", "ods", "csv"]
 PREVIEW_ROWS = 5
@@ -269,6 +270,7 @@ def run_load(files: list, confirmed: dict[str, list[tuple[LocatedSheet, str]]]) 
             settled = Settled()
             if report.snapshot is not None:
                 settled = settle(db_path, config, status.write, principal.name)
+                warm_in_background(db_path, config)
             status.update(
                 label=t("data.loaded" if report.ok else "data.load_failed", language),
                 state="complete" if report.ok else "error",

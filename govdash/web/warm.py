@@ -1,0 +1,191 @@
+"""After a load: every page's first view computed once into this machine's stored results.
+
+A page's first view after a load reads the new snapshot cold: at a city's size several CPU
+seconds a page (bench/bench_pages.py). `govdash warm` (run by `govdash load` and `govdash
+migrate` after they publish, and by the data page after an upload) runs each page as its
+visitors will see it first, the default filters of a scope, through the app itself
+(Streamlit's AppTest on govdash/web/app.py): the results land in the store every server
+process reads (govdash.web.cache), under the keys a visitor's run will look up. No number is
+computed differently: the same page code computes them, and a visitor with other filters
+computes those as before.
+
+Whose views: single-user mode has one (the whole district). With local accounts, each
+account scope's (the widest first, up to `server.warm_scopes`), signed in the way a visitor
+is: a server-side session of an account of that scope (the most permitted), ended when done,
+so the pages see exactly that account's principal. OIDC sessions cannot be made here; their
+first visitors compute the views, as without a warm-up.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from govdash.core.access import EVALUATION, ROLES, VIEW, Principal, can, single_user
+from govdash.core.accounts import Account
+from govdash.core.audit import os_user
+from govdash.core.config import CONFIG_ENV, Config
+from govdash.core.lake import LakeError
+from govdash.core.sessions import SessionStore, sessions_path
+from govdash.core.signin import SignInUnavailable, local_accounts
+from govdash.core.warehouse import DB_ENV, connect_readonly
+
+APP = Path(__file__).resolve().parent / "app.py"
+# The pages whose first view is computed ahead (app.PAGES' data pages; scoring, rounds, data
+# and admin are forms and lists, quick at any size).
+PAGES = (
+    ("views/overview.py", VIEW),
+    ("views/response.py", VIEW),
+    ("views/satisfaction.py", VIEW),
+    ("views/effect.py", VIEW),
+    ("views/evaluation.py", EVALUATION),
+)
+# A page run may take this long at a city's size before it counts as failed.
+PAGE_TIMEOUT_SECONDS = 900
+# govdash.web.auth's keys: the session a page run is signed in as, and the principal it found.
+_TOKEN_KEY = "auth_session_token"
+_PRINCIPAL_KEY = "principal"
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Warmed:
+    """What `warm` did: the scopes and pages computed, and what went wrong."""
+
+    scopes: list[str] = field(default_factory=list)
+    pages: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Visitor:
+    principal: Principal
+    username: str | None  # the account signed in as; None in single-user mode
+
+
+def worth_warming(db_path: Path, config: Config) -> bool:
+    """Whether `warm` is switched on and the warehouse holds enough tickets for its pages'
+    first views to be slow (`server.warm_min_tickets`)."""
+    if not config.warm_scopes or not config.results_cache_mb:
+        return False
+    if not config.warm_min_tickets:
+        return True
+    try:
+        con = connect_readonly(db_path)
+    except (OSError, duckdb.Error, LakeError):
+        return False
+    try:
+        found = con.execute("SELECT count(*) FROM tickets").fetchone()
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()
+    return found is not None and found[0] >= config.warm_min_tickets
+
+
+def warm_command(db_path: Path, config: Config) -> list[str] | None:
+    """The `govdash warm` command for this warehouse and config; None when not worth it."""
+    if not worth_warming(db_path, config):
+        return None
+    command = [sys.executable, "-m", "govdash", "warm", "--db", str(db_path)]
+    return command + (["--config", config.source_path] if config.source_path else [])
+
+
+def warm_in_background(db_path: Path, config: Config) -> None:
+    """`govdash warm` in a process of its own, not waited for (after an upload on the data
+    page: the clerk's page returns at once, and a later visitor finds the views computed)."""
+    command = warm_command(db_path, config)
+    if command is not None:
+        subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def visitors(db_path: Path, config: Config) -> list[_Visitor]:
+    """Whose first views to compute: one per scope, the widest scopes first, at most
+    `config.warm_scopes`; each as the most permitted account of that scope."""
+    store = local_accounts(db_path, config.require_sign_in)
+    if store is None:
+        return [_Visitor(single_user(os_user()), None)]
+    best: dict[str, Account] = {}
+    counts: dict[str, int] = {}
+    for account in store.accounts():
+        scope = account.scope.to_text()
+        counts[scope] = counts.get(scope, 0) + 1
+        held = best.get(scope)
+        if held is None or ROLES.index(account.role) > ROLES.index(held.role):
+            best[scope] = account
+    levels = ("district", "street", "community")
+    order = sorted(
+        best.values(),
+        key=lambda a: (levels.index(a.scope.level), -counts[a.scope.to_text()], a.scope.to_text()),
+    )
+    return [_Visitor(a.principal(), a.username) for a in order[: config.warm_scopes]]
+
+
+def warm(db_path: Path, config: Config, say: Say) -> Warmed:
+    """Run every page's first view for each of `visitors`; its results are then stored."""
+    from streamlit import logger as streamlit_logger
+
+    # Streamlit's notes about running without a server are not for the clerk reading this.
+    streamlit_logger.set_log_level("error")
+    from streamlit.testing.v1 import AppTest
+
+    from govdash.web import cache
+
+    done = Warmed()
+    if not config.warm_scopes or not config.results_cache_mb:
+        return done
+    os.environ[DB_ENV] = str(db_path)
+    if config.source_path:
+        os.environ[CONFIG_ENV] = config.source_path
+    started = time.perf_counter()
+    try:
+        who = visitors(db_path, config)
+    except SignInUnavailable as error:
+        done.warnings.append(f"⚠ 未预热页面：无法确认账号（{error}）")
+        return done
+    if cache.results_folder() is None:
+        return done
+    sessions = SessionStore(sessions_path(db_path), config.session_hours)
+    for visitor in who:
+        scope = visitor.principal.scope.label("zh")
+        say(f"预热页面（{scope}）…")
+        app = AppTest.from_file(str(APP), default_timeout=PAGE_TIMEOUT_SECONDS)
+        token = None
+        if visitor.username is not None:
+            token, _ = sessions.start(visitor.username)
+            app.session_state[_TOKEN_KEY] = token
+        try:
+            for page, permission in PAGES:
+                if not can(visitor.principal, permission):
+                    continue
+                app.switch_page(page).run()
+                if _PRINCIPAL_KEY not in app.session_state:  # the sign-in page: not a view
+                    done.warnings.append(f"⚠ 未预热（{scope}）：页面要求登录")
+                    break
+                if app.exception:
+                    message = app.exception[0].message.splitlines()[0]
+                    done.warnings.append(f"⚠ 预热 {page}（{scope}）时出错：{message}")
+                else:
+                    done.pages += 1
+        except RuntimeError as error:  # AppTest's timeout
+            done.warnings.append(f"⚠ 预热（{scope}）未完成：{error}")
+        finally:
+            sessions.end(token)
+        done.scopes.append(scope)
+    done.seconds = time.perf_counter() - started
+    return done

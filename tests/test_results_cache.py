@@ -1,0 +1,250 @@
+"""The pages' results kept on this machine's disk (govdash/web/cache.py) and computed ahead
+after a load (`govdash warm`, govdash/web/warm.py).
+
+`govdash warm` runs in a process of its own, as `govdash load` starts it; the visits are new
+sessions of this process with its memory caches empty, so a result they do not compute came
+from the disk. What they show is checked against counts made here with pandas from the
+generated rows (tests/analytics/warehouse_data.py), not with the product's SQL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import diskcache
+import pandas as pd
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from govdash.core.access import Scope
+from govdash.core.accounts import AccountStore, accounts_path
+from govdash.core.config import load_config
+from govdash.core.sessions import SessionStore, sessions_path
+from govdash.core.warehouse import lake_of
+from govdash.etl.load import load_paths
+from govdash.web import cache
+from govdash.web.warm import PAGES, visitors, worth_warming
+from tests.analytics.warehouse_data import (
+    TICKET_HEADER,
+    build_main,
+    clean_environment,
+    expected_tickets,
+    generate_tickets,
+)
+from tests.conftest import write_csv
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "govdash" / "web" / "app.py"
+PASSWORD = "correct horse battery"
+
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
+
+
+def _warm(db: Path, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`govdash warm` in a child process, as `govdash load` runs it. The child keeps every
+    result however quick (the shipped threshold leaves out a small warehouse's queries)."""
+    script = (
+        "from govdash.web import cache; cache._STORE_SECONDS = 0.0\n"
+        "from govdash.cli import main\n"
+        f"raise SystemExit(main(['warm', '--db', {str(db)!r}]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")}
+    if config is not None:
+        env["GOVDASH_CONFIG"] = str(config)
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+@pytest.fixture
+def computed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The query functions run on the warehouse (not read from memory or disk)."""
+    names: list[str] = []
+    original: Callable[..., Any] = cache._run
+
+    def counting(version: Any, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        names.append(function.__qualname__)
+        return original(version, function, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "_run", counting)
+    monkeypatch.setattr(cache, "RESULTS_ON_DISK", True)
+    return names
+
+
+def _visit(
+    db: Path, monkeypatch: pytest.MonkeyPatch, page: str, token: str | None = None
+) -> AppTest:
+    """A new visitor's first view of `page` (no filters in the address), with this process's
+    memory of results and built figures empty."""
+    st.cache_data.clear()
+    cache._shared.clear()
+    monkeypatch.setenv("GOVDASH_DB", str(db))
+    app = AppTest.from_file(str(APP), default_timeout=120)
+    if token is not None:
+        app.session_state["auth_session_token"] = token
+    app.switch_page(page).run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def _monthly_volume(app: AppTest, tickets: pd.DataFrame) -> tuple[list[int], list[int]]:
+    """The monthly volume 总览 draws, and the tickets accepted in each of its months."""
+    chart = next(c for c in app.get("plotly_chart") if c.proto.id.endswith("-chart_monthly_volume"))
+    trace = json.loads(chart.proto.spec)["data"][0]
+    months = [str(x)[:7] for x in trace["x"]]
+    per_month = tickets.groupby(tickets.accepted_at.dt.strftime("%Y-%m")).size()
+    return list(trace["y"]), [int(per_month.get(month, 0)) for month in months]
+
+
+def _results(db: Path) -> Path:
+    local = lake_of(db).local
+    assert local is not None
+    return local / cache.RESULTS_FOLDER
+
+
+def test_after_govdash_warm_a_first_visitor_computes_nothing_and_sees_the_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, computed: list[str]
+) -> None:
+    db, tickets = build_main(tmp_path)
+    warmed = _warm(db)
+    assert warmed.returncode == 0, warmed.stderr
+    assert f"已预热 1 个数据范围的 {len(PAGES)} 个页面首屏（全区）" in warmed.stdout
+    folder = _results(db)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # every scope's results: the service's
+
+    for page, _ in PAGES:
+        computed.clear()
+        app = _visit(db, monkeypatch, page)
+        assert computed == [], f"{page} computed {computed} after the warm-up"
+        if page == "views/overview.py":
+            drawn, counted = _monthly_volume(app, expected_tickets(tickets))
+            assert drawn == counted and sum(counted) > 0
+
+    # The same visit with nothing stored computes: what the warm-up saved.
+    monkeypatch.setattr(cache, "RESULTS_ON_DISK", False)
+    _visit(db, monkeypatch, "views/overview.py")
+    assert "ticket_kpis" in computed and "monthly_trend" in computed
+
+
+def test_a_load_after_the_warm_up_is_shown_with_its_own_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, computed: list[str]
+) -> None:
+    db, tickets = build_main(tmp_path)
+    assert _warm(db).returncode == 0
+    before, _ = _monthly_volume(
+        _visit(db, monkeypatch, "views/overview.py"), expected_tickets(tickets)
+    )
+    assert computed == []
+
+    more = [
+        dataclasses.replace(t, ticket_id=f"N{t.ticket_id}") for t in generate_tickets(60, seed=7)
+    ]
+    csv = write_csv(tmp_path / "more.csv", [TICKET_HEADER, *[t.row() for t in more]], "utf-8")
+    with clean_environment():
+        report = load_paths([csv], db, load_config())
+    assert report.ok and report.snapshot is not None
+
+    app = _visit(db, monkeypatch, "views/overview.py")
+    drawn, counted = _monthly_volume(app, expected_tickets([*tickets, *more]))
+    assert drawn == counted
+    assert sum(drawn) == sum(before) + len(more), "the visit was shown the earlier load's figures"
+    assert "ticket_kpis" in computed  # a new snapshot's keys: nothing stored for it yet
+
+
+def test_each_account_scope_is_warmed_signed_in_as_that_scopes_account(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, computed: list[str]
+) -> None:
+    db, tickets = build_main(tmp_path)
+    accounts = AccountStore(accounts_path(db))
+    accounts.add("jia_viewer", PASSWORD, "viewer", Scope.parse("street:甲街道"))
+    accounts.add("district_admin", PASSWORD, "admin", Scope.district())
+    accounts.add("jia_evaluator", PASSWORD, "evaluator", Scope.parse("street:甲街道"))
+    accounts.add("yi_viewer", PASSWORD, "viewer", Scope.parse("street:乙街道"))
+    config = tmp_path / "govdash.toml"
+    config.write_text("[server]\nwarm_scopes = 2\n", encoding="utf-8")
+
+    # The widest scope first, then the scope most accounts share; its most permitted account.
+    chosen = visitors(db, load_config(config))
+    assert [(v.username, v.principal.scope.to_text()) for v in chosen] == [
+        ("district_admin", "district"),
+        ("jia_evaluator", "street:甲街道"),
+    ]
+
+    warmed = _warm(db, config)
+    assert warmed.returncode == 0, warmed.stderr
+    assert (
+        f"已预热 2 个数据范围的 {2 * len(PAGES)} 个页面首屏（全区、甲街道（街道））"
+        in warmed.stdout
+    )
+    with sqlite3.connect(sessions_path(db)) as con:  # the warm-up's sign-ins are ended
+        assert con.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
+
+    sessions = SessionStore(sessions_path(db))
+    token, _ = sessions.start("jia_viewer")  # another account of a warmed scope
+    app = _visit(db, monkeypatch, "views/overview.py", token)
+    assert computed == []
+    frame = expected_tickets(tickets)
+    drawn, counted = _monthly_volume(app, frame[frame.street == "甲街道"])
+    assert drawn == counted and 0 < sum(drawn) < len(frame)
+
+    token, _ = sessions.start("yi_viewer")  # a scope left out of the warm-up computes its own
+    app = _visit(db, monkeypatch, "views/overview.py", token)
+    assert "ticket_kpis" in computed
+    drawn, counted = _monthly_volume(app, frame[frame.street == "乙街道"])
+    assert drawn == counted and sum(drawn) > 0
+
+
+def test_a_store_that_cannot_be_used_only_costs_the_computing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, computed: list[str]
+) -> None:
+    db, tickets = build_main(tmp_path)
+    frame = expected_tickets(tickets)
+    assert _warm(db).returncode == 0
+    with diskcache.Cache(str(_results(db))) as store:  # every stored result damaged
+        keys = list(store)
+        assert keys
+        for key in keys:
+            store.set(key, b"\x80\x05 not a pickle")
+    app = _visit(db, monkeypatch, "views/overview.py")
+    assert "ticket_kpis" in computed
+    drawn, counted = _monthly_volume(app, frame)
+    assert drawn == counted
+
+    folder = _results(db)  # a file where the store's folder should be: nothing can be kept
+    for path in sorted(folder.rglob("*"), reverse=True):
+        path.rmdir() if path.is_dir() else path.unlink()
+    folder.rmdir()
+    folder.write_text("not a folder", encoding="utf-8")
+    st.cache_resource.clear()
+    computed.clear()
+    app = _visit(db, monkeypatch, "views/overview.py")
+    assert "ticket_kpis" in computed
+    assert _monthly_volume(app, frame)[0] == counted
+
+
+def test_govdash_load_warms_only_a_warehouse_big_enough_to_need_it(tmp_path: Path) -> None:
+    tickets = generate_tickets()
+    csv = write_csv(tmp_path / "工单.csv", [TICKET_HEADER, *[t.row() for t in tickets]], "utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOVDASH_")}
+    for threshold, warmed in ((len(tickets) + 1, False), (len(tickets), True)):
+        config = tmp_path / f"at-{threshold}.toml"
+        config.write_text(f"[server]\nwarm_min_tickets = {threshold}\n", encoding="utf-8")
+        db = tmp_path / f"at-{threshold}" / "warehouse.duckdb"
+        assert worth_warming(db, load_config(config)) is False  # no warehouse yet
+        command = [sys.executable, "-m", "govdash", "load", str(csv), "--db", str(db),
+                   "--config", str(config)]  # fmt: skip
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert worth_warming(db, load_config(config)) is warmed
+        assert ("已预热 1 个数据范围" in done.stdout) is warmed, done.stdout
+        assert _results(db).is_dir() is warmed
