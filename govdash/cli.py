@@ -258,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="预先计算各页面首屏，加载后第一位访问者也能很快打开（govdash load 完成后自动运行）/ "
         "compute the pages' first views ahead (run by govdash load after it publishes)",
     )
+    warm.add_argument(
+        "--again",
+        action="store_true",
+        help="本快照已预热过也重新计算（如新增了账号的数据范围）/ warm even if this snapshot was",
+    )
     _common(warm)
 
     users = commands.add_parser("users", help="管理本地账号 / manage local accounts")
@@ -456,9 +461,12 @@ def _cmd_warm(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     if not config.warm_scopes or not config.results_cache_mb:
         print("未预热：配置中 server.warm_scopes 或 server.results_cache_mb 为 0。")
         return 0
-    done = warm(db_path, config, _progress)
+    done = warm(db_path, config, _progress, again=args.again)
     for warning in done.warnings:
         print(warning, file=sys.stderr)
+    if done.already:
+        print(f"快照 #{done.snapshot} 已在本机预热过（--again 重新计算）。")
+        return 0
     print(
         f"已预热 {len(done.scopes)} 个数据范围的 {done.pages} 个页面首屏"
         f"（{'、'.join(done.scopes) or '无'}），用时 {done.seconds:.1f} 秒。"
@@ -620,6 +628,11 @@ def _cmd_serve(args: argparse.Namespace, db_path: Path, config: Config) -> int:
         )
         return 1
     forwarded_allow_ips = args.forwarded_allow_ips or config.forwarded_allow_ips
+    from govdash.web.warm import watch_and_warm
+
+    # Each snapshot's first views computed on this machine (after a load here or on another
+    # machine sharing the catalog), so its first visitor does not wait for them.
+    watch_and_warm(db_path, config)
     if workers > 1:
         from govdash.web.workers import WorkersError, run_workers
 

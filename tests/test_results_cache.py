@@ -16,6 +16,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from govdash.core.sessions import SessionStore, sessions_path
 from govdash.core.warehouse import lake_of
 from govdash.etl.load import load_paths
 from govdash.web import cache
-from govdash.web.warm import PAGES, visitors, worth_warming
+from govdash.web.warm import PAGES, visitors, warmed_marker, worth_warming
 from tests.analytics.warehouse_data import (
     TICKET_HEADER,
     build_main,
@@ -41,6 +42,7 @@ from tests.analytics.warehouse_data import (
     expected_tickets,
     generate_tickets,
 )
+from tests.browser.conftest import running_server
 from tests.conftest import write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,3 +250,44 @@ def test_govdash_load_warms_only_a_warehouse_big_enough_to_need_it(tmp_path: Pat
         assert worth_warming(db, load_config(config)) is warmed
         assert ("已预热 1 个数据范围" in done.stdout) is warmed, done.stdout
         assert _results(db).is_dir() is warmed
+
+
+def _warmed(db: Path, config: Path) -> int | None:
+    """The current snapshot when this machine's store says it was warmed, else None."""
+    lake = lake_of(db)
+    snapshot = lake.current_snapshot()
+    folder = _results(db)
+    if snapshot is None or not folder.is_dir():
+        return None
+    marker = warmed_marker(f"{lake.identity}#{snapshot}", load_config(config).fingerprint)
+    with diskcache.Cache(str(folder)) as store:
+        return snapshot if store.get(marker) is not None else None
+
+
+def _wait_until_warmed(db: Path, config: Path, timeout_s: float = 180.0) -> int:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        snapshot = _warmed(db, config)
+        if snapshot is not None:
+            return snapshot
+        time.sleep(1.0)
+    raise AssertionError(f"snapshot #{lake_of(db).current_snapshot()} not warmed in {timeout_s} s")
+
+
+def test_govdash_serve_warms_every_new_snapshot_on_its_own_machine(tmp_path: Path) -> None:
+    """A replica serves loads made elsewhere: the server itself warms each new snapshot (the
+    loader's own warm-up covers only the loader's machine)."""
+    db, _ = build_main(tmp_path)
+    config = tmp_path / "govdash.toml"
+    config.write_text("[server]\nwarm_min_tickets = 0\n", encoding="utf-8")
+    with running_server(db, tmp_path, GOVDASH_CONFIG=str(config)):
+        first = _wait_until_warmed(db, config)
+        more = [
+            dataclasses.replace(t, ticket_id=f"N{t.ticket_id}")
+            for t in generate_tickets(30, seed=5)
+        ]
+        csv = write_csv(tmp_path / "more.csv", [TICKET_HEADER, *[t.row() for t in more]], "utf-8")
+        with clean_environment():
+            assert load_paths([csv], db, load_config()).snapshot is not None  # no warm-up here
+        assert _warmed(db, config) is None
+        assert _wait_until_warmed(db, config) > first

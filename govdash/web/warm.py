@@ -18,13 +18,17 @@ first visitors compute the views, as without a warm-up.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -35,7 +39,7 @@ from govdash.core.config import CONFIG_ENV, Config
 from govdash.core.lake import LakeError
 from govdash.core.sessions import SessionStore, sessions_path
 from govdash.core.signin import SignInUnavailable, local_accounts
-from govdash.core.warehouse import DB_ENV, connect_readonly
+from govdash.core.warehouse import DB_ENV, connect_readonly, lake_of
 
 APP = Path(__file__).resolve().parent / "app.py"
 # The pages whose first view is computed ahead (app.PAGES' data pages; scoring, rounds, data
@@ -64,6 +68,8 @@ class Warmed:
     pages: int = 0
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    snapshot: int | None = None
+    already: bool = False  # the snapshot was warmed under this config before
 
 
 @dataclass(frozen=True)
@@ -136,8 +142,26 @@ def visitors(db_path: Path, config: Config) -> list[_Visitor]:
     return [_Visitor(a.principal(), a.username) for a in order[: config.warm_scopes]]
 
 
-def warm(db_path: Path, config: Config, say: Say) -> Warmed:
-    """Run every page's first view for each of `visitors`; its results are then stored."""
+def warmed_marker(snapshot: str, fingerprint: str) -> str:
+    """The store's key saying that `snapshot`'s pages were warmed under that config."""
+    return f"warmed {snapshot} {fingerprint}"
+
+
+@contextlib.contextmanager
+def _one_at_a_time(folder: Path) -> Iterator[None]:
+    """One warm-up per machine at a time: a second (the server's, started by the same load)
+    waits, then finds the snapshot warmed."""
+    with open(folder / "warm.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def warm(db_path: Path, config: Config, say: Say, again: bool = False) -> Warmed:
+    """Run every page's first view for each of `visitors`; its results are then stored.
+    Nothing when this snapshot was warmed under this config already (unless `again`)."""
     from streamlit import logger as streamlit_logger
 
     # Streamlit's notes about running without a server are not for the clerk reading this.
@@ -158,34 +182,79 @@ def warm(db_path: Path, config: Config, say: Say) -> Warmed:
     except SignInUnavailable as error:
         done.warnings.append(f"⚠ 未预热页面：无法确认账号（{error}）")
         return done
-    if cache.results_folder() is None:
+    store, folder, version = cache._result_store(), cache.results_folder(), cache.warehouse_version()
+    if store is None or folder is None or version is None:
+        done.warnings.append("⚠ 未预热页面：本机无法保存页面结果（见服务日志）")
         return done
-    sessions = SessionStore(sessions_path(db_path), config.session_hours)
-    for visitor in who:
-        scope = visitor.principal.scope.label("zh")
-        say(f"预热页面（{scope}）…")
-        app = AppTest.from_file(str(APP), default_timeout=PAGE_TIMEOUT_SECONDS)
-        token = None
-        if visitor.username is not None:
-            token, _ = sessions.start(visitor.username)
-            app.session_state[_TOKEN_KEY] = token
-        try:
-            for page, permission in PAGES:
-                if not can(visitor.principal, permission):
-                    continue
-                app.switch_page(page).run()
-                if _PRINCIPAL_KEY not in app.session_state:  # the sign-in page: not a view
-                    done.warnings.append(f"⚠ 未预热（{scope}）：页面要求登录")
-                    break
-                if app.exception:
-                    message = app.exception[0].message.splitlines()[0]
-                    done.warnings.append(f"⚠ 预热 {page}（{scope}）时出错：{message}")
-                else:
-                    done.pages += 1
-        except RuntimeError as error:  # AppTest's timeout
-            done.warnings.append(f"⚠ 预热（{scope}）未完成：{error}")
-        finally:
-            sessions.end(token)
-        done.scopes.append(scope)
+    marker = warmed_marker(str(version), cache.config_fingerprint())
+    done.snapshot = version.snapshot
+    with _one_at_a_time(folder):
+        if not again and store.get(marker) is not None:
+            done.already = True
+            return done
+        sessions = SessionStore(sessions_path(db_path), config.session_hours)
+        for visitor in who:
+            _warm_one(AppTest, visitor, sessions, done, say)
+        if not done.warnings:
+            store.set(marker, "、".join(done.scopes), tag=str(version.snapshot))
     done.seconds = time.perf_counter() - started
     return done
+
+
+def _warm_one(
+    app_test: Any, visitor: _Visitor, sessions: SessionStore, done: Warmed, say: Say
+) -> None:
+    scope = visitor.principal.scope.label("zh")
+    say(f"预热页面（{scope}）…")
+    app = app_test.from_file(str(APP), default_timeout=PAGE_TIMEOUT_SECONDS)
+    token = None
+    if visitor.username is not None:
+        token, _ = sessions.start(visitor.username)
+        app.session_state[_TOKEN_KEY] = token
+    try:
+        for page, permission in PAGES:
+            if not can(visitor.principal, permission):
+                continue
+            app.switch_page(page).run()
+            if _PRINCIPAL_KEY not in app.session_state:  # the sign-in page: not a view
+                done.warnings.append(f"⚠ 未预热（{scope}）：页面要求登录")
+                break
+            if app.exception:
+                message = app.exception[0].message.splitlines()[0]
+                done.warnings.append(f"⚠ 预热 {page}（{scope}）时出错：{message}")
+            else:
+                done.pages += 1
+    except RuntimeError as error:  # AppTest's timeout
+        done.warnings.append(f"⚠ 预热（{scope}）未完成：{error}")
+    finally:
+        sessions.end(token)
+    done.scopes.append(scope)
+
+
+def watch_and_warm(db_path: Path, config: Config, every_seconds: float = 30.0) -> None:
+    """For `govdash serve`: a thread that runs `govdash warm` (at low priority) whenever the
+    warehouse has a snapshot this machine has not warmed: at start, and after each load,
+    whichever machine loaded it (replicas sharing a PostgreSQL catalog warm themselves)."""
+
+    def watch() -> None:
+        lake, seen = lake_of(db_path), None
+        while True:
+            try:
+                snapshot = lake.current_snapshot()
+            except (LakeError, OSError, duckdb.Error):
+                snapshot = None
+            if snapshot is not None and snapshot != seen:
+                seen = snapshot
+                command = warm_command(db_path, config)
+                if command is not None:
+                    subprocess.run(
+                        command,
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        preexec_fn=lambda: os.nice(10),  # visitors' pages first
+                        check=False,
+                    )
+            time.sleep(every_seconds)
+
+    threading.Thread(target=watch, name="govdash-warm", daemon=True).start()
