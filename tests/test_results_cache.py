@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -36,14 +37,18 @@ from govdash.etl.load import load_paths
 from govdash.web import cache
 from govdash.web.warm import PAGES, visitors, warmed_marker, worth_warming
 from tests.analytics.warehouse_data import (
+    REGISTER,
+    REGISTER_HEADER,
+    SURVEY_HEADER,
     TICKET_HEADER,
     build_main,
     clean_environment,
     expected_tickets,
     generate_tickets,
+    survey_rows,
 )
 from tests.browser.conftest import running_server
-from tests.conftest import write_csv
+from tests.conftest import write_csv, write_xlsx
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "govdash" / "web" / "app.py"
@@ -260,8 +265,8 @@ def _warmed(db: Path, config: Path) -> int | None:
     if snapshot is None or not folder.is_dir():
         return None
     marker = warmed_marker(f"{lake.identity}#{snapshot}", load_config(config).fingerprint)
-    with diskcache.Cache(str(folder)) as store:
-        return snapshot if store.get(marker) is not None else None
+    with diskcache.Cache(str(folder)) as store:  # stored with the snapshot's commit time after
+        return snapshot if any(str(key).startswith(f"{marker} ") for key in store) else None
 
 
 def _wait_until_warmed(db: Path, config: Path, timeout_s: float = 180.0) -> int:
@@ -291,3 +296,36 @@ def test_govdash_serve_warms_every_new_snapshot_on_its_own_machine(tmp_path: Pat
             assert load_paths([csv], db, load_config()).snapshot is not None  # no warm-up here
         assert _warmed(db, config) is None
         assert _wait_until_warmed(db, config) > first
+
+
+def test_a_warehouse_made_anew_at_the_same_path_is_not_shown_the_old_ones_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, computed: list[str]
+) -> None:
+    """`govdash rebuild`, a restore or a new demo numbers snapshots again from where it starts:
+    the new snapshot #n is another warehouse than the #n whose results the disk holds."""
+    db, _ = build_main(tmp_path / "first")
+    assert _warm(db).returncode == 0
+    lake = lake_of(db)
+    numbers = [s.snapshot_id for s in lake.snapshots()]
+    lake_files = [p for p in db.parent.iterdir() if p.name.startswith(db.stem + ".")]
+    for path in lake_files:  # the lake gone; this machine's folder (and its results) kept
+        if path != lake.local:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    other = [
+        dataclasses.replace(t, ticket_id=f"R{t.ticket_id}") for t in generate_tickets(200, seed=3)
+    ]
+    files = [
+        write_xlsx(
+            tmp_path / "台账.xlsx", {"台账": [REGISTER_HEADER, *[list(r) for r in REGISTER]]}
+        ),
+        write_csv(tmp_path / "工单.csv", [TICKET_HEADER, *[t.row() for t in other]], "utf-8-sig"),
+        write_xlsx(tmp_path / "问卷.xlsx", {"问卷": [SURVEY_HEADER, *survey_rows()]}),
+    ]
+    with clean_environment():  # one load, as the first warehouse was made
+        assert load_paths(files, db, load_config()).ok
+    assert [s.snapshot_id for s in lake.snapshots()] == numbers  # the same numbers again
+
+    app = _visit(db, monkeypatch, "views/overview.py")
+    assert "ticket_kpis" in computed
+    drawn, counted = _monthly_volume(app, expected_tickets(other))
+    assert drawn == counted and sum(drawn) == len(other)

@@ -97,8 +97,16 @@ def snapshot_stamp() -> tuple[int, str] | None:
     return None if version is None else _snapshot_stamp(version)
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
 def _snapshot_stamp(version: WarehouseVersion) -> tuple[int, str]:
+    moment = _committed_at(version)
+    if isinstance(moment, datetime) and moment.tzinfo is not None:
+        moment = moment.astimezone().replace(tzinfo=None)
+    return version.snapshot, f"{moment:%Y-%m-%d %H:%M}" if moment else "?"
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _committed_at(version: WarehouseVersion) -> datetime | None:
+    """When `version`'s snapshot was committed (DuckLake's own time, to the microsecond)."""
     handed = cursor(_connection(version))
     try:
         row = handed.execute(
@@ -107,10 +115,7 @@ def _snapshot_stamp(version: WarehouseVersion) -> tuple[int, str]:
         ).fetchone()
     finally:
         handed.close()
-    moment = row[0] if row else None
-    if isinstance(moment, datetime) and moment.tzinfo is not None:
-        moment = moment.astimezone().replace(tzinfo=None)
-    return version.snapshot, f"{moment:%Y-%m-%d %H:%M}" if moment else "?"
+    return row[0] if row and isinstance(row[0], datetime) else None
 
 
 def _config_stamp() -> tuple[str, float]:
@@ -215,7 +220,7 @@ def _cached(
     # figures and tables built from them (keyed by those bytes, `_key`) are built once, not twice.
     store = _result_store()
     if store is not None:
-        found = _stored_result(store, key)
+        found = _stored_result(store, stored_key(key, _version))
         if found is not None:
             return found
     started = time.perf_counter()
@@ -223,7 +228,7 @@ def _cached(
         _run(_version, _function, _args, _kwargs, _settings), protocol=pickle.HIGHEST_PROTOCOL
     )
     if store is not None and time.perf_counter() - started >= _STORE_SECONDS:
-        _store_result(store, key, data, _version)
+        _store_result(store, stored_key(key, _version), data, _version)
     return pickle.loads(data)
 
 
@@ -292,6 +297,14 @@ def _open_store(folder: str, size_mb: int) -> diskcache.Cache | None:
     except _STORE_ERRORS as error:
         _logger.warning("page results are not kept on disk (%s): %s", folder, error)
         return None
+
+
+def stored_key(key: str, version: WarehouseVersion) -> str:
+    """`key` on disk: with the snapshot's commit time too, because the disk outlives a catalog.
+    A rebuilt or restored warehouse at the same path numbers its snapshots again from where it
+    starts, and its snapshot #n must not be shown what an earlier #n stored."""
+    moment = _committed_at(version)
+    return f"{key} {moment.isoformat() if moment else ''}"
 
 
 def _stored_result(store: diskcache.Cache, key: str) -> Any:

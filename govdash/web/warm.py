@@ -186,7 +186,7 @@ def warm(db_path: Path, config: Config, say: Say, again: bool = False) -> Warmed
     if store is None or folder is None or version is None:
         done.warnings.append("⚠ 未预热页面：本机无法保存页面结果（见服务日志）")
         return done
-    marker = warmed_marker(str(version), cache.config_fingerprint())
+    marker = cache.stored_key(warmed_marker(str(version), cache.config_fingerprint()), version)
     done.snapshot = version.snapshot
     with _one_at_a_time(folder):
         if not again and store.get(marker) is not None:
