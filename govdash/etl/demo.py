@@ -128,7 +128,14 @@ SEASON = np.array(
         _FLAT,
     ]
 )  # rows follow CATEGORIES
-SPRING_FESTIVALS = (date(2023, 1, 22), date(2024, 2, 10), date(2025, 1, 29), date(2026, 2, 17))
+SPRING_FESTIVALS = (
+    date(2021, 2, 12),
+    date(2022, 2, 1),
+    date(2023, 1, 22),
+    date(2024, 2, 10),
+    date(2025, 1, 29),
+    date(2026, 2, 17),
+)
 SPRING_FESTIVAL_DAYS, SPRING_FESTIVAL_FACTOR = (-2, 6), 0.45
 WEEKDAY_FACTOR = np.array([1.10, 1.05, 1.00, 1.00, 1.00, 0.90, 0.85])  # Monday first
 # Hour-of-day weights: morning peak 9–11, evening peak 19–21; noise complaints lean late.
@@ -548,6 +555,23 @@ PLANTED_DEFECTS = (
 )
 
 
+@dataclass(frozen=True)
+class Area:
+    """One street's share of the world: its place names, its property companies (name, speed,
+    quality, as COMPANIES) and how many compounds it has. The demo is one such street;
+    bench/make_city.py lays many side by side to make a city."""
+
+    district: str
+    street: str
+    communities: tuple[str, ...]
+    companies: tuple[tuple[str, float, float], ...]
+    compound_count: int
+    name_prefix: str = ""  # put before each compound's name, to keep names unique in a city
+
+
+DEMO_AREA = Area(DISTRICT, STREET, COMMUNITIES, COMPANIES, COMPOUND_COUNT)
+
+
 # ---------------------------------------------------------------------------------------------
 # Public entry point
 
@@ -614,6 +638,8 @@ def _remove_demo_files(out_dir: Path) -> None:
 class _World:
     as_of: datetime
     names: list[str]
+    places: tuple[tuple[str, str, str], ...]  # (district, street, community) by community index
+    company_names: tuple[str, ...]  # by company index
     community: IntArray
     compound_type: IntArray
     grid: IntArray
@@ -622,7 +648,7 @@ class _World:
     units: IntArray
     rooms_per_floor: IntArray
     has_elevator: BoolArray
-    company: IntArray  # index into COMPANIES, -1 = no company
+    company: IntArray  # index into company_names, -1 = no company
     speed: FloatArray  # response-time factor, 1 = typical
     quality: FloatArray  # service quality, logit scale
     ticket_weight: FloatArray  # share of all tickets
@@ -633,13 +659,17 @@ class _World:
     signed_minute: IntArray  # epoch minute of a signing during the demo period, else MISSING
     key_offset: IntArray  # first resident key of each compound
     salts: IntArray  # scramble phone numbers and names per seed
+    start: datetime = START  # first day of the tickets, surveys and evaluations
 
 
-def _make_register(rng: np.random.Generator, as_of: datetime) -> _World:
-    n = COMPOUND_COUNT
+def _make_register(
+    rng: np.random.Generator, as_of: datetime, area: Area = DEMO_AREA, start: datetime = START
+) -> _World:
+    n = area.compound_count
+    n_communities = len(area.communities)
     type_share = np.array([share for _, share, _, _, _ in COMPOUND_TYPES])
     compound_type = rng.choice(len(COMPOUND_TYPES), n, p=type_share)
-    community = rng.choice(len(COMMUNITIES), n, p=rng.dirichlet(np.full(len(COMMUNITIES), 40.0)))
+    community = rng.choice(n_communities, n, p=rng.dirichlet(np.full(n_communities, 40.0)))
     order = np.lexsort((compound_type, community))
     compound_type, community = compound_type[order], community[order]
 
@@ -655,16 +685,17 @@ def _make_register(rng: np.random.Generator, as_of: datetime) -> _World:
     has_elevator = np.where(is_commercial, rng.random(n) < 0.9, rng.random(n) < 0.15)
     grid = rng.integers(1, 7, n)
 
-    company = _assign_companies(rng, community, compound_type)
+    company = _assign_companies(rng, community, compound_type, n_communities, len(area.companies))
     managed = company >= 0
-    speed = np.where(managed, np.array([s for _, s, _ in COMPANIES])[company], SELF_GOVERNED_SPEED)
+    companies = area.companies
+    speed = np.where(managed, np.array([s for _, s, _ in companies])[company], SELF_GOVERNED_SPEED)
     quality = np.where(
-        managed, np.array([q for _, _, q in COMPANIES])[company], SELF_GOVERNED_QUALITY
+        managed, np.array([q for _, _, q in companies])[company], SELF_GOVERNED_QUALITY
     )
     speed = speed * rng.lognormal(0.0, 0.15, n)
     quality = quality + rng.normal(0.0, 0.25, n)
 
-    agreements = _make_agreements(rng, managed, as_of)
+    agreements = _make_agreements(rng, managed, as_of, start)
     pre, is_red = agreements.pre, agreements.is_red
     quality = (
         quality
@@ -679,7 +710,9 @@ def _make_register(rng: np.random.Generator, as_of: datetime) -> _World:
     weight = households * rate
     return _World(
         as_of=as_of,
-        names=_compound_names(rng, compound_type),
+        names=_compound_names(rng, compound_type, area.name_prefix),
+        places=tuple((area.district, area.street, c) for c in area.communities),
+        company_names=tuple(name for name, _, _ in companies),
         community=community.astype(np.int64),
         compound_type=compound_type.astype(np.int64),
         grid=grid.astype(np.int64),
@@ -699,6 +732,7 @@ def _make_register(rng: np.random.Generator, as_of: datetime) -> _World:
         signed_minute=agreements.signed_minute,
         key_offset=np.concatenate([[0], np.cumsum(households)[:-1]]).astype(np.int64),
         salts=rng.integers(1, 10**6, 6),
+        start=start,
     )
 
 
@@ -712,7 +746,9 @@ class _Agreements:
     signed_minute: IntArray  # epoch minute of a signing during the period, else MISSING
 
 
-def _make_agreements(rng: np.random.Generator, managed: BoolArray, as_of: datetime) -> _Agreements:
+def _make_agreements(
+    rng: np.random.Generator, managed: BoolArray, as_of: datetime, start: datetime = START
+) -> _Agreements:
     """Joint agreements: some before 2023, about 30% during the demo years, the rest never.
 
     The register knows an agreement only once it is signed, and the dates of some old ones not
@@ -720,11 +756,11 @@ def _make_agreements(rng: np.random.Generator, managed: BoolArray, as_of: dateti
     """
     n = managed.size
     pre = rng.random(n) < np.where(managed, 0.28, 0.05)
-    during_first = START.date() + timedelta(days=60)
+    during_first = start.date() + timedelta(days=60)
     during_last = max(as_of.date() - timedelta(days=90), during_first + timedelta(days=1))
     signed_day = np.where(
         pre,
-        _random_days(rng, date(2018, 1, 1), date(2022, 12, 15), n),
+        _random_days(rng, date(start.year - 5, 1, 1), start.date() - timedelta(days=17), n),
         _random_days(rng, during_first, during_last, n),
     )
     during = ~pre & (rng.random(n) < np.where(managed, 0.55, 0.15))
@@ -755,15 +791,18 @@ def _make_agreements(rng: np.random.Generator, managed: BoolArray, as_of: dateti
 
 
 def _assign_companies(
-    rng: np.random.Generator, community: IntArray, compound_type: IntArray
+    rng: np.random.Generator,
+    community: IntArray,
+    compound_type: IntArray,
+    n_communities: int,
+    n_companies: int,
 ) -> IntArray:
     """Each company works in three communities; compounds with a company pick among them."""
-    n_communities = len(COMMUNITIES)
-    serves = np.zeros((len(COMPANIES), n_communities), dtype=bool)
-    for k in range(len(COMPANIES)):
+    serves = np.zeros((n_companies, n_communities), dtype=bool)
+    for k in range(n_companies):
         first = (k * 3 + int(rng.integers(0, n_communities))) % n_communities
         serves[k, [first, (first + 2) % n_communities, (first + 4) % n_communities]] = True
-    size = rng.uniform(0.5, 1.5, len(COMPANIES))
+    size = rng.uniform(0.5, 1.5, n_companies)
     has_company_share = np.array([p for _, _, _, p, _ in COMPOUND_TYPES])[compound_type]
     has_company = rng.random(community.size) < has_company_share
     company = np.full(community.size, -1, dtype=np.int64)
@@ -771,7 +810,7 @@ def _assign_companies(
         weights = size * serves[:, community[i]]
         if not weights.any():
             weights = size
-        company[i] = rng.choice(len(COMPANIES), p=weights / weights.sum())
+        company[i] = rng.choice(n_companies, p=weights / weights.sum())
     return company
 
 
@@ -861,7 +900,9 @@ _NAME_PARTS = {
 }
 
 
-def _compound_names(rng: np.random.Generator, compound_type: IntArray) -> list[str]:
+def _compound_names(
+    rng: np.random.Generator, compound_type: IntArray, prefix: str = ""
+) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
     parts = _NAME_PARTS
@@ -876,7 +917,7 @@ def _compound_names(rng: np.random.Generator, compound_type: IntArray) -> list[s
             else:
                 number, annex = int(rng.integers(1, 200)), int(rng.integers(1, 9))
                 base = f"{_pick(rng, parts['street'])}{number}号附{annex}号院"
-            name = f"{base}(模拟)"
+            name = f"{prefix}{base}(模拟)"
             if name not in seen:
                 break
         seen.add(name)
@@ -901,7 +942,7 @@ def _minutes(moment: datetime) -> int:
 
 def _default_ticket_count(world: _World) -> int:
     """About one ticket per household per year over the demo period."""
-    years = (world.as_of - START).total_seconds() / (365.25 * 86400)
+    years = (world.as_of - world.start).total_seconds() / (365.25 * 86400)
     return round(float(world.households.sum()) * years)
 
 
@@ -912,9 +953,9 @@ def _default_ticket_count(world: _World) -> int:
 Window = tuple[int, int, int, int]  # year, month, first minute, end minute (exclusive)
 
 
-def _month_windows(as_of: datetime) -> list[Window]:
+def _month_windows(as_of: datetime, start: datetime = START) -> list[Window]:
     windows: list[Window] = []
-    year, month = START.year, START.month
+    year, month = start.year, start.month
     while datetime(year, month, 1) < as_of:
         following = datetime(year + month // 12, month % 12 + 1, 1)
         end = min(following, as_of)
@@ -1252,11 +1293,11 @@ def _ticket_records(world: _World, tickets: dict[str, IntArray]) -> list[Row]:
         _labels(REQUEST_TYPES, tickets["request_type"]),
         _labels(CATEGORIES, tickets["category"]),
         _labels(PRIORITIES, tickets["priority"]),
-        _labels(COMMUNITIES, world.community[compound]),
+        _labels([c for _, _, c in world.places], world.community[compound]),
         [world.names[i] for i in compound.tolist()],
         texts["building"].tolist(),
         texts["room"].tolist(),
-        [COMPANY_NAMES[k] if k >= 0 else None for k in company.tolist()],
+        [world.company_names[k] if k >= 0 else None for k in company.tolist()],
         texts["name"].tolist(),
         texts["phone"].tolist(),
         texts["description"].tolist(),
@@ -1289,11 +1330,11 @@ def _ticket_strings(world: _World, tickets: dict[str, IntArray]) -> list[StrArra
         np.array(REQUEST_TYPES)[tickets["request_type"]],
         np.array(CATEGORIES)[tickets["category"]],
         np.array(PRIORITIES)[tickets["priority"]],
-        np.array(COMMUNITIES)[world.community[compound]],
+        np.array([c for _, _, c in world.places])[world.community[compound]],
         np.array(world.names)[compound],
         texts["building"],
         texts["room"],
-        np.array([*COMPANY_NAMES, ""])[world.company[compound]],  # -1 picks the blank
+        np.array([*world.company_names, ""])[world.company[compound]],  # -1 picks the blank
         texts["name"],
         texts["phone"],
         texts["description"],
@@ -1579,11 +1620,13 @@ def _write_tickets_streamed(
 # Register: writing
 
 
-def _write_register(path: Path, world: _World, mess: np.random.Generator) -> Path:
+def _write_register(
+    path: Path, world: _World, mess: np.random.Generator, place: str = STREET
+) -> Path:
     """Title, blank row, header, data, footer; booleans and dates in the spellings clerks use."""
     workbook = _new_workbook()
     sheet = workbook.create_sheet("小区台账")
-    sheet.append([f"{STREET}小区台账 {world.as_of.year}年"])
+    sheet.append([f"{place}小区台账 {world.as_of.year}年"])
     _merge(sheet, 1, 1, 1, len(REGISTER_HEADER))
     sheet.append([])
     sheet.append(list(REGISTER_HEADER))
@@ -1592,18 +1635,19 @@ def _write_register(path: Path, world: _World, mess: np.random.Generator) -> Pat
         yes, no = spellings[int(mess.choice(4, p=[0.55, 0.15, 0.15, 0.15]))]
         company = int(world.company[i])
         if company >= 0:
-            company_cell: str | None = COMPANY_NAMES[company]
+            company_cell: str | None = world.company_names[company]
         else:
             company_cell = "无" if mess.random() < 0.3 else None
         households: int | str = int(world.households[i])
+        district, street, community = world.places[world.community[i]]
         if i in (6, 22):  # typed with a Chinese input method
             households = str(households).translate(_FULL_WIDTH_DIGITS)
         sheet.append(
             [
                 i + 1,
-                DISTRICT,
-                STREET,
-                COMMUNITIES[world.community[i]],
+                district,
+                street,
+                community,
                 f" {name} " if i in (3, 41) else name,
                 COMPOUND_TYPES[world.compound_type[i]][0],
                 f"第{world.grid[i]}网格",
@@ -1650,7 +1694,7 @@ class _Wave:
 
 def _make_surveys(rng: np.random.Generator, world: _World) -> list[_Wave]:
     waves: list[_Wave] = []
-    for year in range(START.year, world.as_of.year + 1):
+    for year in range(world.start.year, world.as_of.year + 1):
         for half, (first, last) in enumerate(
             ((date(year, 6, 1), date(year, 6, 28)), (date(year, 12, 1), date(year, 12, 20)))
         ):
@@ -1817,13 +1861,13 @@ def _evaluation_units(world: _World, year: int) -> list[_Unit]:
     quality = world.quality + POST_SIGN_QUALITY * share_of_year_after
     units = [_Unit(name, "小区", float(q)) for name, q in zip(world.names, quality, strict=True)]
     weights = world.households.astype(np.float64)
-    for c, name in enumerate(COMMUNITIES):
+    for c, (_, _, name) in enumerate(world.places):
         members = world.community == c
         if members.any():
             units.append(
                 _Unit(name, "社区", float(np.average(quality[members], weights=weights[members])))
             )
-    for k, name in enumerate(COMPANY_NAMES):
+    for k, name in enumerate(world.company_names):
         members = world.company == k
         if members.any():
             units.append(_Unit(name, "物业企业", float(quality[members].mean())))
@@ -1833,7 +1877,7 @@ def _evaluation_units(world: _World, year: int) -> list[_Unit]:
 def _make_evaluations(rng: np.random.Generator, world: _World) -> list[_Scores]:
     results: list[_Scores] = []
     pool = sorted({s + g for s in SURNAMES[:40] for g in GIVEN_NAMES[:30]})
-    for year in range(START.year, world.as_of.year + 1):
+    for year in range(world.start.year, world.as_of.year + 1):
         if world.as_of < datetime(year, 12, 1):
             break  # the year's evaluation is held in December
         units = _evaluation_units(world, year)
