@@ -106,18 +106,21 @@ def warm_command(db_path: Path, config: Config) -> list[str] | None:
     return command + (["--config", config.source_path] if config.source_path else [])
 
 
-def warm_in_background(db_path: Path, config: Config) -> None:
+def warm_in_background(db_path: Path, config: Config) -> bool:
     """`govdash warm` in a process of its own, not waited for (after an upload on the data
-    page: the clerk's page returns at once, and a later visitor finds the views computed)."""
+    page: the clerk's page returns at once, and a later visitor finds the views computed).
+    Whether it was started."""
     command = warm_command(db_path, config)
-    if command is not None:
-        subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    if command is None:
+        return False
+    subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return True
 
 
 def visitors(db_path: Path, config: Config) -> list[_Visitor]:

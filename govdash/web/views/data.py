@@ -270,7 +270,8 @@ def run_load(files: list, confirmed: dict[str, list[tuple[LocatedSheet, str]]]) 
             settled = Settled()
             if report.snapshot is not None:
                 settled = settle(db_path, config, status.write, principal.name)
-                warm_in_background(db_path, config)
+                if warm_in_background(db_path, config):
+                    settled.lines.append(t("data.warming", language))
             status.update(
                 label=t("data.loaded" if report.ok else "data.load_failed", language),
                 state="complete" if report.ok else "error",
