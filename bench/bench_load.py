@@ -838,9 +838,20 @@ def resolve_db(db: Path) -> Path:
 
 
 def count_tickets(db: Path) -> tuple[int | None, str]:
-    """Row count of `tickets` in db opened read-only, or None and the reason."""
+    """Row count of `tickets` in db opened read-only, or None and the reason: the lake the
+    loader publishes beside `db` (its current snapshot), else an old single-file warehouse."""
     import duckdb
 
+    from govdash.core.warehouse import connect_readonly, lake_of
+
+    lake = lake_of(db)
+    if lake.current_snapshot() is not None:
+        con = connect_readonly(db)
+        try:
+            row = con.execute("SELECT count(*) FROM tickets").fetchone()
+        finally:
+            con.close()
+        return (int(row[0]) if row else None), lake.describe()
     real = resolve_db(db)
     if not real.exists():
         return None, f"database file {db} (resolved {real}) does not exist"
