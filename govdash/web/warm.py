@@ -250,14 +250,17 @@ def watch_and_warm(db_path: Path, config: Config, every_seconds: float = 30.0) -
                 seen = snapshot
                 command = warm_command(db_path, config)
                 if command is not None:
-                    subprocess.run(
+                    child = subprocess.Popen(
                         command,
                         stdin=subprocess.DEVNULL,
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL,
-                        preexec_fn=lambda: os.nice(10),  # visitors' pages first
-                        check=False,
                     )
+                    # Visitors' pages first (set from here: preexec_fn is unsafe in a
+                    # process with threads, as a server is).
+                    with contextlib.suppress(OSError):
+                        os.setpriority(os.PRIO_PROCESS, child.pid, 10)
+                    child.wait()
             time.sleep(every_seconds)
 
     threading.Thread(target=watch, name="govdash-warm", daemon=True).start()
