@@ -248,7 +248,10 @@ def watch_and_warm(db_path: Path, config: Config, every_seconds: float = 30.0) -
                 snapshot = None
             if snapshot is not None and snapshot != seen:
                 seen = snapshot
-                command = warm_command(db_path, config)
+                try:
+                    command = warm_command(db_path, config)
+                except Exception:  # an unreadable warehouse: the pages say why, and this goes on
+                    command = None
                 if command is not None:
                     child = subprocess.Popen(
                         command,
