@@ -285,10 +285,11 @@ def panel_onsets(register: pd.DataFrame) -> pd.DataFrame:
 # Up to this many compound-month rows in the before/after panel, the page fits every metric's
 # before/after figure for its summary table at once, in the same report as the shown metric's;
 # beyond it the table waits for its switch. Rows, not compounds: a fit's cost follows the rows
-# it reads (measured: eight fits ~0.25 CPU s on the 1M demo's 4,400 rows, mostly ~30 ms a fit
-# whatever its size; 0.6–0.9 s a metric on a city's 700,000 rows, ~1 µs a row: so ~0.6 s at
-# this limit), and a register with many years of data costs as much as a bigger one with few.
-# 40,000 rows: a district's 1,000 compounds over three years and more.
+# it reads, and a register with many years of data costs as much as a bigger one with few.
+# Measured (CPU s, the seven fits beside the shown metric's): +0.25 on the 1M demo's 4,400 rows
+# (~30 ms a fit whatever its size); at 10M, +0.25 for 1,000 compounds' 33,700 rows and +1.4
+# for 2,000 compounds' 67,400; a city's 700,000 rows cost 0.6–0.9 s a metric. 40,000 rows:
+# a district's 1,000 compounds over three years and more.
 ALL_METRICS_AT_ONCE_ROWS = 40_000
 
 ESTIMATE_COLUMNS = [
