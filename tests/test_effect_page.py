@@ -177,7 +177,7 @@ def test_the_first_metrics_path_comes_with_the_report_and_another_is_fitted_when
         return build(*args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(effect, "before_after_panels", counted)
-    monkeypatch.setattr(effect, "ALL_METRICS_AT_ONCE", 0)  # a city's register: no summary yet
+    monkeypatch.setattr(effect, "ALL_METRICS_AT_ONCE_ROWS", 0)  # a city's panel: no summary yet
     app = _page(demo_db, monkeypatch)
     assert len(built) == 1  # the report's, which the first metric's path is fitted on too
     app.selectbox(key="effect_metric").set_value("response_median_minutes").run()
@@ -283,7 +283,7 @@ def test_the_page_fits_the_shown_metric_and_every_metric_when_the_summary_is_ask
         return fit(panels, metric, *args, **kwargs)
 
     monkeypatch.setattr(effect, "estimate_before_after", counted)
-    monkeypatch.setattr(effect, "ALL_METRICS_AT_ONCE", 0)  # a city's register
+    monkeypatch.setattr(effect, "ALL_METRICS_AT_ONCE_ROWS", 0)  # a city's panel
     app = _page(demo_db, monkeypatch)
     assert fitted == ["satisfaction_rate"]
     assert "**各指标前后对比**" not in [m.value for m in app.markdown]
@@ -302,14 +302,57 @@ def test_the_page_fits_the_shown_metric_and_every_metric_when_the_summary_is_ask
 def test_a_districts_page_shows_every_metrics_summary_at_once(
     demo_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Below ALL_METRICS_AT_ONCE compounds (the demo's district) the summary table's eight fits
-    are cheap, so the switch starts on and the table is there on first view."""
+    """Up to ALL_METRICS_AT_ONCE_ROWS panel rows (the demo's district) the summary table's
+    eight fits are cheap: the switch starts on and the table is there on first view, fitted
+    in the same report as the shown metric's figures (one build of the panels, each metric
+    fitted once), its median first response row the robust figure from the raw rows."""
     from govdash.analytics.metrics.effect import EFFECT_METRICS
     from govdash.analytics.queries import effect
 
+    fitted: list[str] = []
+    built: list[int] = []
+    fit, build = effect.estimate_before_after, effect.before_after_panels
+
+    def counted_fit(panels: effect.Panels, metric: Any, *args: Any, **kwargs: Any) -> Any:
+        fitted.append(metric.name)
+        return fit(panels, metric, *args, **kwargs)
+
+    def counted_build(*args: Any) -> effect.Panels:
+        panels = build(*args)
+        built.append(len(panels.monthly))
+        return panels
+
+    monkeypatch.setattr(effect, "estimate_before_after", counted_fit)
+    monkeypatch.setattr(effect, "before_after_panels", counted_build)
     app = _page(demo_db, monkeypatch)
     assert app.toggle(key="effect_all_metrics").value is True
     assert "**各指标前后对比**" in [m.value for m in app.markdown]
     table = next(d.value for d in app.dataframe if "签约前均值" in d.value.columns)
     assert len(table) == len(EFFECT_METRICS)
-    assert effect.ALL_METRICS_AT_ONCE >= 125  # the demo's compounds
+    assert sorted(fitted) == sorted(metric.name for metric in EFFECT_METRICS)
+    assert len(built) == 1 and built[0] <= effect.ALL_METRICS_AT_ONCE_ROWS
+    row = table[table["指标"] == "首次响应中位数"]
+    robust = hand_robust(median_response_cells(demo_db), "never")
+    assert float(row["差异"].iloc[0]) == pytest.approx(robust, abs=1e-6)
+
+
+def test_the_panels_rows_not_the_compounds_decide_the_summary_at_once(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's 125 compounds over three years of months: a limit of rows below its panel's
+    (but above its compounds) leaves the summary to its switch; the shown metric is fitted."""
+    from govdash.analytics.queries import effect
+
+    fitted: list[str] = []
+    fit = effect.estimate_before_after
+
+    def counted(panels: effect.Panels, metric: Any, *args: Any, **kwargs: Any) -> Any:
+        fitted.append(metric.name)
+        return fit(panels, metric, *args, **kwargs)
+
+    monkeypatch.setattr(effect, "estimate_before_after", counted)
+    monkeypatch.setattr(effect, "ALL_METRICS_AT_ONCE_ROWS", 1_000)
+    app = _page(demo_db, monkeypatch)
+    assert fitted == ["satisfaction_rate"]
+    assert app.toggle(key="effect_all_metrics").value is False
+    assert "**各指标前后对比**" not in [m.value for m in app.markdown]

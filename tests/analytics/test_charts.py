@@ -88,6 +88,26 @@ def test_figures_keep_the_print_template_when_streamlit_is_the_default(
     assert fig.to_dict()["layout"]["template"]["layout"]["font"]["family"] == style.FONT_FAMILY
 
 
+@pytest.mark.parametrize("default", ["plotly", style.TEMPLATE_NAME, "streamlit"])
+def test_the_print_template_goes_in_as_assigning_it_would(
+    monkeypatch: pytest.MonkeyPatch, default: str
+) -> None:
+    import streamlit  # noqa: F401  - registers the "streamlit" template
+
+    monkeypatch.setattr(pio.templates, "default", default)
+    bars = go.Bar(x=[1, 2], y=["甲", "乙"], orientation="h")
+    assigned = go.Figure(bars).update_layout(template=style.PRINT_TEMPLATE, height=300)
+    fig = style.set_print_template(go.Figure(bars)).update_layout(height=300)
+    assert fig.to_json() == assigned.to_json()
+    # Each figure holds its own copy: changing one figure's template leaves the next alone.
+    fig.layout.template.layout.paper_bgcolor = "#000000"
+    assert style.set_print_template(go.Figure()).layout.template.layout.paper_bgcolor == "#FFFFFF"
+    assert style.PRINT_TEMPLATE.layout.paper_bgcolor == "#FFFFFF"
+    # Validation is back on for what is set afterwards.
+    with pytest.raises(ValueError):
+        fig.update_layout(height="tall")
+
+
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_line_trend(lang: str) -> None:
     df = pd.DataFrame(

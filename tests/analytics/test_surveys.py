@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -435,3 +441,51 @@ def test_unknown_levels_are_refused(main: Any) -> None:
     con, _ = main
     with pytest.raises(ValueError):
         surveys.survey_item_rates(con, YEAR_2025, CONFIG, "building; DROP")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# A process that cuts one text with the tokenizer _tokenizer() gives and prints what it holds.
+# With FAIL_INITIALIZE, jieba's own loading (its marshal cache) raises: the copy must serve.
+_CUT_SCRIPT = """
+import json, os, jieba
+if os.environ.get("FAIL_INITIALIZE"):
+    def refuse(*args, **kwargs):
+        raise RuntimeError("jieba.initialize called")
+    jieba.Tokenizer.initialize = refuse
+from govdash.analytics.queries.surveys import _tokenizer
+cutter = _tokenizer()
+print(json.dumps([cutter.dt.total, len(cutter.dt.FREQ), cutter.lcut("电梯经常坏希望物业尽快修理停车管理")]))
+"""
+
+
+def _cut(cache: Path, script: str = _CUT_SCRIPT, fail_initialize: bool = False) -> Any:
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
+    env.pop("FAIL_INITIALIZE", None)
+    if fail_initialize:
+        env["FAIL_INITIALIZE"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, cwd=ROOT
+    )
+    if done.returncode:
+        return done.stderr.strip().splitlines()[-1]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_word_cutter_loads_jiebas_dictionary_from_a_private_copy(tmp_path: Path) -> None:
+    """jieba's dictionary is kept pickled in the user's cache (a quarter of jieba's own load
+    time) and cuts exactly as jieba's own loading does; a copy others may write is not read."""
+    pytest.importorskip("jieba")
+    plain = _cut(tmp_path / "unused", "import json, jieba; jieba.initialize(); d = jieba.dt; "
+                 "print(json.dumps([d.total, len(d.FREQ), "
+                 "jieba.lcut('电梯经常坏希望物业尽快修理停车管理')]))")  # fmt: skip
+    first = _cut(tmp_path)  # jieba's own loading, then the copy is written
+    (copy,) = (tmp_path / "govdash").glob("jieba-*.pickle")
+    assert stat.S_IMODE(copy.parent.stat().st_mode) == 0o700
+    assert not stat.S_IMODE(copy.stat().st_mode) & 0o077
+    second = _cut(tmp_path, fail_initialize=True)  # from the copy alone
+    assert first == second == plain
+    assert plain[1] > 300_000 and "电梯" in plain[2]
+    copy.chmod(0o666)
+    assert "jieba.initialize called" in _cut(tmp_path, fail_initialize=True)

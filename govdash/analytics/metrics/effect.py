@@ -191,23 +191,32 @@ def stratified_difference(
         frame["stratum"] = ALL_STRATA
     frame["side"] = np.where(frame[treated].astype(bool), "treated", "control")
     stats = frame.groupby(["stratum", "side"])[value].agg(["count", "mean", "var"]).unstack("side")
-    table = pd.DataFrame(index=stats.index)
+    # The table's columns as arrays, made into a frame once (column by column, the frame's
+    # own arithmetic on the same numbers: a fifth of the cost, eight metrics a page).
+    columns: dict[str, np.ndarray] = {}
     for side in ("treated", "control"):
         for stat, name in (("count", "n"), ("mean", "mean"), ("var", "var")):
-            column = (stat, side)
-            table[f"{name}_{side}"] = stats[column] if column in stats.columns else np.nan
-    table["n_treated"] = table["n_treated"].fillna(0).astype("int64")
-    table["n_control"] = table["n_control"].fillna(0).astype("int64")
-    table["difference"] = table["mean_treated"] - table["mean_control"]
-    table["is_used"] = (table["n_treated"] >= 2) & (table["n_control"] >= 2)
-    stratum_error = np.sqrt(
-        table["var_treated"] / table["n_treated"] + table["var_control"] / table["n_control"]
-    ).where(table["is_used"])
-    table["low"] = table["difference"] - Z_95 * stratum_error
-    table["high"] = table["difference"] + Z_95 * stratum_error
-    size = (table["n_treated"] + table["n_control"]).where(table["is_used"], 0)
+            found = (stat, side) in stats.columns
+            values = stats[(stat, side)].to_numpy(float) if found else np.full(len(stats), np.nan)
+            if name == "n":
+                values = np.nan_to_num(values, nan=0.0).astype("int64")
+            columns[f"{name}_{side}"] = values
+    n_treated, n_control = columns["n_treated"], columns["n_control"]
+    difference = columns["mean_treated"] - columns["mean_control"]
+    is_used = (n_treated >= 2) & (n_control >= 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = columns["var_treated"] / n_treated + columns["var_control"] / n_control
+        stratum_error = np.where(is_used, np.sqrt(spread), np.nan)
+    size = np.where(is_used, n_treated + n_control, 0)
     total = float(size.sum())
-    table["weight"] = size / total if total > 0 else 0.0
+    columns |= {
+        "difference": difference,
+        "is_used": is_used,
+        "low": difference - Z_95 * stratum_error,
+        "high": difference + Z_95 * stratum_error,
+        "weight": size / total if total > 0 else np.zeros(len(size)),
+    }
+    table = pd.DataFrame(columns, index=stats.index)
     table = table.reset_index().sort_values("stratum", kind="stable").reset_index(drop=True)
     used = table[table["is_used"]]
     if used.empty:

@@ -282,10 +282,15 @@ def panel_onsets(register: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"unit": usable["unit"], "onset": onset.where(days.notna(), math.nan)})
 
 
-# Up to this many register compounds (a street's or a district's), the page fits every metric's
-# before/after figure for its summary table at once; beyond it (a city: ~0.6–0.9 CPU s a metric
-# at 19k compounds) the table waits for its switch.
-ALL_METRICS_AT_ONCE = 1_000
+# Up to this many compound-month rows in the before/after panel, the page fits every metric's
+# before/after figure for its summary table at once, in the same report as the shown metric's;
+# beyond it the table waits for its switch. Rows, not compounds: a fit's cost follows the rows
+# it reads, and a register with many years of data costs as much as a bigger one with few.
+# Measured (CPU s, the seven fits beside the shown metric's): +0.25 on the 1M demo's 4,400 rows
+# (~30 ms a fit whatever its size); at 10M, +0.25 for 1,000 compounds' 33,700 rows and +1.4
+# for 2,000 compounds' 67,400; a city's 700,000 rows cost 0.6–0.9 s a metric. 40,000 rows:
+# a district's 1,000 compounds over three years and more.
+ALL_METRICS_AT_ONCE_ROWS = 40_000
 
 ESTIMATE_COLUMNS = [
     "metric",
@@ -621,6 +626,7 @@ def effect_report(
     control: str = NEVER,
     path_for: tuple[str, ...] = (),
     before_after_for: tuple[str, ...] | None = None,
+    every_metric_up_to: int = 0,
 ) -> EffectReport:
     """The with/without comparison over the filters' period and the before/after comparison
     over every month of the data (same place and ticket selections). The event paths of the
@@ -630,7 +636,11 @@ def effect_report(
     before_after_for: the metrics whose before/after figures are fitted, in EFFECT_METRICS'
     order whatever the order given (None: every metric). Each costs a city's whole panel, so
     the page fits the metric it shows and every metric only when the summary is asked for;
-    the with/without comparison (cheap) always has every metric."""
+    the with/without comparison (cheap) always has every metric.
+
+    every_metric_up_to: fit every metric after all when the monthly panel has at most this
+    many rows (ALL_METRICS_AT_ONCE_ROWS: the eight fits are cheap there), so the page has its
+    summary from the same panels and report; `before_after` then holds every metric."""
     unknown = sorted((set(path_for) | set(before_after_for or ())) - set(METRICS_BY_NAME))
     if unknown:
         raise ValueError(f"path_for/before_after_for name unknown metrics {unknown}")
@@ -674,8 +684,10 @@ def effect_report(
         cross_rows.append(_summary_row(metric, status, estimate.scaled(metric.scale), means))
 
     # Before and after, on every month of the data.
-    with_survey = any(metric.source == "survey" for metric in fitted)
+    with_survey = every_metric_up_to > 0 or any(metric.source == "survey" for metric in fitted)
     panels = before_after_panels(con, filters, config, register, with_survey)
+    if len(panels.monthly) <= every_metric_up_to:
+        fitted = list(EFFECT_METRICS)
     did_rows = []
     diagnostics: dict[str, Diagnostics] = {}
     paths: dict[str, EventStudy] = {}

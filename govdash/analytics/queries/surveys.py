@@ -13,9 +13,14 @@ households stays a per-wave rate: with several waves in a period it is the mean 
 from __future__ import annotations
 
 import logging
+import os
+import pickle
 import re
+import stat
+import tempfile
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -422,27 +427,19 @@ def roll_up_item_rates(
         return _empty_item_rates()
     group = ["unit", "parent"]
     compounds = keyed.drop_duplicates(["community", "compound"])
-    totals = compounds.groupby(group, dropna=False, sort=False).agg(
-        respondents=("respondents", "sum"),
-        households=("households", "sum"),
-        households_known=("households", "count"),
-    )
-    totals["households"] = totals["households"].where(totals.pop("households_known") > 0)
+    # Plain sums of the columns taken together: the same grouped sums, column by column, as
+    # named aggregations give, at a third of their overhead (a roll-up is ~50 ms of pandas).
+    by_unit = compounds.groupby(group, dropna=False, sort=False)
+    totals = by_unit[["respondents", "households"]].sum()
+    totals["households"] = totals["households"].where(by_unit["households"].count() > 0)
     answered = keyed[keyed["item"].notna() & (keyed["n"] > 0)].copy()
     weight = answered["households"].where(answered["households"] > 0)
     answered["w"] = weight
     answered["w_rate"] = weight * answered["satisfied"] / answered["n"]
     answered["w_mean"] = weight * answered["score_sum"] / answered["n"]
     answered["w_kish"] = weight**2 / answered["n"]
-    sums = answered.groupby([*group, "item"], dropna=False, sort=False).agg(
-        n=("n", "sum"),
-        satisfied=("satisfied", "sum"),
-        score_sum=("score_sum", "sum"),
-        w=("w", "sum"),
-        w_rate=("w_rate", "sum"),
-        w_mean=("w_mean", "sum"),
-        w_kish=("w_kish", "sum"),
-    )
+    summed = ["n", "satisfied", "score_sum", "w", "w_rate", "w_mean", "w_kish"]
+    sums = answered.groupby([*group, "item"], dropna=False, sort=False)[summed].sum()
     weighted = sums["w"].fillna(0) > 0
     result = sums.reset_index()
     is_weighted = weighted.to_numpy()
@@ -821,7 +818,61 @@ def _tokenizer() -> Any:
     except ImportError:  # pragma: no cover - depends on the environment
         return None
     jieba.setLogLevel(logging.WARNING)
+    if not jieba.dt.initialized:
+        _load_dictionary(jieba)
     return jieba
+
+
+def _dictionary_copy(jieba: Any) -> Path:
+    """Where the process-once copy of jieba's default dictionary is kept: a private folder of
+    the user's cache, the name telling the jieba release and the dictionary file apart."""
+    source = Path(jieba.__file__).parent / jieba.DEFAULT_DICT_NAME
+    found = source.stat()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    name = f"jieba-{jieba.__version__}-{found.st_size}-{found.st_mtime_ns}.pickle"
+    return base / "govdash" / name
+
+
+def _is_private(path: Path) -> bool:
+    """`path` belongs to this user and nobody else may write it (a pickle is only read from
+    such a file: loading one runs what it holds)."""
+    found = path.lstat()
+    kind = stat.S_ISREG(found.st_mode) or stat.S_ISDIR(found.st_mode)
+    return kind and found.st_uid == os.getuid() and not found.st_mode & 0o022
+
+
+def _load_dictionary(jieba: Any) -> None:
+    """jieba's default dictionary (~500,000 words with their counts) into its word cutter,
+    which cuts exactly as jieba.initialize() would have it. jieba reads it from a marshal
+    cache, ~0.8 CPU s once per process (the first 满意度 page a server shows); the same two
+    objects pickled load ~3× faster, so they are kept so, beside the user's other caches."""
+    tokenizer = jieba.dt
+    if tokenizer.dictionary != jieba.DEFAULT_DICT:
+        tokenizer.initialize()
+        return
+    with tokenizer.lock:
+        if tokenizer.initialized:
+            return
+        copy = _dictionary_copy(jieba)
+        try:
+            if _is_private(copy.parent) and _is_private(copy):
+                with copy.open("rb") as source:
+                    tokenizer.FREQ, tokenizer.total = pickle.load(source)
+                tokenizer.initialized = True
+                return
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError):
+            pass
+        tokenizer.initialize()
+        try:
+            copy.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not _is_private(copy.parent):
+                return
+            handle, written = tempfile.mkstemp(dir=copy.parent, suffix=".part")
+            with os.fdopen(handle, "wb") as target:
+                pickle.dump((tokenizer.FREQ, tokenizer.total), target, pickle.HIGHEST_PROTOCOL)
+            os.replace(written, copy)
+        except OSError:  # no cache folder: jieba's own cache serves the next process
+            pass
 
 
 def comment_words(

@@ -111,14 +111,16 @@ metric = right.selectbox(
     format_func=metric_label,
 )
 # The report fits the chosen metric's before/after figures and event path (one build of the
-# panels; at a city's size each metric's fits cost half a second or more); every metric's, for
-# the summary table, when that is asked for (all_metrics_block).
+# panels; at a city's size each metric's fits cost half a second or more), and every metric's
+# for the summary table where the panel is small enough for that to be cheap; elsewhere every
+# metric's when the summary is asked for (all_metrics_block).
 report: EffectReport = query(
     effect_report,
     filters,
     treatment=treatment,
     path_for=(metric,),
     before_after_for=(metric,),
+    every_metric_up_to=effect_queries.ALL_METRICS_AT_ONCE_ROWS,
 )
 waiting.empty()
 side = t(f"effect.side.{treatment}", language)
@@ -260,14 +262,17 @@ def diagnostics_block(name: str) -> None:
 
 
 def all_metrics_block() -> None:
-    """Every metric's before/after figure in one table, fitted when asked for: eight fits on
-    a city's whole panel, which the chosen metric's figures above do not need."""
-    at_once = report.register_compounds <= effect_queries.ALL_METRICS_AT_ONCE
+    """Every metric's before/after figure in one table: from the page's report where its
+    panel was small enough to fit them all at once (ALL_METRICS_AT_ONCE_ROWS), else fitted
+    when asked for (eight fits on a city's whole panel, which the figures above do not need)."""
+    at_once = len(report.before_after) == len(EFFECT_METRICS)
     if not st.toggle(t("effect.all_metrics", language), value=at_once, key="effect_all_metrics"):
         st.caption(t("effect.all_metrics_note", language))
         return
-    with st.spinner(t("effect.computing_all", language)):
-        every: EffectReport = query(effect_report, filters, treatment=treatment)
+    every = report
+    if not at_once:
+        with st.spinner(t("effect.computing_all", language)):
+            every = query(effect_report, filters, treatment=treatment)
     summary_block(
         "effect.summary_before_after",
         every.before_after,
