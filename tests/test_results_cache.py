@@ -351,3 +351,19 @@ def test_an_upload_on_the_data_page_warms_the_new_snapshot_in_the_background(
     assert not app.exception, [e.value for e in app.exception]
     assert "已在后台预先计算各页面首屏" in app.code[0].value
     assert _wait_until_warmed(db, config) > (before or 0)  # the clerk's page did not wait for it
+
+
+def test_another_release_of_the_program_computes_its_own_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, computed: list[str]
+) -> None:
+    """The disk outlives an upgrade: the new code must not be shown what the old code stored
+    for the same snapshot (its columns or definitions may have changed)."""
+    db, tickets = build_main(tmp_path)
+    assert _warm(db).returncode == 0
+    _visit(db, monkeypatch, "views/overview.py")
+    assert computed == []  # this release: the stored results
+    monkeypatch.setattr(cache, "code_fingerprint", lambda: "another release")
+    app = _visit(db, monkeypatch, "views/overview.py")
+    assert "ticket_kpis" in computed
+    drawn, counted = _monthly_volume(app, expected_tickets(tickets))
+    assert drawn == counted

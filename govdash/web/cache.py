@@ -13,6 +13,7 @@ every server process reads what another computed, a restart keeps them, and afte
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -300,11 +301,26 @@ def _open_store(folder: str, size_mb: int) -> diskcache.Cache | None:
 
 
 def stored_key(key: str, version: WarehouseVersion) -> str:
-    """`key` on disk: with the snapshot's commit time too, because the disk outlives a catalog.
-    A rebuilt or restored warehouse at the same path numbers its snapshots again from where it
-    starts, and its snapshot #n must not be shown what an earlier #n stored."""
+    """`key` on disk, where it outlives both the catalog and the program, so with two more
+    parts: the snapshot's commit time (a rebuilt or restored warehouse at the same path numbers
+    its snapshots again, and its #n must not be shown what an earlier #n stored) and the
+    program's own code (an upgraded release computes its own results, never reads the old
+    release's, whose columns or definitions may differ)."""
     moment = _committed_at(version)
-    return f"{key} {moment.isoformat() if moment else ''}"
+    return f"{key} {moment.isoformat() if moment else ''} {code_fingerprint()}"
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """A digest of every source file of the installed program (~80 files: milliseconds, once
+    per process)."""
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.blake2b(digest_size=12)
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".sql", ".toml") and path.is_file():
+            digest.update(str(path.relative_to(package)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _stored_result(store: diskcache.Cache, key: str) -> Any:
