@@ -18,6 +18,7 @@ first visitors compute the views, as without a warm-up.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import os
@@ -236,34 +237,57 @@ def _warm_one(
 
 def watch_and_warm(db_path: Path, config: Config, every_seconds: float = 30.0) -> None:
     """For `govdash serve`: a thread that runs `govdash warm` (at low priority) whenever the
-    warehouse has a snapshot this machine has not warmed: at start, and after each load,
-    whichever machine loaded it (replicas sharing a PostgreSQL catalog warm themselves)."""
+    warehouse has a snapshot this machine has not warmed: soon after start, and after each
+    load, whichever machine loaded it (replicas sharing a PostgreSQL catalog warm themselves).
+
+    It first looks a few seconds after start (a server that refuses to start exits before),
+    and is stopped at exit: a thread left inside DuckDB while the interpreter shuts down
+    aborts the process ("FATAL: exception not rethrown"), and a warm-up child is ended."""
+    stop = threading.Event()
+    running: list[subprocess.Popen[bytes]] = []
 
     def watch() -> None:
         lake, seen = lake_of(db_path), None
-        while True:
+        while not stop.wait(every_seconds if seen is not None else _FIRST_LOOK_SECONDS):
             try:
                 snapshot = lake.current_snapshot()
             except (LakeError, OSError, duckdb.Error):
                 snapshot = None
-            if snapshot is not None and snapshot != seen:
-                seen = snapshot
-                try:
-                    command = warm_command(db_path, config)
-                except Exception:  # an unreadable warehouse: the pages say why, and this goes on
-                    command = None
-                if command is not None:
-                    child = subprocess.Popen(
-                        command,
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.DEVNULL,
-                        stderr=subprocess.DEVNULL,
-                    )
-                    # Visitors' pages first (set from here: preexec_fn is unsafe in a
-                    # process with threads, as a server is).
-                    with contextlib.suppress(OSError):
-                        os.setpriority(os.PRIO_PROCESS, child.pid, 10)
-                    child.wait()
-            time.sleep(every_seconds)
+            if snapshot is None or snapshot == seen:
+                continue
+            seen = snapshot
+            try:
+                command = warm_command(db_path, config)
+            except Exception:  # an unreadable warehouse: the pages say why, and this goes on
+                command = None
+            if command is None or stop.is_set():
+                continue
+            child = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            running.append(child)
+            # Visitors' pages first (set from here: preexec_fn is unsafe in a process with
+            # threads, as a server is).
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, child.pid, 10)
+            child.wait()
+            running.remove(child)
 
-    threading.Thread(target=watch, name="govdash-warm", daemon=True).start()
+    thread = threading.Thread(target=watch, name="govdash-warm", daemon=True)
+
+    def stopped() -> None:
+        stop.set()
+        for child in list(running):
+            with contextlib.suppress(OSError):
+                child.terminate()
+        thread.join(timeout=10)
+
+    atexit.register(stopped)
+    thread.start()
+
+
+# How long `govdash serve` waits before its first look at the warehouse.
+_FIRST_LOOK_SECONDS = 5.0
