@@ -220,8 +220,9 @@ def _cached(
     # makes the first caller's frames pickle to the same bytes as everyone's after it, so the
     # figures and tables built from them (keyed by those bytes, `_key`) are built once, not twice.
     store = _result_store()
+    on_disk = "" if store is None else stored_key(key, _version)
     if store is not None:
-        found = _stored_result(store, stored_key(key, _version))
+        found = _stored_result(store, on_disk)
         if found is not None:
             return found
     started = time.perf_counter()
@@ -229,7 +230,7 @@ def _cached(
         _run(_version, _function, _args, _kwargs, _settings), protocol=pickle.HIGHEST_PROTOCOL
     )
     if store is not None and time.perf_counter() - started >= _STORE_SECONDS:
-        _store_result(store, stored_key(key, _version), data, _version)
+        _store_result(store, on_disk, data, _version)
     return pickle.loads(data)
 
 
