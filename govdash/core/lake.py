@@ -26,6 +26,7 @@ exist"); `cursor()` here hands out cursors that have it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import hashlib
@@ -36,6 +37,7 @@ import os
 import secrets
 import shutil
 import sqlite3
+import stat
 import tempfile
 import threading
 import time
@@ -93,13 +95,39 @@ def extension_path(name: str) -> Path:
     global _links_folder
     if name not in _ENTRY_NAMES:
         return _extension_file(name)
+    target = _extension_file(name)
     with _LINKS_LOCK:
         if _links_folder is None or not _links_folder.is_dir():
-            _links_folder = Path(tempfile.mkdtemp(prefix="govdash-duckdb-ext-"))
+            _links_folder = _links_home()
         link = _links_folder / f"{_ENTRY_NAMES[name]}.duckdb_extension"
-        if not link.exists():
-            os.symlink(_extension_file(name), link)
+        if not (link.is_symlink() and Path(os.readlink(link)) == target):
+            # Another process may be making the same link: made under a name of our own,
+            # then renamed over, so a reader sees the old link or the new one, never none.
+            partial = _links_folder / f".{link.name}.{os.getpid()}.{threading.get_ident()}"
+            partial.unlink(missing_ok=True)
+            os.symlink(target, partial)
+            os.replace(partial, link)
         return link
+
+
+def _links_home() -> Path:
+    """One folder of links per user and DuckDB installation, shared by this user's processes (a
+    folder per process was left behind by every process, hundreds a day on a busy server).
+    Used only if it is the user's own and nobody else can write in it; else a folder of the
+    process's own, removed at exit."""
+    installation = hashlib.blake2b(duckdb.__file__.encode(), digest_size=6).hexdigest()
+    shared = Path(tempfile.gettempdir()) / f"govdash-duckdb-ext-{os.getuid()}-{installation}"
+    try:
+        shared.mkdir(mode=0o700, exist_ok=True)
+        found = shared.lstat()
+        mine = stat.S_ISDIR(found.st_mode) and found.st_uid == os.getuid()
+        if mine and not found.st_mode & 0o022:
+            return shared
+    except OSError:
+        pass
+    own = Path(tempfile.mkdtemp(prefix="govdash-duckdb-ext-"))
+    atexit.register(shutil.rmtree, own, True)
+    return own
 
 
 def connect(

@@ -117,20 +117,35 @@ def test_a_fresh_process_loads_them_without_any_network(tmp_path: Path) -> None:
     script = (
         "from govdash.core.lake import Lake; from pathlib import Path; "
         f"lake = Lake.from_location(Path({str(tmp_path / 'w.duckdb')!r}), environ={{}}); "
-        "w = lake.writer(); con = w.__enter__(); con.execute('CREATE TABLE t AS SELECT 42 AS n'); "
+        "w = lake.writer(); con = w.__enter__(); con.execute('CREATE OR REPLACE TABLE t AS SELECT 42 AS n'); "
         "w.__exit__(None, None, None); "
         "print(lake.reader().execute('SELECT n FROM t').fetchone()[0])"
     )
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     env = {
         "PATH": "/usr/bin:/bin",
         "HTTP_PROXY": "http://127.0.0.1:9",
         "HTTPS_PROXY": "http://127.0.0.1:9",
+        "TMPDIR": str(temp),
     }
-    found = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert found.returncode == 0, found.stderr
-    assert found.stdout.strip() == "42"
+
+    def run() -> list[Path]:
+        found = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert found.returncode == 0, found.stderr
+        assert found.stdout.strip() == "42"
+        return sorted(temp.glob("govdash-duckdb-ext-*"))
+
+    # The extensions' links: one folder for every process of this user, nothing left per process.
+    first = run()
+    assert len(first) == 1 and (first[0].stat().st_mode & 0o777) == 0o700
+    assert run() == first
+    assert (first[0] / "sqlite_scanner.duckdb_extension").resolve().is_file()
+    # A folder others may write in is not used: the process makes its own and removes it.
+    first[0].chmod(0o777)
+    assert run() == first
 
 
 def _pinned_reader_check(lake: Lake) -> None:
