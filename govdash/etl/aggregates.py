@@ -17,7 +17,8 @@ derived fields): the months of the rows it changed and of the rows those changes
 repeat flags within the repeat window, places filled from a changed register, statuses moved
 by the as-of time, tickets of files whose callback columns the 三率 base depends on — and their
 quarters and years; a quarter or year too big to recompute within a load (LOAD_ROW_GROUPINGS)
-is marked stale instead and read raw until `refresh_stale`. The code combinations (category,
+is marked stale instead and read raw until `refresh_stale`, and so is a month much bigger than
+the load (MONTH_LOAD_FACTOR). The code combinations (category,
 priority, channel) of each street and community are kept for the sidebar's lists
 (agg_ticket_codes): a load adds those of the months it touched. Survey answers are counted per
 wave, compound, item and score (agg_survey_answers, and agg_survey_items with one column per
@@ -155,12 +156,18 @@ WINDOW_KEY = "repeat_window_days"  # written by govdash.etl.derive
 # and grouping, measured). A period's groupings are split into statements of at most this many
 # tickets × groupings, so a year of a 10M-ticket city stays within the loader's memory limit.
 STATEMENT_ROW_GROUPINGS = 2_000_000
-# What a load may spend on quarters and years (tickets × groupings; a month is always
-# refreshed: its cost is bounded by a month's tickets). A bigger quarter or year — a city's
-# year holds millions of tickets, ~1 CPU second per million and grouping — is marked stale
-# instead (agg_stale_periods): pages read it raw until `refresh_stale` recomputes it, which
-# the publisher can run after the load (with DuckLake: as a second snapshot).
+# What a load may spend on quarters and years (tickets × groupings). A bigger quarter or year
+# — a city's year holds millions of tickets, ~1 CPU second per million and grouping — is
+# marked stale instead (agg_stale_periods): pages read it raw until `refresh_stale` recomputes
+# it, which the publisher runs after the load (govdash.etl.settle: a second snapshot).
 LOAD_ROW_GROUPINGS = 4_000_000
+# A month is recomputed within the load when it costs at most MONTH_ROW_GROUPINGS (~1 CPU s),
+# or at most MONTH_LOAD_FACTOR times the load's own changed rows (× groupings): a monthly
+# file's month is stored before its snapshot is published, while a few corrections to a
+# city's month (280,000 tickets: 2–3 CPU s, most of a 1,000-row load) publish at once and
+# leave the month stale for the settle, so what a load costs follows its rows.
+MONTH_ROW_GROUPINGS = 1_000_000
+MONTH_LOAD_FACTOR = 20
 
 
 def _grouping_sets(names: tuple[str, ...]) -> str:
@@ -330,6 +337,18 @@ def _period_rows(con: duckdb.DuckDBPyConnection, kind: str, start: date) -> tupl
     return bounds, int(found[0]) if found else 0
 
 
+def _stored_size(con: duckdb.DuckDBPyConnection, kind: str, start: date) -> int:
+    """The period's tickets before this load by its stored district row (0 when it has none:
+    a new or stale period, then counted). A load only adds what it changed, and the budget
+    is a cost, not a figure."""
+    found = con.execute(
+        """SELECT max(tickets) FROM agg_units
+        WHERE period_kind = $kind AND period_start = $day AND level = 'district'""",
+        {"kind": kind, "day": start},
+    ).fetchone()
+    return int(found[0]) if found and found[0] is not None else 0
+
+
 def _write_periods(
     con: duckdb.DuckDBPyConnection, kind: str, starts: list[date], budget: int | None = None
 ) -> None:
@@ -340,10 +359,16 @@ def _write_periods(
     where = "t.accepted_at >= $start AND t.accepted_at < $end"
     for start in sorted(starts):
         day = {"kind": kind, "day": start}
+        # Known to be too big from its stored figures, without counting its tickets again
+        # (a city's year: ~0.5 s a count).
+        known = budget is not None and _stored_size(con, kind, start) * len(names) > budget
         con.execute("DELETE FROM agg_units WHERE period_kind = $kind AND period_start = $day", day)
         con.execute(
             "DELETE FROM agg_stale_periods WHERE period_kind = $kind AND period_start = $day", day
         )
+        if known:
+            con.execute("INSERT INTO agg_stale_periods VALUES ($kind, $day)", day)
+            continue
         bounds, rows = _period_rows(con, kind, start)
         if budget is not None and rows * len(names) > budget:
             con.execute("INSERT INTO agg_stale_periods VALUES ($kind, $day)", day)
@@ -408,10 +433,14 @@ def _write_codes(con: duckdb.DuckDBPyConnection, months: list[date] | None) -> N
 
 
 def _write_all(
-    con: duckdb.DuckDBPyConnection, months: list[date], budget: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    months: list[date],
+    budget: int | None = None,
+    month_budget: int | None = None,
 ) -> None:
-    """The months given, and their quarters and years (those over `budget` marked stale)."""
-    _write_periods(con, "month", months)
+    """The months given, and their quarters and years (those over `budget`, and months over
+    `month_budget`, marked stale)."""
+    _write_periods(con, "month", months, month_budget)
     for kind in ("quarter", "year"):
         _write_periods(con, kind, sorted({_period_start(kind, m) for m in months}), budget)
 
@@ -530,7 +559,13 @@ def refresh(con: duckdb.DuckDBPyConnection) -> None:
     now, stored = _callback_batches(con), _stored_callback_batches(con)
     months = touched_months(con, now, stored)  # before the callback files are stored anew
     _store_callback_batches(con, now, stored)
-    _write_all(con, months, LOAD_ROW_GROUPINGS)
+    changed = con.execute(
+        "SELECT (SELECT count(*) FROM derive_changed) + (SELECT count(*) FROM derive_old)"
+    ).fetchone()
+    month_budget = max(
+        MONTH_ROW_GROUPINGS, MONTH_LOAD_FACTOR * int(changed[0] if changed else 0) * len(GROUPINGS)
+    )
+    _write_all(con, months, LOAD_ROW_GROUPINGS, month_budget)
     _write_codes(con, months)
     _write_waves(con, touched_waves(con))
     _remember(con)

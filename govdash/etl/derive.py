@@ -116,12 +116,14 @@ def before_tickets_write(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def after_tickets_write(con: duckdb.DuckDBPyConnection) -> None:
+def after_tickets_write(con: duckdb.DuckDBPyConnection, every: bool = False) -> None:
+    """Record the written tickets (`every`: all of `incoming` was written, none unchanged)."""
     if recording(con):
+        written = "" if every else "SEMI JOIN changed USING (ticket_id)"
         con.execute(
             f"""INSERT INTO derive_changed
             SELECT ticket_id, accepted_at, caller_hash, category, compound, {MOMENT}
-            FROM incoming SEMI JOIN changed USING (ticket_id)"""
+            FROM incoming {written}"""
         )
 
 

@@ -1,9 +1,10 @@
 """After a load publishes: the work that makes its snapshot quick to read, done once by the
 loader instead of by the pages' first reader.
 
-1. The quarters and years the load left stale. A load recomputes the stored figures of every
-   month it touched, but a quarter or year over its budget (aggregates.LOAD_ROW_GROUPINGS: at
-   a city's size, every quarter and year) is only marked stale, so that a 1,000-row load stays
+1. The periods the load left stale. A load recomputes the stored figures of the periods it
+   touched, but a quarter or year over its budget (aggregates.LOAD_ROW_GROUPINGS: at a city's
+   size, every quarter and year), or a month far bigger than the load (MONTH_LOAD_FACTOR: a
+   few corrections to a city's month), is only marked stale, so that a 1,000-row load stays
    quick; the pages then read those periods from the raw tickets (correct, but 2–10× the
    work at 10M tickets). They are computed here in a second lake transaction, published as
    its own snapshot (`refresh`): the load's snapshot is already served meanwhile, and a
@@ -63,7 +64,7 @@ def period_name(kind: str, start: date) -> str:
 def refresh_stale(
     db_path: Path, config: Config, say: Progress, actor: str | None = None
 ) -> tuple[int | None, list[str]]:
-    """Compute the stale quarters and years and publish them as one snapshot: (its id, the
+    """Compute the stale periods and publish them as one snapshot: (its id, the
     periods' names), or (None, []) when nothing was stale. Waits for a load in progress (the
     writer lock), and reads the stale marks under it, so it never undoes a later load's."""
     who = actor or os_user()
@@ -81,7 +82,7 @@ def refresh_stale(
                 return None, []
             names = [period_name(str(kind), start) for kind, start in stale]
             work = aggregates.refresh_stale
-            say(f"补算季度、年度汇总（{'、'.join(names)}）…")
+            say(f"补算汇总（{'、'.join(names)}）…")
         con.execute("BEGIN TRANSACTION")
         try:
             ensure_schema(con)  # the tables a newer release keeps its figures in
@@ -117,7 +118,7 @@ def settle(
         done.snapshot, done.periods = refresh_stale(db_path, config, say, actor)
     except (duckdb.Error, LakeError, OSError) as error:
         done.warnings.append(
-            f"⚠ 季度、年度汇总未能补算（页面照常显示，这些时段改为直接统计工单，较慢；"
+            f"⚠ 汇总未能补算（页面照常显示，这些时段改为直接统计工单，较慢；"
             f"下次加载时再补算）：{error}"
         )
     else:

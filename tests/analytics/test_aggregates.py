@@ -623,6 +623,49 @@ def test_quarters_and_years_over_the_load_budget_wait_and_read_raw(
     assert refreshed == _full_build(db)
 
 
+def test_a_month_far_bigger_than_the_load_waits_for_the_settle_and_reads_raw(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load much smaller than its months (here: budgets 0) publishes with them stale: the
+    months' own figures and every monthly series over one of them read the tickets (the same
+    frames), a series of other months still reads the stored rows, and the settle then stores
+    what a full build does."""
+    monkeypatch.setenv(KEY_ENV, "the-same-phone-hash-key-for-both")
+    files, _ = incremental_files(tmp_path / "in")
+    db = tmp_path / "w" / "warehouse.duckdb"
+    assert load_paths(files[:2], db, CONFIG, keep_raw=False).ok
+    monkeypatch.setattr(aggregates, "MONTH_ROW_GROUPINGS", 0)
+    monkeypatch.setattr(aggregates, "MONTH_LOAD_FACTOR", 0)
+    assert load_paths([files[2]], db, CONFIG, keep_raw=False).ok
+    stale = _stale_of(db)
+    months = [start for kind, start in stale if kind == "month"]
+    assert months, stale
+    con = connect_readonly(db)
+    try:
+        first = months[0]
+        month = Filters.for_month(first.year, first.month)
+        assert aggregate_rows(con, month) is None
+        _same_kpis(
+            tickets.ticket_kpis(con, month, CONFIG),
+            _raw(tickets.ticket_kpis, con, month, CONFIG),
+        )
+        window = month.trend_window()
+        assert aggregate_rows(con, window, per_month=True) is None
+        for function in (tickets.monthly_trend, tickets.percentile_trend):
+            pd.testing.assert_frame_equal(
+                function(con, window, CONFIG), _raw(function, con, window, CONFIG)
+            )
+        # a series ending before the first stale month is still read from the stored rows
+        before = Filters.for_range(date(first.year - 1, 1, 1), date(first.year - 1, 12, 31))
+        assert aggregate_rows(con, before, per_month=True) is not None
+    finally:
+        con.close()
+    done = settle(db, CONFIG, lambda message: None, local_copies=False)
+    assert done.warnings == [] and f"{first.year}年{first.month}月" in done.periods
+    assert _stale_of(db) == []
+    assert _agg_rows(db) == _full_build(db)
+
+
 def _stale_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[Path]]:
     """A warehouse whose last load left its quarters and years stale (budget 0)."""
     monkeypatch.setenv(KEY_ENV, "the-same-phone-hash-key-for-both")

@@ -6,7 +6,8 @@ are "aggregatable": a whole calendar period (or, for a monthly series, whole mon
 category, priority or channel selection, at most one unit per place selection, and the scope's
 column, the selected places and the query's own grouping columns together equal one stored
 grouping — quantiles do not add up, so one stored row must be exactly one result row. A
-quarter or year a load marked stale (too big to recompute within the load) is read raw.
+period a load marked stale (too big to recompute within the load) is read raw until the
+settle stores it; a monthly series with a stale month, too.
 """
 
 from __future__ import annotations
@@ -59,11 +60,13 @@ def aggregates_ready(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def _stale(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> bool:
-    """Whether the period's stored rows wait for a refresh (govdash.etl.aggregates)."""
+    """Whether the period's stored rows (a monthly series: any of its months') wait for a
+    refresh (govdash.etl.aggregates)."""
+    last = params.get("agg_last", params["agg_first"])
     found = con.execute(
         """SELECT count(*) FROM agg_stale_periods
-        WHERE period_kind = $agg_kind AND period_start = $agg_first""",
-        {"agg_kind": params["agg_kind"], "agg_first": params["agg_first"]},
+        WHERE period_kind = $agg_kind AND period_start BETWEEN $agg_first AND $agg_last""",
+        {"agg_kind": params["agg_kind"], "agg_first": params["agg_first"], "agg_last": last},
     ).fetchone()
     return bool(found and found[0])
 
@@ -93,8 +96,12 @@ def aggregate_rows(
     if per_month:
         if filters.start.day != 1 or period_bounds("month", filters.end)[1] != filters.end:
             return None
-        period = "a.period_kind = 'month' AND a.period_start BETWEEN $agg_first AND $agg_last"
-        params |= {"agg_first": filters.start, "agg_last": month_start(filters.end)}
+        period = "a.period_kind = $agg_kind AND a.period_start BETWEEN $agg_first AND $agg_last"
+        params |= {
+            "agg_kind": "month",
+            "agg_first": filters.start,
+            "agg_last": month_start(filters.end),
+        }
     else:
         kind = _whole_period(filters)
         if kind is None:
@@ -116,7 +123,7 @@ def aggregate_rows(
             return None  # a selection outside the scope: the raw query's empty answer
         equal[column] = scope_name
     level = GROUPING_BY_COLUMNS.get(frozenset(equal) | frozenset(group_by))
-    if level is None or not aggregates_ready(con) or (not per_month and _stale(con, params)):
+    if level is None or not aggregates_ready(con) or _stale(con, params):
         return None
     conditions = [period, "a.level = $agg_level"]
     params["agg_level"] = level
