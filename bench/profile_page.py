@@ -38,6 +38,8 @@ def main() -> None:
 
     from govdash.web import cache
 
+    if args.cold:  # computed: not read from the results another process stored on disk
+        cache.RESULTS_ON_DISK = False
     os.environ["GOVDASH_DB"] = str(args.db.resolve())
     app = AppTest.from_file(str(ROOT / "govdash" / "web" / "app.py"), default_timeout=300)
     for key, value in YEAR_2025.items():

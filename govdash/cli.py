@@ -458,7 +458,7 @@ def _cmd_warm(args: argparse.Namespace, db_path: Path, config: Config) -> int:
             f"数据仓库不存在：{db_path}（请先运行 govdash load 或 govdash demo）。", file=sys.stderr
         )
         return 1
-    if not config.warm_scopes or not config.results_cache_mb:
+    if not config.warming:
         print("未预热：配置中 server.warm_scopes 或 server.results_cache_mb 为 0。")
         return 0
     done = warm(db_path, config, _progress, again=args.again)

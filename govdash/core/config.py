@@ -144,6 +144,12 @@ class Config:
         }
 
     @property
+    def warming(self) -> bool:
+        """Whether pages are computed ahead after a load (govdash.web.warm): it needs scopes to
+        warm and the disk store the results are kept in."""
+        return bool(self.warm_scopes and self.results_cache_mb)
+
+    @property
     def fingerprint(self) -> str:
         """A short hash of the effective settings, shown next to numbers they produced.
 

@@ -450,6 +450,37 @@ def _callback_batches(con: duckdb.DuckDBPyConnection) -> list[int]:
     return sorted(int(row[0]) for row in con.execute(CALLBACK_BATCHES).fetchall())
 
 
+# Above this many files reached by a load (a remap, another repeat window: every file), the
+# tickets are scanned once rather than looked at file by file.
+LOOKED_AT_FILES = 16
+
+
+def _callback_batches_after_load(con: duckdb.DuckDBPyConnection, stored: list[int]) -> list[int]:
+    """What _callback_batches gives, from the stored set of the previous snapshot and the files
+    this load wrote tickets of or replaced tickets of (derive's record): only those can have
+    gained or lost their callback values, and each is looked at in its own row groups (every
+    file is written as files of its own), not by a scan of a city's tickets."""
+    reached = [
+        int(row[0])
+        for row in con.execute(
+            """SELECT DISTINCT batch_id FROM derive_changed WHERE batch_id IS NOT NULL
+            UNION SELECT DISTINCT batch_id FROM derive_old WHERE batch_id IS NOT NULL"""
+        ).fetchall()
+    ]
+    if len(reached) > LOOKED_AT_FILES:
+        return _callback_batches(con)
+    now = set(stored) - set(reached)
+    for batch in reached:
+        found = con.execute(
+            """SELECT 1 FROM tickets WHERE batch_id = $batch AND is_valid_callback IS NOT NULL
+            LIMIT 1""",
+            {"batch": batch},
+        ).fetchone()
+        if found:
+            now.add(batch)
+    return sorted(now)
+
+
 def _stored_callback_batches(con: duckdb.DuckDBPyConnection) -> list[int]:
     rows = con.execute("SELECT batch_id FROM agg_callback_batches").fetchall()
     return sorted(int(row[0]) for row in rows)
@@ -556,7 +587,8 @@ def refresh(con: duckdb.DuckDBPyConnection) -> None:
     if _info(con, VERSION_KEY) != AGGREGATES_VERSION or not _recording(con):
         build_all(con)
         return
-    now, stored = _callback_batches(con), _stored_callback_batches(con)
+    stored = _stored_callback_batches(con)
+    now = _callback_batches_after_load(con, stored)
     months = touched_months(con, now, stored)  # before the callback files are stored anew
     _store_callback_batches(con, now, stored)
     changed = con.execute(

@@ -3,9 +3,11 @@
 The loader's upserts record what they change in temp tables of the work connection (created
 by `begin`, filled inside each file's transaction so a file that fails leaves no mark):
 
-* `derive_changed`: the new versions of inserted or updated tickets (key, position, moment);
+* `derive_changed`: the new versions of inserted or updated tickets (key, position, moment,
+  file);
 * `derive_old`: the positions of the versions they replaced (a moved ticket changes the
-  repeat flag of its old successor) and their moments (the as-of time may drop);
+  repeat flag of its old successor), their moments (the as-of time may drop) and files (a
+  file may lose its last callback value: govdash.etl.aggregates);
 * `derive_surveys`: the survey responses inserted or updated;
 * `derive_compounds`: the compound names whose register rows were inserted or updated.
 
@@ -47,8 +49,9 @@ from govdash.core.config import Config
 
 CHANGE_TABLES = {
     "derive_changed": "ticket_id VARCHAR, accepted_at TIMESTAMP, caller_hash VARCHAR, "
-    "category VARCHAR, compound VARCHAR, moment TIMESTAMP",
-    "derive_old": "accepted_at TIMESTAMP, caller_hash VARCHAR, category VARCHAR, moment TIMESTAMP",
+    "category VARCHAR, compound VARCHAR, moment TIMESTAMP, batch_id BIGINT",
+    "derive_old": "accepted_at TIMESTAMP, caller_hash VARCHAR, category VARCHAR, "
+    "moment TIMESTAMP, batch_id BIGINT",
     "derive_surveys": "response_id VARCHAR",
     "derive_compounds": "compound VARCHAR",
 }
@@ -105,7 +108,7 @@ def before_tickets_write(con: duckdb.DuckDBPyConnection) -> None:
         return
     con.execute(
         f"""INSERT INTO derive_old
-        SELECT t.accepted_at, t.caller_hash, t.category, {MOMENT}
+        SELECT t.accepted_at, t.caller_hash, t.category, {MOMENT}, t.batch_id
         FROM tickets t SEMI JOIN (SELECT ticket_id FROM changed WHERE NOT is_new) c
             ON t.ticket_id = c.ticket_id"""
     )
@@ -116,14 +119,17 @@ def before_tickets_write(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def after_tickets_write(con: duckdb.DuckDBPyConnection, every: bool = False) -> None:
-    """Record the written tickets (`every`: all of `incoming` was written, none unchanged)."""
+def after_tickets_write(con: duckdb.DuckDBPyConnection, batch_id: int, every: bool) -> None:
+    """Record the tickets written as file `batch_id` (`every`: all of `incoming` was written,
+    none was unchanged)."""
     if recording(con):
         written = "" if every else "SEMI JOIN changed USING (ticket_id)"
         con.execute(
             f"""INSERT INTO derive_changed
-            SELECT ticket_id, accepted_at, caller_hash, category, compound, {MOMENT}
-            FROM incoming {written}"""
+            SELECT ticket_id, accepted_at, caller_hash, category, compound, {MOMENT},
+                CAST($batch AS BIGINT)
+            FROM incoming {written}""",
+            {"batch": batch_id},
         )
 
 
@@ -153,8 +159,8 @@ def mark_everything(con: duckdb.DuckDBPyConnection) -> None:
     if counts is None or counts[0] != counts[1]:
         con.execute(
             f"""INSERT INTO derive_changed
-            SELECT ticket_id, accepted_at, caller_hash, category, compound, {MOMENT} FROM tickets
-            WHERE ticket_id NOT IN (SELECT ticket_id FROM derive_changed)"""
+            SELECT ticket_id, accepted_at, caller_hash, category, compound, {MOMENT}, batch_id
+            FROM tickets WHERE ticket_id NOT IN (SELECT ticket_id FROM derive_changed)"""
         )
     con.execute(
         """INSERT INTO derive_surveys SELECT response_id FROM survey_responses

@@ -1172,7 +1172,7 @@ def _upsert_tickets(
         [*TICKET_DERIVED, *derive.INITIAL_FIELDS],
         before_write=derive.before_tickets_write,
     )
-    derive.after_tickets_write(con, every=counts[2] == 0)
+    derive.after_tickets_write(con, batch_id, every=counts[2] == 0)
     return counts
 
 

@@ -82,7 +82,7 @@ class _Visitor:
 def worth_warming(db_path: Path, config: Config) -> bool:
     """Whether `warm` is switched on and the warehouse holds enough tickets for its pages'
     first views to be slow (`server.warm_min_tickets`)."""
-    if not config.warm_scopes or not config.results_cache_mb:
+    if not config.warming:
         return False
     if not config.warm_min_tickets:
         return True
@@ -175,7 +175,7 @@ def warm(db_path: Path, config: Config, say: Say, again: bool = False) -> Warmed
     from govdash.web import cache
 
     done = Warmed()
-    if not config.warm_scopes or not config.results_cache_mb:
+    if not config.warming:
         return done
     os.environ[DB_ENV] = str(db_path)
     if config.source_path:

@@ -24,7 +24,7 @@ import pytest
 import govdash.analytics.queries.aggregated as aggregated
 import govdash.etl.aggregates as aggregates
 from govdash import cli
-from govdash.analytics.queries import effect, surveys, tickets, units
+from govdash.analytics.queries import effect, loads, surveys, tickets, units
 from govdash.analytics.queries.aggregated import aggregate_rows
 from govdash.analytics.queries.filters import Filters
 from govdash.core.access import Scope
@@ -323,6 +323,23 @@ def _stored(con: duckdb.DuckDBPyConnection, kind: str, level: str) -> pd.DataFra
     ).df()
 
 
+def test_the_first_and_last_days_are_the_tickets_own(main: Any, expected: pd.DataFrame) -> None:
+    """The sidebar's and the period picker's bounds, read in the first and last stored months,
+    are the generated tickets' first and last acceptance days (and the surveys' for
+    data_period), as the scan of every ticket gives them."""
+    con, _ = main
+    assert aggregated.aggregates_ready(con)
+    days = (expected["accepted_at"].min().date(), expected["accepted_at"].max().date())
+    assert tickets.ticket_date_range(con) == days == _raw(tickets.ticket_date_range, con)
+    surveyed = con.execute(
+        "SELECT min(surveyed_on), max(surveyed_on), min(wave_year) FROM survey_responses"
+    ).fetchone()
+    assert surveyed is not None
+    first = min(days[0], surveyed[0], date(surveyed[2], 1, 1))
+    assert loads.data_period(con) == (first, max(days[1], surveyed[1]))
+    assert loads.data_period(con) == _raw(loads.data_period, con)
+
+
 def test_stored_figures_match_pandas(main: Any, expected: pd.DataFrame) -> None:
     """Counts and quantiles per compound and quarter, and per month for the district,
     computed here from the generated rows (quantile_cont interpolates as pandas does)."""
@@ -432,6 +449,8 @@ def test_loads_one_by_one_refresh_what_a_full_build_gives(
         assert load_paths([path], db, config, keep_raw=False).ok
         assert _agg_rows(db) == _full_build(db), path.name
         assert _codes(db) == _codes(db, "tickets"), path.name
+        stored, scanned = _callback_files(db)
+        assert stored == scanned, path.name
         codes.append(len(_codes(db)))
     assert codes[-1] > codes[1], codes  # later loads added code combinations
     # only the first load (the register: an empty warehouse) built everything
@@ -513,6 +532,22 @@ def test_each_rule_of_the_touched_months_is_needed(
         assert load_paths([path], db, config, keep_raw=False).ok
         assert _month_row(db, month) != before, path.name  # the month did change
         assert _agg_rows(db) == _full_build(db), path.name
+        stored, scanned = _callback_files(db)
+        assert stored == scanned, path.name
+    assert len(stored) == 1  # 1.csv lost its only callback value (X1) to 4.csv: 2.csv remains
+
+
+def _callback_files(db: Path) -> tuple[list[int], list[int]]:
+    """The files with callback columns as the last load kept them, and by a scan of tickets."""
+    con = connect_readonly(db)
+    try:
+        stored = con.execute("SELECT batch_id FROM agg_callback_batches ORDER BY 1").fetchall()
+        scanned = con.execute(
+            "SELECT DISTINCT batch_id FROM tickets WHERE is_valid_callback IS NOT NULL ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    return [r[0] for r in stored], [r[0] for r in scanned]
 
 
 def _month_row(db: Path, month: str) -> tuple[Any, ...]:
@@ -655,6 +690,10 @@ def test_a_month_far_bigger_than_the_load_waits_for_the_settle_and_reads_raw(
             pd.testing.assert_frame_equal(
                 function(con, window, CONFIG), _raw(function, con, window, CONFIG)
             )
+        # the sidebar's first and last days: looked for in the first and last months, stale
+        # ones included, as a scan of every ticket finds them
+        assert tickets.ticket_date_range(con) == _raw(tickets.ticket_date_range, con)
+        assert loads.data_period(con) == _raw(loads.data_period, con)
         # a series ending before the first stale month is still read from the stored rows
         before = Filters.for_range(date(first.year - 1, 1, 1), date(first.year - 1, 12, 31))
         assert aggregate_rows(con, before, per_month=True) is not None

@@ -8,6 +8,7 @@ from datetime import date
 import duckdb
 import pandas as pd
 
+from govdash.analytics.queries.aggregated import accepted_bounds
 from govdash.analytics.queries.filters import Filters, run_query
 from govdash.analytics.queries.surveys import (
     _picked_responses_cte,
@@ -62,13 +63,14 @@ def data_period(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | Non
     """First and last day with tickets or survey data."""
     row = con.execute(
         """SELECT min(d), max(d) FROM (
-               SELECT CAST(accepted_at AS DATE) AS d FROM tickets
-               UNION ALL SELECT surveyed_on FROM survey_responses
+               SELECT surveyed_on AS d FROM survey_responses
                UNION ALL SELECT make_date(wave_year, 1, 1) FROM survey_responses)"""
     ).fetchone()
-    if row is None:
-        return None, None
-    return row[0], row[1]
+    days = [day for day in (row or ()) if day is not None]
+    tickets = accepted_bounds(con)
+    if tickets is not None:
+        days += [tickets[0].date(), tickets[1].date()]
+    return (min(days), max(days)) if days else (None, None)
 
 
 @requires(TICKET_ROWS)

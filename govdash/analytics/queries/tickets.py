@@ -19,6 +19,7 @@ from govdash.analytics.metrics.rates import (
 from govdash.analytics.queries.aggregated import (
     STORED_FIGURES,
     AggregateRows,
+    accepted_bounds,
     aggregate_rows,
     aggregates_ready,
 )
@@ -114,12 +115,8 @@ def reference_time(con: duckdb.DuckDBPyConnection, filters: Filters) -> datetime
 
 def ticket_date_range(con: duckdb.DuckDBPyConnection) -> tuple[date, date] | None:
     """First and last day with an accepted ticket, for the period picker; None when empty."""
-    row = con.execute(
-        "SELECT CAST(min(accepted_at) AS DATE), CAST(max(accepted_at) AS DATE) FROM tickets"
-    ).fetchone()
-    if row is None or row[0] is None:
-        return None
-    return row[0], row[1]
+    found = accepted_bounds(con)
+    return None if found is None else (found[0].date(), found[1].date())
 
 
 def filter_options(
