@@ -59,6 +59,9 @@ CHANGE_TABLES = {
 MOMENT = """greatest(accepted_at, coalesce(first_response_at, accepted_at),
     coalesce(arrived_at, accepted_at), coalesce(closed_at, accepted_at))"""
 WINDOW_KEY = "repeat_window_days"
+# The earliest acceptance time of a row not yet due (or the as-of time when there is none):
+# where the next advance of the as-of time starts looking (warehouse_info).
+WAITING_KEY = "not_yet_due_from"
 # The derived fields a ticket is first written with (`initial_fields`).
 INITIAL_FIELDS = ("response_status", "resolution_status", "is_repeat")
 
@@ -196,6 +199,7 @@ def derive(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, int]:
     places = _fill_places(con)
     # Recomputing everything, the as-of time is the latest moment of all rows (all changed).
     previous = None if everything else _stored(con, "as_of")
+    waiting = None if everything else _stored(con, WAITING_KEY)
     as_of = _as_of(con, previous)
     # DuckLake has no keys: replace the rows by delete + insert (one load transaction).
     con.execute(
@@ -214,11 +218,37 @@ def derive(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, int]:
             "window": str(window),
         },
     )
-    return {
-        "places": places,
-        "statuses": _statuses(con, previous, as_of),
-        "repeats": _repeats(con, window),
-    }
+    # Where the rows not yet due may lie: from the earliest of them before this load, or of
+    # the months this load changed (which may bring an old open ticket), on.
+    first_changed = con.execute(
+        "SELECT CAST(date_trunc('month', min(accepted_at)) AS VARCHAR) FROM derive_changed"
+    ).fetchone()
+    since = min(
+        (v for v in (waiting, first_changed[0] if first_changed else None) if v is not None),
+        key=datetime.fromisoformat,
+        default=None,
+    )
+    statuses = _statuses(con, previous, as_of, since if waiting is not None else None)
+    # The next load's start: exact, found from `since` on (every not-yet-due row lies there
+    # unless the as-of time fell, when _statuses went over every row and so does this).
+    moved_back = (
+        previous is not None
+        and as_of is not None
+        and datetime.fromisoformat(as_of) < datetime.fromisoformat(previous)
+    )
+    start = None if waiting is None or moved_back else since
+    found = con.execute(
+        f"""SELECT CAST(min(accepted_at) AS VARCHAR) FROM tickets
+        WHERE {"accepted_at >= CAST($start AS TIMESTAMP) AND" if start else ""}
+            (response_status = 'not_yet_due' OR resolution_status = 'not_yet_due')""",
+        {"start": start} if start else {},
+    ).fetchone()
+    con.execute("DELETE FROM warehouse_info WHERE key = $key", {"key": WAITING_KEY})
+    con.execute(
+        "INSERT INTO warehouse_info VALUES ($key, $value)",
+        {"key": WAITING_KEY, "value": found[0] if found and found[0] else as_of},
+    )
+    return {"places": places, "statuses": statuses, "repeats": _repeats(con, window)}
 
 
 def _stored(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
@@ -317,7 +347,12 @@ def _as_of(con: duckdb.DuckDBPyConnection, previous: str | None) -> str | None:
     return None if full is None or full[0] is None else str(full[0])
 
 
-def _statuses(con: duckdb.DuckDBPyConnection, previous: str | None, as_of: str | None) -> int:
+def _statuses(
+    con: duckdb.DuckDBPyConnection, previous: str | None, as_of: str | None, since: str | None
+) -> int:
+    """Statuses of the changed rows' months, and of the rows the as-of time's move reaches:
+    when it advanced, the rows not yet due, all accepted at or after `since` (when known; a
+    city's history before it is never read)."""
     set_statuses = f"""UPDATE tickets SET response_status = {RESPONSE_STATUS},
             resolution_status = {RESOLUTION_STATUS},
             is_repeat = CASE WHEN caller_hash IS NULL THEN false ELSE is_repeat END"""
@@ -347,7 +382,11 @@ def _statuses(con: duckdb.DuckDBPyConnection, previous: str | None, as_of: str |
         if advanced
         else DEPENDS_ON_AS_OF
     )
-    return written + _written(con, f"{set_statuses} WHERE {moving} AND {differs}", {"as_of": as_of})
+    params: dict[str, object] = {"as_of": as_of}
+    if advanced and since is not None:
+        moving += " AND accepted_at >= CAST($since AS TIMESTAMP)"
+        params["since"] = since
+    return written + _written(con, f"{set_statuses} WHERE {moving} AND {differs}", params)
 
 
 def _repeats(con: duckdb.DuckDBPyConnection, window: int) -> int:

@@ -356,3 +356,41 @@ def test_a_load_failing_between_derive_steps_leaves_the_published_warehouse(
     monkeypatch.undo()
     assert load_paths(files[2:], db, config, keep_raw=False).ok
     assert rows(db, "SELECT count(*) FROM tickets WHERE ticket_id = 'N1'") == [(1,)]
+
+
+def test_an_advancing_as_of_time_reaches_an_old_open_ticket_loaded_later(tmp_path, config):
+    """The as-of time's advance looks only from the earliest not-yet-due ticket on (stored in
+    warehouse_info), so a city's history is not read at every load. A later load may bring an
+    open ticket older than that (O0, accepted the evening before the earliest one): it moves
+    the start back, and the next advance (a file of April only) still makes it late."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    at = datetime(2025, 3, 10, 9, 0)
+    waiting = {"id": "T1", "category": "电梯", "community": None, "compound": "东一小区",
+               "accepted": at, "responded": None, "closed": None, "phone": None}  # fmt: skip
+    closed = dict(waiting, id="T2", accepted=at + timedelta(minutes=30),
+                  responded=at + timedelta(minutes=40), closed=at + timedelta(hours=1))  # fmt: skip
+    older = dict(waiting, id="O0", accepted=at - timedelta(hours=13))
+    april = dict(closed, id="T3", accepted=datetime(2025, 4, 20, 9, 0),
+                 responded=datetime(2025, 4, 20, 9, 10), closed=datetime(2025, 4, 20, 12, 0))  # fmt: skip
+    files = [
+        write_csv(folder / "台账.csv", [REGISTER_HEADER, *REGISTER], "utf-8-sig"),
+        write_csv(folder / "1.csv", [HEADER, _cells(waiting), _cells(closed)], "utf-8-sig"),
+        write_csv(folder / "2.csv", [HEADER, _cells(older)], "utf-8-sig"),
+        write_csv(folder / "3.csv", [HEADER, _cells(april)], "utf-8-sig"),
+    ]
+    db = tmp_path / "data" / "warehouse.duckdb"
+    start = f"SELECT value FROM warehouse_info WHERE key = '{derive.WAITING_KEY}'"
+    statuses = """SELECT ticket_id, response_status, resolution_status FROM tickets
+        WHERE ticket_id IN ('T1', 'O0') ORDER BY ticket_id"""
+    assert load_paths(files[:2], db, config, keep_raw=False).ok
+    # as of 10:00 on the 10th: T1's 30 minutes to respond are past, its 72 hours to close not
+    assert rows(db, statuses) == [("T1", "late", "not_yet_due")]
+    assert rows(db, start) == [(str(at),)]
+    assert load_paths([files[2]], db, config, keep_raw=False).ok
+    # O0: 13 hours old at the same as-of time: responding late, closing not yet due (72 h)
+    assert rows(db, statuses) == [("O0", "late", "not_yet_due"), ("T1", "late", "not_yet_due")]
+    assert rows(db, start) == [(str(older["accepted"]),)]
+    assert load_paths([files[3]], db, config, keep_raw=False).ok
+    assert rows(db, statuses) == [("O0", "late", "late"), ("T1", "late", "late")]
+    assert rows(db, start) == [(str(april["closed"]),)]  # none waits: the as-of time
