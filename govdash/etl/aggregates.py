@@ -18,9 +18,9 @@ repeat flags within the repeat window, places filled from a changed register, st
 by the as-of time, tickets of files whose callback columns the 三率 base depends on — and their
 quarters and years; a quarter or year too big to recompute within a load (LOAD_ROW_GROUPINGS)
 is marked stale instead and read raw until `refresh_stale`, and so is a month much bigger than
-the load (MONTH_LOAD_FACTOR). The code combinations (category,
-priority, channel) of each street and community are kept for the sidebar's lists
-(agg_ticket_codes): a load adds those of the months it touched. Survey answers are counted per
+the load (MONTH_LOAD_FACTOR). The code combinations (category, priority, channel) of each
+street and community are kept for the sidebar's lists (agg_ticket_codes): a load adds those
+of the months it touched. Survey answers are counted per
 wave, compound, item and score (agg_survey_answers, and agg_survey_items with one column per
 score) for the waves a load changed. Without a record of the changes, or when the stored
 aggregates were made by another definition, everything is built again, period by period so
