@@ -147,6 +147,42 @@ def write_small_csv(db: Path, path: Path, rows: int = 1000) -> dict[str, int]:
     return {"rows": int(counts[0]) if counts else 0}
 
 
+def write_day_csv(db: Path, path: Path, rows: int = 1000, day: int = 1) -> dict[str, int]:
+    """A day's `rows` tickets: 70% new ones `day` days past the newest stored ticket (copies of
+    the last 20 days' tickets, numbered after the city's ids), so the as-of time advances as in
+    a daily load, and 30% closings of the newest open tickets. Ids keep the stored numbering
+    (GD…), so the file's key range is the recent part of the warehouse, as a real day's is."""
+    new, closing = rows * 7 // 10, rows - rows * 7 // 10
+    con = _read(db)
+    try:
+        newest = con.execute("SELECT max(accepted_at) FROM tickets").fetchone()
+        shift = f"($newest - accepted_at) + INTERVAL {int(day)} DAY"
+        con.execute(
+            f"""COPY (
+            SELECT * REPLACE ('GD9' || strftime($newest + INTERVAL {int(day)} DAY, '%Y%m%d')
+                       || lpad(CAST(row_number() OVER () AS VARCHAR), 6, '0') AS ticket_id,
+                   accepted_at + {shift} AS accepted_at,
+                   first_response_at + {shift} AS first_response_at,
+                   arrived_at + {shift} AS arrived_at,
+                   closed_at + {shift} AS closed_at)
+            FROM (SELECT {SMALL_COLUMNS} FROM tickets
+                  WHERE accepted_at >= $newest - INTERVAL 20 DAY AND ticket_id LIKE 'GD%'
+                  ORDER BY hash(ticket_id) LIMIT {new})
+            UNION ALL
+            SELECT * REPLACE (greatest(accepted_at, first_response_at, arrived_at)
+                   + INTERVAL 1 DAY AS closed_at, '已办结' AS status)
+            FROM (SELECT {SMALL_COLUMNS} FROM tickets
+                  WHERE is_open AND closed_at IS NULL AND ticket_id LIKE 'GD%'
+                  ORDER BY accepted_at DESC LIMIT {closing})
+            ) TO '{path}' (HEADER, DELIMITER ',')""",
+            {"newest": newest[0] if newest else None},
+        )
+        counts = con.execute(f"SELECT count(*) FROM read_csv('{path}')").fetchone()
+    finally:
+        con.close()
+    return {"rows": int(counts[0]) if counts else 0}
+
+
 def _read(db: Path) -> Any:
     """The warehouse of either tree read-only: a DuckLake (this checkout's reader, pinned to
     its current snapshot) or a single published file."""
@@ -207,6 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small-rows", type=int, default=1000)
     parser.add_argument("--skip-bulk", action="store_true", help="reuse the workdir's warehouses")
     parser.add_argument("--split-months", action="store_true", help="one file per month")
+    parser.add_argument(
+        "--small-shape",
+        choices=("copies", "day"),
+        default="copies",
+        help="the small file: copies an hour later (write_small_csv) or a day's new tickets "
+        "and closings (write_day_csv: the as-of time advances)",
+    )
     args = parser.parse_args(argv)
     codes = [tuple(c.split("=", 1)) for c in args.code] or [("after", str(PROJECT_ROOT))]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="govdash-scale-"))
@@ -229,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
             print(_row(label, "bulk", bulk), flush=True)
         small_csv = folder / "small.csv"
         if db.exists() or db.with_suffix(".sqlite").exists():  # a file, or a lake's catalog
-            write_small_csv(db, small_csv, args.small_rows)
+            write = write_day_csv if args.small_shape == "day" else write_small_csv
+            write(db, small_csv, args.small_rows)
             small = _measured(Path(code), [small_csv], db, config, folder / "small.log")
             results.setdefault(label, {})["small"] = small
             print(_row(label, "small", small), flush=True)
