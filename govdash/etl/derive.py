@@ -228,15 +228,11 @@ def derive(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, int]:
         key=datetime.fromisoformat,
         default=None,
     )
-    statuses = _statuses(con, previous, as_of, since if waiting is not None else None)
+    moved = _moved(previous, as_of)
+    statuses = _statuses(con, moved, as_of, since if waiting is not None else None)
     # The next load's start: exact, found from `since` on (every not-yet-due row lies there
     # unless the as-of time fell, when _statuses went over every row and so does this).
-    moved_back = (
-        previous is not None
-        and as_of is not None
-        and datetime.fromisoformat(as_of) < datetime.fromisoformat(previous)
-    )
-    start = None if waiting is None or moved_back else since
+    start = None if waiting is None or moved == "fell" else since
     found = con.execute(
         f"""SELECT CAST(min(accepted_at) AS VARCHAR) FROM tickets
         WHERE {"accepted_at >= CAST($start AS TIMESTAMP) AND" if start else ""}
@@ -347,12 +343,22 @@ def _as_of(con: duckdb.DuckDBPyConnection, previous: str | None) -> str | None:
     return None if full is None or full[0] is None else str(full[0])
 
 
+def _moved(previous: str | None, as_of: str | None) -> str | None:
+    """How the as-of time moved since the last load: None (it did not, or these are the first
+    tickets), "advanced", or "fell" (a corrected time; also when no ticket is left)."""
+    if previous is None or previous == as_of:
+        return None
+    if as_of is not None and datetime.fromisoformat(as_of) > datetime.fromisoformat(previous):
+        return "advanced"
+    return "fell"
+
+
 def _statuses(
-    con: duckdb.DuckDBPyConnection, previous: str | None, as_of: str | None, since: str | None
+    con: duckdb.DuckDBPyConnection, moved: str | None, as_of: str | None, since: str | None
 ) -> int:
-    """Statuses of the changed rows' months, and of the rows the as-of time's move reaches:
-    when it advanced, the rows not yet due, all accepted at or after `since` (when known; a
-    city's history before it is never read)."""
+    """Statuses of the changed rows' months, and of the rows the as-of time's move (`_moved`)
+    reaches: when it advanced, the rows not yet due, all accepted at or after `since` (when
+    known; a city's history before it is never read)."""
     set_statuses = f"""UPDATE tickets SET response_status = {RESPONSE_STATUS},
             resolution_status = {RESOLUTION_STATUS},
             is_repeat = CASE WHEN caller_hash IS NULL THEN false ELSE is_repeat END"""
@@ -366,17 +372,11 @@ def _statuses(
             f"{set_statuses} WHERE {IN_CHUNK} AND {differs}",
             {"start": start, "end": end, "as_of": as_of},
         )
-    if previous == as_of:
-        return written
-    if previous is None:
-        return written  # the first tickets: every row is a changed row, done above
+    if moved is None:
+        return written  # unmoved, or the first tickets: every row is a changed row, done above
     # The as-of time moved: rows that were not yet due may now be late; if it fell (a
     # corrected time), a late open row may be not yet due again.
-    found = con.execute(
-        "SELECT CAST($as_of AS TIMESTAMP) > CAST($previous AS TIMESTAMP)",
-        {"as_of": as_of, "previous": previous},
-    ).fetchone()
-    advanced = bool(found and found[0])
+    advanced = moved == "advanced"
     moving = (
         "(response_status = 'not_yet_due' OR resolution_status = 'not_yet_due')"
         if advanced
