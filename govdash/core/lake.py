@@ -95,18 +95,19 @@ def extension_path(name: str) -> Path:
     global _links_folder
     if name not in _ENTRY_NAMES:
         return _extension_file(name)
-    target = _extension_file(name)
     with _LINKS_LOCK:
         if _links_folder is None or not _links_folder.is_dir():
             _links_folder = _links_home()
         link = _links_folder / f"{_ENTRY_NAMES[name]}.duckdb_extension"
-        if not (link.is_symlink() and Path(os.readlink(link)) == target):
-            # Another process may be making the same link: made under a name of our own,
-            # then renamed over, so a reader sees the old link or the new one, never none.
-            partial = _links_folder / f".{link.name}.{os.getpid()}.{threading.get_ident()}"
-            partial.unlink(missing_ok=True)
-            os.symlink(target, partial)
-            os.replace(partial, link)
+        if link.exists():  # made by this process or another of this installation: its file
+            return link
+        # Missing, or left dangling by an upgrade. Another process may be making the same
+        # link: made under a name of our own, then renamed over, so a reader sees the old
+        # link or the new one, never none.
+        partial = _links_folder / f".{link.name}.{os.getpid()}.{threading.get_ident()}"
+        partial.unlink(missing_ok=True)
+        os.symlink(_extension_file(name), partial)
+        os.replace(partial, link)
         return link
 
 
