@@ -118,33 +118,16 @@ def _measured(code: Path, files: list[Path], db: Path, config: Path, log: Path) 
 def write_small_csv(db: Path, path: Path, rows: int = 1000) -> dict[str, int]:
     """`rows` tickets from the warehouse: 70% new ones in its newest month (copies of stored
     ones an hour later), 30% open ones closed a day after their last step."""
-
-    new, closing = rows * 7 // 10, rows - rows * 7 // 10
-    con = _read(db)
-    try:
-        newest = con.execute("SELECT date_trunc('month', max(accepted_at)) FROM tickets").fetchone()
-        con.execute(
-            f"""COPY (
-            SELECT * REPLACE ('BENCH' || lpad(CAST(row_number() OVER () AS VARCHAR), 6, '0')
-                       AS ticket_id,
-                   accepted_at + INTERVAL 1 HOUR AS accepted_at,
-                   first_response_at + INTERVAL 1 HOUR AS first_response_at,
-                   arrived_at + INTERVAL 1 HOUR AS arrived_at,
-                   closed_at + INTERVAL 1 HOUR AS closed_at)
-            FROM (SELECT {SMALL_COLUMNS} FROM tickets
-                  WHERE accepted_at >= $newest ORDER BY hash(ticket_id) LIMIT {new})
-            UNION ALL
-            SELECT * REPLACE (greatest(accepted_at, first_response_at, arrived_at)
-                   + INTERVAL 1 DAY AS closed_at, '已办结' AS status)
-            FROM (SELECT {SMALL_COLUMNS} FROM tickets WHERE is_open AND closed_at IS NULL
-                  ORDER BY accepted_at DESC LIMIT {closing})
-            ) TO '{path}' (HEADER, DELIMITER ',')""",
-            {"newest": newest[0] if newest else None},
-        )
-        counts = con.execute(f"SELECT count(*) FROM read_csv('{path}')").fetchone()
-    finally:
-        con.close()
-    return {"rows": int(counts[0]) if counts else 0}
+    return _write_copies(
+        db,
+        path,
+        rows,
+        newest="date_trunc('month', max(accepted_at))",
+        new_id="'BENCH'",
+        shift="INTERVAL 1 HOUR",
+        new_where="accepted_at >= $newest",
+        open_where="TRUE",
+    )
 
 
 def write_day_csv(db: Path, path: Path, rows: int = 1000, day: int = 1) -> dict[str, int]:
@@ -152,30 +135,55 @@ def write_day_csv(db: Path, path: Path, rows: int = 1000, day: int = 1) -> dict[
     the last 20 days' tickets, numbered after the city's ids), so the as-of time advances as in
     a daily load, and 30% closings of the newest open tickets. Ids keep the stored numbering
     (GD…), so the file's key range is the recent part of the warehouse, as a real day's is."""
+    return _write_copies(
+        db,
+        path,
+        rows,
+        newest="max(accepted_at)",
+        new_id=f"'GD9' || strftime($newest + INTERVAL {int(day)} DAY, '%Y%m%d')",
+        shift=f"($newest - accepted_at) + INTERVAL {int(day)} DAY",
+        new_where="accepted_at >= $newest - INTERVAL 20 DAY AND ticket_id LIKE 'GD%'",
+        open_where="ticket_id LIKE 'GD%'",
+    )
+
+
+def _write_copies(
+    db: Path,
+    path: Path,
+    rows: int,
+    *,
+    newest: str,
+    new_id: str,
+    shift: str,
+    new_where: str,
+    open_where: str,
+) -> dict[str, int]:
+    """A CSV of `rows` tickets: 70% copies of stored tickets matching `new_where` (`$newest`:
+    the `newest` aggregate over all tickets), moved by `shift` and numbered `new_id` + a
+    six-digit count; 30% the newest open tickets matching `open_where`, closed a day after
+    their last step."""
     new, closing = rows * 7 // 10, rows - rows * 7 // 10
     con = _read(db)
     try:
-        newest = con.execute("SELECT max(accepted_at) FROM tickets").fetchone()
-        shift = f"($newest - accepted_at) + INTERVAL {int(day)} DAY"
+        found = con.execute(f"SELECT {newest} FROM tickets").fetchone()
         con.execute(
             f"""COPY (
-            SELECT * REPLACE ('GD9' || strftime($newest + INTERVAL {int(day)} DAY, '%Y%m%d')
-                       || lpad(CAST(row_number() OVER () AS VARCHAR), 6, '0') AS ticket_id,
+            SELECT * REPLACE ({new_id} || lpad(CAST(row_number() OVER () AS VARCHAR), 6, '0')
+                       AS ticket_id,
                    accepted_at + {shift} AS accepted_at,
                    first_response_at + {shift} AS first_response_at,
                    arrived_at + {shift} AS arrived_at,
                    closed_at + {shift} AS closed_at)
             FROM (SELECT {SMALL_COLUMNS} FROM tickets
-                  WHERE accepted_at >= $newest - INTERVAL 20 DAY AND ticket_id LIKE 'GD%'
-                  ORDER BY hash(ticket_id) LIMIT {new})
+                  WHERE {new_where} ORDER BY hash(ticket_id) LIMIT {new})
             UNION ALL
             SELECT * REPLACE (greatest(accepted_at, first_response_at, arrived_at)
                    + INTERVAL 1 DAY AS closed_at, '已办结' AS status)
             FROM (SELECT {SMALL_COLUMNS} FROM tickets
-                  WHERE is_open AND closed_at IS NULL AND ticket_id LIKE 'GD%'
+                  WHERE is_open AND closed_at IS NULL AND {open_where}
                   ORDER BY accepted_at DESC LIMIT {closing})
             ) TO '{path}' (HEADER, DELIMITER ',')""",
-            {"newest": newest[0] if newest else None},
+            {"newest": found[0] if found else None},
         )
         counts = con.execute(f"SELECT count(*) FROM read_csv('{path}')").fetchone()
     finally:
