@@ -18,14 +18,17 @@ repeat flags within the repeat window, places filled from a changed register, st
 by the as-of time, tickets of files whose callback columns the 三率 base depends on — and their
 quarters and years; a quarter or year too big to recompute within a load (LOAD_ROW_GROUPINGS)
 is marked stale instead and read raw until `refresh_stale`, and so is a month much bigger than
-the load (MONTH_LOAD_FACTOR). The code combinations (category, priority, channel) of each
-street and community are kept for the sidebar's lists (agg_ticket_codes): a load adds those
-of the months it touched. Survey answers are counted per
-wave, compound, item and score (agg_survey_answers, and agg_survey_items with one column per
-score) for the waves a load changed. Without a record of the changes, or when the stored
-aggregates were made by another definition, everything is built again, period by period so
-that memory holds one period's tickets at a time. Plain tables written with DELETE + INSERT
-(no keys or constraints), so the same SQL works in a DuckLake.
+the load (MONTH_LOAD_FACTOR); a period already stale waits for that settle too. The periods
+are written together, a few statements for all of them (at a city's size each DuckLake
+statement on agg_units costs ~0.1 s of catalog reads, whatever it does). The code
+combinations (category, priority, channel) of each street and community are kept for the
+sidebar's lists (agg_ticket_codes): a load adds those of the months it touched. Survey
+answers are counted per wave, compound, item and score (agg_survey_answers, and
+agg_survey_items with one column per score) for the waves a load changed. Without a record
+of the changes, or when the stored aggregates were made by another definition, everything is
+built again, in statements of at most STATEMENT_ROW_GROUPINGS tickets × groupings, so that
+memory holds a bounded share of the tickets at a time. Plain tables written with DELETE +
+INSERT (no keys or constraints), so the same SQL works in a DuckLake.
 """
 
 from __future__ import annotations
@@ -325,69 +328,141 @@ def _period_start(kind: str, day: date) -> date:
     return date(day.year, day.month, 1)
 
 
-def _period_rows(con: duckdb.DuckDBPyConnection, kind: str, start: date) -> tuple[dict, int]:
-    bounds = {
-        "start": datetime(start.year, start.month, 1),
-        "end": datetime.combine(_period_end(kind, start), datetime.min.time()),
-    }
-    found = con.execute(
-        "SELECT count(*) FROM tickets AS t WHERE t.accepted_at >= $start AND t.accepted_at < $end",
-        bounds,
-    ).fetchone()
-    return bounds, int(found[0]) if found else 0
+def _bounds(kind: str, start: date) -> tuple[datetime, datetime]:
+    return (
+        datetime(start.year, start.month, 1),
+        datetime.combine(_period_end(kind, start), datetime.min.time()),
+    )
 
 
-def _stored_size(con: duckdb.DuckDBPyConnection, kind: str, start: date) -> int:
-    """The period's tickets before this load by its stored district row (0 when it has none:
-    a new or stale period, then counted). A load only adds what it changed, and the budget
-    is a cost, not a figure."""
-    found = con.execute(
-        """SELECT max(tickets) FROM agg_units
-        WHERE period_kind = $kind AND period_start = $day AND level = 'district'""",
-        {"kind": kind, "day": start},
-    ).fetchone()
-    return int(found[0]) if found and found[0] is not None else 0
+def _stored_sizes(
+    con: duckdb.DuckDBPyConnection, periods: list[tuple[str, date]]
+) -> dict[tuple[str, date], int]:
+    """The periods' tickets before this load by their stored district rows (absent: a new or
+    stale period). A load only adds what it changed, and the budget is a cost, not a figure."""
+    starts = sorted({start for _, start in periods})
+    rows = con.execute(
+        """SELECT period_kind, period_start, max(tickets) FROM agg_units
+        WHERE level = 'district' AND period_start BETWEEN $first AND $last
+          AND period_start = ANY($starts)
+        GROUP BY ALL""",
+        {"first": starts[0], "last": starts[-1], "starts": starts},
+    ).fetchall()
+    return {(str(kind), start): int(size) for kind, start, size in rows if size is not None}
+
+
+def _counted(
+    con: duckdb.DuckDBPyConnection, periods: list[tuple[str, date]]
+) -> dict[tuple[str, date], int]:
+    """The periods' tickets now, in one statement (each count reads its own row groups)."""
+    if not periods:
+        return {}
+    params: dict[str, object] = {}
+    counts = []
+    for index, (kind, start) in enumerate(periods):
+        params[f"start{index}"], params[f"end{index}"] = _bounds(kind, start)
+        counts.append(
+            f"""(SELECT count(*) FROM tickets AS t
+            WHERE t.accepted_at >= $start{index} AND t.accepted_at < $end{index})"""
+        )
+    found = con.execute("SELECT " + ", ".join(counts), params).fetchone()
+    return {period: int(n) for period, n in zip(periods, found or (), strict=True)}
+
+
+def _matching(periods: list[tuple[str, date]], params: dict[str, object]) -> str:
+    """A WHERE condition on period_kind and period_start naming exactly these periods."""
+    terms = []
+    for kind, start in periods:
+        index = len(params)
+        params[f"kind{index}"], params[f"day{index}"] = kind, start
+        terms.append(f"(period_kind = $kind{index} AND period_start = $day{index})")
+    return " OR ".join(terms)
 
 
 def _write_periods(
-    con: duckdb.DuckDBPyConnection, kind: str, starts: list[date], budget: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    periods: list[tuple[str, date]],
+    budgets: dict[str, int] | None = None,
 ) -> None:
-    """Replace the stored rows of these periods by their figures now: per period, its
-    groupings in as few statements as the memory budget allows (STATEMENT_ROW_GROUPINGS).
-    A period of more than `budget` tickets × groupings is marked stale instead."""
+    """Replace the stored rows of these (kind, start) periods by their figures now.
+
+    Within a load (`budgets`: tickets × groupings per kind) a period over its kind's budget is
+    marked stale instead, and a period already stale is left for the settle. Each step is one
+    statement for all the periods (a DuckLake statement on agg_units costs ~0.1 s of catalog
+    reads at a city's size, whatever it does), and the periods' figures are computed in as
+    few statements as the memory budget allows (STATEMENT_ROW_GROUPINGS)."""
+    periods = sorted(set(periods))
+    if not periods:
+        return
     names = tuple(GROUPINGS)
-    where = "t.accepted_at >= $start AND t.accepted_at < $end"
-    for start in sorted(starts):
-        day = {"kind": kind, "day": start}
-        # Known to be too big from its stored figures, without counting its tickets again
-        # (a city's year: ~0.5 s a count).
-        known = budget is not None and _stored_size(con, kind, start) * len(names) > budget
-        con.execute("DELETE FROM agg_units WHERE period_kind = $kind AND period_start = $day", day)
+    stale_now = {
+        (str(kind), start)
+        for kind, start in con.execute(
+            "SELECT period_kind, period_start FROM agg_stale_periods"
+        ).fetchall()
+    }
+    if budgets is not None:
+        periods = [period for period in periods if period not in stale_now]
+        if not periods:
+            return
+        # Known to be too big from the stored figures, without counting the tickets again.
+        sizes = _stored_sizes(con, periods)
+        sizes |= _counted(con, [period for period in periods if period not in sizes])
+    else:
+        sizes = _counted(con, periods)
+    stale = [
+        (kind, start)
+        for kind, start in periods
+        if budgets is not None and sizes[(kind, start)] * len(names) > budgets[kind]
+    ]
+    params: dict[str, object] = {}
+    con.execute(f"DELETE FROM agg_units WHERE {_matching(periods, params)}", params)
+    settled = [period for period in periods if period in stale_now]
+    if settled:
+        params = {}
+        con.execute(f"DELETE FROM agg_stale_periods WHERE {_matching(settled, params)}", params)
+    if stale:
         con.execute(
-            "DELETE FROM agg_stale_periods WHERE period_kind = $kind AND period_start = $day", day
+            "INSERT INTO agg_stale_periods SELECT unnest($kinds), unnest($starts)",
+            {"kinds": [kind for kind, _ in stale], "starts": [start for _, start in stale]},
         )
-        if known:
-            con.execute("INSERT INTO agg_stale_periods VALUES ($kind, $day)", day)
-            continue
-        bounds, rows = _period_rows(con, kind, start)
-        if budget is not None and rows * len(names) > budget:
-            con.execute("INSERT INTO agg_stale_periods VALUES ($kind, $day)", day)
-            continue
-        if rows == 0:
+    # (kind, start, groupings) parts, packed into statements of at most
+    # STATEMENT_ROW_GROUPINGS tickets × groupings (a bigger period: its groupings split).
+    statements: list[list[tuple[str, date, tuple[str, ...]]]] = [[]]
+    held = 0
+    for kind, start in periods:
+        rows = sizes[(kind, start)]
+        if rows == 0 or (kind, start) in stale:
             continue
         step = max(1, min(len(names), STATEMENT_ROW_GROUPINGS // rows))
         for first in range(0, len(names), step):
-            sql = aggregate_sql(kind, where, names[first : first + step])
-            con.execute("INSERT INTO agg_units BY NAME " + sql, bounds)
+            part = names[first : first + step]
+            if statements[-1] and held + rows * len(part) > STATEMENT_ROW_GROUPINGS:
+                statements.append([])
+                held = 0
+            statements[-1].append((kind, start, part))
+            held += rows * len(part)
+    for parts in statements:
+        if not parts:
+            continue
+        params = {}
+        selects = []
+        for index, (kind, start, part) in enumerate(parts):
+            params[f"start{index}"], params[f"end{index}"] = _bounds(kind, start)
+            where = f"t.accepted_at >= $start{index} AND t.accepted_at < $end{index}"
+            selects.append(f"SELECT * FROM ({aggregate_sql(kind, where, part)})")
+        con.execute("INSERT INTO agg_units BY NAME " + " UNION ALL BY NAME ".join(selects), params)
 
 
 def refresh_stale(con: duckdb.DuckDBPyConnection) -> int:
-    """Compute the quarters and years a load left stale; returns how many there were."""
-    stale = con.execute(
-        "SELECT period_kind, period_start FROM agg_stale_periods ORDER BY ALL"
-    ).fetchall()
-    for kind, start in stale:
-        _write_periods(con, str(kind), [start])
+    """Compute the periods a load left stale; returns how many there were."""
+    stale = [
+        (str(kind), start)
+        for kind, start in con.execute(
+            "SELECT period_kind, period_start FROM agg_stale_periods ORDER BY ALL"
+        ).fetchall()
+    ]
+    _write_periods(con, stale)
     return len(stale)
 
 
@@ -433,16 +508,14 @@ def _write_codes(con: duckdb.DuckDBPyConnection, months: list[date] | None) -> N
 
 
 def _write_all(
-    con: duckdb.DuckDBPyConnection,
-    months: list[date],
-    budget: int | None = None,
-    month_budget: int | None = None,
+    con: duckdb.DuckDBPyConnection, months: list[date], budgets: dict[str, int] | None = None
 ) -> None:
-    """The months given, and their quarters and years (those over `budget`, and months over
-    `month_budget`, marked stale)."""
-    _write_periods(con, "month", months, month_budget)
+    """The months given, and their quarters and years (within a load, those over their
+    kind's budget marked stale: `_write_periods`)."""
+    periods = [("month", month) for month in months]
     for kind in ("quarter", "year"):
-        _write_periods(con, kind, sorted({_period_start(kind, m) for m in months}), budget)
+        periods += [(kind, start) for start in {_period_start(kind, m) for m in months}]
+    _write_periods(con, periods, budgets)
 
 
 def _callback_batches(con: duckdb.DuckDBPyConnection) -> list[int]:
@@ -559,18 +632,28 @@ def touched_months(
         params["moved"] = moved
     if previous != current and previous is not None and current is not None:
         # Statuses of rows not yet responded or closed whose limit falls between the as-of
-        # time the aggregates were made at and the new one (late ⇄ not yet due).
+        # time the aggregates were made at and the new one (late ⇄ not yet due). When it
+        # advanced from there, only rows from derive's start on can have moved (a daily
+        # load's case: a city's history is not read).
+        found = con.execute(
+            "SELECT min(since) FROM derive_advance WHERE previous = $previous",
+            {"previous": previous},
+        ).fetchone()
+        bound = found[0] if found else None
+        since = "" if bound is None else "accepted_at >= $since AND "
         sources.append(
-            """SELECT accepted_at FROM tickets
-            WHERE (first_response_at IS NULL AND accepted_at
+            f"""SELECT accepted_at FROM tickets
+            WHERE {since}((first_response_at IS NULL AND accepted_at
                        + to_seconds(CAST(response_limit_minutes * 60 AS BIGINT))
                    BETWEEN $low AND $high)
                OR (closed_at IS NULL AND accepted_at
                        + to_seconds(CAST(resolution_limit_hours * 3600 AS BIGINT))
-                   BETWEEN $low AND $high)"""
+                   BETWEEN $low AND $high))"""
         )
         low, high = sorted([datetime.fromisoformat(previous), datetime.fromisoformat(current)])
         params |= {"low": low, "high": high}
+        if bound is not None:
+            params["since"] = datetime.fromisoformat(str(bound))
     union = " UNION ALL ".join(f"({source})" for source in sources)
     rows = con.execute(
         f"""SELECT DISTINCT CAST(date_trunc('month', accepted_at) AS DATE) AS m
@@ -597,7 +680,8 @@ def refresh(con: duckdb.DuckDBPyConnection) -> None:
     month_budget = max(
         MONTH_ROW_GROUPINGS, MONTH_LOAD_FACTOR * int(changed[0] if changed else 0) * len(GROUPINGS)
     )
-    _write_all(con, months, LOAD_ROW_GROUPINGS, month_budget)
+    budgets = {"month": month_budget, "quarter": LOAD_ROW_GROUPINGS, "year": LOAD_ROW_GROUPINGS}
+    _write_all(con, months, budgets)
     _write_codes(con, months)
     _write_waves(con, touched_waves(con))
     _remember(con)

@@ -54,6 +54,9 @@ CHANGE_TABLES = {
     "moment TIMESTAMP, batch_id BIGINT",
     "derive_surveys": "response_id VARCHAR",
     "derive_compounds": "compound VARCHAR",
+    # filled by `derive`: when the as-of time advanced from `previous`, every row whose status
+    # it moved was accepted at or after `since` (for govdash.etl.aggregates' touched months)
+    "derive_advance": "previous VARCHAR, since VARCHAR",
 }
 # The latest moment of a ticket: the as-of time is the latest over all tickets.
 MOMENT = """greatest(accepted_at, coalesce(first_response_at, accepted_at),
@@ -230,6 +233,11 @@ def derive(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, int]:
     )
     moved = _moved(previous, as_of)
     statuses = _statuses(con, moved, as_of, since if waiting is not None else None)
+    if moved == "advanced" and waiting is not None and recording(con):
+        con.execute(
+            "INSERT INTO derive_advance VALUES ($previous, $since)",
+            {"previous": previous, "since": since},
+        )
     # The next load's start: exact, found from `since` on (every not-yet-due row lies there
     # unless the as-of time fell, when _statuses went over every row and so does this).
     start = None if waiting is None or moved == "fell" else since

@@ -724,6 +724,36 @@ def _stale_of(db: Path, snapshot: int | None = None) -> list[tuple[Any, ...]]:
         con.close()
 
 
+def test_a_period_left_stale_waits_for_the_settle_through_the_next_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load does not count or recompute a period a previous load left stale (the settle
+    after it will): those periods stay stale and read raw (the same figures), the periods
+    it stores are a full build's, and the settle then stores the rest."""
+    budget = aggregates.LOAD_ROW_GROUPINGS
+    db, files = _stale_load(tmp_path, monkeypatch)
+    stale = _stale_of(db)
+    monkeypatch.setattr(aggregates, "LOAD_ROW_GROUPINGS", budget)
+    assert load_paths([files[4]], db, CONFIG, keep_raw=False).ok
+    assert _stale_of(db) == stale
+    full = _full_build(db)
+    waiting = {(kind, start) for kind, start in stale}
+    assert [row for row in full if (row[0], row[1]) not in waiting] == _agg_rows(db)
+    con = connect_readonly(db)
+    try:
+        for filters in (Filters.for_quarter(2025, 1), Filters.for_year(2025)):
+            assert aggregate_rows(con, filters) is None
+            _same_kpis(
+                tickets.ticket_kpis(con, filters, CONFIG),
+                _raw(tickets.ticket_kpis, con, filters, CONFIG),
+            )
+    finally:
+        con.close()
+    with _unpublished(db) as con:
+        assert aggregates.refresh_stale(con) == len(stale)
+        assert _agg_rows_of(con) == full
+
+
 def test_settle_publishes_the_stale_quarters_and_years_as_a_second_snapshot(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
