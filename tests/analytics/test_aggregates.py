@@ -23,6 +23,7 @@ import pytest
 
 import govdash.analytics.queries.aggregated as aggregated
 import govdash.etl.aggregates as aggregates
+import govdash.etl.settle as settle_module
 from govdash import cli
 from govdash.analytics.queries import effect, loads, surveys, tickets, units
 from govdash.analytics.queries.aggregated import aggregate_rows
@@ -778,6 +779,57 @@ def test_settle_publishes_the_stale_quarters_and_years_as_a_second_snapshot(
     assert made.extra["actor"] == "tester" and "2025年" in made.extra["periods"]
     again = settle(db, CONFIG, said.append, "tester", local_copies=False)
     assert again.snapshot is None and current_snapshot(db) == done.snapshot
+
+
+def _small_files(db: Path, table: str) -> int:
+    con = connect_readonly(db)
+    try:
+        found = con.execute(
+            "SELECT count(*) FROM ducklake_list_files('lake', $table) WHERE data_file_size_bytes < $s",
+            {"table": table, "s": settle_module.SMALL_FILE_BYTES},
+        ).fetchone()
+        return int(found[0]) if found else 0
+    finally:
+        con.close()
+
+
+def _tickets_at(db: Path, snapshot: int | None = None) -> list[tuple[Any, ...]]:
+    con = connect_readonly(db, snapshot)
+    try:
+        return con.execute("SELECT * FROM tickets ORDER BY ticket_id").fetchall()
+    finally:
+        con.close()
+
+
+def test_settle_merges_small_files_and_every_snapshot_reads_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a table has gathered COMPACT_AT_FILES small files (a file of its own per load),
+    the settle merges them as one snapshot (`compact`): the tickets and figures read as before,
+    so does every earlier snapshot (time travel), and a second settle has nothing to merge."""
+    monkeypatch.setenv(KEY_ENV, "the-same-phone-hash-key-for-both")
+    monkeypatch.setattr(settle_module, "COMPACT_AT_FILES", 3)
+    files, _ = incremental_files(tmp_path / "in")
+    db = tmp_path / "w" / "warehouse.duckdb"
+    snapshots = []
+    for path in files:
+        assert load_paths([path], db, CONFIG, keep_raw=False).ok
+        snapshots.append(current_snapshot(db))
+    before = {n: _tickets_at(db, n) for n in snapshots}
+    figures, small = _agg_rows(db), _small_files(db, "tickets")
+    assert small >= 3 and len(before[snapshots[-1]]) > 200
+    said: list[str] = []
+    done = settle(db, CONFIG, said.append, "tester", local_copies=False)
+    assert done.warnings == [] and "tickets" in done.compacted
+    made = lake_of(db).snapshot(current_snapshot(db) or 0)
+    assert made is not None and made.message == "compact" and made.snapshot_id > snapshots[-1]
+    assert any("合并小文件" in line for line in said)
+    assert any(f"快照 #{made.snapshot_id}" in line for line in done.lines)
+    assert _small_files(db, "tickets") < small
+    assert _tickets_at(db) == before[snapshots[-1]] and _agg_rows(db) == figures
+    assert {n: _tickets_at(db, n) for n in snapshots} == before
+    again = settle(db, CONFIG, said.append, "tester", local_copies=False)
+    assert again.compacted == [] and current_snapshot(db) == made.snapshot_id
 
 
 def test_a_settle_that_fails_leaves_the_load_and_its_stale_marks(
