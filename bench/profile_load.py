@@ -87,11 +87,13 @@ def main() -> None:
     load._stage_part = _timed(totals, "  insert parts", load._stage_part)  # type: ignore[assignment]
     original_clean = cleaner.clean
 
-    def clean(self: clean_module.Cleaner, kind: str, stage: str, present: set[str]) -> None:
+    def clean(
+        self: clean_module.Cleaner, kind: str, stage: str, present: set[str], *rest: Any
+    ) -> None:
         con = self.con
         self.con = _Statements(con, totals, args.plan)  # type: ignore[assignment]
         try:
-            _timed(totals, "clean", original_clean)(self, kind, stage, present)
+            _timed(totals, "clean", original_clean)(self, kind, stage, present, *rest)
         finally:
             self.con = con
 

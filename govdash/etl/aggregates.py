@@ -489,7 +489,9 @@ CODE_COLUMNS = ("street", "community", "category", "priority", "channel")
 
 def _write_codes(con: duckdb.DuckDBPyConnection, months: list[date] | None) -> None:
     """agg_ticket_codes: every code combination (None: built anew from all tickets), or those
-    the tickets of `months` bring that are not stored yet (a load: the months it touched)."""
+    a load brings that are not stored yet (`months`: the months it touched). Only the rows it
+    wrote and the rows of compounds whose register rows it changed (places filled: derive's
+    _fill_places) can hold a new combination, so only they are read, in those months."""
     columns = ", ".join(CODE_COLUMNS)
     if months is None:
         con.execute("DELETE FROM agg_ticket_codes")
@@ -500,10 +502,11 @@ def _write_codes(con: duckdb.DuckDBPyConnection, months: list[date] | None) -> N
     con.execute(
         f"""INSERT INTO agg_ticket_codes
         SELECT DISTINCT {columns} FROM tickets
-        WHERE CAST(date_trunc('month', accepted_at) AS DATE) = ANY($months)
-          AND accepted_at >= $first AND accepted_at < $last + INTERVAL 1 MONTH
+        WHERE accepted_at >= $first AND accepted_at < $last + INTERVAL 1 MONTH
+          AND (ticket_id IN (SELECT ticket_id FROM derive_changed)
+               OR compound IN (SELECT compound FROM derive_compounds))
         EXCEPT SELECT {columns} FROM agg_ticket_codes""",
-        {"months": months, "first": min(months), "last": max(months)},
+        {"first": min(months), "last": max(months)},
     )
 
 

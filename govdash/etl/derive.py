@@ -318,7 +318,11 @@ def _fill_places(con: duckdb.DuckDBPyConnection) -> int:
             FROM derive_register AS r
             WHERE t.compound = r.compound
               AND ({" OR ".join(f"(t.{c} IS NULL AND r.{c} IS NOT NULL)" for c in places)})"""
-        if table == "survey_responses":  # a few thousand rows a wave: one statement
+        if table == "survey_responses":  # one statement; none when no response or register
+            # row changed (a tickets file does not read a city's millions of responses)
+            surveys = con.execute(f"SELECT count(*) FROM {changed}").fetchone()
+            if not (surveys and surveys[0]) and not (compounds_changed and compounds_changed[0]):
+                continue  # nothing to fill: a city's responses are not read
             con.execute(
                 f"""{update} AND (t.{key} IN (SELECT {key} FROM {changed}) OR t.{touched})"""
             )
