@@ -428,9 +428,10 @@ def _cmd_load(args: argparse.Namespace, db_path: Path, config: Config) -> int:
 def _settle(
     args: argparse.Namespace, db_path: Path, config: Config, progress: Callable[[str], None]
 ) -> None:
-    """After a published load: the quarters and years it left stale, as a second snapshot,
-    this machine's local copies (govdash.etl.settle), and the pages' first views computed
-    ahead (`govdash warm`). A failure costs only speed, and says so."""
+    """After a published load: the periods it left stale, as a second snapshot, small files
+    merged when a table has gathered many, this machine's local copies (govdash.etl.settle),
+    and the pages' first views computed ahead (`govdash warm`). A failure costs only speed,
+    and says so."""
     from govdash.etl.settle import settle
     from govdash.web.warm import warm_command
 
