@@ -939,10 +939,6 @@ def _padded(sheet: RawSheet, width: int) -> RawSheet:
     return replace(sheet, table=table)
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _fixup_sheets(
     sheets: list[RawSheet],
     meta: FixupMeta,
