@@ -717,12 +717,19 @@ def _stale_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, 
     return db, files
 
 
-def _stale_of(db: Path, snapshot: int | None = None) -> list[tuple[Any, ...]]:
+def _rows_at(
+    db: Path, sql: str, params: dict[str, Any] | None = None, snapshot: int | None = None
+) -> list[tuple[Any, ...]]:
+    """A query's rows on the published warehouse (or a past snapshot of it)."""
     con = connect_readonly(db, snapshot)
     try:
-        return con.execute("SELECT * FROM agg_stale_periods ORDER BY ALL").fetchall()
+        return con.execute(sql, params or {}).fetchall()
     finally:
         con.close()
+
+
+def _stale_of(db: Path, snapshot: int | None = None) -> list[tuple[Any, ...]]:
+    return _rows_at(db, "SELECT * FROM agg_stale_periods ORDER BY ALL", snapshot=snapshot)
 
 
 def test_a_period_left_stale_waits_for_the_settle_through_the_next_load(
@@ -782,23 +789,13 @@ def test_settle_publishes_the_stale_quarters_and_years_as_a_second_snapshot(
 
 
 def _small_files(db: Path, table: str) -> int:
-    con = connect_readonly(db)
-    try:
-        found = con.execute(
-            "SELECT count(*) FROM ducklake_list_files('lake', $table) WHERE data_file_size_bytes < $s",
-            {"table": table, "s": settle_module.SMALL_FILE_BYTES},
-        ).fetchone()
-        return int(found[0]) if found else 0
-    finally:
-        con.close()
+    sql = "SELECT count(*) FROM ducklake_list_files('lake', $table) WHERE data_file_size_bytes < $s"
+    [(found,)] = _rows_at(db, sql, {"table": table, "s": settle_module.SMALL_FILE_BYTES})
+    return int(found)
 
 
 def _tickets_at(db: Path, snapshot: int | None = None) -> list[tuple[Any, ...]]:
-    con = connect_readonly(db, snapshot)
-    try:
-        return con.execute("SELECT * FROM tickets ORDER BY ticket_id").fetchall()
-    finally:
-        con.close()
+    return _rows_at(db, "SELECT * FROM tickets ORDER BY ticket_id", snapshot=snapshot)
 
 
 def test_settle_merges_small_files_and_every_snapshot_reads_as_before(
