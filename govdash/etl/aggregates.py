@@ -22,7 +22,10 @@ the load (MONTH_LOAD_FACTOR); a period already stale waits for that settle too. 
 are written together, a few statements for all of them (at a city's size each DuckLake
 statement on agg_units costs ~0.1 s of catalog reads, whatever it does). The code
 combinations (category, priority, channel) of each street and community are kept for the
-sidebar's lists (agg_ticket_codes): a load adds those of the months it touched. Survey
+sidebar's lists (agg_ticket_codes): a load adds those of the months it touched. The tickets
+open at each month's end (agg_open) serve the backlog figures, which otherwise read every
+ticket ever accepted before the period's end: a load rewrites the rows of the tickets it
+changed and adds the month ends the as-of time passed. Survey
 answers are counted per wave, compound, item and score (agg_survey_answers, and
 agg_survey_items with one column per score) for the waves a load changed. Without a record
 of the changes, or when the stored aggregates were made by another definition, everything is
@@ -149,9 +152,11 @@ GROUPINGS: dict[str, tuple[str, ...]] = {
 GROUPING_BY_COLUMNS = {frozenset(columns): name for name, columns in GROUPINGS.items()}
 
 # Bumped whenever the stored figures or groupings change: a warehouse whose aggregates carry
-# another version is built again at its next load, and read raw until then.
-# 2: parent_street is min(street), not any_value; 3: agg_ticket_codes; 4: agg_survey_items
-AGGREGATES_VERSION = "4"
+# another version is built again at its next load (or only what it lacks: UPGRADES), and read
+# raw until then.
+# 2: parent_street is min(street), not any_value; 3: agg_ticket_codes; 4: agg_survey_items;
+# 5: agg_open
+AGGREGATES_VERSION = "5"
 VERSION_KEY = "aggregates_version"
 AS_OF_KEY = "aggregates_as_of"
 WINDOW_KEY = "repeat_window_days"  # written by govdash.etl.derive
@@ -481,6 +486,7 @@ def build_all(con: duckdb.DuckDBPyConnection) -> None:
     _write_all(con, months)
     _write_codes(con, None)
     _write_waves(con, None)
+    build_open(con)
     _remember(con)
 
 
@@ -508,6 +514,114 @@ def _write_codes(con: duckdb.DuckDBPyConnection, months: list[date] | None) -> N
         EXCEPT SELECT {columns} FROM agg_ticket_codes""",
         {"first": min(months), "last": max(months)},
     )
+
+
+# --- the tickets open at each month's end -------------------------------------------------------
+
+# What the backlog figures filter, count and list by (govdash.analytics.queries.aggregated).
+OPEN_COLUMNS = (
+    "ticket_id",
+    "batch_id",
+    "accepted_at",
+    "closed_at",
+    "is_open",
+    "status",
+    "street",
+    "community",
+    "compound",
+    "property_company",
+    "category",
+    "priority",
+    "channel",
+    "resolution_limit_hours",
+)
+FIRST_END = "date_trunc('month', t.accepted_at) + INTERVAL 1 MONTH"
+
+
+def open_until(as_of: str | None) -> datetime | None:
+    """The last month end agg_open holds at this as-of time: the first after it. Every ticket
+    is accepted and closed by the as-of time, so the tickets open at any later end are the
+    ones open then."""
+    if as_of is None:
+        return None
+    moment = datetime.fromisoformat(as_of)
+    return _bounds("month", date(moment.year, moment.month, 1))[1]
+
+
+def _open_sql(where: str, first: str = FIRST_END, source: str = "tickets") -> str:
+    """SELECT of agg_open rows: each row of `source` (alias t) matching `where`, at every month
+    end from `first` to $until at which it is open (Filters.backlog_where's definition: accepted
+    before the end; closed at or after it, or not closed and open)."""
+    columns = ", ".join(f"t.{column}" for column in OPEN_COLUMNS)
+    return f"""SELECT unnest(range({first},
+            CASE WHEN t.closed_at IS NULL THEN $until
+                 ELSE least($until, date_trunc('month', t.closed_at)) END + INTERVAL 1 MONTH,
+            INTERVAL 1 MONTH)) AS end_at, {columns}
+        FROM {source} AS t
+        WHERE ((t.closed_at IS NULL AND t.is_open) OR t.closed_at >= {FIRST_END})
+          AND {where}"""
+
+
+def build_open(con: duckdb.DuckDBPyConnection) -> None:
+    """agg_open from all tickets (one pass: a ticket closed within its month has no row)."""
+    con.execute("DELETE FROM agg_open")
+    until = open_until(_info(con, "as_of"))
+    if until is not None:
+        con.execute("INSERT INTO agg_open BY NAME " + _open_sql("TRUE"), {"until": until})
+
+
+def _refresh_open(con: duckdb.DuckDBPyConnection, previous: str | None) -> None:
+    """agg_open after a load, from derive's record and the as-of time the stored figures were
+    made at (`previous`): the rows of the tickets it changed (and of the compounds whose places
+    it filled) are written anew, and when the as-of time moved into a later month the month
+    ends it passed are added for the tickets still open at the last one stored (every other
+    ticket was accepted after it: a changed one). What it reads is the load's rows and one
+    month end's open tickets, never a city's history."""
+    until = open_until(_info(con, "as_of"))
+    before = open_until(previous)
+    if until is None:
+        con.execute("DELETE FROM agg_open")
+        return
+    found = con.execute("SELECT count(*) FROM derive_compounds").fetchone()
+    compounds = "compound IN (SELECT compound FROM derive_compounds)"
+    changed = "ticket_id IN (SELECT ticket_id FROM derive_changed)"
+    gone = [changed, "end_at > $until"]
+    if found and found[0]:
+        gone.append(compounds)
+    con.execute(f"DELETE FROM agg_open WHERE {' OR '.join(gone)}", {"until": until})
+    if before is not None and before < until:
+        con.execute(
+            "INSERT INTO agg_open BY NAME "
+            + _open_sql("t.end_at = $before", first="$first", source="agg_open"),
+            {"until": until, "before": before, "first": _bounds("month", before.date())[1]},
+        )
+    first = con.execute("SELECT min(accepted_at) FROM derive_changed").fetchone()
+    if first and first[0] is not None:
+        con.execute(
+            "INSERT INTO agg_open BY NAME " + _open_sql(f"t.accepted_at >= $first AND t.{changed}"),
+            {"until": until, "first": first[0]},
+        )
+    if found and found[0]:
+        con.execute(
+            "INSERT INTO agg_open BY NAME " + _open_sql(f"t.{compounds} AND NOT t.{changed}"),
+            {"until": until},
+        )
+
+
+# Earlier versions whose stored figures are this version's but for a table: what it lacks,
+# built from all tickets (an upgrade builds the open tickets, not a city's every period).
+UPGRADES = {"4": build_open}
+
+
+def upgrade(con: duckdb.DuckDBPyConnection) -> None:
+    """Stored figures of this definition: only what an earlier version lacks (UPGRADES) when
+    its figures were made at the current as-of time, else all built anew."""
+    version = _info(con, VERSION_KEY)
+    if version in UPGRADES and _info(con, AS_OF_KEY) == _info(con, "as_of"):
+        UPGRADES[version](con)
+        _remember(con)
+    else:
+        build_all(con)
 
 
 def _write_all(
@@ -667,12 +781,15 @@ def touched_months(
 
 
 def refresh(con: duckdb.DuckDBPyConnection) -> None:
-    """Bring agg_units up to date after a load's derived fields (govdash.etl.derive): the
-    periods it touched, or everything when there is no record of the changes or the stored
-    aggregates were made by another definition."""
-    if _info(con, VERSION_KEY) != AGGREGATES_VERSION or not _recording(con):
+    """Bring the stored figures up to date after a load's derived fields (govdash.etl.derive):
+    the periods it touched and the open tickets of the rows it changed, or everything when
+    there is no record of the changes or the stored aggregates were made by another definition
+    (an earlier one of UPGRADES: what it lacks)."""
+    version = _info(con, VERSION_KEY)
+    if (version != AGGREGATES_VERSION and version not in UPGRADES) or not _recording(con):
         build_all(con)
         return
+    previous = _info(con, AS_OF_KEY)
     stored = _stored_callback_batches(con)
     now = _callback_batches_after_load(con, stored)
     months = touched_months(con, now, stored)  # before the callback files are stored anew
@@ -687,4 +804,8 @@ def refresh(con: duckdb.DuckDBPyConnection) -> None:
     _write_all(con, months, budgets)
     _write_codes(con, months)
     _write_waves(con, touched_waves(con))
+    if version == AGGREGATES_VERSION:
+        _refresh_open(con, previous)
+    else:  # an earlier version's figures: what it lacks, from all tickets
+        UPGRADES[str(version)](con)
     _remember(con)

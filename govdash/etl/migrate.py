@@ -72,7 +72,7 @@ def migrate(source: Path, db_path: Path, config: Config, actor: str | None = Non
                         f'SELECT {names} FROM old.main."{table}"'
                     )
             if not aggregates.current(con):  # an older release's, or none: built here
-                aggregates.build_all(con)
+                aggregates.upgrade(con)
             return commit_snapshot(con, "migrate", actor or os_user())
         except BaseException:
             con.execute("ROLLBACK")

@@ -247,6 +247,28 @@ CREATE TABLE IF NOT EXISTS agg_ticket_codes (
     channel    VARCHAR
 );
 
+-- The tickets open at each month's end (govdash/etl/aggregates.py): one row per month end ×
+-- ticket open then (accepted before it; closed at or after it, or still open), with the
+-- columns the backlog figures filter, count and list by. Month ends run to the first after the
+-- as-of time, which holds every ticket open now. Kept by each load for the tickets it changed.
+CREATE TABLE IF NOT EXISTS agg_open (
+    end_at                   TIMESTAMP,         -- the month end: the next month's first moment
+    ticket_id                VARCHAR,
+    batch_id                 INTEGER,
+    accepted_at              TIMESTAMP,
+    closed_at                TIMESTAMP,
+    is_open                  BOOLEAN,
+    status                   VARCHAR,
+    street                   VARCHAR,
+    community                VARCHAR,
+    compound                 VARCHAR,
+    property_company         VARCHAR,
+    category                 VARCHAR,
+    priority                 VARCHAR,
+    channel                  VARCHAR,
+    resolution_limit_hours   DOUBLE
+);
+
 -- Quarters and years a load changed but left for later (too many tickets to recompute within
 -- the load): pages read them from the tickets until aggregates.refresh_stale recomputes them.
 CREATE TABLE IF NOT EXISTS agg_stale_periods (

@@ -94,7 +94,7 @@ def refresh_stale(
         if not aggregates.current(con):
             # Figures of another release's definition (an upgrade): read raw until built anew.
             names = [ALL_PERIODS]
-            work: Callable[[duckdb.DuckDBPyConnection], object] = aggregates.build_all
+            work: Callable[[duckdb.DuckDBPyConnection], object] = aggregates.upgrade
             say("按本版本的定义重算全部汇总 …")
         else:
             stale = con.execute(

@@ -13,7 +13,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,8 @@ import govdash.analytics.queries.aggregated as aggregated
 import govdash.etl.aggregates as aggregates
 import govdash.etl.settle as settle_module
 from govdash import cli
-from govdash.analytics.queries import effect, loads, surveys, tickets, units
-from govdash.analytics.queries.aggregated import aggregate_rows
+from govdash.analytics.queries import bulletin, effect, loads, surveys, tickets, units
+from govdash.analytics.queries.aggregated import aggregate_rows, backlog_rows
 from govdash.analytics.queries.filters import Filters
 from govdash.core.access import Scope
 from govdash.core.warehouse import KEY_ENV, connect_readonly, current_snapshot, lake_of
@@ -375,6 +375,52 @@ def test_stored_figures_match_pandas(main: Any, expected: pd.DataFrame) -> None:
         assert months.loc[pd.Timestamp(month.start_time), "tickets"] == count
 
 
+# Shapes the stored open tickets serve besides SHAPES': codes, several units of a level.
+BACKLOG_SHAPES: list[tuple[Scope, dict[str, list[str]]]] = [
+    *SHAPES,
+    (Scope.district(), {"category": ["电梯", "水电维修"]}),
+    (Scope("street", "甲街道"), {"priority": ["紧急"], "community": ["西社区", "东社区"]}),
+    (Scope.district(), {"channel": ["12345转办"], "property_company": ["乐家物业", "安居物业"]}),
+]
+
+
+@pytest.mark.parametrize(
+    ("scope", "places"),
+    BACKLOG_SHAPES,
+    ids=[f"{s.to_text()}-{'+'.join(p) or 'all'}" for s, p in BACKLOG_SHAPES],
+)
+def test_the_backlog_from_the_stored_open_tickets_equals_the_raw_query(
+    main: Any, scope: Scope, places: dict[str, list[str]]
+) -> None:
+    """Open at the period's end, by age, the longest open, by unit and by file: read from the
+    month end's stored open tickets (any selection; a period ending after the as-of time's
+    month reads its last month end) equal to the condition over every ticket."""
+    con, _ = main
+    later = Filters.for_range(date(2025, 6, 1), date(2026, 12, 31))
+    found = 0
+    for period in [*PERIODS, later]:
+        filters = _filters(period, scope, places)
+        assert backlog_rows(con, filters)[0].startswith("agg_open"), filters
+        for query in (tickets.backlog_aging, tickets.longest_open):
+            stored = query(con, filters, CONFIG)
+            pd.testing.assert_frame_equal(stored, _raw(query, con, filters, CONFIG))
+        for level in UNIT_LEVELS:
+            stored = bulletin.backlog_by_unit(con, filters, CONFIG, level)
+            raw = _raw(bulletin.backlog_by_unit, con, filters, CONFIG, level)
+            pd.testing.assert_frame_equal(stored, raw)
+        stored = loads.batches_used(con, filters, ("backlog",))
+        pd.testing.assert_frame_equal(stored, _raw(loads.batches_used, con, filters, ("backlog",)))
+        found += int(tickets.backlog_aging(con, filters, CONFIG)["tickets"].sum())
+    if not scope.is_restricted and not places:
+        assert found > 10  # the fixture leaves tickets open at these ends
+
+
+def test_a_period_ending_within_a_month_reads_the_tickets(main: Any) -> None:
+    con, _ = main
+    filters = Filters.for_range(date(2025, 1, 1), date(2025, 3, 15))
+    assert backlog_rows(con, filters)[0].startswith("tickets")
+
+
 def _agg_rows(db: Path) -> list[tuple[Any, ...]]:
     con = connect_readonly(db)
     try:
@@ -413,6 +459,50 @@ def _unpublished(db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     assert current_snapshot(db) == snapshot
 
 
+def _open_rows(db: Path) -> list[tuple[Any, ...]]:
+    """agg_open's rows, by month end and ticket."""
+    con = connect_readonly(db)
+    try:
+        return con.execute(
+            f"SELECT end_at, {', '.join(OPEN_COLUMNS)} FROM agg_open ORDER BY end_at, ticket_id"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def _next_month(moment: datetime) -> datetime:
+    return datetime(moment.year + moment.month // 12, moment.month % 12 + 1, 1)
+
+
+def _open_by_definition(db: Path) -> list[tuple[Any, ...]]:
+    """The tickets open at each month end, computed here from every ticket (DOMAIN's backlog:
+    accepted before the end; closed at or after it, or not closed and open), for every month
+    end from the first ticket's to the first after the as-of time."""
+    con = connect_readonly(db)
+    try:
+        rows = con.execute(f"SELECT {', '.join(OPEN_COLUMNS)} FROM tickets").fetchall()
+        as_of = con.execute("SELECT value FROM warehouse_info WHERE key = 'as_of'").fetchone()
+    finally:
+        con.close()
+    if not rows or as_of is None or as_of[0] is None:
+        return []
+    accepted, closed, is_open = (
+        OPEN_COLUMNS.index(c) for c in ("accepted_at", "closed_at", "is_open")
+    )
+    first = min(row[accepted] for row in rows)
+    end, last = _next_month(first), _next_month(datetime.fromisoformat(as_of[0]))
+    expected = []
+    while end <= last:
+        for row in rows:
+            if row[accepted] < end and (
+                (row[closed] is not None and row[closed] >= end)
+                or (row[closed] is None and row[is_open])
+            ):
+                expected.append((end, *row))
+        end = _next_month(end)
+    return sorted(expected, key=lambda row: (row[0], row[1]))
+
+
 def _full_build(db: Path) -> list[tuple[Any, ...]]:
     """The aggregates a full build gives over the published warehouse (not published)."""
     with _unpublished(db) as con:
@@ -446,14 +536,18 @@ def test_loads_one_by_one_refresh_what_a_full_build_gives(
     monkeypatch.setattr(aggregates, "touched_months", recording)
     monkeypatch.setattr(aggregates, "build_all", counted)
     codes: list[int] = []
+    open_rows = []
     for path in files:
         assert load_paths([path], db, config, keep_raw=False).ok
         assert _agg_rows(db) == _full_build(db), path.name
+        assert _open_rows(db) == _open_by_definition(db), path.name
+        open_rows.append(len(_open_rows(db)))
         assert _codes(db) == _codes(db, "tickets"), path.name
         stored, scanned = _callback_files(db)
         assert stored == scanned, path.name
         codes.append(len(_codes(db)))
     assert codes[-1] > codes[1], codes  # later loads added code combinations
+    assert len(set(open_rows[1:])) > 1, open_rows  # the loads changed the open tickets
     # only the first load (the register: an empty warehouse) built everything
     assert full_builds == ["load"]
     assert len(refreshed) == len(files) - 1 and all(refreshed), refreshed
@@ -464,6 +558,7 @@ def test_loads_one_by_one_refresh_what_a_full_build_gives(
 
 
 FULL_BUILD = aggregates.build_all
+OPEN_COLUMNS = aggregates.OPEN_COLUMNS
 
 
 # Each load below changes the figures of one month that no row of that load lies in; only the
@@ -533,6 +628,7 @@ def test_each_rule_of_the_touched_months_is_needed(
         assert load_paths([path], db, config, keep_raw=False).ok
         assert _month_row(db, month) != before, path.name  # the month did change
         assert _agg_rows(db) == _full_build(db), path.name
+        assert _open_rows(db) == _open_by_definition(db), path.name
         stored, scanned = _callback_files(db)
         assert stored == scanned, path.name
     assert len(stored) == 1  # 1.csv lost its only callback value (X1) to 4.csv: 2.csv remains

@@ -13,7 +13,7 @@ settle stores it; a monthly series with a stale month, too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 
 import duckdb
 
@@ -30,6 +30,7 @@ from govdash.etl.aggregates import (
     FIGURE_COLUMNS,
     GROUPING_BY_COLUMNS,
     VERSION_KEY,
+    open_until,
 )
 
 # The stored figures, as select items over alias `a`.
@@ -161,3 +162,22 @@ def aggregate_rows(
         conditions.append(f"a.{column} = $agg_{column}")
         params[f"agg_{column}"] = value
     return AggregateRows(" AND ".join(conditions), params)
+
+
+def backlog_rows(con: duckdb.DuckDBPyConnection, filters: Filters) -> tuple[str, dict[str, object]]:
+    """`FROM` text (alias t, with its WHERE) of the tickets open at the period's end with the
+    filters' scope and selections, and its parameters: the stored rows of that month end
+    (agg_open) when the period ends at a month's end and the stored figures are current —
+    a few thousand rows where the tickets' condition reads every ticket accepted before the
+    end (a city's history) — else the tickets (Filters.backlog_where)."""
+    end = datetime.combine(filters.end_exclusive, time())
+    if end.day == 1 and aggregates_ready(con):
+        row = con.execute("SELECT value FROM warehouse_info WHERE key = 'as_of'").fetchone()
+        until = open_until(None if row is None or row[0] is None else str(row[0]))
+        if until is not None:
+            where, params = filters.selection_where("t")
+            # Past the as-of time's month, the tickets open at any end are those open now.
+            params["open_end"] = min(end, until)
+            return f"agg_open AS t WHERE t.end_at = $open_end AND {where}", params
+    where, params = filters.backlog_where("t")
+    return f"tickets AS t WHERE {where}", params

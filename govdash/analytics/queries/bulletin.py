@@ -15,6 +15,7 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
+from govdash.analytics.queries.aggregated import backlog_rows
 from govdash.analytics.queries.filters import Filters, run_query
 from govdash.analytics.queries.loads import load_history
 from govdash.analytics.queries.tickets import (
@@ -81,7 +82,7 @@ def backlog_by_unit(
     """Per unit of `level`: tickets open at the period's end (backlog), how many of them are
     past their resolution limit then (overdue), and how many days the longest is past it.
 
-    Open and overdue are judged as the overview's KPI cards judge them (Filters.backlog_where,
+    Open and overdue are judged as the overview's KPI cards judge them (backlog_rows,
     the reference time = the period's end or the data's as-of time, if earlier). Units without
     open tickets are not listed. Sorted by overdue, then backlog, largest first.
     """
@@ -94,14 +95,14 @@ def backlog_by_unit(
         parent, keys = f"t.{parent_column}", "unit, parent"
     else:
         parent, keys = f"any_value(t.{parent_column})", "unit"
-    where, params = filters.backlog_where("t")
+    backlog, params = backlog_rows(con, filters)
     overdue = _overdue_condition("t")
     sql = f"""SELECT t.{unit_column} AS unit, {parent} AS parent, count(*) AS backlog,
                count(*) FILTER (WHERE {overdue}) AS overdue,
                max(CASE WHEN {overdue} THEN date_diff('second',
                    t.accepted_at + to_seconds(CAST(t.resolution_limit_hours * 3600 AS BIGINT)),
                    $reference_at) / 86400.0 END) AS longest_overdue_days
-        FROM tickets AS t WHERE {where} AND t.{unit_column} IS NOT NULL
+        FROM {backlog} AND t.{unit_column} IS NOT NULL
         GROUP BY {keys}
         ORDER BY overdue DESC, backlog DESC, unit"""
     params["reference_at"] = reference_time(con, filters)

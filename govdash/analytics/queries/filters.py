@@ -349,6 +349,11 @@ class Filters:
         selection_sql, selection_params = self._selection_where(column, SELECTION_COLUMNS)
         return " AND ".join(conditions + selection_sql), params | selection_params
 
+    def selection_where(self, alias: str) -> tuple[str, dict[str, object]]:
+        """WHERE fragment of the scope and every selection (no period)."""
+        selection_sql, params = self._selection_where(_alias(alias), SELECTION_COLUMNS)
+        return " AND ".join(selection_sql) or "TRUE", params
+
     def place_where(self, alias: str) -> tuple[str, dict[str, object]]:
         """WHERE fragment on street/community/compound/property_company only (no period)."""
         column = _alias(alias)

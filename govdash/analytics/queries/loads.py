@@ -8,7 +8,7 @@ from datetime import date
 import duckdb
 import pandas as pd
 
-from govdash.analytics.queries.aggregated import accepted_bounds
+from govdash.analytics.queries.aggregated import accepted_bounds, backlog_rows
 from govdash.analytics.queries.filters import Filters, run_query
 from govdash.analytics.queries.surveys import (
     _picked_responses_cte,
@@ -112,8 +112,8 @@ def _ticket_batches(
 def _backlog_batches(
     con: duckdb.DuckDBPyConnection, filters: Filters, level: str | None
 ) -> _Fragment:
-    where, params = filters.backlog_where("t")
-    return f"SELECT t.batch_id FROM tickets AS t WHERE {where}", params
+    backlog, params = backlog_rows(con, filters)
+    return f"SELECT t.batch_id FROM {backlog}", params
 
 
 def _survey_batches_of(filters: Filters, wave_keys: list[int]) -> _Fragment:

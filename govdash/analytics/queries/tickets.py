@@ -22,6 +22,7 @@ from govdash.analytics.queries.aggregated import (
     accepted_bounds,
     aggregate_rows,
     aggregates_ready,
+    backlog_rows,
 )
 from govdash.analytics.queries.filters import (
     PLACE_COLUMNS,
@@ -235,13 +236,13 @@ def ticket_kpis(con: duckdb.DuckDBPyConnection, filters: Filters, config: Config
         stats = f"""stats AS (
         SELECT {STORED_FIGURES} FROM (SELECT 1) AS one
         LEFT JOIN agg_units AS a ON {stored.where})"""
-    backlog_where, backlog_params = filters.backlog_where("t")
+    backlog, backlog_params = backlog_rows(con, filters)
     place_where, place_params = filters.place_where("reg")
     sql = f"""WITH {stats},
     backlog AS (
         SELECT count(*) AS backlog,
                count(*) FILTER (WHERE {_overdue_condition("t")}) AS backlog_overdue
-        FROM tickets AS t WHERE {backlog_where}),
+        FROM {backlog}),
     register AS (
         SELECT sum(households) AS households, count(*) AS compounds
         FROM compounds AS reg WHERE {place_where})
@@ -417,12 +418,12 @@ def response_distribution(
 
 def backlog_aging(con: duckdb.DuckDBPyConnection, filters: Filters, config: Config) -> pd.DataFrame:
     """Tickets open at period end by age at period end: bucket, tickets, overdue (all 4 rows)."""
-    where, params = filters.backlog_where("t")
+    backlog, params = backlog_rows(con, filters)
     sql = f"""SELECT least(floor(greatest(
                 date_diff('second', t.accepted_at, $reference_at), 0) / 86400.0), 7) AS age_days,
                count(*) AS tickets,
                count(*) FILTER (WHERE {_overdue_condition("t")}) AS overdue
-        FROM tickets AS t WHERE {where} GROUP BY 1"""
+        FROM {backlog} GROUP BY 1"""
     params["reference_at"] = reference_time(con, filters)
     counts = run_query(con, sql, params)
     counts["bucket"] = [aging_bucket(float(days)) for days in counts["age_days"]]
@@ -440,12 +441,12 @@ def longest_open(
 ) -> pd.DataFrame:
     """The tickets open longest at period end: ticket_id, community, compound,
     property_company, category, priority, accepted_at, age_days, status, is_overdue."""
-    where, params = filters.backlog_where("t")
+    backlog, params = backlog_rows(con, filters)
     sql = f"""SELECT t.ticket_id, t.community, t.compound, t.property_company, t.category,
                t.priority, t.accepted_at,
                date_diff('second', t.accepted_at, $reference_at) / 86400.0 AS age_days,
                t.status, {_overdue_condition("t")} AS is_overdue
-        FROM tickets AS t WHERE {where}
+        FROM {backlog}
         ORDER BY age_days DESC, t.ticket_id
         LIMIT $limit"""
     params["reference_at"] = reference_time(con, filters)
