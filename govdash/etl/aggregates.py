@@ -36,6 +36,7 @@ INSERT (no keys or constraints), so the same SQL works in a DuckLake.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 
 import duckdb
@@ -102,6 +103,41 @@ UNPACK_QUANTILES = """* EXCLUDE (response_quantiles, resolution_quantiles),
     resolution_quantiles[1] AS resolution_median_hours,
     resolution_quantiles[2] AS resolution_p90_hours"""
 
+# The response-time distributions (govdash.analytics.queries.tickets.response_distribution):
+# page value → the warehouse column it groups by, and the quantiles of each group.
+DISTRIBUTION_COLUMNS = {
+    "category": "category",
+    "priority": "priority",
+    "property_company": "property_company",
+    "community": "community",
+    "compound": "compound",
+}
+DISTRIBUTION_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
+DISTRIBUTION_NAMES = tuple(f"p{round(q * 100)}" for q in DISTRIBUTION_QUANTILES)
+BLANK_GROUP = "（未填写）"
+
+
+def distribution_sql(column: str, where: str) -> str:
+    """Per value of `column` (blank: $blank_group) of the tickets matching `where` (alias t):
+    group_name, tickets, response_n, resolution_n and the quantiles of response minutes and
+    resolution hours (response_p10 … resolution_p90)."""
+    quantiles = ", ".join(str(q) for q in DISTRIBUTION_QUANTILES)
+    unpack = ", ".join(
+        f"{source}[{i + 1}] AS {prefix}_{name}"
+        for source, prefix in (("rq", "response"), ("hq", "resolution"))
+        for i, name in enumerate(DISTRIBUTION_NAMES)
+    )
+    return f"""SELECT group_name, tickets, response_n, resolution_n, {unpack}
+    FROM (
+        SELECT coalesce(t.{column}, $blank_group) AS group_name,
+               count(*) AS tickets,
+               count(t.response_minutes) AS response_n,
+               count(t.resolution_hours) AS resolution_n,
+               quantile_cont(t.response_minutes, [{quantiles}]) AS rq,
+               quantile_cont(t.resolution_hours, [{quantiles}]) AS hq
+        FROM tickets AS t WHERE {where} GROUP BY 1)"""
+
+
 # The stored figures, in the table's order (schema.sql lists the same columns).
 FIGURE_COLUMNS = (
     "tickets",
@@ -155,8 +191,8 @@ GROUPING_BY_COLUMNS = {frozenset(columns): name for name, columns in GROUPINGS.i
 # another version is built again at its next load (or only what it lacks: UPGRADES), and read
 # raw until then.
 # 2: parent_street is min(street), not any_value; 3: agg_ticket_codes; 4: agg_survey_items;
-# 5: agg_open
-AGGREGATES_VERSION = "5"
+# 5: agg_open; 6: agg_repeats, agg_distributions
+AGGREGATES_VERSION = "6"
 VERSION_KEY = "aggregates_version"
 AS_OF_KEY = "aggregates_as_of"
 WINDOW_KEY = "repeat_window_days"  # written by govdash.etl.derive
@@ -176,6 +212,9 @@ LOAD_ROW_GROUPINGS = 4_000_000
 # leave the month stale for the settle, so what a load costs follows its rows.
 MONTH_ROW_GROUPINGS = 1_000_000
 MONTH_LOAD_FACTOR = 20
+# The periods whose district distributions are stored: a month's are read from its tickets
+# (a month of a city is ~1M tickets, read in its own row groups).
+DISTRIBUTION_KINDS = ("quarter", "year")
 
 
 def _grouping_sets(names: tuple[str, ...]) -> str:
@@ -457,6 +496,71 @@ def _write_periods(
             where = f"t.accepted_at >= $start{index} AND t.accepted_at < $end{index}"
             selects.append(f"SELECT * FROM ({aggregate_sql(kind, where, part)})")
         con.execute("INSERT INTO agg_units BY NAME " + " UNION ALL BY NAME ".join(selects), params)
+    _write_distributions(con, periods, {p: sizes[p] for p in periods if p not in stale})
+
+
+def _write_distributions(
+    con: duckdb.DuckDBPyConnection,
+    periods: list[tuple[str, date]],
+    sizes: dict[tuple[str, date], int],
+) -> None:
+    """Replace the district's response-time distributions of these periods' quarters and years
+    (DISTRIBUTION_KINDS) by those of the ones in `sizes` (their tickets now; the others are
+    stale), in statements of at most STATEMENT_ROW_GROUPINGS tickets × columns."""
+    held = [period for period in periods if period[0] in DISTRIBUTION_KINDS]
+    if not held:
+        return
+    params: dict[str, object] = {}
+    con.execute(f"DELETE FROM agg_distributions WHERE {_matching(held, params)}", params)
+    statements: list[list[tuple[str, date, str]]] = [[]]
+    held_rows = 0
+    for kind, start in held:
+        rows = sizes.get((kind, start), 0)
+        for by in DISTRIBUTION_COLUMNS if rows else ():
+            if statements[-1] and held_rows + rows > STATEMENT_ROW_GROUPINGS:
+                statements.append([])
+                held_rows = 0
+            statements[-1].append((kind, start, by))
+            held_rows += rows
+    for parts in statements:
+        if not parts:
+            continue
+        params = {"blank_group": BLANK_GROUP}
+        selects = []
+        for index, (kind, start, by) in enumerate(parts):
+            params[f"start{index}"], params[f"end{index}"] = _bounds(kind, start)
+            params[f"kind{index}"], params[f"day{index}"] = kind, start
+            params[f"by{index}"] = by
+            where = f"t.accepted_at >= $start{index} AND t.accepted_at < $end{index}"
+            selects.append(
+                f"""SELECT $kind{index} AS period_kind, $day{index} AS period_start,
+                    $by{index} AS by_column, *
+                FROM ({distribution_sql(DISTRIBUTION_COLUMNS[by], where)})"""
+            )
+        con.execute(
+            "INSERT INTO agg_distributions BY NAME " + " UNION ALL BY NAME ".join(selects), params
+        )
+
+
+def build_distributions(con: duckdb.DuckDBPyConnection) -> None:
+    """Every quarter's and year's distributions from all tickets (an upgrade's step; the
+    periods waiting for the settle are left to it)."""
+    rows = con.execute(
+        """SELECT CAST(date_trunc('quarter', accepted_at) AS DATE), count(*) FROM tickets
+        WHERE accepted_at IS NOT NULL GROUP BY 1"""
+    ).fetchall()
+    quarters = {start: int(n) for start, n in rows}
+    sizes: dict[tuple[str, date], int] = {("quarter", s): n for s, n in quarters.items()}
+    for start, n in quarters.items():
+        year = ("year", date(start.year, 1, 1))
+        sizes[year] = sizes.get(year, 0) + n
+    stale = {
+        (str(kind), start)
+        for kind, start in con.execute("SELECT * FROM agg_stale_periods").fetchall()
+    }
+    con.execute("DELETE FROM agg_distributions")
+    periods = sorted(sizes)
+    _write_distributions(con, periods, {p: n for p, n in sizes.items() if p not in stale})
 
 
 def refresh_stale(con: duckdb.DuckDBPyConnection) -> int:
@@ -475,6 +579,7 @@ def build_all(con: duckdb.DuckDBPyConnection) -> None:
     """Every period's aggregates from all tickets (a fresh warehouse, a rebuild, or no record
     of what a load changed)."""
     con.execute("DELETE FROM agg_units")
+    con.execute("DELETE FROM agg_distributions")
     con.execute("DELETE FROM agg_stale_periods")
     months = [
         row[0]
@@ -487,6 +592,7 @@ def build_all(con: duckdb.DuckDBPyConnection) -> None:
     _write_codes(con, None)
     _write_waves(con, None)
     build_open(con)
+    build_repeats(con)
     _remember(con)
 
 
@@ -608,9 +714,50 @@ def _refresh_open(con: duckdb.DuckDBPyConnection, previous: str | None) -> None:
         )
 
 
-# Earlier versions whose stored figures are this version's but for a table: what it lacks,
-# built from all tickets (an upgrade builds the open tickets, not a city's every period).
-UPGRADES = {"4": build_open}
+# --- repeat requests per month ---------------------------------------------------------------
+
+# The repeat-request counts (govdash.analytics.queries.tickets.repeat_requests) per month, by
+# category and by compound, each within its street and community: counts add up, so a page
+# sums the months of any whole-month period, for any street and community selection.
+REPEATS_SQL = """SELECT t.month, grouping(t.category) = 1 AS is_compound_row,
+        t.street, t.community, t.category, t.compound,
+        count(*) AS tickets, count(t.caller_hash) AS tickets_with_caller,
+        count(*) FILTER (WHERE t.is_repeat) AS repeats
+    FROM (SELECT *, CAST(date_trunc('month', accepted_at) AS DATE) AS month
+          FROM tickets WHERE {where}) AS t
+    GROUP BY GROUPING SETS ((t.month, t.street, t.community, t.category),
+                            (t.month, t.street, t.community, t.compound))"""
+
+
+def _write_repeats(con: duckdb.DuckDBPyConnection, months: list[date] | None) -> None:
+    """Replace the repeat counts of these months (all months when None)."""
+    if months is None:
+        con.execute("DELETE FROM agg_repeats")
+        con.execute("INSERT INTO agg_repeats BY NAME " + REPEATS_SQL.format(where="TRUE"))
+        return
+    if not months:
+        return
+    params: dict[str, object] = {
+        "months": months,
+        "first": _bounds("month", min(months))[0],
+        "end": _bounds("month", max(months))[1],
+    }
+    con.execute("DELETE FROM agg_repeats WHERE month = ANY($months)", {"months": months})
+    where = """accepted_at >= $first AND accepted_at < $end
+        AND CAST(date_trunc('month', accepted_at) AS DATE) = ANY($months)"""
+    con.execute("INSERT INTO agg_repeats BY NAME " + REPEATS_SQL.format(where=where), params)
+
+
+def build_repeats(con: duckdb.DuckDBPyConnection) -> None:
+    _write_repeats(con, None)
+
+
+# Earlier versions whose stored figures are this version's but for some tables: what they
+# lack, built from all tickets (an upgrade builds those, not a city's every period).
+UPGRADES: dict[str, tuple[Callable[[duckdb.DuckDBPyConnection], None], ...]] = {
+    "4": (build_open, build_repeats, build_distributions),
+    "5": (build_repeats, build_distributions),
+}
 
 
 def upgrade(con: duckdb.DuckDBPyConnection) -> None:
@@ -618,7 +765,8 @@ def upgrade(con: duckdb.DuckDBPyConnection) -> None:
     its figures were made at the current as-of time, else all built anew."""
     version = _info(con, VERSION_KEY)
     if version in UPGRADES and _info(con, AS_OF_KEY) == _info(con, "as_of"):
-        UPGRADES[version](con)
+        for step in UPGRADES[version]:
+            step(con)
         _remember(con)
     else:
         build_all(con)
@@ -804,8 +952,12 @@ def refresh(con: duckdb.DuckDBPyConnection) -> None:
     _write_all(con, months, budgets)
     _write_codes(con, months)
     _write_waves(con, touched_waves(con))
-    if version == AGGREGATES_VERSION:
+    # An earlier version's figures: the tables it lacks are built from all tickets.
+    lacking = UPGRADES.get(str(version), ())
+    if build_open not in lacking:
         _refresh_open(con, previous)
-    else:  # an earlier version's figures: what it lacks, from all tickets
-        UPGRADES[str(version)](con)
+    if build_repeats not in lacking:
+        _write_repeats(con, months)
+    for step in lacking:
+        step(con)
     _remember(con)

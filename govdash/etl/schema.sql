@@ -269,6 +269,44 @@ CREATE TABLE IF NOT EXISTS agg_open (
     resolution_limit_hours   DOUBLE
 );
 
+-- Repeat requests per month (govdash/etl/aggregates.py): tickets, those with a known caller and
+-- repeats, by category and by compound (is_compound_row), each within its street and community.
+-- Counts add up: a page sums the months of its period for any street and community selection.
+CREATE TABLE IF NOT EXISTS agg_repeats (
+    month                DATE,
+    is_compound_row      BOOLEAN,
+    street               VARCHAR,
+    community            VARCHAR,
+    category             VARCHAR,
+    compound             VARCHAR,
+    tickets              BIGINT,
+    tickets_with_caller  BIGINT,
+    repeats              BIGINT
+);
+
+-- The district's response-time distributions of each quarter and year (govdash/etl/aggregates.py:
+-- the response page's figure by category, priority, property company, community or compound):
+-- per group, its tickets, how many have each time, and the exact quantiles of both times.
+CREATE TABLE IF NOT EXISTS agg_distributions (
+    period_kind      VARCHAR,
+    period_start     DATE,
+    by_column        VARCHAR,                   -- the page's grouping (aggregates.DISTRIBUTION_COLUMNS)
+    group_name       VARCHAR,                   -- the value, or （未填写） for a blank
+    tickets          BIGINT,
+    response_n       BIGINT,
+    resolution_n     BIGINT,
+    response_p10     DOUBLE,
+    response_p25     DOUBLE,
+    response_p50     DOUBLE,
+    response_p75     DOUBLE,
+    response_p90     DOUBLE,
+    resolution_p10   DOUBLE,
+    resolution_p25   DOUBLE,
+    resolution_p50   DOUBLE,
+    resolution_p75   DOUBLE,
+    resolution_p90   DOUBLE
+);
+
 -- Quarters and years a load changed but left for later (too many tickets to recompute within
 -- the load): pages read them from the tickets until aggregates.refresh_stale recomputes them.
 CREATE TABLE IF NOT EXISTS agg_stale_periods (

@@ -415,10 +415,68 @@ def test_the_backlog_from_the_stored_open_tickets_equals_the_raw_query(
         assert found > 10  # the fixture leaves tickets open at these ends
 
 
+REPEAT_SHAPES: list[tuple[Scope, dict[str, list[str]]]] = [
+    *SHAPES,
+    (Scope.district(), {"community": ["西社区", "东社区"]}),
+    (Scope("street", "甲街道"), {"community": ["西社区", "东社区"]}),
+    (Scope.district(), {"category": ["电梯"]}),
+]
+
+
+@pytest.mark.parametrize(
+    ("scope", "places"),
+    REPEAT_SHAPES,
+    ids=[f"{s.to_text()}-{'+'.join(p) or 'all'}" for s, p in REPEAT_SHAPES],
+)
+def test_repeat_requests_from_the_stored_months_equal_the_raw_query(
+    main: Any, scope: Scope, places: dict[str, list[str]]
+) -> None:
+    """By category and the compounds with most repeats: the stored months summed (any whole
+    months; street and community selections) equal the raw query over the tickets."""
+    con, _ = main
+    months = Filters.for_range(date(2024, 11, 1), date(2025, 2, 28))
+    served = not set(places) - {"street", "community"}
+    for period in [*PERIODS, months]:
+        filters = _filters(period, scope, places)
+        assert (aggregated.repeat_months(con, filters) is not None) == served, filters
+        stored = tickets.repeat_requests(con, filters, CONFIG, top=1000)
+        raw = _raw(tickets.repeat_requests, con, filters, CONFIG, top=1000)
+        pd.testing.assert_frame_equal(stored.by_category, raw.by_category)
+        pd.testing.assert_frame_equal(stored.top_compounds, raw.top_compounds)
+    year = tickets.repeat_requests(con, _filters(Filters.for_year(2025), scope, places), CONFIG)
+    if not scope.is_restricted and not places:
+        assert year.by_category["repeats"].sum() > 0  # the fixture has repeat requests
+
+
+@pytest.mark.parametrize("by", list(tickets.DISTRIBUTION_COLUMNS))
+def test_distributions_from_the_stored_quarters_and_years_equal_the_raw_query(
+    main: Any, by: str
+) -> None:
+    """The response page's distribution of the district's quarter or year is stored (the same
+    SQL, so the same exact quantiles); a month, a scope or a selection reads the tickets."""
+    con, _ = main
+    for period in PERIODS:
+        for scope, places in [(Scope.district(), {}), *SHAPES[1:3], SHAPES[8]]:
+            filters = _filters(period, scope, places)
+            whole = aggregated._whole_period(filters) in ("quarter", "year")
+            served = whole and not places and not scope.is_restricted
+            assert (aggregated.distribution_rows(con, filters, by) is not None) == served
+            stored = tickets.response_distribution(con, filters, CONFIG, by)
+            raw = _raw(tickets.response_distribution, con, filters, CONFIG, by)
+            pd.testing.assert_frame_equal(stored, raw)
+    year = tickets.response_distribution(con, Filters.for_year(2025), CONFIG, by)
+    assert len(year) > 1 and year["response_p50"].notna().all()
+
+
 def test_a_period_ending_within_a_month_reads_the_tickets(main: Any) -> None:
     con, _ = main
     filters = Filters.for_range(date(2025, 1, 1), date(2025, 3, 15))
     assert backlog_rows(con, filters)[0].startswith("tickets")
+    assert aggregated.repeat_months(con, filters) is None
+    assert (
+        aggregated.repeat_months(con, Filters.for_range(date(2025, 1, 2), date(2025, 3, 31)))
+        is None
+    )
 
 
 def _agg_rows(db: Path) -> list[tuple[Any, ...]]:
@@ -430,7 +488,11 @@ def _agg_rows(db: Path) -> list[tuple[Any, ...]]:
 
 
 def _agg_rows_of(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
-    return con.execute("SELECT * FROM agg_units ORDER BY ALL").fetchall()
+    """The stored period figures, repeat counts and distributions."""
+    rows = []
+    for table in ("agg_units", "agg_repeats", "agg_distributions"):
+        rows += con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
+    return rows
 
 
 def _codes(db: Path, table: str = "agg_ticket_codes") -> list[tuple[Any, ...]]:
@@ -736,6 +798,11 @@ def test_quarters_and_years_over_the_load_budget_wait_and_read_raw(
         assert all(kind != "month" for kind, _ in stale)
         for filters in (Filters.for_quarter(2025, 1), Filters.for_year(2025)):
             assert aggregate_rows(con, filters) is None
+            assert aggregated.distribution_rows(con, filters, "category") is None
+            pd.testing.assert_frame_equal(
+                tickets.response_distribution(con, filters, config, "category"),
+                _raw(tickets.response_distribution, con, filters, config, "category"),
+            )
             _same_kpis(
                 tickets.ticket_kpis(con, filters, config),
                 _raw(tickets.ticket_kpis, con, filters, config),
@@ -996,6 +1063,52 @@ def test_migrate_on_a_lake_builds_an_older_releases_figures_anew(
     assert _codes(db) == _codes(db, "tickets") != []
     assert cli.main(["migrate", "--db", str(db), "--no-local-copies"]) == 0
     assert current_snapshot(db) == before + 1
+
+
+@pytest.mark.parametrize("version", ["4", "5"])
+@pytest.mark.parametrize("by", ["load", "settle"])
+def test_an_earlier_versions_figures_gain_only_the_tables_it_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str, by: str
+) -> None:
+    """A warehouse whose figures an earlier version made (without the tables it lacks) is
+    read raw until the next load or settle builds those tables from all tickets, keeping the
+    rest (a city's every period is not computed again): then it equals a full build."""
+    monkeypatch.setenv(KEY_ENV, "the-same-phone-hash-key-for-both")
+    files, _ = incremental_files(tmp_path / "in")
+    db = tmp_path / "w" / "warehouse.duckdb"
+    assert load_paths(files[:3], db, CONFIG, keep_raw=False).ok
+    lacking = {"4": ["agg_open", "agg_repeats", "agg_distributions"]}.get(
+        version, ["agg_repeats", "agg_distributions"]
+    )
+    with lake_of(db).writer() as con:
+        for table in lacking:
+            con.execute(f"DELETE FROM {table}")
+        con.execute(
+            "UPDATE warehouse_info SET value = $v WHERE key = $key",
+            {"v": version, "key": aggregates.VERSION_KEY},
+        )
+    con = connect_readonly(db)
+    try:
+        assert not aggregated.aggregates_ready(con)
+    finally:
+        con.close()
+
+    def no_full_build(con: duckdb.DuckDBPyConnection) -> None:
+        raise AssertionError("an earlier version's figures were built anew")
+
+    monkeypatch.setattr(aggregates, "build_all", no_full_build)
+    if by == "load":
+        assert load_paths([files[3]], db, CONFIG, keep_raw=False).ok
+    else:
+        assert settle(db, CONFIG, lambda message: None, local_copies=False).snapshot
+    monkeypatch.setattr(aggregates, "build_all", FULL_BUILD)
+    con = connect_readonly(db)
+    try:
+        assert aggregated.aggregates_ready(con)
+    finally:
+        con.close()
+    assert _agg_rows(db) == _full_build(db)
+    assert _open_rows(db) == _open_by_definition(db) != []
 
 
 @pytest.mark.parametrize(("scope", "places"), SHAPES, ids=SHAPE_IDS)

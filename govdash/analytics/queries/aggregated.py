@@ -19,6 +19,7 @@ import duckdb
 
 from govdash.analytics.queries.filters import (
     PLACE_COLUMNS,
+    SELECTION_COLUMNS,
     TICKET_ONLY_COLUMNS,
     Filters,
     month_start,
@@ -27,6 +28,7 @@ from govdash.analytics.queries.filters import (
 from govdash.etl.aggregates import (
     AGGREGATES_VERSION,
     AS_OF_KEY,
+    DISTRIBUTION_KINDS,
     FIGURE_COLUMNS,
     GROUPING_BY_COLUMNS,
     VERSION_KEY,
@@ -181,3 +183,47 @@ def backlog_rows(con: duckdb.DuckDBPyConnection, filters: Filters) -> tuple[str,
             return f"agg_open AS t WHERE t.end_at = $open_end AND {where}", params
     where, params = filters.backlog_where("t")
     return f"tickets AS t WHERE {where}", params
+
+
+# The selections the stored repeat counts can answer: each row lies within a street and a
+# community (a compound's rows have no category, a category's no compound).
+REPEAT_SELECTIONS = ("street", "community")
+
+
+def repeat_months(
+    con: duckdb.DuckDBPyConnection, filters: Filters
+) -> tuple[str, dict[str, object]] | None:
+    """WHERE text over `agg_repeats AS t` of the stored months answering the filters (whole
+    months, street and community selections and scopes only) and its parameters, or None:
+    then the tickets are read."""
+    others = [c for c in (*PLACE_COLUMNS, *TICKET_ONLY_COLUMNS) if c not in REPEAT_SELECTIONS]
+    if any(getattr(filters, name) for name in others):
+        return None
+    if filters.scope.is_restricted and filters.scope.level not in REPEAT_SELECTIONS:
+        return None
+    if filters.start.day != 1 or period_bounds("month", filters.end)[1] != filters.end:
+        return None
+    if not aggregates_ready(con):
+        return None
+    where, params = filters.selection_where("t")
+    params |= {"repeat_first": filters.start, "repeat_last": month_start(filters.end)}
+    return f"t.month BETWEEN $repeat_first AND $repeat_last AND {where}", params
+
+
+def distribution_rows(
+    con: duckdb.DuckDBPyConnection, filters: Filters, by: str
+) -> tuple[str, dict[str, object]] | None:
+    """WHERE text over `agg_distributions AS d` of the stored distribution answering the
+    filters (the district's whole quarter or year, no selection) grouped by `by`, and its
+    parameters, or None: then the tickets are read."""
+    if filters.scope.is_restricted or any(getattr(filters, c) for c in SELECTION_COLUMNS):
+        return None
+    kind = _whole_period(filters)
+    if kind not in DISTRIBUTION_KINDS or not aggregates_ready(con):
+        return None
+    params: dict[str, object] = {"agg_kind": kind, "agg_first": filters.start}
+    if _stale(con, params):
+        return None
+    params["agg_by"] = by
+    where = "d.period_kind = $agg_kind AND d.period_start = $agg_first AND d.by_column = $agg_by"
+    return where, params

@@ -23,6 +23,8 @@ from govdash.analytics.queries.aggregated import (
     aggregate_rows,
     aggregates_ready,
     backlog_rows,
+    distribution_rows,
+    repeat_months,
 )
 from govdash.analytics.queries.filters import (
     PLACE_COLUMNS,
@@ -35,20 +37,12 @@ from govdash.core.access import TICKET_ROWS, requires
 from govdash.core.config import Config
 
 # The figures' SQL is defined once, with the stored aggregates (re-exported for the queries).
-from govdash.etl.aggregates import GROUPINGS, scope_cte
+from govdash.etl.aggregates import BLANK_GROUP as BLANK_GROUP
+from govdash.etl.aggregates import DISTRIBUTION_COLUMNS as DISTRIBUTION_COLUMNS
+from govdash.etl.aggregates import DISTRIBUTION_NAMES, GROUPINGS, distribution_sql, scope_cte
 from govdash.etl.aggregates import TICKET_AGGREGATES as TICKET_AGGREGATES
 from govdash.etl.aggregates import UNPACK_QUANTILES as UNPACK_QUANTILES
 
-# Grouping choices of response_distribution: page value → warehouse column (code constants).
-DISTRIBUTION_COLUMNS = {
-    "category": "category",
-    "priority": "priority",
-    "property_company": "property_company",
-    "community": "community",
-    "compound": "compound",
-}
-BLANK_GROUP = "（未填写）"
-DISTRIBUTION_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 MAX_LIST_ROWS = 10_000
 
 
@@ -387,24 +381,19 @@ def response_distribution(
     column = DISTRIBUTION_COLUMNS.get(by)
     if column is None:
         raise ValueError(f"by must be one of {sorted(DISTRIBUTION_COLUMNS)}, got {by!r}")
-    where, params = filters.ticket_where("t")
-    quantiles = ", ".join(str(q) for q in DISTRIBUTION_QUANTILES)
-    names = [f"p{round(q * 100)}" for q in DISTRIBUTION_QUANTILES]
-    unpack = ", ".join(
-        f"{source}[{i + 1}] AS {prefix}_{name}"
-        for source, prefix in (("rq", "response"), ("hq", "resolution"))
-        for i, name in enumerate(names)
-    )
-    sql = f"""SELECT group_name, tickets, response_n, resolution_n, {unpack}
-    FROM (
-        SELECT coalesce(t.{column}, $blank_group) AS group_name,
-               count(*) AS tickets,
-               count(t.response_minutes) AS response_n,
-               count(t.resolution_hours) AS resolution_n,
-               quantile_cont(t.response_minutes, [{quantiles}]) AS rq,
-               quantile_cont(t.resolution_hours, [{quantiles}]) AS hq
-        FROM tickets AS t WHERE {where} GROUP BY 1)
-    ORDER BY tickets DESC, group_name"""
+    names = DISTRIBUTION_NAMES
+    stored = distribution_rows(con, filters, by)
+    if stored is None:
+        where, params = filters.ticket_where("t")
+        sql = f"{distribution_sql(column, where)} ORDER BY tickets DESC, group_name"
+    else:  # the district's quarter or year, stored by the same SQL
+        where, params = stored
+        quantiles = ", ".join(
+            f"{prefix}_{name}" for prefix in ("response", "resolution") for name in names
+        )
+        sql = f"""SELECT group_name, tickets, response_n, resolution_n, {quantiles}
+        FROM agg_distributions AS d WHERE {where}
+        ORDER BY tickets DESC, group_name"""
     params["blank_group"] = BLANK_GROUP
     frame = _as_float_columns(run_query(con, sql, params), ("_p",))
     columns = ["group_name", "tickets", "response_n"]
@@ -491,14 +480,27 @@ class RepeatRequests:
 def repeat_requests(
     con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, top: int = 10
 ) -> RepeatRequests:
-    where, params = filters.ticket_where("t")
-    sql = f"""SELECT grouping(t.category) = 1 AS is_compound_row,
+    stored = repeat_months(con, filters)
+    if stored is None:
+        where, params = filters.ticket_where("t")
+        sql = f"""SELECT grouping(t.category) = 1 AS is_compound_row,
                t.category, t.community, t.compound,
                count(*) AS tickets,
                count(t.caller_hash) AS tickets_with_caller,
                count(*) FILTER (WHERE t.is_repeat) AS repeats
         FROM tickets AS t WHERE {where}
         GROUP BY GROUPING SETS ((t.category), (t.community, t.compound))"""
+    else:  # the months' stored counts, summed (a category's rows over every community)
+        where, params = stored
+        sql = f"""SELECT is_compound_row, category, community, compound,
+               CAST(sum(tickets) AS BIGINT) AS tickets,
+               CAST(sum(tickets_with_caller) AS BIGINT) AS tickets_with_caller,
+               CAST(sum(repeats) AS BIGINT) AS repeats
+        FROM (SELECT t.is_compound_row, t.category,
+                     CASE WHEN t.is_compound_row THEN t.community END AS community, t.compound,
+                     t.tickets, t.tickets_with_caller, t.repeats
+              FROM agg_repeats AS t WHERE {where})
+        GROUP BY ALL"""
     frame = run_query(con, sql, params)
     counts = ["tickets", "tickets_with_caller", "repeats"]
     for column in counts:
@@ -514,7 +516,7 @@ def repeat_requests(
         result.append(hide_small_groups(part, "tickets", config.min_group_size))
     categories = result[0].sort_values(["repeats", "category"], ascending=[False, True])
     compounds = result[1].sort_values(
-        ["repeats", "repeat_share", "compound"], ascending=[False, False, True]
+        ["repeats", "repeat_share", "compound", "community"], ascending=[False, False, True, True]
     )
     return RepeatRequests(
         by_category=categories.reset_index(drop=True),
