@@ -858,6 +858,11 @@ def test_a_month_far_bigger_than_the_load_waits_for_the_settle_and_reads_raw(
         # ones included, as a scan of every ticket finds them
         assert tickets.ticket_date_range(con) == _raw(tickets.ticket_date_range, con)
         assert loads.data_period(con) == _raw(loads.data_period, con)
+        # the pickers' places: the stale months' tickets' too
+        for filters in (None, Filters.for_year(first.year)):
+            assert tickets.filter_options(con, filters) == _raw(
+                tickets.filter_options, con, filters
+            )
         # a series ending before the first stale month is still read from the stored rows
         before = Filters.for_range(date(first.year - 1, 1, 1), date(first.year - 1, 12, 31))
         assert aggregate_rows(con, before, per_month=True) is not None

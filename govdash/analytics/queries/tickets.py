@@ -124,7 +124,8 @@ def filter_options(
     The tickets' places come from the stored month figures (agg_units) where a stored grouping
     holds every column a list needs (the list's own, the selections it narrows by, the scope's):
     each ticket is in its month's row of every grouping, so their distinct places are the same
-    as the tickets'; a list no grouping serves reads the tickets. The codes' lists come from
+    as the tickets' (a month waiting for the settle has no rows yet: its tickets are read); a
+    list no grouping serves reads the tickets. The codes' lists come from
     the combinations stored per street and community (agg_ticket_codes) the same way."""
     street_where = "street = ANY($street)" if filters and filters.street else "TRUE"
     community_where = "community = ANY($community)" if filters and filters.community else "TRUE"
@@ -139,6 +140,10 @@ def filter_options(
     narrowing["property_company"] = narrowing["compound"]
     where = {"street": street_where, "community": community_where}
     stored = aggregates_ready(con)
+    # Months waiting for the settle have no stored rows yet: their places are the tickets'.
+    waiting = _stale_months(con) if stored else []
+    for index, (first, end) in enumerate(waiting):
+        params[f"waiting_start{index}"], params[f"waiting_end{index}"] = first, end
     lists = []
     for column in PLACE_COLUMNS:
         used = [c for c in narrowing[column] if filters and getattr(filters, c)]
@@ -150,6 +155,11 @@ def filter_options(
             tickets = f"""SELECT DISTINCT {column} FROM agg_units
                 WHERE period_kind = 'month' AND level = '{level}' AND {scope_where}
                   AND {condition}"""
+            for index in range(len(waiting)):
+                tickets += f"""
+                UNION SELECT DISTINCT {column} FROM tickets
+                WHERE accepted_at >= $waiting_start{index} AND accepted_at < $waiting_end{index}
+                  AND {scope_where} AND {condition}"""
         lists.append(
             f"""(SELECT list(DISTINCT {column} ORDER BY {column}) FROM (
                 SELECT {column} FROM compounds WHERE {scope_where} AND {condition}
@@ -172,6 +182,15 @@ def filter_options(
         name: [str(v) for v in (values or []) if v is not None]
         for name, values in zip(names, row, strict=True)
     }
+
+
+def _stale_months(con: duckdb.DuckDBPyConnection) -> list[tuple[datetime, datetime]]:
+    """[start, end) of each month a load left for the settle (agg_stale_periods)."""
+    rows = con.execute(
+        "SELECT period_start FROM agg_stale_periods WHERE period_kind = 'month' ORDER BY 1"
+    ).fetchall()
+    months = [datetime(row[0].year, row[0].month, 1) for row in rows]
+    return [(m, datetime(m.year + m.month // 12, m.month % 12 + 1, 1)) for m in months]
 
 
 def _covering_grouping(columns: set[str]) -> str | None:
