@@ -496,7 +496,10 @@ def _write_periods(
             where = f"t.accepted_at >= $start{index} AND t.accepted_at < $end{index}"
             selects.append(f"SELECT * FROM ({aggregate_sql(kind, where, part)})")
         con.execute("INSERT INTO agg_units BY NAME " + " UNION ALL BY NAME ".join(selects), params)
-    _write_distributions(con, periods, {p: sizes[p] for p in periods if p not in stale})
+    computed = {period: sizes[period] for period in periods if period not in stale}
+    months = [start for kind, start in periods if kind == "month"]
+    _write_repeats(con, months, [start for start in months if computed.get(("month", start))])
+    _write_distributions(con, periods, computed)
 
 
 def _write_distributions(
@@ -579,6 +582,7 @@ def build_all(con: duckdb.DuckDBPyConnection) -> None:
     """Every period's aggregates from all tickets (a fresh warehouse, a rebuild, or no record
     of what a load changed)."""
     con.execute("DELETE FROM agg_units")
+    con.execute("DELETE FROM agg_repeats")
     con.execute("DELETE FROM agg_distributions")
     con.execute("DELETE FROM agg_stale_periods")
     months = [
@@ -592,7 +596,6 @@ def build_all(con: duckdb.DuckDBPyConnection) -> None:
     _write_codes(con, None)
     _write_waves(con, None)
     build_open(con)
-    build_repeats(con)
     _remember(con)
 
 
@@ -729,12 +732,20 @@ REPEATS_SQL = """SELECT t.month, grouping(t.category) = 1 AS is_compound_row,
                             (t.month, t.street, t.community, t.compound))"""
 
 
-def _write_repeats(con: duckdb.DuckDBPyConnection, months: list[date] | None) -> None:
-    """Replace the repeat counts of these months (all months when None)."""
+def _write_repeats(
+    con: duckdb.DuckDBPyConnection, months: list[date] | None, computed: list[date] | None = None
+) -> None:
+    """Replace the repeat counts of these months (all months when None) by those of the
+    `computed` ones (all of them by default): a month left stale waits for the settle, as its
+    figures do (govdash.analytics.queries.aggregated reads its tickets meanwhile)."""
     if months is None:
         con.execute("DELETE FROM agg_repeats")
         con.execute("INSERT INTO agg_repeats BY NAME " + REPEATS_SQL.format(where="TRUE"))
         return
+    if not months:
+        return
+    con.execute("DELETE FROM agg_repeats WHERE month = ANY($months)", {"months": months})
+    months = months if computed is None else computed
     if not months:
         return
     params: dict[str, object] = {
@@ -742,7 +753,6 @@ def _write_repeats(con: duckdb.DuckDBPyConnection, months: list[date] | None) ->
         "first": _bounds("month", min(months))[0],
         "end": _bounds("month", max(months))[1],
     }
-    con.execute("DELETE FROM agg_repeats WHERE month = ANY($months)", {"months": months})
     where = """accepted_at >= $first AND accepted_at < $end
         AND CAST(date_trunc('month', accepted_at) AS DATE) = ANY($months)"""
     con.execute("INSERT INTO agg_repeats BY NAME " + REPEATS_SQL.format(where=where), params)
@@ -956,8 +966,6 @@ def refresh(con: duckdb.DuckDBPyConnection) -> None:
     lacking = UPGRADES.get(str(version), ())
     if build_open not in lacking:
         _refresh_open(con, previous)
-    if build_repeats not in lacking:
-        _write_repeats(con, months)
     for step in lacking:
         step(con)
     _remember(con)

@@ -858,6 +858,15 @@ def test_a_month_far_bigger_than_the_load_waits_for_the_settle_and_reads_raw(
         # ones included, as a scan of every ticket finds them
         assert tickets.ticket_date_range(con) == _raw(tickets.ticket_date_range, con)
         assert loads.data_period(con) == _raw(loads.data_period, con)
+        # repeat requests: a stale month's counts wait for the settle too
+        assert aggregated.repeat_months(con, month) is None
+        assert aggregated.repeat_months(con, window) is None
+        every_group = dataclasses.replace(CONFIG, min_group_size=1)  # a few tickets here
+        stored_repeats = tickets.repeat_requests(con, window, every_group, top=1000)
+        raw_repeats = _raw(tickets.repeat_requests, con, window, every_group, top=1000)
+        assert len(raw_repeats.by_category) > 0
+        pd.testing.assert_frame_equal(stored_repeats.by_category, raw_repeats.by_category)
+        pd.testing.assert_frame_equal(stored_repeats.top_compounds, raw_repeats.top_compounds)
         # the pickers' places: the stale months' tickets' too
         for filters in (None, Filters.for_year(first.year)):
             assert tickets.filter_options(con, filters) == _raw(

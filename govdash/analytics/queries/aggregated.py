@@ -194,8 +194,8 @@ def repeat_months(
     con: duckdb.DuckDBPyConnection, filters: Filters
 ) -> tuple[str, dict[str, object]] | None:
     """WHERE text over `agg_repeats AS t` of the stored months answering the filters (whole
-    months, street and community selections and scopes only) and its parameters, or None:
-    then the tickets are read."""
+    months, none waiting for the settle; street and community selections and scopes only) and
+    its parameters, or None: then the tickets are read."""
     others = [c for c in (*PLACE_COLUMNS, *TICKET_ONLY_COLUMNS) if c not in REPEAT_SELECTIONS]
     if any(getattr(filters, name) for name in others):
         return None
@@ -203,7 +203,8 @@ def repeat_months(
         return None
     if filters.start.day != 1 or period_bounds("month", filters.end)[1] != filters.end:
         return None
-    if not aggregates_ready(con):
+    months = {"agg_kind": "month", "agg_first": filters.start, "agg_last": month_start(filters.end)}
+    if not aggregates_ready(con) or _stale(con, months):
         return None
     where, params = filters.selection_where("t")
     params |= {"repeat_first": filters.start, "repeat_last": month_start(filters.end)}
