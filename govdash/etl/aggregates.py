@@ -38,8 +38,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
+from typing import TypeVar
 
 import duckdb
+
+_Part = TypeVar("_Part")
 
 # --- the figures: one definition for the raw queries and the stored aggregates ---------------
 
@@ -423,6 +426,27 @@ def _matching(periods: list[tuple[str, date]], params: dict[str, object]) -> str
     return " OR ".join(terms)
 
 
+def _packed(parts: list[tuple[_Part, int]]) -> list[list[_Part]]:
+    """The parts, each with its tickets × groupings, in order, in statements of at most
+    STATEMENT_ROW_GROUPINGS of them (a bigger part in a statement of its own)."""
+    statements: list[list[_Part]] = [[]]
+    held = 0
+    for part, weight in parts:
+        if statements[-1] and held + weight > STATEMENT_ROW_GROUPINGS:
+            statements.append([])
+            held = 0
+        statements[-1].append(part)
+        held += weight
+    return [statement for statement in statements if statement]
+
+
+def _period_where(index: int, kind: str, start: date, params: dict[str, object]) -> str:
+    """The condition on alias t's acceptance time for part `index` of a statement (the
+    period's bounds added to `params`)."""
+    params[f"start{index}"], params[f"end{index}"] = _bounds(kind, start)
+    return f"t.accepted_at >= $start{index} AND t.accepted_at < $end{index}"
+
+
 def _write_periods(
     con: duckdb.DuckDBPyConnection,
     periods: list[tuple[str, date]],
@@ -470,10 +494,9 @@ def _write_periods(
             "INSERT INTO agg_stale_periods SELECT unnest($kinds), unnest($starts)",
             {"kinds": [kind for kind, _ in stale], "starts": [start for _, start in stale]},
         )
-    # (kind, start, groupings) parts, packed into statements of at most
-    # STATEMENT_ROW_GROUPINGS tickets × groupings (a bigger period: its groupings split).
-    statements: list[list[tuple[str, date, tuple[str, ...]]]] = [[]]
-    held = 0
+    # (kind, start, groupings) parts of tickets × groupings each (a period over the statement
+    # budget: its groupings split).
+    parts: list[tuple[tuple[str, date, tuple[str, ...]], int]] = []
     for kind, start in periods:
         rows = sizes[(kind, start)]
         if rows == 0 or (kind, start) in stale:
@@ -481,20 +504,13 @@ def _write_periods(
         step = max(1, min(len(names), STATEMENT_ROW_GROUPINGS // rows))
         for first in range(0, len(names), step):
             part = names[first : first + step]
-            if statements[-1] and held + rows * len(part) > STATEMENT_ROW_GROUPINGS:
-                statements.append([])
-                held = 0
-            statements[-1].append((kind, start, part))
-            held += rows * len(part)
-    for parts in statements:
-        if not parts:
-            continue
+            parts.append(((kind, start, part), rows * len(part)))
+    for statement in _packed(parts):
         params = {}
-        selects = []
-        for index, (kind, start, part) in enumerate(parts):
-            params[f"start{index}"], params[f"end{index}"] = _bounds(kind, start)
-            where = f"t.accepted_at >= $start{index} AND t.accepted_at < $end{index}"
-            selects.append(f"SELECT * FROM ({aggregate_sql(kind, where, part)})")
+        selects = [
+            f"SELECT * FROM ({aggregate_sql(kind, _period_where(i, kind, start, params), part)})"
+            for i, (kind, start, part) in enumerate(statement)
+        ]
         con.execute("INSERT INTO agg_units BY NAME " + " UNION ALL BY NAME ".join(selects), params)
     computed = {period: sizes[period] for period in periods if period not in stale}
     months = [start for kind, start in periods if kind == "month"]
@@ -515,26 +531,19 @@ def _write_distributions(
         return
     params: dict[str, object] = {}
     con.execute(f"DELETE FROM agg_distributions WHERE {_matching(held, params)}", params)
-    statements: list[list[tuple[str, date, str]]] = [[]]
-    held_rows = 0
-    for kind, start in held:
-        rows = sizes.get((kind, start), 0)
-        for by in DISTRIBUTION_COLUMNS if rows else ():
-            if statements[-1] and held_rows + rows > STATEMENT_ROW_GROUPINGS:
-                statements.append([])
-                held_rows = 0
-            statements[-1].append((kind, start, by))
-            held_rows += rows
-    for parts in statements:
-        if not parts:
-            continue
+    parts = [
+        ((kind, start, by), sizes[(kind, start)])
+        for kind, start in held
+        if sizes.get((kind, start))
+        for by in DISTRIBUTION_COLUMNS
+    ]
+    for statement in _packed(parts):
         params = {"blank_group": BLANK_GROUP}
         selects = []
-        for index, (kind, start, by) in enumerate(parts):
-            params[f"start{index}"], params[f"end{index}"] = _bounds(kind, start)
+        for index, (kind, start, by) in enumerate(statement):
+            where = _period_where(index, kind, start, params)
             params[f"kind{index}"], params[f"day{index}"] = kind, start
             params[f"by{index}"] = by
-            where = f"t.accepted_at >= $start{index} AND t.accepted_at < $end{index}"
             selects.append(
                 f"""SELECT $kind{index} AS period_kind, $day{index} AS period_start,
                     $by{index} AS by_column, *
@@ -722,12 +731,13 @@ def _refresh_open(con: duckdb.DuckDBPyConnection, previous: str | None) -> None:
 # The repeat-request counts (govdash.analytics.queries.tickets.repeat_requests) per month, by
 # category and by compound, each within its street and community: counts add up, so a page
 # sums the months of any whole-month period, for any street and community selection.
-REPEATS_SQL = """SELECT t.month, grouping(t.category) = 1 AS is_compound_row,
-        t.street, t.community, t.category, t.compound,
-        count(*) AS tickets, count(t.caller_hash) AS tickets_with_caller,
-        count(*) FILTER (WHERE t.is_repeat) AS repeats
+# The counts, over alias t: the raw query's (tickets.repeat_requests) and the stored ones.
+REPEAT_COUNTS = """count(*) AS tickets, count(t.caller_hash) AS tickets_with_caller,
+        count(*) FILTER (WHERE t.is_repeat) AS repeats"""
+REPEATS_SQL = f"""SELECT t.month, grouping(t.category) = 1 AS is_compound_row,
+        t.street, t.community, t.category, t.compound, {REPEAT_COUNTS}
     FROM (SELECT *, CAST(date_trunc('month', accepted_at) AS DATE) AS month
-          FROM tickets WHERE {where}) AS t
+          FROM tickets WHERE {{where}}) AS t
     GROUP BY GROUPING SETS ((t.month, t.street, t.community, t.category),
                             (t.month, t.street, t.community, t.compound))"""
 

@@ -141,7 +141,11 @@ def _same_kpis(stored: tickets.TicketKpis, raw: tickets.TicketKpis) -> None:
         assert a == pytest.approx(b, rel=1e-12) if isinstance(a, float) else a == b, field.name
 
 
-SHAPE_IDS = [f"{s.to_text()}-{'+'.join(p) or 'all'}" for s, p in SHAPES]
+def _shape_ids(shapes: list[tuple[Scope, dict[str, list[str]]]]) -> list[str]:
+    return [f"{s.to_text()}-{'+'.join(p) or 'all'}" for s, p in shapes]
+
+
+SHAPE_IDS = _shape_ids(SHAPES)
 
 
 @pytest.mark.parametrize(("scope", "places"), SHAPES, ids=SHAPE_IDS)
@@ -387,7 +391,7 @@ BACKLOG_SHAPES: list[tuple[Scope, dict[str, list[str]]]] = [
 @pytest.mark.parametrize(
     ("scope", "places"),
     BACKLOG_SHAPES,
-    ids=[f"{s.to_text()}-{'+'.join(p) or 'all'}" for s, p in BACKLOG_SHAPES],
+    ids=_shape_ids(BACKLOG_SHAPES),
 )
 def test_the_backlog_from_the_stored_open_tickets_equals_the_raw_query(
     main: Any, scope: Scope, places: dict[str, list[str]]
@@ -426,7 +430,7 @@ REPEAT_SHAPES: list[tuple[Scope, dict[str, list[str]]]] = [
 @pytest.mark.parametrize(
     ("scope", "places"),
     REPEAT_SHAPES,
-    ids=[f"{s.to_text()}-{'+'.join(p) or 'all'}" for s, p in REPEAT_SHAPES],
+    ids=_shape_ids(REPEAT_SHAPES),
 )
 def test_repeat_requests_from_the_stored_months_equal_the_raw_query(
     main: Any, scope: Scope, places: dict[str, list[str]]

@@ -13,7 +13,7 @@ settle stores it; a monthly series with a stale month, too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time
 
 import duckdb
 
@@ -63,6 +63,14 @@ def aggregates_ready(con: duckdb.DuckDBPyConnection) -> bool:
     )
 
 
+def stale_months(con: duckdb.DuckDBPyConnection) -> list[date]:
+    """The first days of the months a load left for the settle (no stored rows yet)."""
+    rows = con.execute(
+        "SELECT period_start FROM agg_stale_periods WHERE period_kind = 'month' ORDER BY 1"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def _stale(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> bool:
     """Whether the period's stored rows (a monthly series: any of its months') wait for a
     refresh (govdash.etl.aggregates)."""
@@ -104,6 +112,12 @@ def accepted_bounds(con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime]
     return None if row is None or row[0] is None else (row[0], row[1])
 
 
+def _whole_months(filters: Filters) -> bool:
+    """Whether the filters span whole calendar months (the first day of one to the last of
+    another)."""
+    return filters.start.day == 1 and period_bounds("month", filters.end)[1] == filters.end
+
+
 def _whole_period(filters: Filters) -> str | None:
     """The calendar period kind the filters span exactly (a range may be one), else None."""
     if filters.period_kind != "range":
@@ -127,7 +141,7 @@ def aggregate_rows(
         return None
     params: dict[str, object] = {}
     if per_month:
-        if filters.start.day != 1 or period_bounds("month", filters.end)[1] != filters.end:
+        if not _whole_months(filters):
             return None
         period = "a.period_kind = $agg_kind AND a.period_start BETWEEN $agg_first AND $agg_last"
         params |= {
@@ -201,14 +215,14 @@ def repeat_months(
         return None
     if filters.scope.is_restricted and filters.scope.level not in REPEAT_SELECTIONS:
         return None
-    if filters.start.day != 1 or period_bounds("month", filters.end)[1] != filters.end:
+    if not _whole_months(filters):
         return None
     months = {"agg_kind": "month", "agg_first": filters.start, "agg_last": month_start(filters.end)}
     if not aggregates_ready(con) or _stale(con, months):
         return None
     where, params = filters.selection_where("t")
-    params |= {"repeat_first": filters.start, "repeat_last": month_start(filters.end)}
-    return f"t.month BETWEEN $repeat_first AND $repeat_last AND {where}", params
+    params |= months
+    return f"t.month BETWEEN $agg_first AND $agg_last AND {where}", params
 
 
 def distribution_rows(

@@ -25,11 +25,13 @@ from govdash.analytics.queries.aggregated import (
     backlog_rows,
     distribution_rows,
     repeat_months,
+    stale_months,
 )
 from govdash.analytics.queries.filters import (
     PLACE_COLUMNS,
     SELECTION_COLUMNS,
     Filters,
+    add_months,
     bound_parameters,
     run_query,
 )
@@ -39,7 +41,13 @@ from govdash.core.config import Config
 # The figures' SQL is defined once, with the stored aggregates (re-exported for the queries).
 from govdash.etl.aggregates import BLANK_GROUP as BLANK_GROUP
 from govdash.etl.aggregates import DISTRIBUTION_COLUMNS as DISTRIBUTION_COLUMNS
-from govdash.etl.aggregates import DISTRIBUTION_NAMES, GROUPINGS, distribution_sql, scope_cte
+from govdash.etl.aggregates import (
+    DISTRIBUTION_NAMES,
+    GROUPINGS,
+    REPEAT_COUNTS,
+    distribution_sql,
+    scope_cte,
+)
 from govdash.etl.aggregates import TICKET_AGGREGATES as TICKET_AGGREGATES
 from govdash.etl.aggregates import UNPACK_QUANTILES as UNPACK_QUANTILES
 
@@ -141,9 +149,10 @@ def filter_options(
     where = {"street": street_where, "community": community_where}
     stored = aggregates_ready(con)
     # Months waiting for the settle have no stored rows yet: their places are the tickets'.
-    waiting = _stale_months(con) if stored else []
-    for index, (first, end) in enumerate(waiting):
-        params[f"waiting_start{index}"], params[f"waiting_end{index}"] = first, end
+    waiting = stale_months(con) if stored else []
+    for index, month in enumerate(waiting):
+        params[f"waiting_start{index}"] = datetime.combine(month, time())
+        params[f"waiting_end{index}"] = datetime.combine(add_months(month, 1), time())
     lists = []
     for column in PLACE_COLUMNS:
         used = [c for c in narrowing[column] if filters and getattr(filters, c)]
@@ -182,15 +191,6 @@ def filter_options(
         name: [str(v) for v in (values or []) if v is not None]
         for name, values in zip(names, row, strict=True)
     }
-
-
-def _stale_months(con: duckdb.DuckDBPyConnection) -> list[tuple[datetime, datetime]]:
-    """[start, end) of each month a load left for the settle (agg_stale_periods)."""
-    rows = con.execute(
-        "SELECT period_start FROM agg_stale_periods WHERE period_kind = 'month' ORDER BY 1"
-    ).fetchall()
-    months = [datetime(row[0].year, row[0].month, 1) for row in rows]
-    return [(m, datetime(m.year + m.month // 12, m.month % 12 + 1, 1)) for m in months]
 
 
 def _covering_grouping(columns: set[str]) -> str | None:
@@ -503,10 +503,7 @@ def repeat_requests(
     if stored is None:
         where, params = filters.ticket_where("t")
         sql = f"""SELECT grouping(t.category) = 1 AS is_compound_row,
-               t.category, t.community, t.compound,
-               count(*) AS tickets,
-               count(t.caller_hash) AS tickets_with_caller,
-               count(*) FILTER (WHERE t.is_repeat) AS repeats
+               t.category, t.community, t.compound, {REPEAT_COUNTS}
         FROM tickets AS t WHERE {where}
         GROUP BY GROUPING SETS ((t.category), (t.community, t.compound))"""
     else:  # the months' stored counts, summed (a category's rows over every community)
