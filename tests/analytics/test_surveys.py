@@ -185,10 +185,11 @@ def test_roll_up_by_hand_with_missing_households() -> None:
     assert street["rate"] == pytest.approx(0.5)  # only a is weighted
 
 
-def test_compound_rates_without_grouping_by_hand() -> None:
-    """Compound rows rolled up row by row (from_query) give the grouped frame exactly, and the
-    values worked out by hand: a compound's rate is its own (households or not), its Wilson
-    interval that of its n, its response rate respondents ÷ (households × waves)."""
+def test_compound_rates_by_hand() -> None:
+    """Compound rows, each its own unit, with the values worked out by hand: a compound's
+    rate is its own (households or not), its Wilson interval that of its n, its response rate
+    respondents ÷ (households × waves); the same name in two communities is two units, ordered
+    by unit, the config's item order, item, then as the rows name them."""
     counts = pd.DataFrame(
         [
             # street, community, compound, company, households, respondents, item, n, satisfied, score_sum
@@ -206,9 +207,7 @@ def test_compound_rates_without_grouping_by_hand() -> None:
             *("respondents", "item", "n", "satisfied", "score_sum"),
         ],
     )
-    grouped = surveys.roll_up_item_rates(counts, "compound", CONFIG, waves=2)
-    rows = surveys.roll_up_item_rates(counts, "compound", CONFIG, waves=2, from_query=True)
-    pd.testing.assert_frame_equal(rows, grouped, check_exact=True)
+    rows = surveys.roll_up_item_rates(counts, "compound", CONFIG, waves=2)
     assert list(zip(rows["unit"], rows["parent"].fillna("-"), rows["item"], strict=True)) == [
         ("a", "c1", "环境卫生"),  # the config's item order: 环境卫生 before 总体满意度
         ("a", "c1", "总体满意度"),
@@ -227,13 +226,30 @@ def test_compound_rates_without_grouping_by_hand() -> None:
     z = rows.iloc[5]
     assert z["rate"] == 0.5 and not bool(z["is_household_weighted"])
     assert math.isnan(z["response_rate"])
-    # a compound × item twice is grouped after all (their counts added)
+    # a compound × item twice is one unit × item (their counts added)
     twice = pd.concat([counts.iloc[:1], counts], ignore_index=True)
-    added = surveys.roll_up_item_rates(twice, "compound", CONFIG, from_query=True)
-    pd.testing.assert_frame_equal(
-        added, surveys.roll_up_item_rates(twice, "compound", CONFIG), check_exact=True
-    )
+    added = surveys.roll_up_item_rates(twice, "compound", CONFIG, waves=2)
     assert (added.iloc[1]["n"], added.iloc[1]["satisfied"]) == (20, 10)
+    pd.testing.assert_frame_equal(
+        added.drop(index=1).reset_index(drop=True), rows.drop(index=1).reset_index(drop=True)
+    )
+
+
+def test_a_units_parent_is_the_one_its_first_compound_names() -> None:
+    """A community whose compounds name two streets (a register slip) is one unit, under the
+    street its first compound by name names, whatever the rows' order."""
+    counts = pd.DataFrame(
+        [
+            (None, "c1", "a", "p", 10.0, 5, "总体满意度", 5, 5, 25.0),
+            ("s2", "c1", "b", "p", 10.0, 5, "总体满意度", 5, 0, 5.0),
+            ("s1", "c1", "c", "p", 10.0, 5, "总体满意度", 5, 5, 25.0),
+        ],
+        columns=list(surveys.COUNTS_COLUMNS),
+    )
+    for order in ([0, 1, 2], [2, 1, 0], [2, 0, 1]):
+        rates = surveys.roll_up_item_rates(counts.iloc[order], "community", CONFIG)
+        assert list(rates["parent"]) == ["s2"] and rates.iloc[0]["rate"] == pytest.approx(2 / 3)
+        assert rates.iloc[0]["households"] == 30 and rates.iloc[0]["respondents"] == 15
 
 
 def test_unit_profile_against_the_street(main: Any) -> None:
@@ -281,35 +297,43 @@ def test_wave_change_compares_with_the_wave_before(main: Any) -> None:
 def test_satisfaction_rates_equal_item_rates_and_wave_change(
     main: Any, monkeypatch: pytest.MonkeyPatch, filters: Filters, waves: list[int], level: str
 ) -> None:
-    """The 满意度 page's one call gives exactly what the two queries give, every wave it needs
-    read by one query (the period's waves, the latest one and the one before it)."""
+    """The 满意度 page's one call gives exactly what the two queries give of its item, every
+    set of waves it needs (the period's waves, the latest one and the one before it) counted
+    and rolled up by one query; an item's rows are those of every item's frame."""
     con, _ = main
-    assert surveys.aggregates_ready(con)  # the stored counts are what is read once
-    expected_rates = surveys.survey_item_rates(con, filters, CONFIG, level)
-    expected_change = surveys.wave_change(con, filters, CONFIG, level)
-    read: list[tuple[int, ...]] = []
-    per_wave, counts = surveys._per_wave_counts, surveys.compound_item_counts
+    read: list[list[tuple[int, ...]]] = []
+    of_sets = surveys._item_rates_of_sets
 
-    def counted(*args: Any, **kwargs: Any) -> pd.DataFrame:
-        read.append(tuple(args[3]))
-        return per_wave(*args, **kwargs)
+    def counted(*args: Any, **kwargs: Any) -> list[pd.DataFrame]:
+        read.append([tuple(keys) for keys in args[4]])
+        return of_sets(*args, **kwargs)
 
-    def never(*args: Any, **kwargs: Any) -> pd.DataFrame:
-        assert not args[3], "a set of waves read on its own"  # no wave: the register alone
-        return counts(*args, **kwargs)
-
-    monkeypatch.setattr(surveys, "_per_wave_counts", counted)
-    monkeypatch.setattr(surveys, "compound_item_counts", never)
-    rates, change = surveys.satisfaction_rates(con, filters, CONFIG, level)
-    pd.testing.assert_frame_equal(rates, expected_rates, check_exact=True)
-    pd.testing.assert_frame_equal(change, expected_change, check_exact=True)
-    assert read == ([tuple(waves)] if waves else [])  # every wave needed, by one query
+    for item in (OVERALL, "客户服务"):
+        expected_rates = surveys.survey_item_rates(con, filters, CONFIG, level, item)
+        expected_change = surveys.wave_change(con, filters, CONFIG, level, item)
+        read.clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(surveys, "_item_rates_of_sets", counted)
+            rates, change, in_period = surveys.satisfaction_rates(con, filters, CONFIG, level, item)
+        pd.testing.assert_frame_equal(rates, expected_rates, check_exact=True)
+        pd.testing.assert_frame_equal(change, expected_change, check_exact=True)
+        assert in_period == surveys.wave_keys_in_period(con, filters)
+        sets = [tuple(in_period), *[(key,) for key in waves]]
+        assert read == [list(dict.fromkeys(sets))]  # each set once, by one query
+        every_item = surveys.survey_item_rates(con, filters, CONFIG, level)
+        of_item = every_item[every_item["item"] == item].reset_index(drop=True)
+        pd.testing.assert_frame_equal(rates, of_item, check_dtype=not of_item.empty)
+        every_change = surveys.wave_change(con, filters, CONFIG, level)
+        of_item = every_change[every_change["item"] == item].reset_index(drop=True)
+        pd.testing.assert_frame_equal(change, of_item, check_dtype=False)
+        assert set(rates["item"]) <= {item} and set(change["item"]) <= {item}
     if (
         filters == Filters.for_quarter(2025, 2) and level == "compound"
     ):  # 东一小区: 8 of 10 satisfied, after 3 of 5
-        east_one = row_of(change, "东一小区")
+        east_one = row_of(change, "东一小区", "客户服务")
+        assert row_of(rates, "东一小区", "客户服务")["rate"] == 0.5  # 3 of 6
+        east_one = row_of(surveys.wave_change(con, filters, CONFIG, level, OVERALL), "东一小区")
         assert (east_one["previous_rate"], east_one["current_rate"]) == (0.6, 0.8)
-        assert row_of(rates, "东一小区")["rate"] == 0.8
 
 
 @pytest.mark.parametrize(
@@ -317,29 +341,29 @@ def test_satisfaction_rates_equal_item_rates_and_wave_change(
     [{}, {"community": ["东社区"]}, {"street": ["甲街道"]}],
     ids=["all", "community", "street"],
 )
-def test_counts_of_sets_equal_each_set_read_alone(main: Any, selection: dict[str, Any]) -> None:
-    """Each set's frame, taken from the one query of every wave, is the frame of that set read
-    on its own: the units (register compounds unsurveyed in a set keep a row, item missing),
-    the items answered in the set, counts summed over its waves, the order and the dtypes."""
+@pytest.mark.parametrize("level", list(surveys.SURVEY_LEVELS))
+def test_the_warehouse_roll_up_equals_the_roll_up_of_the_counts(
+    main: Any, selection: dict[str, Any], level: str
+) -> None:
+    """The one query that counts and rolls up in the warehouse gives the rates
+    roll_up_item_rates makes of compound_item_counts' frame: every wave set, selection and
+    level (units, parents, order, dtypes)."""
     con, _ = main
     filters = Filters.for_range(date(2023, 1, 1), date(2025, 12, 31)).with_selection(**selection)
     waves = surveys.wave_keys_in_period(con, filters)
     assert len(waves) >= 3
-    sets = [waves, *[[key] for key in waves], waves[-2:], [waves[0], waves[-1]]]
-    frames = surveys.compound_item_counts_of_sets(con, filters, CONFIG, sets)
-    for keys, frame in zip(sets, frames, strict=True):
-        alone = surveys.compound_item_counts(con, filters, CONFIG, keys)
-        pd.testing.assert_frame_equal(frame, alone, check_exact=True)
-    # a unit answering in one wave only: a missing item in the others, its answers summed
-    all_waves, *single = frames[: 1 + len(waves)]
-    answered = [set(frame.loc[frame["item"].notna(), "compound"]) for frame in single]
-    assert any(a != b for a in answered for b in answered)
-    n_by_wave = sum(int(frame["n"].sum()) for frame in single)
-    assert int(all_waves["n"].sum()) == n_by_wave > 0
+    answered = 0
+    for keys in [waves, *[[key] for key in waves], waves[-2:], []]:
+        counts = surveys.compound_item_counts(con, filters, CONFIG, keys)
+        expected = surveys.roll_up_item_rates(counts, level, CONFIG, len(keys))
+        found = surveys._item_rates(con, filters, CONFIG, level, keys)
+        pd.testing.assert_frame_equal(found, expected)
+        answered += len(found)
+    assert answered > 0
 
 
 @pytest.mark.parametrize(
-    ("filters", "reads"),
+    ("filters", "reads"),  # the sets of waves read (by one query)
     [
         (Filters.for_month(2025, 6), 1),  # May and June both hold the survey of 20 May–10 June
         (YEAR_2025, 2),  # 2024 holds another wave
@@ -349,29 +373,38 @@ def test_counts_of_sets_equal_each_set_read_alone(main: Any, selection: dict[str
 def test_rates_now_and_before_equal_two_calls(
     main: Any, monkeypatch: pytest.MonkeyPatch, filters: Filters, reads: int
 ) -> None:
-    """总览's period and the one before: the frames survey_item_rates gives for each, the
-    counts read once when both periods hold the same waves."""
+    """总览's period and the one before: the frames survey_item_rates gives for each, both
+    periods' waves read by one query, and once when they hold the same waves."""
     con, _ = main
     previous = filters.previous()
-    expected_now = surveys.survey_item_rates(con, filters, CONFIG, "all")
-    expected_before = surveys.survey_item_rates(con, previous, CONFIG, "all")
-    read: list[Filters] = []
-    counts = surveys.compound_item_counts
+    read: list[int] = []
+    of_sets = surveys._item_rates_of_sets
 
-    def counted(*args: Any, **kwargs: Any) -> pd.DataFrame:
-        read.append(args[1])
-        return counts(*args, **kwargs)
+    def counted(*args: Any, **kwargs: Any) -> list[pd.DataFrame]:
+        read.append(len(args[4]))
+        return of_sets(*args, **kwargs)
 
-    monkeypatch.setattr(surveys, "compound_item_counts", counted)
-    now, before = surveys.survey_item_rates_now_and_before(con, filters, previous, CONFIG, "all")
-    pd.testing.assert_frame_equal(now, expected_now, check_exact=True)
-    pd.testing.assert_frame_equal(before, expected_before, check_exact=True)
-    assert len(read) == reads
-    if reads == 1:  # the same waves: the same rates (东一 8/10 … in June and in May)
-        pd.testing.assert_frame_equal(before, now, check_exact=True)
-        assert not now.empty
-    else:
-        assert row_of(before, "全部")["n"] == 5  # 2024年下半年: 东一小区's five answers
+    for item in (None, OVERALL):  # 总览 asks for its overall item only
+        expected_now = surveys.survey_item_rates(con, filters, CONFIG, "all", item)
+        expected_before = surveys.survey_item_rates(con, previous, CONFIG, "all", item)
+        read.clear()
+        with monkeypatch.context() as patch:
+            patch.setattr(surveys, "_item_rates_of_sets", counted)
+            now, before = surveys.survey_item_rates_now_and_before(
+                con, filters, previous, CONFIG, "all", item
+            )
+        pd.testing.assert_frame_equal(now, expected_now, check_exact=True)
+        pd.testing.assert_frame_equal(before, expected_before, check_exact=True)
+        assert read == [reads]  # one query: the two periods' waves, or one set when the same
+        if reads == 1:  # the same waves: the same rates (东一 8/10 … in June and in May)
+            pd.testing.assert_frame_equal(before, now, check_exact=True)
+            assert not now.empty
+        else:
+            assert row_of(before, "全部")["n"] == 5  # 2024年下半年: 东一小区's five answers
+        assert set(now["item"]) == (
+            {OVERALL} if item else set(CONFIG.survey_items) & set(now["item"])
+        )
+    assert len(set(expected_now["item"])) == 1
 
 
 @pytest.mark.parametrize(

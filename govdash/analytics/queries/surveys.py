@@ -21,7 +21,7 @@ import tempfile
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import numpy as np
@@ -119,7 +119,8 @@ def _picked_responses_cte(filters: Filters) -> tuple[str, dict[str, object]]:
     place_where, params = filters.place_where("resp")
     sql = f"""responses AS (
         SELECT r.response_id, r.batch_id, r.comment, coalesce(r.street, reg.street) AS street,
-               r.community, r.compound, reg.property_company
+               r.community, r.compound, reg.property_company,
+               r.wave_year * 100 + r.wave_index AS wave_key
         FROM survey_responses AS r
         LEFT JOIN compounds AS reg ON reg.compound = r.compound AND reg.community = r.community
         WHERE (r.wave_year * 100 + r.wave_index) = ANY($wave_keys)),
@@ -127,36 +128,116 @@ def _picked_responses_cte(filters: Filters) -> tuple[str, dict[str, object]]:
     return sql, params
 
 
-def _stored_counts_ctes(filters: Filters, config: Config) -> tuple[str, dict[str, object]]:
-    """CTEs `respondents` and `answers` of compound_item_counts from the stored per-wave counts
-    (govdash.etl.aggregates): the same responses picked the same way (the register gives the
-    street where the response has none, and the company), counted per compound beforehand,
-    the answers with one column per score (agg_survey_items)."""
+def _stored_counts_ctes(
+    filters: Filters, config: Config, item_where: str
+) -> tuple[str, dict[str, object]]:
+    """CTEs `respondents` and `answers` of compound_item_counts, per set of waves (set_id),
+    from the stored per-wave counts (govdash.etl.aggregates): the same responses picked the
+    same way (the register gives the street where the response has none, and the company),
+    counted per compound beforehand, the answers with one column per score
+    (agg_survey_items)."""
     place_where, params = filters.place_where("resp")
 
-    def picked(table: str) -> str:  # the stored rows of the chosen waves in the selection
+    def picked(table: str) -> str:  # the stored rows of each set's waves in the selection
         return f"""(SELECT * FROM (
-            SELECT s.* EXCLUDE (street), coalesce(s.street, reg.street) AS street,
+            SELECT ws.set_id, s.* EXCLUDE (street), coalesce(s.street, reg.street) AS street,
                    reg.property_company
             FROM {table} AS s
+            JOIN wave_sets AS ws ON ws.wave_key = s.wave_key
             LEFT JOIN compounds AS reg
-                ON reg.compound = s.compound AND reg.community = s.community
-            WHERE s.wave_key = ANY($wave_keys)) AS resp WHERE {place_where})"""
+                ON reg.compound = s.compound AND reg.community = s.community) AS resp
+            WHERE {place_where})"""
 
     scores = [f"score_{score}" for score in SURVEY_SCORES]
     satisfied = [f"score_{s}" for s in SURVEY_SCORES if s >= config.satisfied_min_score]
     weighted = [f"{score} * score_{score}" for score in SURVEY_SCORES]
     sql = f"""respondents AS (
-        SELECT community, compound, any_value(street) AS street,
+        SELECT set_id, community, compound, any_value(street) AS street,
                any_value(property_company) AS property_company,
                CAST(sum(respondents) AS BIGINT) AS respondents
-        FROM {picked("agg_survey_respondents")} GROUP BY community, compound),
+        FROM {picked("agg_survey_respondents")} GROUP BY set_id, community, compound),
     answers AS (
-        SELECT community, compound, item, CAST(sum({" + ".join(scores)}) AS BIGINT) AS n,
+        SELECT set_id, community, compound, item,
+               CAST(sum({" + ".join(scores)}) AS BIGINT) AS n,
                CAST(sum({" + ".join(satisfied) or "0"}) AS BIGINT) AS satisfied,
                sum({" + ".join(weighted)}) AS score_sum
-        FROM {picked("agg_survey_items")} GROUP BY community, compound, item)"""
+        FROM {picked("agg_survey_items")} WHERE {item_where}
+        GROUP BY set_id, community, compound, item)"""
     return sql, params
+
+
+def _counts_query(
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    config: Config,
+    wave_sets: list[list[int]],
+    item: str | None = None,
+) -> tuple[str, str, dict[str, object]]:
+    """compound_item_counts' query of each set of waves as (CTEs, SELECT, parameters):
+    `WITH {CTEs} {SELECT}` gives its rows, unordered, each with its set's position in
+    `wave_sets` (set_id). Counted from the stored per-wave counts when they are current, else
+    from the responses."""
+    item_where = "TRUE" if item is None else "item = $only_item"
+    if aggregates_ready(con):
+        counts, params = _stored_counts_ctes(filters, config, item_where)
+    else:
+        picked, params = _picked_responses_cte(filters)
+        counts = f"""{picked},
+    picked_sets AS (
+        SELECT ws.set_id, p.* FROM picked AS p JOIN wave_sets AS ws ON ws.wave_key = p.wave_key),
+    respondents AS (
+        SELECT set_id, community, compound, any_value(street) AS street,
+               any_value(property_company) AS property_company, count(*) AS respondents
+        FROM picked_sets GROUP BY set_id, community, compound),
+    answers AS (
+        SELECT p.set_id, p.community, p.compound, a.item, count(*) AS n,
+               count(*) FILTER (WHERE a.score >= $satisfied_min_score) AS satisfied,
+               sum(a.score) AS score_sum
+        FROM picked_sets AS p JOIN survey_answers AS a ON a.response_id = p.response_id
+        WHERE {item_where}
+        GROUP BY p.set_id, p.community, p.compound, a.item)"""
+    register_where, register_params = filters.place_where("reg")
+    sets = f"""wave_sets AS (
+        SELECT unnest($set_ids) AS set_id, unnest($set_waves) AS wave_key),
+    sets AS (SELECT unnest(range({len(wave_sets)})) AS set_id)"""
+    ctes = f"""{sets},
+    {counts},
+    register AS (
+        SELECT street, community, compound, property_company, households
+        FROM compounds AS reg WHERE {register_where}),
+    units AS (
+        SELECT coalesce(g.set_id, s.set_id) AS set_id,
+               coalesce(g.street, s.street) AS street,
+               coalesce(g.community, s.community) AS community,
+               coalesce(g.compound, s.compound) AS compound,
+               coalesce(g.property_company, s.property_company) AS property_company,
+               g.households, coalesce(s.respondents, 0) AS respondents
+        FROM (SELECT * FROM register CROSS JOIN sets) AS g
+        FULL OUTER JOIN respondents AS s
+            ON g.set_id = s.set_id AND g.compound = s.compound
+           AND g.community IS NOT DISTINCT FROM s.community)"""
+    select = """SELECT u.*, a.item, coalesce(a.n, 0) AS n,
+           coalesce(a.satisfied, 0) AS satisfied,
+           CAST(coalesce(a.score_sum, 0) AS DOUBLE) AS score_sum
+    FROM units AS u LEFT JOIN answers AS a
+        ON a.set_id = u.set_id AND a.compound = u.compound
+       AND a.community IS NOT DISTINCT FROM u.community"""
+    params = params | register_params
+    set_waves = [key for keys in wave_sets for key in keys]
+    params["set_ids"] = [i for i, keys in enumerate(wave_sets) for _ in keys]
+    params["set_waves"] = set_waves
+    params["wave_keys"] = sorted(set(set_waves))  # the responses of any set
+    params["satisfied_min_score"] = config.satisfied_min_score
+    params["only_item"] = item
+    return ctes, select, params
+
+
+# compound_item_counts' columns, and the order of its rows.
+COUNTS_COLUMNS = (
+    *("street", "community", "compound", "property_company", "households"),
+    *("respondents", "item", "n", "satisfied", "score_sum"),
+)
+COUNTS_ORDER = "community, compound, item"
 
 
 def compound_item_counts(
@@ -168,207 +249,16 @@ def compound_item_counts(
 ) -> pd.DataFrame:
     """Per compound (register compounds of the selection, plus surveyed ones it lacks) × item:
     street, community, compound, property_company, households, respondents, item, n,
-    satisfied, score_sum. Compounds without answers have one row with item missing. With
-    `item`, the answers of that item only (the other items' rows are never built)."""
-    if aggregates_ready(con):
-        counts, params = _stored_counts_ctes(filters, config)
-    else:
-        picked, params = _picked_responses_cte(filters)
-        counts = f"""{picked},
-    respondents AS (
-        SELECT community, compound, any_value(street) AS street,
-               any_value(property_company) AS property_company, count(*) AS respondents
-        FROM picked GROUP BY community, compound),
-    answers AS (
-        SELECT p.community, p.compound, a.item, count(*) AS n,
-               count(*) FILTER (WHERE a.score >= $satisfied_min_score) AS satisfied,
-               sum(a.score) AS score_sum
-        FROM picked AS p JOIN survey_answers AS a ON a.response_id = p.response_id
-        GROUP BY p.community, p.compound, a.item)"""
-    register_where, register_params = filters.place_where("reg")
-    if item is not None:
-        counts += ",\n    only_item AS (SELECT * FROM answers WHERE item = $only_item)"
-    sql = f"""WITH {counts},
-    register AS (
-        SELECT street, community, compound, property_company, households
-        FROM compounds AS reg WHERE {register_where}),
-    units AS (
-        SELECT coalesce(g.street, s.street) AS street,
-               coalesce(g.community, s.community) AS community,
-               coalesce(g.compound, s.compound) AS compound,
-               coalesce(g.property_company, s.property_company) AS property_company,
-               g.households, coalesce(s.respondents, 0) AS respondents
-        FROM register AS g FULL OUTER JOIN respondents AS s
-            ON g.compound = s.compound AND g.community IS NOT DISTINCT FROM s.community)
-    SELECT u.*, a.item, coalesce(a.n, 0) AS n, coalesce(a.satisfied, 0) AS satisfied,
-           CAST(coalesce(a.score_sum, 0) AS DOUBLE) AS score_sum
-    FROM units AS u LEFT JOIN {"answers" if item is None else "only_item"} AS a
-        ON a.compound = u.compound AND a.community IS NOT DISTINCT FROM u.community
-    ORDER BY u.community, u.compound, a.item"""
-    params = params | register_params
-    params["wave_keys"] = list(wave_keys)
-    params["satisfied_min_score"] = config.satisfied_min_score
-    if item is not None:
-        params["only_item"] = item
+    satisfied, score_sum, ordered by community, compound, item. Compounds without answers
+    have one row with item missing. With `item`, the answers of that item only (the other
+    items' rows are never built)."""
+    ctes, select, params = _counts_query(con, filters, config, [wave_keys], item)
+    sql = f"WITH {ctes} SELECT * EXCLUDE (set_id) FROM ({select}) ORDER BY {COUNTS_ORDER}"
     frame = _frame_through_arrow(con, sql, params)
     for column in ("respondents", "n", "satisfied"):
         frame[column] = frame[column].astype("int64")
     frame["households"] = frame["households"].astype("Float64").astype(float)
     frame["score_sum"] = frame["score_sum"].astype(float)
-    return frame
-
-
-def compound_item_counts_of_sets(
-    con: duckdb.DuckDBPyConnection,
-    filters: Filters,
-    config: Config,
-    wave_sets: list[list[int]],
-) -> list[pd.DataFrame]:
-    """`compound_item_counts` of each set of waves, every wave read by ONE query of the stored
-    counts (each wave's counts in columns of its own), each set's frame then taken from it.
-
-    The frames equal compound_item_counts' exactly: counts are whole numbers, so a set's sum
-    of its waves' counts is the sum SQL makes over the set's rows; a set holds the units of
-    the register and those surveyed in one of its waves, one row per item answered in one of
-    its waves (or a row with item missing), in the same order (community, compound, item)."""
-    if not aggregates_ready(con):
-        return [compound_item_counts(con, filters, config, keys) for keys in wave_sets]
-    waves = sorted({key for keys in wave_sets for key in keys})
-    wide = _per_wave_counts(con, filters, config, waves) if waves else None
-    return [
-        compound_item_counts(con, filters, config, keys)
-        if wide is None or wide.empty or not keys
-        else _counts_of_set(wide, [waves.index(key) for key in keys])
-        for keys in wave_sets
-    ]
-
-
-def _per_wave_counts(
-    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, waves: list[int]
-) -> pd.DataFrame:
-    """The register's units and those surveyed in one of `waves` × the items answered in one
-    of them, ordered as compound_item_counts orders, with each wave's counts in columns of
-    its own (suffix _i, the wave's position in `waves`; missing where the wave has none)."""
-    place_where, params = filters.place_where("resp")
-    picked = f"""(SELECT * FROM (
-            SELECT s.* EXCLUDE (street), coalesce(s.street, reg.street) AS street,
-                   reg.property_company
-            FROM {{table}} AS s
-            LEFT JOIN compounds AS reg
-                ON reg.compound = s.compound AND reg.community = s.community
-            WHERE s.wave_key = ANY($wave_keys)) AS resp WHERE {place_where})"""
-    scores = " + ".join(f"score_{score}" for score in SURVEY_SCORES)
-    satisfied = (
-        " + ".join(f"score_{s}" for s in SURVEY_SCORES if s >= config.satisfied_min_score) or "0"
-    )
-    weighted = " + ".join(f"{score} * score_{score}" for score in SURVEY_SCORES)
-    per_unit, per_item, item_columns, unit_columns = [], [], [], []
-    for i, key in enumerate(waves):
-        # the response's street and company count only where the register has none
-        unit_columns += [
-            f"CASE WHEN g.street IS NULL THEN s.street_{i} END AS street_{i}",
-            f"CASE WHEN g.property_company IS NULL THEN s.property_company_{i} END"
-            f" AS property_company_{i}",
-            f"s.respondents_{i}",
-        ]
-        of_wave = f"FILTER (WHERE wave_key = {int(key)})"
-        per_unit += [
-            f"any_value(street) {of_wave} AS street_{i}",
-            f"any_value(property_company) {of_wave} AS property_company_{i}",
-            f"CAST(sum(respondents) {of_wave} AS BIGINT) AS respondents_{i}",
-        ]
-        per_item += [
-            f"CAST(sum({scores}) {of_wave} AS BIGINT) AS n_{i}",
-            f"CAST(sum({satisfied}) {of_wave} AS BIGINT) AS satisfied_{i}",
-            f"CAST(sum({weighted}) {of_wave} AS DOUBLE) AS score_sum_{i}",
-        ]
-        item_columns += [f"a.n_{i}", f"a.satisfied_{i}", f"a.score_sum_{i}"]
-    register_where, register_params = filters.place_where("reg")
-    sql = f"""WITH surveyed AS (
-        SELECT community, compound, {", ".join(per_unit)}
-        FROM {picked.format(table="agg_survey_respondents")} GROUP BY community, compound),
-    answers AS (
-        SELECT community, compound, item, {", ".join(per_item)}
-        FROM {picked.format(table="agg_survey_items")} GROUP BY community, compound, item),
-    register AS (
-        SELECT street, community, compound, property_company, households, true AS registered
-        FROM compounds AS reg WHERE {register_where}),
-    units AS (
-        SELECT g.street AS register_street, g.property_company AS register_company,
-               coalesce(g.community, s.community) AS community,
-               coalesce(g.compound, s.compound) AS compound,
-               g.households, coalesce(g.registered, false) AS registered,
-               row_number() OVER () AS unit_number,
-               {", ".join(unit_columns)}
-        FROM register AS g FULL OUTER JOIN surveyed AS s
-            ON g.compound = s.compound AND g.community IS NOT DISTINCT FROM s.community)
-    SELECT u.*, a.item, {", ".join(item_columns)}
-    FROM units AS u LEFT JOIN answers AS a
-        ON a.compound = u.compound AND a.community IS NOT DISTINCT FROM u.community
-    ORDER BY u.community, u.compound, a.item"""
-    params = params | register_params
-    params["wave_keys"] = list(waves)
-    return _frame_through_arrow(con, sql, params)
-
-
-def _first_known(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """Row by row, the first of `columns` that is not missing (None where none is)."""
-    values = np.full(len(frame), None, dtype=object)
-    for column in reversed(columns):
-        known = frame[column].notna().to_numpy()
-        values[known] = frame[column].to_numpy(dtype=object)[known]
-    return values
-
-
-def _counts_of_set(wide: pd.DataFrame, positions: list[int]) -> pd.DataFrame:
-    """compound_item_counts' frame of the waves at `positions` of `_per_wave_counts`' frame."""
-    rows = len(wide)
-    surveyed = np.zeros(rows, dtype=bool)
-    answered = np.zeros(rows, dtype=bool)
-    for i in positions:
-        surveyed |= wide[f"respondents_{i}"].notna().to_numpy()
-        answered |= wide[f"n_{i}"].notna().to_numpy()
-    units = wide["unit_number"].to_numpy(dtype=np.int64)
-    unit_answered = np.bincount(units, weights=answered, minlength=int(units.max()) + 1) > 0
-    unit_first = np.zeros(rows, dtype=bool)
-    unit_first[np.unique(units, return_index=True)[1]] = True
-    # the set's units: the register's and those surveyed in its waves; one row per item
-    # answered in its waves, or the unit's first row with the item missing where none was
-    keep = (wide["registered"].to_numpy(dtype=bool) | surveyed) & (
-        answered | (unit_first & ~unit_answered[units])
-    )
-    picked = wide[keep].reset_index(drop=True)
-    answered = answered[keep]
-
-    def first_known(register: str, column: str) -> pd.Series:
-        value = picked[register]
-        for i in positions:
-            value = value.where(value.notna(), picked[f"{column}_{i}"])
-        return value
-
-    def total(column: str) -> pd.Series:
-        return sum(
-            (picked[f"{column}_{i}"].fillna(0) for i in positions),
-            start=pd.Series(0, index=picked.index),
-        )
-
-    frame = pd.DataFrame(
-        {
-            "street": first_known("register_street", "street"),
-            "community": picked["community"],
-            "compound": picked["compound"],
-            "property_company": first_known("register_company", "property_company"),
-            "households": picked["households"].astype("Float64").astype(float),
-            "respondents": total("respondents").astype("int64"),
-            "item": picked["item"].where(answered),
-            "n": total("n").astype("int64"),
-            "satisfied": total("satisfied").astype("int64"),
-            "score_sum": total("score_sum").astype(float),
-        }
-    )
-    for name in ("street", "community", "compound", "property_company", "item"):
-        if frame[name].isna().all():  # as _frame_through_arrow makes a column without values
-            frame[name] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
     return frame
 
 
@@ -388,20 +278,64 @@ def _frame_through_arrow(
     return frame
 
 
-def _unit_keys(frame: pd.DataFrame, level: str) -> pd.DataFrame:
+def _roll_up_query(level: str) -> str:
+    """The roll-up of relation `counts` (compound_item_counts' columns and the set of waves
+    each row counts, set_id) to `level`, as CTEs and a SELECT: per set × unit × item answered,
+    the sums the rates are made of (roll_up_item_rates), the unit's respondents and
+    households, ordered by set, then as the rates are shown (unit, the config's item order,
+    item, parent). A unit's parent, where its compounds name several (a register slip), is
+    the one its first compound by name names."""
     unit_column, parent_column, parent_in_key = SURVEY_LEVELS[level]
-    keyed = frame.copy()
-    keyed["unit"] = ALL_UNITS if level == "all" else keyed[unit_column]
-    keyed = keyed[keyed["unit"].notna()]
-    parent = keyed[parent_column] if parent_column else pd.Series(None, index=keyed.index)
-    if not parent_in_key:  # one parent per unit: the first one known
-        parent = parent.groupby(keyed["unit"]).transform("first")
-    keyed["parent"] = parent.astype(object).where(parent.notna(), None)
-    return keyed
+    unit = "CAST($all_units AS VARCHAR)" if level == "all" else unit_column
+    if parent_column is None:
+        keyed = f"SELECT {unit} AS unit, CAST(NULL AS VARCHAR) AS parent, * FROM counts"
+    elif parent_in_key:  # the compound's community is part of what the unit is
+        keyed = f"SELECT {unit} AS unit, {parent_column} AS parent, * FROM counts"
+    else:
+        keyed = f"""SELECT k.*, p.parent FROM (SELECT {unit} AS unit, * FROM counts) AS k
+        JOIN (SELECT set_id, {unit} AS unit,
+                     coalesce(arg_min({parent_column}, compound), any_value({parent_column}))
+                         AS parent
+              FROM counts GROUP BY 1, 2) AS p
+          ON p.set_id = k.set_id AND p.unit IS NOT DISTINCT FROM k.unit"""
+    return f"""keyed AS (SELECT * FROM ({keyed}) WHERE unit IS NOT NULL),
+    unit_compounds AS (
+        SELECT set_id, unit, parent, any_value(respondents) AS respondents,
+               any_value(households) AS households
+        FROM keyed GROUP BY set_id, unit, parent, community, compound),
+    totals AS (
+        SELECT set_id, unit, parent, CAST(sum(respondents) AS BIGINT) AS respondents,
+               CAST(sum(households) AS DOUBLE) AS households
+        FROM unit_compounds GROUP BY set_id, unit, parent),
+    weighted AS (
+        SELECT *, CASE WHEN households > 0 THEN CAST(households AS DOUBLE) END AS w
+        FROM keyed WHERE item IS NOT NULL AND n > 0),
+    sums AS (
+        SELECT set_id, unit, parent, item, CAST(sum(n) AS BIGINT) AS n,
+               CAST(sum(satisfied) AS BIGINT) AS satisfied,
+               CAST(sum(score_sum) AS DOUBLE) AS score_sum,
+               coalesce(sum(w), 0) AS w, coalesce(sum(w * satisfied / n), 0) AS w_rate,
+               coalesce(sum(w * score_sum / n), 0) AS w_mean,
+               coalesce(sum(w * w / n), 0) AS w_kish
+        FROM weighted GROUP BY set_id, unit, parent, item)
+    SELECT s.set_id, s.unit, s.parent, s.item, s.n, s.satisfied, s.score_sum, s.w, s.w_rate,
+           s.w_mean, s.w_kish, t.respondents, t.households
+    FROM sums AS s JOIN totals AS t
+        ON t.set_id = s.set_id AND t.unit = s.unit AND t.parent IS NOT DISTINCT FROM s.parent
+    ORDER BY s.set_id, s.unit,
+             coalesce(list_position($item_order, s.item), len($item_order) + 1),
+             s.item, s.parent"""
+
+
+def _roll_up_params(level: str, config: Config) -> dict[str, object]:
+    params: dict[str, object] = {"item_order": list(config.survey_items)}
+    if level == "all":
+        params["all_units"] = ALL_UNITS
+    return params
 
 
 def roll_up_item_rates(
-    counts: pd.DataFrame, level: str, config: Config, waves: int = 1, from_query: bool = False
+    counts: pd.DataFrame, level: str, config: Config, waves: int = 1
 ) -> pd.DataFrame:
     """Item rates per unit from per-compound counts (as `compound_item_counts` returns).
 
@@ -413,125 +347,52 @@ def roll_up_item_rates(
     pooled rate Σ satisfied ÷ Σ n (is_household_weighted False). n and satisfied are raw
     answer counts. respondents ÷ (households × waves) is the mean per-wave response rate.
 
-    from_query: `counts` is compound_item_counts' frame (ordered by community, compound,
-    item, one row each): compounds are then rolled up without grouping (`_compound_rates`).
+    The roll-up is the SQL the warehouse queries run (`_roll_up_query`), here over the frame.
     """
     if level not in SURVEY_LEVELS:
         raise ValueError(f"level must be one of {sorted(SURVEY_LEVELS)}, got {level!r}")
-    if from_query and level == "compound":
-        compound_rates = _compound_rates(counts, config, waves)
-        if compound_rates is not None:
-            return compound_rates
-    keyed = _unit_keys(counts, level)
-    if keyed.empty:
+    frame = counts[[*COUNTS_COLUMNS]].assign(set_id=0)
+    with duckdb.connect() as con:
+        con.register("counts_frame", frame)
+        sql = f"WITH counts AS (SELECT * FROM counts_frame), {_roll_up_query(level)}"
+        sums = _frame_through_arrow(con, sql, _roll_up_params(level, config))
+    return _item_rates_of_sums(sums, config, waves)
+
+
+def _item_rates_of_sums(sums: pd.DataFrame, config: Config, waves: int) -> pd.DataFrame:
+    """roll_up_item_rates' frame from `_roll_up_query`'s rows (in their order): the weighted
+    rate, mean score and Kish effective n where a compound of the unit carries a household
+    count, else the pooled ones; the Wilson interval, the index and the response rate."""
+    if sums.empty:
         return _empty_item_rates()
-    group = ["unit", "parent"]
-    compounds = keyed.drop_duplicates(["community", "compound"])
-    # Plain sums of the columns taken together: the same grouped sums, column by column, as
-    # named aggregations give, at a third of their overhead (a roll-up is ~50 ms of pandas).
-    by_unit = compounds.groupby(group, dropna=False, sort=False)
-    totals = by_unit[["respondents", "households"]].sum()
-    totals["households"] = totals["households"].where(by_unit["households"].count() > 0)
-    answered = keyed[keyed["item"].notna() & (keyed["n"] > 0)].copy()
-    weight = answered["households"].where(answered["households"] > 0)
-    answered["w"] = weight
-    answered["w_rate"] = weight * answered["satisfied"] / answered["n"]
-    answered["w_mean"] = weight * answered["score_sum"] / answered["n"]
-    answered["w_kish"] = weight**2 / answered["n"]
-    summed = ["n", "satisfied", "score_sum", "w", "w_rate", "w_mean", "w_kish"]
-    sums = answered.groupby([*group, "item"], dropna=False, sort=False)[summed].sum()
-    weighted = sums["w"].fillna(0) > 0
-    result = sums.reset_index()
-    is_weighted = weighted.to_numpy()
-    result["is_household_weighted"] = is_weighted
-    result["rate"] = np.where(
-        is_weighted, rate(sums["w_rate"], sums["w"]), rate(sums["satisfied"], sums["n"])
-    )
-    result["mean_score"] = np.where(
-        is_weighted, rate(sums["w_mean"], sums["w"]), rate(sums["score_sum"], sums["n"])
-    )
-    result["effective_n"] = np.where(
-        is_weighted, rate(sums["w"] ** 2, sums["w_kish"]), sums["n"].astype(float)
-    )
-    low, high = wilson_bounds(result["rate"] * result["effective_n"], result["effective_n"])
-    result["wilson_low"] = low
-    result["wilson_high"] = high
-    result["satisfaction_index"] = survey_index(result["mean_score"])
-    result = result.merge(totals.reset_index(), on=group, how="left")
-    result["response_rate"] = rate(result["respondents"], result["households"] * max(waves, 1))
-    result["is_small_sample"] = result["respondents"] < config.min_sample
-    result["sample_label"] = np.where(result["is_small_sample"], SMALL_SAMPLE_LABEL, "")
-    result = result.iloc[_item_order(result, config)]
-    return result[ITEM_RATE_COLUMNS].reset_index(drop=True)
-
-
-def _compound_rates(counts: pd.DataFrame, config: Config, waves: int) -> pd.DataFrame | None:
-    """roll_up_item_rates' compound rows, each compound × item being its own group: the
-    group sums are the row's own values (a sum of one number is that number; a missing weight
-    sums to 0), so the rates are computed row by row, in the rows' order (the groups' order
-    of first appearance), then sorted as roll_up_item_rates sorts. None where the frame holds
-    a compound × item twice (to be grouped after all). Needs `counts` ordered by community,
-    compound, item (as compound_item_counts orders), so that a repeated row is adjacent."""
-    columns = ["community", "compound", "item", "households", "respondents"]
-    columns += ["n", "satisfied", "score_sum"]
-    answered = counts[counts["compound"].notna() & counts["item"].notna() & (counts["n"] > 0)]
-    rows = answered[columns].reset_index(drop=True)
-    if rows.empty:
-        return None
-    repeated = np.ones(len(rows) - 1, dtype=bool)
-    for column in ("community", "compound", "item"):
-        after = rows[column].iloc[1:].reset_index(drop=True)
-        before = rows[column].iloc[:-1].reset_index(drop=True)
-        same = after.eq(before).fillna(False) | (after.isna() & before.isna())
-        repeated &= same.to_numpy(dtype=bool)
-    if repeated.any():
-        return None
-    households = rows["households"].to_numpy(dtype=float)
-    n = rows["n"].to_numpy(dtype=np.int64)
-    satisfied = rows["satisfied"].to_numpy(dtype=np.int64)
-    score_sum = rows["score_sum"].to_numpy(dtype=float)
-    weight = pd.Series(np.where(households > 0, households, np.nan))
-    w = weight.fillna(0).to_numpy()
-    w_rate = (weight * satisfied / n).fillna(0).to_numpy()
-    w_mean = (weight * score_sum / n).fillna(0).to_numpy()
-    w_kish = (weight**2 / n).fillna(0).to_numpy()
+    n = sums["n"].to_numpy(dtype=np.int64)
+    satisfied = sums["satisfied"].to_numpy(dtype=np.int64)
+    score_sum = sums["score_sum"].to_numpy(dtype=float)
+    w = sums["w"].to_numpy(dtype=float)
     is_weighted = w > 0
-    parent = rows["community"]
     result = pd.DataFrame(
         {
-            "unit": rows["compound"],
-            "parent": parent if parent.notna().any() else np.nan,
-            "item": rows["item"],
+            "unit": sums["unit"].astype(object),
+            "parent": sums["parent"].astype(object).where(sums["parent"].notna(), None),
+            "item": sums["item"].astype(object),
             "n": n,
             "satisfied": satisfied,
         }
     )
-    result["is_household_weighted"] = is_weighted
-    result["rate"] = np.where(is_weighted, rate(w_rate, w), rate(satisfied, n))
-    result["mean_score"] = np.where(is_weighted, rate(w_mean, w), rate(score_sum, n))
-    result["effective_n"] = np.where(is_weighted, rate(w**2, w_kish), n.astype(float))
+    result["rate"] = np.where(is_weighted, rate(sums["w_rate"], w), rate(satisfied, n))
+    result["mean_score"] = np.where(is_weighted, rate(sums["w_mean"], w), rate(score_sum, n))
+    result["effective_n"] = np.where(is_weighted, rate(w**2, sums["w_kish"]), n.astype(float))
     low, high = wilson_bounds(result["rate"] * result["effective_n"], result["effective_n"])
     result["wilson_low"] = low
     result["wilson_high"] = high
     result["satisfaction_index"] = survey_index(result["mean_score"])
-    result["respondents"] = rows["respondents"].to_numpy(dtype=np.int64)
-    result["households"] = households
+    result["respondents"] = sums["respondents"].to_numpy(dtype=np.int64)
+    result["households"] = sums["households"].astype("Float64").astype(float)
     result["response_rate"] = rate(result["respondents"], result["households"] * max(waves, 1))
     result["is_small_sample"] = result["respondents"] < config.min_sample
     result["sample_label"] = np.where(result["is_small_sample"], SMALL_SAMPLE_LABEL, "")
-    result = result.iloc[_item_order(result, config)]
-    return result[ITEM_RATE_COLUMNS].reset_index(drop=True)
-
-
-def _item_order(result: pd.DataFrame, config: Config) -> np.ndarray:
-    """The rows' positions sorted by unit, then the config's item order (items it does not
-    list last), then item: a stable sort, so rows equal in all three keep their order. On
-    the columns' sorted codes, not their strings (a city's compounds × items are ~170k)."""
-    position = {item: i for i, item in enumerate(config.survey_items)}
-    units = pd.factorize(result["unit"], sort=True, use_na_sentinel=False)[0]
-    items, names = pd.factorize(result["item"], sort=True, use_na_sentinel=False)
-    ranks = np.array([position.get(name, len(position)) for name in names], dtype=np.int64)
-    return np.lexsort((items, ranks[items], units))
+    result["is_household_weighted"] = is_weighted
+    return result[ITEM_RATE_COLUMNS]
 
 
 def _empty_item_rates() -> pd.DataFrame:
@@ -554,6 +415,43 @@ def _empty_item_rates() -> pd.DataFrame:
     )
 
 
+def _item_rates(
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    config: Config,
+    level: str,
+    wave_keys: list[int],
+    item: str | None = None,
+) -> pd.DataFrame:
+    """survey_item_rates of these waves (`_item_rates_of_sets` of one set)."""
+    return _item_rates_of_sets(con, filters, config, level, [wave_keys], item)[0]
+
+
+def _item_rates_of_sets(
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    config: Config,
+    level: str,
+    wave_sets: list[list[int]],
+    item: str | None = None,
+) -> list[pd.DataFrame]:
+    """survey_item_rates of each set of waves, counted and rolled up by one query in the
+    warehouse: only the units' rows come out (a city's district is 9 rows, not its 20,000
+    compounds × items), and the stored counts are read once for every set."""
+    ctes, select, params = _counts_query(con, filters, config, wave_sets, item)
+    sql = f"""WITH {ctes},
+    counts AS ({select}),
+    {_roll_up_query(level)}"""
+    sums = _frame_through_arrow(con, sql, params | _roll_up_params(level, config))
+    set_ids = sums["set_id"].to_numpy()
+    return [
+        _item_rates_of_sums(
+            sums[set_ids == i].drop(columns="set_id").reset_index(drop=True), config, len(keys)
+        )
+        for i, keys in enumerate(wave_sets)
+    ]
+
+
 def survey_item_rates(
     con: duckdb.DuckDBPyConnection,
     filters: Filters,
@@ -569,13 +467,12 @@ def survey_item_rates(
     satisfaction_index (0–100), respondents, households, response_rate, is_small_sample
     (respondents < config.min_sample), sample_label ("样本不足" or ""), effective_n,
     is_household_weighted. Units with no answers have no rows. With `item`, that item's rows
-    only, counted from its answers alone (cheaper than rolling up every item).
+    only, counted from its answers alone (cheaper than rolling up every item). The rates are
+    roll_up_item_rates' of compound_item_counts' frame.
     """
     if level not in SURVEY_LEVELS:
         raise ValueError(f"level must be one of {sorted(SURVEY_LEVELS)}, got {level!r}")
-    wave_keys = wave_keys_in_period(con, filters)
-    counts = compound_item_counts(con, filters, config, wave_keys, item)
-    return roll_up_item_rates(counts, level, config, waves=len(wave_keys))
+    return _item_rates(con, filters, config, level, wave_keys_in_period(con, filters), item)
 
 
 def survey_item_rates_now_and_before(
@@ -584,25 +481,25 @@ def survey_item_rates_now_and_before(
     previous: Filters,
     config: Config,
     level: str,
+    item: str | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`survey_item_rates(level)` of `filters` and of `previous` (总览's period and the one
-    before it), the same frames. Periods holding the same waves in the same places (two
-    months of one half-year's survey) give the same rates: they are read and rolled up once."""
+    """`survey_item_rates(level, item)` of `filters` and of `previous` (总览's period and the
+    one before it), the same frames. Periods holding the same waves in the same places (two
+    months of one half-year's survey) give the same rates: they are read and rolled up once;
+    in the same places, both periods' waves are read by one query."""
     if level not in SURVEY_LEVELS:
         raise ValueError(f"level must be one of {sorted(SURVEY_LEVELS)}, got {level!r}")
     now_waves = wave_keys_in_period(con, filters)
-    now = roll_up_item_rates(
-        compound_item_counts(con, filters, config, now_waves), level, config, len(now_waves)
-    )
     before_waves = wave_keys_in_period(con, previous)
-    if before_waves == now_waves and previous.place_where("p") == filters.place_where("p"):
+    if previous.place_where("p") != filters.place_where("p"):
+        return (
+            _item_rates(con, filters, config, level, now_waves, item),
+            _item_rates(con, previous, config, level, before_waves, item),
+        )
+    if before_waves == now_waves:
+        now = _item_rates(con, filters, config, level, now_waves, item)
         return now, now.copy()
-    before = roll_up_item_rates(
-        compound_item_counts(con, previous, config, before_waves),
-        level,
-        config,
-        len(before_waves),
-    )
+    now, before = _item_rates_of_sets(con, filters, config, level, [now_waves, before_waves], item)
     return now, before
 
 
@@ -618,17 +515,13 @@ def unit_profile(
     if level not in PLACE_COLUMNS:
         raise ValueError(f"level must be one of {PLACE_COLUMNS}, got {level!r}")
     wave_keys = wave_keys_in_period(con, filters)
-    unit_filters = filters.narrowed(level, unit)
-    own = roll_up_item_rates(
-        compound_item_counts(con, unit_filters, config, wave_keys), "all", config, len(wave_keys)
-    )
+    own = _item_rates(con, filters.narrowed(level, unit), config, "all", wave_keys)
     streets = _streets_of(con, level, unit)
     street_filters = replace(filters.without_places(), street=tuple(streets))
-    street = roll_up_item_rates(
-        compound_item_counts(con, street_filters, config, wave_keys) if streets else _no_counts(),
-        "all",
-        config,
-        len(wave_keys),
+    street = (
+        _item_rates(con, street_filters, config, "all", wave_keys)
+        if streets
+        else _empty_item_rates()
     )
     own = own.rename(columns={"rate": "unit_rate"})[
         ["item", "unit_rate", "n", "wilson_low", "wilson_high", "respondents", "is_small_sample"]
@@ -654,46 +547,50 @@ def _streets_of(con: duckdb.DuckDBPyConnection, level: str, unit: str) -> list[s
     return [str(street) for street in frame["street"]]
 
 
-def _no_counts() -> pd.DataFrame:
-    columns = ["street", "community", "compound", "property_company", "households"]
-    columns += ["respondents", "item", "n", "satisfied", "score_sum"]
-    return pd.DataFrame({column: [] for column in columns})
-
-
 def wave_change(
-    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, level: str
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    config: Config,
+    level: str,
+    item: str | None = None,
 ) -> pd.DataFrame:
     """Item rates of the period's latest wave against the wave before it (in the warehouse).
 
     Columns: unit, parent, item, previous_wave, current_wave, previous_rate, current_rate,
     change (current − previous, in points of the rate), previous_n, current_n. Empty when the
-    period holds no wave.
+    period holds no wave. With `item`, that item's rows only.
     """
-    rates_of = _WaveRates(con, filters, config, level)
-    return _wave_change(con, rates_of, wave_keys_in_period(con, filters))
+    rates_of = _WaveRates(con, filters, config, level, item)
+    in_period = wave_keys_in_period(con, filters)
+    labels = wave_labels(con) if in_period else {}
+    rates_of.read([[key] for key in _compared_waves(labels, in_period)])
+    return _wave_change(con, rates_of, in_period, labels)
+
+
+class SatisfactionRates(NamedTuple):
+    """What the 满意度 page shows of one item at one level (`satisfaction_rates`)."""
+
+    rates: pd.DataFrame  # survey_item_rates(level, item)
+    changes: pd.DataFrame  # wave_change(level, item)
+    waves: list[int]  # the period's waves (none: no survey in the period)
 
 
 def satisfaction_rates(
-    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, level: str
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`survey_item_rates(level)` and `wave_change(level)` of the period at once (the
-    满意度 page shows both): every wave either needs (the period's, the latest one's and the
-    one before it) is read by one query, each set of waves rolled up once. The frames equal
-    those two functions' exactly."""
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, level: str, item: str
+) -> SatisfactionRates:
+    """`survey_item_rates(level, item)` and `wave_change(level, item)` of the period at once
+    (the 满意度 page shows both, one item at a time): each set of waves (the period's, the
+    latest one's and the one before it) is counted and rolled up once, of that item's answers
+    only (a city's compound level is 20,000 rows an item, not 180,000). The frames equal
+    those two functions'."""
     if level not in SURVEY_LEVELS:
         raise ValueError(f"level must be one of {sorted(SURVEY_LEVELS)}, got {level!r}")
     in_period = wave_keys_in_period(con, filters)
     labels = wave_labels(con) if in_period else {}
-    rates_of = _WaveRates(con, filters, config, level)
-    wave_sets = [in_period, *([[key] for key in _compared_waves(labels, in_period)])]
-    wave_sets = [keys for i, keys in enumerate(wave_sets) if keys not in wave_sets[:i]]
-    for keys, counts in zip(
-        wave_sets, compound_item_counts_of_sets(con, filters, config, wave_sets), strict=True
-    ):
-        rates_of.done[tuple(keys)] = roll_up_item_rates(
-            counts, level, config, len(keys), from_query=True
-        )
-    return rates_of(in_period), _wave_change(con, rates_of, in_period, labels)
+    rates_of = _WaveRates(con, filters, config, level, item)
+    rates_of.read([in_period, *[[key] for key in _compared_waves(labels, in_period)]])
+    rates = rates_of(in_period)
+    return SatisfactionRates(rates, _wave_change(con, rates_of, in_period, labels), in_period)
 
 
 def _compared_waves(labels: dict[int, str], in_period: list[int]) -> list[int]:
@@ -707,23 +604,41 @@ def _compared_waves(labels: dict[int, str], in_period: list[int]) -> list[int]:
 
 
 class _WaveRates:
-    """Item rates of a level for a set of waves, each set read and rolled up once (the
-    rate's response rate is per wave of the set, as survey_item_rates computes it)."""
+    """Item rates of a level (of one item, or every item) for a set of waves, each set counted
+    and rolled up once (the response rate is per wave of the set, as survey_item_rates
+    computes it)."""
 
     def __init__(
-        self, con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, level: str
+        self,
+        con: duckdb.DuckDBPyConnection,
+        filters: Filters,
+        config: Config,
+        level: str,
+        item: str | None = None,
     ) -> None:
-        self.con, self.filters, self.config, self.level = con, filters, config, level
+        self.con, self.filters, self.config = con, filters, config
+        self.level, self.item = level, item
         self.done: dict[tuple[int, ...], pd.DataFrame] = {}
 
-    def __call__(self, wave_keys: list[int]) -> pd.DataFrame:
-        key = tuple(wave_keys)
-        if key not in self.done:
-            counts = compound_item_counts(self.con, self.filters, self.config, list(key))
-            self.done[key] = roll_up_item_rates(
-                counts, self.level, self.config, len(key), from_query=True
+    def read(self, wave_sets: list[list[int]]) -> None:
+        """The rates of every set not yet read, by one query."""
+        missing = list(
+            dict.fromkeys(tuple(keys) for keys in wave_sets if tuple(keys) not in self.done)
+        )
+        if missing:
+            frames = _item_rates_of_sets(
+                self.con,
+                self.filters,
+                self.config,
+                self.level,
+                [list(k) for k in missing],
+                self.item,
             )
-        return self.done[key]
+            self.done.update(zip(missing, frames, strict=True))
+
+    def __call__(self, wave_keys: list[int]) -> pd.DataFrame:
+        self.read([wave_keys])
+        return self.done[tuple(wave_keys)]
 
 
 def _wave_change(

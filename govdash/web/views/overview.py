@@ -46,7 +46,11 @@ st.caption(f"{t('provenance.filters', language)}：{describe_filters(filters)}")
 kpis = query(ticket_kpis, filters)
 previous = query(ticket_kpis, filters.previous())
 survey, survey_before = query(
-    survey_item_rates_now_and_before, filters, filters.previous(), level="all"
+    survey_item_rates_now_and_before,
+    filters,
+    filters.previous(),
+    level="all",
+    item=config.overall_item,
 )
 
 

@@ -73,8 +73,8 @@ CALLBACK_LABELS = {
 
 @signed_in_fragment
 def unit_profile_section(rates: pd.DataFrame, level: str) -> None:
-    """One unit's items against the street average. Choosing another unit reruns only this
-    part of the page (st.fragment)."""
+    """One unit's items against the street average, of the units that answered the chosen
+    item. Choosing another unit reruns only this part of the page (st.fragment)."""
     unit = st.selectbox(
         t(f"level.{level}", language),
         sorted(rates["unit"].astype(str).unique()),
@@ -118,12 +118,12 @@ items = list(config.survey_items)
 item = st.selectbox(
     t("axis.item", language), items, index=items.index(config.overall_item), key="satisfaction_item"
 )
-# The item rates and the wave change, each wave read once (the period's wave is the latest).
-rates, changes = query(satisfaction_rates, filters, level=level)
+# The chosen item's rates and wave change, each set of waves read once.
+rates, changes, waves = query(satisfaction_rates, filters, level=level, item=item)
 
 st.subheader(t("chart.survey_item_rates", language))
-chosen = rates[rates["item"] == item].copy()
-if rates.empty:
+chosen = rates.copy()
+if not waves:
     st.info(t("satisfaction.no_wave", language, period=period))
 elif chosen.empty:
     st.info(t("satisfaction.no_item", language, item=item))
@@ -198,11 +198,11 @@ else:
     unit_profile_section(rates, level)
 
 st.subheader(t("chart.wave_change", language))
-if changes.empty:
+if not waves:
     st.info(t("satisfaction.no_wave", language, period=period))
 else:
-    chosen = changes[changes["item"] == item].dropna(subset=["previous_rate", "current_rate"])
-    if changes["previous_wave"].isna().all():
+    chosen = changes.dropna(subset=["previous_rate", "current_rate"])
+    if not changes.empty and changes["previous_wave"].isna().all():
         st.info(t("satisfaction.no_previous_wave", language, wave=changes["current_wave"].iloc[0]))
     elif chosen.empty:
         st.info(t("satisfaction.no_item", language, item=item))
