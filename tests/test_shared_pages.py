@@ -200,3 +200,24 @@ def test_a_shared_figure_is_the_built_figure_itself_with_its_dict_made_once() ->
     plain.update_layout(title="各小区工单量")
     assert shared.to_dict() == plain.to_dict()
     assert shared.to_dict() is shared.to_dict()
+
+
+def test_a_table_shows_a_missing_text_as_a_dash_and_leaves_numbers_alone() -> None:
+    """st.dataframe writes a missing text as "None" (English, and no name): a table of the
+    pages shows "—" there; numbers, mixed columns and the frame itself are untouched."""
+    from govdash.web.ui import NO_TEXT, table_view
+
+    frame = pd.DataFrame(
+        {
+            "property_company": ["安居物业", None, pd.NA],
+            "age_days": [1.5, float("nan"), 3.0],
+            "mixed": ["甲", 2, None],
+            "community": pd.Series(["东社区", None, "西社区"], dtype="str"),
+        }
+    )
+    shown, _ = table_view(frame, "zh")
+    assert shown["property_company"].tolist() == ["安居物业", NO_TEXT, NO_TEXT]
+    assert shown["community"].tolist() == ["东社区", NO_TEXT, "西社区"]
+    assert shown["age_days"].isna().tolist() == [False, True, False]
+    assert shown["mixed"].tolist()[:2] == ["甲", 2] and shown["mixed"].isna().tolist()[2]
+    assert frame["property_company"].isna().sum() == 2  # the frame is not changed

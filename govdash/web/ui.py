@@ -517,9 +517,26 @@ def table_view(
         if label is not None or fmt is not None:
             # Only columns with something to say: a None in column_config hides the column.
             config[name] = _column_config(label, fmt)
+        values = frame.iloc[:, position]
         if fmt is not None and fmt.kind in ("percent", "number"):
-            shown.isetitem(position, screen_values(frame.iloc[:, position], fmt).to_numpy())
+            shown.isetitem(position, screen_values(values, fmt).to_numpy())
+        elif _is_text(values) and values.isna().any():
+            # st.dataframe writes a missing text as "None": an unknown company reads "—"
+            shown.isetitem(
+                position, values.astype(object).where(values.notna(), NO_TEXT).to_numpy()
+            )
     return shown, config
+
+
+NO_TEXT = "—"  # a missing name or word as a table shows it
+
+
+def _is_text(values: pd.Series) -> bool:
+    """A column of texts (and missing values) only: what a "—" can stand in without mixing
+    types in the column."""
+    if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return False
+    return pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
 
 
 def _column_config(label: str | None, fmt: ColumnFormat | None) -> Any:
