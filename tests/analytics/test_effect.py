@@ -775,6 +775,57 @@ def test_a_report_of_one_metric_holds_the_full_reports_figures_for_it(
     )
 
 
+def test_a_survey_metrics_report_reads_the_ticket_panels_rows_only(
+    staggered: tuple[Path, float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report fitting a survey metric alone reads the monthly ticket panel's rows (its size
+    and span) without its figures, and holds the full report's figures for the metric; where
+    the panel is small enough to fit every metric at once, the figures are read after all and
+    every metric is fitted as in the full report."""
+    from govdash.analytics.queries import effect
+
+    db, _ = staggered
+    year = Filters.for_range(date(2025, 1, 1), date(2025, 12, 31))
+    metric = "survey_satisfaction_rate"
+    figures: list[bool] = []
+    read = effect._stored_monthly_panel
+
+    def counted(*args: object, **kwargs: object) -> pd.DataFrame | None:
+        figures.append(bool(args[3]) if len(args) > 3 else True)
+        return read(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(effect, "_stored_monthly_panel", counted)
+    config = shipped_config()
+    con = open_db(db)
+    try:
+        full = effect_report(con, year, config, "agreement", path_for=(metric,))
+        assert figures == [True]
+        figures.clear()
+        one = effect_report(
+            con, year, config, "agreement", path_for=(metric,), before_after_for=(metric,)
+        )
+        assert figures == [False]  # the rows only
+        figures.clear()
+        every = effect_report(
+            con,
+            year,
+            config,
+            "agreement",
+            path_for=(metric,),
+            before_after_for=(metric,),
+            every_metric_up_to=10**9,
+        )
+        assert figures == [False, True]  # small enough: the figures after all
+    finally:
+        con.close()
+    row = full.before_after[full.before_after["metric"] == metric].reset_index(drop=True)
+    pd.testing.assert_frame_equal(one.before_after, row, check_exact=True)
+    pd.testing.assert_frame_equal(one.paths[metric].table, full.paths[metric].table)
+    assert (one.panel_first, one.panel_last) == (full.panel_first, full.panel_last)
+    assert one.panel_first is not None and one.panel_last is not None
+    pd.testing.assert_frame_equal(every.before_after, full.before_after, check_exact=True)
+
+
 def test_the_panels_read_by_register_position_equal_those_read_by_name(
     staggered: tuple[Path, float], monkeypatch: pytest.MonkeyPatch
 ) -> None:

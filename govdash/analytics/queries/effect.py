@@ -402,10 +402,14 @@ def before_after_panels(
     config: Config,
     register: pd.DataFrame,
     with_survey: bool = True,
+    with_tickets: bool = True,
 ) -> Panels:
     """Every month of the data (the period filter does not cut it; place and ticket filters do),
     joined to the onsets of the compounds that can enter a before/after comparison.
-    with_survey=False leaves the survey panel empty (no survey metric to fit)."""
+    with_survey=False leaves the survey panel empty (no survey metric to fit);
+    with_tickets=False leaves the ticket panel's figures out where the stored rows serve it
+    (no ticket metric to fit: its rows, months and onsets only, for the panel's size and
+    span)."""
     onsets = panel_onsets(register)
     everything = replace(
         filters, start=date(1900, 1, 1), end=date(2999, 12, 31), period_kind="range"
@@ -415,7 +419,7 @@ def before_after_panels(
     positioned = bool(register["unit"].notna().all() and register["unit"].is_unique)
     code_of = np.full(len(register), -1, dtype="int64")
     code_of[register.index.get_indexer(onsets.index)] = np.arange(len(onsets), dtype="int64")
-    monthly = _stored_monthly_panel(con, everything, config) if positioned else None
+    monthly = _stored_monthly_panel(con, everything, config, with_tickets) if positioned else None
     if monthly is None:
         monthly = compound_ticket_figures(con, everything, config, by_month=True)
         monthly["period"] = _month_numbers(monthly["month"])
@@ -436,20 +440,23 @@ def before_after_panels(
 
 
 def _stored_monthly_panel(
-    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, with_figures: bool = True
 ) -> pd.DataFrame | None:
     """compound_ticket_figures(by_month=True) from the stored rows with `position` (the
     compound's row in compound_register's frame) and `period` (month number) for unit and
     month, in the same order; None where the stored rows do not answer, or where a compound
-    would have two rows a month (then the names' order decides, as the old query had it)."""
+    would have two rows a month (then the names' order decides, as the old query had it).
+    with_figures=False: the rows' position and period only (a city's 700,000 rows of
+    figures are a second to read and finish)."""
     stored = _stored_compound_rows(con, filters, by_month=True)
     if stored is None:
         return None
     place_where, place_params = filters.place_where("reg")
-    figures = ", ".join(f"a.{column}" for column in _PANEL_INPUTS)
+    inputs = _PANEL_INPUTS if with_figures else ()
+    figures = "".join(f", a.{column}" for column in inputs)
     sql = f"""WITH reg AS ({_register_positions(place_where)})
         SELECT reg.position,
-               CAST(year(a.period_start) * 12 + month(a.period_start) - 1 AS BIGINT) AS period,
+               CAST(year(a.period_start) * 12 + month(a.period_start) - 1 AS BIGINT) AS period
                {figures}
         FROM agg_units AS a JOIN reg ON reg.compound = a.compound
             AND (a.community IS NULL OR reg.community = a.community)
@@ -459,14 +466,16 @@ def _stored_monthly_panel(
     # counts come back as floats where NULL; finish_ticket_stats fills and casts them).
     frame = con.execute(sql, bound_parameters(sql, stored.params | place_params))
     frame = frame.to_arrow_table().to_pandas()
-    for column in _COMPOUND_FIGURES:  # the figures no estimator reads: finish's inputs only
-        if column not in frame:
-            frame[column] = 0 if column in _UNREAD_COUNTS else math.nan
     position = frame["position"].to_numpy("int64")
     period = frame["period"].to_numpy("int64")
     steps = np.diff(position)
     if not bool(np.all((steps > 0) | ((steps == 0) & (np.diff(period) > 0)))):
         return None
+    if not with_figures:
+        return frame[["position", "period"]]
+    for column in _COMPOUND_FIGURES:  # the figures no estimator reads: finish's inputs only
+        if column not in frame:
+            frame[column] = 0 if column in _UNREAD_COUNTS else math.nan
     # The figures the estimators read (EFFECT_METRICS' and their weights'), nothing else.
     finished = finish_ticket_stats(frame, config)
     return finished[["position", "period", *_PANEL_FIGURES]]
@@ -685,8 +694,11 @@ def effect_report(
 
     # Before and after, on every month of the data.
     with_survey = every_metric_up_to > 0 or any(metric.source == "survey" for metric in fitted)
-    panels = before_after_panels(con, filters, config, register, with_survey)
+    with_tickets = any(metric.source == "tickets" for metric in fitted)
+    panels = before_after_panels(con, filters, config, register, with_survey, with_tickets)
     if len(panels.monthly) <= every_metric_up_to:
+        if not with_tickets:  # small enough to fit every metric: the figures after all
+            panels = before_after_panels(con, filters, config, register, with_survey)
         fitted = list(EFFECT_METRICS)
     did_rows = []
     diagnostics: dict[str, Diagnostics] = {}
