@@ -359,3 +359,42 @@ def test_the_panels_rows_not_the_compounds_decide_the_summary_at_once(
     assert fitted == ["satisfaction_rate"]
     assert app.toggle(key="effect_all_metrics").value is False
     assert "**各指标前后对比**" not in [m.value for m in app.markdown]
+
+
+def test_another_period_reads_only_its_with_without_half(
+    demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The before/after comparison reads every month whatever the period: the page keeps it
+    once for every period (a city's panels and fits are seconds), so another year computes
+    only its with/without comparison, and draws the same event study."""
+    from govdash.analytics.queries import effect
+
+    built: list[object] = []
+    crossed: list[object] = []
+    build, sides = effect.before_after_panels, effect.cross_section_groups
+
+    def panels(*args: object) -> effect.Panels:
+        built.append(args[1])
+        return build(*args)  # type: ignore[arg-type]
+
+    def groups(*args: object) -> pd.Series:  # each with/without comparison's sides
+        crossed.append(args[1])
+        return sides(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(effect, "before_after_panels", panels)
+    monkeypatch.setattr(effect, "cross_section_groups", groups)
+
+    def event_study(app: AppTest) -> Any:
+        figures = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+        return next(f["data"] for f in figures if "事件研究" in f["layout"]["title"]["text"])
+
+    this_year = _page(demo_db, monkeypatch)
+    app = AppTest.from_file(str(ROOT / "govdash" / "web" / "app.py"), default_timeout=180)
+    for key, value in {"period": "year", "start": "2024-01-01", "end": "2024-12-31"}.items():
+        app.query_params[key] = value
+    app.run()
+    app.switch_page("views/effect.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert len(built) == 1 and len(crossed) == 2  # the panels once, each year's comparison
+    assert [c.start.year for c in crossed] == [2025, 2024]  # type: ignore[attr-defined]
+    assert event_study(app) == event_study(this_year)

@@ -411,9 +411,7 @@ def before_after_panels(
     (no ticket metric to fit: its rows, months and onsets only, for the panel's size and
     span)."""
     onsets = panel_onsets(register)
-    everything = replace(
-        filters, start=date(1900, 1, 1), end=date(2999, 12, 31), period_kind="range"
-    )
+    everything = every_month(filters)
     # A register whose units are filled and distinct is joined by its rows' positions (a
     # city's 700,000 compound-months fetched as numbers, not names); any other the old way.
     positioned = bool(register["unit"].notna().all() and register["unit"].is_unique)
@@ -637,30 +635,22 @@ def effect_report(
     before_after_for: tuple[str, ...] | None = None,
     every_metric_up_to: int = 0,
 ) -> EffectReport:
-    """The with/without comparison over the filters' period and the before/after comparison
-    over every month of the data (same place and ticket selections). The event paths of the
-    metrics in `path_for` (the page's chosen metric) are fitted on the same panels: the same
-    figures as `before_after(…).events`, without building the panels twice.
+    """The with/without comparison over the filters' period (`with_without`) and the
+    before/after comparison over every month of the data, same place and ticket selections
+    (`before_after_report`, whose arguments this passes on)."""
+    part = before_after_report(  # first: it refuses unknown metrics before any work
+        con, filters, config, treatment, control, path_for, before_after_for, every_metric_up_to
+    )
+    return joined(with_without(con, filters, config, treatment), part)
 
-    before_after_for: the metrics whose before/after figures are fitted, in EFFECT_METRICS'
-    order whatever the order given (None: every metric). Each costs a city's whole panel, so
-    the page fits the metric it shows and every metric only when the summary is asked for;
-    the with/without comparison (cheap) always has every metric.
 
-    every_metric_up_to: fit every metric after all when the monthly panel has at most this
-    many rows (ALL_METRICS_AT_ONCE_ROWS: the eight fits are cheap there), so the page has its
-    summary from the same panels and report; `before_after` then holds every metric."""
-    unknown = sorted((set(path_for) | set(before_after_for or ())) - set(METRICS_BY_NAME))
-    if unknown:
-        raise ValueError(f"path_for/before_after_for name unknown metrics {unknown}")
-    fitted = [
-        metric
-        for metric in EFFECT_METRICS
-        if before_after_for is None or metric.name in before_after_for or metric.name in path_for
-    ]
+def with_without(
+    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, treatment: str
+) -> EffectReport:
+    """The with/without comparison of every metric over the filters' period: an EffectReport
+    whose before/after fields are empty (`joined` adds them)."""
     compounds, flags, dates = register_coverage(con, treatment)
     minimum = config.effect_min_compounds
-    window = config.effect_window_months
     register = compound_register(con, filters, treatment)
     register["size_band"] = size_band(register["households"], config.effect_size_bands)
 
@@ -691,6 +681,85 @@ def effect_report(
         }
         status = _status(estimate, minimum)
         cross_rows.append(_summary_row(metric, status, estimate.scaled(metric.scale), means))
+
+    return EffectReport(
+        treatment=treatment,
+        register_compounds=compounds,
+        register_flags=flags,
+        register_dates=dates,
+        min_compounds=minimum,
+        window_months=config.effect_window_months,
+        cross_section=pd.DataFrame(cross_rows, columns=CROSS_SECTION_COLUMNS),
+        cross_excluded_during=int((register["group"] == "during").sum()),
+        strata=strata,
+    )
+
+
+@dataclass(frozen=True)
+class BeforeAfterReport:
+    """The before/after half of an EffectReport (its fields of the same names)."""
+
+    before_after: pd.DataFrame
+    diagnostics: dict[str, Diagnostics]
+    control: str
+    panel_first: date | None
+    panel_last: date | None
+    paths: dict[str, EventStudy]
+
+
+def every_month(filters: Filters) -> Filters:
+    """The filters over every month of the data (their places and ticket selections kept): what
+    the before/after comparison reads whatever the period, so the page keeps one
+    `before_after_report` for every period it shows."""
+    return replace(filters, start=date(1900, 1, 1), end=date(2999, 12, 31), period_kind="range")
+
+
+def joined(report: EffectReport, part: BeforeAfterReport) -> EffectReport:
+    """`report` (with_without's) with the before/after comparison of `part`."""
+    return replace(
+        report,
+        before_after=part.before_after,
+        diagnostics=part.diagnostics,
+        control=part.control,
+        panel_first=part.panel_first,
+        panel_last=part.panel_last,
+        paths=part.paths,
+    )
+
+
+def before_after_report(
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    config: Config,
+    treatment: str,
+    control: str = NEVER,
+    path_for: tuple[str, ...] = (),
+    before_after_for: tuple[str, ...] | None = None,
+    every_metric_up_to: int = 0,
+) -> BeforeAfterReport:
+    """The before/after comparison over every month of the data (the filters' period does not
+    cut it: the same for `every_month(filters)`). The event paths of the metrics in `path_for`
+    (the page's chosen metric) are fitted on the same panels: the same figures as
+    `before_after(…).events`, without building the panels twice.
+
+    before_after_for: the metrics whose before/after figures are fitted, in EFFECT_METRICS'
+    order whatever the order given (None: every metric). Each costs a city's whole panel, so
+    the page fits the metric it shows and every metric only when the summary is asked for.
+
+    every_metric_up_to: fit every metric after all when the monthly panel has at most this
+    many rows (ALL_METRICS_AT_ONCE_ROWS: the eight fits are cheap there), so the page has its
+    summary from the same panels and report; `before_after` then holds every metric."""
+    unknown = sorted((set(path_for) | set(before_after_for or ())) - set(METRICS_BY_NAME))
+    if unknown:
+        raise ValueError(f"path_for/before_after_for name unknown metrics {unknown}")
+    fitted = [
+        metric
+        for metric in EFFECT_METRICS
+        if before_after_for is None or metric.name in before_after_for or metric.name in path_for
+    ]
+    minimum = config.effect_min_compounds
+    window = config.effect_window_months
+    register = compound_register(con, filters, treatment)
 
     # Before and after, on every month of the data.
     with_survey = every_metric_up_to > 0 or any(metric.source == "survey" for metric in fitted)
@@ -741,16 +810,7 @@ def effect_report(
         if robust.diagnostics is not None:
             diagnostics[metric.name] = robust.diagnostics
     months = panels.monthly["period"]
-    return EffectReport(
-        treatment=treatment,
-        register_compounds=compounds,
-        register_flags=flags,
-        register_dates=dates,
-        min_compounds=minimum,
-        window_months=window,
-        cross_section=pd.DataFrame(cross_rows, columns=CROSS_SECTION_COLUMNS),
-        cross_excluded_during=int((register["group"] == "during").sum()),
-        strata=strata,
+    return BeforeAfterReport(
         before_after=pd.DataFrame(did_rows, columns=BEFORE_AFTER_COLUMNS),
         diagnostics=diagnostics,
         control=control,

@@ -54,7 +54,10 @@ from govdash.analytics.queries import effect as effect_queries  # noqa: E402
 from govdash.analytics.queries.effect import (  # noqa: E402
     TREATMENTS,
     EffectReport,
-    effect_report,
+    before_after_report,
+    every_month,
+    joined,
+    with_without,
 )
 from govdash.etl.fields import FIELDS, KIND_LABELS, REGISTER  # noqa: E402
 
@@ -113,14 +116,18 @@ metric = right.selectbox(
 # The report fits the chosen metric's before/after figures and event path (one build of the
 # panels; at a city's size each metric's fits cost half a second or more), and every metric's
 # for the summary table where the panel is small enough for that to be cheap; elsewhere every
-# metric's when the summary is asked for (all_metrics_block).
-report: EffectReport = query(
-    effect_report,
-    filters,
-    treatment=treatment,
-    path_for=(metric,),
-    before_after_for=(metric,),
-    every_metric_up_to=effect_queries.ALL_METRICS_AT_ONCE_ROWS,
+# metric's when the summary is asked for (all_metrics_block). The before/after half reads
+# every month whatever the period: it is kept once for every period (every_month).
+report: EffectReport = joined(
+    query(with_without, filters, treatment=treatment),
+    query(
+        before_after_report,
+        every_month(filters),
+        treatment=treatment,
+        path_for=(metric,),
+        before_after_for=(metric,),
+        every_metric_up_to=effect_queries.ALL_METRICS_AT_ONCE_ROWS,
+    ),
 )
 waiting.empty()
 side = t(f"effect.side.{treatment}", language)
@@ -269,13 +276,14 @@ def all_metrics_block() -> None:
     if not st.toggle(t("effect.all_metrics", language), value=at_once, key="effect_all_metrics"):
         st.caption(t("effect.all_metrics_note", language))
         return
-    every = report
+    every = report.before_after
     if not at_once:
         with st.spinner(t("effect.computing_all", language)):
-            every = query(effect_report, filters, treatment=treatment)
+            every = query(before_after_report, every_month(filters), treatment=treatment)
+            every = every.before_after
     summary_block(
         "effect.summary_before_after",
-        every.before_after,
+        every,
         "effect_before_after",
         Download(
             t("file.effect_before_after", language, event_short=event_short),
