@@ -234,6 +234,42 @@ def test_several_processes_append_at_once_without_losing_events(tmp_path: Path) 
     assert events.groupby("actor").size().to_dict() == {f"writer-{n}": 40 for n in range(4)}
 
 
+def test_processes_opening_a_new_state_file_at_once_all_get_it(tmp_path: Path) -> None:
+    """Several openers of a new state file each switch it to WAL, and SQLite answers one of two
+    such switches "database is locked" at once, without waiting (seen in CI: a worker of the
+    test above failed). Eight threads open each of 200 new files at the same moment (without
+    the retry about 5 of 100 rounds fail): every one opens and writes its row."""
+    import threading
+
+    from govdash.core.files import state_database
+
+    schema = "CREATE TABLE IF NOT EXISTS events (opener INTEGER);"
+    failures: list[str] = []
+    for round_number in range(200):
+        path = tmp_path / f"state-{round_number}.sqlite3"
+        barrier = threading.Barrier(8)
+
+        def open_and_write(
+            opener: int, path: Path = path, barrier: threading.Barrier = barrier
+        ) -> None:
+            barrier.wait()
+            try:
+                with state_database(path, schema) as con:
+                    con.execute("INSERT INTO events VALUES (?)", (opener,))
+            except sqlite3.OperationalError as error:
+                failures.append(str(error))
+
+        threads = [threading.Thread(target=open_and_write, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        with sqlite3.connect(path) as con:
+            assert con.execute("SELECT count(*) FROM events").fetchone() == (8 - len(failures),)
+            assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert failures == [], failures
+
+
 def test_failed_sign_ins_lock_a_name_for_the_window(tmp_path: Path) -> None:
     log = AuditLog(tmp_path / "audit.sqlite3")
     limit = SignInLimit(attempts=3, window=timedelta(minutes=10))

@@ -8,6 +8,7 @@ import json
 import os
 import secrets
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -53,8 +54,27 @@ def state_database(path: Path, schema: str) -> Iterator[sqlite3.Connection]:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    with closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as con:
-        con.execute("PRAGMA busy_timeout = 30000")
-        con.execute("PRAGMA journal_mode = WAL")
+    with closing(sqlite3.connect(path, timeout=WAIT_SECONDS, isolation_level=None)) as con:
+        con.execute(f"PRAGMA busy_timeout = {WAIT_SECONDS * 1000}")
+        write_ahead(con, WAIT_SECONDS)
         con.executescript(schema)
         yield con
+
+
+WAIT_SECONDS = 30  # how long a state file's user waits for another process's writer
+
+
+def write_ahead(con: sqlite3.Connection, seconds: float) -> None:
+    """Switch the file to WAL (kept in the file: a no-op once done). Processes opening a new
+    file at once (the server's workers, the first audit events) each try the switch, and
+    SQLite answers one of two such switches "database is locked" at once, without waiting
+    (it would deadlock): that one tries again until the switch is done or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)

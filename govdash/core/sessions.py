@@ -30,6 +30,7 @@ from pathlib import Path
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 
+from govdash.core.files import write_ahead
 from govdash.core.warehouse import data_dir
 
 SESSIONS_ENV = "GOVDASH_SESSIONS"
@@ -98,7 +99,7 @@ class SessionStore:
             _private_file(self.path, "")
         with closing(sqlite3.connect(self.path, timeout=10, isolation_level=None)) as con:
             con.execute("PRAGMA busy_timeout=10000")
-            con.execute("PRAGMA journal_mode=WAL")
+            write_ahead(con, 10)  # the server's workers may open a new file at once
             con.executescript(_SCHEMA)
             yield con
 
