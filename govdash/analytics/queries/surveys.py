@@ -561,10 +561,7 @@ def wave_change(
     period holds no wave. With `item`, that item's rows only.
     """
     rates_of = _WaveRates(con, filters, config, level, item)
-    in_period = wave_keys_in_period(con, filters)
-    labels = wave_labels(con) if in_period else {}
-    rates_of.read([[key] for key in _compared_waves(labels, in_period)])
-    return _wave_change(con, rates_of, in_period, labels)
+    return _wave_change(con, rates_of, wave_keys_in_period(con, filters))
 
 
 class SatisfactionRates(NamedTuple):
@@ -655,6 +652,7 @@ def _wave_change(
     compared = _compared_waves(labels, in_period)
     current = compared[-1]
     previous = compared[0] if len(compared) == 2 else None
+    rates_of.read([[key] for key in compared])  # both waves by one query
     frames = [rates_of([key])[["unit", "parent", "item", "rate", "n"]] for key in compared]
     current_rates = frames[-1].rename(columns={"rate": "current_rate", "n": "current_n"})
     if len(frames) == 2:
