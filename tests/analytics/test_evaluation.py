@@ -226,6 +226,53 @@ def test_worked_example_evaluator_detail(small_config: Config) -> None:
     assert set(detail.columns) == set(ev.EVALUATOR_DETAIL_COLUMNS) - {"unit", "indicator"}
 
 
+def test_one_evaluators_repeated_scores_count_once_as_their_mean(small_config: Config) -> None:
+    base = worked_example()
+    # 评委A scored 甲's 组织建设 twice (18, then 14): once, as (18 + 14) / 2 = 16.
+    extra = pd.DataFrame(score_rows("甲", "组织建设", [14]))
+    inputs = ev.EvaluationInput(
+        2025, "compound", pd.concat([base.scores, extra], ignore_index=True),
+        base.adjustments, base.metrics, base.units,
+    )  # fmt: skip
+    result = ev.evaluate(inputs, small_config)
+    row = result.evaluator_detail.set_index(["unit", "indicator"]).loc[("甲", "组织建设")]
+    # 12 16 17 19 20: five evaluators, the lowest and highest dropped: (16 + 17 + 19) / 3.
+    assert row["evaluators"] == 5
+    assert row["aggregate"] == pytest.approx(52 / 3)
+    assert row["scores_text"] == "（12）、16、17、19、（20）"
+    used = result.evaluator_scores
+    assert used[(used["unit"] == "甲") & (used["evaluator"] == "评委A")]["score"].tolist() == [
+        16.0,
+        19.0,
+    ]
+
+
+@pytest.mark.parametrize("key_count", [10, 10**12])  # counted in an array / by hashing
+def test_repeated_keys_are_found_however_many_keys_there_could_be(key_count: int) -> None:
+    assert ev._has_repeats(np.array([3, 7, 3], dtype=np.int64), key_count)
+    assert not ev._has_repeats(np.array([3, 7, 9], dtype=np.int64), key_count)
+    assert not ev._has_repeats(np.zeros(0, dtype=np.int64), key_count)
+
+
+def test_scores_as_categoricals_rank_as_the_same_scores_as_text(small_config: Config) -> None:
+    """The warehouse hands the scores' names over as categoricals, in the order they come: the
+    same result as the names as text, whatever the categories' order."""
+    base = worked_example()
+    coded = base.scores.copy()
+    for column in ("unit", "evaluator", "indicator"):
+        names = sorted(set(coded[column]), reverse=True)  # not the texts' order
+        coded[column] = pd.Categorical(coded[column], categories=[*names, "未用"])
+    text = ev.evaluate(base, small_config)
+    categorical = ev.evaluate(
+        ev.EvaluationInput(2025, "compound", coded, base.adjustments, base.metrics, base.units),
+        small_config,
+    )
+    assert_frame_equal(categorical.table, text.table)
+    assert_frame_equal(categorical.evaluator_detail, text.evaluator_detail)
+    assert_frame_equal(categorical.evaluator_scores, text.evaluator_scores)
+    assert categorical.warnings == text.warnings
+
+
 def test_fewer_evaluators_than_the_trim_threshold_take_the_plain_mean(
     small_config: Config,
 ) -> None:

@@ -31,11 +31,14 @@ import pytest
 from pandas.testing import assert_frame_equal
 
 from govdash.analytics.metrics import evaluation as ev
+from govdash.analytics.queries import evaluation as evaluation_queries
 from govdash.analytics.queries.evaluation import (
     RATE_TABLE_COLUMNS,
     compound_rates,
     evaluation_page,
     evaluation_result,
+    merged_scores,
+    score_sources,
 )
 from govdash.analytics.queries.filters import Filters
 from govdash.analytics.queries.units import unit_table
@@ -432,6 +435,54 @@ def test_the_pages_cached_object_is_slim_and_keeps_the_figures(
     for unit in UNITS:
         shown = sorted(page.sources.loc[page.sources["unit"] == unit.name, "indicators"])
         assert shown == sorted(counted[(unit.name, e)] for e in unit.scores)
+
+
+@pytest.mark.parametrize("seen_at_most", [1 << 26, 0])  # keys flagged in an array / hashed
+def test_workbook_scores_as_categoricals_merge_and_count_as_text(
+    seen_at_most: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warehouse's scores arrive with categorical names (in the order they come, not the
+    texts'); merged with locked online scores and counted per source, the same as text."""
+    monkeypatch.setattr(evaluation_queries, "SEEN_KEYS_AT_MOST", seen_at_most)
+    rows = [
+        ("乙小区", "评委2", "组织建设", 18.0),
+        ("乙小区", "评委2", "巡查", 17.0),
+        ("甲小区", "评委1", "组织建设", 16.0),
+        ("甲小区", "评委1", "巡查", 15.0),
+        ("甲小区", "评委2", "巡查", 14.0),
+    ]
+    text = pd.DataFrame(rows, columns=["unit", "evaluator", "indicator", "score"])
+    text.insert(0, "year", 2025)
+    coded = text.copy()
+    for column in ("unit", "evaluator", "indicator"):
+        coded[column] = pd.Categorical(coded[column], categories=sorted(set(coded[column]))[::-1])
+    online = pd.DataFrame(
+        [(1, 2025, "compound", "甲小区", "评委1", "巡查", 19.0)],
+        columns=["round_id", "year", "level", "unit", "evaluator", "indicator", "score"],
+    )
+    # By hand: 甲小区 评委1 has 组织建设 from the workbook and 巡查 from round 1 (replacing 15);
+    # 甲小区 评委2 one indicator; 乙小区 评委2 two; rows sorted by unit, evaluator, source.
+    expected = pd.DataFrame(
+        {
+            "unit": pd.array(["乙小区", "甲小区", "甲小区", "甲小区"], dtype="str"),
+            "evaluator": pd.array(["评委2", "评委1", "评委1", "评委2"], dtype="str"),
+            "source": pd.array(["工作簿", "在线评分第1轮", "工作簿", "工作簿"], dtype="str"),
+            "indicators": np.array([2, 1, 1, 1], dtype="int64"),
+        }
+    )
+    for books in (text, coded):
+        merged, notes = merged_scores(books, online)
+        assert len(merged) == 5 and any("以在线评分为准" in note for note in notes)
+        replaced = merged[(merged["unit"] == "甲小区") & (merged["evaluator"] == "评委1")]
+        assert replaced.set_index("indicator")["score"].to_dict() == {
+            "巡查": 19.0,
+            "组织建设": 16.0,
+        }
+        assert_frame_equal(score_sources(merged), expected)
+        alone, _ = merged_scores(books, online.iloc[:0])
+        workbook_only = expected.iloc[[0, 2, 3]].reset_index(drop=True)
+        workbook_only.loc[0:, "indicators"] = [2, 2, 1]
+        assert_frame_equal(score_sources(alone), workbook_only)
 
 
 def test_a_table_only_result_keeps_the_table_and_reads_empty(result: ev.EvaluationResult) -> None:

@@ -444,8 +444,8 @@ def _unit_list(inputs: EvaluationInput) -> list[str]:
 
 def _distinct_texts(values: pd.Series) -> list[str]:
     """str() of the distinct values that are not missing, each computed once (a city's scores
-    repeat a few thousand names over a million rows)."""
-    distinct = pd.unique(values.dropna()) if values.dtype == object else values.unique()
+    repeat a few thousand names over a million rows; a categorical's are its codes')."""
+    _, distinct = pd.factorize(values)  # missing values are left out (coded −1)
     return [str(value) for value in np.asarray(distinct, dtype=object) if not _missing(value)]
 
 
@@ -581,11 +581,12 @@ def _evaluator_core(
     unit, indicator = unit_of[unit_code], indicator_of[indicator_code]
     evaluator = evaluator_of[evaluator_code]
     kept = (indicator >= 0) & ~np.isnan(score) & (unit >= 0)
-    unit, indicator, evaluator, score = unit[kept], indicator[kept], evaluator[kept], score[kept]
+    if not kept.all():
+        unit, indicator, evaluator, score = unit[kept], indicator[kept], evaluator[kept], score[kept]
     evaluators_count = max(len(evaluator_names), 1)
     key = (unit * width + indicator) * evaluators_count + evaluator
-    repeated = pd.Series(key).duplicated().to_numpy(bool)
-    if repeated.any():  # one evaluator's repeated scores: their mean (pandas' mean, as before)
+    # One evaluator's repeated scores of a unit's indicator: their mean (pandas' mean, as before).
+    if _has_repeats(key, len(units) * width * evaluators_count):
         means = pd.Series(score).groupby(key, sort=False).mean()
         key = means.index.to_numpy(np.int64)
         score = means.to_numpy(float)
@@ -646,6 +647,15 @@ def _evaluator_core(
         evaluators=counts,
         disputed_matrix=disputed_matrix,
     )
+
+
+def _has_repeats(keys: IntArray, key_count: int) -> bool:
+    """Whether a key (0 ≤ key < key_count) occurs twice: counted in an array of key_count
+    where that is not much more than the keys (one unit × indicator × evaluator each), else
+    by hashing."""
+    if key_count <= 4 * len(keys) + 1024:
+        return bool(len(keys)) and int(np.bincount(keys, minlength=1).max()) > 1
+    return bool(pd.Series(keys).duplicated().any())
 
 
 def _score_order(

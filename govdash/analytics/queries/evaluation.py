@@ -36,8 +36,9 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
-import pyarrow as pa
+import pyarrow.compute as pc
 
 from govdash.analytics.metrics.evaluation import (
     ADJUSTMENT_COLUMNS,
@@ -143,27 +144,38 @@ def available_years(
 
 
 def _arrow_query(
-    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    params: dict[str, object],
+    categorical: tuple[str, ...] = (),
 ) -> pd.DataFrame:
     """Like run_query, through Arrow: text columns arrive as Arrow-backed `str` columns without
-    a Python string per row (a city's year of scores is over a million rows). On `con` itself
-    (a lake reader's bare cursor would not resolve its tables); DuckDB 2.0 warns that an
-    execute() result's Arrow output is a copy, which costs little here."""
+    a Python string per row (a city's year of scores is over a million rows), and the columns
+    named in `categorical` as pandas categoricals (Arrow's dictionary encoding: a few thousand
+    names over a million rows become codes once, which the engine and `score_sources` use as
+    they are). On `con` itself (a lake reader's bare cursor would not resolve its tables);
+    DuckDB 2.0 warns that an execute() result's Arrow output is a copy, which costs little
+    here."""
     result = con.execute(sql, bound_parameters(sql, params))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning)
         table = result.to_arrow_table()
     assert table is not None  # a statement that returns rows
+    for name in categorical:
+        at = table.schema.get_field_index(name)
+        table = table.set_column(at, name, pc.dictionary_encode(table.column(at)))
     return table.to_pandas()
 
 
 def evaluator_scores(con: duckdb.DuckDBPyConnection, year: int, level: str) -> pd.DataFrame:
     """year, unit, evaluator, indicator, score of one year and level (in no particular order:
     the engine sorts what it needs, and sorting a million rows here would cost more than the
-    rest of the read)."""
+    rest of the read); unit, evaluator and indicator are categoricals."""
     sql = """SELECT year, unit, evaluator, indicator, score FROM evaluation_scores
         WHERE year = $year AND unit_level = $level"""
-    frame = _arrow_query(con, sql, {"year": year, "level": level})
+    frame = _arrow_query(
+        con, sql, {"year": year, "level": level}, ("unit", "evaluator", "indicator")
+    )
     frame["score"] = frame["score"].astype(float)
     return frame[["year", *SCORE_COLUMNS]]
 
@@ -320,20 +332,21 @@ def evaluation_units(
 
 
 def _repeated(text: str, count: int) -> pd.api.extensions.ExtensionArray:
-    """`text` `count` times as a `str` column, built by Arrow (a million Python strings
-    otherwise)."""
-    codes = pa.array(np.zeros(count, dtype=np.int8))
-    column = pa.DictionaryArray.from_arrays(codes, pa.array([text])).dictionary_decode()
-    return pd.array(column, dtype="str")
+    """`text` `count` times as a categorical (one code a row, no string a row)."""
+    return pd.Categorical.from_codes(
+        np.zeros(count, dtype=np.int8), dtype=pd.CategoricalDtype([text])
+    )
 
 
 def merged_scores(workbook: pd.DataFrame, online: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Workbook and locked online scores as one set with a `source` column; an online score
     replaces the workbook score of the same unit, evaluator and indicator. Notes say how many
-    came from where (and how many were replaced)."""
+    came from where (and how many were replaced). Text columns come back as `str` columns
+    where there are online scores, as they are (categoricals, say) where there are none."""
     books = workbook.assign(source=_repeated(WORKBOOK_SOURCE, len(workbook)))
     if online.empty:
         return books, []
+    books = books.astype({c: "str" for c in ("unit", "evaluator", "indicator", "source")})
     typed = online.assign(
         source=[ONLINE_SOURCE.format(round=int(r)) for r in online["round_id"]],
         score=online["score"].astype(float),
@@ -532,22 +545,28 @@ def evaluation_page(
     )
 
 
+# score_sources marks the unit × evaluator × source × indicator keys seen in an array of one
+# flag a key where there are at most this many keys (64 MB), else hashes the rows' keys.
+SEEN_KEYS_AT_MOST = 1 << 26
+
+
 def score_sources(scores: pd.DataFrame) -> pd.DataFrame:
     """Per unit × evaluator × source (SOURCE_COUNT_COLUMNS, sorted by them): how many distinct
     indicators that evaluator scored for the unit from that source, counted on integer codes
     (a string group-by over a million rows costs a second)."""
     if "source" not in scores.columns or scores.empty:
         return pd.DataFrame(
-            {c: pd.Series(dtype="int64" if c == "indicators" else "str") for c in SOURCE_COUNT_COLUMNS}
+            {
+                c: pd.Series(dtype="int64" if c == "indicators" else "str")
+                for c in SOURCE_COUNT_COLUMNS
+            }
         )
     keys = ["unit", "evaluator", "source", "indicator"]
     codes, names = [], []
     for column in keys:
-        values = scores[column]
-        values = values if values.dtype == "str" else values.astype("str")
-        code, distinct = pd.factorize(values, sort=True)
-        codes.append(np.asarray(code, dtype=np.int64))
-        names.append(np.asarray(distinct, dtype=object))
+        code, distinct = _sorted_text_codes(scores[column])
+        codes.append(code)
+        names.append(distinct)
     sizes = [max(len(n), 1) for n in names]
     combined = np.zeros(len(scores), dtype=np.int64)
     for code, size in zip(codes, sizes, strict=True):
@@ -555,8 +574,14 @@ def score_sources(scores: pd.DataFrame) -> pd.DataFrame:
     known = np.ones(len(scores), dtype=bool)
     for code in codes:
         known &= code >= 0
-    distinct_rows = pd.unique(combined[known])  # hashing, not sorting a million keys
-    groups, counts = np.unique(np.asarray(distinct_rows) // sizes[3], return_counts=True)
+    space = sizes[0] * sizes[1] * sizes[2] * sizes[3]
+    if space <= SEEN_KEYS_AT_MOST:  # one flag a possible key: no hashing or sorting of rows
+        seen = np.zeros(space, dtype=bool)
+        seen[combined[known]] = True
+        distinct_rows = np.flatnonzero(seen)
+    else:
+        distinct_rows = np.asarray(pd.unique(combined[known]))  # hashing, not sorting
+    groups, counts = np.unique(distinct_rows // sizes[3], return_counts=True)
     source = groups % sizes[2]
     evaluator = groups // sizes[2] % sizes[1]
     unit = groups // sizes[2] // sizes[1]
@@ -568,3 +593,14 @@ def score_sources(scores: pd.DataFrame) -> pd.DataFrame:
             "indicators": counts.astype("int64"),
         }
     )
+
+
+def _sorted_text_codes(values: pd.Series) -> tuple[npt.NDArray[np.int64], np.ndarray]:
+    """Per value the code of str(value) among the distinct texts sorted (−1 where missing),
+    and those texts: factorized on the values (a categorical's codes as they are), the few
+    distinct texts sorted after (a categorical's own order is not the texts')."""
+    code, distinct = pd.factorize(values)
+    texts = np.array([str(value) for value in np.asarray(distinct, dtype=object)], dtype=object)
+    names, inverse = np.unique(texts, return_inverse=True)  # two values may print alike
+    code = np.asarray(code, dtype=np.int64)
+    return np.where(code >= 0, inverse.astype(np.int64)[code], -1), names.astype(object)
