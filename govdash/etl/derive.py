@@ -15,7 +15,9 @@ by `begin`, filled inside each file's transaction so a file that fails leaves no
 
 * places from the register (blank community, street, district, property company filled where
   the compound's name is unambiguous): in the months of the changed rows, and for every row
-  of a compound whose register rows changed;
+  of a compound whose register rows changed. A ticket is written with the places the
+  register gives it at that moment (`places_at_write`), so this fills only what a register
+  written later in the load makes fillable;
 * `as_of`: the previous as-of time and the changed rows' latest moment, unless a replaced
   version held the previous maximum (then one aggregate over all tickets);
 * the on-time statuses: in the months of the changed rows, and for the rows whose status
@@ -67,6 +69,13 @@ WINDOW_KEY = "repeat_window_days"
 WAITING_KEY = "not_yet_due_from"
 # The derived fields a ticket is first written with (`initial_fields`).
 INITIAL_FIELDS = ("response_status", "resolution_status", "is_repeat")
+# A ticket's places a blank is filled in from the register, and the register's places of each
+# compound whose name is unambiguous (one register row).
+TICKET_PLACES = ("community", "street", "district", "property_company")
+REGISTER_PLACES = """SELECT compound, any_value(community) AS community,
+        any_value(street) AS street, any_value(district) AS district,
+        any_value(property_company) AS property_company
+    FROM compounds GROUP BY compound HAVING count(*) = 1"""
 
 # On-time status per DOMAIN.md §4: open tickets past their limit at the as-of time are late.
 RESPONSE_STATUS = """CASE
@@ -172,6 +181,16 @@ def mark_everything(con: duckdb.DuckDBPyConnection) -> None:
         """INSERT INTO derive_surveys SELECT response_id FROM survey_responses
         WHERE response_id NOT IN (SELECT response_id FROM derive_surveys)"""
     )
+
+
+def places_at_write(source: str) -> str:
+    """`source` (a ticket query) with `filled_<place>` beside each of TICKET_PLACES: the place,
+    or where blank the register's for an unambiguous compound (what `_fill_places` would
+    write). The ticket upsert compares the places as the file has them and stores these: a
+    city's new file is written once with its places, not written and then rewritten."""
+    filled = ", ".join(f"coalesce(s.{c}, r.{c}) AS filled_{c}" for c in TICKET_PLACES)
+    return f"""SELECT s.*, {filled}
+        FROM ({source}) AS s LEFT JOIN ({REGISTER_PLACES}) AS r ON s.compound = r.compound"""
 
 
 def initial_fields(con: duckdb.DuckDBPyConnection, source: str) -> str:
@@ -292,13 +311,10 @@ def _fill_places(con: duckdb.DuckDBPyConnection) -> int:
     """Blank places from the register where the compound's name is unambiguous, in the
     months of the changed rows and of the rows of changed compounds; only rows it fills are
     written. Other rows in those months have nothing to fill: every load fills what its
-    register can, and a compound becomes fillable only by a change of its register rows."""
-    con.execute(
-        """CREATE OR REPLACE TEMP TABLE derive_register AS
-        SELECT compound, any_value(community) AS community, any_value(street) AS street,
-               any_value(district) AS district, any_value(property_company) AS property_company
-        FROM compounds GROUP BY compound HAVING count(*) = 1"""
-    )
+    register can, and a compound becomes fillable only by a change of its register rows.
+    A ticket is written with the places the register gives it then (`places_at_write`), so
+    this writes only the rows a register written later in the load makes fillable."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE derive_register AS {REGISTER_PLACES}")
     registered = con.execute("SELECT count(*) FROM derive_register").fetchone()
     if not registered or not registered[0]:
         return 0

@@ -1017,15 +1017,19 @@ def _upsert(
     extra: Sequence[str] = (),
     hashed_also: Sequence[str] = (),
     before_write: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    stored_from: Mapping[str, str] | None = None,
 ) -> tuple[int, int, int]:
     """Insert new keys, replace changed rows, leave identical ones; count each.
 
     Within one file the last row of a key wins (a ticket re-listed in a later monthly sheet
     carries its later state). `extra` columns are derived, stored but not compared;
-    `hashed_also` are compared but stored elsewhere. `before_write` runs once `changed` is
-    known, before the replaced rows are deleted. Leaves temp table `changed` (the keys
-    inserted or updated, `is_new`) and `incoming` for callers that store child rows.
+    `hashed_also` are compared but stored elsewhere; `stored_from` maps a value column to the
+    source column stored in its place (compared as the file has it, stored completed).
+    `before_write` runs once `changed` is known, before the replaced rows are deleted. Leaves
+    temp table `changed` (the keys inserted or updated, `is_new`) and `incoming` for callers
+    that store child rows.
     """
+    stored_from = stored_from or {}
     key_list = ", ".join(keys)
     hashed = f"hash({', '.join([*values, *hashed_also])}) AS row_hash"
     key_expression = keys[0] if len(keys) == 1 else f"struct_pack({key_list})"
@@ -1050,7 +1054,8 @@ def _upsert(
     con.execute(f"CREATE OR REPLACE TEMP VIEW incoming AS {source}")
     columns = [*values, *extra, "batch_id", "source_sheet", "source_row", "row_hash"]
     insert = f"""INSERT INTO {target} ({", ".join(columns)})
-        SELECT {", ".join(f"i.{c}" for c in [*values, *extra])}, {batch_id}, i._sheet, i._row,
+        SELECT {", ".join(f"i.{stored_from.get(c, c)}" for c in [*values, *extra])},
+            {batch_id}, i._sheet, i._row,
             i.row_hash
         FROM incoming i"""
     empty = con.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {target})").fetchone()
@@ -1181,12 +1186,13 @@ def _upsert_tickets(
     counts = _upsert(
         con,
         "tickets",
-        source,
+        derive.places_at_write(source),  # and with its blank places filled from the register
         ["ticket_id"],
         TICKET_VALUES,
         batch_id,
         [*TICKET_DERIVED, *derive.INITIAL_FIELDS],
         before_write=derive.before_tickets_write,
+        stored_from={c: f"filled_{c}" for c in derive.TICKET_PLACES},
     )
     derive.after_tickets_write(con, batch_id, every=counts[2] == 0)
     return counts

@@ -117,3 +117,75 @@ def test_finalize_rewrites_only_the_rows_whose_derived_fields_change(
         "D": ("late", "late"),
         "F": ("on_time", "on_time"),
     }
+
+
+REGISTER_HEADER = ["街道", "社区", "小区名称", "户数", "物业企业"]
+PLACES = "SELECT ticket_id, community, street, property_company FROM tickets ORDER BY ticket_id"
+
+
+def _blank_community(ticket_id: str, compound: str, accepted: datetime) -> list[str]:
+    done = accepted + HOUR
+    return [ticket_id, "电梯", "一般", "", compound, accepted.strftime(FORMAT),
+            done.strftime(FORMAT), done.strftime(FORMAT), "13800138000"]  # fmt: skip
+
+
+def test_a_ticket_is_written_with_the_places_its_register_gives_and_not_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blank places are filled from the register as the ticket is written (finalize writes
+    none of them); a compound the register names only later in the same load is filled by
+    finalize (those rows alone); a reload of the same file compares the places as the file
+    has them: unchanged."""
+    monkeypatch.setenv(KEY_ENV, "a-phone-hash-key-for-this-test")
+    config = load_config(None)
+    counts = _counting(monkeypatch)
+    register = write_csv(
+        tmp_path / "in" / "台账.csv",
+        [REGISTER_HEADER, ("甲街道", "东社区", "东一小区", 100, "安居物业")],
+        "utf-8-sig",
+    )
+    later_register = write_csv(
+        tmp_path / "in" / "台账-新.csv",
+        [REGISTER_HEADER, ("甲街道", "东社区", "东一小区", 100, "安居物业"),
+         ("乙街道", "北社区", "北一小区", 150, "北辰物业")],
+        "utf-8-sig",
+    )  # fmt: skip
+    tickets = write_csv(
+        tmp_path / "in" / "工单.csv",
+        [
+            HEADER,
+            _blank_community("A", "东一小区", START),
+            _blank_community("B", "东一小区", START + HOUR * 3),
+            _blank_community("C", "北一小区", START + HOUR * 5),  # registered by the later file
+            _blank_community("D", "无名小区", START + HOUR * 7),  # never registered
+        ],
+        "utf-8-sig",
+    )
+    db = tmp_path / "w" / "warehouse.duckdb"
+    report = load_paths([register, tickets, later_register], db, config, keep_raw=False)
+    assert report.ok
+    # A and B were written with 东一小区's places; only C, named by the later register, is
+    # written again by finalize.
+    assert counts[0]["places"] == 1
+    assert rows(db, PLACES) == [
+        ("A", "东社区", "甲街道", "安居物业"),
+        ("B", "东社区", "甲街道", "安居物业"),
+        ("C", "北社区", "乙街道", "北辰物业"),
+        ("D", None, None, None),
+    ]
+    relisted = write_csv(
+        tmp_path / "in" / "工单-续.csv",
+        [
+            HEADER,
+            _blank_community("A", "东一小区", START),
+            _blank_community("B", "东一小区", START + HOUR * 3),
+            _blank_community("E", "东一小区", START + HOUR * 9),
+        ],
+        "utf-8-sig",
+    )
+    again = load_paths([relisted], db, config, keep_raw=False)
+    assert again.ok
+    file = again.files[0]
+    assert (file.rows_inserted, file.rows_updated, file.rows_unchanged) == (1, 0, 2)
+    assert counts[1]["places"] == 0
+    assert rows(db, PLACES)[-1] == ("E", "东社区", "甲街道", "安居物业")
