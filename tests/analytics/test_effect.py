@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from govdash.analytics.metrics.effect import (
+    EFFECT_METRICS,
     NEVER,
     NOT_YET,
     REFERENCE_BIN,
@@ -791,7 +792,9 @@ def test_a_survey_metrics_report_reads_the_ticket_panels_rows_only(
     read = effect._stored_monthly_panel
 
     def counted(*args: object, **kwargs: object) -> pd.DataFrame | None:
-        figures.append(bool(args[3]) if len(args) > 3 else True)
+        asked = args[3] if len(args) > 3 else ()
+        assert isinstance(asked, tuple)
+        figures.append(set(asked) == set(effect.PANEL_FIGURES) if asked else False)
         return read(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(effect, "_stored_monthly_panel", counted)
@@ -826,6 +829,87 @@ def test_a_survey_metrics_report_reads_the_ticket_panels_rows_only(
     pd.testing.assert_frame_equal(every.before_after, full.before_after, check_exact=True)
 
 
+def test_a_ticket_metrics_panel_reads_what_its_figures_are_made_of(
+    staggered: tuple[Path, float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The monthly panel read for one ticket metric (its figure and weight) has the same rows
+    and, for those two, the same numbers as the panel of every figure; a report fitting that
+    metric alone reads only them and holds the full report's figures for it."""
+    from govdash.analytics.queries import effect
+
+    db, _ = staggered
+    config = shipped_config()
+    year = Filters.for_range(date(2025, 1, 1), date(2025, 12, 31))
+    everything = Filters.for_range(date(1900, 1, 1), date(2999, 12, 31))
+    ticket_metrics = [m for m in EFFECT_METRICS if m.source == "tickets"]
+    asked: list[tuple[str, ...]] = []
+    read = effect._stored_monthly_panel
+
+    def recorded(*args: object, **kwargs: object) -> pd.DataFrame | None:
+        asked.append(tuple(args[3]) if len(args) > 3 else ())  # type: ignore[arg-type]
+        return read(*args, **kwargs)  # type: ignore[arg-type]
+
+    con = open_db(db)
+    try:
+        whole = effect._stored_monthly_panel(con, everything, config, effect.PANEL_FIGURES)
+        assert whole is not None and len(whole) > 1000
+        for metric in ticket_metrics:
+            names = list(dict.fromkeys((metric.name, metric.weight)))
+            alone = effect._stored_monthly_panel(con, everything, config, tuple(names))
+            assert alone is not None
+            assert list(alone.columns) == ["position", "period", *names]
+            pd.testing.assert_frame_equal(
+                alone, whole[["position", "period", *names]], check_exact=True
+            )
+        with pytest.raises(ValueError, match="not a panel figure"):
+            effect._stored_monthly_panel(con, everything, config, ("tickets", "多余"))
+        full = effect_report(con, year, config, "agreement", path_for=("satisfaction_rate",))
+        monkeypatch.setattr(effect, "_stored_monthly_panel", recorded)
+        one = effect_report(
+            con,
+            year,
+            config,
+            "agreement",
+            path_for=("satisfaction_rate",),
+            before_after_for=("satisfaction_rate",),
+        )
+    finally:
+        con.close()
+    assert asked == [("satisfaction_rate", "callback_n")]
+    row = full.before_after[full.before_after["metric"] == "satisfaction_rate"]
+    pd.testing.assert_frame_equal(one.before_after, row.reset_index(drop=True), check_exact=True)
+    pd.testing.assert_frame_equal(
+        one.paths["satisfaction_rate"].table, full.paths["satisfaction_rate"].table
+    )
+
+
+def test_each_panel_figure_is_made_of_the_inputs_it_reads() -> None:
+    """Every stored figure the panel does not read for a figure (set to 0 or missing) leaves
+    that figure as finish_ticket_stats computes it from all of them: random counts, every
+    input non-zero (so 基本满意, weighted in 满意率, is exercised)."""
+    from govdash.analytics.queries import effect
+    from govdash.analytics.queries.tickets import COUNT_COLUMNS, finish_ticket_stats
+
+    assert set(effect._PANEL_INPUTS) == set(effect.PANEL_FIGURES)
+    config = shipped_config()
+    rng = np.random.default_rng(15)
+    size = 300
+    frame = pd.DataFrame(
+        {c: rng.integers(1, 40, size).astype(float) for c in effect._COMPOUND_FIGURES}
+    )
+    frame["callback_n"] += 40  # more callbacks than any count of answers
+    frame["callback_recorded_n"] = frame["callback_n"] - rng.integers(0, 5, size)
+    whole = finish_ticket_stats(frame, config)
+    for figure, inputs in effect._PANEL_INPUTS.items():
+        blanked = frame.copy()
+        for column in frame.columns:
+            if column not in inputs:
+                blanked[column] = 0.0 if column in COUNT_COLUMNS else math.nan
+        alone = finish_ticket_stats(blanked, config)
+        pd.testing.assert_series_equal(alone[figure], whole[figure], check_exact=True)
+        assert whole[figure].notna().all(), figure
+
+
 def test_the_panels_read_by_register_position_equal_those_read_by_name(
     staggered: tuple[Path, float], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -841,7 +925,7 @@ def test_the_panels_read_by_register_position_equal_those_read_by_name(
     con = open_db(db)
     try:
         register = compound_register(con, year, "agreement")
-        assert effect._stored_monthly_panel(con, everything, config) is not None
+        assert effect._stored_monthly_panel(con, everything, config, ("tickets",)) is not None
         by_position = effect.before_after_panels(con, year, config, register)
         positioned = effect_report(con, year, config, "agreement", path_for=("satisfaction_rate",))
         monkeypatch.setattr(effect, "_stored_monthly_panel", lambda *args: None)

@@ -4,6 +4,7 @@ report the page shows (estimators in metrics/effect.py)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -40,6 +41,7 @@ from govdash.analytics.queries.aggregated import (
 from govdash.analytics.queries.filters import Filters, bound_parameters, run_query
 from govdash.analytics.queries.surveys import wave_keys_in_period
 from govdash.analytics.queries.tickets import (
+    COUNT_COLUMNS,
     TICKET_AGGREGATES,
     UNPACK_QUANTILES,
     finish_ticket_stats,
@@ -402,14 +404,16 @@ def before_after_panels(
     config: Config,
     register: pd.DataFrame,
     with_survey: bool = True,
-    with_tickets: bool = True,
+    ticket_figures: Sequence[str] | None = None,
+    every_figure_up_to: int = 0,
 ) -> Panels:
     """Every month of the data (the period filter does not cut it; place and ticket filters do),
     joined to the onsets of the compounds that can enter a before/after comparison.
     with_survey=False leaves the survey panel empty (no survey metric to fit);
-    with_tickets=False leaves the ticket panel's figures out where the stored rows serve it
-    (no ticket metric to fit: its rows, months and onsets only, for the panel's size and
-    span)."""
+    ticket_figures: the ticket panel's figures (metrics and weights) to read where the stored
+    rows serve it, every one for None; () its rows, months and onsets only, for the panel's
+    size and span (no ticket metric to fit). A panel of at most `every_figure_up_to` rows
+    has every figure all the same (small enough to fit every metric)."""
     onsets = panel_onsets(register)
     everything = every_month(filters)
     # A register whose units are filled and distinct is joined by its rows' positions (a
@@ -417,7 +421,11 @@ def before_after_panels(
     positioned = bool(register["unit"].notna().all() and register["unit"].is_unique)
     code_of = np.full(len(register), -1, dtype="int64")
     code_of[register.index.get_indexer(onsets.index)] = np.arange(len(onsets), dtype="int64")
-    monthly = _stored_monthly_panel(con, everything, config, with_tickets) if positioned else None
+    figures = PANEL_FIGURES if ticket_figures is None else tuple(ticket_figures)
+    monthly = _stored_monthly_panel(con, everything, config, figures) if positioned else None
+    small = monthly is not None and len(monthly) <= every_figure_up_to
+    if small and set(figures) != set(PANEL_FIGURES):
+        monthly = _stored_monthly_panel(con, everything, config, PANEL_FIGURES)
     if monthly is None:
         monthly = compound_ticket_figures(con, everything, config, by_month=True)
         monthly["period"] = _month_numbers(monthly["month"])
@@ -438,24 +446,31 @@ def before_after_panels(
 
 
 def _stored_monthly_panel(
-    con: duckdb.DuckDBPyConnection, filters: Filters, config: Config, with_figures: bool = True
+    con: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    config: Config,
+    figures: Sequence[str] = (),
 ) -> pd.DataFrame | None:
     """compound_ticket_figures(by_month=True) from the stored rows with `position` (the
     compound's row in compound_register's frame) and `period` (month number) for unit and
-    month, in the same order; None where the stored rows do not answer, or where a compound
-    would have two rows a month (then the names' order decides, as the old query had it).
-    with_figures=False: the rows' position and period only (a city's 700,000 rows of
-    figures are a second to read and finish)."""
+    month, in the same order, and the ticket `figures` asked for (of PANEL_FIGURES: the
+    metrics fitted and their weights); None where the stored rows do not answer, or where a
+    compound would have two rows a month (then the names' order decides, as the old query had
+    it). Only what those figures are computed from is read (a city's 1.2M compound-months of
+    all thirteen cost a second to read and finish); no figures: the rows only."""
+    unknown = sorted(set(figures) - set(PANEL_FIGURES))
+    if unknown:
+        raise ValueError(f"not a panel figure: {unknown}")
     stored = _stored_compound_rows(con, filters, by_month=True)
     if stored is None:
         return None
     place_where, place_params = filters.place_where("reg")
-    inputs = _PANEL_INPUTS if with_figures else ()
-    figures = "".join(f", a.{column}" for column in inputs)
+    inputs = dict.fromkeys(column for figure in figures for column in _PANEL_INPUTS[figure])
+    read = "".join(f", a.{column}" for column in inputs)
     sql = f"""WITH reg AS ({_register_positions(place_where)})
         SELECT reg.position,
                CAST(year(a.period_start) * 12 + month(a.period_start) - 1 AS BIGINT) AS period
-               {figures}
+               {read}
         FROM agg_units AS a JOIN reg ON reg.compound = a.compound
             AND (a.community IS NULL OR reg.community = a.community)
         WHERE {stored.where}
@@ -469,17 +484,18 @@ def _stored_monthly_panel(
     steps = np.diff(position)
     if not bool(np.all((steps > 0) | ((steps == 0) & (np.diff(period) > 0)))):
         return None
-    if not with_figures:
+    if not figures:
         return frame[["position", "period"]]
-    for column in _COMPOUND_FIGURES:  # the figures no estimator reads: finish's inputs only
+    for column in _COMPOUND_FIGURES:  # what no figure asked for reads: finish's inputs only
         if column not in frame:
-            frame[column] = 0 if column in _UNREAD_COUNTS else math.nan
-    # The figures the estimators read (EFFECT_METRICS' and their weights'), nothing else.
+            frame[column] = 0 if column in COUNT_COLUMNS else math.nan
     finished = finish_ticket_stats(frame, config)
-    return finished[["position", "period", *_PANEL_FIGURES]]
+    return finished[["position", "period", *dict.fromkeys(figures)]]
 
 
-_PANEL_FIGURES = list(
+# The figures the before/after estimators read of the ticket panel: EFFECT_METRICS' and their
+# weights.
+PANEL_FIGURES = tuple(
     dict.fromkeys(
         name
         for metric in EFFECT_METRICS
@@ -487,26 +503,29 @@ _PANEL_FIGURES = list(
         for name in (metric.name, metric.weight)
     )
 )
-
-
-# The stored figures the panel's figures (_PANEL_FIGURES) are computed from by
-# finish_ticket_stats, and the counts it needs that none of them reads.
-_PANEL_INPUTS = (
-    "tickets",
-    "response_on_time",
-    "response_on_time_n",
-    "resolution_on_time",
-    "resolution_on_time_n",
-    "callback_n",
-    "callback_recorded_n",
+_THREE_RATE_INPUTS = (
     "contacted",
     "resolved",
     "satisfied",
     "basic_satisfied",
-    "response_median_minutes",
-    "response_p90_minutes",
+    "callback_n",
+    "callback_recorded_n",
 )
-_UNREAD_COUNTS = ("repeat_tickets", "callback_fallback_n")
+# The stored figures finish_ticket_stats computes each panel figure from.
+_PANEL_INPUTS = {
+    "tickets": ("tickets",),
+    "response_median_minutes": ("response_median_minutes",),
+    "response_p90_minutes": ("response_p90_minutes",),
+    "response_on_time_rate": ("response_on_time", "response_on_time_n"),
+    "response_on_time_n": ("response_on_time_n",),
+    "resolution_on_time_rate": ("resolution_on_time", "resolution_on_time_n"),
+    "resolution_on_time_n": ("resolution_on_time_n",),
+    "response_rate": _THREE_RATE_INPUTS,
+    "resolution_rate": _THREE_RATE_INPUTS,
+    "satisfaction_rate": _THREE_RATE_INPUTS,
+    "callback_n": ("callback_n",),
+    "callback_recorded_n": ("callback_recorded_n",),
+}
 
 
 def _with_codes(panel: pd.DataFrame, code_of: np.ndarray, onsets: pd.DataFrame) -> pd.DataFrame:
@@ -763,11 +782,18 @@ def before_after_report(
 
     # Before and after, on every month of the data.
     with_survey = every_metric_up_to > 0 or any(metric.source == "survey" for metric in fitted)
-    with_tickets = any(metric.source == "tickets" for metric in fitted)
-    panels = before_after_panels(con, filters, config, register, with_survey, with_tickets)
-    if len(panels.monthly) <= every_metric_up_to:
-        if not with_tickets:  # small enough to fit every metric: the figures after all
-            panels = before_after_panels(con, filters, config, register, with_survey)
+    figures = tuple(
+        dict.fromkeys(
+            name
+            for metric in fitted
+            if metric.source == "tickets"
+            for name in (metric.name, metric.weight)
+        )
+    )
+    panels = before_after_panels(
+        con, filters, config, register, with_survey, figures, every_metric_up_to
+    )
+    if len(panels.monthly) <= every_metric_up_to:  # with every figure: fit every metric
         fitted = list(EFFECT_METRICS)
     did_rows = []
     diagnostics: dict[str, Diagnostics] = {}

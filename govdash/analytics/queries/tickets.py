@@ -62,7 +62,7 @@ def ticket_scope_cte(filters: Filters) -> tuple[str, dict[str, object]]:
     return scope_cte(where), params
 
 
-_COUNT_COLUMNS = (
+COUNT_COLUMNS = (
     "tickets",
     "repeat_tickets",
     "response_on_time",
@@ -80,7 +80,7 @@ _COUNT_COLUMNS = (
 def finish_ticket_stats(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
     """Zero-fill counts and add the on-time rates and the 三率 to per-group ticket counts."""
     result = frame.copy(deep=False)  # copy-on-write: the caller's frame never changes
-    for column in _COUNT_COLUMNS:
+    for column in COUNT_COLUMNS:
         result[column] = result[column].fillna(0).astype("int64")
     for column in ("contacted", "resolved"):
         result[column] = result[column].astype("Float64").astype(float)
