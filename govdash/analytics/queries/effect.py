@@ -4,7 +4,7 @@ report the page shows (estimators in metrics/effect.py)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -493,16 +493,22 @@ def _stored_monthly_panel(
     return finished[["position", "period", *dict.fromkeys(figures)]]
 
 
+def ticket_figures(metrics: Iterable[EffectMetric]) -> tuple[str, ...]:
+    """The ticket panel's figures the estimators read to fit `metrics`: each ticket metric's
+    own and its weight, once each, in the metrics' order."""
+    return tuple(
+        dict.fromkeys(
+            name
+            for metric in metrics
+            if metric.source == "tickets"
+            for name in (metric.name, metric.weight)
+        )
+    )
+
+
 # The figures the before/after estimators read of the ticket panel: EFFECT_METRICS' and their
 # weights.
-PANEL_FIGURES = tuple(
-    dict.fromkeys(
-        name
-        for metric in EFFECT_METRICS
-        if metric.source == "tickets"
-        for name in (metric.name, metric.weight)
-    )
-)
+PANEL_FIGURES = ticket_figures(EFFECT_METRICS)
 _THREE_RATE_INPUTS = (
     "contacted",
     "resolved",
@@ -782,14 +788,7 @@ def before_after_report(
 
     # Before and after, on every month of the data.
     with_survey = every_metric_up_to > 0 or any(metric.source == "survey" for metric in fitted)
-    figures = tuple(
-        dict.fromkeys(
-            name
-            for metric in fitted
-            if metric.source == "tickets"
-            for name in (metric.name, metric.weight)
-        )
-    )
+    figures = ticket_figures(fitted)
     panels = before_after_panels(
         con, filters, config, register, with_survey, figures, every_metric_up_to
     )
