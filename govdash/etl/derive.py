@@ -326,9 +326,8 @@ def _fill_places(con: duckdb.DuckDBPyConnection) -> int:
         ("tickets", "ticket_id", "derive_changed"),
         ("survey_responses", "response_id", "derive_surveys"),
     ):
-        places = ["community", "street", "district"]
-        if table == "tickets":
-            places.append("property_company")
+        # A survey response names no property company.
+        places = [c for c in TICKET_PLACES if table == "tickets" or c != "property_company"]
         update = f"""UPDATE {table} AS t SET
                 {", ".join(f"{c} = coalesce(t.{c}, r.{c})" for c in places)}
             FROM derive_register AS r
