@@ -10,9 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import duckdb
+import pandas as pd
 import pytest
 
 from govdash.analytics.metrics import evaluation as ev
+from govdash.analytics.queries import evaluation as evaluation_queries
 from govdash.analytics.queries.evaluation import available_years, evaluation_input
 from govdash.analytics.queries.filters import Filters
 from govdash.analytics.queries.units import unit_table
@@ -267,3 +269,38 @@ def test_a_compound_name_used_in_two_communities_is_told_apart(
     assert any("幸福小区" in warning for warning in result.warnings)
     with pytest.raises(ValueError):
         evaluation_input(con, CONFIG, 2025, "street")
+
+
+@pytest.mark.parametrize("name_hash", ["hash", "length"])  # "length": names of a length collide
+def test_scores_read_as_hashes_are_the_names_scored(
+    warehouse: duckdb.DuckDBPyConnection, name_hash: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The year's scores leave the warehouse as hashes of their names and the names once each;
+    row for row they are the scores the sheet gave, and where two names share a hash (the five
+    pseudonyms all have one length) they are read as names, never merged."""
+    monkeypatch.setattr(evaluation_queries, "NAME_HASH", name_hash)
+    as_text = []
+    read_as_text = evaluation_queries._scores_as_text
+    monkeypatch.setattr(
+        evaluation_queries,
+        "_scores_as_text",
+        lambda *args: as_text.append(1) or read_as_text(*args),
+    )
+    scores = evaluation_queries.evaluator_scores(warehouse, 2025, "compound")
+    assert as_text == ([1] if name_hash == "length" else [])
+    assert all(isinstance(scores[c].dtype, pd.CategoricalDtype) for c in ("unit", "indicator"))
+    points = {i.name: i.points for i in CONFIG.indicators if i.source == "evaluator"}
+    # By hand: per evaluator (pseudonymised: five distinct ones) each indicator's share × points.
+    expected = sorted(
+        (indicator, round(share * p, 2))
+        for share in EVALUATOR_SHARES.values()
+        for indicator, p in points.items()
+    )
+    got = sorted(zip(scores["indicator"].astype(str), scores["score"], strict=True))
+    assert got == [(i, pytest.approx(s)) for i, s in expected]
+    assert set(scores["unit"].astype(str)) == {"东一小区"}
+    assert scores["evaluator"].astype(str).nunique() == len(EVALUATOR_SHARES)
+    per_evaluator = scores.groupby(scores["evaluator"].astype(str))["score"].sum()
+    shares = sorted(share * sum(points.values()) for share in EVALUATOR_SHARES.values())
+    assert sorted(per_evaluator) == [pytest.approx(s, abs=0.05) for s in shares]
+    assert scores["year"].tolist() == [2025] * len(scores)
