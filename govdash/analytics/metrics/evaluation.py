@@ -446,7 +446,8 @@ def _distinct_texts(values: pd.Series) -> list[str]:
     """str() of the distinct values that are not missing, each computed once (a city's scores
     repeat a few thousand names over a million rows; a categorical's are its codes')."""
     _, distinct = pd.factorize(values)  # missing values are left out (coded −1)
-    return [str(value) for value in np.asarray(distinct, dtype=object) if not _missing(value)]
+    texts = np.asarray(distinct, dtype=object)
+    return [str(value) for value in texts[~pd.isna(texts)].tolist()]
 
 
 def _text_codes(values: pd.Series) -> tuple[IntArray, np.ndarray]:
