@@ -255,6 +255,32 @@ def baseline(repeat: int) -> float:
     return statistics.median(runs)
 
 
+def host_speed(repeat: int) -> tuple[float, float]:
+    """This machine's speed at what pages do, best of `repeat`: (seconds to argsort 2M int64
+    and factorize 2M names of 20,000; seconds of a 2M-step Python loop). The same host has
+    run the same page at twice the time hours apart; compare page figures from different
+    runs only where these agree."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(2026)
+    keys = rng.integers(0, 1 << 40, 2_000_000)
+    names = pd.Series(np.array([f"小区{i:05d}" for i in range(20_000)], dtype=object)[
+        rng.integers(0, 20_000, 2_000_000)])  # fmt: skip
+    numeric, python = [], []
+    for _ in range(max(1, repeat)):
+        started = time.perf_counter()
+        np.argsort(keys)
+        pd.factorize(names)
+        numeric.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i
+        python.append(time.perf_counter() - started)
+    return min(numeric), min(python)
+
+
 def demo_warehouse(tickets: int) -> Path:
     """A `govdash demo --tickets N` warehouse under RESULTS (built once, then reused)."""
     folder = RESULTS / f"pages-{tickets}"
@@ -345,6 +371,9 @@ def main() -> None:
         parser.error("give --db PATH or --tickets N")
     base = baseline(args.repeat)
     print(f"baseline (AppTest, trivial script): {base * 1000:.0f} ms")
+    numeric, python = host_speed(args.repeat)
+    print(f"host speed: argsort + factorize of 2M {numeric:.2f} s, 2M-step Python loop "
+          f"{python:.2f} s (compare runs only where these agree)")  # fmt: skip
     available = [p for p in args.pages if (ROOT / "govdash" / "web" / "views" / f"{p}.py").exists()]
     for db in warehouses:
 
