@@ -30,6 +30,7 @@ import diskcache
 import duckdb
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from govdash.analytics.queries.filters import Filters
 from govdash.core.access import REQUIRED_PERMISSION, Principal, Scope, can
@@ -171,6 +172,40 @@ def query(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     if key is None:  # arguments that cannot be pickled: run it, uncached
         return _run(version, function, args, kwargs)
     return _cached(key, version, function, args, kwargs)
+
+
+def together(*calls: Callable[[], Any]) -> list[Any]:
+    """The results of `calls`, in order, run side by side: each but the last on a thread of its
+    own carrying this script run's context (so the session's principal, its scope checks and
+    the caches behave as on the script's thread: Streamlit's multithreading guide), the last on
+    this thread. For a page's independent cached queries (`query` thunks) whose work is mostly
+    DuckDB's, Arrow's and numpy's, which run outside Python's global lock: on two cores they
+    overlap. The first exception raised by any is raised here once all have finished."""
+    context = get_script_run_ctx()
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def run(at: int) -> None:
+        try:
+            results[at] = calls[at]()
+        except BaseException as error:  # handed to the script's thread, raised there
+            errors.append(error)
+
+    helpers = [
+        threading.Thread(target=run, args=(at,), name=f"govdash-together-{at}", daemon=True)
+        for at in range(len(calls) - 1)
+    ]
+    for helper in helpers:
+        if context is not None:
+            add_script_run_ctx(helper, context)
+        helper.start()
+    if calls:
+        run(len(calls) - 1)
+    for helper in helpers:
+        helper.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def deferred(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], Any]:

@@ -16,7 +16,7 @@ from govdash.analytics.reports.export import localised_table
 from govdash.core.access import VIEW
 from govdash.i18n import t
 from govdash.web.auth import require
-from govdash.web.cache import active_config, query
+from govdash.web.cache import active_config, query, together
 from govdash.web.ui import (
     Download,
     chart_block,
@@ -118,9 +118,11 @@ metric = right.selectbox(
 # for the summary table where the panel is small enough for that to be cheap; elsewhere every
 # metric's when the summary is asked for (all_metrics_block). The before/after half reads
 # every month whatever the period: it is kept once for every period (every_month).
-report: EffectReport = joined(
-    query(with_without, filters, treatment=treatment),
-    query(
+# The two halves are independent: computed side by side (`together`), mostly outside Python's
+# lock, they overlap on a second core.
+halves = together(
+    lambda: query(with_without, filters, treatment=treatment),
+    lambda: query(
         before_after_report,
         every_month(filters),
         treatment=treatment,
@@ -129,6 +131,7 @@ report: EffectReport = joined(
         every_metric_up_to=effect_queries.ALL_METRICS_AT_ONCE_ROWS,
     ),
 )
+report: EffectReport = joined(*halves)
 waiting.empty()
 side = t(f"effect.side.{treatment}", language)
 event_short = t(f"effect.event_short.{treatment}", language)
