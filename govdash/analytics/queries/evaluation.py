@@ -590,8 +590,8 @@ def evaluation_page(
     The year before is computed beside the year shown, on a second thread with a cursor of its
     own (`con` must be a warehouse reader's, as `lake.cursor` takes): reading a year's scores
     and figures is DuckDB's, Arrow's and numpy's work, most of it outside Python's global lock,
-    so on two cores the pair takes ~0.8 of the time one after the other (10M city, 2025 beside
-    2024: 2.2–2.8 s against 2.6–3.8 s; the CPU time is the same)."""
+    so on two cores the pair overlaps (10M city, 2025 beside 2024, the page cold in
+    bench_pages, the two ways alternated on one host: 4.99, 5.02 s against 5.88, 6.02 s)."""
     previous = None
     if not with_previous:
         result = evaluation_result(con, config, year, level, scope, online)
