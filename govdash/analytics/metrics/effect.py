@@ -28,6 +28,7 @@ Two comparisons, both observational (DOMAIN.md §1: signing is not assigned at r
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -46,6 +47,10 @@ if TYPE_CHECKING:  # pyfixest is imported where a fit needs it: seconds to impor
     from pyfixest.estimation.models.feols_ import Feols
 
 Z_95 = 1.959963984540054
+# pyfixest's fits run with every warning silenced. `warnings.catch_warnings` swaps the
+# process's filters, not the thread's: two fits at once (two sessions of one server, or a
+# page's halves side by side) could restore each other's "ignore" for good. One at a time.
+_QUIET_FIT = threading.Lock()
 REFERENCE_BIN = -1
 SURVEY_BIN_MONTHS = 6  # surveys come in half-year waves: the event study bins by half-year
 UNKNOWN_STRATUM = "（未填写）"
@@ -660,7 +665,7 @@ def _two_stage_pyfixest(
     second_stage = f"~ {AFTER}" if regressor == AFTER else f"~ i({PERIOD_BIN}, ref={REFERENCE_BIN})"
     import pyfixest as pf
 
-    with warnings.catch_warnings():
+    with _QUIET_FIT, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = pf.did2s(
             data,
@@ -850,7 +855,7 @@ def _feols(data: pd.DataFrame, formula: str) -> Feols:
     import pyfixest as pf
     from pyfixest.estimation.models.feols_ import Feols
 
-    with warnings.catch_warnings():
+    with _QUIET_FIT, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = pf.feols(
             formula,
