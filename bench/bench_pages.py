@@ -187,6 +187,18 @@ def compare(
               flush=True)  # fmt: skip
 
 
+def _check(app, page: str) -> None:  # type: ignore[no-untyped-def]
+    """Raise unless the run drew the page itself, for someone: not an exception, not the
+    sign-in form or the refusal to serve (a warehouse whose folder holds accounts, or whose
+    audit log says it did, is not served to a session nobody signed in to, and timing that
+    page would print a figure of a few milliseconds)."""
+    if app.exception:
+        raise RuntimeError(f"{page}: {app.exception[0].value}")
+    if "principal" not in app.session_state:  # govdash.web.auth.PRINCIPAL_KEY
+        shown = [box.value for box in app.error] or ["the sign-in form"]
+        raise RuntimeError(f"{page}: served to nobody signed in: {shown[0]}")
+
+
 def time_page(db: Path, page: str, repeat: int) -> Timing:
     """(cold wall, cold CPU, best warm wall, its CPU) seconds for one page."""
     _clear()
@@ -197,8 +209,7 @@ def time_page(db: Path, page: str, repeat: int) -> Timing:
         started, cpu = time.perf_counter(), time.process_time()
         app.switch_page(f"views/{page}.py").run()
         cold, cold_cpu = time.perf_counter() - started, time.process_time() - cpu
-    if app.exception:
-        raise RuntimeError(f"{page}: {app.exception[0].value}")
+    _check(app, page)
     warm = min(_timed(app) for _ in range(repeat))
     return cold, cold_cpu, warm[0], warm[1]
 
@@ -210,8 +221,7 @@ def first_view(db: Path, page: str) -> tuple[float, float]:
     started, cpu = time.perf_counter(), time.process_time()
     app.switch_page(f"views/{page}.py").run()
     spent = time.perf_counter() - started, time.process_time() - cpu
-    if app.exception:
-        raise RuntimeError(f"{page}: {app.exception[0].value}")
+    _check(app, page)
     return spent
 
 
@@ -382,7 +392,10 @@ def main() -> None:
         con.close()
         count = int(found[0]) if found else 0
         with _on_disk(False):
-            time_page(db, "overview", 1)  # imports and first-run costs, not counted
+            try:
+                time_page(db, "overview", 1)  # imports and first-run costs, not counted
+            except RuntimeError as error:
+                sys.exit(f"{db}: {error}")
         print(f"\n{db} — {count:,} tickets, filters {PARAMS}; seconds, wall / CPU")
         opened = min(open_cost(db) for _ in range(max(1, args.repeat)))
         print(f"opening a new snapshot (once per load and server process): "
