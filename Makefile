@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# One test process per core, at most four (each may run a server, a browser or a PostgreSQL
+# cluster); a file's tests stay in one process, so its fixtures are built once.
+PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: run test lint bench clean-venv
 
@@ -30,9 +33,9 @@ test: $(VENV)/.installed-test
 	bash scripts/install-postgres.sh  # PostgreSQL: the replica tests' throwaway DuckLake catalog
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PARALLEL)
 	# the browser suite again against `govdash serve --workers 2` (nginx in front, sticky sessions)
-	GOVDASH_TEST_WORKERS=2 $(PY) -m pytest -q -p no:cacheprovider tests/browser --deselect tests/browser/test_workers.py
+	GOVDASH_TEST_WORKERS=2 $(PY) -m pytest -q $(PARALLEL) -p no:cacheprovider tests/browser --deselect tests/browser/test_workers.py
 
 bench: $(VENV)/.installed-test
 	$(PY) bench/bench_load.py
