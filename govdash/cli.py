@@ -468,9 +468,12 @@ def _cmd_warm(args: argparse.Namespace, db_path: Path, config: Config) -> int:
     if done.already:
         print(f"快照 #{done.snapshot} 已在本机预热过（--again 重新计算）。")
         return 0
+    further = (
+        f"，及年度考评的 {done.further} 个其他视图（其他层级、上一年度）" if done.further else ""
+    )
     print(
         f"已预热 {len(done.scopes)} 个数据范围的 {done.pages} 个页面首屏"
-        f"（{'、'.join(done.scopes) or '无'}），用时 {done.seconds:.1f} 秒。"
+        f"（{'、'.join(done.scopes) or '无'}）{further}，用时 {done.seconds:.1f} 秒。"
     )
     return 1 if done.warnings else 0
 

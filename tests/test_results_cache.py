@@ -28,6 +28,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from govdash.analytics.queries.evaluation import evaluation_result
 from govdash.core.access import Scope
 from govdash.core.accounts import AccountStore, accounts_path
 from govdash.core.config import load_config
@@ -36,6 +37,7 @@ from govdash.core.warehouse import lake_of
 from govdash.etl.load import load_paths
 from govdash.web import cache
 from govdash.web.warm import PAGES, visitors, warmed_marker, worth_warming
+from tests.analytics.test_report import UNITS, build_evaluation_warehouse
 from tests.analytics.warehouse_data import (
     REGISTER,
     REGISTER_HEADER,
@@ -45,6 +47,8 @@ from tests.analytics.warehouse_data import (
     clean_environment,
     expected_tickets,
     generate_tickets,
+    open_db,
+    shipped_config,
     survey_rows,
 )
 from tests.browser.conftest import running_server
@@ -367,3 +371,40 @@ def test_another_release_of_the_program_computes_its_own_results(
     assert "ticket_kpis" in computed
     drawn, counted = _monthly_volume(app, expected_tickets(tickets))
     assert drawn == counted
+
+
+def test_the_evaluation_pages_other_levels_and_last_year_are_warmed_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, computed: list[str]
+) -> None:
+    """An evaluation meeting sets this year's ranking beside last year's and looks at each
+    level: after the warm-up, choosing 2024 or another level computes nothing, and 2024's
+    ranking is the one the engine gives for that year."""
+    db = build_evaluation_warehouse(tmp_path)  # compound scores of 2024 and 2025
+    warmed = _warm(db)
+    assert warmed.returncode == 0, warmed.stderr
+    # compound: 2025 is the first view, 2024 one more; 社区 and 物业企业 have no scores.
+    assert "及年度考评的 1 个其他视图" in warmed.stdout, warmed.stdout
+
+    app = _visit(db, monkeypatch, "views/evaluation.py")
+    assert app.selectbox(key="evaluation_year").value == 2025 and computed == []
+    app.selectbox(key="evaluation_year").set_value(2024).run()
+    assert not app.exception and computed == [], computed
+    ranking = next(f.value for f in app.dataframe if "不可参评原因" in f.value.columns)
+    assert sorted(ranking["单位"]) == sorted(UNITS)  # 西一小区 unscored in 2024, still listed
+    con = open_db(db)
+    try:
+        engine = evaluation_result(con, shipped_config(), 2024, "compound").table
+    finally:
+        con.close()
+    assert ranking["单位"].tolist() == engine["unit"].tolist()
+    assert ranking["总分"].tolist() == engine["total"].tolist()
+    for level in ("community", "property_company"):
+        app.radio(key="evaluation_level").set_value(level).run()
+        assert not app.exception and computed == [], (level, computed)
+
+    # Without what the warm-up stored, the same choice computes the year.
+    monkeypatch.setattr(cache, "RESULTS_ON_DISK", False)
+    app = _visit(db, monkeypatch, "views/evaluation.py")
+    computed.clear()
+    app.selectbox(key="evaluation_year").set_value(2024).run()
+    assert "evaluation_page" in computed

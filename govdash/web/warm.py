@@ -7,7 +7,8 @@ visitors will see it first, the default filters of a scope, through the app itse
 (Streamlit's AppTest on govdash/web/app.py): the results land in the store every server
 process reads (govdash.web.cache), under the keys a visitor's run will look up. No number is
 computed differently: the same page code computes them, and a visitor with other filters
-computes those as before.
+computes those as before. 年度考评 is also run at its other levels and for the year before
+(EVALUATION_YEARS_AHEAD), the views an evaluation meeting opens next.
 
 Whose views: single-user mode has one (the whole district). With local accounts, each
 account scope's (the widest first, up to `server.warm_scopes`), signed in the way a visitor
@@ -33,6 +34,7 @@ from typing import Any
 
 import duckdb
 
+from govdash.analytics.metrics.evaluation import LEVELS as EVALUATION_LEVELS
 from govdash.core.access import EVALUATION, ROLES, VIEW, Principal, can, single_user
 from govdash.core.accounts import Account
 from govdash.core.audit import os_user
@@ -52,11 +54,19 @@ PAGES = (
     ("views/effect.py", VIEW),
     ("views/evaluation.py", EVALUATION),
 )
+# 年度考评's views its visitors open next, computed after the page's first view: each level
+# (an award category of its own) in each of its latest years with scores, this many of them
+# (an evaluation meeting sets this year's ranking beside last year's). At a city's size a
+# year's view is seconds of computing, so only these.
+EVALUATION_YEARS_AHEAD = 2
 # A page run may take this long at a city's size before it counts as failed.
 PAGE_TIMEOUT_SECONDS = 900
 # govdash.web.auth's keys: the session a page run is signed in as, and the principal it found.
 _TOKEN_KEY = "auth_session_token"
 _PRINCIPAL_KEY = "principal"
+# The 年度考评 page's level and year widgets (govdash/web/views/evaluation.py).
+_LEVEL_KEY = "evaluation_level"
+_YEAR_KEY = "evaluation_year"
 
 Say = Callable[[str], None]
 
@@ -67,6 +77,7 @@ class Warmed:
 
     scopes: list[str] = field(default_factory=list)
     pages: int = 0
+    further: int = 0  # 年度考评's other levels and years (EVALUATION_YEARS_AHEAD)
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     snapshot: int | None = None
@@ -223,16 +234,49 @@ def _warm_one(
             if _PRINCIPAL_KEY not in app.session_state:  # the sign-in page: not a view
                 done.warnings.append(f"⚠ 未预热（{scope}）：页面要求登录")
                 break
-            if app.exception:
-                message = app.exception[0].message.splitlines()[0]
-                done.warnings.append(f"⚠ 预热 {page}（{scope}）时出错：{message}")
-            else:
+            if _ran(app, page, scope, done):
                 done.pages += 1
+        else:
+            if can(visitor.principal, EVALUATION):
+                done.further += _evaluation_views(app, scope, done)
     except RuntimeError as error:  # AppTest's timeout
         done.warnings.append(f"⚠ 预热（{scope}）未完成：{error}")
     finally:
         sessions.end(token)
     done.scopes.append(scope)
+
+
+def _ran(app: Any, page: str, scope: str, done: Warmed) -> bool:
+    """Whether the run just made drew its page; a warning when it raised."""
+    if not app.exception:
+        return True
+    message = app.exception[0].message.splitlines()[0]
+    done.warnings.append(f"⚠ 预热 {page}（{scope}）时出错：{message}")
+    return False
+
+
+def _evaluation_views(app: Any, scope: str, done: Warmed) -> int:
+    """年度考评 at each level, in each of that level's latest EVALUATION_YEARS_AHEAD years, as a
+    visitor's choice of level and year runs it; how many views beyond the page's first view."""
+    page = "views/evaluation.py"
+    app.switch_page(page).run()
+    levels = [radio for radio in app.radio if radio.key == _LEVEL_KEY]
+    if app.exception or not levels:  # an error (warned of above), or no warehouse
+        return 0
+    first = (levels[0].value, 0)
+    views = 0
+    for level in EVALUATION_LEVELS:
+        app.radio(key=_LEVEL_KEY).set_value(level).run()
+        if not _ran(app, page, scope, done):
+            continue
+        for index in range(EVALUATION_YEARS_AHEAD):
+            years = [box for box in app.selectbox if box.key == _YEAR_KEY]
+            if not years or index >= len(years[0].options):  # no scores, or fewer years
+                break
+            years[0].select_index(index).run()
+            if _ran(app, page, scope, done) and (level, index) != first:
+                views += 1
+    return views
 
 
 def watch_and_warm(db_path: Path, config: Config, every_seconds: float = 30.0) -> None:
