@@ -236,7 +236,7 @@ def _warm_one(
                 break
             if _ran(app, page, scope, done):
                 done.pages += 1
-        else:
+        else:  # every page was drawn for the visitor (no sign-in form)
             if can(visitor.principal, EVALUATION):
                 done.further += _evaluation_views(app, scope, done)
     except RuntimeError as error:  # AppTest's timeout
