@@ -257,7 +257,8 @@ def _ran(app: Any, page: str, scope: str, done: Warmed) -> bool:
 
 def _evaluation_views(app: Any, scope: str, done: Warmed) -> int:
     """年度考评 at each level, in each of that level's latest EVALUATION_YEARS_AHEAD years, as a
-    visitor's choice of level and year runs it; how many views beyond the page's first view."""
+    visitor's choice of level and year runs it; how many views beyond the page's first view.
+    The page is run again only where the choice differs from the view just drawn."""
     page = "views/evaluation.py"
     app.switch_page(page).run()
     levels = [radio for radio in app.radio if radio.key == _LEVEL_KEY]
@@ -266,16 +267,19 @@ def _evaluation_views(app: Any, scope: str, done: Warmed) -> int:
     first = (levels[0].value, 0)
     views = 0
     for level in EVALUATION_LEVELS:
-        app.radio(key=_LEVEL_KEY).set_value(level).run()
-        if not _ran(app, page, scope, done):
-            continue
+        if app.radio(key=_LEVEL_KEY).value != level:
+            app.radio(key=_LEVEL_KEY).set_value(level).run()
+            if not _ran(app, page, scope, done):
+                continue
         for index in range(EVALUATION_YEARS_AHEAD):
             years = [box for box in app.selectbox if box.key == _YEAR_KEY]
             if not years or index >= len(years[0].options):  # no scores, or fewer years
                 break
-            years[0].select_index(index).run()
-            if _ran(app, page, scope, done) and (level, index) != first:
-                views += 1
+            if years[0].index != index:
+                years[0].select_index(index).run()
+                if not _ran(app, page, scope, done):
+                    continue
+            views += (level, index) != first
     return views
 
 
