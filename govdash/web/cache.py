@@ -6,7 +6,7 @@ connection is pinned to its snapshot, so every query of a page run sees one whol
 results (figures, tables as shown) is cached too, per version and per everything it is built
 from (`shared`), so a second user with the same filters gets it without rebuilding.
 
-Query results are also kept on this machine's disk (`_stored_result`), under the same key:
+Query results are also kept on this machine's disk (`_result_bytes`), under the same key:
 every server process reads what another computed, a restart keeps them, and after a load
 `govdash warm` (govdash/web/warm.py) computes each page's first view ahead of its visitors.
 """
@@ -241,23 +241,47 @@ def _fingerprint(path: str, modified: float) -> str:
     return _config(path, modified).fingerprint
 
 
-# Arguments named with a leading underscore are not hashed by Streamlit: `key` stands for them.
-@st.cache_data(max_entries=512, show_spinner=False)
 def _cached(
+    key: str,
+    version: WarehouseVersion,
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    settings: Config | None = None,
+) -> Any:
+    """`function`'s result under `key`: from this process's memory, else this machine's disk,
+    else computed (and kept in both). Every caller, the first included, gets its own copy
+    unpickled from the same bytes, so the figures and tables built from it (keyed by its
+    pickled bytes, `_key`) are built once, not once for the first caller and again for the rest."""
+    data = _result_bytes(key, version, function, args, kwargs, settings)
+    try:
+        return pickle.loads(data)
+    except _UNPICKLING_ERRORS as error:  # only bytes read from disk can be unreadable
+        _logger.warning("a stored page result could not be read: %s", error)
+        _result_bytes.clear(key, version, function, args, kwargs, settings)
+        store = _result_store()
+        if store is not None:
+            _forget_stored(store, stored_key(key, version))
+        return pickle.loads(_result_bytes(key, version, function, args, kwargs, settings))
+
+
+# Arguments named with a leading underscore are not hashed by Streamlit: `key` stands for them.
+# The result is kept as its pickled bytes: Streamlit's cache pickles what it keeps, and bytes
+# pickle as one copy, where pickling the result itself again cost as much as the first time
+# (年度考评's 84 MB of a city's year: 0.3 s of a cold page, and of a page read from disk).
+@st.cache_data(max_entries=512, show_spinner=False)
+def _result_bytes(
     key: str,
     _version: WarehouseVersion,
     _function: Callable[..., Any],
     _args: tuple[Any, ...],
     _kwargs: dict[str, Any],
     _settings: Config | None = None,
-) -> Any:
-    # Later calls get an unpickled copy of what is returned now. Returning such a copy now too
-    # makes the first caller's frames pickle to the same bytes as everyone's after it, so the
-    # figures and tables built from them (keyed by those bytes, `_key`) are built once, not twice.
+) -> bytes:
     store = _result_store()
     on_disk = "" if store is None else stored_key(key, _version)
     if store is not None:
-        found = _stored_result(store, on_disk)
+        found = _stored_bytes(store, on_disk)
         if found is not None:
             return found
     started = time.perf_counter()
@@ -266,7 +290,7 @@ def _cached(
     )
     if store is not None and time.perf_counter() - started >= _STORE_SECONDS:
         _store_result(store, on_disk, data, _version)
-    return pickle.loads(data)
+    return data
 
 
 def _run(
@@ -299,6 +323,9 @@ RESULTS_FOLDER = "results"  # inside the lake's folder of local copies (Lake.loc
 _logger = logging.getLogger(__name__)
 # Anything the store can raise: a full or read-only disk, a damaged index, a killed writer.
 _STORE_ERRORS = (OSError, sqlite3.Error, diskcache.Timeout, EOFError, ValueError)
+# What unpickling damaged bytes, or bytes of classes since changed, can raise.
+_UNPICKLING_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, AttributeError, ImportError,
+                      TypeError, IndexError, KeyError)  # fmt: skip
 
 
 def results_folder() -> Path | None:
@@ -359,14 +386,22 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def _stored_result(store: diskcache.Cache, key: str) -> Any:
-    """The result stored under `key`, or None (not there, or unreadable: computed again)."""
+def _stored_bytes(store: diskcache.Cache, key: str) -> bytes | None:
+    """The pickled result stored under `key`, or None (not there, or the store unreadable:
+    computed again). Unpickled by `_cached`, which forgets it when that fails."""
     try:
         data = store.get(key)
-        return None if data is None else pickle.loads(data)
-    except (*_STORE_ERRORS, pickle.UnpicklingError, AttributeError, ImportError) as error:
+    except _STORE_ERRORS as error:
         _logger.warning("a stored page result could not be read: %s", error)
         return None
+    return data if isinstance(data, bytes) else None
+
+
+def _forget_stored(store: diskcache.Cache, key: str) -> None:
+    try:
+        store.delete(key)
+    except _STORE_ERRORS as error:
+        _logger.warning("an unreadable page result could not be removed: %s", error)
 
 
 def _store_result(store: diskcache.Cache, key: str, data: bytes, version: WarehouseVersion) -> None:
