@@ -192,7 +192,7 @@ def _check(app, page: str) -> None:  # type: ignore[no-untyped-def]
     sign-in form or the refusal to serve (a warehouse whose folder holds accounts, or whose
     audit log says it did, is not served to a session nobody signed in to, and timing that
     page would print a figure of a few milliseconds)."""
-    from govdash.web.auth import PRINCIPAL_KEY
+    from govdash.web.keys import PRINCIPAL_KEY
 
     if app.exception:
         raise RuntimeError(f"{page}: {app.exception[0].value}")

@@ -37,10 +37,9 @@ from govdash.core.signin import SignInUnavailable, local_accounts
 from govdash.core.warehouse import default_db_path
 from govdash.i18n import t
 from govdash.web.cache import active_config
+from govdash.web.keys import PRINCIPAL_KEY, TOKEN_KEY
 
 SIGN_IN_LIMIT = SignInLimit()
-PRINCIPAL_KEY = "principal"
-_TOKEN_KEY = "auth_session_token"  # this server session's sign-in token (never sent anywhere)
 _REDIRECT_KEY = "auth_redirect"  # where the browser goes next: the cookie route
 _RECORDED_KEY = "auth_sign_in_recorded"
 _NEXT_KEY = "auth_next"  # the page (and query) the address named when sign-in was asked for
@@ -221,7 +220,7 @@ def _session_account(store: AccountStore | None) -> Any:
     if store is None:
         return None
     sessions = session_store()
-    token = st.session_state.get(_TOKEN_KEY)
+    token = st.session_state.get(TOKEN_KEY)
     username = sessions.username(token) if isinstance(token, str) else None
     if username is None:
         token = sessions.token_from_cookie(st.context.cookies.get(COOKIE_NAME))
@@ -232,12 +231,12 @@ def _session_account(store: AccountStore | None) -> Any:
         st.error(str(error))
         st.stop()
     if account is not None:
-        st.session_state[_TOKEN_KEY] = token
+        st.session_state[TOKEN_KEY] = token
     return account
 
 
 def _forget_sign_in() -> None:
-    for key in (_TOKEN_KEY, PRINCIPAL_KEY, _RECORDED_KEY):
+    for key in (TOKEN_KEY, PRINCIPAL_KEY, _RECORDED_KEY):
         st.session_state.pop(key, None)
 
 
@@ -297,7 +296,7 @@ def _try_sign_in(
     principal = account.principal()
     log.record(principal.name, "sign_in", detail=_who(principal), method="local")
     token, ticket = session_store().start(account.username)
-    st.session_state[_TOKEN_KEY] = token
+    st.session_state[TOKEN_KEY] = token
     st.session_state[_RECORDED_KEY] = True
     # The browser fetches its lasting cookie from the route and comes back to the page.
     st.session_state[_REDIRECT_KEY] = _route("session", ticket=ticket, next=next_path)
@@ -312,7 +311,7 @@ def sign_out() -> None:
     principal = current_principal()
     if principal is not None:
         audit_log().record(principal.name, "sign_out", method=principal.method)
-    token = st.session_state.get(_TOKEN_KEY)
+    token = st.session_state.get(TOKEN_KEY)
     if isinstance(token, str):
         session_store().end(token)
         st.session_state[_REDIRECT_KEY] = _route("sign-out")

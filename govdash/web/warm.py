@@ -43,16 +43,18 @@ from govdash.core.lake import LakeError
 from govdash.core.sessions import SessionStore, sessions_path
 from govdash.core.signin import SignInUnavailable, local_accounts
 from govdash.core.warehouse import DB_ENV, connect_readonly, lake_of
+from govdash.web.keys import EVALUATION_LEVEL_KEY, EVALUATION_YEAR_KEY, PRINCIPAL_KEY, TOKEN_KEY
 
 APP = Path(__file__).resolve().parent / "app.py"
 # The pages whose first view is computed ahead (app.PAGES' data pages; scoring, rounds, data
 # and admin are forms and lists, quick at any size).
+EVALUATION_PAGE = "views/evaluation.py"
 PAGES = (
     ("views/overview.py", VIEW),
     ("views/response.py", VIEW),
     ("views/satisfaction.py", VIEW),
     ("views/effect.py", VIEW),
-    ("views/evaluation.py", EVALUATION),
+    (EVALUATION_PAGE, EVALUATION),
 )
 # 年度考评's views its visitors open next, computed after the page's first view: each level
 # (an award category of its own) in each of its latest years with scores, this many of them
@@ -61,12 +63,6 @@ PAGES = (
 EVALUATION_YEARS_AHEAD = 2
 # A page run may take this long at a city's size before it counts as failed.
 PAGE_TIMEOUT_SECONDS = 900
-# govdash.web.auth's keys: the session a page run is signed in as, and the principal it found.
-_TOKEN_KEY = "auth_session_token"
-_PRINCIPAL_KEY = "principal"
-# The 年度考评 page's level and year widgets (govdash/web/views/evaluation.py).
-_LEVEL_KEY = "evaluation_level"
-_YEAR_KEY = "evaluation_year"
 
 Say = Callable[[str], None]
 
@@ -197,7 +193,11 @@ def warm(db_path: Path, config: Config, say: Say, again: bool = False) -> Warmed
     except SignInUnavailable as error:
         done.warnings.append(f"⚠ 未预热页面：无法确认账号（{error}）")
         return done
-    store, folder, version = cache._result_store(), cache.results_folder(), cache.warehouse_version()
+    store, folder, version = (
+        cache._result_store(),
+        cache.results_folder(),
+        cache.warehouse_version(),
+    )
     if store is None or folder is None or version is None:
         done.warnings.append("⚠ 未预热页面：本机无法保存页面结果（见服务日志）")
         return done
@@ -225,13 +225,13 @@ def _warm_one(
     token = None
     if visitor.username is not None:
         token, _ = sessions.start(visitor.username)
-        app.session_state[_TOKEN_KEY] = token
+        app.session_state[TOKEN_KEY] = token
     try:
         for page, permission in PAGES:
             if not can(visitor.principal, permission):
                 continue
             app.switch_page(page).run()
-            if _PRINCIPAL_KEY not in app.session_state:  # the sign-in page: not a view
+            if PRINCIPAL_KEY not in app.session_state:  # the sign-in page: not a view
                 done.warnings.append(f"⚠ 未预热（{scope}）：页面要求登录")
                 break
             if _ran(app, page, scope, done):
@@ -259,20 +259,20 @@ def _evaluation_views(app: Any, scope: str, done: Warmed) -> int:
     """年度考评 at each level, in each of that level's latest EVALUATION_YEARS_AHEAD years, as a
     visitor's choice of level and year runs it; how many views beyond the page's first view.
     The page is run again only where the choice differs from the view just drawn."""
-    page = "views/evaluation.py"
+    page = EVALUATION_PAGE
     app.switch_page(page).run()
-    levels = [radio for radio in app.radio if radio.key == _LEVEL_KEY]
+    levels = [radio for radio in app.radio if radio.key == EVALUATION_LEVEL_KEY]
     if app.exception or not levels:  # an error (warned of above), or no warehouse
         return 0
     first = (levels[0].value, 0)
     views = 0
     for level in EVALUATION_LEVELS:
-        if app.radio(key=_LEVEL_KEY).value != level:
-            app.radio(key=_LEVEL_KEY).set_value(level).run()
+        if app.radio(key=EVALUATION_LEVEL_KEY).value != level:
+            app.radio(key=EVALUATION_LEVEL_KEY).set_value(level).run()
             if not _ran(app, page, scope, done):
                 continue
         for index in range(EVALUATION_YEARS_AHEAD):
-            years = [box for box in app.selectbox if box.key == _YEAR_KEY]
+            years = [box for box in app.selectbox if box.key == EVALUATION_YEAR_KEY]
             if not years or index >= len(years[0].options):  # no scores, or fewer years
                 break
             if years[0].index != index:

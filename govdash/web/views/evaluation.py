@@ -39,6 +39,7 @@ from govdash.core.access import EVALUATION
 from govdash.i18n import t
 from govdash.web.auth import require
 from govdash.web.cache import active_config, deferred, query, warehouse_version
+from govdash.web.keys import EVALUATION_LEVEL_KEY, EVALUATION_YEAR_KEY
 from govdash.web.rounds import round_store
 from govdash.web.ui import (
     Download,
@@ -71,7 +72,7 @@ level = right.radio(
     t("evaluation.level", language),
     levels,
     horizontal=True,
-    key=labelled("evaluation_level"),
+    key=labelled(EVALUATION_LEVEL_KEY),
     format_func=lambda code: t(f"level.{code}", language),
 )
 # Locked online rounds join the workbook scores; passing them in keys the cache on them, so a
@@ -81,7 +82,7 @@ years = query(available_years, level=level, online=online)
 if not years:
     st.info(t("evaluation.no_scores", language))
     st.stop()
-year = left.selectbox(t("evaluation.year", language), years, key="evaluation_year")
+year = left.selectbox(t("evaluation.year", language), years, key=EVALUATION_YEAR_KEY)
 filters = Filters.for_year(int(year)).within(scope)
 # One cached call: the ranking, last year's beside it, methods and robustness (the page keeps
 # only what it shows; a unit's sentences are built when it is chosen).
