@@ -91,8 +91,11 @@ def _clear() -> None:
 
     from govdash.web import cache
 
-    st.cache_data.clear()
-    cache._shared.clear()
+    st.cache_data.clear()  # code from before results were kept as bytes (--baseline-code)
+    if hasattr(cache, "forget_results"):
+        cache.forget_results()
+    else:
+        cache._shared.clear()
 
 
 def open_cost(db: Path) -> tuple[float, float]:

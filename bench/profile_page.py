@@ -33,7 +33,6 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     from govdash.web import cache
@@ -66,8 +65,7 @@ def main() -> None:
     LocalScriptRunner._run_script_thread = profiled  # type: ignore[method-assign]
     for _ in range(args.runs):
         if args.cold:
-            st.cache_data.clear()
-            cache._shared.clear()
+            cache.forget_results()
         app.run()
     print(f"{args.page}: {args.runs} {'cold' if args.cold else 'warm'} runs")
     print(profiler.output_text(color=False, show_all=args.all, time="percent_of_total"))

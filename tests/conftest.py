@@ -256,7 +256,7 @@ def fresh_streamlit_caches() -> Iterator[None]:
     from govdash.web import cache
 
     st.cache_data.clear()
-    st.cache_resource.clear()
+    st.cache_resource.clear()  # connections, and the results kept in memory (cache.py)
     kept, cache.RESULTS_ON_DISK = cache.RESULTS_ON_DISK, False
     yield
     cache.RESULTS_ON_DISK = kept

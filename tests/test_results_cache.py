@@ -97,8 +97,7 @@ def _visit(
 ) -> AppTest:
     """A new visitor's first view of `page` (no filters in the address), with this process's
     memory of results and built figures empty."""
-    st.cache_data.clear()
-    cache._shared.clear()
+    cache.forget_results()
     monkeypatch.setenv("GOVDASH_DB", str(db))
     app = AppTest.from_file(str(APP), default_timeout=120)
     if token is not None:

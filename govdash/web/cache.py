@@ -266,10 +266,11 @@ def _cached(
 
 
 # Arguments named with a leading underscore are not hashed by Streamlit: `key` stands for them.
-# The result is kept as its pickled bytes: Streamlit's cache pickles what it keeps, and bytes
-# pickle as one copy, where pickling the result itself again cost as much as the first time
-# (年度考评's 84 MB of a city's year: 0.3 s of a cold page, and of a page read from disk).
-@st.cache_data(max_entries=512, show_spinner=False)
+# A result is kept as the bytes it was pickled to (bytes cannot be changed, so one object can
+# be handed to every caller). Streamlit's data cache would pickle what it keeps once more, as
+# long again as the first pickling (年度考评 of a city's year, 84 MB: 0.3 s of a cold page and of
+# a page read from disk), and copy bytes on every read (0.06 s of that page's every rerun).
+@st.cache_resource(max_entries=512, show_spinner=False)
 def _result_bytes(
     key: str,
     _version: WarehouseVersion,
@@ -291,6 +292,13 @@ def _result_bytes(
     if store is not None and time.perf_counter() - started >= _STORE_SECONDS:
         _store_result(store, on_disk, data, _version)
     return data
+
+
+def forget_results() -> None:
+    """Forget the results and built figures this process keeps in memory (those on this
+    machine's disk stay): where tests and benchmarks that count or time computing start."""
+    _result_bytes.clear()
+    _shared.clear()
 
 
 def _run(

@@ -68,3 +68,39 @@ def test_the_gate_allows_only_the_sessions_role_and_scope(
     assert not app.exception, [e.value for e in app.exception]
     said = app.markdown[0].value
     assert said.startswith("ok") is allowed, said
+
+
+def test_every_caller_gets_a_copy_of_its_own_of_a_kept_result(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Results are kept once per process (as the bytes they were pickled to) and handed to
+    every caller: one caller emptying its frame changes nothing another caller gets, in the
+    same run or the next."""
+
+    def app() -> None:
+        import pickle
+
+        import streamlit as st
+
+        from govdash.analytics.queries.filters import Filters
+        from govdash.analytics.queries.tickets import longest_open
+        from govdash.core.access import Principal, Scope
+        from govdash.web.cache import query
+
+        st.session_state["principal"] = Principal("x", "admin", Scope.district())
+        year = Filters.for_year(2025)
+        first = query(longest_open, year)
+        before = pickle.dumps(first)
+        rows = len(first)
+        first.drop(first.index, inplace=True)  # a caller changing what it was handed
+        second = query(longest_open, year)
+        same = pickle.dumps(second) == before
+        st.write(f"{rows} {len(second)} {same} {second is first}")
+
+    app_test = AppTest.from_function(app, default_timeout=60)
+    monkeypatch.setenv("GOVDASH_DB", str(db))
+    for _ in range(2):  # computed, then read back from this process's memory
+        app_test.run()
+        assert not app_test.exception, [e.value for e in app_test.exception]
+        rows, again, same, shared = app_test.markdown[-1].value.split()
+        assert int(rows) > 0 and again == rows and same == "True" and shared == "False"
