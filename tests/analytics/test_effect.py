@@ -883,14 +883,15 @@ def test_a_ticket_metrics_panel_reads_what_its_figures_are_made_of(
     )
 
 
-def test_each_panel_figure_is_made_of_the_inputs_it_reads() -> None:
-    """Every stored figure the panel does not read for a figure (set to 0 or missing) leaves
-    that figure as finish_ticket_stats computes it from all of them: random counts, every
-    input non-zero (so 基本满意, weighted in 满意率, is exercised)."""
+def test_each_ticket_figure_is_finished_from_the_inputs_it_names() -> None:
+    """finish_ticket_stats asked for one figure reads only that figure's inputs (FIGURE_INPUTS:
+    the other columns are absent) and gives it as it gives it among all of them: random
+    counts, every input non-zero (so 基本满意, weighted in 满意率, is exercised). The panel's
+    figures are among them."""
     from govdash.analytics.queries import effect
-    from govdash.analytics.queries.tickets import COUNT_COLUMNS, finish_ticket_stats
+    from govdash.analytics.queries.tickets import FIGURE_INPUTS, finish_ticket_stats
 
-    assert set(effect._PANEL_INPUTS) == set(effect.PANEL_FIGURES)
+    assert set(effect.PANEL_FIGURES) <= set(FIGURE_INPUTS)
     config = shipped_config()
     rng = np.random.default_rng(15)
     size = 300
@@ -899,15 +900,15 @@ def test_each_panel_figure_is_made_of_the_inputs_it_reads() -> None:
     )
     frame["callback_n"] += 40  # more callbacks than any count of answers
     frame["callback_recorded_n"] = frame["callback_n"] - rng.integers(0, 5, size)
+    frame.loc[::7, ["response_on_time", "satisfied"]] = math.nan  # a month without them
     whole = finish_ticket_stats(frame, config)
-    for figure, inputs in effect._PANEL_INPUTS.items():
-        blanked = frame.copy()
-        for column in frame.columns:
-            if column not in inputs:
-                blanked[column] = 0.0 if column in COUNT_COLUMNS else math.nan
-        alone = finish_ticket_stats(blanked, config)
+    assert set(FIGURE_INPUTS) <= set(whole.columns)
+    for figure, inputs in FIGURE_INPUTS.items():
+        alone = finish_ticket_stats(frame[list(dict.fromkeys(inputs))], config, (figure,))
         pd.testing.assert_series_equal(alone[figure], whole[figure], check_exact=True)
         assert whole[figure].notna().all(), figure
+    with pytest.raises(ValueError, match="not a ticket figure"):
+        finish_ticket_stats(frame, config, ("tickets", "多余"))
 
 
 def test_the_panels_read_by_register_position_equal_those_read_by_name(

@@ -41,7 +41,7 @@ from govdash.analytics.queries.aggregated import (
 from govdash.analytics.queries.filters import Filters, bound_parameters, run_query
 from govdash.analytics.queries.surveys import wave_keys_in_period
 from govdash.analytics.queries.tickets import (
-    COUNT_COLUMNS,
+    FIGURE_INPUTS,
     TICKET_AGGREGATES,
     UNPACK_QUANTILES,
     finish_ticket_stats,
@@ -465,7 +465,7 @@ def _stored_monthly_panel(
     if stored is None:
         return None
     place_where, place_params = filters.place_where("reg")
-    inputs = dict.fromkeys(column for figure in figures for column in _PANEL_INPUTS[figure])
+    inputs = dict.fromkeys(column for figure in figures for column in FIGURE_INPUTS[figure])
     read = "".join(f", a.{column}" for column in inputs)
     sql = f"""WITH reg AS ({_register_positions(place_where)})
         SELECT reg.position,
@@ -486,10 +486,7 @@ def _stored_monthly_panel(
         return None
     if not figures:
         return frame[["position", "period"]]
-    for column in _COMPOUND_FIGURES:  # what no figure asked for reads: finish's inputs only
-        if column not in frame:
-            frame[column] = 0 if column in COUNT_COLUMNS else math.nan
-    finished = finish_ticket_stats(frame, config)
+    finished = finish_ticket_stats(frame, config, figures)
     return finished[["position", "period", *dict.fromkeys(figures)]]
 
 
@@ -509,29 +506,6 @@ def ticket_figures(metrics: Iterable[EffectMetric]) -> tuple[str, ...]:
 # The figures the before/after estimators read of the ticket panel: EFFECT_METRICS' and their
 # weights.
 PANEL_FIGURES = ticket_figures(EFFECT_METRICS)
-_THREE_RATE_INPUTS = (
-    "contacted",
-    "resolved",
-    "satisfied",
-    "basic_satisfied",
-    "callback_n",
-    "callback_recorded_n",
-)
-# The stored figures finish_ticket_stats computes each panel figure from.
-_PANEL_INPUTS = {
-    "tickets": ("tickets",),
-    "response_median_minutes": ("response_median_minutes",),
-    "response_p90_minutes": ("response_p90_minutes",),
-    "response_on_time_rate": ("response_on_time", "response_on_time_n"),
-    "response_on_time_n": ("response_on_time_n",),
-    "resolution_on_time_rate": ("resolution_on_time", "resolution_on_time_n"),
-    "resolution_on_time_n": ("resolution_on_time_n",),
-    "response_rate": _THREE_RATE_INPUTS,
-    "resolution_rate": _THREE_RATE_INPUTS,
-    "satisfaction_rate": _THREE_RATE_INPUTS,
-    "callback_n": ("callback_n",),
-    "callback_recorded_n": ("callback_recorded_n",),
-}
 
 
 def _with_codes(panel: pd.DataFrame, code_of: np.ndarray, onsets: pd.DataFrame) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
@@ -77,25 +78,60 @@ COUNT_COLUMNS = (
 )
 
 
-def finish_ticket_stats(frame: pd.DataFrame, config: Config) -> pd.DataFrame:
-    """Zero-fill counts and add the on-time rates and the 三率 to per-group ticket counts."""
+# The counts the 三率 are computed from (add_three_rates), and the figures they give.
+THREE_RATE_INPUTS = (
+    "contacted",
+    "resolved",
+    "satisfied",
+    "basic_satisfied",
+    "callback_n",
+    "callback_recorded_n",
+)
+THREE_RATES = ("response_rate", "resolution_rate", "satisfaction_rate", "three_rate_composite")
+_QUANTILE_FIGURES = (
+    "response_median_minutes",
+    "response_p90_minutes",
+    "resolution_median_hours",
+    "resolution_p90_hours",
+)
+# The stored columns each figure finish_ticket_stats gives is computed from.
+FIGURE_INPUTS: dict[str, tuple[str, ...]] = {
+    **{column: (column,) for column in (*COUNT_COLUMNS, "contacted", "resolved")},
+    **{column: (column,) for column in _QUANTILE_FIGURES},
+    "response_on_time_rate": ("response_on_time", "response_on_time_n"),
+    "resolution_on_time_rate": ("resolution_on_time", "resolution_on_time_n"),
+    **dict.fromkeys(THREE_RATES, THREE_RATE_INPUTS),
+}
+
+
+def finish_ticket_stats(
+    frame: pd.DataFrame, config: Config, figures: Iterable[str] | None = None
+) -> pd.DataFrame:
+    """Zero-fill counts and add the on-time rates and the 三率 to per-group ticket counts.
+
+    figures: only these figures (FIGURE_INPUTS' names) are finished, from their inputs only
+    (the frame may lack the others' columns, which stay as they are or absent): a city's
+    1.2M compound-months cost 0.6 s to finish whole where a fit reads two figures."""
+    wanted = set(FIGURE_INPUTS) if figures is None else set(figures)
+    unknown = sorted(wanted - set(FIGURE_INPUTS))
+    if unknown:
+        raise ValueError(f"not a ticket figure: {unknown}")
+    inputs = {column for figure in wanted for column in FIGURE_INPUTS[figure]}
     result = frame.copy(deep=False)  # copy-on-write: the caller's frame never changes
     for column in COUNT_COLUMNS:
-        result[column] = result[column].fillna(0).astype("int64")
-    for column in ("contacted", "resolved"):
-        result[column] = result[column].astype("Float64").astype(float)
-    result["response_on_time_rate"] = rate(result["response_on_time"], result["response_on_time_n"])
-    result["resolution_on_time_rate"] = rate(
-        result["resolution_on_time"], result["resolution_on_time_n"]
-    )
-    for column in (
-        "response_median_minutes",
-        "response_p90_minutes",
-        "resolution_median_hours",
-        "resolution_p90_hours",
-    ):
-        result[column] = result[column].astype("Float64").astype(float)
-    return add_three_rates(result, config)
+        if column in inputs:
+            result[column] = result[column].fillna(0).astype("int64")
+    for column in ("contacted", "resolved", *_QUANTILE_FIGURES):
+        if column in inputs:
+            result[column] = result[column].astype("Float64").astype(float)
+    for kind in ("response", "resolution"):
+        if f"{kind}_on_time_rate" in wanted:
+            result[f"{kind}_on_time_rate"] = rate(
+                result[f"{kind}_on_time"], result[f"{kind}_on_time_n"]
+            )
+    if wanted & set(THREE_RATES):
+        result = add_three_rates(result, config)
+    return result
 
 
 def as_of(con: duckdb.DuckDBPyConnection) -> datetime | None:
