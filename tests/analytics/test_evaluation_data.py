@@ -173,6 +173,11 @@ def test_a_compound_total_by_hand(warehouse: duckdb.DuckDBPyConnection) -> None:
     assert table.loc["东一小区", "award"] == "一等奖"
     breakdown = result.breakdown.set_index(["unit", "indicator"])
     assert breakdown.loc[("东一小区", "解决率"), "evidence"] == "解决率 0.900（n=10 次回访）"
+    # Last year's ranking as year over year reads it, the scores grouped in the warehouse:
+    # the same figures from scores with two decimals (not exact in binary), to the last bit.
+    grouped = evaluation_queries.ranking_result(warehouse, CONFIG, 2025, "compound")
+    pd.testing.assert_frame_equal(grouped.table, result.table)
+    assert grouped.table.set_index("unit").loc["东一小区", "total"] == pytest.approx(expected)
 
 
 def test_a_community_rolls_its_compounds_up_by_households(

@@ -10,7 +10,8 @@ from the rows generated here, one unit at a time in plain Python, following DOMA
 the rules in govdash.analytics.metrics.evaluation's docstring, and never calls the engine.
 
 Beside it: one unit's breakdown and evaluator detail built alone equal its rows of the whole
-result; the page's cached object keeps no score rows and pickles without the sentences;
+result; last year's ranking from the scores grouped in the warehouse equals the table the rows
+give; the page's cached object keeps no score rows and pickles without the sentences;
 compound_rates equals unit_table's compound rows; the packed rank sort equals counting.
 """
 
@@ -38,10 +39,12 @@ from govdash.analytics.queries.evaluation import (
     evaluation_page,
     evaluation_result,
     merged_scores,
+    ranking_result,
     score_sources,
 )
 from govdash.analytics.queries.filters import Filters
 from govdash.analytics.queries.units import unit_table
+from govdash.core.access import Scope
 from tests.analytics.test_evaluation_data import EVALUATION_HEADER, ticket
 from tests.analytics.warehouse_data import (
     REGISTER_HEADER,
@@ -492,6 +495,46 @@ def test_a_table_only_result_keeps_the_table_and_reads_empty(result: ev.Evaluati
     assert list(slim.breakdown.columns) == ev.BREAKDOWN_COLUMNS
     assert slim.unit_breakdown(UNITS[0].name).empty
     assert_frame_equal(ev.year_over_year(result, slim), ev.year_over_year(result, result))
+
+
+@pytest.mark.parametrize(
+    "scope", [None, Scope("community", "东社区"), Scope("street", "乙街道")], ids=str
+)
+def test_a_ranking_from_grouped_scores_is_the_table_the_rows_give(
+    warehouse: duckdb.DuckDBPyConnection, result: ev.EvaluationResult, scope: Scope | None
+) -> None:
+    """What year over year reads of last year, the scores grouped and sorted by DuckDB, is the
+    full result's table to the last bit: trimmed and plain means, disputes, blanks, ties and
+    awards, for the district and for a scope's units only; with a locked online score it is
+    the full result merged with it. So are the indicators each evaluator scored, counted where
+    the scores are stored."""
+    assert result.table["is_disputed"].any() and not result.table["is_disputed"].all()
+    full = evaluation_result(warehouse, CONFIG, 2025, "compound", scope, online=NO_ONLINE)
+    grouped = ranking_result(warehouse, CONFIG, 2025, "compound", scope, online=NO_ONLINE)
+    if scope is None:
+        assert_frame_equal(full.table, result.table)
+    else:
+        assert 0 < len(full.table) < len(result.table)
+    assert grouped.inputs.scores.empty and grouped.parts is None
+    assert_frame_equal(grouped.table, full.table)
+    assert_frame_equal(grouped.shares, full.shares)
+    assert_frame_equal(grouped.unit_facts, full.unit_facts)
+    assert_frame_equal(ev.year_over_year(result, grouped), ev.year_over_year(result, full))
+    # The page counts each evaluator's indicators where the scores are stored: as from the rows.
+    page = evaluation_page(warehouse, CONFIG, 2025, "compound", scope, online=NO_ONLINE)
+    assert_frame_equal(page.sources, score_sources(full.inputs.scores))
+    unit = full.table["unit"].iloc[0]
+    first = EVALUATOR_INDICATORS[0].name
+    online = pd.DataFrame(
+        [(1, 2025, "compound", unit, "评委-在线", first, 0.0, "2026-01-05")],
+        columns=NO_ONLINE.columns,
+    )
+    merged = ranking_result(warehouse, CONFIG, 2025, "compound", scope, online=online)
+    expected = evaluation_result(warehouse, CONFIG, 2025, "compound", scope, online=online)
+    assert_frame_equal(merged.table, expected.table)
+    now, before = (r.table.set_index("unit")[first].fillna(-1) for r in (merged, full))
+    changed = now != before.reindex(now.index)
+    assert changed.tolist().count(True) == 1 and bool(changed[unit])
 
 
 def test_compound_rates_are_unit_tables_compound_rows(warehouse: duckdb.DuckDBPyConnection) -> None:

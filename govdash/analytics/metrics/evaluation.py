@@ -381,8 +381,8 @@ def evaluate(
     units = _unit_list(inputs)
     core = _evaluator_core(inputs.scores, units, config, notes)
     metric_values = _metric_values(inputs.metrics, units)
-    shares = _shares(units, config, core, metric_values)
-    facts = _unit_facts(units, inputs, config, shares, core, metric_values)
+    shares = _shares(units, config, core.shares, metric_values)
+    facts = _unit_facts(units, inputs, config, shares, core.disputed_matrix, metric_values)
     table = _finish(config, chosen, shares, facts)
     return EvaluationResult(
         inputs=inputs,
@@ -416,6 +416,68 @@ def rescore(result: EvaluationResult, weights: Mapping[str, float]) -> Evaluatio
     chosen = _checked_weights(result.config, merged)
     table = _finish(result.config, chosen, result.shares, result.unit_facts)
     return replace(result, weights=chosen, table=table)
+
+
+@dataclass(frozen=True, eq=False)
+class ScoreRuns:
+    """A year's evaluator scores grouped where they are stored, for `evaluate_runs`: per run
+    (one unit × indicator) the codes of its unit and indicator (into `unit_names` and
+    `indicator_names`) and its scores lowest first, flattened (`scores[first[r] : first[r] +
+    sizes[r]]`); `units`: every unit a score row names. One score per evaluator of a unit's
+    indicator (the loader keeps one per year × level × unit × evaluator × indicator), none
+    missing."""
+
+    unit_names: np.ndarray
+    unit: IntArray
+    indicator_names: np.ndarray
+    indicator: IntArray
+    first: IntArray
+    sizes: IntArray
+    scores: FloatArray
+    units: tuple[str, ...]
+
+
+def evaluate_runs(inputs: EvaluationInput, runs: ScoreRuns, config: Config) -> EvaluationResult:
+    """What `evaluate(inputs with the runs' score rows, config).table_only()` gives — the same
+    table, to the last bit (each run is added up in the order `evaluate` adds its rows) — for
+    a year whose table alone is wanted (year over year reads last year's): a city's million
+    score rows are neither read into Python nor sorted there. `inputs.scores` is not read (the
+    runs are the scores); the warnings are the inputs' notes only."""
+    chosen = _checked_weights(config, None)
+    units = sorted(set(_unit_list(inputs)) | set(runs.units))
+    names = indicator_names(config)
+    evaluator_names = {i.name for i in _evaluator_indicators(config)}
+    order_of = {name: j for j, name in enumerate(names) if name in evaluator_names}
+    unit_of = pd.Index(units).get_indexer(pd.Index(runs.unit_names.tolist(), dtype=object))
+    indicator_of = [order_of.get(str(name), -1) for name in runs.indicator_names.tolist()]
+    run_unit = np.asarray(unit_of, dtype=np.int64)[runs.unit]
+    run_indicator = np.asarray(indicator_of, dtype=np.int64)[runs.indicator]
+    kept = (run_unit >= 0) & (run_indicator >= 0) & (runs.sizes > 0)
+    scores, sizes = runs.scores, runs.sizes
+    if not kept.all():
+        scores = scores[np.repeat(kept, sizes)]
+        sizes = sizes[kept]
+        run_unit, run_indicator = run_unit[kept], run_indicator[kept]
+    first = (np.cumsum(sizes) - sizes).astype(np.int64)
+    figures = _run_figures(scores, first, sizes, run_unit, run_indicator, len(units), config)
+    metric_values = _metric_values(inputs.metrics, units)
+    shares = _shares(units, config, figures.shares, metric_values)
+    facts = _unit_facts(units, inputs, config, shares, figures.disputed_matrix, metric_values)
+    slim = replace(
+        inputs,
+        scores=inputs.scores.iloc[:0],
+        adjustments=inputs.adjustments.iloc[:0],
+        metrics=inputs.metrics.iloc[:0],
+    )
+    return EvaluationResult(
+        inputs=slim,
+        config=config,
+        weights=chosen,
+        table=_finish(config, chosen, shares, facts),
+        shares=shares,
+        unit_facts=facts,
+        warnings=tuple(inputs.notes),
+    )
 
 
 def _checked_weights(config: Config, weights: Mapping[str, float] | None) -> dict[str, float]:
@@ -607,7 +669,56 @@ def _evaluator_core(
         starts[1:] = (unit[1:] != unit[:-1]) | (indicator[1:] != indicator[:-1])
     first = np.flatnonzero(starts)
     sizes = np.diff(np.r_[first, count]).astype(np.int64)
-    group = np.cumsum(starts) - 1
+    runs = _run_figures(score, first, sizes, unit[first], indicator[first], len(units), config)
+    return _EvaluatorCore(
+        evaluator_names=evaluator_names,
+        unit=unit.astype(np.int32),
+        indicator=indicator.astype(np.int16),
+        evaluator=evaluator.astype(np.int32),
+        score=score,
+        is_trimmed=runs.is_trimmed,
+        first=first.astype(np.int64),
+        sizes=sizes,
+        aggregate=runs.aggregate,
+        trims=runs.trims,
+        disputed=runs.disputed,
+        shares=runs.shares,
+        aggregates=runs.aggregates,
+        evaluators=runs.evaluators,
+        disputed_matrix=runs.disputed_matrix,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _RunFigures:
+    """What a unit × indicator run of scores (lowest first) gives: per score is_trimmed; per
+    run trims, aggregate, disputed; matrices over units × config.indicators of shares,
+    aggregates, evaluators (number of scores) and disputed."""
+
+    is_trimmed: npt.NDArray[np.bool_]
+    trims: npt.NDArray[np.bool_]
+    aggregate: FloatArray
+    disputed: npt.NDArray[np.bool_]
+    shares: FloatArray
+    aggregates: FloatArray
+    evaluators: IntArray
+    disputed_matrix: npt.NDArray[np.bool_]
+
+
+def _run_figures(
+    score: FloatArray,
+    first: IntArray,
+    sizes: IntArray,
+    run_unit: IntArray,
+    run_indicator: IntArray,
+    units: int,
+    config: Config,
+) -> _RunFigures:
+    """The trimmed means and disputes of runs of `score` (run r: `sizes[r]` scores from
+    `first[r]`, lowest first, of unit `run_unit[r]` × config indicator `run_indicator[r]`), added
+    up over runs in the order the scores stand (numpy), not a Python call per run."""
+    count = len(score)
+    group = np.repeat(np.arange(len(first), dtype=np.int64), sizes)
     position = np.arange(count) - first[group]
     size = sizes[group]
     is_trimmed = (size >= config.trim_from_evaluators) & ((position == 0) | (position == size - 1))
@@ -619,29 +730,22 @@ def _evaluator_core(
     else:
         sums = trimmed_sums = np.zeros(0)
     aggregate = (sums - trimmed_sums) / np.where(trims, sizes - 2, sizes)
-    group_unit, group_indicator = unit[first], indicator[first]
-    points_max = points_by_order[group_indicator]
+    points_by_order = np.array([float(i.points) for i in config.indicators], dtype=float)
+    points_max = points_by_order[run_indicator]
     disputed = (score[last] - score[first]) > config.disagreement_share * points_max + 1e-9
-    shape = (len(units), width)
+    shape = (units, len(config.indicators))
     shares = np.full(shape, np.nan)
-    shares[group_unit, group_indicator] = aggregate / points_max
+    shares[run_unit, run_indicator] = aggregate / points_max
     aggregates = np.full(shape, np.nan)
-    aggregates[group_unit, group_indicator] = aggregate
+    aggregates[run_unit, run_indicator] = aggregate
     counts = np.zeros(shape, dtype=np.int64)
-    counts[group_unit, group_indicator] = sizes
+    counts[run_unit, run_indicator] = sizes
     disputed_matrix = np.zeros(shape, dtype=bool)
-    disputed_matrix[group_unit, group_indicator] = disputed
-    return _EvaluatorCore(
-        evaluator_names=evaluator_names,
-        unit=unit.astype(np.int32),
-        indicator=indicator.astype(np.int16),
-        evaluator=evaluator.astype(np.int32),
-        score=score,
+    disputed_matrix[run_unit, run_indicator] = disputed
+    return _RunFigures(
         is_trimmed=is_trimmed,
-        first=first.astype(np.int64),
-        sizes=sizes,
-        aggregate=aggregate,
         trims=trims,
+        aggregate=aggregate,
         disputed=disputed,
         shares=shares,
         aggregates=aggregates,
@@ -915,14 +1019,14 @@ def _roll_up_suffix(frame: pd.DataFrame, column: str) -> np.ndarray:
 def _shares(
     units: list[str],
     config: Config,
-    evaluator: _EvaluatorCore,
+    evaluator_shares: FloatArray,
     metric_values: pd.DataFrame,
 ) -> pd.DataFrame:
     metric_columns = dict(_metric_indicators(config))
     columns: dict[str, FloatArray] = {}
     for j, indicator in enumerate(config.indicators):
         if indicator.source == "evaluator":
-            columns[indicator.name] = evaluator.shares[:, j]
+            columns[indicator.name] = evaluator_shares[:, j]
         elif indicator in metric_columns:
             assert indicator.floor is not None and indicator.target is not None
             values = metric_values[metric_columns[indicator]].to_numpy(float)
@@ -949,7 +1053,7 @@ def _unit_facts(
     inputs: EvaluationInput,
     config: Config,
     shares: pd.DataFrame,
-    evaluator: _EvaluatorCore,
+    disputed_matrix: npt.NDArray[np.bool_],
     metric_values: pd.DataFrame,
 ) -> pd.DataFrame:
     facts = pd.DataFrame(index=pd.Index(units, name="unit"))
@@ -970,7 +1074,7 @@ def _unit_facts(
     names = list(shares.columns)
     missing = _listed_names(shares.isna().to_numpy(bool), names)
     facts["missing_indicators"] = _text_column(missing)
-    disputed = _listed_names(evaluator.disputed_matrix, names)
+    disputed = _listed_names(disputed_matrix, names)
     facts["disputed_indicators"] = pd.Series(disputed, index=facts.index, dtype=object)
     facts["is_disputed"] = disputed != ""
     is_veto = facts["is_veto"].to_numpy(bool)
