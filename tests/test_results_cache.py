@@ -17,6 +17,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -245,6 +246,36 @@ def test_a_store_that_cannot_be_used_only_costs_the_computing(
     app = _visit(db, monkeypatch, "views/overview.py")
     assert "ticket_kpis" in computed
     assert _monthly_volume(app, frame)[0] == counted
+
+
+def test_a_visitor_does_not_wait_for_the_result_to_be_written_to_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, computed: list[str]
+) -> None:
+    """What a visitor computes is shown while it is still being written to this machine's
+    disk (the writes are held here until the page is drawn); once written, the next visitor
+    reads it from there."""
+    db, tickets = build_main(tmp_path)
+    monkeypatch.setattr(cache, "_STORE_SECONDS", 0.0)
+    release, written = threading.Event(), []
+    write = cache._store_result
+
+    def held(*args: Any) -> None:
+        assert release.wait(20), "the page waited for its results to be written"
+        write(*args)
+        written.append(args[1])
+
+    monkeypatch.setattr(cache, "_store_result", held)
+    app = _visit(db, monkeypatch, "views/overview.py")
+    assert "ticket_kpis" in computed and written == []
+    drawn, counted = _monthly_volume(app, expected_tickets(tickets))
+    assert drawn == counted and sum(counted) > 0
+    release.set()
+    cache.settle_stores()
+    assert len(written) >= 2
+    computed.clear()
+    app = _visit(db, monkeypatch, "views/overview.py")
+    assert computed == []
+    assert _monthly_volume(app, expected_tickets(tickets))[0] == counted
 
 
 def test_govdash_load_warms_only_a_warehouse_big_enough_to_need_it(tmp_path: Path) -> None:

@@ -290,13 +290,15 @@ def _result_bytes(
         _run(_version, _function, _args, _kwargs, _settings), protocol=pickle.HIGHEST_PROTOCOL
     )
     if store is not None and time.perf_counter() - started >= _STORE_SECONDS:
-        _store_result(store, on_disk, data, _version)
+        _store_later(store, on_disk, data, _version)
     return data
 
 
 def forget_results() -> None:
     """Forget the results and built figures this process keeps in memory (those on this
-    machine's disk stay): where tests and benchmarks that count or time computing start."""
+    machine's disk stay, their writes finished first): where tests and benchmarks that count
+    or time computing start."""
+    settle_stores()
     _result_bytes.clear()
     _shared.clear()
 
@@ -410,6 +412,31 @@ def _forget_stored(store: diskcache.Cache, key: str) -> None:
         store.delete(key)
     except _STORE_ERRORS as error:
         _logger.warning("an unreadable page result could not be removed: %s", error)
+
+
+# A computed result is written to disk on a thread of its own, so the visitor who computed it
+# does not wait for the write (年度考评 of a city's year, 84 MB: 0.18 s). The threads are not
+# daemons: a process that ends (`govdash warm`, a worker stopped) finishes its writes first.
+_writes: list[threading.Thread] = []
+_writes_lock = threading.Lock()
+
+
+def _store_later(store: diskcache.Cache, key: str, data: bytes, version: WarehouseVersion) -> None:
+    writer = threading.Thread(
+        target=_store_result, args=(store, key, data, version), name="govdash-store"
+    )
+    with _writes_lock:
+        _writes[:] = [w for w in _writes if w.is_alive()]
+        _writes.append(writer)
+    writer.start()
+
+
+def settle_stores() -> None:
+    """Wait until the results this process is writing to disk are written."""
+    with _writes_lock:
+        pending = list(_writes)
+    for writer in pending:
+        writer.join()
 
 
 def _store_result(store: diskcache.Cache, key: str, data: bytes, version: WarehouseVersion) -> None:

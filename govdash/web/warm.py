@@ -210,6 +210,7 @@ def warm(db_path: Path, config: Config, say: Say, again: bool = False) -> Warmed
         sessions = SessionStore(sessions_path(db_path), config.session_hours)
         for visitor in who:
             _warm_one(AppTest, visitor, sessions, done, say)
+        cache.settle_stores()  # the results on disk before the marker says they are
         if not done.warnings:
             store.set(marker, "、".join(done.scopes), tag=str(version.snapshot))
     done.seconds = time.perf_counter() - started
