@@ -688,22 +688,25 @@ def evaluation_page(
     out (None) where `robustness_at_once` says it is too costly to compute unasked.
 
     The year before is computed beside the year shown, on a second thread with a cursor of its
-    own (`con` must be a warehouse reader's, as `lake.cursor` takes): reading a year's scores
-    and figures is DuckDB's, Arrow's and numpy's work, most of it outside Python's global lock,
-    so on two cores the pair overlaps (10M city, 2025 beside 2024, the page cold in
-    bench_pages, the two ways alternated on one host: 4.99, 5.02 s against 5.88, 6.02 s)."""
+    own (`con` must be a warehouse reader's, as `lake.cursor` takes), and only as far as year
+    over year reads it: its ranking (`ranking_result`, the scores grouped by DuckDB). Beside
+    it too, where the scores are the workbook's alone, the indicators each evaluator scored
+    are counted in the warehouse (`stored_score_sources`). Reading is DuckDB's, Arrow's and
+    numpy's work, most of it outside Python's global lock, so on two cores the threads overlap
+    (10M city, 2025 beside 2024, the page cold in bench_pages, the two ways alternated on one
+    host: 4.99, 5.02 s against 5.88, 6.02 s with the year before computed after it)."""
     locked = _locked(con, year, level, online)
     with ThreadPoolExecutor(max_workers=1) as beside:
-        stored = (
-            beside.submit(_closing, stored_score_sources, cursor(con), year, level)
-            if locked.empty
-            else None
-        )
         earlier = (
             beside.submit(
                 _closing, ranking_result, cursor(con), config, year - 1, level, scope, online
             )
             if with_previous
+            else None
+        )
+        stored = (
+            beside.submit(_closing, stored_score_sources, cursor(con), year, level)
+            if locked.empty
             else None
         )
         result = evaluation_result(con, config, year, level, scope, locked)
