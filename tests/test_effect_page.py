@@ -270,27 +270,31 @@ def test_the_page_fits_the_shown_metric_and_every_metric_when_the_summary_is_ask
     demo_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each metric's before/after fit reads a city's whole panel: the first view fits the
-    metric it shows, and the eight only when the summary table is switched on. That table's
-    median first response row holds the robust figure computed here from the raw rows."""
+    metric it shows (a ticket metric: the survey waves are not read), and the eight only when
+    the summary table is switched on (the survey metrics on the waves). That table's median
+    first response row holds the robust figure computed here from the raw rows."""
     from govdash.analytics.metrics.effect import EFFECT_METRICS
     from govdash.analytics.queries import effect
 
     fitted: list[str] = []
+    waves: dict[str, int] = {}
     fit = effect.estimate_before_after
 
     def counted(panels: effect.Panels, metric: Any, *args: Any, **kwargs: Any) -> Any:
         fitted.append(metric.name)
+        waves[metric.source] = len(panels.waves)
         return fit(panels, metric, *args, **kwargs)
 
     monkeypatch.setattr(effect, "estimate_before_after", counted)
     monkeypatch.setattr(effect, "ALL_METRICS_AT_ONCE_ROWS", 0)  # a city's panel
     app = _page(demo_db, monkeypatch)
-    assert fitted == ["satisfaction_rate"]
+    assert fitted == ["satisfaction_rate"] and waves == {"tickets": 0}
     assert "**各指标前后对比**" not in [m.value for m in app.markdown]
     assert any("打开开关可逐一估计全部 8 项指标" in c.value for c in app.caption)
     app.toggle(key="effect_all_metrics").set_value(True).run()
     assert not app.exception, [e.value for e in app.exception]
     assert sorted(fitted[1:]) == sorted(metric.name for metric in EFFECT_METRICS)
+    assert waves["survey"] > 0
     _shows_the_summary_table(app, demo_db)
 
 
@@ -323,6 +327,7 @@ def test_a_districts_page_shows_every_metrics_summary_at_once(
 
     def counted_fit(panels: effect.Panels, metric: Any, *args: Any, **kwargs: Any) -> Any:
         fitted.append(metric.name)
+        assert len(panels.waves) > 0  # the survey waves read with the tickets' months
         return fit(panels, metric, *args, **kwargs)
 
     def counted_build(*args: Any) -> effect.Panels:
@@ -343,20 +348,23 @@ def test_the_panels_rows_not_the_compounds_decide_the_summary_at_once(
     demo_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The demo's 125 compounds over three years of months: a limit of rows below its panel's
-    (but above its compounds) leaves the summary to its switch; the shown metric is fitted."""
+    (but above its compounds) leaves the summary to its switch; the shown metric is fitted,
+    a ticket metric, so the survey waves are not read."""
     from govdash.analytics.queries import effect
 
     fitted: list[str] = []
+    waves: list[int] = []
     fit = effect.estimate_before_after
 
     def counted(panels: effect.Panels, metric: Any, *args: Any, **kwargs: Any) -> Any:
         fitted.append(metric.name)
+        waves.append(len(panels.waves))
         return fit(panels, metric, *args, **kwargs)
 
     monkeypatch.setattr(effect, "estimate_before_after", counted)
     monkeypatch.setattr(effect, "ALL_METRICS_AT_ONCE_ROWS", 1_000)
     app = _page(demo_db, monkeypatch)
-    assert fitted == ["satisfaction_rate"]
+    assert fitted == ["satisfaction_rate"] and waves == [0]
     assert app.toggle(key="effect_all_metrics").value is False
     assert "**各指标前后对比**" not in [m.value for m in app.markdown]
 

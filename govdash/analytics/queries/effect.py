@@ -412,8 +412,10 @@ def before_after_panels(
     with_survey=False leaves the survey panel empty (no survey metric to fit);
     ticket_figures: the ticket panel's figures (metrics and weights) to read where the stored
     rows serve it, every one for None; () its rows, months and onsets only, for the panel's
-    size and span (no ticket metric to fit). A panel of at most `every_figure_up_to` rows
-    has every figure all the same (small enough to fit every metric)."""
+    size and span (no ticket metric to fit). A ticket panel of at most `every_figure_up_to`
+    rows has every figure and the survey panel all the same (small enough to fit every
+    metric: `before_after_report` then does); a bigger one only what was asked for (a city's
+    survey waves are read only for a survey metric)."""
     onsets = panel_onsets(register)
     everything = every_month(filters)
     # A register whose units are filled and distinct is joined by its rows' positions (a
@@ -423,16 +425,17 @@ def before_after_panels(
     code_of[register.index.get_indexer(onsets.index)] = np.arange(len(onsets), dtype="int64")
     figures = PANEL_FIGURES if ticket_figures is None else tuple(ticket_figures)
     monthly = _stored_monthly_panel(con, everything, config, figures) if positioned else None
-    small = monthly is not None and len(monthly) <= every_figure_up_to
-    if small and set(figures) != set(PANEL_FIGURES):
-        monthly = _stored_monthly_panel(con, everything, config, PANEL_FIGURES)
     if monthly is None:
         monthly = compound_ticket_figures(con, everything, config, by_month=True)
         monthly["period"] = _month_numbers(monthly["month"])
         monthly = _with_onsets(monthly, onsets)
     else:
         monthly = _with_codes(monthly, code_of, onsets)
-    if not with_survey:
+        if len(monthly) <= every_figure_up_to and set(figures) != set(PANEL_FIGURES):
+            every = _stored_monthly_panel(con, everything, config, PANEL_FIGURES)
+            assert every is not None  # the same rows as the first read's
+            monthly = _with_codes(every, code_of, onsets)
+    if not with_survey and len(monthly) > every_figure_up_to:
         waves = pd.DataFrame(columns=["unit", "period", "onset", "n", "survey_satisfaction_rate"])
     elif positioned:
         waves = compound_survey_figures(con, everything, config, None, positions=True)
@@ -761,7 +764,7 @@ def before_after_report(
     register = compound_register(con, filters, treatment)
 
     # Before and after, on every month of the data.
-    with_survey = every_metric_up_to > 0 or any(metric.source == "survey" for metric in fitted)
+    with_survey = any(metric.source == "survey" for metric in fitted)
     figures = ticket_figures(fitted)
     panels = before_after_panels(
         con, filters, config, register, with_survey, figures, every_metric_up_to
