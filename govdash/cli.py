@@ -718,7 +718,11 @@ def _evaluation(
     args: argparse.Namespace, db_path: Path, config: Config
 ) -> tuple[EvaluationResult, EvaluationResult | None, pd.DataFrame] | int:
     """(result, previous, load history) of --year at --level, or an exit code after a message."""
-    from govdash.analytics.queries.evaluation import available_years, evaluation_result
+    from govdash.analytics.queries.evaluation import (
+        available_years,
+        evaluation_result,
+        ranking_result,
+    )
     from govdash.analytics.queries.loads import load_history
     from govdash.core.warehouse import connect_readonly
     from govdash.i18n import t
@@ -740,8 +744,8 @@ def _evaluation(
             )
             return 1
         result = evaluation_result(con, config, args.year, args.level)
-        previous = (
-            evaluation_result(con, config, args.year - 1, args.level)
+        previous = (  # what year over year reads of it: its ranking, as the page has it
+            ranking_result(con, config, args.year - 1, args.level)
             if args.year - 1 in years
             else None
         )

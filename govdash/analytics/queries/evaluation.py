@@ -368,8 +368,7 @@ def evaluation_units(
     """The register's units of `level` in `scope`, as the evaluation names them: unit, parent,
     and the communities and streets each lies in (lists; for a property company, those of its
     compounds) — what an online round is opened on and recusals are decided by."""
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    _check_level(level)
     compounds, _ = compound_metrics(con, config, year, scope)
     registered = compounds[compounds["is_registered"]].copy()
     key = {"compound": "unit", "community": "parent", "property_company": "property_company"}[level]
@@ -447,13 +446,17 @@ def evaluation_input(
     """The evaluation inputs of `year` at `level` (compound, community or property_company),
     limited to `scope` (the whole district when None). `online`: locked round scores
     (ONLINE_COLUMNS, any years and levels); None reads them from beside the warehouse."""
+    _check_level(level)
     scope = scope or Scope.district()
-    metrics, names, notes = _unit_inputs(con, config, year, level, scope)
-    scores, sources = merged_scores(
-        evaluator_scores(con, year, level), _locked(con, year, level, online)
-    )
+    # The units' figures (DuckDB's work mostly) on a cursor of their own beside the scores.
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        units = beside.submit(_closing, _unit_inputs, cursor(con), config, year, level, scope)
+        scores, sources = merged_scores(
+            evaluator_scores(con, year, level), _locked(con, year, level, online)
+        )
+        adjustments = evaluation_adjustments(con, year, level)
+        metrics, names, notes = units.result()
     notes.extend(sources)
-    adjustments = evaluation_adjustments(con, year, level)
     if scope.is_restricted:  # only the scope's units; the engine must not add the others
         scores = scores[scores["unit"].isin(names)].reset_index(drop=True)
         adjustments = adjustments[adjustments["unit"].isin(names)].reset_index(drop=True)
@@ -473,8 +476,7 @@ def _unit_inputs(
 ) -> tuple[pd.DataFrame, tuple[str, ...], list[str]]:
     """The metric inputs of the units of `level` in `scope` (rolled up from their compounds),
     the registered units' names, sorted, and the notes to show."""
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    _check_level(level)
     compounds, notes = compound_metrics(con, config, year, scope, rates_only=True)
     metrics = roll_up_metrics(compounds, level, config)
     registered = compounds[compounds["is_registered"]]
@@ -488,6 +490,11 @@ def _unit_inputs(
     if scope.is_restricted:
         metrics = metrics[metrics["unit"].isin(names)].reset_index(drop=True)
     return metrics, names, notes
+
+
+def _check_level(level: str) -> None:
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
 
 
 def _locked(
@@ -525,6 +532,7 @@ def ranking_result(
     they are the workbook's alone (`score_runs`, `evaluate_runs`): a city's year of 1–2M
     score rows is grouped and sorted by DuckDB, outside Python's global lock, instead of read
     into pandas, coded and sorted there. With locked online scores, the full result, slimmed."""
+    _check_level(level)
     scope = scope or Scope.district()
     locked = _locked(con, year, level, online)
     if not locked.empty:  # merged with the workbook's: the rows, as evaluation_result reads them
@@ -618,8 +626,7 @@ def unit_figures(
     """The year's figures of every unit of `level` as 总览 shows them (unit_table), named as the
     evaluation names units (compounds whose name repeats carry their community): what an
     evaluator sees beside a scoring form. FIGURE_COLUMNS."""
-    if level not in LEVELS:
-        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+    _check_level(level)
     if level == "compound":
         table, _ = compound_metrics(con, config, year, scope)
     else:
