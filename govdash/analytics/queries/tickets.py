@@ -88,6 +88,14 @@ THREE_RATE_INPUTS = (
     "callback_recorded_n",
 )
 THREE_RATES = ("response_rate", "resolution_rate", "satisfaction_rate", "three_rate_composite")
+# What each of them is computed from (DOMAIN.md §4: 响应率 and 解决率 over the callbacks that
+# record them, 满意率 over every valid callback; the composite from all three).
+_THREE_RATE_OWN_INPUTS = {
+    "response_rate": ("contacted", "callback_recorded_n"),
+    "resolution_rate": ("resolved", "callback_recorded_n"),
+    "satisfaction_rate": ("satisfied", "basic_satisfied", "callback_n"),
+    "three_rate_composite": THREE_RATE_INPUTS,
+}
 _QUANTILE_FIGURES = (
     "response_median_minutes",
     "response_p90_minutes",
@@ -100,7 +108,7 @@ FIGURE_INPUTS: dict[str, tuple[str, ...]] = {
     **{column: (column,) for column in _QUANTILE_FIGURES},
     "response_on_time_rate": ("response_on_time", "response_on_time_n"),
     "resolution_on_time_rate": ("resolution_on_time", "resolution_on_time_n"),
-    **dict.fromkeys(THREE_RATES, THREE_RATE_INPUTS),
+    **_THREE_RATE_OWN_INPUTS,
 }
 
 
@@ -129,8 +137,14 @@ def finish_ticket_stats(
             result[f"{kind}_on_time_rate"] = rate(
                 result[f"{kind}_on_time"], result[f"{kind}_on_time_n"]
             )
-    if wanted & set(THREE_RATES):
+    rates = wanted & set(THREE_RATES)
+    absent = [column for column in THREE_RATE_INPUTS if column not in result.columns]
+    if rates and not absent:
         result = add_three_rates(result, config)
+    elif rates:  # the rates asked for from their own inputs (the others' come out NaN, unkept)
+        rated = add_three_rates(result.assign(**dict.fromkeys(absent, np.nan)), config)
+        for name in sorted(rates):
+            result[name] = rated[name]
     return result
 
 
