@@ -425,10 +425,10 @@ def _store_later(store: diskcache.Cache, key: str, data: bytes, version: Warehou
     writer = threading.Thread(
         target=_store_result, args=(store, key, data, version), name="govdash-store"
     )
-    with _writes_lock:
+    with _writes_lock:  # started before it is listed: settle_stores joins only started ones
         _writes[:] = [w for w in _writes if w.is_alive()]
+        writer.start()
         _writes.append(writer)
-    writer.start()
 
 
 def settle_stores() -> None:
