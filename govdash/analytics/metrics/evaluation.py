@@ -381,8 +381,8 @@ def evaluate(
     units = _unit_list(inputs)
     core = _evaluator_core(inputs.scores, units, config, notes)
     metric_values = _metric_values(inputs.metrics, units)
-    shares = _shares(units, config, core.shares, metric_values)
-    facts = _unit_facts(units, inputs, config, shares, core.disputed_matrix, metric_values)
+    shares = _shares(units, config, core.runs.shares, metric_values)
+    facts = _unit_facts(units, inputs, config, shares, core.runs.disputed_matrix, metric_values)
     table = _finish(config, chosen, shares, facts)
     return EvaluationResult(
         inputs=inputs,
@@ -463,21 +463,15 @@ def evaluate_runs(inputs: EvaluationInput, runs: ScoreRuns, config: Config) -> E
     metric_values = _metric_values(inputs.metrics, units)
     shares = _shares(units, config, figures.shares, metric_values)
     facts = _unit_facts(units, inputs, config, shares, figures.disputed_matrix, metric_values)
-    slim = replace(
-        inputs,
-        scores=inputs.scores.iloc[:0],
-        adjustments=inputs.adjustments.iloc[:0],
-        metrics=inputs.metrics.iloc[:0],
-    )
     return EvaluationResult(
-        inputs=slim,
+        inputs=inputs,
         config=config,
         weights=chosen,
         table=_finish(config, chosen, shares, facts),
         shares=shares,
         unit_facts=facts,
         warnings=tuple(inputs.notes),
-    )
+    ).table_only()
 
 
 def _checked_weights(config: Config, weights: Mapping[str, float] | None) -> dict[str, float]:
@@ -575,25 +569,18 @@ def _evaluator_indicators(config: Config) -> list[Indicator]:
 class _EvaluatorCore:
     """The evaluator indicators as arrays. Rows (the scores used) sorted by unit, indicator,
     score, evaluator: codes into the unit list, config.indicators and `evaluator_names`.
-    Groups (one per unit × indicator scored): their first row and size, the aggregate, whether
-    trimmed and disputed. Matrices over units × config.indicators: share, aggregate, number of
-    evaluators (0 = none), disputed."""
+    Groups (one per unit × indicator scored): their first row and size; `runs` what the
+    groups give (`_run_figures`: per row whether trimmed, per group the aggregate, whether
+    trimmed and disputed, and the matrices over units × config.indicators)."""
 
     evaluator_names: np.ndarray
     unit: npt.NDArray[np.int32]
     indicator: npt.NDArray[np.int16]
     evaluator: npt.NDArray[np.int32]
     score: FloatArray
-    is_trimmed: npt.NDArray[np.bool_]
     first: IntArray
     sizes: IntArray
-    aggregate: FloatArray
-    trims: npt.NDArray[np.bool_]
-    disputed: npt.NDArray[np.bool_]
-    shares: FloatArray
-    aggregates: FloatArray
-    evaluators: IntArray
-    disputed_matrix: npt.NDArray[np.bool_]
+    runs: _RunFigures
 
 
 @dataclass(frozen=True, eq=False)
@@ -669,23 +656,15 @@ def _evaluator_core(
         starts[1:] = (unit[1:] != unit[:-1]) | (indicator[1:] != indicator[:-1])
     first = np.flatnonzero(starts)
     sizes = np.diff(np.r_[first, count]).astype(np.int64)
-    runs = _run_figures(score, first, sizes, unit[first], indicator[first], len(units), config)
     return _EvaluatorCore(
         evaluator_names=evaluator_names,
         unit=unit.astype(np.int32),
         indicator=indicator.astype(np.int16),
         evaluator=evaluator.astype(np.int32),
         score=score,
-        is_trimmed=runs.is_trimmed,
         first=first.astype(np.int64),
         sizes=sizes,
-        aggregate=runs.aggregate,
-        trims=runs.trims,
-        disputed=runs.disputed,
-        shares=runs.shares,
-        aggregates=runs.aggregates,
-        evaluators=runs.evaluators,
-        disputed_matrix=runs.disputed_matrix,
+        runs=_run_figures(score, first, sizes, unit[first], indicator[first], len(units), config),
     )
 
 
@@ -844,7 +823,7 @@ def _group_texts(parts: _Parts, groups: IntArray) -> _GroupTexts:
     core = parts.core
     first, sizes = core.first[groups], core.sizes[groups]
     last = first + sizes - 1
-    trims = core.trims[groups]
+    trims = core.runs.trims[groups]
     indicator = core.indicator[first].astype(np.int64)
     low, high = core.score[first], core.score[last]
     return _GroupTexts(
@@ -854,11 +833,11 @@ def _group_texts(parts: _Parts, groups: IntArray) -> _GroupTexts:
         trims=trims,
         sizes=sizes,
         method=np.where(trims, "去掉一个最高分和一个最低分后平均", "平均"),
-        aggregate=core.aggregate[groups],
+        aggregate=core.runs.aggregate[groups],
         low=low,
         high=high,
         score_range=high - low,
-        disputed=core.disputed[groups],
+        disputed=core.runs.disputed[groups],
         low_evaluator=np.where(trims, core.evaluator_names[core.evaluator[first]], ""),
         high_evaluator=np.where(trims, core.evaluator_names[core.evaluator[last]], ""),
         scores_text=_run_texts(core, first, sizes),
@@ -877,7 +856,7 @@ def _scores_frame(parts: _Parts | None) -> pd.DataFrame:
             "indicator": _taken(core.indicator[used], parts.names),
             "evaluator": _taken(core.evaluator[used], core.evaluator_names),
             "score": core.score[used],
-            "is_trimmed": core.is_trimmed[used],
+            "is_trimmed": core.runs.is_trimmed[used],
         }
     )
 
@@ -907,7 +886,7 @@ def _run_texts(core: _EvaluatorCore, first: IntArray, sizes: IntArray) -> np.nda
     offsets = np.cumsum(np.r_[0, sizes[:-1]])
     rows = np.repeat(first - offsets, sizes) + np.arange(total)
     plain = _formatted(core.score[rows], "g")
-    texts = np.where(core.is_trimmed[rows], "（" + plain + "）", plain)
+    texts = np.where(core.runs.is_trimmed[rows], "（" + plain + "）", plain)
     lengths = np.fromiter((len(text) for text in texts.tolist()), dtype=np.int64, count=total)
     begins = np.r_[0, np.cumsum(lengths + 1)[:-1]]  # each text and the 、 after it
     whole = "、".join(texts.tolist())
@@ -1221,8 +1200,8 @@ def _evidence_frame(
     sentences: list[np.ndarray] = []
     for j, indicator in enumerate(config.indicators):
         if indicator.source == "evaluator":
-            values.append(core.aggregates[chosen, j])
-            counts.append(core.evaluators[chosen, j])
+            values.append(core.runs.aggregates[chosen, j])
+            counts.append(core.runs.evaluators[chosen, j])
             sentences.append(said[:, j])
             continue
         sentences.append(np.asarray(metric_text[indicator.name], dtype=object))
