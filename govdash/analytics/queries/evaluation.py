@@ -458,8 +458,8 @@ def evaluation_input(
         metrics, names, notes = units.result()
     notes.extend(sources)
     if scope.is_restricted:  # only the scope's units; the engine must not add the others
-        scores = scores[scores["unit"].isin(names)].reset_index(drop=True)
-        adjustments = adjustments[adjustments["unit"].isin(names)].reset_index(drop=True)
+        scores = _of_units(scores, names)
+        adjustments = _of_units(adjustments, names)
     return EvaluationInput(
         year=year,
         level=level,
@@ -488,8 +488,13 @@ def _unit_inputs(
         units = registered["property_company"]
     names = tuple(sorted({str(unit) for unit in units.dropna()}))
     if scope.is_restricted:
-        metrics = metrics[metrics["unit"].isin(names)].reset_index(drop=True)
+        metrics = _of_units(metrics, names)
     return metrics, names, notes
+
+
+def _of_units(frame: pd.DataFrame, names: tuple[str, ...]) -> pd.DataFrame:
+    """The rows of `frame` whose unit is one of `names` (a scope's units), numbered anew."""
+    return frame[frame["unit"].isin(names)].reset_index(drop=True)
 
 
 def _check_level(level: str) -> None:
@@ -541,7 +546,7 @@ def ranking_result(
     metrics, names, notes = _unit_inputs(con, config, year, level, scope)
     adjustments = evaluation_adjustments(con, year, level)
     if scope.is_restricted:
-        adjustments = adjustments[adjustments["unit"].isin(names)].reset_index(drop=True)
+        adjustments = _of_units(adjustments, names)
         runs = _runs_of(runs, set(names))
     inputs = EvaluationInput(
         year=year,
@@ -722,9 +727,8 @@ def evaluation_page(
             sources = score_sources(result.inputs.scores)
         else:
             sources = stored.result()
-            if scope is not None and scope.is_restricted:  # the scope's units: the table's
-                sources = sources[sources["unit"].isin(result.table["unit"])]
-                sources = sources.reset_index(drop=True)
+            if scope is not None and scope.is_restricted:  # as the scores were: its units
+                sources = _of_units(sources, result.inputs.units)
     slim = replace(result, inputs=replace(result.inputs, scores=result.inputs.scores.iloc[:0]))
     return EvaluationPage(
         result=slim,
