@@ -270,14 +270,14 @@ def test_a_file_over_the_row_limit_further_down_is_refused_whole(
     assert snapshot(db_path) == before  # the parts read before the refusal left nothing
 
 
-def test_a_staged_part_is_let_go_once_it_is_in_the_table(config: Config) -> None:
+def test_a_staged_part_is_let_go_once_it_is_in_the_table(tmp_path: Path, config: Config) -> None:
     """Staging runs inside the load's one transaction. Each part must be released as soon as it
     is inserted: a view registered and dropped there keeps its Arrow table until COMMIT, which
     held every part of a 10M-row CSV in memory at once (6.7 GB)."""
     import gc
     import weakref
 
-    con = duckdb.connect()
+    con = duckdb.connect(config={"temp_directory": str(tmp_path / "spill")})  # parts beside it
     rows = load._stage_table(con, TICKETS, config)
     con.execute("BEGIN")
     alive = []
@@ -288,6 +288,7 @@ def test_a_staged_part_is_let_go_once_it_is_in_the_table(config: Config) -> None
         assert load._stage_part(con, rows, part) == 3
         alive.append(weakref.ref(part))
         del part
+    rows.ready()  # the last part's write done, the view over the parts created
     gc.collect()
     assert [ref() for ref in alive] == [None, None, None]
     assert rows.scratch.execute(
@@ -325,6 +326,7 @@ def test_staged_rows_are_dropped_before_the_load_commits(
         if rows not in staged:
             staged.append(rows)
         count = stage_part(con, rows, table)
+        rows.ready()  # the parts written so far, and the view over them
         found = rows.scratch.execute(f"SELECT count(*) FROM {rows.table}").fetchone()
         assert found is not None and found[0] == rows.num_rows  # its own cursor sees them
         assert staged_tables(con) == []  # nobody else does
@@ -424,3 +426,38 @@ def test_cleaned_rows_are_a_scratch_file_not_kept_until_the_load_commits(
     assert seen["files at finalize"] == []
     assert seen["views at finalize"] == []
     check_warehouse(tmp_path / "warehouse.duckdb", expected)
+
+
+def test_a_part_whose_write_fails_fails_its_file_and_leaves_the_warehouse(
+    tmp_path: Path, config: Config, small_parts: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A part is written beside the reading of the next: a write that fails (here the disk
+    full at the third part) fails its file with the error, loads nothing of it, leaves the
+    published warehouse as it was and no staged files behind; the next load goes through."""
+    import pyarrow.parquet as pq
+
+    db = tmp_path / "warehouse.duckdb"
+    first = tickets_file(200)
+    load_one(write(tmp_path / f"{SHEET}.csv", first, "utf-8"), db, config)
+    before = snapshot(db)
+    (tmp_path / "again").mkdir()
+    second = write(tmp_path / "again" / f"{SHEET}.csv", tickets_file(200), "utf-8-sig")
+    real = pq.write_table
+    written: list[Path] = []
+
+    def full_disk(table: pa.Table, where: Path, *args: object, **kwargs: object) -> None:
+        written.append(Path(where))
+        if len(written) == 3:
+            raise OSError(28, "No space left on device")
+        real(table, where, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pq, "write_table", full_disk)
+    report = load_paths([second], db, config)
+    assert len(written) >= 3  # the failure came from a part past the first
+    assert not report.ok and report.files[0].error is not None
+    assert "No space left on device" in report.files[0].error
+    assert snapshot(db) == before
+    check_warehouse(db, first)
+    assert not any(path.parent.exists() for path in written)  # the staged parts are gone
+    monkeypatch.setattr(pq, "write_table", real)
+    assert load_paths([second], db, config).ok
