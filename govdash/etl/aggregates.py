@@ -30,7 +30,9 @@ answers are counted per wave, compound, item and score (agg_survey_answers, and
 agg_survey_items with one column per score) for the waves a load changed. Without a record
 of the changes, or when the stored aggregates were made by another definition, everything is
 built again, in statements of at most STATEMENT_ROW_GROUPINGS tickets × groupings, so that
-memory holds a bounded share of the tickets at a time. Plain tables written with DELETE +
+memory holds a bounded share of the tickets at a time; within a load (a first load, a
+rebuild) the quarters and years over the load's budget are left stale for the settle there
+too, so a city's first file publishes once its months are stored. Plain tables written with DELETE +
 INSERT (no keys or constraints), so the same SQL works in a DuckLake.
 """
 
@@ -587,9 +589,11 @@ def refresh_stale(con: duckdb.DuckDBPyConnection) -> int:
     return len(stale)
 
 
-def build_all(con: duckdb.DuckDBPyConnection) -> None:
+def build_all(con: duckdb.DuckDBPyConnection, budgets: dict[str, int] | None = None) -> None:
     """Every period's aggregates from all tickets (a fresh warehouse, a rebuild, or no record
-    of what a load changed)."""
+    of what a load changed). Within a load (`budgets`, as `refresh` gives them) a quarter or
+    year over its budget is marked stale for the settle, as any load's is: a city's first
+    file publishes without computing its years twice over in the load's transaction."""
     con.execute("DELETE FROM agg_units")
     con.execute("DELETE FROM agg_repeats")
     con.execute("DELETE FROM agg_distributions")
@@ -601,7 +605,7 @@ def build_all(con: duckdb.DuckDBPyConnection) -> None:
         ).fetchall()
     ]
     _store_callback_batches(con)
-    _write_all(con, months)
+    _write_all(con, months, budgets)
     _write_codes(con, None)
     _write_waves(con, None)
     build_open(con)
@@ -948,28 +952,37 @@ def touched_months(
     return [row[0] for row in rows]
 
 
-def refresh(con: duckdb.DuckDBPyConnection) -> None:
-    """Bring the stored figures up to date after a load's derived fields (govdash.etl.derive):
-    the periods it touched and the open tickets of the rows it changed, or everything when
-    there is no record of the changes or the stored aggregates were made by another definition
-    (an earlier one of UPGRADES: what it lacks)."""
-    version = _info(con, VERSION_KEY)
-    if (version != AGGREGATES_VERSION and version not in UPGRADES) or not _recording(con):
-        build_all(con)
-        return
-    previous = _info(con, AS_OF_KEY)
-    stored = _stored_callback_batches(con)
-    now = _callback_batches_after_load(con, stored)
-    months = touched_months(con, now, stored)  # before the callback files are stored anew
-    _store_callback_batches(con, now, stored)
+def _load_budgets(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """What a load may spend on each kind of period (tickets × groupings): quarters and years
+    LOAD_ROW_GROUPINGS; months MONTH_ROW_GROUPINGS, or MONTH_LOAD_FACTOR times the rows the
+    load changed (derive's record), whichever is more."""
     changed = con.execute(
         "SELECT (SELECT count(*) FROM derive_changed) + (SELECT count(*) FROM derive_old)"
     ).fetchone()
     month_budget = max(
         MONTH_ROW_GROUPINGS, MONTH_LOAD_FACTOR * int(changed[0] if changed else 0) * len(GROUPINGS)
     )
-    budgets = {"month": month_budget, "quarter": LOAD_ROW_GROUPINGS, "year": LOAD_ROW_GROUPINGS}
-    _write_all(con, months, budgets)
+    return {"month": month_budget, "quarter": LOAD_ROW_GROUPINGS, "year": LOAD_ROW_GROUPINGS}
+
+
+def refresh(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring the stored figures up to date after a load's derived fields (govdash.etl.derive):
+    the periods it touched and the open tickets of the rows it changed, or everything when
+    there is no record of the changes or the stored aggregates were made by another definition
+    (an earlier one of UPGRADES: what it lacks)."""
+    version = _info(con, VERSION_KEY)
+    if not _recording(con):
+        build_all(con)
+        return
+    if version != AGGREGATES_VERSION and version not in UPGRADES:
+        build_all(con, _load_budgets(con))  # a first load, a rebuild, an older definition
+        return
+    previous = _info(con, AS_OF_KEY)
+    stored = _stored_callback_batches(con)
+    now = _callback_batches_after_load(con, stored)
+    months = touched_months(con, now, stored)  # before the callback files are stored anew
+    _store_callback_batches(con, now, stored)
+    _write_all(con, months, _load_budgets(con))
     _write_codes(con, months)
     _write_waves(con, touched_waves(con))
     # An earlier version's figures: the tables it lacks are built from all tickets.

@@ -595,9 +595,9 @@ def test_loads_one_by_one_refresh_what_a_full_build_gives(
         refreshed.append(months)
         return months
 
-    def counted(con: duckdb.DuckDBPyConnection) -> None:
+    def counted(con: duckdb.DuckDBPyConnection, budgets: dict[str, int] | None = None) -> None:
         full_builds.append("load")
-        FULL_BUILD(con)
+        FULL_BUILD(con, budgets)
 
     monkeypatch.setattr(aggregates, "touched_months", recording)
     monkeypatch.setattr(aggregates, "build_all", counted)
@@ -824,6 +824,49 @@ def test_quarters_and_years_over_the_load_budget_wait_and_read_raw(
         assert con.execute("SELECT count(*) FROM agg_stale_periods").fetchone() == (0,)
         refreshed = _agg_rows_of(con)
     assert refreshed == _full_build(db)
+
+
+@pytest.mark.parametrize("rebuild", [False, True], ids=["first load", "rebuild"])
+def test_a_first_load_leaves_its_quarters_and_years_over_the_budget_to_the_settle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rebuild: bool
+) -> None:
+    """A load into an empty warehouse (or a rebuild: every figure built anew) spends what any
+    load may: its quarters and years over the budget are marked stale and read raw (the same
+    figures), its months are stored; the settle then stores what a full build does."""
+    monkeypatch.setenv(KEY_ENV, "the-same-phone-hash-key-for-both")
+    files, _ = incremental_files(tmp_path / "in")
+    db = tmp_path / "w" / "warehouse.duckdb"
+    if rebuild:  # a warehouse with every figure stored, then loaded again from scratch
+        assert load_paths(files, db, CONFIG, keep_raw=False).ok
+        assert _stale_of(db) == []
+    monkeypatch.setattr(aggregates, "LOAD_ROW_GROUPINGS", 0)
+    assert load_paths(files, db, CONFIG, keep_raw=False, fresh=rebuild).ok
+    periods = _rows_at(
+        db,
+        """SELECT DISTINCT kind, CAST(date_trunc(kind, accepted_at) AS DATE)
+        FROM tickets, (VALUES ('quarter'), ('year')) AS k(kind) ORDER BY ALL""",
+    )
+    assert len(periods) > 2 and _stale_of(db) == periods
+    months = _rows_at(
+        db, "SELECT DISTINCT CAST(date_trunc('month', accepted_at) AS DATE) FROM tickets"
+    )
+    con = connect_readonly(db)
+    try:
+        for (start,) in months:
+            assert aggregate_rows(con, Filters.for_month(start.year, start.month)) is not None
+        year = periods[-1][1].year
+        for filters in (Filters.for_quarter(year, 1), Filters.for_year(year)):
+            assert aggregate_rows(con, filters) is None
+            _same_kpis(
+                tickets.ticket_kpis(con, filters, CONFIG),
+                _raw(tickets.ticket_kpis, con, filters, CONFIG),
+            )
+    finally:
+        con.close()
+    done = settle(db, CONFIG, lambda message: None, local_copies=False)
+    assert done.warnings == [] and f"{year}年" in done.periods
+    assert _stale_of(db) == []
+    assert _agg_rows(db) == _full_build(db)
 
 
 def test_a_month_far_bigger_than_the_load_waits_for_the_settle_and_reads_raw(
