@@ -215,7 +215,9 @@ def _named_hashes(
     """The categorical of `column`'s names from their hashes (`hashes`, one a row of `rows`),
     the distinct names read once with their hashes; None where two names share a hash or a
     row's hash has no name (the caller then reads the names)."""
-    sql = f"SELECT DISTINCT CAST({NAME_HASH}({column}) AS UBIGINT) AS h, {column} AS name {rows}"
+    # The names made distinct first, then hashed (a few thousand), not every row hashed again.
+    sql = f"""SELECT CAST({NAME_HASH}(name) AS UBIGINT) AS h, name
+        FROM (SELECT DISTINCT {column} AS name {rows})"""
     distinct = _arrow_table(con, sql, params)
     keys = distinct.column("h").to_numpy()
     order = np.argsort(keys, kind="stable")
