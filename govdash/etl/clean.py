@@ -65,6 +65,15 @@ def _case_map(expression: str, table: Mapping[str, Iterable[str]], lower: bool =
     return "CASE " + " ".join(arms) + " END"
 
 
+# A cell gd_text must tidy: full-width ASCII or odd whitespace, or spaces doubled, leading or
+# trailing. ODD_ROW is the same test over a row's cells joined by chr(1) (not whitespace): it
+# holds wherever one cell's does, so a row it does not hold for (nearly every row of a clean
+# export) skips the test cell by cell — one regular expression a row instead of one a cell.
+_ODD_CHARACTERS = "[\uff01-\uff5e\u3000\u00a0\\t\\n\\r\\f\\v]"
+ODD_CELL = f"{_ODD_CHARACTERS}|\\s\\s|^\\s|\\s$"
+ODD_ROW = f"{_ODD_CHARACTERS}|\\s\\s|(^|\\x01)\\s|\\s(\\x01|$)"
+
+
 def install_macros(con: duckdb.DuckDBPyConnection, config: Config, hash_key: str) -> None:
     """Per-connection helpers; the hashing key lives only in this connection's memory."""
     categories = {c: (c, *CATEGORY_ALIASES.get(c, ())) for c in config.categories}
@@ -72,7 +81,7 @@ def install_macros(con: duckdb.DuckDBPyConnection, config: Config, hash_key: str
     macros = {
         # translate() is slow, so one cheap regex sends only odd strings down the slow path.
         "gd_text(s)": f"""CASE
-            WHEN regexp_matches(s, '[\uff01-\uff5e\u3000\u00a0\\t\\n\\r\\f\\v]|\\s\\s|^\\s|\\s$')
+            WHEN regexp_matches(s, {literal(ODD_CELL)})
             THEN nullif(trim(regexp_replace(
                 translate(s, {literal(_FULL_WIDTH)}, {literal(_HALF_WIDTH)}), '\\s+', ' ', 'g')), '')
             ELSE nullif(s, '') END""",
@@ -507,6 +516,12 @@ class Cleaner:
             sql.classifications,
         )
         texts = ", ".join(f"{self._text_sql(c)} AS {_quoted(c)}" for c in sql.texts)
+        tidied = [_quoted(c) for c in sql.texts if c not in FREE_TEXT]
+        odd_row = (
+            f"regexp_matches(concat_ws(chr(1), {', '.join(tidied)}), {literal(ODD_ROW)})"
+            if tidied
+            else "false"
+        )
         lookups = "".join(f", {c.lookup}" for c in sql.classifications)
         all_blank = " AND ".join(f"{_quoted(c)} IS NULL" for c in sql.texts)
         any_problem = " OR ".join(f"coalesce({c.condition}, false)" for c in sql.checks)
@@ -565,7 +580,7 @@ class Cleaner:
                                         gd_text(coalesce(nullif(trim(_c0), ''),
                                             nullif(trim(_c1), ''), nullif(trim(_c2), ''))) AS _first,
                                         {texts}
-                                    FROM {stage}
+                                    FROM (SELECT *, {odd_row} AS _odd_row FROM {stage})
                                 )
                             ) AS normalized
                             {sql.join}
@@ -613,8 +628,15 @@ class Cleaner:
         )
 
     def _text_sql(self, column: str) -> str:
-        """A staged cell cleaned; where the file's profile maps its words, mapped."""
-        cleaned = f"{'gd_free_text' if column in FREE_TEXT else 'gd_text'}({_quoted(column)})"
+        """A staged cell cleaned; where the file's profile maps its words, mapped. A cell of a
+        row none of whose cells is odd (`_odd_row`, ODD_ROW) is as gd_text leaves it: itself,
+        or NULL if empty."""
+        name = _quoted(column)
+        cleaned = (
+            f"gd_free_text({name})"
+            if column in FREE_TEXT
+            else f"CASE WHEN _odd_row THEN gd_text({name}) ELSE nullif({name}, '') END"
+        )
         if column in self.value_maps:
             return f"coalesce(gd_mapped({literal(column)}, {cleaned}), {cleaned})"
         return cleaned

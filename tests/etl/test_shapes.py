@@ -846,3 +846,51 @@ def test_unused_columns_are_reported(tmp_path, load):
     report, _ = load(path)
 
     assert only_file(report).sheets[0].unused_columns == ["备用列", "经办人签字"]
+
+
+# Cells as clerks leave them: odd spaces (leading, trailing, doubled, tabs, the ideographic and
+# the no-break space) and full-width letters, digits and brackets, each alone in a row of clean
+# cells, in the first, a middle or the last text column.
+ODD_CELLS = [
+    " 第一网格", "第一网格 ", "第一  网格", "第一\t网格", "\u3000第一网格", "第一\u00a0网格",
+    "第１网格", "ＡＢ网格", "网格（一）", "  ", "\t", "甲\u3000\u3000乙",
+]  # fmt: skip
+
+
+def _tidied(cell: str) -> str | None:
+    """What the loader keeps of a cell (README: full-width ASCII to half width, runs of
+    whitespace to one space, trimmed; nothing left is empty), written out here: NFKC takes
+    exactly the full-width forms and the two odd spaces these cells hold to ASCII."""
+    import unicodedata
+
+    text = " ".join(unicodedata.normalize("NFKC", cell).split())
+    return text or None
+
+
+def test_an_odd_cell_is_tidied_whichever_column_and_its_clean_neighbours_are_kept(
+    tmp_path, load
+):
+    """The cleaning tests a row's cells at once for anything to tidy, then each cell of a row
+    that has some: every odd cell is tidied wherever it stands, a clean cell beside it is kept
+    as written (a space inside a name too), and a row with nothing odd is kept as written."""
+    header = [*TICKET_HEADER, "网格", "承办单位", "办理人备注"]
+    columns = ("compound", "grid", "handling_unit")
+    clean = {"compound": "锦绣 花园", "grid": "第二网格", "handling_unit": "物业 服务中心"}
+    data, expected = [], {}
+    for i, odd in enumerate(ODD_CELLS):
+        for column in columns:
+            cells = dict(clean, **{column: odd})
+            ticket = f"GD{i:02d}{columns.index(column)}"
+            row = ticket_row(ticket, compound=cells["compound"])
+            data.append([*row, cells["grid"], cells["handling_unit"], ""])
+            expected[ticket] = tuple(
+                _tidied(cells[c]) if c == column else cells[c] for c in columns
+            )
+    data.append([*ticket_row("GD-CLEAN", compound=clean["compound"]), clean["grid"],
+                 clean["handling_unit"], ""])  # fmt: skip
+    expected["GD-CLEAN"] = tuple(clean[c] for c in columns)
+    report, db = load(write_csv(tmp_path / "网格.csv", ticket_sheet(*data, header=header), "utf-8"))
+    assert report.ok, report.files[0].error
+    found = rows(db, "SELECT ticket_id, compound, grid, handling_unit FROM tickets")
+    assert {ticket: tuple(values) for ticket, *values in found} == expected
+    assert len(found) == len(expected)
