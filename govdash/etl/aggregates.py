@@ -32,8 +32,8 @@ of the changes, or when the stored aggregates were made by another definition, e
 built again, in statements of at most STATEMENT_ROW_GROUPINGS tickets × groupings, so that
 memory holds a bounded share of the tickets at a time; within a load (a first load, a
 rebuild) the quarters and years over the load's budget are left stale for the settle there
-too, so a city's first file publishes once its months are stored. Plain tables written with DELETE +
-INSERT (no keys or constraints), so the same SQL works in a DuckLake.
+too, so a city's first file publishes once its months are stored. Plain tables written with
+DELETE + INSERT (no keys or constraints), so the same SQL works in a DuckLake.
 """
 
 from __future__ import annotations
