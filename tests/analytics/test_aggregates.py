@@ -29,6 +29,7 @@ from govdash.analytics.queries import bulletin, effect, loads, surveys, tickets,
 from govdash.analytics.queries.aggregated import aggregate_rows, backlog_rows
 from govdash.analytics.queries.filters import Filters
 from govdash.core.access import Scope
+from govdash.core.lake import ALIAS
 from govdash.core.warehouse import KEY_ENV, connect_readonly, current_snapshot, lake_of
 from govdash.etl.load import load_paths
 from govdash.etl.settle import settle
@@ -865,6 +866,25 @@ def test_a_first_load_leaves_its_quarters_and_years_over_the_budget_to_the_settl
         con.close()
     done = settle(db, CONFIG, lambda message: None, local_copies=False)
     assert done.warnings == [] and f"{year}年" in done.periods
+    assert _stale_of(db) == []
+    assert _agg_rows(db) == _full_build(db)
+
+
+def test_govdash_demo_stores_the_quarters_and_years_its_load_left_to_the_settle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`govdash demo` loads its files as a first load (quarters and years over the budget wait
+    for the settle, here every one) and settles, as `govdash load` does: nothing is left stale
+    and the stored figures are a full build's."""
+    monkeypatch.setattr(aggregates, "LOAD_ROW_GROUPINGS", 0)
+    db = tmp_path / "w" / "warehouse.duckdb"
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--tickets", "600", "--out", str(out), "--db", str(db)]) == 0
+    refreshed = _rows_at(
+        db,
+        f"SELECT count(*) FROM {ALIAS}.snapshots() WHERE commit_message = 'refresh'",
+    )
+    assert refreshed == [(1,)]
     assert _stale_of(db) == []
     assert _agg_rows(db) == _full_build(db)
 
