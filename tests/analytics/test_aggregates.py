@@ -1266,3 +1266,77 @@ def test_effect_figures_read_the_tickets_where_two_stored_rows_meet(main: Any) -
         _raw(effect.compound_ticket_figures, con, filters, CONFIG, False),
         check_exact=True,
     )
+
+
+def test_the_monthly_panel_reads_a_compounds_nameless_tickets_row_where_it_is_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tickets without a community whose compound's name two communities share (so the loader
+    cannot fill it in) count for each register compound of that name. In a month where they are
+    a compound's only tickets, their stored row is the compound's month, and 治理成效's monthly
+    panel reads it; once the compound has tickets of its own in such a month, two stored rows
+    meet it (quantiles do not combine) and the panel is read from the tickets. Either way the
+    panel equals the raw figures."""
+    monkeypatch.setenv(KEY_ENV, "a-phone-hash-key-for-this-test")
+    folder = tmp_path / "in"
+    shared_name = ("甲街道", "西社区", "东一小区", 150, "乐家物业")
+    register = write_csv(
+        folder / "台账.csv",
+        [MAIN_REGISTER_HEADER, *[list(r) for r in [*MAIN_REGISTER, shared_name]]],
+        "utf-8-sig",
+    )
+
+    def nameless(ticket: str, accepted: str, closed: str) -> list[str]:
+        row = _small(ticket, accepted, closed)
+        row[3] = ""
+        return row
+
+    def west(ticket: str, accepted: str, closed: str) -> list[str]:
+        row = _small(ticket, accepted, closed)
+        row[3:5] = ["西社区", "西一小区"]
+        return row
+
+    first = write_csv(
+        folder / "1.csv",
+        [
+            SMALL_HEADER,
+            _small("N1", "2025-01-05 09:00", "2025-01-05 12:00"),
+            _small("N2", "2025-01-06 09:00", "2025-01-06 15:00"),
+            nameless("N3", "2025-02-05 09:00", "2025-02-05 11:00"),  # 东一小区's only one
+            nameless("N4", "2025-02-07 09:00", "2025-02-08 09:00"),
+            west("N5", "2025-02-05 09:00", "2025-02-05 10:00"),
+        ],
+        "utf-8-sig",
+    )
+    # a nameless ticket in January, beside 东一小区's own: two rows meet it
+    second = write_csv(
+        folder / "2.csv",
+        [SMALL_HEADER, nameless("N6", "2025-01-09 09:00", "2025-01-09 10:00")],
+        "utf-8-sig",
+    )
+    db = tmp_path / "w" / "warehouse.duckdb"
+    everything = Filters.for_range(date(1900, 1, 1), date(2999, 12, 31))
+    figures = list(effect.PANEL_FIGURES)
+    for files, alone in (([register, first], True), ([second], False)):
+        assert load_paths(files, db, CONFIG, keep_raw=False).ok
+        con = connect_readonly(db)
+        try:
+            panel = effect._stored_monthly_panel(con, everything, CONFIG, effect.PANEL_FIGURES)
+            raw = _raw(effect.compound_ticket_figures, con, everything, CONFIG, True)
+            units = effect.compound_register(con, everything, "agreement")["unit"].to_numpy()
+        finally:
+            con.close()
+        months = pd.to_datetime(raw["month"])
+        raw = raw.assign(period=months.dt.year * 12 + months.dt.month - 1)
+        assert set(raw["unit"]) == {"东社区/东一小区", "西社区/东一小区", "西社区/西一小区"}
+        nameless_rows = _rows_at(db, "SELECT count(*) FROM tickets WHERE community IS NULL")
+        assert nameless_rows == [(2 if alone else 3,)]
+        assert (panel is not None) == alone, files
+        if panel is None:
+            continue
+        named = panel.assign(unit=units[panel["position"].to_numpy()])
+        pd.testing.assert_frame_equal(
+            named[["unit", "period", *figures]].reset_index(drop=True),
+            raw[["unit", "period", *figures]].reset_index(drop=True),
+            check_dtype=False,
+        )
