@@ -1012,30 +1012,28 @@ def _fmt(v: float | None, spec: str, width: int) -> str:
     return "-".rjust(width) if v is None else format(v, f">{width}{spec}")
 
 
+def _counterpart(results: list[Result], g: Result, tool: str) -> Result | None:
+    """`tool`'s result (baseline or floor) for g's input and size."""
+    return next((b for b in results if (b.tool, b.input, b.rows) == (tool, g.input, g.rows)), None)
+
+
 def speedup(
     results: list[Result], g: Result, against: str = "baseline"
 ) -> tuple[float | None, str]:
     """govdash rows/s ÷ baseline (or floor) rows/s for the same input and size, and its status."""
-    for b in results:
-        if (
-            b.tool == against
-            and b.input == g.input
-            and b.rows == g.rows
-            and b.rows_per_s
-            and g.rows_per_s
-        ):
-            return g.rows_per_s / b.rows_per_s, b.status
-    return None, ""
+    b = _counterpart(results, g, against)
+    if b is None or not b.rows_per_s or not g.rows_per_s:
+        return None, ""
+    return g.rows_per_s / b.rows_per_s, b.status
 
 
 def published_ratio(results: list[Result], g: Result, against: str) -> float | None:
     """The other tool's seconds to its table ÷ govdash's to its published snapshot (above 1:
     govdash's data is readable sooner), for the same input and size."""
-    for b in results:
-        same = b.tool == against and b.input == g.input and b.rows == g.rows
-        if same and b.published and g.published:
-            return b.published / g.published
-    return None
+    b = _counterpart(results, g, against)
+    if b is None or not b.published or not g.published:
+        return None
+    return b.published / g.published
 
 
 def targets(results: list[Result]) -> list[dict[str, Any]]:
@@ -1120,17 +1118,13 @@ def print_report(results: list[Result], goals: list[dict[str, Any]], startup: fl
     for r in results:
         ratio = floor = by_cpu = published_base = published_floor = ""
         if r.tool == "govdash":
-            for against, into in (("baseline", "base"), ("floor", "floor")):
-                x = published_ratio(results, r, against)
-                shown = "-" if x is None else f"{x:.2f}×"
-                if into == "base":
-                    published_base = shown
-                else:
-                    published_floor = shown
-            floors = [f for f in results if f.tool == "floor" and f.input == r.input
-                      and f.rows == r.rows and f.cpu_seconds and r.cpu_seconds]  # fmt: skip
-            if floors and floors[0].cpu_seconds and r.cpu_seconds:
-                by_cpu = f"{floors[0].cpu_seconds / r.cpu_seconds:.2f}×"
+            published_base, published_floor = (
+                "-" if x is None else f"{x:.2f}×"
+                for x in (published_ratio(results, r, t) for t in ("baseline", "floor"))
+            )
+            floor_run = _counterpart(results, r, "floor")
+            if floor_run is not None and floor_run.cpu_seconds and r.cpu_seconds:
+                by_cpu = f"{floor_run.cpu_seconds / r.cpu_seconds:.2f}×"
             x, bstatus = speedup(results, r)
             ratio = "-" if x is None else f"{x:.1f}×" + (" (extrap.)" if bstatus != "ok" else "")
             f, _ = speedup(results, r, "floor")
