@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the read side is imported only by the commands that use it
     import pandas as pd
 
     from govdash.analytics.metrics.evaluation import EvaluationResult
+    from govdash.etl.settle import Settled
 
 
 def _progress(message: str) -> None:
@@ -437,16 +438,21 @@ def _settle(
 
     started = time.perf_counter()
     done = settle(db_path, config, progress, args.actor, local_copies=not args.no_local_copies)
-    for line in done.lines:
-        print(line)
-    for warning in done.warnings:
-        print(warning, file=sys.stderr)
+    _print_settled(done)
     print(f"加载后的整理用时 {time.perf_counter() - started:.1f} 秒。")
     # In a process of its own: the pages run in Streamlit's runtime, and whatever happens
     # there leaves the published load and this command's outcome alone.
     command = None if args.no_warm else warm_command(db_path, config)
     if command is not None and subprocess.run(command, check=False).returncode != 0:
         print("⚠ 页面未能预热（不影响数据；页面首次打开时计算）。", file=sys.stderr)
+
+
+def _print_settled(done: Settled) -> None:
+    """What a settle did (stdout) and the steps that failed (stderr)."""
+    for line in done.lines:
+        print(line)
+    for warning in done.warnings:
+        print(warning, file=sys.stderr)
 
 
 def _cmd_warm(args: argparse.Namespace, db_path: Path, config: Config) -> int:
@@ -573,11 +579,7 @@ def _cmd_demo(args: argparse.Namespace, db_path: Path, config: Config) -> int:
         # (this machine's local copies and first views are made by the first reader).
         from govdash.etl.settle import settle
 
-        done = settle(db_path, config, _progress, args.actor, local_copies=False)
-        for line in done.lines:
-            print(line)
-        for warning in done.warnings:
-            print(warning, file=sys.stderr)
+        _print_settled(settle(db_path, config, _progress, args.actor, local_copies=False))
     return 0 if report.ok else 1
 
 
