@@ -699,6 +699,33 @@ def test_the_direct_two_stage_fit_equals_pyfixests_did2s(control: str) -> None:
     assert att == pytest.approx(hand_robust(panel, control), abs=1e-9)
 
 
+@pytest.mark.parametrize("control", [NEVER, NOT_YET])
+def test_the_att_and_event_path_on_one_first_stage_equal_their_own_fits(control: str) -> None:
+    """robust_effect fits the first stage once, on the whole design, for the ATT and the event
+    path: its ATT equals the two-stage fit on the ATT's own rows (untreated and after), with
+    the same error and compounds, and its event path the path fitted alone."""
+    from govdash.analytics.metrics import effect as metrics
+
+    panel = unbalanced(staggered_panel(7))
+    frame, _ = metrics._robust_design(panel, "outcome", WINDOW, "tickets", control, 1, 1)
+    fit = frame[~frame["is_treated"] | frame["is_after"]]
+    fit = fit.assign(after=fit["is_after"].astype(int))
+    # Never-signed controls: the design has rows the ATT leaves out (a signed compound's
+    # months before its base); not yet signed: every treated row is after signing.
+    assert (len(fit) < len(frame)) == (control == NEVER)
+    coefficients, covariance, _, clusters = metrics._two_stage(fit, "outcome", metrics.AFTER)
+    result = robust_effect(panel, "outcome", WINDOW, "tickets", control)
+    assert result.estimate.estimate == pytest.approx(coefficients[0], rel=1e-12)
+    assert result.estimate.std_error == pytest.approx(math.sqrt(covariance[0, 0]), rel=1e-12)
+    assert result.estimate.n_observations == len(fit)
+    low, high = metrics._interval(coefficients[0], math.sqrt(covariance[0, 0]), clusters)
+    assert (result.estimate.low, result.estimate.high) == pytest.approx((low, high), rel=1e-12)
+    if control == NEVER:
+        path = metrics._event_path(frame, "outcome")
+        pd.testing.assert_frame_equal(result.events.table, path.table, check_exact=True)
+        assert result.events.pre_trend_p == path.pre_trend_p
+
+
 @pytest.mark.parametrize("weight", [None, "tickets"])
 def test_the_direct_twfe_fit_equals_pyfixests_feols(weight: str | None) -> None:
     """The TWFE comparison solved here (exact two-way effects, CRV1 by compound) against

@@ -458,31 +458,105 @@ def _robust_design(
     return frame, diagnostics
 
 
-def _without_singletons(frame: pd.DataFrame) -> pd.DataFrame:
-    """Untreated rows alone in their compound or month, split into two rows of half weight.
+def _singleton_split(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Untreated rows alone in their compound or month, split into two rows of half weight:
+    the positions of the rows to fit (every row of `frame`, then those alone once more) and
+    their weights.
 
     pyfixest drops singleton fixed effects before the first stage, which would leave a signed
     compound whose level rests on one base month unimputed; two half-weight copies fit the
     same (weighted least squares sums w·e²) and add the same cluster score.
     """
+    w = frame["w"].to_numpy(float)
     untreated = ~frame["is_treated"].to_numpy(bool)
     units = pd.factorize(frame["unit"])[0]
     periods = pd.factorize(frame["period"])[0]
     if (units < 0).any() or (periods < 0).any():  # a missing compound or month: no group
         counted = frame.assign(untreated=untreated.astype(int))
-        alone_rows = untreated & (
-            counted.groupby("unit")["untreated"].transform("sum").eq(1)
-            | counted.groupby("period")["untreated"].transform("sum").eq(1)
-        ).to_numpy()
+        alone_rows = (
+            untreated
+            & (
+                counted.groupby("unit")["untreated"].transform("sum").eq(1)
+                | counted.groupby("period")["untreated"].transform("sum").eq(1)
+            ).to_numpy()
+        )
     else:  # the untreated rows of each compound and month, counted
         per_unit = np.bincount(units, untreated)
         per_period = np.bincount(periods, untreated)
         alone_rows = untreated & ((per_unit[units] == 1) | (per_period[periods] == 1))
-    if not alone_rows.any():
-        return frame
-    alone = pd.Series(alone_rows, index=frame.index)
-    halved = frame.assign(w=frame["w"].where(~alone, frame["w"] / 2))
-    return pd.concat([halved, halved[alone]], ignore_index=True)
+    alone = np.flatnonzero(alone_rows)
+    positions = np.concatenate([np.arange(len(frame)), alone])
+    weights = np.where(alone_rows, w / 2, w)
+    return positions, np.concatenate([weights, weights[alone]])
+
+
+def _without_singletons(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame`'s rows as _singleton_split fits them (pyfixest's did2s is given these)."""
+    positions, weights = _singleton_split(frame)
+    return frame.iloc[positions].reset_index(drop=True).assign(w=weights)
+
+
+class _FirstStage:
+    """Gardner's first stage on one design's rows (`_robust_design`): compound and month
+    effects fitted by weighted least squares on the untreated rows, and every row's outcome
+    less them. The ATT and the event path of a design are second stages over the same
+    untreated rows (`fit`), so a report fits this once for both (at a city's 700,000
+    compound-months the first stage is a third of a fit)."""
+
+    def __init__(self, frame: pd.DataFrame, outcome: str) -> None:
+        self.frame, self.outcome = frame, outcome
+        self.positions, self.w = _singleton_split(frame)
+        y = frame[outcome].to_numpy(float)[self.positions]
+        untreated = ~frame["is_treated"].to_numpy(bool)[self.positions]
+        self.fe = _TwoWay(
+            frame["unit"].to_numpy()[self.positions],
+            frame["period"].to_numpy()[self.positions],
+            np.where(untreated, self.w, 0.0),
+        )
+        self.first = y
+        if self.fe.complete:
+            fe = self.fe
+            alpha, lam = fe.solve(fe.by_unit(fe.weights * y), fe.by_period(fe.weights * y))
+            self.first = y - alpha[fe.units] - lam[fe.periods]
+
+    def fit(
+        self, regressor: str, values: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+        """The second stage on `regressor` — AFTER: `values` is each row's 0/1 after;
+        PERIOD_BIN: each row's relative period, one dummy per period but the reference — and
+        its GMM covariance clustered by compound, which counts the first stage's own
+        estimation error. Returns coefficients, covariance, their names (pyfixest's: "after",
+        "period_bin::-3") and the number of compounds.
+
+        The ATT is fitted on the whole design: a row whose regressors are all 0 (a signed
+        compound's month before its base, with never-signed controls) adds nothing to the
+        second stage's normal equations, to the first stage's influence or to a compound's
+        score, and its first-stage weight is 0 (it is treated), so the figures are those of
+        the untreated and after rows alone (did2s's second stage has no intercept)."""
+        fe = self.fe
+        if not fe.complete:
+            # A compound or month without untreated rows has no fitted effect (pyfixest: NaN).
+            rows = self.frame.assign(**{regressor: values})
+            return _two_stage_pyfixest(rows, self.outcome, regressor)
+        values, first = values[self.positions], self.first
+        if regressor == PERIOD_BIN and _sums_exactly(self.w):
+            second_stage = _binned_second_stage(values, self.w, first, fe)
+        else:
+            second_stage = _dense_second_stage(values, regressor, self.w, first, fe)
+        coefficients, normal, influence_units, influence_months, second_scores, names = second_stage
+        # Covariance: per compound, its second-stage score less the first stage's part in it.
+        first_scores = fe.weights * first
+        per_cell = coo_matrix(
+            (first_scores, (fe.units, fe.periods)), shape=(fe.n_units, fe.n_periods)
+        ).tocsr()
+        correction = (
+            fe.by_unit(first_scores)[:, None] * influence_units + per_cell @ influence_months
+        )
+        scores = second_scores - correction
+        inverse = np.linalg.inv(normal)
+        covariance = inverse @ (scores.T @ scores) @ inverse
+        # Every compound has an untreated row (the first stage is complete): all are clusters.
+        return coefficients, covariance, names, fe.n_units
 
 
 def _two_stage(
@@ -492,8 +566,7 @@ def _two_stage(
     effects fitted by weighted least squares on the untreated rows; the second stage regresses
     what is left of every row on `regressor` (AFTER: the 0/1 column `after`; PERIOD_BIN: one
     dummy per relative period of `period_bin` but the reference); the GMM covariance clustered
-    by compound, which counts the first stage's own estimation error. Returns coefficients,
-    covariance, their names (pyfixest's: "after", "period_bin::-3") and the number of compounds.
+    by compound, which counts the first stage's own estimation error (`_FirstStage`).
 
     Computed here rather than by `pf.did2s`, which builds the compound dummies as a dense
     matrix and loops over compounds scanning every row (rows × compounds: minutes at 2,000
@@ -502,45 +575,19 @@ def _two_stage(
     compound-months; the figures equal pyfixest's to its demeaning tolerance
     (tests/analytics/test_effect.py compares the two).
     """
-    data = _without_singletons(frame)
-    y = data[outcome].to_numpy(float)
-    w = data["w"].to_numpy(float)
-    untreated = ~data["is_treated"].to_numpy(bool)
-    # First stage: compound and month effects on the untreated rows.
-    fe = _TwoWay(data, np.where(untreated, w, 0.0))
-    if not fe.complete:
-        # A compound or month without untreated rows has no fitted effect (pyfixest: NaN).
-        return _two_stage_pyfixest(frame, outcome, regressor)
-    alpha, lam = fe.solve(fe.by_unit(fe.weights * y), fe.by_period(fe.weights * y))
-    first = y - alpha[fe.units] - lam[fe.periods]
-    # Second stage on every row.
-    if regressor == PERIOD_BIN and _sums_exactly(w):
-        second_stage = _binned_second_stage(data, w, first, fe)
-    else:
-        second_stage = _dense_second_stage(data, regressor, w, first, fe)
-    coefficients, normal, influence_units, influence_months, second_scores, names = second_stage
-    # Covariance: per compound, its second-stage score less the first stage's part in it.
-    first_scores = fe.weights * first
-    per_cell = coo_matrix(
-        (first_scores, (fe.units, fe.periods)), shape=(fe.n_units, fe.n_periods)
-    ).tocsr()
-    correction = fe.by_unit(first_scores)[:, None] * influence_units + per_cell @ influence_months
-    scores = second_scores - correction
-    inverse = np.linalg.inv(normal)
-    covariance = inverse @ (scores.T @ scores) @ inverse
-    return coefficients, covariance, names, int(frame["unit"].nunique())
+    return _FirstStage(frame, outcome).fit(regressor, frame[regressor].to_numpy())
 
 
 _SecondStage = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]
 
 
 def _dense_second_stage(
-    data: pd.DataFrame, regressor: str, w: np.ndarray, first: np.ndarray, fe: _TwoWay
+    values: np.ndarray, regressor: str, w: np.ndarray, first: np.ndarray, fe: _TwoWay
 ) -> _SecondStage:
     """The second stage on the dense design: coefficients, the normal matrix, the first
     stage's influence on them (per compound, per month), each compound's second-stage score,
     and the coefficients' names."""
-    design, names = _second_stage_design(data, regressor)
+    design, names = _second_stage_design(values, regressor)
     weighted = design * w[:, None]
     normal = design.T @ weighted
     coefficients = np.linalg.solve(normal, weighted.T @ first)
@@ -558,7 +605,7 @@ def _sums_exactly(w: np.ndarray) -> bool:
 
 
 def _binned_second_stage(
-    data: pd.DataFrame, w: np.ndarray, first: np.ndarray, fe: _TwoWay
+    bins: np.ndarray, w: np.ndarray, first: np.ndarray, fe: _TwoWay
 ) -> _SecondStage:
     """_dense_second_stage for one dummy per relative period, without the rows × periods
     dummies: each row has at most one, so the dense products are sums of each row's own
@@ -567,7 +614,7 @@ def _binned_second_stage(
     added up per period in row order rather than in the order BLAS takes a product of the
     dense dummies (a city's event path: rows × periods of mostly zeros, 230 MB at 50M
     tickets, filled and multiplied for a few dozen sums)."""
-    bins = data[PERIOD_BIN].to_numpy("int64")
+    bins = bins.astype("int64", copy=False)
     levels = np.array(sorted(int(b) for b in np.unique(bins) if b != REFERENCE_BIN), dtype="int64")
     names = [f"{PERIOD_BIN}::{level}" for level in levels]
     k = len(levels)
@@ -601,9 +648,11 @@ class _TwoWay:
     (a months × months system), the first month's effect fixed at 0 (as the model matrix of
     pyfixest's covariance has it). Rows of weight 0 take no part in the fit."""
 
-    def __init__(self, data: pd.DataFrame, weights: np.ndarray) -> None:
-        self.units, unit_names = pd.factorize(data["unit"])
-        self.periods, period_names = pd.factorize(data["period"], sort=True)
+    def __init__(
+        self, units: np.ndarray | pd.Series, periods: np.ndarray | pd.Series, weights: np.ndarray
+    ) -> None:
+        self.units, unit_names = pd.factorize(units)
+        self.periods, period_names = pd.factorize(periods, sort=True)
         self.n_units, self.n_periods = len(unit_names), len(period_names)
         self.weights = weights
         self.unit_weight = self.by_unit(weights)
@@ -654,13 +703,14 @@ AFTER = "after"
 PERIOD_BIN = "period_bin"
 
 
-def _second_stage_design(data: pd.DataFrame, regressor: str) -> tuple[np.ndarray, list[str]]:
-    """The second stage's regressors as a dense rows × k matrix, and pyfixest's names."""
+def _second_stage_design(values: np.ndarray, regressor: str) -> tuple[np.ndarray, list[str]]:
+    """The second stage's regressors as a dense rows × k matrix, and pyfixest's names
+    (`values`: each row's 0/1 after, or its relative period)."""
     if regressor == AFTER:
-        return data[AFTER].to_numpy(float)[:, None], [AFTER]
+        return values.astype(float)[:, None], [AFTER]
     if regressor != PERIOD_BIN:
         raise ValueError(f"regressor must be {AFTER} or {PERIOD_BIN}, got {regressor!r}")
-    bins = data[PERIOD_BIN].to_numpy("int64")
+    bins = values.astype("int64")
     levels = sorted(int(b) for b in np.unique(bins) if b != REFERENCE_BIN)
     design = (bins[:, None] == np.array(levels, dtype="int64")[None, :]).astype(float)
     return design, [f"{PERIOD_BIN}::{level}" for level in levels]
@@ -715,14 +765,17 @@ def _joint_p_value(coefficients: np.ndarray, covariance: np.ndarray, clusters: i
     return float(special.fdtrc(len(coefficients), max(clusters - 1, 1), statistic))
 
 
-def _event_path(frame: pd.DataFrame, outcome: str) -> EventStudy:
+def _event_path(frame: pd.DataFrame, outcome: str, stage: _FirstStage | None = None) -> EventStudy:
     """One robust figure per relative period (ticket-weighted over the signed compounds in it),
-    the reference period at 0, and the joint test of the periods before the reference."""
-    data = frame.assign(period_bin=frame["bin"].where(frame["is_treated"], REFERENCE_BIN))
-    present = sorted(int(b) for b in data.loc[data["is_treated"], "period_bin"].unique())
+    the reference period at 0, and the joint test of the periods before the reference.
+    stage: the first stage of this design, when already fitted (for its ATT)."""
+    is_treated = frame["is_treated"].to_numpy(bool)
+    bins = np.where(is_treated, frame["bin"].to_numpy("int64"), REFERENCE_BIN)
+    present = sorted(int(b) for b in np.unique(bins[is_treated]))
     if not present:
         return _no_events()
-    coefficients, covariance, names, clusters = _two_stage(data, outcome, PERIOD_BIN)
+    stage = stage or _FirstStage(frame, outcome)
+    coefficients, covariance, names, clusters = stage.fit(PERIOD_BIN, bins)
     index = {_bin_of(name): i for i, name in enumerate(names)}
     treated = frame[frame["is_treated_unit"]]
     counts = treated.groupby("bin")["unit"].nunique()
@@ -763,33 +816,36 @@ def robust_effect(
     )
     treated_units = int(frame.loc[frame["is_treated_unit"], "unit"].nunique())
     control_units = diagnostics.never_signed
-    fit_frame = frame[~frame["is_treated"] | frame["is_after"]]
-    if treated_units == 0 or control_units < 2 or not frame["is_after"].any():
+    # The ATT's compound-months: the untreated ones and those it averages (after).
+    is_after = frame["is_after"].to_numpy(bool)
+    observations = int((~frame["is_treated"].to_numpy(bool) | is_after).sum())
+    if treated_units == 0 or control_units < 2 or not is_after.any():
         return RobustEffect(
-            _no_estimate(treated_units, control_units, len(fit_frame)),
+            _no_estimate(treated_units, control_units, observations),
             _no_events(),
             diagnostics,
             control,
         )
-    coefficients, covariance, names, clusters = _two_stage(
-        fit_frame.assign(after=fit_frame["is_after"].astype(int)), outcome, AFTER
-    )
+    # One first stage for the ATT and the event path (_FirstStage.fit: the ATT's on the whole
+    # design is the ATT's on its own rows).
+    stage = _FirstStage(frame, outcome)
+    coefficients, covariance, names, clusters = stage.fit(AFTER, is_after.astype(int))
     i = names.index("after")
     error = math.sqrt(covariance[i, i])
     low, high = _interval(float(coefficients[i]), error, clusters)
     estimate = Estimate(
-        float(coefficients[i]), low, high, error, treated_units, control_units, len(fit_frame)
+        float(coefficients[i]), low, high, error, treated_units, control_units, observations
     )
     if not with_events:
         events = _no_events()
     elif control == NEVER:
-        events = _event_path(frame, outcome)
+        events = _event_path(frame, outcome, stage)
     else:
         never_frame, _ = _robust_design(
             panel, outcome, window, weight, NEVER, bin_months, first_after, rows
         )
         placebo = _event_path(never_frame, outcome)
-        after = _event_path(frame, outcome)
+        after = _event_path(frame, outcome, stage)
         table = pd.concat(
             [
                 placebo.table[placebo.table["relative"] <= REFERENCE_BIN],
@@ -843,7 +899,7 @@ def _twfe_after(data: pd.DataFrame) -> tuple[float, float]:
     compound-months, where pyfixest's feols demeans iteratively; pyfixest is used only when
     `after` is spanned by the effects (no estimate to make)."""
     w = data["w"].to_numpy(float)
-    fe = _TwoWay(data, w)
+    fe = _TwoWay(data["unit"], data["period"], w)
     after = data["after"].to_numpy(float)
     if fe.complete:
         columns = fe.residuals(np.column_stack([data["y"].to_numpy(float), after]))
