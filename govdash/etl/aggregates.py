@@ -21,8 +21,9 @@ is marked stale instead and read raw until `refresh_stale`, and so is a month mu
 the load (MONTH_LOAD_FACTOR); a period already stale waits for that settle too. The periods
 are written together, a few statements for all of them (at a city's size each DuckLake
 statement on agg_units costs ~0.1 s of catalog reads, whatever it does). The code
-combinations (category, priority, channel) of each street and community are kept for the
-sidebar's lists (agg_ticket_codes): a load adds those of the months it touched. The tickets
+combinations (category, priority, channel) of each street and community and the place
+combinations are kept for the sidebar's lists (agg_ticket_codes, agg_ticket_places): a load
+adds those of the rows it wrote and drops those only the rows it replaced had. The tickets
 open at each month's end (agg_open) serve the backlog figures, which otherwise read every
 ticket ever accepted before the period's end: a load rewrites the rows of the tickets it
 changed and adds the month ends the as-of time passed. Survey
@@ -43,6 +44,8 @@ from datetime import date, datetime
 from typing import TypeVar
 
 import duckdb
+
+from govdash.etl.derive import TICKET_PLACES
 
 _Part = TypeVar("_Part")
 
@@ -196,8 +199,8 @@ GROUPING_BY_COLUMNS = {frozenset(columns): name for name, columns in GROUPINGS.i
 # another version is built again at its next load (or only what it lacks: UPGRADES), and read
 # raw until then.
 # 2: parent_street is min(street), not any_value; 3: agg_ticket_codes; 4: agg_survey_items;
-# 5: agg_open; 6: agg_repeats, agg_distributions
-AGGREGATES_VERSION = "6"
+# 5: agg_open; 6: agg_repeats, agg_distributions; 7: agg_ticket_places
+AGGREGATES_VERSION = "7"
 VERSION_KEY = "aggregates_version"
 AS_OF_KEY = "aggregates_as_of"
 WINDOW_KEY = "repeat_window_days"  # written by govdash.etl.derive
@@ -606,36 +609,82 @@ def build_all(con: duckdb.DuckDBPyConnection, budgets: dict[str, int] | None = N
     ]
     _store_callback_batches(con)
     _write_all(con, months, budgets)
-    _write_codes(con, None)
+    _write_combinations(con, None)
     _write_waves(con, None)
     build_open(con)
     _remember(con)
 
 
-CODE_COLUMNS = ("street", "community", "category", "priority", "channel")
+# The sidebar's lists, without a scan of every ticket: the code combinations (category,
+# priority, channel) seen in each place the accounts' scopes name, and the place combinations.
+COMBINATIONS = {
+    "agg_ticket_codes": ("street", "community", "category", "priority", "channel"),
+    "agg_ticket_places": PLACE_COLUMNS,
+}
 
 
-def _write_codes(con: duckdb.DuckDBPyConnection, months: list[date] | None) -> None:
-    """agg_ticket_codes: every code combination (None: built anew from all tickets), or those
-    a load brings that are not stored yet (`months`: the months it touched). Only the rows it
-    wrote and the rows of compounds whose register rows it changed (places filled: derive's
-    _fill_places) can hold a new combination, so only they are read, in those months."""
-    columns = ", ".join(CODE_COLUMNS)
+def _write_combinations(con: duckdb.DuckDBPyConnection, months: list[date] | None) -> None:
+    """agg_ticket_codes and agg_ticket_places: the distinct combinations of their columns
+    among the tickets — built anew from all tickets (None), or kept so after a load
+    (`months`: the months it touched). Only the rows it wrote and the rows of compounds whose
+    register rows it changed (places filled: derive's _fill_places) can hold a new
+    combination, so only they are read, in those months. Only the versions it replaced
+    (derive_old: a corrected place or code) and the rows whose blank places the register
+    filled can have held a combination no ticket has any more: those combinations are looked
+    for among the tickets holding their values, and dropped where none is found."""
     if months is None:
-        con.execute("DELETE FROM agg_ticket_codes")
-        con.execute(f"INSERT INTO agg_ticket_codes SELECT DISTINCT {columns} FROM tickets")
+        for table, columns in COMBINATIONS.items():
+            con.execute(f"DELETE FROM {table}")
+            con.execute(f"INSERT INTO {table} SELECT DISTINCT {', '.join(columns)} FROM tickets")
         return
     if not months:
         return
+    every = list(dict.fromkeys(c for columns in COMBINATIONS.values() for c in columns))
     con.execute(
-        f"""INSERT INTO agg_ticket_codes
-        SELECT DISTINCT {columns} FROM tickets
+        f"""CREATE OR REPLACE TEMP TABLE combinations_written AS
+        SELECT DISTINCT {", ".join(every)} FROM tickets
         WHERE accepted_at >= $first AND accepted_at < $last + INTERVAL 1 MONTH
           AND (ticket_id IN (SELECT ticket_id FROM derive_changed)
-               OR compound IN (SELECT compound FROM derive_compounds))
-        EXCEPT SELECT {columns} FROM agg_ticket_codes""",
+               OR compound IN (SELECT compound FROM derive_compounds))""",
         {"first": min(months), "last": max(months)},
     )
+    for table, columns in COMBINATIONS.items():
+        names = ", ".join(columns)
+        con.execute(
+            f"""INSERT INTO {table}
+            SELECT DISTINCT {names} FROM combinations_written
+            EXCEPT SELECT {names} FROM {table}"""
+        )
+        # A stored combination with a blank the register fills, of a compound whose register
+        # rows changed (any compound, for the codes: they do not name it).
+        blank = " OR ".join(f"{c} IS NULL" for c in columns if c in TICKET_PLACES)
+        compound = "compound IN (SELECT compound FROM derive_compounds)"
+        filled = compound if "compound" in columns else "EXISTS (FROM derive_compounds)"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE combinations_gone AS
+            (SELECT {names} FROM derive_old
+             UNION SELECT {names} FROM {table} WHERE ({blank}) AND {filled})
+            EXCEPT SELECT {names} FROM combinations_written"""
+        )
+        gone = con.execute("SELECT count(*) FROM combinations_gone").fetchone()
+        if not gone or not gone[0]:
+            continue  # the usual load: replaced versions kept their places and codes
+        same = " AND ".join(f"t.{c} IS NOT DISTINCT FROM g.{c}" for c in columns)
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE combinations_gone AS
+            SELECT * FROM combinations_gone
+            EXCEPT SELECT DISTINCT {", ".join(f"t.{c}" for c in columns)}
+                FROM tickets t SEMI JOIN combinations_gone g ON {same}"""
+        )
+        same = " AND ".join(f"s.{c} IS NOT DISTINCT FROM g.{c}" for c in columns)
+        con.execute(f"DELETE FROM {table} s USING combinations_gone g WHERE {same}")
+
+
+def build_places(con: duckdb.DuckDBPyConnection) -> None:
+    """agg_ticket_places from all tickets (what version 6 lacks)."""
+    columns = ", ".join(COMBINATIONS["agg_ticket_places"])
+    con.execute("DELETE FROM agg_ticket_places")
+    con.execute(f"INSERT INTO agg_ticket_places SELECT DISTINCT {columns} FROM tickets")
 
 
 # --- the tickets open at each month's end -------------------------------------------------------
@@ -779,8 +828,9 @@ def build_repeats(con: duckdb.DuckDBPyConnection) -> None:
 # Earlier versions whose stored figures are this version's but for some tables: what they
 # lack, built from all tickets (an upgrade builds those, not a city's every period).
 UPGRADES: dict[str, tuple[Callable[[duckdb.DuckDBPyConnection], None], ...]] = {
-    "4": (build_open, build_repeats, build_distributions),
-    "5": (build_repeats, build_distributions),
+    "4": (build_open, build_repeats, build_distributions, build_places),
+    "5": (build_repeats, build_distributions, build_places),
+    "6": (build_places,),
 }
 
 
@@ -983,7 +1033,7 @@ def refresh(con: duckdb.DuckDBPyConnection) -> None:
     months = touched_months(con, now, stored)  # before the callback files are stored anew
     _store_callback_batches(con, now, stored)
     _write_all(con, months, _load_budgets(con))
-    _write_codes(con, months)
+    _write_combinations(con, months)
     _write_waves(con, touched_waves(con))
     # An earlier version's figures: the tables it lacks are built from all tickets.
     lacking = UPGRADES.get(str(version), ())

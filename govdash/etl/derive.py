@@ -6,8 +6,9 @@ by `begin`, filled inside each file's transaction so a file that fails leaves no
 * `derive_changed`: the new versions of inserted or updated tickets (key, position, moment,
   file);
 * `derive_old`: the positions of the versions they replaced (a moved ticket changes the
-  repeat flag of its old successor), their moments (the as-of time may drop) and files (a
-  file may lose its last callback value: govdash.etl.aggregates);
+  repeat flag of its old successor), their moments (the as-of time may drop), files (a
+  file may lose its last callback value: govdash.etl.aggregates) and places and codes (the
+  sidebar's lists drop a combination no ticket has any more: govdash.etl.aggregates);
 * `derive_surveys`: the survey responses inserted or updated;
 * `derive_compounds`: the compound names whose register rows were inserted or updated.
 
@@ -49,11 +50,22 @@ import duckdb
 
 from govdash.core.config import Config
 
+# A ticket's places and codes, as the sidebar's lists combine them (govdash.etl.aggregates).
+COMBINATION_COLUMNS = (
+    "street",
+    "community",
+    "compound",
+    "property_company",
+    "category",
+    "priority",
+    "channel",
+)
 CHANGE_TABLES = {
     "derive_changed": "ticket_id VARCHAR, accepted_at TIMESTAMP, caller_hash VARCHAR, "
     "category VARCHAR, compound VARCHAR, moment TIMESTAMP, batch_id BIGINT",
     "derive_old": "accepted_at TIMESTAMP, caller_hash VARCHAR, category VARCHAR, "
-    "moment TIMESTAMP, batch_id BIGINT",
+    "moment TIMESTAMP, batch_id BIGINT, "
+    + ", ".join(f"{c} VARCHAR" for c in COMBINATION_COLUMNS if c != "category"),
     "derive_surveys": "response_id VARCHAR",
     "derive_compounds": "compound VARCHAR",
     # filled by `derive`: when the as-of time advanced from `previous`, every row whose status
@@ -123,7 +135,8 @@ def before_tickets_write(con: duckdb.DuckDBPyConnection) -> None:
         return
     con.execute(
         f"""INSERT INTO derive_old
-        SELECT t.accepted_at, t.caller_hash, t.category, {MOMENT}, t.batch_id
+        SELECT t.accepted_at, t.caller_hash, t.category, {MOMENT}, t.batch_id,
+            {", ".join(f"t.{c}" for c in COMBINATION_COLUMNS if c != "category")}
         FROM tickets t SEMI JOIN (SELECT ticket_id FROM changed WHERE NOT is_new) c
             ON t.ticket_id = c.ticket_id"""
     )

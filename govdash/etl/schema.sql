@@ -237,14 +237,25 @@ CREATE TABLE IF NOT EXISTS agg_survey_respondents (
 
 -- The ticket codes seen in each place the accounts' scopes name (street, community): the
 -- sidebar's category, priority and channel lists, without a scan of every ticket. A code
--- combination is added by the load that brings it and kept while the aggregates live (a full
--- build drops those no ticket has any more).
+-- combination is added by the load that brings it and dropped by the load that replaces the
+-- last ticket holding it.
 CREATE TABLE IF NOT EXISTS agg_ticket_codes (
     street     VARCHAR,
     community  VARCHAR,
     category   VARCHAR,
     priority   VARCHAR,
     channel    VARCHAR
+);
+
+-- The place combinations of the tickets (street, community, compound, property company, each
+-- blank as written): the sidebar's place lists, narrowed by the chosen streets and communities
+-- and the account's scope, without a scan of every ticket or month row. Kept exact by each
+-- load (added for the rows it writes, dropped when only rows it replaced had them).
+CREATE TABLE IF NOT EXISTS agg_ticket_places (
+    street            VARCHAR,
+    community         VARCHAR,
+    compound          VARCHAR,
+    property_company  VARCHAR
 );
 
 -- The tickets open at each month's end (govdash/etl/aggregates.py): one row per month end ×

@@ -513,12 +513,18 @@ def _agg_rows_of(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
 
 def _codes(db: Path, table: str = "agg_ticket_codes") -> list[tuple[Any, ...]]:
     """The sidebar's code combinations per street and community: stored, or the tickets'."""
+    return _combinations(db, table, "street, community, category, priority, channel")
+
+
+def _places(db: Path, table: str = "agg_ticket_places") -> list[tuple[Any, ...]]:
+    """The sidebar's place combinations: stored, or the tickets'."""
+    return _combinations(db, table, "street, community, compound, property_company")
+
+
+def _combinations(db: Path, table: str, columns: str) -> list[tuple[Any, ...]]:
     con = connect_readonly(db)
     try:
-        return con.execute(
-            f"""SELECT DISTINCT street, community, category, priority, channel FROM {table}
-            ORDER BY ALL"""
-        ).fetchall()
+        return con.execute(f"SELECT DISTINCT {columns} FROM {table} ORDER BY ALL").fetchall()
     finally:
         con.close()
 
@@ -621,6 +627,7 @@ def test_loads_one_by_one_refresh_what_a_full_build_gives(
         assert _open_rows(db) == _open_by_definition(db), path.name
         open_rows.append(len(_open_rows(db)))
         assert _codes(db) == _codes(db, "tickets"), path.name
+        assert _places(db) == _places(db, "tickets"), path.name
         stored, scanned = _callback_files(db)
         assert stored == scanned, path.name
         codes.append(len(_codes(db)))
@@ -637,6 +644,75 @@ def test_loads_one_by_one_refresh_what_a_full_build_gives(
 
 FULL_BUILD = aggregates.build_all
 OPEN_COLUMNS = aggregates.OPEN_COLUMNS
+
+
+def test_the_sidebars_combinations_follow_corrected_tickets_and_a_filling_register(
+    tmp_path: Path,
+) -> None:
+    """A correction that moves a ticket to another place and code drops the combinations no
+    ticket has any more and keeps those another ticket still has; a register that fills a
+    ticket's blank places drops the blank combination. After each load the stored
+    combinations are the tickets' own, and the sidebar's lists are those read from them."""
+    from tests.etl.test_incremental import ADDED, HEADER, REGISTER, REGISTER_HEADER
+
+    def ticket(key: str, category: str, priority: str, community: str, compound: str) -> list:
+        return [key, category, priority, community, compound, "2025-01-06 09:00",
+                "2025-01-06 09:10", "2025-01-06 15:00", None]  # fmt: skip
+
+    january = [
+        HEADER,
+        ticket("T1", "电梯", "紧急", "自报社区", "东一小区"),
+        ticket("T2", "水电维修", "一般", "西社区", "西一小区"),
+        ticket("T3", "水电维修", "一般", "西社区", "西一小区"),
+        ticket("T4", "环境卫生", "一般", "", "北一小区"),  # not registered yet
+    ]
+    correction = [
+        HEADER,
+        ticket("T1", "环境卫生", "一般", "西社区", "西一小区"),  # its place and codes gone
+        ticket("T2", "水电维修", "一般", "东社区", "东二小区"),  # T3 keeps its old ones
+    ]
+    folder = tmp_path / "in"
+    files = [
+        write_csv(folder / "台账.csv", [REGISTER_HEADER, *REGISTER], "utf-8-sig"),
+        write_csv(folder / "1月.csv", january, "utf-8-sig"),
+        write_csv(folder / "更正.csv", correction, "utf-8-sig"),
+        write_csv(folder / "台账-新.csv", [REGISTER_HEADER, *REGISTER, ADDED], "utf-8-sig"),
+    ]
+    west = ("甲街道", "西社区", "西一小区", "乐家物业")
+    east_two = ("甲街道", "东社区", "东二小区", None)
+    expected_places = [
+        {("甲街道", "自报社区", "东一小区", "安居物业"), west, (None, None, "北一小区", None)},
+        {west, east_two, (None, None, "北一小区", None)},
+        {west, east_two, ("乙街道", "北社区", "北一小区", "北辰物业")},
+    ]
+    expected_codes = [
+        {("甲街道", "自报社区", "电梯", "紧急", None), ("甲街道", "西社区", "水电维修", "一般", None),
+         (None, None, "环境卫生", "一般", None)},
+        {("甲街道", "西社区", "环境卫生", "一般", None), ("甲街道", "西社区", "水电维修", "一般", None),
+         ("甲街道", "东社区", "水电维修", "一般", None), (None, None, "环境卫生", "一般", None)},
+        {("甲街道", "西社区", "环境卫生", "一般", None), ("甲街道", "西社区", "水电维修", "一般", None),
+         ("甲街道", "东社区", "水电维修", "一般", None), ("乙街道", "北社区", "环境卫生", "一般", None)},
+    ]  # fmt: skip
+    db = tmp_path / "w" / "warehouse.duckdb"
+    assert load_paths(files[:1], db, CONFIG, keep_raw=False).ok
+    for path, places, codes in zip(files[1:], expected_places, expected_codes, strict=True):
+        assert load_paths([path], db, CONFIG, keep_raw=False).ok
+        assert set(_places(db)) == places == set(_places(db, "tickets")), path.name
+        assert set(_codes(db)) == codes == set(_codes(db, "tickets")), path.name
+        con = connect_readonly(db)
+        try:
+            assert aggregated.aggregates_ready(con)
+            year = Filters.for_year(2025)
+            narrowed = dataclasses.replace(year, street=("甲街道",), community=("东社区",))
+            for filters in (None, year, year.within(Scope("street", "甲街道")), narrowed):
+                options = tickets.filter_options(con, filters)
+                assert options == _raw(tickets.filter_options, con, filters), path.name
+            categories = tickets.filter_options(con, None)["category"]
+            assert ("电梯" in categories) == (path.name == "1月.csv")
+            communities = tickets.filter_options(con, None)["community"]
+            assert ("自报社区" in communities) == (path.name == "1月.csv")
+        finally:
+            con.close()
 
 
 # Each load below changes the figures of one month that no row of that load lies in; only the
@@ -1147,7 +1223,7 @@ def test_migrate_on_a_lake_builds_an_older_releases_figures_anew(
     assert current_snapshot(db) == before + 1
 
 
-@pytest.mark.parametrize("version", ["4", "5"])
+@pytest.mark.parametrize("version", ["4", "5", "6"])
 @pytest.mark.parametrize("by", ["load", "settle"])
 def test_an_earlier_versions_figures_gain_only_the_tables_it_lacks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str, by: str
@@ -1159,9 +1235,11 @@ def test_an_earlier_versions_figures_gain_only_the_tables_it_lacks(
     files, _ = incremental_files(tmp_path / "in")
     db = tmp_path / "w" / "warehouse.duckdb"
     assert load_paths(files[:3], db, CONFIG, keep_raw=False).ok
-    lacking = {"4": ["agg_open", "agg_repeats", "agg_distributions"]}.get(
-        version, ["agg_repeats", "agg_distributions"]
-    )
+    lacking = {
+        "4": ["agg_open", "agg_repeats", "agg_distributions", "agg_ticket_places"],
+        "5": ["agg_repeats", "agg_distributions", "agg_ticket_places"],
+        "6": ["agg_ticket_places"],
+    }[version]
     with lake_of(db).writer() as con:
         for table in lacking:
             con.execute(f"DELETE FROM {table}")
@@ -1191,6 +1269,7 @@ def test_an_earlier_versions_figures_gain_only_the_tables_it_lacks(
         con.close()
     assert _agg_rows(db) == _full_build(db)
     assert _open_rows(db) == _open_by_definition(db) != []
+    assert _places(db) == _places(db, "tickets") != []
 
 
 @pytest.mark.parametrize(("scope", "places"), SHAPES, ids=SHAPE_IDS)

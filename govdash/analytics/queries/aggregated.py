@@ -13,7 +13,7 @@ settle stores it; a monthly series with a stale month, too.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import datetime, time
 
 import duckdb
 
@@ -61,14 +61,6 @@ def aggregates_ready(con: duckdb.DuckDBPyConnection) -> bool:
         and info.get(AS_OF_KEY) is not None
         and info.get(AS_OF_KEY) == info.get("as_of")
     )
-
-
-def stale_months(con: duckdb.DuckDBPyConnection) -> list[date]:
-    """The first days of the months a load left for the settle (no stored rows yet)."""
-    rows = con.execute(
-        "SELECT period_start FROM agg_stale_periods WHERE period_kind = 'month' ORDER BY 1"
-    ).fetchall()
-    return [row[0] for row in rows]
 
 
 def _stale(con: duckdb.DuckDBPyConnection, params: dict[str, object]) -> bool:

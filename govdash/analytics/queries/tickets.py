@@ -26,13 +26,11 @@ from govdash.analytics.queries.aggregated import (
     backlog_rows,
     distribution_rows,
     repeat_months,
-    stale_months,
 )
 from govdash.analytics.queries.filters import (
     PLACE_COLUMNS,
     SELECTION_COLUMNS,
     Filters,
-    add_months,
     bound_parameters,
     run_query,
 )
@@ -44,7 +42,6 @@ from govdash.etl.aggregates import BLANK_GROUP as BLANK_GROUP
 from govdash.etl.aggregates import DISTRIBUTION_COLUMNS as DISTRIBUTION_COLUMNS
 from govdash.etl.aggregates import (
     DISTRIBUTION_NAMES,
-    GROUPINGS,
     REPEAT_COUNTS,
     distribution_sql,
     scope_cte,
@@ -177,14 +174,11 @@ def filter_options(
 ) -> dict[str, list[str]]:
     """Values for each multi-select. Communities narrow to the chosen streets, compounds to the
     chosen streets and communities, so the pickers cascade. Only places (and ticket codes) in
-    the filters' scope are offered.
+    the filters' scope are offered: the register's and the tickets'.
 
-    The tickets' places come from the stored month figures (agg_units) where a stored grouping
-    holds every column a list needs (the list's own, the selections it narrows by, the scope's):
-    each ticket is in its month's row of every grouping, so their distinct places are the same
-    as the tickets' (a month waiting for the settle has no rows yet: its tickets are read); a
-    list no grouping serves reads the tickets. The codes' lists come from
-    the combinations stored per street and community (agg_ticket_codes) the same way."""
+    The tickets' places and codes come from the combinations the loader keeps
+    (agg_ticket_places; agg_ticket_codes, per street and community) where the stored
+    aggregates are current, else from the tickets."""
     street_where = "street = ANY($street)" if filters and filters.street else "TRUE"
     community_where = "community = ANY($community)" if filters and filters.community else "TRUE"
     params: dict[str, object] = {}
@@ -193,39 +187,20 @@ def filter_options(
         params = {"street": list(filters.street), "community": list(filters.community)}
         scope_where, scope_params = filters.scope_where("")
         params |= scope_params
-    scope_columns = {filters.scope.level} if filters and filters.scope.is_restricted else set()
     narrowing = {"street": [], "community": ["street"], "compound": ["street", "community"]}
     narrowing["property_company"] = narrowing["compound"]
     where = {"street": street_where, "community": community_where}
     stored = aggregates_ready(con)
-    # Months waiting for the settle have no stored rows yet: their places are the tickets'.
-    waiting = stale_months(con) if stored else []
-    for index, month in enumerate(waiting):
-        params[f"waiting_start{index}"] = datetime.combine(month, time())
-        params[f"waiting_end{index}"] = datetime.combine(add_months(month, 1), time())
+    places, codes = ("agg_ticket_places", "agg_ticket_codes") if stored else ("tickets", "tickets")
     lists = []
     for column in PLACE_COLUMNS:
-        used = [c for c in narrowing[column] if filters and getattr(filters, c)]
         condition = " AND ".join([where[c] for c in narrowing[column]] or ["TRUE"])
-        level = _covering_grouping({column, *used, *scope_columns}) if stored else None
-        if level is None:
-            tickets = f"SELECT DISTINCT {column} FROM tickets WHERE {scope_where} AND {condition}"
-        else:
-            tickets = f"""SELECT DISTINCT {column} FROM agg_units
-                WHERE period_kind = 'month' AND level = '{level}' AND {scope_where}
-                  AND {condition}"""
-            for index in range(len(waiting)):
-                tickets += f"""
-                UNION SELECT DISTINCT {column} FROM tickets
-                WHERE accepted_at >= $waiting_start{index} AND accepted_at < $waiting_end{index}
-                  AND {scope_where} AND {condition}"""
         lists.append(
             f"""(SELECT list(DISTINCT {column} ORDER BY {column}) FROM (
                 SELECT {column} FROM compounds WHERE {scope_where} AND {condition}
-                UNION {tickets})) AS {column}"""
+                UNION SELECT DISTINCT {column} FROM {places}
+                    WHERE {scope_where} AND {condition})) AS {column}"""
         )
-    # The codes: stored per street and community (agg_ticket_codes), else the tickets'.
-    codes = "agg_ticket_codes" if stored else "tickets"
     sql = f"""WITH codes AS (SELECT DISTINCT category, priority, channel FROM {codes}
             WHERE {scope_where})
     SELECT
@@ -241,12 +216,6 @@ def filter_options(
         name: [str(v) for v in (values or []) if v is not None]
         for name, values in zip(names, row, strict=True)
     }
-
-
-def _covering_grouping(columns: set[str]) -> str | None:
-    """The stored grouping with the fewest place columns that holds all of `columns`."""
-    found = [(len(grouped), name) for name, grouped in GROUPINGS.items() if columns <= set(grouped)]
-    return min(found)[1] if found else None
 
 
 # --- KPIs -------------------------------------------------------------------------------------
