@@ -726,6 +726,26 @@ def test_the_att_and_event_path_on_one_first_stage_equal_their_own_fits(control:
         assert result.events.pre_trend_p == path.pre_trend_p
 
 
+def test_the_month_products_dense_and_sparse_give_the_same_fits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The two-way fits' months × months products, through the dense compound × month table
+    (small panels) or the sparse one (a table over DENSE_CROSS_CELLS): the same robust ATT,
+    event path and TWFE figure to rounding."""
+    from govdash.analytics.metrics import effect as metrics
+
+    panel = unbalanced(staggered_panel(3))
+    dense = robust_effect(panel, "outcome", WINDOW, "tickets")
+    dense_twfe = difference_in_differences(panel, "outcome", WINDOW, "tickets")
+    monkeypatch.setattr(metrics, "DENSE_CROSS_CELLS", 0)
+    sparse = robust_effect(panel, "outcome", WINDOW, "tickets")
+    sparse_twfe = difference_in_differences(panel, "outcome", WINDOW, "tickets")
+    for a, b in ((dense.estimate, sparse.estimate), (dense_twfe, sparse_twfe)):
+        assert (a.estimate, a.std_error) == pytest.approx((b.estimate, b.std_error), rel=1e-10)
+        assert a.estimate != 0 and a.std_error > 0
+    pd.testing.assert_frame_equal(dense.events.table, sparse.events.table, rtol=1e-10)
+
+
 @pytest.mark.parametrize("weight", [None, "tickets"])
 def test_the_direct_twfe_fit_equals_pyfixests_feols(weight: str | None) -> None:
     """The TWFE comparison solved here (exact two-way effects, CRV1 by compound) against

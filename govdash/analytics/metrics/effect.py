@@ -642,6 +642,10 @@ def _binned_second_stage(
     )
 
 
+# The compound × month table's size up to which _TwoWay multiplies it dense (64 MB of floats).
+DENSE_CROSS_CELLS = 8_000_000
+
+
 class _TwoWay:
     """Weighted least squares on compound and month effects, solved exactly: the normal
     equations [[D_u, C], [C', D_t]] (α, λ) = (b_u, b_t) with the compound effects eliminated
@@ -664,8 +668,20 @@ class _TwoWay:
             shape=(self.n_units, self.n_periods),
         ).tocsr()
         if self.complete:
+            self.schur = np.diag(self.period_weight) - self._month_products(fitted)
+
+    def _month_products(self, fitted: np.ndarray) -> np.ndarray:
+        """C' D_u⁻¹ C (months × months): through the dense compound × month table where it is
+        small (one BLAS product: a city's 16,000 compounds × 60 months in 7 ms, where the
+        sparse product takes 56 ms), else the sparse one."""
+        if self.n_units * self.n_periods > DENSE_CROSS_CELLS:
             scaled = self.cross.multiply(1.0 / self.unit_weight[:, None]).tocsr()
-            self.schur = np.diag(self.period_weight) - np.asarray((self.cross.T @ scaled).todense())
+            return np.asarray((self.cross.T @ scaled).todense())
+        cells = self.units[fitted] * self.n_periods + self.periods[fitted]
+        dense = np.bincount(
+            cells, self.weights[fitted], minlength=self.n_units * self.n_periods
+        ).reshape(self.n_units, self.n_periods)
+        return dense.T @ (dense / self.unit_weight[:, None])
 
     def by_unit(self, values: np.ndarray) -> np.ndarray:
         """Sums per compound (of each column)."""
