@@ -714,6 +714,7 @@ def test_the_att_and_event_path_on_one_first_stage_equal_their_own_fits(control:
     # months before its base); not yet signed: every treated row is after signing.
     assert (len(fit) < len(frame)) == (control == NEVER)
     coefficients, covariance, _, clusters = metrics._two_stage(fit, "outcome", metrics.AFTER)
+    assert clusters == fit["unit"].nunique() == frame["unit"].nunique()
     result = robust_effect(panel, "outcome", WINDOW, "tickets", control)
     assert result.estimate.estimate == pytest.approx(coefficients[0], rel=1e-12)
     assert result.estimate.std_error == pytest.approx(math.sqrt(covariance[0, 0]), rel=1e-12)
