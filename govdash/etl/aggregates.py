@@ -633,9 +633,7 @@ def _write_combinations(con: duckdb.DuckDBPyConnection, months: list[date] | Non
     filled can have held a combination no ticket has any more: those combinations are looked
     for among the tickets holding their values, and dropped where none is found."""
     if months is None:
-        for table, columns in COMBINATIONS.items():
-            con.execute(f"DELETE FROM {table}")
-            con.execute(f"INSERT INTO {table} SELECT DISTINCT {', '.join(columns)} FROM tickets")
+        _build_combinations(con, tuple(COMBINATIONS))
         return
     if not months:
         return
@@ -680,11 +678,17 @@ def _write_combinations(con: duckdb.DuckDBPyConnection, months: list[date] | Non
         con.execute(f"DELETE FROM {table} s USING combinations_gone g WHERE {same}")
 
 
+def _build_combinations(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> None:
+    """These COMBINATIONS tables built anew from all tickets."""
+    for table in tables:
+        con.execute(f"DELETE FROM {table}")
+        columns = ", ".join(COMBINATIONS[table])
+        con.execute(f"INSERT INTO {table} SELECT DISTINCT {columns} FROM tickets")
+
+
 def build_places(con: duckdb.DuckDBPyConnection) -> None:
     """agg_ticket_places from all tickets (what version 6 lacks)."""
-    columns = ", ".join(COMBINATIONS["agg_ticket_places"])
-    con.execute("DELETE FROM agg_ticket_places")
-    con.execute(f"INSERT INTO agg_ticket_places SELECT DISTINCT {columns} FROM tickets")
+    _build_combinations(con, ("agg_ticket_places",))
 
 
 # --- the tickets open at each month's end -------------------------------------------------------
