@@ -45,7 +45,7 @@ from typing import TypeVar
 
 import duckdb
 
-from govdash.etl.derive import TICKET_PLACES
+from govdash.etl.derive import COMBINATION_COLUMNS, TICKET_PLACES
 
 _Part = TypeVar("_Part")
 
@@ -617,10 +617,13 @@ def build_all(con: duckdb.DuckDBPyConnection, budgets: dict[str, int] | None = N
 
 # The sidebar's lists, without a scan of every ticket: the code combinations (category,
 # priority, channel) seen in each place the accounts' scopes name, and the place combinations.
+# Their columns are among derive's COMBINATION_COLUMNS (what the record of replaced versions
+# keeps, and what a load reads of the rows it wrote).
 COMBINATIONS = {
     "agg_ticket_codes": ("street", "community", "category", "priority", "channel"),
     "agg_ticket_places": PLACE_COLUMNS,
 }
+assert all(set(columns) <= set(COMBINATION_COLUMNS) for columns in COMBINATIONS.values())
 
 
 def _write_combinations(con: duckdb.DuckDBPyConnection, months: list[date] | None) -> None:
@@ -637,10 +640,9 @@ def _write_combinations(con: duckdb.DuckDBPyConnection, months: list[date] | Non
         return
     if not months:
         return
-    every = list(dict.fromkeys(c for columns in COMBINATIONS.values() for c in columns))
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE combinations_written AS
-        SELECT DISTINCT {", ".join(every)} FROM tickets
+        SELECT DISTINCT {", ".join(COMBINATION_COLUMNS)} FROM tickets
         WHERE accepted_at >= $first AND accepted_at < $last + INTERVAL 1 MONTH
           AND (ticket_id IN (SELECT ticket_id FROM derive_changed)
                OR compound IN (SELECT compound FROM derive_compounds))""",
