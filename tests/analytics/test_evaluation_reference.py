@@ -17,6 +17,7 @@ compound_rates equals unit_table's compound rows; the packed rank sort equals co
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import pickle
 import random
@@ -36,6 +37,7 @@ from govdash.analytics.queries import evaluation as evaluation_queries
 from govdash.analytics.queries.evaluation import (
     RATE_TABLE_COLUMNS,
     compound_rates,
+    evaluation_input,
     evaluation_page,
     evaluation_result,
     merged_scores,
@@ -45,6 +47,7 @@ from govdash.analytics.queries.evaluation import (
 from govdash.analytics.queries.filters import Filters
 from govdash.analytics.queries.units import unit_table
 from govdash.core.access import Scope
+from govdash.core.config import Config
 from tests.analytics.test_evaluation_data import EVALUATION_HEADER, ticket
 from tests.analytics.warehouse_data import (
     REGISTER_HEADER,
@@ -497,44 +500,143 @@ def test_a_table_only_result_keeps_the_table_and_reads_empty(result: ev.Evaluati
     assert_frame_equal(ev.year_over_year(result, slim), ev.year_over_year(result, result))
 
 
+def _same_results(stored: ev.EvaluationResult, rows: ev.EvaluationResult) -> None:
+    """Every figure and sentence of two results equal, to the last bit."""
+    assert stored.warnings == rows.warnings
+    for name in ("table", "shares", "unit_facts", "breakdown", "evaluator_detail",
+                 "evaluator_scores"):  # fmt: skip
+        assert_frame_equal(getattr(stored, name), getattr(rows, name), check_exact=True)
+
+
+# A config whose evaluator indicators are not the ones the scores were loaded under: one renamed
+# (the stored scores of the old name are left out and named in a note) and one worth fewer points
+# than evaluators gave (the scores above them are counted and noted). Points still add up.
+RENAMED = dataclasses.replace(
+    CONFIG,
+    indicators=tuple(
+        dataclasses.replace(i, name=f"{i.name}（新）") if i.name == EVALUATOR_INDICATORS[3].name
+        else dataclasses.replace(i, points=2.0) if i.name == EVALUATOR_INDICATORS[0].name
+        else dataclasses.replace(i, points=i.points + 3.0) if i.name == "问卷满意率"
+        else i
+        for i in CONFIG.indicators
+    ),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("config", [CONFIG, RENAMED], ids=["config", "renamed"])
 @pytest.mark.parametrize(
     "scope", [None, Scope("community", "东社区"), Scope("street", "乙街道")], ids=str
 )
-def test_a_ranking_from_grouped_scores_is_the_table_the_rows_give(
-    warehouse: duckdb.DuckDBPyConnection, result: ev.EvaluationResult, scope: Scope | None
+def test_the_scores_sorted_where_stored_give_the_result_the_rows_give(
+    warehouse: duckdb.DuckDBPyConnection,
+    result: ev.EvaluationResult,
+    config: Config,
+    scope: Scope | None,
 ) -> None:
-    """What year over year reads of last year, the scores grouped and sorted by DuckDB, is the
-    full result's table to the last bit: trimmed and plain means, disputes, blanks, ties and
-    awards, for the district and for a scope's units only; with a locked online score it is
-    the full result merged with it. So are the indicators each evaluator scored, counted where
-    the scores are stored."""
+    """The year's result from the scores coded and sorted by DuckDB (`evaluation_result` with
+    the workbook's scores alone) is the one the score rows give (`evaluate` of
+    `evaluation_input`): every figure and sentence, trimmed and plain means, disputes, ties and
+    awards, the notes on scores left out, for the district and for a scope's units only; last
+    year's ranking as year over year reads it is its table. With a locked online score, the
+    rows merged with it."""
     assert result.table["is_disputed"].any() and not result.table["is_disputed"].all()
-    full = evaluation_result(warehouse, CONFIG, 2025, "compound", scope, online=NO_ONLINE)
-    grouped = ranking_result(warehouse, CONFIG, 2025, "compound", scope, online=NO_ONLINE)
-    if scope is None:
-        assert_frame_equal(full.table, result.table)
-    else:
-        assert 0 < len(full.table) < len(result.table)
+    stored = evaluation_result(warehouse, config, 2025, "compound", scope, online=NO_ONLINE)
+    inputs = evaluation_input(warehouse, config, 2025, "compound", scope, online=NO_ONLINE)
+    rows = ev.evaluate(inputs, config)
+    if scope is None and config is CONFIG:
+        assert_frame_equal(stored.table, result.table)
+    elif scope is not None:
+        assert 0 < len(stored.table) < len(result.table)
+    if config is RENAMED:  # the notes are the rows' own
+        assert any(EVALUATOR_INDICATORS[3].name in note for note in rows.warnings)
+        assert any("超出 0 到该指标分值的范围" in note for note in rows.warnings)
+    assert stored.inputs.scores.empty and "source" in stored.inputs.scores.columns
+    _same_results(stored, rows)
+    grouped = ranking_result(warehouse, config, 2025, "compound", scope, online=NO_ONLINE)
     assert grouped.inputs.scores.empty and grouped.parts is None
-    assert_frame_equal(grouped.table, full.table)
-    assert_frame_equal(grouped.shares, full.shares)
-    assert_frame_equal(grouped.unit_facts, full.unit_facts)
-    assert_frame_equal(ev.year_over_year(result, grouped), ev.year_over_year(result, full))
-    # The page counts each evaluator's indicators where the scores are stored: as from the rows.
-    page = evaluation_page(warehouse, CONFIG, 2025, "compound", scope, online=NO_ONLINE)
-    assert_frame_equal(page.sources, score_sources(full.inputs.scores))
-    unit = full.table["unit"].iloc[0]
-    first = EVALUATOR_INDICATORS[0].name
+    assert_frame_equal(grouped.table, rows.table)
+    assert_frame_equal(grouped.unit_facts, rows.unit_facts)
+    assert_frame_equal(ev.year_over_year(result, grouped), ev.year_over_year(result, rows))
+    unit = rows.table["unit"].iloc[0]
+    first = EVALUATOR_INDICATORS[1].name
     online = pd.DataFrame(
         [(1, 2025, "compound", unit, "评委-在线", first, 0.0, "2026-01-05")],
         columns=NO_ONLINE.columns,
     )
-    merged = ranking_result(warehouse, CONFIG, 2025, "compound", scope, online=online)
-    expected = evaluation_result(warehouse, CONFIG, 2025, "compound", scope, online=online)
+    merged = ranking_result(warehouse, config, 2025, "compound", scope, online=online)
+    expected = ev.evaluate(
+        evaluation_input(warehouse, config, 2025, "compound", scope, online=online), config
+    )
     assert_frame_equal(merged.table, expected.table)
-    now, before = (r.table.set_index("unit")[first].fillna(-1) for r in (merged, full))
+    now, before = (r.table.set_index("unit")[first].fillna(-1) for r in (merged, rows))
     changed = now != before.reindex(now.index)
     assert changed.tolist().count(True) == 1 and bool(changed[unit])
+
+
+@pytest.mark.parametrize("seen_at_most", [1 << 26, 0])  # keys counted in an array / sorted
+@pytest.mark.parametrize("scope", [None, Scope("street", "乙街道")], ids=str)
+def test_the_page_counts_each_evaluators_indicators_as_the_rows_do(
+    warehouse: duckdb.DuckDBPyConnection,
+    scope: Scope | None,
+    seen_at_most: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The indicators each evaluator scored, counted in the scores as stored — those the
+    evaluation leaves out too (an indicator the config no longer has) — are what the rows
+    give (`score_sources`)."""
+    monkeypatch.setattr(evaluation_queries, "SEEN_KEYS_AT_MOST", seen_at_most)
+    for config in (CONFIG, RENAMED):
+        page = evaluation_page(warehouse, config, 2025, "compound", scope, online=NO_ONLINE)
+        inputs = evaluation_input(warehouse, config, 2025, "compound", scope, online=NO_ONLINE)
+        assert len(page.sources) > 0
+        assert_frame_equal(page.sources, score_sources(inputs.scores))
+
+
+def test_stored_scores_with_blanks_and_unknown_indicators_give_what_the_rows_give() -> None:
+    """`evaluate_stored` on scores coded and sorted by hand here (Python's order), with rows it
+    must leave out — no number, an indicator not in the config, a unit with nothing else — is
+    `evaluate` on the same rows: figures, sentences and notes."""
+    rng = random.Random(5)
+    names = [i.name for i in EVALUATOR_INDICATORS]
+    rows = []
+    for unit in ("乙苑", "甲苑", "丙苑", "Z栋", "a栋"):
+        for evaluator in rng.sample(["评委-B", "评委-A", "评委-C", "评委-D", "评委-E"], 4):
+            for indicator in [*names, "旧指标"]:
+                blank = rng.random() < 0.1
+                rows.append((unit, evaluator, indicator,
+                             math.nan if blank else float(rng.randrange(0, 12)) / 2))  # fmt: skip
+    rows.append(("丁苑", "评委-A", "旧指标", 3.0))  # its only row is left out
+    scores = pd.DataFrame(rows, columns=ev.SCORE_COLUMNS)
+    metrics = pd.DataFrame({"unit": ["甲苑", "乙苑", "戊苑"]})
+    inputs = ev.EvaluationInput(2025, "compound", scores, ev.empty_adjustments(), metrics)
+    expected = ev.evaluate(inputs, CONFIG)
+    assert any("旧指标" in note for note in expected.warnings)
+    assert any("没有数值" in note for note in expected.warnings)
+    unit_names, evaluator_names = sorted(set(scores["unit"])), sorted(set(scores["evaluator"]))
+    position = {name: j for j, name in enumerate(ev.indicator_names(CONFIG))}
+    used = scores[scores["indicator"].isin(names) & scores["score"].notna()]
+    ordered = sorted(
+        (unit_names.index(u), position[i], s, evaluator_names.index(e))
+        for u, e, i, s in used.itertuples(index=False)
+    )
+    left = scores.drop(used.index)
+    stored = ev.StoredScores(
+        unit_names=np.array(unit_names, dtype=object),
+        evaluator_names=np.array(evaluator_names, dtype=object),
+        unit=np.array([r[0] for r in ordered], dtype=np.int64),
+        indicator=np.array([r[1] for r in ordered], dtype=np.int64),
+        evaluator=np.array([r[3] for r in ordered], dtype=np.int64),
+        score=np.array([r[2] for r in ordered], dtype=float),
+        left_unit=np.array([unit_names.index(u) for u in left["unit"]], dtype=np.int64),
+        left_evaluator=np.array(
+            [evaluator_names.index(e) for e in left["evaluator"]], dtype=np.int64
+        ),
+        left_indicator=left["indicator"].to_numpy(object),
+        left_blank=left["score"].isna().to_numpy(bool),
+    )
+    without_rows = dataclasses.replace(inputs, scores=ev.empty_scores())
+    _same_results(ev.evaluate_stored(without_rows, stored, CONFIG), expected)
+    assert "丁苑" in set(expected.table["unit"])
 
 
 def test_compound_rates_are_unit_tables_compound_rows(warehouse: duckdb.DuckDBPyConnection) -> None:

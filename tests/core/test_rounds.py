@@ -18,6 +18,7 @@ import pytest
 
 from govdash.analytics.queries.evaluation import (
     available_years,
+    evaluation_page,
     evaluation_result,
     evaluation_units,
 )
@@ -370,12 +371,13 @@ def test_a_locked_round_ranks_as_the_same_scores_from_a_workbook(
         patch.setenv("GOVDASH_HASH_KEY", KEY)
         patch.delenv("GOVDASH_ROUNDS", raising=False)
         _score_online(online, config)
-        results = []
+        results, sources = [], []
         for db in (workbook, online):
             con = connect_readonly(db)
             try:
                 assert available_years(con, "compound") == [2025]
                 results.append(evaluation_result(con, config, 2025, "compound"))
+                sources.append(evaluation_page(con, config, 2025, "compound").sources)
             finally:
                 con.close()
     from_workbook, from_round = results
@@ -386,7 +388,8 @@ def test_a_locked_round_ranks_as_the_same_scores_from_a_workbook(
     )
     pd.testing.assert_frame_equal(from_workbook.evaluator_detail, from_round.evaluator_detail)
     assert set(from_round.inputs.scores["source"]) == {"在线评分第1轮"}
-    assert set(from_workbook.inputs.scores["source"]) == {"工作簿"}
+    assert [set(frame["source"]) for frame in sources] == [{"工作簿"}, {"在线评分第1轮"}]
+    assert [frame["indicators"].sum() for frame in sources] == [200, 200]
     assert any(
         note.startswith("评分来源：在线评分第1轮（已锁定）200 条，5 位评委")
         for note in from_round.warnings

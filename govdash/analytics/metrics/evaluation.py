@@ -380,6 +380,18 @@ def evaluate(
     notes: list[str] = list(inputs.notes)
     units = _unit_list(inputs)
     core = _evaluator_core(inputs.scores, units, config, notes)
+    return _evaluated(inputs, config, chosen, units, core, notes)
+
+
+def _evaluated(
+    inputs: EvaluationInput,
+    config: Config,
+    chosen: dict[str, float],
+    units: list[str],
+    core: _EvaluatorCore,
+    notes: list[str],
+) -> EvaluationResult:
+    """The result of `units` (sorted) whose evaluator indicators `core` holds."""
     metric_values = _metric_values(inputs.metrics, units)
     shares = _shares(units, config, core.runs.shares, metric_values)
     facts = _unit_facts(units, inputs, config, shares, core.runs.disputed_matrix, metric_values)
@@ -419,59 +431,70 @@ def rescore(result: EvaluationResult, weights: Mapping[str, float]) -> Evaluatio
 
 
 @dataclass(frozen=True, eq=False)
-class ScoreRuns:
-    """A year's evaluator scores grouped where they are stored, for `evaluate_runs`: per run
-    (one unit × indicator) the codes of its unit and indicator (into `unit_names` and
-    `indicator_names`) and its scores lowest first, flattened (`scores[first[r] : first[r] +
-    sizes[r]]`); `units`: every unit a score row names. One score per evaluator of a unit's
-    indicator (the loader keeps one per year × level × unit × evaluator × indicator), none
-    missing."""
+class StoredScores:
+    """A year's evaluator scores at one level as the warehouse sorts them, for
+    `evaluate_stored`: one row per score of one of the config's evaluator indicators that is
+    a number, sorted by unit, indicator (config order), score and evaluator, each row its
+    unit's code into `unit_names`, its indicator's position in config.indicators, its
+    evaluator's code into `evaluator_names` (both sorted as Python sorts text) and its score.
+    unit_names: every unit a score row names, a number or not (`evaluate` ranks those too).
+    The rows left out (an indicator none of the config's evaluator indicators, or no number)
+    apart: their unit's and evaluator's codes, indicator name and whether the score is blank.
+    One score per unit × evaluator × indicator (the loader keeps one per year × level × unit ×
+    evaluator × indicator)."""
 
     unit_names: np.ndarray
+    evaluator_names: np.ndarray
     unit: IntArray
-    indicator_names: np.ndarray
     indicator: IntArray
-    first: IntArray
-    sizes: IntArray
-    scores: FloatArray
-    units: tuple[str, ...]
+    evaluator: IntArray
+    score: FloatArray
+    left_unit: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    left_evaluator: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    left_indicator: np.ndarray = field(default_factory=lambda: np.zeros(0, object))
+    left_blank: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
+
+    def of_units(self, units: set[str]) -> StoredScores:
+        """The scores of `units` only (a scope's), their units coded anew."""
+        named = np.array([unit in units for unit in self.unit_names.tolist()], dtype=bool)
+        code_of = np.cumsum(named, dtype=np.int64) - 1
+        kept, left = named[self.unit], named[self.left_unit]
+        return replace(
+            self,
+            unit_names=self.unit_names[named],
+            unit=code_of[self.unit[kept]],
+            indicator=self.indicator[kept],
+            evaluator=self.evaluator[kept],
+            score=self.score[kept],
+            left_unit=code_of[self.left_unit[left]],
+            left_evaluator=self.left_evaluator[left],
+            left_indicator=self.left_indicator[left],
+            left_blank=self.left_blank[left],
+        )
 
 
-def evaluate_runs(inputs: EvaluationInput, runs: ScoreRuns, config: Config) -> EvaluationResult:
-    """What `evaluate(inputs with the runs' score rows, config).table_only()` gives — the same
-    table, to the last bit (each run is added up in the order `evaluate` adds its rows) — for
-    a year whose table alone is wanted (year over year reads last year's): a city's million
-    score rows are neither read into Python nor sorted there. `inputs.scores` is not read (the
-    runs are the scores); the warnings are the inputs' notes only."""
+def evaluate_stored(
+    inputs: EvaluationInput, stored: StoredScores, config: Config
+) -> EvaluationResult:
+    """What `evaluate(inputs with the stored scores' rows, config)` gives — the same table,
+    breakdown, evaluator detail, scores and warnings, to the last bit (each unit × indicator
+    is added up in the order `evaluate` adds its rows) — from scores the warehouse has coded
+    and sorted (`StoredScores`): a city's million score rows are neither read into Python as
+    text nor sorted there. `inputs.scores` is not read (the stored scores are the scores)."""
     chosen = _checked_weights(config, None)
-    units = sorted(set(_unit_list(inputs)) | set(runs.units))
-    names = indicator_names(config)
-    evaluator_names = {i.name for i in _evaluator_indicators(config)}
-    order_of = {name: j for j, name in enumerate(names) if name in evaluator_names}
-    unit_of = pd.Index(units).get_indexer(pd.Index(runs.unit_names.tolist(), dtype=object))
-    indicator_of = [order_of.get(str(name), -1) for name in runs.indicator_names.tolist()]
-    run_unit = np.asarray(unit_of, dtype=np.int64)[runs.unit]
-    run_indicator = np.asarray(indicator_of, dtype=np.int64)[runs.indicator]
-    kept = (run_unit >= 0) & (run_indicator >= 0) & (runs.sizes > 0)
-    scores, sizes = runs.scores, runs.sizes
-    if not kept.all():
-        scores = scores[np.repeat(kept, sizes)]
-        sizes = sizes[kept]
-        run_unit, run_indicator = run_unit[kept], run_indicator[kept]
-    first = (np.cumsum(sizes) - sizes).astype(np.int64)
-    figures = _run_figures(scores, first, sizes, run_unit, run_indicator, len(units), config)
-    metric_values = _metric_values(inputs.metrics, units)
-    shares = _shares(units, config, figures.shares, metric_values)
-    facts = _unit_facts(units, inputs, config, shares, figures.disputed_matrix, metric_values)
-    return EvaluationResult(
-        inputs=inputs,
-        config=config,
-        weights=chosen,
-        table=_finish(config, chosen, shares, facts),
-        shares=shares,
-        unit_facts=facts,
-        warnings=tuple(inputs.notes),
-    ).table_only()
+    notes: list[str] = list(inputs.notes)
+    units = sorted(set(_unit_list(inputs)) | set(stored.unit_names.tolist()))
+    known = {i.name for i in _evaluator_indicators(config)}
+    unknown = sorted({str(name) for name in stored.left_indicator.tolist()} - known)
+    _score_notes(notes, unknown, int(stored.left_blank.sum()))
+    position = pd.Index(units).get_indexer(pd.Index(stored.unit_names.tolist(), dtype=object))
+    unit = np.asarray(position, dtype=np.int64)[stored.unit]
+    # Both lists are sorted as Python sorts, so the warehouse's order is this module's.
+    core = _sorted_core(
+        unit, stored.indicator, stored.evaluator, stored.score, stored.evaluator_names,
+        len(units), config, notes,
+    )  # fmt: skip
+    return _evaluated(inputs, config, chosen, units, core, notes)
 
 
 def _checked_weights(config: Config, weights: Mapping[str, float] | None) -> dict[str, float]:
@@ -612,11 +635,7 @@ def _evaluator_core(
     evaluator_code, evaluator_texts = _text_codes(scores["evaluator"])
     score = pd.to_numeric(scores["score"], errors="coerce").to_numpy(float)
     unknown = sorted(set(indicator_texts.tolist()) - set(indicators))
-    if unknown:
-        notes.append(f"评分表中的指标不在配置的评委打分指标中，未计分：{'、'.join(unknown)}")
-    blank = int(np.isnan(score).sum())
-    if blank:
-        notes.append(f"{blank} 条评分没有数值，未计分")
+    _score_notes(notes, unknown, int(np.isnan(score).sum()))
     # Codes that sort as the texts do: units by their place in the sorted unit list,
     # indicators by their place in the config, evaluators by name.
     position_of = {name: i for i, name in enumerate(units)}
@@ -643,13 +662,39 @@ def _evaluator_core(
         evaluator = key % evaluators_count
         indicator = (key // evaluators_count) % width
         unit = key // evaluators_count // width
+    order = _score_order(unit, indicator, score, evaluator, len(units), width)
+    return _sorted_core(
+        unit[order], indicator[order], evaluator[order], score[order], evaluator_names,
+        len(units), config, notes,
+    )  # fmt: skip
+
+
+def _score_notes(notes: list[str], unknown: Sequence[str], blank: int) -> None:
+    """The notes on score rows left out: indicators not in the config, rows with no number."""
+    if unknown:
+        notes.append(f"评分表中的指标不在配置的评委打分指标中，未计分：{'、'.join(unknown)}")
+    if blank:
+        notes.append(f"{blank} 条评分没有数值，未计分")
+
+
+def _sorted_core(
+    unit: IntArray,
+    indicator: IntArray,
+    evaluator: IntArray,
+    score: FloatArray,
+    evaluator_names: np.ndarray,
+    units: int,
+    config: Config,
+    notes: list[str],
+) -> _EvaluatorCore:
+    """The core of score rows already sorted by unit, indicator, score, evaluator (codes into
+    the sorted unit list, config.indicators and the sorted `evaluator_names`), one a unit ×
+    indicator × evaluator; notes the scores outside their indicator's range."""
     points_by_order = np.array([float(i.points) for i in config.indicators], dtype=float)
     points = points_by_order[indicator]
     outside = int(((score < 0) | (score > points + 1e-9)).sum())
     if outside:
         notes.append(f"{outside} 条评分超出 0 到该指标分值的范围，已按原值计入")
-    order = _score_order(unit, indicator, score, evaluator, len(units), width)
-    unit, indicator, evaluator, score = unit[order], indicator[order], evaluator[order], score[order]
     count = len(score)
     starts = np.ones(count, dtype=bool)
     if count:
@@ -664,7 +709,7 @@ def _evaluator_core(
         score=score,
         first=first.astype(np.int64),
         sizes=sizes,
-        runs=_run_figures(score, first, sizes, unit[first], indicator[first], len(units), config),
+        runs=_run_figures(score, first, sizes, unit[first], indicator[first], units, config),
     )
 
 

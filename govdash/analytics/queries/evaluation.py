@@ -51,11 +51,12 @@ from govdash.analytics.metrics.evaluation import (
     EvaluationResult,
     MethodComparison,
     RobustnessResult,
-    ScoreRuns,
+    StoredScores,
     compare_methods,
     empty_scores,
     evaluate,
-    evaluate_runs,
+    evaluate_stored,
+    indicator_names,
     robustness,
     roll_up_metrics,
     year_over_year,
@@ -522,8 +523,31 @@ def evaluation_result(
 ) -> EvaluationResult:
     """The year's ranking at one level under the config's weights (what the page caches),
     among the units of `scope` (the whole district when None), with the locked online scores
-    (`online`, else read from beside the warehouse)."""
-    return evaluate(evaluation_input(con, config, year, level, scope, online), config)
+    (`online`, else read from beside the warehouse).
+
+    Where the scores are the workbook's alone, they are coded and sorted where they are stored
+    (`stored_scores`, `evaluate_stored`): a city's year of 1–2M score rows is sorted by DuckDB,
+    outside Python's global lock, instead of read into pandas, coded and sorted there — the
+    same result as `evaluate(evaluation_input(...))`, which a test holds it to (the 50M city's
+    year alone: 0.58–0.63 s against 0.78–0.91 s; in the 年度考评 page, whose other threads
+    already keep both cores busy, about the same CPU and time as before). With locked online
+    scores, the rows merged with them (`evaluation_input`)."""
+    _check_level(level)
+    scope = scope or Scope.district()
+    locked = _locked(con, year, level, online)
+    if not locked.empty:
+        return evaluate(evaluation_input(con, config, year, level, scope, locked), config)
+    return _workbook_result(con, config, year, level, scope)[0]
+
+
+def _workbook_result(
+    con: duckdb.DuckDBPyConnection, config: Config, year: int, level: str, scope: Scope
+) -> tuple[EvaluationResult, StoredScores]:
+    """evaluation_result of the workbook's scores alone, and those scores as stored; the
+    units' figures (DuckDB's work mostly) on a cursor of their own beside the scores."""
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        units = beside.submit(_closing, _unit_inputs, cursor(con), config, year, level, scope)
+        return _stored_result(con, config, year, level, scope, units.result)
 
 
 def ranking_result(
@@ -534,74 +558,115 @@ def ranking_result(
     scope: Scope | None = None,
     online: pd.DataFrame | None = None,
 ) -> EvaluationResult:
-    """`evaluation_result(...).table_only()` — the same table (a test holds them equal), what
-    year over year reads of last year — with the scores grouped where they are stored where
-    they are the workbook's alone (`score_runs`, `evaluate_runs`): a city's year of 1–2M
-    score rows is grouped and sorted by DuckDB, outside Python's global lock, instead of read
-    into pandas, coded and sorted there. With locked online scores, the full result, slimmed."""
+    """`evaluation_result(...).table_only()`, what year over year reads of last year, computed
+    on `con` alone (the page computes it on a thread beside the year it shows)."""
     _check_level(level)
     scope = scope or Scope.district()
     locked = _locked(con, year, level, online)
     if not locked.empty:  # merged with the workbook's: the rows, as evaluation_result reads them
         return evaluation_result(con, config, year, level, scope, locked).table_only()
-    runs = score_runs(con, year, level)
-    metrics, names, notes = _unit_inputs(con, config, year, level, scope)
+    result, _ = _stored_result(
+        con, config, year, level, scope, lambda: _unit_inputs(con, config, year, level, scope)
+    )
+    return result.table_only()
+
+
+UnitInputs = tuple[pd.DataFrame, tuple[str, ...], list[str]]
+
+
+def _stored_result(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    year: int,
+    level: str,
+    scope: Scope,
+    unit_inputs: Callable[[], UnitInputs],
+) -> tuple[EvaluationResult, StoredScores]:
+    """The result of the workbook's scores as stored (`stored_scores`), with the units'
+    figures `unit_inputs()` gives (`_unit_inputs`'s), and the scores (of the scope's units)."""
+    stored = stored_scores(con, year, level, config)
     adjustments = evaluation_adjustments(con, year, level)
-    if scope.is_restricted:
+    metrics, names, notes = unit_inputs()
+    if scope.is_restricted:  # only the scope's units; the engine must not add the others
         adjustments = _of_units(adjustments, names)
-        runs = _runs_of(runs, set(names))
+        stored = stored.of_units(set(names))
     inputs = EvaluationInput(
         year=year,
         level=level,
-        scores=empty_scores(),
+        scores=empty_scores().assign(source=pd.Series(dtype=object)),  # the page's columns
         adjustments=adjustments,
         metrics=metrics,
         units=names,
         notes=tuple(notes),
     )
-    return evaluate_runs(inputs, runs, config)
+    return evaluate_stored(inputs, stored, config), stored
 
 
-def score_runs(con: duckdb.DuckDBPyConnection, year: int, level: str) -> ScoreRuns:
-    """The year's workbook scores at `level` per unit × indicator, lowest first (`ScoreRuns`;
-    a score that is not a number is left out, as `evaluate` leaves it). DuckDB groups and
-    sorts them (1.8M rows of a city's year: 0.2 s, outside Python's lock); names leave as a
-    dictionary, one string per distinct name."""
-    rows = "FROM evaluation_scores WHERE year = $year AND unit_level = $level"
+def stored_scores(
+    con: duckdb.DuckDBPyConnection, year: int, level: str, config: Config
+) -> StoredScores:
+    """The year's workbook scores at `level`, coded and sorted by DuckDB (`StoredScores`; 1.4M
+    rows of a city's year: 0.2 s, on DuckDB's threads): the names leave once each, sorted
+    here, and go back as the lists the rows are coded against, so codes and order are
+    Python's. The rows the evaluation leaves out (an indicator not in the config, a score that
+    is not a number) are read apart: none, usually."""
     params: dict[str, object] = {"year": year, "level": level}
-    sql = f"""SELECT unit, indicator, list(score ORDER BY score) AS scores
-        {rows} AND NOT isnan(score) GROUP BY unit, indicator"""
-    table = _arrow_table(con, sql, params)
-    unit = pc.dictionary_encode(table.column("unit")).combine_chunks()
-    indicator = pc.dictionary_encode(table.column("indicator")).combine_chunks()
-    scores = table.column("scores").combine_chunks()
-    sizes = np.asarray(scores.value_lengths().to_numpy(), dtype=np.int64)
-    units = _arrow_table(con, f"SELECT DISTINCT unit {rows}", params).column("unit")
-    return ScoreRuns(
-        unit_names=np.asarray(unit.dictionary.to_pylist(), dtype=object),
-        unit=np.asarray(unit.indices.to_numpy(), dtype=np.int64),
-        indicator_names=np.asarray(indicator.dictionary.to_pylist(), dtype=object),
-        indicator=np.asarray(indicator.indices.to_numpy(), dtype=np.int64),
-        first=(np.cumsum(sizes) - sizes).astype(np.int64),
-        sizes=sizes,
-        scores=np.asarray(scores.flatten().to_numpy(), dtype=float),
-        units=tuple(units.to_pylist()),
+    rows = "FROM evaluation_scores WHERE year = $year AND unit_level = $level"
+    names = {
+        column: sorted(_arrow_table(con, f"SELECT DISTINCT {column} {rows}", params)
+                       .column(column).to_pylist())
+        for column in ("unit", "evaluator")
+    }  # fmt: skip
+    positions = {name: j for j, name in enumerate(indicator_names(config))}
+    known = [i.name for i in config.indicators if i.source == "evaluator"]
+    params |= {
+        "units": names["unit"],
+        "evaluators": names["evaluator"],
+        "known": known,
+        "positions": [positions[name] for name in known],
+    }
+    # Codes narrower than DuckDB's BIGINT: its sort compares fewer bytes (0.17 against 0.23 s).
+    scored = _arrow_table(
+        con,
+        """SELECT unit_code::INTEGER AS unit_no, indicator_code::SMALLINT AS indicator_no,
+            evaluator_code::INTEGER AS evaluator_no, score
+        FROM evaluation_scores
+        JOIN (SELECT unnest($units) AS unit, unnest(range(len($units))) AS unit_code)
+            USING (unit)
+        JOIN (SELECT unnest($evaluators) AS evaluator,
+                     unnest(range(len($evaluators))) AS evaluator_code) USING (evaluator)
+        JOIN (SELECT unnest($known) AS indicator, unnest($positions) AS indicator_code)
+            USING (indicator)
+        WHERE year = $year AND unit_level = $level AND NOT isnan(score)
+        ORDER BY unit_no, indicator_no, score, evaluator_no""",
+        params,
     )
-
-
-def _runs_of(runs: ScoreRuns, units: set[str]) -> ScoreRuns:
-    """The runs of `units` only."""
-    named = np.array([unit in units for unit in runs.unit_names.tolist()], dtype=bool)
-    kept = named[runs.unit]
-    sizes = runs.sizes[kept]
-    return replace(
-        runs,
-        unit=runs.unit[kept],
-        indicator=runs.indicator[kept],
-        first=(np.cumsum(sizes) - sizes).astype(np.int64),
-        sizes=sizes,
-        scores=runs.scores[np.repeat(kept, runs.sizes)],
-        units=tuple(unit for unit in runs.units if unit in units),
+    left = _arrow_table(
+        con,
+        f"""SELECT unit, evaluator, indicator, isnan(score) AS blank {rows}
+            AND (NOT list_contains($known, indicator) OR isnan(score))""",
+        params,
+    )
+    code_of = {
+        column: {name: code for code, name in enumerate(names[column])}
+        for column in ("unit", "evaluator")
+    }
+    return StoredScores(
+        unit_names=np.asarray(names["unit"], dtype=object),
+        evaluator_names=np.asarray(names["evaluator"], dtype=object),
+        unit=scored.column("unit_no").to_numpy().astype(np.int64),
+        indicator=scored.column("indicator_no").to_numpy().astype(np.int64),
+        evaluator=scored.column("evaluator_no").to_numpy().astype(np.int64),
+        score=scored.column("score").to_numpy().astype(float),
+        left_unit=np.array(
+            [code_of["unit"][name] for name in left.column("unit").to_pylist()], dtype=np.int64
+        ),
+        left_evaluator=np.array(
+            [code_of["evaluator"][name] for name in left.column("evaluator").to_pylist()],
+            dtype=np.int64,
+        ),
+        left_indicator=np.asarray(left.column("indicator").to_pylist(), dtype=object),
+        left_blank=np.asarray(left.column("blank").to_pylist(), dtype=bool),
     )
 
 
@@ -703,13 +768,14 @@ def evaluation_page(
 
     The year before is computed beside the year shown, on a second thread with a cursor of its
     own (`con` must be a warehouse reader's, as `lake.cursor` takes), and only as far as year
-    over year reads it: its ranking (`ranking_result`, the scores grouped by DuckDB). Beside
-    it too, where the scores are the workbook's alone, the indicators each evaluator scored
-    are counted in the warehouse (`stored_score_sources`). Reading is DuckDB's, Arrow's and
+    over year reads it: its ranking (`ranking_result`). Reading is DuckDB's, Arrow's and
     numpy's work, most of it outside Python's global lock, so on two cores the threads overlap
     (10M city, 2025 beside 2024, the page cold in bench_pages, the two ways alternated on one
-    host: 4.99, 5.02 s against 5.88, 6.02 s with the year before computed after it)."""
+    host: 4.99, 5.02 s against 5.88, 6.02 s with the year before computed after it). Where
+    the scores are the workbook's alone, the indicators each evaluator scored are counted in
+    the scores as stored (`stored_sources`)."""
     locked = _locked(con, year, level, online)
+    scope = scope or Scope.district()
     with ThreadPoolExecutor(max_workers=1) as beside:
         earlier = (
             beside.submit(
@@ -718,19 +784,13 @@ def evaluation_page(
             if with_previous
             else None
         )
-        stored = (
-            beside.submit(_closing, stored_score_sources, cursor(con), year, level)
-            if locked.empty
-            else None
-        )
-        result = evaluation_result(con, config, year, level, scope, locked)
-        previous = earlier.result() if earlier is not None else None
-        if stored is None:
-            sources = score_sources(result.inputs.scores)
+        if locked.empty:
+            result, stored = _workbook_result(con, config, year, level, scope)
+            sources = stored_sources(stored)
         else:
-            sources = stored.result()
-            if scope is not None and scope.is_restricted:  # as the scores were: its units
-                sources = _of_units(sources, result.inputs.units)
+            result = evaluation_result(con, config, year, level, scope, locked)
+            sources = score_sources(result.inputs.scores)
+        previous = earlier.result() if earlier is not None else None
     slim = replace(result, inputs=replace(result.inputs, scores=result.inputs.scores.iloc[:0]))
     return EvaluationPage(
         result=slim,
@@ -752,18 +812,30 @@ def _closing(query: Callable[..., T], con: duckdb.DuckDBPyConnection, *args: Any
         con.close()
 
 
-def stored_score_sources(con: duckdb.DuckDBPyConnection, year: int, level: str) -> pd.DataFrame:
-    """score_sources of the year's workbook scores at `level` (every one from WORKBOOK_SOURCE),
-    counted where they are stored: the loader keeps one score per year × level × unit ×
-    evaluator × indicator, so the rows of a unit × evaluator are its distinct indicators."""
-    sql = f"""SELECT unit, evaluator, '{WORKBOOK_SOURCE}' AS source, count(*) AS indicators
-        FROM evaluation_scores WHERE year = $year AND unit_level = $level
-        GROUP BY unit, evaluator ORDER BY unit, evaluator"""
-    frame = _arrow_table(con, sql, {"year": year, "level": level}).to_pandas()
-    for column in ("unit", "evaluator", "source"):
-        frame[column] = frame[column].astype("str")
-    frame["indicators"] = frame["indicators"].astype("int64")
-    return frame[SOURCE_COUNT_COLUMNS]
+def stored_sources(stored: StoredScores) -> pd.DataFrame:
+    """score_sources of the workbook's scores as stored (every one from WORKBOOK_SOURCE): the
+    loader keeps one score per year × level × unit × evaluator × indicator, so the rows of a
+    unit × evaluator, used or left out, are its distinct indicators; counted on their codes."""
+    evaluators = max(len(stored.evaluator_names), 1)
+    keys = np.concatenate(
+        [stored.unit * evaluators + stored.evaluator,
+         stored.left_unit * evaluators + stored.left_evaluator]
+    )  # fmt: skip
+    space = len(stored.unit_names) * evaluators
+    if space <= SEEN_KEYS_AT_MOST:  # one count a possible key: no sorting of rows
+        counted = np.bincount(keys, minlength=space)
+        groups = np.flatnonzero(counted)
+        counts = counted[groups]
+    else:
+        groups, counts = np.unique(keys, return_counts=True)
+    return pd.DataFrame(
+        {
+            "unit": pd.array(stored.unit_names[groups // evaluators], dtype="str"),
+            "evaluator": pd.array(stored.evaluator_names[groups % evaluators], dtype="str"),
+            "source": pd.array(np.full(len(groups), WORKBOOK_SOURCE, dtype=object), dtype="str"),
+            "indicators": counts.astype("int64"),
+        }
+    )
 
 
 # score_sources marks the unit × evaluator × source × indicator keys seen in an array of one
