@@ -21,6 +21,9 @@ by `begin`, filled inside each file's transaction so a file that fails leaves no
   written later in the load makes fillable;
 * `as_of`: the previous as-of time and the changed rows' latest moment, unless a replaced
   version held the previous maximum (then one aggregate over all tickets);
+* the first and last acceptance time (`BOUNDS_KEY`, every page's date range): likewise from
+  the previous ones and the changed rows, and where a replaced version held one of them, from
+  the month of tickets that must hold the new one (all tickets only if that month is empty);
 * the on-time statuses: in the months of the changed rows, and for the rows whose status
   depends on the as-of time when it moved (`not_yet_due` rows when it advanced; every row not
   yet responded or closed if it fell);
@@ -44,6 +47,7 @@ replaced or rebuilt (a step's pairs are a subquery of its statement).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import duckdb
@@ -79,6 +83,11 @@ WINDOW_KEY = "repeat_window_days"
 # The earliest acceptance time of a row not yet due (or the as-of time when there is none):
 # where the next advance of the as-of time starts looking (warehouse_info).
 WAITING_KEY = "not_yet_due_from"
+# The first and last acceptance time over all tickets, as JSON [first, last, batch]: what every
+# page's date range starts from (govdash.analytics.queries.aggregated.accepted_bounds), without
+# reading a city's tickets. Valid only while `batch` is the last file loaded: a loader of an
+# earlier release records its files and leaves this key as it was.
+BOUNDS_KEY = "accepted_bounds"
 # The derived fields a ticket is first written with (`initial_fields`).
 INITIAL_FIELDS = ("response_status", "resolution_status", "is_repeat")
 # A ticket's places a blank is filled in from the register, and the register's places of each
@@ -236,21 +245,26 @@ def derive(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, int]:
     previous = None if everything else _stored(con, "as_of")
     waiting = None if everything else _stored(con, WAITING_KEY)
     as_of = _as_of(con, previous)
+    first, last = _accepted(con, None if everything else stored_bounds(con))
     # DuckLake has no keys: replace the rows by delete + insert (one load transaction).
     con.execute(
         """DELETE FROM warehouse_info WHERE key IN
-        ('as_of', 'updated_at', 'config_fingerprint', 'schema_version', $window_key)""",
-        {"window_key": WINDOW_KEY},
+        ('as_of', 'updated_at', 'config_fingerprint', 'schema_version', $window_key, $bounds_key)""",
+        {"window_key": WINDOW_KEY, "bounds_key": BOUNDS_KEY},
     )
     con.execute(
         """INSERT INTO warehouse_info VALUES ('as_of', $as_of),
             ('updated_at', CAST(current_localtimestamp() AS VARCHAR)),
-            ('config_fingerprint', $fingerprint), ('schema_version', '1'), ($window_key, $window)""",
+            ('config_fingerprint', $fingerprint), ('schema_version', '1'), ($window_key, $window),
+            ($bounds_key, json_array($first, $last, (SELECT max(batch_id) FROM load_batches)))""",
         {
             "as_of": as_of,
             "fingerprint": config.fingerprint,
             "window_key": WINDOW_KEY,
             "window": str(window),
+            "bounds_key": BOUNDS_KEY,
+            "first": first,
+            "last": last,
         },
     )
     # Where the rows not yet due may lie: from the earliest of them before this load, or of
@@ -381,6 +395,64 @@ def _as_of(con: duckdb.DuckDBPyConnection, previous: str | None) -> str | None:
     # The row that held the maximum was replaced: the new maximum may be anywhere.
     full = con.execute(f"SELECT CAST(max({MOMENT}) AS VARCHAR) FROM tickets").fetchone()
     return None if full is None or full[0] is None else str(full[0])
+
+
+def stored_bounds(con: duckdb.DuckDBPyConnection) -> tuple[str | None, str | None] | None:
+    """The first and last acceptance time over all tickets as the last load kept them (each
+    None when there is no ticket), or None where the last file loaded was not loaded by a
+    loader that keeps them (`BOUNDS_KEY`)."""
+    found = con.execute(
+        """SELECT (SELECT value FROM warehouse_info WHERE key = $key),
+            (SELECT max(batch_id) FROM load_batches)""",
+        {"key": BOUNDS_KEY},
+    ).fetchone()
+    try:
+        first, last, batch = json.loads(found[0]) if found and found[0] else (None, None, None)
+    except (TypeError, ValueError):  # not three values
+        return None
+    if batch is None or found is None or batch != found[1]:
+        return None
+    return first, last
+
+
+def _accepted(
+    con: duckdb.DuckDBPyConnection, before: tuple[str | None, str | None] | None
+) -> tuple[str | None, str | None]:
+    """The first and last acceptance time over all tickets: from those `before` this load and
+    the changed rows', unless a replaced version held one of them; then from the month that
+    must hold it (no ticket lies before the lower of the two first times, none after the higher
+    of the last), and only if that month has none, or nothing is known `before`, from all."""
+    if before is not None:
+        row = con.execute(
+            """SELECT
+                CAST(least((SELECT min(accepted_at) FROM derive_changed),
+                           CAST($first AS TIMESTAMP)) AS VARCHAR),
+                CAST(greatest((SELECT max(accepted_at) FROM derive_changed),
+                              CAST($last AS TIMESTAMP)) AS VARCHAR),
+                coalesce((SELECT min(accepted_at) <= CAST($first AS TIMESTAMP)
+                              OR max(accepted_at) >= CAST($last AS TIMESTAMP)
+                          FROM derive_old), false)""",
+            {"first": before[0], "last": before[1]},
+        ).fetchone()
+        if row is not None and not row[2]:
+            return row[0], row[1]
+        if row is not None and row[0] is not None:
+            found = con.execute(
+                """SELECT
+                    (SELECT CAST(min(accepted_at) AS VARCHAR) FROM tickets
+                     WHERE accepted_at >= CAST($low AS TIMESTAMP)
+                       AND accepted_at < CAST($low AS TIMESTAMP) + INTERVAL 1 MONTH),
+                    (SELECT CAST(max(accepted_at) AS VARCHAR) FROM tickets
+                     WHERE accepted_at <= CAST($high AS TIMESTAMP)
+                       AND accepted_at > CAST($high AS TIMESTAMP) - INTERVAL 1 MONTH)""",
+                {"low": row[0], "high": row[1]},
+            ).fetchone()
+            if found is not None and found[0] is not None and found[1] is not None:
+                return found[0], found[1]
+    full = con.execute(
+        "SELECT CAST(min(accepted_at) AS VARCHAR), CAST(max(accepted_at) AS VARCHAR) FROM tickets"
+    ).fetchone()
+    return (None, None) if full is None else (full[0], full[1])
 
 
 def _moved(previous: str | None, as_of: str | None) -> str | None:

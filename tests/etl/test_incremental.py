@@ -20,6 +20,8 @@ import pandas as pd
 import pytest
 
 import govdash.etl.derive as derive
+from govdash.analytics.queries.aggregated import accepted_bounds
+from govdash.analytics.queries.loads import data_period
 from govdash.core.config import load_config
 from govdash.core.warehouse import KEY_ENV, current_snapshot, lake_of
 from govdash.etl.load import load_paths, work_connection
@@ -190,6 +192,9 @@ def test_loads_one_by_one_leave_what_one_load_of_the_same_files_leaves(
     assert rows(one_by_one, every_column) == rows(all_at_once, every_column)
     info = "SELECT * FROM warehouse_info WHERE key != 'updated_at' ORDER BY key"
     assert rows(one_by_one, info) == rows(all_at_once, info)
+    bounds = [_kept_bounds(db) for db in (one_by_one, all_at_once)]
+    first, last = min(t["accepted"] for t in versions), max(t["accepted"] for t in versions)
+    assert bounds == [(first, last)] * 2
 
     expected = _expected(versions)
     found = {r[0]: r[1:] for r in rows(one_by_one, DERIVED)}
@@ -215,6 +220,73 @@ def test_loads_one_by_one_leave_what_one_load_of_the_same_files_leaves(
     assert any(v[3] == "北社区" for v in found.values())
     as_of = rows(one_by_one, "SELECT value FROM warehouse_info WHERE key = 'as_of'")[0][0]
     assert datetime.fromisoformat(as_of) == expected.attrs["as_of"]
+
+
+def _kept_bounds(db: Path) -> tuple[datetime, datetime] | None:
+    """The first and last acceptance time the last load kept (derive's BOUNDS_KEY)."""
+    con = lake_of(db).reader()
+    try:
+        kept = derive.stored_bounds(con)
+    finally:
+        con.close()
+    assert kept is not None and kept[0] is not None and kept[1] is not None
+    return datetime.fromisoformat(kept[0]), datetime.fromisoformat(kept[1])
+
+
+def _at(text: str) -> datetime:
+    return datetime.strptime(text, FORMAT)
+
+
+def test_the_first_and_last_acceptance_times_follow_every_load(tmp_path, config):
+    """Each load keeps the first and last acceptance time over all tickets — what every page's
+    date range reads instead of the tickets: widened by new tickets, and where a correction
+    moves the earliest or the latest ticket, the next one in its month, or in another month;
+    a file that changes nothing keeps them. A warehouse whose last file was loaded by a loader
+    that does not keep them is read from the tickets."""
+    ids = ["B1", "B2", "B3", "B4", "B0", "B00", "B5", "B6"]
+    loads = [  # (ticket, acceptance time) of each file, and the bounds after it, by hand
+        ([("B1", "2025-03-10 09:00"), ("B2", "2025-03-20 09:00"), ("B3", "2025-05-05 10:00"),
+          ("B4", "2025-05-25 10:00")], ("2025-03-10 09:00", "2025-05-25 10:00")),
+        ([("B0", "2025-02-01 08:00"), ("B00", "2025-02-10 08:00"), ("B5", "2025-06-30 23:00"),
+          ("B6", "2025-06-15 12:00")], ("2025-02-01 08:00", "2025-06-30 23:00")),
+        ([("B0", "2025-03-15 08:00")], ("2025-02-10 08:00", "2025-06-30 23:00")),
+        ([("B5", "2025-04-01 08:00")], ("2025-02-10 08:00", "2025-06-15 12:00")),
+        ([("B00", "2025-04-02 08:00"), ("B6", "2025-04-03 08:00")],
+         ("2025-03-10 09:00", "2025-05-25 10:00")),
+        ([("B3", "2025-05-05 10:00")], ("2025-03-10 09:00", "2025-05-25 10:00")),
+    ]  # fmt: skip
+    assert sorted({t for file, _ in loads for t, _ in file}) == sorted(ids)
+    db = tmp_path / "data" / "warehouse.duckdb"
+    closed: dict[str, str] = {}
+    for n, (tickets, (first, last)) in enumerate(loads):
+        cells = []
+        for ticket_id, accepted in tickets:
+            at = _at(accepted)
+            closed[ticket_id] = (at + timedelta(hours=2)).strftime(FORMAT)
+            cells.append([ticket_id, "电梯", "一般", "东社区", "东一小区", accepted,
+                          (at + timedelta(minutes=10)).strftime(FORMAT), closed[ticket_id],
+                          None])  # fmt: skip
+        path = write_csv(tmp_path / "in" / f"{n}.csv", [HEADER, *cells], "utf-8-sig")
+        assert load_paths([path], db, config, keep_raw=False).ok
+        found = rows(db, "SELECT min(accepted_at), max(accepted_at) FROM tickets")[0]
+        assert found == (_at(first), _at(last)), n
+        assert _kept_bounds(db) == found, n
+        con = lake_of(db).reader()
+        try:
+            assert accepted_bounds(con) == found
+            assert data_period(con) == (found[0].date(), found[1].date())
+        finally:
+            con.close()
+    with work_connection(db, config) as con:
+        con.execute("BEGIN")  # never committed
+        con.execute(  # a file another loader recorded, which took the first ticket away
+            """INSERT INTO load_batches SELECT * REPLACE (batch_id + 1 AS batch_id)
+            FROM load_batches WHERE batch_id = (SELECT max(batch_id) FROM load_batches)"""
+        )
+        con.execute("DELETE FROM tickets WHERE ticket_id = 'B1'")
+        assert derive.stored_bounds(con) is None
+        assert accepted_bounds(con) == (_at("2025-03-15 08:00"), _at("2025-05-25 10:00"))
+        con.execute("ROLLBACK")
 
 
 def test_each_incremental_load_matches_a_full_recompute_of_its_warehouse(tmp_path, config):
