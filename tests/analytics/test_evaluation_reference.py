@@ -592,6 +592,36 @@ def test_the_page_counts_each_evaluators_indicators_as_the_rows_do(
         assert_frame_equal(page.sources, score_sources(inputs.scores))
 
 
+def test_a_name_the_stored_reading_cannot_match_falls_back_to_the_rows(
+    warehouse: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the names sent back to code the rows do not find one unit's rows (as a name
+    DuckDB's parameters could not carry would), the scores are not read short: the year is
+    evaluated from its rows, every unit and score in it."""
+    expected = ev.evaluate(
+        evaluation_input(warehouse, CONFIG, 2025, "compound", online=NO_ONLINE), CONFIG
+    )
+    bound = evaluation_queries.bound_parameters
+    lost = UNITS[0].name
+
+    def mangled(sql: str, params: dict[str, object]) -> dict[str, object]:
+        found = bound(sql, params)
+        if "units" in found:
+            found["units"] = [f"{u}\ufffd" if u == lost else u for u in found["units"]]
+        return found
+
+    monkeypatch.setattr(evaluation_queries, "bound_parameters", mangled)
+    assert evaluation_queries.stored_scores(warehouse, 2025, "compound", CONFIG) is None
+    _same_results(
+        evaluation_result(warehouse, CONFIG, 2025, "compound", online=NO_ONLINE), expected
+    )
+    assert lost in set(expected.evaluator_scores["unit"])
+    page = evaluation_page(warehouse, CONFIG, 2025, "compound", online=NO_ONLINE)
+    assert_frame_equal(page.sources, score_sources(expected.inputs.scores))
+    grouped = ranking_result(warehouse, CONFIG, 2025, "compound", online=NO_ONLINE)
+    assert_frame_equal(grouped.table, expected.table)
+
+
 def test_stored_scores_with_blanks_and_unknown_indicators_give_what_the_rows_give() -> None:
     """`evaluate_stored` on scores coded and sorted by hand here (Python's order), with rows it
     must leave out — no number, an indicator not in the config, a unit with nothing else — is

@@ -535,16 +535,18 @@ def evaluation_result(
     _check_level(level)
     scope = scope or Scope.district()
     locked = _locked(con, year, level, online)
-    if not locked.empty:
-        return evaluate(evaluation_input(con, config, year, level, scope, locked), config)
-    return _workbook_result(con, config, year, level, scope)[0]
+    found = _workbook_result(con, config, year, level, scope) if locked.empty else None
+    if found is not None:
+        return found[0]
+    return evaluate(evaluation_input(con, config, year, level, scope, locked), config)
 
 
 def _workbook_result(
     con: duckdb.DuckDBPyConnection, config: Config, year: int, level: str, scope: Scope
-) -> tuple[EvaluationResult, StoredScores]:
-    """evaluation_result of the workbook's scores alone, and those scores as stored; the
-    units' figures (DuckDB's work mostly) on a cursor of their own beside the scores."""
+) -> tuple[EvaluationResult, StoredScores] | None:
+    """evaluation_result of the workbook's scores alone, and those scores as stored (None
+    where they cannot be read so: `stored_scores`); the units' figures (DuckDB's work mostly)
+    on a cursor of their own beside the scores."""
     with ThreadPoolExecutor(max_workers=1) as beside:
         units = beside.submit(_closing, _unit_inputs, cursor(con), config, year, level, scope)
         return _stored_result(con, config, year, level, scope, units.result)
@@ -563,12 +565,17 @@ def ranking_result(
     _check_level(level)
     scope = scope or Scope.district()
     locked = _locked(con, year, level, online)
-    if not locked.empty:  # merged with the workbook's: the rows, as evaluation_result reads them
-        return evaluation_result(con, config, year, level, scope, locked).table_only()
-    result, _ = _stored_result(
-        con, config, year, level, scope, lambda: _unit_inputs(con, config, year, level, scope)
+    found = (
+        _stored_result(
+            con, config, year, level, scope, lambda: _unit_inputs(con, config, year, level, scope)
+        )
+        if locked.empty
+        else None
     )
-    return result.table_only()
+    if found is not None:
+        return found[0].table_only()
+    # merged with locked online scores: the rows, as evaluation_result reads them
+    return evaluate(evaluation_input(con, config, year, level, scope, locked), config).table_only()
 
 
 UnitInputs = tuple[pd.DataFrame, tuple[str, ...], list[str]]
@@ -581,12 +588,15 @@ def _stored_result(
     level: str,
     scope: Scope,
     unit_inputs: Callable[[], UnitInputs],
-) -> tuple[EvaluationResult, StoredScores]:
+) -> tuple[EvaluationResult, StoredScores] | None:
     """The result of the workbook's scores as stored (`stored_scores`), with the units'
-    figures `unit_inputs()` gives (`_unit_inputs`'s), and the scores (of the scope's units)."""
+    figures `unit_inputs()` gives (`_unit_inputs`'s), and the scores (of the scope's units);
+    None where `stored_scores` is (`unit_inputs()` is still waited for)."""
     stored = stored_scores(con, year, level, config)
     adjustments = evaluation_adjustments(con, year, level)
     metrics, names, notes = unit_inputs()
+    if stored is None:
+        return None
     if scope.is_restricted:  # only the scope's units; the engine must not add the others
         adjustments = _of_units(adjustments, names)
         stored = stored.of_units(set(names))
@@ -604,12 +614,13 @@ def _stored_result(
 
 def stored_scores(
     con: duckdb.DuckDBPyConnection, year: int, level: str, config: Config
-) -> StoredScores:
+) -> StoredScores | None:
     """The year's workbook scores at `level`, coded and sorted by DuckDB (`StoredScores`; 1.4M
     rows of a city's year: 0.2 s, on DuckDB's threads): the names leave once each, sorted
     here, and go back as the lists the rows are coded against, so codes and order are
     Python's. The rows the evaluation leaves out (an indicator not in the config, a score that
-    is not a number) are read apart: none, usually."""
+    is not a number) are read apart: none, usually. None where the rows read are not all the
+    year's (a name the lists could not carry as stored: the caller reads the rows instead)."""
     params: dict[str, object] = {"year": year, "level": level}
     rows = "FROM evaluation_scores WHERE year = $year AND unit_level = $level"
     names = {
@@ -647,6 +658,9 @@ def stored_scores(
             AND (NOT list_contains($known, indicator) OR isnan(score))""",
         params,
     )
+    total = _arrow_table(con, f"SELECT count(*) AS n {rows}", params).column("n")[0].as_py()
+    if scored.num_rows + left.num_rows != total:  # a name the join did not find: never drop it
+        return None
     code_of = {
         column: {name: code for code, name in enumerate(names[column])}
         for column in ("unit", "evaluator")
@@ -784,11 +798,11 @@ def evaluation_page(
             if with_previous
             else None
         )
-        if locked.empty:
-            result, stored = _workbook_result(con, config, year, level, scope)
-            sources = stored_sources(stored)
+        found = _workbook_result(con, config, year, level, scope) if locked.empty else None
+        if found is not None:
+            result, sources = found[0], stored_sources(found[1])
         else:
-            result = evaluation_result(con, config, year, level, scope, locked)
+            result = evaluate(evaluation_input(con, config, year, level, scope, locked), config)
             sources = score_sources(result.inputs.scores)
         # while the year before may still be computed
         methods = compare_methods(result)
