@@ -703,13 +703,7 @@ OPEN_COLUMNS = (
     "closed_at",
     "is_open",
     "status",
-    "street",
-    "community",
-    "compound",
-    "property_company",
-    "category",
-    "priority",
-    "channel",
+    *COMBINATION_COLUMNS,  # the places and codes a page's selection filters by
     "resolution_limit_hours",
 )
 FIRST_END = "date_trunc('month', t.accepted_at) + INTERVAL 1 MONTH"

@@ -54,7 +54,8 @@ import duckdb
 
 from govdash.core.config import Config
 
-# A ticket's places and codes, as the sidebar's lists combine them (govdash.etl.aggregates).
+# A ticket's places and codes: what a page's selection filters by, so what the sidebar's lists
+# combine and the backlog's open rows keep (govdash.etl.aggregates).
 COMBINATION_COLUMNS = (
     "street",
     "community",
