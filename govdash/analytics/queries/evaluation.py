@@ -535,21 +535,7 @@ def evaluation_result(
     _check_level(level)
     scope = scope or Scope.district()
     locked = _locked(con, year, level, online)
-    found = _workbook_result(con, config, year, level, scope) if locked.empty else None
-    if found is not None:
-        return found[0]
-    return evaluate(evaluation_input(con, config, year, level, scope, locked), config)
-
-
-def _workbook_result(
-    con: duckdb.DuckDBPyConnection, config: Config, year: int, level: str, scope: Scope
-) -> tuple[EvaluationResult, StoredScores] | None:
-    """evaluation_result of the workbook's scores alone, and those scores as stored (None
-    where they cannot be read so: `stored_scores`); the units' figures (DuckDB's work mostly)
-    on a cursor of their own beside the scores."""
-    with ThreadPoolExecutor(max_workers=1) as beside:
-        units = beside.submit(_closing, _unit_inputs, cursor(con), config, year, level, scope)
-        return _stored_result(con, config, year, level, scope, units.result)
+    return _year_result(con, config, year, level, scope, locked, beside=True)[0]
 
 
 def ranking_result(
@@ -565,17 +551,35 @@ def ranking_result(
     _check_level(level)
     scope = scope or Scope.district()
     locked = _locked(con, year, level, online)
-    found = (
-        _stored_result(
-            con, config, year, level, scope, lambda: _unit_inputs(con, config, year, level, scope)
-        )
-        if locked.empty
-        else None
-    )
-    if found is not None:
-        return found[0].table_only()
-    # merged with locked online scores: the rows, as evaluation_result reads them
-    return evaluate(evaluation_input(con, config, year, level, scope, locked), config).table_only()
+    return _year_result(con, config, year, level, scope, locked, beside=False)[0].table_only()
+
+
+def _year_result(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    year: int,
+    level: str,
+    scope: Scope,
+    locked: pd.DataFrame,
+    beside: bool,
+) -> tuple[EvaluationResult, StoredScores | None]:
+    """The year's result, and the workbook's scores as stored where it was read from them
+    (`_stored_result`: the scores are the workbook's alone, and the stored reading was not
+    refused); else from the rows, merged with the `locked` online scores (`evaluation_input`),
+    and None. beside: the units' figures on a cursor of their own beside the scores (DuckDB's
+    work mostly), else after them on `con`."""
+    if locked.empty:
+        if beside:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                units = pool.submit(_closing, _unit_inputs, cursor(con), config, year, level, scope)
+                found = _stored_result(con, config, year, level, scope, units.result)
+        else:
+            found = _stored_result(
+                con, config, year, level, scope, lambda: _unit_inputs(con, config, year, level, scope)
+            )
+        if found is not None:
+            return found
+    return evaluate(evaluation_input(con, config, year, level, scope, locked), config), None
 
 
 UnitInputs = tuple[pd.DataFrame, tuple[str, ...], list[str]]
@@ -798,12 +802,8 @@ def evaluation_page(
             if with_previous
             else None
         )
-        found = _workbook_result(con, config, year, level, scope) if locked.empty else None
-        if found is not None:
-            result, sources = found[0], stored_sources(found[1])
-        else:
-            result = evaluate(evaluation_input(con, config, year, level, scope, locked), config)
-            sources = score_sources(result.inputs.scores)
+        result, stored = _year_result(con, config, year, level, scope, locked, beside=True)
+        sources = score_sources(result.inputs.scores) if stored is None else stored_sources(stored)
         # while the year before may still be computed
         methods = compare_methods(result)
         robust = robustness(result, config) if robustness_at_once(len(result.table), config) else None
