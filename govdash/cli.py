@@ -32,7 +32,7 @@ from govdash.core.warehouse import (
 if TYPE_CHECKING:  # the read side is imported only by the commands that use it
     import pandas as pd
 
-    from govdash.analytics.metrics.evaluation import EvaluationResult
+    from govdash.analytics.metrics.evaluation import EvaluationResult, YearRanking
     from govdash.etl.settle import Settled
 
 
@@ -728,7 +728,7 @@ REPORT_SUFFIXES = (".xlsx", ".pdf")
 
 def _evaluation(
     args: argparse.Namespace, db_path: Path, config: Config
-) -> tuple[EvaluationResult, EvaluationResult | None, pd.DataFrame] | int:
+) -> tuple[EvaluationResult, YearRanking | None, pd.DataFrame] | int:
     """(result, previous, load history) of --year at --level, or an exit code after a message."""
     from govdash.analytics.queries.evaluation import (
         available_years,

@@ -85,7 +85,7 @@ def test_the_ranking_is_the_engines(
     assert ranking["等次"].tolist() == table["grade"].tolist()
     assert ranking["奖项"].tolist() == table["award"].tolist()
     assert ranking["可参评"].tolist() == table["is_eligible"].tolist()
-    change = year_over_year(current, previous)
+    change = year_over_year(current, previous.ranking())
     assert ranking["名次变化"].tolist() == change["rank_change"].tolist()
     assert any("参评单位 4 个，其中符合评优条件 3 个" in c.value for c in app.caption)
 

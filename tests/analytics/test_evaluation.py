@@ -796,7 +796,7 @@ def test_year_over_year(small_config: Config) -> None:
     )
     previous = ev.evaluate(previous_inputs, small_config)
     # Last year without adjustments: 甲 91 (1), 丙 80 (2), 丁 57 (3).
-    change = ev.year_over_year(current, previous).set_index("unit")
+    change = ev.year_over_year(current, previous.ranking()).set_index("unit")
     assert change.loc["甲", "total_change"] == pytest.approx(96 - 91)
     assert change.loc["丙", "rank_change"] == 0  # 2 → 2
     assert change.loc["丁", "rank_change"] == -1  # 3 → 4

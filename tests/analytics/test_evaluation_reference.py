@@ -491,13 +491,26 @@ def test_workbook_scores_as_categoricals_merge_and_count_as_text(
         assert_frame_equal(score_sources(alone), workbook_only)
 
 
-def test_a_table_only_result_keeps_the_table_and_reads_empty(result: ev.EvaluationResult) -> None:
-    slim = result.table_only()
-    assert_frame_equal(slim.table, result.table)
-    assert slim.breakdown.empty and slim.evaluator_scores.empty and slim.evaluator_detail.empty
-    assert list(slim.breakdown.columns) == ev.BREAKDOWN_COLUMNS
-    assert slim.unit_breakdown(UNITS[0].name).empty
-    assert_frame_equal(ev.year_over_year(result, slim), ev.year_over_year(result, result))
+def test_last_years_ranking_matches_the_reference(
+    warehouse: duckdb.DuckDBPyConnection, result: ev.EvaluationResult
+) -> None:
+    """What year over year reads of a year — computed alone from the scores as stored
+    (`ranking_result`), and kept of a whole result (`ranking`) — is every unit's total, rank
+    and grade as the reference works them out, the units in name order."""
+    found, _ = reference()
+    alone = ranking_result(warehouse, CONFIG, 2025, "compound", online=NO_ONLINE)
+    for ranking in (alone, result.ranking()):
+        assert (ranking.year, ranking.level) == (2025, "compound")
+        assert list(ranking.table.columns) == ev.RANKING_COLUMNS
+        assert ranking.table["unit"].tolist() == sorted(found)
+        for row in ranking.table.itertuples(index=False):
+            expected = found[row.unit]
+            assert row.total == pytest.approx(expected.total, abs=1e-9), row.unit
+            assert (row.rank, row.grade) == (expected.rank, expected.grade), row.unit
+    assert_frame_equal(alone.table, result.ranking().table, check_exact=True)
+    change = ev.year_over_year(result, alone)
+    assert (change["rank_change"] == 0).all() and (change["total_change"] == 0).all()
+    assert change["previous_grade"].tolist() == change["grade"].tolist()
 
 
 def _same_results(stored: ev.EvaluationResult, rows: ev.EvaluationResult) -> None:
@@ -553,10 +566,10 @@ def test_the_scores_sorted_where_stored_give_the_result_the_rows_give(
     assert stored.inputs.scores.empty and "source" in stored.inputs.scores.columns
     _same_results(stored, rows)
     grouped = ranking_result(warehouse, config, 2025, "compound", scope, online=NO_ONLINE)
-    assert grouped.inputs.scores.empty and grouped.parts is None
-    assert_frame_equal(grouped.table, rows.table)
-    assert_frame_equal(grouped.unit_facts, rows.unit_facts)
-    assert_frame_equal(ev.year_over_year(result, grouped), ev.year_over_year(result, rows))
+    assert_frame_equal(grouped.table, rows.ranking().table, check_exact=True)
+    assert_frame_equal(
+        ev.year_over_year(result, grouped), ev.year_over_year(result, rows.ranking())
+    )
     unit = rows.table["unit"].iloc[0]
     first = EVALUATOR_INDICATORS[1].name
     online = pd.DataFrame(
@@ -567,8 +580,8 @@ def test_the_scores_sorted_where_stored_give_the_result_the_rows_give(
     expected = ev.evaluate(
         evaluation_input(warehouse, config, 2025, "compound", scope, online=online), config
     )
-    assert_frame_equal(merged.table, expected.table)
-    now, before = (r.table.set_index("unit")[first].fillna(-1) for r in (merged, rows))
+    assert_frame_equal(merged.table, expected.ranking().table)
+    now, before = (r.table.set_index("unit")[first].fillna(-1) for r in (expected, rows))
     changed = now != before.reindex(now.index)
     assert changed.tolist().count(True) == 1 and bool(changed[unit])
 
@@ -619,7 +632,7 @@ def test_a_name_the_stored_reading_cannot_match_falls_back_to_the_rows(
     page = evaluation_page(warehouse, CONFIG, 2025, "compound", online=NO_ONLINE)
     assert_frame_equal(page.sources, score_sources(expected.inputs.scores))
     grouped = ranking_result(warehouse, CONFIG, 2025, "compound", online=NO_ONLINE)
-    assert_frame_equal(grouped.table, expected.table)
+    assert_frame_equal(grouped.table, expected.ranking().table)
 
 
 def test_stored_scores_with_blanks_and_unknown_indicators_give_what_the_rows_give() -> None:
@@ -667,6 +680,8 @@ def test_stored_scores_with_blanks_and_unknown_indicators_give_what_the_rows_giv
     without_rows = dataclasses.replace(inputs, scores=ev.empty_scores())
     _same_results(ev.evaluate_stored(without_rows, stored, CONFIG), expected)
     assert "丁苑" in set(expected.table["unit"])
+    ranking = ev.rank_stored(without_rows, stored, CONFIG)
+    assert_frame_equal(ranking.table, expected.ranking().table, check_exact=True)
 
 
 def test_compound_rates_are_unit_tables_compound_rows(warehouse: duckdb.DuckDBPyConnection) -> None:

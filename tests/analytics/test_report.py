@@ -160,7 +160,7 @@ def workbook(
     results: tuple[ev.EvaluationResult, ev.EvaluationResult, pd.DataFrame],
 ) -> openpyxl.Workbook:
     current, previous, history = results
-    data = report_workbook(current, CONFIG, PROVENANCE, "zh", previous, batches=history)
+    data = report_workbook(current, CONFIG, PROVENANCE, "zh", previous.ranking(), batches=history)
     return openpyxl.load_workbook(io.BytesIO(data))
 
 
@@ -416,7 +416,7 @@ def test_the_pdf_is_an_a4_report_naming_every_unit(
     results: tuple[ev.EvaluationResult, ev.EvaluationResult, pd.DataFrame], tmp_path: Path
 ) -> None:
     current, previous, history = results
-    data = report_pdf(current, CONFIG, PROVENANCE, "zh", previous, batches=history)
+    data = report_pdf(current, CONFIG, PROVENANCE, "zh", previous.ranking(), batches=history)
     assert data.startswith(b"%PDF")
     path = tmp_path / "report.pdf"
     path.write_bytes(data)

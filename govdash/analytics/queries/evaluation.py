@@ -52,11 +52,13 @@ from govdash.analytics.metrics.evaluation import (
     MethodComparison,
     RobustnessResult,
     StoredScores,
+    YearRanking,
     compare_methods,
     empty_scores,
     evaluate,
     evaluate_stored,
     indicator_names,
+    rank_stored,
     robustness,
     roll_up_metrics,
     year_over_year,
@@ -535,7 +537,7 @@ def evaluation_result(
     _check_level(level)
     scope = scope or Scope.district()
     locked = _locked(con, year, level, online)
-    return _year_result(con, config, year, level, scope, locked, beside=True)[0]
+    return _year_result(con, config, year, level, scope, locked)[0]
 
 
 def ranking_result(
@@ -545,13 +547,20 @@ def ranking_result(
     level: str,
     scope: Scope | None = None,
     online: pd.DataFrame | None = None,
-) -> EvaluationResult:
-    """`evaluation_result(...).table_only()`, what year over year reads of last year, computed
-    on `con` alone (the page computes it on a thread beside the year it shows)."""
+) -> YearRanking:
+    """`evaluation_result(...).ranking()`, what year over year reads of last year, computed
+    on `con` alone (the page computes it on a thread beside the year it shows): from the
+    workbook's scores as stored, only the totals, ranks and grades (`rank_stored`)."""
     _check_level(level)
     scope = scope or Scope.district()
     locked = _locked(con, year, level, online)
-    return _year_result(con, config, year, level, scope, locked, beside=False)[0].table_only()
+    if locked.empty:
+        found = _stored_input(
+            con, config, year, level, scope, lambda: _unit_inputs(con, config, year, level, scope)
+        )
+        if found is not None:
+            return rank_stored(*found, config)
+    return evaluate(evaluation_input(con, config, year, level, scope, locked), config).ranking()
 
 
 def _year_result(
@@ -561,41 +570,35 @@ def _year_result(
     level: str,
     scope: Scope,
     locked: pd.DataFrame,
-    beside: bool,
 ) -> tuple[EvaluationResult, StoredScores | None]:
     """The year's result, and the workbook's scores as stored where it was read from them
-    (`_stored_result`: the scores are the workbook's alone, and the stored reading was not
+    (`_stored_input`: the scores are the workbook's alone, and the stored reading was not
     refused); else from the rows, merged with the `locked` online scores (`evaluation_input`),
-    and None. beside: the units' figures on a cursor of their own beside the scores (DuckDB's
-    work mostly), else after them on `con`."""
+    and None. The units' figures (DuckDB's work mostly) on a cursor of their own beside the
+    scores."""
     if locked.empty:
-        if beside:
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                units = pool.submit(_closing, _unit_inputs, cursor(con), config, year, level, scope)
-                found = _stored_result(con, config, year, level, scope, units.result)
-        else:
-            found = _stored_result(
-                con, config, year, level, scope, lambda: _unit_inputs(con, config, year, level, scope)
-            )
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            units = pool.submit(_closing, _unit_inputs, cursor(con), config, year, level, scope)
+            found = _stored_input(con, config, year, level, scope, units.result)
         if found is not None:
-            return found
+            return evaluate_stored(*found, config), found[1]
     return evaluate(evaluation_input(con, config, year, level, scope, locked), config), None
 
 
 UnitInputs = tuple[pd.DataFrame, tuple[str, ...], list[str]]
 
 
-def _stored_result(
+def _stored_input(
     con: duckdb.DuckDBPyConnection,
     config: Config,
     year: int,
     level: str,
     scope: Scope,
     unit_inputs: Callable[[], UnitInputs],
-) -> tuple[EvaluationResult, StoredScores] | None:
-    """The result of the workbook's scores as stored (`stored_scores`), with the units'
-    figures `unit_inputs()` gives (`_unit_inputs`'s), and the scores (of the scope's units);
-    None where `stored_scores` is (`unit_inputs()` is still waited for)."""
+) -> tuple[EvaluationInput, StoredScores] | None:
+    """The inputs of the workbook's scores as stored (`stored_scores`): the units' figures
+    `unit_inputs()` gives (`_unit_inputs`'s) and the scores, of the scope's units; None where
+    `stored_scores` is (`unit_inputs()` is still waited for)."""
     stored = stored_scores(con, year, level, config)
     adjustments = evaluation_adjustments(con, year, level)
     metrics, names, notes = unit_inputs()
@@ -613,7 +616,7 @@ def _stored_result(
         units=names,
         notes=tuple(notes),
     )
-    return evaluate_stored(inputs, stored, config), stored
+    return inputs, stored
 
 
 def stored_scores(
@@ -741,8 +744,8 @@ class EvaluationPage:
         with its columns): the page shows only how many indicators each evaluator scored per
         source (`sources`), and a city's scores are over a million rows. Its evaluator_scores,
         adjustments, breakdown and detail stay (the report downloads need them).
-    previous: last year's result slimmed to its table (what year over year and the report's
-        comparison read), or None.
+    previous: last year's ranking (what year over year and the report's comparison read), or
+        None.
     sources: SOURCE_COUNT_COLUMNS, per unit × evaluator × source the number of distinct
         indicators scored; empty when the scores carry no `source`.
     robust: robustness(result), or None where it is not computed at once
@@ -751,7 +754,7 @@ class EvaluationPage:
     """
 
     result: EvaluationResult
-    previous: EvaluationResult | None
+    previous: YearRanking | None
     sources: pd.DataFrame
     methods: MethodComparison
     robust: RobustnessResult | None
@@ -802,7 +805,7 @@ def evaluation_page(
             if with_previous
             else None
         )
-        result, stored = _year_result(con, config, year, level, scope, locked, beside=True)
+        result, stored = _year_result(con, config, year, level, scope, locked)
         sources = score_sources(result.inputs.scores) if stored is None else stored_sources(stored)
         # while the year before may still be computed
         methods = compare_methods(result)

@@ -40,6 +40,7 @@ from govdash.analytics.metrics.evaluation import (
     EvaluationResult,
     MethodComparison,
     RobustnessResult,
+    YearRanking,
     block_column,
     block_names,
     compare_methods,
@@ -83,7 +84,7 @@ class _Analyses:
 
 
 def _analyses(
-    result: EvaluationResult, config: Config, previous: EvaluationResult | None
+    result: EvaluationResult, config: Config, previous: YearRanking | None
 ) -> _Analyses:
     return _Analyses(
         methods=compare_methods(result),
@@ -571,7 +572,7 @@ def report_workbook(
     config: Config,
     provenance: Provenance,
     lang: str = "zh",
-    previous: EvaluationResult | None = None,
+    previous: YearRanking | None = None,
     *,
     batches: pd.DataFrame | None = None,
 ) -> bytes:
@@ -580,7 +581,7 @@ def report_workbook(
     Numbers are written to TOTAL_DECIMALS decimals, the precision the engine ranks at (shown
     with two); trimmed evaluator scores
     are grey and struck through; every text cell is neutralised (no formulas). `previous` is
-    last year's result at the same level (rank and total change); `batches` the load history
+    last year's ranking at the same level (rank and total change); `batches` the load history
     (batch_id, file_name, kinds, loaded_at, rows_loaded, rows_rejected).
     """
     check_report_inputs(result, config, lang)
@@ -710,7 +711,7 @@ def report_workbook(
 
 
 def _about_lines(
-    result: EvaluationResult, config: Config, previous: EvaluationResult | None, lang: str
+    result: EvaluationResult, config: Config, previous: YearRanking | None, lang: str
 ) -> list[str]:
     table = result.table
     lines = [
@@ -745,7 +746,7 @@ def report_pdf(
     config: Config,
     provenance: Provenance,
     lang: str = "zh",
-    previous: EvaluationResult | None = None,
+    previous: YearRanking | None = None,
     *,
     batches: pd.DataFrame | None = None,
     timeout: float = PDF_TIMEOUT_SECONDS,
@@ -761,7 +762,7 @@ def report_html(
     config: Config,
     provenance: Provenance,
     lang: str = "zh",
-    previous: EvaluationResult | None = None,
+    previous: YearRanking | None = None,
     *,
     batches: pd.DataFrame | None = None,
     charts: bool = True,
