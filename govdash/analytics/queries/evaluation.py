@@ -554,12 +554,9 @@ def ranking_result(
     _check_level(level)
     scope = scope or Scope.district()
     locked = _locked(con, year, level, online)
-    if locked.empty:
-        found = _stored_input(
-            con, config, year, level, scope, lambda: _unit_inputs(con, config, year, level, scope)
-        )
-        if found is not None:
-            return rank_stored(*found, config)
+    found = _stored_reading(con, config, year, level, scope, locked, beside=False)
+    if found is not None:
+        return rank_stored(*found, config)
     return evaluate(evaluation_input(con, config, year, level, scope, locked), config).ranking()
 
 
@@ -572,17 +569,36 @@ def _year_result(
     locked: pd.DataFrame,
 ) -> tuple[EvaluationResult, StoredScores | None]:
     """The year's result, and the workbook's scores as stored where it was read from them
-    (`_stored_input`: the scores are the workbook's alone, and the stored reading was not
-    refused); else from the rows, merged with the `locked` online scores (`evaluation_input`),
-    and None. The units' figures (DuckDB's work mostly) on a cursor of their own beside the
-    scores."""
-    if locked.empty:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            units = pool.submit(_closing, _unit_inputs, cursor(con), config, year, level, scope)
-            found = _stored_input(con, config, year, level, scope, units.result)
-        if found is not None:
-            return evaluate_stored(*found, config), found[1]
+    (`_stored_reading`); else from the rows, merged with the `locked` online scores
+    (`evaluation_input`), and None."""
+    found = _stored_reading(con, config, year, level, scope, locked, beside=True)
+    if found is not None:
+        return evaluate_stored(*found, config), found[1]
     return evaluate(evaluation_input(con, config, year, level, scope, locked), config), None
+
+
+def _stored_reading(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    year: int,
+    level: str,
+    scope: Scope,
+    locked: pd.DataFrame,
+    beside: bool,
+) -> tuple[EvaluationInput, StoredScores] | None:
+    """The year's inputs with the workbook's scores as stored (`_stored_input`), where they
+    are the scores — no `locked` online score — and the stored reading was not refused; else
+    None (the caller reads the rows). beside: the units' figures (DuckDB's work mostly) on a
+    cursor of their own beside the scores, else after them on `con`."""
+    if not locked.empty:
+        return None
+    if not beside:
+        return _stored_input(
+            con, config, year, level, scope, lambda: _unit_inputs(con, config, year, level, scope)
+        )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        units = pool.submit(_closing, _unit_inputs, cursor(con), config, year, level, scope)
+        return _stored_input(con, config, year, level, scope, units.result)
 
 
 UnitInputs = tuple[pd.DataFrame, tuple[str, ...], list[str]]
